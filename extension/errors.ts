@@ -1,0 +1,36 @@
+/**
+ * Every error p2p-comm reports carries a stable numeric code (sent as the
+ * JSON-RPC error code), a stable name (sent as `error.data.error`) and a
+ * message a user can act on. docs/errors.md lists them; keep both in step.
+ */
+export const ErrorCode = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  LINE_TOO_LONG: -32001,
+  NOT_INITIALIZED: -32002,
+  ALREADY_INITIALIZED: -32003,
+  SHUTTING_DOWN: -32004,
+  DATA_DIR_UNUSABLE: -32005,
+  UNKNOWN_OPERATION: -32010,
+  INVALID_INPUT: -32011,
+  NOT_AVAILABLE: -32012,
+} as const;
+
+export type ErrorName = keyof typeof ErrorCode;
+
+export class P2pError extends Error {
+  readonly code: number;
+
+  constructor(
+    readonly errorName: ErrorName,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'P2pError';
+    this.code = ErrorCode[errorName];
+  }
+}

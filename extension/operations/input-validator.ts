@@ -1,0 +1,81 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { P2pError } from '../errors';
+import type { OperationDefinition } from '../manifest';
+
+/**
+ * Validates every operation input against the schema declared for it in
+ * manifest.json. Nexus validates too, but inputs that reach us through MCP,
+ * IPC or another host are not checked by anyone else.
+ */
+export class InputValidator {
+  private readonly validators = new Map<string, ValidateFunction>();
+
+  constructor(operations: readonly OperationDefinition[]) {
+    // allErrors off: the first error is enough to act on, and it bounds the
+    // work an adversarial input can cause.
+    const ajv = new Ajv({ strict: true, allErrors: false, verbose: true });
+    for (const operation of operations) {
+      this.validators.set(operation.name, ajv.compile(operation.input_schema));
+    }
+  }
+
+  /** Throws INVALID_INPUT naming the offending field and rule. */
+  check(operation: string, input: unknown): void {
+    const validate = this.validators.get(operation);
+    if (validate === undefined) {
+      throw new P2pError('UNKNOWN_OPERATION', `unknown operation "${operation}"`);
+    }
+    if (validate(input)) return;
+    const error = mostRelevantError(validate.errors ?? [], input);
+    const reason = error === undefined ? 'does not match its schema' : describeError(error);
+    throw new P2pError('INVALID_INPUT', `invalid input for "${operation}": ${reason}`, {
+      path: error?.instancePath ?? '',
+      rule: error?.keyword ?? 'schema',
+    });
+  }
+}
+
+interface Branch {
+  required?: string[];
+  properties?: Record<string, unknown>;
+}
+
+/**
+ * For a schema with alternative forms (oneOf), the first error usually comes
+ * from a form the caller did not mean. Prefer an error from the form whose
+ * required fields the input does have; fall back to naming the forms.
+ */
+function mostRelevantError(errors: ErrorObject[], input: unknown): ErrorObject | undefined {
+  const last = errors[errors.length - 1];
+  if (last?.keyword !== 'oneOf' || typeof input !== 'object' || input === null) return errors[0];
+  const branches = last.schema as Branch[];
+  const meant = branches.findIndex((branch) => (branch.required ?? []).every((key) => key in input));
+  if (meant === -1) return last;
+  const prefix = `${last.schemaPath}/${meant}/`;
+  return errors.find((error) => error.schemaPath.startsWith(prefix)) ?? last;
+}
+
+function describeError(error: ErrorObject): string {
+  const where = error.instancePath === '' ? 'input' : `input${error.instancePath.replaceAll('/', '.')}`;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return `${where} has an unexpected field "${String(params['additionalProperty'])}"`;
+    case 'required':
+      return `${where} is missing the required field "${String(params['missingProperty'])}"`;
+    case 'oneOf':
+      return `${where} must take one of these forms: ${(error.schema as Branch[]).map(describeBranch).join(' or ')}`;
+    case 'pattern':
+      return `${where} is not in the expected format (pattern ${String(params['pattern'])})`;
+    case 'enum':
+      return `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+function describeBranch(branch: Branch): string {
+  const required = new Set(branch.required ?? []);
+  const fields = Object.keys(branch.properties ?? {}).map((key) => (required.has(key) ? key : `${key}?`));
+  return `{${fields.join(', ')}}`;
+}

@@ -1,0 +1,49 @@
+import { P2pError } from '../errors';
+import type { OperationOutcome } from '../host/protocol';
+import type { OperationDefinition } from '../manifest';
+import type { NodeContext, OperationHandler } from './context';
+import { identity } from './identity';
+import { InputValidator } from './input-validator';
+import { status } from './status';
+import { unavailableOperations } from './unavailable';
+
+const HANDLERS: Record<string, OperationHandler> = {
+  ...unavailableOperations(),
+  identity,
+  status,
+};
+
+/**
+ * Runs an operation by name: unknown names and schema-invalid inputs are
+ * refused before any handler sees them. Built from the manifest, and refuses
+ * to start if a declared operation has no handler or a handler is undeclared.
+ */
+export class OperationRegistry {
+  private readonly validator: InputValidator;
+  private readonly handlers = new Map<string, OperationHandler>();
+
+  constructor(definitions: readonly OperationDefinition[]) {
+    this.validator = new InputValidator(definitions);
+    const declared = new Set(definitions.map((definition) => definition.name));
+    for (const name of declared) {
+      const handler = HANDLERS[name];
+      if (handler === undefined) throw new Error(`manifest declares operation "${name}" but no handler exists`);
+      this.handlers.set(name, handler);
+    }
+    const undeclared = Object.keys(HANDLERS).filter((name) => !declared.has(name));
+    if (undeclared.length > 0) throw new Error(`handlers without a manifest declaration: ${undeclared.join(', ')}`);
+  }
+
+  names(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  async run(name: string, input: Record<string, unknown>, node: NodeContext): Promise<OperationOutcome> {
+    const handler = this.handlers.get(name);
+    if (handler === undefined) {
+      throw new P2pError('UNKNOWN_OPERATION', `unknown operation "${name}"; p2p-comm offers: ${this.names().join(', ')}`);
+    }
+    this.validator.check(name, input);
+    return handler(input, node);
+  }
+}

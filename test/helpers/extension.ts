@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Test } from 'tap';
+import { ExtensionProcess, type ExtensionProcessOptions, type RpcResponse } from '../../permissions/host/extension-process';
+import { manifest } from '../../extension/manifest';
+
+/** The built binary, as a host installs it (`npm test` builds it first). */
+export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');
+
+/** A fresh directory removed when the test ends. */
+export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Like the process options, all optional; `dataDir: undefined` means "send no data_dir". */
+export type StartOptions = Omit<Partial<ExtensionProcessOptions>, 'dataDir'> & { dataDir?: string | undefined };
+
+/** Spawns and initializes the built extension the way Nexus does; killed when the test ends. */
+export async function startExtension(
+  t: Test,
+  options: StartOptions = {},
+): Promise<{ extension: ExtensionProcess; initialize: unknown; dataDir: string | undefined; stderr: string[] }> {
+  const stderr: string[] = [];
+  const dataDir = 'dataDir' in options ? options.dataDir : join(tempDir(t), 'data');
+  const { dataDir: _ignored, ...rest } = options;
+  const { extension, initialize } = await ExtensionProcess.start({
+    binary: BINARY,
+    extensionId: manifest.id,
+    version: manifest.version,
+    onStderrLine: (line) => stderr.push(line),
+    ...rest,
+    ...(dataDir === undefined ? {} : { dataDir }),
+  });
+  t.teardown(() => extension.kill());
+  return { extension, initialize, dataDir, stderr };
+}
+
+/** The `data` of a successful execute, failing the test with the error otherwise. */
+export function dataOf(t: Test, response: RpcResponse): Record<string, unknown> {
+  if (response.error !== undefined) {
+    t.fail(`expected success, got error ${response.error.code}: ${response.error.message}`);
+    return {};
+  }
+  const result = response.result as { success: boolean; data: Record<string, unknown> };
+  t.equal(result.success, true, 'success is true');
+  t.ok('data' in result, 'result carries data');
+  return result.data;
+}

@@ -1,0 +1,143 @@
+import { PassThrough } from 'node:stream';
+import t from 'tap';
+import { DEFAULT_STDIO_LIMITS, type StdioLimits } from '../../extension/config';
+import { EventOutbox } from '../../extension/events/outbox';
+import type { ExtensionApp, OperationOutcome } from '../../extension/host/protocol';
+import { HostSession } from '../../extension/host/session';
+import { RefusalCounters } from '../../extension/metrics/refusals';
+
+interface Harness {
+  send(message: object): void;
+  next(): Promise<Record<string, unknown>>;
+  exited: Promise<number>;
+  events: string[];
+  outbox: EventOutbox;
+}
+
+function harness(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}): Harness {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const events: string[] = [];
+  const outbox = new EventOutbox(10);
+  let exit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => {
+    exit = resolve;
+  });
+  const lines: string[] = [];
+  const waiters: ((line: string) => void)[] = [];
+  let buffer = '';
+  output.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    for (let i = buffer.indexOf('\n'); i !== -1; i = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      events.push('line');
+      const waiter = waiters.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  const fullApp: ExtensionApp = {
+    initialize: async () => ({ extension_id: 'p2p-comm', version: 'test', data_dir: '/tmp/x' }),
+    start: () => events.push('start'),
+    execute: async () => ({ data: {}, message: null }),
+    onHostEvent: () => undefined,
+    close: async () => undefined,
+    ...app,
+  };
+  new HostSession({
+    input,
+    output,
+    app: fullApp,
+    outbox,
+    refusals: new RefusalCounters(),
+    logger: { debug() {}, info() {}, warn() {}, error() {}, release: () => events.push('release') },
+    limits: { ...DEFAULT_STDIO_LIMITS, ...limits },
+    exit,
+  }).start();
+  return {
+    send: (message) => input.write(`${JSON.stringify({ jsonrpc: '2.0', ...message })}\n`),
+    next: () =>
+      new Promise((resolve) => {
+        const line = lines.shift();
+        if (line !== undefined) resolve(JSON.parse(line));
+        else waiters.push((l) => resolve(JSON.parse(l)));
+      }),
+    exited,
+    events,
+    outbox,
+  };
+}
+
+async function initialized(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}): Promise<Harness> {
+  const h = harness(app, limits);
+  h.send({ id: 0, method: 'initialize', params: {} });
+  await h.next();
+  return h;
+}
+
+t.test('stderr is released and slow start-up begins only after the initialize answer', async (t) => {
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
+  const h = harness({
+    start: () => {
+      h.events.push('start');
+      markStarted();
+    },
+  });
+  h.send({ id: 0, method: 'initialize', params: { data_dir: '/tmp/x' } });
+  t.match(await h.next(), { id: 0, result: { extension_id: 'p2p-comm' } });
+  await started;
+  t.same(h.events, ['line', 'release', 'start']);
+});
+
+t.test('an unexpected exception becomes INTERNAL_ERROR with its message', async (t) => {
+  const h = await initialized({
+    execute: async () => {
+      throw new Error('boom');
+    },
+  });
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  t.match(await h.next(), { id: 1, error: { code: -32603, message: 'execute failed unexpectedly: boom', data: { error: 'internal_error' } } });
+});
+
+t.test('data is always present in an execute result', async (t) => {
+  const h = await initialized({ execute: async () => ({ data: undefined, message: null }) as unknown as OperationOutcome });
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  t.same(await h.next(), { jsonrpc: '2.0', id: 1, result: { success: true, data: null, message: null } });
+});
+
+t.test('a host that never answers event.publish does not block the execute', async (t) => {
+  let outbox!: EventOutbox;
+  const h = await initialized(
+    {
+      execute: async () => {
+        outbox.enqueue({ type: 'p2p.test', data: {} });
+        return { data: 1, message: null };
+      },
+    },
+    { publishTimeoutMs: 20 },
+  );
+  outbox = h.outbox;
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  t.match(await h.next(), { method: 'event.publish', params: { type: 'p2p.test' } });
+  t.match(await h.next(), { id: 1, result: { success: true, data: 1 } });
+  t.same(h.outbox.stats(), { queued: 0, published: 0, dropped: 0, failed: 1 });
+});
+
+t.test('shutdown exits after the deadline when clean-up hangs', async (t) => {
+  const h = await initialized({ close: () => new Promise<void>(() => undefined) }, { shutdownDeadlineMs: 20 });
+  h.send({ id: 1, method: 'shutdown' });
+  t.same(await h.next(), { jsonrpc: '2.0', id: 1, result: null });
+  t.equal(await h.exited, 0);
+});
+
+t.test('requests after shutdown are refused as shutting down', async (t) => {
+  const h = await initialized({ close: () => new Promise<void>(() => undefined) }, { shutdownDeadlineMs: 1000 });
+  h.send({ id: 1, method: 'shutdown' });
+  h.send({ id: 2, method: 'execute', params: { operation: 'status', input: {} } });
+  await h.next();
+  t.match(await h.next(), { id: 2, error: { code: -32004 } });
+});
