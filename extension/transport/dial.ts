@@ -1,0 +1,30 @@
+import { WebSocket } from 'ws';
+import { WEBSOCKET_PATH, type TransportLimits } from './limits';
+
+export class DialError extends Error {
+  override name = 'DialError';
+}
+
+/** Opens a WebSocket to a peer at `host:port` (or `[v6]:port`); fails within the handshake timeout. */
+export function dial(address: string, limits: TransportLimits): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://${address}${WEBSOCKET_PATH}`, {
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      maxPayload: limits.maxFrameBytes,
+      perMessageDeflate: false,
+      followRedirects: false,
+    });
+    const fail = (message: string): void => {
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.terminate();
+      reject(new DialError(`cannot reach ${address}: ${message}`));
+    };
+    socket.once('open', () => {
+      socket.removeAllListeners();
+      resolve(socket);
+    });
+    socket.once('error', (error) => fail(error.message));
+    socket.once('unexpected-response', (_request, response) => fail(`HTTP ${String(response.statusCode)} instead of a WebSocket`));
+  });
+}

@@ -1,0 +1,152 @@
+import type { WebSocket } from 'ws';
+import { decodeDecision, encodeDecision, MSG_DECISION, DecisionResult, type Decision } from './decision';
+import { FrameError, FrameQueue } from './frame-queue';
+import {
+  HandshakeError,
+  INIT_BYTES,
+  InitiatorHandshake,
+  MAX_HANDSHAKE_MESSAGE_BYTES,
+  ResponderHandshake,
+  type PeerProof,
+  type StaticIdentity,
+} from './handshake';
+import type { InitiatorPayload, ResponderPayload } from './handshake-payload';
+import { CloseCode, SecureChannel, type ChannelOptions } from './secure-channel';
+
+/**
+ * Runs the handshake over a fresh WebSocket, then hands the socket to a
+ * SecureChannel. The whole exchange, decision included, must finish within
+ * `handshakeTimeoutMs`, or the socket is closed.
+ */
+export interface HandshakeOptions extends ChannelOptions {
+  handshakeTimeoutMs: number;
+}
+
+export interface ChannelOutcome<P> {
+  decision: Decision;
+  peer: PeerProof<P>;
+  /** Open only when the decision is SESSION_OPEN. */
+  channel: SecureChannel | null;
+}
+
+export type Failure = HandshakeError | FrameError;
+
+function abort(socket: WebSocket, error: unknown): never {
+  socket.close(CloseCode.HANDSHAKE_FAILED, 'handshake failed');
+  setTimeout(() => socket.terminate(), 1000).unref();
+  throw error;
+}
+
+export async function initiateChannel(
+  socket: WebSocket,
+  identity: StaticIdentity,
+  expectedPeer: Uint8Array,
+  payload: InitiatorPayload,
+  remoteAddress: string,
+  options: HandshakeOptions,
+): Promise<ChannelOutcome<ResponderPayload>> {
+  const frames = new FrameQueue(socket, Date.now() + options.handshakeTimeoutMs);
+  let channel: SecureChannel;
+  let responder: PeerProof<ResponderPayload>;
+  try {
+    const handshake = new InitiatorHandshake(identity, expectedPeer, payload);
+    socket.send(handshake.start(), { binary: true });
+    const finished = handshake.finish(await frames.next(MAX_HANDSHAKE_MESSAGE_BYTES));
+    responder = finished.responder;
+    socket.send(finished.finish, { binary: true });
+    channel = new SecureChannel(
+      socket,
+      finished.keys,
+      { publicKey: responder.publicKey, displayName: responder.payload.displayName },
+      'initiator',
+      remoteAddress,
+      options,
+      frames.detach(),
+    );
+  } catch (error) {
+    frames.detach();
+    abort(socket, error);
+  }
+  const decision = await awaitDecision(channel, options.handshakeTimeoutMs);
+  if (decision.result !== DecisionResult.SESSION_OPEN) {
+    channel.close(CloseCode.DECISION, 'not a session');
+    return { decision, peer: responder, channel: null };
+  }
+  return { decision, peer: responder, channel };
+}
+
+function awaitDecision(channel: SecureChannel, timeoutMs: number): Promise<Decision> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new FrameError('timeout', 'no decision from the peer in time')), timeoutMs);
+    const onMessage = (type: number, body: Uint8Array): void => {
+      const decision = type === MSG_DECISION ? decodeDecision(body) : null;
+      finish(decision ?? new HandshakeError('malformed', 'first session message is not a valid decision'));
+    };
+    const onClose = (): void => finish(new FrameError('closed', 'peer closed the connection before deciding'));
+    const finish = (outcome: Decision | Error): void => {
+      clearTimeout(timer);
+      channel.off('message', onMessage);
+      channel.off('close', onClose);
+      if (outcome instanceof Error) {
+        channel.close(CloseCode.HANDSHAKE_FAILED, 'no valid decision');
+        reject(outcome);
+      } else {
+        resolve(outcome);
+      }
+    };
+    channel.on('message', onMessage);
+    channel.on('close', onClose);
+  });
+}
+
+/**
+ * `decide` sees the initiator's proven identity and request, and answers
+ * with the decision; for anything but SESSION_OPEN the connection closes
+ * right after the decision is sent.
+ */
+export async function acceptChannel(
+  socket: WebSocket,
+  identity: StaticIdentity,
+  payload: ResponderPayload,
+  remoteAddress: string,
+  decide: (initiator: PeerProof<InitiatorPayload>, remoteAddress: string) => Decision | Promise<Decision>,
+  options: HandshakeOptions,
+): Promise<ChannelOutcome<InitiatorPayload>> {
+  const frames = new FrameQueue(socket, Date.now() + options.handshakeTimeoutMs);
+  let finished: ReturnType<ResponderHandshake['finish']>;
+  try {
+    const handshake = new ResponderHandshake(identity, payload);
+    socket.send(handshake.respond(await frames.next(INIT_BYTES)), { binary: true });
+    finished = handshake.finish(await frames.next(MAX_HANDSHAKE_MESSAGE_BYTES));
+  } catch (error) {
+    frames.detach();
+    abort(socket, error);
+  }
+  const channel = new SecureChannel(
+    socket,
+    finished.keys,
+    { publicKey: finished.initiator.publicKey, displayName: finished.initiator.payload.displayName },
+    'responder',
+    remoteAddress,
+    options,
+    frames.detach(),
+  );
+  let decision: Decision;
+  try {
+    decision = await decide(finished.initiator, remoteAddress);
+  } catch (error) {
+    channel.close(CloseCode.HANDSHAKE_FAILED, 'no decision');
+    throw error;
+  }
+  channel.send(MSG_DECISION, encodeDecision(decision));
+  if (decision.result !== DecisionResult.SESSION_OPEN) {
+    channel.close(CloseCode.DECISION, 'not a session');
+    return { decision, peer: finished.initiator, channel: null };
+  }
+  return { decision, peer: finished.initiator, channel };
+}
+
+export function failureReason(error: unknown): string {
+  if (error instanceof HandshakeError || error instanceof FrameError) return error.reason;
+  return 'internal';
+}

@@ -1,0 +1,48 @@
+/**
+ * The responder's verdict, its first message over the new session: either
+ * the session stays open, or the one consent request was taken (or not) and
+ * the connection ends. Body: result u8 | reason u8.
+ */
+export const MSG_DECISION = 0x10;
+
+export const DecisionResult = {
+  SESSION_OPEN: 1,
+  REQUEST_STORED: 2,
+  REFUSED: 3,
+} as const;
+export type DecisionResult = (typeof DecisionResult)[keyof typeof DecisionResult];
+
+export const RefusalReason = {
+  NONE: 0,
+  /** The responder does not trust the initiator (never paired, or revoked). */
+  NOT_TRUSTED: 1,
+  /** A consent request from the initiator is already waiting for the responder's user. */
+  AWAITING_CONSENT: 2,
+  /** The responder's user refused the initiator's request. */
+  REJECTED: 3,
+  /** Too many requests at the moment; try later. */
+  BUSY: 4,
+} as const;
+export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
+
+export interface Decision {
+  result: DecisionResult;
+  reason: RefusalReason;
+}
+
+export function encodeDecision(decision: Decision): Uint8Array {
+  return Uint8Array.of(decision.result, decision.reason);
+}
+
+export function decodeDecision(body: Uint8Array): Decision | null {
+  if (body.length !== 2) return null;
+  const [result, reason] = body as unknown as [number, number];
+  if (!Object.values(DecisionResult).includes(result as DecisionResult)) return null;
+  if (!Object.values(RefusalReason).includes(reason as RefusalReason)) return null;
+  return { result: result as DecisionResult, reason: reason as RefusalReason };
+}
+
+export function refusalName(reason: RefusalReason): string {
+  const entry = Object.entries(RefusalReason).find(([, value]) => value === reason);
+  return (entry?.[0] ?? 'UNKNOWN').toLowerCase();
+}

@@ -1,0 +1,256 @@
+import {
+  aeadOpen,
+  aeadSeal,
+  generateEphemeral,
+  ed25519Verify,
+  hkdfSha256,
+  KEY_BYTES,
+  NONCE_BYTES,
+  sha256,
+  SIGNATURE_BYTES,
+  TAG_BYTES,
+  x25519,
+  type EphemeralKeyPair,
+} from './primitives';
+import {
+  decodeInitiatorPayload,
+  decodeResponderPayload,
+  encodeInitiatorPayload,
+  encodeResponderPayload,
+  MAX_NAME_BYTES,
+  PayloadError,
+  REQUEST_ID_BYTES,
+  type InitiatorPayload,
+  type ResponderPayload,
+} from './handshake-payload';
+
+/**
+ * The p2p-comm handshake (docs/protocol.md, "Handshake"): SIGMA-I over
+ * X25519 ephemerals, each side proving its Ed25519 identity by signing the
+ * transcript so far together with its own key, inside AEAD encryption under
+ * keys derived from the ephemeral secret. Three messages, then session keys
+ * per direction. Pure functions of bytes: sockets live elsewhere.
+ *
+ *   1 I->R  0x01 | version | e_I
+ *   2 R->I  0x02 | e_R | seal(k_r, th2; S_R | sig_R | payload_R)
+ *   3 I->R  0x03 | seal(k_i, th3; S_I | sig_I | payload_I)
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const MSG_INIT = 0x01;
+export const MSG_RESPONSE = 0x02;
+export const MSG_FINISH = 0x03;
+
+export const INIT_BYTES = 2 + KEY_BYTES;
+const PROOF_BYTES = KEY_BYTES + SIGNATURE_BYTES;
+const RESPONSE_MIN = 1 + KEY_BYTES + PROOF_BYTES + 1 + TAG_BYTES;
+const RESPONSE_MAX = RESPONSE_MIN + MAX_NAME_BYTES;
+const FINISH_MIN = 1 + PROOF_BYTES + 1 + REQUEST_ID_BYTES + 2 + 1 + TAG_BYTES;
+const FINISH_MAX = FINISH_MIN + MAX_NAME_BYTES;
+/** Largest handshake message: anything bigger is refused before parsing. */
+export const MAX_HANDSHAKE_MESSAGE_BYTES = Math.max(INIT_BYTES, RESPONSE_MAX, FINISH_MAX);
+
+const LABEL = 'p2p-comm/1';
+const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
+
+export type HandshakeFailure =
+  | 'malformed'
+  | 'unsupported_version'
+  | 'unexpected_message'
+  | 'weak_key'
+  | 'decrypt_failed'
+  | 'bad_signature'
+  | 'key_mismatch'
+  | 'self_connection';
+
+export class HandshakeError extends Error {
+  override name = 'HandshakeError';
+
+  constructor(
+    readonly reason: HandshakeFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Signs with the node's long-term Ed25519 key. */
+export interface StaticIdentity {
+  publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export interface SessionKeys {
+  /** Key for what this side sends. */
+  send: Uint8Array;
+  /** Key for what this side receives. */
+  receive: Uint8Array;
+  /** Hash of the whole handshake; unique per connection. */
+  transcriptHash: Uint8Array;
+}
+
+export interface PeerProof<P> {
+  publicKey: Uint8Array;
+  payload: P;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function signatureInput(role: 'initiator' | 'responder', transcriptHash: Uint8Array, ownKey: Uint8Array): Uint8Array {
+  return concat(Buffer.from(`${LABEL} ${role} signature\0`, 'utf8'), transcriptHash, ownKey);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+function dh(ephemeral: EphemeralKeyPair, peer: Uint8Array): Uint8Array {
+  try {
+    return x25519(ephemeral.privateKey, peer);
+  } catch {
+    throw new HandshakeError('weak_key', 'peer ephemeral key is not usable (low-order point)');
+  }
+}
+
+function handshakeKeys(secret: Uint8Array, th2: Uint8Array): { responder: Uint8Array; initiator: Uint8Array } {
+  return {
+    responder: hkdfSha256(secret, th2, `${LABEL} handshake responder`),
+    initiator: hkdfSha256(secret, th2, `${LABEL} handshake initiator`),
+  };
+}
+
+function sessionKeys(secret: Uint8Array, th4: Uint8Array, role: 'initiator' | 'responder'): SessionKeys {
+  const i2r = hkdfSha256(secret, th4, `${LABEL} initiator to responder`);
+  const r2i = hkdfSha256(secret, th4, `${LABEL} responder to initiator`);
+  return role === 'initiator'
+    ? { send: i2r, receive: r2i, transcriptHash: th4 }
+    : { send: r2i, receive: i2r, transcriptHash: th4 };
+}
+
+/** Splits `S | sig | payload` and checks the signature over the given transcript hash. */
+function openProof(plaintext: Uint8Array, role: 'initiator' | 'responder', transcriptHash: Uint8Array): { publicKey: Uint8Array; payload: Uint8Array } {
+  const publicKey = plaintext.slice(0, KEY_BYTES);
+  const signature = plaintext.subarray(KEY_BYTES, PROOF_BYTES);
+  if (!ed25519Verify(publicKey, signatureInput(role, transcriptHash, publicKey), signature)) {
+    throw new HandshakeError('bad_signature', `${role} signature over the transcript is not valid`);
+  }
+  return { publicKey, payload: plaintext.subarray(PROOF_BYTES) };
+}
+
+function decodePayload<P>(decode: (bytes: Uint8Array) => P, bytes: Uint8Array): P {
+  try {
+    return decode(bytes);
+  } catch (error) {
+    if (error instanceof PayloadError) throw new HandshakeError('malformed', error.message);
+    throw error;
+  }
+}
+
+function checkType(message: Uint8Array, type: number, min: number, max: number, name: string): void {
+  if (message[0] !== type) throw new HandshakeError('unexpected_message', `expected ${name} (type ${type}), got type ${String(message[0])}`);
+  if (message.length < min || message.length > max) {
+    throw new HandshakeError('malformed', `${name} is ${message.length} bytes; expected ${min === max ? min : `${min}-${max}`}`);
+  }
+}
+
+/** The dialling side. `expectedPeer` is the key the initiator means to reach; anyone else is refused before it reveals itself. */
+export class InitiatorHandshake {
+  private readonly ephemeral = generateEphemeral();
+  private init: Uint8Array | null = null;
+  private done = false;
+
+  constructor(
+    private readonly identity: StaticIdentity,
+    private readonly expectedPeer: Uint8Array,
+    private readonly payload: InitiatorPayload,
+  ) {}
+
+  start(): Uint8Array {
+    if (this.init !== null) throw new HandshakeError('unexpected_message', 'handshake already started');
+    this.init = concat(Uint8Array.of(MSG_INIT, PROTOCOL_VERSION), this.ephemeral.publicKey);
+    return this.init;
+  }
+
+  /** Consumes message 2; returns message 3, the responder's proof and the session keys. */
+  finish(response: Uint8Array): { finish: Uint8Array; responder: PeerProof<ResponderPayload>; keys: SessionKeys } {
+    if (this.init === null || this.done) throw new HandshakeError('unexpected_message', 'no handshake in progress');
+    this.done = true;
+    checkType(response, MSG_RESPONSE, RESPONSE_MIN, RESPONSE_MAX, 'handshake response');
+    const responderEphemeral = response.subarray(1, 1 + KEY_BYTES);
+    const secret = dh(this.ephemeral, responderEphemeral);
+    const th2 = sha256(this.init, Uint8Array.of(MSG_RESPONSE), responderEphemeral);
+    const keys = handshakeKeys(secret, th2);
+    const plaintext = aeadOpen(keys.responder, ZERO_NONCE, response.subarray(1 + KEY_BYTES), th2);
+    if (plaintext === null) throw new HandshakeError('decrypt_failed', 'handshake response does not decrypt: altered in transit or not for this handshake');
+    const proof = openProof(plaintext, 'responder', th2);
+    if (sameBytes(proof.publicKey, this.identity.publicKey)) {
+      throw new HandshakeError('self_connection', 'the address leads back to this node');
+    }
+    if (!sameBytes(proof.publicKey, this.expectedPeer)) {
+      throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected');
+    }
+    const responderPayload = decodePayload(decodeResponderPayload, proof.payload);
+
+    const th3 = sha256(this.init, response);
+    const signature = this.identity.sign(signatureInput('initiator', th3, this.identity.publicKey));
+    const sealed = aeadSeal(keys.initiator, ZERO_NONCE, concat(this.identity.publicKey, signature, encodeInitiatorPayload(this.payload)), th3);
+    const finish = concat(Uint8Array.of(MSG_FINISH), sealed);
+    return {
+      finish,
+      responder: { publicKey: proof.publicKey, payload: responderPayload },
+      keys: sessionKeys(secret, sha256(this.init, response, finish), 'initiator'),
+    };
+  }
+}
+
+/** The accepting side. Learns who the initiator is only from message 3. */
+export class ResponderHandshake {
+  private ephemeral: EphemeralKeyPair | null = null;
+  private state: { init: Uint8Array; response: Uint8Array; secret: Uint8Array; initiatorKey: Uint8Array } | null = null;
+  private done = false;
+
+  constructor(
+    private readonly identity: StaticIdentity,
+    private readonly payload: ResponderPayload,
+  ) {}
+
+  /** Consumes message 1; returns message 2. */
+  respond(init: Uint8Array): Uint8Array {
+    if (this.ephemeral !== null) throw new HandshakeError('unexpected_message', 'handshake already answered');
+    checkType(init, MSG_INIT, INIT_BYTES, INIT_BYTES, 'handshake init');
+    if (init[1] !== PROTOCOL_VERSION) {
+      throw new HandshakeError('unsupported_version', `peer speaks protocol version ${String(init[1])}; this node speaks ${PROTOCOL_VERSION}`);
+    }
+    this.ephemeral = generateEphemeral();
+    const initiatorEphemeral = init.slice(2);
+    const secret = dh(this.ephemeral, initiatorEphemeral);
+    const th2 = sha256(init, Uint8Array.of(MSG_RESPONSE), this.ephemeral.publicKey);
+    const keys = handshakeKeys(secret, th2);
+    const signature = this.identity.sign(signatureInput('responder', th2, this.identity.publicKey));
+    const sealed = aeadSeal(keys.responder, ZERO_NONCE, concat(this.identity.publicKey, signature, encodeResponderPayload(this.payload)), th2);
+    const response = concat(Uint8Array.of(MSG_RESPONSE), this.ephemeral.publicKey, sealed);
+    this.state = { init: new Uint8Array(init), response, secret, initiatorKey: keys.initiator };
+    return response;
+  }
+
+  /** Consumes message 3; returns the initiator's proven identity, what it asks for, and the session keys. */
+  finish(finish: Uint8Array): { initiator: PeerProof<InitiatorPayload>; keys: SessionKeys } {
+    if (this.state === null || this.done) throw new HandshakeError('unexpected_message', 'handshake finish before response');
+    this.done = true;
+    checkType(finish, MSG_FINISH, FINISH_MIN, FINISH_MAX, 'handshake finish');
+    const { init, response, secret, initiatorKey } = this.state;
+    const th3 = sha256(init, response);
+    const plaintext = aeadOpen(initiatorKey, ZERO_NONCE, finish.subarray(1), th3);
+    if (plaintext === null) throw new HandshakeError('decrypt_failed', 'handshake finish does not decrypt: altered in transit or replayed');
+    const proof = openProof(plaintext, 'initiator', th3);
+    if (sameBytes(proof.publicKey, this.identity.publicKey)) {
+      throw new HandshakeError('self_connection', 'a node cannot connect to itself');
+    }
+    return {
+      initiator: { publicKey: proof.publicKey, payload: decodePayload(decodeInitiatorPayload, proof.payload) },
+      keys: sessionKeys(secret, sha256(init, response, finish), 'responder'),
+    };
+  }
+}

@@ -1,0 +1,124 @@
+import { EventEmitter } from 'node:events';
+import type { RawData, WebSocket } from 'ws';
+import { keepAlive } from '../transport/keepalive';
+import { toBytes } from './frame-queue';
+import type { SessionKeys } from './handshake';
+import { KeyExhaustedError, SessionCipher } from './session-cipher';
+
+/** WebSocket close codes p2p-comm uses (4000-4999 are for applications). */
+export const CloseCode = {
+  NORMAL: 1000,
+  DECISION: 4000,
+  REKEY: 4001,
+  BAD_FRAME: 4002,
+  HANDSHAKE_FAILED: 4003,
+  REVOKED: 4004,
+  DUPLICATE: 4005,
+  SHUTDOWN: 4006,
+} as const;
+
+export interface ChannelPeer {
+  publicKey: Uint8Array;
+  displayName: string;
+}
+
+export interface ChannelOptions {
+  maxMessagesPerKey: number;
+  keepaliveIntervalMs: number;
+}
+
+interface ChannelEvents {
+  message: [type: number, body: Uint8Array];
+  /** The peer sent a frame that did not authenticate or parse; the channel is closed. */
+  refused: [reason: string];
+  close: [code: number, reason: string];
+}
+
+/**
+ * An authenticated, encrypted session over one WebSocket. Each message is
+ * `type u8 | body`, sealed under the sender's direction key with a counter
+ * nonce. Anything that fails to open closes the channel: after the
+ * handshake there is no such thing as a harmless bad frame.
+ */
+export class SecureChannel extends EventEmitter<ChannelEvents> {
+  private readonly sendCipher: SessionCipher;
+  private readonly receiveCipher: SessionCipher;
+  private readonly stopKeepalive: () => void;
+  private open = true;
+
+  constructor(
+    private readonly socket: WebSocket,
+    keys: SessionKeys,
+    readonly peer: ChannelPeer,
+    readonly role: 'initiator' | 'responder',
+    readonly remoteAddress: string,
+    options: ChannelOptions,
+    pending: Uint8Array[] = [],
+  ) {
+    super();
+    this.sendCipher = new SessionCipher(keys.send, options.maxMessagesPerKey);
+    this.receiveCipher = new SessionCipher(keys.receive, options.maxMessagesPerKey);
+    socket.on('message', (data: RawData, isBinary: boolean) => this.receive(isBinary ? toBytes(data) : null));
+    socket.on('close', (code: number, reason: Buffer) => this.closed(code, reason.toString('utf8')));
+    socket.on('error', () => undefined);
+    this.stopKeepalive = keepAlive(socket, options.keepaliveIntervalMs, () => undefined);
+    // Frames that arrived while the handshake still owned the socket come first.
+    queueMicrotask(() => {
+      for (const frame of pending) this.receive(frame);
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Returns false when the channel is closed (or just closed itself to rekey). */
+  send(type: number, body: Uint8Array = new Uint8Array(0)): boolean {
+    if (!this.open) return false;
+    let sealed: Uint8Array;
+    try {
+      sealed = this.sendCipher.seal(Buffer.concat([Uint8Array.of(type), body]));
+    } catch (error) {
+      if (error instanceof KeyExhaustedError) {
+        this.close(CloseCode.REKEY, 'session key exhausted');
+        return false;
+      }
+      throw error;
+    }
+    this.socket.send(sealed, { binary: true });
+    return true;
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (!this.open) return;
+    this.socket.close(code, reason);
+    // The peer may never answer the close frame; do not wait on it.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+    this.closed(code, reason);
+  }
+
+  private receive(frame: Uint8Array | null): void {
+    if (!this.open) return;
+    let plaintext: Uint8Array | null = null;
+    try {
+      plaintext = frame === null ? null : this.receiveCipher.open(frame);
+    } catch (error) {
+      if (!(error instanceof KeyExhaustedError)) throw error;
+      this.close(CloseCode.REKEY, 'session key exhausted');
+      return;
+    }
+    if (plaintext === null || plaintext.length === 0) {
+      this.emit('refused', frame === null ? 'text_frame' : 'bad_frame');
+      this.close(CloseCode.BAD_FRAME, 'frame did not authenticate');
+      return;
+    }
+    this.emit('message', plaintext[0] as number, plaintext.subarray(1));
+  }
+
+  private closed(code: number, reason: string): void {
+    if (!this.open) return;
+    this.open = false;
+    this.stopKeepalive();
+    this.emit('close', code, reason);
+  }
+}

@@ -1,0 +1,120 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { once } from 'node:events';
+import t, { type Test } from 'tap';
+import type { WebSocket } from 'ws';
+import { dial } from '../../extension/transport/dial';
+import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
+import { PeerServer } from '../../extension/transport/peer-server';
+import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../../extension/wire/channel-handshake';
+import { DecisionResult, RefusalReason, type Decision } from '../../extension/wire/decision';
+import type { StaticIdentity } from '../../extension/wire/handshake';
+import { Intent } from '../../extension/wire/handshake-payload';
+
+function identity(): StaticIdentity {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
+  return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
+}
+
+const options: HandshakeOptions = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1000, keepaliveIntervalMs: 60_000 };
+const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'Alice' } as const;
+
+async function serve(t: Test, onSocket: (socket: WebSocket, ip: string) => void, limits = DEFAULT_TRANSPORT_LIMITS) {
+  const refused: string[] = [];
+  const server = new PeerServer({
+    host: '127.0.0.1',
+    port: 0,
+    limits,
+    onConnection: onSocket,
+    onRefused: (reason) => refused.push(reason),
+  });
+  const address = await server.listen();
+  t.teardown(() => server.close());
+  return { server, address: `127.0.0.1:${address.port}`, refused };
+}
+
+t.test('a session opens and carries messages both ways', async (t) => {
+  const alice = identity();
+  const bob = identity();
+  let accepted!: Promise<Awaited<ReturnType<typeof acceptChannel>>>;
+  const { address } = await serve(t, (socket, ip) => {
+    accepted = acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => ({ result: DecisionResult.SESSION_OPEN, reason: RefusalReason.NONE }), options);
+  });
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, session, address, options);
+  t.equal(outcome.decision.result, DecisionResult.SESSION_OPEN);
+  t.equal(outcome.peer.payload.displayName, 'Bob');
+  const server = await accepted;
+  t.same(server.peer.publicKey, alice.publicKey);
+  const aliceSide = outcome.channel;
+  const bobSide = server.channel;
+  if (aliceSide === null || bobSide === null) throw new Error('expected open channels');
+
+  const atBob = once(bobSide, 'message');
+  aliceSide.send(0x20, Buffer.from('hello bob'));
+  const [type, body] = await atBob;
+  t.equal(type, 0x20);
+  t.equal(Buffer.from(body as Uint8Array).toString(), 'hello bob');
+
+  const atAlice = once(aliceSide, 'message');
+  bobSide.send(0x21, Buffer.from('hello alice'));
+  const [type2, body2] = await atAlice;
+  t.equal(type2, 0x21);
+  t.equal(Buffer.from(body2 as Uint8Array).toString(), 'hello alice');
+
+  const closedAtBob = once(bobSide, 'close');
+  aliceSide.close();
+  await closedAtBob;
+  t.equal(bobSide.isOpen, false);
+});
+
+t.test('a refusal closes the connection after the decision', async (t) => {
+  const alice = identity();
+  const bob = identity();
+  const decided: Decision = { result: DecisionResult.REFUSED, reason: RefusalReason.NOT_TRUSTED };
+  const { address } = await serve(t, (socket, ip) => {
+    void acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => decided, options);
+  });
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, session, address, options);
+  t.same(outcome.decision, decided);
+  t.equal(outcome.channel, null);
+});
+
+t.test('a silent client is cut off at the handshake timeout', async (t) => {
+  const bob = identity();
+  let failure = '';
+  const done = new Promise<void>((resolve) => {
+    void serve(t, (socket, ip) => {
+      acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => ({ result: 1, reason: 0 }), { ...options, handshakeTimeoutMs: 50 }).catch((error: unknown) => {
+        failure = failureReason(error);
+        resolve();
+      });
+    }).then(async ({ address }) => {
+      const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
+      await once(socket, 'close');
+    });
+  });
+  await done;
+  t.equal(failure, 'timeout');
+});
+
+t.test('the per-IP cap refuses extra TCP connections before any parsing', async (t) => {
+  const sockets: WebSocket[] = [];
+  const { address, refused } = await serve(t, (socket) => sockets.push(socket), { ...DEFAULT_TRANSPORT_LIMITS, maxConnectionsPerIp: 2 });
+  const first = await dial(address, DEFAULT_TRANSPORT_LIMITS);
+  const second = await dial(address, DEFAULT_TRANSPORT_LIMITS);
+  await t.rejects(dial(address, DEFAULT_TRANSPORT_LIMITS), /cannot reach/);
+  t.same(refused, ['ip_connection_cap']);
+  first.terminate();
+  second.terminate();
+});
+
+t.test('a wrong path is refused at the HTTP stage', async (t) => {
+  const { address, refused } = await serve(t, () => t.fail('no WebSocket expected'));
+  const { WebSocket } = await import('ws');
+  const socket = new WebSocket(`ws://${address}/other`);
+  const [, response] = (await once(socket, 'unexpected-response')) as [unknown, { statusCode: number }];
+  t.equal(response.statusCode, 404);
+  t.same(refused, ['bad_upgrade']);
+  socket.on('error', () => undefined);
+  socket.terminate();
+});

@@ -1,0 +1,162 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
+import t from 'tap';
+import {
+  HandshakeError,
+  InitiatorHandshake,
+  MAX_HANDSHAKE_MESSAGE_BYTES,
+  ResponderHandshake,
+  type StaticIdentity,
+} from '../../extension/wire/handshake';
+import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
+import { SessionCipher } from '../../extension/wire/session-cipher';
+
+function identity(): StaticIdentity {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
+  return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
+}
+
+const alice = identity();
+const bob = identity();
+const request: InitiatorPayload = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(16).fill(7), listenPort: 7400, displayName: 'Alice' };
+
+function run(initiatorPayload = request) {
+  const initiator = new InitiatorHandshake(alice, bob.publicKey, initiatorPayload);
+  const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+  const m1 = initiator.start();
+  const m2 = responder.respond(m1);
+  const out = initiator.finish(m2);
+  const done = responder.finish(out.finish);
+  return { m1, m2, m3: out.finish, initiatorSide: out, responderSide: done };
+}
+
+function reason(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof HandshakeError) return error.reason;
+    throw error;
+  }
+  return 'accepted';
+}
+
+t.test('both sides learn each other and agree on keys per direction', async (t) => {
+  const { initiatorSide, responderSide, m1, m2, m3 } = run();
+  t.same(initiatorSide.responder.publicKey, bob.publicKey);
+  t.same(initiatorSide.responder.payload, { displayName: 'Bob' });
+  t.same(responderSide.initiator.publicKey, alice.publicKey);
+  t.same(responderSide.initiator.payload, request);
+  t.same(initiatorSide.keys.send, responderSide.keys.receive);
+  t.same(initiatorSide.keys.receive, responderSide.keys.send);
+  t.not(Buffer.compare(initiatorSide.keys.send, initiatorSide.keys.receive), 0, 'one key per direction');
+  t.same(initiatorSide.keys.transcriptHash, responderSide.keys.transcriptHash);
+  for (const m of [m1, m2, m3]) t.ok(m.length <= MAX_HANDSHAKE_MESSAGE_BYTES);
+  t.equal(Buffer.from(m3).includes(Buffer.from('Alice')), false, "the initiator's name and key travel encrypted");
+  t.equal(Buffer.from(m3).includes(Buffer.from(alice.publicKey)), false);
+});
+
+t.test('each connection gets fresh keys (forward secrecy from ephemerals)', async (t) => {
+  t.not(Buffer.compare(run().initiatorSide.keys.send, run().initiatorSide.keys.send), 0);
+});
+
+t.test('the responder signature verifies with noble too', async (t) => {
+  // Cross-check: OpenSSL produced, noble verifies the same bytes.
+  const message = new Uint8Array(32).fill(1);
+  t.ok(ed25519.verify(bob.sign(message), message, bob.publicKey));
+  t.ok(nobleX25519.getPublicKey(new Uint8Array(32).fill(9)).length === 32);
+});
+
+t.test('a flipped byte anywhere is refused', async (t) => {
+  const clean = run();
+  for (let i = 0; i < clean.m1.length; i += 5) {
+    const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+    const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+    const m1 = Uint8Array.from(initiator.start());
+    m1[i] = (m1[i] as number) ^ 0x01;
+    const outcome = reason(() => initiator.finish(responder.respond(m1)));
+    t.not(outcome, 'accepted', `message 1 byte ${i}: ${outcome}`);
+  }
+  for (let i = 0; i < clean.m2.length; i += 7) {
+    const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+    const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+    const m2 = Uint8Array.from(responder.respond(initiator.start()));
+    m2[i] = (m2[i] as number) ^ 0x80;
+    t.not(reason(() => initiator.finish(m2)), 'accepted', `message 2 byte ${i}`);
+  }
+  for (let i = 0; i < clean.m3.length; i += 7) {
+    const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+    const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+    const m3 = Uint8Array.from(initiator.finish(responder.respond(initiator.start())).finish);
+    m3[i] = (m3[i] as number) ^ 0x80;
+    t.not(reason(() => responder.finish(m3)), 'accepted', `message 3 byte ${i}`);
+  }
+});
+
+t.test('a replayed message 3 from another connection is refused', async (t) => {
+  const old = run();
+  const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+  const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+  responder.respond(initiator.start());
+  t.equal(reason(() => responder.finish(old.m3)), 'decrypt_failed');
+});
+
+t.test('a replayed message 1 gets a response nobody else can finish', async (t) => {
+  const old = run();
+  const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+  const m2 = responder.respond(old.m1);
+  t.not(Buffer.compare(m2, old.m2), 0, 'fresh responder ephemeral');
+  t.equal(reason(() => responder.finish(old.m3)), 'decrypt_failed');
+});
+
+t.test('truncated, oversized and out-of-order messages are refused', async (t) => {
+  const { m1, m2, m3 } = run();
+  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(m1.subarray(0, 20))), 'malformed');
+  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(m2)), 'unexpected_message');
+  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).finish(m3)), 'unexpected_message');
+  const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+  initiator.start();
+  t.equal(reason(() => initiator.finish(m2.subarray(0, m2.length - 1))), 'decrypt_failed');
+  const other = new InitiatorHandshake(alice, bob.publicKey, request);
+  other.start();
+  t.equal(reason(() => other.finish(new Uint8Array(MAX_HANDSHAKE_MESSAGE_BYTES + 1).fill(2))), 'malformed');
+  const versioned = Uint8Array.from(m1);
+  versioned[1] = 2;
+  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(versioned)), 'unsupported_version');
+});
+
+t.test('a responder with another identity is refused before the initiator reveals itself', async (t) => {
+  const mallory = identity();
+  const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+  const m2 = new ResponderHandshake(mallory, { displayName: 'Bob' }).respond(initiator.start());
+  t.equal(reason(() => initiator.finish(m2)), 'key_mismatch');
+});
+
+t.test('connecting to oneself is refused', async (t) => {
+  const initiator = new InitiatorHandshake(alice, alice.publicKey, request);
+  const m2 = new ResponderHandshake(alice, { displayName: 'A' }).respond(initiator.start());
+  t.equal(reason(() => initiator.finish(m2)), 'self_connection');
+});
+
+t.test('a low-order ephemeral key is refused', async (t) => {
+  const m1 = new Uint8Array(34);
+  m1[0] = 1;
+  m1[1] = 1;
+  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(m1)), 'weak_key');
+});
+
+t.test('session ciphers: in order only, each direction independent, key retired at its limit', async (t) => {
+  const { initiatorSide, responderSide } = run();
+  const send = new SessionCipher(initiatorSide.keys.send, 3);
+  const receive = new SessionCipher(responderSide.keys.receive, 3);
+  const a = send.seal(Buffer.from('one'));
+  const b = send.seal(Buffer.from('two'));
+  t.same(Buffer.from(receive.open(a) as Uint8Array).toString(), 'one');
+  t.equal(receive.open(a), null, 'a replayed frame fails');
+  const fresh = new SessionCipher(responderSide.keys.receive, 3);
+  t.equal(fresh.open(b), null, 'a reordered frame fails');
+  send.seal(Buffer.from('three'));
+  t.equal(send.remaining, 0);
+  t.throws(() => send.seal(Buffer.from('four')), /new handshake is needed/);
+});
