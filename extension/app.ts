@@ -1,21 +1,29 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import type { NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import { P2pError } from './errors';
 import type { EventOutbox } from './events/outbox';
 import type { ExecuteParams, ExtensionApp, HostEvent, InitializeParams, InitializeResult, OperationOutcome } from './host/protocol';
+import { loadOrCreateIdentity } from './identity/node-identity';
+import { Profile } from './identity/profile';
 import type { Logger } from './log';
 import { manifest } from './manifest';
 import type { RefusalCounters } from './metrics/refusals';
+import { PeerNetwork } from './network/peer-network';
 import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
+import { Consent } from './pairing/consent';
+import { PendingRequests } from './trust/pending-requests';
+import { TrustStore } from './trust/trust-store';
 
 export interface AppDependencies {
   logger: Logger;
   outbox: EventOutbox;
   refusals: RefusalCounters;
+  networkConfig: NetworkConfig;
 }
 
-/** The p2p-comm node behind the host session: owns the data directory and runs operations. */
+/** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
 export class P2pCommApp implements ExtensionApp {
   private readonly operations = new OperationRegistry(manifest.operations);
   private node: NodeContext | null = null;
@@ -23,25 +31,47 @@ export class P2pCommApp implements ExtensionApp {
 
   constructor(private readonly deps: AppDependencies) {}
 
+  /**
+   * Opens every state file before answering, so that a corrupt trust store
+   * or an exposed key stops the start with the reason instead of running
+   * with less than the user approved. All of it is small local reads.
+   */
   async initialize(params: InitializeParams): Promise<InitializeResult> {
     if (params.extensionId !== undefined && params.extensionId !== manifest.id) {
       this.deps.logger.warn(`host calls this extension "${params.extensionId}"; its manifest id is "${manifest.id}"`);
     }
+    const { outbox, refusals, logger, networkConfig } = this.deps;
     const dataDir = openDataDir(params.dataDir);
+    const identity = loadOrCreateIdentity(dataDir);
+    const profile = Profile.open(dataDir);
+    const trust = TrustStore.open(dataDir);
+    const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
+    const consent = new Consent(trust, pending, outbox, refusals, networkConfig);
+    const network = new PeerNetwork({ dataDir, identity, profile, trust, pending, consent, outbox, refusals, logger, config: networkConfig });
     this.node = {
       version: manifest.version,
       dataDir,
       startedAt: new Date(),
-      outbox: this.deps.outbox,
-      refusals: this.deps.refusals,
+      outbox,
+      refusals,
       hostEventsReceived: () => this.hostEvents,
+      identity,
+      profile,
+      trust,
+      pending,
+      consent,
+      network,
+      networkConfig,
     };
     return { extension_id: manifest.id, version: manifest.version, data_dir: dataDir };
   }
 
   start(): void {
-    this.deps.logger.info(`p2p-comm ${manifest.version} serving with data in ${this.node?.dataDir ?? '?'}`);
-    this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version } });
+    const node = this.node;
+    if (node === null) return;
+    this.deps.logger.info(`p2p-comm ${manifest.version} is ${node.identity.peerId} (${node.identity.fingerprint}), data in ${node.dataDir}`);
+    this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
+    node.network.start().catch((error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`));
   }
 
   async execute(params: ExecuteParams): Promise<OperationOutcome> {
@@ -55,6 +85,7 @@ export class P2pCommApp implements ExtensionApp {
   }
 
   async close(): Promise<void> {
+    await this.node?.network.close();
     this.deps.logger.info('stopped');
   }
 }
@@ -67,9 +98,10 @@ function openDataDir(requested: string | undefined): string {
     throw new P2pError('INVALID_PARAMS', (error as Error).message);
   }
   try {
-    // 0700: keys and trust decisions live here.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (!statSync(dataDir).isDirectory()) throw new Error('it is not a directory');
+    // Nexus creates the directory with default permissions; keys and trust decisions live here.
+    chmodSync(dataDir, 0o700);
   } catch (error) {
     throw new P2pError('DATA_DIR_UNUSABLE', `cannot use data_dir ${dataDir}: ${(error as Error).message}`);
   }

@@ -1,7 +1,14 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
 
-/** Limits of the stdio channel. Read once at start-up, before any data_dir is known. */
+/**
+ * Settings come from the environment: the host spawns us with no arguments,
+ * and some limits apply before initialize names a data_dir. A malformed
+ * value is a start-up error, never silently ignored.
+ */
+
+/** Limits of the stdio channel. */
 export interface StdioLimits {
   /** Longest accepted JSON-RPC line in bytes, newline excluded. */
   maxLineBytes: number;
@@ -20,30 +27,86 @@ export const DEFAULT_STDIO_LIMITS: StdioLimits = {
   shutdownDeadlineMs: 3_000,
 };
 
-const ENV_NAMES: Record<keyof StdioLimits, string> = {
-  maxLineBytes: 'P2P_COMM_MAX_LINE_BYTES',
-  maxQueuedEvents: 'P2P_COMM_MAX_QUEUED_EVENTS',
-  publishTimeoutMs: 'P2P_COMM_PUBLISH_TIMEOUT_MS',
-  shutdownDeadlineMs: 'P2P_COMM_SHUTDOWN_DEADLINE_MS',
+/** Where and how the node meets its peers. */
+export interface NetworkConfig {
+  /** Interface to listen on; all interfaces by default. */
+  listenHost: string;
+  /** Port to listen on; null = the port persisted in data_dir, chosen on first start. */
+  listenPort: number | null;
+  /** Host put in pairing links; null = this machine's non-loopback addresses. */
+  advertiseHost: string | null;
+  transport: TransportLimits;
+  maxMessagesPerKey: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** Consent requests accepted from strangers: burst size and sustained rate per minute. */
+  consentBurst: number;
+  consentPerMinute: number;
+  maxIncomingRequests: number;
+}
+
+export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
+  listenHost: '0.0.0.0',
+  listenPort: null,
+  advertiseHost: null,
+  transport: DEFAULT_TRANSPORT_LIMITS,
+  maxMessagesPerKey: 2 ** 32,
+  reconnectBaseMs: 1000,
+  reconnectMaxMs: 5 * 60_000,
+  consentBurst: 5,
+  consentPerMinute: 10,
+  maxIncomingRequests: 32,
 };
 
-/**
- * Overrides come from the environment because the host spawns us with no
- * arguments and these limits apply before initialize names a data_dir.
- * A malformed value is a start-up error, never silently ignored.
- */
-export function stdioLimitsFromEnv(env: NodeJS.ProcessEnv): StdioLimits {
-  const limits = { ...DEFAULT_STDIO_LIMITS };
-  for (const key of Object.keys(ENV_NAMES) as (keyof StdioLimits)[]) {
-    const name = ENV_NAMES[key];
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    if (!/^[1-9][0-9]{0,9}$/.test(raw)) {
-      throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
-    }
-    limits[key] = Number(raw);
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
-  return limits;
+  return value;
+}
+
+function host(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(raw)) throw new Error(`${name} must be a host name or IP address, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+export function stdioLimitsFromEnv(env: NodeJS.ProcessEnv): StdioLimits {
+  const d = DEFAULT_STDIO_LIMITS;
+  return {
+    maxLineBytes: integer(env, 'P2P_COMM_MAX_LINE_BYTES', d.maxLineBytes),
+    maxQueuedEvents: integer(env, 'P2P_COMM_MAX_QUEUED_EVENTS', d.maxQueuedEvents),
+    publishTimeoutMs: integer(env, 'P2P_COMM_PUBLISH_TIMEOUT_MS', d.publishTimeoutMs),
+    shutdownDeadlineMs: integer(env, 'P2P_COMM_SHUTDOWN_DEADLINE_MS', d.shutdownDeadlineMs),
+  };
+}
+
+export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
+  const d = DEFAULT_NETWORK_CONFIG;
+  const t = d.transport;
+  const port = env['P2P_COMM_LISTEN_PORT'];
+  return {
+    listenHost: host(env, 'P2P_COMM_LISTEN_HOST') ?? d.listenHost,
+    listenPort: port === undefined || port === '' ? null : integer(env, 'P2P_COMM_LISTEN_PORT', 0, 0, 65535),
+    advertiseHost: host(env, 'P2P_COMM_ADVERTISE_HOST'),
+    transport: {
+      maxFrameBytes: integer(env, 'P2P_COMM_MAX_FRAME_BYTES', t.maxFrameBytes, 1024),
+      maxConnectionsPerIp: integer(env, 'P2P_COMM_MAX_CONNECTIONS_PER_IP', t.maxConnectionsPerIp),
+      maxConnections: integer(env, 'P2P_COMM_MAX_CONNECTIONS', t.maxConnections),
+      handshakeTimeoutMs: integer(env, 'P2P_COMM_HANDSHAKE_TIMEOUT_MS', t.handshakeTimeoutMs, 10),
+      keepaliveIntervalMs: integer(env, 'P2P_COMM_KEEPALIVE_MS', t.keepaliveIntervalMs, 10),
+    },
+    maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, 2 ** 48),
+    reconnectBaseMs: integer(env, 'P2P_COMM_RECONNECT_BASE_MS', d.reconnectBaseMs),
+    reconnectMaxMs: integer(env, 'P2P_COMM_RECONNECT_MAX_MS', d.reconnectMaxMs),
+    consentBurst: integer(env, 'P2P_COMM_CONSENT_BURST', d.consentBurst),
+    consentPerMinute: integer(env, 'P2P_COMM_CONSENT_PER_MINUTE', d.consentPerMinute),
+    maxIncomingRequests: integer(env, 'P2P_COMM_MAX_INCOMING_REQUESTS', d.maxIncomingRequests),
+  };
 }
 
 /** Where state lives when the host gives no data_dir (standalone runs). */

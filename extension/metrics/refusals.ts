@@ -3,7 +3,7 @@
  * them so that an operator can see an attack or a misbehaving host without
  * reading logs.
  */
-export type RefusalSource = 'rpc' | 'operation';
+export type RefusalSource = 'rpc' | 'network';
 
 export class RefusalCounters {
   private readonly counts = new Map<RefusalSource, Map<string, number>>();
@@ -24,7 +24,7 @@ export class RefusalCounters {
   snapshot(): Record<RefusalSource, Record<string, number>> {
     return {
       rpc: Object.fromEntries(this.counts.get('rpc') ?? []),
-      operation: Object.fromEntries(this.counts.get('operation') ?? []),
+      network: Object.fromEntries(this.counts.get('network') ?? []),
     };
   }
 }

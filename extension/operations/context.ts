@@ -1,8 +1,15 @@
+import type { NetworkConfig } from '../config';
 import type { EventOutbox } from '../events/outbox';
 import type { OperationOutcome } from '../host/protocol';
+import type { NodeIdentity } from '../identity/node-identity';
+import type { Profile } from '../identity/profile';
 import type { RefusalCounters } from '../metrics/refusals';
+import type { PeerNetwork } from '../network/peer-network';
+import type { Consent } from '../pairing/consent';
+import type { PendingRequests } from '../trust/pending-requests';
+import type { TrustStore } from '../trust/trust-store';
 
-/** What every operation may read: the node's runtime state, never the host session. */
+/** What every operation may use: the node's domain objects, never the host session. */
 export interface NodeContext {
   version: string;
   dataDir: string;
@@ -10,6 +17,13 @@ export interface NodeContext {
   outbox: EventOutbox;
   refusals: RefusalCounters;
   hostEventsReceived: () => number;
+  identity: NodeIdentity;
+  profile: Profile;
+  trust: TrustStore;
+  pending: PendingRequests;
+  consent: Consent;
+  network: PeerNetwork;
+  networkConfig: NetworkConfig;
 }
 
 export type OperationHandler = (input: Record<string, unknown>, node: NodeContext) => Promise<OperationOutcome>;

@@ -1,18 +1,31 @@
+import { printPairingLink } from '../pairing/pairing-link';
 import type { OperationHandler } from './context';
 
-/**
- * Answers with the documented shape while no identity key exists yet, and
- * says so in `message` and `placeholder`, so a caller can never mistake the
- * empty values for a real identity.
- */
-export const identity: OperationHandler = async () => ({
-  data: {
-    peer_id: null,
-    fingerprint: null,
-    display_name: null,
-    addresses: [],
-    link: null,
-    placeholder: true,
-  },
-  message: 'placeholder: this version has no identity key yet; peer id, fingerprint and pairing link arrive with pairing support',
+export const identity: OperationHandler = async (input, node) => {
+  const addresses = node.network.addresses();
+  const ttl = input['link_ttl_seconds'] as number | undefined;
+  const link =
+    addresses.length === 0
+      ? null
+      : printPairingLink({
+          peerId: node.identity.peerId,
+          addresses,
+          displayName: node.profile.displayName,
+          expiresAt: ttl === undefined ? null : new Date(Date.now() + ttl * 1000),
+        });
+  return {
+    data: {
+      peer_id: node.identity.peerId,
+      fingerprint: node.identity.fingerprint,
+      display_name: node.profile.displayName,
+      addresses,
+      link,
+    },
+    message: link === null ? 'this node is not listening, so it has no pairing link; see status.listening.error' : null,
+  };
+};
+
+export const setDisplayName: OperationHandler = async (input, node) => ({
+  data: { display_name: node.profile.setDisplayName(input['display_name'] as string) },
+  message: 'peers see the new name the next time they connect',
 });

@@ -2,14 +2,23 @@ import { P2pError } from '../errors';
 import type { OperationOutcome } from '../host/protocol';
 import type { OperationDefinition } from '../manifest';
 import type { NodeContext, OperationHandler } from './context';
-import { identity } from './identity';
+import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
+import { accept, pair, reject, requests } from './pairing';
+import { peers, revoke } from './peers';
 import { status } from './status';
 import { unavailableOperations } from './unavailable';
 
 const HANDLERS: Record<string, OperationHandler> = {
   ...unavailableOperations(),
   identity,
+  set_display_name: setDisplayName,
+  pair,
+  requests,
+  accept,
+  reject,
+  peers,
+  revoke,
   status,
 };
 

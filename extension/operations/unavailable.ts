@@ -3,13 +3,6 @@ import type { OperationHandler } from './context';
 
 /** Operations declared in the manifest whose feature this version does not have yet, and which feature brings them. */
 const PENDING_FEATURES: Record<string, string> = {
-  set_display_name: 'identity and pairing',
-  pair: 'identity and pairing',
-  requests: 'identity and pairing',
-  accept: 'identity and pairing',
-  reject: 'identity and pairing',
-  peers: 'identity and pairing',
-  revoke: 'identity and pairing',
   discover: 'LAN discovery',
   send: 'messaging',
   receive: 'messaging',

@@ -2,12 +2,15 @@
  * What each side says about itself inside the encrypted part of the
  * handshake. Fixed layouts, decoded strictly: every byte is accounted for.
  *
- * Responder payload: name_len u8 | name (UTF-8)
- * Initiator payload: intent u8 | request_id [16] | listen_port u16 BE | name_len u8 | name (UTF-8)
+ * Responder payload: name_len u16 BE | name (UTF-8)
+ * Initiator payload: intent u8 | request_id [16] | listen_port u16 BE | name_len u16 BE | name (UTF-8)
+ *
+ * A display name is at most 64 code points, so at most 256 bytes of UTF-8.
  */
 
 export const REQUEST_ID_BYTES = 16;
-export const MAX_NAME_BYTES = 255;
+export const MAX_NAME_BYTES = 256;
+export const NAME_LENGTH_BYTES = 2;
 
 export const Intent = {
   /** A trusted peer opening a session. */
@@ -39,14 +42,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function encodeName(name: string): Uint8Array {
   const bytes = Buffer.from(name, 'utf8');
   if (bytes.length > MAX_NAME_BYTES) throw new PayloadError(`display name is ${bytes.length} bytes; at most ${MAX_NAME_BYTES}`);
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+  const length = Buffer.alloc(NAME_LENGTH_BYTES);
+  length.writeUInt16BE(bytes.length);
+  return Buffer.concat([length, bytes]);
 }
 
 function decodeName(bytes: Uint8Array, offset: number): string {
-  const length = bytes[offset];
-  if (length === undefined || offset + 1 + length !== bytes.length) throw new PayloadError('display name length does not match the payload');
+  if (bytes.length < offset + NAME_LENGTH_BYTES) throw new PayloadError('display name length is missing');
+  const length = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt16BE(offset);
+  if (length > MAX_NAME_BYTES || offset + NAME_LENGTH_BYTES + length !== bytes.length) {
+    throw new PayloadError('display name length does not match the payload');
+  }
   try {
-    return utf8.decode(bytes.subarray(offset + 1));
+    return utf8.decode(bytes.subarray(offset + NAME_LENGTH_BYTES));
   } catch {
     throw new PayloadError('display name is not valid UTF-8');
   }
@@ -74,7 +82,7 @@ export function encodeInitiatorPayload(payload: InitiatorPayload): Uint8Array {
 
 export function decodeInitiatorPayload(bytes: Uint8Array): InitiatorPayload {
   const nameOffset = 1 + REQUEST_ID_BYTES + 2;
-  if (bytes.length < nameOffset + 1) throw new PayloadError('initiator payload is truncated');
+  if (bytes.length < nameOffset + NAME_LENGTH_BYTES) throw new PayloadError('initiator payload is truncated');
   const intent = bytes[0];
   if (intent !== Intent.SESSION && intent !== Intent.PAIR_REQUEST) throw new PayloadError(`unknown intent ${String(intent)}`);
   return {

@@ -18,6 +18,7 @@ import {
   encodeInitiatorPayload,
   encodeResponderPayload,
   MAX_NAME_BYTES,
+  NAME_LENGTH_BYTES,
   PayloadError,
   REQUEST_ID_BYTES,
   type InitiatorPayload,
@@ -43,9 +44,9 @@ export const MSG_FINISH = 0x03;
 
 export const INIT_BYTES = 2 + KEY_BYTES;
 const PROOF_BYTES = KEY_BYTES + SIGNATURE_BYTES;
-const RESPONSE_MIN = 1 + KEY_BYTES + PROOF_BYTES + 1 + TAG_BYTES;
+const RESPONSE_MIN = 1 + KEY_BYTES + PROOF_BYTES + NAME_LENGTH_BYTES + TAG_BYTES;
 const RESPONSE_MAX = RESPONSE_MIN + MAX_NAME_BYTES;
-const FINISH_MIN = 1 + PROOF_BYTES + 1 + REQUEST_ID_BYTES + 2 + 1 + TAG_BYTES;
+const FINISH_MIN = 1 + PROOF_BYTES + 1 + REQUEST_ID_BYTES + 2 + NAME_LENGTH_BYTES + TAG_BYTES;
 const FINISH_MAX = FINISH_MIN + MAX_NAME_BYTES;
 /** Largest handshake message: anything bigger is refused before parsing. */
 export const MAX_HANDSHAKE_MESSAGE_BYTES = Math.max(INIT_BYTES, RESPONSE_MAX, FINISH_MAX);
@@ -69,6 +70,8 @@ export class HandshakeError extends Error {
   constructor(
     readonly reason: HandshakeFailure,
     message: string,
+    /** For key_mismatch: the identity the other side proved instead. */
+    readonly presentedKey: Uint8Array | null = null,
   ) {
     super(message);
   }
@@ -157,14 +160,15 @@ function checkType(message: Uint8Array, type: number, min: number, max: number, 
 
 /** The dialling side. `expectedPeer` is the key the initiator means to reach; anyone else is refused before it reveals itself. */
 export class InitiatorHandshake {
-  private readonly ephemeral = generateEphemeral();
   private init: Uint8Array | null = null;
   private done = false;
 
+  /** `ephemeral` is for test vectors only; a real handshake always draws a fresh one. */
   constructor(
     private readonly identity: StaticIdentity,
     private readonly expectedPeer: Uint8Array,
     private readonly payload: InitiatorPayload,
+    private readonly ephemeral: EphemeralKeyPair = generateEphemeral(),
   ) {}
 
   start(): Uint8Array {
@@ -189,7 +193,7 @@ export class InitiatorHandshake {
       throw new HandshakeError('self_connection', 'the address leads back to this node');
     }
     if (!sameBytes(proof.publicKey, this.expectedPeer)) {
-      throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected');
+      throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected', proof.publicKey);
     }
     const responderPayload = decodePayload(decodeResponderPayload, proof.payload);
 
@@ -207,23 +211,23 @@ export class InitiatorHandshake {
 
 /** The accepting side. Learns who the initiator is only from message 3. */
 export class ResponderHandshake {
-  private ephemeral: EphemeralKeyPair | null = null;
   private state: { init: Uint8Array; response: Uint8Array; secret: Uint8Array; initiatorKey: Uint8Array } | null = null;
   private done = false;
 
+  /** `ephemeral` is for test vectors only; a real handshake always draws a fresh one. */
   constructor(
     private readonly identity: StaticIdentity,
     private readonly payload: ResponderPayload,
+    private readonly ephemeral: EphemeralKeyPair = generateEphemeral(),
   ) {}
 
   /** Consumes message 1; returns message 2. */
   respond(init: Uint8Array): Uint8Array {
-    if (this.ephemeral !== null) throw new HandshakeError('unexpected_message', 'handshake already answered');
+    if (this.state !== null) throw new HandshakeError('unexpected_message', 'handshake already answered');
     checkType(init, MSG_INIT, INIT_BYTES, INIT_BYTES, 'handshake init');
     if (init[1] !== PROTOCOL_VERSION) {
       throw new HandshakeError('unsupported_version', `peer speaks protocol version ${String(init[1])}; this node speaks ${PROTOCOL_VERSION}`);
     }
-    this.ephemeral = generateEphemeral();
     const initiatorEphemeral = init.slice(2);
     const secret = dh(this.ephemeral, initiatorEphemeral);
     const th2 = sha256(init, Uint8Array.of(MSG_RESPONSE), this.ephemeral.publicKey);

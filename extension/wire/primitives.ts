@@ -2,6 +2,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createPrivateKey,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
@@ -36,6 +37,16 @@ function base64url(bytes: Uint8Array): string {
 export function generateEphemeral(): EphemeralKeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('x25519');
   const x = publicKey.export({ format: 'jwk' }).x as string;
+  return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateKey };
+}
+
+/** DER prefix of a PKCS#8 X25519 private key (RFC 8410); the 32 raw bytes follow. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/** An ephemeral key from fixed bytes: only for reproducing the protocol's test vectors. */
+export function ephemeralFromSecret(secret: Uint8Array): EphemeralKeyPair {
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
   return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateKey };
 }
 

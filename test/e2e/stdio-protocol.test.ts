@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ExtensionProcess } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/manifest';
-import { BINARY, dataOf, startExtension, tempDir } from '../helpers/extension';
+import { BINARY, dataOf, LOOPBACK_ONLY, startExtension, tempDir } from '../helpers/extension';
 
 t.test('initialize is answered first, creates data_dir 0700 and reports it', async (t) => {
   const { initialize, dataDir } = await startExtension(t);
@@ -14,7 +14,7 @@ t.test('initialize is answered first, creates data_dir 0700 and reports it', asy
 
 t.test('without data_dir it falls back to ~/.nexus/p2p-comm', async (t) => {
   const home = tempDir(t);
-  const { initialize } = await startExtension(t, { dataDir: undefined, env: { ...process.env, HOME: home } });
+  const { initialize } = await startExtension(t, { dataDir: undefined, env: { ...process.env, ...LOOPBACK_ONLY, HOME: home } });
   t.same(initialize, { extension_id: 'p2p-comm', version: manifest.version, data_dir: join(home, '.nexus', 'p2p-comm') });
   t.ok(statSync(join(home, '.nexus', 'p2p-comm')).isDirectory());
 });
@@ -38,18 +38,21 @@ t.test('status and identity answer for real', async (t) => {
   for (const key of ['peer_id', 'version', 'listening', 'connections', 'queues', 'discovery', 'refusals']) {
     t.ok(key in status, `status has ${key}`);
   }
-  const response = await extension.execute('identity', {});
-  const identity = dataOf(t, response);
-  t.same(Object.keys(identity).sort(), ['addresses', 'display_name', 'fingerprint', 'link', 'peer_id', 'placeholder']);
-  t.equal(identity['placeholder'], true, 'a placeholder identity says so');
-  t.match((response.result as { message: string }).message, /placeholder/);
+  const identity = dataOf(t, await extension.execute('identity', {}));
+  t.match(identity, {
+    peer_id: /^[a-z2-7]{51}[aq]$/,
+    fingerprint: /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/,
+    display_name: /^p2p-comm on /,
+    link: /^p2p-comm:\/\//,
+  });
+  t.equal(status['peer_id'], identity['peer_id']);
 });
 
 t.test('operations of later features answer "not available yet"', async (t) => {
   const { extension } = await startExtension(t);
-  const response = await extension.execute('requests', {});
+  const response = await extension.execute('message_status', { message_id: '0'.repeat(32) });
   t.equal(response.error?.code, -32012);
-  t.match(response.error?.message, /"requests" is not available yet .*identity and pairing/);
+  t.match(response.error?.message, /"message_status" is not available yet .*messaging/);
 });
 
 t.test('a request before initialize is refused and initialize still works', async (t) => {
@@ -70,7 +73,7 @@ t.test('a request before initialize is refused and initialize still works', asyn
 });
 
 t.test('bad input of every kind gets a precise error and the process keeps serving', async (t) => {
-  const { extension } = await startExtension(t, { env: { ...process.env, P2P_COMM_MAX_LINE_BYTES: '2048' } });
+  const { extension } = await startExtension(t, { env: { ...process.env, ...LOOPBACK_ONLY, P2P_COMM_MAX_LINE_BYTES: '2048' } });
   const cases: { name: string; line: string; code: number; message: RegExp; id: number }[] = [
     { name: 'non-JSON line', line: 'hello there', code: -32700, message: /not valid JSON/, id: 0 },
     { name: 'truncated JSON keeps its id', line: '{"jsonrpc":"2.0","id":41,"method":"execute","params":{', code: -32700, message: /not valid JSON/, id: 41 },
@@ -156,7 +159,8 @@ t.test('event.publish is sent during an execute; stdin is demultiplexed meanwhil
   order.push('response:first');
   const secondResponse = (await second) as Awaited<ReturnType<ExtensionProcess['execute']>>;
   t.same(order, ['request:event.publish', 'response:first', 'response:second'], 'answers keep request order');
-  t.same(published, [{ type: 'p2p.node.started', data: { version: manifest.version } }]);
+  t.match(published, [{ type: 'p2p.node.started', data: { version: manifest.version, peer: /^[a-z2-7]{52}$/ } }]);
+  t.equal(published.length, 1);
   t.equal(first.id + 1, secondResponse.id, 'each answer carries its own id');
   const status = dataOf(t, secondResponse);
   t.equal(status['host_events_received'], 1, 'the notification pushed mid-call was taken');

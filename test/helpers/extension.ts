@@ -8,6 +8,9 @@ import { manifest } from '../../extension/manifest';
 /** The built binary, as a host installs it (`npm test` builds it first). */
 export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');
 
+/** Tests listen on loopback only. */
+export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1' };
+
 /** A fresh directory removed when the test ends. */
 export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -31,6 +34,7 @@ export async function startExtension(
     extensionId: manifest.id,
     version: manifest.version,
     onStderrLine: (line) => stderr.push(line),
+    env: { ...process.env, ...LOOPBACK_ONLY },
     ...rest,
     ...(dataDir === undefined ? {} : { dataDir }),
   });

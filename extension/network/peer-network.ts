@@ -1,0 +1,359 @@
+import type { WebSocket } from 'ws';
+import type { NetworkConfig } from '../config';
+import type { EventOutbox } from '../events/outbox';
+import type { NodeIdentity } from '../identity/node-identity';
+import { fingerprintOf, peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
+import type { Profile } from '../identity/profile';
+import type { Logger } from '../log';
+import type { RefusalCounters } from '../metrics/refusals';
+import type { Consent } from '../pairing/consent';
+import { Backoff } from '../transport/backoff';
+import { dial } from '../transport/dial';
+import { PeerServer } from '../transport/peer-server';
+import type { PendingRequests } from '../trust/pending-requests';
+import type { TrustStore } from '../trust/trust-store';
+import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../wire/channel-handshake';
+import { DecisionResult, RefusalReason, refusalName } from '../wire/decision';
+import { HandshakeError } from '../wire/handshake';
+import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+import { CloseCode, type SecureChannel } from '../wire/secure-channel';
+import { advertisedAddresses, formatAddress } from './addresses';
+import { persistPort, readPersistedPort } from './listen-port';
+
+export interface PeerNetworkDeps {
+  dataDir: string;
+  identity: NodeIdentity;
+  profile: Profile;
+  trust: TrustStore;
+  pending: PendingRequests;
+  consent: Consent;
+  outbox: EventOutbox;
+  refusals: RefusalCounters;
+  logger: Logger;
+  config: NetworkConfig;
+}
+
+/** What one connection attempt to a peer achieved. */
+export type AttemptOutcome =
+  | 'connected'
+  | 'request_delivered'
+  | 'rejected'
+  | 'not_trusted_by_peer'
+  | 'busy'
+  | 'key_mismatch'
+  | 'unreachable'
+  | 'nothing_to_do';
+
+const SESSION_REQUEST_ID = new Uint8Array(16);
+
+/**
+ * The node's connections: one listening server, at most one session per
+ * peer, and a retry schedule (exponential backoff with jitter) for every
+ * trusted peer that is not connected and every pairing request not yet
+ * answered.
+ */
+export class PeerNetwork {
+  private server: PeerServer | null = null;
+  private listeningPort: number | null = null;
+  private listenError: string | null = null;
+  private readonly sessions = new Map<string, SecureChannel>();
+  private readonly backoffs = new Map<string, Backoff>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly inFlight = new Map<string, Promise<AttemptOutcome>>();
+  private readonly handshakeOptions: HandshakeOptions;
+  private closing = false;
+
+  constructor(private readonly deps: PeerNetworkDeps) {
+    const { transport, maxMessagesPerKey } = deps.config;
+    this.handshakeOptions = {
+      handshakeTimeoutMs: transport.handshakeTimeoutMs,
+      keepaliveIntervalMs: transport.keepaliveIntervalMs,
+      maxMessagesPerKey,
+    };
+  }
+
+  /** Listens, then reaches out to every trusted peer and every unanswered request. */
+  async start(): Promise<void> {
+    await this.listen();
+    for (const peer of this.deps.trust.list()) if (peer.state === 'trusted') this.scheduleAttempt(peer.peerId, 0);
+    for (const request of this.deps.pending.outgoing()) if (request.state !== 'rejected') this.scheduleAttempt(request.peerId, 0);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+    for (const channel of this.sessions.values()) channel.close(CloseCode.SHUTDOWN, 'node shutting down');
+    await this.server?.close();
+  }
+
+  /** host:port addresses a peer can use to reach this node. */
+  addresses(): string[] {
+    if (this.listeningPort === null) return [];
+    return advertisedAddresses(this.deps.config.listenHost, this.listeningPort, this.deps.config.advertiseHost);
+  }
+
+  isOnline(peerId: string): boolean {
+    return this.sessions.get(peerId)?.isOpen === true;
+  }
+
+  status(): { listening: Record<string, unknown>; connections: Record<string, unknown> } {
+    return {
+      listening: {
+        active: this.listeningPort !== null,
+        host: this.deps.config.listenHost,
+        port: this.listeningPort,
+        addresses: this.addresses(),
+        error: this.listenError,
+      },
+      connections: {
+        active: this.sessions.size,
+        tcp: this.server?.connections ?? 0,
+        retrying: this.retryTimers.size,
+      },
+    };
+  }
+
+  /**
+   * Makes one attempt now (or joins the one under way) and keeps retrying
+   * in the background if it did not settle the matter.
+   */
+  attemptNow(peerId: string): Promise<AttemptOutcome> {
+    const timer = this.retryTimers.get(peerId);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.retryTimers.delete(peerId);
+    }
+    return this.attempt(peerId);
+  }
+
+  /** Ends the session with a peer that is no longer trusted and stops reaching out to it. */
+  disconnect(peerId: string, code: number, reason: string): void {
+    const timer = this.retryTimers.get(peerId);
+    if (timer !== undefined) clearTimeout(timer);
+    this.retryTimers.delete(peerId);
+    this.backoffs.delete(peerId);
+    this.sessions.get(peerId)?.close(code, reason);
+  }
+
+  private async listen(): Promise<void> {
+    const { config, dataDir, logger } = this.deps;
+    let port: number;
+    try {
+      port = config.listenPort ?? readPersistedPort(dataDir) ?? 0;
+    } catch (error) {
+      this.listenError = (error as Error).message;
+      logger.error(this.listenError);
+      return;
+    }
+    const server = new PeerServer({
+      host: config.listenHost,
+      port,
+      limits: config.transport,
+      onConnection: (socket, ip) => void this.acceptIncoming(socket, ip),
+      onRefused: (reason) => this.deps.refusals.count('network', reason),
+    });
+    try {
+      const bound = await server.listen();
+      this.server = server;
+      this.listeningPort = bound.port;
+      if (config.listenPort === null && port === 0) persistPort(dataDir, bound.port);
+      logger.info(`listening on ${formatAddress(config.listenHost, bound.port)}`);
+    } catch (error) {
+      this.listenError = `cannot listen on ${formatAddress(config.listenHost, port)}: ${(error as Error).message}`;
+      logger.error(this.listenError);
+    }
+  }
+
+  private async acceptIncoming(socket: WebSocket, ip: string): Promise<void> {
+    const { identity, profile, consent, refusals, logger } = this.deps;
+    try {
+      const outcome = await acceptChannel(
+        socket,
+        identity,
+        { displayName: profile.displayName },
+        formatAddress(ip, 0),
+        (initiator) => consent.decide(initiator, listenAddressOf(ip, initiator.payload)),
+        this.handshakeOptions,
+      );
+      if (outcome.channel !== null) this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
+    } catch (error) {
+      refusals.count('network', `handshake_${failureReason(error)}`);
+      logger.debug(`incoming handshake from ${ip} refused: ${(error as Error).message}`);
+    }
+  }
+
+  private attempt(peerId: string): Promise<AttemptOutcome> {
+    const running = this.inFlight.get(peerId);
+    if (running !== undefined) return running;
+    const attempt = this.reachOut(peerId).finally(() => this.inFlight.delete(peerId));
+    this.inFlight.set(peerId, attempt);
+    return attempt;
+  }
+
+  /** One round over the peer's known addresses, then the next retry is scheduled if needed. */
+  private async reachOut(peerId: string): Promise<AttemptOutcome> {
+    if (this.closing) return 'nothing_to_do';
+    if (this.isOnline(peerId)) return 'connected';
+    const plan = this.planFor(peerId);
+    if (plan === null) return 'nothing_to_do';
+    let outcome: AttemptOutcome = 'unreachable';
+    for (const address of plan.addresses) {
+      outcome = await this.tryAddress(peerId, address, plan.payload);
+      if (outcome !== 'unreachable' && outcome !== 'key_mismatch') break;
+    }
+    const request = this.deps.pending.findOutgoingByPeer(peerId);
+    if (request !== undefined && outcome !== 'connected') {
+      this.deps.pending.updateOutgoing(request.requestId, {
+        attempts: request.attempts + 1,
+        lastError: outcome === 'request_delivered' ? null : outcome,
+        ...(outcome === 'request_delivered' ? { state: 'delivered' as const } : {}),
+        ...(outcome === 'rejected' ? { state: 'rejected' as const } : {}),
+      });
+    }
+    if (outcome !== 'connected' && outcome !== 'rejected') this.scheduleRetry(peerId);
+    return outcome;
+  }
+
+  private planFor(peerId: string): { addresses: readonly string[]; payload: InitiatorPayload } | null {
+    const { trust, pending, profile } = this.deps;
+    const listenPort = this.listeningPort ?? 0;
+    const trusted = trust.get(peerId);
+    if (trusted?.state === 'trusted') {
+      return {
+        addresses: trusted.addresses,
+        payload: { intent: Intent.SESSION, requestId: SESSION_REQUEST_ID, listenPort, displayName: profile.displayName },
+      };
+    }
+    const request = pending.findOutgoingByPeer(peerId);
+    if (request === undefined || request.state === 'rejected' || request.address === null) return null;
+    return {
+      addresses: [request.address],
+      payload: {
+        intent: Intent.PAIR_REQUEST,
+        requestId: Buffer.from(request.requestId, 'hex'),
+        listenPort,
+        displayName: profile.displayName,
+      },
+    };
+  }
+
+  private async tryAddress(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
+    const { identity, refusals, logger } = this.deps;
+    let socket: WebSocket;
+    try {
+      socket = await dial(address, this.deps.config.transport);
+    } catch (error) {
+      logger.debug(`${peerId}: ${(error as Error).message}`);
+      return 'unreachable';
+    }
+    try {
+      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions);
+      const { decision, channel } = outcome;
+      if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
+        this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);
+        this.adopt(peerId, channel);
+        return 'connected';
+      }
+      if (decision.result === DecisionResult.REQUEST_STORED) return 'request_delivered';
+      logger.info(`${peerId} refused the connection: ${refusalName(decision.reason)}`);
+      switch (decision.reason) {
+        case RefusalReason.REJECTED:
+          return 'rejected';
+        case RefusalReason.NOT_TRUSTED:
+          return 'not_trusted_by_peer';
+        default:
+          return 'busy';
+      }
+    } catch (error) {
+      if (error instanceof HandshakeError && error.reason === 'key_mismatch' && error.presentedKey !== null) {
+        this.reportKeyMismatch(peerId, error.presentedKey, address);
+        return 'key_mismatch';
+      }
+      refusals.count('network', `handshake_${failureReason(error)}`);
+      logger.info(`${peerId} at ${address}: handshake failed: ${(error as Error).message}`);
+      return 'unreachable';
+    }
+  }
+
+  private onSessionOpened(peerId: string, address: string, displayName: string): void {
+    const { trust, consent } = this.deps;
+    if (trust.isTrusted(peerId)) {
+      trust.recordSeen(peerId, { address, displayName });
+    } else {
+      // We asked to pair and the peer opened a session: it had consented too.
+      consent.completePairing(publicKeyFromPeerId(peerId), displayName, [address]);
+    }
+  }
+
+  private reportKeyMismatch(peerId: string, presentedKey: Uint8Array, address: string): void {
+    const { trust, refusals, outbox, logger } = this.deps;
+    refusals.count('network', 'key_mismatch');
+    if (trust.get(peerId) !== undefined) trust.recordRefusedKey(peerId, presentedKey, address);
+    logger.warn(`${address} claimed to be ${peerId} but proved another key (${fingerprintOf(presentedKey)}); refused`);
+    outbox.enqueue({
+      type: 'p2p.peer.key_mismatch',
+      subject: peerId,
+      data: {
+        peer: peerId,
+        expected_fingerprint: fingerprintOf(publicKeyFromPeerId(peerId)),
+        presented_fingerprint: fingerprintOf(presentedKey),
+        address,
+      },
+    });
+  }
+
+  /**
+   * Keeps one session per peer. When both sides dialled at once, each keeps
+   * the connection initiated by the lower peer id, so both keep the same one.
+   */
+  private adopt(peerId: string, channel: SecureChannel): void {
+    const existing = this.sessions.get(peerId);
+    if (existing !== undefined && existing.isOpen) {
+      const myId = this.deps.identity.peerId;
+      const initiatorOf = (c: SecureChannel): string => (c.role === 'initiator' ? myId : peerId);
+      const keepExisting = initiatorOf(existing) !== initiatorOf(channel) && initiatorOf(existing) < initiatorOf(channel);
+      const loser = keepExisting ? channel : existing;
+      this.sessions.set(peerId, keepExisting ? existing : channel);
+      loser.close(CloseCode.DUPLICATE, 'duplicate connection');
+      if (keepExisting) return;
+    } else {
+      this.sessions.set(peerId, channel);
+      this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId } });
+    }
+    this.backoffs.get(peerId)?.reset();
+    channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));
+    channel.on('message', (type) => this.deps.refusals.count('network', `unknown_message_type_${type}`));
+    channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
+  }
+
+  private onChannelClosed(peerId: string, channel: SecureChannel, code: number): void {
+    if (this.sessions.get(peerId) !== channel) return;
+    this.sessions.delete(peerId);
+    this.deps.outbox.enqueue({ type: 'p2p.peer.disconnected', subject: peerId, data: { peer: peerId, code } });
+    if (!this.closing && this.deps.trust.isTrusted(peerId)) this.scheduleRetry(peerId);
+  }
+
+  private scheduleRetry(peerId: string): void {
+    let backoff = this.backoffs.get(peerId);
+    if (backoff === undefined) {
+      backoff = new Backoff({ baseMs: this.deps.config.reconnectBaseMs, maxMs: this.deps.config.reconnectMaxMs });
+      this.backoffs.set(peerId, backoff);
+    }
+    this.scheduleAttempt(peerId, backoff.next());
+  }
+
+  private scheduleAttempt(peerId: string, delayMs: number): void {
+    if (this.closing || this.retryTimers.has(peerId)) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(peerId);
+      void this.attempt(peerId);
+    }, delayMs);
+    timer.unref();
+    this.retryTimers.set(peerId, timer);
+  }
+}
+
+function listenAddressOf(ip: string, payload: InitiatorPayload): string | null {
+  return payload.listenPort === 0 ? null : formatAddress(ip, payload.listenPort);
+}

@@ -1,0 +1,108 @@
+import { P2pError } from '../errors';
+import { fingerprintOf, publicKeyFromPeerId } from '../identity/peer-id';
+import type { AttemptOutcome } from '../network/peer-network';
+import { newRequestId } from '../pairing/consent';
+import { parsePairingLink, type PairingLink } from '../pairing/pairing-link';
+import type { PendingRequest } from '../trust/pending-requests';
+import type { NodeContext, OperationHandler } from './context';
+
+const UNNAMED = 'unnamed peer';
+
+function targetOf(input: Record<string, unknown>): PairingLink {
+  if (typeof input['link'] === 'string') {
+    const link = parsePairingLink(input['link']);
+    if (link.expiresAt !== null && link.expiresAt.getTime() < Date.now()) {
+      throw new P2pError('INVALID_INPUT', `this pairing link expired at ${link.expiresAt.toISOString()}; ask for a fresh one`);
+    }
+    return link;
+  }
+  const address = input['address'] as string | undefined;
+  if (address === undefined) {
+    throw new P2pError('NOT_FOUND', 'no address is known for this peer; give its address or its pairing link');
+  }
+  return { peerId: input['peer'] as string, addresses: [address], displayName: UNNAMED, expiresAt: null };
+}
+
+const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = {
+  connected: { state: 'trusted', message: 'the peer had already agreed: you are paired and connected' },
+  request_delivered: { state: 'delivered', message: 'request delivered; the other person must accept it' },
+  rejected: { state: 'rejected', message: 'the other person refused this pairing' },
+  not_trusted_by_peer: { state: 'queued', message: 'the peer refused the connection; retrying' },
+  busy: { state: 'queued', message: 'the peer is busy; the request will be retried' },
+  key_mismatch: { state: 'queued', message: 'the node at that address is NOT the peer in the link (different key); nothing was sent. Check the link' },
+  unreachable: { state: 'queued', message: 'the peer is not reachable now; the request will be retried until it expires' },
+  nothing_to_do: { state: 'queued', message: 'the request is stored' },
+};
+
+export const pair: OperationHandler = async (input, node) => {
+  const target = targetOf(input);
+  if (target.peerId === node.identity.peerId) {
+    throw new P2pError('INVALID_INPUT', 'that is this node’s own peer id; pair with the other person’s link');
+  }
+  const fingerprint = fingerprintOf(publicKeyFromPeerId(target.peerId));
+  if (node.trust.isTrusted(target.peerId)) {
+    return { data: { request_id: null, peer: target.peerId, state: 'trusted', fingerprint }, message: 'already paired' };
+  }
+  const request = node.pending.addOutgoing({
+    requestId: Buffer.from(newRequestId()).toString('hex'),
+    publicKey: publicKeyFromPeerId(target.peerId),
+    displayName: target.displayName,
+    address: target.addresses[0] ?? null,
+  });
+  const outcome = PAIR_STATES[await node.network.attemptNow(target.peerId)];
+  return {
+    data: { request_id: request.requestId, peer: target.peerId, state: outcome.state, fingerprint, address: request.address },
+    message: outcome.message,
+  };
+};
+
+function describe(request: PendingRequest): Record<string, unknown> {
+  return {
+    request_id: request.requestId,
+    peer: request.peerId,
+    fingerprint: fingerprintOf(request.publicKey),
+    display_name: request.displayName,
+    address: request.address,
+    created_at: request.createdAt.toISOString(),
+    expires_at: request.expiresAt.toISOString(),
+  };
+}
+
+export const requests: OperationHandler = async (_input, node) => ({
+  data: {
+    incoming: node.pending.incoming().map(describe),
+    outgoing: node.pending.outgoing().map((request) => ({
+      ...describe(request),
+      state: request.state,
+      attempts: request.attempts,
+      last_error: request.lastError,
+    })),
+  },
+  message: null,
+});
+
+function incomingRequest(node: NodeContext, requestId: string): PendingRequest {
+  const request = node.pending.findIncoming(requestId);
+  if (request === undefined) {
+    throw new P2pError('NOT_FOUND', `no pending request ${requestId}; list them with the requests operation`);
+  }
+  return request;
+}
+
+export const accept: OperationHandler = async (input, node) => {
+  const request = incomingRequest(node, input['request_id'] as string);
+  node.consent.completePairing(request.publicKey, request.displayName, request.address === null ? [] : [request.address]);
+  const outcome = request.address === null ? 'nothing_to_do' : await node.network.attemptNow(request.peerId);
+  const connected = outcome === 'connected';
+  return {
+    data: { peer: request.peerId, state: 'trusted', connected },
+    message: connected ? 'paired and connected' : 'paired; the connection is made as soon as the peer is reachable',
+  };
+};
+
+export const reject: OperationHandler = async (input, node) => {
+  const request = incomingRequest(node, input['request_id'] as string);
+  node.pending.removeIncoming(request.requestId);
+  node.pending.recordRejection(request.peerId);
+  return { data: { peer: request.peerId, state: 'rejected' }, message: null };
+};

@@ -1,0 +1,30 @@
+import { fingerprintOf } from '../identity/peer-id';
+import { CloseCode } from '../wire/secure-channel';
+import type { OperationHandler } from './context';
+
+export const peers: OperationHandler = async (_input, node) => ({
+  data: {
+    peers: node.trust
+      .list()
+      .filter((peer) => peer.state === 'trusted')
+      .map((peer) => ({
+        peer: peer.peerId,
+        fingerprint: fingerprintOf(peer.publicKey),
+        display_name: peer.displayName,
+        addresses: peer.addresses,
+        online: node.network.isOnline(peer.peerId),
+        last_seen: peer.lastSeen?.toISOString() ?? null,
+        trusted_at: peer.trustedAt.toISOString(),
+        capabilities: null,
+      })),
+  },
+  message: null,
+});
+
+export const revoke: OperationHandler = async (input, node) => {
+  const peerId = input['peer'] as string;
+  node.trust.revoke(peerId);
+  node.pending.removeOutgoingForPeer(peerId);
+  node.network.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
+  return { data: { peer: peerId, state: 'revoked' }, message: 'the connection is closed and later traffic from this peer is refused' };
+};

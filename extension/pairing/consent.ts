@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { P2pError } from '../errors';
+import type { EventOutbox } from '../events/outbox';
+import { fingerprintOf, peerIdFromPublicKey } from '../identity/peer-id';
+import { TokenBucket } from '../limits/token-bucket';
+import type { RefusalCounters } from '../metrics/refusals';
+import type { PendingRequests } from '../trust/pending-requests';
+import type { TrustStore } from '../trust/trust-store';
+import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
+import type { PeerProof } from '../wire/handshake';
+import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+
+export interface ConsentOptions {
+  consentBurst: number;
+  consentPerMinute: number;
+}
+
+/**
+ * Bilateral consent. A node trusts a peer once both people have consented:
+ * this side by `pair` (an outgoing request) or `accept`, the other side by
+ * proving, over an authenticated handshake, that it trusts us (a session
+ * intent) or asked to pair with us (a pair request). An unknown key gets to
+ * leave one bounded consent request, rate-limited, and nothing else.
+ */
+export class Consent {
+  private readonly requestsFromStrangers: TokenBucket;
+
+  constructor(
+    private readonly trust: TrustStore,
+    private readonly pending: PendingRequests,
+    private readonly outbox: EventOutbox,
+    private readonly refusals: RefusalCounters,
+    options: ConsentOptions,
+  ) {
+    this.requestsFromStrangers = new TokenBucket(options.consentBurst, options.consentPerMinute / 60);
+  }
+
+  /** The responder's verdict on an authenticated initiator. `address` is where it says it listens. */
+  decide(initiator: PeerProof<InitiatorPayload>, address: string | null): Decision {
+    const { publicKey, payload } = initiator;
+    const peerId = peerIdFromPublicKey(publicKey);
+    if (this.trust.isTrusted(peerId)) {
+      this.trust.recordSeen(peerId, { ...(address === null ? {} : { address }), displayName: payload.displayName });
+      this.pending.removeOutgoingForPeer(peerId);
+      return open();
+    }
+    if (this.pending.findOutgoingByPeer(peerId) !== undefined) {
+      // We asked them; now they either trust us or ask us back: both consented.
+      this.completePairing(publicKey, payload.displayName, address === null ? [] : [address]);
+      return open();
+    }
+    if (payload.intent === Intent.SESSION) {
+      this.refusals.count('network', 'untrusted_session');
+      return refuse(RefusalReason.NOT_TRUSTED);
+    }
+    return this.takeRequest(publicKey, payload, address);
+  }
+
+  /** Both sides consented: pin the key and drop what was pending between us. */
+  completePairing(publicKey: Uint8Array, displayName: string, addresses: readonly string[]): void {
+    const peerId = peerIdFromPublicKey(publicKey);
+    this.trust.trust({ publicKey, displayName, addresses });
+    this.pending.removeOutgoingForPeer(peerId);
+    const incoming = this.pending.findIncomingByPeer(peerId);
+    if (incoming !== undefined) this.pending.removeIncoming(incoming.requestId);
+    this.pending.clearRejection(peerId);
+    this.outbox.enqueue({
+      type: 'p2p.peer.paired',
+      subject: peerId,
+      data: { peer: peerId, fingerprint: fingerprintOf(publicKey), display_name: displayName },
+    });
+  }
+
+  private takeRequest(publicKey: Uint8Array, payload: InitiatorPayload, address: string | null): Decision {
+    const peerId = peerIdFromPublicKey(publicKey);
+    if (this.pending.isRejected(peerId)) {
+      this.refusals.count('network', 'request_from_rejected_peer');
+      return refuse(RefusalReason.REJECTED);
+    }
+    const repeat = this.pending.findIncomingByPeer(peerId);
+    if (repeat === undefined && !this.requestsFromStrangers.take()) {
+      this.refusals.count('network', 'consent_request_rate_limited');
+      return refuse(RefusalReason.BUSY);
+    }
+    let added: ReturnType<PendingRequests['addIncoming']>;
+    try {
+      added = this.pending.addIncoming({
+        requestId: Buffer.from(payload.requestId).toString('hex'),
+        publicKey,
+        displayName: payload.displayName,
+        address,
+      });
+    } catch (error) {
+      // Request ids are random per request: a clash means a peer reused another's id.
+      if (!(error instanceof P2pError) || error.errorName !== 'CONFLICT') throw error;
+      this.refusals.count('network', 'consent_request_id_clash');
+      return refuse(RefusalReason.BUSY);
+    }
+    const { stored, evicted } = added;
+    if (evicted !== null) this.refusals.count('network', 'consent_request_evicted');
+    if (repeat === undefined) {
+      this.outbox.enqueue({
+        type: 'p2p.peer.request',
+        subject: peerId,
+        data: {
+          request_id: stored.requestId,
+          peer: peerId,
+          fingerprint: fingerprintOf(publicKey),
+          display_name: stored.displayName,
+          address: stored.address,
+        },
+      });
+    }
+    return { result: DecisionResult.REQUEST_STORED, reason: RefusalReason.NONE };
+  }
+}
+
+export function newRequestId(): Uint8Array {
+  return new Uint8Array(randomBytes(16));
+}
+
+function open(): Decision {
+  return { result: DecisionResult.SESSION_OPEN, reason: RefusalReason.NONE };
+}
+
+function refuse(reason: RefusalReason): Decision {
+  return { result: DecisionResult.REFUSED, reason };
+}

@@ -1,0 +1,81 @@
+import { P2pError } from '../errors';
+import { PEER_ID_PATTERN } from '../identity/peer-id';
+import { validateDisplayName } from '../identity/profile';
+
+/**
+ * The pairing link: everything another person needs to ask this node for
+ * pairing, in one pasteable string.
+ *
+ *   p2p-comm://<peer id>?addr=<host:port>[&addr=...]&name=<percent-encoded UTF-8>[&exp=<unix seconds>]
+ *
+ * The peer id is the Ed25519 public key itself, so a link cannot point at
+ * one key while naming another; the handshake proves the key.
+ */
+export const LINK_SCHEME = 'p2p-comm://';
+export const MAX_LINK_ADDRESSES = 4;
+const ADDRESS_PATTERN = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
+
+export interface PairingLink {
+  peerId: string;
+  addresses: string[];
+  displayName: string;
+  /** Null when the link does not expire. */
+  expiresAt: Date | null;
+}
+
+export function isValidAddress(address: string): boolean {
+  const match = ADDRESS_PATTERN.exec(address);
+  if (match === null) return false;
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65535;
+}
+
+export function printPairingLink(link: PairingLink): string {
+  const query = new URLSearchParams();
+  for (const address of link.addresses.slice(0, MAX_LINK_ADDRESSES)) query.append('addr', address);
+  query.append('name', link.displayName);
+  if (link.expiresAt !== null) query.append('exp', String(Math.floor(link.expiresAt.getTime() / 1000)));
+  // URLSearchParams writes spaces as '+'; %20 survives every copy-paste path.
+  return `${LINK_SCHEME}${link.peerId}?${query.toString().replaceAll('+', '%20')}`;
+}
+
+function invalid(reason: string): P2pError {
+  return new P2pError('INVALID_INPUT', `invalid pairing link: ${reason}; ask the other person for a fresh link from their identity`);
+}
+
+export function parsePairingLink(text: string): PairingLink {
+  if (!text.startsWith(LINK_SCHEME)) throw invalid(`it must start with ${LINK_SCHEME}`);
+  const rest = text.slice(LINK_SCHEME.length);
+  const question = rest.indexOf('?');
+  const peerId = question === -1 ? rest : rest.slice(0, question);
+  if (!PEER_ID_PATTERN.test(peerId)) throw invalid('the peer id is not a valid p2p-comm peer id');
+  let query: URLSearchParams;
+  try {
+    query = new URLSearchParams(question === -1 ? '' : rest.slice(question + 1).replaceAll('+', '%2B'));
+  } catch {
+    throw invalid('the query part is malformed');
+  }
+  for (const key of query.keys()) {
+    if (key !== 'addr' && key !== 'name' && key !== 'exp') throw invalid(`unknown field "${key}"`);
+  }
+  const addresses = query.getAll('addr');
+  if (addresses.length === 0) throw invalid('it carries no address');
+  if (addresses.length > MAX_LINK_ADDRESSES) throw invalid(`it carries more than ${MAX_LINK_ADDRESSES} addresses`);
+  for (const address of addresses) if (!isValidAddress(address)) throw invalid(`"${address}" is not a host:port address`);
+  const names = query.getAll('name');
+  if (names.length !== 1) throw invalid('it must carry exactly one name');
+  let displayName: string;
+  try {
+    displayName = validateDisplayName(names[0] as string);
+  } catch {
+    throw invalid('the name is empty, too long or has control characters');
+  }
+  const exps = query.getAll('exp');
+  if (exps.length > 1) throw invalid('it carries more than one expiry');
+  let expiresAt: Date | null = null;
+  if (exps.length === 1) {
+    if (!/^[0-9]{1,12}$/.test(exps[0] as string)) throw invalid('the expiry is not a time');
+    expiresAt = new Date(Number(exps[0]) * 1000);
+  }
+  return { peerId, addresses, displayName, expiresAt };
+}

@@ -1,0 +1,120 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { P2pError } from '../errors';
+import { readFileIfExists, writeFileAtomic } from './atomic-file';
+
+/**
+ * Trust and pairing state is only ever loaded whole and valid. A damaged
+ * file stops p2p-comm with a message naming the file and the first problem,
+ * because carrying on with an empty store would silently forget whom the
+ * user trusts; the user decides whether to repair the file or move it away.
+ * The same rules are applied before every write, so p2p-comm never writes a
+ * file it would refuse to load.
+ */
+export interface StateFileRules<T> {
+  /** e.g. "the trust store" */
+  name: string;
+  /** What moving the file away costs, e.g. "start with no paired peers". */
+  movingAwayMeans: string;
+  schema: Record<string, unknown>;
+  /** Rules a schema cannot say: returns the problem, or undefined when the value is fine. */
+  check?: (value: T) => string | undefined;
+}
+
+/** How state files write a point in time: Date.toISOString(), so always a valid date. */
+export const TIME_SCHEMA = {
+  type: 'string',
+  pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\\.[0-9]{3}Z$',
+};
+
+/** An Ed25519 public key, canonical base64 of 32 bytes. */
+export const PUBLIC_KEY_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' };
+
+/** `host:port` or `[ipv6]:port`. */
+export const ADDRESS_SCHEMA = {
+  type: 'string',
+  maxLength: 300,
+  pattern: '^(\\[[0-9A-Za-z:.%]+\\]|[0-9A-Za-z._-]+):[0-9]{1,5}$',
+};
+
+/** An object with exactly these fields, all required. */
+export function closedObject(properties: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'object', properties, required: Object.keys(properties), additionalProperties: false };
+}
+
+/** The same rules, or null. */
+export function nullable(schema: { type: string }): Record<string, unknown> {
+  return { ...schema, type: [schema.type, 'null'] };
+}
+
+// allErrors off: the first error is what the message names.
+const ajv = new Ajv({ strict: true, allErrors: false, allowUnionTypes: true });
+
+export class StateFileFormat<T> {
+  private readonly validate: ValidateFunction<T>;
+
+  /** Construct once per module: the schema is compiled here. */
+  constructor(private readonly rules: StateFileRules<T>) {
+    this.validate = ajv.compile<T>(rules.schema);
+  }
+
+  /** The file's content, or undefined when it does not exist. */
+  load(path: string): T | undefined {
+    const content = readFileIfExists(path);
+    if (content === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(content.toString('utf8'));
+    } catch {
+      throw this.corrupt(path, 'it is not valid JSON');
+    }
+    const problem = this.problemWith(value);
+    if (problem !== undefined) throw this.corrupt(path, problem);
+    return value as T;
+  }
+
+  /**
+   * Refuses a value that breaks the rules (a caller passed something the
+   * file cannot hold); pretty-printed so that a person can repair the file.
+   */
+  save(path: string, value: T): void {
+    const problem = this.problemWith(value);
+    if (problem !== undefined) {
+      throw new P2pError('INVALID_INPUT', `refusing to write ${this.rules.name} ${path}: ${problem}`);
+    }
+    writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, 0o600);
+  }
+
+  private problemWith(value: unknown): string | undefined {
+    if (!this.validate(value)) return describeSchemaError(this.validate.errors?.[0]);
+    return this.rules.check?.(value);
+  }
+
+  private corrupt(path: string, problem: string): P2pError {
+    return new P2pError(
+      'STATE_FILE_CORRUPT',
+      `${this.rules.name} ${path} is corrupt: ${problem}. p2p-comm never resets it silently: ` +
+        `fix the file, or move it away to ${this.rules.movingAwayMeans}`,
+    );
+  }
+}
+
+function describeSchemaError(error: ErrorObject | undefined): string {
+  if (error === undefined) return 'it does not match its schema';
+  const where = error.instancePath === '' ? 'the top level' : error.instancePath;
+  const params = error.params as Record<string, unknown>;
+  if (error.propertyName !== undefined) {
+    return `${where} has a key ${JSON.stringify(error.propertyName)} that ${error.message ?? 'is invalid'}`;
+  }
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return `${where} has an unexpected field "${String(params['additionalProperty'])}"`;
+    case 'required':
+      return `${where} is missing the field "${String(params['missingProperty'])}"`;
+    case 'const':
+      return `${where} must be ${JSON.stringify(params['allowedValue'])}`;
+    case 'enum':
+      return `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}

@@ -1,0 +1,363 @@
+import { join } from 'node:path';
+import { P2pError } from '../errors';
+import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../identity/profile';
+import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../identity/peer-id';
+import {
+  ADDRESS_SCHEMA,
+  closedObject,
+  nullable,
+  PUBLIC_KEY_SCHEMA,
+  StateFileFormat,
+  TIME_SCHEMA,
+} from '../storage/json-state-file';
+
+/**
+ * Pairing requests waiting for a person's answer, both directions, and the
+ * peers whose request was rejected recently. Everything here is bounded and
+ * expires: a stranger can fill the incoming list, so a new request pushes out
+ * the oldest one rather than being refused, and nothing waits forever.
+ *
+ * File `<data_dir>/pending_requests.json`, mode 0600, replaced atomically on
+ * every change; every list is oldest first:
+ *
+ *   {"version": 1,
+ *    "incoming": [Request],
+ *    "outgoing": [Request + {"state": "queued" | "delivered" | "rejected", "attempts": 0, "last_error": "..." | null}],
+ *    "rejected": [{"peer": "<peer id>", "rejected_at": "<ISO>"}]}
+ *
+ *   Request = {"request_id": "<32 hex>", "peer": "<peer id>", "public_key": "<base64>",
+ *              "display_name": "...", "address": "host:port" | null,
+ *              "created_at": "<ISO>", "expires_at": "<ISO>"}
+ */
+export interface PendingLimits {
+  /** Incoming requests kept; beyond this the oldest is evicted. */
+  maxIncoming: number;
+  /** Outgoing requests kept; beyond this new ones are refused. */
+  maxOutgoing: number;
+  /** How long a request waits for an answer. */
+  requestTtlMs: number;
+  /** How long a rejection is remembered. */
+  rejectionTtlMs: number;
+  /** Rejections remembered; beyond this the oldest is forgotten. */
+  maxRejected: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const DEFAULT_PENDING_LIMITS: PendingLimits = {
+  maxIncoming: 32,
+  maxOutgoing: 64,
+  requestTtlMs: 7 * DAY_MS,
+  rejectionTtlMs: 30 * DAY_MS,
+  maxRejected: 256,
+};
+
+export const PENDING_FILE_NAME = 'pending_requests.json';
+
+export interface NewPendingRequest {
+  /** 32 lower-case hex characters. */
+  requestId: string;
+  /** The other node's key; the peer id is derived from it. */
+  publicKey: Uint8Array;
+  displayName: string;
+  address: string | null;
+}
+
+export interface PendingRequest {
+  readonly requestId: string;
+  readonly peerId: string;
+  readonly publicKey: Uint8Array;
+  readonly displayName: string;
+  readonly address: string | null;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+}
+
+export type OutgoingState = 'queued' | 'delivered' | 'rejected';
+
+export interface PendingOutgoing extends PendingRequest {
+  readonly state: OutgoingState;
+  readonly attempts: number;
+  readonly lastError: string | null;
+}
+
+export interface OutgoingUpdate {
+  state?: OutgoingState;
+  attempts?: number;
+  lastError?: string | null;
+}
+
+interface RequestEntry {
+  request_id: string;
+  peer: string;
+  public_key: string;
+  display_name: string;
+  address: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+interface OutgoingEntry extends RequestEntry {
+  state: OutgoingState;
+  attempts: number;
+  last_error: string | null;
+}
+
+interface RejectionEntry {
+  peer: string;
+  rejected_at: string;
+}
+
+interface PendingFile {
+  version: 1;
+  incoming: RequestEntry[];
+  outgoing: OutgoingEntry[];
+  rejected: RejectionEntry[];
+}
+
+const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+const REQUEST_PROPERTIES = {
+  request_id: { type: 'string', pattern: REQUEST_ID_PATTERN.source },
+  peer: { type: 'string', pattern: PEER_ID_PATTERN.source },
+  public_key: PUBLIC_KEY_SCHEMA,
+  display_name: { type: 'string', pattern: DISPLAY_NAME_PATTERN.source },
+  address: nullable(ADDRESS_SCHEMA),
+  created_at: TIME_SCHEMA,
+  expires_at: TIME_SCHEMA,
+};
+
+const PENDING_FILE = new StateFileFormat<PendingFile>({
+  name: 'the pending pairing requests file',
+  movingAwayMeans: 'forget every pending pairing request and rejection',
+  schema: closedObject({
+    version: { const: 1 },
+    incoming: { type: 'array', items: closedObject(REQUEST_PROPERTIES) },
+    outgoing: {
+      type: 'array',
+      items: closedObject({
+        ...REQUEST_PROPERTIES,
+        state: { enum: ['queued', 'delivered', 'rejected'] },
+        attempts: { type: 'integer', minimum: 0 },
+        last_error: { type: ['string', 'null'] },
+      }),
+    },
+    rejected: {
+      type: 'array',
+      items: closedObject({ peer: { type: 'string', pattern: PEER_ID_PATTERN.source }, rejected_at: TIME_SCHEMA }),
+    },
+  }),
+  check: (file) => requestListProblem('incoming', file.incoming) ?? requestListProblem('outgoing', file.outgoing),
+});
+
+/** Lookups by request id or by peer must find one request at most, and its key must be the one its peer id names. */
+function requestListProblem(list: string, entries: readonly RequestEntry[]): string | undefined {
+  const ids = new Set<string>();
+  const peers = new Set<string>();
+  for (const entry of entries) {
+    if (peerIdFromPublicKey(decodeKey(entry.public_key)) !== entry.peer) {
+      return `${list} request ${entry.request_id}: public_key is not the key that peer ${entry.peer} names`;
+    }
+    if (ids.has(entry.request_id)) return `${list} request id ${entry.request_id} appears twice`;
+    if (peers.has(entry.peer)) return `${list} has two requests for peer ${entry.peer}`;
+    ids.add(entry.request_id);
+    peers.add(entry.peer);
+  }
+  return undefined;
+}
+
+export class PendingRequests {
+  private constructor(
+    private readonly path: string,
+    private readonly limits: PendingLimits,
+    private readonly now: () => Date,
+    private file: PendingFile,
+  ) {}
+
+  static open(dataDir: string, limits: Partial<PendingLimits> = {}, now: () => Date = () => new Date()): PendingRequests {
+    const path = join(dataDir, PENDING_FILE_NAME);
+    const file = PENDING_FILE.load(path) ?? { version: 1, incoming: [], outgoing: [], rejected: [] };
+    return new PendingRequests(path, { ...DEFAULT_PENDING_LIMITS, ...limits }, now, file);
+  }
+
+  /** Replaces an earlier request from the same peer; when full, evicts the oldest request to make room. */
+  addIncoming(request: NewPendingRequest): { stored: PendingRequest; evicted: PendingRequest | null } {
+    const file = this.current();
+    const entry = this.newEntry(request);
+    assertIdUnused(file.incoming, entry);
+    const others = file.incoming.filter((existing) => existing.peer !== entry.peer);
+    // More than one is evicted only when the limit was lowered since the file was written.
+    const evicted = others.splice(0, Math.max(0, others.length - this.limits.maxIncoming + 1));
+    this.commit({ ...file, incoming: [...others, entry] });
+    const oldestEvicted = evicted[0];
+    return { stored: requestOf(entry), evicted: oldestEvicted === undefined ? null : requestOf(oldestEvicted) };
+  }
+
+  /** Replaces an earlier request to the same peer; refuses a new peer when the list is full. */
+  addOutgoing(request: NewPendingRequest): PendingOutgoing {
+    const file = this.current();
+    const entry: OutgoingEntry = { ...this.newEntry(request), state: 'queued', attempts: 0, last_error: null };
+    assertIdUnused(file.outgoing, entry);
+    const others = file.outgoing.filter((existing) => existing.peer !== entry.peer);
+    if (others.length >= this.limits.maxOutgoing) {
+      throw new P2pError(
+        'LIMIT_REACHED',
+        `${others.length} outgoing pairing requests are already waiting for an answer, the most p2p-comm keeps; ` +
+          'wait until some are accepted, rejected or expire, then ask again',
+      );
+    }
+    this.commit({ ...file, outgoing: [...others, entry] });
+    return outgoingOf(entry);
+  }
+
+  /** Oldest first. */
+  incoming(): PendingRequest[] {
+    return this.current().incoming.map(requestOf);
+  }
+
+  /** Oldest first. */
+  outgoing(): PendingOutgoing[] {
+    return this.current().outgoing.map(outgoingOf);
+  }
+
+  findIncoming(requestId: string): PendingRequest | undefined {
+    return optional(this.current().incoming.find((entry) => entry.request_id === requestId), requestOf);
+  }
+
+  findIncomingByPeer(peerId: string): PendingRequest | undefined {
+    return optional(this.current().incoming.find((entry) => entry.peer === peerId), requestOf);
+  }
+
+  findOutgoing(requestId: string): PendingOutgoing | undefined {
+    return optional(this.current().outgoing.find((entry) => entry.request_id === requestId), outgoingOf);
+  }
+
+  findOutgoingByPeer(peerId: string): PendingOutgoing | undefined {
+    return optional(this.current().outgoing.find((entry) => entry.peer === peerId), outgoingOf);
+  }
+
+  removeIncoming(requestId: string): PendingRequest {
+    const file = this.current();
+    const entry = file.incoming.find((candidate) => candidate.request_id === requestId);
+    if (entry === undefined) throw requestNotFound(requestId);
+    this.commit({ ...file, incoming: file.incoming.filter((candidate) => candidate !== entry) });
+    return requestOf(entry);
+  }
+
+  removeOutgoingForPeer(peerId: string): PendingOutgoing | undefined {
+    const file = this.current();
+    const entry = file.outgoing.find((candidate) => candidate.peer === peerId);
+    if (entry === undefined) return undefined;
+    this.commit({ ...file, outgoing: file.outgoing.filter((candidate) => candidate !== entry) });
+    return outgoingOf(entry);
+  }
+
+  updateOutgoing(requestId: string, update: OutgoingUpdate): PendingOutgoing {
+    const file = this.current();
+    const entry = file.outgoing.find((candidate) => candidate.request_id === requestId);
+    if (entry === undefined) throw requestNotFound(requestId);
+    const updated: OutgoingEntry = {
+      ...entry,
+      state: update.state ?? entry.state,
+      attempts: update.attempts ?? entry.attempts,
+      last_error: update.lastError === undefined ? entry.last_error : update.lastError,
+    };
+    this.commit({ ...file, outgoing: file.outgoing.map((candidate) => (candidate === entry ? updated : candidate)) });
+    return outgoingOf(updated);
+  }
+
+  /** Remembers the rejection (newest kept), so a rejected peer cannot keep asking. */
+  recordRejection(peerId: string): void {
+    const file = this.current();
+    const rejected = [
+      ...file.rejected.filter((entry) => entry.peer !== peerId),
+      { peer: peerId, rejected_at: this.now().toISOString() },
+    ];
+    this.commit({ ...file, rejected: rejected.slice(-this.limits.maxRejected) });
+  }
+
+  isRejected(peerId: string): boolean {
+    return this.current().rejected.some((entry) => entry.peer === peerId);
+  }
+
+  clearRejection(peerId: string): void {
+    const file = this.current();
+    const rejected = file.rejected.filter((entry) => entry.peer !== peerId);
+    if (rejected.length !== file.rejected.length) this.commit({ ...file, rejected });
+  }
+
+  /** The state with everything expired dropped; written with the next change. */
+  private current(): PendingFile {
+    const now = this.now().getTime();
+    const live = (entry: RequestEntry): boolean => Date.parse(entry.expires_at) > now;
+    const remembered = (entry: RejectionEntry): boolean => Date.parse(entry.rejected_at) + this.limits.rejectionTtlMs > now;
+    this.file = {
+      version: 1,
+      incoming: this.file.incoming.filter(live),
+      outgoing: this.file.outgoing.filter(live),
+      rejected: this.file.rejected.filter(remembered),
+    };
+    return this.file;
+  }
+
+  private newEntry(request: NewPendingRequest): RequestEntry {
+    if (!REQUEST_ID_PATTERN.test(request.requestId)) {
+      throw new P2pError('INVALID_INPUT', `a request id is 32 lower-case hex characters, got ${JSON.stringify(request.requestId.slice(0, 64))}`);
+    }
+    const now = this.now();
+    return {
+      request_id: request.requestId,
+      peer: peerIdFromPublicKey(request.publicKey),
+      public_key: Buffer.from(request.publicKey).toString('base64'),
+      display_name: validateDisplayName(request.displayName),
+      address: request.address,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + this.limits.requestTtlMs).toISOString(),
+    };
+  }
+
+  /** The file is written first, so a failed write leaves memory and disk alike. */
+  private commit(next: PendingFile): void {
+    PENDING_FILE.save(this.path, next);
+    this.file = next;
+  }
+}
+
+/** A request id names one request; another peer's request may not take it over. */
+function assertIdUnused(entries: readonly RequestEntry[], entry: RequestEntry): void {
+  const holder = entries.find((existing) => existing.request_id === entry.request_id);
+  if (holder !== undefined && holder.peer !== entry.peer) {
+    throw new P2pError('CONFLICT', `request id ${entry.request_id} is already used by a request of another peer`);
+  }
+}
+
+function requestNotFound(requestId: string): P2pError {
+  return new P2pError(
+    'NOT_FOUND',
+    `no pending pairing request has the id ${requestId}; it may have been answered or have expired (the requests operation lists the pending ones)`,
+  );
+}
+
+function optional<E, V>(entry: E | undefined, view: (entry: E) => V): V | undefined {
+  return entry === undefined ? undefined : view(entry);
+}
+
+function requestOf(entry: RequestEntry): PendingRequest {
+  return {
+    requestId: entry.request_id,
+    peerId: entry.peer,
+    publicKey: decodeKey(entry.public_key),
+    displayName: entry.display_name,
+    address: entry.address,
+    createdAt: new Date(entry.created_at),
+    expiresAt: new Date(entry.expires_at),
+  };
+}
+
+function outgoingOf(entry: OutgoingEntry): PendingOutgoing {
+  return { ...requestOf(entry), state: entry.state, attempts: entry.attempts, lastError: entry.last_error };
+}
+
+function decodeKey(base64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64, 'base64'));
+}

@@ -1,0 +1,271 @@
+import { join } from 'node:path';
+import { P2pError } from '../errors';
+import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../identity/profile';
+import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../identity/peer-id';
+import {
+  ADDRESS_SCHEMA,
+  closedObject,
+  nullable,
+  PUBLIC_KEY_SCHEMA,
+  StateFileFormat,
+  TIME_SCHEMA,
+} from '../storage/json-state-file';
+
+/**
+ * The peers this node has paired with (trust on first use): the key of a
+ * peer is pinned when pairing is accepted and is never replaced. A peer id
+ * is its key, so a different key is by definition a different peer; a
+ * connection that claims a known peer but presents another key is refused,
+ * and the presented key is kept as evidence under `refused_keys`.
+ *
+ * File `<data_dir>/trusted_peers.json`, mode 0600, replaced atomically on
+ * every change:
+ *
+ *   {"version": 1, "peers": {"<peer id>": {
+ *     "public_key": "<base64>", "display_name": "...",
+ *     "addresses": ["host:port", ...],      // at most 8, most recent first
+ *     "state": "trusted" | "revoked",
+ *     "first_seen": "<ISO>", "last_seen": "<ISO>" | null,
+ *     "trusted_at": "<ISO>", "revoked_at": "<ISO>" | null,
+ *     "key_history": [{"public_key": "<base64>", "pinned_at": "<ISO>"}],
+ *     "refused_keys": [{"public_key": "<base64>", "seen_at": "<ISO>", "address": "host:port" | null}]
+ *   }}}                                      // refused_keys: the 16 most recent, oldest first
+ */
+export type TrustState = 'trusted' | 'revoked';
+
+export interface PinnedKey {
+  readonly publicKey: Uint8Array;
+  readonly pinnedAt: Date;
+}
+
+export interface RefusedKey {
+  readonly publicKey: Uint8Array;
+  readonly seenAt: Date;
+  readonly address: string | null;
+}
+
+export interface TrustedPeerRecord {
+  readonly peerId: string;
+  readonly publicKey: Uint8Array;
+  readonly displayName: string;
+  readonly addresses: readonly string[];
+  readonly state: TrustState;
+  readonly firstSeen: Date;
+  readonly lastSeen: Date | null;
+  readonly trustedAt: Date;
+  readonly revokedAt: Date | null;
+  readonly keyHistory: readonly PinnedKey[];
+  readonly refusedKeys: readonly RefusedKey[];
+}
+
+export interface TrustRequest {
+  publicKey: Uint8Array;
+  displayName: string;
+  /** Most recent first. */
+  addresses: readonly string[];
+}
+
+export interface SeenUpdate {
+  address?: string;
+  displayName?: string;
+}
+
+export const TRUST_FILE_NAME = 'trusted_peers.json';
+export const MAX_PEER_ADDRESSES = 8;
+export const MAX_REFUSED_KEYS = 16;
+
+interface PeerEntry {
+  public_key: string;
+  display_name: string;
+  addresses: string[];
+  state: TrustState;
+  first_seen: string;
+  last_seen: string | null;
+  trusted_at: string;
+  revoked_at: string | null;
+  key_history: { public_key: string; pinned_at: string }[];
+  refused_keys: { public_key: string; seen_at: string; address: string | null }[];
+}
+
+interface TrustFile {
+  version: 1;
+  peers: Record<string, PeerEntry>;
+}
+
+const TRUST_FILE = new StateFileFormat<TrustFile>({
+  name: 'the trust store',
+  movingAwayMeans: 'start with no paired peers (each of them will then have to pair again)',
+  schema: closedObject({
+    version: { const: 1 },
+    peers: {
+      type: 'object',
+      propertyNames: { pattern: PEER_ID_PATTERN.source },
+      additionalProperties: closedObject({
+        public_key: PUBLIC_KEY_SCHEMA,
+        display_name: { type: 'string', pattern: DISPLAY_NAME_PATTERN.source },
+        addresses: { type: 'array', maxItems: MAX_PEER_ADDRESSES, uniqueItems: true, items: ADDRESS_SCHEMA },
+        state: { enum: ['trusted', 'revoked'] },
+        first_seen: TIME_SCHEMA,
+        last_seen: nullable(TIME_SCHEMA),
+        trusted_at: TIME_SCHEMA,
+        revoked_at: nullable(TIME_SCHEMA),
+        key_history: {
+          type: 'array',
+          minItems: 1,
+          items: closedObject({ public_key: PUBLIC_KEY_SCHEMA, pinned_at: TIME_SCHEMA }),
+        },
+        refused_keys: {
+          type: 'array',
+          maxItems: MAX_REFUSED_KEYS,
+          items: closedObject({
+            public_key: PUBLIC_KEY_SCHEMA,
+            seen_at: TIME_SCHEMA,
+            address: nullable(ADDRESS_SCHEMA),
+          }),
+        },
+      }),
+    },
+  }),
+  check: (file) => {
+    for (const [peerId, entry] of Object.entries(file.peers)) {
+      if (peerIdFromPublicKey(decodeKey(entry.public_key)) !== peerId) {
+        return `the public_key of ${peerId} is not the key that peer id names`;
+      }
+    }
+    return undefined;
+  },
+});
+
+export class TrustStore {
+  private constructor(
+    private readonly path: string,
+    private peers: ReadonlyMap<string, PeerEntry>,
+  ) {}
+
+  static open(dataDir: string): TrustStore {
+    const path = join(dataDir, TRUST_FILE_NAME);
+    const file = TRUST_FILE.load(path);
+    return new TrustStore(path, new Map(Object.entries(file?.peers ?? {})));
+  }
+
+  get(peerId: string): TrustedPeerRecord | undefined {
+    const entry = this.peers.get(peerId);
+    return entry === undefined ? undefined : recordOf(peerId, entry);
+  }
+
+  isTrusted(peerId: string): boolean {
+    return this.peers.get(peerId)?.state === 'trusted';
+  }
+
+  list(): TrustedPeerRecord[] {
+    return [...this.peers].map(([peerId, entry]) => recordOf(peerId, entry));
+  }
+
+  /** Pins the key on first pairing; trusting a revoked peer again needs a new pairing, which lands here. */
+  trust(request: TrustRequest, now = new Date()): TrustedPeerRecord {
+    const peerId = peerIdFromPublicKey(request.publicKey);
+    const publicKey = encodeKey(request.publicKey);
+    const displayName = validateDisplayName(request.displayName);
+    const at = now.toISOString();
+    const existing = this.peers.get(peerId);
+    if (existing === undefined) {
+      return this.commit(peerId, {
+        public_key: publicKey,
+        display_name: displayName,
+        addresses: mostRecentAddresses(request.addresses, []),
+        state: 'trusted',
+        first_seen: at,
+        last_seen: null,
+        trusted_at: at,
+        revoked_at: null,
+        key_history: [{ public_key: publicKey, pinned_at: at }],
+        refused_keys: [],
+      });
+    }
+    if (existing.public_key !== publicKey) {
+      throw new Error(`trust store: the pinned key of ${peerId} differs from the key that names it`);
+    }
+    return this.commit(peerId, {
+      ...existing,
+      display_name: displayName,
+      addresses: mostRecentAddresses(request.addresses, existing.addresses),
+      state: 'trusted',
+      trusted_at: existing.state === 'trusted' ? existing.trusted_at : at,
+      revoked_at: null,
+    });
+  }
+
+  revoke(peerId: string, now = new Date()): TrustedPeerRecord {
+    const existing = this.existing(peerId);
+    if (existing.state === 'revoked') return recordOf(peerId, existing);
+    return this.commit(peerId, { ...existing, state: 'revoked', revoked_at: now.toISOString() });
+  }
+
+  recordSeen(peerId: string, seen: SeenUpdate, now = new Date()): TrustedPeerRecord {
+    const existing = this.existing(peerId);
+    return this.commit(peerId, {
+      ...existing,
+      last_seen: now.toISOString(),
+      addresses: seen.address === undefined ? existing.addresses : mostRecentAddresses([seen.address], existing.addresses),
+      display_name: seen.displayName === undefined ? existing.display_name : validateDisplayName(seen.displayName),
+    });
+  }
+
+  /** Keeps evidence of a key presented in this peer's name; the pinned key stays as it is. */
+  recordRefusedKey(peerId: string, presentedKey: Uint8Array, address: string | null, now = new Date()): TrustedPeerRecord {
+    const existing = this.existing(peerId);
+    const refused = { public_key: encodeKey(presentedKey), seen_at: now.toISOString(), address };
+    return this.commit(peerId, {
+      ...existing,
+      refused_keys: [...existing.refused_keys, refused].slice(-MAX_REFUSED_KEYS),
+    });
+  }
+
+  private existing(peerId: string): PeerEntry {
+    const entry = this.peers.get(peerId);
+    if (entry === undefined) {
+      throw new P2pError('NOT_FOUND', `no paired peer has the peer id ${peerId}; the peers operation lists them`);
+    }
+    return entry;
+  }
+
+  /** The file is written first, so a failed write leaves memory and disk alike. */
+  private commit(peerId: string, entry: PeerEntry): TrustedPeerRecord {
+    const next = new Map(this.peers).set(peerId, entry);
+    TRUST_FILE.save(this.path, { version: 1, peers: Object.fromEntries(next) });
+    this.peers = next;
+    return recordOf(peerId, entry);
+  }
+}
+
+function mostRecentAddresses(newest: readonly string[], older: readonly string[]): string[] {
+  return [...new Set([...newest, ...older])].slice(0, MAX_PEER_ADDRESSES);
+}
+
+function recordOf(peerId: string, entry: PeerEntry): TrustedPeerRecord {
+  return {
+    peerId,
+    publicKey: decodeKey(entry.public_key),
+    displayName: entry.display_name,
+    addresses: [...entry.addresses],
+    state: entry.state,
+    firstSeen: new Date(entry.first_seen),
+    lastSeen: entry.last_seen === null ? null : new Date(entry.last_seen),
+    trustedAt: new Date(entry.trusted_at),
+    revokedAt: entry.revoked_at === null ? null : new Date(entry.revoked_at),
+    keyHistory: entry.key_history.map((pinned) => ({ publicKey: decodeKey(pinned.public_key), pinnedAt: new Date(pinned.pinned_at) })),
+    refusedKeys: entry.refused_keys.map((refused) => ({
+      publicKey: decodeKey(refused.public_key),
+      seenAt: new Date(refused.seen_at),
+      address: refused.address,
+    })),
+  };
+}
+
+function encodeKey(key: Uint8Array): string {
+  return Buffer.from(key).toString('base64');
+}
+
+function decodeKey(base64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64, 'base64'));
+}

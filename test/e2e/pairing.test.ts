@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { eventually, pairNodes, startNode } from '../helpers/node';
+
+function trustFile(dataDir: string): { peers: Record<string, { state: string; public_key: string; refused_keys: { public_key: string }[] }> } {
+  return JSON.parse(readFileSync(join(dataDir, 'trusted_peers.json'), 'utf8'));
+}
+
+t.test('pair -> accept: both sides trust each other, on disk too', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+
+  const alicePeers = (await alice.call('peers'))['peers'] as Record<string, unknown>[];
+  t.match(alicePeers, [{ peer: bId, online: true }]);
+  const bobPeers = (await bob.call('peers'))['peers'] as Record<string, unknown>[];
+  t.match(bobPeers, [{ peer: aId, online: true }]);
+  t.equal(trustFile(alice.dataDir).peers[bId]?.state, 'trusted');
+  t.equal(trustFile(bob.dataDir).peers[aId]?.state, 'trusted');
+  t.same((await alice.call('requests'))['outgoing'], [], 'alice has nothing pending');
+  t.same((await bob.call('requests'))['incoming'], [], 'bob has nothing pending');
+  t.ok(bob.events.some((e) => e.type === 'p2p.peer.request' && e.data['peer'] === aId), 'bob was told of the request');
+  t.ok(alice.events.some((e) => e.type === 'p2p.peer.paired' && e.data['peer'] === bId), 'alice was told of the pairing');
+});
+
+t.test('reject: the requester learns the refusal and is not trusted', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const link = (await bob.call('identity'))['link'] as string;
+  await alice.call('pair', { link });
+  const request = ((await bob.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0];
+  t.match(await bob.call('reject', { request_id: request?.request_id }), { state: 'rejected' });
+  t.same((await bob.call('requests'))['incoming'], []);
+  const again = await alice.call('pair', { link });
+  t.equal(again['state'], 'rejected', 'a new request after a refusal is refused');
+  t.same((await bob.call('requests'))['incoming'], [], 'and not stored');
+  t.same((await alice.call('peers'))['peers'], []);
+  t.same((await bob.call('peers'))['peers'], []);
+  const status = await bob.call('status');
+  t.equal((status['refusals'] as { network: Record<string, number> }).network['request_from_rejected_peer'], 1);
+});
+
+t.test('revoke: connection closed, later traffic refused, pinned key kept', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  t.match(await bob.call('revoke', { peer: aId }), { peer: aId, state: 'revoked' });
+  t.same((await bob.call('peers'))['peers'], [], 'bob no longer lists alice');
+  await eventually(async () => alice.events.some((e) => e.type === 'p2p.peer.disconnected') || (await alice.call('status'), false), 'alice to see the disconnect');
+  // Alice still trusts Bob and keeps trying; every attempt is refused.
+  await eventually(async () => {
+    const refusals = ((await bob.call('status'))['refusals'] as { network: Record<string, number> }).network;
+    return (refusals['untrusted_session'] ?? 0) >= 1;
+  }, 'bob to refuse alice');
+  t.match((await alice.call('peers'))['peers'], [{ peer: bId, online: false }]);
+  t.equal(trustFile(bob.dataDir).peers[aId]?.state, 'revoked', 'the record stays, marked revoked');
+  const revoked = await bob.attempt('revoke', { peer: bId });
+  t.equal(revoked.error?.code, -32013, 'revoking an unknown peer is NOT_FOUND');
+});
+
+t.test('restart both: they reconnect without asking for consent again', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  await alice.extension.shutdown();
+  await bob.extension.shutdown();
+  const bob2 = await startNode(t, { dataDir: bob.dataDir });
+  const alice2 = await startNode(t, { dataDir: alice.dataDir });
+  t.equal((await alice2.call('identity'))['peer_id'], aId, 'same identity after restart');
+  await eventually(async () => {
+    const peers = (await alice2.call('peers'))['peers'] as { peer: string; online: boolean }[];
+    return peers.some((p) => p.peer === bId && p.online);
+  }, 'alice to reconnect to bob');
+  await eventually(async () => {
+    const peers = (await bob2.call('peers'))['peers'] as { peer: string; online: boolean }[];
+    return peers.some((p) => p.peer === aId && p.online);
+  }, 'bob to see alice online');
+  t.same((await bob2.call('requests'))['incoming'], [], 'no new consent request');
+});
+
+t.test('a known peer id presenting another key is refused and reported; the pinned key stays', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { bId } = await pairNodes(alice, bob);
+  const bobPort = String(((await bob.call('status'))['listening'] as { port: number }).port);
+  const pinned = trustFile(alice.dataDir).peers[bId]?.public_key;
+  await bob.extension.shutdown();
+  // Another node takes over Bob's address.
+  const mallory = await startNode(t, { env: { P2P_COMM_LISTEN_PORT: bobPort } });
+  const malloryFingerprint = (await mallory.call('identity'))['fingerprint'];
+  await eventually(async () => {
+    await alice.call('status');
+    return alice.events.find((e) => e.type === 'p2p.peer.key_mismatch');
+  }, 'alice to report the key mismatch');
+  const mismatch = alice.events.find((e) => e.type === 'p2p.peer.key_mismatch');
+  t.match(mismatch?.data, { peer: bId, presented_fingerprint: malloryFingerprint });
+  const record = trustFile(alice.dataDir).peers[bId];
+  t.equal(record?.public_key, pinned, 'pinned key unchanged');
+  t.ok((record?.refused_keys.length ?? 0) >= 1, 'the presented key is recorded as refused');
+  t.match((await alice.call('peers'))['peers'], [{ peer: bId, online: false }]);
+  t.same((await mallory.call('peers'))['peers'], [], 'the impostor learned nothing that makes it a peer');
+});

@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import {
+  DEFAULT_PENDING_LIMITS,
+  type NewPendingRequest,
+  PENDING_FILE_NAME,
+  type PendingLimits,
+  PendingRequests,
+} from '../../extension/trust/pending-requests';
+import { tempDir } from '../helpers/extension';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A store on a clock the test moves by hand. */
+function openStore(dir: string, limits: Partial<PendingLimits> = {}) {
+  const clock = { ms: Date.parse('2025-03-01T10:00:00.000Z') };
+  const store = PendingRequests.open(dir, limits, () => new Date(clock.ms));
+  const reopen = () => PendingRequests.open(dir, limits, () => new Date(clock.ms));
+  return { store, clock, reopen };
+}
+
+function request(displayName = 'Alice', publicKey = new Uint8Array(randomBytes(32))): NewPendingRequest {
+  return { requestId: randomBytes(16).toString('hex'), publicKey, displayName, address: 'peer.local:7070' };
+}
+
+t.test('the defaults are the documented ones', async (t) => {
+  t.same(DEFAULT_PENDING_LIMITS, { maxIncoming: 32, maxOutgoing: 64, requestTtlMs: 7 * DAY_MS, rejectionTtlMs: 30 * DAY_MS, maxRejected: 256 });
+});
+
+t.test('an incoming request is stored with its expiry, on disk, owner-only', async (t) => {
+  const dir = tempDir(t);
+  const { store, clock, reopen } = openStore(dir);
+  t.same(store.incoming(), []);
+  t.notOk(existsSync(join(dir, PENDING_FILE_NAME)), 'opening writes nothing');
+  const sent = request();
+  const { stored, evicted } = store.addIncoming(sent);
+  t.equal(evicted, null);
+  t.same(stored, {
+    requestId: sent.requestId,
+    peerId: peerIdFromPublicKey(sent.publicKey),
+    publicKey: sent.publicKey,
+    displayName: 'Alice',
+    address: 'peer.local:7070',
+    createdAt: new Date(clock.ms),
+    expiresAt: new Date(clock.ms + 7 * DAY_MS),
+  });
+  t.equal(statSync(join(dir, PENDING_FILE_NAME)).mode & 0o777, 0o600);
+  const reopened = reopen();
+  t.same(reopened.incoming(), [stored]);
+  t.same(reopened.findIncoming(sent.requestId), stored);
+  t.same(reopened.findIncomingByPeer(stored.peerId), stored);
+  t.equal(reopened.findIncoming(randomBytes(16).toString('hex')), undefined);
+});
+
+t.test('when the incoming list is full the oldest request makes room', async (t) => {
+  const { store, clock, reopen } = openStore(tempDir(t), { maxIncoming: 3 });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const sent = request(`peer ${i}`);
+    ids.push(sent.requestId);
+    t.equal(store.addIncoming(sent).evicted, null);
+    clock.ms += 1000;
+  }
+  const fourth = request('peer 3');
+  const { evicted } = store.addIncoming(fourth);
+  t.equal(evicted?.requestId, ids[0]);
+  t.equal(evicted?.displayName, 'peer 0');
+  t.same(reopen().incoming().map((r) => r.displayName), ['peer 1', 'peer 2', 'peer 3']);
+});
+
+t.test('one incoming request per peer: a new one replaces the old', async (t) => {
+  const { store, clock, reopen } = openStore(tempDir(t), { maxIncoming: 2 });
+  const first = request('Alice');
+  const other = request('Bob');
+  store.addIncoming(first);
+  store.addIncoming(other);
+  clock.ms += 60_000;
+  const second = { ...request('Alice, again'), publicKey: first.publicKey };
+  const { stored, evicted } = store.addIncoming(second);
+  t.equal(evicted, null, 'a replacement evicts nobody');
+  t.equal(stored.requestId, second.requestId);
+  t.same(stored.createdAt, new Date(clock.ms));
+  t.same(reopen().incoming().map((r) => r.displayName), ['Bob', 'Alice, again']);
+  t.equal(store.findIncoming(first.requestId), undefined);
+});
+
+t.test('a request id cannot be taken over by another peer, and must be 32 hex characters', async (t) => {
+  const { store } = openStore(tempDir(t));
+  const first = request('Alice');
+  store.addIncoming(first);
+  t.throws(() => store.addIncoming({ ...request('Mallory'), requestId: first.requestId }), { name: 'P2pError', errorName: 'CONFLICT' });
+  t.throws(() => store.addIncoming({ ...request(), requestId: 'ABC' }), {
+    errorName: 'INVALID_INPUT',
+    message: 'a request id is 32 lower-case hex characters, got "ABC"',
+  });
+  t.throws(() => store.addIncoming(request('bad\u202ename')), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.throws(() => store.addIncoming({ ...request(), address: 'no port' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.same(store.incoming().map((r) => r.displayName), ['Alice'], 'nothing refused was stored');
+});
+
+t.test('outgoing requests: one per peer, and refused with LIMIT_REACHED when full', async (t) => {
+  const { store, reopen } = openStore(tempDir(t), { maxOutgoing: 2 });
+  const alice = request('Alice');
+  const bob = request('Bob');
+  t.same(store.addOutgoing(alice), {
+    ...store.findOutgoing(alice.requestId),
+    state: 'queued',
+    attempts: 0,
+    lastError: null,
+  });
+  store.addOutgoing(bob);
+  t.throws(() => store.addOutgoing(request('Carol')), {
+    errorName: 'LIMIT_REACHED',
+    message: '2 outgoing pairing requests are already waiting for an answer, the most p2p-comm keeps; wait until some are accepted, rejected or expire, then ask again',
+  });
+  const bobAgain = { ...request('Bob'), publicKey: bob.publicKey };
+  store.addOutgoing(bobAgain);
+  t.same(reopen().outgoing().map((r) => r.requestId), [alice.requestId, bobAgain.requestId]);
+  t.same(store.findOutgoingByPeer(peerIdFromPublicKey(bob.publicKey))?.requestId, bobAgain.requestId);
+});
+
+t.test('outgoing updates and removals persist', async (t) => {
+  const { store, reopen } = openStore(tempDir(t));
+  const alice = request('Alice');
+  store.addOutgoing(alice);
+  const updated = store.updateOutgoing(alice.requestId, { attempts: 3, lastError: 'connection refused' });
+  t.equal(updated.state, 'queued');
+  t.equal(updated.attempts, 3);
+  t.equal(updated.lastError, 'connection refused');
+  store.updateOutgoing(alice.requestId, { state: 'delivered', lastError: null });
+  const reloaded = reopen().findOutgoing(alice.requestId);
+  t.equal(reloaded?.state, 'delivered');
+  t.equal(reloaded?.attempts, 3);
+  t.equal(reloaded?.lastError, null);
+  t.throws(() => store.updateOutgoing(alice.requestId, { attempts: -1 }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.throws(() => store.updateOutgoing(randomBytes(16).toString('hex'), { attempts: 1 }), { name: 'P2pError', errorName: 'NOT_FOUND' });
+
+  const peerId = peerIdFromPublicKey(alice.publicKey);
+  t.equal(store.removeOutgoingForPeer(peerId)?.requestId, alice.requestId);
+  t.equal(store.removeOutgoingForPeer(peerId), undefined);
+  t.same(reopen().outgoing(), []);
+});
+
+t.test('removing an incoming request', async (t) => {
+  const { store, reopen } = openStore(tempDir(t));
+  const alice = request('Alice');
+  store.addIncoming(alice);
+  t.equal(store.removeIncoming(alice.requestId).displayName, 'Alice');
+  t.same(reopen().incoming(), []);
+  t.throws(() => store.removeIncoming(alice.requestId), {
+    errorName: 'NOT_FOUND',
+    message: new RegExp(`no pending pairing request has the id ${alice.requestId}; it may have been answered or have expired`),
+  });
+});
+
+t.test('requests expire after requestTtlMs, in memory and on disk', async (t) => {
+  const dir = tempDir(t);
+  const { store, clock, reopen } = openStore(dir);
+  const incoming = request('Alice');
+  const outgoing = request('Bob');
+  store.addIncoming(incoming);
+  store.addOutgoing(outgoing);
+  clock.ms += 7 * DAY_MS - 1;
+  t.equal(store.incoming().length, 1);
+  t.equal(store.outgoing().length, 1);
+  clock.ms += 1;
+  t.same(store.incoming(), []);
+  t.same(store.outgoing(), []);
+  t.equal(store.findIncoming(incoming.requestId), undefined);
+  t.equal(store.findOutgoingByPeer(peerIdFromPublicKey(outgoing.publicKey)), undefined);
+  t.throws(() => store.removeIncoming(incoming.requestId), { name: 'P2pError', errorName: 'NOT_FOUND' });
+  t.same(reopen().incoming(), [], 'an expired request read back from disk is dropped too');
+  store.recordRejection(peerIdFromPublicKey(request().publicKey));
+  const file = JSON.parse(readFileSync(join(dir, PENDING_FILE_NAME), 'utf8')) as { incoming: unknown[]; outgoing: unknown[] };
+  t.same([file.incoming, file.outgoing], [[], []], 'the next write drops them from the file');
+});
+
+t.test('expired requests do not count against the limits', async (t) => {
+  const { store, clock } = openStore(tempDir(t), { maxIncoming: 1, maxOutgoing: 1, requestTtlMs: 1000 });
+  store.addIncoming(request('old'));
+  store.addOutgoing(request('old'));
+  clock.ms += 1000;
+  t.equal(store.addIncoming(request('new')).evicted, null);
+  t.doesNotThrow(() => store.addOutgoing(request('new')));
+});
+
+t.test('rejections are remembered for rejectionTtlMs, at most maxRejected of them', async (t) => {
+  const { store, clock, reopen } = openStore(tempDir(t), { maxRejected: 2 });
+  const [a, b, c] = [0, 1, 2].map(() => peerIdFromPublicKey(new Uint8Array(randomBytes(32)))) as [string, string, string];
+  t.notOk(store.isRejected(a));
+  store.recordRejection(a);
+  t.ok(reopen().isRejected(a));
+  clock.ms += 30 * DAY_MS - 1;
+  t.ok(store.isRejected(a));
+  clock.ms += 1;
+  t.notOk(store.isRejected(a), 'forgotten after 30 days');
+
+  store.recordRejection(a);
+  clock.ms += 1000;
+  store.recordRejection(b);
+  clock.ms += 1000;
+  store.recordRejection(c);
+  t.notOk(store.isRejected(a), 'the oldest rejection is dropped beyond maxRejected');
+  t.ok(store.isRejected(b));
+  t.ok(store.isRejected(c));
+  store.clearRejection(b);
+  t.notOk(reopen().isRejected(b));
+  t.ok(reopen().isRejected(c));
+  t.throws(() => store.recordRejection('not-a-peer-id'), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+});
+
+t.test('a damaged pending requests file is refused, named, and left untouched', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, PENDING_FILE_NAME);
+  const { store } = openStore(dir);
+  const alice = request('Alice');
+  store.addIncoming(alice);
+  const valid = JSON.parse(readFileSync(path, 'utf8')) as { incoming: Record<string, unknown>[] };
+  const entry = valid.incoming[0] ?? {};
+  const withIncoming = (...incoming: Record<string, unknown>[]): string => JSON.stringify({ ...valid, incoming });
+  const cases: [string, RegExp][] = [
+    ['{"version":1', /it is not valid JSON/],
+    [JSON.stringify({ ...valid, version: 2 }), /\/version must be 1\./],
+    [JSON.stringify({ version: 1, incoming: [], outgoing: [] }), /missing the field "rejected"/],
+    [withIncoming({ ...entry, request_id: 'XYZ' }), /\/incoming\/0\/request_id must match pattern/],
+    [withIncoming({ ...entry, peer: String(entry['peer']).toUpperCase() }), /\/incoming\/0\/peer must match pattern/],
+    [withIncoming({ ...entry, public_key: Buffer.from(randomBytes(32)).toString('base64') }), /public_key is not the key that peer .* names/],
+    [withIncoming(entry, { ...entry, request_id: randomBytes(16).toString('hex') }), /incoming has two requests for peer/],
+  ];
+  for (const [content, reason] of cases) {
+    writeFileSync(path, content);
+    t.throws(() => openStore(dir), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: reason }, reason.source);
+    t.throws(() => openStore(dir), {
+      message: new RegExp(
+        `^the pending pairing requests file ${path} is corrupt: .*p2p-comm never resets it silently: fix the file, or move it away to forget every pending pairing request and rejection$`,
+      ),
+    });
+    t.equal(readFileSync(path, 'utf8'), content, 'the file is left untouched');
+  }
+});

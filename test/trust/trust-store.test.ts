@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
+import { tempDir } from '../helpers/extension';
+
+const T0 = new Date('2025-03-01T10:00:00.000Z');
+
+function at(minutes: number): Date {
+  return new Date(T0.getTime() + minutes * 60_000);
+}
+
+function newKey(): Uint8Array {
+  return new Uint8Array(randomBytes(32));
+}
+
+function base64(key: Uint8Array): string {
+  return Buffer.from(key).toString('base64');
+}
+
+t.test('an absent file is an empty store, created on the first change', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, TRUST_FILE_NAME);
+  const store = TrustStore.open(dir);
+  t.same(store.list(), []);
+  t.notOk(existsSync(path));
+  const key = newKey();
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: ['alice.local:7070'] }, T0);
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  t.same(JSON.parse(readFileSync(path, 'utf8')), {
+    version: 1,
+    peers: {
+      [peerIdFromPublicKey(key)]: {
+        public_key: base64(key),
+        display_name: 'Alice',
+        addresses: ['alice.local:7070'],
+        state: 'trusted',
+        first_seen: T0.toISOString(),
+        last_seen: null,
+        trusted_at: T0.toISOString(),
+        revoked_at: null,
+        key_history: [{ public_key: base64(key), pinned_at: T0.toISOString() }],
+        refused_keys: [],
+      },
+    },
+  });
+});
+
+t.test('trusted peers persist across reopening', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir);
+  const alice = newKey();
+  const bob = newKey();
+  const record = store.trust({ publicKey: alice, displayName: 'Alice', addresses: ['10.0.0.2:7070'] }, T0);
+  store.trust({ publicKey: bob, displayName: 'Bob', addresses: [] }, at(1));
+  t.same(record, {
+    peerId: peerIdFromPublicKey(alice),
+    publicKey: alice,
+    displayName: 'Alice',
+    addresses: ['10.0.0.2:7070'],
+    state: 'trusted',
+    firstSeen: T0,
+    lastSeen: null,
+    trustedAt: T0,
+    revokedAt: null,
+    keyHistory: [{ publicKey: alice, pinnedAt: T0 }],
+    refusedKeys: [],
+  });
+  const reopened = TrustStore.open(dir);
+  t.same(reopened.get(record.peerId), record);
+  t.ok(reopened.isTrusted(peerIdFromPublicKey(bob)));
+  t.same(reopened.list().map((peer) => peer.displayName), ['Alice', 'Bob']);
+  t.equal(reopened.get(peerIdFromPublicKey(newKey())), undefined);
+  t.notOk(reopened.isTrusted(peerIdFromPublicKey(newKey())));
+});
+
+t.test('revoke, then trust again after a new pairing', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir);
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: ['a.local:1'] }, T0);
+  const revoked = store.revoke(peerId, at(5));
+  t.equal(revoked.state, 'revoked');
+  t.same(revoked.revokedAt, at(5));
+  t.notOk(store.isTrusted(peerId));
+  t.same(store.revoke(peerId, at(6)).revokedAt, at(5), 'revoking again keeps the first revocation time');
+  t.notOk(TrustStore.open(dir).isTrusted(peerId), 'the revocation is on disk');
+
+  const again = store.trust({ publicKey: key, displayName: 'Alice 2', addresses: ['b.local:2'] }, at(10));
+  t.equal(again.state, 'trusted');
+  t.same(again.trustedAt, at(10));
+  t.equal(again.revokedAt, null);
+  t.same(again.firstSeen, T0);
+  t.equal(again.displayName, 'Alice 2');
+  t.same(again.addresses, ['b.local:2', 'a.local:1']);
+  t.same(again.keyHistory, [{ publicKey: key, pinnedAt: T0 }]);
+  t.ok(TrustStore.open(dir).isTrusted(peerId));
+});
+
+t.test('unknown peers are NOT_FOUND', async (t) => {
+  const store = TrustStore.open(tempDir(t));
+  const peerId = peerIdFromPublicKey(newKey());
+  t.throws(() => store.revoke(peerId), { name: 'P2pError', errorName: 'NOT_FOUND', message: new RegExp(`no paired peer has the peer id ${peerId}`) });
+  t.throws(() => store.recordSeen(peerId, {}), { name: 'P2pError', errorName: 'NOT_FOUND' });
+  t.throws(() => store.recordRefusedKey(peerId, newKey(), null), { name: 'P2pError', errorName: 'NOT_FOUND' });
+});
+
+t.test('seen updates last_seen, the address list (bounded, most recent first) and the name', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir);
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: ['h0:1', 'h0:1'] }, T0);
+  t.same(store.get(peerId)?.addresses, ['h0:1'], 'duplicates are dropped');
+  for (let i = 1; i <= 9; i += 1) store.recordSeen(peerId, { address: `h${i}:1` }, at(i));
+  t.same(store.get(peerId)?.addresses, ['h9:1', 'h8:1', 'h7:1', 'h6:1', 'h5:1', 'h4:1', 'h3:1', 'h2:1']);
+  const seen = store.recordSeen(peerId, { address: 'h4:1', displayName: 'Alice (laptop)' }, at(20));
+  t.equal(seen.addresses.length, MAX_PEER_ADDRESSES);
+  t.same(seen.addresses, ['h4:1', 'h9:1', 'h8:1', 'h7:1', 'h6:1', 'h5:1', 'h3:1', 'h2:1']);
+  t.same(seen.lastSeen, at(20));
+  t.equal(seen.displayName, 'Alice (laptop)');
+  t.same(TrustStore.open(dir).get(peerId), seen);
+  t.throws(() => store.recordSeen(peerId, { displayName: 'evil\u202e' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.throws(() => store.recordSeen(peerId, { address: 'not an address' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.same(TrustStore.open(dir).get(peerId), seen, 'refused updates write nothing');
+});
+
+t.test('a refused key is kept as evidence (the 16 most recent) and never replaces the pinned key', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir);
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: [] }, T0);
+  const impostors = Array.from({ length: 20 }, newKey);
+  impostors.forEach((impostor, i) => store.recordRefusedKey(peerId, impostor, i % 2 === 0 ? `x${i}:9` : null, at(i)));
+  const record = TrustStore.open(dir).get(peerId);
+  t.same(record?.publicKey, key);
+  t.equal(record?.state, 'trusted');
+  t.same(record?.keyHistory, [{ publicKey: key, pinnedAt: T0 }]);
+  t.equal(record?.refusedKeys.length, MAX_REFUSED_KEYS);
+  t.same(record?.refusedKeys[0], { publicKey: impostors[4], seenAt: at(4), address: 'x4:9' });
+  t.same(record?.refusedKeys[MAX_REFUSED_KEYS - 1], { publicKey: impostors[19], seenAt: at(19), address: null });
+  t.throws(() => store.recordRefusedKey(peerId, new Uint8Array(31), null), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+});
+
+t.test('a damaged trust store is refused, named, and left untouched', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, TRUST_FILE_NAME);
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  TrustStore.open(dir).trust({ publicKey: key, displayName: 'Alice', addresses: ['a:1'] }, T0);
+  const valid = JSON.parse(readFileSync(path, 'utf8')) as { peers: Record<string, Record<string, unknown>> };
+  const entry = valid.peers[peerId] ?? {};
+  const withEntry = (changes: Record<string, unknown>, id = peerId): string =>
+    JSON.stringify({ version: 1, peers: { [id]: { ...entry, ...changes } } });
+  const { state: _state, ...withoutState } = entry;
+  const cases: [string, RegExp][] = [
+    ['{"version":1,"peers":', /it is not valid JSON/],
+    [JSON.stringify({ ...valid, version: 2 }), /\/version must be 1\./],
+    [JSON.stringify({ version: 1 }), /the top level is missing the field "peers"/],
+    [withEntry({}, peerId.toUpperCase()), new RegExp(`/peers has a key "${peerId.toUpperCase()}" that must match pattern`)],
+    [JSON.stringify({ version: 1, peers: { [peerId]: withoutState } }), new RegExp(`/peers/${peerId} is missing the field "state"`)],
+    [withEntry({ state: 'maybe' }), /\/state must be one of "trusted", "revoked"/],
+    [withEntry({ first_seen: 'yesterday' }), /\/first_seen must match pattern/],
+    [withEntry({ addresses: Array.from({ length: 9 }, (_, i) => `h${i}:1`) }), /\/addresses must NOT have more than 8 items/],
+    [withEntry({ public_key: base64(newKey()) }), new RegExp(`the public_key of ${peerId} is not the key that peer id names`)],
+    [withEntry({ extra: true }), /unexpected field "extra"/],
+  ];
+  for (const [content, reason] of cases) {
+    writeFileSync(path, content);
+    t.throws(() => TrustStore.open(dir), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: reason }, reason.source);
+    t.throws(() => TrustStore.open(dir), {
+      message: new RegExp(`^the trust store ${path} is corrupt: .*p2p-comm never resets it silently: fix the file, or move it away`),
+    });
+    t.equal(readFileSync(path, 'utf8'), content, 'the file is left untouched');
+  }
+});
