@@ -97,6 +97,13 @@ export class PeerNetwork {
     return this.sessions.get(peerId)?.isOpen === true;
   }
 
+  /** Who opened the live session with a peer: `outbound` when this node dialled. */
+  direction(peerId: string): 'outbound' | 'inbound' | null {
+    const channel = this.sessions.get(peerId);
+    if (channel === undefined || !channel.isOpen) return null;
+    return channel.role === 'initiator' ? 'outbound' : 'inbound';
+  }
+
   status(): { listening: Record<string, unknown>; connections: Record<string, unknown> } {
     return {
       listening: {

@@ -13,6 +13,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         display_name: peer.displayName,
         addresses: peer.addresses,
         online: node.network.isOnline(peer.peerId),
+        connection: node.network.direction(peer.peerId),
         last_seen: peer.lastSeen?.toISOString() ?? null,
         trusted_at: peer.trustedAt.toISOString(),
         capabilities: null,

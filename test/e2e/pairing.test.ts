@@ -101,3 +101,22 @@ t.test('a known peer id presenting another key is refused and reported; the pinn
   t.match((await alice.call('peers'))['peers'], [{ peer: bId, online: false }]);
   t.same((await mallory.call('peers'))['peers'], [], 'the impostor learned nothing that makes it a peer');
 });
+
+t.test('simultaneous dials settle on one connection, the one the lower peer id opened', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  await Promise.all([alice.extension.shutdown(), bob.extension.shutdown()]);
+  // Both start at once and both dial the other immediately.
+  const [alice2, bob2] = await Promise.all([startNode(t, { dataDir: alice.dataDir }), startNode(t, { dataDir: bob.dataDir })]);
+  const lowerIsAlice = aId < bId;
+  const settled = async (node: typeof alice2, peer: string, expected: string) =>
+    eventually(async () => {
+      const peers = (await node.call('peers'))['peers'] as { peer: string; connection: string | null }[];
+      const connections = ((await node.call('status'))['connections'] as { active: number }).active;
+      return peers.find((p) => p.peer === peer)?.connection === expected && connections === 1;
+    }, `one ${expected} connection`);
+  await settled(alice2, bId, lowerIsAlice ? 'outbound' : 'inbound');
+  await settled(bob2, aId, lowerIsAlice ? 'inbound' : 'outbound');
+  t.pass('both sides keep the same single connection');
+});

@@ -118,3 +118,24 @@ t.test('a wrong path is refused at the HTTP stage', async (t) => {
   socket.on('error', () => undefined);
   socket.terminate();
 });
+
+t.test('a key at its message limit closes the channel for a rekey', async (t) => {
+  const alice = identity();
+  const bob = identity();
+  const small = { ...options, maxMessagesPerKey: 3 };
+  let accepted!: Promise<Awaited<ReturnType<typeof acceptChannel>>>;
+  const { address } = await serve(t, (socket, ip) => {
+    accepted = acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => ({ result: DecisionResult.SESSION_OPEN, reason: RefusalReason.NONE }), small);
+  });
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, session, address, small);
+  const bobSide = (await accepted).channel;
+  const aliceSide = outcome.channel;
+  if (bobSide === null || aliceSide === null) throw new Error('expected open channels');
+  const closedAtAlice = once(aliceSide, 'close');
+  t.equal(bobSide.send(0x20), true, 'message 2 under the key (the decision was 1)');
+  t.equal(bobSide.send(0x20), true, 'message 3');
+  t.equal(bobSide.send(0x20), false, 'message 4 would exceed the key: refused');
+  t.equal(bobSide.isOpen, false);
+  const [code] = await closedAtAlice;
+  t.equal(code, 4001, 'the peer learns it is a rekey');
+});

@@ -160,3 +160,16 @@ t.test('session ciphers: in order only, each direction independent, key retired 
   t.equal(send.remaining, 0);
   t.throws(() => send.seal(Buffer.from('four')), /new handshake is needed/);
 });
+
+t.test('message sizes are those docs/protocol.md states', async (t) => {
+  const longName = '\u{1F600}'.repeat(64);
+  for (const [name, extra] of [['', 0], [longName, 256]] as const) {
+    const initiator = new InitiatorHandshake(alice, bob.publicKey, { ...request, displayName: name });
+    const responder = new ResponderHandshake(bob, { displayName: name });
+    const m1 = initiator.start();
+    const m2 = responder.respond(m1);
+    const m3 = initiator.finish(m2).finish;
+    t.same([m1.length, m2.length, m3.length], [34, 147 + extra, 134 + extra], `name of ${extra} bytes`);
+  }
+  t.equal(MAX_HANDSHAKE_MESSAGE_BYTES, 403);
+});

@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { P2pError } from '../../extension/errors';
+import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { manifest } from '../../extension/manifest';
+import {
+  isValidAddress,
+  LINK_SCHEME,
+  MAX_LINK_ADDRESSES,
+  type PairingLink,
+  parsePairingLink,
+  printPairingLink,
+} from '../../extension/pairing/pairing-link';
+
+const peerId = peerIdFromPublicKey(new Uint8Array(randomBytes(32)));
+
+/** The `link` property of the `pair` operation's input schema. */
+function pairLinkSchema(): { pattern: string; maxLength: number } {
+  const pair = manifest.operations.find((operation) => operation.name === 'pair');
+  const variants = (pair?.input_schema as { oneOf?: { properties?: Record<string, unknown> }[] } | undefined)?.oneOf ?? [];
+  const link = variants.map((variant) => variant.properties?.['link']).find((property) => property !== undefined);
+  return link as { pattern: string; maxLength: number };
+}
+
+const schema = pairLinkSchema();
+const LINK_PATTERN = new RegExp(schema.pattern, 'u');
+
+function link(overrides: Partial<PairingLink> = {}): PairingLink {
+  return { peerId, addresses: ['192.168.1.20:7070'], displayName: 'Alice', expiresAt: null, ...overrides };
+}
+
+t.test('the manifest pattern is the one this test assumes', async (t) => {
+  t.equal(schema.pattern, '^p2p-comm://[\\x21-\\x7e]+$');
+  t.equal(schema.maxLength, 2048);
+  t.equal(LINK_SCHEME, 'p2p-comm://');
+  t.equal(MAX_LINK_ADDRESSES, 4);
+});
+
+t.test('print then parse gives the same link back', async (t) => {
+  const cases: [string, PairingLink][] = [
+    ['one IPv4 address, no expiry', link()],
+    ['several addresses incl. IPv6', link({ addresses: ['192.168.1.20:7070', '[fe80::1]:7070', '[2001:db8::42]:65535', 'alice-laptop.local:1'] })],
+    ['a name with spaces', link({ displayName: 'Alice in Wonderland' })],
+    ['a name with + & = ? # % /', link({ displayName: 'a+b & c=d ?x #y 100% /z' })],
+    ['a name of only reserved characters', link({ displayName: '+&=' })],
+    ['an emoji name', link({ displayName: 'Zoë 🦊👩‍💻 日本' })],
+    ['with an expiry', link({ expiresAt: new Date('2030-01-02T03:04:05.000Z') })],
+    ['with expiry 0', link({ expiresAt: new Date(0) })],
+    ['leading and trailing spaces in the name', link({ displayName: '  Bob  ' })],
+  ];
+  for (const [label, original] of cases) {
+    const printed = printPairingLink(original);
+    t.same(parsePairingLink(printed), original, label);
+    t.match(printed, LINK_PATTERN, `${label}: printed link matches the manifest pattern`);
+    t.ok(printed.startsWith(`${LINK_SCHEME}${peerId}?`), `${label}: starts with scheme and peer id`);
+  }
+});
+
+t.test('spaces are printed as %20 and plus as %2B', async (t) => {
+  const printed = printPairingLink(link({ displayName: 'a b+c' }));
+  t.match(printed, /name=a%20b%2Bc(&|$)/);
+  t.notMatch(printed, /[ ]/);
+});
+
+t.test('the expiry is printed in whole seconds', async (t) => {
+  const printed = printPairingLink(link({ expiresAt: new Date(1_700_000_000_999) }));
+  t.match(printed, /&exp=1700000000$/);
+  t.same(parsePairingLink(printed).expiresAt, new Date(1_700_000_000_000));
+});
+
+t.test('a name with a literal + in a hand-written link stays a +', async (t) => {
+  t.equal(parsePairingLink(`${LINK_SCHEME}${peerId}?addr=h:1&name=a+b`).displayName, 'a+b');
+  t.equal(parsePairingLink(`${LINK_SCHEME}${peerId}?addr=h:1&name=a%20b`).displayName, 'a b');
+});
+
+t.test('field order does not matter', async (t) => {
+  const parsed = parsePairingLink(`${LINK_SCHEME}${peerId}?exp=10&name=Bob&addr=h:1&addr=%5B%3A%3A1%5D%3A2`);
+  t.same(parsed, { peerId, addresses: ['h:1', '[::1]:2'], displayName: 'Bob', expiresAt: new Date(10_000) });
+});
+
+t.test('printing keeps at most four addresses', async (t) => {
+  const addresses = ['a:1', 'b:2', 'c:3', 'd:4', 'e:5', 'f:6'];
+  const parsed = parsePairingLink(printPairingLink(link({ addresses })));
+  t.same(parsed.addresses, ['a:1', 'b:2', 'c:3', 'd:4']);
+});
+
+t.test('a link with four addresses and a 64-emoji name fits the manifest schema', async (t) => {
+  const emojiName = '🦊'.repeat(64);
+  t.equal(Buffer.byteLength(emojiName, 'utf8'), 256);
+  const realistic = printPairingLink(
+    link({
+      addresses: [
+        '[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535',
+        '[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:65535',
+        '255.255.255.255:65535',
+        'a-rather-long-host-name.some-department.example.org:65535',
+      ],
+      displayName: emojiName,
+      expiresAt: new Date(999_999_999_999_000),
+    }),
+  );
+  t.ok(realistic.length <= 2048, `realistic worst case is ${realistic.length} characters`);
+  t.match(realistic, LINK_PATTERN);
+  t.equal(parsePairingLink(realistic).displayName, emojiName);
+
+  // The longest addresses isValidAddress accepts: 253-character host names.
+  const longHost = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+  t.equal(longHost.length, 253);
+  const longest = printPairingLink(
+    link({
+      addresses: [0, 1, 2, 3].map(() => `${longHost}:65535`),
+      displayName: emojiName,
+      expiresAt: new Date(999_999_999_999_000),
+    }),
+  );
+  t.ok(longest.length <= 2048, `longest accepted link is ${longest.length} characters`);
+  t.match(longest, LINK_PATTERN);
+  t.same(parsePairingLink(longest).addresses, [0, 1, 2, 3].map(() => `${longHost}:65535`));
+});
+
+t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
+  const good = printPairingLink(link({ expiresAt: new Date(2_000_000_000_000) }));
+  t.ok(parsePairingLink(good), 'the base link parses');
+  const query = good.slice(good.indexOf('?'));
+  const upperPeer = peerId.toUpperCase();
+  const otherTail = peerId.endsWith('a') ? 'b' : 'r';
+  const cases: [string, string][] = [
+    ['empty', ''],
+    ['wrong scheme', `https://${peerId}${query}`],
+    ['scheme in upper case', `P2P-COMM://${peerId}${query}`],
+    ['scheme without slashes', `p2p-comm:${peerId}${query}`],
+    ['no peer id', `${LINK_SCHEME}${query}`],
+    ['peer id too short', `${LINK_SCHEME}${peerId.slice(1)}${query}`],
+    ['peer id too long', `${LINK_SCHEME}${peerId}a${query}`],
+    ['peer id with a character outside base32', `${LINK_SCHEME}1${peerId.slice(1)}${query}`],
+    ['peer id in upper case (non-canonical)', `${LINK_SCHEME}${upperPeer}${query}`],
+    ['peer id with non-zero padding bits (non-canonical)', `${LINK_SCHEME}${peerId.slice(0, -1)}${otherTail}${query}`],
+    ['peer id followed by a path', `${LINK_SCHEME}${peerId}/${query}`],
+    ['no query at all', `${LINK_SCHEME}${peerId}`],
+    ['no addr', `${LINK_SCHEME}${peerId}?name=Bob`],
+    ['empty addr', `${LINK_SCHEME}${peerId}?addr=&name=Bob`],
+    ['five addrs', `${LINK_SCHEME}${peerId}?addr=a:1&addr=b:2&addr=c:3&addr=d:4&addr=e:5&name=Bob`],
+    ['port 0', `${LINK_SCHEME}${peerId}?addr=h:0&name=Bob`],
+    ['port 70000', `${LINK_SCHEME}${peerId}?addr=h:70000&name=Bob`],
+    ['no port', `${LINK_SCHEME}${peerId}?addr=h&name=Bob`],
+    ['unbracketed IPv6', `${LINK_SCHEME}${peerId}?addr=::1:7070&name=Bob`],
+    ['host with a space', `${LINK_SCHEME}${peerId}?addr=a%20b:1&name=Bob`],
+    ['unknown field', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&via=x`],
+    ['unknown field in another case', `${LINK_SCHEME}${peerId}?addr=h:1&Name=Bob`],
+    ['two names', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&name=Eve`],
+    ['no name', `${LINK_SCHEME}${peerId}?addr=h:1`],
+    ['empty name', `${LINK_SCHEME}${peerId}?addr=h:1&name=`],
+    ['blank name', `${LINK_SCHEME}${peerId}?addr=h:1&name=%20%20`],
+    ['name with a control char', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob%0AAdmin`],
+    ['name with a NUL', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob%00`],
+    ['name with a bidi override', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob%E2%80%AE`],
+    ['name of 65 characters', `${LINK_SCHEME}${peerId}?addr=h:1&name=${'x'.repeat(65)}`],
+    ['exp not a number', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=soon`],
+    ['exp negative', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=-1`],
+    ['exp with a fraction', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1.5`],
+    ['exp in exponent notation', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1e9`],
+    ['exp empty', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=`],
+    ['exp of 13 digits', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1234567890123`],
+    ['two exps', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=10&exp=20`],
+  ];
+  for (const [label, text] of cases) {
+    let caught: unknown;
+    try {
+      parsePairingLink(text);
+    } catch (error) {
+      caught = error;
+    }
+    t.ok(caught instanceof P2pError, `${label}: throws a P2pError`);
+    t.match(caught, { errorName: 'INVALID_INPUT', message: /^invalid pairing link: / }, label);
+  }
+});
+
+t.test('the refusal says what is wrong', async (t) => {
+  const refusal = (text: string) => {
+    try {
+      parsePairingLink(text);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'accepted';
+  };
+  t.match(refusal(`http://${peerId}?addr=h:1&name=B`), /must start with p2p-comm:\/\//);
+  t.match(refusal(`${LINK_SCHEME}${peerId.toUpperCase()}?addr=h:1&name=B`), /peer id/);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&x=1`), /unknown field "x"/);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:0&name=B`), /"h:0" is not a host:port address/);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?name=B`), /no address/);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&exp=1&exp=2`), /more than one expiry/);
+});
+
+t.test('isValidAddress', async (t) => {
+  const valid = [
+    '127.0.0.1:1',
+    '192.168.1.20:7070',
+    'localhost:65535',
+    'alice-laptop.local:7070',
+    '[::1]:7070',
+    '[fe80::1]:80',
+    '[2001:db8::8a2e:370:7334]:443',
+    '[::ffff:10.0.0.1]:7070',
+    `${'a'.repeat(253)}:1`,
+  ];
+  const invalid = [
+    '',
+    'localhost',
+    'localhost:',
+    ':7070',
+    'host:0',
+    'host:65536',
+    'host:70000',
+    'host:123456',
+    'host:-1',
+    'host:7o7o',
+    '::1:7070',
+    '[::1]',
+    '[]:7070',
+    '[g::1]:7070',
+    '[::1%eth0]:7070',
+    'under_score:80',
+    'a b:80',
+    'host:80/path',
+    'user@host:80',
+    ' host:80',
+    'host:80 ',
+    `${'a'.repeat(254)}:1`,
+  ];
+  for (const address of valid) t.equal(isValidAddress(address), true, `${JSON.stringify(address)} is valid`);
+  for (const address of invalid) t.equal(isValidAddress(address), false, `${JSON.stringify(address)} is invalid`);
+});

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import t from 'tap';
+import { fingerprintOf, peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { parsePairingLink, printPairingLink } from '../../extension/pairing/pairing-link';
+import { InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
+import { Intent } from '../../extension/wire/handshake-payload';
+import { ephemeralFromSecret } from '../../extension/wire/primitives';
+import { SessionCipher } from '../../extension/wire/session-cipher';
+import { identityFromSeed } from '../helpers/fixed-identity';
+
+/** docs/vectors/protocol-v1.json: the vectors docs/protocol.md publishes. */
+const vectors = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'vectors', 'protocol-v1.json'), 'utf8'));
+const bytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
+const hex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
+const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
+const cat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+
+t.test('the project code reproduces the published handshake byte for byte', async (t) => {
+  const { initiator: i, responder: r } = vectors;
+  const initiatorIdentity = identityFromSeed(bytes(i.identity_seed));
+  const responderIdentity = identityFromSeed(bytes(r.identity_seed));
+  t.equal(hex(initiatorIdentity.publicKey), i.identity_public);
+  t.equal(peerIdFromPublicKey(initiatorIdentity.publicKey), i.peer_id);
+  t.equal(fingerprintOf(responderIdentity.publicKey), r.fingerprint);
+  const payload = { intent: Intent.PAIR_REQUEST, requestId: bytes(i.payload.request_id), listenPort: i.payload.listen_port, displayName: i.payload.display_name };
+  const initiator = new InitiatorHandshake(initiatorIdentity, responderIdentity.publicKey, payload, ephemeralFromSecret(bytes(i.ephemeral_secret)));
+  const responder = new ResponderHandshake(responderIdentity, { displayName: r.payload.display_name }, ephemeralFromSecret(bytes(r.ephemeral_secret)));
+  const init = initiator.start();
+  t.equal(hex(init), vectors.messages.init);
+  const response = responder.respond(init);
+  t.equal(hex(response), vectors.messages.response);
+  const finished = initiator.finish(response);
+  t.equal(hex(finished.finish), vectors.messages.finish);
+  t.equal(hex(finished.keys.transcriptHash), vectors.session.transcript_hash);
+  t.equal(hex(finished.keys.send), vectors.session.initiator_to_responder);
+  t.equal(hex(finished.keys.receive), vectors.session.responder_to_initiator);
+  const decision = new SessionCipher(responder.finish(finished.finish).keys.send).seal(bytes(vectors.session.first_responder_message_plaintext));
+  t.equal(hex(decision), vectors.session.first_responder_message_sealed);
+});
+
+t.test('an independent implementation (noble) reads the same bytes the way docs/protocol.md says', async (t) => {
+  const { initiator: i, responder: r, messages, session } = vectors;
+  const init = bytes(messages.init);
+  const response = bytes(messages.response);
+  const finish = bytes(messages.finish);
+  t.equal(hex(x25519.getPublicKey(bytes(i.ephemeral_secret))), i.ephemeral_public);
+  t.equal(hex(ed25519.getPublicKey(bytes(r.identity_seed))), r.identity_public);
+  t.equal(hex(init), `0101${i.ephemeral_public}`, 'init = 0x01 | version | e_I');
+
+  const eR = response.subarray(1, 33);
+  t.equal(hex(eR), r.ephemeral_public);
+  const secret = x25519.getSharedSecret(bytes(i.ephemeral_secret), eR);
+  const th2 = sha256(cat(init, Uint8Array.of(2), eR));
+  const kR = hkdf(sha256, secret, th2, text('p2p-comm/1 handshake responder'), 32);
+  const kI = hkdf(sha256, secret, th2, text('p2p-comm/1 handshake initiator'), 32);
+  const zeroNonce = new Uint8Array(12);
+  const p2 = chacha20poly1305(kR, zeroNonce, th2).decrypt(response.subarray(33));
+  t.equal(hex(p2.subarray(0, 32)), r.identity_public, 'response carries S_R');
+  const sigInputR = cat(text('p2p-comm/1 responder signature\0'), th2, p2.subarray(0, 32));
+  t.ok(ed25519.verify(p2.subarray(32, 96), sigInputR, p2.subarray(0, 32)), 'responder signature verifies');
+  t.equal(hex(p2.subarray(96)), `0003${hex(text('Bob'))}`, 'responder payload = name_len u16 | name');
+
+  const th3 = sha256(cat(init, response));
+  const p3 = chacha20poly1305(kI, zeroNonce, th3).decrypt(finish.subarray(1));
+  t.equal(hex(p3.subarray(0, 32)), i.identity_public, 'finish carries S_I');
+  const sigInputI = cat(text('p2p-comm/1 initiator signature\0'), th3, p3.subarray(0, 32));
+  t.ok(ed25519.verify(p3.subarray(32, 96), sigInputI, p3.subarray(0, 32)), 'initiator signature verifies');
+  t.equal(hex(p3.subarray(96)), `02${i.payload.request_id}1ce80005${hex(text('Alice'))}`, 'initiator payload layout');
+
+  const th4 = sha256(cat(init, response, finish));
+  t.equal(hex(th4), session.transcript_hash);
+  t.equal(hex(hkdf(sha256, secret, th4, text('p2p-comm/1 initiator to responder'), 32)), session.initiator_to_responder);
+  const r2i = hkdf(sha256, secret, th4, text('p2p-comm/1 responder to initiator'), 32);
+  t.equal(hex(r2i), session.responder_to_initiator);
+  const firstNonce = new Uint8Array(12);
+  const opened = chacha20poly1305(r2i, firstNonce).decrypt(bytes(session.first_responder_message_sealed));
+  t.equal(hex(opened), session.first_responder_message_plaintext, 'session message 0 uses the all-zero counter nonce');
+});
+
+t.test('the published pairing link parses and prints back', async (t) => {
+  const v = vectors.pairing_link;
+  const parsed = parsePairingLink(v.link);
+  t.same(parsed, { peerId: v.peer_id, addresses: v.addresses, displayName: v.display_name, expiresAt: new Date(v.expires_at_unix * 1000) });
+  t.equal(printPairingLink(parsed), v.link);
+});
