@@ -18,7 +18,9 @@ export class TokenBucket {
   /** Takes `cost` tokens if there are enough; says whether it did. */
   take(cost = 1): boolean {
     const now = this.now();
-    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
+    // A clock stepped back (NTP, suspend) must not take tokens away.
+    const elapsed = Math.max(0, now - this.last);
+    this.tokens = Math.min(this.capacity, this.tokens + (elapsed / 1000) * this.ratePerSecond);
     this.last = now;
     if (this.tokens < cost) return false;
     this.tokens -= cost;

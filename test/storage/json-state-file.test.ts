@@ -27,7 +27,7 @@ t.test('saves and loads a valid value, owner-only', async (t) => {
 
 t.test('refuses to write what it would refuse to load', async (t) => {
   const path = join(tempDir(t), 'sample.json');
-  t.throws(() => SAMPLE.save(path, { at: 'yesterday', address: null }), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /\/at must match pattern/ });
+  t.throws(() => SAMPLE.save(path, { at: 'yesterday', address: null }), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /\/at is not in the expected format/ });
   t.throws(() => SAMPLE.save(path, { at: new Date().toISOString(), address: 'forbidden:1' }), { message: /address is forbidden/ });
   t.notOk(existsSync(path));
 });
@@ -36,9 +36,9 @@ t.test('a damaged file is refused with its name and the first problem, and left 
   const path = join(tempDir(t), 'sample.json');
   const cases: [string, RegExp][] = [
     ['{not json', /it is not valid JSON/],
-    ['{"at":"2025-01-01T00:00:00.000Z"}', /the top level is missing the field "address"/],
+    ['{"at":"2025-01-01T00:00:00.000Z"}', /the top level is missing the required field "address"/],
     ['{"at":"2025-01-01T00:00:00.000Z","address":null,"x":1}', /unexpected field "x"/],
-    ['{"at":"2025-13-01T00:00:00.000Z","address":null}', /\/at must match pattern/],
+    ['{"at":"2025-13-01T00:00:00.000Z","address":null}', /\/at is not in the expected format/],
     ['{"at":"2025-01-01T00:00:00.000Z","address":"forbidden:1"}', /address is forbidden/],
   ];
   for (const [content, problem] of cases) {

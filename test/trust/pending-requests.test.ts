@@ -224,9 +224,9 @@ t.test('a damaged pending requests file is refused, named, and left untouched', 
   const cases: [string, RegExp][] = [
     ['{"version":1', /it is not valid JSON/],
     [JSON.stringify({ ...valid, version: 2 }), /\/version must be 1\./],
-    [JSON.stringify({ version: 1, incoming: [], outgoing: [] }), /missing the field "rejected"/],
-    [withIncoming({ ...entry, request_id: 'XYZ' }), /\/incoming\/0\/request_id must match pattern/],
-    [withIncoming({ ...entry, peer: String(entry['peer']).toUpperCase() }), /\/incoming\/0\/peer must match pattern/],
+    [JSON.stringify({ version: 1, incoming: [], outgoing: [] }), /missing the required field "rejected"/],
+    [withIncoming({ ...entry, request_id: 'XYZ' }), /\/incoming\/0\/request_id is not in the expected format/],
+    [withIncoming({ ...entry, peer: String(entry['peer']).toUpperCase() }), /\/incoming\/0\/peer is not in the expected format/],
     [withIncoming({ ...entry, public_key: Buffer.from(randomBytes(32)).toString('base64') }), /public_key is not the key that peer .* names/],
     [withIncoming(entry, { ...entry, request_id: randomBytes(16).toString('hex') }), /incoming has two requests for peer/],
   ];
