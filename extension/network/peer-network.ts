@@ -300,8 +300,9 @@ export class PeerNetwork {
     }
   }
 
-  private onSessionOpened(peerId: string, address: string, displayName: string): void {
+  private onSessionOpened(peerId: string, address: string, claimedName: string): void {
     const { trust, consent } = this.deps;
+    const displayName = consent.acceptableName(claimedName);
     if (trust.isTrusted(peerId)) {
       trust.recordSeen(peerId, { address, displayName });
     } else {

@@ -1,12 +1,10 @@
 import { P2pError } from '../errors';
 import { fingerprintOf, publicKeyFromPeerId } from '../identity/peer-id';
 import type { AttemptOutcome } from '../network/peer-network';
-import { newRequestId } from '../pairing/consent';
+import { newRequestId, UNNAMED_PEER } from '../pairing/consent';
 import { parsePairingLink, type PairingLink } from '../pairing/pairing-link';
 import type { PendingRequest } from '../trust/pending-requests';
 import type { NodeContext, OperationHandler } from './context';
-
-const UNNAMED = 'unnamed peer';
 
 function targetOf(input: Record<string, unknown>): PairingLink {
   if (typeof input['link'] === 'string') {
@@ -20,7 +18,7 @@ function targetOf(input: Record<string, unknown>): PairingLink {
   if (address === undefined) {
     throw new P2pError('NOT_FOUND', 'no address is known for this peer; give its address or its pairing link');
   }
-  return { peerId: input['peer'] as string, addresses: [address], displayName: UNNAMED, expiresAt: null };
+  return { peerId: input['peer'] as string, addresses: [address], displayName: UNNAMED_PEER, expiresAt: null };
 }
 
 const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = {

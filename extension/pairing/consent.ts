@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { P2pError } from '../errors';
 import type { EventOutbox } from '../events/outbox';
 import { fingerprintOf, peerIdFromPublicKey } from '../identity/peer-id';
+import { validateDisplayName } from '../identity/profile';
 import { TokenBucket } from '../limits/token-bucket';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { PendingRequests } from '../trust/pending-requests';
@@ -9,6 +10,9 @@ import type { TrustStore } from '../trust/trust-store';
 import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
 import type { PeerProof } from '../wire/handshake';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+
+/** Shown for a peer whose claimed name breaks the display-name rules. */
+export const UNNAMED_PEER = 'unnamed peer';
 
 export interface ConsentOptions {
   consentBurst: number;
@@ -37,7 +41,8 @@ export class Consent {
 
   /** The responder's verdict on an authenticated initiator. `address` is where it says it listens. */
   decide(initiator: PeerProof<InitiatorPayload>, address: string | null): Decision {
-    const { publicKey, payload } = initiator;
+    const { publicKey } = initiator;
+    const payload = { ...initiator.payload, displayName: this.acceptableName(initiator.payload.displayName) };
     const peerId = peerIdFromPublicKey(publicKey);
     if (this.trust.isTrusted(peerId)) {
       this.trust.recordSeen(peerId, { ...(address === null ? {} : { address }), displayName: payload.displayName });
@@ -54,6 +59,20 @@ export class Consent {
       return refuse(RefusalReason.NOT_TRUSTED);
     }
     return this.takeRequest(publicKey, payload, address);
+  }
+
+  /**
+   * A name from the network is a claim, shown to the user: one with control
+   * or text-direction characters (which could forge lines or disguise
+   * itself as another name) is replaced, and counted.
+   */
+  acceptableName(claimed: string): string {
+    try {
+      return validateDisplayName(claimed);
+    } catch {
+      this.refusals.count('network', 'invalid_display_name');
+      return UNNAMED_PEER;
+    }
   }
 
   /** Both sides consented: pin the key and drop what was pending between us. */

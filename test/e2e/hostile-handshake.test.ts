@@ -128,6 +128,16 @@ t.test('a request id reused by another key is refused, not stored', async (t) =>
   t.equal((await networkRefusals(bob))['consent_request_id_clash'], 1);
 });
 
+t.test('a claimed name with control or text-direction characters is replaced, not shown', async (t) => {
+  const bob = await startNode(t);
+  const bobKey = publicKeyFromPeerId((await bob.call('identity'))['peer_id'] as string);
+  const address = await addressOf(bob);
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), throwawayIdentity(), bobKey, request('Alice\u202Eevil'), address, options);
+  t.equal(outcome.decision.result, DecisionResult.REQUEST_STORED);
+  t.match((await bob.call('requests'))['incoming'], [{ display_name: 'unnamed peer' }]);
+  t.equal((await networkRefusals(bob))['invalid_display_name'], 1);
+});
+
 t.test('slow and idle connections are cut at the handshake timeout', async (t) => {
   const bob = await startNode(t, { env: { P2P_COMM_HANDSHAKE_TIMEOUT_MS: '100' } });
   const conn = await rawConnection(await addressOf(bob));
