@@ -1,18 +1,21 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import type { NetworkConfig } from './config';
+import type { MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import { P2pError } from './errors';
 import type { EventOutbox } from './events/outbox';
 import type { ExecuteParams, ExtensionApp, HostEvent, InitializeParams, InitializeResult, OperationOutcome } from './host/protocol';
 import { loadOrCreateIdentity } from './identity/node-identity';
-import { Profile } from './identity/profile';
+import { Profile, validateDisplayName } from './identity/profile';
 import type { Logger } from './log';
 import { manifest } from './manifest';
 import type { RefusalCounters } from './metrics/refusals';
+import { Messenger } from './messaging/messenger';
 import { PeerNetwork } from './network/peer-network';
 import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
 import { Consent } from './pairing/consent';
+import { InboxStore } from './store/inbox';
+import { OutboxStore } from './store/outbox';
 import { PendingRequests } from './trust/pending-requests';
 import { TrustStore } from './trust/trust-store';
 
@@ -21,7 +24,12 @@ export interface AppDependencies {
   outbox: EventOutbox;
   refusals: RefusalCounters;
   networkConfig: NetworkConfig;
+  messagingConfig: MessagingConfig;
 }
+
+/** What this version can exchange; told to peers in the hello. */
+const CAPABILITIES = ['text', 'json'];
+const PROTOCOL_VERSION = 1;
 
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
 export class P2pCommApp implements ExtensionApp {
@@ -40,7 +48,7 @@ export class P2pCommApp implements ExtensionApp {
     if (params.extensionId !== undefined && params.extensionId !== manifest.id) {
       this.deps.logger.warn(`host calls this extension "${params.extensionId}"; its manifest id is "${manifest.id}"`);
     }
-    const { outbox, refusals, logger, networkConfig } = this.deps;
+    const { outbox, refusals, logger, networkConfig, messagingConfig } = this.deps;
     const dataDir = openDataDir(params.dataDir);
     const identity = loadOrCreateIdentity(dataDir);
     const profile = Profile.open(dataDir);
@@ -48,6 +56,28 @@ export class P2pCommApp implements ExtensionApp {
     const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
     const consent = new Consent(trust, pending, outbox, refusals, networkConfig);
     const network = new PeerNetwork({ dataDir, identity, profile, trust, pending, consent, outbox, refusals, logger, config: networkConfig });
+    const outboxStore = OutboxStore.open(dataDir, {
+      maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
+      maxBytesPerPeer: messagingConfig.outboxMaxBytesPerPeer,
+    });
+    const inbox = InboxStore.open(dataDir, {
+      maxMessagesPerPeer: messagingConfig.inboxMaxMessagesPerPeer,
+      maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
+      seenRetentionMs: 3 * messagingConfig.clockSkewMs,
+    });
+    const messenger = new Messenger({
+      identity,
+      trust,
+      network,
+      outbox: outboxStore,
+      inbox,
+      events: outbox,
+      refusals,
+      logger,
+      config: messagingConfig,
+      hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: CAPABILITIES, software: `p2p-comm/${manifest.version}` }),
+      validAgentName: (name) => isValidDisplayName(name),
+    });
     this.node = {
       version: manifest.version,
       dataDir,
@@ -62,6 +92,9 @@ export class P2pCommApp implements ExtensionApp {
       consent,
       network,
       networkConfig,
+      messenger,
+      outboxStore,
+      inbox,
     };
     return { extension_id: manifest.id, version: manifest.version, data_dir: dataDir };
   }
@@ -71,6 +104,7 @@ export class P2pCommApp implements ExtensionApp {
     if (node === null) return;
     this.deps.logger.info(`p2p-comm ${manifest.version} is ${node.identity.peerId} (${node.identity.fingerprint}), data in ${node.dataDir}`);
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
+    node.messenger.start();
     node.network.start().catch((error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`));
   }
 
@@ -85,8 +119,22 @@ export class P2pCommApp implements ExtensionApp {
   }
 
   async close(): Promise<void> {
-    await this.node?.network.close();
+    const node = this.node;
+    if (node !== null) {
+      node.messenger.close();
+      await node.network.close();
+      await Promise.all([node.outboxStore.close(), node.inbox.close()]);
+    }
     this.deps.logger.info('stopped');
+  }
+}
+
+function isValidDisplayName(name: string): boolean {
+  try {
+    validateDisplayName(name);
+    return true;
+  } catch {
+    return false;
   }
 }
 

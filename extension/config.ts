@@ -58,6 +58,40 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   maxIncomingRequests: 32,
 };
 
+/** Limits and timings of messaging. */
+export interface MessagingConfig {
+  maxPayloadBytes: number;
+  /** Largest accepted difference between an envelope's timestamp and our clock. */
+  clockSkewMs: number;
+  defaultTtlSeconds: number;
+  /** A message sent without a signed ack for this long is sent again. */
+  ackTimeoutMs: number;
+  maxInFlightPerPeer: number;
+  peerRate: { burst: number; perSecond: number };
+  globalRate: { burst: number; perSecond: number };
+  inboxMaxMessagesPerPeer: number;
+  inboxMaxBytesPerPeer: number;
+  outboxMaxMessagesPerPeer: number;
+  outboxMaxBytesPerPeer: number;
+  /** How often queued messages are checked for expiry. */
+  expirySweepMs: number;
+}
+
+export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
+  maxPayloadBytes: 1024 * 1024,
+  clockSkewMs: 5 * 60_000,
+  defaultTtlSeconds: 24 * 3600,
+  ackTimeoutMs: 30_000,
+  maxInFlightPerPeer: 1024,
+  peerRate: { burst: 10_000, perSecond: 5_000 },
+  globalRate: { burst: 40_000, perSecond: 20_000 },
+  inboxMaxMessagesPerPeer: 1000,
+  inboxMaxBytesPerPeer: 64 * 1024 * 1024,
+  outboxMaxMessagesPerPeer: 10_000,
+  outboxMaxBytesPerPeer: 256 * 1024 * 1024,
+  expirySweepMs: 1000,
+};
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -106,6 +140,30 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
     consentBurst: integer(env, 'P2P_COMM_CONSENT_BURST', d.consentBurst),
     consentPerMinute: integer(env, 'P2P_COMM_CONSENT_PER_MINUTE', d.consentPerMinute),
     maxIncomingRequests: integer(env, 'P2P_COMM_MAX_INCOMING_REQUESTS', d.maxIncomingRequests),
+  };
+}
+
+export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig {
+  const d = DEFAULT_MESSAGING_CONFIG;
+  return {
+    maxPayloadBytes: integer(env, 'P2P_COMM_MAX_PAYLOAD_BYTES', d.maxPayloadBytes, 1, 1024 * 1024),
+    clockSkewMs: integer(env, 'P2P_COMM_CLOCK_SKEW_MS', d.clockSkewMs, 1000),
+    defaultTtlSeconds: integer(env, 'P2P_COMM_DEFAULT_TTL_SECONDS', d.defaultTtlSeconds, 1, 604_800),
+    ackTimeoutMs: integer(env, 'P2P_COMM_ACK_TIMEOUT_MS', d.ackTimeoutMs, 10),
+    maxInFlightPerPeer: integer(env, 'P2P_COMM_MAX_IN_FLIGHT', d.maxInFlightPerPeer),
+    peerRate: {
+      burst: integer(env, 'P2P_COMM_PEER_RATE_BURST', d.peerRate.burst),
+      perSecond: integer(env, 'P2P_COMM_PEER_RATE_PER_SECOND', d.peerRate.perSecond),
+    },
+    globalRate: {
+      burst: integer(env, 'P2P_COMM_GLOBAL_RATE_BURST', d.globalRate.burst),
+      perSecond: integer(env, 'P2P_COMM_GLOBAL_RATE_PER_SECOND', d.globalRate.perSecond),
+    },
+    inboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_MESSAGES', d.inboxMaxMessagesPerPeer),
+    inboxMaxBytesPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_BYTES', d.inboxMaxBytesPerPeer),
+    outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
+    outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
+    expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),
   };
 }
 

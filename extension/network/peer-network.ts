@@ -46,6 +46,13 @@ export type AttemptOutcome =
 
 const SESSION_REQUEST_ID = new Uint8Array(16);
 
+/** Told about sessions as they open, carry messages and close (messaging plugs in here). */
+export interface SessionListener {
+  opened(peerId: string): void;
+  message(peerId: string, type: number, body: Uint8Array): void;
+  closed(peerId: string): void;
+}
+
 /**
  * The node's connections: one listening server, at most one session per
  * peer, and a retry schedule (exponential backoff with jitter) for every
@@ -63,6 +70,7 @@ export class PeerNetwork {
   private readonly handshakeOptions: HandshakeOptions;
   private readonly listenBackoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
   private listenRetry: NodeJS.Timeout | null = null;
+  private listener: SessionListener | null = null;
   private closing = false;
 
   constructor(private readonly deps: PeerNetworkDeps) {
@@ -72,6 +80,15 @@ export class PeerNetwork {
       keepaliveIntervalMs: transport.keepaliveIntervalMs,
       maxMessagesPerKey,
     };
+  }
+
+  setSessionListener(listener: SessionListener): void {
+    this.listener = listener;
+  }
+
+  /** Sends on the peer's open session; false when there is none (the caller keeps the message). */
+  sendTo(peerId: string, type: number, body: Uint8Array): boolean {
+    return this.sessions.get(peerId)?.send(type, body) === true;
   }
 
   /** Listens, then reaches out to every trusted peer and every unanswered request. */
@@ -348,13 +365,18 @@ export class PeerNetwork {
     }
     this.backoffs.get(peerId)?.reset();
     channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));
-    channel.on('message', (type) => this.deps.refusals.count('network', `unknown_message_type_${type}`));
     channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
+    this.listener?.opened(peerId);
+    channel.setMessageHandler((type, body) => {
+      if (this.listener === null) this.deps.refusals.count('network', `unknown_message_type_${type}`);
+      else this.listener.message(peerId, type, body);
+    });
   }
 
   private onChannelClosed(peerId: string, channel: SecureChannel, code: number): void {
     if (this.sessions.get(peerId) !== channel) return;
     this.sessions.delete(peerId);
+    this.listener?.closed(peerId);
     this.deps.outbox.enqueue({ type: 'p2p.peer.disconnected', subject: peerId, data: { peer: peerId, code } });
     if (!this.closing && this.deps.trust.isTrusted(peerId)) this.scheduleRetry(peerId);
   }

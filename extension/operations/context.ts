@@ -1,4 +1,7 @@
 import type { NetworkConfig } from '../config';
+import type { Messenger } from '../messaging/messenger';
+import type { InboxStore } from '../store/inbox';
+import type { OutboxStore } from '../store/outbox';
 import type { EventOutbox } from '../events/outbox';
 import type { OperationOutcome } from '../host/protocol';
 import type { NodeIdentity } from '../identity/node-identity';
@@ -24,6 +27,9 @@ export interface NodeContext {
   consent: Consent;
   network: PeerNetwork;
   networkConfig: NetworkConfig;
+  messenger: Messenger;
+  outboxStore: OutboxStore;
+  inbox: InboxStore;
 }
 
 export type OperationHandler = (input: Record<string, unknown>, node: NodeContext) => Promise<OperationOutcome>;

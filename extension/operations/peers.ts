@@ -1,6 +1,13 @@
 import { fingerprintOf } from '../identity/peer-id';
 import { CloseCode } from '../wire/secure-channel';
+import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
+
+/** What the peer said about itself in its last hello; null until it has. */
+function capabilitiesOf(hello: Hello | undefined): Record<string, unknown> | null {
+  if (hello === undefined) return null;
+  return { protocol_version: hello.protocolVersion, agent: hello.agent, capabilities: hello.capabilities, software: hello.software };
+}
 
 export const peers: OperationHandler = async (_input, node) => ({
   data: {
@@ -16,7 +23,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         connection: node.network.direction(peer.peerId),
         last_seen: peer.lastSeen?.toISOString() ?? null,
         trusted_at: peer.trustedAt.toISOString(),
-        capabilities: null,
+        capabilities: capabilitiesOf(node.messenger.helloOf(peer.peerId)),
       })),
   },
   message: null,

@@ -4,6 +4,7 @@ import type { OperationDefinition } from '../manifest';
 import type { NodeContext, OperationHandler } from './context';
 import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
+import { ack, messageStatus, receive, send } from './messaging';
 import { accept, pair, reject, requests } from './pairing';
 import { peers, revoke } from './peers';
 import { status } from './status';
@@ -19,6 +20,10 @@ const HANDLERS: Record<string, OperationHandler> = {
   reject,
   peers,
   revoke,
+  send,
+  receive,
+  ack,
+  message_status: messageStatus,
   status,
 };
 

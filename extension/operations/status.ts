@@ -11,8 +11,9 @@ export const status: OperationHandler = async (_input, node) => {
       listening: network.listening,
       connections: network.connections,
       queues: {
-        outbox: 0,
-        inbox: 0,
+        outbox: node.outboxStore.counts(),
+        in_flight: node.messenger.inFlightCount(),
+        inbox: node.inbox.depth(),
         events: node.outbox.stats(),
         incoming_requests: node.pending.incoming().length,
         outgoing_requests: node.pending.outgoing().length,

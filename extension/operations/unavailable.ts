@@ -4,10 +4,6 @@ import type { OperationHandler } from './context';
 /** Operations declared in the manifest whose feature this version does not have yet, and which feature brings them. */
 const PENDING_FEATURES: Record<string, string> = {
   discover: 'LAN discovery',
-  send: 'messaging',
-  receive: 'messaging',
-  ack: 'messaging',
-  message_status: 'messaging',
 };
 
 export function unavailableOperations(): Record<string, OperationHandler> {

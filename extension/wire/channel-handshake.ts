@@ -85,7 +85,7 @@ function awaitDecision(channel: SecureChannel, timeoutMs: number): Promise<Decis
     const onClose = (): void => finish(new FrameError('closed', 'peer closed the connection before deciding'));
     const finish = (outcome: Decision | Error): void => {
       clearTimeout(timer);
-      channel.off('message', onMessage);
+      channel.setMessageHandler(null);
       channel.off('close', onClose);
       if (outcome instanceof Error) {
         channel.close(CloseCode.HANDSHAKE_FAILED, 'no valid decision');
@@ -94,8 +94,8 @@ function awaitDecision(channel: SecureChannel, timeoutMs: number): Promise<Decis
         resolve(outcome);
       }
     };
-    channel.on('message', onMessage);
     channel.on('close', onClose);
+    channel.setMessageHandler(onMessage);
   });
 }
 

@@ -27,8 +27,12 @@ export interface ChannelOptions {
   keepaliveIntervalMs: number;
 }
 
+export type MessageHandler = (type: number, body: Uint8Array) => void;
+
+/** Messages kept while nobody handles them yet; a peer that sends more is cut off. */
+const MAX_UNHANDLED_MESSAGES = 1024;
+
 interface ChannelEvents {
-  message: [type: number, body: Uint8Array];
   /** The peer sent a frame that did not authenticate or parse; the channel is closed. */
   refused: [reason: string];
   close: [code: number, reason: string];
@@ -39,12 +43,17 @@ interface ChannelEvents {
  * `type u8 | body`, sealed under the sender's direction key with a counter
  * nonce. Anything that fails to open closes the channel: after the
  * handshake there is no such thing as a harmless bad frame.
+ *
+ * Messages wait in order until a handler is set: several can arrive in one
+ * socket read, before whoever owns the channel next has attached itself.
  */
 export class SecureChannel extends EventEmitter<ChannelEvents> {
   private readonly sendCipher: SessionCipher;
   private readonly receiveCipher: SessionCipher;
   private readonly stopKeepalive: () => void;
   private open = true;
+  private handler: MessageHandler | null = null;
+  private readonly unhandled: [number, Uint8Array][] = [];
 
   constructor(
     private readonly socket: WebSocket,
@@ -70,6 +79,15 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** Hands every message, queued ones first, to `handler`; null queues them again. */
+  setMessageHandler(handler: MessageHandler | null): void {
+    this.handler = handler;
+    while (this.handler === handler && handler !== null && this.unhandled.length > 0) {
+      const [type, body] = this.unhandled.shift() as [number, Uint8Array];
+      handler(type, body);
+    }
   }
 
   /** Returns false when the channel is closed (or just closed itself to rekey). */
@@ -112,7 +130,16 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
       this.close(CloseCode.BAD_FRAME, 'frame did not authenticate');
       return;
     }
-    this.emit('message', plaintext[0] as number, plaintext.subarray(1));
+    const type = plaintext[0] as number;
+    const body = plaintext.subarray(1);
+    if (this.handler !== null) {
+      this.handler(type, body);
+    } else if (this.unhandled.length < MAX_UNHANDLED_MESSAGES) {
+      this.unhandled.push([type, body]);
+    } else {
+      this.emit('refused', 'unhandled_flood');
+      this.close(CloseCode.BAD_FRAME, 'too many messages');
+    }
   }
 
   private closed(code: number, reason: string): void {

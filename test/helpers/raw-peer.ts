@@ -1,9 +1,14 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { once } from 'node:events';
 import type { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/identity/peer-id';
+import { initiateChannel } from '../../extension/wire/channel-handshake';
 import type { StaticIdentity } from '../../extension/wire/handshake';
+import { Intent } from '../../extension/wire/handshake-payload';
+import type { SecureChannel } from '../../extension/wire/secure-channel';
+import type { TestNode } from './node';
 
 /** A throwaway Ed25519 identity for a hand-driven peer in tests. */
 export function throwawayIdentity(): StaticIdentity {
@@ -31,6 +36,53 @@ export async function rawConnection(address: string): Promise<{ socket: WebSocke
     next: () => {
       const frame = queue.shift();
       return frame !== undefined ? Promise.resolve(frame) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+/**
+ * A peer driven by hand from a test: it pairs with a node through the real
+ * consent flow (its request is accepted by the node's user), then opens a
+ * session and can send any bytes, well-formed or not.
+ */
+export interface RawSessionPeer {
+  identity: StaticIdentity;
+  peerId: string;
+  channel: SecureChannel;
+  /** Messages the node sent on the session, oldest first, as they arrive. */
+  next(): Promise<[number, Uint8Array]>;
+}
+
+const SESSION_OPTIONS = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1_000_000, keepaliveIntervalMs: 60_000 };
+
+export async function pairedRawPeer(node: TestNode, address: string, nodePeerId: string, name = 'raw peer'): Promise<RawSessionPeer> {
+  const identity = throwawayIdentity();
+  const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort: 0, displayName: name } as const;
+  await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), request, address, SESSION_OPTIONS);
+  await node.call('accept', { request_id: Buffer.from(request.requestId).toString('hex') });
+  return reconnectRawPeer(node, address, nodePeerId, identity);
+}
+
+/** Opens a new session for an identity the node already trusts. */
+export async function reconnectRawPeer(_node: TestNode, address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
+  const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'raw peer' } as const;
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
+  const channel = outcome.channel;
+  if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
+  const queue: [number, Uint8Array][] = [];
+  const waiters: ((message: [number, Uint8Array]) => void)[] = [];
+  channel.setMessageHandler((type, body) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter([type, body]);
+    else queue.push([type, body]);
+  });
+  return {
+    identity,
+    peerId: peerIdFromPublicKey(identity.publicKey),
+    channel,
+    next: () => {
+      const message = queue.shift();
+      return message !== undefined ? Promise.resolve(message) : new Promise((resolve) => waiters.push(resolve));
     },
   };
 }

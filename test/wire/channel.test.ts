@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import t, { type Test } from 'tap';
 import type { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
@@ -8,12 +8,18 @@ import { PeerServer } from '../../extension/transport/peer-server';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../../extension/wire/channel-handshake';
 import { DecisionResult, RefusalReason, type Decision } from '../../extension/wire/decision';
 import type { StaticIdentity } from '../../extension/wire/handshake';
+import { SecureChannel } from '../../extension/wire/secure-channel';
+import { SessionCipher } from '../../extension/wire/session-cipher';
 import { Intent } from '../../extension/wire/handshake-payload';
 
 function identity(): StaticIdentity {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
   return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
+}
+
+function nextMessage(channel: SecureChannel): Promise<[number, Uint8Array]> {
+  return new Promise((resolve) => channel.setMessageHandler((type, body) => resolve([type, body])));
 }
 
 const options: HandshakeOptions = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1000, keepaliveIntervalMs: 60_000 };
@@ -49,17 +55,17 @@ t.test('a session opens and carries messages both ways', async (t) => {
   const bobSide = server.channel;
   if (aliceSide === null || bobSide === null) throw new Error('expected open channels');
 
-  const atBob = once(bobSide, 'message');
+  const atBob = nextMessage(bobSide);
   aliceSide.send(0x20, Buffer.from('hello bob'));
   const [type, body] = await atBob;
   t.equal(type, 0x20);
-  t.equal(Buffer.from(body as Uint8Array).toString(), 'hello bob');
+  t.equal(Buffer.from(body).toString(), 'hello bob');
 
-  const atAlice = once(aliceSide, 'message');
+  const atAlice = nextMessage(aliceSide);
   bobSide.send(0x21, Buffer.from('hello alice'));
   const [type2, body2] = await atAlice;
   t.equal(type2, 0x21);
-  t.equal(Buffer.from(body2 as Uint8Array).toString(), 'hello alice');
+  t.equal(Buffer.from(body2).toString(), 'hello alice');
 
   const closedAtBob = once(bobSide, 'close');
   aliceSide.close();
@@ -132,10 +138,25 @@ t.test('a key at its message limit closes the channel for a rekey', async (t) =>
   const aliceSide = outcome.channel;
   if (bobSide === null || aliceSide === null) throw new Error('expected open channels');
   const closedAtAlice = once(aliceSide, 'close');
+  aliceSide.setMessageHandler(() => undefined);
   t.equal(bobSide.send(0x20), true, 'message 2 under the key (the decision was 1)');
   t.equal(bobSide.send(0x20), true, 'message 3');
   t.equal(bobSide.send(0x20), false, 'message 4 would exceed the key: refused');
   t.equal(bobSide.isOpen, false);
   const [code] = await closedAtAlice;
   t.equal(code, 4001, 'the peer learns it is a rekey');
+});
+
+t.test('messages that arrive before anyone handles them wait, in order', async (t) => {
+  const key = new Uint8Array(32).fill(5);
+  const socket = Object.assign(new EventEmitter(), { send() {}, close() {}, terminate() {}, ping() {} });
+  const channel = new SecureChannel(socket as unknown as WebSocket, { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) }, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  const peer = new SessionCipher(key);
+  for (const n of [1, 2, 3]) socket.emit('message', Buffer.from(peer.seal(Uint8Array.of(0x30, n))), true);
+  const seen: number[] = [];
+  channel.setMessageHandler((_type, body) => seen.push(body[0] as number));
+  t.same(seen, [1, 2, 3], 'queued messages delivered in order as soon as a handler is set');
+  socket.emit('message', Buffer.from(peer.seal(Uint8Array.of(0x30, 4))), true);
+  t.same(seen, [1, 2, 3, 4], 'then live');
+  channel.close();
 });

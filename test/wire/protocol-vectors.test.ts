@@ -7,6 +7,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/identity/peer-id';
 import { parsePairingLink, printPairingLink } from '../../extension/pairing/pairing-link';
+import { AckReason, AckStatus, ackCanonicalString, openAck, signAck } from '../../extension/wire/ack';
+import { canonicalString, decodeEnvelope, encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
 import { InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { ephemeralFromSecret } from '../../extension/wire/primitives';
@@ -87,4 +89,35 @@ t.test('the published pairing link parses and prints back', async (t) => {
   const parsed = parsePairingLink(v.link);
   t.same(parsed, { peerId: v.peer_id, addresses: v.addresses, displayName: v.display_name, expiresAt: new Date(v.expires_at_unix * 1000) });
   t.equal(printPairingLink(parsed), v.link);
+});
+
+t.test('the published envelope and ack: canonical strings, signatures and bytes', async (t) => {
+  const v = vectors.envelope;
+  const sender = identityFromSeed(bytes(v.sender_seed));
+  const recipient = identityFromSeed(bytes(v.recipient_seed));
+  const envelope = {
+    messageId: bytes(v.message_id),
+    sender: sender.publicKey,
+    recipient: recipient.publicKey,
+    timestamp: v.timestamp_ms,
+    nonce: bytes(v.nonce),
+    type: v.type,
+    correlationId: v.correlation_id,
+    payload: text(v.payload_utf8),
+  };
+  t.equal(canonicalString(envelope), v.canonical_string);
+  const signed = signEnvelope(envelope, (m) => sender.sign(m));
+  t.equal(hex(signed.signature), v.signature);
+  t.equal(hex(encodeEnvelope(signed)), v.encoded);
+  t.same(decodeEnvelope(bytes(v.encoded), 1024), signed, 'decodes to the same fields');
+  t.ok(ed25519.verify(bytes(v.signature), text(v.canonical_string), sender.publicKey), 'noble verifies the envelope signature');
+  t.equal(v.canonical_string.split('\n')[8], hex(sha256(text(v.payload_utf8))), 'the payload enters by its SHA-256');
+
+  const a = vectors.ack;
+  const ack = { messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE };
+  t.equal(ackCanonicalString(ack, recipient.publicKey, sender.publicKey), a.canonical_string);
+  t.equal(hex(signAck(ack, recipient, sender.publicKey)), a.encoded);
+  t.ok(ed25519.verify(bytes(a.encoded).subarray(18), text(a.canonical_string), recipient.publicKey), 'noble verifies the ack');
+  t.same(openAck(bytes(a.encoded), recipient.publicKey, sender.publicKey), ack);
+  t.equal(openAck(bytes(a.encoded), sender.publicKey, recipient.publicKey), null, 'an ack does not verify for the other direction');
 });

@@ -1,0 +1,35 @@
+import { peerIdFromPublicKey } from '../identity/peer-id';
+import type { InboxStore } from '../store/inbox';
+import type { TrustStore } from '../trust/trust-store';
+import { AckReason } from '../wire/ack';
+import { verifyEnvelope, type SignedEnvelope } from '../wire/envelope';
+import { decodeContent } from './payload';
+
+export interface CheckContext {
+  me: Uint8Array;
+  /** The peer proven by the session that carried the envelope. */
+  sessionPeer: string;
+  trust: TrustStore;
+  inbox: InboxStore;
+  now: number;
+  clockSkewMs: number;
+}
+
+/**
+ * The receiver's checks, in this order (docs/protocol.md, "Receiving"):
+ * cheap and local first, the signature once the envelope could matter, and
+ * the payload last. Returns why the envelope is refused, or null.
+ */
+export function checkEnvelope(envelope: SignedEnvelope, context: CheckContext): AckReason | null {
+  if (Buffer.compare(envelope.recipient, context.me) !== 0) return AckReason.WRONG_RECIPIENT;
+  const sender = peerIdFromPublicKey(envelope.sender);
+  if (!context.trust.isTrusted(sender)) return AckReason.UNKNOWN_SENDER;
+  // Envelopes are not relayed: whoever signs must be whoever is connected.
+  if (sender !== context.sessionPeer) return AckReason.SENDER_MISMATCH;
+  if (envelope.timestamp < context.now - context.clockSkewMs) return AckReason.STALE_TIMESTAMP;
+  if (envelope.timestamp > context.now + context.clockSkewMs) return AckReason.FUTURE_TIMESTAMP;
+  if (context.inbox.hasNonce(sender, envelope.nonce)) return AckReason.REPLAYED_NONCE;
+  if (!verifyEnvelope(envelope)) return AckReason.BAD_SIGNATURE;
+  if (decodeContent(envelope.type, envelope.payload) === null) return AckReason.BAD_PAYLOAD;
+  return null;
+}

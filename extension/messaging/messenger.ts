@@ -1,0 +1,399 @@
+import { randomBytes } from 'node:crypto';
+import type { MessagingConfig } from '../config';
+import { P2pError } from '../errors';
+import type { EventOutbox } from '../events/outbox';
+import type { NodeIdentity } from '../identity/node-identity';
+import { publicKeyFromPeerId } from '../identity/peer-id';
+import { TokenBucket } from '../limits/token-bucket';
+import type { Logger } from '../log';
+import type { RefusalCounters } from '../metrics/refusals';
+import type { PeerNetwork, SessionListener } from '../network/peer-network';
+import type { InboxStore, StoredMessage } from '../store/inbox';
+import type { OutboxStore, OutgoingMessage } from '../store/outbox';
+import type { TrustStore } from '../trust/trust-store';
+import { AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  MESSAGE_ID_BYTES,
+  NONCE_BYTES,
+  PayloadTooLarge,
+  peekMessageId,
+  signEnvelope,
+  type MessageType,
+  type SignedEnvelope,
+} from '../wire/envelope';
+import { decodeHello, encodeHello, type Hello } from '../wire/hello';
+import { MSG_ACK, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
+import { checkEnvelope } from './envelope-checks';
+import { encodeContent } from './payload';
+
+export interface MessengerDeps {
+  identity: NodeIdentity;
+  trust: TrustStore;
+  network: PeerNetwork;
+  outbox: OutboxStore;
+  inbox: InboxStore;
+  events: EventOutbox;
+  refusals: RefusalCounters;
+  logger: Logger;
+  config: MessagingConfig;
+  /** Our own hello: agent name, capabilities, software. */
+  hello: () => Hello;
+  validAgentName: (name: string) => boolean;
+}
+
+export interface SendRequest {
+  peer: string;
+  type: MessageType;
+  content: unknown;
+  correlationId: string | null;
+  ttlSeconds: number | null;
+}
+
+export type ReportedState = OutgoingMessage['state'];
+
+interface InFlight {
+  peer: string;
+  sentAt: number;
+}
+
+/** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
+const MAX_DEFER_MS = 60_000;
+
+/**
+ * Durable, signed, at-least-once messaging over the peer network. Sending:
+ * a message is in the outbox (fsync'd) before `send` returns, goes out
+ * signed whenever a session to its peer is open, and is done only when the
+ * peer returns a signed ack saying it stored it. Receiving: an envelope is
+ * checked, stored (fsync'd), and only then acknowledged.
+ */
+export class Messenger implements SessionListener {
+  private readonly inFlight = new Map<string, InFlight>();
+  /** Per peer: ids waiting to go out on the current session, in send order. */
+  private readonly waiting = new Map<string, string[]>();
+  private readonly deferredUntil = new Map<string, number>();
+  private readonly hellos = new Map<string, Hello>();
+  private readonly peerBuckets = new Map<string, TokenBucket>();
+  private readonly globalBucket: TokenBucket;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly deps: MessengerDeps) {
+    const { globalRate } = deps.config;
+    this.globalBucket = new TokenBucket(globalRate.burst, globalRate.perSecond);
+  }
+
+  start(): void {
+    this.deps.network.setSessionListener(this);
+    const { ackTimeoutMs, expirySweepMs } = this.deps.config;
+    this.every(expirySweepMs, () => void this.expireDue());
+    this.every(Math.max(10, Math.floor(ackTimeoutMs / 2)), () => this.resendUnacknowledged());
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearInterval(timer);
+  }
+
+  helloOf(peerId: string): Hello | undefined {
+    return this.hellos.get(peerId);
+  }
+
+  inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState }> {
+    const { trust, outbox, config } = this.deps;
+    if (!trust.isTrusted(request.peer)) {
+      throw new P2pError('NOT_FOUND', `${request.peer} is not a paired peer; pair with it first (see peers)`);
+    }
+    const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
+    const message = await outbox.add({
+      messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
+      peerId: request.peer,
+      type: request.type,
+      correlationId: request.correlationId,
+      content,
+      ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
+    });
+    if (this.deps.network.isOnline(request.peer)) {
+      this.queueFor(request.peer).push(message.messageId);
+      this.pump(request.peer);
+    }
+    return { messageId: message.messageId, state: this.stateOf(message) };
+  }
+
+  status(messageId: string): OutgoingMessage & { reportedState: ReportedState } {
+    const message = this.deps.outbox.get(messageId);
+    if (message === undefined) throw new P2pError('NOT_FOUND', `no message ${messageId} was sent from this node (or it is older than the retention period)`);
+    return { ...message, reportedState: this.stateOf(message) };
+  }
+
+  async receive(peer: string, after: number, limit: number, waitMs: number): Promise<StoredMessage[]> {
+    const { inbox } = this.deps;
+    const ready = inbox.list(peer, after, limit);
+    if (ready.length > 0 || waitMs === 0) return ready;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      function onStored(message: StoredMessage): void {
+        if (message.peerId === peer && message.cursor > after) done();
+      }
+      function done(): void {
+        clearTimeout(timer);
+        inbox.off('stored', onStored);
+        resolve();
+      }
+      inbox.on('stored', onStored);
+    });
+    return inbox.list(peer, after, limit);
+  }
+
+  ack(peer: string, through: number): Promise<number> {
+    return this.deps.inbox.ack(peer, through);
+  }
+
+  // SessionListener
+
+  opened(peerId: string): void {
+    const { network } = this.deps;
+    network.sendTo(peerId, MSG_HELLO, encodeHello(this.deps.hello()));
+    // Whatever was in flight on an earlier session may be lost: offer all of it again.
+    for (const [id, entry] of this.inFlight) if (entry.peer === peerId) this.inFlight.delete(id);
+    this.waiting.set(peerId, this.deps.outbox.pendingFor(peerId).map((m) => m.messageId));
+    this.pump(peerId);
+  }
+
+  closed(peerId: string): void {
+    this.waiting.delete(peerId);
+    for (const [id, entry] of this.inFlight) if (entry.peer === peerId) this.inFlight.delete(id);
+  }
+
+  message(peerId: string, type: number, body: Uint8Array): void {
+    switch (type) {
+      case MSG_ENVELOPE:
+        void this.receiveEnvelope(peerId, body).catch((error: unknown) => this.deps.logger.error(`storing a message from ${peerId} failed: ${(error as Error).message}`));
+        return;
+      case MSG_ACK:
+        void this.receiveAck(peerId, body).catch((error: unknown) => this.deps.logger.error(`recording an ack from ${peerId} failed: ${(error as Error).message}`));
+        return;
+      case MSG_HELLO: {
+        const hello = decodeHello(body, this.deps.validAgentName);
+        if (hello === null) this.deps.refusals.count('network', 'bad_hello');
+        else this.hellos.set(peerId, hello);
+        return;
+      }
+      default:
+        this.deps.refusals.count('network', `unknown_message_type_${type}`);
+    }
+  }
+
+  // Sending
+
+  private queueFor(peerId: string): string[] {
+    let queue = this.waiting.get(peerId);
+    if (queue === undefined) {
+      queue = [];
+      this.waiting.set(peerId, queue);
+    }
+    return queue;
+  }
+
+  /** Sends waiting messages while the peer's in-flight window has room. */
+  private pump(peerId: string): void {
+    const { outbox, network, identity, config } = this.deps;
+    const queue = this.waiting.get(peerId);
+    if (queue === undefined || (this.deferredUntil.get(peerId) ?? 0) > Date.now()) return;
+    let inFlightForPeer = 0;
+    for (const entry of this.inFlight.values()) if (entry.peer === peerId) inFlightForPeer += 1;
+    const recipient = publicKeyFromPeerId(peerId);
+    while (queue.length > 0 && inFlightForPeer < config.maxInFlightPerPeer) {
+      const id = queue[0] as string;
+      const message = outbox.get(id);
+      if (message === undefined || isFinal(message.state) || this.inFlight.has(id)) {
+        queue.shift();
+        continue;
+      }
+      // Signed at transmission time: a message that waited in the outbox still carries a fresh timestamp.
+      const envelope = signEnvelope(
+        {
+          messageId: Buffer.from(id, 'hex'),
+          sender: identity.publicKey,
+          recipient,
+          timestamp: Date.now(),
+          nonce: randomBytes(NONCE_BYTES),
+          type: message.type,
+          correlationId: message.correlationId,
+          payload: message.content,
+        },
+        (bytes) => identity.sign(bytes),
+      );
+      if (!network.sendTo(peerId, MSG_ENVELOPE, encodeEnvelope(envelope))) return;
+      queue.shift();
+      this.inFlight.set(id, { peer: peerId, sentAt: Date.now() });
+      inFlightForPeer += 1;
+    }
+  }
+
+  private async receiveAck(peerId: string, body: Uint8Array): Promise<void> {
+    const { identity, outbox, events, refusals } = this.deps;
+    const ack = openAck(body, publicKeyFromPeerId(peerId), identity.publicKey);
+    if (ack === null) {
+      refusals.count('network', 'bad_ack');
+      return;
+    }
+    const id = Buffer.from(ack.messageId).toString('hex');
+    const message = outbox.get(id);
+    if (message === undefined || message.peerId !== peerId || isFinal(message.state)) {
+      refusals.count('network', 'unexpected_ack');
+      return;
+    }
+    this.inFlight.delete(id);
+    if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
+      await outbox.update(id, { state: 'delivered', reason: null, attempts: message.attempts + 1 });
+      events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
+    } else if (ack.status === AckStatus.REFUSED) {
+      const reason = ackReasonName(ack.reason);
+      await outbox.update(id, { state: 'failed', reason, attempts: message.attempts + 1 });
+      events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
+    } else {
+      await outbox.update(id, { reason: ackReasonName(ack.reason), attempts: message.attempts + 1 });
+      this.deferPeer(peerId, message.attempts + 1);
+      this.queueFor(peerId).unshift(id);
+    }
+    this.pump(peerId);
+  }
+
+  /** The peer asked us to hold back; offer again after a growing, jittered pause. */
+  private deferPeer(peerId: string, attempts: number): void {
+    const delay = Math.floor(Math.random() * Math.min(MAX_DEFER_MS, 100 * 2 ** Math.min(attempts, 16)));
+    this.deferredUntil.set(peerId, Date.now() + delay);
+    const timer = setTimeout(() => {
+      this.deferredUntil.delete(peerId);
+      this.pump(peerId);
+    }, delay);
+    timer.unref();
+  }
+
+  private resendUnacknowledged(): void {
+    const cutoff = Date.now() - this.deps.config.ackTimeoutMs;
+    const peers = new Set<string>();
+    for (const [id, entry] of this.inFlight) {
+      if (entry.sentAt > cutoff) continue;
+      this.inFlight.delete(id);
+      this.queueFor(entry.peer).unshift(id);
+      peers.add(entry.peer);
+    }
+    for (const peer of peers) this.pump(peer);
+  }
+
+  private async expireDue(): Promise<void> {
+    for (const message of await this.deps.outbox.expireDue()) {
+      this.inFlight.delete(message.messageId);
+      this.deps.events.enqueue({
+        type: 'p2p.message.expired',
+        subject: message.peerId,
+        data: { peer: message.peerId, message_id: message.messageId },
+      });
+    }
+  }
+
+  private stateOf(message: OutgoingMessage): ReportedState {
+    return message.state === 'queued' && this.inFlight.has(message.messageId) ? 'sent' : message.state;
+  }
+
+  // Receiving
+
+  private async receiveEnvelope(peerId: string, body: Uint8Array): Promise<void> {
+    const { identity, trust, inbox, config } = this.deps;
+    let envelope: SignedEnvelope;
+    try {
+      envelope = decodeEnvelope(body, config.maxPayloadBytes);
+    } catch (error) {
+      const reason = error instanceof PayloadTooLarge ? AckReason.PAYLOAD_TOO_LARGE : AckReason.MALFORMED;
+      this.refuse(peerId, peekMessageId(body), reason, AckStatus.REFUSED);
+      return;
+    }
+    const refusal = checkEnvelope(envelope, {
+      me: identity.publicKey,
+      sessionPeer: peerId,
+      trust,
+      inbox,
+      now: Date.now(),
+      clockSkewMs: config.clockSkewMs,
+    });
+    if (refusal !== null) {
+      this.refuse(peerId, envelope.messageId, refusal, AckStatus.REFUSED);
+      return;
+    }
+    const id = Buffer.from(envelope.messageId).toString('hex');
+    if (inbox.hasMessage(id)) {
+      this.sendAck(peerId, envelope.messageId, AckStatus.DUPLICATE, AckReason.NONE);
+      return;
+    }
+    if (!this.takeRateToken(peerId)) {
+      this.refuse(peerId, envelope.messageId, AckReason.RATE_LIMITED, AckStatus.DEFERRED);
+      return;
+    }
+    let stored: StoredMessage;
+    try {
+      stored = await inbox.add({
+        messageId: id,
+        peerId,
+        type: envelope.type,
+        correlationId: envelope.correlationId,
+        content: envelope.payload,
+        nonce: envelope.nonce,
+        sentAt: new Date(envelope.timestamp),
+      });
+    } catch (error) {
+      if (error instanceof P2pError && error.errorName === 'CONFLICT') {
+        this.sendAck(peerId, envelope.messageId, AckStatus.DUPLICATE, AckReason.NONE);
+      } else if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') {
+        this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED);
+      } else {
+        this.deps.logger.error(`cannot store a message from ${peerId}: ${(error as Error).message}`);
+        this.refuse(peerId, envelope.messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED);
+      }
+      return;
+    }
+    this.sendAck(peerId, envelope.messageId, AckStatus.STORED, AckReason.NONE);
+    this.deps.events.enqueue({
+      type: 'p2p.message.received',
+      subject: peerId,
+      data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length },
+    });
+  }
+
+  private takeRateToken(peerId: string): boolean {
+    const { peerRate } = this.deps.config;
+    let bucket = this.peerBuckets.get(peerId);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(peerRate.burst, peerRate.perSecond);
+      this.peerBuckets.set(peerId, bucket);
+    }
+    return bucket.take() && this.globalBucket.take();
+  }
+
+  private refuse(peerId: string, messageId: Uint8Array | null, reason: AckReason, status: AckStatus): void {
+    const name = ackReasonName(reason);
+    this.deps.refusals.count('network', `message_${name}`);
+    const id = messageId === null ? null : Buffer.from(messageId).toString('hex');
+    this.deps.events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason: name, side: 'local' } });
+    if (messageId !== null) this.sendAck(peerId, messageId, status, reason);
+  }
+
+  private sendAck(peerId: string, messageId: Uint8Array, status: AckStatus, reason: AckReason): void {
+    const ack = signAck({ messageId, status, reason }, this.deps.identity, publicKeyFromPeerId(peerId));
+    this.deps.network.sendTo(peerId, MSG_ACK, ack);
+  }
+
+  private every(ms: number, task: () => void): void {
+    const timer = setInterval(task, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}
+
+function isFinal(state: OutgoingMessage['state']): boolean {
+  return state === 'delivered' || state === 'expired' || state === 'failed';
+}

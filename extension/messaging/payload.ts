@@ -1,0 +1,42 @@
+import { P2pError } from '../errors';
+import type { MessageType } from '../wire/envelope';
+
+/**
+ * Message content as it travels: text as its UTF-8 bytes, json as the UTF-8
+ * of its JSON text. The receiver hands back exactly what was sent: the same
+ * string, or the same JSON value.
+ */
+export function encodeContent(type: MessageType, content: unknown, maxBytes: number): Uint8Array {
+  let text: string;
+  if (type === 'text') {
+    if (typeof content !== 'string') throw new P2pError('INVALID_INPUT', 'content of a text message must be a string');
+    text = content;
+  } else {
+    text = JSON.stringify(content);
+  }
+  // A lone surrogate has no UTF-8 form: it would arrive as U+FFFD, not as sent.
+  if (!text.isWellFormed()) throw new P2pError('INVALID_INPUT', 'content contains an unpaired UTF-16 surrogate, which cannot be sent as UTF-8');
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > maxBytes) {
+    throw new P2pError('INVALID_INPUT', `content is ${bytes.length} bytes once encoded; the limit is ${maxBytes} bytes (send it in parts)`);
+  }
+  return bytes;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The content a plugin receives; null when the bytes are not a valid payload of that type. */
+export function decodeContent(type: MessageType, payload: Uint8Array): { value: unknown } | null {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return null;
+  }
+  if (type === 'text') return { value: text };
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return null;
+  }
+}

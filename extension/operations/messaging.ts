@@ -1,0 +1,67 @@
+import { decodeContent } from '../messaging/payload';
+import type { StoredMessage } from '../store/inbox';
+import type { MessageType } from '../wire/envelope';
+import type { OperationHandler } from './context';
+
+const DEFAULT_RECEIVE_LIMIT = 100;
+
+export const send: OperationHandler = async (input, node) => {
+  const { messageId, state } = await node.messenger.send({
+    peer: input['peer'] as string,
+    type: input['type'] as MessageType,
+    content: input['content'],
+    correlationId: (input['correlation_id'] as string | undefined) ?? null,
+    ttlSeconds: (input['ttl_seconds'] as number | undefined) ?? null,
+  });
+  return { data: { message_id: messageId, state }, message: null };
+};
+
+function describe(message: StoredMessage): Record<string, unknown> {
+  // Checked on arrival, so it decodes; null would mean the inbox file was altered.
+  const content = decodeContent(message.type, message.content);
+  return {
+    message_id: message.messageId,
+    cursor: message.cursor,
+    type: message.type,
+    content: content === null ? null : content.value,
+    correlation_id: message.correlationId,
+    sent_at: message.sentAt.toISOString(),
+    received_at: message.receivedAt.toISOString(),
+  };
+}
+
+export const receive: OperationHandler = async (input, node) => {
+  const after = (input['after'] as number | undefined) ?? 0;
+  const messages = await node.messenger.receive(
+    input['peer'] as string,
+    after,
+    (input['limit'] as number | undefined) ?? DEFAULT_RECEIVE_LIMIT,
+    (input['wait_ms'] as number | undefined) ?? 0,
+  );
+  const last = messages[messages.length - 1];
+  return {
+    data: { messages: messages.map(describe), next_cursor: last === undefined ? after : last.cursor },
+    message: null,
+  };
+};
+
+export const ack: OperationHandler = async (input, node) => ({
+  data: { acked: await node.messenger.ack(input['peer'] as string, input['through'] as number) },
+  message: null,
+});
+
+export const messageStatus: OperationHandler = async (input, node) => {
+  const message = node.messenger.status(input['message_id'] as string);
+  return {
+    data: {
+      message_id: message.messageId,
+      peer: message.peerId,
+      state: message.reportedState,
+      updated_at: message.updatedAt.toISOString(),
+      reason: message.reason,
+      attempts: message.attempts,
+      expires_at: message.expiresAt.toISOString(),
+    },
+    message: null,
+  };
+};

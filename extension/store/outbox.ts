@@ -1,0 +1,566 @@
+import { join } from 'node:path';
+import { P2pError } from '../errors';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
+import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './record-log';
+
+/**
+ * Messages this node sends, from `send` until they are delivered, expire or
+ * fail. The state lives in memory and every change is appended to a
+ * RecordLog before it is applied, so what a caller can see is always on
+ * disk. A final state is kept (without its content) for a while so that
+ * `message_status` can still answer, then forgotten.
+ *
+ * File `<data_dir>/outbox.log` (see record-log.ts for the framing). Bodies,
+ * integers big-endian, times in ms since 1970 as float64, ids as raw bytes:
+ *
+ *   ADD    1 u8 | Fields | created at f64 | expires at f64 | content length u32 | content
+ *   STATE  2 u8 | message id 16 | State
+ *   FINAL  3 u8 | Fields | created at f64 | expires at f64 | State
+ *
+ *   Fields = message id 16 | peer key 32 (the key the peer id spells) | type u8 (0 text, 1 json)
+ *            | correlation id length u8 (0: none) | correlation id ASCII
+ *   State  = state u8 (0 queued, 1 sent, 2 delivered, 3 expired, 4 failed) | attempts u32
+ *            | updated at f64 | reason u8 (0: none, 1: present) [| length u32 | UTF-8]
+ *
+ * ADD starts a message as queued, with no attempts and no reason; STATE
+ * replaces those; a STATE for a message that is final or forgotten is
+ * ignored. FINAL is a retained final state: compaction writes it, and ADD
+ * followed by STATE for each pending message.
+ */
+export type OutgoingState = 'queued' | 'sent' | 'delivered' | 'expired' | 'failed';
+
+export type MessageType = 'text' | 'json';
+
+export interface OutgoingMessage {
+  /** 32 lower-case hex characters. */
+  readonly messageId: string;
+  /** The recipient. */
+  readonly peerId: string;
+  readonly type: MessageType;
+  readonly correlationId: string | null;
+  /** The payload (UTF-8 text or UTF-8 JSON); empty once the message is final. */
+  readonly content: Uint8Array;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly state: OutgoingState;
+  readonly updatedAt: Date;
+  /** Why it failed or expired, or the last retryable refusal. */
+  readonly reason: string | null;
+  readonly attempts: number;
+}
+
+export interface NewOutgoingMessage {
+  messageId: string;
+  peerId: string;
+  type: MessageType;
+  correlationId: string | null;
+  content: Uint8Array;
+  ttlMs: number;
+}
+
+export interface OutgoingChange {
+  state?: OutgoingState;
+  reason?: string | null;
+  attempts?: number;
+}
+
+export interface OutboxLimits {
+  /** Pending (queued or sent) messages per peer; beyond this `add` is refused. */
+  maxMessagesPerPeer: number;
+  /** Pending content bytes per peer; beyond this `add` is refused. */
+  maxBytesPerPeer: number;
+  /** How long a final state is remembered. */
+  finalStateRetentionMs: number;
+  /** Final states remembered; beyond this the oldest is forgotten. */
+  maxFinalStates: number;
+  /** Largest record in the file: the largest message plus its fields. */
+  maxRecordBytes: number;
+}
+
+export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
+  maxMessagesPerPeer: 10_000,
+  maxBytesPerPeer: 256 * 1024 * 1024,
+  finalStateRetentionMs: 7 * 24 * 3600 * 1000,
+  maxFinalStates: 10_000,
+  maxRecordBytes: 1024 * 1024 + 4096,
+};
+
+export const OUTBOX_FILE_NAME = 'outbox.log';
+
+/** Below this the file is never compacted: rewriting a small file saves nothing worth an extra fsync. */
+export const COMPACTION_MIN_BYTES = 4 * 1024 * 1024;
+
+export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The fields both stores record for every message, laid out alike in both files (Fields above); inbox.ts uses these too. */
+export interface MessageFields {
+  messageId: string;
+  peerId: string;
+  type: MessageType;
+  correlationId: string | null;
+}
+
+/** Operations check their input earlier; this guards the file, which must only hold what it can read back. */
+export function checkMessageFields(fields: MessageFields): void {
+  if (!MESSAGE_ID_PATTERN.test(fields.messageId)) {
+    throw new P2pError('INVALID_INPUT', `a message id is 32 lower-case hex characters, got ${JSON.stringify(fields.messageId.slice(0, 64))}`);
+  }
+  publicKeyFromPeerId(fields.peerId);
+  if (!MESSAGE_TYPES.includes(fields.type)) {
+    throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${JSON.stringify(fields.type)}`);
+  }
+  if (fields.correlationId !== null && !CORRELATION_ID_PATTERN.test(fields.correlationId)) {
+    throw new P2pError(
+      'INVALID_INPUT',
+      `a correlation id is 1 to 128 characters A-Z, a-z, 0-9 and . _ : -, got ${JSON.stringify(fields.correlationId.slice(0, 140))}`,
+    );
+  }
+}
+
+export function messageFieldsBytes(fields: MessageFields): number {
+  return 16 + 32 + 1 + 1 + (fields.correlationId?.length ?? 0);
+}
+
+export function writeMessageFields(writer: RecordWriter, fields: MessageFields): RecordWriter {
+  const correlationId = Buffer.from(fields.correlationId ?? '', 'latin1');
+  return writer
+    .bytes(Buffer.from(fields.messageId, 'hex'))
+    .bytes(publicKeyFromPeerId(fields.peerId))
+    .u8(MESSAGE_TYPES.indexOf(fields.type))
+    .u8(correlationId.length)
+    .bytes(correlationId);
+}
+
+export function readMessageFields(reader: RecordReader): MessageFields {
+  const messageId = Buffer.from(reader.bytes(16)).toString('hex');
+  const peerId = peerIdFromPublicKey(reader.bytes(32));
+  const type = codeOf(MESSAGE_TYPES, reader.u8(), 'message type');
+  const correlationLength = reader.u8();
+  const correlationId = correlationLength === 0 ? null : Buffer.from(reader.bytes(correlationLength)).toString('latin1');
+  if (correlationId !== null && !CORRELATION_ID_PATTERN.test(correlationId)) throw new Error('its correlation id is not one');
+  return { messageId, peerId, type, correlationId };
+}
+
+/** One entry of a record's enumeration, or an error naming what is wrong. */
+function codeOf<T>(values: readonly T[], code: number, what: string): T {
+  const value = values[code];
+  if (value === undefined) throw new Error(`it holds ${code}, which is no ${what}`);
+  return value;
+}
+
+const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json'];
+const STATES: readonly OutgoingState[] = ['queued', 'sent', 'delivered', 'expired', 'failed'];
+
+const ADD = 1;
+const STATE = 2;
+const FINAL = 3;
+
+const NO_CONTENT = new Uint8Array(0);
+
+/** created at and expires at. */
+const TIMES_BYTES = 8 + 8;
+
+type StateChange = Pick<OutgoingMessage, 'state' | 'reason' | 'attempts' | 'updatedAt'>;
+
+type OutboxRecord = { kind: 'message'; message: OutgoingMessage } | { kind: 'state'; messageId: string; change: StateChange };
+
+/** A peer's pending messages in send order, and the adds for it still being written. */
+interface PeerQueue {
+  messages: Map<string, OutgoingMessage>;
+  bytes: number;
+  reservedMessages: number;
+  reservedBytes: number;
+}
+
+export class OutboxStore {
+  /** Pending and retained final messages. */
+  private readonly messages = new Map<string, OutgoingMessage>();
+  private readonly queues = new Map<string, PeerQueue>();
+  /** Final messages in the order they became final, which is the order they are forgotten in. */
+  private readonly finals = new Map<string, OutgoingMessage>();
+  private readonly reservedIds = new Set<string>();
+  /** Records handed to the log and not applied yet, in log order (see compact). */
+  private readonly unapplied = new Set<Uint8Array>();
+  /** What a compacted file would hold, in bytes. */
+  private liveBytes = 0;
+  private compaction: Promise<void> | undefined;
+
+  private constructor(
+    private readonly log: RecordLog,
+    private readonly limits: OutboxLimits,
+    private readonly now: () => Date,
+  ) {}
+
+  static open(dataDir: string, limits: Partial<OutboxLimits> = {}, now: () => Date = () => new Date()): OutboxStore {
+    const allLimits = { ...DEFAULT_OUTBOX_LIMITS, ...limits };
+    const path = join(dataDir, OUTBOX_FILE_NAME);
+    const { log, records } = RecordLog.open(path, { maxRecordBytes: allLimits.maxRecordBytes });
+    const store = new OutboxStore(log, allLimits, now);
+    records.forEach((body, index) => {
+      let record: OutboxRecord;
+      try {
+        record = decodeRecord(body);
+      } catch (error) {
+        // The corruption is what to report, not a failure to close.
+        log.close().catch(() => undefined);
+        throw new P2pError(
+          'STATE_FILE_CORRUPT',
+          `the outbox ${path} is corrupt: record ${index + 1} is not an outbox record (${(error as Error).message}). ` +
+            'p2p-comm will not guess what it held: move the file away to start with an empty outbox ' +
+            '(the messages in it are then neither sent nor reported)',
+        );
+      }
+      store.apply(record);
+    });
+    store.forgetExpiredFinals();
+    return store;
+  }
+
+  /** Resolves once the message is on disk, queued. */
+  async add(message: NewOutgoingMessage): Promise<OutgoingMessage> {
+    this.forgetExpiredFinals();
+    checkMessageFields(message);
+    if (!Number.isSafeInteger(message.ttlMs) || message.ttlMs <= 0) {
+      throw new P2pError('INVALID_INPUT', `a time to live is a whole number of milliseconds above 0, got ${message.ttlMs}`);
+    }
+    if (this.messages.has(message.messageId) || this.reservedIds.has(message.messageId)) {
+      throw new P2pError('CONFLICT', `message id ${message.messageId} is already in the outbox; every message needs a new id`);
+    }
+    this.assertRoomFor(message.peerId, message.content.length);
+    const createdAt = this.now();
+    const queued: OutgoingMessage = {
+      messageId: message.messageId,
+      peerId: message.peerId,
+      type: message.type,
+      correlationId: message.correlationId,
+      content: new Uint8Array(message.content),
+      createdAt,
+      expiresAt: new Date(createdAt.getTime() + message.ttlMs),
+      state: 'queued',
+      updatedAt: createdAt,
+      reason: null,
+      attempts: 0,
+    };
+    const body = encodeAdd(queued);
+    const release = this.reserve(queued);
+    try {
+      await this.compactIfDue();
+      return await this.commit(body, () => {
+        release();
+        this.apply({ kind: 'message', message: queued });
+        return queued;
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** Resolves once the change is on disk. A final state is never changed: the message comes back as it is. */
+  async update(messageId: string, change: OutgoingChange): Promise<OutgoingMessage> {
+    this.forgetExpiredFinals();
+    const current = this.messages.get(messageId);
+    if (current === undefined) throw notFound(messageId);
+    if (isFinal(current.state)) return current;
+    if (change.attempts !== undefined && !(Number.isInteger(change.attempts) && change.attempts >= 0 && change.attempts <= 0xffffffff)) {
+      throw new P2pError('INVALID_INPUT', `attempts is a whole number from 0 to 4294967295, got ${change.attempts}`);
+    }
+    const next: StateChange = {
+      state: change.state ?? current.state,
+      reason: change.reason === undefined ? current.reason : change.reason,
+      attempts: change.attempts ?? current.attempts,
+      updatedAt: this.now(),
+    };
+    await this.compactIfDue();
+    const updated = await this.commit(encodeState(messageId, next), () => this.apply({ kind: 'state', messageId, change: next }));
+    // Forgotten meanwhile: only when other messages pushed its final state out.
+    if (updated === undefined) throw notFound(messageId);
+    return updated;
+  }
+
+  get(messageId: string): OutgoingMessage | undefined {
+    this.forgetExpiredFinals();
+    return this.messages.get(messageId);
+  }
+
+  /** Queued and sent messages to this peer, oldest first: the order to send them in. */
+  pendingFor(peerId: string): OutgoingMessage[] {
+    return [...(this.queues.get(peerId)?.messages.values() ?? [])];
+  }
+
+  pendingPeers(): string[] {
+    return [...this.queues].filter(([, queue]) => queue.messages.size > 0).map(([peerId]) => peerId);
+  }
+
+  /** Pending messages past their expiry become 'expired' (reason 'ttl'), on disk; returns them. */
+  async expireDue(): Promise<OutgoingMessage[]> {
+    const now = this.now().getTime();
+    const due: OutgoingMessage[] = [];
+    for (const queue of this.queues.values()) {
+      for (const message of queue.messages.values()) if (message.expiresAt.getTime() <= now) due.push(message);
+    }
+    const updated = await Promise.all(due.map((message) => this.update(message.messageId, { state: 'expired', reason: 'ttl' })));
+    // One that was delivered or failed in the meantime keeps that state.
+    return updated.filter((message) => message.state === 'expired');
+  }
+
+  counts(): Record<OutgoingState, number> {
+    this.forgetExpiredFinals();
+    const counts: Record<OutgoingState, number> = { queued: 0, sent: 0, delivered: 0, expired: 0, failed: 0 };
+    for (const message of this.messages.values()) counts[message.state] += 1;
+    return counts;
+  }
+
+  /** Waits for the writes under way. */
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  private assertRoomFor(peerId: string, contentBytes: number): void {
+    const queue = this.queues.get(peerId);
+    const messages = queue === undefined ? 0 : queue.messages.size + queue.reservedMessages;
+    const bytes = queue === undefined ? 0 : queue.bytes + queue.reservedBytes;
+    const { maxMessagesPerPeer, maxBytesPerPeer } = this.limits;
+    if (messages + 1 > maxMessagesPerPeer || bytes + contentBytes > maxBytesPerPeer) {
+      throw new P2pError(
+        'LIMIT_REACHED',
+        `the outbox for ${peerId} already holds ${messages} undelivered messages (${bytes} bytes); it keeps at most ` +
+          `${maxMessagesPerPeer} messages / ${maxBytesPerPeer} bytes per peer: wait until the peer is online and takes ` +
+          'them, or until they expire, then send again',
+      );
+    }
+  }
+
+  /** Counts an add against its peer's limits while it is written; the returned release may be called twice. */
+  private reserve(message: OutgoingMessage): () => void {
+    const queue = this.queueOf(message.peerId);
+    queue.reservedMessages += 1;
+    queue.reservedBytes += message.content.length;
+    this.reservedIds.add(message.messageId);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      queue.reservedMessages -= 1;
+      queue.reservedBytes -= message.content.length;
+      this.reservedIds.delete(message.messageId);
+      this.dropIfIdle(message.peerId, queue);
+    };
+  }
+
+  /**
+   * Appends the record and applies it in the same step once it is durable:
+   * between the two it stays in `unapplied`, so that a compaction taken
+   * meanwhile, which writes memory and not the old file, still carries it.
+   */
+  private async commit<T>(body: Uint8Array, apply: () => T): Promise<T> {
+    this.unapplied.add(body);
+    try {
+      await this.log.append(body);
+    } finally {
+      this.unapplied.delete(body);
+    }
+    return apply();
+  }
+
+  /** Runs before a write, so a compaction that fails fails that write and changes nothing. */
+  private async compactIfDue(): Promise<void> {
+    if (this.compaction === undefined) {
+      const size = this.log.sizeBytes;
+      if (size <= COMPACTION_MIN_BYTES || size <= 2 * this.liveBytes) return;
+      this.compaction = this.compact().finally(() => {
+        this.compaction = undefined;
+      });
+    }
+    await this.compaction;
+  }
+
+  /**
+   * Rewrites the file as memory holds it. Records still on their way to the
+   * old file are not in memory yet, so they follow, in their order; anything
+   * appended from here on lands after the rewrite.
+   */
+  private async compact(): Promise<void> {
+    const bodies: Uint8Array[] = [];
+    for (const message of this.finals.values()) bodies.push(encodeFinal(message));
+    for (const queue of this.queues.values()) {
+      for (const message of queue.messages.values()) bodies.push(encodeAdd(message), encodeState(message.messageId, message));
+    }
+    bodies.push(...this.unapplied);
+    await this.log.rewrite(bodies);
+  }
+
+  /** The one way state changes, at open and for each durable write alike. */
+  private apply(record: OutboxRecord): OutgoingMessage | undefined {
+    if (record.kind === 'message') {
+      // A message id comes back only after it was forgotten; in a replay its old entry is still here.
+      const previous = this.messages.get(record.message.messageId);
+      if (previous !== undefined) this.remove(previous);
+      this.insert(record.message);
+      return record.message;
+    }
+    const current = this.messages.get(record.messageId);
+    if (current === undefined || isFinal(current.state)) return current;
+    const final = isFinal(record.change.state);
+    const next: OutgoingMessage = { ...current, ...record.change, content: final ? NO_CONTENT : current.content };
+    if (final) {
+      this.remove(current);
+      this.insert(next);
+    } else {
+      // Set in place: a pending message keeps its position in the send order.
+      this.messages.set(next.messageId, next);
+      this.queueOf(next.peerId).messages.set(next.messageId, next);
+      this.liveBytes += compactedBytes(next) - compactedBytes(current);
+    }
+    return next;
+  }
+
+  private insert(message: OutgoingMessage): void {
+    this.messages.set(message.messageId, message);
+    this.liveBytes += compactedBytes(message);
+    if (isFinal(message.state)) {
+      this.finals.set(message.messageId, message);
+      for (const oldest of this.finals.values()) {
+        if (this.finals.size <= this.limits.maxFinalStates) break;
+        this.remove(oldest);
+      }
+    } else {
+      const queue = this.queueOf(message.peerId);
+      queue.messages.set(message.messageId, message);
+      queue.bytes += message.content.length;
+    }
+  }
+
+  private remove(message: OutgoingMessage): void {
+    this.messages.delete(message.messageId);
+    this.liveBytes -= compactedBytes(message);
+    if (isFinal(message.state)) {
+      this.finals.delete(message.messageId);
+    } else {
+      const queue = this.queueOf(message.peerId);
+      queue.messages.delete(message.messageId);
+      queue.bytes -= message.content.length;
+      this.dropIfIdle(message.peerId, queue);
+    }
+  }
+
+  private forgetExpiredFinals(): void {
+    const cutoff = this.now().getTime() - this.limits.finalStateRetentionMs;
+    for (const message of this.finals.values()) {
+      if (message.updatedAt.getTime() > cutoff) break;
+      this.remove(message);
+    }
+  }
+
+  private queueOf(peerId: string): PeerQueue {
+    let queue = this.queues.get(peerId);
+    if (queue === undefined) {
+      queue = { messages: new Map(), bytes: 0, reservedMessages: 0, reservedBytes: 0 };
+      this.queues.set(peerId, queue);
+    }
+    return queue;
+  }
+
+  private dropIfIdle(peerId: string, queue: PeerQueue): void {
+    if (queue.messages.size === 0 && queue.reservedMessages === 0) this.queues.delete(peerId);
+  }
+}
+
+function isFinal(state: OutgoingState): boolean {
+  return state === 'delivered' || state === 'expired' || state === 'failed';
+}
+
+function notFound(messageId: string): P2pError {
+  return new P2pError(
+    'NOT_FOUND',
+    `no message in the outbox has the id ${messageId}; final states are forgotten after a while (message_status answers for recent ones)`,
+  );
+}
+
+function stateBytes(change: StateChange): number {
+  return 1 + 4 + 8 + 1 + (change.reason === null ? 0 : 4 + Buffer.byteLength(change.reason, 'utf8'));
+}
+
+function addBytes(message: OutgoingMessage): number {
+  return 1 + messageFieldsBytes(message) + TIMES_BYTES + 4 + message.content.length;
+}
+
+function stateRecordBytes(change: StateChange): number {
+  return 1 + 16 + stateBytes(change);
+}
+
+function finalBytes(message: OutgoingMessage): number {
+  return 1 + messageFieldsBytes(message) + TIMES_BYTES + stateBytes(message);
+}
+
+/** What a message takes in a compacted file: ADD and STATE while pending, FINAL after. */
+function compactedBytes(message: OutgoingMessage): number {
+  if (isFinal(message.state)) return RECORD_HEADER_BYTES + finalBytes(message);
+  return 2 * RECORD_HEADER_BYTES + addBytes(message) + stateRecordBytes(message);
+}
+
+function encodeAdd(message: OutgoingMessage): Uint8Array {
+  const writer = writeMessageFields(new RecordWriter(addBytes(message)).u8(ADD), message);
+  return writeTimes(writer, message).u32(message.content.length).bytes(message.content).finish();
+}
+
+function encodeState(messageId: string, change: StateChange): Uint8Array {
+  const writer = new RecordWriter(stateRecordBytes(change)).u8(STATE).bytes(Buffer.from(messageId, 'hex'));
+  return writeState(writer, change).finish();
+}
+
+function encodeFinal(message: OutgoingMessage): Uint8Array {
+  const writer = writeMessageFields(new RecordWriter(finalBytes(message)).u8(FINAL), message);
+  return writeState(writeTimes(writer, message), message).finish();
+}
+
+function writeTimes(writer: RecordWriter, message: OutgoingMessage): RecordWriter {
+  return writer.uint(message.createdAt.getTime()).uint(message.expiresAt.getTime());
+}
+
+function writeState(writer: RecordWriter, change: StateChange): RecordWriter {
+  writer.u8(STATES.indexOf(change.state)).u32(change.attempts).uint(change.updatedAt.getTime());
+  if (change.reason === null) return writer.u8(0);
+  const reason = Buffer.from(change.reason, 'utf8');
+  return writer.u8(1).u32(reason.length).bytes(reason);
+}
+
+function decodeRecord(body: Uint8Array): OutboxRecord {
+  const reader = new RecordReader(body);
+  const kind = reader.u8();
+  let record: OutboxRecord;
+  if (kind === ADD) {
+    const fields = readMessageFields(reader);
+    const createdAt = new Date(reader.uint());
+    const expiresAt = new Date(reader.uint());
+    const content = reader.bytes(reader.u32());
+    record = {
+      kind: 'message',
+      message: { ...fields, content, createdAt, expiresAt, state: 'queued', updatedAt: createdAt, reason: null, attempts: 0 },
+    };
+  } else if (kind === STATE) {
+    const messageId = Buffer.from(reader.bytes(16)).toString('hex');
+    record = { kind: 'state', messageId, change: readState(reader) };
+  } else if (kind === FINAL) {
+    const fields = readMessageFields(reader);
+    const createdAt = new Date(reader.uint());
+    const expiresAt = new Date(reader.uint());
+    const change = readState(reader);
+    if (!isFinal(change.state)) throw new Error(`it keeps the pending state ${change.state}`);
+    record = { kind: 'message', message: { ...fields, content: NO_CONTENT, createdAt, expiresAt, ...change } };
+  } else {
+    throw new Error(`its kind is ${kind}`);
+  }
+  reader.finish();
+  return record;
+}
+
+function readState(reader: RecordReader): StateChange {
+  const state = codeOf(STATES, reader.u8(), 'message state');
+  const attempts = reader.u32();
+  const updatedAt = new Date(reader.uint());
+  const hasReason = codeOf([false, true], reader.u8(), 'reason flag');
+  const reason = hasReason ? Buffer.from(reader.bytes(reader.u32())).toString('utf8') : null;
+  return { state, attempts, updatedAt, reason };
+}

@@ -1,0 +1,43 @@
+/**
+ * What each side says about itself once a session is open: UTF-8 JSON
+ * `{"protocol_version":1,"agent":"…","capabilities":["text","json"],"software":"p2p-comm/x.y.z"}`,
+ * at most 4 KiB. Unknown fields are ignored (a newer peer may add some);
+ * known ones are checked, and a hello that fails is dropped and counted.
+ */
+export const MAX_HELLO_BYTES = 4096;
+const CAPABILITY = /^[a-z0-9_.-]{1,32}$/;
+const SOFTWARE = /^[\x20-\x7e]{1,64}$/;
+const MAX_CAPABILITIES = 32;
+
+export interface Hello {
+  protocolVersion: number;
+  agent: string;
+  capabilities: string[];
+  software: string;
+}
+
+export function encodeHello(hello: Hello): Uint8Array {
+  return Buffer.from(
+    JSON.stringify({ protocol_version: hello.protocolVersion, agent: hello.agent, capabilities: hello.capabilities, software: hello.software }),
+    'utf8',
+  );
+}
+
+/** Null when the hello is not one this version can show; `validAgent` applies the display-name rules. */
+export function decodeHello(bytes: Uint8Array, validAgent: (name: string) => boolean): Hello | null {
+  if (bytes.length > MAX_HELLO_BYTES) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { protocol_version, agent, capabilities, software } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(protocol_version) || (protocol_version as number) < 1) return null;
+  if (typeof agent !== 'string' || !validAgent(agent)) return null;
+  if (typeof software !== 'string' || !SOFTWARE.test(software)) return null;
+  if (!Array.isArray(capabilities) || capabilities.length > MAX_CAPABILITIES) return null;
+  if (!capabilities.every((c): c is string => typeof c === 'string' && CAPABILITY.test(c))) return null;
+  return { protocolVersion: protocol_version as number, agent, capabilities, software };
+}

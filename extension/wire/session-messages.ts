@@ -1,0 +1,7 @@
+/**
+ * Types of the messages carried in an open session (docs/protocol.md,
+ * "Session"). 0x10 is the responder's decision (decision.ts).
+ */
+export const MSG_ENVELOPE = 0x20;
+export const MSG_ACK = 0x21;
+export const MSG_HELLO = 0x22;

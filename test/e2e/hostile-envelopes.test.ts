@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { publicKeyFromPeerId } from '../../extension/identity/peer-id';
+import { AckReason, AckStatus, openAck, type Ack } from '../../extension/wire/ack';
+import { encodeEnvelope, signEnvelope, type Envelope } from '../../extension/wire/envelope';
+import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';
+import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+import { pairedRawPeer, reconnectRawPeer, throwawayIdentity, type RawSessionPeer } from '../helpers/raw-peer';
+
+async function addressOf(node: TestNode): Promise<string> {
+  return ((await node.call('status'))['listening'] as { addresses: string[] }).addresses[0] as string;
+}
+
+function envelopeFrom(peer: RawSessionPeer, recipient: Uint8Array, change: Partial<Envelope> = {}): Envelope {
+  return {
+    messageId: randomBytes(16),
+    sender: peer.identity.publicKey,
+    recipient,
+    timestamp: Date.now(),
+    nonce: randomBytes(16),
+    type: 'text',
+    correlationId: null,
+    payload: Buffer.from('hello'),
+    ...change,
+  };
+}
+
+/** Sends raw envelope bytes and returns the node's signed verdict on them. */
+async function exchange(peer: RawSessionPeer, nodeKey: Uint8Array, bytes: Uint8Array): Promise<Ack> {
+  peer.channel.send(MSG_ENVELOPE, bytes);
+  for (;;) {
+    const [type, body] = await peer.next();
+    if (type !== MSG_ACK) continue;
+    const ack = openAck(body, nodeKey, peer.identity.publicKey);
+    if (ack === null) throw new Error('ack signature did not verify');
+    return ack;
+  }
+}
+
+t.test('envelopes: every kind of bad one is refused and counted while the real peer keeps talking', async (t) => {
+  const bob = await startNode(t);
+  const alice = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  const bobKey = publicKeyFromPeerId(bId);
+  const address = await addressOf(bob);
+  let mallory = await pairedRawPeer(bob, address, bId, 'mallory');
+  const sign = (envelope: Envelope) => encodeEnvelope(signEnvelope(envelope, (m) => mallory.identity.sign(m)));
+
+  const good = envelopeFrom(mallory, bobKey);
+  const goodBytes = sign(good);
+  t.match(await exchange(mallory, bobKey, goodBytes), { status: AckStatus.STORED });
+  t.match(await exchange(mallory, bobKey, sign({ ...good, nonce: randomBytes(16), timestamp: Date.now() })), { status: AckStatus.DUPLICATE }, 'a retransmission is acknowledged, not stored twice');
+  t.match(await exchange(mallory, bobKey, goodBytes), { status: AckStatus.REFUSED, reason: AckReason.REPLAYED_NONCE }, 'replay on the same connection');
+
+  const cases: [string, Uint8Array, number][] = [
+    ['tampered payload', flipped(sign(envelopeFrom(mallory, bobKey)), -66), AckReason.BAD_SIGNATURE],
+    ['stale timestamp', sign(envelopeFrom(mallory, bobKey, { timestamp: Date.now() - 6 * 60_000 })), AckReason.STALE_TIMESTAMP],
+    ['future timestamp', sign(envelopeFrom(mallory, bobKey, { timestamp: Date.now() + 6 * 60_000 })), AckReason.FUTURE_TIMESTAMP],
+    ['another recipient', sign(envelopeFrom(mallory, throwawayIdentity().publicKey)), AckReason.WRONG_RECIPIENT],
+    ['bad json', sign(envelopeFrom(mallory, bobKey, { type: 'json', payload: Buffer.from('{nope') })), AckReason.BAD_PAYLOAD],
+    ['invalid UTF-8 text', sign(envelopeFrom(mallory, bobKey, { payload: Uint8Array.of(0xff, 0xfe) })), AckReason.BAD_PAYLOAD],
+    ['oversize payload', sign(envelopeFrom(mallory, bobKey, { payload: Buffer.alloc(1024 * 1024 + 1, 0x61) })), AckReason.PAYLOAD_TOO_LARGE],
+    ['garbage after the id', Buffer.concat([Uint8Array.of(1), randomBytes(16), randomBytes(40)]), AckReason.MALFORMED],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    t.match(await exchange(mallory, bobKey, bytes), { status: AckStatus.REFUSED, reason }, name);
+  }
+  const stranger = throwawayIdentity();
+  const unknownSender = encodeEnvelope(signEnvelope({ ...envelopeFrom(mallory, bobKey), sender: stranger.publicKey }, (m) => stranger.sign(m)));
+  t.match(await exchange(mallory, bobKey, unknownSender), { status: AckStatus.REFUSED, reason: AckReason.UNKNOWN_SENDER }, 'unknown sender');
+
+  // Replay after reconnecting, and after a restart of the receiver.
+  mallory.channel.close();
+  mallory = await reconnect(bob, address, bId, mallory);
+  t.match(await exchange(mallory, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after reconnect');
+
+  // Meanwhile the real peer is served.
+  const sent = await alice.call('send', { peer: bId, type: 'text', content: 'still here' });
+  await eventually(async () => ((await bob.call('receive', { peer: aId, wait_ms: 200 }))['messages'] as unknown[]).length === 1, 'alice message');
+  await eventually(async () => (await alice.call('message_status', { message_id: sent['message_id'] }))['state'] === 'delivered', 'delivery');
+
+  const refusals = ((await bob.call('status'))['refusals'] as { network: Record<string, number> }).network;
+  for (const name of ['replayed_nonce', 'bad_signature', 'stale_timestamp', 'future_timestamp', 'wrong_recipient', 'bad_payload', 'payload_too_large', 'malformed', 'unknown_sender']) {
+    t.ok((refusals[`message_${name}`] ?? 0) >= 1, `counted: ${name}`);
+  }
+  const received = (await bob.call('receive', { peer: mallory.peerId }))['messages'] as { content: string }[];
+  t.same(received.map((m) => m.content), ['hello'], 'exactly one message from mallory was stored');
+  t.ok(bob.events.some((e) => e.type === 'p2p.message.rejected' && e.data['reason'] === 'bad_signature'));
+
+  await bob.extension.shutdown();
+  const bob2 = await startNode(t, { dataDir: bob.dataDir });
+  const after = await reconnect(bob2, await addressOf(bob2), bId, mallory);
+  t.match(await exchange(after, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after the receiver restarted');
+});
+
+/** A copy with one bit flipped at `offset` (negative: from the end). */
+function flipped(bytes: Uint8Array, offset: number): Uint8Array {
+  const copy = Uint8Array.from(bytes);
+  const at = offset < 0 ? copy.length + offset : offset;
+  copy[at] = (copy[at] as number) ^ 1;
+  return copy;
+}
+
+function reconnect(node: TestNode, address: string, nodeId: string, peer: RawSessionPeer): Promise<RawSessionPeer> {
+  return reconnectRawPeer(node, address, nodeId, peer.identity);
+}

@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import {
+  DEFAULT_INBOX_LIMITS,
+  INBOX_FILE_NAME,
+  type InboxLimits,
+  InboxStore,
+  type ReceivedMessage,
+  type StoredMessage,
+} from '../../extension/store/inbox';
+import { RecordLog } from '../../extension/store/record-log';
+import { tempDir } from '../helpers/extension';
+
+const START = Date.parse('2025-03-01T10:00:00.000Z');
+const RETENTION = 60_000;
+
+/** A store on a clock the test moves by hand; `reopen` closes it and reads the file again. */
+function openInbox(t: Test, dir: string, limits: Partial<InboxLimits> = {}) {
+  const allLimits = { seenRetentionMs: RETENTION, ...limits };
+  const clock = { ms: START };
+  const now = () => new Date(clock.ms);
+  const handle = {
+    store: InboxStore.open(dir, allLimits, now),
+    clock,
+    file: join(dir, INBOX_FILE_NAME),
+    async reopen(): Promise<InboxStore> {
+      await handle.store.close();
+      handle.store = InboxStore.open(dir, allLimits, now);
+      return handle.store;
+    },
+  };
+  t.teardown(() => handle.store.close().catch(() => undefined));
+  return handle;
+}
+
+function newPeer(): string {
+  return peerIdFromPublicKey(new Uint8Array(randomBytes(32)));
+}
+
+function received(peerId: string, content: string | Uint8Array = 'hello', fields: Partial<ReceivedMessage> = {}): ReceivedMessage {
+  return {
+    messageId: randomBytes(16).toString('hex'),
+    peerId,
+    type: 'text',
+    correlationId: null,
+    content: typeof content === 'string' ? new Uint8Array(Buffer.from(content, 'utf8')) : content,
+    nonce: new Uint8Array(randomBytes(16)),
+    sentAt: new Date(START - 250),
+    ...fields,
+  };
+}
+
+function texts(messages: readonly StoredMessage[]): string[] {
+  return messages.map((message) => Buffer.from(message.content).toString('utf8'));
+}
+
+t.test('the defaults are the documented ones', async (t) => {
+  t.same(DEFAULT_INBOX_LIMITS, {
+    maxMessagesPerPeer: 1000,
+    maxBytesPerPeer: 64 * 1024 * 1024,
+    seenRetentionMs: 15 * 60 * 1000,
+    maxSeen: 200_000,
+    maxRecordBytes: 1024 * 1024 + 4096,
+  });
+});
+
+t.test('messages are stored with cursors, listed per peer, acked, and all of it survives reopening', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const alice = newPeer();
+  const bob = newPeer();
+  const first = received(alice, '{"n":1}', { type: 'json', correlationId: 'req-1' });
+  const stored = await handle.store.add(first);
+  t.same(stored, { ...first, cursor: 1, receivedAt: new Date(START) });
+  t.equal(statSync(handle.file).mode & 0o777, 0o600);
+  await handle.store.add(received(bob, 'b1'));
+  await handle.store.add(received(alice, 'a2'));
+  await handle.store.add(received(alice, 'a3'));
+  t.same(handle.store.list(alice, 0, 10).map((m) => m.cursor), [1, 3, 4]);
+  t.same(texts(handle.store.list(alice, 1, 1)), ['a2']);
+  t.same(handle.store.list(alice, 4, 10), []);
+  t.same(handle.store.depth(alice), { messages: 3, bytes: 7 + 2 + 2 });
+  t.same(handle.store.depth(), { messages: 4, bytes: 13 });
+
+  t.equal(await handle.store.ack(alice, 3), 2);
+  t.same(texts(handle.store.list(alice, 0, 10)), ['a3']);
+  let store = await handle.reopen();
+  t.same(texts(store.list(alice, 0, 10)), ['a3']);
+  t.same(store.list(bob, 0, 10).map((m) => m.cursor), [2]);
+  t.same(store.depth(), { messages: 2, bytes: 4 });
+  t.equal(await store.ack(alice, 3), 0, 'acking again removes nothing');
+  t.equal(await store.ack(bob, 100), 1);
+  t.equal(await store.ack(newPeer(), 100), 0);
+  store = await handle.reopen();
+  t.same(store.list(bob, 0, 10), [], 'acked messages stay gone');
+  t.same(store.depth(), { messages: 1, bytes: 2 });
+  await t.rejects(store.ack(alice, -1), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  await t.rejects(store.ack(alice, 1.5), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+});
+
+t.test('content, nonce and times come back byte-exact, valid UTF-8 or not', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const peer = newPeer();
+  const everyByte = new Uint8Array(256).map((_, i) => i);
+  const notUtf8 = new Uint8Array([0xff, 0xfe, 0x80, 0xc3, 0x28, 0x00, 0xed, 0xa0, 0x80]);
+  const sent = [received(peer, everyByte), received(peer, notUtf8), received(peer, new Uint8Array(0), { sentAt: new Date(START - 1) })];
+  const stored = [];
+  for (const message of sent) stored.push(await handle.store.add(message));
+  const store = await handle.reopen();
+  t.same(store.list(peer, 0, 10), stored);
+  t.same([...(store.list(peer, 0, 1)[0]?.content ?? [])], [...everyByte]);
+  t.same([...(store.list(peer, 1, 1)[0]?.content ?? [])], [...notUtf8]);
+});
+
+t.test('cursors only ever grow: across reopening and across compaction', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const [alice, bob, carol] = [newPeer(), newPeer(), newPeer()];
+  t.equal((await handle.store.add(received(carol, 'c'))).cursor, 1);
+  const big = new Uint8Array(60 * 1024).fill(7);
+  const bigOnes = await Promise.all(Array.from({ length: 80 }, () => handle.store.add(received(alice, big))));
+  t.same(bigOnes.map((m) => m.cursor).sort((a, b) => a - b), Array.from({ length: 80 }, (_, i) => i + 2));
+  const last = await handle.store.add(received(bob, 'b'));
+  t.equal(last.cursor, 82);
+  t.ok(statSync(handle.file).size > 4 * 1024 * 1024);
+  t.equal(await handle.store.ack(bob, 82), 1);
+  t.equal(await handle.store.ack(alice, 81), 80);
+  t.ok(handle.store.hasMessage(last.messageId), 'acked, but still remembered');
+
+  // Past the retention nothing but carol's message is live: the ack of it finds the file worth compacting.
+  handle.clock.ms += RETENTION;
+  t.equal(await handle.store.ack(carol, 1), 1);
+  t.ok(statSync(handle.file).size < 1024, `compacted to ${statSync(handle.file).size} bytes`);
+  t.notOk(handle.store.hasMessage(last.messageId));
+  let store = await handle.reopen();
+  t.equal((await store.add(received(alice, 'next'))).cursor, 83, 'the highest cursor outlives every message that had it');
+  store = await handle.reopen();
+  t.equal((await store.add(received(alice, 'after'))).cursor, 84);
+  t.same(texts(store.list(alice, 0, 10)), ['next', 'after']);
+});
+
+t.test('compaction keeps unacked messages and the seen entries of acked ones', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const [alice, bob] = [newPeer(), newPeer()];
+  const big = new Uint8Array(60 * 1024).fill(1);
+  const early = await handle.store.add(received(bob, 'early'));
+  handle.clock.ms += RETENTION / 2;
+  const acked = await Promise.all(Array.from({ length: 80 }, () => handle.store.add(received(alice, big))));
+  const kept = await handle.store.add(received(alice, 'kept'));
+  t.equal(await handle.store.ack(alice, acked.length + 1), 80);
+  // early's seen entry is gone by now, but early itself is not acked.
+  handle.clock.ms += RETENTION / 2;
+  const compacting = await handle.store.add(received(bob, 'late'));
+  t.ok(statSync(handle.file).size < 20 * 1024, `compacted to ${statSync(handle.file).size} bytes`);
+  const store = await handle.reopen();
+  t.same(store.list(bob, 0, 10), [early, compacting]);
+  t.same(store.list(alice, 0, 10), [kept]);
+  t.ok(acked.every((m) => store.hasMessage(m.messageId) && store.hasNonce(alice, m.nonce)), 'acked ones are still seen');
+  t.ok(store.hasMessage(early.messageId), 'an unacked message is in the inbox');
+  t.notOk(store.hasNonce(bob, early.nonce), 'but its nonce is past the retention');
+  t.equal((await store.add(received(bob, 'next'))).cursor, compacting.cursor + 1);
+});
+
+t.test('a stored message is seen for seenRetentionMs, acked or not, also after reopening', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const peer = newPeer();
+  const message = await handle.store.add(received(peer));
+  await handle.store.ack(peer, message.cursor);
+  t.ok(handle.store.hasMessage(message.messageId));
+  t.ok(handle.store.hasNonce(peer, message.nonce));
+  t.notOk(handle.store.hasNonce(newPeer(), message.nonce), 'a nonce belongs to its sender');
+  t.notOk(handle.store.hasMessage(randomBytes(16).toString('hex')));
+  await t.rejects(handle.store.add({ ...received(peer), messageId: message.messageId }), { name: 'P2pError', errorName: 'CONFLICT', message: /already stored/ });
+  await t.rejects(handle.store.add({ ...received(peer), nonce: message.nonce }), { name: 'P2pError', errorName: 'CONFLICT', message: /nonce/ });
+  handle.clock.ms += RETENTION - 1;
+  let store = await handle.reopen();
+  t.ok(store.hasMessage(message.messageId));
+  t.ok(store.hasNonce(peer, message.nonce));
+  handle.clock.ms += 1;
+  t.notOk(store.hasMessage(message.messageId));
+  t.notOk(store.hasNonce(peer, message.nonce));
+  store = await handle.reopen();
+  t.notOk(store.hasMessage(message.messageId), 'forgotten after reopening too');
+  t.notOk(store.hasNonce(peer, message.nonce));
+});
+
+t.test('a copy arriving while the first is being stored is a duplicate', async (t) => {
+  const { store } = openInbox(t, tempDir(t));
+  const message = received(newPeer());
+  const [first, copy] = await Promise.allSettled([store.add(message), store.add({ ...message })]);
+  t.equal(first.status, 'fulfilled');
+  t.match(copy, { status: 'rejected', reason: { name: 'P2pError', errorName: 'CONFLICT' } });
+  t.equal(store.depth().messages, 1);
+});
+
+t.test('a peer gets only so many unacked messages and bytes', async (t) => {
+  const { store } = openInbox(t, tempDir(t), { maxMessagesPerPeer: 2, maxBytesPerPeer: 10 });
+  const peer = newPeer();
+  const attempts = await Promise.allSettled([store.add(received(peer, 'one')), store.add(received(peer, 'two')), store.add(received(peer, 'six'))]);
+  t.same(attempts.map((attempt) => attempt.status), ['fulfilled', 'fulfilled', 'rejected'], 'adds still being written count');
+  await t.rejects(store.add(received(peer, 'x')), {
+    errorName: 'LIMIT_REACHED',
+    message: new RegExp(`^inbox for ${peer} is full \\(2 messages / 6 bytes\\): it keeps at most 2 messages / 10 bytes per peer`),
+  });
+  await store.add(received(newPeer(), 'other peer'));
+  await store.ack(peer, 1);
+  await t.rejects(store.add(received(peer, 'too long')), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /is full \(1 messages \/ 3 bytes\)/ });
+  await store.add(received(peer, 'fits!!!'));
+  t.same(store.depth(peer), { messages: 2, bytes: 10 });
+});
+
+t.test('when the seen set is full new messages wait for old entries to age out, never evicting them', async (t) => {
+  const handle = openInbox(t, tempDir(t), { maxSeen: 3 });
+  const peer = newPeer();
+  for (let i = 0; i < 3; i += 1) {
+    const message = await handle.store.add(received(peer));
+    await handle.store.ack(peer, message.cursor);
+    handle.clock.ms += 1000;
+  }
+  await t.rejects(handle.store.add(received(newPeer())), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /remembers 3 messages stored in the last 60 s/ });
+  handle.clock.ms = START + RETENTION;
+  await handle.store.add(received(peer));
+  await t.rejects(handle.store.add(received(peer)), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
+});
+
+t.test("'stored' is emitted once the message is on disk, and only for stored messages", async (t) => {
+  const { store, file } = openInbox(t, tempDir(t), { maxMessagesPerPeer: 1 });
+  const peer = newPeer();
+  const seen: StoredMessage[] = [];
+  const sizeBefore = statSync(file).size;
+  store.on('stored', (message) => {
+    t.same(store.list(peer, 0, 10), [message], 'listed when emitted');
+    t.ok(statSync(file).size > sizeBefore, 'on disk when emitted');
+    seen.push(message);
+  });
+  const stored = await store.add(received(peer));
+  await t.rejects(store.add(received(peer)), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
+  t.same(seen, [stored]);
+});
+
+t.test('fields the file cannot hold are refused', async (t) => {
+  const { store } = openInbox(t, tempDir(t));
+  const peer = newPeer();
+  await t.rejects(store.add(received(peer, 'x', { messageId: 'xyz' })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  await t.rejects(store.add(received(peer, 'x', { nonce: new Uint8Array(15) })), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /nonce has 16 bytes/ });
+  await t.rejects(store.add(received(peer, 'x', { sentAt: new Date(Number.NaN) })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  await t.rejects(store.add(received(peer, 'x', { correlationId: '' })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.same(store.depth(), { messages: 0, bytes: 0 });
+});
+
+t.test('a crash in the middle of a write loses only that unfinished record', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const peer = newPeer();
+  await handle.store.add(received(peer, 'one'));
+  await handle.store.add(received(peer, 'two'));
+  await handle.store.add(received(peer, 'three'));
+  await handle.store.close();
+  truncateSync(handle.file, statSync(handle.file).size - 3);
+  const store = await handle.reopen();
+  t.same(texts(store.list(peer, 0, 10)), ['one', 'two']);
+  t.equal((await store.add(received(peer, 'four'))).cursor, 3);
+  t.same(texts((await handle.reopen()).list(peer, 0, 10)), ['one', 'two', 'four']);
+});
+
+t.test('a record that checks out but is not an inbox record is refused, naming the file', async (t) => {
+  const dir = tempDir(t);
+  const { log } = RecordLog.open(join(dir, INBOX_FILE_NAME), { maxRecordBytes: 100 });
+  await log.append(new Uint8Array([1, 0, 0]));
+  await log.close();
+  t.throws(() => InboxStore.open(dir), {
+    errorName: 'STATE_FILE_CORRUPT',
+    message: /^the inbox .*inbox\.log is corrupt: record 1 is not an inbox record \(it ends before its last field\)\. .*move the file away/,
+  });
+});

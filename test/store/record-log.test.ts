@@ -1,0 +1,250 @@
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { RECORD_HEADER_BYTES, RECORD_LOG_MAGIC, RecordLog, RecordReader, RecordWriter } from '../../extension/store/record-log';
+import { tempDir } from '../helpers/extension';
+
+const MAX = 1024;
+
+function body(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'utf8'));
+}
+
+function texts(records: readonly Uint8Array[]): string[] {
+  return records.map((record) => Buffer.from(record).toString('utf8'));
+}
+
+/** A closed log file holding these records. */
+async function logWith(path: string, contents: readonly string[]): Promise<void> {
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  await Promise.all(contents.map((text) => log.append(body(text))));
+  await log.close();
+}
+
+function reopen(path: string, maxRecordBytes = MAX) {
+  return RecordLog.open(path, { maxRecordBytes });
+}
+
+t.test('a new log is the magic alone, owner-only; records come back in order after reopening', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log, records } = RecordLog.open(path, { maxRecordBytes: MAX });
+  t.same(records, []);
+  t.equal(log.recoveredBytes, 0);
+  t.same(readFileSync(path), RECORD_LOG_MAGIC);
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  t.equal(log.sizeBytes, 8);
+  await log.append(body('first'));
+  await log.append(new Uint8Array([0, 255, 0x80, 0]));
+  t.equal(log.sizeBytes, statSync(path).size);
+  t.same(log.stats, { flushes: 2, records: 2, bytes: 2 * RECORD_HEADER_BYTES + 5 + 4 });
+  await log.close();
+  const again = reopen(path);
+  t.same(again.records, [body('first'), new Uint8Array([0, 255, 0x80, 0])]);
+  t.equal(again.log.recoveredBytes, 0);
+  t.equal(again.log.sizeBytes, statSync(path).size);
+  await again.log.close();
+});
+
+t.test('appends made while a write is under way share one write and one fsync', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const appends: Promise<void>[] = [];
+  for (let i = 0; i < 1000; i += 1) appends.push(log.append(body(`record ${i}`)));
+  await Promise.all(appends);
+  t.ok(log.stats.flushes < 50, `1000 appends took ${log.stats.flushes} fsyncs`);
+  t.equal(log.stats.records, 1000);
+
+  // 100 writers, each waiting for its own append before the next: the way requests arrive.
+  const before = log.stats.flushes;
+  await Promise.all(
+    Array.from({ length: 100 }, async (_, writer) => {
+      for (let i = 0; i < 10; i += 1) await log.append(body(`writer ${writer} record ${i}`));
+    }),
+  );
+  const flushes = log.stats.flushes - before;
+  t.ok(flushes <= 20, `1000 appends from 100 writers took ${flushes} fsyncs`);
+  t.comment(`records per fsync: ${1000 / (before || 1)} (one burst), ${1000 / flushes} (100 writers)`);
+  await log.close();
+
+  const { records, log: again } = reopen(path);
+  t.equal(records.length, 2000);
+  t.same(texts(records.slice(0, 1000)), Array.from({ length: 1000 }, (_, i) => `record ${i}`));
+  for (let writer = 0; writer < 100; writer += 1) {
+    const own = texts(records.slice(1000)).filter((text) => text.startsWith(`writer ${writer} `));
+    t.same(own, Array.from({ length: 10 }, (_, i) => `writer ${writer} record ${i}`), `writer ${writer} in order`);
+  }
+  await again.close();
+});
+
+t.test('a torn last record is dropped and the file cut back to the last good one', async (t) => {
+  const dir = tempDir(t);
+  const lastFramed = RECORD_HEADER_BYTES + 'third record'.length;
+  const cases: [string, (path: string, size: number) => void][] = [
+    ['cut inside the header', (path, size) => truncateSync(path, size - lastFramed + 3)],
+    ['cut inside the body', (path, size) => truncateSync(path, size - 2)],
+    [
+      'a flipped byte in the body',
+      (path, size) => {
+        const bytes = readFileSync(path);
+        bytes[size - 1] = (bytes[size - 1] ?? 0) ^ 0x01;
+        writeFileSync(path, bytes);
+      },
+    ],
+    ['blocks of zeros after the body (space the crash left unwritten)', (path) => appendFileSync(path, Buffer.alloc(4096))],
+    [
+      'a header of zeros followed by zeros',
+      (path, size) => {
+        truncateSync(path, size - lastFramed);
+        appendFileSync(path, Buffer.alloc(100));
+      },
+    ],
+  ];
+  for (const [name, damage] of cases) {
+    await t.test(name, async (t) => {
+      const path = join(dir, `${name}.log`);
+      const expected = name.includes('zeros after') ? ['first', 'second', 'third record'] : ['first', 'second'];
+      await logWith(path, ['first', 'second', 'third record']);
+      const intactSize = statSync(path).size - (name.includes('zeros after') ? 0 : lastFramed);
+      const damagedSize = statSync(path).size;
+      damage(path, damagedSize);
+      const before = statSync(path).size;
+      const { log, records } = reopen(path);
+      t.same(texts(records), expected);
+      t.equal(statSync(path).size, intactSize, 'the file is cut back to the end of the last good record');
+      t.equal(log.recoveredBytes, before - intactSize);
+      await log.append(body('after the crash'));
+      await log.close();
+      const again = reopen(path);
+      t.same(texts(again.records), [...expected, 'after the crash']);
+      t.equal(again.log.recoveredBytes, 0);
+      await again.log.close();
+    });
+  }
+});
+
+t.test('damage with data after it is refused, naming the file and the byte, and the file is left alone', async (t) => {
+  const dir = tempDir(t);
+  const secondOffset = RECORD_LOG_MAGIC.length + RECORD_HEADER_BYTES + 'first'.length;
+  const cases: [string, (bytes: Buffer) => void, RegExp][] = [
+    ['a flipped byte in a middle record', (bytes) => void (bytes[secondOffset + RECORD_HEADER_BYTES] = 0x21), /fails its checksum and more data follows/],
+    ['a middle record too long to be one', (bytes) => bytes.writeUInt32BE(MAX + 1, secondOffset), /claims 1025 bytes \(1 to 1024 are allowed\) and more data follows/],
+    ['a middle record of zeros', (bytes) => bytes.fill(0, secondOffset, secondOffset + RECORD_HEADER_BYTES + 'second'.length), /claims 0 bytes/],
+  ];
+  for (const [name, damage, problem] of cases) {
+    await t.test(name, async (t) => {
+      const path = join(dir, `${name}.log`);
+      await logWith(path, ['first', 'second', 'third']);
+      const bytes = readFileSync(path);
+      damage(bytes);
+      writeFileSync(path, bytes);
+      t.throws(() => reopen(path), {
+        name: 'P2pError',
+        errorName: 'STATE_FILE_CORRUPT',
+        message: new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt at byte ${secondOffset}: .*move the file away`),
+      });
+      t.throws(() => reopen(path), { message: problem });
+      t.same(readFileSync(path), bytes, 'the file is untouched');
+    });
+  }
+});
+
+t.test('a file that is not a record log is refused', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  writeFileSync(path, '{"version": 1}\n');
+  t.throws(() => reopen(path), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: /at byte 0: it does not start with P2PLOG1/ });
+  t.equal(readFileSync(path, 'utf8'), '{"version": 1}\n');
+});
+
+t.test('an intact record longer than allowed is refused, not dropped', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  await logWith(path, ['short', 'a much longer record']);
+  t.throws(() => reopen(path, 10), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: /has 20 bytes, more than the 10 allowed/ });
+});
+
+t.test('an empty file, or a beginning of the magic, is what a crash during creation leaves: an empty log', async (t) => {
+  const dir = tempDir(t);
+  for (const content of [Buffer.alloc(0), RECORD_LOG_MAGIC.subarray(0, 3)]) {
+    const path = join(dir, `${content.length}.log`);
+    writeFileSync(path, content);
+    const { log, records } = reopen(path);
+    t.same(records, []);
+    t.same(readFileSync(path), RECORD_LOG_MAGIC);
+    await log.append(body('one'));
+    await log.close();
+    const again = reopen(path);
+    t.same(texts(again.records), ['one']);
+    await again.log.close();
+  }
+});
+
+t.test('bodies must hold 1 to maxRecordBytes bytes', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: 16 });
+  await t.rejects(log.append(new Uint8Array(17)), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /holds 1 to 16 bytes, this one 17/ });
+  await t.rejects(log.append(new Uint8Array(0)), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  await t.rejects(log.rewrite([new Uint8Array(17)]), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  await log.append(new Uint8Array(16));
+  await log.close();
+  t.same(reopen(path, 16).records, [new Uint8Array(16)]);
+});
+
+t.test('rewrite keeps exactly the given records; appends asked for meanwhile land after them', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  for (let i = 0; i < 5; i += 1) await log.append(body(`old ${i}`));
+  const before = log.append(body('asked for before the rewrite'));
+  const rewrite = log.rewrite([body('kept 1'), body('kept 2')]);
+  const during = [log.append(body('during 1')), log.append(body('during 2'))];
+  await Promise.all([before, rewrite, ...during]);
+  await log.append(body('after'));
+  t.equal(log.sizeBytes, statSync(path).size);
+  t.same(readdirSync(dir), ['test.log'], 'no temp file is left behind');
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  await log.close();
+  const { records, log: again } = reopen(path);
+  t.same(texts(records), ['kept 1', 'kept 2', 'during 1', 'during 2', 'after']);
+  await again.close();
+});
+
+t.test('a rewrite larger than one write goes out in pieces', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const big = 1024 * 1024;
+  const { log } = RecordLog.open(path, { maxRecordBytes: big });
+  const bodies = Array.from({ length: 20 }, (_, i) => new Uint8Array(big).fill(i + 1));
+  await log.rewrite(bodies);
+  t.equal(log.sizeBytes, 8 + 20 * (RECORD_HEADER_BYTES + big));
+  await log.close();
+  const { records, log: again } = reopen(path, big);
+  t.same(records.map((record) => [record.length, record[0], record[big - 1]]), bodies.map((_, i) => [big, i + 1, i + 1]));
+  await again.close();
+});
+
+t.test('close waits for the appends under way; later appends are refused', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const pending = [log.append(body('a')), log.append(body('b'))];
+  await log.close();
+  await Promise.all(pending);
+  await t.rejects(log.append(body('c')), { name: 'P2pError', errorName: 'SHUTTING_DOWN' });
+  const again = reopen(path);
+  t.same(texts(again.records), ['a', 'b']);
+  await again.log.close();
+});
+
+t.test('RecordWriter and RecordReader lay out fields and refuse what does not fit', async (t) => {
+  const written = new RecordWriter(1 + 4 + 8 + 3).u8(7).u32(0xfffffffe).uint(2 ** 53 - 1).bytes(new Uint8Array([1, 2, 3])).finish();
+  const reader = new RecordReader(written);
+  t.same([reader.u8(), reader.u32(), reader.uint(), [...reader.bytes(3)]], [7, 0xfffffffe, 2 ** 53 - 1, [1, 2, 3]]);
+  t.doesNotThrow(() => reader.finish());
+  t.throws(() => new RecordWriter(2).u8(1).finish(), /layout mismatch/);
+  t.throws(() => new RecordWriter(8).uint(Number.NaN), RangeError);
+  t.throws(() => new RecordWriter(8).uint(1.5), RangeError);
+  t.throws(() => new RecordReader(new Uint8Array(3)).u32(), /ends before its last field/);
+  const nan = Buffer.alloc(8);
+  nan.writeDoubleBE(Number.NaN);
+  t.throws(() => new RecordReader(nan).uint(), /where a whole number belongs/);
+  const extra = new RecordReader(new Uint8Array(2));
+  extra.u8();
+  t.throws(() => extra.finish(), /1 bytes follow its last field/);
+});
