@@ -159,7 +159,7 @@ export class Messenger implements SessionListener {
     network.sendTo(peerId, MSG_HELLO, encodeHello(this.deps.hello()));
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
     for (const [id, entry] of this.inFlight) if (entry.peer === peerId) this.inFlight.delete(id);
-    this.waiting.set(peerId, this.deps.outbox.pendingFor(peerId).map((m) => m.messageId));
+    this.requeue(peerId);
     this.pump(peerId);
   }
 
@@ -258,7 +258,7 @@ export class Messenger implements SessionListener {
     } else {
       await outbox.update(id, { reason: ackReasonName(ack.reason), attempts: message.attempts + 1 });
       this.deferPeer(peerId, message.attempts + 1);
-      this.queueFor(peerId).unshift(id);
+      this.requeue(peerId);
     }
     this.pump(peerId);
   }
@@ -280,10 +280,19 @@ export class Messenger implements SessionListener {
     for (const [id, entry] of this.inFlight) {
       if (entry.sentAt > cutoff) continue;
       this.inFlight.delete(id);
-      this.queueFor(entry.peer).unshift(id);
       peers.add(entry.peer);
     }
-    for (const peer of peers) this.pump(peer);
+    for (const peer of peers) {
+      this.requeue(peer);
+      this.pump(peer);
+    }
+  }
+
+  /** Rebuilds the peer's waiting line from the outbox, so messages offered again keep their send order. */
+  private requeue(peerId: string): void {
+    if (!this.deps.network.isOnline(peerId)) return;
+    const waiting = this.deps.outbox.pendingFor(peerId).filter((message) => !this.inFlight.has(message.messageId));
+    this.waiting.set(peerId, waiting.map((message) => message.messageId));
   }
 
   private async expireDue(): Promise<void> {

@@ -1,4 +1,5 @@
 import { peerIdFromPublicKey } from '../identity/peer-id';
+import { codeName, isCode } from './code-names';
 import { MESSAGE_ID_BYTES } from './envelope';
 import { ed25519Verify, SIGNATURE_BYTES } from './primitives';
 
@@ -49,13 +50,7 @@ export interface Ack {
 }
 
 export function ackReasonName(reason: AckReason): string {
-  const entry = Object.entries(AckReason).find(([, value]) => value === reason);
-  return (entry?.[0] ?? 'UNKNOWN').toLowerCase();
-}
-
-function ackStatusName(status: AckStatus): string {
-  const entry = Object.entries(AckStatus).find(([, value]) => value === status);
-  return (entry?.[0] ?? 'UNKNOWN').toLowerCase();
+  return codeName(AckReason, reason);
 }
 
 /** Signed by the acknowledging node; names both ends so an ack cannot be moved to another conversation. */
@@ -65,7 +60,7 @@ export function ackCanonicalString(ack: Ack, acker: Uint8Array, originalSender: 
     Buffer.from(ack.messageId).toString('hex'),
     peerIdFromPublicKey(acker),
     peerIdFromPublicKey(originalSender),
-    ackStatusName(ack.status),
+    codeName(AckStatus, ack.status),
     ackReasonName(ack.reason),
   ].join('\n');
 }
@@ -83,8 +78,8 @@ export function openAck(bytes: Uint8Array, acker: Uint8Array, originalSender: Ui
   if (bytes.length !== ACK_BYTES) return null;
   const status = bytes[MESSAGE_ID_BYTES] as number;
   const reason = bytes[MESSAGE_ID_BYTES + 1] as number;
-  if (!Object.values(AckStatus).includes(status as AckStatus) || !Object.values(AckReason).includes(reason as AckReason)) return null;
-  const ack: Ack = { messageId: bytes.slice(0, MESSAGE_ID_BYTES), status: status as AckStatus, reason: reason as AckReason };
+  if (!isCode(AckStatus, status) || !isCode(AckReason, reason)) return null;
+  const ack: Ack = { messageId: bytes.slice(0, MESSAGE_ID_BYTES), status, reason };
   const signature = bytes.subarray(MESSAGE_ID_BYTES + 2);
   return ed25519Verify(acker, Buffer.from(ackCanonicalString(ack, acker, originalSender), 'utf8'), signature) ? ack : null;
 }

@@ -1,3 +1,5 @@
+import { codeName, isCode } from './code-names';
+
 /**
  * The responder's verdict, its first message over the new session: either
  * the session stays open, or the one consent request was taken (or not) and
@@ -36,13 +38,12 @@ export function encodeDecision(decision: Decision): Uint8Array {
 
 export function decodeDecision(body: Uint8Array): Decision | null {
   if (body.length !== 2) return null;
-  const [result, reason] = body as unknown as [number, number];
-  if (!Object.values(DecisionResult).includes(result as DecisionResult)) return null;
-  if (!Object.values(RefusalReason).includes(reason as RefusalReason)) return null;
-  return { result: result as DecisionResult, reason: reason as RefusalReason };
+  const result = body[0] as number;
+  const reason = body[1] as number;
+  if (!isCode(DecisionResult, result) || !isCode(RefusalReason, reason)) return null;
+  return { result, reason };
 }
 
 export function refusalName(reason: RefusalReason): string {
-  const entry = Object.entries(RefusalReason).find(([, value]) => value === reason);
-  return (entry?.[0] ?? 'UNKNOWN').toLowerCase();
+  return codeName(RefusalReason, reason);
 }

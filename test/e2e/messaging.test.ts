@@ -127,3 +127,29 @@ t.test('a message that outlives its ttl while the peer is away expires', async (
   const unknown = await alice.attempt('message_status', { message_id: 'f'.repeat(32) });
   t.equal(unknown.error?.code, -32013);
 });
+
+t.test('a full inbox defers the sender, which delivers the rest once the plugin acks', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t, { env: { P2P_COMM_INBOX_MAX_MESSAGES: '3' } });
+  const { aId, bId } = await pairNodes(alice, bob);
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i += 1) ids.push((await alice.call('send', { peer: bId, type: 'text', content: `m${i}` }))['message_id'] as string);
+  const first = await eventually(async () => {
+    const data = (await bob.call('receive', { peer: aId, wait_ms: 200 })) as unknown as { messages: Received[]; next_cursor: number };
+    return data.messages.length === 3 ? data : false;
+  }, 'three messages');
+  t.same(first.messages.map((m) => m.content), ['m0', 'm1', 'm2']);
+  await eventually(async () => {
+    const status = await alice.call('message_status', { message_id: ids[3] as string });
+    return status['reason'] === 'inbox_full';
+  }, 'the sender to see the deferral');
+  const refusals = ((await bob.call('status'))['refusals'] as { network: Record<string, number> }).network;
+  t.ok((refusals['message_inbox_full'] ?? 0) >= 1, 'counted');
+  await bob.call('ack', { peer: aId, through: first.next_cursor });
+  const rest = await eventually(async () => {
+    const data = (await bob.call('receive', { peer: aId, after: first.next_cursor, wait_ms: 200 })) as unknown as { messages: Received[] };
+    return data.messages.length === 2 ? data.messages : false;
+  }, 'the other two');
+  t.same(rest.map((m) => m.content), ['m3', 'm4'], 'in order, none lost');
+  for (const id of ids) await delivered(alice, id);
+});

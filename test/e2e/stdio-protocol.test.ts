@@ -50,9 +50,9 @@ t.test('status and identity answer for real', async (t) => {
 
 t.test('operations of later features answer "not available yet"', async (t) => {
   const { extension } = await startExtension(t);
-  const response = await extension.execute('message_status', { message_id: '0'.repeat(32) });
+  const response = await extension.execute('discover', {});
   t.equal(response.error?.code, -32012);
-  t.match(response.error?.message, /"message_status" is not available yet .*messaging/);
+  t.match(response.error?.message, /"discover" is not available yet .*LAN discovery/);
 });
 
 t.test('a request before initialize is refused and initialize still works', async (t) => {
