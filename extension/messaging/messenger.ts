@@ -26,6 +26,7 @@ import {
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
 import { MSG_ACK, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
 import { checkEnvelope } from './envelope-checks';
+import { InFlight } from './in-flight';
 import { encodeContent } from './payload';
 
 export interface MessengerDeps {
@@ -53,11 +54,6 @@ export interface SendRequest {
 
 export type ReportedState = OutgoingMessage['state'];
 
-interface InFlight {
-  peer: string;
-  sentAt: number;
-}
-
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
 const MAX_DEFER_MS = 60_000;
 
@@ -69,7 +65,7 @@ const MAX_DEFER_MS = 60_000;
  * checked, stored (fsync'd), and only then acknowledged.
  */
 export class Messenger implements SessionListener {
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new InFlight();
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
   private readonly deferredUntil = new Map<string, number>();
@@ -158,14 +154,14 @@ export class Messenger implements SessionListener {
     const { network } = this.deps;
     network.sendTo(peerId, MSG_HELLO, encodeHello(this.deps.hello()));
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
-    for (const [id, entry] of this.inFlight) if (entry.peer === peerId) this.inFlight.delete(id);
+    this.inFlight.clearPeer(peerId);
     this.requeue(peerId);
     this.pump(peerId);
   }
 
   closed(peerId: string): void {
     this.waiting.delete(peerId);
-    for (const [id, entry] of this.inFlight) if (entry.peer === peerId) this.inFlight.delete(id);
+    this.inFlight.clearPeer(peerId);
   }
 
   message(peerId: string, type: number, body: Uint8Array): void {
@@ -203,10 +199,8 @@ export class Messenger implements SessionListener {
     const { outbox, network, identity, config } = this.deps;
     const queue = this.waiting.get(peerId);
     if (queue === undefined || (this.deferredUntil.get(peerId) ?? 0) > Date.now()) return;
-    let inFlightForPeer = 0;
-    for (const entry of this.inFlight.values()) if (entry.peer === peerId) inFlightForPeer += 1;
     const recipient = publicKeyFromPeerId(peerId);
-    while (queue.length > 0 && inFlightForPeer < config.maxInFlightPerPeer) {
+    while (queue.length > 0 && this.inFlight.countFor(peerId) < config.maxInFlightPerPeer) {
       const id = queue[0] as string;
       const message = outbox.get(id);
       if (message === undefined || isFinal(message.state) || this.inFlight.has(id)) {
@@ -229,8 +223,7 @@ export class Messenger implements SessionListener {
       );
       if (!network.sendTo(peerId, MSG_ENVELOPE, encodeEnvelope(envelope))) return;
       queue.shift();
-      this.inFlight.set(id, { peer: peerId, sentAt: Date.now() });
-      inFlightForPeer += 1;
+      this.inFlight.add(id, peerId, Date.now());
     }
   }
 
@@ -275,14 +268,7 @@ export class Messenger implements SessionListener {
   }
 
   private resendUnacknowledged(): void {
-    const cutoff = Date.now() - this.deps.config.ackTimeoutMs;
-    const peers = new Set<string>();
-    for (const [id, entry] of this.inFlight) {
-      if (entry.sentAt > cutoff) continue;
-      this.inFlight.delete(id);
-      peers.add(entry.peer);
-    }
-    for (const peer of peers) {
+    for (const peer of this.inFlight.takeOlderThan(Date.now() - this.deps.config.ackTimeoutMs)) {
       this.requeue(peer);
       this.pump(peer);
     }
