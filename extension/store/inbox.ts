@@ -2,15 +2,9 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { P2pError } from '../errors';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
-import {
-  checkMessageFields,
-  COMPACTION_MIN_BYTES,
-  type MessageType,
-  messageFieldsBytes,
-  readMessageFields,
-  writeMessageFields,
-} from './outbox';
-import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './record-log';
+import { Journal } from './journal';
+import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
+import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
 
 /**
  * Messages received from peers, stored durably before the sender is told
@@ -27,7 +21,7 @@ import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './re
  * before it is applied, so what a caller can see is always on disk. File
  * `<data_dir>/inbox.log` (see record-log.ts for the framing). Bodies,
  * integers big-endian, times in ms since 1970 and cursors as float64, ids as
- * raw bytes, Fields as in outbox.ts:
+ * raw bytes, Fields as in record-fields.ts:
  *
  *   STORED      1 u8 | cursor f64 | Fields | nonce 16 | sent at f64 | received at f64
  *                 | content length u32 | content
@@ -128,42 +122,32 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   /** Adds being written, by message id. */
   private readonly storing = new Map<string, Promise<unknown>>();
   private readonly storingNonces = new Set<string>();
-  /** Records handed to the log and not applied yet, in log order (see compact). */
-  private readonly unapplied = new Set<Uint8Array>();
   private lastCursor = 0;
   /** What a compacted file would hold, in bytes. */
   private liveBytes = 0;
-  private compaction: Promise<void> | undefined;
+  private readonly journal: Journal;
 
+  /** Replays the file into the state above, which is in place by now. */
   private constructor(
-    private readonly log: RecordLog,
+    dataDir: string,
     private readonly limits: InboxLimits,
     private readonly now: () => Date,
   ) {
     super();
+    this.journal = Journal.open(
+      join(dataDir, INBOX_FILE_NAME),
+      {
+        name: 'inbox',
+        costOfMovingAway: 'unacked messages in it are then lost, and their senders believe them delivered',
+        maxRecordBytes: limits.maxRecordBytes,
+      },
+      decodeRecord,
+      (record) => this.apply(record),
+    );
   }
 
   static open(dataDir: string, limits: Partial<InboxLimits> = {}, now: () => Date = () => new Date()): InboxStore {
-    const allLimits = { ...DEFAULT_INBOX_LIMITS, ...limits };
-    const path = join(dataDir, INBOX_FILE_NAME);
-    const { log, records } = RecordLog.open(path, { maxRecordBytes: allLimits.maxRecordBytes });
-    const store = new InboxStore(log, allLimits, now);
-    records.forEach((body, index) => {
-      let record: InboxRecord;
-      try {
-        record = decodeRecord(body);
-      } catch (error) {
-        // The corruption is what to report, not a failure to close.
-        log.close().catch(() => undefined);
-        throw new P2pError(
-          'STATE_FILE_CORRUPT',
-          `the inbox ${path} is corrupt: record ${index + 1} is not an inbox record (${(error as Error).message}). ` +
-            'p2p-comm will not guess what it held: move the file away to start with an empty inbox ' +
-            '(unacked messages in it are then lost, and their senders believe them delivered)',
-        );
-      }
-      store.apply(record);
-    });
+    const store = new InboxStore(dataDir, { ...DEFAULT_INBOX_LIMITS, ...limits }, now);
     store.forgetOldSeen();
     return store;
   }
@@ -242,7 +226,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     if (last === undefined) return 0;
     const acked = last;
     await this.compactIfDue();
-    return this.commit(encodeAcked(peerId, acked), () => this.applyAcked(peerId, acked));
+    return this.journal.commit(encodeAcked(peerId, acked), () => this.applyAcked(peerId, acked));
   }
 
   /** Unacked messages and their content bytes, of one peer or of all. */
@@ -259,7 +243,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
 
   /** Waits for the writes under way. */
   close(): Promise<void> {
-    return this.log.close();
+    return this.journal.close();
   }
 
   private async store(message: ReceivedMessage, release: () => void): Promise<StoredMessage> {
@@ -277,7 +261,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       receivedAt: this.now(),
     };
     this.lastCursor = stored.cursor;
-    await this.commit(encodeStored(stored), () => {
+    await this.journal.commit(encodeStored(stored), () => {
       release();
       this.applyStored(stored);
     });
@@ -324,43 +308,18 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     };
   }
 
-  /**
-   * Appends the record and applies it in the same step once it is durable:
-   * between the two it stays in `unapplied`, so that a compaction taken
-   * meanwhile, which writes memory and not the old file, still carries it.
-   */
-  private async commit<T>(body: Uint8Array, apply: () => T): Promise<T> {
-    this.unapplied.add(body);
-    try {
-      await this.log.append(body);
-    } finally {
-      this.unapplied.delete(body);
-    }
-    return apply();
-  }
-
-  /** Runs before a write, so a compaction that fails fails that write and changes nothing. */
-  private async compactIfDue(): Promise<void> {
+  private compactIfDue(): Promise<void> {
     // Aged seen entries are dropped lazily; they must not count as live, nor be written again.
     this.forgetOldSeen();
-    if (this.compaction === undefined) {
-      const size = this.log.sizeBytes;
-      if (size <= COMPACTION_MIN_BYTES || size <= 2 * this.liveBytes) return;
-      this.compaction = this.compact().finally(() => {
-        this.compaction = undefined;
-      });
-    }
-    await this.compaction;
+    return this.journal.compactIfDue(this.liveBytes, () => this.snapshot());
   }
 
   /**
-   * Rewrites the file as memory holds it, in the order it was stored: first
-   * the unacked messages no longer in the seen set (the oldest), then the
-   * seen entries, as STORED while unacked and SEEN after. Records still on
-   * their way to the old file are not in memory yet, so they follow, in
-   * their order; anything appended from here on lands after the rewrite.
+   * What memory holds, as records, in the order it was stored: first the
+   * unacked messages no longer in the seen set (the oldest), then the seen
+   * entries, as STORED while unacked and SEEN after.
    */
-  private async compact(): Promise<void> {
+  private snapshot(): Uint8Array[] {
     const bodies: Uint8Array[] = [encodeHighWater(this.lastCursor)];
     const unseen: StoredMessage[] = [];
     for (const inbox of this.peers.values()) {
@@ -372,8 +331,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       const message = this.messages.get(messageId);
       bodies.push(message === undefined ? encodeSeen(messageId, entry) : encodeStored(message));
     }
-    bodies.push(...this.unapplied);
-    await this.log.rewrite(bodies);
+    return bodies;
   }
 
   /** At open; live writes call the same functions. */

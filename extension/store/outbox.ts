@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { P2pError } from '../errors';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
-import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './record-log';
+import { Journal } from './journal';
+import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
+import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
 
 /**
  * Messages this node sends, from `send` until they are delivered, expire or
@@ -11,14 +12,13 @@ import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './re
  * `message_status` can still answer, then forgotten.
  *
  * File `<data_dir>/outbox.log` (see record-log.ts for the framing). Bodies,
- * integers big-endian, times in ms since 1970 as float64, ids as raw bytes:
+ * integers big-endian, times in ms since 1970 as float64, ids as raw bytes,
+ * Fields as in record-fields.ts:
  *
  *   ADD    1 u8 | Fields | created at f64 | expires at f64 | content length u32 | content
  *   STATE  2 u8 | message id 16 | State
  *   FINAL  3 u8 | Fields | created at f64 | expires at f64 | State
  *
- *   Fields = message id 16 | peer key 32 (the key the peer id spells) | type u8 (0 text, 1 json)
- *            | correlation id length u8 (0: none) | correlation id ASCII
  *   State  = state u8 (0 queued, 1 sent, 2 delivered, 3 expired, 4 failed) | attempts u32
  *            | updated at f64 | reason u8 (0: none, 1: present) [| length u32 | UTF-8]
  *
@@ -28,8 +28,6 @@ import { RECORD_HEADER_BYTES, RecordLog, RecordReader, RecordWriter } from './re
  * followed by STATE for each pending message.
  */
 export type OutgoingState = 'queued' | 'sent' | 'delivered' | 'expired' | 'failed';
-
-export type MessageType = 'text' | 'json';
 
 export interface OutgoingMessage {
   /** 32 lower-case hex characters. */
@@ -87,70 +85,6 @@ export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
 
 export const OUTBOX_FILE_NAME = 'outbox.log';
 
-/** Below this the file is never compacted: rewriting a small file saves nothing worth an extra fsync. */
-export const COMPACTION_MIN_BYTES = 4 * 1024 * 1024;
-
-export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
-
-export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The fields both stores record for every message, laid out alike in both files (Fields above); inbox.ts uses these too. */
-export interface MessageFields {
-  messageId: string;
-  peerId: string;
-  type: MessageType;
-  correlationId: string | null;
-}
-
-/** Operations check their input earlier; this guards the file, which must only hold what it can read back. */
-export function checkMessageFields(fields: MessageFields): void {
-  if (!MESSAGE_ID_PATTERN.test(fields.messageId)) {
-    throw new P2pError('INVALID_INPUT', `a message id is 32 lower-case hex characters, got ${JSON.stringify(fields.messageId.slice(0, 64))}`);
-  }
-  publicKeyFromPeerId(fields.peerId);
-  if (!MESSAGE_TYPES.includes(fields.type)) {
-    throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${JSON.stringify(fields.type)}`);
-  }
-  if (fields.correlationId !== null && !CORRELATION_ID_PATTERN.test(fields.correlationId)) {
-    throw new P2pError(
-      'INVALID_INPUT',
-      `a correlation id is 1 to 128 characters A-Z, a-z, 0-9 and . _ : -, got ${JSON.stringify(fields.correlationId.slice(0, 140))}`,
-    );
-  }
-}
-
-export function messageFieldsBytes(fields: MessageFields): number {
-  return 16 + 32 + 1 + 1 + (fields.correlationId?.length ?? 0);
-}
-
-export function writeMessageFields(writer: RecordWriter, fields: MessageFields): RecordWriter {
-  const correlationId = Buffer.from(fields.correlationId ?? '', 'latin1');
-  return writer
-    .bytes(Buffer.from(fields.messageId, 'hex'))
-    .bytes(publicKeyFromPeerId(fields.peerId))
-    .u8(MESSAGE_TYPES.indexOf(fields.type))
-    .u8(correlationId.length)
-    .bytes(correlationId);
-}
-
-export function readMessageFields(reader: RecordReader): MessageFields {
-  const messageId = Buffer.from(reader.bytes(16)).toString('hex');
-  const peerId = peerIdFromPublicKey(reader.bytes(32));
-  const type = codeOf(MESSAGE_TYPES, reader.u8(), 'message type');
-  const correlationLength = reader.u8();
-  const correlationId = correlationLength === 0 ? null : Buffer.from(reader.bytes(correlationLength)).toString('latin1');
-  if (correlationId !== null && !CORRELATION_ID_PATTERN.test(correlationId)) throw new Error('its correlation id is not one');
-  return { messageId, peerId, type, correlationId };
-}
-
-/** One entry of a record's enumeration, or an error naming what is wrong. */
-function codeOf<T>(values: readonly T[], code: number, what: string): T {
-  const value = values[code];
-  if (value === undefined) throw new Error(`it holds ${code}, which is no ${what}`);
-  return value;
-}
-
-const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json'];
 const STATES: readonly OutgoingState[] = ['queued', 'sent', 'delivered', 'expired', 'failed'];
 
 const ADD = 1;
@@ -181,39 +115,30 @@ export class OutboxStore {
   /** Final messages in the order they became final, which is the order they are forgotten in. */
   private readonly finals = new Map<string, OutgoingMessage>();
   private readonly reservedIds = new Set<string>();
-  /** Records handed to the log and not applied yet, in log order (see compact). */
-  private readonly unapplied = new Set<Uint8Array>();
   /** What a compacted file would hold, in bytes. */
   private liveBytes = 0;
-  private compaction: Promise<void> | undefined;
+  private readonly journal: Journal;
 
+  /** Replays the file into the state above, which is in place by now. */
   private constructor(
-    private readonly log: RecordLog,
+    dataDir: string,
     private readonly limits: OutboxLimits,
     private readonly now: () => Date,
-  ) {}
+  ) {
+    this.journal = Journal.open(
+      join(dataDir, OUTBOX_FILE_NAME),
+      {
+        name: 'outbox',
+        costOfMovingAway: 'the messages in it are then neither sent nor reported',
+        maxRecordBytes: limits.maxRecordBytes,
+      },
+      decodeRecord,
+      (record) => this.apply(record),
+    );
+  }
 
   static open(dataDir: string, limits: Partial<OutboxLimits> = {}, now: () => Date = () => new Date()): OutboxStore {
-    const allLimits = { ...DEFAULT_OUTBOX_LIMITS, ...limits };
-    const path = join(dataDir, OUTBOX_FILE_NAME);
-    const { log, records } = RecordLog.open(path, { maxRecordBytes: allLimits.maxRecordBytes });
-    const store = new OutboxStore(log, allLimits, now);
-    records.forEach((body, index) => {
-      let record: OutboxRecord;
-      try {
-        record = decodeRecord(body);
-      } catch (error) {
-        // The corruption is what to report, not a failure to close.
-        log.close().catch(() => undefined);
-        throw new P2pError(
-          'STATE_FILE_CORRUPT',
-          `the outbox ${path} is corrupt: record ${index + 1} is not an outbox record (${(error as Error).message}). ` +
-            'p2p-comm will not guess what it held: move the file away to start with an empty outbox ' +
-            '(the messages in it are then neither sent nor reported)',
-        );
-      }
-      store.apply(record);
-    });
+    const store = new OutboxStore(dataDir, { ...DEFAULT_OUTBOX_LIMITS, ...limits }, now);
     store.forgetExpiredFinals();
     return store;
   }
@@ -247,7 +172,7 @@ export class OutboxStore {
     const release = this.reserve(queued);
     try {
       await this.compactIfDue();
-      return await this.commit(body, () => {
+      return await this.journal.commit(body, () => {
         release();
         this.apply({ kind: 'message', message: queued });
         return queued;
@@ -273,7 +198,7 @@ export class OutboxStore {
       updatedAt: this.now(),
     };
     await this.compactIfDue();
-    const updated = await this.commit(encodeState(messageId, next), () => this.apply({ kind: 'state', messageId, change: next }));
+    const updated = await this.journal.commit(encodeState(messageId, next), () => this.apply({ kind: 'state', messageId, change: next }));
     // Forgotten meanwhile: only when other messages pushed its final state out.
     if (updated === undefined) throw notFound(messageId);
     return updated;
@@ -314,7 +239,7 @@ export class OutboxStore {
 
   /** Waits for the writes under way. */
   close(): Promise<void> {
-    return this.log.close();
+    return this.journal.close();
   }
 
   private assertRoomFor(peerId: string, contentBytes: number): void {
@@ -349,46 +274,18 @@ export class OutboxStore {
     };
   }
 
-  /**
-   * Appends the record and applies it in the same step once it is durable:
-   * between the two it stays in `unapplied`, so that a compaction taken
-   * meanwhile, which writes memory and not the old file, still carries it.
-   */
-  private async commit<T>(body: Uint8Array, apply: () => T): Promise<T> {
-    this.unapplied.add(body);
-    try {
-      await this.log.append(body);
-    } finally {
-      this.unapplied.delete(body);
-    }
-    return apply();
+  private compactIfDue(): Promise<void> {
+    return this.journal.compactIfDue(this.liveBytes, () => this.snapshot());
   }
 
-  /** Runs before a write, so a compaction that fails fails that write and changes nothing. */
-  private async compactIfDue(): Promise<void> {
-    if (this.compaction === undefined) {
-      const size = this.log.sizeBytes;
-      if (size <= COMPACTION_MIN_BYTES || size <= 2 * this.liveBytes) return;
-      this.compaction = this.compact().finally(() => {
-        this.compaction = undefined;
-      });
-    }
-    await this.compaction;
-  }
-
-  /**
-   * Rewrites the file as memory holds it. Records still on their way to the
-   * old file are not in memory yet, so they follow, in their order; anything
-   * appended from here on lands after the rewrite.
-   */
-  private async compact(): Promise<void> {
+  /** What memory holds, as records: the retained final states, then each pending message as ADD and STATE. */
+  private snapshot(): Uint8Array[] {
     const bodies: Uint8Array[] = [];
     for (const message of this.finals.values()) bodies.push(encodeFinal(message));
     for (const queue of this.queues.values()) {
       for (const message of queue.messages.values()) bodies.push(encodeAdd(message), encodeState(message.messageId, message));
     }
-    bodies.push(...this.unapplied);
-    await this.log.rewrite(bodies);
+    return bodies;
   }
 
   /** The one way state changes, at open and for each durable write alike. */

@@ -1,0 +1,46 @@
+/**
+ * How a plugin talks to the Host API: exchange its secret for a bearer
+ * token, then POST operation inputs. Plain fetch, as any plugin would.
+ */
+export interface CallResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export class PluginClient {
+  private token: string | null = null;
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly pluginId: string,
+    private readonly secret: string,
+  ) {}
+
+  async call(operation: string, input: Record<string, unknown> = {}): Promise<CallResult> {
+    const response = await fetch(`${this.baseUrl}/api/v1/extensions/p2p-comm/${operation}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await this.bearer()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ input }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** The operation's data; throws with the host's error when the call was refused or failed. */
+  async data(operation: string, input: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const { status, body } = await this.call(operation, input);
+    if (status !== 200) throw new Error(`${this.pluginId} ${operation}: HTTP ${status} ${String(body['error'])}: ${String(body['details'] ?? '')}`);
+    return body['data'] as Record<string, unknown>;
+  }
+
+  private async bearer(): Promise<string> {
+    if (this.token !== null) return this.token;
+    const response = await fetch(`${this.baseUrl}/api/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ plugin_id: this.pluginId, secret: this.secret }),
+    });
+    if (response.status !== 200) throw new Error(`${this.pluginId}: token refused (HTTP ${response.status})`);
+    this.token = ((await response.json()) as { access_token: string }).access_token;
+    return this.token;
+  }
+}
