@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { startNode, type RunningNode } from '../../permissions/node/running-node';
+import { PluginClient } from '../../permissions/demo/plugin-client';
+import type { PluginDeclaration } from '../../permissions/gate/types';
+import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
+
+const ALL = ['identity', 'pair', 'requests', 'accept', 'reject', 'peers', 'revoke', 'send', 'receive', 'ack', 'message_status', 'status', 'set_display_name', 'discover'];
+const SOME_PEER = 'a'.repeat(51) + 'q';
+const OTHER_PEER = 'b'.repeat(51) + 'q';
+
+/** One plugin per way a person might answer, so one node covers every branch. */
+const PLUGINS = ['approver', 'once', 'denier', 'scope-allow', 'scope-once', 'scope-deny', 'risk-yes', 'risk-no'];
+const RULES = [
+  { plugin: 'approver', operation: '*', prompt: 'permission', answer: 'approve' },
+  { plugin: 'once', operation: '*', prompt: 'permission', answer: 'once' },
+  { plugin: 'denier', operation: '*', prompt: 'permission', answer: 'deny' },
+  { plugin: 'scope-allow', operation: '*', prompt: 'scope', answer: 'allow' },
+  { plugin: 'scope-once', operation: '*', prompt: 'scope', answer: 'once' },
+  { plugin: 'scope-deny', operation: '*', prompt: 'scope', scope_value: SOME_PEER, answer: 'deny' },
+  { plugin: 'scope-deny', operation: '*', prompt: 'scope', answer: 'allow' },
+  { plugin: 'risk-yes', operation: '*', prompt: 'high_risk', answer: 'approve' },
+  { plugin: 'risk-no', operation: '*', prompt: 'high_risk', answer: 'deny' },
+  { plugin: '*', operation: '*', prompt: 'permission', answer: 'approve' },
+];
+
+async function setUp(t: Test): Promise<{ node: RunningNode; client: (id: string) => PluginClient }> {
+  const dir = tempDir(t);
+  const policyFile = join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify({ rules: RULES, default: 'deny' }));
+  const plugins: PluginDeclaration[] = PLUGINS.map((id) => ({ id, secret: randomBytes(20).toString('hex'), extensions: { 'p2p-comm': ALL } }));
+  const node = await startNode({ hostDir: join(dir, 'host'), dataDir: join(dir, 'ext'), binary: BINARY, plugins, policyFile, env: LOOPBACK_ONLY });
+  t.teardown(() => node.stop());
+  const secrets = new Map(plugins.map((p) => [p.id, p.secret]));
+  return { node, client: (id) => new PluginClient(node.apiUrl, id, secrets.get(id) as string) };
+}
+
+const stateOf = (node: RunningNode, plugin: string, operation: string) => node.grants.get(plugin, `ext:p2p-comm:${operation}`)?.state;
+
+t.test('the gate, layer by layer, through HTTP against the real extension', async (t) => {
+  const { node, client } = await setUp(t);
+  const url = `${node.apiUrl}/api/v1/extensions/p2p-comm/status`;
+
+  t.test('tokens', async (t) => {
+    t.equal((await fetch(url, { method: 'POST', body: '{}' })).status, 401, 'no token');
+    t.equal((await fetch(url, { method: 'POST', body: '{}', headers: { authorization: 'Bearer nope' } })).status, 401, 'unknown token');
+    const wrong = await fetch(`${node.apiUrl}/api/v1/auth/token`, { method: 'POST', body: JSON.stringify({ plugin_id: 'approver', secret: 'x'.repeat(40) }) });
+    t.equal(wrong.status, 401, 'wrong secret');
+  });
+
+  t.test('unknown extension and operation: 403', async (t) => {
+    const approver = client('approver');
+    t.match(await approver.call('teleport'), { status: 403, body: { error: 'Forbidden' } });
+    const token = node.tokens.issue('approver').token;
+    const other = await fetch(`${node.apiUrl}/v1/extensions/other-ext/status`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${token}` } });
+    t.equal(other.status, 403);
+  });
+
+  t.test('deferred permission: approve / once / deny', async (t) => {
+    t.match(await client('approver').call('status'), { status: 200, body: { success: true } });
+    t.equal(stateOf(node, 'approver', 'status'), 'active', 'approve persists');
+    t.match(await client('once').call('status'), { status: 200 });
+    t.equal(stateOf(node, 'once', 'status'), 'deferred', 'once does not persist');
+    t.match(await client('denier').call('status'), { status: 403, body: { error: 'Permission denied' } });
+    t.equal(stateOf(node, 'denier', 'status'), 'revoked', 'deny revokes');
+    t.match(await client('denier').call('status'), { status: 403 }, 'and stays refused');
+  });
+
+  t.test('revoked permission: 403 before the input is looked at', async (t) => {
+    node.grants.setState('approver', 'ext:p2p-comm:peers', 'revoked');
+    t.match(await client('approver').call('peers', { junk: true }), { status: 403, body: { error: 'Permission denied' } });
+  });
+
+  t.test('schema-invalid input: 400 with the first error', async (t) => {
+    const response = await client('approver').call('receive', { peer: 'NOT-A-PEER' });
+    t.equal(response.status, 400);
+    t.equal(response.body['error'], 'Invalid input');
+    t.match(response.body['details'], /peer/);
+  });
+
+  t.test('scope: allow persists, once does not, deny refuses', async (t) => {
+    t.match(await client('scope-allow').call('receive', { peer: SOME_PEER }), { status: 200, body: { data: { messages: [] } } });
+    t.same(node.grants.get('scope-allow', 'ext:p2p-comm:receive')?.approvedScopes, [SOME_PEER]);
+    t.match(await client('scope-once').call('receive', { peer: SOME_PEER }), { status: 200 });
+    t.same(node.grants.get('scope-once', 'ext:p2p-comm:receive')?.approvedScopes, []);
+    t.match(await client('scope-deny').call('receive', { peer: SOME_PEER }), { status: 403, body: { error: 'Scope approval denied' } });
+    t.match(await client('scope-deny').call('receive', { peer: OTHER_PEER }), { status: 200 }, 'only the denied peer is refused');
+  });
+
+  t.test('high risk: approved per call, or denied', async (t) => {
+    const input = { peer: SOME_PEER, address: '127.0.0.1:9' };
+    t.match(await client('risk-yes').call('pair', input), { status: 200, body: { data: { state: 'queued' } } });
+    t.match(await client('risk-no').call('pair', input), { status: 403, body: { error: 'Denied' } });
+  });
+
+  t.test('an extension failure is a 500 with its message', async (t) => {
+    const response = await client('risk-yes').call('revoke', { peer: OTHER_PEER });
+    t.equal(response.status, 500);
+    t.match(response.body['details'], /never paired|not.*found|no .*peer/i);
+  });
+
+  t.test('every decision is in the audit log', async (t) => {
+    const seen = new Set(node.audit.read().map((entry) => `${entry.plugin} ${entry.layer}:${entry.decision}`));
+    for (const expected of [
+      'approver permission:approve',
+      'once permission:once',
+      'denier permission:deny',
+      'approver schema:refused',
+      'scope-allow scope:allow',
+      'scope-once scope:once',
+      'scope-deny scope:deny',
+      'risk-yes risk:approve',
+      'risk-no risk:deny',
+      'approver extension:refused',
+    ]) {
+      t.ok(seen.has(expected), expected);
+    }
+  });
+});
