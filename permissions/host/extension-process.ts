@@ -1,5 +1,4 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
 import { LineSplitter } from './line-splitter';
 
 /**
@@ -69,10 +68,11 @@ export class ExtensionProcess {
       // extension before the host has shut it down properly.
       detached: true,
     });
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
-      code: code as number | null,
-      signal: signal as NodeJS.Signals | null,
-    }));
+    // A binary that cannot be spawned never exits; it ends here too, so nobody waits forever.
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal }));
+      this.child.once('error', () => resolve({ code: null, signal: null }));
+    });
     const stdoutLines = new LineSplitter();
     this.child.stdout.on('data', (chunk: Buffer) =>
       stdoutLines.push(chunk, (line) => {

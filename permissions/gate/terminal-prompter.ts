@@ -1,0 +1,165 @@
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from './types';
+
+/**
+ * Asks the person at the terminal. One question at a time, even when several
+ * calls wait for an answer, so an answer can only be meant for the question
+ * on screen; for the same reason a line typed while no question is open is
+ * thrown away rather than kept for the next one. Anything but a listed answer
+ * asks again; the end of the input answers "deny".
+ */
+export interface TerminalStreams {
+  /** Where answers are read; default process.stdin. */
+  input?: Readable;
+  /** Where questions are written; default process.stderr, keeping stdout for the host's own output. */
+  output?: Writable;
+}
+
+interface Question<A extends string> {
+  /** What is being decided, already printable. */
+  text: string;
+  /** The line asking for the answer, ending in the choices. */
+  prompt: string;
+  /** Accepted answers, lower-case, each with what it means. */
+  answers: Record<string, A>;
+}
+
+export class TerminalPrompter implements Prompter {
+  private readonly lines: QuestionLines;
+  private readonly output: Writable;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Starts reading the input at once, so that nothing typed before a question is on screen can answer it. */
+  constructor(streams: TerminalStreams = {}) {
+    this.lines = new QuestionLines(streams.input ?? process.stdin);
+    this.output = streams.output ?? process.stderr;
+  }
+
+  approvePermission(context: ApprovalContext): Promise<PermissionAnswer> {
+    return this.ask({
+      text: describe(context, `Plugin '${context.plugin}' uses a permission that is not granted yet.`),
+      prompt: `Grant ${context.permission}? [a]pprove from now on / [o]nce for this call / [d]eny and revoke: `,
+      answers: { a: 'approve', approve: 'approve', o: 'once', once: 'once', d: 'deny', deny: 'deny' },
+    });
+  }
+
+  approveScope(context: ApprovalContext): Promise<ScopeAnswer> {
+    const shown = context.scope === undefined ? 'this scope' : `${context.scope.key} = ${printable(JSON.stringify(context.scope.value))}`;
+    return this.ask({
+      text: describe(context, `Plugin '${context.plugin}' asks for a scope it has not been allowed yet.`),
+      prompt: `Allow ${shown}? [a]llow from now on / [o]nce for this call / [d]eny: `,
+      answers: { a: 'allow', allow: 'allow', o: 'once', once: 'once', d: 'deny', deny: 'deny' },
+    });
+  }
+
+  approveHighRisk(context: ApprovalContext): Promise<RiskAnswer> {
+    const input = JSON.stringify(context.input, null, 2).split('\n').map((line) => `    ${printable(line)}`);
+    return this.ask({
+      text: `${describe(context, `Plugin '${context.plugin}' makes a high-risk call, approved one call at a time.`)}  input:\n${input.join('\n')}\n`,
+      prompt: 'Run this call? [a]pprove / [d]eny: ',
+      answers: { a: 'approve', approve: 'approve', d: 'deny', deny: 'deny' },
+    });
+  }
+
+  /** Waits for the questions asked before this one, then asks until a listed answer or the end of the input. */
+  private ask<A extends string>(question: Question<A>): Promise<A | 'deny'> {
+    const asked = this.queue.then(() => this.askNow(question));
+    this.queue = asked.catch(() => undefined);
+    return asked;
+  }
+
+  private async askNow<A extends string>(question: Question<A>): Promise<A | 'deny'> {
+    this.lines.open();
+    try {
+      this.output.write(`\n${question.text}${question.prompt}`);
+      for (;;) {
+        const line = await this.lines.next();
+        if (line === undefined) {
+          this.output.write('\n(input closed: denied)\n');
+          return 'deny';
+        }
+        const reply = line.trim().toLowerCase();
+        const answer = Object.hasOwn(question.answers, reply) ? question.answers[reply] : undefined;
+        if (answer !== undefined) return answer;
+        const keys = Object.keys(question.answers).filter((key) => key.length === 1);
+        this.output.write(`Please answer ${keys.join(', ')}.\n${question.prompt}`);
+      }
+    } finally {
+      this.lines.close();
+    }
+  }
+}
+
+/** Lines from the input, kept only while a question is open. */
+class QuestionLines {
+  private buffered: string[] = [];
+  private waiter: ((line: string | undefined) => void) | undefined;
+  private listening = false;
+  private ended = false;
+
+  constructor(input: Readable) {
+    const reader = createInterface({ input, crlfDelay: Infinity });
+    reader.on('line', (line) => {
+      if (!this.listening) return;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      if (waiter === undefined) this.buffered.push(line);
+      else waiter(line);
+    });
+    reader.on('close', () => {
+      this.ended = true;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter?.(undefined);
+    });
+  }
+
+  open(): void {
+    this.listening = true;
+  }
+
+  close(): void {
+    this.listening = false;
+    this.buffered = [];
+  }
+
+  /** The next line, or undefined once the input has ended. */
+  next(): Promise<string | undefined> {
+    const line = this.buffered.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+}
+
+/** Everything a person needs to decide, one fact per line. */
+function describe(context: ApprovalContext, headline: string): string {
+  const lines = [
+    headline,
+    `  plugin      ${printable(context.plugin)}`,
+    `  operation   ${printable(context.extension)} / ${printable(context.operation)}: ${printable(context.description)}`,
+    `  permission  ${printable(context.permission)}`,
+    `  risk        ${context.riskLevel}`,
+  ];
+  if (context.scope !== undefined) {
+    const { key, value, description } = context.scope;
+    lines.push(`  scope       ${printable(key)} = ${printable(JSON.stringify(value))}${description === '' ? '' : ` (${printable(description)})`}`);
+  }
+  lines.push(...context.details.map((detail) => `  ${printable(detail)}`));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Values in a prompt can come from the plugin; control and text-direction
+ * characters are shown escaped so they cannot move the cursor, recolour the
+ * screen or reorder what the person reads.
+ */
+function printable(text: string): string {
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}

@@ -1,0 +1,309 @@
+import { once } from 'node:events';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { permissionName, type GateVerdict, type PermissionName, type PluginDeclaration } from '../gate/types';
+import type { EventHub } from './event-hub';
+import type { TokenStore } from './tokens';
+
+/**
+ * The part of Nexus's Host API a plugin uses to reach an extension, on
+ * 127.0.0.1: token exchange, listing the extensions it declared, calling an
+ * operation through the gate, and the event stream. Paths, statuses and
+ * bodies follow Nexus (src-tauri/src/host_api/extensions.rs) so a plugin
+ * written against this host works against Nexus.
+ */
+
+/** Decides whether a plugin's call may reach the extension (permission, input schema, scope, risk). */
+export interface CallGate {
+  check(plugin: string, operation: string, input: unknown): Promise<GateVerdict>;
+}
+
+/** A JSON-RPC response to `execute`. */
+export interface ExecutionOutcome {
+  result?: unknown;
+  error?: { message: string };
+}
+
+/** What a plugin is told about the extension; the manifest fits. */
+export interface ExtensionSummary {
+  id: string;
+  display_name: string;
+  description: string;
+  operations: readonly { name: string }[];
+}
+
+export interface HostApiDeps {
+  plugins: ReadonlyMap<string, PluginDeclaration>;
+  tokens: Pick<TokenStore, 'issue' | 'verify' | 'ttlSeconds'>;
+  gate: CallGate;
+  execute(operation: string, input: unknown): Promise<ExecutionOutcome>;
+  extension: ExtensionSummary;
+  events: Pick<EventHub, 'subscribe'>;
+  /** Whether the plugin holds the permission now (active), as the listing reports it. */
+  permitted(pluginId: string, permission: PermissionName): boolean;
+}
+
+export interface HostApiOptions {
+  /** 0 picks a free port. */
+  port?: number;
+}
+
+export const HOST = '127.0.0.1';
+/** Room for the largest message content (1 MiB) once escaped in JSON, plus the other fields. */
+export const MAX_CALL_BODY_BYTES = 2 * 1024 * 1024 + 64 * 1024;
+const MAX_TOKEN_BODY_BYTES = 16 * 1024;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+type ErrorBody = { error: string; details?: string };
+
+/** A refusal decided while handling a request, answered as is. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ErrorBody,
+  ) {
+    super(body.error);
+  }
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  path: RegExp;
+  /** False only for the token exchange; every other route needs a bearer token. */
+  authenticated: boolean;
+  handle(context: RequestContext): Promise<void>;
+}
+
+interface RequestContext {
+  request: IncomingMessage;
+  response: ServerResponse;
+  /** The path's captured segments, URL-decoded. */
+  params: string[];
+  /** The authenticated plugin; empty for the token exchange. */
+  pluginId: string;
+}
+
+export class HostApi {
+  private readonly server: Server;
+  private readonly routes: Route[];
+
+  constructor(
+    private readonly deps: HostApiDeps,
+    private readonly options: HostApiOptions = {},
+  ) {
+    this.routes = [
+      { method: 'POST', path: /^\/api\/v1\/auth\/token$/, authenticated: false, handle: (c) => this.issueToken(c) },
+      { method: 'GET', path: /^\/api\/v1\/extensions$/, authenticated: true, handle: (c) => this.listExtensions(c) },
+      { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
+      { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
+    ];
+    this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {
+      this.dispatch(request, response).catch((error: unknown) => this.fail(request, response, error));
+    });
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    this.server.listen(this.options.port ?? 0, HOST);
+    await once(this.server, 'listening');
+    const address = this.server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** Stops listening and ends every open connection, event streams included. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve, reject) => this.server.close((error) => (error ? reject(error) : resolve())));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const matching = this.routes
+      .map((route) => ({ route, match: route.path.exec(path) }))
+      .filter((candidate): candidate is { route: Route; match: RegExpExecArray } => candidate.match !== null);
+    if (matching.length === 0) throw new HttpError(404, { error: 'Not found' });
+    const found = matching.find(({ route }) => route.method === request.method);
+    if (found === undefined) {
+      response.setHeader('allow', matching.map(({ route }) => route.method).join(', '));
+      throw new HttpError(405, { error: 'Method not allowed' });
+    }
+    const params = found.match.slice(1).map(decodeSegment);
+    const pluginId = found.route.authenticated ? this.authenticate(request) : '';
+    await found.route.handle({ request, response, params, pluginId });
+  }
+
+  /** The plugin behind the request's bearer token. */
+  private authenticate(request: IncomingMessage): string {
+    const token = /^Bearer ([A-Za-z0-9_-]{1,256})$/i.exec(request.headers.authorization ?? '')?.[1];
+    const pluginId = token === undefined ? null : this.deps.tokens.verify(token);
+    if (pluginId === null || !this.deps.plugins.has(pluginId)) throw new HttpError(401, { error: 'Unauthorized' });
+    return pluginId;
+  }
+
+  private async issueToken({ request, response }: RequestContext): Promise<void> {
+    const body = await readJsonObject(request, MAX_TOKEN_BODY_BYTES);
+    const pluginId = body['plugin_id'];
+    const secret = body['secret'];
+    const plugin = typeof pluginId === 'string' ? this.deps.plugins.get(pluginId) : undefined;
+    // One answer for an unknown plugin and a wrong secret, so neither can be probed.
+    if (plugin === undefined || typeof secret !== 'string' || !secretsMatch(plugin.secret, secret)) {
+      throw new HttpError(401, { error: 'Unauthorized', details: 'unknown plugin_id or wrong secret' });
+    }
+    const { token } = this.deps.tokens.issue(plugin.id);
+    sendJson(request, response, 200, { access_token: token, token_type: 'Bearer', expires_in: this.deps.tokens.ttlSeconds }, { 'cache-control': 'no-store' });
+  }
+
+  /** Only the extensions the plugin declared, sorted by id, as Nexus lists them. */
+  private async listExtensions({ request, response, pluginId }: RequestContext): Promise<void> {
+    const declared = this.deps.plugins.get(pluginId)?.extensions ?? {};
+    const extensions = Object.entries(declared)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([extensionId, operations]) => this.describeExtension(pluginId, extensionId, operations));
+    sendJson(request, response, 200, { extensions });
+  }
+
+  private describeExtension(pluginId: string, extensionId: string, declaredOperations: string[]): Record<string, unknown> {
+    const extension = this.deps.extension;
+    const available = extensionId === extension.id;
+    return {
+      id: extensionId,
+      display_name: available ? extension.display_name : null,
+      description: available ? extension.description : null,
+      available,
+      operations: declaredOperations.map((name) => ({
+        name,
+        permitted: this.deps.permitted(pluginId, permissionName(extensionId, name)),
+        available: available && extension.operations.some((operation) => operation.name === name),
+      })),
+    };
+  }
+
+  private async callExtension({ request, response, params, pluginId }: RequestContext): Promise<void> {
+    const [extensionId = '', operation = ''] = params;
+    const body = await readJsonObject(request, MAX_CALL_BODY_BYTES);
+    // Nexus's default when the body has no input.
+    const input = Object.hasOwn(body, 'input') ? body['input'] : {};
+    // 403, not 404: a plugin must not learn which extensions are installed.
+    if (extensionId !== this.deps.extension.id) {
+      throw new HttpError(403, { error: 'Forbidden', details: `No extension with ID '${extensionId}'` });
+    }
+    const verdict = await this.deps.gate.check(pluginId, operation, input);
+    if (!verdict.allowed) throw new HttpError(verdict.status, errorBody(verdict.error, verdict.details));
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await this.deps.execute(operation, input);
+    } catch (error) {
+      throw executionFailed(error instanceof Error ? error.message : String(error));
+    }
+    if (outcome.error !== undefined) throw executionFailed(outcome.error.message);
+    sendJson(request, response, 200, toCallResponse(outcome.result));
+  }
+
+  private async subscribe({ response }: RequestContext): Promise<void> {
+    if (!this.deps.events.subscribe(response)) {
+      throw new HttpError(503, { error: 'Service unavailable', details: 'too many event subscribers' });
+    }
+  }
+
+  private fail(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+    // A stream already started cannot carry an error status any more.
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    if (error instanceof HttpError) {
+      const challenge = error.status === 401 ? { 'www-authenticate': 'Bearer' } : {};
+      sendJson(request, response, error.status, error.body, challenge);
+      return;
+    }
+    sendJson(request, response, 500, { error: 'Internal server error' });
+  }
+}
+
+function sendJson(request: IncomingMessage, response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    // A body left unread (too large, or refused before reading) is not worth reading to keep the connection.
+    ...(request.complete ? {} : { connection: 'close' }),
+    ...headers,
+  });
+  response.end(text);
+}
+
+/** Reads the body up to `limit` bytes and parses it as a JSON object. */
+async function readJsonObject(request: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const tooLarge = new HttpError(413, { error: 'Payload too large', details: `the request body exceeds ${limit} bytes` });
+  if (Number(request.headers['content-length']) > limit) throw tooLarge;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop collecting but leave the connection up, so the 413 still reaches the client.
+        request.off('data', onData);
+        request.resume();
+        reject(tooLarge);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', resolve);
+    request.once('error', reject);
+    // After 'end' this changes nothing; before it, the client went away mid-body.
+    request.once('close', () => reject(new Error('the client closed the connection before the body was complete')));
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    // Not the parser's message: it quotes the body, which may hold a secret.
+    throw new HttpError(400, { error: 'Invalid input', details: 'the body is not valid JSON' });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HttpError(400, { error: 'Invalid input', details: 'the body must be a JSON object' });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Compares digests, so the comparison takes the same time whatever the secrets' lengths and contents. */
+function secretsMatch(expected: string, given: string): boolean {
+  const digest = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
+  return timingSafeEqual(digest(expected), digest(given)) && expected.length > 0;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(404, { error: 'Not found' });
+  }
+}
+
+function errorBody(error: string, details: string | null): ErrorBody {
+  return details === null ? { error } : { error, details };
+}
+
+/** Nexus's error for an extension call that failed in the extension (or never reached it). */
+function executionFailed(message: string): HttpError {
+  return new HttpError(500, { error: 'Extension execution failed', details: message });
+}
+
+/**
+ * `{success, data, message}` when the extension answered in that shape;
+ * anything else is wrapped as a success, as Nexus does. `message` is left
+ * out when there is none (Nexus's skip_serializing_if).
+ */
+function toCallResponse(result: unknown): { success: boolean; data: unknown; message?: string } {
+  if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
+    const { success, data, message } = result as Record<string, unknown>;
+    const shaped = typeof success === 'boolean' && Object.hasOwn(result, 'data') && (message === undefined || message === null || typeof message === 'string');
+    if (shaped) return typeof message === 'string' ? { success, data, message } : { success, data };
+  }
+  return { success: true, data: result ?? null };
+}

@@ -1,0 +1,340 @@
+import t, { type Test } from 'tap';
+import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/identity/peer-id';
+import { manifest, type OperationDefinition } from '../../../extension/manifest';
+import { AuditLog } from '../../../permissions/gate/audit-log';
+import { Gate } from '../../../permissions/gate/gate';
+import { GrantStore } from '../../../permissions/gate/grant-store';
+import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from '../../../permissions/gate/types';
+import { tempDir } from '../../helpers/extension';
+
+const PLUGIN = 'agent-a';
+const KEY = new Uint8Array(32).fill(7);
+const PEER = peerIdFromPublicKey(KEY);
+const OTHER_PEER = peerIdFromPublicKey(new Uint8Array(32).fill(9));
+const SEND_INPUT = { peer: PEER, type: 'text', content: 'hello' };
+
+type PromptKind = 'permission' | 'scope' | 'high_risk';
+
+interface Script {
+  permission?: PermissionAnswer[];
+  scope?: ScopeAnswer[];
+  high_risk?: RiskAnswer[];
+}
+
+/** Answers from a script, one answer per prompt, and fails the call on a prompt the test did not expect. */
+class ScriptedPrompter implements Prompter {
+  readonly asked: { kind: PromptKind; context: ApprovalContext }[] = [];
+
+  constructor(private readonly script: Script) {}
+
+  approvePermission(context: ApprovalContext): Promise<PermissionAnswer> {
+    return this.next('permission', context, this.script.permission);
+  }
+
+  approveScope(context: ApprovalContext): Promise<ScopeAnswer> {
+    return this.next('scope', context, this.script.scope);
+  }
+
+  approveHighRisk(context: ApprovalContext): Promise<RiskAnswer> {
+    return this.next('high_risk', context, this.script.high_risk);
+  }
+
+  get kinds(): PromptKind[] {
+    return this.asked.map((prompt) => prompt.kind);
+  }
+
+  private async next<A>(kind: PromptKind, context: ApprovalContext, answers: A[] | undefined): Promise<A> {
+    this.asked.push({ kind, context });
+    const answer = answers?.shift();
+    if (answer === undefined) throw new Error(`unexpected ${kind} prompt`);
+    return answer;
+  }
+}
+
+interface Setup {
+  dir: string;
+  grants: GrantStore;
+  audit: AuditLog;
+  prompter: ScriptedPrompter;
+  gate: Gate;
+  /** `layer:decision` for every audit entry, in order. */
+  decisions: () => string[];
+}
+
+/** agent-a declares the given operations, each starting in the given state. */
+function setup(t: Test, granted: Record<string, 'active' | 'deferred' | 'revoked'>, script: Script = {}): Setup {
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { 'p2p-comm': Object.keys(granted) } });
+  for (const [operation, state] of Object.entries(granted)) grants.setState(PLUGIN, `ext:p2p-comm:${operation}`, state);
+  const audit = AuditLog.open(dir);
+  const prompter = new ScriptedPrompter(script);
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter, audit });
+  const decisions = (): string[] => audit.read().map((entry) => `${entry.layer}:${entry.decision}`);
+  return { dir, grants, audit, prompter, gate, decisions };
+}
+
+function stateOf(dir: string, operation: string): string | undefined {
+  return GrantStore.open(dir).get(PLUGIN, `ext:p2p-comm:${operation}`)?.state;
+}
+
+function scopesOf(dir: string, operation: string): string[] | undefined {
+  return GrantStore.open(dir).get(PLUGIN, `ext:p2p-comm:${operation}`)?.approvedScopes;
+}
+
+const ALLOWED_LOW = ['extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:skipped', 'risk:allowed'];
+
+t.test('an active permission on a low-risk operation without scope is allowed, every layer audited', async (t) => {
+  const { gate, audit, prompter, decisions } = setup(t, { status: 'active' });
+  t.same(await gate.check(PLUGIN, 'status', {}), { allowed: true });
+  t.same(prompter.kinds, []);
+  t.same(decisions(), ALLOWED_LOW);
+  t.match(audit.read(), [{ plugin: PLUGIN, extension: 'p2p-comm', operation: 'status', time: String }]);
+  t.match(audit.read()[4], { detail: 'risk level low' });
+});
+
+t.test('an operation the manifest does not declare is forbidden', async (t) => {
+  const { gate, prompter, decisions, audit } = setup(t, { status: 'active' });
+  t.same(await gate.check(PLUGIN, 'format_disk', {}), {
+    allowed: false,
+    status: 403,
+    error: 'Forbidden',
+    details: "Extension 'p2p-comm' has no operation 'format_disk'",
+  });
+  t.same(prompter.kinds, []);
+  t.same(decisions(), ['extension:refused']);
+  t.match(audit.read()[0], { operation: 'format_disk', detail: "Extension 'p2p-comm' has no operation 'format_disk'" });
+});
+
+t.test('a permission the plugin does not hold is denied', async (t) => {
+  const { gate, prompter, decisions, audit } = setup(t, { status: 'active' });
+  const lacking = { allowed: false, status: 403, error: 'Permission denied', details: "Plugin 'agent-a' lacks permission 'ext:p2p-comm:peers'" };
+  t.same(await gate.check(PLUGIN, 'peers', {}), lacking);
+  t.same(await gate.check('stranger', 'status', {}), { ...lacking, details: "Plugin 'stranger' lacks permission 'ext:p2p-comm:status'" });
+  t.same(prompter.kinds, []);
+  t.same(decisions(), ['extension:allowed', 'permission:refused', 'extension:allowed', 'permission:refused']);
+  t.match(audit.read()[1], { detail: /\(not declared by the plugin\)$/ });
+});
+
+t.test('a revoked permission is denied before the input is even validated', async (t) => {
+  const { gate, prompter, decisions, audit } = setup(t, { send: 'revoked' });
+  const denied = { allowed: false, status: 403, error: 'Permission denied', details: "Plugin 'agent-a' lacks permission 'ext:p2p-comm:send'" };
+  t.same(await gate.check(PLUGIN, 'send', SEND_INPUT), denied);
+  t.same(await gate.check(PLUGIN, 'send', { nonsense: true }), denied);
+  t.same(await gate.check(PLUGIN, 'send', 'not even an object'), denied);
+  t.same(prompter.kinds, []);
+  t.same(decisions(), ['extension:allowed', 'permission:refused', 'extension:allowed', 'permission:refused', 'extension:allowed', 'permission:refused']);
+  t.match(audit.read()[1], { detail: /\(revoked\)$/ });
+});
+
+t.test('deferred, approved: active from now on, persisted', async (t) => {
+  const { dir, gate, prompter, decisions } = setup(t, { status: 'deferred' }, { permission: ['approve'] });
+  t.same(await gate.check(PLUGIN, 'status', {}), { allowed: true });
+  t.equal(stateOf(dir, 'status'), 'active');
+  t.same(await gate.check(PLUGIN, 'status', {}), { allowed: true }, 'not asked again');
+  t.same(prompter.kinds, ['permission']);
+  t.match(prompter.asked[0]?.context, {
+    plugin: PLUGIN,
+    extension: 'p2p-comm',
+    operation: 'status',
+    permission: 'ext:p2p-comm:status',
+    riskLevel: 'low',
+    input: {},
+    details: [],
+  });
+  t.same(decisions(), [
+    'extension:allowed', 'permission:approve', 'schema:allowed', 'scope:skipped', 'risk:allowed',
+    ...ALLOWED_LOW,
+  ]);
+});
+
+t.test('deferred, once: this call only, stays deferred', async (t) => {
+  const { dir, gate, prompter, decisions } = setup(t, { status: 'deferred' }, { permission: ['once', 'once'] });
+  t.same(await gate.check(PLUGIN, 'status', {}), { allowed: true });
+  t.equal(stateOf(dir, 'status'), 'deferred');
+  t.same(await gate.check(PLUGIN, 'status', {}), { allowed: true });
+  t.same(prompter.kinds, ['permission', 'permission'], 'asked again on the next call');
+  t.same(decisions().filter((decision) => decision.startsWith('permission:')), ['permission:once', 'permission:once']);
+});
+
+t.test('deferred, denied: revoked, persisted, and never asked again', async (t) => {
+  const { dir, gate, prompter, decisions } = setup(t, { status: 'deferred' }, { permission: ['deny'] });
+  t.same(await gate.check(PLUGIN, 'status', {}), {
+    allowed: false,
+    status: 403,
+    error: 'Permission denied',
+    details: "User denied deferred permission 'ext:p2p-comm:status'",
+  });
+  t.equal(stateOf(dir, 'status'), 'revoked');
+  t.same(await gate.check(PLUGIN, 'status', {}), {
+    allowed: false,
+    status: 403,
+    error: 'Permission denied',
+    details: "Plugin 'agent-a' lacks permission 'ext:p2p-comm:status'",
+  });
+  t.same(prompter.kinds, ['permission']);
+  t.same(decisions(), ['extension:allowed', 'permission:deny', 'extension:allowed', 'permission:refused']);
+});
+
+t.test('invalid input is refused with the first schema error', async (t) => {
+  const { gate, decisions, audit } = setup(t, { send: 'active', status: 'active' });
+  const invalid = (details: string) => ({ allowed: false, status: 400, error: 'Invalid input', details });
+  t.same(await gate.check(PLUGIN, 'send', { peer: PEER, type: 'text' }), invalid('input is missing the required field "content"'));
+  t.same(await gate.check(PLUGIN, 'send', { ...SEND_INPUT, peer: 'nobody' }), invalid('input.peer must NOT have fewer than 52 characters'));
+  t.same(await gate.check(PLUGIN, 'send', { ...SEND_INPUT, type: 'html' }), invalid('input.type must be one of "text", "json"'));
+  t.same(await gate.check(PLUGIN, 'status', { verbose: true }), invalid('input has an unexpected field "verbose"'));
+  for (const input of [null, [], 'status', 42]) {
+    t.same(await gate.check(PLUGIN, 'status', input), invalid('input must be a JSON object'), JSON.stringify(input));
+  }
+  t.same(decisions().filter((decision) => decision.startsWith('schema:')), Array(8).fill('schema:refused'));
+  t.same(decisions().filter((decision) => decision.startsWith('scope:') || decision.startsWith('risk:')), [], 'no later layer ran');
+  t.match(audit.read()[2], { layer: 'schema', detail: 'input is missing the required field "content"' });
+});
+
+t.test('a deferred permission is asked before the schema check; a non-object input shows as none', async (t) => {
+  const { gate, prompter, decisions } = setup(t, { status: 'deferred' }, { permission: ['once'] });
+  t.match(await gate.check(PLUGIN, 'status', [1, 2]), { allowed: false, status: 400 });
+  t.same(prompter.asked[0]?.context.input, {});
+  t.same(decisions(), ['extension:allowed', 'permission:once', 'schema:refused']);
+});
+
+t.test('scope, allowed: remembered, persisted, not asked again', async (t) => {
+  const { dir, gate, prompter, decisions, audit } = setup(t, { send: 'active' }, { scope: ['allow'] });
+  t.same(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: true });
+  t.same(scopesOf(dir, 'send'), [PEER]);
+  t.same(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: true });
+  t.same(prompter.kinds, ['scope']);
+  t.match(prompter.asked[0]?.context, {
+    operation: 'send',
+    permission: 'ext:p2p-comm:send',
+    riskLevel: 'medium',
+    input: SEND_INPUT,
+    scope: { key: 'peer', value: PEER, description: 'Peer this plugin may exchange messages with' },
+    details: [`peer ${PEER} fingerprint ${fingerprintOf(KEY)}`],
+  });
+  t.same(decisions(), [
+    'extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:allow', 'risk:allowed',
+    'extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:allowed', 'risk:allowed',
+  ]);
+  t.match(audit.read()[3], { detail: `scope 'peer' = '${PEER}' approved and remembered` });
+  t.match(audit.read()[8], { detail: `scope 'peer' = '${PEER}' is approved` });
+});
+
+t.test('scope approved for one peer is asked again for another', async (t) => {
+  const { gate, prompter } = setup(t, { send: 'active' }, { scope: ['allow', 'once'] });
+  t.same(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: true });
+  t.same(await gate.check(PLUGIN, 'send', { ...SEND_INPUT, peer: OTHER_PEER }), { allowed: true });
+  t.same(prompter.asked.map((prompt) => prompt.context.scope?.value), [PEER, OTHER_PEER]);
+});
+
+t.test('scope, once: this call only, not persisted', async (t) => {
+  const { dir, gate, prompter, decisions } = setup(t, { receive: 'active' }, { scope: ['once', 'once'] });
+  t.same(await gate.check(PLUGIN, 'receive', { peer: PEER }), { allowed: true });
+  t.same(scopesOf(dir, 'receive'), []);
+  t.same(await gate.check(PLUGIN, 'receive', { peer: PEER }), { allowed: true });
+  t.same(prompter.kinds, ['scope', 'scope']);
+  t.same(decisions().filter((decision) => decision.startsWith('scope:')), ['scope:once', 'scope:once']);
+});
+
+t.test('scope, denied: refused, nothing remembered', async (t) => {
+  const { dir, gate, decisions } = setup(t, { send: 'active' }, { scope: ['deny'] });
+  t.same(await gate.check(PLUGIN, 'send', SEND_INPUT), {
+    allowed: false,
+    status: 403,
+    error: 'Scope approval denied',
+    details: `User denied access to scope 'peer' = '${PEER}'`,
+  });
+  t.same(scopesOf(dir, 'send'), []);
+  t.equal(stateOf(dir, 'send'), 'active', 'a scope denial does not touch the permission');
+  t.same(decisions(), ['extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:deny']);
+});
+
+t.test('high risk, approved: asked with the full input and peer fingerprints', async (t) => {
+  const { gate, prompter, decisions } = setup(t, { revoke: 'active' }, { high_risk: ['approve', 'approve'] });
+  t.same(await gate.check(PLUGIN, 'revoke', { peer: PEER }), { allowed: true });
+  t.same(await gate.check(PLUGIN, 'revoke', { peer: PEER }), { allowed: true });
+  t.same(prompter.kinds, ['high_risk', 'high_risk'], 'asked on every call');
+  const context = prompter.asked[0]?.context;
+  t.same(context?.input, { peer: PEER });
+  t.same(context?.details, [`peer ${PEER} fingerprint ${fingerprintOf(KEY)}`]);
+  t.equal(context?.riskLevel, 'high');
+  t.notOk(context !== undefined && 'scope' in context, 'no scope in a risk prompt');
+  t.same(decisions().slice(0, 5), ['extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:skipped', 'risk:approve']);
+});
+
+t.test('high risk, denied', async (t) => {
+  const { gate, decisions } = setup(t, { revoke: 'active' }, { high_risk: ['deny'] });
+  t.same(await gate.check(PLUGIN, 'revoke', { peer: PEER }), {
+    allowed: false,
+    status: 403,
+    error: 'Denied',
+    details: 'User denied the high-risk operation',
+  });
+  t.same(decisions(), ['extension:allowed', 'permission:allowed', 'schema:allowed', 'scope:skipped', 'risk:deny']);
+});
+
+t.test('a just-in-time approval still goes through the scope check', async (t) => {
+  const { dir, gate, prompter, decisions } = setup(t, { send: 'deferred' }, { permission: ['approve'], scope: ['deny'] });
+  t.match(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: false, status: 403, error: 'Scope approval denied' });
+  t.same(prompter.kinds, ['permission', 'scope']);
+  t.equal(stateOf(dir, 'send'), 'active', 'the permission approval itself stands');
+  t.same(decisions(), ['extension:allowed', 'permission:approve', 'schema:allowed', 'scope:deny']);
+});
+
+t.test('a just-in-time approval still goes through the risk check', async (t) => {
+  const { gate, prompter, decisions } = setup(t, { revoke: 'deferred' }, { permission: ['once'], high_risk: ['deny'] });
+  t.match(await gate.check(PLUGIN, 'revoke', { peer: PEER }), { allowed: false, status: 403, error: 'Denied' });
+  t.same(prompter.kinds, ['permission', 'high_risk']);
+  t.same(decisions(), ['extension:allowed', 'permission:once', 'schema:allowed', 'scope:skipped', 'risk:deny']);
+});
+
+t.test('a just-in-time approval still goes through the schema check', async (t) => {
+  const { gate, prompter } = setup(t, { revoke: 'deferred' }, { permission: ['approve'] });
+  t.match(await gate.check(PLUGIN, 'revoke', { peer: 'x' }), { allowed: false, status: 400 });
+  t.same(prompter.kinds, ['permission']);
+});
+
+t.test('details name each peer id among the top-level strings once', async (t) => {
+  const { gate, prompter } = setup(t, { send: 'deferred' }, { permission: ['once'], scope: ['once'] });
+  await gate.check(PLUGIN, 'send', { peer: PEER, type: 'text', content: OTHER_PEER, correlation_id: PEER });
+  t.same(prompter.asked[0]?.context.details, [
+    `peer ${PEER} fingerprint ${fingerprintOf(KEY)}`,
+    `peer ${OTHER_PEER} fingerprint ${fingerprintOf(new Uint8Array(32).fill(9))}`,
+  ]);
+});
+
+/** Nexus's scope rule for operations whose scope field may be absent or not a string (not p2p-comm's case). */
+t.test('a missing or non-string scope value skips the scope check', async (t) => {
+  const operation: OperationDefinition = {
+    name: 'lookup',
+    description: 'Look something up',
+    risk_level: 'low',
+    input_schema: { type: 'object', properties: { folder: {} } },
+    scope_key: 'folder',
+    scope_description: 'Folder',
+  };
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { other: ['lookup'] } });
+  grants.setState(PLUGIN, 'ext:other:lookup', 'active');
+  const audit = AuditLog.open(dir);
+  const prompter = new ScriptedPrompter({ scope: ['once'] });
+  const gate = new Gate({ extensionId: 'other', manifest: { operations: [operation] }, grants, prompter, audit });
+  t.same(await gate.check(PLUGIN, 'lookup', {}), { allowed: true });
+  t.same(await gate.check(PLUGIN, 'lookup', { folder: 7 }), { allowed: true });
+  t.same(await gate.check(PLUGIN, 'lookup', { folder: 'docs' }), { allowed: true });
+  t.same(prompter.kinds, ['scope']);
+  t.same(
+    audit.read().filter((entry) => entry.layer === 'scope').map((entry) => [entry.decision, entry.detail]),
+    [['skipped', 'input.folder is not a string'], ['skipped', 'input.folder is not a string'], ['once', "scope 'folder' = 'docs' approved for this call only"]],
+  );
+});
+
+t.test('an input_schema that cannot be compiled is named', async (t) => {
+  const dir = tempDir(t);
+  const operation: OperationDefinition = { name: 'broken', description: 'x', risk_level: 'low', input_schema: { type: 'object', frobnicate: true } };
+  t.throws(
+    () => new Gate({ extensionId: 'other', manifest: { operations: [operation] }, grants: GrantStore.open(dir), prompter: new ScriptedPrompter({}), audit: AuditLog.open(dir) }),
+    { message: /operation 'broken' of extension 'other' has an input_schema that cannot be compiled: .*frobnicate/ },
+  );
+});
