@@ -1,6 +1,5 @@
 import Ajv from 'ajv';
-import { readFileIfExists } from '../../extension/storage/atomic-file';
-import { describeSchemaError } from '../../extension/schema/describe-error';
+import { readConfigFile } from '../json-config-file';
 import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from './types';
 
 /**
@@ -77,22 +76,7 @@ const validatePolicy = new Ajv({ strict: true, allErrors: false }).compile<Polic
 
 /** Reads and checks a policy file; throws an Error naming the file and the offending rule or field. */
 export function loadPolicy(path: string): Policy {
-  const content = readFileIfExists(path);
-  if (content === undefined) throw new Error(`policy file ${path} does not exist`);
-  let value: unknown;
-  try {
-    value = JSON.parse(content.toString('utf8'));
-  } catch {
-    throw new Error(`policy file ${path} is not valid JSON`);
-  }
-  if (!validatePolicy(value)) {
-    const error = validatePolicy.errors?.[0];
-    const problem =
-      error === undefined
-        ? 'it does not match the policy format'
-        : describeSchemaError(error, error.instancePath === '' ? 'the policy' : `field ${error.instancePath}`);
-    throw new Error(`policy file ${path} is invalid: ${problem}`);
-  }
+  const value = readConfigFile(path, 'policy file', validatePolicy);
   value.rules.forEach((rule, index) => {
     const problem = ruleProblem(rule);
     if (problem !== undefined) throw new Error(`policy file ${path} is invalid: rule /rules/${index} ${problem}`);

@@ -1,6 +1,5 @@
 import Ajv from 'ajv';
-import { readFileIfExists } from '../../extension/storage/atomic-file';
-import { describeSchemaError } from '../../extension/schema/describe-error';
+import { readConfigFile } from '../json-config-file';
 import { permissionName, type PermissionName, type PluginDeclaration } from '../gate/types';
 
 /**
@@ -41,22 +40,7 @@ const validateDeclaration = new Ajv({ strict: true, allErrors: false }).compile<
 
 /** Reads and checks one declaration; throws an Error naming the file and the offending field. */
 export function loadPluginDeclaration(path: string): PluginDeclaration {
-  const content = readFileIfExists(path);
-  if (content === undefined) throw new Error(`plugin declaration ${path} does not exist`);
-  let value: unknown;
-  try {
-    value = JSON.parse(content.toString('utf8'));
-  } catch {
-    throw new Error(`plugin declaration ${path} is not valid JSON`);
-  }
-  if (!validateDeclaration(value)) {
-    const error = validateDeclaration.errors?.[0];
-    const problem =
-      error === undefined
-        ? 'it does not match the declaration format'
-        : describeSchemaError(error, error.instancePath === '' ? 'the declaration' : `field ${error.instancePath}`);
-    throw new Error(`plugin declaration ${path} is invalid: ${problem}`);
-  }
+  const value = readConfigFile(path, 'plugin declaration', validateDeclaration);
   return value;
 }
 

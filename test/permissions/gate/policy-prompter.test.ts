@@ -43,8 +43,8 @@ t.test('refuses a bad policy, naming the file and the problem', async (t) => {
   const rule = { plugin: 'agent-a', operation: 'send', prompt: 'permission', answer: 'approve' };
   const cases: [string, unknown, RegExp][] = [
     ['not JSON', '{"rules": [', /is not valid JSON/],
-    ['no rules', { default: 'deny' }, /the policy is missing the required field "rules"/],
-    ['unknown top-level field', { rules: [], fallback: 'deny' }, /the policy has an unexpected field "fallback"/],
+    ['no rules', { default: 'deny' }, /the policy file is missing the required field "rules"/],
+    ['unknown top-level field', { rules: [], fallback: 'deny' }, /the policy file has an unexpected field "fallback"/],
     ['default other than deny', { rules: [], default: 'approve' }, /field \/default must be "deny"/],
     ['rules not a list', { rules: {} }, /field \/rules must be array/],
     ['unknown rule field', { rules: [{ ...rule, extension: 'p2p-comm' }] }, /field \/rules\/0 has an unexpected field "extension"/],

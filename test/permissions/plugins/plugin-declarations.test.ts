@@ -28,7 +28,7 @@ t.test('every extension and operation becomes a permission', async (t) => {
 t.test('refuses a bad file, naming the file and the field', async (t) => {
   const cases: [string, unknown, RegExp][] = [
     ['not JSON', '{"id": ', /is not valid JSON/],
-    ['not an object', '[]', /the declaration must be object/],
+    ['not an object', '[]', /the plugin declaration must be object/],
     ['missing id', { secret: VALID.secret, extensions: {} }, /missing the required field "id"/],
     ['missing secret', { id: 'a', extensions: {} }, /missing the required field "secret"/],
     ['missing extensions', { id: 'a', secret: VALID.secret }, /missing the required field "extensions"/],
