@@ -19,6 +19,7 @@ import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
 import { CloseCode, type SecureChannel } from '../wire/secure-channel';
 import { advertisedAddresses, formatAddress } from './addresses';
 import { persistPort, readPersistedPort } from './listen-port';
+import { keepExisting } from './survivor';
 
 export interface PeerNetworkDeps {
   dataDir: string;
@@ -345,20 +346,17 @@ export class PeerNetwork {
     });
   }
 
-  /**
-   * Keeps one session per peer. When both sides dialled at once, each keeps
-   * the connection initiated by the lower peer id, so both keep the same one.
-   */
+  /** Keeps one session per peer (see survivor.ts for which). */
   private adopt(peerId: string, channel: SecureChannel): void {
     const existing = this.sessions.get(peerId);
     if (existing !== undefined && existing.isOpen) {
       const myId = this.deps.identity.peerId;
-      const initiatorOf = (c: SecureChannel): string => (c.role === 'initiator' ? myId : peerId);
-      const keepExisting = initiatorOf(existing) !== initiatorOf(channel) && initiatorOf(existing) < initiatorOf(channel);
-      const loser = keepExisting ? channel : existing;
-      this.sessions.set(peerId, keepExisting ? existing : channel);
+      const side = (c: SecureChannel) => ({ openedBy: c.role === 'initiator' ? myId : peerId });
+      const keepOld = keepExisting(side(existing), side(channel));
+      const loser = keepOld ? channel : existing;
+      this.sessions.set(peerId, keepOld ? existing : channel);
       loser.close(CloseCode.DUPLICATE, 'duplicate connection');
-      if (keepExisting) return;
+      if (keepOld) return;
     } else {
       this.sessions.set(peerId, channel);
       this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId } });
