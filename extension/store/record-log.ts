@@ -24,11 +24,13 @@ import { createFileAtomic, isErrnoException } from '../storage/atomic-file';
  * An append-only file of records: the durable half of the message stores,
  * which keep their state in memory and replay this file at start.
  *
- * File: the 8 bytes `P2PLOG1\n`, then records `length u32 BE | crc32 u32 BE
- * | body`, the CRC-32 (IEEE, zlib.crc32) taken over the body. A body has at
- * least one byte: a header of zeros, which is what a file system shows for
- * a block it allocated but never wrote, would otherwise pass as an empty
- * record with a valid checksum.
+ * File: the 8 bytes `P2PLOG2\n`, then records `length u32 BE | length_crc
+ * u32 BE | body_crc u32 BE | body`, CRC-32 (IEEE, zlib.crc32) of the four
+ * length bytes and of the body. The length has its own checksum so that a
+ * damaged length in the middle of the file, pointing past its end, is seen
+ * as damage and not mistaken for a write cut short. A body has at least one
+ * byte: a header of zeros, which is what a file system shows for a block it
+ * allocated but never wrote, would otherwise pass as an empty record.
  *
  * Appends are group-committed: every append that arrives while a write and
  * fsync are under way goes into the next single write and fsync, so the
@@ -42,10 +44,10 @@ import { createFileAtomic, isErrnoException } from '../storage/atomic-file';
  * record with data after it is damage, and p2p-comm will not guess which
  * records around it are still right.
  */
-export const RECORD_LOG_MAGIC = Buffer.from('P2PLOG1\n', 'latin1');
+export const RECORD_LOG_MAGIC = Buffer.from('P2PLOG2\n', 'latin1');
 
-/** length u32 + crc32 u32 before every body. */
-export const RECORD_HEADER_BYTES = 8;
+/** length u32 + length crc32 u32 + body crc32 u32 before every body. */
+export const RECORD_HEADER_BYTES = 12;
 
 /** Appends collected into one write are capped, so a burst of large records never builds one huge buffer. */
 const MAX_WRITE_BYTES = 8 * 1024 * 1024;
@@ -426,34 +428,32 @@ function isUnfinishedCreation(content: Buffer): boolean {
 /** The records, and where the good part of the file ends (anything after it is a torn last record). */
 function readRecords(path: string, content: Buffer, maxRecordBytes: number): { records: Uint8Array[]; end: number } {
   if (!content.subarray(0, RECORD_LOG_MAGIC.length).equals(RECORD_LOG_MAGIC)) {
-    throw corrupt(path, 0, 'it does not start with P2PLOG1, so it is not a p2p-comm message log');
+    throw corrupt(path, 0, 'it does not start with P2PLOG2, so it is not a p2p-comm message log');
   }
   const records: Uint8Array[] = [];
   let offset = RECORD_LOG_MAGIC.length;
   while (offset + RECORD_HEADER_BYTES <= content.length) {
     const length = content.readUInt32BE(offset);
-    const checksum = content.readUInt32BE(offset + 4);
+    const lengthTrusted = crc32(content.subarray(offset, offset + 4)) === content.readUInt32BE(offset + 4);
+    const checksum = content.readUInt32BE(offset + 8);
     const start = offset + RECORD_HEADER_BYTES;
     const end = start + length;
     const complete = end <= content.length;
-    const intact = complete && length > 0 && crc32(content.subarray(start, end)) === checksum;
+    const intact = lengthTrusted && complete && length > 0 && crc32(content.subarray(start, end)) === checksum;
     if (intact && length <= maxRecordBytes) {
       records.push(content.subarray(start, end));
       offset = end;
       continue;
     }
     if (intact) throw corrupt(path, offset, `the record there has ${length} bytes, more than the ${maxRecordBytes} allowed`);
-    // No writer wrote such a header, so its length says nothing about where the record ends.
-    const sane = length > 0 && length <= maxRecordBytes;
+    // A length that fails its own checksum, or that no writer writes, says nothing about where the record ends.
+    const sane = lengthTrusted && length > 0 && length <= maxRecordBytes;
     // A write cut short, or zeros after it: blocks the crash left unwritten, not records.
     if ((sane && !complete) || isAllZero(content.subarray(sane ? end : start))) break;
-    throw corrupt(
-      path,
-      offset,
-      sane
-        ? 'the record there fails its checksum and more data follows it'
-        : `the record there claims ${length} bytes (1 to ${maxRecordBytes} are allowed) and more data follows it`,
-    );
+    let problem = `the record there claims ${length} bytes (1 to ${maxRecordBytes} are allowed) and more data follows it`;
+    if (sane) problem = 'the record there fails its checksum and more data follows it';
+    else if (!lengthTrusted) problem = 'the length of the record there fails its checksum and more data follows it';
+    throw corrupt(path, offset, problem);
   }
   return { records, end: offset };
 }
@@ -480,8 +480,9 @@ function frame(bodies: readonly Uint8Array[]): Buffer {
     const start = offset + RECORD_HEADER_BYTES;
     buffer.set(body, start);
     buffer.writeUInt32BE(body.length, offset);
-    // Taken over the copy, so the checksum always matches the bytes written.
-    buffer.writeUInt32BE(crc32(buffer.subarray(start, start + body.length)), offset + 4);
+    // Taken over the copies, so the checksums always match the bytes written.
+    buffer.writeUInt32BE(crc32(buffer.subarray(offset, offset + 4)), offset + 4);
+    buffer.writeUInt32BE(crc32(buffer.subarray(start, start + body.length)), offset + 8);
     offset = start + body.length;
   }
   return buffer;

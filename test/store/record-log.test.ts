@@ -127,8 +127,9 @@ t.test('damage with data after it is refused, naming the file and the byte, and 
   const secondOffset = RECORD_LOG_MAGIC.length + RECORD_HEADER_BYTES + 'first'.length;
   const cases: [string, (bytes: Buffer) => void, RegExp][] = [
     ['a flipped byte in a middle record', (bytes) => void (bytes[secondOffset + RECORD_HEADER_BYTES] = 0x21), /fails its checksum and more data follows/],
-    ['a middle record too long to be one', (bytes) => bytes.writeUInt32BE(MAX + 1, secondOffset), /claims 1025 bytes \(1 to 1024 are allowed\) and more data follows/],
-    ['a middle record of zeros', (bytes) => bytes.fill(0, secondOffset, secondOffset + RECORD_HEADER_BYTES + 'second'.length), /claims 0 bytes/],
+    ['a middle record too long to be one', (bytes) => bytes.writeUInt32BE(MAX + 1, secondOffset), /length of the record there fails its checksum and more data follows/],
+    ['a middle record whose damaged length points past the end of the file', (bytes) => bytes.writeUInt32BE(900, secondOffset), /length of the record there fails its checksum/],
+    ['a middle record of zeros', (bytes) => bytes.fill(0, secondOffset, secondOffset + RECORD_HEADER_BYTES + 'second'.length), /length of the record there fails its checksum/],
   ];
   for (const [name, damage, problem] of cases) {
     await t.test(name, async (t) => {
@@ -151,7 +152,7 @@ t.test('damage with data after it is refused, naming the file and the byte, and 
 t.test('a file that is not a record log is refused', async (t) => {
   const path = join(tempDir(t), 'test.log');
   writeFileSync(path, '{"version": 1}\n');
-  t.throws(() => reopen(path), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: /at byte 0: it does not start with P2PLOG1/ });
+  t.throws(() => reopen(path), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: /at byte 0: it does not start with P2PLOG2/ });
   t.equal(readFileSync(path, 'utf8'), '{"version": 1}\n');
 });
 
