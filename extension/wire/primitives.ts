@@ -80,8 +80,9 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(hash.digest());
 }
 
-export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string, length = KEY_BYTES): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', ikm, salt, Buffer.from(info, 'utf8'), length));
+/** `info` as text is its UTF-8 (the protocol's labels); bytes are used as they are. */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string | Uint8Array, length = KEY_BYTES): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, typeof info === 'string' ? Buffer.from(info, 'utf8') : info, length));
 }
 
 export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
