@@ -1,8 +1,9 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { randomBytes, sign, type KeyObject } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { P2pError } from '../errors';
 import { createFileAtomic, isErrnoException, readFileIfExists } from '../storage/atomic-file';
+import { ed25519FromSeed } from '../wire/primitives';
 import { fingerprintOf, peerIdFromPublicKey, PUBLIC_KEY_BYTES } from './peer-id';
 
 /**
@@ -81,16 +82,10 @@ function parseIdentityFile(content: Buffer): { privateKey: KeyObject; publicKey:
   if (seed === undefined) return `its seed is not ${PUBLIC_KEY_BYTES} bytes in base64`;
   const publicKey = decodeKeyBytes(fields['public_key']);
   if (publicKey === undefined) return `its public_key is not ${PUBLIC_KEY_BYTES} bytes in base64`;
-  const privateKey = createPrivateKey({
-    key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: publicKey.toString('base64url') },
-    format: 'jwk',
-  });
-  // The JWK import does not check x against d; a mismatch would make us sign
-  // as a key other than the one our peer id names.
-  if (createPublicKey(privateKey).export({ format: 'jwk' }).x !== publicKey.toString('base64url')) {
-    return 'its public_key does not belong to its seed';
-  }
-  return { privateKey, publicKey: new Uint8Array(publicKey) };
+  const key = ed25519FromSeed(seed);
+  // A mismatch would make us sign as a key other than the one our peer id names.
+  if (Buffer.compare(key.publicKey, publicKey) !== 0) return 'its public_key does not belong to its seed';
+  return key;
 }
 
 /** Only the canonical base64 spelling: Buffer.from alone skips stray characters. */
@@ -102,10 +97,9 @@ function decodeKeyBytes(value: unknown): Buffer | undefined {
 }
 
 function createIdentity(path: string): NodeIdentity {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d ?? '', 'base64url');
-  const publicKey = Buffer.from(jwk.x ?? '', 'base64url');
+  const seed = randomBytes(PUBLIC_KEY_BYTES);
+  const { privateKey, publicKey: rawKey } = ed25519FromSeed(seed);
+  const publicKey = Buffer.from(rawKey);
   const file: IdentityFile = {
     version: 1,
     type: 'ed25519',

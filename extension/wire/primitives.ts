@@ -5,8 +5,8 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
+  randomBytes,
   verify,
   type KeyObject,
 } from 'node:crypto';
@@ -34,20 +34,43 @@ function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url');
 }
 
-export function generateEphemeral(): EphemeralKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519');
-  const x = publicKey.export({ format: 'jwk' }).x as string;
-  return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateKey };
+/*
+ * Keys are made from random bytes, never with generateKeyPairSync: in
+ * Node 20, exporting a key made by generateKeyPairSync can deadlock the
+ * process when garbage collection runs during the export (the generation
+ * job's destructor waits on a lock the export holds; seen here under the
+ * fuzz run). The secret is imported as a JWK: Node insists on an `x` field
+ * but builds the key from `d` alone (about 70 us, against 400 us for the
+ * PKCS#8 decoder), and the public key is then derived, never taken from
+ * the import.
+ */
+const UNUSED_X = Buffer.alloc(KEY_BYTES).toString('base64url');
+/** u = 9, the X25519 base point: X25519(k, 9) is k's public key (RFC 7748). */
+const X25519_BASE_POINT = createPublicKey({
+  key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Uint8Array.of(9), Buffer.alloc(KEY_BYTES - 1)]).toString('base64url') },
+  format: 'jwk',
+});
+
+function privateKeyFrom(crv: 'X25519' | 'Ed25519', secret: Uint8Array): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv, d: base64url(secret), x: UNUSED_X }, format: 'jwk' });
 }
 
-/** DER prefix of a PKCS#8 X25519 private key (RFC 8410); the 32 raw bytes follow. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+export function generateEphemeral(): EphemeralKeyPair {
+  return ephemeralFromSecret(randomBytes(KEY_BYTES));
+}
 
-/** An ephemeral key from fixed bytes: only for reproducing the protocol's test vectors. */
+/** An ephemeral key from given bytes; fixed bytes only to reproduce the protocol's test vectors. */
 export function ephemeralFromSecret(secret: Uint8Array): EphemeralKeyPair {
-  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
-  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
-  return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateKey };
+  const privateKey = privateKeyFrom('X25519', secret);
+  return { publicKey: new Uint8Array(diffieHellman({ privateKey, publicKey: X25519_BASE_POINT })), privateKey };
+}
+
+/** An Ed25519 signing key from its 32-byte seed (RFC 8032). */
+export function ed25519FromSeed(seed: Uint8Array): { privateKey: KeyObject; publicKey: Uint8Array } {
+  const privateKey = privateKeyFrom('Ed25519', seed);
+  // The DER SubjectPublicKeyInfo ends with the 32-byte public key.
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return { privateKey, publicKey: new Uint8Array(spki.subarray(spki.length - KEY_BYTES)) };
 }
 
 /**

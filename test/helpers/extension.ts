@@ -8,8 +8,11 @@ import { manifest } from '../../extension/manifest';
 /** The built binary, as a host installs it (`npm test` builds it first). */
 export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');
 
-/** Tests listen on loopback only. */
-export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1' };
+/**
+ * Tests listen on loopback only, and announce nothing on the LAN: tests
+ * that use discovery turn it on, on 127.0.0.1, themselves.
+ */
+export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off' };
 
 /** A fresh directory removed when the test ends. */
 export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
@@ -8,13 +8,12 @@ import { initiateChannel } from '../../extension/wire/channel-handshake';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
+import { identityFromSeed } from './fixed-identity';
 import type { TestNode } from './node';
 
 /** A throwaway Ed25519 identity for a hand-driven peer in tests. */
 export function throwawayIdentity(): StaticIdentity {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
-  return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
+  return identityFromSeed(randomBytes(32));
 }
 
 /** A WebSocket to a node, with its binary messages as an awaitable queue. */

@@ -1,5 +1,5 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
+import { throwawayIdentity } from '../helpers/raw-peer';
 import t, { type Test } from 'tap';
 import type { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
@@ -7,16 +7,11 @@ import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
 import { PeerServer } from '../../extension/transport/peer-server';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../../extension/wire/channel-handshake';
 import { DecisionResult, RefusalReason, type Decision } from '../../extension/wire/decision';
-import type { StaticIdentity } from '../../extension/wire/handshake';
 import { SecureChannel } from '../../extension/wire/secure-channel';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { Intent } from '../../extension/wire/handshake-payload';
 
-function identity(): StaticIdentity {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
-  return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
-}
+const identity = throwawayIdentity;
 
 function nextMessage(channel: SecureChannel): Promise<[number, Uint8Array]> {
   return new Promise((resolve) => channel.setMessageHandler((type, body) => resolve([type, body])));

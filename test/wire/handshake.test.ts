@@ -1,22 +1,17 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
+import { throwawayIdentity } from '../helpers/raw-peer';
 import t from 'tap';
 import {
   HandshakeError,
   InitiatorHandshake,
   MAX_HANDSHAKE_MESSAGE_BYTES,
   ResponderHandshake,
-  type StaticIdentity,
 } from '../../extension/wire/handshake';
 import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 
-function identity(): StaticIdentity {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
-  return { publicKey: raw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
-}
+const identity = throwawayIdentity;
 
 const alice = identity();
 const bob = identity();

@@ -1,0 +1,180 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { P2pError } from '../../extension/errors';
+import { NewlineMessageReader } from '../../extension/host/line-reader';
+import { RequestIdMap } from '../../extension/host/request-ids';
+import { parsePairingLink } from '../../extension/pairing/pairing-link';
+import { InboxStore } from '../../extension/store/inbox';
+import { OutboxStore } from '../../extension/store/outbox';
+import { TrustStore } from '../../extension/trust/trust-store';
+import { openAck, signAck, AckReason, AckStatus } from '../../extension/wire/ack';
+import { decodeDecision } from '../../extension/wire/decision';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError, signEnvelope } from '../../extension/wire/envelope';
+import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
+import { Intent } from '../../extension/wire/handshake-payload';
+import { decodeHello, encodeHello } from '../../extension/wire/hello';
+import { SessionCipher } from '../../extension/wire/session-cipher';
+import { throwawayIdentity } from '../helpers/raw-peer';
+
+/**
+ * One fuzz target per decoder that bytes from the network or the disk
+ * reach. `run` must either decode or refuse in the documented way; any
+ * other exception, or a hang, is a finding. `seeds` are valid inputs that
+ * mutation starts from.
+ */
+export interface FuzzTarget {
+  name: string;
+  seeds: Uint8Array[];
+  run(input: Uint8Array): void;
+}
+
+class Finding extends Error {
+  override name = 'Finding';
+}
+
+/** Runs `fn`, letting only the refusals the decoder documents through. */
+function refusesOnly(fn: () => unknown, ...allowed: (abstract new (...args: never[]) => Error)[]): void {
+  try {
+    fn();
+  } catch (error) {
+    if (allowed.some((kind) => error instanceof kind)) return;
+    throw new Finding(`unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  }
+}
+
+const alice = throwawayIdentity();
+const bob = throwawayIdentity();
+const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(16).fill(1), listenPort: 7400, displayName: 'Alice' } as const;
+
+function handshakeSeeds(): Uint8Array[] {
+  const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+  const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+  const m1 = initiator.start();
+  const m2 = responder.respond(m1);
+  return [m1, m2, initiator.finish(m2).finish];
+}
+
+const key = new Uint8Array(32).fill(7);
+const sampleEnvelope = signEnvelope(
+  { messageId: new Uint8Array(16).fill(2), sender: alice.publicKey, recipient: bob.publicKey, timestamp: 1_900_000_000_000, nonce: new Uint8Array(16), type: 'json', correlationId: 'c-1', payload: Buffer.from('{"a":1}') },
+  (m) => alice.sign(m),
+);
+
+/** A scratch directory per target, reused across inputs (each input overwrites the file). */
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'p2p-comm-fuzz-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function fileTarget(name: string, fileName: string, seeds: Uint8Array[], open: (dir: string) => { close?: () => unknown } | void): FuzzTarget {
+  const dir = scratch();
+  return {
+    name,
+    seeds,
+    run: (input) => {
+      writeFileSync(join(dir, fileName), input, { mode: 0o600 });
+      refusesOnly(() => {
+        const opened = open(dir);
+        void opened?.close?.();
+      }, P2pError);
+    },
+  };
+}
+
+function logSeed(records: string[]): Uint8Array {
+  const parts = [Buffer.from('P2PLOG2\n', 'latin1')];
+  for (const body of records) {
+    const bytes = Buffer.from(body, 'latin1');
+    const header = Buffer.alloc(12);
+    header.writeUInt32BE(bytes.length, 0);
+    parts.push(header, bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+export function fuzzTargets(): FuzzTarget[] {
+  return [
+    {
+      name: 'session frame',
+      seeds: [new SessionCipher(key).seal(Uint8Array.of(0x20, 1, 2, 3))],
+      run: (input) => {
+        if (new SessionCipher(key).open(input) !== null && input.length < 17) throw new Finding('a too-short frame authenticated');
+      },
+    },
+    {
+      name: 'handshake message (responder side)',
+      seeds: handshakeSeeds(),
+      run: (input) => {
+        const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+        refusesOnly(() => responder.respond(input), HandshakeError);
+        refusesOnly(() => responder.finish(input), HandshakeError);
+      },
+    },
+    {
+      name: 'handshake message (initiator side)',
+      seeds: handshakeSeeds(),
+      run: (input) => {
+        const initiator = new InitiatorHandshake(alice, bob.publicKey, request);
+        initiator.start();
+        refusesOnly(() => initiator.finish(input), HandshakeError);
+      },
+    },
+    {
+      name: 'envelope',
+      seeds: [encodeEnvelope(sampleEnvelope)],
+      run: (input) => refusesOnly(() => decodeEnvelope(input, 1 << 20), EnvelopeError),
+    },
+    {
+      name: 'ack',
+      seeds: [signAck({ messageId: new Uint8Array(16), status: AckStatus.STORED, reason: AckReason.NONE }, bob, alice.publicKey)],
+      run: (input) => refusesOnly(() => openAck(input, bob.publicKey, alice.publicKey)),
+    },
+    {
+      name: 'decision and hello',
+      seeds: [Uint8Array.of(1, 0), encodeHello({ protocolVersion: 1, agent: 'Bob', capabilities: ['text'], software: 'p2p-comm/0.1.0' })],
+      run: (input) => {
+        refusesOnly(() => decodeDecision(input));
+        refusesOnly(() => decodeHello(input, () => true));
+      },
+    },
+    {
+      name: 'pairing link',
+      seeds: [Buffer.from(`p2p-comm://${'a'.repeat(51)}q?addr=127.0.0.1%3A7400&name=Bob%20%26%20co&exp=1900000000`)],
+      run: (input) => refusesOnly(() => parsePairingLink(Buffer.from(input).toString('latin1')), P2pError),
+    },
+    jsonRpcTarget(),
+    fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
+    fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
+    fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
+  ];
+}
+
+/** JSON-RPC lines: the reader must turn every line into a message or a refusal, and never buffer past its limit. */
+function jsonRpcTarget(): FuzzTarget {
+  return {
+    name: 'JSON-RPC line',
+    seeds: [Buffer.from('{"jsonrpc":"2.0","id":1,"method":"execute","params":{"operation":"status","input":{}}}\n')],
+    run: (input) => {
+      const stream = new PassThrough();
+      let delivered = 0;
+      const reader = new NewlineMessageReader(stream, {
+        maxLineBytes: 4096,
+        requestIds: new RequestIdMap(),
+        // Refused lines that get no answer (notifications, blank lines) are still accounted for here.
+        onRefused: () => {
+          delivered += 1;
+        },
+      });
+      reader.listen(() => {
+        delivered += 1;
+      });
+      refusesOnly(() => {
+        stream.write(Buffer.concat([input, Buffer.from('\n')]));
+      });
+      if (delivered === 0) throw new Finding('a line produced neither a message nor a refusal');
+    },
+  };
+}
