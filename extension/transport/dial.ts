@@ -22,6 +22,8 @@ export function dial(address: string, limits: TransportLimits): Promise<WebSocke
     };
     socket.once('open', () => {
       socket.removeAllListeners();
+      // Errors after this point are followed by 'close', which the owner handles (see peer-server.ts).
+      socket.on('error', () => undefined);
       resolve(socket);
     });
     socket.once('error', (error) => fail(error.message));

@@ -96,6 +96,12 @@ export class PeerServer {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.options.onConnection(ws, ip));
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      // ws reports a protocol violation (an oversize frame, a bad opcode) as
+      // 'error' and then closes; the owner acts on 'close'. Unheard, the
+      // 'error' would take the whole process down.
+      ws.on('error', () => undefined);
+      this.options.onConnection(ws, ip);
+    });
   }
 }

@@ -8,7 +8,7 @@ import { DecisionResult, RefusalReason } from '../../extension/wire/decision';
 import { InitiatorHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { publicKeyFromPeerId } from '../../extension/identity/peer-id';
-import { pairNodes, startNode, type TestNode } from '../helpers/node';
+import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
 import { rawConnection, throwawayIdentity } from '../helpers/raw-peer';
 
 const options = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1000, keepaliveIntervalMs: 60_000 };
@@ -143,4 +143,41 @@ t.test('slow and idle connections are cut at the handshake timeout', async (t) =
   const conn = await rawConnection(await addressOf(bob));
   await conn.closed;
   t.equal((await networkRefusals(bob))['handshake_timeout'], 1);
+});
+
+t.test('10,000 connection attempts and oversize frames: refused, counted, the real peer still served', async (t) => {
+  const bob = await startNode(t);
+  const alice = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  const address = await addressOf(bob);
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const { connect } = await import('node:net');
+  let attempts = 0;
+  // In waves, so the test machine's own limits are not what is measured.
+  for (let wave = 0; wave < 50; wave += 1) {
+    await Promise.all(
+      Array.from({ length: 200 }, () =>
+        new Promise<void>((resolve) => {
+          const socket = connect(port, host);
+          attempts += 1;
+          socket.once('connect', () => socket.destroy());
+          socket.once('error', () => resolve());
+          socket.once('close', () => resolve());
+        }),
+      ),
+    );
+  }
+  t.equal(attempts, 10_000);
+  if (bob.stderr.some((line) => line.includes('fatal'))) t.fail(bob.stderr.join('\n'));
+  // A frame over the size limit, before any handshake.
+  const oversize = await rawConnection(address);
+  oversize.socket.send(new Uint8Array(2 * 1024 * 1024));
+  await oversize.closed;
+
+  const sent = await alice.call('send', { peer: bId, type: 'text', content: 'still here after the storm' });
+  await eventually(async () => ((await bob.call('receive', { peer: aId, wait_ms: 200 }))['messages'] as unknown[]).length === 1, 'the real message');
+  await eventually(async () => (await alice.call('message_status', { message_id: sent['message_id'] }))['state'] === 'delivered', 'delivery');
+  const refusals = await networkRefusals(bob);
+  t.ok((refusals['handshake_closed'] ?? 0) + (refusals['handshake_timeout'] ?? 0) >= 1, 'the oversize frame and the dropped sockets are counted');
+  t.match((await bob.call('peers'))['peers'], [{ peer: aId, online: true }]);
 });
