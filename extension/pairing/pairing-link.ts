@@ -13,6 +13,8 @@ import { validateDisplayName } from '../identity/profile';
  */
 export const LINK_SCHEME = 'p2p-comm://';
 export const MAX_LINK_ADDRESSES = 4;
+/** The latest time a JavaScript Date holds (8.64e15 ms), in seconds. */
+const MAX_TIME_SECONDS = 8_640_000_000_000;
 const ADDRESS_PATTERN = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
 
 export interface PairingLink {
@@ -74,8 +76,9 @@ export function parsePairingLink(text: string): PairingLink {
   if (exps.length > 1) throw invalid('it carries more than one expiry');
   let expiresAt: Date | null = null;
   if (exps.length === 1) {
-    if (!/^[0-9]{1,12}$/.test(exps[0] as string)) throw invalid('the expiry is not a time');
-    expiresAt = new Date(Number(exps[0]) * 1000);
+    const seconds = Number(exps[0]);
+    if (!/^[0-9]{1,13}$/.test(exps[0] as string) || seconds > MAX_TIME_SECONDS) throw invalid('the expiry is not a time');
+    expiresAt = new Date(seconds * 1000);
   }
   return { peerId, addresses, displayName, expiresAt };
 }

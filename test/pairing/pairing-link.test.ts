@@ -160,7 +160,8 @@ t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
     ['exp with a fraction', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1.5`],
     ['exp in exponent notation', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1e9`],
     ['exp empty', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=`],
-    ['exp of 13 digits', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=1234567890123`],
+    ['exp beyond the last time a Date holds', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=8640000000001`],
+    ['exp of 14 digits', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=12345678901234`],
     ['two exps', `${LINK_SCHEME}${peerId}?addr=h:1&name=Bob&exp=10&exp=20`],
   ];
   for (const [label, text] of cases) {
