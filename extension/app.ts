@@ -1,6 +1,8 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import type { MessagingConfig, NetworkConfig } from './config';
+import type { DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
+import { createBonjourResponder } from './discovery/bonjour-responder';
+import { MdnsDiscovery } from './discovery/mdns-discovery';
 import { P2pError } from './errors';
 import type { EventOutbox } from './events/outbox';
 import type { ExecuteParams, ExtensionApp, HostEvent, InitializeParams, InitializeResult, OperationOutcome } from './host/protocol';
@@ -25,6 +27,7 @@ export interface AppDependencies {
   refusals: RefusalCounters;
   networkConfig: NetworkConfig;
   messagingConfig: MessagingConfig;
+  discoveryConfig: DiscoveryConfig;
 }
 
 /** What this version can exchange; told to peers in the hello. */
@@ -48,14 +51,33 @@ export class P2pCommApp implements ExtensionApp {
     if (params.extensionId !== undefined && params.extensionId !== manifest.id) {
       this.deps.logger.warn(`host calls this extension "${params.extensionId}"; its manifest id is "${manifest.id}"`);
     }
-    const { outbox, refusals, logger, networkConfig, messagingConfig } = this.deps;
+    const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig } = this.deps;
     const dataDir = openDataDir(params.dataDir);
     const identity = loadOrCreateIdentity(dataDir);
     const profile = Profile.open(dataDir);
     const trust = TrustStore.open(dataDir);
     const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
     const consent = new Consent(trust, pending, outbox, refusals, networkConfig);
-    const network = new PeerNetwork({ dataDir, identity, profile, trust, pending, consent, outbox, refusals, logger, config: networkConfig });
+    const discovery = new MdnsDiscovery({
+      config: discoveryConfig,
+      identity,
+      displayName: () => profile.displayName,
+      logger,
+      createResponder: createBonjourResponder,
+    });
+    const network = new PeerNetwork({
+      dataDir,
+      identity,
+      profile,
+      trust,
+      pending,
+      consent,
+      outbox,
+      refusals,
+      logger,
+      config: networkConfig,
+      discoveredAddress: (peerId) => discovery.find(peerId)?.address ?? null,
+    });
     const outboxStore = OutboxStore.open(dataDir, {
       maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
       maxBytesPerPeer: messagingConfig.outboxMaxBytesPerPeer,
@@ -92,6 +114,7 @@ export class P2pCommApp implements ExtensionApp {
       consent,
       network,
       networkConfig,
+      discovery,
       messenger,
       outboxStore,
       inbox,
@@ -105,7 +128,19 @@ export class P2pCommApp implements ExtensionApp {
     this.deps.logger.info(`p2p-comm ${manifest.version} is ${node.identity.peerId} (${node.identity.fingerprint}), data in ${node.dataDir}`);
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
     node.messenger.start();
-    node.network.start().catch((error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`));
+    node.network.start().then(
+      () => this.startDiscovery(node),
+      (error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`),
+    );
+  }
+
+  /** Discovery announces the listening port, so it starts once the node listens. */
+  private startDiscovery(node: NodeContext): void {
+    try {
+      node.discovery.start(node.network.listeningPort());
+    } catch (error) {
+      this.deps.logger.error(`LAN discovery did not start: ${(error as Error).message}`);
+    }
   }
 
   async execute(params: ExecuteParams): Promise<OperationOutcome> {
@@ -121,6 +156,8 @@ export class P2pCommApp implements ExtensionApp {
   async close(): Promise<void> {
     const node = this.node;
     if (node !== null) {
+      // First, while the node still answers: its goodbye tells the LAN it is gone.
+      await node.discovery.close();
       node.messenger.close();
       await node.network.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
@@ -92,6 +93,38 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   expirySweepMs: 1000,
 };
 
+/** `on`: announce this node and list others; `advertise` / `browse`: only one of the two; `off`: no multicast at all. */
+export type DiscoveryMode = 'on' | 'off' | 'advertise' | 'browse';
+
+const DISCOVERY_MODES: readonly DiscoveryMode[] = ['on', 'off', 'advertise', 'browse'];
+
+/** LAN discovery over mDNS (see docs/discovery.md). */
+export interface DiscoveryConfig {
+  mode: DiscoveryMode;
+  /** IPv4 address of the one interface to use; null = every interface. */
+  interface: string | null;
+  /** Nodes kept in the table; announcements of further ones are refused. Also bounds the per-address rate limiters. */
+  maxPeers: number;
+  /** Longest an entry stays without being heard again, whatever TTL its announcement claims. */
+  maxTtlSeconds: number;
+  /** How often the network is asked again who is there; each answer keeps an entry alive. */
+  requeryMs: number;
+  /** Announcements accepted from one source address. */
+  sourceRate: { burst: number; perSecond: number };
+  /** Announcements accepted from all sources together. */
+  globalRate: { burst: number; perSecond: number };
+}
+
+export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = {
+  mode: 'on',
+  interface: null,
+  maxPeers: 256,
+  maxTtlSeconds: 180,
+  requeryMs: 60_000,
+  sourceRate: { burst: 32, perSecond: 4 },
+  globalRate: { burst: 256, perSecond: 32 },
+};
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -165,6 +198,40 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),
   };
+}
+
+export function discoveryConfigFromEnv(env: NodeJS.ProcessEnv): DiscoveryConfig {
+  const d = DEFAULT_DISCOVERY_CONFIG;
+  return {
+    mode: discoveryMode(env, 'P2P_COMM_MDNS', d.mode),
+    interface: ipv4(env, 'P2P_COMM_MDNS_INTERFACE'),
+    maxPeers: integer(env, 'P2P_COMM_MDNS_MAX_PEERS', d.maxPeers, 1, 65_536),
+    maxTtlSeconds: integer(env, 'P2P_COMM_MDNS_MAX_TTL_SECONDS', d.maxTtlSeconds, 1, 86_400),
+    requeryMs: integer(env, 'P2P_COMM_MDNS_REQUERY_MS', d.requeryMs, 1000),
+    sourceRate: {
+      burst: integer(env, 'P2P_COMM_MDNS_SOURCE_RATE_BURST', d.sourceRate.burst),
+      perSecond: integer(env, 'P2P_COMM_MDNS_SOURCE_RATE_PER_SECOND', d.sourceRate.perSecond),
+    },
+    globalRate: {
+      burst: integer(env, 'P2P_COMM_MDNS_GLOBAL_RATE_BURST', d.globalRate.burst),
+      perSecond: integer(env, 'P2P_COMM_MDNS_GLOBAL_RATE_PER_SECOND', d.globalRate.perSecond),
+    },
+  };
+}
+
+function discoveryMode(env: NodeJS.ProcessEnv, name: string, fallback: DiscoveryMode): DiscoveryMode {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const mode = DISCOVERY_MODES.find((candidate) => candidate === raw);
+  if (mode === undefined) throw new Error(`${name} must be one of ${DISCOVERY_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  return mode;
+}
+
+function ipv4(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (!isIPv4(raw)) throw new Error(`${name} must be the IPv4 address of a local interface (e.g. 192.168.1.20), got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 /** Where state lives when the host gives no data_dir (standalone runs). */

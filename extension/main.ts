@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { P2pCommApp } from './app';
-import { messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
+import { discoveryConfigFromEnv, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
 import { EventOutbox } from './events/outbox';
 import { HostSession } from './host/session';
 import { logLevelFromEnv, StderrLogger } from './log';
@@ -15,11 +15,13 @@ function main(): void {
   let limits;
   let networkConfig;
   let messagingConfig;
+  let discoveryConfig;
   let logger: StderrLogger;
   try {
     limits = stdioLimitsFromEnv(process.env);
     networkConfig = networkConfigFromEnv(process.env);
     messagingConfig = messagingConfigFromEnv(process.env);
+    discoveryConfig = discoveryConfigFromEnv(process.env);
     logger = new StderrLogger(undefined, logLevelFromEnv(process.env));
   } catch (error) {
     process.stderr.write(`p2p-comm: invalid configuration: ${(error as Error).message}\n`);
@@ -39,7 +41,7 @@ function main(): void {
 
   const outbox = new EventOutbox(limits.maxQueuedEvents);
   const refusals = new RefusalCounters();
-  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig });
+  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig });
   const session = new HostSession({
     input: process.stdin,
     output: process.stdout,

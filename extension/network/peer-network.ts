@@ -32,6 +32,8 @@ export interface PeerNetworkDeps {
   refusals: RefusalCounters;
   logger: Logger;
   config: NetworkConfig;
+  /** Where LAN discovery last heard the peer, if it did: one more address to try, proven like any other by the handshake. */
+  discoveredAddress: (peerId: string) => string | null;
 }
 
 /** What one connection attempt to a peer achieved. */
@@ -62,7 +64,7 @@ export interface SessionListener {
  */
 export class PeerNetwork {
   private server: PeerServer | null = null;
-  private listeningPort: number | null = null;
+  private boundPort: number | null = null;
   private listenError: string | null = null;
   private readonly sessions = new Map<string, SecureChannel>();
   private readonly backoffs = new Map<string, Backoff>();
@@ -108,10 +110,15 @@ export class PeerNetwork {
     await this.server?.close();
   }
 
+  /** The port this node listens on; null while it is not listening. */
+  listeningPort(): number | null {
+    return this.boundPort;
+  }
+
   /** host:port addresses a peer can use to reach this node. */
   addresses(): string[] {
-    if (this.listeningPort === null) return [];
-    return advertisedAddresses(this.deps.config.listenHost, this.listeningPort, this.deps.config.advertiseHost);
+    if (this.boundPort === null) return [];
+    return advertisedAddresses(this.deps.config.listenHost, this.boundPort, this.deps.config.advertiseHost);
   }
 
   isOnline(peerId: string): boolean {
@@ -128,9 +135,9 @@ export class PeerNetwork {
   status(): { listening: Record<string, unknown>; connections: Record<string, unknown> } {
     return {
       listening: {
-        active: this.listeningPort !== null,
+        active: this.boundPort !== null,
         host: this.deps.config.listenHost,
-        port: this.listeningPort,
+        port: this.boundPort,
         addresses: this.addresses(),
         error: this.listenError,
       },
@@ -193,7 +200,7 @@ export class PeerNetwork {
         return;
       }
       this.server = server;
-      this.listeningPort = bound.port;
+      this.boundPort = bound.port;
       this.listenError = null;
       if (config.listenPort === null && port === 0) persistPort(dataDir, bound.port);
       logger.info(`listening on ${formatAddress(config.listenHost, bound.port)}`);
@@ -257,20 +264,24 @@ export class PeerNetwork {
     return outcome;
   }
 
+  /** Known addresses first; the discovered one last, as it is only a claim heard on the LAN. */
   private planFor(peerId: string): { addresses: readonly string[]; payload: InitiatorPayload } | null {
-    const { trust, pending, profile } = this.deps;
-    const listenPort = this.listeningPort ?? 0;
+    const { trust, pending, profile, discoveredAddress } = this.deps;
+    const listenPort = this.boundPort ?? 0;
+    const discovered = discoveredAddress(peerId);
     const trusted = trust.get(peerId);
     if (trusted?.state === 'trusted') {
       return {
-        addresses: trusted.addresses,
+        addresses: withAddress(trusted.addresses, discovered),
         payload: { intent: Intent.SESSION, requestId: SESSION_REQUEST_ID, listenPort, displayName: profile.displayName },
       };
     }
     const request = pending.findOutgoingByPeer(peerId);
-    if (request === undefined || request.state === 'rejected' || request.address === null) return null;
+    if (request === undefined || request.state === 'rejected') return null;
+    const addresses = withAddress(request.address === null ? [] : [request.address], discovered);
+    if (addresses.length === 0) return null;
     return {
-      addresses: [request.address],
+      addresses,
       payload: {
         intent: Intent.PAIR_REQUEST,
         requestId: Buffer.from(request.requestId, 'hex'),
@@ -401,4 +412,8 @@ export class PeerNetwork {
 
 function listenAddressOf(ip: string, payload: InitiatorPayload): string | null {
   return payload.listenPort === 0 ? null : formatAddress(ip, payload.listenPort);
+}
+
+function withAddress(addresses: readonly string[], extra: string | null): readonly string[] {
+  return extra === null || addresses.includes(extra) ? addresses : [...addresses, extra];
 }

@@ -1,4 +1,5 @@
 import type { NetworkConfig } from '../config';
+import type { MdnsDiscovery } from '../discovery/mdns-discovery';
 import type { Messenger } from '../messaging/messenger';
 import type { InboxStore } from '../store/inbox';
 import type { OutboxStore } from '../store/outbox';
@@ -27,6 +28,7 @@ export interface NodeContext {
   consent: Consent;
   network: PeerNetwork;
   networkConfig: NetworkConfig;
+  discovery: MdnsDiscovery;
   messenger: Messenger;
   outboxStore: OutboxStore;
   inbox: InboxStore;

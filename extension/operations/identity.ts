@@ -25,7 +25,8 @@ export const identity: OperationHandler = async (input, node) => {
   };
 };
 
-export const setDisplayName: OperationHandler = async (input, node) => ({
-  data: { display_name: node.profile.setDisplayName(input['display_name'] as string) },
-  message: 'peers see the new name the next time they connect',
-});
+export const setDisplayName: OperationHandler = async (input, node) => {
+  const displayName = node.profile.setDisplayName(input['display_name'] as string);
+  node.discovery.readvertise();
+  return { data: { display_name: displayName }, message: 'peers see the new name the next time they connect' };
+};

@@ -6,7 +6,12 @@ import { parsePairingLink, type PairingLink } from '../pairing/pairing-link';
 import type { PendingRequest } from '../trust/pending-requests';
 import type { NodeContext, OperationHandler } from './context';
 
-function targetOf(input: Record<string, unknown>): PairingLink {
+/**
+ * Whom to ask and where: the link, the given address, or else the address
+ * LAN discovery heard the peer announce. Whichever it is, the handshake
+ * proves the key behind the peer id before anything is sent.
+ */
+function targetOf(input: Record<string, unknown>, node: NodeContext): PairingLink {
   if (typeof input['link'] === 'string') {
     const link = parsePairingLink(input['link']);
     if (link.expiresAt !== null && link.expiresAt.getTime() < Date.now()) {
@@ -14,11 +19,17 @@ function targetOf(input: Record<string, unknown>): PairingLink {
     }
     return link;
   }
+  const peerId = input['peer'] as string;
   const address = input['address'] as string | undefined;
-  if (address === undefined) {
-    throw new P2pError('NOT_FOUND', 'no address is known for this peer; give its address or its pairing link');
+  if (address !== undefined) return { peerId, addresses: [address], displayName: UNNAMED_PEER, expiresAt: null };
+  const discovered = node.discovery.find(peerId);
+  if (discovered === undefined) {
+    throw new P2pError(
+      'NOT_FOUND',
+      `no address is known for peer ${peerId}: it is not among the nodes discovered on the local network (see discover); give its address or its pairing link`,
+    );
   }
-  return { peerId: input['peer'] as string, addresses: [address], displayName: UNNAMED_PEER, expiresAt: null };
+  return { peerId, addresses: [discovered.address], displayName: discovered.displayName, expiresAt: null };
 }
 
 const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = {
@@ -27,13 +38,13 @@ const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = 
   rejected: { state: 'rejected', message: 'the other person refused this pairing' },
   not_trusted_by_peer: { state: 'queued', message: 'the peer refused the connection; retrying' },
   busy: { state: 'queued', message: 'the peer is busy; the request will be retried' },
-  key_mismatch: { state: 'queued', message: 'the node at that address is NOT the peer in the link (different key); nothing was sent. Check the link' },
+  key_mismatch: { state: 'queued', message: 'the node at that address is NOT that peer (it proved another key); nothing was sent. Check the link or the address' },
   unreachable: { state: 'queued', message: 'the peer is not reachable now; the request will be retried until it expires' },
   nothing_to_do: { state: 'queued', message: 'the request is stored' },
 };
 
 export const pair: OperationHandler = async (input, node) => {
-  const target = targetOf(input);
+  const target = targetOf(input, node);
   if (target.peerId === node.identity.peerId) {
     throw new P2pError('INVALID_INPUT', 'that is this node’s own peer id; pair with the other person’s link');
   }

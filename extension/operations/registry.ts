@@ -2,16 +2,15 @@ import { P2pError } from '../errors';
 import type { OperationOutcome } from '../host/protocol';
 import type { OperationDefinition } from '../manifest';
 import type { NodeContext, OperationHandler } from './context';
+import { discover } from './discovery';
 import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
 import { ack, messageStatus, receive, send } from './messaging';
 import { accept, pair, reject, requests } from './pairing';
 import { peers, revoke } from './peers';
 import { status } from './status';
-import { unavailableOperations } from './unavailable';
 
 const HANDLERS: Record<string, OperationHandler> = {
-  ...unavailableOperations(),
   identity,
   set_display_name: setDisplayName,
   pair,
@@ -25,6 +24,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ack,
   message_status: messageStatus,
   status,
+  discover,
 };
 
 /**

@@ -1,6 +1,6 @@
 import type { OperationHandler } from './context';
 
-/** Health of the node; the discovery section reports zeros until discovery exists. */
+/** Health of the node. */
 export const status: OperationHandler = async (_input, node) => {
   const network = node.network.status();
   return {
@@ -18,7 +18,7 @@ export const status: OperationHandler = async (_input, node) => {
         incoming_requests: node.pending.incoming().length,
         outgoing_requests: node.pending.outgoing().length,
       },
-      discovery: { enabled: false, advertising: false, browsing: false, peers_seen: 0 },
+      discovery: node.discovery.status(),
       refusals: node.refusals.snapshot(),
       host_events_received: node.hostEventsReceived(),
     },

@@ -53,7 +53,8 @@ async function startSide(name: string, root: string, transcript: Transcript): Pr
     dataDir: join(dir, 'extension'),
     plugins: [consolePlugin, agentPlugin],
     policyFile: policy,
-    env: { P2P_COMM_LISTEN_HOST: '127.0.0.1' },
+    // Everything on loopback; the demo pairs by link and announces nothing on the LAN.
+    env: { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off' },
     onStderrLine: () => undefined,
     onDecision: (line) => transcript.note(name, line),
   });

@@ -48,11 +48,13 @@ t.test('status and identity answer for real', async (t) => {
   t.equal(status['peer_id'], identity['peer_id']);
 });
 
-t.test('operations of later features answer "not available yet"', async (t) => {
+t.test('with LAN discovery off, discover answers "not available" and says how to turn it on', async (t) => {
   const { extension } = await startExtension(t);
   const response = await extension.execute('discover', {});
   t.equal(response.error?.code, -32012);
-  t.match(response.error?.message, /"discover" is not available yet .*LAN discovery/);
+  t.match(response.error?.message, /P2P_COMM_MDNS=off.*P2P_COMM_MDNS=on/);
+  const status = dataOf(t, await extension.execute('status', {}));
+  t.match(status['discovery'], { enabled: false, mode: 'off', advertising: false, browsing: false, peers_seen: 0 });
 });
 
 t.test('a request before initialize is refused and initialize still works', async (t) => {
@@ -61,6 +63,7 @@ t.test('a request before initialize is refused and initialize still works', asyn
     extensionId: manifest.id,
     version: manifest.version,
     dataDir: join(tempDir(t), 'd'),
+    env: { ...process.env, ...LOOPBACK_ONLY },
   });
   t.teardown(() => extension.kill());
   const early = await extension.execute('status', {});

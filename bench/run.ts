@@ -1,0 +1,284 @@
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { fsyncTimes } from './baseline-disk';
+import { wsConnectTimes, wsRoundTrips, wsThroughput } from './baseline-ws';
+import { renderMarkdown } from './markdown';
+import { profiled } from './profile';
+import { atLeastRatio, atMost, atMostRatio, currentLoad, describeMachine, Results } from './results';
+import { runScaleChild, type ChildKind } from './scale-child';
+import { cryptoOperations, opsPerSecond, verifyKeyImport } from './scenarios/crypto';
+import { handshakeTimes } from './scenarios/handshake';
+import { p2pLatency } from './scenarios/latency';
+import { scaleRun } from './scenarios/scale';
+import { startStdioBench } from './scenarios/stdio';
+import { p2pThroughput } from './scenarios/throughput';
+import { nowMs, percentile, repeat, summarize } from './stats';
+
+/**
+ * `npm run bench`: every scenario next to a raw baseline measured in this
+ * same run, the median of several repetitions with min and max. Progress
+ * goes to stderr, the Markdown table to stdout, everything to
+ * bench/results.json. `--only=<section>,…` runs the baselines and the named
+ * sections alone; `--profile` writes a CPU profile of each section but the
+ * baselines (bench/<n>-<section>.cpuprofile) and prints its hottest
+ * functions. Either leaves results.json as it is: a partial or profiled run
+ * is not the record of this machine.
+ */
+
+const REPETITIONS = 5;
+const SLOW_REPETITIONS = 3;
+const RESULTS_FILE = resolve(process.cwd(), 'bench', 'results.json');
+
+const WINDOW_256 = 512;
+const WINDOW_64K = 64;
+const THROUGHPUT_MS = 2000;
+const WS_THROUGHPUT_MS = 1000;
+const ROUND_TRIPS = 2000;
+const LATENCY_MESSAGES = 200;
+const CONNECTIONS = 100;
+const STDIO_CALLS = 200;
+const SCALE_CONCURRENCY = 32;
+const CRYPTO_MS = 250;
+
+const KIB64 = 64 * 1024;
+
+interface Section {
+  key: string;
+  title: string;
+  run(results: Results): Promise<string>;
+}
+
+const SECTIONS: Section[] = [
+  {
+    key: 'baselines',
+    title: 'raw ws baselines (and the disk)',
+    run: async (results) => {
+      await wsThroughput(256, WINDOW_256, 300);
+      for (const [bytes, window, label] of [[256, WINDOW_256, '256 B'], [KIB64, WINDOW_64K, '64 KiB']] as const) {
+        const runs = await repeat(REPETITIONS, () => wsThroughput(bytes, window, WS_THROUGHPUT_MS));
+        results.addBaseline(`raw ws one-way ${label} (msgs/s)`, 'msgs/s', summarize(runs.map((run) => run.messagesPerSecond)));
+        results.addBaseline(`raw ws one-way ${label} (MB/s)`, 'MB/s', summarize(runs.map((run) => (run.messagesPerSecond * bytes) / 1e6)));
+        results.addBaseline(`raw ws CPU per message ${label} (µs)`, 'µs', summarize(runs.map((run) => run.cpuUsPerMessage)));
+      }
+      const trips = await repeat(REPETITIONS, () => wsRoundTrips(ROUND_TRIPS, 256));
+      results.addBaseline('raw ws round trip 256 B, p50 (ms)', 'ms', summarize(trips.map((run) => run.p50Ms)));
+      results.addBaseline('raw ws round trip 256 B, p99 (ms)', 'ms', summarize(trips.map((run) => run.p99Ms)));
+      results.addBaseline('raw ws round trips 256 B, one at a time (per s)', 'round trips/s', summarize(trips.map((run) => run.perSecond)));
+      const connects = await repeat(REPETITIONS, () => wsConnectTimes(CONNECTIONS));
+      results.addBaseline('raw ws connect, median (ms)', 'ms', summarize(connects.map((times) => percentile(times, 50))));
+      const syncs = await repeat(REPETITIONS, async () => fsyncTimes(200, 330));
+      results.addBaseline('disk: append 330 B + fsync, median (ms)', 'ms', summarize(syncs.map((times) => percentile(times, 50))));
+      return `ws ${format(trips.map((run) => run.p50Ms))} ms round trip`;
+    },
+  },
+  {
+    key: 'crypto',
+    title: 'crypto micro-benchmark: node:crypto (OpenSSL) vs noble',
+    run: async (results) => {
+      const lines: string[] = [];
+      for (const operation of cryptoOperations()) {
+        const node: number[] = [];
+        const noble: number[] = [];
+        for (let i = 0; i < SLOW_REPETITIONS; i += 1) {
+          node.push(opsPerSecond(operation.node, CRYPTO_MS));
+          noble.push(opsPerSecond(operation.noble, CRYPTO_MS));
+        }
+        const nobleName = `${operation.name}, @noble (ops/s)`;
+        results.addBaseline(nobleName, 'ops/s', summarize(noble));
+        const entry = results.add({ name: `${operation.name}, node:crypto (ops/s)`, unit: 'ops/s', summary: summarize(node), baseline: nobleName });
+        lines.push(`${operation.name} ${entry.ratio.toFixed(1)}×`);
+      }
+      const verification = verifyKeyImport();
+      const perCall: number[] = [];
+      const cached: number[] = [];
+      for (let i = 0; i < SLOW_REPETITIONS; i += 1) {
+        perCall.push(opsPerSecond(verification.perCall, CRYPTO_MS));
+        cached.push(opsPerSecond(verification.cached, CRYPTO_MS));
+      }
+      const perCallName = 'Ed25519 verify, key imported from JWK per call as ed25519Verify does (ops/s)';
+      results.addBaseline(perCallName, 'ops/s', summarize(perCall));
+      const entry = results.add({ name: 'Ed25519 verify, KeyObject made once per peer (ops/s)', unit: 'ops/s', summary: summarize(cached), baseline: perCallName });
+      lines.push(`cached verify key ${entry.ratio.toFixed(2)}×`);
+      return lines.join(', ');
+    },
+  },
+  ...([
+    [256, WINDOW_256, '256 B', '256'],
+    [KIB64, WINDOW_64K, '64 KiB', '64k'],
+  ] as const).map(
+    ([bytes, window, label, key]): Section => ({
+      key: `throughput-${key}`,
+      title: `one-way throughput ${label} between two nodes (signed, encrypted, fsync'd on both sides)`,
+      run: async (results) => {
+        // Warms the JIT up: the first run of a fresh process is slower.
+        await p2pThroughput(bytes, window, 500);
+        const runs = await repeat(REPETITIONS, () => p2pThroughput(bytes, window, THROUGHPUT_MS));
+        const perSecond = results.add({
+          name: `one-way throughput ${label} (msgs/s)`,
+          unit: 'msgs/s',
+          summary: summarize(runs.map((run) => run.messagesPerSecond)),
+          baseline: `raw ws one-way ${label} (msgs/s)`,
+          ...(bytes === 256 ? { target: atLeastRatio(0.1) } : {}),
+        });
+        results.add({ name: `one-way throughput ${label} (MB/s)`, unit: 'MB/s', summary: summarize(runs.map((run) => run.megabytesPerSecond)), baseline: `raw ws one-way ${label} (MB/s)` });
+        results.add({
+          name: `CPU per message ${label}, both nodes (µs)`,
+          unit: 'µs',
+          summary: summarize(runs.map((run) => run.cpuUsPerMessage)),
+          baseline: `raw ws CPU per message ${label} (µs)`,
+        });
+        return `${Math.round(perSecond.median)} msgs/s`;
+      },
+    }),
+  ),
+  {
+    key: 'latency',
+    title: 'send → receive latency, one message at a time',
+    run: async (results) => {
+      const runs = await repeat(REPETITIONS, () => p2pLatency(LATENCY_MESSAGES, 256));
+      const p50 = results.add({
+        name: 'latency send → stored at receiver, p50 (ms)',
+        unit: 'ms',
+        summary: summarize(runs.map((run) => run.storedP50Ms)),
+        baseline: 'raw ws round trip 256 B, p50 (ms)',
+        target: atMostRatio(5),
+      });
+      results.add({ name: 'latency send → stored at receiver, p99 (ms)', unit: 'ms', summary: summarize(runs.map((run) => run.storedP99Ms)), baseline: 'raw ws round trip 256 B, p99 (ms)' });
+      results.add({ name: 'latency send → returned by a waiting receive, p50 (ms)', unit: 'ms', summary: summarize(runs.map((run) => run.polledP50Ms)), baseline: 'raw ws round trip 256 B, p50 (ms)' });
+      results.add({ name: 'latency send → returned by a waiting receive, p99 (ms)', unit: 'ms', summary: summarize(runs.map((run) => run.polledP99Ms)), baseline: 'raw ws round trip 256 B, p99 (ms)' });
+      return `p50 ${p50.median.toFixed(2)} ms`;
+    },
+  },
+  {
+    key: 'handshake',
+    title: 'handshake: connect + authenticate',
+    run: async (results) => {
+      await handshakeTimes(20);
+      const runs = await repeat(REPETITIONS, () => handshakeTimes(CONNECTIONS));
+      const entry = results.add({
+        name: 'handshake: connect + authenticate, median (ms)',
+        unit: 'ms',
+        summary: summarize(runs.map((times) => percentile(times, 50))),
+        baseline: 'raw ws connect, median (ms)',
+        target: atMost(5, 'ms'),
+      });
+      return `${entry.median.toFixed(2)} ms`;
+    },
+  },
+  {
+    key: 'stdio',
+    title: 'stdio JSON-RPC: send vs the no-op status, through a Nexus-style host',
+    run: async (results) => {
+      const bench = await startStdioBench();
+      try {
+        await bench.statusCalls(50);
+        await bench.sendCalls(50);
+        const status: number[] = [];
+        const send: number[] = [];
+        const events: number[] = [];
+        for (let i = 0; i < REPETITIONS; i += 1) {
+          status.push(await bench.statusCalls(STDIO_CALLS));
+          const run = await bench.sendCalls(STDIO_CALLS);
+          send.push(run.perSecond);
+          events.push(run.eventsPerCall);
+        }
+        results.add({ name: 'stdio: status, the no-op call (calls/s)', unit: 'calls/s', summary: summarize(status), baseline: 'raw ws round trips 256 B, one at a time (per s)' });
+        const entry = results.add({
+          name: 'stdio: send 256 B (calls/s)',
+          unit: 'calls/s',
+          summary: summarize(send),
+          baseline: 'stdio: status, the no-op call (calls/s)',
+          target: atLeastRatio(0.67),
+          note: `each send call also carried ${format(events)} event.publish round trips (deliveries of earlier messages), as under Nexus`,
+        });
+        return `send/status ${entry.ratio.toFixed(2)}`;
+      } finally {
+        await bench.stop();
+      }
+    },
+  },
+  ...[100, 1000].map(
+    (peers): Section => ({
+      key: `scale-${peers}`,
+      title: `scale: one node, ${peers.toLocaleString('en-US')} paired peers (node in its own process)`,
+      run: async (results) => {
+        const label = `${peers.toLocaleString('en-US')} peers`;
+        const ws = await repeat(SLOW_REPETITIONS, () => scaleRun('ws-server', peers, SCALE_CONCURRENCY));
+        const node = await repeat(SLOW_REPETITIONS, () => scaleRun('p2p-node', peers, SCALE_CONCURRENCY));
+        results.addBaseline(`raw ws server RSS, ${label}, peak (MB)`, 'MB', summarize(ws.map((run) => run.peakRssMb)));
+        results.addBaseline(`raw ws connects/s, ${label}`, 'connects/s', summarize(ws.map((run) => run.connectsPerSecond)));
+        results.addBaseline(`raw ws fan-out 256 B echoed, ${label} (msgs/s)`, 'msgs/s', summarize(ws.map((run) => run.fanOutPerSecond)));
+        const rss = results.add({
+          name: `scale ${label}: node RSS, peak (MB)`,
+          unit: 'MB',
+          summary: summarize(node.map((run) => run.peakRssMb)),
+          baseline: `raw ws server RSS, ${label}, peak (MB)`,
+          ...(peers >= 1000 ? { target: atMost(300, 'MB') } : {}),
+          note: `measured in the node's own process (peak RSS, VmHWM); ${format(node.map((run) => run.idleRssMb))} MB before any peer connected, ${format(node.map((run) => run.rssMb))} MB after the fan-out`,
+        });
+        results.add({ name: `scale ${label}: handshakes/s while bringing them up`, unit: 'handshakes/s', summary: summarize(node.map((run) => run.connectsPerSecond)), baseline: `raw ws connects/s, ${label}` });
+        results.add({
+          name: `scale ${label}: fan-out 256 B, one per peer, until acked (msgs/s)`,
+          unit: 'msgs/s',
+          summary: summarize(node.map((run) => run.fanOutPerSecond)),
+          baseline: `raw ws fan-out 256 B echoed, ${label} (msgs/s)`,
+        });
+        return `${Math.round(rss.median)} MB peak`;
+      },
+    }),
+  ),
+];
+
+function format(values: readonly number[]): string {
+  const median = percentile(values, 50);
+  return median >= 10 ? median.toFixed(0) : median.toFixed(2);
+}
+
+function selectedSections(): Section[] {
+  const only = process.argv.find((arg) => arg.startsWith('--only='));
+  if (only === undefined) return SECTIONS;
+  const keys = new Set(only.slice('--only='.length).split(','));
+  const unknown = [...keys].filter((key) => !SECTIONS.some((section) => section.key === key));
+  if (unknown.length > 0) throw new Error(`unknown section ${unknown.join(', ')}; sections: ${[...new Set(SECTIONS.map((section) => section.key))].join(', ')}`);
+  // The baselines always run: no figure without one.
+  return SECTIONS.filter((section) => section.key === 'baselines' || keys.has(section.key));
+}
+
+async function main(): Promise<void> {
+  const sections = selectedSections();
+  const profile = process.argv.includes('--profile');
+  const partial = profile || sections.length < SECTIONS.length;
+  const results = new Results();
+  const began = nowMs();
+  const loadAtStart = currentLoad();
+  if (loadAtStart > cpus().length / 2) {
+    process.stderr.write(`the machine is busy (load average ${loadAtStart} on ${cpus().length} CPUs): every figure will be noisy, the ratios less so\n`);
+  }
+  for (const [index, section] of sections.entries()) {
+    const step = `[${index + 1}/${sections.length}]`;
+    process.stderr.write(`${step} ${section.title} …\n`);
+    const start = nowMs();
+    let summary: string;
+    if (profile && section.key !== 'baselines') {
+      const path = resolve(process.cwd(), 'bench', `${index + 1}-${section.key}.cpuprofile`);
+      const profiledRun = await profiled(path, () => section.run(results));
+      summary = profiledRun.result;
+      process.stderr.write(`${step} hottest functions (self time; native code counts for its caller), profile in ${path}:\n${profiledRun.hottest.map((line) => `    ${line}\n`).join('')}`);
+    } else {
+      summary = await section.run(results);
+    }
+    process.stderr.write(`${step} ${section.title}: ${summary} (${((nowMs() - start) / 1000).toFixed(1)} s)\n`);
+  }
+  const file = results.file(describeMachine(loadAtStart));
+  if (!partial) writeFileSync(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
+  process.stdout.write(renderMarkdown(file));
+  process.stderr.write(`done in ${((nowMs() - began) / 1000).toFixed(0)} s${partial ? ' (partial or profiled run: results.json left as it was)' : `; wrote ${RESULTS_FILE}`}\n`);
+}
+
+const child = process.argv.find((arg) => arg.startsWith('--bench-child='));
+const entry = child === undefined ? main() : runScaleChild(child.slice('--bench-child='.length) as ChildKind);
+entry.catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
+import { startBenchNode, until } from './p2p-node';
+import { nowMs } from './stats';
+
+/**
+ * The process under measurement in the scale runs, alone so that its RSS is
+ * its own: either a p2p-comm node or, for the baseline, a plain ws server.
+ * The parent simulates the peers. Messages over the IPC channel:
+ *
+ *   parent → child  {kind: 'start', peers: [base64 public key]}   (peers only for the node)
+ *   child → parent  {kind: 'ready', address, publicKey, idleRssMb}
+ *   parent → child  {kind: 'fan-out'}                           (once every peer has connected)
+ *   child → parent  {kind: 'done', fanOutPerSecond, rssMb, peakRssMb}
+ *   parent → child  {kind: 'stop'}                              (the child exits, writing a --cpu-prof profile if asked)
+ */
+export type ChildKind = 'p2p-node' | 'ws-server';
+
+export type ToChild = { kind: 'start'; peers: string[] } | { kind: 'fan-out' } | { kind: 'stop' };
+export type FromChild =
+  | { kind: 'ready'; address: string; publicKey: string; idleRssMb: number }
+  | { kind: 'done'; fanOutPerSecond: number; rssMb: number; peakRssMb: number };
+
+/** All peers come from 127.0.0.1; the caps that protect a real node would refuse the simulation. */
+export const SCALE_TRANSPORT_LIMITS = { ...DEFAULT_TRANSPORT_LIMITS, maxConnectionsPerIp: 100_000, maxConnections: 100_000 };
+
+const FAN_OUT_BYTES = 256;
+
+export async function runScaleChild(kind: ChildKind): Promise<void> {
+  const start = (await nextMessage()) as ToChild;
+  if (start.kind !== 'start') throw new Error(`expected start, got ${start.kind}`);
+  const child = kind === 'p2p-node' ? await p2pNodeChild(start.peers) : await wsServerChild();
+  send({ kind: 'ready', address: child.address, publicKey: child.publicKey, idleRssMb: rssMb() });
+  const fanOut = (await nextMessage()) as ToChild;
+  if (fanOut.kind !== 'fan-out') throw new Error(`expected fan-out, got ${fanOut.kind}`);
+  // The peers see their connection a moment before this process has taken it in.
+  await until(() => child.connections() === start.peers.length, 'every peer connection', 30_000);
+  const began = nowMs();
+  await child.fanOut();
+  const fanOutPerSecond = start.peers.length / ((nowMs() - began) / 1000);
+  send({ kind: 'done', fanOutPerSecond, rssMb: rssMb(), peakRssMb: peakRssMb() });
+  await nextMessage();
+  await child.close();
+  process.exit(0);
+}
+
+interface ChildUnderTest {
+  address: string;
+  /** base64; empty for the ws server. */
+  publicKey: string;
+  /** Peers connected (for the node: with a session). */
+  connections(): number;
+  /** One 256 B message to each peer, resolved once each is acknowledged. */
+  fanOut(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function p2pNodeChild(peerKeys: string[]): Promise<ChildUnderTest> {
+  const node = await startBenchNode('scale node', {
+    network: { transport: SCALE_TRANSPORT_LIMITS },
+    trusted: peerKeys.map((key, index) => ({ publicKey: Buffer.from(key, 'base64'), displayName: `peer ${index}`, addresses: [] })),
+  });
+  const peerIds = node.trust.list().map((peer) => peer.peerId);
+  const content = 'x'.repeat(FAN_OUT_BYTES);
+  return {
+    address: node.address(),
+    publicKey: Buffer.from(node.identity.publicKey).toString('base64'),
+    connections: () => peerIds.filter((peer) => node.network.isOnline(peer)).length,
+    fanOut: async () => {
+      const delivered = node.events.deliveredReaches(peerIds.length);
+      await Promise.all(peerIds.map((peer) => node.messenger.send({ peer, type: 'text', content, correlationId: null, ttlSeconds: null })));
+      await delivered;
+    },
+    close: () => node.close(),
+  };
+}
+
+async function wsServerChild(): Promise<ChildUnderTest> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await once(server, 'listening');
+  const clients: WebSocket[] = [];
+  server.on('connection', (socket) => clients.push(socket));
+  const payload = Buffer.alloc(FAN_OUT_BYTES, 0x78);
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    publicKey: '',
+    connections: () => clients.length,
+    fanOut: async () => {
+      let echoed = 0;
+      const allEchoed = new Promise<void>((resolve) => {
+        for (const client of clients) {
+          client.once('message', () => {
+            echoed += 1;
+            if (echoed === clients.length) resolve();
+          });
+        }
+      });
+      for (const client of clients) client.send(payload, { binary: true });
+      await allEchoed;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function rssMb(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+/**
+ * The high-water mark of this process's own memory (VmHWM). Not
+ * resourceUsage().maxRSS: Linux carries that across the exec of a forked
+ * child, so it would report the parent's RSS at the time of the fork.
+ */
+function peakRssMb(): number {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kilobytes = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kilobytes === undefined) throw new Error('no VmHWM in /proc/self/status: the scale scenario measures RSS on Linux only');
+  return Number(kilobytes) / 1024;
+}
+
+function send(message: FromChild): void {
+  process.send?.(message);
+}
+
+function nextMessage(): Promise<unknown> {
+  return new Promise((resolve) => process.once('message', resolve));
+}

@@ -1,0 +1,77 @@
+import { startConnectedPair, until, type BenchNodeOptions } from '../p2p-node';
+import { nowMs } from '../stats';
+
+/**
+ * One-way throughput between two nodes in this process: each message is
+ * signed, sealed, stored durably by the sender (outbox) and by the receiver
+ * (inbox), and counted when the receiver's inbox emits 'stored'. At most
+ * `window` messages are sent and not yet stored at the receiver, so the run
+ * measures steady state instead of a growing queue.
+ */
+
+/**
+ * The receiver must never defer: the per-peer inbox limits and the rate
+ * limits (a policy against floods, 5,000/s per peer by default, not a
+ * capacity) are raised for the run; everything else is the default config.
+ */
+export const UNLIMITED_RECEIVER: BenchNodeOptions = {
+  messaging: {
+    inboxMaxMessagesPerPeer: 10_000_000,
+    inboxMaxBytesPerPeer: 2 ** 40,
+    peerRate: { burst: 10_000_000, perSecond: 10_000_000 },
+    globalRate: { burst: 10_000_000, perSecond: 10_000_000 },
+  },
+  inboxMaxSeen: 10_000_000,
+};
+
+export interface ThroughputRun {
+  messagesPerSecond: number;
+  /** Payload bytes per second, 1 MB = 10^6 bytes. */
+  megabytesPerSecond: number;
+  /** CPU time of this process (both nodes) per message stored, user and system. */
+  cpuUsPerMessage: number;
+}
+
+export async function p2pThroughput(payloadBytes: number, window: number, durationMs: number): Promise<ThroughputRun> {
+  const pair = await startConnectedPair(UNLIMITED_RECEIVER);
+  const { a, b } = pair;
+  const peer = b.identity.peerId;
+  const content = 'x'.repeat(payloadBytes);
+  let issued = 0;
+  let stored = 0;
+  let running = true;
+  let failure: unknown = null;
+  const refill = (): void => {
+    while (running && issued - stored < window) {
+      issued += 1;
+      a.messenger.send({ peer, type: 'text', content, correlationId: null, ttlSeconds: null }).catch((error: unknown) => {
+        failure ??= error;
+      });
+    }
+  };
+  b.inbox.on('stored', () => {
+    stored += 1;
+    refill();
+  });
+  const start = nowMs();
+  const cpuBefore = process.cpuUsage();
+  refill();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  const elapsedS = (nowMs() - start) / 1000;
+  const counted = stored;
+  const cpu = process.cpuUsage(cpuBefore);
+  running = false;
+  // Let the window drain (stored, acked, recorded) so that closing interrupts nothing.
+  await until(() => failure !== null || a.events.delivered >= issued, 'the last messages to be delivered', 10_000);
+  const refused = b.refusals.snapshot().network;
+  await pair.close();
+  if (failure !== null) throw failure;
+  if (Object.keys(refused).some((reason) => reason.startsWith('message_'))) {
+    throw new Error(`the receiver refused or deferred messages during the run: ${JSON.stringify(refused)}`);
+  }
+  return {
+    messagesPerSecond: counted / elapsedS,
+    megabytesPerSecond: (counted * payloadBytes) / elapsedS / 1e6,
+    cpuUsPerMessage: (cpu.user + cpu.system) / counted,
+  };
+}
