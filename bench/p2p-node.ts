@@ -3,17 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MESSAGING_CONFIG, DEFAULT_NETWORK_CONFIG, type MessagingConfig, type NetworkConfig } from '../extension/config';
 import { EventOutbox, type OutgoingEvent } from '../extension/events/outbox';
-import { loadOrCreateIdentity, type NodeIdentity } from '../extension/identity/node-identity';
-import { Profile } from '../extension/identity/profile';
+import type { NodeIdentity } from '../extension/identity/node-identity';
 import type { Logger } from '../extension/log';
-import { Messenger } from '../extension/messaging/messenger';
+import type { Messenger } from '../extension/messaging/messenger';
+import type { PeerNetwork } from '../extension/network/peer-network';
+import { assembleNode } from '../extension/node-parts';
+import type { InboxStore } from '../extension/store/inbox';
+import type { TrustStore } from '../extension/trust/trust-store';
 import { RefusalCounters } from '../extension/metrics/refusals';
-import { PeerNetwork } from '../extension/network/peer-network';
-import { Consent } from '../extension/pairing/consent';
-import { InboxStore } from '../extension/store/inbox';
-import { OutboxStore } from '../extension/store/outbox';
-import { PendingRequests } from '../extension/trust/pending-requests';
-import { TrustStore } from '../extension/trust/trust-store';
 
 /**
  * A p2p-comm node assembled in-process from the extension's own modules,
@@ -76,7 +73,6 @@ const quietLogger: Logger = {
   error: (message) => process.stderr.write(`bench node error: ${message}\n`),
 };
 
-const PROTOCOL_VERSION = 1;
 
 /** A node with a fresh data dir, listening on 127.0.0.1, its messenger running. */
 export async function startBenchNode(name: string, options: BenchNodeOptions = {}): Promise<BenchNode> {
@@ -85,49 +81,20 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
   const messagingConfig: MessagingConfig = { ...DEFAULT_MESSAGING_CONFIG, ...options.messaging };
   const events = new CountingEventOutbox(1000);
   const refusals = new RefusalCounters();
-  const identity = loadOrCreateIdentity(dataDir);
-  const profile = Profile.open(dataDir, name);
-  const trust = TrustStore.open(dataDir);
-  for (const peer of options.trusted ?? []) trust.trust(peer);
-  const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
-  const consent = new Consent(trust, pending, events, refusals, networkConfig);
-  const network = new PeerNetwork({
+  const { identity, trust, network, outboxStore, inbox, messenger } = assembleNode({
     dataDir,
-    identity,
-    profile,
-    trust,
-    pending,
-    consent,
-    outbox: events,
-    refusals,
-    logger: quietLogger,
-    config: networkConfig,
-    // No LAN discovery: bench peers are reached at the addresses pinned with their keys.
-    discoveredAddress: () => null,
-  });
-  const outboxStore = OutboxStore.open(dataDir, {
-    maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
-    maxBytesPerPeer: messagingConfig.outboxMaxBytesPerPeer,
-  });
-  const inbox = InboxStore.open(dataDir, {
-    maxMessagesPerPeer: messagingConfig.inboxMaxMessagesPerPeer,
-    maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
-    seenRetentionMs: 3 * messagingConfig.clockSkewMs,
-    ...(options.inboxMaxSeen === undefined ? {} : { maxSeen: options.inboxMaxSeen }),
-  });
-  const messenger = new Messenger({
-    identity,
-    trust,
-    network,
-    outbox: outboxStore,
-    inbox,
     events,
     refusals,
     logger: quietLogger,
-    config: messagingConfig,
-    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: ['text', 'json'], software: 'p2p-comm/bench' }),
-    validAgentName: () => true,
+    networkConfig,
+    messagingConfig,
+    software: 'p2p-comm/bench',
+    // No LAN discovery: bench peers are reached at the addresses pinned with their keys.
+    discoveredAddress: () => null,
+    hostName: name,
+    ...(options.inboxMaxSeen === undefined ? {} : { inboxMaxSeen: options.inboxMaxSeen }),
   });
+  for (const peer of options.trusted ?? []) trust.trust(peer);
   messenger.start();
   await network.start();
   const address = network.addresses()[0];

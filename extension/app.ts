@@ -6,20 +6,12 @@ import { MdnsDiscovery } from './discovery/mdns-discovery';
 import { P2pError } from './errors';
 import type { EventOutbox } from './events/outbox';
 import type { ExecuteParams, ExtensionApp, HostEvent, InitializeParams, InitializeResult, OperationOutcome } from './host/protocol';
-import { loadOrCreateIdentity } from './identity/node-identity';
-import { Profile, validateDisplayName } from './identity/profile';
 import type { Logger } from './log';
 import { manifest } from './manifest';
+import { assembleNode } from './node-parts';
 import type { RefusalCounters } from './metrics/refusals';
-import { Messenger } from './messaging/messenger';
-import { PeerNetwork } from './network/peer-network';
 import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
-import { Consent } from './pairing/consent';
-import { InboxStore } from './store/inbox';
-import { OutboxStore } from './store/outbox';
-import { PendingRequests } from './trust/pending-requests';
-import { TrustStore } from './trust/trust-store';
 
 export interface AppDependencies {
   logger: Logger;
@@ -29,10 +21,6 @@ export interface AppDependencies {
   messagingConfig: MessagingConfig;
   discoveryConfig: DiscoveryConfig;
 }
-
-/** What this version can exchange; told to peers in the hello. */
-const CAPABILITIES = ['text', 'json'];
-const PROTOCOL_VERSION = 1;
 
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
 export class P2pCommApp implements ExtensionApp {
@@ -53,52 +41,24 @@ export class P2pCommApp implements ExtensionApp {
     }
     const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig } = this.deps;
     const dataDir = openDataDir(params.dataDir);
-    const identity = loadOrCreateIdentity(dataDir);
-    const profile = Profile.open(dataDir);
-    const trust = TrustStore.open(dataDir);
-    const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
-    const consent = new Consent(trust, pending, outbox, refusals, networkConfig);
-    const discovery = new MdnsDiscovery({
-      config: discoveryConfig,
-      identity,
-      displayName: () => profile.displayName,
-      logger,
-      createResponder: createBonjourResponder,
-    });
-    const network = new PeerNetwork({
+    // Discovery needs the node's identity, and the network asks discovery for addresses: bound late.
+    let discovery: MdnsDiscovery | null = null;
+    const parts = assembleNode({
       dataDir,
-      identity,
-      profile,
-      trust,
-      pending,
-      consent,
-      outbox,
-      refusals,
-      logger,
-      config: networkConfig,
-      discoveredAddress: (peerId) => discovery.find(peerId)?.address ?? null,
-    });
-    const outboxStore = OutboxStore.open(dataDir, {
-      maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
-      maxBytesPerPeer: messagingConfig.outboxMaxBytesPerPeer,
-    });
-    const inbox = InboxStore.open(dataDir, {
-      maxMessagesPerPeer: messagingConfig.inboxMaxMessagesPerPeer,
-      maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
-      seenRetentionMs: 3 * messagingConfig.clockSkewMs,
-    });
-    const messenger = new Messenger({
-      identity,
-      trust,
-      network,
-      outbox: outboxStore,
-      inbox,
       events: outbox,
       refusals,
       logger,
-      config: messagingConfig,
-      hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: CAPABILITIES, software: `p2p-comm/${manifest.version}` }),
-      validAgentName: (name) => isValidDisplayName(name),
+      networkConfig,
+      messagingConfig,
+      software: `p2p-comm/${manifest.version}`,
+      discoveredAddress: (peerId) => discovery?.find(peerId)?.address ?? null,
+    });
+    discovery = new MdnsDiscovery({
+      config: discoveryConfig,
+      identity: parts.identity,
+      displayName: () => parts.profile.displayName,
+      logger,
+      createResponder: createBonjourResponder,
     });
     this.node = {
       version: manifest.version,
@@ -107,17 +67,9 @@ export class P2pCommApp implements ExtensionApp {
       outbox,
       refusals,
       hostEventsReceived: () => this.hostEvents,
-      identity,
-      profile,
-      trust,
-      pending,
-      consent,
-      network,
+      ...parts,
       networkConfig,
       discovery,
-      messenger,
-      outboxStore,
-      inbox,
     };
     return { extension_id: manifest.id, version: manifest.version, data_dir: dataDir };
   }
@@ -163,15 +115,6 @@ export class P2pCommApp implements ExtensionApp {
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
     }
     this.deps.logger.info('stopped');
-  }
-}
-
-function isValidDisplayName(name: string): boolean {
-  try {
-    validateDisplayName(name);
-    return true;
-  } catch {
-    return false;
   }
 }
 

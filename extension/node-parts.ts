@@ -1,0 +1,107 @@
+import type { MessagingConfig, NetworkConfig } from './config';
+import type { EventOutbox } from './events/outbox';
+import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
+import { Profile, validateDisplayName } from './identity/profile';
+import type { Logger } from './log';
+import type { RefusalCounters } from './metrics/refusals';
+import { Messenger } from './messaging/messenger';
+import { PeerNetwork } from './network/peer-network';
+import { Consent } from './pairing/consent';
+import { InboxStore } from './store/inbox';
+import { OutboxStore } from './store/outbox';
+import { PendingRequests } from './trust/pending-requests';
+import { TrustStore } from './trust/trust-store';
+
+/** What this version can exchange; told to peers in the hello. */
+export const CAPABILITIES = ['text', 'json'];
+export const PROTOCOL_VERSION = 1;
+
+export interface NodePartsOptions {
+  dataDir: string;
+  events: EventOutbox;
+  refusals: RefusalCounters;
+  logger: Logger;
+  networkConfig: NetworkConfig;
+  messagingConfig: MessagingConfig;
+  /** Told to peers in the hello, e.g. `p2p-comm/0.1.0`. */
+  software: string;
+  /** Where LAN discovery last saw a peer; null without discovery. */
+  discoveredAddress: (peerId: string) => string | null;
+  /** Feeds the default display name only. */
+  hostName?: string;
+  /** Ids and nonces the inbox remembers for replay checks (default: the inbox's own). */
+  inboxMaxSeen?: number;
+}
+
+export interface NodeParts {
+  identity: NodeIdentity;
+  profile: Profile;
+  trust: TrustStore;
+  pending: PendingRequests;
+  consent: Consent;
+  network: PeerNetwork;
+  outboxStore: OutboxStore;
+  inbox: InboxStore;
+  messenger: Messenger;
+}
+
+/**
+ * Opens a node's state under `dataDir` and wires its parts together: the
+ * one place that knows how, for the extension and for the benchmarks.
+ * Every state file is opened here, so a corrupt one fails this call.
+ */
+export function assembleNode(options: NodePartsOptions): NodeParts {
+  const { dataDir, events, refusals, logger, networkConfig, messagingConfig } = options;
+  const identity = loadOrCreateIdentity(dataDir);
+  const profile = options.hostName === undefined ? Profile.open(dataDir) : Profile.open(dataDir, options.hostName);
+  const trust = TrustStore.open(dataDir);
+  const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
+  const consent = new Consent(trust, pending, events, refusals, networkConfig);
+  const network = new PeerNetwork({
+    dataDir,
+    identity,
+    profile,
+    trust,
+    pending,
+    consent,
+    outbox: events,
+    refusals,
+    logger,
+    config: networkConfig,
+    discoveredAddress: options.discoveredAddress,
+  });
+  const outboxStore = OutboxStore.open(dataDir, {
+    maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
+    maxBytesPerPeer: messagingConfig.outboxMaxBytesPerPeer,
+  });
+  const inbox = InboxStore.open(dataDir, {
+    maxMessagesPerPeer: messagingConfig.inboxMaxMessagesPerPeer,
+    maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
+    // Replays are refused by nonce while their timestamp could still pass: 2 x the skew, with margin.
+    seenRetentionMs: 3 * messagingConfig.clockSkewMs,
+    ...(options.inboxMaxSeen === undefined ? {} : { maxSeen: options.inboxMaxSeen }),
+  });
+  const messenger = new Messenger({
+    identity,
+    trust,
+    network,
+    outbox: outboxStore,
+    inbox,
+    events,
+    refusals,
+    logger,
+    config: messagingConfig,
+    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: CAPABILITIES, software: options.software }),
+    validAgentName: isValidDisplayName,
+  });
+  return { identity, profile, trust, pending, consent, network, outboxStore, inbox, messenger };
+}
+
+function isValidDisplayName(name: string): boolean {
+  try {
+    validateDisplayName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
