@@ -136,7 +136,13 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
   },
 });
 
+/** How stale the last_seen time on disk may get while a peer keeps connecting. */
+export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;
+
 export class TrustStore {
+  /** last_seen as last written to the file, per peer. */
+  private readonly writtenLastSeen = new Map<string, string | null>();
+
   private constructor(
     private readonly path: string,
     private peers: ReadonlyMap<string, PeerEntry>,
@@ -201,14 +207,29 @@ export class TrustStore {
     return this.commit(peerId, { ...existing, state: 'revoked', revoked_at: now.toISOString() });
   }
 
+  /**
+   * Notes a connection. A new address or name is written at once; a bare
+   * "seen again" only in memory unless the file's time is older than
+   * LAST_SEEN_WRITE_INTERVAL_MS: rewriting the whole file for every session
+   * made a node with 1,000 peers spend most of its time writing it.
+   */
   recordSeen(peerId: string, seen: SeenUpdate, now = new Date()): TrustedPeerRecord {
     const existing = this.existing(peerId);
-    return this.commit(peerId, {
+    const entry: PeerEntry = {
       ...existing,
       last_seen: now.toISOString(),
       addresses: seen.address === undefined ? existing.addresses : mostRecentAddresses([seen.address], existing.addresses),
       display_name: seen.displayName === undefined ? existing.display_name : validateDisplayName(seen.displayName),
-    });
+    };
+    const onlyTime = entry.display_name === existing.display_name && entry.addresses.join() === existing.addresses.join();
+    const written = this.writtenLastSeen.get(peerId) ?? existing.last_seen;
+    if (onlyTime && written !== null && now.getTime() - Date.parse(written) < LAST_SEEN_WRITE_INTERVAL_MS) {
+      this.peers = new Map(this.peers).set(peerId, entry);
+      return recordOf(peerId, entry);
+    }
+    const record = this.commit(peerId, entry);
+    this.writtenLastSeen.set(peerId, entry.last_seen);
+    return record;
   }
 
   /** Keeps evidence of a key presented in this peer's name; the pinned key stays as it is. */

@@ -87,10 +87,28 @@ export function ed25519PublicKey(publicKey: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) }, format: 'jwk' });
 }
 
+/**
+ * Verification keys of the peers in use, so that a key object is not built
+ * again for every message; bounded, and simply emptied when full.
+ */
+const VERIFY_KEY_CACHE_LIMIT = 4096;
+const verifyKeys = new Map<string, KeyObject>();
+
+function verifyKeyOf(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString('base64');
+  let key = verifyKeys.get(id);
+  if (key === undefined) {
+    key = ed25519PublicKey(publicKey);
+    if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeys.clear();
+    verifyKeys.set(id, key);
+  }
+  return key;
+}
+
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
   try {
-    return verify(null, message, ed25519PublicKey(publicKey), signature);
+    return verify(null, message, verifyKeyOf(publicKey), signature);
   } catch {
     // An encoding OpenSSL cannot even decode is simply not a valid signature.
     return false;

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
-import { MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
+import { LAST_SEEN_WRITE_INTERVAL_MS, MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { tempDir } from '../helpers/extension';
 
 const T0 = new Date('2025-03-01T10:00:00.000Z');
@@ -177,4 +177,26 @@ t.test('a damaged trust store is refused, named, and left untouched', async (t) 
     });
     t.equal(readFileSync(path, 'utf8'), content, 'the file is left untouched');
   }
+});
+
+t.test('a bare reconnection within a minute updates last_seen in memory, not on disk', async (t) => {
+  const read = readFileSync;
+  const joinPath = join;
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir);
+  const key = new Uint8Array(randomBytes(32));
+  const peerId = peerIdFromPublicKey(key);
+  store.trust({ publicKey: key, displayName: 'p', addresses: ['127.0.0.1:1'] });
+  const start = new Date('2026-01-01T00:00:00.000Z');
+  store.recordSeen(peerId, { address: '127.0.0.1:1' }, start);
+  const written = read(joinPath(dir, TRUST_FILE_NAME), 'utf8');
+  const soon = new Date(start.getTime() + 1000);
+  t.equal(store.recordSeen(peerId, { address: '127.0.0.1:1' }, soon).lastSeen?.getTime(), soon.getTime(), 'memory has the new time');
+  t.equal(read(joinPath(dir, TRUST_FILE_NAME), 'utf8'), written, 'the file was not rewritten');
+  store.recordSeen(peerId, { address: '127.0.0.1:2' }, soon);
+  t.not(read(joinPath(dir, TRUST_FILE_NAME), 'utf8'), written, 'a new address is written at once');
+  const later = new Date(soon.getTime() + LAST_SEEN_WRITE_INTERVAL_MS + 1);
+  store.recordSeen(peerId, {}, later);
+  t.equal(TrustStore.open(dir).get(peerId)?.lastSeen?.getTime(), later.getTime(), 'a stale time on disk is refreshed');
+  t.ok(statSync(joinPath(dir, TRUST_FILE_NAME)).isFile());
 });
