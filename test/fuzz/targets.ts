@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';
 import { P2pError } from '../../extension/errors';
 import { NewlineMessageReader } from '../../extension/host/line-reader';
 import { RequestIdMap } from '../../extension/host/request-ids';
@@ -17,6 +18,7 @@ import { Intent } from '../../extension/wire/handshake-payload';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { throwawayIdentity } from '../helpers/raw-peer';
+import { claimFor, wire } from '../helpers/txt-claims';
 
 /**
  * One fuzz target per decoder that bytes from the network or the disk
@@ -144,6 +146,20 @@ export function fuzzTargets(): FuzzTarget[] {
       name: 'pairing link',
       seeds: [Buffer.from(`p2p-comm://${'a'.repeat(51)}q?addr=127.0.0.1%3A7400&name=Bob%20%26%20co&exp=1900000000`)],
       run: (input) => refusesOnly(() => parsePairingLink(Buffer.from(input).toString('latin1')), P2pError),
+    },
+    {
+      name: 'mDNS TXT record',
+      seeds: [Buffer.concat(wire(encodeTxt(claimFor(5))).map((entry) => Buffer.concat([Uint8Array.of(entry.length), entry])))],
+      run: (input) => {
+        // Entries as DNS carries them: a length byte, then that many bytes.
+        const entries: Uint8Array[] = [];
+        for (let at = 0; at < input.length; ) {
+          const length = input[at] as number;
+          entries.push(input.subarray(at + 1, at + 1 + length));
+          at += 1 + length;
+        }
+        refusesOnly(() => decodeTxt(entries));
+      },
     },
     jsonRpcTarget(),
     fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
