@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { nowMs, percentile } from './stats';
+import { nowMs, percentile, timedWindow } from './stats';
 
 /**
  * The raw baseline: a plain ws WebSocketServer and client on 127.0.0.1 in
@@ -73,16 +73,10 @@ export async function wsThroughput(payloadBytes: number, window: number, duratio
     received += 1;
     refill();
   });
-  const start = nowMs();
-  const cpuBefore = process.cpuUsage();
-  refill();
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  const run = await timedWindow(durationMs, refill, () => received);
   running = false;
-  const counted = received;
-  const elapsedS = (nowMs() - start) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
   await close();
-  return { messagesPerSecond: counted / elapsedS, cpuUsPerMessage: (cpu.user + cpu.system) / counted };
+  return { messagesPerSecond: run.perSecond, cpuUsPerMessage: run.cpuUsPerMessage };
 }
 
 export interface RoundTrips {

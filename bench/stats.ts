@@ -31,3 +31,19 @@ export async function repeat<T>(count: number, measure: (index: number) => Promi
 export function nowMs(): number {
   return performance.now();
 }
+
+/**
+ * A windowed throughput run: `start` fills the window (later refills come
+ * from the caller's own events), the run lasts `durationMs`, and `count`
+ * says how many messages had arrived when it ended.
+ */
+export async function timedWindow(durationMs: number, start: () => void, count: () => number): Promise<{ perSecond: number; cpuUsPerMessage: number }> {
+  const begin = nowMs();
+  const cpuBefore = process.cpuUsage();
+  start();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  const counted = count();
+  const elapsedS = (nowMs() - begin) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { perSecond: counted / elapsedS, cpuUsPerMessage: (cpu.user + cpu.system) / counted };
+}

@@ -1,5 +1,5 @@
 import { startConnectedPair, until, type BenchNodeOptions } from '../p2p-node';
-import { nowMs } from '../stats';
+import { timedWindow } from '../stats';
 
 /**
  * One-way throughput between two nodes in this process: each message is
@@ -53,13 +53,7 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
     stored += 1;
     refill();
   });
-  const start = nowMs();
-  const cpuBefore = process.cpuUsage();
-  refill();
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
-  const elapsedS = (nowMs() - start) / 1000;
-  const counted = stored;
-  const cpu = process.cpuUsage(cpuBefore);
+  const run = await timedWindow(durationMs, refill, () => stored);
   running = false;
   // Let the window drain (stored, acked, recorded) so that closing interrupts nothing.
   await until(() => failure !== null || a.events.delivered >= issued, 'the last messages to be delivered', 10_000);
@@ -70,8 +64,8 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
     throw new Error(`the receiver refused or deferred messages during the run: ${JSON.stringify(refused)}`);
   }
   return {
-    messagesPerSecond: counted / elapsedS,
-    megabytesPerSecond: (counted * payloadBytes) / elapsedS / 1e6,
-    cpuUsPerMessage: (cpu.user + cpu.system) / counted,
+    messagesPerSecond: run.perSecond,
+    megabytesPerSecond: (run.perSecond * payloadBytes) / 1e6,
+    cpuUsPerMessage: run.cpuUsPerMessage,
   };
 }
