@@ -154,19 +154,13 @@ export class PeerNetwork {
    * in the background if it did not settle the matter.
    */
   attemptNow(peerId: string): Promise<AttemptOutcome> {
-    const timer = this.retryTimers.get(peerId);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      this.retryTimers.delete(peerId);
-    }
+    this.cancelRetry(peerId);
     return this.attempt(peerId);
   }
 
   /** Ends the session with a peer that is no longer trusted and stops reaching out to it. */
   disconnect(peerId: string, code: number, reason: string): void {
-    const timer = this.retryTimers.get(peerId);
-    if (timer !== undefined) clearTimeout(timer);
-    this.retryTimers.delete(peerId);
+    this.cancelRetry(peerId);
     this.backoffs.delete(peerId);
     this.sessions.get(peerId)?.close(code, reason);
   }
@@ -397,6 +391,11 @@ export class PeerNetwork {
       this.backoffs.set(peerId, backoff);
     }
     this.scheduleAttempt(peerId, backoff.next());
+  }
+
+  private cancelRetry(peerId: string): void {
+    clearTimeout(this.retryTimers.get(peerId));
+    this.retryTimers.delete(peerId);
   }
 
   private scheduleAttempt(peerId: string, delayMs: number): void {

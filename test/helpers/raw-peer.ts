@@ -8,6 +8,7 @@ import { initiateChannel } from '../../extension/wire/channel-handshake';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
+import { AsyncQueue } from './async-queue';
 import { identityFromSeed } from './fixed-identity';
 import type { TestNode } from './node';
 
@@ -19,23 +20,14 @@ export function throwawayIdentity(): StaticIdentity {
 /** A WebSocket to a node, with its binary messages as an awaitable queue. */
 export async function rawConnection(address: string): Promise<{ socket: WebSocket; next(): Promise<Uint8Array>; closed: Promise<unknown> }> {
   const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
-  const queue: Uint8Array[] = [];
-  const waiters: ((frame: Uint8Array) => void)[] = [];
-  socket.on('message', (data: Buffer) => {
-    const frame = new Uint8Array(data);
-    const waiter = waiters.shift();
-    if (waiter) waiter(frame);
-    else queue.push(frame);
-  });
+  const frames = new AsyncQueue<Uint8Array>();
+  socket.on('message', (data: Buffer) => frames.push(new Uint8Array(data)));
   socket.on('error', () => undefined);
   const closed = once(socket, 'close');
   return {
     socket,
     closed,
-    next: () => {
-      const frame = queue.shift();
-      return frame !== undefined ? Promise.resolve(frame) : new Promise((resolve) => waiters.push(resolve));
-    },
+    next: () => frames.next(),
   };
 }
 
@@ -68,20 +60,12 @@ export async function reconnectRawPeer(_node: TestNode, address: string, nodePee
   const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
-  const queue: [number, Uint8Array][] = [];
-  const waiters: ((message: [number, Uint8Array]) => void)[] = [];
-  channel.setMessageHandler((type, body) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter([type, body]);
-    else queue.push([type, body]);
-  });
+  const messages = new AsyncQueue<[number, Uint8Array]>();
+  channel.setMessageHandler((type, body) => messages.push([type, body]));
   return {
     identity,
     peerId: peerIdFromPublicKey(identity.publicKey),
     channel,
-    next: () => {
-      const message = queue.shift();
-      return message !== undefined ? Promise.resolve(message) : new Promise((resolve) => waiters.push(resolve));
-    },
+    next: () => messages.next(),
   };
 }

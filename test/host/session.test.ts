@@ -5,6 +5,8 @@ import { EventOutbox } from '../../extension/events/outbox';
 import type { ExtensionApp, OperationOutcome } from '../../extension/host/protocol';
 import { HostSession } from '../../extension/host/session';
 import { RefusalCounters } from '../../extension/metrics/refusals';
+import { LineSplitter } from '../../permissions/host/line-splitter';
+import { AsyncQueue } from '../helpers/async-queue';
 
 interface Harness {
   send(message: object): void;
@@ -23,20 +25,14 @@ function harness(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}):
   const exited = new Promise<number>((resolve) => {
     exit = resolve;
   });
-  const lines: string[] = [];
-  const waiters: ((line: string) => void)[] = [];
-  let buffer = '';
-  output.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    for (let i = buffer.indexOf('\n'); i !== -1; i = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
+  const lines = new AsyncQueue<string>();
+  const splitter = new LineSplitter();
+  output.on('data', (chunk: Buffer) =>
+    splitter.push(chunk, (line) => {
       events.push('line');
-      const waiter = waiters.shift();
-      if (waiter) waiter(line);
-      else lines.push(line);
-    }
-  });
+      lines.push(line);
+    }),
+  );
   const fullApp: ExtensionApp = {
     initialize: async () => ({ extension_id: 'p2p-comm', version: 'test', data_dir: '/tmp/x' }),
     start: () => events.push('start'),
@@ -57,12 +53,7 @@ function harness(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}):
   }).start();
   return {
     send: (message) => input.write(`${JSON.stringify({ jsonrpc: '2.0', ...message })}\n`),
-    next: () =>
-      new Promise((resolve) => {
-        const line = lines.shift();
-        if (line !== undefined) resolve(JSON.parse(line));
-        else waiters.push((l) => resolve(JSON.parse(l)));
-      }),
+    next: async () => JSON.parse(await lines.next()) as Record<string, unknown>,
     exited,
     events,
     outbox,
