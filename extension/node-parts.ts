@@ -1,7 +1,8 @@
 import type { MessagingConfig, NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
-import { Profile, validateDisplayName } from './identity/profile';
+import { validateDisplayName } from './common/display-name';
+import { Profile } from './identity/profile';
 import type { Logger } from './log';
 import type { RefusalCounters } from './metrics/refusals';
 import { Messenger } from './messaging/messenger';

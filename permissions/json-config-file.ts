@@ -1,6 +1,6 @@
 import type { ValidateFunction } from 'ajv';
-import { readFileIfExists } from '../extension/storage/atomic-file';
-import { describeSchemaError } from '../extension/schema/describe-error';
+import { readFileIfExists } from '../extension/common/atomic-file';
+import { describeSchemaError } from '../extension/common/describe-schema-error';
 
 /**
  * Reads a JSON file a person wrote (a policy, a plugin declaration) and

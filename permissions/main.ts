@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import manifestJson from '../manifest.json';
-import type { ExtensionManifest } from '../extension/manifest';
+import type { ExtensionManifest } from '../extension/common/manifest';
 import { AuditLog } from './gate/audit-log';
 import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';

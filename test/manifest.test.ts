@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { manifest } from '../extension/manifest';
+import { manifest } from '../extension/common/manifest';
 import { checkManifest } from '../permissions/host/manifest-rules';
 
 const root = join(__dirname, '..');

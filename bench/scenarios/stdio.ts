@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { manifest } from '../../extension/manifest';
+import { manifest } from '../../extension/common/manifest';
 import { ExtensionProcess } from '../../permissions/host/extension-process';
 import { nowMs } from '../stats';
 

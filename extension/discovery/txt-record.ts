@@ -1,5 +1,5 @@
-import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../identity/peer-id';
-import { validateDisplayName } from '../identity/profile';
+import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../common/peer-id';
+import { validateDisplayName } from '../common/display-name';
 
 /**
  * The TXT record a node announces with its mDNS service (docs/discovery.md):

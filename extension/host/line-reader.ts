@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { AbstractMessageReader, Disposable, type DataCallback, type Message, type RequestMessage } from 'vscode-jsonrpc';
-import type { ErrorName } from '../errors';
+import type { ErrorName } from '../common/errors';
 import { classifyMessage } from './message-shape';
 import { FALLBACK_RESPONSE_ID, rejectedLineRequest, salvageRequestId } from './rejected-line';
 import type { RequestIdMap } from './request-ids';

@@ -1,5 +1,5 @@
 import type { Message } from 'vscode-jsonrpc';
-import type { ErrorName } from '../errors';
+import type { ErrorName } from '../common/errors';
 import { REJECTED_LINE_METHOD } from './rejected-line';
 
 /**

@@ -1,4 +1,4 @@
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { ExecuteParams, HostEvent, InitializeParams } from './protocol';
 
 /**

@@ -1,5 +1,5 @@
 import type { RequestMessage } from 'vscode-jsonrpc';
-import type { ErrorName } from '../errors';
+import type { ErrorName } from '../common/errors';
 
 /**
  * A line the reader cannot deliver still owes the host an error response,

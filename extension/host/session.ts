@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { createMessageConnection, ResponseError, type MessageConnection } from 'vscode-jsonrpc';
 import type { StdioLimits } from '../config';
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { EventOutbox, OutgoingEvent } from '../events/outbox';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';

@@ -1,10 +1,10 @@
 import { randomBytes, sign, type KeyObject } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { P2pError } from '../errors';
-import { createFileAtomic, isErrnoException, readFileIfExists } from '../storage/atomic-file';
+import { P2pError } from '../common/errors';
+import { createFileAtomic, isErrnoException, readFileIfExists } from '../common/atomic-file';
 import { ed25519FromSeed } from '../wire/primitives';
-import { fingerprintOf, peerIdFromPublicKey, PUBLIC_KEY_BYTES } from './peer-id';
+import { fingerprintOf, peerIdFromPublicKey, PUBLIC_KEY_BYTES } from '../common/peer-id';
 
 /**
  * The node's long-term Ed25519 key. Its public half is the peer id that

@@ -1,42 +1,16 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { P2pError } from '../errors';
-import { readFileIfExists, writeFileAtomic } from '../storage/atomic-file';
+import { P2pError } from '../common/errors';
+import { stripForbiddenCharacters, validateDisplayName } from '../common/display-name';
+import { readFileIfExists, writeFileAtomic } from '../common/atomic-file';
 
 /**
- * The name other people see for this node. Control characters could forge
- * extra lines in a peer list and bidirectional overrides could make one name
- * read like another, so both are refused; the same rule as the
- * `set_display_name` schema in manifest.json, which counts code points too.
+ * The name other people see for this node (the rule is common/display-name.ts).
  *
  * File `<data_dir>/profile.json`, mode 0600: `{"version":1,"display_name":"..."}`.
  * Without it the node uses a name derived from the host name.
  */
-export const DISPLAY_NAME_PATTERN = /^[^\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]{1,64}$/u;
-
 export const PROFILE_FILE_NAME = 'profile.json';
-
-const DISALLOWED_CHARACTER = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/u;
-const MAX_DISPLAY_NAME_LENGTH = 64;
-
-export function validateDisplayName(name: string): string {
-  const length = [...name].length;
-  if (length < 1 || length > MAX_DISPLAY_NAME_LENGTH) {
-    throw new P2pError('INVALID_INPUT', `a display name must be 1-${MAX_DISPLAY_NAME_LENGTH} characters long, this one has ${length}`);
-  }
-  const disallowed = DISALLOWED_CHARACTER.exec(name);
-  if (disallowed !== null) {
-    const codePoint = `U+${(disallowed[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-    throw new P2pError(
-      'INVALID_INPUT',
-      `a display name must not contain control or text-direction characters, this one contains ${codePoint}`,
-    );
-  }
-  if (name.trim() === '') {
-    throw new P2pError('INVALID_INPUT', 'a display name must contain more than whitespace');
-  }
-  return name;
-}
 
 export class Profile {
   private constructor(
@@ -64,8 +38,7 @@ export class Profile {
 }
 
 function defaultDisplayName(hostName: string): string {
-  const cleaned = `p2p-comm on ${hostName}`.replace(new RegExp(DISALLOWED_CHARACTER.source, 'gu'), '');
-  return [...cleaned].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
+  return stripForbiddenCharacters(`p2p-comm on ${hostName}`);
 }
 
 function parseProfile(path: string, content: Buffer): string {

@@ -1,4 +1,4 @@
-import { peerIdFromPublicKey } from '../identity/peer-id';
+import { peerIdFromPublicKey } from '../common/peer-id';
 import type { InboxStore } from '../store/inbox';
 import type { TrustStore } from '../trust/trust-store';
 import { AckReason } from '../wire/ack';

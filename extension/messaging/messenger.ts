@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { MessagingConfig } from '../config';
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
-import { publicKeyFromPeerId } from '../identity/peer-id';
+import { publicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../limits/token-bucket';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';

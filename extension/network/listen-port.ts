@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { closedObject, StateFileFormat } from '../storage/json-state-file';
+import { closedObject, StateFileFormat } from '../common/json-state-file';
 
 /**
  * The listening port, chosen by the OS on first start and then kept, so the

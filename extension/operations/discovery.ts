@@ -1,4 +1,4 @@
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { NodeContext, OperationHandler } from './context';
 
 /** `pending`: a pairing request between us is waiting for someone's answer (a refused one does not count). */

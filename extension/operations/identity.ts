@@ -1,4 +1,4 @@
-import { printPairingLink } from '../pairing/pairing-link';
+import { printPairingLink } from '../common/pairing-link';
 import type { OperationHandler } from './context';
 
 export const identity: OperationHandler = async (input, node) => {

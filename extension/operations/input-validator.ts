@@ -1,7 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { P2pError } from '../errors';
-import type { OperationDefinition } from '../manifest';
-import { describeSchemaError } from '../schema/describe-error';
+import { P2pError } from '../common/errors';
+import type { OperationDefinition } from '../common/manifest';
+import { describeSchemaError } from '../common/describe-schema-error';
 
 /**
  * Validates every operation input against the schema declared for it in

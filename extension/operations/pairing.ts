@@ -1,8 +1,9 @@
-import { P2pError } from '../errors';
-import { fingerprintOf, publicKeyFromPeerId } from '../identity/peer-id';
+import { P2pError } from '../common/errors';
+import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
 import type { AttemptOutcome } from '../network/peer-network';
-import { newRequestId, UNNAMED_PEER } from '../pairing/consent';
-import { parsePairingLink, type PairingLink } from '../pairing/pairing-link';
+import { UNNAMED_PEER } from '../common/display-name';
+import { newRequestId } from '../pairing/consent';
+import { parsePairingLink, type PairingLink } from '../common/pairing-link';
 import type { PendingRequest } from '../trust/pending-requests';
 import type { NodeContext, OperationHandler } from './context';
 

@@ -1,4 +1,4 @@
-import { fingerprintOf } from '../identity/peer-id';
+import { fingerprintOf } from '../common/peer-id';
 import { CloseCode } from '../wire/secure-channel';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';

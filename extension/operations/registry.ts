@@ -1,6 +1,6 @@
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { OperationOutcome } from '../host/protocol';
-import type { OperationDefinition } from '../manifest';
+import type { OperationDefinition } from '../common/manifest';
 import type { NodeContext, OperationHandler } from './context';
 import { discover } from './discovery';
 import { identity, setDisplayName } from './identity';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
-import { fingerprintOf, peerIdFromPublicKey } from '../identity/peer-id';
-import { validateDisplayName } from '../identity/profile';
+import { fingerprintOf, peerIdFromPublicKey } from '../common/peer-id';
+import { UNNAMED_PEER, validateDisplayName } from '../common/display-name';
 import { TokenBucket } from '../limits/token-bucket';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { PendingRequests } from '../trust/pending-requests';
@@ -10,9 +10,6 @@ import type { TrustStore } from '../trust/trust-store';
 import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
 import type { PeerProof } from '../wire/handshake';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
-
-/** Shown for a peer whose claimed name breaks the display-name rules. */
-export const UNNAMED_PEER = 'unnamed peer';
 
 export interface ConsentOptions {
   consentBurst: number;

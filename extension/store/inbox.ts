@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { P2pError } from '../errors';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
+import { P2pError } from '../common/errors';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
 import { Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';

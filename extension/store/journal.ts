@@ -1,4 +1,4 @@
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import { RecordLog } from './record-log';
 
 /** Below this the file is never compacted: rewriting a small file saves nothing worth an extra fsync. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { P2pError } from '../errors';
+import { P2pError } from '../common/errors';
 import { Journal } from './journal';
 import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';

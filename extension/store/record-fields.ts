@@ -1,5 +1,5 @@
-import { P2pError } from '../errors';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../identity/peer-id';
+import { P2pError } from '../common/errors';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
 import type { RecordReader, RecordWriter } from './record-log';
 
 export type MessageType = 'text' | 'json';

@@ -17,8 +17,8 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
-import { P2pError } from '../errors';
-import { createFileAtomic, isErrnoException } from '../storage/atomic-file';
+import { P2pError } from '../common/errors';
+import { createFileAtomic, isErrnoException } from '../common/atomic-file';
 
 /**
  * An append-only file of records: the durable half of the message stores,

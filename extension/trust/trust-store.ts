@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { P2pError } from '../errors';
-import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../identity/profile';
-import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../identity/peer-id';
+import { P2pError } from '../common/errors';
+import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../common/display-name';
+import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../common/peer-id';
 import {
   ADDRESS_SCHEMA,
   closedObject,
@@ -9,7 +9,7 @@ import {
   PUBLIC_KEY_SCHEMA,
   StateFileFormat,
   TIME_SCHEMA,
-} from '../storage/json-state-file';
+} from '../common/json-state-file';
 
 /**
  * The peers this node has paired with (trust on first use): the key of a

@@ -1,4 +1,4 @@
-import { peerIdFromPublicKey } from '../identity/peer-id';
+import { peerIdFromPublicKey } from '../common/peer-id';
 import { codeName, isCode } from './code-names';
 import { MESSAGE_ID_BYTES } from './envelope';
 import { ed25519Verify, SIGNATURE_BYTES } from './primitives';

@@ -1,4 +1,4 @@
-import { peerIdFromPublicKey } from '../identity/peer-id';
+import { peerIdFromPublicKey } from '../common/peer-id';
 import { ed25519Verify, KEY_BYTES, sha256, SIGNATURE_BYTES } from './primitives';
 
 /**

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileIfExists } from '../../extension/storage/atomic-file';
+import { readFileIfExists } from '../../extension/common/atomic-file';
 
 /**
  * Every decision the host takes about a plugin's call, one JSON object per

@@ -1,7 +1,7 @@
 import Ajv, { type ValidateFunction } from 'ajv';
-import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../../extension/identity/peer-id';
-import type { OperationDefinition } from '../../extension/manifest';
-import { describeSchemaError } from '../../extension/schema/describe-error';
+import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../../extension/common/peer-id';
+import type { OperationDefinition } from '../../extension/common/manifest';
+import { describeSchemaError } from '../../extension/common/describe-schema-error';
 import type { AuditLayer, AuditLog } from './audit-log';
 import type { GrantStore } from './grant-store';
 import { permissionName, type ApprovalContext, type GateVerdict, type Prompter } from './types';

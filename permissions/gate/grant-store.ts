@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { P2pError } from '../../extension/errors';
-import { closedObject, StateFileFormat } from '../../extension/storage/json-state-file';
+import { P2pError } from '../../extension/common/errors';
+import { closedObject, StateFileFormat } from '../../extension/common/json-state-file';
 import { declaredPermissions } from '../plugins/plugin-declarations';
 import type { PermissionGrant, PermissionName, PermissionState, PluginDeclaration } from './types';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Backoff } from '../../extension/transport/backoff';
+import { Backoff } from '../../extension/common/backoff';
 import { ExtensionProcess, type ExitReport, type RpcResponse } from './extension-process';
 
 /**

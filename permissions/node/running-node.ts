@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import manifestJson from '../../manifest.json';
-import type { ExtensionManifest } from '../../extension/manifest';
+import type { ExtensionManifest } from '../../extension/common/manifest';
 import { AuditLog } from '../gate/audit-log';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';

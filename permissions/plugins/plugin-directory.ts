@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createFileAtomic } from '../../extension/storage/atomic-file';
+import { createFileAtomic } from '../../extension/common/atomic-file';
 import type { PluginDeclaration } from '../gate/types';
 import { loadPluginDeclaration } from './plugin-declarations';
 

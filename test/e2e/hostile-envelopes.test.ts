@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { publicKeyFromPeerId } from '../../extension/identity/peer-id';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { AckReason, AckStatus, openAck, type Ack } from '../../extension/wire/ack';
 import { encodeEnvelope, signEnvelope, type Envelope } from '../../extension/wire/envelope';
 import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
 import { initiateChannel } from '../../extension/wire/channel-handshake';
 import { DecisionResult, RefusalReason } from '../../extension/wire/decision';
 import { InitiatorHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
-import { publicKeyFromPeerId } from '../../extension/identity/peer-id';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
 import { rawConnection, throwawayIdentity } from '../helpers/raw-peer';
 

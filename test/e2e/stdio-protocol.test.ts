@@ -2,7 +2,7 @@ import { copyFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ExtensionProcess } from '../../permissions/host/extension-process';
-import { manifest } from '../../extension/manifest';
+import { manifest } from '../../extension/common/manifest';
 import { BINARY, dataOf, LOOPBACK_ONLY, startExtension, tempDir } from '../helpers/extension';
 
 t.test('initialize is answered first, creates data_dir 0700 and reports it', async (t) => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Test } from 'tap';
 import { ExtensionProcess, type ExtensionProcessOptions, type RpcResponse } from '../../permissions/host/extension-process';
-import { manifest } from '../../extension/manifest';
+import { manifest } from '../../extension/common/manifest';
 
 /** The built binary, as a host installs it (`npm test` builds it first). */
 export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/identity/peer-id';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { initiateChannel } from '../../extension/wire/channel-handshake';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';

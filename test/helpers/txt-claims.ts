@@ -1,4 +1,4 @@
-import { fingerprintOf, peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import type { TxtRecord } from '../../extension/discovery/txt-record';
 
 /** A well-formed TXT claim for the key made of 32 copies of `byte`. */

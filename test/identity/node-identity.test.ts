@@ -5,7 +5,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import t from 'tap';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../../extension/identity/node-identity';
-import { fingerprintOf, peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { tempDir } from '../helpers/extension';
 
 // RFC 8032, section 7.1, test 1.

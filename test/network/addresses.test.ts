@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { advertisedAddresses, formatAddress } from '../../extension/network/addresses';
-import { isValidAddress } from '../../extension/pairing/pairing-link';
+import { isValidAddress } from '../../extension/common/pairing-link';
 
 t.test('formatAddress', async (t) => {
   t.equal(formatAddress('192.168.1.20', 7070), '192.168.1.20:7070');

@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { P2pError } from '../../extension/errors';
+import { P2pError } from '../../extension/common/errors';
 import { NETWORK_FILE_NAME, persistPort, readPersistedPort } from '../../extension/network/listen-port';
 import { tempDir } from '../helpers/extension';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { P2pError } from '../../extension/errors';
-import { manifest } from '../../extension/manifest';
+import { P2pError } from '../../extension/common/errors';
+import { manifest } from '../../extension/common/manifest';
 import { InputValidator } from '../../extension/operations/input-validator';
 
 const validator = new InputValidator(manifest.operations);

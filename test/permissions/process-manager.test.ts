@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { manifest } from '../../extension/manifest';
+import { manifest } from '../../extension/common/manifest';
 import { ExtensionSupervisor, type ExtensionEvent, type SupervisedExit, type SupervisorOptions } from '../../permissions/host/process-manager';
 import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
 

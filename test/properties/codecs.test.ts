@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
-import { parsePairingLink, printPairingLink } from '../../extension/pairing/pairing-link';
+import { isValidDisplayName } from '../../extension/common/display-name';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { parsePairingLink, printPairingLink } from '../../extension/common/pairing-link';
 import { RecordLog } from '../../extension/store/record-log';
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
@@ -12,7 +13,7 @@ import { throwawayIdentity } from '../helpers/raw-peer';
 
 const nameArbitrary = fc
   .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
-  .filter((name) => name.trim() !== '' && !/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/u.test(name) && [...name].length <= 64);
+  .filter(isValidDisplayName);
 const addressArbitrary = fc.oneof(
   fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, port]) => `${ip}:${port}`),
   fc.tuple(fc.domain(), fc.integer({ min: 1, max: 65535 })).map(([host, port]) => `${host}:${port}`),

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { RecordLog } from '../../extension/store/record-log';
 import {
   DEFAULT_OUTBOX_LIMITS,

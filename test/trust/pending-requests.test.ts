@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import {
   DEFAULT_PENDING_LIMITS,
   type NewPendingRequest,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { LAST_SEEN_WRITE_INTERVAL_MS, MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { tempDir } from '../helpers/extension';
 

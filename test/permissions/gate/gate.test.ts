@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
-import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/identity/peer-id';
-import { manifest, type OperationDefinition } from '../../../extension/manifest';
+import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
+import { manifest, type OperationDefinition } from '../../../extension/common/manifest';
 import { AuditLog } from '../../../permissions/gate/audit-log';
 import { Gate } from '../../../permissions/gate/gate';
 import { GrantStore } from '../../../permissions/gate/grant-store';

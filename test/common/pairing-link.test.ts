@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { P2pError } from '../../extension/errors';
-import { peerIdFromPublicKey } from '../../extension/identity/peer-id';
-import { manifest } from '../../extension/manifest';
+import { P2pError } from '../../extension/common/errors';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { manifest } from '../../extension/common/manifest';
 import {
   isValidAddress,
   LINK_SCHEME,
@@ -10,7 +10,7 @@ import {
   type PairingLink,
   parsePairingLink,
   printPairingLink,
-} from '../../extension/pairing/pairing-link';
+} from '../../extension/common/pairing-link';
 
 const peerId = peerIdFromPublicKey(new Uint8Array(randomBytes(32)));
 
@@ -43,7 +43,7 @@ t.test('print then parse gives the same link back', async (t) => {
     ['a name with spaces', link({ displayName: 'Alice in Wonderland' })],
     ['a name with + & = ? # % /', link({ displayName: 'a+b & c=d ?x #y 100% /z' })],
     ['a name of only reserved characters', link({ displayName: '+&=' })],
-    ['an emoji name', link({ displayName: 'Zoë 🦊👩‍💻 日本' })],
+    ['an emoji name', link({ displayName: 'Zoë 🦊👩💻 日本' })],
     ['with an expiry', link({ expiresAt: new Date('2030-01-02T03:04:05.000Z') })],
     ['with expiry 0', link({ expiresAt: new Date(0) })],
     ['leading and trailing spaces in the name', link({ displayName: '  Bob  ' })],

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { P2pError } from '../errors';
+import { P2pError } from './errors';
 
 /**
  * A peer id is the node's Ed25519 public key in lower-case RFC 4648 base32

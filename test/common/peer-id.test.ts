@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/identity/peer-id';
-import { manifest } from '../../extension/manifest';
+import { fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { manifest } from '../../extension/common/manifest';
 
 /** RFC 4648 base32 done another way: the key as one big number, read 5 bits at a time from the top. */
 function referenceBase32(bytes: Uint8Array): string {

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { createFileAtomic, readFileIfExists, writeFileAtomic } from '../../extension/storage/atomic-file';
+import { createFileAtomic, readFileIfExists, writeFileAtomic } from '../../extension/common/atomic-file';
 import { tempDir } from '../helpers/extension';
 
 t.test('writes the content with exactly the requested mode, whatever the umask', async (t) => {

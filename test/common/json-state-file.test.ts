@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ADDRESS_SCHEMA, closedObject, nullable, StateFileFormat, TIME_SCHEMA } from '../../extension/storage/json-state-file';
+import { ADDRESS_SCHEMA, closedObject, nullable, StateFileFormat, TIME_SCHEMA } from '../../extension/common/json-state-file';
 import { tempDir } from '../helpers/extension';
 
 interface Sample {

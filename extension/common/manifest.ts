@@ -1,4 +1,4 @@
-import manifestJson from '../manifest.json';
+import manifestJson from '../../manifest.json';
 
 /**
  * manifest.json is the single source of the operation list and of every

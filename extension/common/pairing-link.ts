@@ -1,6 +1,6 @@
-import { P2pError } from '../errors';
-import { PEER_ID_PATTERN } from '../identity/peer-id';
-import { validateDisplayName } from '../identity/profile';
+import { P2pError } from './errors';
+import { PEER_ID_PATTERN } from './peer-id';
+import { validateDisplayName } from './display-name';
 
 /**
  * The pairing link: everything another person needs to ask this node for

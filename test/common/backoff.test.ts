@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Backoff } from '../../extension/transport/backoff';
+import { Backoff } from '../../extension/common/backoff';
 
 /** Just under 1: each wait is the ceiling minus one, for ceilings under a million. */
 const ALMOST_ONE = () => 0.999999;

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { P2pError } from '../errors';
-import { describeSchemaError } from '../schema/describe-error';
+import { P2pError } from './errors';
+import { describeSchemaError } from './describe-schema-error';
 import { readFileIfExists, writeFileAtomic } from './atomic-file';
 
 /**

@@ -1,0 +1,67 @@
+import { P2pError } from './errors';
+
+/**
+ * The one rule for every display name p2p-comm stores or shows: set here,
+ * claimed by a peer, carried in a pairing link or an mDNS announcement.
+ *
+ * A name is chosen by whoever sends it, so it must not be able to disguise
+ * itself or forge text around it: no control characters (C0, DEL, C1, which
+ * include the 8-bit CSI), no line or paragraph separators, no format
+ * characters (bidirectional controls, LRM/RLM, zero-width space and joiners,
+ * word joiner, BOM, soft hyphen, tag characters), no lone surrogates, and
+ * none of the letters that render as blank space (Hangul fillers, braille
+ * blank). 1-64 code points, not only whitespace.
+ *
+ * manifest.json's set_display_name schema repeats the character rule as a
+ * pattern both JavaScript and Rust regex engines read (no \p{Cs}: a Rust
+ * string cannot hold a surrogate); a test keeps the two equal.
+ */
+export const MAX_DISPLAY_NAME_LENGTH = 64;
+
+/** Shown for a peer whose claimed name breaks the rule. */
+export const UNNAMED_PEER = 'unnamed peer';
+
+const INVISIBLE_LETTERS = '\\u115F\\u1160\\u3164\\uFFA0\\u2800';
+const FORBIDDEN_CLASS = `\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}${INVISIBLE_LETTERS}`;
+
+/** The set_display_name schema's pattern, as written in manifest.json. */
+export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INVISIBLE_LETTERS}]+$`;
+
+/** Whole-name check, length included; state files check stored names with it. */
+export const DISPLAY_NAME_PATTERN = new RegExp(`^[^${FORBIDDEN_CLASS}]{1,${MAX_DISPLAY_NAME_LENGTH}}$`, 'u');
+
+const FORBIDDEN_CHARACTER = new RegExp(`[${FORBIDDEN_CLASS}]`, 'u');
+const FORBIDDEN_CHARACTERS = new RegExp(`[${FORBIDDEN_CLASS}]`, 'gu');
+
+/** Returns the name when it follows the rule; otherwise throws INVALID_INPUT naming the first problem. */
+export function validateDisplayName(name: string): string {
+  const length = [...name].length;
+  if (length < 1 || length > MAX_DISPLAY_NAME_LENGTH) {
+    throw new P2pError('INVALID_INPUT', `a display name must be 1-${MAX_DISPLAY_NAME_LENGTH} characters long, this one has ${length}`);
+  }
+  const forbidden = FORBIDDEN_CHARACTER.exec(name);
+  if (forbidden !== null) {
+    throw new P2pError(
+      'INVALID_INPUT',
+      `a display name must not contain control, line-separator, text-direction, zero-width or invisible characters, this one contains ${codePointName(forbidden[0])}`,
+    );
+  }
+  if (name.trim() === '') {
+    throw new P2pError('INVALID_INPUT', 'a display name must contain more than whitespace');
+  }
+  return name;
+}
+
+/** True when the name follows the rule. */
+export function isValidDisplayName(name: string): boolean {
+  return DISPLAY_NAME_PATTERN.test(name) && name.trim() !== '';
+}
+
+/** The text with every forbidden character removed, cut to the maximum length and trimmed (may be empty). */
+export function stripForbiddenCharacters(text: string): string {
+  return [...text.replace(FORBIDDEN_CHARACTERS, '')].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
+}
+
+function codePointName(character: string): string {
+  return `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
