@@ -37,9 +37,9 @@ export const ADDRESS_SCHEMA = {
   pattern: '^(\\[[0-9A-Za-z:.%]+\\]|[0-9A-Za-z._-]+):[0-9]{1,5}$',
 };
 
-/** An object with exactly these fields, all required. */
-export function closedObject(properties: Record<string, unknown>): Record<string, unknown> {
-  return { type: 'object', properties, required: Object.keys(properties), additionalProperties: false };
+/** An object with exactly these fields, all required unless `required` names fewer. */
+export function closedObject(properties: Record<string, unknown>, required: readonly string[] = Object.keys(properties)): Record<string, unknown> {
+  return { type: 'object', properties, required: [...required], additionalProperties: false };
 }
 
 /** The same rules, or null. */

@@ -1,5 +1,4 @@
 import Ajv, { type ValidateFunction } from 'ajv';
-import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import type { OperationDefinition } from '../../extension/common/manifest';
 import { describeSchemaError } from '../../extension/common/describe-schema-error';
 import type { AuditLayer, AuditLog } from './audit-log';
@@ -19,7 +18,16 @@ export interface GateOptions {
   grants: GrantStore;
   prompter: Prompter;
   audit: AuditLog;
+  /** The facts a dialog shows about a call (peer, content); by default none. Must not throw. */
+  describeCall?: (operation: string, input: Record<string, unknown>) => Promise<string[]>;
+  /** How long a dialog waits for an answer before the call is refused. */
+  dialogTimeoutMs?: number;
 }
+
+export const DEFAULT_DIALOG_TIMEOUT_MS = 120_000;
+
+/** An unanswered dialog: the call is refused and nothing is remembered. */
+const TIMED_OUT = Symbol('timed out');
 
 type Refusal = Extract<GateVerdict, { allowed: false }>;
 
@@ -39,8 +47,10 @@ interface CompiledOperation {
 
 export class Gate {
   private readonly operations = new Map<string, CompiledOperation>();
+  private readonly dialogTimeoutMs: number;
 
   constructor(private readonly options: GateOptions) {
+    this.dialogTimeoutMs = options.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
     // allErrors off, as Nexus: only the first error is reported, and it bounds
     // the work a hostile input can cause.
     const ajv = new Ajv({ strict: true, allErrors: false });
@@ -67,7 +77,7 @@ export class Gate {
 
     // The permission prompt comes before the schema check, so the input may
     // not even be an object yet; the prompt then shows none.
-    const context = approvalContext(call, definition, isRecord(input) ? input : {});
+    const context = this.approvalContext(call, definition, isRecord(input) ? input : {});
     const permissionRefusal = await this.checkPermission(call, context);
     if (permissionRefusal !== undefined) return permissionRefusal;
 
@@ -99,7 +109,8 @@ export class Gate {
       this.record(call, 'permission', 'allowed', 'permission active');
       return undefined;
     }
-    const answer = await prompter.approvePermission(context);
+    const answer = await this.ask(context, (asked, signal) => prompter.approvePermission(asked, signal));
+    if (answer === TIMED_OUT) return this.timedOut(call, 'permission', `the just-in-time approval of '${context.permission}'`);
     if (answer === 'approve') {
       grants.setState(call.plugin, context.permission, 'active');
       this.record(call, 'permission', answer, 'deferred permission approved; now active');
@@ -132,22 +143,33 @@ export class Gate {
     }
     const { grants, prompter } = this.options;
     const scope = `scope '${key}' = '${value}'`;
-    if (grants.get(call.plugin, context.permission)?.approvedScopes.includes(value) === true) {
+    const grant = grants.get(call.plugin, context.permission);
+    if (grant?.approvedScopes.includes(value) === true) {
       this.record(call, 'scope', 'allowed', `${scope} is approved`);
       return undefined;
     }
-    const answer = await prompter.approveScope({ ...context, scope: { key, value, description: definition.scope_description ?? '' } });
-    if (answer === 'allow') {
-      grants.addScope(call.plugin, context.permission, value);
-      this.record(call, 'scope', answer, `${scope} approved and remembered`);
-      return undefined;
+    const denied = { status: 403, error: 'Scope approval denied', details: `User denied access to scope '${key}' = '${value}'` } as const;
+    if (grant?.deniedScopes.includes(value) === true) {
+      // Remembered, so that a plugin cannot raise the same dialog again and again.
+      return this.refuse(call, 'scope', denied, 'refused', `${scope} was denied earlier (p2p-comm-host forget-scope asks again)`);
     }
-    if (answer === 'once') {
-      this.record(call, 'scope', answer, `${scope} approved for this call only`);
-      return undefined;
+    const scoped = { ...context, scope: { key, value, description: definition.scope_description ?? '' } };
+    const answer = await this.ask(scoped, (asked, signal) => prompter.approveScope(asked, signal));
+    if (answer === TIMED_OUT) return this.timedOut(call, 'scope', `the approval of ${scope}`);
+    switch (answer) {
+      case 'allow':
+        grants.addScope(call.plugin, context.permission, value);
+        this.record(call, 'scope', answer, `${scope} approved and remembered`);
+        return undefined;
+      case 'once':
+        this.record(call, 'scope', answer, `${scope} approved for this call only`);
+        return undefined;
+      case 'deny':
+        grants.denyScope(call.plugin, context.permission, value);
+        return this.refuse(call, 'scope', denied, answer, `${scope} denied and remembered`);
+      default:
+        return this.refuse(call, 'scope', denied, answer, `${scope} denied for this call only`);
     }
-    const details = `User denied access to scope '${key}' = '${value}'`;
-    return this.refuse(call, 'scope', { status: 403, error: 'Scope approval denied', details }, 'deny');
   }
 
   /** High risk asks on every call, showing the full input; low and medium behave the same, as in Nexus. */
@@ -156,12 +178,53 @@ export class Gate {
       this.record(call, 'risk', 'allowed', `risk level ${context.riskLevel}`);
       return undefined;
     }
-    const answer = await this.options.prompter.approveHighRisk(context);
+    const answer = await this.ask(context, (asked, signal) => this.options.prompter.approveHighRisk(asked, signal));
+    if (answer === TIMED_OUT) return this.timedOut(call, 'risk', 'the approval of this high-risk call');
     if (answer === 'approve') {
       this.record(call, 'risk', answer, 'high-risk call approved');
       return undefined;
     }
     return this.refuse(call, 'risk', { status: 403, error: 'Denied', details: 'User denied the high-risk operation' }, 'deny');
+  }
+
+  /**
+   * The prompter's answer, or TIMED_OUT once the dialog timeout has passed
+   * (the prompter is told to stop asking). The facts about the call are
+   * gathered here, only when someone is about to be asked: they may take a
+   * call to the extension.
+   */
+  private async ask<C extends ApprovalContext, A>(context: C, question: (context: C, signal: AbortSignal) => Promise<A>): Promise<A | typeof TIMED_OUT> {
+    const details = (await this.options.describeCall?.(context.operation, context.input)) ?? [];
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        resolve(TIMED_OUT);
+      }, this.dialogTimeoutMs);
+    });
+    try {
+      return await Promise.race([question({ ...context, details }, controller.signal), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private timedOut(call: Call, layer: AuditLayer, what: string): Refusal {
+    const seconds = Math.round(this.dialogTimeoutMs / 1000);
+    const details = `Nobody answered ${what} within ${seconds} s; nothing was approved or remembered. Call again when someone can answer the dialog.`;
+    return this.refuse(call, layer, { status: 403, error: 'Approval timed out', details }, 'timeout');
+  }
+
+  private approvalContext(call: Call, definition: OperationDefinition, input: Record<string, unknown>): ApprovalContext {
+    return {
+      ...call,
+      permission: permissionName(call.extension, call.operation),
+      description: definition.description,
+      riskLevel: definition.risk_level,
+      input,
+      details: [],
+    };
   }
 
   private refuse(
@@ -178,23 +241,6 @@ export class Gate {
   private record(call: Call, layer: AuditLayer, decision: string, detail: string | null): void {
     this.options.audit.record({ ...call, layer, decision, detail });
   }
-}
-
-function approvalContext(call: Call, definition: OperationDefinition, input: Record<string, unknown>): ApprovalContext {
-  return {
-    ...call,
-    permission: permissionName(call.extension, call.operation),
-    description: definition.description,
-    riskLevel: definition.risk_level,
-    input,
-    details: peerFingerprints(input),
-  };
-}
-
-/** So that a person can compare the peer a call names with the fingerprint they checked when pairing. */
-function peerFingerprints(input: Record<string, unknown>): string[] {
-  const peers = new Set(Object.values(input).filter((value): value is string => typeof value === 'string' && PEER_ID_PATTERN.test(value)));
-  return [...peers].map((peer) => `peer ${peer} fingerprint ${fingerprintOf(publicKeyFromPeerId(peer))}`);
 }
 
 function firstSchemaError(validate: ValidateFunction): string {

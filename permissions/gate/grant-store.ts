@@ -1,20 +1,29 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isErrnoException } from '../../extension/common/atomic-file';
 import { P2pError } from '../../extension/common/errors';
 import { closedObject, StateFileFormat } from '../../extension/common/json-state-file';
+import { acquireLock } from '../lock-file';
 import { declaredPermissions } from '../plugins/plugin-declarations';
 import type { PermissionGrant, PermissionName, PermissionState, PluginDeclaration } from './types';
 
 /**
- * What each plugin may call: per plugin, per permission, its state and the
- * scope values approved with "Allow".
+ * What each plugin may call: per plugin, per permission, its state, the
+ * scope values approved with "Allow" and those refused with "Deny".
  *
  * File `<hostDataDir>/grants.json`, mode 0600, replaced atomically on every
  * change:
  *
  *   {"version": 1,
  *    "plugins": {"<plugin id>": {"ext:<extension>:<operation>":
- *                  {"state": "active" | "deferred" | "revoked", "approved_scopes": ["<value>", ...]}}}}
+ *                  {"state": "active" | "deferred" | "revoked", "approved_scopes": ["<value>", ...],
+ *                   "denied_scopes": ["<value>", ...]}}}}      // denied_scopes may be absent (older files)
+ *
+ * The running host and the CLI change the same file. Every change is a
+ * read-modify-write under `grants.json.lock`, starting from what is on disk,
+ * so neither overwrites the other's change; and every read first checks
+ * whether the file changed (one stat), so a change made by the CLI applies
+ * to the running host's next decision.
  *
  * In memory the table is kept in Maps, not plain objects: plugin ids may be
  * "constructor" or "__proto__", which a plain object lookup would resolve to
@@ -30,6 +39,7 @@ export interface PluginGrant extends PermissionGrant {
 interface StoredGrant {
   state: PermissionState;
   approved_scopes: string[];
+  denied_scopes?: string[];
 }
 
 interface GrantsFile {
@@ -53,24 +63,36 @@ const GRANTS_FILE = new StateFileFormat<GrantsFile>({
         additionalProperties: closedObject({
           state: { enum: ['active', 'deferred', 'revoked'] },
           approved_scopes: { type: 'array', uniqueItems: true, items: { type: 'string' } },
-        }),
+          denied_scopes: { type: 'array', uniqueItems: true, items: { type: 'string' } },
+        }, ['state', 'approved_scopes']),
       },
     },
   }),
 });
 
+/** How long a change waits for another process's change to the same file. */
+export const GRANTS_LOCK_WAIT_MS = 2000;
+
+/** What identifies one version of the file on disk: a rename gives a new inode. */
+type FileVersion = string | null;
+
 export class GrantStore {
+  private readonly lockPath: string;
+
   private constructor(
     private readonly path: string,
     private table: GrantTable,
-  ) {}
+    private version: FileVersion,
+  ) {
+    this.lockPath = `${path}.lock`;
+  }
 
   /** Loads the grants of this host; a missing file means no plugin has been registered yet. */
   static open(hostDataDir: string): GrantStore {
     mkdirSync(hostDataDir, { recursive: true, mode: 0o700 });
     const path = join(hostDataDir, GRANTS_FILE_NAME);
-    const file = GRANTS_FILE.load(path);
-    return new GrantStore(path, file === undefined ? new Map() : tableFromFile(file));
+    const version = versionOf(path);
+    return new GrantStore(path, readTable(path), version);
   }
 
   /**
@@ -80,26 +102,28 @@ export class GrantStore {
    * person's decision (in particular, never lift a revocation).
    */
   register(declaration: PluginDeclaration): void {
-    const known = this.table.get(declaration.id);
-    const added = declaredPermissions(declaration).filter((permission) => known?.has(permission) !== true);
-    if (known !== undefined && added.length === 0) return;
+    const missing = (table: GrantTable): PermissionName[] =>
+      declaredPermissions(declaration).filter((permission) => table.get(declaration.id)?.has(permission) !== true);
+    const current = this.current();
+    if (current.has(declaration.id) && missing(current).length === 0) return;
     this.update((table) => {
       const grants = table.get(declaration.id) ?? new Map<PermissionName, PermissionGrant>();
-      for (const permission of added) grants.set(permission, { permission, state: 'deferred', approvedScopes: [] });
+      for (const permission of missing(table)) grants.set(permission, { permission, state: 'deferred', approvedScopes: [], deniedScopes: [] });
       table.set(declaration.id, grants);
     });
   }
 
   get(plugin: string, permission: PermissionName): PermissionGrant | undefined {
-    const grant = this.table.get(plugin)?.get(permission);
+    const grant = this.current().get(plugin)?.get(permission);
     return grant === undefined ? undefined : copyGrant(grant);
   }
 
   /** Every grant of one plugin, or of all plugins, sorted by plugin and permission. */
   list(plugin?: string): PluginGrant[] {
-    const plugins = plugin === undefined ? this.plugins() : this.table.has(plugin) ? [plugin] : [];
+    const table = this.current();
+    const plugins = plugin === undefined ? [...table.keys()].sort(compare) : table.has(plugin) ? [plugin] : [];
     return plugins.flatMap((id) =>
-      [...(this.table.get(id)?.values() ?? [])]
+      [...(table.get(id)?.values() ?? [])]
         .sort((a, b) => compare(a.permission, b.permission))
         .map((grant) => ({ plugin: id, ...copyGrant(grant) })),
     );
@@ -107,48 +131,91 @@ export class GrantStore {
 
   /** Registered plugin ids, sorted. */
   plugins(): string[] {
-    return [...this.table.keys()].sort(compare);
+    return [...this.current().keys()].sort(compare);
   }
 
   setState(plugin: string, permission: PermissionName, state: PermissionState): void {
-    this.requireGrant(plugin, permission);
     this.update((table) => {
       requiredIn(table, plugin, permission).state = state;
     });
   }
 
-  /** Remembers a scope value approved with "Allow"; approving one already approved changes nothing. */
+  /** Remembers a scope value approved with "Allow" (and lifts an earlier "Deny" of it). */
   addScope(plugin: string, permission: PermissionName, value: string): void {
-    if (this.requireGrant(plugin, permission).approvedScopes.includes(value)) return;
-    this.update((table) => {
-      requiredIn(table, plugin, permission).approvedScopes.push(value);
-    });
-  }
-
-  /** Forgets an approved scope value; false when it was not approved. */
-  removeScope(plugin: string, permission: PermissionName, value: string): boolean {
-    if (!this.requireGrant(plugin, permission).approvedScopes.includes(value)) return false;
     this.update((table) => {
       const grant = requiredIn(table, plugin, permission);
-      grant.approvedScopes = grant.approvedScopes.filter((scope) => scope !== value);
+      grant.approvedScopes = withValue(grant.approvedScopes, value);
+      grant.deniedScopes = grant.deniedScopes.filter((scope) => scope !== value);
     });
-    return true;
   }
 
-  private requireGrant(plugin: string, permission: PermissionName): PermissionGrant {
-    return requiredIn(this.table, plugin, permission);
+  /** Remembers a scope value refused with "Deny", so the plugin cannot raise the same dialog again. */
+  denyScope(plugin: string, permission: PermissionName, value: string): void {
+    this.update((table) => {
+      const grant = requiredIn(table, plugin, permission);
+      grant.deniedScopes = withValue(grant.deniedScopes, value);
+      grant.approvedScopes = grant.approvedScopes.filter((scope) => scope !== value);
+    });
+  }
+
+  /** Forgets an approval or a denial of a scope value (it is asked for again); false when there was neither. */
+  removeScope(plugin: string, permission: PermissionName, value: string): boolean {
+    let removed = false;
+    this.update((table) => {
+      const grant = requiredIn(table, plugin, permission);
+      removed = grant.approvedScopes.includes(value) || grant.deniedScopes.includes(value);
+      grant.approvedScopes = grant.approvedScopes.filter((scope) => scope !== value);
+      grant.deniedScopes = grant.deniedScopes.filter((scope) => scope !== value);
+    });
+    return removed;
+  }
+
+  /** The table as on disk now: read again when another process replaced the file. */
+  private current(): GrantTable {
+    const version = versionOf(this.path);
+    if (version !== this.version) {
+      this.table = readTable(this.path);
+      this.version = version;
+    }
+    return this.table;
   }
 
   /**
-   * Changes a copy and saves it before adopting it, so that what the gate
-   * decides on is always what is on disk, even when the write fails.
+   * Applies a change to what is on disk under the lock, saves it, then
+   * adopts it: what the gate decides on is always what is on disk, and a
+   * change made meanwhile by another process is never overwritten.
    */
   private update(change: (table: GrantTable) => void): void {
-    const next = copyTable(this.table);
-    change(next);
-    GRANTS_FILE.save(this.path, fileFromTable(next));
-    this.table = next;
+    const lock = acquireLock(this.lockPath, { waitMs: GRANTS_LOCK_WAIT_MS });
+    try {
+      const next = copyTable(readTable(this.path));
+      change(next);
+      GRANTS_FILE.save(this.path, fileFromTable(next));
+      this.table = next;
+      this.version = versionOf(this.path);
+    } finally {
+      lock.release();
+    }
   }
+}
+
+function readTable(path: string): GrantTable {
+  const file = GRANTS_FILE.load(path);
+  return file === undefined ? new Map() : tableFromFile(file);
+}
+
+function versionOf(path: string): FileVersion {
+  try {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}`;
+  } catch (error) {
+    if (isErrnoException(error) && error.code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function withValue(values: readonly string[], value: string): string[] {
+  return values.includes(value) ? [...values] : [...values, value];
 }
 
 function requiredIn(table: GrantTable, plugin: string, permission: PermissionName): PermissionGrant {
@@ -163,7 +230,7 @@ function requiredIn(table: GrantTable, plugin: string, permission: PermissionNam
 }
 
 function copyGrant(grant: PermissionGrant): PermissionGrant {
-  return { permission: grant.permission, state: grant.state, approvedScopes: [...grant.approvedScopes] };
+  return { permission: grant.permission, state: grant.state, approvedScopes: [...grant.approvedScopes], deniedScopes: [...grant.deniedScopes] };
 }
 
 function copyTable(table: GrantTable): GrantTable {
@@ -182,7 +249,7 @@ function tableFromFile(file: GrantsFile): GrantTable {
       new Map(
         Object.entries(grants).map(([permission, stored]) => [
           permission,
-          { permission, state: stored.state, approvedScopes: [...stored.approved_scopes] },
+          { permission, state: stored.state, approvedScopes: [...stored.approved_scopes], deniedScopes: [...(stored.denied_scopes ?? [])] },
         ]),
       ),
     ]),
@@ -199,7 +266,7 @@ function fileFromTable(table: GrantTable): GrantsFile {
         Object.fromEntries(
           [...grants].map(([permission, grant]) => [
             permission,
-            { state: grant.state, approved_scopes: [...grant.approvedScopes] },
+            { state: grant.state, approved_scopes: [...grant.approvedScopes], denied_scopes: [...grant.deniedScopes] },
           ]),
         ),
       ]),

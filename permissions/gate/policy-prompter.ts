@@ -15,7 +15,7 @@ import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnsw
  *
  * - `plugin`: a plugin id or "*"; `operation`: an operation name or "*".
  * - `prompt`: "permission" (answers approve / once / deny), "scope" (allow /
- *   once / deny), "high_risk" (approve / deny), or "*" (every prompt, so it can
+ *   once / deny / deny_once), "high_risk" (approve / deny), or "*" (every prompt, so it can
  *   only answer deny: no other answer means something for all three).
  * - `scope_value`: only in "scope" rules; "*" (the default) or one exact value.
  * - The first matching rule answers. With none, the answer is `default`, which
@@ -37,7 +37,7 @@ export interface Policy {
 }
 
 const PERMISSION_ANSWERS: readonly PermissionAnswer[] = ['approve', 'once', 'deny'];
-const SCOPE_ANSWERS: readonly ScopeAnswer[] = ['allow', 'once', 'deny'];
+const SCOPE_ANSWERS: readonly ScopeAnswer[] = ['allow', 'once', 'deny', 'deny_once'];
 const RISK_ANSWERS: readonly RiskAnswer[] = ['approve', 'deny'];
 
 const ANSWERS_BY_KIND: Record<PromptKind | '*', readonly string[]> = {
@@ -59,7 +59,7 @@ const POLICY_SCHEMA = {
           operation: { type: 'string', pattern: '^(\\*|[a-z0-9_]{1,100})$' },
           prompt: { enum: ['permission', 'scope', 'high_risk', '*'] },
           scope_value: { type: 'string', minLength: 1 },
-          answer: { enum: ['approve', 'once', 'deny', 'allow'] },
+          answer: { enum: ['approve', 'once', 'deny', 'allow', 'deny_once'] },
         },
         required: ['plugin', 'operation', 'prompt', 'answer'],
         additionalProperties: false,

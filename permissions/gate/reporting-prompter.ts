@@ -7,21 +7,21 @@ export class ReportingPrompter implements Prompter {
     private readonly report: (line: string) => void,
   ) {}
 
-  async approvePermission(context: ApprovalContext): Promise<PermissionAnswer> {
-    const answer = await this.inner.approvePermission(context);
+  async approvePermission(context: ApprovalContext, signal: AbortSignal): Promise<PermissionAnswer> {
+    const answer = await this.inner.approvePermission(context, signal);
     this.report(`first use of ${context.permission} by plugin "${context.plugin}" -> ${answer}`);
     return answer;
   }
 
-  async approveScope(context: ApprovalContext): Promise<ScopeAnswer> {
-    const answer = await this.inner.approveScope(context);
+  async approveScope(context: ApprovalContext, signal: AbortSignal): Promise<ScopeAnswer> {
+    const answer = await this.inner.approveScope(context, signal);
     const scope = context.scope === undefined ? '' : ` ${context.scope.key}=${context.scope.value.slice(0, 12)}…`;
     this.report(`may plugin "${context.plugin}" use ${context.operation} for${scope}? -> ${answer}`);
     return answer;
   }
 
-  async approveHighRisk(context: ApprovalContext): Promise<RiskAnswer> {
-    const answer = await this.inner.approveHighRisk(context);
+  async approveHighRisk(context: ApprovalContext, signal: AbortSignal): Promise<RiskAnswer> {
+    const answer = await this.inner.approveHighRisk(context, signal);
     this.report(`high-risk ${context.operation} by plugin "${context.plugin}" (${context.details.join('; ') || 'no peer'}) -> ${answer}`);
     return answer;
   }

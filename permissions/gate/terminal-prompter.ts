@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { printable, printableJson } from '../terminal-text';
 import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from './types';
 
 /**
@@ -7,7 +8,8 @@ import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnsw
  * calls wait for an answer, so an answer can only be meant for the question
  * on screen; for the same reason a line typed while no question is open is
  * thrown away rather than kept for the next one. Anything but a listed answer
- * asks again; the end of the input answers "deny".
+ * asks again; the end of the input answers "deny". A question the host stops
+ * waiting for (the dialog timed out) is taken down with a line saying so.
  */
 export interface TerminalStreams {
   /** Where answers are read; default process.stdin. */
@@ -36,45 +38,53 @@ export class TerminalPrompter implements Prompter {
     this.output = streams.output ?? process.stderr;
   }
 
-  approvePermission(context: ApprovalContext): Promise<PermissionAnswer> {
-    return this.ask({
-      text: describe(context, `Plugin '${context.plugin}' uses a permission that is not granted yet.`),
+  approvePermission(context: ApprovalContext, signal: AbortSignal): Promise<PermissionAnswer> {
+    return this.ask(signal, {
+      text: describe(context, `Plugin '${printable(context.plugin)}' uses a permission that is not granted yet.`),
       prompt: `Grant ${context.permission}? [a]pprove from now on / [o]nce for this call / [d]eny and revoke: `,
       answers: { a: 'approve', approve: 'approve', o: 'once', once: 'once', d: 'deny', deny: 'deny' },
     });
   }
 
-  approveScope(context: ApprovalContext): Promise<ScopeAnswer> {
-    const shown = context.scope === undefined ? 'this scope' : `${context.scope.key} = ${printable(JSON.stringify(context.scope.value))}`;
-    return this.ask({
-      text: describe(context, `Plugin '${context.plugin}' asks for a scope it has not been allowed yet.`),
-      prompt: `Allow ${shown}? [a]llow from now on / [o]nce for this call / [d]eny: `,
-      answers: { a: 'allow', allow: 'allow', o: 'once', once: 'once', d: 'deny', deny: 'deny' },
+  approveScope(context: ApprovalContext, signal: AbortSignal): Promise<ScopeAnswer> {
+    const shown = context.scope === undefined ? 'this scope' : `${context.scope.key} = ${printableJson(context.scope.value)}`;
+    return this.ask(signal, {
+      text: describe(context, `Plugin '${printable(context.plugin)}' asks for a scope it has not been allowed yet.`),
+      prompt: `Allow ${shown}? [a]llow from now on / [o]nce for this call / [d]eny from now on / deny o[n]ce: `,
+      answers: { a: 'allow', allow: 'allow', o: 'once', once: 'once', d: 'deny', deny: 'deny', n: 'deny_once', 'deny once': 'deny_once' },
     });
   }
 
-  approveHighRisk(context: ApprovalContext): Promise<RiskAnswer> {
-    const input = JSON.stringify(context.input, null, 2).split('\n').map((line) => `    ${printable(line)}`);
-    return this.ask({
-      text: `${describe(context, `Plugin '${context.plugin}' makes a high-risk call, approved one call at a time.`)}  input:\n${input.join('\n')}\n`,
+  approveHighRisk(context: ApprovalContext, signal: AbortSignal): Promise<RiskAnswer> {
+    const input = printableJson(context.input, 2).split('\n').map((line) => `    ${line}`);
+    return this.ask(signal, {
+      text: `${describe(context, `Plugin '${printable(context.plugin)}' makes a high-risk call, approved one call at a time.`)}  input:\n${input.join('\n')}\n`,
       prompt: 'Run this call? [a]pprove / [d]eny: ',
       answers: { a: 'approve', approve: 'approve', d: 'deny', deny: 'deny' },
     });
   }
 
-  /** Waits for the questions asked before this one, then asks until a listed answer or the end of the input. */
-  private ask<A extends string>(question: Question<A>): Promise<A | 'deny'> {
-    const asked = this.queue.then(() => this.askNow(question));
+  /** Waits for the questions asked before this one, then asks until a listed answer, the end of the input or the abort. */
+  private ask<A extends string>(signal: AbortSignal, question: Question<A>): Promise<A | 'deny'> {
+    const asked = this.queue.then(() => this.askNow(signal, question));
     this.queue = asked.catch(() => undefined);
     return asked;
   }
 
-  private async askNow<A extends string>(question: Question<A>): Promise<A | 'deny'> {
+  private async askNow<A extends string>(signal: AbortSignal, question: Question<A>): Promise<A | 'deny'> {
+    // Timed out while waiting for its turn: never shown.
+    if (signal.aborted) return 'deny';
     this.lines.open();
+    const onAbort = (): void => this.lines.interrupt();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       this.output.write(`\n${question.text}${question.prompt}`);
       for (;;) {
         const line = await this.lines.next();
+        if (signal.aborted) {
+          this.output.write('\n(no answer in time: this call was refused; nothing was remembered)\n');
+          return 'deny';
+        }
         if (line === undefined) {
           this.output.write('\n(input closed: denied)\n');
           return 'deny';
@@ -86,6 +96,7 @@ export class TerminalPrompter implements Prompter {
         this.output.write(`Please answer ${keys.join(', ')}.\n${question.prompt}`);
       }
     } finally {
+      signal.removeEventListener('abort', onAbort);
       this.lines.close();
     }
   }
@@ -124,7 +135,14 @@ class QuestionLines {
     this.buffered = [];
   }
 
-  /** The next line, or undefined once the input has ended. */
+  /** Wakes the reader waiting in next() with no line. */
+  interrupt(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(undefined);
+  }
+
+  /** The next line, or undefined once the input has ended or the wait was interrupted. */
   next(): Promise<string | undefined> {
     const line = this.buffered.shift();
     if (line !== undefined) return Promise.resolve(line);
@@ -146,20 +164,8 @@ function describe(context: ApprovalContext, headline: string): string {
   ];
   if (context.scope !== undefined) {
     const { key, value, description } = context.scope;
-    lines.push(`  scope       ${printable(key)} = ${printable(JSON.stringify(value))}${description === '' ? '' : ` (${printable(description)})`}`);
+    lines.push(`  scope       ${printable(key)} = ${printableJson(value)}${description === '' ? '' : ` (${printable(description)})`}`);
   }
   lines.push(...context.details.map((detail) => `  ${printable(detail)}`));
   return `${lines.join('\n')}\n`;
-}
-
-/**
- * Values in a prompt can come from the plugin; control and text-direction
- * characters are shown escaped so they cannot move the cursor, recolour the
- * screen or reorder what the person reads.
- */
-function printable(text: string): string {
-  return text.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }

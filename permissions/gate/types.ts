@@ -19,6 +19,8 @@ export interface PermissionGrant {
   state: PermissionState;
   /** Scope values approved with "Allow" (persisted); a value not listed needs approval (an empty list approves nothing). */
   approvedScopes: string[];
+  /** Scope values refused with "Deny" (persisted): refused without asking again until forgotten with the CLI. */
+  deniedScopes: string[];
 }
 
 export interface PluginDeclaration {
@@ -42,23 +44,38 @@ export interface ApprovalContext {
   input: Record<string, unknown>;
   /** For scope prompts: the scope key, its value and the manifest's scope_description. */
   scope?: { key: string; value: string; description: string };
-  /** Extra lines a prompt should show, e.g. `peer fingerprint: a3:f2:...` for every peer id in the input. */
+  /**
+   * What the call is about, one fact per line, so that a person can judge
+   * it: for a peer its fingerprint, self-chosen name, address and safety
+   * number; for a message its type, size and a preview. Raw: a prompt
+   * escapes them before showing them.
+   */
   details: string[];
 }
 
 /** As Nexus: approve (deferred -> active), once (this call only, stays deferred), deny (deferred -> revoked). */
 export type PermissionAnswer = 'approve' | 'once' | 'deny';
-export type ScopeAnswer = 'allow' | 'once' | 'deny';
+/**
+ * Nexus's three answers plus "deny once": allow (remembered), once (this
+ * call only), deny (remembered: later calls for the value are refused
+ * without asking), deny_once (this call only; asked again next time).
+ */
+export type ScopeAnswer = 'allow' | 'once' | 'deny' | 'deny_once';
 export type RiskAnswer = 'approve' | 'deny';
 
-/** Asks for a decision. Terminal prompts ask a person; a policy file answers for headless runs. */
+/**
+ * Asks for a decision. Terminal prompts ask a person; a policy file answers
+ * for headless runs. `signal` aborts when the host stops waiting (the dialog
+ * timed out): a prompter then takes its question down, and its answer, if
+ * any, is ignored.
+ */
 export interface Prompter {
   /** A deferred permission is being used for the first time (just-in-time approval). */
-  approvePermission(context: ApprovalContext): Promise<PermissionAnswer>;
-  /** The scope value is not among the approved scopes for this plugin and permission. */
-  approveScope(context: ApprovalContext): Promise<ScopeAnswer>;
+  approvePermission(context: ApprovalContext, signal: AbortSignal): Promise<PermissionAnswer>;
+  /** The scope value is neither approved nor denied for this plugin and permission. */
+  approveScope(context: ApprovalContext, signal: AbortSignal): Promise<ScopeAnswer>;
   /** A high-risk operation: approval per call, showing the full input. */
-  approveHighRisk(context: ApprovalContext): Promise<RiskAnswer>;
+  approveHighRisk(context: ApprovalContext, signal: AbortSignal): Promise<RiskAnswer>;
 }
 
 /** The gate's verdict; on refusal, the HTTP status and error Nexus would return. */

@@ -4,6 +4,8 @@ import { TerminalPrompter } from '../../../permissions/gate/terminal-prompter';
 import type { ApprovalContext } from '../../../permissions/gate/types';
 
 const PEER = `${'b'.repeat(51)}a`;
+/** A dialog nobody times out. */
+const NEVER = new AbortController().signal;
 
 const CONTEXT: ApprovalContext = {
   plugin: 'agent-a',
@@ -53,7 +55,7 @@ function terminal() {
 
 t.test('a permission prompt shows what is decided and takes an answer', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const answer = prompter.approvePermission(CONTEXT);
+  const answer = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.write('a\n');
   t.equal(await answer, 'approve');
@@ -70,33 +72,57 @@ t.test('a permission prompt shows what is decided and takes an answer', async (t
 
 t.test('whole words and any case are accepted', async (t) => {
   const { prompter, input, shown } = terminal();
-  const once = prompter.approvePermission(CONTEXT);
+  const once = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.write('  Once \n');
   t.equal(await once, 'once');
-  const deny = prompter.approvePermission(CONTEXT);
+  const deny = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ', 2);
   input.write('DENY\r\n');
   t.equal(await deny, 'deny');
 });
 
-t.test('a scope prompt shows the scope and answers allow, once or deny', async (t) => {
+t.test('a scope prompt shows the scope and answers allow, once, deny or deny once', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const answer = prompter.approveScope(SCOPE_CONTEXT);
-  await shown('[d]eny: ');
+  const PROMPT = 'deny o[n]ce: ';
+  const answer = prompter.approveScope(SCOPE_CONTEXT, NEVER);
+  await shown(PROMPT);
   input.write('o\n');
   t.equal(await answer, 'once');
   t.match(output(), `scope       peer = "${PEER}" (Peer this plugin may exchange messages with)`);
-  t.match(output(), `Allow peer = "${PEER}"? [a]llow from now on / [o]nce for this call / [d]eny: `);
-  const allow = prompter.approveScope(SCOPE_CONTEXT);
-  await shown('[d]eny: ', 2);
-  input.write('allow\n');
-  t.equal(await allow, 'allow');
+  t.match(output(), `Allow peer = "${PEER}"? [a]llow from now on / [o]nce for this call / [d]eny from now on / deny o[n]ce: `);
+  const replies: [string, string][] = [['allow', 'allow'], ['d', 'deny'], ['n', 'deny_once'], ['deny once', 'deny_once']];
+  for (const [index, [reply, expected]] of replies.entries()) {
+    const next = prompter.approveScope(SCOPE_CONTEXT, NEVER);
+    await shown(PROMPT, index + 2);
+    input.write(`${reply}\n`);
+    t.equal(await next, expected, reply);
+  }
+});
+
+t.test('a question the host stops waiting for is taken down and denies', async (t) => {
+  const { prompter, input, output, shown } = terminal();
+  const timeout = new AbortController();
+  const answer = prompter.approveScope(SCOPE_CONTEXT, timeout.signal);
+  const queued = new AbortController();
+  const waiting = prompter.approvePermission({ ...CONTEXT, plugin: 'agent-queued' }, queued.signal);
+  await shown('deny o[n]ce: ');
+  queued.abort();
+  timeout.abort();
+  t.equal(await answer, 'deny');
+  t.equal(await waiting, 'deny', 'a question aborted before its turn denies');
+  t.match(output(), '(no answer in time: this call was refused; nothing was remembered)');
+  t.notMatch(output(), 'agent-queued', 'and is never shown');
+  // The next question gets the next line, not a stale one.
+  const next = prompter.approvePermission(CONTEXT, NEVER);
+  await shown('[d]eny and revoke: ');
+  input.write('a\n');
+  t.equal(await next, 'approve');
 });
 
 t.test('a high-risk prompt shows the full input', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const answer = prompter.approveHighRisk(RISK_CONTEXT);
+  const answer = prompter.approveHighRisk(RISK_CONTEXT, NEVER);
   await shown('Run this call? [a]pprove / [d]eny: ');
   input.write('approve\n');
   t.equal(await answer, 'approve');
@@ -106,7 +132,7 @@ t.test('a high-risk prompt shows the full input', async (t) => {
 
 t.test('anything else asks again', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const answer = prompter.approveHighRisk(RISK_CONTEXT);
+  const answer = prompter.approveHighRisk(RISK_CONTEXT, NEVER);
   await shown('[d]eny: ');
   input.write('once\n');
   await shown('Please answer a, d.\nRun this call? [a]pprove / [d]eny: ');
@@ -119,7 +145,7 @@ t.test('anything else asks again', async (t) => {
 
 t.test('several lines arriving together while a question is open are read in turn', async (t) => {
   const { prompter, input, shown } = terminal();
-  const answer = prompter.approvePermission(CONTEXT);
+  const answer = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.write('maybe\nyes\no\n');
   t.equal(await answer, 'once');
@@ -131,7 +157,7 @@ t.test('a line typed while no question is open answers nothing', async (t) => {
   input.write('a\n');
   // Not a timed wait: one turn of the event loop lets the prompter read the line.
   await new Promise(setImmediate);
-  const answer = prompter.approvePermission(CONTEXT);
+  const answer = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.write('d\n');
   t.equal(await answer, 'deny');
@@ -139,24 +165,24 @@ t.test('a line typed while no question is open answers nothing', async (t) => {
 
 t.test('the end of the input denies, now and later', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const answer = prompter.approvePermission(CONTEXT);
+  const answer = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.end();
   t.equal(await answer, 'deny');
   t.match(output(), '(input closed: denied)');
-  t.equal(await prompter.approveScope(SCOPE_CONTEXT), 'deny');
-  t.equal(await prompter.approveHighRisk(RISK_CONTEXT), 'deny');
+  t.equal(await prompter.approveScope(SCOPE_CONTEXT, NEVER), 'deny');
+  t.equal(await prompter.approveHighRisk(RISK_CONTEXT, NEVER), 'deny');
 });
 
 t.test('prompts are asked one at a time', async (t) => {
   const { prompter, input, output, shown } = terminal();
-  const first = prompter.approvePermission(CONTEXT);
-  const second = prompter.approveScope({ ...SCOPE_CONTEXT, plugin: 'agent-b' });
+  const first = prompter.approvePermission(CONTEXT, NEVER);
+  const second = prompter.approveScope({ ...SCOPE_CONTEXT, plugin: 'agent-b' }, NEVER);
   await shown('[d]eny and revoke: ');
   t.notMatch(output(), 'agent-b', 'the second question waits for the first answer');
   input.write('o\n');
   t.equal(await first, 'once');
-  await shown('[o]nce for this call / [d]eny: ');
+  await shown('deny o[n]ce: ');
   t.match(output(), "Plugin 'agent-b' asks for a scope");
   input.write('d\n');
   t.equal(await second, 'deny');
@@ -169,11 +195,13 @@ t.test('control and text-direction characters from a plugin are shown escaped', 
     ...RISK_CONTEXT,
     input: { note: '\u001b[2J\u009b31m\u202eevil' },
     scope: { key: 'peer', value: 'x\u2066y', description: 'd\u0007' },
-  });
+    details: ['name "Bob\u200b\u0085 9b:ce \u2028x"'],
+  }, NEVER);
   await shown('[d]eny: ');
   input.write('d\n');
   t.equal(await answer, 'deny');
   t.match(output(), '"note": "\\u001b[2J\\u009b31m\\u202eevil"');
-  t.match(output(), 'peer = "x\\u2066y" (d\\u0007)');
-  t.notMatch(output(), /[\u0007\u001b\u009b\u202e\u2066]/);
+  t.match(output(), 'peer = "x\\u2066y" (d\\u{7})');
+  t.match(output(), 'name "Bob\\u{200b}\\u{85} 9b:ce \\u{2028}x"');
+  t.notMatch(output(), /[\u0007\u001b\u009b\u202e\u2066\u200b\u0085\u2028]/);
 });

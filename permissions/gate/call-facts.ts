@@ -1,0 +1,157 @@
+import { fingerprintOf, PEER_ID_PATTERN, publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { parsePairingLink } from '../../extension/common/pairing-link';
+import { printable, printableJson } from '../terminal-text';
+
+/**
+ * The facts a consent dialog shows about a call, so that a person can judge
+ * who the other side is and what is asked: for a peer its fingerprint (from
+ * the key itself), the name it chose (quoted, escaped and marked as its own
+ * claim), its address and the safety number of the pair; for a message its
+ * type, size and a short escaped preview.
+ *
+ * A request id or a display name is chosen by the remote side, so they are
+ * never the only thing shown: the fingerprint comes from the peer id, which
+ * is the key. Facts the host has to ask the extension for (a pending
+ * request, a paired peer's name) come from a PeerDirectory; when it cannot
+ * answer, the dialog says so rather than failing the call.
+ */
+export interface KnownRequest {
+  peer: string;
+  display_name: string;
+  address: string | null;
+  created_at: string;
+}
+
+export interface KnownPeer {
+  display_name: string;
+  addresses: readonly string[];
+}
+
+export interface PeerDirectory {
+  /** The safety number of this node and the peer; null when this node's key is unknown. */
+  safetyNumber(peer: string): Promise<string | null>;
+  /** An incoming pairing request as the extension lists it; undefined when not pending. */
+  incomingRequest(requestId: string): Promise<KnownRequest | undefined>;
+  /** A paired peer as the extension lists it; undefined when not paired. */
+  pairedPeer(peer: string): Promise<KnownPeer | undefined>;
+}
+
+/** Longest message preview, in characters, before it is cut. */
+export const PREVIEW_CHARACTERS = 120;
+
+const LABEL_WIDTH = 12;
+const SELF_CHOSEN = '(chosen by them; anyone can pick any name: compare the fingerprint)';
+
+export class CallFacts {
+  constructor(private readonly directory: PeerDirectory) {}
+
+  /** The fact lines for one call; already escaped, so safe to print anywhere. Never throws. */
+  async describe(operation: string, input: Record<string, unknown>): Promise<string[]> {
+    try {
+      return await this.factsOf(operation, input);
+    } catch (error) {
+      return [line('note', `the host could not gather facts about this call: ${printable(error instanceof Error ? error.message : String(error))}`)];
+    }
+  }
+
+  private async factsOf(operation: string, input: Record<string, unknown>): Promise<string[]> {
+    const peer = peerIn(input);
+    switch (operation) {
+      case 'pair':
+        return typeof input['link'] === 'string' ? this.linkFacts(input['link']) : this.pairByIdFacts(peer, input['address']);
+      case 'accept':
+      case 'reject':
+        return this.requestFacts(operation, input['request_id'], peer);
+      case 'send':
+        return [...(await this.peerFacts(peer)), ...contentFacts(input['type'], input['content'])];
+      case 'set_display_name':
+        return typeof input['display_name'] === 'string' ? [line('new name', printableJson(input['display_name']))] : [];
+      default:
+        return this.peerFacts(peer);
+    }
+  }
+
+  private async linkFacts(text: string): Promise<string[]> {
+    let link: ReturnType<typeof parsePairingLink>;
+    try {
+      link = parsePairingLink(text);
+    } catch (error) {
+      return [line('link', `NOT a valid pairing link (${printable((error as Error).message)}); the extension will refuse it`)];
+    }
+    return [
+      line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages'),
+      ...(await this.identityFacts(link.peerId, link.displayName)),
+      line('address', printable(link.addresses.join(', '))),
+      ...(link.expiresAt === null ? [] : [line('link expires', link.expiresAt.toISOString())]),
+    ];
+  }
+
+  private async pairByIdFacts(peer: string | undefined, address: unknown): Promise<string[]> {
+    if (peer === undefined) return [];
+    return [
+      line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages'),
+      ...(await this.identityFacts(peer, null)),
+      line('address', typeof address === 'string' ? printable(address) : 'the address LAN discovery heard it announce'),
+    ];
+  }
+
+  private async requestFacts(operation: string, requestId: unknown, peer: string | undefined): Promise<string[]> {
+    if (typeof requestId !== 'string') return this.peerFacts(peer);
+    const request = await this.directory.incomingRequest(requestId);
+    if (request === undefined) {
+      return [line('request', `${printable(requestId)} is not pending; the extension will refuse this call`), ...(await this.peerFacts(peer))];
+    }
+    const facts = [
+      line('asks', operation === 'accept' ? 'to pair with the node below: you trust it, and your agents can exchange messages' : 'to refuse the pairing request of the node below'),
+      ...(await this.identityFacts(request.peer, request.display_name)),
+      line('address', request.address === null ? 'unknown' : printable(request.address)),
+      line('requested', printable(request.created_at)),
+    ];
+    if (peer !== undefined && peer !== request.peer) {
+      facts.unshift(line('WARNING', `request ${printable(requestId)} comes from another peer than the one this call names (${peer}); the extension will refuse it`));
+    }
+    return facts;
+  }
+
+  private async peerFacts(peer: string | undefined): Promise<string[]> {
+    if (peer === undefined) return [];
+    const paired = await this.directory.pairedPeer(peer);
+    const facts = await this.identityFacts(peer, paired?.display_name ?? null);
+    if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
+    else if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    return facts;
+  }
+
+  /** Peer id, fingerprint, name (as a claim) and safety number. */
+  private async identityFacts(peer: string, displayName: string | null): Promise<string[]> {
+    const safetyNumber = await this.directory.safetyNumber(peer);
+    return [
+      line('peer', peer),
+      line('fingerprint', fingerprintOf(publicKeyFromPeerId(peer))),
+      line('name', displayName === null ? 'not known yet' : `${printableJson(displayName)} ${SELF_CHOSEN}`),
+      line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
+    ];
+  }
+}
+
+/** The peer a call names, when its `peer` field is a well-formed peer id. */
+function peerIn(input: Record<string, unknown>): string | undefined {
+  const peer = input['peer'];
+  return typeof peer === 'string' && PEER_ID_PATTERN.test(peer) ? peer : undefined;
+}
+
+function contentFacts(type: unknown, content: unknown): string[] {
+  if (content === undefined) return [];
+  const text = typeof content === 'string' ? content : JSON.stringify(content) ?? '';
+  const characters = [...text];
+  const cut = characters.length > PREVIEW_CHARACTERS;
+  const preview = printableJson(characters.slice(0, PREVIEW_CHARACTERS).join(''));
+  return [
+    line('content', `${typeof type === 'string' ? printable(type) : 'unknown type'}, ${Buffer.byteLength(text, 'utf8').toLocaleString('en-US')} bytes`),
+    line('preview', cut ? `${preview} … (first ${PREVIEW_CHARACTERS} of ${characters.length} characters)` : preview),
+  ];
+}
+
+function line(label: string, value: string): string {
+  return `${label.padEnd(LABEL_WIDTH)}${value}`;
+}
