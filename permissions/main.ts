@@ -5,10 +5,12 @@ import { parseArgs } from 'node:util';
 import manifestJson from '../manifest.json';
 import type { ExtensionManifest } from '../extension/common/manifest';
 import { AuditLog } from './gate/audit-log';
+import { DEFAULT_DIALOG_TIMEOUT_MS } from './gate/gate';
 import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
-import { startNode } from './node/running-node';
+import { HostDirInUseError, startNode } from './node/running-node';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
+import { printable, printableJson } from './terminal-text';
 
 /**
  * p2p-comm-host: runs your p2p-comm node without Nexus (the reference host)
@@ -19,20 +21,27 @@ const ALL_OPERATIONS = manifest.operations.map((operation) => operation.name);
 
 const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
 
-  start [--data-dir DIR] [--port N] [--policy FILE]
+  start [--data-dir DIR] [--port N] [--policy FILE] [--dialog-timeout SECONDS]
                                   run the node: extension + gate + Host API on 127.0.0.1
-                                  (approvals asked on this terminal, or answered by a policy file)
+                                  (approvals asked on this terminal, or answered by a policy file;
+                                  an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
   plugins                         list the plugins this host knows
   add-plugin ID [OPERATION...]    create plugins/ID.json with a new secret (default: every operation)
-  grants [--plugin ID]            list permissions, their state and approved scopes
+  grants [--plugin ID]            list permissions, their state and approved and denied scopes
   grant ID OPERATION...           make permissions active (no question on first use)
   defer ID OPERATION...           ask again on next use
   revoke ID OPERATION...          refuse these operations to the plugin
   allow-scope ID OPERATION VALUE  approve a scope value (e.g. a peer id) for that permission
-  forget-scope ID OPERATION VALUE withdraw an approved scope value
+  deny-scope ID OPERATION VALUE   refuse a scope value without asking
+  forget-scope ID OPERATION VALUE forget an approved or denied scope value (asked again on next use)
   audit                           print the audit log
+  help                            print this text
 
-  --host-dir DIR   host state: grants, audit log, plugins/ (default ~/.p2p-comm-host)`;
+  --host-dir DIR   host state: grants, audit log, plugins/ (default ~/.p2p-comm-host)
+  -h, --help       print this text
+  --version        print the version
+
+Changes to plugins, grants and scopes apply to a running host within a second.`;
 
 function fail(message: string): never {
   process.stderr.write(`p2p-comm-host: ${message}\n`);
@@ -45,26 +54,26 @@ async function main(): Promise<void> {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      'host-dir': { type: 'string' },
-      'data-dir': { type: 'string' },
-      port: { type: 'string' },
-      policy: { type: 'string' },
-      plugin: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseArguments();
   const [command = 'start', ...args] = positionals;
-  if (values.help === true) {
+  if (values.help === true || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.version === true) {
+    process.stdout.write(`p2p-comm-host ${manifest.version}\n`);
     return;
   }
   const hostDir = values['host-dir'] ?? join(homedir(), '.p2p-comm-host');
   switch (command) {
     case 'start':
-      return start(hostDir, values['data-dir'] ?? join(hostDir, 'extension_data', manifest.id), values.port, values.policy);
+      return start({
+        hostDir,
+        dataDir: values['data-dir'] ?? join(hostDir, 'extension_data', manifest.id),
+        port: values.port,
+        policy: values.policy,
+        dialogTimeout: values['dialog-timeout'],
+      });
     case 'plugins':
       for (const plugin of loadPlugins(hostDir)) process.stdout.write(`${plugin.id}\t${(plugin.extensions[manifest.id] ?? []).join(',')}\n`);
       return;
@@ -83,14 +92,40 @@ async function main(): Promise<void> {
     case 'revoke':
       return setStates(hostDir, args, ({ grant: 'active', defer: 'deferred', revoke: 'revoked' } as const)[command]);
     case 'allow-scope':
+    case 'deny-scope':
     case 'forget-scope':
-      return changeScope(hostDir, args, command === 'allow-scope');
+      return changeScope(hostDir, args, command);
     case 'audit':
-      for (const entry of AuditLog.open(hostDir).read()) process.stdout.write(`${JSON.stringify(entry)}\n`);
+      // Operation names come from URLs and scope values from plugins: escaped, never raw on a terminal.
+      for (const entry of AuditLog.open(hostDir).read()) process.stdout.write(`${printableJson(entry)}\n`);
       return;
     default:
-      fail(`unknown command "${command}"\n${USAGE}`);
+      fail(`unknown command "${printable(command)}"; see p2p-comm-host --help`);
   }
+}
+
+function parseArguments(): ReturnType<typeof parseCommandLine> {
+  try {
+    return parseCommandLine();
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : String(error)}; see p2p-comm-host --help`);
+  }
+}
+
+function parseCommandLine() {
+  return parseArgs({
+    allowPositionals: true,
+    options: {
+      'host-dir': { type: 'string' },
+      'data-dir': { type: 'string' },
+      port: { type: 'string' },
+      policy: { type: 'string' },
+      plugin: { type: 'string' },
+      'dialog-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
 }
 
 function checkOperations(operations: readonly string[]): void {
@@ -106,8 +141,9 @@ function grantsWithPlugins(hostDir: string): GrantStore {
 
 function listGrants(hostDir: string, plugin: string | undefined): void {
   for (const grant of grantsWithPlugins(hostDir).list(plugin)) {
-    const scopes = grant.approvedScopes.length === 0 ? '' : `\tscopes: ${grant.approvedScopes.join(', ')}`;
-    process.stdout.write(`${grant.plugin}\t${grant.permission}\t${grant.state}${scopes}\n`);
+    const approved = grant.approvedScopes.length === 0 ? '' : `\tscopes: ${grant.approvedScopes.map(printable).join(', ')}`;
+    const denied = grant.deniedScopes.length === 0 ? '' : `\tdenied: ${grant.deniedScopes.map(printable).join(', ')}`;
+    process.stdout.write(`${grant.plugin}\t${grant.permission}\t${grant.state}${approved}${denied}\n`);
   }
 }
 
@@ -120,44 +156,81 @@ function setStates(hostDir: string, args: string[], state: PermissionState): voi
   process.stdout.write(`${plugin}: ${operations.join(', ')} ${state}\n`);
 }
 
-function changeScope(hostDir: string, args: string[], allow: boolean): void {
+const SCOPE_CHANGES = {
+  'allow-scope': { change: 'allowed', apply: (grants: GrantStore, plugin: string, permission: string, value: string) => grants.addScope(plugin, permission, value) },
+  'deny-scope': { change: 'denied', apply: (grants: GrantStore, plugin: string, permission: string, value: string) => grants.denyScope(plugin, permission, value) },
+  'forget-scope': {
+    change: 'forgot',
+    apply: (grants: GrantStore, plugin: string, permission: string, value: string) => {
+      if (!grants.removeScope(plugin, permission, value)) fail(`${printable(value)} was neither approved nor denied for ${plugin} ${permission}`);
+    },
+  },
+} as const;
+
+function changeScope(hostDir: string, args: string[], command: keyof typeof SCOPE_CHANGES): void {
   const [plugin, operation, value] = args;
   if (plugin === undefined || operation === undefined || value === undefined) fail('name a plugin, an operation and a scope value');
   checkOperations([operation]);
   const grants = grantsWithPlugins(hostDir);
   const permission = permissionName(manifest.id, operation);
-  if (allow) grants.addScope(plugin, permission, value);
-  else if (!grants.removeScope(plugin, permission, value)) fail(`${value} was not approved for ${plugin} ${permission}`);
-  process.stdout.write(`${plugin} ${permission}: ${allow ? 'allowed' : 'forgot'} ${value}\n`);
+  const { change, apply } = SCOPE_CHANGES[command];
+  apply(grants, plugin, permission, value);
+  process.stdout.write(`${plugin} ${permission}: ${change} ${printable(value)}\n`);
 }
 
-async function start(hostDir: string, dataDir: string, port: string | undefined, policy: string | undefined): Promise<void> {
+interface StartOptions {
+  hostDir: string;
+  dataDir: string;
+  port: string | undefined;
+  policy: string | undefined;
+  dialogTimeout: string | undefined;
+}
+
+async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOptions): Promise<void> {
+  const apiPort = port === undefined ? 0 : Number(port);
+  if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) fail(`--port must be 0-65535, got ${printable(String(port))}`);
+  const timeoutSeconds = dialogTimeout === undefined ? DEFAULT_DIALOG_TIMEOUT_MS / 1000 : Number(dialogTimeout);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 86_400) {
+    fail(`--dialog-timeout must be a whole number of seconds, 1-86400, got ${printable(String(dialogTimeout))}`);
+  }
   let plugins = loadPlugins(hostDir);
   if (plugins.length === 0) plugins = [createPlugin(hostDir, 'agent', ALL_OPERATIONS)];
-  const apiPort = port === undefined ? 0 : Number(port);
-  if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) fail(`--port must be 0-65535, got ${String(port)}`);
-  const node = await startNode({
-    hostDir,
-    dataDir,
-    plugins,
-    apiPort,
-    ...(policy === undefined ? {} : { policyFile: policy }),
-    onStderrLine: (line) => process.stderr.write(`[p2p-comm] ${line}\n`),
-  });
+  const notice = (line: string): void => void process.stderr.write(`p2p-comm-host: ${line}\n`);
+  let node: Awaited<ReturnType<typeof startNode>>;
+  try {
+    node = await startNode({
+      hostDir,
+      dataDir,
+      plugins,
+      apiPort,
+      dialogTimeoutMs: timeoutSeconds * 1000,
+      ...(policy === undefined ? {} : { policyFile: policy }),
+      onStderrLine: (line) => process.stderr.write(`[p2p-comm] ${printable(line)}\n`),
+      onNotice: notice,
+    });
+  } catch (error) {
+    if (error instanceof HostDirInUseError) fail(error.message);
+    throw error;
+  }
   const identity = await node.supervisor.execute('identity', {});
   const data = (identity.result as { data: Record<string, unknown> } | undefined)?.data ?? {};
-  const first = plugins[0];
-  const token = first === undefined ? null : node.tokens.issue(first.id);
+  const first = plugins[0]?.id ?? 'agent';
+  const secretFile = join(pluginsDirectory(hostDir), `${first}.json`);
   process.stdout.write(
     [
       `p2p-comm ${manifest.version} is running.`,
-      `  peer id      ${String(data['peer_id'])}`,
-      `  fingerprint  ${String(data['fingerprint'])}`,
-      `  pairing link ${String(data['link'])}`,
-      `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; secrets in ${pluginsDirectory(hostDir)})`,
-      token === null ? '' : `  token for "${first?.id}" (valid ${Math.round((token.expiresAt - Date.now()) / 60000)} min): ${token.token}`,
-      `  try: curl -s -H "authorization: Bearer <token>" -H "content-type: application/json" -d '{"input":{}}' ${node.apiUrl}/api/v1/extensions/p2p-comm/status`,
-      policy === undefined ? 'Approvals are asked here. Press Ctrl-C to stop.' : `Approvals answered by ${policy}. Press Ctrl-C to stop.`,
+      `  peer id      ${printable(String(data['peer_id']))}`,
+      `  fingerprint  ${printable(String(data['fingerprint']))}`,
+      `  name         ${printableJson(data['display_name'] ?? null)} (what others see; change it with the set_display_name operation)`,
+      `  pairing link ${printable(String(data['link']))}`,
+      `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; their secrets are in ${pluginsDirectory(hostDir)})`,
+      `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}":`,
+      `  curl -s -H "content-type: application/json" -d "{\\"plugin_id\\":\\"${first}\\",\\"secret\\":\\"$(node -p 'require(process.argv[1]).secret' ${secretFile})\\"}" ${node.apiUrl}/api/v1/auth/token`,
+      `then calls operations with it:`,
+      `  curl -s -H "authorization: Bearer <token>" -H "content-type: application/json" -d '{"input":{}}' ${node.apiUrl}/api/v1/extensions/p2p-comm/status`,
+      policy === undefined
+        ? `Approvals are asked here (unanswered for ${timeoutSeconds} s: refused). Press Ctrl-C to stop.`
+        : `Approvals answered by ${printable(policy)}. Press Ctrl-C to stop.`,
       '',
     ].join('\n'),
   );

@@ -1,7 +1,11 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import manifestJson from '../../manifest.json';
 import type { ExtensionManifest } from '../../extension/common/manifest';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
+import { CallFacts, type KnownPeer, type KnownRequest, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -12,8 +16,13 @@ import { ExtensionSupervisor } from '../host/process-manager';
 import { EventHub } from '../http/event-hub';
 import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
+import { acquireLock, LockHeldError } from '../lock-file';
+import { EventPump } from './event-pump';
+import { HostNotices } from './host-notices';
 
 const manifest = manifestJson as ExtensionManifest;
+
+export const HOST_LOCK_FILE_NAME = 'host.lock';
 
 export interface NodeOptions {
   /** The host's own state: grants, audit log. */
@@ -26,10 +35,16 @@ export interface NodeOptions {
   /** Answers approvals from this policy file; without it, a person is asked on the terminal. */
   policyFile?: string;
   apiPort?: number;
+  /** How long a dialog waits for an answer; the gate's default otherwise. */
+  dialogTimeoutMs?: number;
+  /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
+  eventPollMs?: number;
   env?: NodeJS.ProcessEnv;
   onStderrLine?: (line: string) => void;
   /** Told about every question the host asked and its answer. */
   onDecision?: (line: string) => void;
+  /** Told, one line each, about pairing requests, pairings, revocations, key mismatches and restarts. */
+  onNotice?: (line: string) => void;
 }
 
 export interface RunningNode {
@@ -41,16 +56,47 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/** Thrown when another running host holds the host dir. */
+export class HostDirInUseError extends Error {
+  override name = 'HostDirInUseError';
+}
+
 /**
  * One p2p-comm node as a user runs it without Nexus: the extension under a
  * supervisor that spawns it as Nexus does, behind the gate and the Host API.
+ * One host dir is run by one host at a time (host.lock): a second host on
+ * the same dir would run a second node with the same identity.
  */
 export async function startNode(options: NodeOptions): Promise<RunningNode> {
+  const lock = lockHostDir(options.hostDir);
+  try {
+    return await startLocked(options, lock.release);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+function lockHostDir(hostDir: string): { release(): void } {
+  mkdirSync(hostDir, { recursive: true, mode: 0o700 });
+  try {
+    return acquireLock(join(hostDir, HOST_LOCK_FILE_NAME));
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    throw new HostDirInUseError(
+      `another p2p-comm-host (pid ${error.holderPid}) is already running on host dir ${hostDir}; ` +
+        'stop it first, or give this one its own --host-dir',
+    );
+  }
+}
+
+async function startLocked(options: NodeOptions, releaseLock: () => void): Promise<RunningNode> {
   const grants = GrantStore.open(options.hostDir);
   for (const plugin of options.plugins) grants.register(plugin);
   const audit = AuditLog.open(options.hostDir);
   const basePrompter: Prompter = options.policyFile === undefined ? new TerminalPrompter() : new PolicyPrompter(loadPolicy(options.policyFile));
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
+  const notices = new HostNotices(options.onNotice ?? (() => undefined));
   const events = new EventHub({ extensionId: manifest.id });
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
@@ -58,17 +104,32 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     version: manifest.version,
     dataDir: options.dataDir,
     env: { ...process.env, ...options.env },
-    onEvent: (event) => events.publish(event),
+    onEvent: (event) => {
+      events.publish(event);
+      notices.event(event);
+    },
+    onExit: (exit) => notices.exited(exit),
+    onRestart: (pid) => notices.restarted(pid),
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
   await supervisor.start();
+  const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
+  const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
   const api = new HostApi(
     {
       plugins: new Map(options.plugins.map((plugin) => [plugin.id, plugin])),
       tokens,
-      gate: new Gate({ extensionId: manifest.id, manifest, grants, prompter, audit }),
-      execute: (operation, input) => supervisor.execute(operation, input),
+      gate: new Gate({
+        extensionId: manifest.id,
+        manifest,
+        grants,
+        prompter,
+        audit,
+        describeCall: (operation, input) => facts.describe(operation, input),
+        ...(options.dialogTimeoutMs === undefined ? {} : { dialogTimeoutMs: options.dialogTimeoutMs }),
+      }),
+      execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)),
       extension: manifest,
       events,
       permitted: (pluginId, permission) => grants.get(pluginId, permission)?.state === 'active',
@@ -76,6 +137,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );
   const address = await api.listen();
+  pump.start();
   return {
     apiUrl: `http://${address.host}:${address.port}`,
     grants,
@@ -83,8 +145,36 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     tokens,
     supervisor,
     stop: async () => {
+      pump.stop();
       await api.close();
       await supervisor.stop();
+      releaseLock();
     },
   };
+}
+
+/** The facts a dialog needs, asked of the extension itself (never through the gate: no plugin is calling). */
+function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
+  const data = async (operation: string): Promise<Record<string, unknown>> => {
+    const response = await supervisor.execute(operation, {});
+    if (response.error !== undefined) throw new Error(`${operation} failed: ${response.error.message}`);
+    const result = response.result as { data?: unknown } | undefined;
+    const value = result?.data;
+    if (typeof value !== 'object' || value === null) throw new Error(`${operation} answered without data`);
+    return value as Record<string, unknown>;
+  };
+  return {
+    safetyNumber: async (peer) => {
+      const own = (await data('identity'))['peer_id'];
+      return typeof own === 'string' ? safetyNumber(publicKeyFromPeerId(own), publicKeyFromPeerId(peer)) : null;
+    },
+    incomingRequest: async (requestId) =>
+      listed<KnownRequest & { request_id: string }>((await data('requests'))['incoming']).find((request) => request.request_id === requestId),
+    pairedPeer: async (peer) => listed<KnownPeer & { peer: string }>((await data('peers'))['peers']).find((entry) => entry.peer === peer),
+  };
+}
+
+/** A list from the extension's output; the extension's own schema-checked operations are trusted for its shape. */
+function listed<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
 }
