@@ -1,0 +1,81 @@
+import t from 'tap';
+import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
+import { printPairingLink } from '../../../extension/common/pairing-link';
+import { CallFacts, PREVIEW_CHARACTERS, type KnownPeer, type KnownRequest, type PeerDirectory } from '../../../permissions/gate/call-facts';
+
+const KEY = new Uint8Array(32).fill(7);
+const PEER = peerIdFromPublicKey(KEY);
+const OTHER = peerIdFromPublicKey(new Uint8Array(32).fill(9));
+const SAFETY = '12345 67890';
+const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
+
+function directory(requests: Record<string, KnownRequest> = {}, peers: Record<string, KnownPeer> = {}): PeerDirectory {
+  return {
+    safetyNumber: async () => SAFETY,
+    incomingRequest: async (id) => requests[id],
+    pairedPeer: async (peer) => peers[peer],
+  };
+}
+
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+t.test('pair by link: fingerprint, the self-chosen name escaped and marked, address, safety number', async (t) => {
+  const link = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Alice', expiresAt: new Date('2030-01-01T00:00:00Z') });
+  const facts = await new CallFacts(directory()).describe('pair', { link });
+  t.match(facts.join('\n'), `peer        ${PEER}`);
+  t.match(facts.join('\n'), `fingerprint ${fingerprintOf(KEY)}`);
+  t.match(facts.join('\n'), 'name        "Alice" (chosen by them; anyone can pick any name: compare the fingerprint)');
+  t.match(facts.join('\n'), 'address     192.0.2.7:7070');
+  t.match(facts.join('\n'), `safety no.  ${SAFETY}`);
+  t.match(facts.join('\n'), 'link expires2030-01-01T00:00:00.000Z');
+  t.match(facts[0], /^asks/);
+});
+
+t.test('pair with a broken link says so instead of failing', async (t) => {
+  const facts = await new CallFacts(directory()).describe('pair', { link: 'p2p-comm://nonsense' });
+  t.match(facts, [/^link +NOT a valid pairing link \(invalid pairing link: .*\); the extension will refuse it$/]);
+});
+
+t.test('pair by peer id and address', async (t) => {
+  const facts = await new CallFacts(directory()).describe('pair', { peer: PEER, address: '192.0.2.9:1' });
+  t.match(facts.join('\n'), 'name        not known yet');
+  t.match(facts.join('\n'), 'address     192.0.2.9:1');
+});
+
+t.test('accept shows the request as the extension holds it, and warns when the peer does not match', async (t) => {
+  const request: KnownRequest = { peer: PEER, display_name: HOSTILE_NAME, address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
+  const facts = new CallFacts(directory({ r1: request }));
+  const shown = (await facts.describe('accept', { request_id: 'r1', peer: PEER })).join('\n');
+  t.match(shown, `fingerprint ${fingerprintOf(KEY)}`);
+  t.match(shown, 'name        "Bob\\u200b\\u0085 9b:ce:9f:34 \\u009b2J\\u2028x" (chosen by them');
+  t.match(shown, 'address     192.0.2.8:7070');
+  t.match(shown, `safety no.  ${SAFETY}`);
+  t.notMatch(shown.replaceAll('\n', ' '), UNSAFE, 'nothing that acts on a terminal');
+  t.notMatch(shown, 'WARNING');
+  const mismatched = await facts.describe('accept', { request_id: 'r1', peer: OTHER });
+  t.match(mismatched[0], `WARNING     request r1 comes from another peer than the one this call names (${OTHER}); the extension will refuse it`);
+  const unknown = await facts.describe('accept', { request_id: 'nope\u202e', peer: PEER });
+  t.match(unknown[0], 'request     nope\\u{202e} is not pending; the extension will refuse this call');
+});
+
+t.test('send shows type, size in bytes and a bounded, escaped preview', async (t) => {
+  const facts = new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: ['192.0.2.7:7070'] } }));
+  const short = (await facts.describe('send', { peer: PEER, type: 'text', content: 'héllo\u001b[2J' })).join('\n');
+  t.match(short, 'name        "Alice" (chosen by them');
+  t.match(short, 'content     text, 10 bytes');
+  t.match(short, 'preview     "héllo\\u001b[2J"');
+  const long = (await facts.describe('send', { peer: PEER, type: 'text', content: '🦊'.repeat(500) })).join('\n');
+  t.match(long, 'content     text, 2,000 bytes');
+  t.match(long, `… (first ${PREVIEW_CHARACTERS} of 500 characters)`);
+  t.ok(long.length < 1000, 'bounded');
+  const json = (await facts.describe('send', { peer: PEER, type: 'json', content: { a: [1, '\u2028'] } })).join('\n');
+  t.match(json, 'preview     "{\\"a\\":[1,\\"\\u2028\\"]}"');
+  const unpaired = (await new CallFacts(directory()).describe('send', { peer: OTHER, type: 'text', content: 'x' })).join('\n');
+  t.match(unpaired, 'paired      no: this node has not paired with that peer');
+});
+
+t.test('a directory that fails is reported, never thrown', async (t) => {
+  const failing: PeerDirectory = { ...directory(), pairedPeer: async () => Promise.reject(new Error('extension down\u001b')) };
+  const facts = await new CallFacts(failing).describe('revoke', { peer: PEER });
+  t.same(facts, ['note        the host could not gather facts about this call: extension down\\u{1b}']);
+});

@@ -1,0 +1,49 @@
+import t from 'tap';
+import { HostNotices } from '../../../permissions/node/host-notices';
+
+const PEER = `${'b'.repeat(51)}a`;
+
+function capture(): { lines: string[]; notices: HostNotices } {
+  const lines: string[] = [];
+  return { lines, notices: new HostNotices((line) => lines.push(line)) };
+}
+
+t.test('one line for each event a person should know about', async (t) => {
+  const { lines, notices } = capture();
+  const base = { peer: PEER, fingerprint: '01:02', display_name: 'Bob' };
+  notices.event({ id: '1', type: 'p2p.peer.request', data: { ...base, request_id: 'r1', address: '192.0.2.1:7' } });
+  notices.event({ id: '2', type: 'p2p.peer.paired', data: base });
+  notices.event({ id: '3', type: 'p2p.peer.revoked', data: base });
+  notices.event({ id: '4', type: 'p2p.peer.revoked_by_peer', data: base });
+  notices.event({
+    id: '5',
+    type: 'p2p.peer.key_mismatch',
+    data: { peer: PEER, expected_fingerprint: '01:02', presented_fingerprint: '03:04', address: '192.0.2.9:7' },
+  });
+  notices.event({ id: '6', type: 'p2p.message.received', data: { peer: PEER } });
+  notices.exited({ code: null, signal: 'SIGKILL', restartInMs: 200 });
+  notices.exited({ code: 0, signal: null, restartInMs: null });
+  notices.restarted(4242);
+  t.same(lines, [
+    'pairing request from "Bob" (name chosen by them) fingerprint 01:02 at 192.0.2.1:7; request id r1: answer it with accept (or reject) after comparing the fingerprint',
+    'paired with "Bob" (name chosen by them) fingerprint 01:02: your agents can now exchange messages',
+    'you revoked the pairing with "Bob" (name chosen by them) fingerprint 01:02',
+    '"Bob" (name chosen by them) fingerprint 01:02 revoked the pairing with you; messages to it are no longer sent',
+    `WARNING: the node at 192.0.2.9:7 claimed to be peer ${PEER} (fingerprint 01:02) but proved another key (fingerprint 03:04); refused`,
+    'the p2p-comm extension exited on signal SIGKILL; restarting it in 200 ms',
+    'the p2p-comm extension was restarted (pid 4242) and takes calls again',
+  ]);
+});
+
+t.test('whatever a peer put in an event reaches the terminal escaped', async (t) => {
+  const { lines, notices } = capture();
+  notices.event({
+    id: '1',
+    type: 'p2p.peer.request',
+    data: { display_name: 'Bob\u200b\u0085\u009b2J\u2028x', fingerprint: '\u001b[31m', request_id: 7, address: '\u202e1.2.3.4' },
+  });
+  notices.event({ id: '2', type: 'p2p.peer.paired', data: 'not an object' });
+  t.equal(lines.length, 2);
+  t.equal(lines[0], 'pairing request from "Bob\\u200b\\u0085\\u009b2J\\u2028x" (name chosen by them) fingerprint \\u{1b}[31m at \\u{202e}1.2.3.4; request id unknown: answer it with accept (or reject) after comparing the fingerprint');
+  t.equal(lines[1], 'paired with fingerprint unknown: your agents can now exchange messages');
+});
