@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileIfExists } from '../../extension/common/atomic-file';
+import { printableJson } from '../terminal-text';
 
 /**
  * Every decision the host takes about a plugin's call, one JSON object per
@@ -15,8 +16,11 @@ import { readFileIfExists } from '../../extension/common/atomic-file';
  * logged: they can carry private message content.
  *
  * Appends are synchronous so that a decision is on disk before the call it
- * allows goes ahead. JSON.stringify escapes line breaks, so a plugin-chosen
- * string can never forge a second entry.
+ * allows goes ahead. Lines are written with printableJson: line breaks,
+ * controls, line separators and text-direction characters in a
+ * plugin-chosen string (an operation name from a URL, a scope value) are
+ * \u escapes, so they can neither forge a second entry nor act on the
+ * terminal of whoever reads the file.
  */
 export const AUDIT_FILE_NAME = 'audit.log';
 
@@ -45,7 +49,7 @@ export class AuditLog {
     // Field by field, so the line has exactly the documented shape whatever object the caller passes.
     const { plugin, extension, operation, layer, decision, detail } = entry;
     const line: AuditEntry = { time: new Date().toISOString(), plugin, extension, operation, layer, decision, detail };
-    appendFileSync(this.path, `${JSON.stringify(line)}\n`, { mode: 0o600 });
+    appendFileSync(this.path, `${printableJson(line)}\n`, { mode: 0o600 });
   }
 
   /** All entries, oldest first; a damaged line is reported with its number, never skipped. */

@@ -1,4 +1,5 @@
-import { appendFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { AUDIT_FILE_NAME, AuditLog } from '../../../permissions/gate/audit-log';
@@ -37,4 +38,16 @@ t.test('a damaged line is reported with its number', async (t) => {
   log.record(ENTRY);
   appendFileSync(join(dir, AUDIT_FILE_NAME), '{"time": \n');
   t.throws(() => log.read(), { message: `audit log ${join(dir, AUDIT_FILE_NAME)} line 2 is not valid JSON` });
+});
+
+t.test('unsafe characters are escaped in the file and in the CLI output, and read back unchanged', async (t) => {
+  const dir = tempDir(t);
+  const hostile = 'st\u202eatus\u009b2J\u2028x\u001b[31m';
+  AuditLog.open(dir).record({ ...ENTRY, operation: hostile, detail: `scope 'peer' = '${hostile}'` });
+  const raw = readFileSync(join(dir, AUDIT_FILE_NAME), 'utf8');
+  t.notMatch(raw.trimEnd(), /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/u, 'nothing in the file acts on a terminal');
+  t.equal(AuditLog.open(dir).read()[0]?.operation, hostile, 'the value itself is kept');
+  const printed = execFileSync(process.execPath, [join(__dirname, '..', '..', '..', 'dist', 'p2p-comm-host'), 'audit', '--host-dir', dir], { encoding: 'utf8' });
+  t.match(printed, '"operation":"st\\u202eatus\\u009b2J\\u2028x\\u001b[31m"');
+  t.notMatch(printed.trimEnd(), /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/u);
 });
