@@ -10,8 +10,10 @@ import { TerminalPrompter } from '../gate/terminal-prompter';
 import type { PluginDeclaration, Prompter } from '../gate/types';
 import { ExtensionSupervisor } from '../host/process-manager';
 import { EventHub } from '../http/event-hub';
+import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
+import { PluginDirectory } from '../plugins/plugin-directory';
 
 const manifest = manifestJson as ExtensionManifest;
 
@@ -22,6 +24,7 @@ export interface NodeOptions {
   dataDir: string;
   /** The extension binary; by default the one next to this program. */
   binary?: string;
+  /** Plugins besides the files in `<hostDir>/plugins/`, which are followed as they change; a file wins over a declaration here of the same id. */
   plugins: PluginDeclaration[];
   /** Answers approvals from this policy file; without it, a person is asked on the terminal. */
   policyFile?: string;
@@ -65,13 +68,13 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const tokens = new TokenStore();
   const api = new HostApi(
     {
-      plugins: new Map(options.plugins.map((plugin) => [plugin.id, plugin])),
+      plugins: new PluginDirectory(options.hostDir, { declared: options.plugins, onLoaded: (plugin) => grants.register(plugin) }),
       tokens,
       gate: new Gate({ extensionId: manifest.id, manifest, grants, prompter, audit }),
       execute: (operation, input) => supervisor.execute(operation, input),
       extension: manifest,
       events,
-      permitted: (pluginId, permission) => grants.get(pluginId, permission)?.state === 'active',
+      permissions: grantPermissions(grants),
     },
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );
