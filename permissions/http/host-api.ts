@@ -67,6 +67,7 @@ export interface HostApiOptions {
   now?: () => number;
 }
 
+/** Room for several plugins asking at once when the host starts; a guesser of secrets gets 3,600 tries an hour at most. */
 export const DEFAULT_TOKEN_RATE_LIMIT = { burst: 10, perSecond: 1 };
 
 export const HOST = '127.0.0.1';

@@ -165,8 +165,9 @@ export class PluginDirectory {
       return cached.declaration;
     }
     const declaration = this.read(path, id);
-    this.files.set(id, { checkedAt: now, version, declaration });
+    // Told before it is kept: if the listener fails, the next lookup tries again.
     if (declaration !== undefined) this.options.onLoaded?.(declaration);
+    this.files.set(id, { checkedAt: now, version, declaration });
     return declaration;
   }
 

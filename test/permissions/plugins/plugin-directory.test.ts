@@ -109,3 +109,19 @@ t.test('declarations held by the program, next to the files', async (t) => {
   rmSync(join(pluginsDirectory(hostDir), 'filed.json'));
   t.equal(directory.get('filed'), undefined, 'and removing that file removes the plugin, the copy held by the program included');
 });
+
+t.test('a listener that fails is told again on the next lookup', async (t) => {
+  const hostDir = hostWithPlugins(t);
+  writePlugin(hostDir, 'agent', declaration('agent'));
+  let failures = 1;
+  const told: string[] = [];
+  const directory = new PluginDirectory(hostDir, {
+    onLoaded: (plugin) => {
+      if (failures-- > 0) throw new Error('the grant store could not be written');
+      told.push(plugin.id);
+    },
+  });
+  t.throws(() => directory.get('agent'), { message: 'the grant store could not be written' });
+  t.equal(directory.get('agent')?.id, 'agent');
+  t.same(told, ['agent']);
+});
