@@ -1,6 +1,7 @@
 // A minimal agent plugin for p2p-comm: sends a message to a paired peer and
 // prints what that peer sends back. Plain fetch against the Host API (Nexus
-// or the reference host from `npm start`), Node 18+ or a browser.
+// or the reference host from `npm start`), Node 18+. Not from a web page: the
+// reference host refuses requests browsers send.
 //
 //   P2P_HOST=http://127.0.0.1:PORT PLUGIN_ID=agent PLUGIN_SECRET=... PEER=<peer id> node docs/examples/agent-plugin.mjs
 //
@@ -32,11 +33,31 @@ async function call(operation, input) {
     body: JSON.stringify({ input }),
   });
   const body = await response.json();
-  if (!response.ok) throw new Error(`${operation}: HTTP ${response.status} ${body.error}: ${body.details ?? ''}`);
+  if (!response.ok) {
+    const error = new Error(`${operation}: HTTP ${response.status} ${body.error}: ${describe(body.details)}`);
+    error.code = errorCode(body.details);
+    throw error;
+  }
   return body.data;
 }
 
-const sent = await call('send', { peer: PEER, type: 'json', content: { question: 'ping' }, correlation_id: 'ping-1' });
+// The reference host sends details as {code, message}; Nexus sends the
+// extension's message, which starts with its code: "not_found: ...".
+function errorCode(details) {
+  return typeof details === 'object' && details !== null ? details.code : /^([a-z_]+):/.exec(String(details ?? ''))?.[1];
+}
+
+function describe(details) {
+  return typeof details === 'object' && details !== null ? details.message : String(details ?? '');
+}
+
+// The error code says what to do, on Nexus and on the reference host alike.
+const sent = await call('send', { peer: PEER, type: 'json', content: { question: 'ping' }, correlation_id: 'ping-1' }).catch((error) => {
+  if (error.code === 'not_found') console.error(`${PEER} is not a paired peer: pair with it first`);
+  else if (error.code === 'limit_reached') console.error('too many messages are waiting for this peer: try again once some are delivered');
+  else throw error;
+  process.exit(1);
+});
 console.log(`sent ${sent.message_id} (${sent.state})`);
 
 // Poll with a short wait: receive never holds the host for more than wait_ms.

@@ -28,7 +28,7 @@ export class PluginClient {
   /** The operation's data; throws with the host's error when the call was refused or failed. */
   async data(operation: string, input: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const { status, body } = await this.call(operation, input);
-    if (status !== 200) throw new Error(`${this.pluginId} ${operation}: HTTP ${status} ${String(body['error'])}: ${String(body['details'] ?? '')}`);
+    if (status !== 200) throw new Error(`${this.pluginId} ${operation}: HTTP ${status} ${String(body['error'])}: ${describeDetails(body['details'])}`);
     return body['data'] as Record<string, unknown>;
   }
 
@@ -43,4 +43,15 @@ export class PluginClient {
     this.token = ((await response.json()) as { access_token: string }).access_token;
     return this.token;
   }
+}
+
+/** Nexus sends `details` as a string; the reference host sends `{code, message}` where it names a code. */
+function describeDetails(details: unknown): string {
+  if (typeof details === 'object' && details !== null) {
+    const code = String((details as Record<string, unknown>)['code']);
+    const message = String((details as Record<string, unknown>)['message']);
+    // The extension's messages already start with their code.
+    return message.startsWith(`${code}:`) ? message : `${code}: ${message}`;
+  }
+  return String(details ?? '');
 }

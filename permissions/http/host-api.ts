@@ -2,8 +2,11 @@ import { once } from 'node:events';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { permissionName, type GateVerdict, type PermissionName, type PluginDeclaration } from '../gate/types';
+import { permissionName, type GateVerdict, type PluginDeclaration } from '../gate/types';
 import type { EventHub } from './event-hub';
+import { mayReceiveEvent, type PluginPermissions } from './event-permissions';
+import { EXTENSION_UNAVAILABLE, extensionErrorAnswer, type ExtensionRefusal } from './extension-errors';
+import { RateLimit } from './rate-limit';
 import type { TokenStore } from './tokens';
 
 /**
@@ -11,7 +14,13 @@ import type { TokenStore } from './tokens';
  * 127.0.0.1: token exchange, listing the extensions it declared, calling an
  * operation through the gate, and the event stream. Paths, statuses and
  * bodies follow Nexus (src-tauri/src/host_api/extensions.rs) so a plugin
- * written against this host works against Nexus.
+ * written against this host works against Nexus. Where this host says more
+ * than Nexus (a 4xx for the caller's mistakes, why a token was refused),
+ * `details` is an object `{code, message}` instead of Nexus's string.
+ *
+ * Only local programs may call it: a request addressed to another host name
+ * (DNS rebinding) or sent by a web page (an Origin or Sec-Fetch-Site header)
+ * is refused before anything else.
  */
 
 /** Decides whether a plugin's call may reach the extension (permission, input schema, scope, risk). */
@@ -22,7 +31,12 @@ export interface CallGate {
 /** A JSON-RPC response to `execute`. */
 export interface ExecutionOutcome {
   result?: unknown;
-  error?: { message: string };
+  error?: ExtensionRefusal;
+}
+
+/** The plugins declared now; asked on every request, so plugins can come and go while the host runs. */
+export interface PluginProvider {
+  get(id: string): PluginDeclaration | undefined;
 }
 
 /** What a plugin is told about the extension; the manifest fits. */
@@ -34,20 +48,27 @@ export interface ExtensionSummary {
 }
 
 export interface HostApiDeps {
-  plugins: ReadonlyMap<string, PluginDeclaration>;
+  plugins: PluginProvider;
   tokens: Pick<TokenStore, 'issue' | 'verify' | 'ttlSeconds'>;
   gate: CallGate;
   execute(operation: string, input: unknown): Promise<ExecutionOutcome>;
   extension: ExtensionSummary;
-  events: Pick<EventHub, 'subscribe'>;
-  /** Whether the plugin holds the permission now (active), as the listing reports it. */
-  permitted(pluginId: string, permission: PermissionName): boolean;
+  events: Pick<EventHub, 'subscribe' | 'maxSubscribersPerPlugin'>;
+  /** What the listing reports as `permitted`, and which events a plugin's stream carries. */
+  permissions: PluginPermissions;
 }
 
 export interface HostApiOptions {
   /** 0 picks a free port. */
   port?: number;
+  /** Requests to the token exchange: `burst` at once, then `perSecond`. */
+  tokenRateLimit?: { burst: number; perSecond: number };
+  /** Milliseconds; injectable so tests can refill the token exchange's rate limit. */
+  now?: () => number;
 }
+
+/** Room for several plugins asking at once when the host starts; a guesser of secrets gets 3,600 tries an hour at most. */
+export const DEFAULT_TOKEN_RATE_LIMIT = { burst: 10, perSecond: 1 };
 
 export const HOST = '127.0.0.1';
 /** Room for the largest message content (1 MiB) once escaped in JSON, plus the other fields. */
@@ -56,13 +77,15 @@ const MAX_TOKEN_BODY_BYTES = 16 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-type ErrorBody = { error: string; details?: string };
+/** Nexus's error body: `details` is a string there, an object where this host names a code. */
+type ErrorBody = { error: string; details?: string | { code: string; message: string; details?: unknown } };
 
 /** A refusal decided while handling a request, answered as is. */
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly body: ErrorBody,
+    readonly headers: Record<string, string> = {},
   ) {
     super(body.error);
   }
@@ -88,6 +111,9 @@ interface RequestContext {
 export class HostApi {
   private readonly server: Server;
   private readonly routes: Route[];
+  private readonly tokenRate: RateLimit;
+  /** The listening port; the only one a request's Host header may name. */
+  private port: number | undefined;
 
   constructor(
     private readonly deps: HostApiDeps,
@@ -99,6 +125,7 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
     ];
+    this.tokenRate = new RateLimit({ ...(options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT), ...(options.now === undefined ? {} : { now: options.now }) });
     this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {
       this.dispatch(request, response).catch((error: unknown) => this.fail(request, response, error));
     });
@@ -108,6 +135,7 @@ export class HostApi {
     this.server.listen(this.options.port ?? 0, HOST);
     await once(this.server, 'listening');
     const address = this.server.address() as AddressInfo;
+    this.port = address.port;
     return { host: address.address, port: address.port };
   }
 
@@ -119,6 +147,7 @@ export class HostApi {
   }
 
   private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    this.refuseForeignCallers(request);
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
     const matching = this.routes
       .map((route) => ({ route, match: route.path.exec(path) }))
@@ -134,22 +163,65 @@ export class HostApi {
     await found.route.handle({ request, response, params, pluginId });
   }
 
-  /** The plugin behind the request's bearer token. */
+  /**
+   * A web page the user visits can make the browser send requests here: to
+   * 127.0.0.1 directly (the browser then adds Origin or Sec-Fetch-Site), or
+   * through a name of its own that it re-points at 127.0.0.1 (DNS
+   * rebinding: the Host header then carries that name). Plugins are local
+   * programs, which send neither header and address the API by its own name.
+   */
+  private refuseForeignCallers(request: IncomingMessage): void {
+    const host = request.headers.host?.toLowerCase();
+    if (this.port === undefined || (host !== `${HOST}:${this.port}` && host !== `localhost:${this.port}`)) {
+      throw new HttpError(421, {
+        error: 'Misdirected request',
+        details: { code: 'host_not_allowed', message: `this API answers only requests addressed to ${HOST}:${this.port} or localhost:${this.port}` },
+      });
+    }
+    if (request.headers.origin !== undefined || request.headers['sec-fetch-site'] !== undefined) {
+      throw new HttpError(403, {
+        error: 'Forbidden',
+        details: { code: 'browser_request', message: 'requests from web pages are refused: only local programs (plugins) may use this API' },
+      });
+    }
+  }
+
+  /** The plugin behind the request's bearer token; a refusal says what was wrong with the token. */
   private authenticate(request: IncomingMessage): string {
-    const token = /^Bearer ([A-Za-z0-9_-]{1,256})$/i.exec(request.headers.authorization ?? '')?.[1];
-    const pluginId = token === undefined ? null : this.deps.tokens.verify(token);
-    if (pluginId === null || !this.deps.plugins.has(pluginId)) throw new HttpError(401, { error: 'Unauthorized' });
-    return pluginId;
+    const header = request.headers.authorization;
+    if (header === undefined) throw unauthorized('token_missing', `no bearer token: send the header "authorization: Bearer <token>" with a token from ${TOKEN_PATH}`);
+    const token = /^Bearer ([A-Za-z0-9_-]{1,256})$/i.exec(header)?.[1];
+    if (token === undefined) throw unauthorized('token_malformed', `the authorization header is not "Bearer <token>" with a token from ${TOKEN_PATH}`);
+    const verdict = this.deps.tokens.verify(token);
+    if (!verdict.valid && verdict.reason === 'expired') throw unauthorized('token_expired', `the token has expired: get a new one from ${TOKEN_PATH}`);
+    if (!verdict.valid) throw unauthorized('token_unknown', `this host did not issue this token, or has restarted since: get one from ${TOKEN_PATH}`);
+    if (this.deps.plugins.get(verdict.pluginId) === undefined) {
+      throw unauthorized('token_unknown', `the plugin this token was issued to, ${verdict.pluginId}, is no longer declared on this host`);
+    }
+    return verdict.pluginId;
   }
 
   private async issueToken({ request, response }: RequestContext): Promise<void> {
+    const rate = this.tokenRate.take();
+    if (!rate.allowed) {
+      const seconds = Math.ceil(rate.retryAfterMs / 1000);
+      throw new HttpError(
+        429,
+        { error: 'Too many requests', details: { code: 'rate_limited', message: `too many token requests; try again in ${seconds} s` } },
+        { 'retry-after': String(seconds) },
+      );
+    }
     const body = await readJsonObject(request, MAX_TOKEN_BODY_BYTES);
     const pluginId = body['plugin_id'];
     const secret = body['secret'];
     const plugin = typeof pluginId === 'string' ? this.deps.plugins.get(pluginId) : undefined;
     // One answer for an unknown plugin and a wrong secret, so neither can be probed.
     if (plugin === undefined || typeof secret !== 'string' || !secretsMatch(plugin.secret, secret)) {
-      throw new HttpError(401, { error: 'Unauthorized', details: 'unknown plugin_id or wrong secret' });
+      throw new HttpError(
+        401,
+        { error: 'Unauthorized', details: { code: 'invalid_credentials', message: 'unknown plugin_id or wrong secret' } },
+        { 'www-authenticate': 'Bearer' },
+      );
     }
     const { token } = this.deps.tokens.issue(plugin.id);
     sendJson(request, response, 200, { access_token: token, token_type: 'Bearer', expires_in: this.deps.tokens.ttlSeconds }, { 'cache-control': 'no-store' });
@@ -174,7 +246,7 @@ export class HostApi {
       available,
       operations: declaredOperations.map((name) => ({
         name,
-        permitted: this.deps.permitted(pluginId, permissionName(extensionId, name)),
+        permitted: this.deps.permissions.isActive(pluginId, permissionName(extensionId, name)),
         available: available && extension.operations.some((operation) => operation.name === name),
       })),
     };
@@ -195,15 +267,32 @@ export class HostApi {
     try {
       outcome = await this.deps.execute(operation, input);
     } catch (error) {
-      throw executionFailed(error instanceof Error ? error.message : String(error));
+      // No answer from the extension at all: it is not running, restarting, or died during the call.
+      outcome = { error: { message: error instanceof Error ? error.message : String(error), data: { error: EXTENSION_UNAVAILABLE } } };
     }
-    if (outcome.error !== undefined) throw executionFailed(outcome.error.message);
+    if (outcome.error !== undefined) {
+      const { status, body } = extensionErrorAnswer(outcome.error);
+      throw new HttpError(status, body);
+    }
     sendJson(request, response, 200, toCallResponse(outcome.result));
   }
 
-  private async subscribe({ response }: RequestContext): Promise<void> {
-    if (!this.deps.events.subscribe(response)) {
-      throw new HttpError(503, { error: 'Service unavailable', details: 'too many event subscribers' });
+  private async subscribe({ response, pluginId }: RequestContext): Promise<void> {
+    const extensionId = this.deps.extension.id;
+    const result = this.deps.events.subscribe(response, {
+      plugin: pluginId,
+      // Asked per event, so a permission revoked or a plugin removed while the stream is open takes effect at once.
+      accepts: (event) => this.deps.plugins.get(pluginId) !== undefined && mayReceiveEvent(this.deps.permissions, extensionId, pluginId, event),
+    });
+    if (result === 'hub_full') {
+      throw new HttpError(503, { error: 'Service unavailable', details: { code: 'subscribers_full', message: 'too many event streams are open on this host; try again later' } });
+    }
+    if (result === 'plugin_full') {
+      const limit = this.deps.events.maxSubscribersPerPlugin;
+      throw new HttpError(429, {
+        error: 'Too many requests',
+        details: { code: 'plugin_subscribers_full', message: `plugin ${pluginId} already has ${limit} event streams open, the most one plugin may have: close one first` },
+      });
     }
   }
 
@@ -214,8 +303,7 @@ export class HostApi {
       return;
     }
     if (error instanceof HttpError) {
-      const challenge = error.status === 401 ? { 'www-authenticate': 'Bearer' } : {};
-      sendJson(request, response, error.status, error.body, challenge);
+      sendJson(request, response, error.status, error.body, error.headers);
       return;
     }
     sendJson(request, response, 500, { error: 'Internal server error' });
@@ -289,9 +377,15 @@ function errorBody(error: string, details: string | null): ErrorBody {
   return details === null ? { error } : { error, details };
 }
 
-/** Nexus's error for an extension call that failed in the extension (or never reached it). */
-function executionFailed(message: string): HttpError {
-  return new HttpError(500, { error: 'Extension execution failed', details: message });
+const TOKEN_PATH = 'POST /api/v1/auth/token';
+
+type TokenProblem = 'token_missing' | 'token_malformed' | 'token_unknown' | 'token_expired';
+
+/** As RFC 6750 asks: no error code when no token was sent, `invalid_token` for a token that cannot be used. */
+function unauthorized(code: TokenProblem, message: string): HttpError {
+  // error_description is a quoted string: its own quotes become single ones.
+  const challenge = code === 'token_missing' ? 'Bearer' : `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, "'")}"`;
+  return new HttpError(401, { error: 'Unauthorized', details: { code, message } }, { 'www-authenticate': challenge });
 }
 
 /**

@@ -14,9 +14,11 @@ import { TerminalPrompter } from '../gate/terminal-prompter';
 import type { PluginDeclaration, Prompter } from '../gate/types';
 import { ExtensionSupervisor } from '../host/process-manager';
 import { EventHub } from '../http/event-hub';
+import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
 import { acquireLock, LockHeldError } from '../lock-file';
+import { PluginDirectory } from '../plugins/plugin-directory';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
 
@@ -31,6 +33,7 @@ export interface NodeOptions {
   dataDir: string;
   /** The extension binary; by default the one next to this program. */
   binary?: string;
+  /** Plugins besides the files in `<hostDir>/plugins/`, which are followed as they change; a file wins over a declaration here of the same id. */
   plugins: PluginDeclaration[];
   /** Answers approvals from this policy file; without it, a person is asked on the terminal. */
   policyFile?: string;
@@ -118,7 +121,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const tokens = new TokenStore();
   const api = new HostApi(
     {
-      plugins: new Map(options.plugins.map((plugin) => [plugin.id, plugin])),
+      plugins: new PluginDirectory(options.hostDir, { declared: options.plugins, onLoaded: (plugin) => grants.register(plugin) }),
       tokens,
       gate: new Gate({
         extensionId: manifest.id,
@@ -132,7 +135,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)),
       extension: manifest,
       events,
-      permitted: (pluginId, permission) => grants.get(pluginId, permission)?.state === 'active',
+      permissions: grantPermissions(grants),
     },
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );

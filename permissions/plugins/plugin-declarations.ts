@@ -14,10 +14,13 @@ import { permissionName, type PermissionName, type PluginDeclaration } from '../
  * "extension") than something to ignore, and ignoring it would leave the
  * plugin with fewer permissions than its author believes.
  */
+/** A plugin id; also its file name in the host's plugins directory, so no `/` can ever be part of one. */
+export const PLUGIN_ID_PATTERN = /^[a-z0-9._-]{1,100}$/;
+
 const DECLARATION_SCHEMA = {
   type: 'object',
   properties: {
-    id: { type: 'string', pattern: '^[a-z0-9._-]{1,100}$' },
+    id: { type: 'string', pattern: PLUGIN_ID_PATTERN.source },
     // Printable ASCII only, so the secret survives every shell, header and file encoding unchanged.
     secret: { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x20-\\x7e]*$' },
     extensions: {

@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { rmSync } from 'node:fs';
 import { startNode, type RunningNode } from '../../permissions/node/running-node';
 import { PluginClient } from '../../permissions/demo/plugin-client';
 import type { PluginDeclaration } from '../../permissions/gate/types';
+import { createPlugin, pluginFile } from '../../permissions/plugins/plugin-directory';
 import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
 
 const ALL = ['identity', 'pair', 'requests', 'accept', 'reject', 'peers', 'revoke', 'send', 'receive', 'ack', 'message_status', 'status', 'set_display_name', 'discover'];
 const SOME_PEER = 'a'.repeat(51) + 'q';
@@ -26,26 +29,32 @@ const RULES = [
   { plugin: '*', operation: '*', prompt: 'permission', answer: 'approve' },
 ];
 
-async function setUp(t: Test): Promise<{ node: RunningNode; client: (id: string) => PluginClient }> {
+async function setUp(t: Test): Promise<{ node: RunningNode; hostDir: string; client: (id: string) => PluginClient }> {
   const dir = tempDir(t);
+  const hostDir = join(dir, 'host');
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ rules: RULES, default: 'deny' }));
   const plugins: PluginDeclaration[] = PLUGINS.map((id) => ({ id, secret: randomBytes(20).toString('hex'), extensions: { 'p2p-comm': ALL } }));
-  const node = await startNode({ hostDir: join(dir, 'host'), dataDir: join(dir, 'ext'), binary: BINARY, plugins, policyFile, env: LOOPBACK_ONLY });
+  const node = await startNode({ hostDir, dataDir: join(dir, 'ext'), binary: BINARY, plugins, policyFile, env: LOOPBACK_ONLY });
   t.teardown(() => node.stop());
-  const secrets = new Map(plugins.map((p) => [p.id, p.secret]));
-  return { node, client: (id) => new PluginClient(node.apiUrl, id, secrets.get(id) as string) };
+  // One client (and so one token) per plugin: the token exchange is rate-limited.
+  const clients = new Map(plugins.map((p) => [p.id, new PluginClient(node.apiUrl, p.id, p.secret)]));
+  return { node, hostDir, client: (id) => clients.get(id) as PluginClient };
 }
 
 const stateOf = (node: RunningNode, plugin: string, operation: string) => node.grants.get(plugin, `ext:p2p-comm:${operation}`)?.state;
 
 t.test('the gate, layer by layer, through HTTP against the real extension', async (t) => {
-  const { node, client } = await setUp(t);
+  const { node, hostDir, client } = await setUp(t);
   const url = `${node.apiUrl}/api/v1/extensions/p2p-comm/status`;
 
   t.test('tokens', async (t) => {
-    t.equal((await fetch(url, { method: 'POST', body: '{}' })).status, 401, 'no token');
-    t.equal((await fetch(url, { method: 'POST', body: '{}', headers: { authorization: 'Bearer nope' } })).status, 401, 'unknown token');
+    const missing = await fetch(url, { method: 'POST', body: '{}' });
+    t.equal(missing.status, 401, 'no token');
+    t.match(await missing.json(), { details: { code: 'token_missing' } });
+    const unknown = await fetch(url, { method: 'POST', body: '{}', headers: { authorization: 'Bearer nope' } });
+    t.equal(unknown.status, 401, 'unknown token');
+    t.match(await unknown.json(), { details: { code: 'token_unknown' } });
     const wrong = await fetch(`${node.apiUrl}/api/v1/auth/token`, { method: 'POST', body: JSON.stringify({ plugin_id: 'approver', secret: 'x'.repeat(40) }) });
     t.equal(wrong.status, 401, 'wrong secret');
   });
@@ -95,10 +104,19 @@ t.test('the gate, layer by layer, through HTTP against the real extension', asyn
     t.match(await client('risk-no').call('pair', input), { status: 403, body: { error: 'Denied' } });
   });
 
-  t.test('an extension failure is a 500 with its message', async (t) => {
+  t.test("the extension's refusal gets its status and code", async (t) => {
     const response = await client('risk-yes').call('revoke', { peer: OTHER_PEER });
-    t.equal(response.status, 500);
-    t.match(response.body['details'], /never paired|not.*found|no .*peer/i);
+    t.equal(response.status, 404);
+    t.match(response.body, { error: 'Extension execution failed', details: { code: 'not_found', message: /never paired|not.*found|no .*peer/i } });
+  });
+
+  t.test('a plugin added while the node runs works at once, and stops when removed', async (t) => {
+    const late = createPlugin(hostDir, 'late', ['status']);
+    const lateClient = new PluginClient(node.apiUrl, late.id, late.secret);
+    t.match(await lateClient.call('status'), { status: 200, body: { success: true } });
+    t.equal(stateOf(node, 'late', 'status'), 'active', 'its permissions were registered and approved');
+    rmSync(pluginFile(hostDir, 'late'));
+    await eventually(async () => (await lateClient.call('status')).status === 401, 'the removed plugin to be refused');
   });
 
   t.test('every decision is in the audit log', async (t) => {

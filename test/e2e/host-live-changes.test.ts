@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,7 +36,7 @@ t.test('a host dir is run by one host: a second start is refused naming the pid'
   const second = spawn(process.execPath, [HOST_CLI, 'start', '--host-dir', hostDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...LOOPBACK_ONLY } });
   let stderr = '';
   second.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [code] = (await new Promise((done) => second.once('exit', (...exit) => done(exit)))) as [number | null];
+  const [code] = (await once(second, 'exit')) as [number | null];
   t.equal(code, 2);
   t.match(stderr, `another p2p-comm-host (pid ${process.pid}) is already running on host dir ${hostDir}`);
 });

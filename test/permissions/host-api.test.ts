@@ -2,7 +2,8 @@ import { request as httpRequest } from 'node:http';
 import t, { type Test } from 'tap';
 import type { GateVerdict, PluginDeclaration } from '../../permissions/gate/types';
 import { EventHub } from '../../permissions/http/event-hub';
-import { HostApi, MAX_CALL_BODY_BYTES, type CallGate, type ExecutionOutcome } from '../../permissions/http/host-api';
+import type { PluginPermissions } from '../../permissions/http/event-permissions';
+import { HostApi, MAX_CALL_BODY_BYTES, type CallGate, type ExecutionOutcome, type HostApiOptions } from '../../permissions/http/host-api';
 import { TokenStore } from '../../permissions/http/tokens';
 import { eventually } from '../helpers/node';
 
@@ -13,6 +14,11 @@ const PLUGIN: PluginDeclaration = {
   secret: SECRET,
   extensions: { 'p2p-comm': ['status', 'send', 'retired'], 'other-ext': ['thing'] },
 };
+
+const OTHER: PluginDeclaration = { id: 'other', secret: 'another-plugin-secret', extensions: { 'p2p-comm': ['peers'] } };
+
+const PEER_A = 'a'.repeat(51) + 'q';
+const PEER_B = 'b'.repeat(51) + 'q';
 
 /** Verdicts by operation name; everything else is allowed. */
 const VERDICTS: Record<string, GateVerdict> = {
@@ -26,26 +32,60 @@ const OUTCOMES: Record<string, () => Promise<ExecutionOutcome>> = {
   status: async () => ({ result: { success: true, data: { ok: true }, message: null } }),
   noted: async () => ({ result: { success: false, data: null, message: 'peer is offline' } }),
   unshaped: async () => ({ result: 42 }),
-  failing: async () => ({ error: { message: 'UNKNOWN_PEER: no such peer' } }),
+  // No data.error: whatever the message says, nothing tells the host it was the caller's fault.
+  failing: async () => ({ error: { message: 'internal_error: the store failed' } }),
+  ...Object.fromEntries(
+    ['invalid_input', 'not_found', 'conflict', 'not_available', 'limit_reached', 'not_initialized', 'shutting_down', 'internal_error', 'unknown_operation', 'constructor'].map(
+      (code) => [`refuse_${code}`, async () => ({ error: { message: `${code}: refused`, data: code === 'invalid_input' ? { error: code, details: { path: '/peer', rule: 'pattern' } } : { error: code } } })],
+    ),
+  ),
   down: async () => {
     throw new Error('extension p2p-comm is not running and did not restart within 10000 ms');
   },
 };
 
-interface Harness {
-  base: string;
-  events: EventHub;
-  gateCalls: { plugin: string; operation: string; input: unknown }[];
-  executed: { operation: string; input: unknown }[];
-  /** Moves the token store's clock. */
-  advance(ms: number): void;
-  token(): Promise<string>;
+/** Grants as the fake gate side holds them: `<plugin> <permission>` active, `<plugin> <permission> <value>` approved. */
+class FakePermissions implements PluginPermissions {
+  readonly active = new Set<string>(['agent ext:p2p-comm:status']);
+  readonly scopes = new Set<string>();
+
+  isActive(plugin: string, permission: string): boolean {
+    return this.active.has(`${plugin} ${permission}`);
+  }
+
+  scopeApproved(plugin: string, permission: string, value: string): boolean {
+    return this.scopes.has(`${plugin} ${permission} ${value}`);
+  }
 }
 
-async function startApi(t: Test, options: { maxSubscribers?: number; keepAliveMs?: number } = {}): Promise<Harness> {
+interface Harness {
+  base: string;
+  port: number;
+  events: EventHub;
+  plugins: Map<string, PluginDeclaration>;
+  permissions: FakePermissions;
+  gateCalls: { plugin: string; operation: string; input: unknown }[];
+  executed: { operation: string; input: unknown }[];
+  /** Moves the clock of the token store and the token exchange's rate limit. */
+  advance(ms: number): void;
+  token(plugin?: PluginDeclaration): Promise<string>;
+}
+
+interface ApiOptions {
+  maxSubscribers?: number;
+  maxSubscribersPerPlugin?: number;
+  keepAliveMs?: number;
+  tokenRateLimit?: HostApiOptions['tokenRateLimit'];
+}
+
+async function startApi(t: Test, options: ApiOptions = {}): Promise<Harness> {
   let now = 1_000_000;
-  const tokens = new TokenStore({ ttlMs: 60_000, now: () => now });
-  const events = new EventHub({ extensionId: 'p2p-comm', ...options });
+  const clock = (): number => now;
+  const tokens = new TokenStore({ ttlMs: 60_000, now: clock });
+  const { tokenRateLimit = { burst: 1000, perSecond: 1 }, ...hubOptions } = options;
+  const events = new EventHub({ extensionId: 'p2p-comm', ...hubOptions });
+  const plugins = new Map([PLUGIN, OTHER].map((plugin) => [plugin.id, plugin]));
+  const permissions = new FakePermissions();
   const gateCalls: Harness['gateCalls'] = [];
   const executed: Harness['executed'] = [];
   const gate: CallGate = {
@@ -54,31 +94,28 @@ async function startApi(t: Test, options: { maxSubscribers?: number; keepAliveMs
       return VERDICTS[operation] ?? { allowed: true };
     },
   };
-  const api = new HostApi({
-    plugins: new Map([[PLUGIN.id, PLUGIN]]),
-    tokens,
-    gate,
-    execute: (operation, input) => {
-      executed.push({ operation, input });
-      return (OUTCOMES[operation] ?? OUTCOMES['status']!)();
-    },
-    extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [{ name: 'status' }, { name: 'send' }] },
-    events,
-    permitted: (_plugin, permission) => permission === 'ext:p2p-comm:status',
-  });
+  const execute = (operation: string, input: unknown): Promise<ExecutionOutcome> => {
+    executed.push({ operation, input });
+    return (OUTCOMES[operation] ?? OUTCOMES['status']!)();
+  };
+  const extension = { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [{ name: 'status' }, { name: 'send' }] };
+  const api = new HostApi({ plugins, tokens, gate, execute, extension, events, permissions }, { tokenRateLimit, now: clock });
   const { host, port } = await api.listen();
   t.teardown(() => api.close());
   const base = `http://${host}:${port}`;
   return {
     base,
+    port,
     events,
+    plugins,
+    permissions,
     gateCalls,
     executed,
     advance: (ms) => {
       now += ms;
     },
-    token: async () => {
-      const response = await postJson(`${base}/api/v1/auth/token`, { plugin_id: PLUGIN.id, secret: SECRET });
+    token: async (plugin = PLUGIN) => {
+      const response = await postJson(`${base}/api/v1/auth/token`, { plugin_id: plugin.id, secret: plugin.secret });
       return ((await response.json()) as { access_token: string }).access_token;
     },
   };
@@ -119,7 +156,7 @@ t.test('the token exchange', async (t) => {
       const response = await postJson(`${api.base}/api/v1/auth/token`, attempt);
       t.equal(response.status, 401, JSON.stringify(attempt));
       const text = await response.text();
-      t.same(JSON.parse(text), { error: 'Unauthorized', details: 'unknown plugin_id or wrong secret' });
+      t.same(JSON.parse(text), { error: 'Unauthorized', details: { code: 'invalid_credentials', message: 'unknown plugin_id or wrong secret' } });
       t.notOk(text.includes(SECRET), 'the secret is not echoed');
     }
   });
@@ -135,7 +172,7 @@ t.test('the token exchange', async (t) => {
   });
 });
 
-t.test('every other route needs a valid bearer token', async (t) => {
+t.test('every other route needs a valid bearer token, and a refusal says what was wrong with it', async (t) => {
   const api = await startApi(t);
   const call = (authorization?: string) =>
     fetch(`${api.base}/api/v1/extensions/p2p-comm/status`, {
@@ -144,18 +181,21 @@ t.test('every other route needs a valid bearer token', async (t) => {
       body: '{}',
     });
   const token = await api.token();
-  const refusals: [string, string | undefined][] = [
-    ['missing', undefined],
-    ['garbage', 'garbage'],
-    ['wrong scheme', `Basic ${token}`],
-    ['unknown token', `Bearer ${'A'.repeat(43)}`],
-    ['the secret itself', `Bearer ${SECRET}`],
+  const refusals: [string, string | undefined, string][] = [
+    ['missing', undefined, 'token_missing'],
+    ['garbage', 'garbage', 'token_malformed'],
+    ['wrong scheme', `Basic ${token}`, 'token_malformed'],
+    ['characters no token has', `Bearer ${token}!`, 'token_malformed'],
+    ['unknown token', `Bearer ${'A'.repeat(43)}`, 'token_unknown'],
+    ['the secret itself', `Bearer ${SECRET}`, 'token_unknown'],
   ];
-  for (const [what, header] of refusals) {
+  for (const [what, header, code] of refusals) {
     const response = await call(header);
     t.equal(response.status, 401, what);
-    t.same(await jsonOf(t, response), { error: 'Unauthorized' }, what);
-    t.equal(response.headers.get('www-authenticate'), 'Bearer');
+    t.match(await jsonOf(t, response), { error: 'Unauthorized', details: { code, message: /POST \/api\/v1\/auth\/token/ } }, what);
+    const challenge = response.headers.get('www-authenticate');
+    if (code === 'token_missing') t.equal(challenge, 'Bearer', 'no error code when no token was sent (RFC 6750)');
+    else t.match(challenge, /^Bearer error="invalid_token", error_description="[^"\\]+"$/, what);
   }
   const list = await fetch(`${api.base}/api/v1/extensions`);
   t.equal(list.status, 401, 'the listing too');
@@ -167,7 +207,79 @@ t.test('every other route needs a valid bearer token', async (t) => {
   api.advance(60_000);
   const expired = await call(`Bearer ${token}`);
   t.equal(expired.status, 401, 'an expired token is refused');
-  t.same(await jsonOf(t, expired), { error: 'Unauthorized' });
+  t.match(await jsonOf(t, expired), { error: 'Unauthorized', details: { code: 'token_expired', message: /expired/ } });
+  t.match(expired.headers.get('www-authenticate'), /error="invalid_token", error_description="the token has expired/);
+  t.match(await jsonOf(t, await call(`Bearer ${token}`)), { details: { code: 'token_expired' } }, 'and stays known as expired');
+});
+
+t.test('plugins are looked up on every request', async (t) => {
+  const api = await startApi(t);
+  const token = await api.token();
+  const status = () => postJson(`${api.base}/api/v1/extensions/p2p-comm/status`, { input: {} }, token);
+  t.equal((await status()).status, 200);
+  api.plugins.delete(PLUGIN.id);
+  const removed = await status();
+  t.equal(removed.status, 401, "a removed plugin's token stops working");
+  t.match(await jsonOf(t, removed), { details: { code: 'token_unknown', message: /agent, is no longer declared/ } });
+  const exchange = await postJson(`${api.base}/api/v1/auth/token`, { plugin_id: PLUGIN.id, secret: SECRET });
+  t.equal(exchange.status, 401, 'and it gets no new one');
+  api.plugins.set(PLUGIN.id, PLUGIN);
+  t.equal((await postJson(`${api.base}/api/v1/extensions/p2p-comm/status`, { input: {} }, await api.token())).status, 200, 'added back, it works again');
+});
+
+/** A request with exactly these headers (fetch would not send a Host of our choosing). */
+function rawRequest(url: string, headers: Record<string, string>, setHost = true): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers, setHost }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify({ plugin_id: PLUGIN.id, secret: SECRET }));
+  });
+}
+
+t.test('only local programs may call: no other host name, no web page', async (t) => {
+  const api = await startApi(t);
+  const tokenUrl = `${api.base}/api/v1/auth/token`;
+  t.equal((await rawRequest(tokenUrl, { host: `localhost:${api.port}` })).status, 200, 'localhost with the right port');
+  t.equal((await rawRequest(tokenUrl, { host: `LocalHost:${api.port}` })).status, 200, 'host names are case-insensitive');
+  for (const host of [`evil.example:${api.port}`, `127.0.0.1:${api.port + 1}`, 'localhost', '127.0.0.1', `localhost.:${api.port}`, `[::1]:${api.port}`]) {
+    const refused = await rawRequest(tokenUrl, { host });
+    t.equal(refused.status, 421, host);
+    t.match(JSON.parse(refused.body), { error: 'Misdirected request', details: { code: 'host_not_allowed', message: `127.0.0.1:${api.port} or localhost:${api.port}` } }, host);
+  }
+  // Node's server refuses an HTTP/1.1 request without Host before this host sees it.
+  t.equal((await rawRequest(tokenUrl, {}, false)).status, 400, 'no Host header at all');
+  for (const header of [{ origin: 'https://evil.example' }, { origin: 'null' }, { origin: api.base }, { 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }]) {
+    const refused = await rawRequest(tokenUrl, header);
+    t.equal(refused.status, 403, JSON.stringify(header));
+    t.match(JSON.parse(refused.body), { error: 'Forbidden', details: { code: 'browser_request' } });
+    t.notOk(refused.body.includes('access_token'));
+  }
+  const preflight = await fetch(tokenUrl, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+  t.equal(preflight.status, 403, 'a CORS preflight too');
+  t.equal(preflight.headers.get('access-control-allow-origin'), null);
+});
+
+t.test('the token exchange is rate-limited', async (t) => {
+  const api = await startApi(t, { tokenRateLimit: { burst: 3, perSecond: 0.5 } });
+  const exchange = () => postJson(`${api.base}/api/v1/auth/token`, { plugin_id: PLUGIN.id, secret: SECRET });
+  for (let i = 0; i < 3; i += 1) t.equal((await exchange()).status, 200, `burst ${i + 1}`);
+  const limited = await exchange();
+  t.equal(limited.status, 429);
+  t.equal(limited.headers.get('retry-after'), '2');
+  t.same(await jsonOf(t, limited), { error: 'Too many requests', details: { code: 'rate_limited', message: 'too many token requests; try again in 2 s' } });
+  const wrong = await postJson(`${api.base}/api/v1/auth/token`, { plugin_id: PLUGIN.id, secret: 'guess' });
+  t.equal(wrong.status, 429, 'a guess is limited the same way, before the secret is looked at');
+  api.advance(1_999);
+  t.equal((await exchange()).status, 429, 'not refilled yet');
+  api.advance(1);
+  t.equal((await exchange()).status, 200, 'one more after 2 s');
+  t.equal((await exchange()).status, 429);
+  t.equal((await fetch(`${api.base}/api/v1/extensions`, { headers: { authorization: 'Bearer x' } })).status, 401, 'other routes are not limited');
 });
 
 t.test('the listing shows only the extensions the plugin declared', async (t) => {
@@ -245,13 +357,28 @@ t.test('calling an operation', async (t) => {
     t.same(api.executed, [], 'a refused call never reaches the extension');
   });
 
-  t.test("the extension's error is a 500 with its message", async (t) => {
-    const failing = await call('failing', { input: {} });
-    t.equal(failing.status, 500);
-    t.same(await jsonOf(t, failing), { error: 'Extension execution failed', details: 'UNKNOWN_PEER: no such peer' });
+  t.test("the extension's refusal gets the status its code deserves, and the code", async (t) => {
+    const cases: [operation: string, status: number, details: Record<string, unknown>][] = [
+      ['refuse_invalid_input', 400, { code: 'invalid_input', message: 'invalid_input: refused', details: { path: '/peer', rule: 'pattern' } }],
+      ['refuse_not_found', 404, { code: 'not_found', message: 'not_found: refused' }],
+      ['refuse_conflict', 409, { code: 'conflict', message: 'conflict: refused' }],
+      ['refuse_not_available', 409, { code: 'not_available', message: 'not_available: refused' }],
+      ['refuse_limit_reached', 429, { code: 'limit_reached', message: 'limit_reached: refused' }],
+      ['refuse_not_initialized', 503, { code: 'not_initialized', message: 'not_initialized: refused' }],
+      ['refuse_shutting_down', 503, { code: 'shutting_down', message: 'shutting_down: refused' }],
+      ['refuse_internal_error', 500, { code: 'internal_error', message: 'internal_error: refused' }],
+      ['refuse_unknown_operation', 500, { code: 'unknown_operation', message: 'unknown_operation: refused' }],
+      ['refuse_constructor', 500, { code: 'constructor', message: 'constructor: refused' }],
+      ['failing', 500, { code: 'internal_error', message: 'internal_error: the store failed' }],
+    ];
+    for (const [operation, status, details] of cases) {
+      const response = await call(operation, { input: {} });
+      t.equal(response.status, status, operation);
+      t.same(await jsonOf(t, response), { error: 'Extension execution failed', details }, operation);
+    }
     const down = await call('down', { input: {} });
-    t.equal(down.status, 500);
-    t.match(await jsonOf(t, down), { error: 'Extension execution failed', details: /did not restart/ });
+    t.equal(down.status, 503, 'no answer from the extension at all');
+    t.match(await jsonOf(t, down), { error: 'Extension execution failed', details: { code: 'extension_unavailable', message: /did not restart/ } });
   });
 
   t.test('a body that is not a JSON object is 400', async (t) => {
@@ -317,16 +444,13 @@ function streamBody(url: string, token: string, size: number): Promise<{ status:
 t.test('the event stream', async (t) => {
   t.test('a subscriber receives a published event as a CloudEvent', async (t) => {
     const api = await startApi(t);
-    const controller = new AbortController();
-    t.teardown(() => controller.abort());
-    const response = await fetch(`${api.base}/api/v1/events/subscribe`, {
-      headers: { authorization: `Bearer ${await api.token()}` },
-      signal: controller.signal,
-    });
+    api.permissions.active.add('agent ext:p2p-comm:receive');
+    api.permissions.scopes.add('agent ext:p2p-comm:receive peer-a');
+    const response = await subscribe(t, api);
     t.equal(response.status, 200);
     t.match(response.headers.get('content-type'), /^text\/event-stream/);
     const published = api.events.publish({ id: 'evt-1', type: 'p2p.message.received', subject: 'peer-a', data: { message_id: 'm1' } });
-    const frame = await readUntil(response, '\n\n');
+    const frame = await new Frames(response).next();
     t.equal(frame, `id: evt-1\nevent: p2p.message.received\ndata: ${JSON.stringify(published)}\n\n`);
     t.match(JSON.parse(frame.split('\ndata: ')[1] ?? ''), {
       specversion: '1.0',
@@ -359,30 +483,99 @@ t.test('the event stream', async (t) => {
 
   t.test('an idle stream gets keep-alive comments', async (t) => {
     const api = await startApi(t, { keepAliveMs: 10 });
-    const controller = new AbortController();
-    t.teardown(() => controller.abort());
-    const response = await fetch(`${api.base}/api/v1/events/subscribe`, {
-      headers: { authorization: `Bearer ${await api.token()}` },
-      signal: controller.signal,
+    t.equal(await new Frames(await subscribe(t, api)).next(), ': keep-alive\n\n');
+  });
+
+  t.test('a plugin sees only the events its permissions cover, as they are when the event is published', async (t) => {
+    const api = await startApi(t);
+    const agent = new Frames(await subscribe(t, api));
+    const other = new Frames(await subscribe(t, api, OTHER));
+    let count = 0;
+    const publish = (type: string, peer?: string, subject = peer): string => {
+      const id = `evt-${(count += 1)}`;
+      api.events.publish({ id, type, ...(subject === undefined ? {} : { subject }), data: peer === undefined ? { version: '1' } : { peer, message_id: id } });
+      return id;
+    };
+    // The id is published first, then awaited: the stream keeps order, so any event refused before it would come first.
+    const comesNext = async (frames: Frames, id: string, what: string): Promise<void> => {
+      t.equal(/^id: (\S+)/.exec(await frames.next())?.[1], id, what);
+    };
+
+    // The agent holds only `status`.
+    publish('p2p.peer.request', PEER_A);
+    publish('p2p.message.received', PEER_A);
+    publish('p2p.peer.connected', PEER_A);
+    await comesNext(agent, publish('p2p.node.started'), 'with status alone: no pairing request, no message, no peer state');
+
+    api.permissions.active.add('agent ext:p2p-comm:receive');
+    api.permissions.scopes.add(`agent ext:p2p-comm:receive ${PEER_A}`);
+    publish('p2p.message.received', PEER_B);
+    publish('p2p.message.received', PEER_B, PEER_A);
+    await comesNext(agent, publish('p2p.message.received', PEER_A), 'receive for peer A: only what peer A sent, and only when data and subject agree');
+
+    publish('p2p.message.delivered', PEER_A);
+    api.permissions.active.add('agent ext:p2p-comm:message_status');
+    publish('p2p.message.delivered', PEER_A);
+    api.permissions.scopes.add(`agent ext:p2p-comm:send ${PEER_A}`);
+    publish('p2p.message.failed', PEER_B);
+    await comesNext(agent, publish('p2p.message.failed', PEER_A), 'sent-message events need a peer approved for send');
+
+    api.permissions.active.delete('agent ext:p2p-comm:receive');
+    publish('p2p.message.received', PEER_A);
+    publish('p2p.peer.teleported', PEER_A);
+    api.plugins.delete(PLUGIN.id);
+    publish('p2p.node.started');
+    api.plugins.set(PLUGIN.id, PLUGIN);
+    await comesNext(agent, publish('p2p.node.started'), 'nothing after a revocation, of an unknown type, or while the plugin is removed');
+
+    api.permissions.active.add('other ext:p2p-comm:peers');
+    await comesNext(other, publish('p2p.peer.connected', PEER_B), 'peer state to a plugin holding peers, whatever the peer');
+    api.permissions.active.add('other ext:p2p-comm:requests');
+    await comesNext(other, publish('p2p.peer.request', PEER_B), 'pairing requests to a plugin holding requests');
+  });
+
+  t.test('one plugin cannot take every stream', async (t) => {
+    const api = await startApi(t, { maxSubscribersPerPlugin: 1 });
+    t.equal((await subscribe(t, api)).status, 200);
+    const refused = await subscribe(t, api);
+    t.equal(refused.status, 429);
+    t.same(await jsonOf(t, refused), {
+      error: 'Too many requests',
+      details: { code: 'plugin_subscribers_full', message: 'plugin agent already has 1 event streams open, the most one plugin may have: close one first' },
     });
-    t.equal(await readUntil(response, '\n\n'), ': keep-alive\n\n');
+    t.equal((await subscribe(t, api, OTHER)).status, 200, 'another plugin still gets one');
   });
 });
 
-/** Reads the stream until `terminator` has arrived; returns everything up to and including it. */
-async function readUntil(response: Response, terminator: string): Promise<string> {
-  if (response.body === null) throw new Error('no body');
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`stream ended before ${JSON.stringify(terminator)}: ${text}`);
-    text += decoder.decode(value, { stream: true });
-    const end = text.indexOf(terminator);
-    if (end !== -1) {
-      reader.releaseLock();
-      return text.slice(0, end + terminator.length);
+/** Opens an event stream for the plugin, closed when the test ends. */
+async function subscribe(t: Test, api: Harness, plugin = PLUGIN): Promise<Response> {
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  return fetch(`${api.base}/api/v1/events/subscribe`, { headers: { authorization: `Bearer ${await api.token(plugin)}` }, signal: controller.signal });
+}
+
+/** The frames of an event stream, one at a time, each up to and including its blank line. */
+class Frames {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+  private text = '';
+
+  constructor(response: Response) {
+    if (response.body === null) throw new Error('no body');
+    this.reader = response.body.getReader();
+  }
+
+  async next(): Promise<string> {
+    for (;;) {
+      const end = this.text.indexOf('\n\n');
+      if (end !== -1) {
+        const frame = this.text.slice(0, end + 2);
+        this.text = this.text.slice(end + 2);
+        return frame;
+      }
+      const { done, value } = await this.reader.read();
+      if (done) throw new Error(`stream ended inside a frame: ${this.text}`);
+      this.text += this.decoder.decode(value, { stream: true });
     }
   }
 }

@@ -7,11 +7,12 @@ t.test('an issued token names its plugin until it expires', async (t) => {
   const { token, expiresAt } = tokens.issue('agent');
   t.match(token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
   t.equal(expiresAt, 61_000);
-  t.equal(tokens.verify(token), 'agent');
+  t.same(tokens.verify(token), { valid: true, pluginId: 'agent' });
   now = 60_999;
-  t.equal(tokens.verify(token), 'agent', 'still valid just before expiry');
+  t.same(tokens.verify(token), { valid: true, pluginId: 'agent' }, 'still valid just before expiry');
   now = 61_000;
-  t.equal(tokens.verify(token), null, 'expired at expiresAt');
+  t.same(tokens.verify(token), { valid: false, reason: 'expired' }, 'expired at expiresAt');
+  t.same(tokens.verify(token), { valid: false, reason: 'expired' }, 'and still known as expired');
 });
 
 t.test('unknown tokens are refused and every token is fresh', async (t) => {
@@ -19,8 +20,8 @@ t.test('unknown tokens are refused and every token is fresh', async (t) => {
   const first = tokens.issue('agent').token;
   const second = tokens.issue('agent').token;
   t.not(first, second);
-  t.equal(tokens.verify('not-a-token'), null);
-  t.equal(tokens.verify(''), null);
+  t.same(tokens.verify('not-a-token'), { valid: false, reason: 'unknown' });
+  t.same(tokens.verify(''), { valid: false, reason: 'unknown' });
 });
 
 t.test('the ttl defaults to 15 minutes and is reported in whole seconds', async (t) => {
@@ -29,7 +30,7 @@ t.test('the ttl defaults to 15 minutes and is reported in whole seconds', async 
   t.equal(new TokenStore({ ttlMs: 1_500 }).ttlSeconds, 1);
 });
 
-t.test('issuing drops the expired tokens without touching live ones', async (t) => {
+t.test('issuing sweeps the expired tokens, which are still told apart from unknown ones', async (t) => {
   let now = 0;
   const tokens = new TokenStore({ ttlMs: 10, now: () => now });
   const old = tokens.issue('old').token;
@@ -37,6 +38,35 @@ t.test('issuing drops the expired tokens without touching live ones', async (t) 
   const live = tokens.issue('live').token;
   now = 12;
   tokens.issue('new');
-  t.equal(tokens.verify(old), null);
-  t.equal(tokens.verify(live), 'live');
+  t.same(tokens.verify(old), { valid: false, reason: 'expired' });
+  t.same(tokens.verify(live), { valid: true, pluginId: 'live' });
+});
+
+t.test('expired tokens are remembered for a bounded time', async (t) => {
+  let now = 0;
+  const tokens = new TokenStore({ ttlMs: 10, expiredMemoryMs: 100, now: () => now });
+  const token = tokens.issue('agent').token;
+  now = 10;
+  t.same(tokens.verify(token), { valid: false, reason: 'expired' }, 'noticed expired at 10');
+  now = 109;
+  t.same(tokens.verify(token), { valid: false, reason: 'expired' }, 'still remembered just before 100 ms have passed');
+  now = 110;
+  t.same(tokens.verify(token), { valid: false, reason: 'unknown' }, 'then forgotten');
+});
+
+t.test('expired tokens are remembered up to a bounded count, the oldest forgotten first', async (t) => {
+  let now = 0;
+  const tokens = new TokenStore({ ttlMs: 10, maxExpiredRemembered: 2, now: () => now });
+  const issued = [tokens.issue('a').token, tokens.issue('b').token, tokens.issue('c').token];
+  now = 10;
+  // The sweep in issue() retires all three in issue order.
+  tokens.issue('d');
+  t.same(
+    issued.map((token) => tokens.verify(token)),
+    [
+      { valid: false, reason: 'unknown' },
+      { valid: false, reason: 'expired' },
+      { valid: false, reason: 'expired' },
+    ],
+  );
 });

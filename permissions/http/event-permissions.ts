@@ -1,0 +1,79 @@
+import { permissionName, type PermissionGrant, type PermissionName } from '../gate/types';
+
+/**
+ * Which plugin may see which event. Events carry peer ids, message ids and
+ * pairing requests, so a plugin sees on the event stream only what its
+ * permissions would let it ask for: a plugin allowed `status` alone learns
+ * nothing about pairing requests, and one allowed to receive from peer A
+ * learns nothing about messages from peer B.
+ */
+
+/** A plugin's grants as the Host API reads them: at each use, so a change applies to the next call and the next event. */
+export interface PluginPermissions {
+  isActive(plugin: string, permission: PermissionName): boolean;
+  scopeApproved(plugin: string, permission: PermissionName, value: string): boolean;
+}
+
+/** The grant store as PluginPermissions; only `get` is read. */
+export function grantPermissions(grants: { get(plugin: string, permission: PermissionName): PermissionGrant | undefined }): PluginPermissions {
+  return {
+    isActive: (plugin, permission) => grants.get(plugin, permission)?.state === 'active',
+    scopeApproved: (plugin, permission, value) => grants.get(plugin, permission)?.approvedScopes.includes(value) === true,
+  };
+}
+
+interface EventRule {
+  /** At least one of these operations' permissions must be active. */
+  anyActive: readonly string[];
+  /** When set, the event's peer must also be an approved scope of this operation's permission. */
+  peerApprovedFor?: string;
+}
+
+const SENT_MESSAGE: EventRule = { anyActive: ['send', 'message_status'], peerApprovedFor: 'send' };
+const PEER_STATE: EventRule = { anyActive: ['peers'] };
+
+/**
+ * Every event type the extension publishes (docs/operations.md "Events").
+ * A type not listed here is delivered to no plugin: a new event is private
+ * until someone decides who may see it. A Map, because event types are
+ * chosen by the extension and "constructor" must not find Object's.
+ */
+export const EVENT_PERMISSIONS: ReadonlyMap<string, EventRule> = new Map([
+  ['p2p.node.started', { anyActive: ['status', 'identity'] }],
+  ['p2p.message.received', { anyActive: ['receive'], peerApprovedFor: 'receive' }],
+  ['p2p.message.delivered', SENT_MESSAGE],
+  ['p2p.message.expired', SENT_MESSAGE],
+  ['p2p.message.failed', SENT_MESSAGE],
+  ['p2p.message.rejected', SENT_MESSAGE],
+  ['p2p.peer.request', { anyActive: ['requests', 'accept'] }],
+  ['p2p.peer.paired', PEER_STATE],
+  ['p2p.peer.connected', PEER_STATE],
+  ['p2p.peer.disconnected', PEER_STATE],
+  ['p2p.peer.key_mismatch', PEER_STATE],
+  ['p2p.peer.revoked_by_peer', PEER_STATE],
+]);
+
+export interface EventFacts {
+  type: string;
+  subject?: string;
+  data: unknown;
+}
+
+/** Decided when the event is delivered, with the plugin's grants as they are at that moment. */
+export function mayReceiveEvent(permissions: PluginPermissions, extensionId: string, plugin: string, event: EventFacts): boolean {
+  const rule = EVENT_PERMISSIONS.get(event.type);
+  if (rule === undefined) return false;
+  const active = rule.anyActive.some((operation) => permissions.isActive(plugin, permissionName(extensionId, operation)));
+  if (!active) return false;
+  if (rule.peerApprovedFor === undefined) return true;
+  const peer = peerOf(event);
+  return peer !== undefined && permissions.scopeApproved(plugin, permissionName(extensionId, rule.peerApprovedFor), peer);
+}
+
+/** `data.peer`, else the subject; undefined when neither is a string or the two disagree. */
+function peerOf(event: EventFacts): string | undefined {
+  const data = event.data;
+  const fromData = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)['peer'] : undefined;
+  if (typeof fromData === 'string') return event.subject === undefined || event.subject === fromData ? fromData : undefined;
+  return event.subject;
+}

@@ -1,0 +1,96 @@
+import t from 'tap';
+import { EVENT_PERMISSIONS, grantPermissions, mayReceiveEvent } from '../../permissions/http/event-permissions';
+import type { PermissionGrant } from '../../permissions/gate/types';
+
+const PEER_A = 'a'.repeat(51) + 'q';
+const PEER_B = 'b'.repeat(51) + 'q';
+
+/** A grant table as the grant store answers it: `<plugin> <operation>` -> grant. */
+function permissionsOf(grants: Record<string, { state: PermissionGrant['state']; scopes?: string[] }>) {
+  return grantPermissions({
+    get: (plugin, permission) => {
+      const grant = grants[`${plugin} ${permission.replace(/^ext:p2p-comm:/, '')}`];
+      return grant === undefined ? undefined : { permission, state: grant.state, approvedScopes: grant.scopes ?? [], deniedScopes: [] };
+    },
+  });
+}
+
+const event = (type: string, peer?: string) => ({ type, ...(peer === undefined ? {} : { subject: peer }), data: peer === undefined ? {} : { peer } });
+const sees = (grants: Parameters<typeof permissionsOf>[0], type: string, peer?: string) => mayReceiveEvent(permissionsOf(grants), 'p2p-comm', 'agent', event(type, peer));
+
+t.test('every event type the extension publishes has a rule', async (t) => {
+  t.same(
+    [...EVENT_PERMISSIONS.keys()].sort(),
+    [
+      'p2p.message.delivered',
+      'p2p.message.expired',
+      'p2p.message.failed',
+      'p2p.message.received',
+      'p2p.message.rejected',
+      'p2p.node.started',
+      'p2p.peer.connected',
+      'p2p.peer.disconnected',
+      'p2p.peer.key_mismatch',
+      'p2p.peer.paired',
+      'p2p.peer.request',
+      'p2p.peer.revoked_by_peer',
+    ],
+  );
+  for (const type of EVENT_PERMISSIONS.keys()) t.notOk(sees({}, type, PEER_A), `${type}: nothing without a permission`);
+});
+
+t.test('a plugin holding only status sees no pairing request and no peer or message event', async (t) => {
+  const grants = { 'agent status': { state: 'active' as const } };
+  t.ok(sees(grants, 'p2p.node.started'));
+  for (const type of EVENT_PERMISSIONS.keys()) {
+    if (type !== 'p2p.node.started') t.notOk(sees(grants, type, PEER_A), type);
+  }
+});
+
+t.test('received messages: receive active and the peer approved for receive', async (t) => {
+  const grants = { 'agent receive': { state: 'active' as const, scopes: [PEER_A] } };
+  t.ok(sees(grants, 'p2p.message.received', PEER_A));
+  t.notOk(sees(grants, 'p2p.message.received', PEER_B), 'not from another peer');
+  t.notOk(sees({ 'agent receive': { state: 'deferred', scopes: [PEER_A] } }, 'p2p.message.received', PEER_A), 'not while deferred');
+  t.notOk(sees({ 'agent receive': { state: 'revoked', scopes: [PEER_A] } }, 'p2p.message.received', PEER_A), 'not once revoked');
+  t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, 'p2p.message.received', PEER_A), 'send is not receive');
+});
+
+t.test('sent-message events: send or message_status active, and the peer approved for send', async (t) => {
+  for (const type of ['p2p.message.delivered', 'p2p.message.expired', 'p2p.message.failed', 'p2p.message.rejected']) {
+    t.ok(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), type);
+    t.ok(sees({ 'agent send': { state: 'revoked', scopes: [PEER_A] }, 'agent message_status': { state: 'active' } }, type, PEER_A), `${type} with message_status`);
+    t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, type, PEER_B), `${type}: not of another peer`);
+    t.notOk(sees({ 'agent message_status': { state: 'active' } }, type, PEER_A), `${type}: message_status alone approves no peer`);
+  }
+});
+
+t.test('pairing requests: requests or accept active; peer state: peers active', async (t) => {
+  t.ok(sees({ 'agent requests': { state: 'active' } }, 'p2p.peer.request', PEER_A));
+  t.ok(sees({ 'agent accept': { state: 'active' } }, 'p2p.peer.request', PEER_A));
+  t.notOk(sees({ 'agent peers': { state: 'active' } }, 'p2p.peer.request', PEER_A));
+  for (const type of ['p2p.peer.paired', 'p2p.peer.connected', 'p2p.peer.disconnected', 'p2p.peer.key_mismatch', 'p2p.peer.revoked_by_peer']) {
+    t.ok(sees({ 'agent peers': { state: 'active' } }, type, PEER_B), type);
+    t.notOk(sees({ 'agent requests': { state: 'active' } }, type, PEER_B), type);
+  }
+});
+
+t.test('unknown types go to nobody, whatever the plugin holds', async (t) => {
+  const everything = Object.fromEntries(
+    ['status', 'identity', 'receive', 'send', 'message_status', 'requests', 'accept', 'peers'].map((operation) => [`agent ${operation}`, { state: 'active' as const, scopes: [PEER_A] }]),
+  );
+  for (const type of ['p2p.peer.teleported', 'constructor', '__proto__', 'toString', '']) t.notOk(sees(everything, type, PEER_A), JSON.stringify(type));
+});
+
+t.test("the event's peer: data.peer, else the subject, never two that disagree", async (t) => {
+  const permissions = permissionsOf({ 'agent receive': { state: 'active', scopes: [PEER_A] } });
+  const check = (subject: string | undefined, data: unknown) =>
+    mayReceiveEvent(permissions, 'p2p-comm', 'agent', { type: 'p2p.message.received', ...(subject === undefined ? {} : { subject }), data });
+  t.ok(check(PEER_A, { peer: PEER_A }));
+  t.ok(check(undefined, { peer: PEER_A }));
+  t.ok(check(PEER_A, { message_id: 'm' }));
+  t.notOk(check(PEER_A, { peer: PEER_B }));
+  t.notOk(check(PEER_B, { peer: PEER_A }));
+  t.notOk(check(undefined, { peer: 7 }));
+  t.notOk(check(undefined, null));
+});
