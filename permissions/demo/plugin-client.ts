@@ -8,7 +8,8 @@ export interface CallResult {
 }
 
 export class PluginClient {
-  private token: string | null = null;
+  /** One token request shared by concurrent calls: the host rate-limits the token endpoint. */
+  private token: Promise<string> | null = null;
 
   constructor(
     private readonly baseUrl: string,
@@ -32,19 +33,24 @@ export class PluginClient {
     return body['data'] as Record<string, unknown>;
   }
 
-  private async bearer(): Promise<string> {
-    if (this.token !== null) return this.token;
+  private bearer(): Promise<string> {
+    this.token ??= this.requestToken().catch((error: unknown) => {
+      this.token = null;
+      throw error;
+    });
+    return this.token;
+  }
+
+  private async requestToken(): Promise<string> {
     const response = await fetch(`${this.baseUrl}/api/v1/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ plugin_id: this.pluginId, secret: this.secret }),
     });
     if (response.status !== 200) throw new Error(`${this.pluginId}: token refused (HTTP ${response.status})`);
-    this.token = ((await response.json()) as { access_token: string }).access_token;
-    return this.token;
+    return ((await response.json()) as { access_token: string }).access_token;
   }
 }
-
 /** Nexus sends `details` as a string; the reference host sends `{code, message}` where it names a code. */
 function describeDetails(details: unknown): string {
   if (typeof details === 'object' && details !== null) {
