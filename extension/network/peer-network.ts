@@ -171,8 +171,8 @@ export class PeerNetwork {
    * out; a peer that was offline learns it when it next asks for a session.
    */
   announceRevocation(peerId: string): boolean {
-    const notice = signRevocationNotice(this.deps.identity, publicKeyFromPeerId(peerId), Date.now());
-    const sent = this.sendTo(peerId, MSG_REVOCATION, notice);
+    const { identity } = this.deps;
+    const sent = this.isOnline(peerId) && this.sendTo(peerId, MSG_REVOCATION, signRevocationNotice(identity, publicKeyFromPeerId(peerId), Date.now()));
     this.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
     return sent;
   }

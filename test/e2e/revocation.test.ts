@@ -126,6 +126,25 @@ t.test('revoked while offline: the peer learns it when it next connects; offline
   t.match((await bob2.call('status'))['connections'], { retrying: 0 }, 'bob stops reaching out');
 });
 
+t.test('messages left pending for a peer recorded as revoked_by_peer fail when the node starts', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId } = await pairNodes(alice, bob);
+  await alice.extension.shutdown();
+  await eventually(async () => (await peerEntry(bob, aId))?.online === false, 'bob to see alice go');
+  const queued = await send(bob, aId, 'left behind');
+  await bob.extension.shutdown();
+  // As if Bob had stopped between recording the revocation and failing the messages.
+  const path = join(bob.dataDir, 'trusted_peers.json');
+  const file = JSON.parse(readFileSync(path, 'utf8')) as { peers: Record<string, { state: string; revoked_at: string | null }> };
+  file.peers[aId] = { ...(file.peers[aId] as { state: string; revoked_at: string | null }), state: 'revoked_by_peer', revoked_at: new Date().toISOString() };
+  writeFileSync(path, JSON.stringify(file));
+  const bob2 = await startNode(t, { dataDir: bob.dataDir });
+  await eventually(async () => (await messageStatus(bob2, queued))['state'] === 'failed', 'the message to fail', TOLD_WITHIN_MS);
+  t.match(await messageStatus(bob2, queued), { reason: 'revoked_by_peer' });
+  t.same(await published(bob2, 'p2p.message.failed', (data) => data['message_id'] === queued), { message_id: queued, peer: aId, reason: 'revoked_by_peer' });
+});
+
 t.test('a peer that merely does not know us (not trusted) has not revoked us', async (t) => {
   const alice = await startNode(t);
   const bob = await startNode(t);
