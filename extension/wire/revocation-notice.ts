@@ -2,8 +2,8 @@ import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
 
 /**
  * A revoker's signed statement that it no longer trusts a peer, sent on the
- * live session right before it closes (docs/protocol.md, "Revocation
- * notice"). Body, 136 bytes:
+ * live session right before it closes (docs/protocol.md §6, "Revocation").
+ * Body, 136 bytes:
  *
  *   revoker [32] | revoked [32] | timestamp u64 BE (ms since the epoch) | signature [64]
  *
