@@ -70,6 +70,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     logger,
     config: networkConfig,
     discoveredAddress: options.discoveredAddress,
+    clockSkewMs: messagingConfig.clockSkewMs,
   });
   const outboxStore = OutboxStore.open(dataDir, {
     maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,

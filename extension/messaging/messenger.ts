@@ -57,6 +57,9 @@ export type ReportedState = OutgoingMessage['state'];
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
 const MAX_DEFER_MS = 60_000;
 
+/** Why messages to a peer that revoked this node fail. */
+const REVOKED_BY_PEER = 'revoked_by_peer';
+
 /**
  * Durable, signed, at-least-once messaging over the peer network. Sending:
  * a message is in the outbox (fsync'd) before `send` returns, goes out
@@ -84,6 +87,10 @@ export class Messenger implements SessionListener {
     const { ackTimeoutMs, expirySweepMs } = this.deps.config;
     this.every(expirySweepMs, () => void this.expireDue());
     this.every(Math.max(10, Math.floor(ackTimeoutMs / 2)), () => this.resendUnacknowledged());
+    // A stop between recording a revocation and failing its messages left them pending.
+    for (const peerId of this.deps.outbox.pendingPeers()) {
+      if (this.deps.trust.get(peerId)?.state === 'revoked_by_peer') this.revokedByPeer(peerId);
+    }
   }
 
   close(): void {
@@ -100,9 +107,7 @@ export class Messenger implements SessionListener {
 
   async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState }> {
     const { trust, outbox, config } = this.deps;
-    if (!trust.isTrusted(request.peer)) {
-      throw new P2pError('NOT_FOUND', `${request.peer} is not a paired peer; pair with it first (see peers)`);
-    }
+    this.assertSendable(request.peer);
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     const message = await outbox.add({
       messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
@@ -112,6 +117,11 @@ export class Messenger implements SessionListener {
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
+    if (trust.get(request.peer)?.state === 'revoked_by_peer') {
+      // The peer revoked this node while the message was being written: it fails like the others.
+      await this.failAllFor(request.peer);
+      return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
+    }
     if (this.deps.network.isOnline(request.peer)) {
       this.queueFor(request.peer).push(message.messageId);
       this.pump(request.peer);
@@ -164,6 +174,10 @@ export class Messenger implements SessionListener {
     this.inFlight.clearPeer(peerId);
   }
 
+  revokedByPeer(peerId: string): void {
+    this.failAllFor(peerId).catch((error: unknown) => this.deps.logger.error(`failing the messages to ${peerId} failed: ${(error as Error).message}`));
+  }
+
   message(peerId: string, type: number, body: Uint8Array): void {
     switch (type) {
       case MSG_ENVELOPE:
@@ -184,6 +198,21 @@ export class Messenger implements SessionListener {
   }
 
   // Sending
+
+  /** Refuses at once what could never be delivered, saying why. */
+  private assertSendable(peerId: string): void {
+    const peer = this.deps.trust.get(peerId);
+    if (peer?.state === 'revoked_by_peer') {
+      throw new P2pError(
+        'REVOKED_BY_PEER',
+        `${peerId} (${peer.displayName}) revoked the pairing with this node${peer.revokedAt === null ? '' : ` at ${peer.revokedAt.toISOString()}`}, ` +
+          'so nothing can be sent to it. To talk again, both of you must pair again: run pair with its pairing link and have its user accept, or accept a request from it',
+      );
+    }
+    if (peer?.state !== 'trusted') {
+      throw new P2pError('NOT_FOUND', `${peerId} is not a paired peer; pair with it first (see peers)`);
+    }
+  }
 
   private queueFor(peerId: string): string[] {
     let queue = this.waiting.get(peerId);
@@ -288,6 +317,19 @@ export class Messenger implements SessionListener {
         type: 'p2p.message.expired',
         subject: message.peerId,
         data: { peer: message.peerId, message_id: message.messageId },
+      });
+    }
+  }
+
+  /** Nothing can reach a peer that revoked this node: its pending messages fail now, each with an event, instead of waiting out their TTL. */
+  private async failAllFor(peerId: string): Promise<void> {
+    this.waiting.delete(peerId);
+    for (const message of await this.deps.outbox.failPending(peerId, REVOKED_BY_PEER)) {
+      this.inFlight.delete(message.messageId);
+      this.deps.events.enqueue({
+        type: 'p2p.message.failed',
+        subject: peerId,
+        data: { message_id: message.messageId, peer: peerId, reason: REVOKED_BY_PEER },
       });
     }
   }

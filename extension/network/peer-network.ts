@@ -15,6 +15,8 @@ import type { TrustStore } from '../trust/trust-store';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../wire/channel-handshake';
 import { DecisionResult, RefusalReason, refusalName } from '../wire/decision';
 import { HandshakeError } from '../wire/handshake';
+import { checkRevocationNotice, signRevocationNotice } from '../wire/revocation-notice';
+import { MSG_REVOCATION } from '../wire/session-messages';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
 import { CloseCode, type SecureChannel } from '../wire/secure-channel';
 import { advertisedAddresses, formatAddress } from './addresses';
@@ -34,6 +36,8 @@ export interface PeerNetworkDeps {
   config: NetworkConfig;
   /** Where LAN discovery last heard the peer, if it did: one more address to try, proven like any other by the handshake. */
   discoveredAddress: (peerId: string) => string | null;
+  /** Largest accepted difference between a revocation notice's timestamp and our clock. */
+  clockSkewMs: number;
 }
 
 /** What one connection attempt to a peer achieved. */
@@ -42,6 +46,7 @@ export type AttemptOutcome =
   | 'request_delivered'
   | 'rejected'
   | 'not_trusted_by_peer'
+  | 'revoked_by_peer'
   | 'busy'
   | 'key_mismatch'
   | 'unreachable'
@@ -54,6 +59,8 @@ export interface SessionListener {
   opened(peerId: string): void;
   message(peerId: string, type: number, body: Uint8Array): void;
   closed(peerId: string): void;
+  /** The peer revoked this node: nothing will reach it any more. */
+  revokedByPeer(peerId: string): void;
 }
 
 /**
@@ -158,6 +165,18 @@ export class PeerNetwork {
     return this.attempt(peerId);
   }
 
+  /**
+   * Tells a peer this node just revoked, on its live session if there is
+   * one, with a signed notice, then closes. Returns whether the notice went
+   * out; a peer that was offline learns it when it next asks for a session.
+   */
+  announceRevocation(peerId: string): boolean {
+    const { identity } = this.deps;
+    const sent = this.isOnline(peerId) && this.sendTo(peerId, MSG_REVOCATION, signRevocationNotice(identity, publicKeyFromPeerId(peerId), Date.now()));
+    this.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
+    return sent;
+  }
+
   /** Ends the session with a peer that is no longer trusted and stops reaching out to it. */
   disconnect(peerId: string, code: number, reason: string): void {
     this.cancelRetry(peerId);
@@ -254,7 +273,8 @@ export class PeerNetwork {
         ...(outcome === 'rejected' ? { state: 'rejected' as const } : {}),
       });
     }
-    if (outcome !== 'connected' && outcome !== 'rejected') this.scheduleRetry(peerId);
+    // Retried while there is still something to ask for: not after a rejection or a revocation.
+    if (outcome !== 'connected' && this.planFor(peerId) !== null) this.scheduleRetry(peerId);
     return outcome;
   }
 
@@ -309,6 +329,9 @@ export class PeerNetwork {
           return 'rejected';
         case RefusalReason.NOT_TRUSTED:
           return 'not_trusted_by_peer';
+        case RefusalReason.REVOKED:
+          this.revokedByPeer(peerId);
+          return 'revoked_by_peer';
         default:
           return 'busy';
       }
@@ -371,9 +394,36 @@ export class PeerNetwork {
     channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
     this.listener?.opened(peerId);
     channel.setMessageHandler((type, body) => {
-      if (this.listener === null) this.deps.refusals.count('network', `unknown_message_type_${type}`);
+      if (type === MSG_REVOCATION) this.receiveRevocation(peerId, body);
+      else if (this.listener === null) this.deps.refusals.count('network', `unknown_message_type_${type}`);
       else this.listener.message(peerId, type, body);
     });
+  }
+
+  /** A notice that is not the session peer revoking this node, recently and in its own hand, changes nothing. */
+  private receiveRevocation(peerId: string, body: Uint8Array): void {
+    const { identity, refusals, logger, clockSkewMs } = this.deps;
+    const refusal = checkRevocationNotice(body, { revoker: publicKeyFromPeerId(peerId), me: identity.publicKey, now: Date.now(), clockSkewMs });
+    if (refusal !== null) {
+      refusals.count('network', `revocation_notice_${refusal}`);
+      logger.warn(`${peerId} sent a revocation notice that does not hold (${refusal}); ignored`);
+      return;
+    }
+    this.revokedByPeer(peerId);
+  }
+
+  /** The peer revoked this node (its notice, or its REVOKED decision): stop reaching out, and let messaging give up. */
+  private revokedByPeer(peerId: string): void {
+    const { consent, logger } = this.deps;
+    try {
+      if (!consent.endedByPeer(peerId)) return;
+    } catch (error) {
+      logger.error(`cannot record that ${peerId} revoked this node: ${(error as Error).message}`);
+      return;
+    }
+    logger.info(`${peerId} revoked the pairing with this node; no longer reaching out to it`);
+    this.disconnect(peerId, CloseCode.REVOKED, 'revoked by the peer');
+    this.listener?.revokedByPeer(peerId);
   }
 
   private onChannelClosed(peerId: string, channel: SecureChannel, code: number): void {

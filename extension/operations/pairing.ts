@@ -38,6 +38,7 @@ const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = 
   request_delivered: { state: 'delivered', message: 'request delivered; the other person must accept it' },
   rejected: { state: 'rejected', message: 'the other person refused this pairing' },
   not_trusted_by_peer: { state: 'queued', message: 'the peer refused the connection; retrying' },
+  revoked_by_peer: { state: 'queued', message: 'the peer had revoked the pairing with this node; the request will be retried until it expires' },
   busy: { state: 'queued', message: 'the peer is busy; the request will be retried' },
   key_mismatch: { state: 'queued', message: 'the node at that address is NOT that peer (it proved another key); nothing was sent. Check the link or the address' },
   unreachable: { state: 'queued', message: 'the peer is not reachable now; the request will be retried until it expires' },

@@ -1,5 +1,4 @@
 import { fingerprintOf } from '../common/peer-id';
-import { CloseCode } from '../wire/secure-channel';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
 
@@ -9,13 +8,15 @@ function capabilitiesOf(hello: Hello | undefined): Record<string, unknown> | nul
   return { protocol_version: hello.protocolVersion, agent: hello.agent, capabilities: hello.capabilities, software: hello.software };
 }
 
+/** Paired peers, and those that revoked this node (so the user sees why they went quiet); not those this node revoked. */
 export const peers: OperationHandler = async (_input, node) => ({
   data: {
     peers: node.trust
       .list()
-      .filter((peer) => peer.state === 'trusted')
+      .filter((peer) => peer.state !== 'revoked')
       .map((peer) => ({
         peer: peer.peerId,
+        state: peer.state,
         fingerprint: fingerprintOf(peer.publicKey),
         display_name: peer.displayName,
         addresses: peer.addresses,
@@ -23,6 +24,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         connection: node.network.direction(peer.peerId),
         last_seen: peer.lastSeen?.toISOString() ?? null,
         trusted_at: peer.trustedAt.toISOString(),
+        revoked_by_peer_at: peer.state === 'revoked_by_peer' ? (peer.revokedAt?.toISOString() ?? null) : null,
         capabilities: capabilitiesOf(node.messenger.helloOf(peer.peerId)),
       })),
   },
@@ -31,8 +33,15 @@ export const peers: OperationHandler = async (_input, node) => ({
 
 export const revoke: OperationHandler = async (input, node) => {
   const peerId = input['peer'] as string;
+  const alreadyEnded = node.trust.get(peerId)?.state === 'revoked_by_peer';
   node.trust.revoke(peerId);
   node.pending.removeOutgoingForPeer(peerId);
-  node.network.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
-  return { data: { peer: peerId, state: 'revoked' }, message: 'the connection is closed and later traffic from this peer is refused' };
+  const notified = node.network.announceRevocation(peerId);
+  return { data: { peer: peerId, state: 'revoked', notified }, message: revokeMessage(notified, alreadyEnded) };
 };
+
+function revokeMessage(notified: boolean, alreadyEnded: boolean): string {
+  if (notified) return 'the peer was told and the connection is closed; later traffic from it is refused';
+  if (alreadyEnded) return 'the peer had already revoked this node; it is no longer listed';
+  return 'the peer is not connected: it is told when it next tries to connect, and refused';
+}

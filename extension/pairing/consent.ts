@@ -51,10 +51,7 @@ export class Consent {
       this.completePairing(publicKey, payload.displayName, address === null ? [] : [address]);
       return open();
     }
-    if (payload.intent === Intent.SESSION) {
-      this.refusals.count('network', 'untrusted_session');
-      return refuse(RefusalReason.NOT_TRUSTED);
-    }
+    if (payload.intent === Intent.SESSION) return this.refuseSession(peerId);
     return this.takeRequest(publicKey, payload, address);
   }
 
@@ -85,6 +82,35 @@ export class Consent {
       subject: peerId,
       data: { peer: peerId, fingerprint: fingerprintOf(publicKey), display_name: displayName },
     });
+  }
+
+  /**
+   * The peer told us, authenticated, that its user revoked this node: the
+   * pairing is over on its side, so it is over here too, until both people
+   * pair again. Returns false when there was nothing to end (not trusted).
+   */
+  endedByPeer(peerId: string): boolean {
+    if (!this.trust.isTrusted(peerId)) return false;
+    const record = this.trust.markRevokedByPeer(peerId);
+    this.outbox.enqueue({
+      type: 'p2p.peer.revoked_by_peer',
+      subject: peerId,
+      data: { peer: peerId, fingerprint: fingerprintOf(record.publicKey), display_name: record.displayName },
+    });
+    return true;
+  }
+
+  /**
+   * A peer this node revoked learns so, over the authenticated session, and
+   * stops asking; a stranger learns nothing beyond "not trusted".
+   */
+  private refuseSession(peerId: string): Decision {
+    if (this.trust.get(peerId)?.state === 'revoked') {
+      this.refusals.count('network', 'revoked_session');
+      return refuse(RefusalReason.REVOKED);
+    }
+    this.refusals.count('network', 'untrusted_session');
+    return refuse(RefusalReason.NOT_TRUSTED);
   }
 
   private takeRequest(publicKey: Uint8Array, payload: InitiatorPayload, address: string | null): Decision {

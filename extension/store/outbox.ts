@@ -115,6 +115,8 @@ export class OutboxStore {
   /** Final messages in the order they became final, which is the order they are forgotten in. */
   private readonly finals = new Map<string, OutgoingMessage>();
   private readonly reservedIds = new Set<string>();
+  /** Messages a sweep is moving to a final state right now. */
+  private readonly finishing = new Set<string>();
   /** What a compacted file would hold, in bytes. */
   private liveBytes = 0;
   private readonly journal: Journal;
@@ -225,9 +227,29 @@ export class OutboxStore {
     for (const queue of this.queues.values()) {
       for (const message of queue.messages.values()) if (message.expiresAt.getTime() <= now) due.push(message);
     }
-    const updated = await Promise.all(due.map((message) => this.update(message.messageId, { state: 'expired', reason: 'ttl' })));
-    // One that was delivered or failed in the meantime keeps that state.
-    return updated.filter((message) => message.state === 'expired');
+    return this.finish(due, 'expired', 'ttl');
+  }
+
+  /** Every pending message to the peer becomes 'failed' with `reason`, on disk; returns them. */
+  failPending(peerId: string, reason: string): Promise<OutgoingMessage[]> {
+    return this.finish(this.pendingFor(peerId), 'failed', reason);
+  }
+
+  /**
+   * Moves messages to a final state. Each is returned by one call only,
+   * however the calls overlap (a sweep still writing, a revocation), so
+   * that each is reported once.
+   */
+  private async finish(messages: OutgoingMessage[], state: 'expired' | 'failed', reason: string): Promise<OutgoingMessage[]> {
+    const mine = messages.filter((message) => !this.finishing.has(message.messageId));
+    for (const message of mine) this.finishing.add(message.messageId);
+    try {
+      const updated = await Promise.all(mine.map((message) => this.update(message.messageId, { state, reason })));
+      // One that reached a final state in the meantime keeps that state and its reason.
+      return updated.filter((message) => message.state === state && message.reason === reason);
+    } finally {
+      for (const message of mine) this.finishing.delete(message.messageId);
+    }
   }
 
   counts(): Record<OutgoingState, number> {

@@ -24,14 +24,20 @@ import {
  *   {"version": 1, "peers": {"<peer id>": {
  *     "public_key": "<base64>", "display_name": "...",
  *     "addresses": ["host:port", ...],      // at most 8, most recent first
- *     "state": "trusted" | "revoked",
+ *     "state": "trusted" | "revoked" | "revoked_by_peer",
  *     "first_seen": "<ISO>", "last_seen": "<ISO>" | null,
- *     "trusted_at": "<ISO>", "revoked_at": "<ISO>" | null,
+ *     "trusted_at": "<ISO>", "revoked_at": "<ISO>" | null,   // when the current state began, unless "trusted"
  *     "key_history": [{"public_key": "<base64>", "pinned_at": "<ISO>"}],
  *     "refused_keys": [{"public_key": "<base64>", "seen_at": "<ISO>", "address": "host:port" | null}]
  *   }}}                                      // refused_keys: the 16 most recent, oldest first
+ *
+ * `revoked`: this node's user revoked the peer. `revoked_by_peer`: the peer
+ * told us, authenticated, that its user revoked this node; we stop reaching
+ * out, as it would refuse us anyway. Either way only a new pairing, with
+ * both people's consent, makes the peer trusted again; a file from before
+ * `revoked_by_peer` existed reads as it is.
  */
-export type TrustState = 'trusted' | 'revoked';
+export type TrustState = 'trusted' | 'revoked' | 'revoked_by_peer';
 
 export interface PinnedKey {
   readonly publicKey: Uint8Array;
@@ -104,7 +110,7 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
         public_key: PUBLIC_KEY_SCHEMA,
         display_name: { type: 'string', pattern: DISPLAY_NAME_PATTERN.source },
         addresses: { type: 'array', maxItems: MAX_PEER_ADDRESSES, uniqueItems: true, items: ADDRESS_SCHEMA },
-        state: { enum: ['trusted', 'revoked'] },
+        state: { enum: ['trusted', 'revoked', 'revoked_by_peer'] },
         first_seen: TIME_SCHEMA,
         last_seen: nullable(TIME_SCHEMA),
         trusted_at: TIME_SCHEMA,
@@ -201,10 +207,18 @@ export class TrustStore {
     });
   }
 
+  /** This node's user withdraws trust; also from `revoked_by_peer`, which then leaves the peers list. */
   revoke(peerId: string, now = new Date()): TrustedPeerRecord {
     const existing = this.existing(peerId);
     if (existing.state === 'revoked') return recordOf(peerId, existing);
     return this.commit(peerId, { ...existing, state: 'revoked', revoked_at: now.toISOString() });
+  }
+
+  /** The peer revoked this node. Only a trusted peer moves: one this node revoked itself stays `revoked`. */
+  markRevokedByPeer(peerId: string, now = new Date()): TrustedPeerRecord {
+    const existing = this.existing(peerId);
+    if (existing.state !== 'trusted') return recordOf(peerId, existing);
+    return this.commit(peerId, { ...existing, state: 'revoked_by_peer', revoked_at: now.toISOString() });
   }
 
   /**

@@ -16,7 +16,11 @@ export type DecisionResult = (typeof DecisionResult)[keyof typeof DecisionResult
 
 export const RefusalReason = {
   NONE: 0,
-  /** The responder does not trust the initiator (never paired, or revoked). */
+  /**
+   * The responder does not trust the initiator (never paired, for one).
+   * Not a revocation, which is REVOKED: the initiator keeps its own trust
+   * and tries again later.
+   */
   NOT_TRUSTED: 1,
   /** A consent request from the initiator is already waiting for the responder's user. */
   AWAITING_CONSENT: 2,
@@ -24,6 +28,13 @@ export const RefusalReason = {
   REJECTED: 3,
   /** Too many requests at the moment; try later. */
   BUSY: 4,
+  /**
+   * The responder's user revoked the pairing with the initiator. Sent only
+   * to a peer that was paired and asks for a session; the initiator stops
+   * reaching out. The decision travels sealed under the session key, so it
+   * is as authentic as the handshake.
+   */
+  REVOKED: 5,
 } as const;
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
 

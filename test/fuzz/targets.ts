@@ -16,6 +16,7 @@ import { decodeEnvelope, encodeEnvelope, EnvelopeError, signEnvelope } from '../
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
+import { checkRevocationNotice, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { claimFor, wire } from '../helpers/txt-claims';
@@ -133,6 +134,11 @@ export function fuzzTargets(): FuzzTarget[] {
       name: 'ack',
       seeds: [signAck({ messageId: new Uint8Array(16), status: AckStatus.STORED, reason: AckReason.NONE }, bob, alice.publicKey)],
       run: (input) => refusesOnly(() => openAck(input, bob.publicKey, alice.publicKey)),
+    },
+    {
+      name: 'revocation notice',
+      seeds: [signRevocationNotice(alice, bob.publicKey, 1_900_000_000_000)],
+      run: (input) => refusesOnly(() => checkRevocationNotice(input, { revoker: alice.publicKey, me: bob.publicKey, now: 1_900_000_000_000, clockSkewMs: 300_000 })),
     },
     {
       name: 'decision and hello',

@@ -192,6 +192,42 @@ t.test('pending messages past their expiry expire, on the injected clock', async
   t.same(store.counts(), { queued: 1, sent: 0, delivered: 0, expired: 1, failed: 0 });
 });
 
+t.test("a peer's pending messages fail at once, durably, each reported once", async (t) => {
+  const handle = openStore(t, tempDir(t));
+  const peer = newPeer();
+  const other = newPeer();
+  const delivered = await handle.store.add(message(peer, 'delivered'));
+  await handle.store.update(delivered.messageId, { state: 'delivered' });
+  const refused = await handle.store.add(message(peer, 'refused by the peer'));
+  const queued = await handle.store.add(message(peer, 'queued'));
+  const deferred = await handle.store.add(message(peer, 'deferred'));
+  await handle.store.update(deferred.messageId, { reason: 'inbox_full', attempts: 2 });
+  const elsewhere = await handle.store.add(message(other, 'to another peer'));
+  handle.clock.ms += 5000;
+
+  // A refusal ack lands while the revocation is being written: it keeps its own reason and is not reported here.
+  const racing = handle.store.update(refused.messageId, { state: 'failed', reason: 'bad_signature' });
+  const [first, second] = await Promise.all([handle.store.failPending(peer, 'revoked_by_peer'), handle.store.failPending(peer, 'revoked_by_peer')]);
+  await racing;
+  t.same(
+    first.map((m) => m.messageId),
+    [queued.messageId, deferred.messageId],
+    'the pending ones, in send order',
+  );
+  t.same(second, [], 'an overlapping call reports none of them again');
+  t.match(first[1], { state: 'failed', reason: 'revoked_by_peer', attempts: 2, updatedAt: new Date(START + 5000), content: new Uint8Array(0) });
+  t.same(handle.store.pendingFor(peer), []);
+  t.same(handle.store.pendingPeers(), [other]);
+  t.match(handle.store.get(refused.messageId), { state: 'failed', reason: 'bad_signature' });
+  t.match(handle.store.get(delivered.messageId), { state: 'delivered', reason: null });
+  t.match(handle.store.get(elsewhere.messageId), { state: 'queued' });
+
+  const store = await handle.reopen();
+  t.match(store.get(queued.messageId), { state: 'failed', reason: 'revoked_by_peer' }, 'on disk');
+  t.same(store.counts(), { queued: 1, sent: 0, delivered: 1, expired: 0, failed: 3 });
+  t.same(await store.failPending(peer, 'revoked_by_peer'), [], 'nothing left to fail');
+});
+
 t.test('final states are forgotten after their retention and beyond their number, oldest first', async (t) => {
   const handle = openStore(t, tempDir(t), { finalStateRetentionMs: 10_000, maxFinalStates: 2 });
   const peer = newPeer();

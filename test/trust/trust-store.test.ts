@@ -100,6 +100,60 @@ t.test('revoke, then trust again after a new pairing', async (t) => {
   t.ok(TrustStore.open(dir).isTrusted(peerId));
 });
 
+t.test('revoked by the peer: listed apart from trusted, kept on disk, and trusted again only by a new pairing', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, TRUST_FILE_NAME);
+  const store = TrustStore.open(dir);
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: ['a.local:1'] }, T0);
+
+  const ended = store.markRevokedByPeer(peerId, at(5));
+  t.match(ended, { state: 'revoked_by_peer', revokedAt: at(5), trustedAt: T0, displayName: 'Alice' });
+  t.notOk(store.isTrusted(peerId));
+  t.match(JSON.parse(readFileSync(path, 'utf8')).peers[peerId], { state: 'revoked_by_peer', revoked_at: at(5).toISOString() });
+  t.same(TrustStore.open(dir).get(peerId), ended, 'round trip through the file');
+  t.same(store.markRevokedByPeer(peerId, at(6)).revokedAt, at(5), 'told again: the first time stays');
+
+  const again = store.trust({ publicKey: key, displayName: 'Alice', addresses: [] }, at(10));
+  t.match(again, { state: 'trusted', trustedAt: at(10), revokedAt: null, firstSeen: T0 });
+
+  store.revoke(peerId, at(20));
+  t.match(store.markRevokedByPeer(peerId, at(21)), { state: 'revoked', revokedAt: at(20) }, 'our own revocation is not overwritten');
+
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: [] }, at(30));
+  store.markRevokedByPeer(peerId, at(31));
+  t.match(store.revoke(peerId, at(32)), { state: 'revoked', revokedAt: at(32) }, 'revoking a peer that revoked us makes it ours');
+  t.throws(() => store.markRevokedByPeer(peerIdFromPublicKey(newKey())), { name: 'P2pError', errorName: 'NOT_FOUND' });
+});
+
+t.test('a file written before revoked_by_peer existed still loads as it is', async (t) => {
+  const dir = tempDir(t);
+  const trusted = newKey();
+  const revoked = newKey();
+  const entry = (key: Uint8Array, state: string, revokedAt: string | null) => ({
+    public_key: base64(key),
+    display_name: 'Old',
+    addresses: [],
+    state,
+    first_seen: T0.toISOString(),
+    last_seen: null,
+    trusted_at: T0.toISOString(),
+    revoked_at: revokedAt,
+    key_history: [{ public_key: base64(key), pinned_at: T0.toISOString() }],
+    refused_keys: [],
+  });
+  writeFileSync(
+    join(dir, TRUST_FILE_NAME),
+    JSON.stringify({
+      version: 1,
+      peers: { [peerIdFromPublicKey(trusted)]: entry(trusted, 'trusted', null), [peerIdFromPublicKey(revoked)]: entry(revoked, 'revoked', at(1).toISOString()) },
+    }),
+  );
+  const store = TrustStore.open(dir);
+  t.same(store.list().map((peer) => [peer.state, peer.revokedAt]), [['trusted', null], ['revoked', at(1)]]);
+});
+
 t.test('unknown peers are NOT_FOUND', async (t) => {
   const store = TrustStore.open(tempDir(t));
   const peerId = peerIdFromPublicKey(newKey());
@@ -163,7 +217,7 @@ t.test('a damaged trust store is refused, named, and left untouched', async (t) 
     [JSON.stringify({ version: 1 }), /the top level is missing the required field "peers"/],
     [withEntry({}, peerId.toUpperCase()), new RegExp(`/peers has a key "${peerId.toUpperCase()}" that must match pattern`)],
     [JSON.stringify({ version: 1, peers: { [peerId]: withoutState } }), new RegExp(`/peers/${peerId} is missing the required field "state"`)],
-    [withEntry({ state: 'maybe' }), /\/state must be one of "trusted", "revoked"/],
+    [withEntry({ state: 'maybe' }), /\/state must be one of "trusted", "revoked", "revoked_by_peer"/],
     [withEntry({ first_seen: 'yesterday' }), /\/first_seen is not in the expected format/],
     [withEntry({ addresses: Array.from({ length: 9 }, (_, i) => `h${i}:1`) }), /\/addresses must NOT have more than 8 items/],
     [withEntry({ public_key: base64(newKey()) }), new RegExp(`the public_key of ${peerId} is not the key that peer id names`)],

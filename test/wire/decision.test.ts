@@ -12,7 +12,7 @@ import {
 t.test('the wire values are the documented ones', async (t) => {
   t.equal(MSG_DECISION, 0x10);
   t.same(DecisionResult, { SESSION_OPEN: 1, REQUEST_STORED: 2, REFUSED: 3 });
-  t.same(RefusalReason, { NONE: 0, NOT_TRUSTED: 1, AWAITING_CONSENT: 2, REJECTED: 3, BUSY: 4 });
+  t.same(RefusalReason, { NONE: 0, NOT_TRUSTED: 1, AWAITING_CONSENT: 2, REJECTED: 3, BUSY: 4, REVOKED: 5 });
 });
 
 t.test('every result and reason round-trips through two bytes', async (t) => {
@@ -45,7 +45,7 @@ t.test('decode refuses an unknown result', async (t) => {
 });
 
 t.test('decode refuses an unknown reason', async (t) => {
-  for (const reason of [5, 0x7f, 0xff]) {
+  for (const reason of [6, 0x7f, 0xff]) {
     t.equal(decodeDecision(Uint8Array.of(DecisionResult.REFUSED, reason)), null, `reason ${reason}`);
   }
 });
@@ -56,5 +56,6 @@ t.test('refusalName', async (t) => {
   t.equal(refusalName(RefusalReason.AWAITING_CONSENT), 'awaiting_consent');
   t.equal(refusalName(RefusalReason.REJECTED), 'rejected');
   t.equal(refusalName(RefusalReason.BUSY), 'busy');
+  t.equal(refusalName(RefusalReason.REVOKED), 'revoked');
   t.equal(refusalName(42 as RefusalReason), 'unknown');
 });

@@ -12,6 +12,7 @@ import { canonicalString, decodeEnvelope, encodeEnvelope, signEnvelope } from '.
 import { InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { ephemeralFromSecret } from '../../extension/wire/primitives';
+import { checkRevocationNotice, revocationSigningInput, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { identityFromSeed } from '../helpers/fixed-identity';
 
@@ -120,4 +121,25 @@ t.test('the published envelope and ack: canonical strings, signatures and bytes'
   t.ok(ed25519.verify(bytes(a.encoded).subarray(18), text(a.canonical_string), recipient.publicKey), 'noble verifies the ack');
   t.same(openAck(bytes(a.encoded), recipient.publicKey, sender.publicKey), ack);
   t.equal(openAck(bytes(a.encoded), sender.publicKey, recipient.publicKey), null, 'an ack does not verify for the other direction');
+});
+
+t.test('the published revocation notice: signing input, signature and bytes', async (t) => {
+  const v = vectors.revocation_notice;
+  const revoker = identityFromSeed(bytes(v.revoker_seed));
+  const revoked = identityFromSeed(bytes(v.revoked_seed));
+  const notice = { revoker: revoker.publicKey, revoked: revoked.publicKey, timestamp: v.timestamp_ms };
+  t.equal(hex(revocationSigningInput(notice)), v.signing_input);
+  t.equal(hex(signRevocationNotice(revoker, revoked.publicKey, v.timestamp_ms)), v.encoded);
+
+  // Read the way docs/protocol.md lays it out, with noble.
+  const encoded = bytes(v.encoded);
+  t.equal(encoded.length, 136);
+  t.equal(hex(encoded.subarray(0, 32)), hex(ed25519.getPublicKey(bytes(v.revoker_seed))), 'revoker [32]');
+  t.equal(hex(encoded.subarray(32, 64)), hex(ed25519.getPublicKey(bytes(v.revoked_seed))), 'revoked [32]');
+  t.equal(Buffer.from(encoded.subarray(64, 72)).readBigUInt64BE(), BigInt(v.timestamp_ms), 'timestamp u64 big-endian');
+  const signed = cat(text('p2p-comm revocation v1\0'), encoded.subarray(0, 72));
+  t.equal(hex(signed), v.signing_input, 'label | 0x00 | revoker | revoked | timestamp');
+  t.ok(ed25519.verify(encoded.subarray(72), signed, encoded.subarray(0, 32)), 'noble verifies the notice');
+  const context = { revoker: revoker.publicKey, me: revoked.publicKey, now: v.timestamp_ms, clockSkewMs: 1000 };
+  t.equal(checkRevocationNotice(encoded, context), null, 'the project code accepts it');
 });
