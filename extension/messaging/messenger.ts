@@ -59,6 +59,7 @@ const MAX_DEFER_MS = 60_000;
 
 /** Why messages to a peer that revoked this node fail. */
 const REVOKED_BY_PEER = 'revoked_by_peer';
+const REVOKED = 'revoked';
 
 /**
  * Durable, signed, at-least-once messaging over the peer network. Sending:
@@ -89,7 +90,9 @@ export class Messenger implements SessionListener {
     this.every(Math.max(10, Math.floor(ackTimeoutMs / 2)), () => this.resendUnacknowledged());
     // A stop between recording a revocation and failing its messages left them pending.
     for (const peerId of this.deps.outbox.pendingPeers()) {
-      if (this.deps.trust.get(peerId)?.state === 'revoked_by_peer') this.revokedByPeer(peerId);
+      const state = this.deps.trust.get(peerId)?.state;
+      if (state === 'revoked_by_peer') this.revokedByPeer(peerId);
+      if (state === 'revoked') void this.revokedHere(peerId);
     }
   }
 
@@ -119,7 +122,7 @@ export class Messenger implements SessionListener {
     });
     if (trust.get(request.peer)?.state === 'revoked_by_peer') {
       // The peer revoked this node while the message was being written: it fails like the others.
-      await this.failAllFor(request.peer);
+      await this.failAllFor(request.peer, REVOKED_BY_PEER);
       return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
     }
     if (this.deps.network.isOnline(request.peer)) {
@@ -175,7 +178,14 @@ export class Messenger implements SessionListener {
   }
 
   revokedByPeer(peerId: string): void {
-    this.failAllFor(peerId).catch((error: unknown) => this.deps.logger.error(`failing the messages to ${peerId} failed: ${(error as Error).message}`));
+    this.failAllFor(peerId, REVOKED_BY_PEER).catch((error: unknown) =>
+      this.deps.logger.error(`failing the messages to ${peerId} failed: ${(error as Error).message}`),
+    );
+  }
+
+  /** This node's user revoked the peer: what was still waiting for it can never go, so it fails now. */
+  async revokedHere(peerId: string): Promise<void> {
+    await this.failAllFor(peerId, REVOKED);
   }
 
   message(peerId: string, type: number, body: Uint8Array): void {
@@ -321,15 +331,15 @@ export class Messenger implements SessionListener {
     }
   }
 
-  /** Nothing can reach a peer that revoked this node: its pending messages fail now, each with an event, instead of waiting out their TTL. */
-  private async failAllFor(peerId: string): Promise<void> {
+  /** Nothing can reach a revoked pairing (either side's revocation): its pending messages fail now, each with an event, instead of waiting out their TTL. */
+  private async failAllFor(peerId: string, reason: typeof REVOKED_BY_PEER | typeof REVOKED): Promise<void> {
     this.waiting.delete(peerId);
-    for (const message of await this.deps.outbox.failPending(peerId, REVOKED_BY_PEER)) {
+    for (const message of await this.deps.outbox.failPending(peerId, reason)) {
       this.inFlight.delete(message.messageId);
       this.deps.events.enqueue({
         type: 'p2p.message.failed',
         subject: peerId,
-        data: { message_id: message.messageId, peer: peerId, reason: REVOKED_BY_PEER },
+        data: { message_id: message.messageId, peer: peerId, reason },
       });
     }
   }

@@ -1,4 +1,4 @@
-import { fingerprintOf } from '../common/peer-id';
+import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
 
@@ -37,6 +37,13 @@ export const revoke: OperationHandler = async (input, node) => {
   node.trust.revoke(peerId);
   node.pending.removeOutgoingForPeer(peerId);
   const notified = node.network.announceRevocation(peerId);
+  await node.messenger.revokedHere(peerId);
+  const revoked = node.trust.get(peerId);
+  node.outbox.enqueue({
+    type: 'p2p.peer.revoked',
+    subject: peerId,
+    data: { peer: peerId, fingerprint: fingerprintOf(publicKeyFromPeerId(peerId)), display_name: revoked?.displayName ?? null, notified },
+  });
   return { data: { peer: peerId, state: 'revoked', notified }, message: revokeMessage(notified, alreadyEnded) };
 };
 

@@ -230,3 +230,16 @@ t.test('after a revocation, pairing again works from either side', async (t) => 
     t.same([trustState(alice, bId), trustState(bob, aId)], ['trusted', 'trusted'], `${name}: both trust each other on disk`);
   }
 });
+
+t.test('revoking a peer here fails the messages still waiting for it at once, with reason revoked', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { bId } = await pairNodes(alice, bob);
+  await bob.extension.shutdown();
+  const waiting = [await send(alice, bId, 'never goes 1'), await send(alice, bId, 'never goes 2')];
+  t.match(await alice.call('revoke', { peer: bId }), { peer: bId, state: 'revoked', notified: false });
+  for (const id of waiting) t.match(await messageStatus(alice, id), { state: 'failed', reason: 'revoked' }, id);
+  const failed = await published(alice, 'p2p.message.failed', (data) => data['message_id'] === waiting[1]);
+  t.same(failed, { message_id: waiting[1], peer: bId, reason: 'revoked' });
+  t.match(await published(alice, 'p2p.peer.revoked', (data) => data['peer'] === bId), { fingerprint: fingerprintOf(publicKeyFromPeerId(bId)), notified: false });
+});
