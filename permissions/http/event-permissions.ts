@@ -50,6 +50,7 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, EventRule> = new Map([
   ['p2p.peer.connected', PEER_STATE],
   ['p2p.peer.disconnected', PEER_STATE],
   ['p2p.peer.key_mismatch', PEER_STATE],
+  ['p2p.peer.revoked', PEER_STATE],
   ['p2p.peer.revoked_by_peer', PEER_STATE],
 ]);
 
