@@ -22,6 +22,7 @@ export const ErrorCode = {
   NOT_FOUND: -32013,
   LIMIT_REACHED: -32015,
   CONFLICT: -32016,
+  PEER_MISMATCH: -32017,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

@@ -1,4 +1,5 @@
 import { fingerprintOf } from '../common/peer-id';
+import { safetyNumber } from '../common/safety-number';
 import { CloseCode } from '../wire/secure-channel';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
@@ -17,6 +18,7 @@ export const peers: OperationHandler = async (_input, node) => ({
       .map((peer) => ({
         peer: peer.peerId,
         fingerprint: fingerprintOf(peer.publicKey),
+        safety_number: safetyNumber(node.identity.publicKey, peer.publicKey),
         display_name: peer.displayName,
         addresses: peer.addresses,
         online: node.network.isOnline(peer.peerId),
