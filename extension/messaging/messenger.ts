@@ -100,10 +100,11 @@ export class Messenger implements SessionListener {
 
   async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState }> {
     const { trust, outbox, config } = this.deps;
+    // The caller's own mistakes first: they hold whichever peer it names.
+    const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     if (!trust.isTrusted(request.peer)) {
       throw new P2pError('NOT_FOUND', `${request.peer} is not a paired peer; pair with it first (see peers)`);
     }
-    const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     const message = await outbox.add({
       messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
       peerId: request.peer,

@@ -40,7 +40,7 @@ t.test('accept names the requester: a request from another peer is refused and n
   const mismatched = await bob.attempt('accept', { request_id: fromAlice?.['request_id'], peer: carolId });
   t.equal(mismatched.error?.code, -32017);
   t.match(mismatched.error?.data, { error: 'peer_mismatch' });
-  t.match(mismatched.error?.message, /pending request [0-9a-f]{32} came from another peer, not from [a-z2-7]{52}; nothing was accepted\. .*requests operation/);
+  t.match(mismatched.error?.message, /^peer_mismatch: pending request [0-9a-f]{32} came from another peer, not from [a-z2-7]{52}; nothing was accepted\. .*requests operation/);
   t.same((await bob.call('peers'))['peers'], [], 'nobody is trusted');
   t.equal(((await bob.call('requests'))['incoming'] as unknown[]).length, 2, 'both requests still wait');
 
