@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ExtensionProcess } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/common/manifest';
+import { DEFAULT_NAME_WORDS } from '../../extension/identity/default-name';
+import { AsyncQueue } from '../helpers/async-queue';
 import { BINARY, dataOf, LOOPBACK_ONLY, startExtension, tempDir } from '../helpers/extension';
 
 t.test('initialize is answered first, creates data_dir 0700 and reports it', async (t) => {
@@ -42,10 +44,44 @@ t.test('status and identity answer for real', async (t) => {
   t.match(identity, {
     peer_id: /^[a-z2-7]{51}[aq]$/,
     fingerprint: /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/,
-    display_name: /^p2p-comm on /,
+    display_name: new RegExp(` (${DEFAULT_NAME_WORDS.join('|')})$`),
     link: /^p2p-comm:\/\//,
   });
   t.equal(status['peer_id'], identity['peer_id']);
+});
+
+/** The extension's stderr lines as they come, read in order until one matches. */
+function stderrReader(): { onStderrLine: (line: string) => void; readUntil(pattern: RegExp): Promise<string[]> } {
+  const lines = new AsyncQueue<string>();
+  return {
+    onStderrLine: (line) => lines.push(line),
+    async readUntil(pattern) {
+      const read: string[] = [];
+      for (let line = await lines.next(); ; line = await lines.next()) {
+        read.push(line);
+        if (pattern.test(line)) return read;
+      }
+    },
+  };
+}
+
+t.test('the first start picks a default name, says once how to change it, and keeps it', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const first = stderrReader();
+  const { extension } = await startExtension(t, { dataDir, onStderrLine: first.onStderrLine });
+  const name = dataOf(t, await extension.execute('identity', {}))['display_name'] as string;
+  t.match(name, new RegExp(`^[^ ].* (${DEFAULT_NAME_WORDS.join('|')})$`));
+  await extension.shutdown();
+  const hints = (await first.readUntil(/ info stopped$/)).filter((line) => line.includes('set_display_name'));
+  t.equal(hints.length, 1, 'one hint');
+  t.match(hints[0], / info peers see this node as ".*", a name chosen at first start; set another with the set_display_name operation/);
+  t.ok(hints[0]?.includes(`"${name}"`), 'naming the name');
+
+  const second = stderrReader();
+  const { extension: restarted } = await startExtension(t, { dataDir, onStderrLine: second.onStderrLine });
+  t.equal(dataOf(t, await restarted.execute('identity', {}))['display_name'], name, 'the same name after a restart');
+  await restarted.shutdown();
+  t.notOk((await second.readUntil(/ info stopped$/)).some((line) => line.includes('set_display_name')), 'no hint the second time');
 });
 
 t.test('with LAN discovery off, discover answers "not available" and says how to turn it on', async (t) => {
