@@ -78,6 +78,12 @@ export class P2pCommApp implements ExtensionApp {
     const node = this.node;
     if (node === null) return;
     this.deps.logger.info(`p2p-comm ${manifest.version} is ${node.identity.peerId} (${node.identity.fingerprint}), data in ${node.dataDir}`);
+    if (node.profile.namedAtThisStart) {
+      this.deps.logger.info(
+        `peers see this node as "${node.profile.displayName}", a name chosen at first start; ` +
+          'set another with the set_display_name operation (input {"display_name": "..."})',
+      );
+    }
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
     node.messenger.start();
     node.network.start().then(

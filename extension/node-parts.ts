@@ -54,9 +54,11 @@ export interface NodeParts {
 export function assembleNode(options: NodePartsOptions): NodeParts {
   const { dataDir, events, refusals, logger, networkConfig, messagingConfig } = options;
   const identity = loadOrCreateIdentity(dataDir);
-  const profile = options.hostName === undefined ? Profile.open(dataDir) : Profile.open(dataDir, options.hostName);
+  const profile = Profile.open(dataDir, options.hostName === undefined ? {} : { hostName: options.hostName });
   const trust = TrustStore.open(dataDir);
   const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
+  // Held until initialize is answered, like every log line before it.
+  for (const note of [...profile.upgradeNotes, ...trust.upgradeNotes, ...pending.upgradeNotes]) logger.warn(note);
   const consent = new Consent(trust, pending, events, refusals, networkConfig);
   const network = new PeerNetwork({
     dataDir,

@@ -7,13 +7,13 @@ import { checkManifest } from '../permissions/host/manifest-rules';
 const root = join(__dirname, '..');
 const raw = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as Record<string, unknown>;
 
-/** DESIGN.md §3: names, risk levels and scope keys are fixed. */
+/** DESIGN.md §3: names, risk levels and scope keys are fixed (accept is scoped by the requester's peer id). */
 const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined][] = [
   ['identity', 'low', undefined],
   ['set_display_name', 'medium', undefined],
   ['pair', 'high', undefined],
   ['requests', 'low', undefined],
-  ['accept', 'high', undefined],
+  ['accept', 'high', 'peer'],
   ['reject', 'medium', undefined],
   ['peers', 'low', undefined],
   ['revoke', 'high', undefined],

@@ -96,9 +96,9 @@ export async function startStdioBench(): Promise<StdioBench> {
   const paired = await alice.call('pair', { link });
   if (paired['state'] !== 'delivered') throw new Error(`pair answered ${JSON.stringify(paired)}`);
   const bobId = paired['peer'] as string;
-  const incoming = ((await bob.call('requests'))['incoming'] as { request_id: string }[])[0];
+  const incoming = ((await bob.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0];
   if (incoming === undefined) throw new Error('bob has no incoming pairing request');
-  await bob.call('accept', { request_id: incoming.request_id });
+  await bob.call('accept', { request_id: incoming.request_id, peer: incoming.peer });
   await eventually(async () => {
     const peers = (await alice.call('peers'))['peers'] as { peer: string; online: boolean }[];
     return peers.some((peer) => peer.peer === bobId && peer.online) ? true : null;

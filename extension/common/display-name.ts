@@ -30,6 +30,19 @@ export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INV
 /** Whole-name check, length included; state files check stored names with it. */
 export const DISPLAY_NAME_PATTERN = new RegExp(`^[^${FORBIDDEN_CLASS}]{1,${MAX_DISPLAY_NAME_LENGTH}}$`, 'u');
 
+/**
+ * The narrower rule earlier p2p-comm builds applied: C0 controls, DEL and
+ * bidirectional overrides only. Their state files may hold a name (a peer's
+ * claim, or this node's own) with, say, a zero-width or C1 character, which
+ * the rule above refuses.
+ */
+const LEGACY_DISPLAY_NAME_PATTERN = /^[^\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]{1,64}$/u;
+
+/** True for a name the narrower legacy rule allowed and this rule refuses: a loader replaces it instead of refusing the file. */
+export function isLegacyDisplayName(name: string): boolean {
+  return LEGACY_DISPLAY_NAME_PATTERN.test(name) && !DISPLAY_NAME_PATTERN.test(name);
+}
+
 const FORBIDDEN_CHARACTER = new RegExp(`[${FORBIDDEN_CLASS}]`, 'u');
 const FORBIDDEN_CHARACTERS = new RegExp(`[${FORBIDDEN_CLASS}]`, 'gu');
 

@@ -23,6 +23,7 @@ export const ErrorCode = {
   LIMIT_REACHED: -32015,
   CONFLICT: -32016,
   REVOKED_BY_PEER: -32017,
+  PEER_MISMATCH: -32018,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

@@ -19,6 +19,13 @@ export interface StateFileRules<T> {
   schema: Record<string, unknown>;
   /** Rules a schema cannot say: returns the problem, or undefined when the value is fine. */
   check?: (value: T) => string | undefined;
+  /**
+   * Brings what an earlier p2p-comm wrote in line with today's rules before
+   * they are checked: changes the parsed value in place and returns one
+   * sentence per change (none when there was nothing to do). Whatever it
+   * leaves wrong is refused as corrupt, like any other damage.
+   */
+  upgrade?: (value: unknown) => string[];
 }
 
 /** How state files write a point in time: Date.toISOString(), so always a valid date. */
@@ -58,8 +65,13 @@ export class StateFileFormat<T> {
     this.validate = ajv.compile<T>(rules.schema);
   }
 
-  /** The file's content, or undefined when it does not exist. */
-  load(path: string): T | undefined {
+  /**
+   * The file's content, or undefined when it does not exist. A file the
+   * `upgrade` rule changed is written back at once and each change is passed
+   * to `onUpgrade`, so that the user hears of it once; a corrupt file is
+   * left as it is.
+   */
+  load(path: string, onUpgrade: (note: string) => void = () => undefined): T | undefined {
     const content = readFileIfExists(path);
     if (content === undefined) return undefined;
     let value: unknown;
@@ -68,8 +80,13 @@ export class StateFileFormat<T> {
     } catch {
       throw this.corrupt(path, 'it is not valid JSON');
     }
+    const changes = this.rules.upgrade?.(value) ?? [];
     const problem = this.problemWith(value);
     if (problem !== undefined) throw this.corrupt(path, problem);
+    if (changes.length > 0) {
+      this.save(path, value as T);
+      for (const change of changes) onUpgrade(`${this.rules.name} ${path}: ${change}; the file was rewritten`);
+    }
     return value as T;
   }
 

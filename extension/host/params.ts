@@ -20,6 +20,10 @@ function optionalString(method: string, params: Record<string, unknown>, key: st
   if (typeof value !== 'string') {
     throw new P2pError('INVALID_PARAMS', `${method} params.${key} must be a string`);
   }
+  // No UTF-8 form: a path or a name holding one would not be the one sent.
+  if (!value.isWellFormed()) {
+    throw new P2pError('INVALID_PARAMS', `${method} params.${key} holds an unpaired UTF-16 surrogate; send well-formed Unicode text`);
+  }
   return value;
 }
 

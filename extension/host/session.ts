@@ -250,6 +250,11 @@ export class HostSession {
     if (p2pError.errorName === 'INTERNAL_ERROR') this.options.logger.error(p2pError.message);
     const error_ = p2pError.errorName.toLowerCase();
     const data = p2pError.details === undefined ? { error: error_ } : { error: error_, details: p2pError.details };
-    return new ResponseError(p2pError.code, p2pError.message, data);
+    // Nexus hands a plugin only the message text (as HTTP 500 details), never
+    // the code or data: the text starts with the code name so a plugin can
+    // still tell its own mistake from a failure inside p2p-comm. A message
+    // quoting refused input could hold an unpaired surrogate, which Nexus's
+    // JSON parser refuses: it is replaced, so the answer itself is readable.
+    return new ResponseError(p2pError.code, `${error_}: ${p2pError.message}`.toWellFormed(), data);
   }
 }

@@ -110,8 +110,9 @@ export class Messenger implements SessionListener {
 
   async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState }> {
     const { trust, outbox, config } = this.deps;
-    this.assertSendable(request.peer);
+    // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
+    this.assertSendable(request.peer);
     const message = await outbox.add({
       messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
       peerId: request.peer,

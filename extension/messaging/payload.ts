@@ -1,17 +1,26 @@
 import { P2pError } from '../common/errors';
+import { firstJsonProblem } from '../common/json-value';
 import type { MessageType } from '../wire/envelope';
 
 /**
  * Message content as it travels: text as its UTF-8 bytes, json as the UTF-8
  * of its JSON text. The receiver hands back exactly what was sent: the same
  * string, or the same JSON value.
+ *
+ * json content nests at most MAX_JSON_DEPTH arrays and objects and holds no
+ * unpaired surrogate, on both sides: a receiver must be able to hand it to
+ * its plugin, and Nexus's JSON parser stops at 128 levels (with a few taken
+ * by the reply around the content) and refuses an escaped lone surrogate.
  */
+export const MAX_JSON_DEPTH = 100;
+
 export function encodeContent(type: MessageType, content: unknown, maxBytes: number): Uint8Array {
   let text: string;
   if (type === 'text') {
     if (typeof content !== 'string') throw new P2pError('INVALID_INPUT', 'content of a text message must be a string');
     text = content;
   } else {
+    refuseUnpassableJson(content);
     text = JSON.stringify(content);
   }
   // A lone surrogate has no UTF-8 form: it would arrive as U+FFFD, not as sent.
@@ -34,9 +43,23 @@ export function decodeContent(type: MessageType, payload: Uint8Array): { value: 
     return null;
   }
   if (type === 'text') return { value: text };
+  let value: unknown;
   try {
-    return { value: JSON.parse(text) as unknown };
+    value = JSON.parse(text);
   } catch {
     return null;
   }
+  return firstJsonProblem(value, MAX_JSON_DEPTH) === null ? { value } : null;
+}
+
+function refuseUnpassableJson(content: unknown): void {
+  const problem = firstJsonProblem(content, MAX_JSON_DEPTH);
+  if (problem === null) return;
+  const where = problem.path === '' ? 'content' : `content at ${problem.path}`;
+  throw new P2pError(
+    'INVALID_INPUT',
+    problem.rule === 'max_depth'
+      ? `${where} nests deeper than ${MAX_JSON_DEPTH} arrays and objects; flatten it`
+      : `${where} holds an unpaired UTF-16 surrogate, which cannot be sent as UTF-8`,
+  );
 }

@@ -2,6 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { P2pError } from '../common/errors';
 import type { OperationDefinition } from '../common/manifest';
 import { describeSchemaError } from '../common/describe-schema-error';
+import { firstJsonProblem } from '../common/json-value';
 
 /**
  * Validates every operation input against the schema declared for it in
@@ -26,7 +27,10 @@ export class InputValidator {
     if (validate === undefined) {
       throw new P2pError('UNKNOWN_OPERATION', `unknown operation "${operation}"`);
     }
-    if (validate(input)) return;
+    if (validate(input)) {
+      checkWellFormed(operation, input);
+      return;
+    }
     const error = mostRelevantError(validate.errors ?? [], input);
     const reason = error === undefined ? 'does not match its schema' : describeError(error);
     throw new P2pError('INVALID_INPUT', `invalid input for "${operation}": ${reason}`, {
@@ -34,6 +38,21 @@ export class InputValidator {
       rule: error?.keyword ?? 'schema',
     });
   }
+}
+
+/**
+ * manifest.json's patterns cannot refuse an unpaired surrogate (they must
+ * read the same in Rust, whose strings cannot hold one), so every string and
+ * key of every input, message content included, is checked here.
+ */
+function checkWellFormed(operation: string, input: unknown): void {
+  const problem = firstJsonProblem(input);
+  if (problem === null) return;
+  throw new P2pError(
+    'INVALID_INPUT',
+    `invalid input for "${operation}": ${placeOf(problem.path)} holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text`,
+    { path: problem.path, rule: problem.rule },
+  );
 }
 
 interface Branch {
@@ -56,8 +75,13 @@ function mostRelevantError(errors: ErrorObject[], input: unknown): ErrorObject |
   return errors.find((error) => error.schemaPath.startsWith(prefix)) ?? last;
 }
 
+/** `/content/0` as `input.content.0`. */
+function placeOf(instancePath: string): string {
+  return instancePath === '' ? 'input' : `input${instancePath.replaceAll('/', '.')}`;
+}
+
 function describeError(error: ErrorObject): string {
-  const where = error.instancePath === '' ? 'input' : `input${error.instancePath.replaceAll('/', '.')}`;
+  const where = placeOf(error.instancePath);
   if (error.keyword === 'oneOf') {
     return `${where} must take one of these forms: ${(error.schema as Branch[]).map(describeBranch).join(' or ')}`;
   }

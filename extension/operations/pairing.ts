@@ -4,6 +4,7 @@ import type { AttemptOutcome } from '../network/peer-network';
 import { UNNAMED_PEER } from '../common/display-name';
 import { newRequestId } from '../pairing/consent';
 import { parsePairingLink, type PairingLink } from '../common/pairing-link';
+import { safetyNumber } from '../common/safety-number';
 import type { PendingRequest } from '../trust/pending-requests';
 import type { NodeContext, OperationHandler } from './context';
 
@@ -50,28 +51,30 @@ export const pair: OperationHandler = async (input, node) => {
   if (target.peerId === node.identity.peerId) {
     throw new P2pError('INVALID_INPUT', 'that is this node’s own peer id; pair with the other person’s link');
   }
-  const fingerprint = fingerprintOf(publicKeyFromPeerId(target.peerId));
+  const publicKey = publicKeyFromPeerId(target.peerId);
+  const keys = { fingerprint: fingerprintOf(publicKey), safety_number: safetyNumber(node.identity.publicKey, publicKey) };
   if (node.trust.isTrusted(target.peerId)) {
-    return { data: { request_id: null, peer: target.peerId, state: 'trusted', fingerprint }, message: 'already paired' };
+    return { data: { request_id: null, peer: target.peerId, state: 'trusted', ...keys }, message: 'already paired' };
   }
   const request = node.pending.addOutgoing({
     requestId: Buffer.from(newRequestId()).toString('hex'),
-    publicKey: publicKeyFromPeerId(target.peerId),
+    publicKey,
     displayName: target.displayName,
     address: target.addresses[0] ?? null,
   });
   const outcome = PAIR_STATES[await node.network.attemptNow(target.peerId)];
   return {
-    data: { request_id: request.requestId, peer: target.peerId, state: outcome.state, fingerprint, address: request.address },
+    data: { request_id: request.requestId, peer: target.peerId, state: outcome.state, ...keys, address: request.address },
     message: outcome.message,
   };
 };
 
-function describe(request: PendingRequest): Record<string, unknown> {
+function describe(request: PendingRequest, node: NodeContext): Record<string, unknown> {
   return {
     request_id: request.requestId,
     peer: request.peerId,
     fingerprint: fingerprintOf(request.publicKey),
+    safety_number: safetyNumber(node.identity.publicKey, request.publicKey),
     display_name: request.displayName,
     address: request.address,
     created_at: request.createdAt.toISOString(),
@@ -81,9 +84,9 @@ function describe(request: PendingRequest): Record<string, unknown> {
 
 export const requests: OperationHandler = async (_input, node) => ({
   data: {
-    incoming: node.pending.incoming().map(describe),
+    incoming: node.pending.incoming().map((request) => describe(request, node)),
     outgoing: node.pending.outgoing().map((request) => ({
-      ...describe(request),
+      ...describe(request, node),
       state: request.state,
       attempts: request.attempts,
       last_error: request.lastError,
@@ -100,13 +103,30 @@ function incomingRequest(node: NodeContext, requestId: string): PendingRequest {
   return request;
 }
 
+/**
+ * `peer` is accept's scope key: the host checks it against its scope rules
+ * and shows its fingerprint in the dialog. The request must come from that
+ * very peer, or the person would consent to one peer and pair with another.
+ */
+function requestFromNamedPeer(node: NodeContext, requestId: string, peer: string): PendingRequest {
+  const request = incomingRequest(node, requestId);
+  if (request.peerId !== peer) {
+    throw new P2pError(
+      'PEER_MISMATCH',
+      `pending request ${requestId} came from another peer, not from ${peer}; nothing was accepted. ` +
+        'Check the request’s peer and fingerprint with the requests operation',
+    );
+  }
+  return request;
+}
+
 export const accept: OperationHandler = async (input, node) => {
-  const request = incomingRequest(node, input['request_id'] as string);
+  const request = requestFromNamedPeer(node, input['request_id'] as string, input['peer'] as string);
   node.consent.completePairing(request.publicKey, request.displayName, request.address === null ? [] : [request.address]);
   const outcome = request.address === null ? 'nothing_to_do' : await node.network.attemptNow(request.peerId);
   const connected = outcome === 'connected';
   return {
-    data: { peer: request.peerId, state: 'trusted', connected },
+    data: { peer: request.peerId, state: 'trusted', connected, safety_number: safetyNumber(node.identity.publicKey, request.publicKey) },
     message: connected ? 'paired and connected' : 'paired; the connection is made as soon as the peer is reachable',
   };
 };

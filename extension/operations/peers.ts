@@ -1,4 +1,5 @@
 import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
+import { safetyNumber } from '../common/safety-number';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
 
@@ -18,6 +19,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         peer: peer.peerId,
         state: peer.state,
         fingerprint: fingerprintOf(peer.publicKey),
+        safety_number: safetyNumber(node.identity.publicKey, peer.publicKey),
         display_name: peer.displayName,
         addresses: peer.addresses,
         online: node.network.isOnline(peer.peerId),

@@ -10,6 +10,7 @@ import {
   StateFileFormat,
   TIME_SCHEMA,
 } from '../common/json-state-file';
+import { replaceLegacyNames } from './legacy-names';
 
 /**
  * Pairing requests waiting for a person's answer, both directions, and the
@@ -148,6 +149,7 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
     },
   }),
   check: (file) => requestListProblem('incoming', file.incoming) ?? requestListProblem('outgoing', file.outgoing),
+  upgrade: (file) => replaceLegacyNames(file, ['incoming', 'outgoing']),
 });
 
 /** Lookups by request id or by peer must find one request at most, and its key must be the one its peer id names. */
@@ -172,12 +174,15 @@ export class PendingRequests {
     private readonly limits: PendingLimits,
     private readonly now: () => Date,
     private file: PendingFile,
+    /** What opening changed in a file an earlier p2p-comm wrote (already written back), for the log. */
+    readonly upgradeNotes: readonly string[],
   ) {}
 
   static open(dataDir: string, limits: Partial<PendingLimits> = {}, now: () => Date = () => new Date()): PendingRequests {
     const path = join(dataDir, PENDING_FILE_NAME);
-    const file = PENDING_FILE.load(path) ?? { version: 1, incoming: [], outgoing: [], rejected: [] };
-    return new PendingRequests(path, { ...DEFAULT_PENDING_LIMITS, ...limits }, now, file);
+    const notes: string[] = [];
+    const file = PENDING_FILE.load(path, (note) => notes.push(note)) ?? { version: 1, incoming: [], outgoing: [], rejected: [] };
+    return new PendingRequests(path, { ...DEFAULT_PENDING_LIMITS, ...limits }, now, file, notes);
   }
 
   /** Replaces an earlier request from the same peer; when full, evicts the oldest request to make room. */

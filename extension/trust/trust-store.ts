@@ -10,6 +10,7 @@ import {
   StateFileFormat,
   TIME_SCHEMA,
 } from '../common/json-state-file';
+import { replaceLegacyNames } from './legacy-names';
 
 /**
  * The peers this node has paired with (trust on first use): the key of a
@@ -140,6 +141,7 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
     }
     return undefined;
   },
+  upgrade: (file) => replaceLegacyNames(file, ['peers']),
 });
 
 /** How stale the last_seen time on disk may get while a peer keeps connecting. */
@@ -152,12 +154,15 @@ export class TrustStore {
   private constructor(
     private readonly path: string,
     private peers: ReadonlyMap<string, PeerEntry>,
+    /** What opening changed in a file an earlier p2p-comm wrote (already written back), for the log. */
+    readonly upgradeNotes: readonly string[],
   ) {}
 
   static open(dataDir: string): TrustStore {
     const path = join(dataDir, TRUST_FILE_NAME);
-    const file = TRUST_FILE.load(path);
-    return new TrustStore(path, new Map(Object.entries(file?.peers ?? {})));
+    const notes: string[] = [];
+    const file = TRUST_FILE.load(path, (note) => notes.push(note));
+    return new TrustStore(path, new Map(Object.entries(file?.peers ?? {})), notes);
   }
 
   get(peerId: string): TrustedPeerRecord | undefined {

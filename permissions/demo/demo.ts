@@ -41,6 +41,7 @@ async function startSide(name: string, root: string, transcript: Transcript): Pr
       rules: [
         { plugin: 'console', operation: '*', prompt: 'permission', answer: 'approve' },
         { plugin: 'console', operation: 'pair', prompt: 'high_risk', answer: 'approve' },
+        { plugin: 'console', operation: 'accept', prompt: 'scope', answer: 'once' },
         { plugin: 'console', operation: 'accept', prompt: 'high_risk', answer: 'approve' },
         { plugin: 'agent', operation: '*', prompt: 'permission', answer: 'approve' },
         { plugin: 'agent', operation: '*', prompt: 'scope', answer: 'allow' },
@@ -86,6 +87,16 @@ async function waitForDelivery(side: Side, messageId: string, transcript: Transc
   throw new Error(`message ${messageId} was not delivered`);
 }
 
+/** What the two people do on the phone once paired: each reads the number their own node shows. */
+async function compareSafetyNumbers(alice: Side, bob: Side, bobsNumber: unknown, transcript: Transcript): Promise<void> {
+  const peers = (await alice.console.data('peers'))['peers'] as Record<string, unknown>[];
+  const alicesNumber = peers.find((peer) => peer['peer'] === bob.peerId)?.['safety_number'];
+  if (typeof alicesNumber !== 'string' || alicesNumber !== bobsNumber) {
+    throw new Error(`the safety numbers differ: Alice sees ${String(alicesNumber)}, Bob sees ${String(bobsNumber)}`);
+  }
+  transcript.step('demo', `Alice and Bob read out the same safety number: ${alicesNumber}`);
+}
+
 async function run(): Promise<void> {
   const transcript = new Transcript();
   const root = mkdtempSync(join(tmpdir(), 'p2p-comm-demo-'));
@@ -103,8 +114,9 @@ async function run(): Promise<void> {
     const incoming = ((await bob.console.data('requests'))['incoming'] as Record<string, unknown>[])[0];
     if (incoming === undefined) throw new Error('Bob did not receive the request');
     transcript.step('Bob', `sees a request from "${String(incoming['display_name'])}", fingerprint ${String(incoming['fingerprint'])}`);
-    const accepted = await bob.console.data('accept', { request_id: incoming['request_id'] });
+    const accepted = await bob.console.data('accept', { request_id: incoming['request_id'], peer: incoming['peer'] });
     transcript.step('Bob', `accepts (his consent, a high-risk approval): ${String(accepted['state'])}, connected ${String(accepted['connected'])}`);
+    await compareSafetyNumbers(alice, bob, accepted['safety_number'], transcript);
 
     const refused = await alice.agent.call('pair', { link });
     transcript.step('Alice', `her agent tries to pair on its own: HTTP ${refused.status} ${String(refused.body['error'])} — it holds only send and receive`);

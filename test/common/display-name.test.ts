@@ -3,6 +3,7 @@ import t from 'tap';
 import {
   DISPLAY_NAME_PATTERN,
   DISPLAY_NAME_SCHEMA_PATTERN,
+  isLegacyDisplayName,
   isValidDisplayName,
   stripForbiddenCharacters,
   validateDisplayName,
@@ -76,4 +77,13 @@ t.test('stripping leaves only allowed characters', async (t) => {
   t.equal(stripForbiddenCharacters('Bob\u200b\u0085 9b \u009b2J\u2028x'), 'Bob 9b 2Jx');
   t.equal(stripForbiddenCharacters(`  ${'y'.repeat(80)}`), 'y'.repeat(62));
   t.equal(stripForbiddenCharacters('\u200b\u200b'), '');
+});
+
+t.test('a legacy name is one the narrower legacy rule allowed and this rule refuses', async (t) => {
+  for (const name of ['zero\u200bwidth', 'csi\u009b2J', 'nel\u0085', 'line\u2028sep', 'lrm\u200e', 'filler\u3164', 'bom\ufeff', '\u200b']) {
+    t.ok(isLegacyDisplayName(name), show(name));
+  }
+  for (const name of ['Alice', ' ', 'line\nbreak', 'del\u007f', 'abc\u202eevil', 'iso\u2066late', '', 'x'.repeat(65), 'zero\u200bwidth'.repeat(10)]) {
+    t.notOk(isLegacyDisplayName(name), show(name));
+  }
 });

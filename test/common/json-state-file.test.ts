@@ -60,3 +60,36 @@ t.test('addresses are host:port or [ipv6]:port', async (t) => {
     t.throws(() => SAMPLE.save(path, { at, address }), { name: 'P2pError', errorName: 'INVALID_INPUT' }, address.slice(0, 20));
   }
 });
+
+t.test('an upgrade rule fixes what it knows before the checks; a changed file is written back and reported', async (t) => {
+  const UPGRADED = new StateFileFormat<Sample>({
+    name: 'the sample file',
+    movingAwayMeans: 'start over',
+    schema: closedObject({ at: TIME_SCHEMA, address: nullable(ADDRESS_SCHEMA) }),
+    upgrade: (value) => {
+      const sample = value as Record<string, unknown>;
+      if (sample['address'] !== 'old:0') return [];
+      sample['address'] = null;
+      return ['the old address was dropped'];
+    },
+  });
+  const path = join(tempDir(t), 'sample.json');
+  const at = new Date(0).toISOString();
+  const notes: string[] = [];
+  writeFileSync(path, JSON.stringify({ at, address: 'old:0' }));
+  t.same(UPGRADED.load(path, (note) => notes.push(note)), { at, address: null });
+  t.same(notes, [`the sample file ${path}: the old address was dropped; the file was rewritten`]);
+  t.same(JSON.parse(readFileSync(path, 'utf8')), { at, address: null });
+
+  const current = JSON.stringify({ at, address: 'host:1' });
+  writeFileSync(path, current);
+  t.same(UPGRADED.load(path, (note) => notes.push(note)), { at, address: 'host:1' });
+  t.equal(notes.length, 1, 'nothing to report');
+  t.equal(readFileSync(path, 'utf8'), current, 'nor to write');
+
+  const damaged = JSON.stringify({ at: 'yesterday', address: 'old:0' });
+  writeFileSync(path, damaged);
+  t.throws(() => UPGRADED.load(path, (note) => notes.push(note)), { errorName: 'STATE_FILE_CORRUPT', message: /\/at is not in the expected format/ });
+  t.equal(readFileSync(path, 'utf8'), damaged, 'a file still damaged after the upgrade is left as it is');
+  t.equal(notes.length, 1);
+});

@@ -13,5 +13,6 @@ t.test('npm run demo: two nodes pair with consent and talk both ways, exit 0', a
   t.match(output, /Bob +agent receives: "Hi Bob, can we meet Tuesday at 10\?"/);
   t.match(output, /Alice agent receives: \{"accept":true/);
   t.match(output, /her agent tries to pair on its own: HTTP 403/);
+  t.match(output, /Alice and Bob read out the same safety number: [0-9]{5}( [0-9]{5}){13}\n/);
   t.equal((output.match(/is delivered/g) ?? []).length, 2, 'both messages delivered');
 });

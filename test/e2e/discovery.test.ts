@@ -69,7 +69,7 @@ t.test('two nodes list each other, and pairing from the discovered entry goes th
   t.equal(request?.peer, a.id, 'bob must still consent');
   t.equal((await listed(bob, a.id))?.trust, 'pending', 'bob has a request to answer');
 
-  const accepted = await bob.call('accept', { request_id: request?.request_id });
+  const accepted = await bob.call('accept', { request_id: request?.request_id, peer: a.id });
   t.equal(accepted['connected'], true);
   await eventually(async () => (await listed(alice, b.id))?.trust === 'trusted', 'alice to trust bob');
   t.equal((await listed(bob, a.id))?.trust, 'trusted');

@@ -16,12 +16,36 @@ t.test('pair -> accept: both sides trust each other, on disk too', async (t) => 
   t.match(alicePeers, [{ peer: bId, online: true }]);
   const bobPeers = (await bob.call('peers'))['peers'] as Record<string, unknown>[];
   t.match(bobPeers, [{ peer: aId, online: true }]);
+  t.match(alicePeers[0]?.['safety_number'], /^[0-9]{5}( [0-9]{5}){13}$/);
+  t.equal(alicePeers[0]?.['safety_number'], bobPeers[0]?.['safety_number'], 'both see the same safety number');
   t.equal(trustFile(alice.dataDir).peers[bId]?.state, 'trusted');
   t.equal(trustFile(bob.dataDir).peers[aId]?.state, 'trusted');
   t.same((await alice.call('requests'))['outgoing'], [], 'alice has nothing pending');
   t.same((await bob.call('requests'))['incoming'], [], 'bob has nothing pending');
   t.ok(bob.events.some((e) => e.type === 'p2p.peer.request' && e.data['peer'] === aId), 'bob was told of the request');
   t.ok(alice.events.some((e) => e.type === 'p2p.peer.paired' && e.data['peer'] === bId), 'alice was told of the pairing');
+});
+
+t.test('accept names the requester: a request from another peer is refused and nothing is trusted', async (t) => {
+  const [alice, bob, carol] = await Promise.all([startNode(t), startNode(t), startNode(t)]);
+  const link = (await bob.call('identity'))['link'] as string;
+  const asked = await alice.call('pair', { link });
+  await carol.call('pair', { link });
+  const aliceId = (await alice.call('identity'))['peer_id'] as string;
+  const carolId = (await carol.call('identity'))['peer_id'] as string;
+  const incoming = (await bob.call('requests'))['incoming'] as Record<string, string>[];
+  const fromAlice = incoming.find((request) => request['peer'] === aliceId);
+  t.equal(fromAlice?.['safety_number'], asked['safety_number'], 'the requester and bob see the same safety number');
+
+  const mismatched = await bob.attempt('accept', { request_id: fromAlice?.['request_id'], peer: carolId });
+  t.equal(mismatched.error?.code, -32017);
+  t.match(mismatched.error?.data, { error: 'peer_mismatch' });
+  t.match(mismatched.error?.message, /^peer_mismatch: pending request [0-9a-f]{32} came from another peer, not from [a-z2-7]{52}; nothing was accepted\. .*requests operation/);
+  t.same((await bob.call('peers'))['peers'], [], 'nobody is trusted');
+  t.equal(((await bob.call('requests'))['incoming'] as unknown[]).length, 2, 'both requests still wait');
+
+  const accepted = await bob.call('accept', { request_id: fromAlice?.['request_id'], peer: aliceId });
+  t.match(accepted, { peer: aliceId, state: 'trusted', safety_number: asked['safety_number'] });
 });
 
 t.test('reject: the requester learns the refusal and is not trusted', async (t) => {

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ExtensionProcess } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/common/manifest';
+import { DEFAULT_NAME_WORDS } from '../../extension/identity/default-name';
+import { AsyncQueue } from '../helpers/async-queue';
 import { BINARY, dataOf, LOOPBACK_ONLY, startExtension, tempDir } from '../helpers/extension';
 
 t.test('initialize is answered first, creates data_dir 0700 and reports it', async (t) => {
@@ -42,10 +44,44 @@ t.test('status and identity answer for real', async (t) => {
   t.match(identity, {
     peer_id: /^[a-z2-7]{51}[aq]$/,
     fingerprint: /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/,
-    display_name: /^p2p-comm on /,
+    display_name: new RegExp(` (${DEFAULT_NAME_WORDS.join('|')})$`),
     link: /^p2p-comm:\/\//,
   });
   t.equal(status['peer_id'], identity['peer_id']);
+});
+
+/** The extension's stderr lines as they come, read in order until one matches. */
+function stderrReader(): { onStderrLine: (line: string) => void; readUntil(pattern: RegExp): Promise<string[]> } {
+  const lines = new AsyncQueue<string>();
+  return {
+    onStderrLine: (line) => lines.push(line),
+    async readUntil(pattern) {
+      const read: string[] = [];
+      for (let line = await lines.next(); ; line = await lines.next()) {
+        read.push(line);
+        if (pattern.test(line)) return read;
+      }
+    },
+  };
+}
+
+t.test('the first start picks a default name, says once how to change it, and keeps it', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const first = stderrReader();
+  const { extension } = await startExtension(t, { dataDir, onStderrLine: first.onStderrLine });
+  const name = dataOf(t, await extension.execute('identity', {}))['display_name'] as string;
+  t.match(name, new RegExp(`^[^ ].* (${DEFAULT_NAME_WORDS.join('|')})$`));
+  await extension.shutdown();
+  const hints = (await first.readUntil(/ info stopped$/)).filter((line) => line.includes('set_display_name'));
+  t.equal(hints.length, 1, 'one hint');
+  t.match(hints[0], / info peers see this node as ".*", a name chosen at first start; set another with the set_display_name operation/);
+  t.ok(hints[0]?.includes(`"${name}"`), 'naming the name');
+
+  const second = stderrReader();
+  const { extension: restarted } = await startExtension(t, { dataDir, onStderrLine: second.onStderrLine });
+  t.equal(dataOf(t, await restarted.execute('identity', {}))['display_name'], name, 'the same name after a restart');
+  await restarted.shutdown();
+  t.notOk((await second.readUntil(/ info stopped$/)).some((line) => line.includes('set_display_name')), 'no hint the second time');
 });
 
 t.test('with LAN discovery off, discover answers "not available" and says how to turn it on', async (t) => {
@@ -127,6 +163,87 @@ t.test('bad input of every kind gets a precise error and the process keeps servi
   t.equal(refusals['line_too_long'], 1, 'overlong line counted');
   t.equal(refusals['invalid_input'], 2, 'schema-invalid inputs counted');
   t.same(extension.unreadLines(), [], 'no stray line left on stdout');
+});
+
+t.test('a client mistake is answered with its code, named in the message text too', async (t) => {
+  const { extension } = await startExtension(t);
+  const peer = `${'b'.repeat(51)}q`;
+  const nested = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+  const execute = (operation: string, inputJson: string) =>
+    `{"jsonrpc":"2.0","id":7,"method":"execute","params":{"operation":"${operation}","input":${inputJson}}}`;
+  const cases: { name: string; line: string; error: string; code: number; message: RegExp }[] = [
+    {
+      name: 'unknown message id',
+      line: execute('message_status', `{"message_id":"${'0'.repeat(32)}"}`),
+      error: 'not_found',
+      code: -32013,
+      message: /^not_found: no message 0{32} was sent from this node/,
+    },
+    {
+      name: 'bad pairing link',
+      line: execute('pair', `{"link":"p2p-comm://${peer}?addr=127.0.0.1:99999&name=x"}`),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid pairing link: "127\.0\.0\.1:99999" is not a host:port address/,
+    },
+    {
+      name: 'content within the character limit, over the byte limit',
+      line: execute('send', JSON.stringify({ peer, type: 'text', content: '€'.repeat(400_000) })),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: content is 1200000 bytes once encoded; the limit is 1048576 bytes/,
+    },
+    {
+      name: 'lone surrogate in text content',
+      line: execute('send', `{"peer":"${peer}","type":"text","content":"a\\ud800"}`),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid input for "send": input\.content holds an unpaired UTF-16 surrogate/,
+    },
+    {
+      name: 'lone surrogate deep in json content',
+      line: execute('send', `{"peer":"${peer}","type":"json","content":{"a":["\\udc00"]}}`),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid input for "send": input\.content\.a\.0 holds an unpaired UTF-16 surrogate/,
+    },
+    {
+      name: 'lone surrogate in a display name',
+      line: execute('set_display_name', '{"display_name":"\\ud800"}'),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid input for "set_display_name": input\.display_name holds an unpaired/,
+    },
+    {
+      name: 'lone surrogate in an unexpected field name',
+      line: execute('status', '{"\\ud800":1}'),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid input for "status": input has an unexpected field "\ufffd"$/,
+    },
+    {
+      name: 'lone surrogate in the operation name',
+      line: execute('\\ud800', '{}'),
+      error: 'invalid_params',
+      code: -32602,
+      message: /^invalid_params: execute params\.operation holds an unpaired UTF-16 surrogate/,
+    },
+    {
+      name: 'json content nested a million deep',
+      line: execute('send', `{"peer":"${peer}","type":"json","content":${nested(1_000_000)}}`),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: content at \/0(\/0)+ nests deeper than 100 arrays and objects/,
+    },
+  ];
+  for (const c of cases) {
+    const response = await extension.exchange(c.line);
+    t.equal(response.error?.code, c.code, `${c.name}: code`);
+    t.match(response.error?.data, { error: c.error }, `${c.name}: data.error`);
+    t.match(response.error?.message, c.message, `${c.name}: message`);
+  }
+  const status = dataOf(t, await extension.execute('status', {}));
+  t.equal((status['refusals'] as { rpc: Record<string, number> }).rpc['internal_error'], undefined, 'nothing was an internal error');
 });
 
 t.test('a blank line and a malformed notification are counted, never answered', async (t) => {

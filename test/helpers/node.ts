@@ -64,9 +64,9 @@ export async function pairNodes(a: TestNode, b: TestNode): Promise<{ aId: string
   const aIdentity = await a.call('identity');
   const paired = await a.call('pair', { link: bIdentity['link'] as string });
   if (paired['state'] !== 'delivered') throw new Error(`pair answered ${JSON.stringify(paired)}`);
-  const incoming = ((await b.call('requests'))['incoming'] as { request_id: string }[])[0];
+  const incoming = ((await b.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0];
   if (incoming === undefined) throw new Error('no incoming request');
-  const accepted = await b.call('accept', { request_id: incoming.request_id });
+  const accepted = await b.call('accept', { request_id: incoming.request_id, peer: incoming.peer });
   if (accepted['connected'] !== true) throw new Error(`accept answered ${JSON.stringify(accepted)}`);
   return { aId: aIdentity['peer_id'] as string, bId: bIdentity['peer_id'] as string };
 }

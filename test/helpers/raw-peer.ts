@@ -50,7 +50,7 @@ export async function pairedRawPeer(node: TestNode, address: string, nodePeerId:
   const identity = throwawayIdentity();
   const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort: 0, displayName: name } as const;
   await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), request, address, SESSION_OPTIONS);
-  await node.call('accept', { request_id: Buffer.from(request.requestId).toString('hex') });
+  await node.call('accept', { request_id: Buffer.from(request.requestId).toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) });
   return reconnectRawPeer(node, address, nodePeerId, identity);
 }
 

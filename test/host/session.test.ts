@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { DEFAULT_STDIO_LIMITS, type StdioLimits } from '../../extension/config';
+import { P2pError } from '../../extension/common/errors';
 import { EventOutbox } from '../../extension/events/outbox';
 import type { ExtensionApp, OperationOutcome } from '../../extension/host/protocol';
 import { HostSession } from '../../extension/host/session';
@@ -91,7 +92,35 @@ t.test('an unexpected exception becomes INTERNAL_ERROR with its message', async 
     },
   });
   h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
-  t.match(await h.next(), { id: 1, error: { code: -32603, message: 'execute failed unexpectedly: boom', data: { error: 'internal_error' } } });
+  t.match(await h.next(), { id: 1, error: { code: -32603, message: 'internal_error: execute failed unexpectedly: boom', data: { error: 'internal_error' } } });
+});
+
+t.test('a P2pError keeps its code and data, and its code name leads the message text', async (t) => {
+  const h = await initialized({
+    execute: async () => {
+      throw new P2pError('NOT_FOUND', 'no pending request 00ff; list them with the requests operation', { path: '/request_id' });
+    },
+  });
+  h.send({ id: 1, method: 'execute', params: { operation: 'accept', input: {} } });
+  t.same(await h.next(), {
+    jsonrpc: '2.0',
+    id: 1,
+    error: {
+      code: -32013,
+      message: 'not_found: no pending request 00ff; list them with the requests operation',
+      data: { error: 'not_found', details: { path: '/request_id' } },
+    },
+  });
+});
+
+t.test('a message quoting an unpaired surrogate is answered well formed', async (t) => {
+  const h = await initialized({
+    execute: async () => {
+      throw new P2pError('INVALID_INPUT', 'unexpected field "\ud800"');
+    },
+  });
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  t.match(await h.next(), { id: 1, error: { message: 'invalid_input: unexpected field "\ufffd"' } });
 });
 
 t.test('data is always present in an execute result', async (t) => {

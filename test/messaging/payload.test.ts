@@ -1,5 +1,7 @@
 import t from 'tap';
-import { decodeContent, encodeContent } from '../../extension/messaging/payload';
+import { decodeContent, encodeContent, MAX_JSON_DEPTH } from '../../extension/messaging/payload';
+
+const nestedText = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 
 t.test('text and json come back exactly as sent', async (t) => {
   for (const text of ['', 'plain', 'Grüße 👋\n\t"\\', '\u2028\u2029', 'x'.repeat(1000)]) {
@@ -15,10 +17,23 @@ t.test('refusals say what is wrong', async (t) => {
   t.throws(() => encodeContent('text', 'a\ud800b', 100), /unpaired UTF-16 surrogate/);
   t.throws(() => encodeContent('text', 'ééé', 5), /content is 6 bytes once encoded; the limit is 5 bytes/);
   t.throws(() => encodeContent('json', { k: 'v'.repeat(10) }, 10), /the limit is 10 bytes/);
+  t.throws(() => encodeContent('json', { k: ['\ud800'] }, 100), { errorName: 'INVALID_INPUT', message: 'content at /k/0 holds an unpaired UTF-16 surrogate, which cannot be sent as UTF-8' });
+  t.throws(() => encodeContent('json', JSON.parse(nestedText(MAX_JSON_DEPTH + 1)), 1 << 20), {
+    errorName: 'INVALID_INPUT',
+    message: new RegExp(`nests deeper than ${MAX_JSON_DEPTH} arrays and objects`),
+  });
+  t.throws(() => encodeContent('json', JSON.parse(nestedText(1_000_000)), 1 << 24), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'far too deep for JSON.stringify');
+});
+
+t.test('json nested up to the limit passes, both ways', async (t) => {
+  const value = JSON.parse(nestedText(MAX_JSON_DEPTH)) as unknown;
+  t.same(decodeContent('json', encodeContent('json', value, 1 << 20)), { value });
 });
 
 t.test('bytes that are not a valid payload decode to null', async (t) => {
   t.equal(decodeContent('text', Uint8Array.of(0xc3)), null, 'truncated UTF-8');
   t.equal(decodeContent('json', Buffer.from('{"a":')), null, 'truncated JSON');
   t.equal(decodeContent('json', Buffer.from('')), null, 'empty is not JSON');
+  t.equal(decodeContent('json', Buffer.from('["\\ud800"]')), null, 'an escaped unpaired surrogate');
+  t.equal(decodeContent('json', Buffer.from(nestedText(MAX_JSON_DEPTH + 1))), null, 'nested too deep');
 });

@@ -58,6 +58,22 @@ t.test('text content is bounded to 1 MiB', async (t) => {
   t.match(reason('send', { peer: PEER, type: 'text', content: 'x'.repeat(1048577) }), /must NOT have more than 1048576 characters/);
 });
 
+t.test('an unpaired surrogate is refused in any string or key, with its place', async (t) => {
+  t.equal(
+    reason('send', { peer: PEER, type: 'text', content: 'a\ud800' }),
+    'invalid input for "send": input.content holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text',
+  );
+  t.match(reason('send', { peer: PEER, type: 'json', content: { list: ['ok', { ['k\udfff']: 1 }] } }), /input\.content\.list\.1\.k\ufffd holds an unpaired/);
+  t.match(reason('set_display_name', { display_name: 'x\udc00y' }), /input\.display_name holds an unpaired UTF-16 surrogate/);
+  t.equal(reason('send', { peer: PEER, type: 'text', content: 'paired \ud83d\udc4b is fine' }), 'valid');
+  try {
+    validator.check('send', { peer: PEER, type: 'json', content: ['\ud800'] });
+    t.fail('refused');
+  } catch (error) {
+    t.same((error as P2pError).details, { path: '/content/0', rule: 'well_formed_unicode' });
+  }
+});
+
 t.test('an undeclared operation is unknown', async (t) => {
   t.throws(() => validator.check('teleport', {}), new P2pError('UNKNOWN_OPERATION', 'unknown operation "teleport"'));
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { UNNAMED_PEER } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import {
   DEFAULT_PENDING_LIMITS,
@@ -240,4 +241,33 @@ t.test('a damaged pending requests file is refused, named, and left untouched', 
     });
     t.equal(readFileSync(path, 'utf8'), content, 'the file is left untouched');
   }
+});
+
+t.test('a name the legacy rule allowed is shown as unnamed peer, said so, and written back; other damage still stops', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, PENDING_FILE_NAME);
+  const { store, reopen } = openStore(dir);
+  const alice = request('Alice');
+  const bob = request('Bob');
+  store.addIncoming(alice);
+  store.addOutgoing(bob);
+  const file = JSON.parse(readFileSync(path, 'utf8')) as { incoming: Record<string, unknown>[]; outgoing: Record<string, unknown>[] };
+  (file.incoming[0] as Record<string, unknown>)['display_name'] = 'Alice\u2060';
+  (file.outgoing[0] as Record<string, unknown>)['display_name'] = '\u00adBob';
+  writeFileSync(path, JSON.stringify(file));
+
+  const reopened = reopen();
+  t.match(reopened.incoming(), [{ requestId: alice.requestId, displayName: UNNAMED_PEER }]);
+  t.match(reopened.outgoing(), [{ requestId: bob.requestId, displayName: UNNAMED_PEER, state: 'queued' }]);
+  t.equal(reopened.upgradeNotes.length, 1);
+  t.match(reopened.upgradeNotes[0], new RegExp(`^the pending pairing requests file ${path}: 2 stored display name\\(s\\)`));
+  t.match(reopened.upgradeNotes[0], new RegExp(`peers ${peerIdFromPublicKey(alice.publicKey)}, ${peerIdFromPublicKey(bob.publicKey)}\\)`));
+  t.equal((JSON.parse(readFileSync(path, 'utf8')) as typeof file).incoming[0]?.['display_name'], UNNAMED_PEER, 'written back');
+  t.same(reopen().upgradeNotes, [], 'said once');
+
+  (file.incoming[0] as Record<string, unknown>)['created_at'] = 'yesterday';
+  const damaged = JSON.stringify(file);
+  writeFileSync(path, damaged);
+  t.throws(() => reopen(), { errorName: 'STATE_FILE_CORRUPT', message: /\/incoming\/0\/created_at is not in the expected format/ });
+  t.equal(readFileSync(path, 'utf8'), damaged, 'a damaged file is left untouched, legacy names and all');
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { UNNAMED_PEER } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { LAST_SEEN_WRITE_INTERVAL_MS, MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { tempDir } from '../helpers/extension';
@@ -231,6 +232,46 @@ t.test('a damaged trust store is refused, named, and left untouched', async (t) 
     });
     t.equal(readFileSync(path, 'utf8'), content, 'the file is left untouched');
   }
+});
+
+t.test('a name the legacy rule allowed is shown as unnamed peer, said so, and written back; other damage still stops', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, TRUST_FILE_NAME);
+  const [alice, bob, carol] = [newKey(), newKey(), newKey()];
+  const store = TrustStore.open(dir);
+  store.trust({ publicKey: alice, displayName: 'Alice', addresses: ['a:1'] }, T0);
+  store.trust({ publicKey: bob, displayName: 'Bob', addresses: ['b:1'] }, T0);
+  store.trust({ publicKey: carol, displayName: 'Carol', addresses: ['c:1'] }, T0);
+  const file = JSON.parse(readFileSync(path, 'utf8')) as { peers: Record<string, Record<string, unknown>> };
+  const entryOf = (key: Uint8Array) => file.peers[peerIdFromPublicKey(key)] as Record<string, unknown>;
+  entryOf(alice)['display_name'] = 'Ali\u200bce';
+  entryOf(bob)['display_name'] = 'csi\u009b2J';
+  writeFileSync(path, JSON.stringify(file));
+
+  const reopened = TrustStore.open(dir);
+  t.equal(reopened.get(peerIdFromPublicKey(alice))?.displayName, UNNAMED_PEER);
+  t.equal(reopened.get(peerIdFromPublicKey(bob))?.displayName, UNNAMED_PEER);
+  t.equal(reopened.get(peerIdFromPublicKey(carol))?.displayName, 'Carol', 'a valid name is kept');
+  t.equal(reopened.isTrusted(peerIdFromPublicKey(alice)), true, 'trust is kept');
+  t.equal(reopened.upgradeNotes.length, 1);
+  t.match(reopened.upgradeNotes[0], new RegExp(`^the trust store ${path}: 2 stored display name\\(s\\) held zero-width, C1 control or other invisible characters`));
+  t.match(reopened.upgradeNotes[0], new RegExp(`${peerIdFromPublicKey(alice)}.*shown as "unnamed peer".*the file was rewritten$`));
+  t.notMatch(reopened.upgradeNotes[0], /[\u200b\u009b]/, 'the refused names are not repeated');
+  const rewritten = JSON.parse(readFileSync(path, 'utf8')) as typeof file;
+  t.equal(rewritten.peers[peerIdFromPublicKey(alice)]?.['display_name'], UNNAMED_PEER);
+  t.same(TrustStore.open(dir).upgradeNotes, [], 'said once');
+
+  entryOf(alice)['display_name'] = 'Ali\u200bce';
+  entryOf(carol)['state'] = 'maybe';
+  const damaged = JSON.stringify(file);
+  writeFileSync(path, damaged);
+  t.throws(() => TrustStore.open(dir), { errorName: 'STATE_FILE_CORRUPT', message: /\/state must be one of/ });
+  t.equal(readFileSync(path, 'utf8'), damaged, 'a damaged file is left untouched, legacy name and all');
+
+  entryOf(carol)['state'] = 'trusted';
+  entryOf(alice)['display_name'] = 'bell\u0007';
+  writeFileSync(path, JSON.stringify(file));
+  t.throws(() => TrustStore.open(dir), { errorName: 'STATE_FILE_CORRUPT', message: /display_name is not in the expected format/ }, 'a C0 control was never allowed');
 });
 
 t.test('a bare reconnection within a minute updates last_seen in memory, not on disk', async (t) => {
