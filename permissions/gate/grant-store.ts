@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { isErrnoException } from '../../extension/common/atomic-file';
 import { P2pError } from '../../extension/common/errors';
 import { closedObject, StateFileFormat } from '../../extension/common/json-state-file';
-import { acquireLock } from '../lock-file';
+import { acquireLock } from '../../extension/common/lock-file';
 import { declaredPermissions } from '../plugins/plugin-declarations';
 import type { PermissionGrant, PermissionName, PermissionState, PluginDeclaration } from './types';
 

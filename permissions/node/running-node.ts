@@ -17,7 +17,7 @@ import { EventHub } from '../http/event-hub';
 import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
-import { acquireLock, LockHeldError } from '../lock-file';
+import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { PluginDirectory } from '../plugins/plugin-directory';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';

@@ -38,7 +38,7 @@ t.test('accept names the requester: a request from another peer is refused and n
   t.equal(fromAlice?.['safety_number'], asked['safety_number'], 'the requester and bob see the same safety number');
 
   const mismatched = await bob.attempt('accept', { request_id: fromAlice?.['request_id'], peer: carolId });
-  t.equal(mismatched.error?.code, -32017);
+  t.equal(mismatched.error?.code, -32018);
   t.match(mismatched.error?.data, { error: 'peer_mismatch' });
   t.match(mismatched.error?.message, /^peer_mismatch: pending request [0-9a-f]{32} came from another peer, not from [a-z2-7]{52}; nothing was accepted\. .*requests operation/);
   t.same((await bob.call('peers'))['peers'], [], 'nobody is trusted');

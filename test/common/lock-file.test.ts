@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { acquireLock, LockHeldError } from '../../permissions/lock-file';
+import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { tempDir } from '../helpers/extension';
 
 t.test('a lock is held by one process until released', async (t) => {

@@ -1,5 +1,5 @@
 import { readFileSync, unlinkSync } from 'node:fs';
-import { createFileAtomic, isErrnoException } from '../extension/common/atomic-file';
+import { createFileAtomic, isErrnoException } from './atomic-file';
 
 /**
  * A lock held by one process: a file created only if absent (link(2) never
