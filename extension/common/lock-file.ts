@@ -30,6 +30,8 @@ export class LockHeldError extends Error {
 }
 
 const RETRY_PAUSE_MS = 5;
+/** The locks this process holds: a lock file naming this pid but not listed here is another process's, left behind by one that had the same pid (after a container restart, pid 1 again). */
+const held = new Set<string>();
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** Takes the lock or throws LockHeldError naming the pid that holds it. */
@@ -38,12 +40,13 @@ export function acquireLock(path: string, options: LockOptions = {}): HeldLock {
   for (;;) {
     try {
       createFileAtomic(path, `${process.pid}\n`, 0o600);
+      held.add(path);
       return { path, release: () => releaseLock(path) };
     } catch (error) {
       if (!isErrnoException(error) || error.code !== 'EEXIST') throw error;
     }
     const holder = holderOf(path);
-    if (holder === null || !isRunning(holder)) {
+    if (holder === null || !isRunning(path, holder)) {
       removeStale(path, holder);
       continue;
     }
@@ -65,8 +68,8 @@ function holderOf(path: string): number | null {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
+function isRunning(path: string, pid: number): boolean {
+  if (pid === process.pid) return held.has(path);
   try {
     process.kill(pid, 0);
     return true;
@@ -87,7 +90,7 @@ function removeStale(path: string, stalePid: number | null): void {
 }
 
 function releaseLock(path: string): void {
-  if (holderOf(path) !== process.pid) return;
+  if (!held.delete(path) || holderOf(path) !== process.pid) return;
   try {
     unlinkSync(path);
   } catch (error) {

@@ -36,3 +36,12 @@ t.test('a lock whose holder is gone is taken over; a live holder is waited for, 
   await new Promise((resolve) => holder.once('exit', resolve));
   acquireLock(path).release();
 });
+
+t.test('a lock naming this pid that this process never took is stale (a restarted container reuses pids)', async (t) => {
+  const path = join(tempDir(t), 'x.lock');
+  writeFileSync(path, `${process.pid}\n`);
+  const lock = acquireLock(path);
+  t.throws(() => acquireLock(path), { name: 'LockHeldError' }, 'but one it took itself is held');
+  lock.release();
+  t.notOk(existsSync(path));
+});
