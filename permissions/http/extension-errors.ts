@@ -26,6 +26,10 @@ export const EXTENSION_ERROR_STATUS: ReadonlyMap<string, number> = new Map([
   // The operation exists but is turned off on this node: retrying will not help until the user changes a setting, so not 503.
   ['not_available', 409],
   ['conflict', 409],
+  // The request came from another peer than the call names: the caller's input disagrees with the node's state.
+  ['peer_mismatch', 409],
+  // The peer ended the pairing: nothing can be sent until both pair again.
+  ['revoked_by_peer', 409],
   ['limit_reached', 429],
   ['not_initialized', 503],
   ['shutting_down', 503],
