@@ -3,7 +3,7 @@ import type { OperationDefinition } from '../../extension/common/manifest';
 import { describeSchemaError } from '../../extension/common/describe-schema-error';
 import type { AuditLayer, AuditLog } from './audit-log';
 import type { GrantStore } from './grant-store';
-import { permissionName, type ApprovalContext, type GateVerdict, type Prompter } from './types';
+import { NobodyToAskError, permissionName, type ApprovalContext, type GateVerdict, type Prompter } from './types';
 
 /**
  * Decides whether a plugin's call may reach the extension, in Nexus's order:
@@ -26,8 +26,11 @@ export interface GateOptions {
 
 export const DEFAULT_DIALOG_TIMEOUT_MS = 120_000;
 
-/** An unanswered dialog: the call is refused and nothing is remembered. */
-const TIMED_OUT = Symbol('timed out');
+/**
+ * Why a dialog got no answer; the call is then refused and nothing is
+ * remembered (an input that closed is nobody's "deny").
+ */
+type Unanswered = { readonly unanswered: 'timeout' | 'nobody' | 'busy'; readonly reason: string };
 
 type Refusal = Extract<GateVerdict, { allowed: false }>;
 
@@ -48,6 +51,8 @@ interface CompiledOperation {
 export class Gate {
   private readonly operations = new Map<string, CompiledOperation>();
   private readonly dialogTimeoutMs: number;
+  /** Plugins with a dialog open now. */
+  private readonly dialogsOpen = new Set<string>();
 
   constructor(private readonly options: GateOptions) {
     this.dialogTimeoutMs = options.dialogTimeoutMs ?? DEFAULT_DIALOG_TIMEOUT_MS;
@@ -94,7 +99,31 @@ export class Gate {
     this.record(call, 'schema', 'allowed', null);
 
     const checked: CheckedContext = { ...context, input };
-    return (await this.checkScope(call, definition, checked)) ?? (await this.checkRisk(call, checked)) ?? { allowed: true };
+    return (
+      (await this.checkScope(call, definition, checked)) ??
+      (await this.checkRisk(call, checked)) ??
+      this.recheck(call, definition, checked) ?? { allowed: true }
+    );
+  }
+
+  /**
+   * A dialog can stay open for minutes, and the CLI may revoke the
+   * permission or deny the scope meanwhile: what is on disk when the call
+   * is about to run decides, not what was read before the dialogs.
+   */
+  private recheck(call: Call, definition: OperationDefinition, context: CheckedContext): Refusal | undefined {
+    const grant = this.options.grants.get(call.plugin, context.permission);
+    if (grant === undefined || grant.state === 'revoked') {
+      const details = `Plugin '${call.plugin}' lacks permission '${context.permission}'`;
+      return this.refuse(call, 'permission', { status: 403, error: 'Permission denied', details }, 'refused', `${details} (revoked while a dialog was open)`);
+    }
+    const key = definition.scope_key;
+    const value = key === undefined ? undefined : context.input[key];
+    if (typeof value === 'string' && grant.deniedScopes.includes(value)) {
+      const details = `User denied access to scope '${key}' = '${value}'`;
+      return this.refuse(call, 'scope', { status: 403, error: 'Scope approval denied', details }, 'refused', `${details} (denied while a dialog was open)`);
+    }
+    return undefined;
   }
 
   private async checkPermission(call: Call, context: ApprovalContext): Promise<Refusal | undefined> {
@@ -110,7 +139,7 @@ export class Gate {
       return undefined;
     }
     const answer = await this.ask(context, (asked, signal) => prompter.approvePermission(asked, signal));
-    if (answer === TIMED_OUT) return this.timedOut(call, 'permission', `the just-in-time approval of '${context.permission}'`);
+    if (isUnanswered(answer)) return this.unanswered(call, 'permission', answer, `the just-in-time approval of '${context.permission}'`);
     if (answer === 'approve') {
       grants.setState(call.plugin, context.permission, 'active');
       this.record(call, 'permission', answer, 'deferred permission approved; now active');
@@ -155,7 +184,7 @@ export class Gate {
     }
     const scoped = { ...context, scope: { key, value, description: definition.scope_description ?? '' } };
     const answer = await this.ask(scoped, (asked, signal) => prompter.approveScope(asked, signal));
-    if (answer === TIMED_OUT) return this.timedOut(call, 'scope', `the approval of ${scope}`);
+    if (isUnanswered(answer)) return this.unanswered(call, 'scope', answer, `the approval of ${scope}`);
     switch (answer) {
       case 'allow':
         grants.addScope(call.plugin, context.permission, value);
@@ -179,7 +208,7 @@ export class Gate {
       return undefined;
     }
     const answer = await this.ask(context, (asked, signal) => this.options.prompter.approveHighRisk(asked, signal));
-    if (answer === TIMED_OUT) return this.timedOut(call, 'risk', 'the approval of this high-risk call');
+    if (isUnanswered(answer)) return this.unanswered(call, 'risk', answer, 'the approval of this high-risk call');
     if (answer === 'approve') {
       this.record(call, 'risk', answer, 'high-risk call approved');
       return undefined;
@@ -188,32 +217,46 @@ export class Gate {
   }
 
   /**
-   * The prompter's answer, or TIMED_OUT once the dialog timeout has passed
-   * (the prompter is told to stop asking). The facts about the call are
-   * gathered here, only when someone is about to be asked: they may take a
-   * call to the extension.
+   * The prompter's answer, or why there is none: the dialog timeout passed
+   * (the prompter is told to stop asking), nobody can be asked, or this
+   * plugin already has a dialog open (one at a time per plugin, so that one
+   * plugin cannot bury everyone else's dialogs under its own). The facts
+   * about the call are gathered here, only when someone is about to be
+   * asked: they may take a call to the extension.
    */
-  private async ask<C extends ApprovalContext, A>(context: C, question: (context: C, signal: AbortSignal) => Promise<A>): Promise<A | typeof TIMED_OUT> {
-    const details = (await this.options.describeCall?.(context.operation, context.input)) ?? [];
+  private async ask<C extends ApprovalContext, A>(context: C, question: (context: C, signal: AbortSignal) => Promise<A>): Promise<A | Unanswered> {
+    if (this.dialogsOpen.has(context.plugin)) {
+      return { unanswered: 'busy', reason: `plugin '${context.plugin}' already has a dialog open; call again once it is answered` };
+    }
+    this.dialogsOpen.add(context.plugin);
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve(TIMED_OUT);
-      }, this.dialogTimeoutMs);
-    });
     try {
-      return await Promise.race([question({ ...context, details }, controller.signal), timeout]);
+      const details = (await this.options.describeCall?.(context.operation, context.input)) ?? [];
+      const seconds = Math.round(this.dialogTimeoutMs / 1000);
+      const timeout = new Promise<Unanswered>((resolve) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          resolve({ unanswered: 'timeout', reason: `nobody answered within ${seconds} s` });
+        }, this.dialogTimeoutMs);
+      });
+      const answer = question({ ...context, details }, controller.signal).catch((error: unknown): Unanswered => {
+        if (error instanceof NobodyToAskError) return { unanswered: 'nobody', reason: error.message };
+        throw error;
+      });
+      return await Promise.race([answer, timeout]);
     } finally {
       clearTimeout(timer);
+      this.dialogsOpen.delete(context.plugin);
     }
   }
 
-  private timedOut(call: Call, layer: AuditLayer, what: string): Refusal {
-    const seconds = Math.round(this.dialogTimeoutMs / 1000);
-    const details = `Nobody answered ${what} within ${seconds} s; nothing was approved or remembered. Call again when someone can answer the dialog.`;
-    return this.refuse(call, layer, { status: 403, error: 'Approval timed out', details }, 'timeout');
+  private unanswered(call: Call, layer: AuditLayer, answer: Unanswered, what: string): Refusal {
+    if (answer.unanswered === 'busy') {
+      return this.refuse(call, layer, { status: 429, error: 'Too many requests', details: `Not asked: ${answer.reason}` }, 'busy');
+    }
+    const details = `No answer to ${what}: ${answer.reason}; nothing was approved or remembered. Call again when someone can answer the dialog.`;
+    return this.refuse(call, layer, { status: 403, error: 'Approval timed out', details }, answer.unanswered);
   }
 
   private approvalContext(call: Call, definition: OperationDefinition, input: Record<string, unknown>): ApprovalContext {
@@ -252,4 +295,8 @@ function firstSchemaError(validate: ValidateFunction): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isUnanswered(answer: unknown): answer is Unanswered {
+  return typeof answer === 'object' && answer !== null && 'unanswered' in answer;
 }

@@ -1,15 +1,17 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { printable, printableJson } from '../terminal-text';
-import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from './types';
+import { NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from './types';
 
 /**
  * Asks the person at the terminal. One question at a time, even when several
  * calls wait for an answer, so an answer can only be meant for the question
  * on screen; for the same reason a line typed while no question is open is
  * thrown away rather than kept for the next one. Anything but a listed answer
- * asks again; the end of the input answers "deny". A question the host stops
- * waiting for (the dialog timed out) is taken down with a line saying so.
+ * asks again. Once the input has ended nobody can answer: every question
+ * then fails with NobodyToAskError, which refuses the call without
+ * remembering a "deny" nobody gave. A question the host stops waiting for
+ * (the dialog timed out) is taken down with a line saying so.
  */
 export interface TerminalStreams {
   /** Where answers are read; default process.stdin. */
@@ -86,8 +88,8 @@ export class TerminalPrompter implements Prompter {
           return 'deny';
         }
         if (line === undefined) {
-          this.output.write('\n(input closed: denied)\n');
-          return 'deny';
+          this.output.write('\n(the input is closed: nobody can answer; this call is refused, nothing is remembered)\n');
+          throw new NobodyToAskError('the terminal\'s input is closed, so nobody can answer (run the host on a terminal, or answer dialogs with --policy)');
         }
         const reply = line.trim().toLowerCase();
         const answer = Object.hasOwn(question.answers, reply) ? question.answers[reply] : undefined;

@@ -78,7 +78,16 @@ export interface Prompter {
   approveHighRisk(context: ApprovalContext, signal: AbortSignal): Promise<RiskAnswer>;
 }
 
-/** The gate's verdict; on refusal, the HTTP status and error Nexus would return. */
+/** The gate's verdict; on refusal, the HTTP status and error Nexus would return (429: this host's limit of one open dialog per plugin). */
 export type GateVerdict =
   | { allowed: true }
-  | { allowed: false; status: 400 | 403; error: string; details: string | null };
+  | { allowed: false; status: 400 | 403 | 429; error: string; details: string | null };
+
+/**
+ * A prompter that cannot ask anyone (its input closed) rejects with this:
+ * the call is refused like an unanswered dialog, and nothing is remembered,
+ * since nobody said "deny".
+ */
+export class NobodyToAskError extends Error {
+  override name = 'NobodyToAskError';
+}

@@ -4,7 +4,7 @@ import { manifest, type OperationDefinition } from '../../../extension/common/ma
 import { AuditLog } from '../../../permissions/gate/audit-log';
 import { Gate } from '../../../permissions/gate/gate';
 import { GrantStore } from '../../../permissions/gate/grant-store';
-import type { ApprovalContext, PermissionAnswer, Prompter, RiskAnswer, ScopeAnswer } from '../../../permissions/gate/types';
+import { NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from '../../../permissions/gate/types';
 import { tempDir } from '../../helpers/extension';
 
 const PLUGIN = 'agent-a';
@@ -296,7 +296,7 @@ t.test('an unanswered dialog times out: 403 with a reason, the prompter told, no
     allowed: false,
     status: 403,
     error: 'Approval timed out',
-    details: `Nobody answered the approval of scope 'peer' = '${PEER}' within 0 s; nothing was approved or remembered. Call again when someone can answer the dialog.`,
+    details: `No answer to the approval of scope 'peer' = '${PEER}': nobody answered within 0 s; nothing was approved or remembered. Call again when someone can answer the dialog.`,
   });
   t.ok(prompter.signals[0]?.aborted, 'the prompter is told to take the question down');
   t.same(GrantStore.open(dir).get(PLUGIN, 'ext:p2p-comm:send')?.deniedScopes, []);
@@ -318,6 +318,90 @@ t.test('the dialog timeout applies to permission and high-risk prompts too', asy
   t.match(await gate.check(PLUGIN, 'status', {}), { allowed: false, status: 403, error: 'Approval timed out' });
   t.equal(stateOf(dir, 'status'), 'deferred', 'a timed-out permission stays deferred');
   t.match(await gate.check(PLUGIN, 'revoke', { peer: PEER }), { allowed: false, status: 403, error: 'Approval timed out' });
+});
+
+t.test('a prompter that cannot ask anyone refuses the call and remembers nothing', async (t) => {
+  const nobody: Prompter = {
+    approvePermission: () => Promise.reject(new NobodyToAskError('input closed')),
+    approveScope: () => Promise.reject(new NobodyToAskError('input closed')),
+    approveHighRisk: () => Promise.reject(new NobodyToAskError('input closed')),
+  };
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { 'p2p-comm': ['status', 'send'] } });
+  grants.setState(PLUGIN, 'ext:p2p-comm:send', 'active');
+  const audit = AuditLog.open(dir);
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter: nobody, audit });
+  t.match(await gate.check(PLUGIN, 'status', {}), { allowed: false, status: 403, error: 'Approval timed out', details: /input closed; nothing was approved or remembered/ });
+  t.equal(stateOf(dir, 'status'), 'deferred', 'not revoked');
+  t.match(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: false, status: 403 });
+  t.same(GrantStore.open(dir).get(PLUGIN, 'ext:p2p-comm:send')?.deniedScopes, [], 'not denied');
+  t.same(audit.read().filter((entry) => entry.decision === 'nobody').map((entry) => entry.layer), ['permission', 'scope']);
+});
+
+t.test('one open dialog per plugin: a second call that needs one is refused with 429, others are asked', async (t) => {
+  let answer: (value: ScopeAnswer) => void = () => undefined;
+  let opened: () => void = () => undefined;
+  const dialogOpen = (): Promise<void> => new Promise((resolve) => (opened = resolve));
+  const asked: string[] = [];
+  const slow: Prompter = {
+    approvePermission: async () => 'approve',
+    approveScope: (context) => {
+      asked.push(`${context.plugin} ${context.scope?.value ?? ''}`);
+      opened();
+      return new Promise((resolve) => {
+        answer = resolve;
+      });
+    },
+    approveHighRisk: async () => 'approve',
+  };
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  for (const id of [PLUGIN, 'agent-b']) {
+    grants.register({ id, secret: 's'.repeat(16), extensions: { 'p2p-comm': ['send'] } });
+    grants.setState(id, 'ext:p2p-comm:send', 'active');
+  }
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter: slow, audit: AuditLog.open(dir) });
+  let open = dialogOpen();
+  const first = gate.check(PLUGIN, 'send', SEND_INPUT);
+  await open;
+  t.same(await gate.check(PLUGIN, 'send', { ...SEND_INPUT, peer: OTHER_PEER }), {
+    allowed: false,
+    status: 429,
+    error: 'Too many requests',
+    details: "Not asked: plugin 'agent-a' already has a dialog open; call again once it is answered",
+  });
+  answer('allow');
+  t.same(await first, { allowed: true });
+  open = dialogOpen();
+  const second = gate.check('agent-b', 'send', SEND_INPUT);
+  await open;
+  answer('once');
+  t.same(await second, { allowed: true });
+  t.same(asked, [`${PLUGIN} ${PEER}`, `agent-b ${PEER}`]);
+});
+
+t.test('a revocation or a scope denial made while a dialog is open decides the call', async (t) => {
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { 'p2p-comm': ['revoke', 'send'] } });
+  grants.setState(PLUGIN, 'ext:p2p-comm:revoke', 'active');
+  grants.setState(PLUGIN, 'ext:p2p-comm:send', 'active');
+  const cli = GrantStore.open(dir);
+  const meanwhile: Prompter = {
+    approvePermission: async () => 'approve',
+    approveScope: async () => {
+      cli.denyScope(PLUGIN, 'ext:p2p-comm:send', OTHER_PEER);
+      return 'once';
+    },
+    approveHighRisk: async () => {
+      cli.setState(PLUGIN, 'ext:p2p-comm:revoke', 'revoked');
+      return 'approve';
+    },
+  };
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter: meanwhile, audit: AuditLog.open(dir) });
+  t.match(await gate.check(PLUGIN, 'revoke', { peer: PEER }), { allowed: false, status: 403, error: 'Permission denied' });
+  t.match(await gate.check(PLUGIN, 'send', { ...SEND_INPUT, peer: OTHER_PEER }), { allowed: false, status: 403, error: 'Scope approval denied' });
 });
 
 t.test('facts are gathered only when someone is asked', async (t) => {

@@ -163,15 +163,15 @@ t.test('a line typed while no question is open answers nothing', async (t) => {
   t.equal(await answer, 'deny');
 });
 
-t.test('the end of the input denies, now and later', async (t) => {
+t.test('once the input has ended nobody can answer: every question fails, none is a deny', async (t) => {
   const { prompter, input, output, shown } = terminal();
   const answer = prompter.approvePermission(CONTEXT, NEVER);
   await shown('[d]eny and revoke: ');
   input.end();
-  t.equal(await answer, 'deny');
-  t.match(output(), '(input closed: denied)');
-  t.equal(await prompter.approveScope(SCOPE_CONTEXT, NEVER), 'deny');
-  t.equal(await prompter.approveHighRisk(RISK_CONTEXT, NEVER), 'deny');
+  await t.rejects(answer, { name: 'NobodyToAskError', message: /input is closed/ });
+  t.match(output(), '(the input is closed: nobody can answer; this call is refused, nothing is remembered)');
+  await t.rejects(prompter.approveScope(SCOPE_CONTEXT, NEVER), { name: 'NobodyToAskError' });
+  await t.rejects(prompter.approveHighRisk(RISK_CONTEXT, NEVER), { name: 'NobodyToAskError' });
 });
 
 t.test('prompts are asked one at a time', async (t) => {
