@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import manifestJson from '../manifest.json';
 import type { ExtensionManifest } from '../extension/common/manifest';
@@ -43,8 +43,9 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
 
 Changes to plugins, grants and scopes apply to a running host within a second.`;
 
+/** Messages can quote arguments and file contents: escaped before they reach the terminal. */
 function fail(message: string): never {
-  process.stderr.write(`p2p-comm-host: ${message}\n`);
+  process.stderr.write(`p2p-comm-host: ${printable(message)}\n`);
   process.exit(2);
 }
 
@@ -64,12 +65,13 @@ async function main(): Promise<void> {
     process.stdout.write(`p2p-comm-host ${manifest.version}\n`);
     return;
   }
-  const hostDir = values['host-dir'] ?? join(homedir(), '.p2p-comm-host');
+  // Absolute: the extension is given its data dir as initialize's data_dir, which must be absolute.
+  const hostDir = resolve(values['host-dir'] ?? join(homedir(), '.p2p-comm-host'));
   switch (command) {
     case 'start':
       return start({
         hostDir,
-        dataDir: values['data-dir'] ?? join(hostDir, 'extension_data', manifest.id),
+        dataDir: resolve(values['data-dir'] ?? join(hostDir, 'extension_data', manifest.id)),
         port: values.port,
         policy: values.policy,
         dialogTimeout: values['dialog-timeout'],
@@ -130,7 +132,25 @@ function parseCommandLine() {
 
 function checkOperations(operations: readonly string[]): void {
   const unknown = operations.filter((operation) => !ALL_OPERATIONS.includes(operation));
-  if (unknown.length > 0) fail(`unknown operation(s): ${unknown.join(', ')}; p2p-comm offers ${ALL_OPERATIONS.join(', ')}`);
+  if (unknown.length > 0) fail(`unknown operation(s): ${unknown.map((name) => JSON.stringify(name)).join(', ')}; p2p-comm offers ${ALL_OPERATIONS.join(', ')}`);
+}
+
+/**
+ * A scope value is compared by exact string with what plugins send, so a
+ * value that can never match (a mistyped peer id, a scope on an operation
+ * that has none) would be "allowed" to no effect: refused instead.
+ */
+function checkScopeValue(operation: string, value: string): void {
+  const definition = manifest.operations.find((candidate) => candidate.name === operation);
+  const key = definition?.scope_key;
+  if (key === undefined) {
+    const scoped = manifest.operations.filter((candidate) => candidate.scope_key !== undefined).map((candidate) => candidate.name);
+    fail(`${operation} has no scope; scopes apply to ${scoped.join(', ')}`);
+  }
+  const schema = (definition?.input_schema as { properties?: Record<string, { pattern?: string }> } | undefined)?.properties?.[key];
+  if (schema?.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
+    fail(`${JSON.stringify(value)} is not a valid ${key} for ${operation} (it must match ${schema.pattern}); copy the peer id from peers or requests`);
+  }
 }
 
 function grantsWithPlugins(hostDir: string): GrantStore {
@@ -153,7 +173,7 @@ function setStates(hostDir: string, args: string[], state: PermissionState): voi
   checkOperations(operations);
   const grants = grantsWithPlugins(hostDir);
   for (const operation of operations) grants.setState(plugin, permissionName(manifest.id, operation), state);
-  process.stdout.write(`${plugin}: ${operations.join(', ')} ${state}\n`);
+  process.stdout.write(`${printable(plugin)}: ${operations.join(', ')} ${state}\n`);
 }
 
 const SCOPE_CHANGES = {
@@ -171,11 +191,13 @@ function changeScope(hostDir: string, args: string[], command: keyof typeof SCOP
   const [plugin, operation, value] = args;
   if (plugin === undefined || operation === undefined || value === undefined) fail('name a plugin, an operation and a scope value');
   checkOperations([operation]);
+  // Forgetting needs no check: it must also clear a value stored before it was checked.
+  if (command !== 'forget-scope') checkScopeValue(operation, value);
   const grants = grantsWithPlugins(hostDir);
   const permission = permissionName(manifest.id, operation);
   const { change, apply } = SCOPE_CHANGES[command];
   apply(grants, plugin, permission, value);
-  process.stdout.write(`${plugin} ${permission}: ${change} ${printable(value)}\n`);
+  process.stdout.write(`${printable(plugin)} ${permission}: ${change} ${printable(value)}\n`);
 }
 
 interface StartOptions {
@@ -195,6 +217,11 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   }
   let plugins = loadPlugins(hostDir);
   if (plugins.length === 0) plugins = [createPlugin(hostDir, 'agent', ALL_OPERATIONS)];
+  if (policy === undefined && process.stdin.isTTY !== true) {
+    process.stderr.write(
+      'p2p-comm-host: warning: the input is not a terminal, so dialogs may not be answerable here; a call whose dialog gets no answer is refused (nothing is remembered). Answer dialogs with --policy FILE for unattended runs.\n',
+    );
+  }
   const notice = (line: string): void => void process.stderr.write(`p2p-comm-host: ${line}\n`);
   let node: Awaited<ReturnType<typeof startNode>>;
   try {
@@ -224,8 +251,9 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       `  name         ${printableJson(data['display_name'] ?? null)} (what others see; change it with the set_display_name operation)`,
       `  pairing link ${printable(String(data['link']))}`,
       `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; their secrets are in ${pluginsDirectory(hostDir)})`,
-      `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}":`,
-      `  curl -s -H "content-type: application/json" -d "{\\"plugin_id\\":\\"${first}\\",\\"secret\\":\\"$(node -p 'require(process.argv[1]).secret' ${secretFile})\\"}" ${node.apiUrl}/api/v1/auth/token`,
+      `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}" (the secret goes through a pipe, not the command line):`,
+      `  node -e 'const p = require(process.argv[1]); process.stdout.write(JSON.stringify({plugin_id: p.id, secret: p.secret}))' ${shellQuote(secretFile)} \\`,
+      `    | curl -s -H "content-type: application/json" --data-binary @- ${node.apiUrl}/api/v1/auth/token`,
       `then calls operations with it:`,
       `  curl -s -H "authorization: Bearer <token>" -H "content-type: application/json" -d '{"input":{}}' ${node.apiUrl}/api/v1/extensions/p2p-comm/status`,
       policy === undefined
@@ -247,3 +275,8 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
+
+/** A path as one shell word. */
+function shellQuote(path: string): string {
+  return `'${path.replaceAll("'", `'\\''`)}'`;
+}

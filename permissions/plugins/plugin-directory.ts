@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFileAtomic } from '../../extension/common/atomic-file';
 import type { PluginDeclaration } from '../gate/types';
+import { printable } from '../terminal-text';
 import { loadPluginDeclaration, PLUGIN_ID_PATTERN } from './plugin-declarations';
 
 /**
@@ -25,20 +26,38 @@ export function pluginFile(hostDir: string, id: string): string {
 /** Where a warning about a plugin file goes; the host's stderr by default. */
 export type Warn = (line: string) => void;
 
-const toStderr: Warn = (line) => process.stderr.write(`${line}\n`);
+/** File names and file contents are anyone's with access to the directory: escaped before they reach a terminal. */
+const toStderr: Warn = (line) => process.stderr.write(`${printable(line)}\n`);
 
+/**
+ * Every usable declaration in the directory. A file that cannot be used (bad
+ * name, bad content) is left out with a warning, as the running host does,
+ * so that one broken file does not stop every command.
+ */
 export function loadPlugins(hostDir: string, warn: Warn = toStderr): PluginDeclaration[] {
   const directory = pluginsDirectory(hostDir);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
-  return declarationFileIds(directory).map((id) => readPluginFile(join(directory, `${id}.json`), id, warn));
+  return declarationFileIds(directory, warn).flatMap((id) => {
+    try {
+      return [readPluginFile(join(directory, `${id}.json`), id, warn)];
+    } catch (error) {
+      warn(`warning: plugin ${id} is left out until its file is fixed: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    }
+  });
 }
 
-/** The ids the `.json` files of the directory are named after, sorted. */
-function declarationFileIds(directory: string): string[] {
+/** The plugin ids the `.json` files of the directory are named after, sorted; other names are left out with a warning. */
+function declarationFileIds(directory: string, warn: Warn): string[] {
   return readdirSync(directory)
     .filter((name) => name.endsWith('.json'))
     .sort()
-    .map((name) => name.slice(0, -'.json'.length));
+    .map((name) => name.slice(0, -'.json'.length))
+    .filter((id) => {
+      if (PLUGIN_ID_PATTERN.test(id)) return true;
+      warn(`warning: ${JSON.stringify(join(directory, `${id}.json`))} is left out: a plugin file is named <plugin id>.json, and ${JSON.stringify(id)} is not a plugin id`);
+      return false;
+    });
 }
 
 /** Writes a new plugin declaration with a fresh random secret; refuses to replace an existing one. */
@@ -139,7 +158,7 @@ export class PluginDirectory {
     this.warn = options.warn ?? toStderr;
     this.now = options.now ?? Date.now;
     mkdirSync(pluginsDirectory(hostDir), { recursive: true, mode: 0o700 });
-    const fileIds = new Set(declarationFileIds(pluginsDirectory(hostDir)));
+    const fileIds = new Set(declarationFileIds(pluginsDirectory(hostDir), this.warn));
     this.declared = new Map((options.declared ?? []).filter((plugin) => !fileIds.has(plugin.id)).map((plugin) => [plugin.id, plugin]));
   }
 
