@@ -30,6 +30,10 @@ interface EventRule {
 }
 
 const SENT_MESSAGE: EventRule = { anyActive: ['send', 'message_status'], peerApprovedFor: 'send' };
+const RECEIVED_MESSAGE: EventRule = { anyActive: ['receive'], peerApprovedFor: 'receive' };
+
+/** A rejection of an incoming message (`side: "local"`) is about receiving; one of ours (`side: "remote"`) about sending. */
+const REJECTED_MESSAGE = (event: EventFacts): EventRule => (fieldOf(event, 'side') === 'local' ? RECEIVED_MESSAGE : SENT_MESSAGE);
 const PEER_STATE: EventRule = { anyActive: ['peers'] };
 
 /**
@@ -38,13 +42,15 @@ const PEER_STATE: EventRule = { anyActive: ['peers'] };
  * until someone decides who may see it. A Map, because event types are
  * chosen by the extension and "constructor" must not find Object's.
  */
-export const EVENT_PERMISSIONS: ReadonlyMap<string, EventRule> = new Map([
+type RuleFor = EventRule | ((event: EventFacts) => EventRule);
+
+export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, RuleFor>([
   ['p2p.node.started', { anyActive: ['status', 'identity'] }],
-  ['p2p.message.received', { anyActive: ['receive'], peerApprovedFor: 'receive' }],
+  ['p2p.message.received', RECEIVED_MESSAGE],
   ['p2p.message.delivered', SENT_MESSAGE],
   ['p2p.message.expired', SENT_MESSAGE],
   ['p2p.message.failed', SENT_MESSAGE],
-  ['p2p.message.rejected', SENT_MESSAGE],
+  ['p2p.message.rejected', REJECTED_MESSAGE],
   ['p2p.peer.request', { anyActive: ['requests', 'accept'] }],
   ['p2p.peer.paired', PEER_STATE],
   ['p2p.peer.connected', PEER_STATE],
@@ -62,8 +68,9 @@ export interface EventFacts {
 
 /** Decided when the event is delivered, with the plugin's grants as they are at that moment. */
 export function mayReceiveEvent(permissions: PluginPermissions, extensionId: string, plugin: string, event: EventFacts): boolean {
-  const rule = EVENT_PERMISSIONS.get(event.type);
-  if (rule === undefined) return false;
+  const entry = EVENT_PERMISSIONS.get(event.type);
+  if (entry === undefined) return false;
+  const rule = typeof entry === 'function' ? entry(event) : entry;
   const active = rule.anyActive.some((operation) => permissions.isActive(plugin, permissionName(extensionId, operation)));
   if (!active) return false;
   if (rule.peerApprovedFor === undefined) return true;
@@ -73,8 +80,12 @@ export function mayReceiveEvent(permissions: PluginPermissions, extensionId: str
 
 /** `data.peer`, else the subject; undefined when neither is a string or the two disagree. */
 function peerOf(event: EventFacts): string | undefined {
-  const data = event.data;
-  const fromData = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)['peer'] : undefined;
+  const fromData = fieldOf(event, 'peer');
   if (typeof fromData === 'string') return event.subject === undefined || event.subject === fromData ? fromData : undefined;
   return event.subject;
+}
+
+function fieldOf(event: EventFacts, name: string): unknown {
+  const data = event.data;
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)[name] : undefined;
 }

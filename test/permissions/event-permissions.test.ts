@@ -66,6 +66,16 @@ t.test('sent-message events: send or message_status active, and the peer approve
   }
 });
 
+t.test('a rejected incoming message concerns receiving; a rejected outgoing one, sending', async (t) => {
+  const rejected = (side: string) => ({ type: 'p2p.message.rejected', subject: PEER_A, data: { peer: PEER_A, side } });
+  const receiver = permissionsOf({ 'agent receive': { state: 'active', scopes: [PEER_A] } });
+  const sender = permissionsOf({ 'agent send': { state: 'active', scopes: [PEER_A] } });
+  t.ok(mayReceiveEvent(receiver, 'p2p-comm', 'agent', rejected('local')));
+  t.notOk(mayReceiveEvent(sender, 'p2p-comm', 'agent', rejected('local')), 'a sender does not learn about incoming messages');
+  t.ok(mayReceiveEvent(sender, 'p2p-comm', 'agent', rejected('remote')));
+  t.notOk(mayReceiveEvent(receiver, 'p2p-comm', 'agent', rejected('remote')));
+});
+
 t.test('pairing requests: requests or accept active; peer state: peers active', async (t) => {
   t.ok(sees({ 'agent requests': { state: 'active' } }, 'p2p.peer.request', PEER_A));
   t.ok(sees({ 'agent accept': { state: 'active' } }, 'p2p.peer.request', PEER_A));
