@@ -4,8 +4,7 @@ import { isErrnoException } from '../../extension/common/atomic-file';
 import { P2pError } from '../../extension/common/errors';
 import { closedObject, StateFileFormat } from '../../extension/common/json-state-file';
 import { acquireLock } from '../../extension/common/lock-file';
-import { declaredPermissions } from '../plugins/plugin-declarations';
-import type { PermissionGrant, PermissionName, PermissionState, PluginDeclaration } from './types';
+import { declaredPermissions, type PermissionGrant, type PermissionName, type PermissionState, type PluginDeclaration } from './types';
 
 /**
  * What each plugin may call: per plugin, per permission, its state, the

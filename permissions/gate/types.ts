@@ -12,6 +12,13 @@ export function permissionName(extensionId: string, operation: string): Permissi
   return `ext:${extensionId}:${operation}`;
 }
 
+/** `ext:<extension>:<operation>` for every operation the plugin declares, in declaration order. */
+export function declaredPermissions(declaration: PluginDeclaration): PermissionName[] {
+  return Object.entries(declaration.extensions).flatMap(([extension, operations]) =>
+    operations.map((operation) => permissionName(extension, operation)),
+  );
+}
+
 export type PermissionState = 'active' | 'deferred' | 'revoked';
 
 export interface PermissionGrant {

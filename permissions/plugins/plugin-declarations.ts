@@ -1,6 +1,6 @@
 import Ajv from 'ajv';
 import { readConfigFile } from '../json-config-file';
-import { permissionName, type PermissionName, type PluginDeclaration } from '../gate/types';
+import type { PluginDeclaration } from '../gate/types';
 
 /**
  * A plugin is registered with the reference host from a `plugin.json`-style
@@ -45,11 +45,4 @@ const validateDeclaration = new Ajv({ strict: true, allErrors: false }).compile<
 export function loadPluginDeclaration(path: string): PluginDeclaration {
   const value = readConfigFile(path, 'plugin declaration', validateDeclaration);
   return value;
-}
-
-/** `ext:<extension>:<operation>` for every operation the plugin declares, in declaration order. */
-export function declaredPermissions(declaration: PluginDeclaration): PermissionName[] {
-  return Object.entries(declaration.extensions).flatMap(([extension, operations]) =>
-    operations.map((operation) => permissionName(extension, operation)),
-  );
 }

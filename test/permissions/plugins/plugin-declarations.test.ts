@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { declaredPermissions, loadPluginDeclaration } from '../../../permissions/plugins/plugin-declarations';
+import { declaredPermissions } from '../../../permissions/gate/types';
+import { loadPluginDeclaration } from '../../../permissions/plugins/plugin-declarations';
 import { tempDir } from '../../helpers/extension';
 
 const VALID = { id: 'agent-a', secret: 'correct horse battery staple', extensions: { 'p2p-comm': ['send', 'receive'] } };
