@@ -27,6 +27,11 @@ export interface KnownPeer {
   addresses: readonly string[];
 }
 
+export interface DiscoveredPeer {
+  display_name: string;
+  addresses: readonly string[];
+}
+
 export interface PeerDirectory {
   /** The safety number of this node and the peer; null when this node's key is unknown. */
   safetyNumber(peer: string): Promise<string | null>;
@@ -34,6 +39,8 @@ export interface PeerDirectory {
   incomingRequest(requestId: string): Promise<KnownRequest | undefined>;
   /** A paired peer as the extension lists it; undefined when not paired. */
   pairedPeer(peer: string): Promise<KnownPeer | undefined>;
+  /** A node LAN discovery heard announce itself; undefined when not heard (or discovery is off). */
+  discoveredPeer(peer: string): Promise<DiscoveredPeer | undefined>;
 }
 
 /** Longest message preview, in characters, before it is cut. */
@@ -88,10 +95,18 @@ export class CallFacts {
 
   private async pairByIdFacts(peer: string | undefined, address: unknown): Promise<string[]> {
     if (peer === undefined) return [];
+    const discovered = await this.directory.discoveredPeer(peer);
+    const heard = discovered === undefined || discovered.addresses.length === 0 ? null : printable(discovered.addresses.join(', '));
+    const where =
+      typeof address === 'string'
+        ? printable(address)
+        : heard === null
+          ? 'none: LAN discovery has not heard this node, so the extension will refuse the call without an address'
+          : `${heard} (heard on the local network; the handshake proves the key)`;
     return [
       line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages'),
-      ...(await this.identityFacts(peer, null)),
-      line('address', typeof address === 'string' ? printable(address) : 'the address LAN discovery heard it announce'),
+      ...(await this.identityFacts(peer, discovered?.display_name ?? null)),
+      line('address', where),
     ];
   }
 

@@ -5,7 +5,7 @@ import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type KnownPeer, type KnownRequest, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -174,6 +174,12 @@ function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
     incomingRequest: async (requestId) =>
       listed<KnownRequest & { request_id: string }>((await data('requests'))['incoming']).find((request) => request.request_id === requestId),
     pairedPeer: async (peer) => listed<KnownPeer & { peer: string }>((await data('peers'))['peers']).find((entry) => entry.peer === peer),
+    discoveredPeer: async (peer) => {
+      // Discovery may be off on this node (not_available): then nothing was heard.
+      const response = await supervisor.execute('discover', {});
+      const peers = (response.result as { data?: { peers?: unknown } } | undefined)?.data?.peers;
+      return listed<DiscoveredPeer & { peer: string }>(peers).find((entry) => entry.peer === peer);
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
-import { CallFacts, PREVIEW_CHARACTERS, type KnownPeer, type KnownRequest, type PeerDirectory } from '../../../permissions/gate/call-facts';
+import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
 const KEY = new Uint8Array(32).fill(7);
 const PEER = peerIdFromPublicKey(KEY);
@@ -9,11 +9,12 @@ const OTHER = peerIdFromPublicKey(new Uint8Array(32).fill(9));
 const SAFETY = '12345 67890';
 const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
 
-function directory(requests: Record<string, KnownRequest> = {}, peers: Record<string, KnownPeer> = {}): PeerDirectory {
+function directory(requests: Record<string, KnownRequest> = {}, peers: Record<string, KnownPeer> = {}, heard: Record<string, DiscoveredPeer> = {}): PeerDirectory {
   return {
     safetyNumber: async () => SAFETY,
     incomingRequest: async (id) => requests[id],
     pairedPeer: async (peer) => peers[peer],
+    discoveredPeer: async (peer) => heard[peer],
   };
 }
 
@@ -36,10 +37,16 @@ t.test('pair with a broken link says so instead of failing', async (t) => {
   t.match(facts, [/^link +NOT a valid pairing link \(invalid pairing link: .*\); the extension will refuse it$/]);
 });
 
-t.test('pair by peer id and address', async (t) => {
+t.test('pair by peer id: the given address, or what LAN discovery heard, with the name as a claim', async (t) => {
   const facts = await new CallFacts(directory()).describe('pair', { peer: PEER, address: '192.0.2.9:1' });
   t.match(facts.join('\n'), 'name        not known yet');
   t.match(facts.join('\n'), 'address     192.0.2.9:1');
+  const heard = new CallFacts(directory({}, {}, { [PEER]: { display_name: 'Carol\u2028', addresses: ['192.0.2.4:7'] } }));
+  const discovered = (await heard.describe('pair', { peer: PEER })).join('\n');
+  t.match(discovered, 'name        "Carol\\u2028" (chosen by them');
+  t.match(discovered, 'address     192.0.2.4:7 (heard on the local network; the handshake proves the key)');
+  const unheard = (await new CallFacts(directory()).describe('pair', { peer: PEER })).join('\n');
+  t.match(unheard, 'address     none: LAN discovery has not heard this node');
 });
 
 t.test('accept shows the request as the extension holds it, and warns when the peer does not match', async (t) => {
