@@ -195,8 +195,12 @@ export class HostApi {
     const verdict = this.deps.tokens.verify(token);
     if (!verdict.valid && verdict.reason === 'expired') throw unauthorized('token_expired', `the token has expired: get a new one from ${TOKEN_PATH}`);
     if (!verdict.valid) throw unauthorized('token_unknown', `this host did not issue this token, or has restarted since: get one from ${TOKEN_PATH}`);
-    if (this.deps.plugins.get(verdict.pluginId) === undefined) {
+    const plugin = this.deps.plugins.get(verdict.pluginId);
+    if (plugin === undefined) {
       throw unauthorized('token_unknown', `the plugin this token was issued to, ${verdict.pluginId}, is no longer declared on this host`);
+    }
+    if (credentialOf(plugin) !== verdict.credential) {
+      throw unauthorized('token_unknown', `the secret of plugin ${verdict.pluginId} was replaced after this token was issued: get a new one from ${TOKEN_PATH}`);
     }
     return verdict.pluginId;
   }
@@ -223,7 +227,7 @@ export class HostApi {
         { 'www-authenticate': 'Bearer' },
       );
     }
-    const { token } = this.deps.tokens.issue(plugin.id);
+    const { token } = this.deps.tokens.issue(plugin.id, credentialOf(plugin));
     sendJson(request, response, 200, { access_token: token, token_type: 'Bearer', expires_in: this.deps.tokens.ttlSeconds }, { 'cache-control': 'no-store' });
   }
 
@@ -361,8 +365,16 @@ async function readJsonObject(request: IncomingMessage, limit: number): Promise<
 
 /** Compares digests, so the comparison takes the same time whatever the secrets' lengths and contents. */
 function secretsMatch(expected: string, given: string): boolean {
-  const digest = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
-  return timingSafeEqual(digest(expected), digest(given)) && expected.length > 0;
+  return timingSafeEqual(secretDigest(expected), secretDigest(given)) && expected.length > 0;
+}
+
+function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+/** What a token is bound to: the plugin's secret when it was issued, as a digest. */
+export function credentialOf(plugin: PluginDeclaration): string {
+  return secretDigest(plugin.secret).toString('hex');
 }
 
 function decodeSegment(segment: string): string {

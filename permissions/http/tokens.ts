@@ -16,7 +16,7 @@ export interface IssuedToken {
   expiresAt: number;
 }
 
-export type TokenVerdict = { valid: true; pluginId: string } | { valid: false; reason: 'unknown' | 'expired' };
+export type TokenVerdict = { valid: true; pluginId: string; credential: string } | { valid: false; reason: 'unknown' | 'expired' };
 
 export interface TokenStoreOptions {
   ttlMs?: number;
@@ -33,7 +33,7 @@ export const DEFAULT_EXPIRED_MEMORY_MS = 60 * 60 * 1000;
 export const DEFAULT_MAX_EXPIRED_REMEMBERED = 1024;
 
 export class TokenStore {
-  private readonly sessions = new Map<string, { pluginId: string; expiresAt: number }>();
+  private readonly sessions = new Map<string, { pluginId: string; credential: string; expiresAt: number }>();
   /** Token -> when it was found expired; insertion order is that order, so the oldest come first. */
   private readonly expired = new Map<string, number>();
   private readonly ttlMs: number;
@@ -53,7 +53,12 @@ export class TokenStore {
     return Math.floor(this.ttlMs / 1000);
   }
 
-  issue(pluginId: string): IssuedToken {
+  /**
+   * `credential` names what the token was issued for (a digest of the
+   * plugin's secret): the Host API compares it with the plugin's current
+   * one, so replacing a leaked secret also ends the tokens it bought.
+   */
+  issue(pluginId: string, credential: string): IssuedToken {
     const now = this.now();
     // Sweeping here bounds the live tokens by the issue rate times the ttl.
     for (const [token, session] of this.sessions) {
@@ -62,14 +67,14 @@ export class TokenStore {
     this.forgetOldExpired(now);
     const token = randomBytes(32).toString('base64url');
     const expiresAt = now + this.ttlMs;
-    this.sessions.set(token, { pluginId, expiresAt });
+    this.sessions.set(token, { pluginId, credential, expiresAt });
     return { token, expiresAt };
   }
 
   verify(token: string): TokenVerdict {
     const now = this.now();
     const session = this.sessions.get(token);
-    if (session !== undefined && session.expiresAt > now) return { valid: true, pluginId: session.pluginId };
+    if (session !== undefined && session.expiresAt > now) return { valid: true, pluginId: session.pluginId, credential: session.credential };
     if (session !== undefined) this.retire(token, now);
     this.forgetOldExpired(now);
     return { valid: false, reason: this.expired.has(token) ? 'expired' : 'unknown' };

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { rmSync } from 'node:fs';
+import { credentialOf } from '../../permissions/http/host-api';
 import { startNode, type RunningNode } from '../../permissions/node/running-node';
 import { PluginClient } from '../../permissions/demo/plugin-client';
 import type { PluginDeclaration } from '../../permissions/gate/types';
@@ -29,7 +30,7 @@ const RULES = [
   { plugin: '*', operation: '*', prompt: 'permission', answer: 'approve' },
 ];
 
-async function setUp(t: Test): Promise<{ node: RunningNode; hostDir: string; client: (id: string) => PluginClient }> {
+async function setUp(t: Test): Promise<{ node: RunningNode; hostDir: string; client: (id: string) => PluginClient; tokenFor: (id: string) => string }> {
   const dir = tempDir(t);
   const hostDir = join(dir, 'host');
   const policyFile = join(dir, 'policy.json');
@@ -39,13 +40,15 @@ async function setUp(t: Test): Promise<{ node: RunningNode; hostDir: string; cli
   t.teardown(() => node.stop());
   // One client (and so one token) per plugin: the token exchange is rate-limited.
   const clients = new Map(plugins.map((p) => [p.id, new PluginClient(node.apiUrl, p.id, p.secret)]));
-  return { node, hostDir, client: (id) => clients.get(id) as PluginClient };
+  const declared = new Map(plugins.map((p) => [p.id, p]));
+  const tokenFor = (id: string): string => node.tokens.issue(id, credentialOf(declared.get(id) as PluginDeclaration)).token;
+  return { node, hostDir, client: (id) => clients.get(id) as PluginClient, tokenFor };
 }
 
 const stateOf = (node: RunningNode, plugin: string, operation: string) => node.grants.get(plugin, `ext:p2p-comm:${operation}`)?.state;
 
 t.test('the gate, layer by layer, through HTTP against the real extension', async (t) => {
-  const { node, hostDir, client } = await setUp(t);
+  const { node, hostDir, client, tokenFor } = await setUp(t);
   const url = `${node.apiUrl}/api/v1/extensions/p2p-comm/status`;
 
   t.test('tokens', async (t) => {
@@ -62,7 +65,7 @@ t.test('the gate, layer by layer, through HTTP against the real extension', asyn
   t.test('unknown extension and operation: 403', async (t) => {
     const approver = client('approver');
     t.match(await approver.call('teleport'), { status: 403, body: { error: 'Forbidden' } });
-    const token = node.tokens.issue('approver').token;
+    const token = tokenFor('approver');
     const other = await fetch(`${node.apiUrl}/v1/extensions/other-ext/status`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${token}` } });
     t.equal(other.status, 403);
   });

@@ -227,6 +227,19 @@ t.test('plugins are looked up on every request', async (t) => {
   t.equal((await postJson(`${api.base}/api/v1/extensions/p2p-comm/status`, { input: {} }, await api.token())).status, 200, 'added back, it works again');
 });
 
+t.test('replacing a plugin secret ends the tokens the old one bought', async (t) => {
+  const api = await startApi(t);
+  const token = await api.token();
+  const status = () => postJson(`${api.base}/api/v1/extensions/p2p-comm/status`, { input: {} }, token);
+  t.equal((await status()).status, 200);
+  const renewed = { ...PLUGIN, secret: 'a-brand-new-secret-value' };
+  api.plugins.set(PLUGIN.id, renewed);
+  const refused = await status();
+  t.equal(refused.status, 401);
+  t.match(await jsonOf(t, refused), { details: { code: 'token_unknown', message: /secret of plugin agent was replaced/ } });
+  t.equal((await postJson(`${api.base}/api/v1/extensions/p2p-comm/status`, { input: {} }, await api.token(renewed))).status, 200, 'the new secret buys a working token');
+});
+
 /** A request with exactly these headers (fetch would not send a Host of our choosing). */
 function rawRequest(url: string, headers: Record<string, string>, setHost = true): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
