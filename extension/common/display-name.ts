@@ -74,9 +74,14 @@ export function isValidDisplayName(name: string): boolean {
   return DISPLAY_NAME_PATTERN.test(name) && name.trim() !== '';
 }
 
+/** The text with every forbidden character removed, whatever its length. */
+export function removeForbiddenCharacters(text: string): string {
+  return text.replace(FORBIDDEN_CHARACTERS, '');
+}
+
 /** The text with every forbidden character removed, cut to the maximum length and trimmed (may be empty). */
 export function stripForbiddenCharacters(text: string): string {
-  return [...text.replace(FORBIDDEN_CHARACTERS, '')].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
+  return [...removeForbiddenCharacters(text)].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
 }
 
 function codePointName(character: string): string {
