@@ -1,6 +1,8 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
+import type { HeldLock } from './common/lock-file';
+import { lockDataDir } from './data-dir-lock';
 import { createBonjourResponder } from './discovery/bonjour-responder';
 import { MdnsDiscovery } from './discovery/mdns-discovery';
 import { P2pError } from './common/errors';
@@ -26,6 +28,7 @@ export interface AppDependencies {
 export class P2pCommApp implements ExtensionApp {
   private readonly operations = new OperationRegistry(manifest.operations);
   private node: NodeContext | null = null;
+  private dataDirLock: HeldLock | null = null;
   private hostEvents = 0;
 
   constructor(private readonly deps: AppDependencies) {}
@@ -39,8 +42,20 @@ export class P2pCommApp implements ExtensionApp {
     if (params.extensionId !== undefined && params.extensionId !== manifest.id) {
       this.deps.logger.warn(`host calls this extension "${params.extensionId}"; its manifest id is "${manifest.id}"`);
     }
-    const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig } = this.deps;
     const dataDir = openDataDir(params.dataDir);
+    // Before any state file is opened: another process running this data_dir would be the same node twice.
+    this.dataDirLock = lockDataDir(dataDir);
+    try {
+      this.node = this.openNode(dataDir);
+    } catch (error) {
+      this.releaseDataDir();
+      throw error;
+    }
+    return { extension_id: manifest.id, version: manifest.version, data_dir: dataDir };
+  }
+
+  private openNode(dataDir: string): NodeContext {
+    const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig } = this.deps;
     // Discovery needs the node's identity, and the network asks discovery for addresses: bound late.
     let discovery: MdnsDiscovery | null = null;
     const parts = assembleNode({
@@ -60,7 +75,7 @@ export class P2pCommApp implements ExtensionApp {
       logger,
       createResponder: createBonjourResponder,
     });
-    this.node = {
+    return {
       version: manifest.version,
       dataDir,
       startedAt: new Date(),
@@ -71,7 +86,6 @@ export class P2pCommApp implements ExtensionApp {
       networkConfig,
       discovery,
     };
-    return { extension_id: manifest.id, version: manifest.version, data_dir: dataDir };
   }
 
   start(): void {
@@ -120,7 +134,14 @@ export class P2pCommApp implements ExtensionApp {
       await node.network.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
     }
+    this.releaseDataDir();
     this.deps.logger.info('stopped');
+  }
+
+  /** Lets another process run the data_dir; also called at exit, for the ways out that skip close. */
+  releaseDataDir(): void {
+    this.dataDirLock?.release();
+    this.dataDirLock = null;
   }
 }
 

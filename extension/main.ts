@@ -42,6 +42,8 @@ function main(): void {
   const outbox = new EventOutbox(limits.maxQueuedEvents);
   const refusals = new RefusalCounters();
   const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig });
+  // A fatal error or the shutdown deadline exits without close: the lock still goes (kill -9 leaves a stale one, taken over at the next start).
+  process.on('exit', () => app.releaseDataDir());
   const session = new HostSession({
     input: process.stdin,
     output: process.stdout,

@@ -1,7 +1,7 @@
 import type { MessagingConfig, NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
-import { validateDisplayName } from './common/display-name';
+import { isValidDisplayName } from './common/display-name';
 import { Profile } from './identity/profile';
 import type { Logger } from './log';
 import type { RefusalCounters } from './metrics/refusals';
@@ -99,13 +99,4 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     validAgentName: isValidDisplayName,
   });
   return { identity, profile, trust, pending, consent, network, outboxStore, inbox, messenger };
-}
-
-function isValidDisplayName(name: string): boolean {
-  try {
-    validateDisplayName(name);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,3 +1,5 @@
+import { escapeUnsafeInJson } from '../extension/common/quote-text';
+
 /**
  * Text that reaches a person's terminal from somewhere else (a plugin's
  * input, a peer's display name, an operation name from a URL, the audit
@@ -15,15 +17,9 @@ export function printable(text: string): string {
 
 /**
  * JSON for a terminal or a log a person may `cat`: the same value, with the
- * unsafe characters written as JSON \u escapes. JSON.stringify already
- * escapes C0 controls inside strings (the line breaks of an indented result
- * are its own); the others can only occur inside strings, so the result
- * parses back to the same value.
+ * unsafe characters written as JSON \u escapes (the line breaks of an
+ * indented result are its own).
  */
-const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
-
 export function printableJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(UNSAFE_IN_JSON, (character) =>
-    Array.from({ length: character.length }, (_, index) => `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`).join(''),
-  );
+  return escapeUnsafeInJson(JSON.stringify(value, null, indent));
 }

@@ -8,9 +8,12 @@ import { P2pError } from './errors';
  * itself or forge text around it: no control characters (C0, DEL, C1, which
  * include the 8-bit CSI), no line or paragraph separators, no format
  * characters (bidirectional controls, LRM/RLM, zero-width space and joiners,
- * word joiner, BOM, soft hyphen, tag characters), no lone surrogates, and
- * none of the letters that render as blank space (Hangul fillers, braille
- * blank). 1-64 code points, not only whitespace.
+ * word joiner, BOM, soft hyphen, tag characters), no default-ignorable
+ * code points (which fonts render as nothing: combining grapheme joiner,
+ * variation selectors, Mongolian free variation selectors, Khmer inherent
+ * vowels, Hangul fillers), no lone surrogates, and not the braille blank, a
+ * letter that renders as blank space without being default-ignorable.
+ * 1-64 code points, not only whitespace.
  *
  * manifest.json's set_display_name schema repeats the character rule as a
  * pattern both JavaScript and Rust regex engines read (no \p{Cs}: a Rust
@@ -21,11 +24,12 @@ export const MAX_DISPLAY_NAME_LENGTH = 64;
 /** Shown for a peer whose claimed name breaks the rule. */
 export const UNNAMED_PEER = 'unnamed peer';
 
-const INVISIBLE_LETTERS = '\\u115F\\u1160\\u3164\\uFFA0\\u2800';
-const FORBIDDEN_CLASS = `\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}${INVISIBLE_LETTERS}`;
+/** Forbidden in both patterns; \p{Default_Ignorable_Code_Point} covers the Hangul fillers, not the braille blank. */
+const INVISIBLE = '\\p{Default_Ignorable_Code_Point}\\u2800';
+const FORBIDDEN_CLASS = `\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}${INVISIBLE}`;
 
 /** The set_display_name schema's pattern, as written in manifest.json. */
-export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INVISIBLE_LETTERS}]+$`;
+export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INVISIBLE}]+$`;
 
 /** Whole-name check, length included; state files check stored names with it. */
 export const DISPLAY_NAME_PATTERN = new RegExp(`^[^${FORBIDDEN_CLASS}]{1,${MAX_DISPLAY_NAME_LENGTH}}$`, 'u');
@@ -70,9 +74,14 @@ export function isValidDisplayName(name: string): boolean {
   return DISPLAY_NAME_PATTERN.test(name) && name.trim() !== '';
 }
 
+/** The text with every forbidden character removed, whatever its length. */
+export function removeForbiddenCharacters(text: string): string {
+  return text.replace(FORBIDDEN_CHARACTERS, '');
+}
+
 /** The text with every forbidden character removed, cut to the maximum length and trimmed (may be empty). */
 export function stripForbiddenCharacters(text: string): string {
-  return [...text.replace(FORBIDDEN_CHARACTERS, '')].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
+  return [...removeForbiddenCharacters(text)].slice(0, MAX_DISPLAY_NAME_LENGTH).join('').trim();
 }
 
 function codePointName(character: string): string {

@@ -1,6 +1,7 @@
 import { P2pError } from './errors';
 import { PEER_ID_PATTERN } from './peer-id';
 import { validateDisplayName } from './display-name';
+import { quoteUntrusted } from './quote-text';
 
 /**
  * The pairing link: everything another person needs to ask this node for
@@ -58,12 +59,12 @@ export function parsePairingLink(text: string): PairingLink {
     throw invalid('the query part is malformed');
   }
   for (const key of query.keys()) {
-    if (key !== 'addr' && key !== 'name' && key !== 'exp') throw invalid(`unknown field "${key}"`);
+    if (key !== 'addr' && key !== 'name' && key !== 'exp') throw invalid(`unknown field ${quoteUntrusted(key)}`);
   }
   const addresses = query.getAll('addr');
   if (addresses.length === 0) throw invalid('it carries no address');
   if (addresses.length > MAX_LINK_ADDRESSES) throw invalid(`it carries more than ${MAX_LINK_ADDRESSES} addresses`);
-  for (const address of addresses) if (!isValidAddress(address)) throw invalid(`"${address}" is not a host:port address`);
+  for (const address of addresses) if (!isValidAddress(address)) throw invalid(`${quoteUntrusted(address)} is not a host:port address`);
   const names = query.getAll('name');
   if (names.length !== 1) throw invalid('it must carry exactly one name');
   let displayName: string;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { P2pError } from './errors';
+import { quoteUntrusted } from './quote-text';
 
 /**
  * A peer id is the node's Ed25519 public key in lower-case RFC 4648 base32
@@ -24,10 +25,9 @@ export function peerIdFromPublicKey(publicKey: Uint8Array): string {
 
 export function publicKeyFromPeerId(peerId: string): Uint8Array {
   if (!PEER_ID_PATTERN.test(peerId)) {
-    const shown = peerId.length > 60 ? `${peerId.slice(0, 60)}…` : peerId;
     throw new P2pError(
       'INVALID_INPUT',
-      `${JSON.stringify(shown)} is not a peer id: a peer id is 52 characters a-z and 2-7 (lower case, no padding) ending in "a" or "q"`,
+      `${quoteUntrusted(peerId)} is not a peer id: a peer id is 52 characters a-z and 2-7 (lower case, no padding) ending in "a" or "q"`,
     );
   }
   return decodeBase32(peerId);

@@ -1,9 +1,8 @@
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { isLegacyDisplayName, isValidDisplayName, stripForbiddenCharacters, validateDisplayName } from '../common/display-name';
 import { readFileIfExists, writeFileAtomic } from '../common/atomic-file';
-import { defaultDisplayName, type PickIndex } from './default-name';
+import { defaultDisplayName, machineNames, type PickIndex } from './default-name';
 
 /**
  * The name other people see for this node (the rule is common/display-name.ts).
@@ -15,9 +14,11 @@ import { defaultDisplayName, type PickIndex } from './default-name';
 export const PROFILE_FILE_NAME = 'profile.json';
 
 export interface ProfileOptions {
-  /** Feeds the default name only; an option so that tests can pass an awkward one. */
+  /** Feeds the default name only (default: this machine's); an option so that tests can pass an awkward one. */
   hostName?: string;
-  /** Draws the default name's word; an option so that tests can choose it. */
+  /** Removed from the host name in the default name (default: the OS user's; null: none known). */
+  userName?: string | null;
+  /** Draws the default name's words; an option so that tests can choose them. */
   pick?: PickIndex;
 }
 
@@ -34,7 +35,11 @@ export class Profile {
   static open(dataDir: string, options: ProfileOptions = {}): Profile {
     const path = join(dataDir, PROFILE_FILE_NAME);
     const content = readFileIfExists(path);
-    const defaultName = (): string => defaultDisplayName(options.hostName ?? hostname(), options.pick);
+    const defaultName = (): string => {
+      const machine = machineNames();
+      const userName = options.userName === undefined ? machine.userName : options.userName;
+      return defaultDisplayName({ hostName: options.hostName ?? machine.hostName, userName }, options.pick);
+    };
     if (content === undefined) {
       const name = defaultName();
       writeProfile(path, name);

@@ -176,21 +176,38 @@ t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
   }
 });
 
+/** The message parsing `text` throws. */
+function refusal(text: string): string {
+  try {
+    parsePairingLink(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return 'accepted';
+}
+
 t.test('the refusal says what is wrong', async (t) => {
-  const refusal = (text: string) => {
-    try {
-      parsePairingLink(text);
-    } catch (error) {
-      return (error as Error).message;
-    }
-    return 'accepted';
-  };
   t.match(refusal(`http://${peerId}?addr=h:1&name=B`), /must start with p2p-comm:\/\//);
   t.match(refusal(`${LINK_SCHEME}${peerId.toUpperCase()}?addr=h:1&name=B`), /peer id/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&x=1`), /unknown field "x"/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:0&name=B`), /"h:0" is not a host:port address/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?name=B`), /no address/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&exp=1&exp=2`), /more than one expiry/);
+});
+
+t.test('a hostile field name or address is quoted escaped and cut, never raw', async (t) => {
+  // ESC [2J, the 8-bit CSI, NEL, a line break, LINE SEPARATOR, RIGHT-TO-LEFT OVERRIDE, ZERO WIDTH SPACE, BOM, a tag character.
+  const hostile = '%1B%5B2J%C2%9B%C2%85%0A%E2%80%A8%E2%80%AE%E2%80%8B%EF%BB%BF%F3%A0%81%81';
+  const escaped = '\\u001b[2J\\u009b\\u0085\\n\\u2028\\u202e\\u200b\\ufeff\\udb40\\udc41';
+  const key = refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&x${hostile}y=1`);
+  const address = refusal(`${LINK_SCHEME}${peerId}?addr=h${hostile}:1&name=B`);
+  t.ok(key.includes(`unknown field "x${escaped}y";`), 'the field name, escaped');
+  t.ok(address.includes(`"h${escaped}:1" is not a host:port address;`), 'the address, escaped');
+  const long = refusal(`${LINK_SCHEME}${peerId}?addr=${'%E2%80%AE'.repeat(500)}:1&name=B`);
+  t.match(long, new RegExp(`^invalid pairing link: "(\\\\u202e){64}"… is not a host:port address;`), 'cut after 64 characters');
+  for (const message of [key, address, long]) {
+    t.notMatch(message, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u, 'no control, format or separator character survives');
+  }
 });
 
 t.test('isValidAddress', async (t) => {

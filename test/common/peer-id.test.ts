@@ -65,7 +65,8 @@ t.test('every non-canonical spelling is refused', async (t) => {
   for (const spelling of refused) {
     t.throws(() => publicKeyFromPeerId(spelling), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /is not a peer id: a peer id is 52 characters/ }, JSON.stringify(spelling));
   }
-  t.throws(() => publicKeyFromPeerId('x'.repeat(10_000)), { message: /^"x{60}…" is not a peer id/ }, 'long input is cut in the message');
+  t.throws(() => publicKeyFromPeerId('x'.repeat(10_000)), { message: /^"x{64}"… is not a peer id/ }, 'long input is cut in the message');
+  t.throws(() => publicKeyFromPeerId('a\u202eb\u001b[2J\u2028'), { message: /^"a\\u202eb\\u001b\[2J\\u2028" is not a peer id/ }, 'quoted escaped');
 });
 
 t.test('fingerprint: the first 16 bytes of SHA-256 of the key, as hex pairs', async (t) => {

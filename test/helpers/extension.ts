@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Test } from 'tap';
 import { ExtensionProcess, type ExtensionProcessOptions, type RpcResponse } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/common/manifest';
+import { DATA_DIR_LOCK_FILE_NAME } from '../../extension/data-dir-lock';
 
 /** The built binary, as a host installs it (`npm test` builds it first). */
 export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');
@@ -55,4 +56,10 @@ export function dataOf(t: Test, response: RpcResponse): Record<string, unknown> 
   t.equal(result.success, true, 'success is true');
   t.ok('data' in result, 'result carries data');
   return result.data;
+}
+
+/** The pid in a data dir's lock file, as written; null when nothing holds it. */
+export function dataDirLockHolder(dataDir: string): string | null {
+  const path = join(dataDir, DATA_DIR_LOCK_FILE_NAME);
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { manifest } from '../../extension/common/manifest';
 import { ExtensionSupervisor, type ExtensionEvent, type SupervisedExit, type SupervisorOptions } from '../../permissions/host/process-manager';
-import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
+import { BINARY, dataDirLockHolder, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -31,10 +31,11 @@ function supervise(t: Test, overrides: Partial<SupervisorOptions> = {}) {
 }
 
 t.test('the real extension is run, restarted after a crash and stopped for good', async (t) => {
-  const { supervisor, events, stderr, lifecycle } = supervise(t);
+  const { supervisor, events, stderr, lifecycle, dataDir } = supervise(t);
   await supervisor.start();
   const firstPid = supervisor.pid;
   t.type(firstPid, 'number');
+  t.equal(dataDirLockHolder(dataDir), String(firstPid), 'the extension holds its data dir');
 
   const status = await supervisor.execute('status', {});
   t.equal(status.error, undefined, 'status answers');
@@ -55,6 +56,7 @@ t.test('the real extension is run, restarted after a crash and stopped for good'
   const [restartedPid] = (await restarted) as [number | undefined];
   t.equal(restartedPid, supervisor.pid);
   t.not(supervisor.pid, firstPid, 'a new process');
+  t.equal(dataDirLockHolder(dataDir), String(supervisor.pid), 'the lock of the killed process was stale: the restarted one took it');
   t.equal(events.length, 2, 'the restarted process announced itself');
   t.equal((events[1]?.data as { peer: string }).peer, (events[0]?.data as { peer: string }).peer, 'same data dir, same identity');
 
@@ -64,6 +66,7 @@ t.test('the real extension is run, restarted after a crash and stopped for good'
   t.match(report, { code: 0, exitedWithinGrace: true }, 'stop() shuts it down within the grace period');
   const [finalExit] = (await stopped) as [SupervisedExit];
   t.equal(finalExit.restartInMs, null, 'no restart is scheduled');
+  t.equal(dataDirLockHolder(dataDir), null, 'the lock is released');
   t.equal(supervisor.pid, undefined);
   await t.rejects(supervisor.execute('status', {}), /was stopped/, 'calls after stop() fail at once');
 });
