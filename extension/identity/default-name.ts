@@ -67,6 +67,7 @@ function twoWords(pick: PickIndex): string {
 const SEPARATORS = /[-._\s]/u;
 const OUTER_SEPARATORS = /^[-._\s]+|[-._\s]+$/gu;
 /** A container id, a MAC address or a serial number: reads like part of a fingerprint and names nothing. */
+const MIN_SEARCHED_USER_NAME = 3;
 const HEX_LIKE = /^(?=.*[0-9])[0-9a-f]{6,}$/iu;
 const DIGITS = /^[0-9]+$/u;
 const MEANINGFUL = /[\p{L}\p{N}]/u;
@@ -77,10 +78,11 @@ function hostPart({ hostName, userName }: MachineNames): string {
   const visible = removeForbiddenCharacters(hostName);
   const user = userName === null ? '' : removeForbiddenCharacters(userName);
   // Before the domain is cut: a user name such as "john.doe" spans labels.
-  const anonymous = user === '' ? visible : withoutUserName(visible, user);
+  // A very short one is only removed as a whole part: searched inside words, user "a" would turn "MacBook" into "McBook".
+  const anonymous = [...user].length < MIN_SEARCHED_USER_NAME ? visible : withoutUserName(visible, user);
   return shortHostName(anonymous)
     .split(SEPARATORS)
-    .filter((token) => MEANINGFUL.test(token) && !HEX_LIKE.test(token) && !DIGITS.test(token))
+    .filter((token) => MEANINGFUL.test(token) && !HEX_LIKE.test(token) && !DIGITS.test(token) && token.toLowerCase() !== user.toLowerCase())
     .join('-');
 }
 

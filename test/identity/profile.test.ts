@@ -43,6 +43,9 @@ t.test('the default name is what is left of the short host name, and two words d
     ['3f4a5b6c7d8e', 'root', 'otter maple'],
     ['ip-172-31-5-9.ec2.internal', 'ubuntu', 'ip otter maple'],
     ['node-A1B2C3_4', null, 'node otter maple'],
+    // A one- or two-letter user name is removed as a whole part only.
+    ['MacBook-a', 'a', 'MacBook otter maple'],
+    ['jd-MacBook', 'jd', 'MacBook otter maple'],
     ['build-7', null, 'build otter maple'],
     ['cafe_box 42', null, 'cafe-box otter maple'],
     ['deadbeef-x1', null, 'deadbeef-x1 otter maple'],
