@@ -2,6 +2,7 @@ import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
+import { quoteUntrusted } from './common/quote-text';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -130,7 +131,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1
   if (raw === undefined || raw === '') return fallback;
   const value = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!(value >= min && value <= max)) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${quoteUntrusted(raw)}`);
   }
   return value;
 }
@@ -138,7 +139,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1
 function host(env: NodeJS.ProcessEnv, name: string): string | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return null;
-  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(raw)) throw new Error(`${name} must be a host name or IP address, got ${JSON.stringify(raw)}`);
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(raw)) throw new Error(`${name} must be a host name or IP address, got ${quoteUntrusted(raw)}`);
   return raw;
 }
 
@@ -223,14 +224,14 @@ function discoveryMode(env: NodeJS.ProcessEnv, name: string, fallback: Discovery
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const mode = DISCOVERY_MODES.find((candidate) => candidate === raw);
-  if (mode === undefined) throw new Error(`${name} must be one of ${DISCOVERY_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (mode === undefined) throw new Error(`${name} must be one of ${DISCOVERY_MODES.join(', ')}, got ${quoteUntrusted(raw)}`);
   return mode;
 }
 
 function ipv4(env: NodeJS.ProcessEnv, name: string): string | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return null;
-  if (!isIPv4(raw)) throw new Error(`${name} must be the IPv4 address of a local interface (e.g. 192.168.1.20), got ${JSON.stringify(raw)}`);
+  if (!isIPv4(raw)) throw new Error(`${name} must be the IPv4 address of a local interface (e.g. 192.168.1.20), got ${quoteUntrusted(raw)}`);
   return raw;
 }
 
@@ -242,7 +243,7 @@ export function defaultDataDir(): string {
 export function resolveDataDir(requested: string | undefined): string {
   if (requested === undefined) return defaultDataDir();
   if (!isAbsolute(requested)) {
-    throw new Error(`data_dir must be an absolute path, got ${JSON.stringify(requested)}`);
+    throw new Error(`data_dir must be an absolute path, got ${quoteUntrusted(requested)}`);
   }
   return requested;
 }

@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { quoteUntrusted } from './quote-text';
 
 /**
  * One sentence for the first schema error ajv reports, naming the place
@@ -7,7 +8,7 @@ import type { ErrorObject } from 'ajv';
 export function describeSchemaError(error: ErrorObject, where: string): string {
   const params = error.params as Record<string, unknown>;
   if (error.propertyName !== undefined) {
-    return `${where} has a key ${JSON.stringify(error.propertyName)} that ${error.message ?? 'is invalid'}`;
+    return `${where} has a key ${quoteUntrusted(error.propertyName)} that ${error.message ?? 'is invalid'}`;
   }
   switch (error.keyword) {
     case 'additionalProperties':

@@ -1,6 +1,7 @@
 import { P2pError } from '../common/errors';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
 import type { RecordReader, RecordWriter } from './record-log';
+import { quoteUntrusted } from '../common/quote-text';
 
 export type MessageType = 'text' | 'json';
 
@@ -27,11 +28,11 @@ const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json'];
 /** Operations check their input earlier; this guards the file, which must only hold what it can read back. */
 export function checkMessageFields(fields: MessageFields): void {
   if (!MESSAGE_ID_PATTERN.test(fields.messageId)) {
-    throw new P2pError('INVALID_INPUT', `a message id is 32 lower-case hex characters, got ${JSON.stringify(fields.messageId.slice(0, 64))}`);
+    throw new P2pError('INVALID_INPUT', `a message id is 32 lower-case hex characters, got ${quoteUntrusted(fields.messageId)}`);
   }
   publicKeyFromPeerId(fields.peerId);
   if (!MESSAGE_TYPES.includes(fields.type)) {
-    throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${JSON.stringify(fields.type)}`);
+    throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${quoteUntrusted(fields.type)}`);
   }
   if (fields.correlationId !== null && !CORRELATION_ID_PATTERN.test(fields.correlationId)) {
     throw new P2pError(

@@ -11,6 +11,7 @@ import {
   TIME_SCHEMA,
 } from '../common/json-state-file';
 import { replaceLegacyNames } from './legacy-names';
+import { quoteUntrusted } from '../common/quote-text';
 
 /**
  * Pairing requests waiting for a person's answer, both directions, and the
@@ -307,7 +308,7 @@ export class PendingRequests {
 
   private newEntry(request: NewPendingRequest): RequestEntry {
     if (!REQUEST_ID_PATTERN.test(request.requestId)) {
-      throw new P2pError('INVALID_INPUT', `a request id is 32 lower-case hex characters, got ${JSON.stringify(request.requestId.slice(0, 64))}`);
+      throw new P2pError('INVALID_INPUT', `a request id is 32 lower-case hex characters, got ${quoteUntrusted(request.requestId)}`);
     }
     const now = this.now();
     return {
