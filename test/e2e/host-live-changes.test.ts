@@ -69,30 +69,46 @@ t.test('permission changes made with the CLI apply to the running host at once',
 });
 
 t.test('CLI changes and host approvals at the same time: none is lost', async (t) => {
-  const rules = [
-    { plugin: 'agent', operation: '*', prompt: 'permission', answer: 'approve' },
-    { plugin: 'agent', operation: 'receive', prompt: 'scope', answer: 'allow' },
-  ];
-  const { hostDir, client } = await host(t, rules);
-  const APPROVALS = 12;
+  const PLUGINS = 6;
+  const CALLS_EACH = 2;
   const CLI_CHANGES = 8;
-  const approvals = Array.from({ length: APPROVALS }, (_, index) => client.call('receive', { peer: peer(index) }));
+  const dir = tempDir(t);
+  const policyFile = join(dir, 'policy.json');
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      rules: [
+        { plugin: '*', operation: '*', prompt: 'permission', answer: 'approve' },
+        { plugin: '*', operation: 'receive', prompt: 'scope', answer: 'allow' },
+      ],
+    }),
+  );
+  const plugins: PluginDeclaration[] = Array.from({ length: PLUGINS }, (_, index) => ({
+    id: `agent-${index}`,
+    secret: randomBytes(20).toString('hex'),
+    extensions: { 'p2p-comm': ['receive', 'ack'] },
+  }));
+  const hostDir = join(dir, 'host');
+  const node = await startNode({ hostDir, dataDir: join(dir, 'ext'), binary: BINARY, plugins, policyFile, env: LOOPBACK_ONLY, eventPollMs: 0 });
+  t.teardown(() => node.stop());
+  // Each plugin has one dialog open at a time (the host refuses a second with 429), so each calls in turn; the plugins run side by side.
+  const approvals = plugins.map(async (plugin, index) => {
+    const client = new PluginClient(node.apiUrl, plugin.id, plugin.secret);
+    const statuses: number[] = [];
+    for (let call = 0; call < CALLS_EACH; call += 1) statuses.push((await client.call('receive', { peer: peer(index * 10 + call) })).status);
+    return statuses;
+  });
   const cliChanges = Array.from({ length: CLI_CHANGES }, (_, index) =>
-    run(process.execPath, [HOST_CLI, 'allow-scope', 'agent', 'ack', peer(100 + index), '--host-dir', hostDir]),
+    run(process.execPath, [HOST_CLI, 'allow-scope', `agent-${index % PLUGINS}`, 'ack', peer(100 + index), '--host-dir', hostDir]),
   );
-  const statuses = (await Promise.all(approvals)).map((result) => result.status);
+  const statuses = (await Promise.all(approvals)).flat();
   await Promise.all(cliChanges);
-  t.notOk(statuses.includes(403), 'every scope dialog was answered allow');
+  t.notOk(statuses.some((status) => status === 403 || status === 429), 'every scope dialog was asked and answered allow');
   const grants = GrantStore.open(hostDir);
-  t.same(
-    [...(grants.get('agent', 'ext:p2p-comm:receive')?.approvedScopes ?? [])].sort(),
-    Array.from({ length: APPROVALS }, (_, index) => peer(index)).sort(),
-    'every approval the host remembered',
-  );
-  t.same(
-    [...(grants.get('agent', 'ext:p2p-comm:ack')?.approvedScopes ?? [])].sort(),
-    Array.from({ length: CLI_CHANGES }, (_, index) => peer(100 + index)).sort(),
-    'every change the CLI made',
-  );
-  t.equal(grants.get('agent', 'ext:p2p-comm:receive')?.state, 'active', 'and the just-in-time approval');
+  plugins.forEach((plugin, index) => {
+    t.same(grants.get(plugin.id, 'ext:p2p-comm:receive')?.approvedScopes, [peer(index * 10), peer(index * 10 + 1)], `every approval the host remembered for ${plugin.id}`);
+    t.equal(grants.get(plugin.id, 'ext:p2p-comm:receive')?.state, 'active', 'and the just-in-time approval');
+  });
+  const cliMade = plugins.flatMap((plugin) => grants.get(plugin.id, 'ext:p2p-comm:ack')?.approvedScopes ?? []);
+  t.same(cliMade.sort(), Array.from({ length: CLI_CHANGES }, (_, index) => peer(100 + index)).sort(), 'every change the CLI made');
 });
