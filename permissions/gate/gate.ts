@@ -114,14 +114,14 @@ export class Gate {
   private recheck(call: Call, definition: OperationDefinition, context: CheckedContext): Refusal | undefined {
     const grant = this.options.grants.get(call.plugin, context.permission);
     if (grant === undefined || grant.state === 'revoked') {
-      const details = `Plugin '${call.plugin}' lacks permission '${context.permission}'`;
-      return this.refuse(call, 'permission', { status: 403, error: 'Permission denied', details }, 'refused', `${details} (revoked while a dialog was open)`);
+      const refusal = lacksPermission(call.plugin, context.permission);
+      return this.refuse(call, 'permission', refusal, 'refused', `${refusal.details} (revoked while a dialog was open)`);
     }
     const key = definition.scope_key;
     const value = key === undefined ? undefined : context.input[key];
-    if (typeof value === 'string' && grant.deniedScopes.includes(value)) {
-      const details = `User denied access to scope '${key}' = '${value}'`;
-      return this.refuse(call, 'scope', { status: 403, error: 'Scope approval denied', details }, 'refused', `${details} (denied while a dialog was open)`);
+    if (key !== undefined && typeof value === 'string' && grant.deniedScopes.includes(value)) {
+      const refusal = scopeDenied(key, value);
+      return this.refuse(call, 'scope', refusal, 'refused', `${refusal.details} (denied while a dialog was open)`);
     }
     return undefined;
   }
@@ -130,9 +130,9 @@ export class Gate {
     const { grants, prompter } = this.options;
     const grant = grants.get(call.plugin, context.permission);
     if (grant === undefined || grant.state === 'revoked') {
-      const details = `Plugin '${call.plugin}' lacks permission '${context.permission}'`;
+      const refusal = lacksPermission(call.plugin, context.permission);
       const why = grant === undefined ? 'not declared by the plugin' : 'revoked';
-      return this.refuse(call, 'permission', { status: 403, error: 'Permission denied', details }, 'refused', `${details} (${why})`);
+      return this.refuse(call, 'permission', refusal, 'refused', `${refusal.details} (${why})`);
     }
     if (grant.state === 'active') {
       this.record(call, 'permission', 'allowed', 'permission active');
@@ -177,7 +177,7 @@ export class Gate {
       this.record(call, 'scope', 'allowed', `${scope} is approved`);
       return undefined;
     }
-    const denied = { status: 403, error: 'Scope approval denied', details: `User denied access to scope '${key}' = '${value}'` } as const;
+    const denied = scopeDenied(key, value);
     if (grant?.deniedScopes.includes(value) === true) {
       // Remembered, so that a plugin cannot raise the same dialog again and again.
       return this.refuse(call, 'scope', denied, 'refused', `${scope} was denied earlier (p2p-comm-host forget-scope asks again)`);
@@ -299,4 +299,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function isUnanswered(answer: unknown): answer is Unanswered {
   return typeof answer === 'object' && answer !== null && 'unanswered' in answer;
+}
+
+/** Nexus's refusal of a permission the plugin does not hold (never declared, or revoked). */
+function lacksPermission(plugin: string, permission: string): Omit<Refusal, 'allowed'> & { details: string } {
+  return { status: 403, error: 'Permission denied', details: `Plugin '${plugin}' lacks permission '${permission}'` };
+}
+
+/** Nexus's refusal of a scope value the person denied. */
+function scopeDenied(key: string, value: string): Omit<Refusal, 'allowed'> & { details: string } {
+  return { status: 403, error: 'Scope approval denied', details: `User denied access to scope '${key}' = '${value}'` };
 }
