@@ -57,7 +57,7 @@ export type ReportedState = OutgoingMessage['state'];
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
 const MAX_DEFER_MS = 60_000;
 
-/** Why messages to a peer that revoked this node fail. */
+/** Why messages to a revoked pairing fail: the peer revoked this node, or this node's user revoked the peer. */
 const REVOKED_BY_PEER = 'revoked_by_peer';
 const REVOKED = 'revoked';
 
@@ -90,7 +90,7 @@ export class Messenger implements SessionListener {
     this.every(Math.max(10, Math.floor(ackTimeoutMs / 2)), () => this.resendUnacknowledged());
     // A stop between recording a revocation and failing its messages left them pending.
     for (const peerId of this.deps.outbox.pendingPeers()) {
-      const state = this.deps.trust.get(peerId)?.state;
+      const state = this.deps.trust.stateOf(peerId);
       if (state === 'revoked_by_peer') this.revokedByPeer(peerId);
       if (state === 'revoked') void this.revokedHere(peerId);
     }
@@ -121,7 +121,7 @@ export class Messenger implements SessionListener {
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
-    if (trust.get(request.peer)?.state === 'revoked_by_peer') {
+    if (trust.stateOf(request.peer) === 'revoked_by_peer') {
       // The peer revoked this node while the message was being written: it fails like the others.
       await this.failAllFor(request.peer, REVOKED_BY_PEER);
       return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
@@ -212,6 +212,7 @@ export class Messenger implements SessionListener {
 
   /** Refuses at once what could never be delivered, saying why. */
   private assertSendable(peerId: string): void {
+    if (this.deps.trust.isTrusted(peerId)) return;
     const peer = this.deps.trust.get(peerId);
     if (peer?.state === 'revoked_by_peer') {
       throw new P2pError(
@@ -220,9 +221,7 @@ export class Messenger implements SessionListener {
           'so nothing can be sent to it. To talk again, both of you must pair again: run pair with its pairing link and have its user accept, or accept a request from it',
       );
     }
-    if (peer?.state !== 'trusted') {
-      throw new P2pError('NOT_FOUND', `${peerId} is not a paired peer; pair with it first (see peers)`);
-    }
+    throw new P2pError('NOT_FOUND', `${peerId} is not a paired peer; pair with it first (see peers)`);
   }
 
   private queueFor(peerId: string): string[] {

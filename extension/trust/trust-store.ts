@@ -170,8 +170,13 @@ export class TrustStore {
     return entry === undefined ? undefined : recordOf(peerId, entry);
   }
 
+  /** The peer's state alone: cheap enough for every send, unlike get(), which copies and decodes the whole record. */
+  stateOf(peerId: string): TrustState | undefined {
+    return this.peers.get(peerId)?.state;
+  }
+
   isTrusted(peerId: string): boolean {
-    return this.peers.get(peerId)?.state === 'trusted';
+    return this.stateOf(peerId) === 'trusted';
   }
 
   list(): TrustedPeerRecord[] {
