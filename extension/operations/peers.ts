@@ -1,4 +1,4 @@
-import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
+import { fingerprintOf } from '../common/peer-id';
 import { safetyNumber } from '../common/safety-number';
 import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
@@ -36,15 +36,14 @@ export const peers: OperationHandler = async (_input, node) => ({
 export const revoke: OperationHandler = async (input, node) => {
   const peerId = input['peer'] as string;
   const alreadyEnded = node.trust.get(peerId)?.state === 'revoked_by_peer';
-  node.trust.revoke(peerId);
+  const revoked = node.trust.revoke(peerId);
   node.pending.removeOutgoingForPeer(peerId);
   const notified = node.network.announceRevocation(peerId);
   await node.messenger.revokedHere(peerId);
-  const revoked = node.trust.get(peerId);
   node.outbox.enqueue({
     type: 'p2p.peer.revoked',
     subject: peerId,
-    data: { peer: peerId, fingerprint: fingerprintOf(publicKeyFromPeerId(peerId)), display_name: revoked?.displayName ?? null, notified },
+    data: { peer: peerId, fingerprint: fingerprintOf(revoked.publicKey), display_name: revoked.displayName, notified },
   });
   return { data: { peer: peerId, state: 'revoked', notified }, message: revokeMessage(notified, alreadyEnded) };
 };
