@@ -1,9 +1,9 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrnoException } from '../../extension/common/atomic-file';
 import { P2pError } from '../../extension/common/errors';
 import { closedObject, StateFileFormat } from '../../extension/common/json-state-file';
 import { acquireLock } from '../../extension/common/lock-file';
+import { fileVersion, type FileVersion } from '../file-version';
 import { declaredPermissions, type PermissionGrant, type PermissionName, type PermissionState, type PluginDeclaration } from './types';
 
 /**
@@ -72,9 +72,6 @@ const GRANTS_FILE = new StateFileFormat<GrantsFile>({
 /** How long a change waits for another process's change to the same file. */
 export const GRANTS_LOCK_WAIT_MS = 2000;
 
-/** What identifies one version of the file on disk: a rename gives a new inode. */
-type FileVersion = string | null;
-
 export class GrantStore {
   private readonly lockPath: string;
 
@@ -90,7 +87,7 @@ export class GrantStore {
   static open(hostDataDir: string): GrantStore {
     mkdirSync(hostDataDir, { recursive: true, mode: 0o700 });
     const path = join(hostDataDir, GRANTS_FILE_NAME);
-    const version = versionOf(path);
+    const version = fileVersion(path);
     return new GrantStore(path, readTable(path), version);
   }
 
@@ -171,7 +168,7 @@ export class GrantStore {
 
   /** The table as on disk now: read again when another process replaced the file. */
   private current(): GrantTable {
-    const version = versionOf(this.path);
+    const version = fileVersion(this.path);
     if (version !== this.version) {
       this.table = readTable(this.path);
       this.version = version;
@@ -191,7 +188,7 @@ export class GrantStore {
       change(next);
       GRANTS_FILE.save(this.path, fileFromTable(next));
       this.table = next;
-      this.version = versionOf(this.path);
+      this.version = fileVersion(this.path);
     } finally {
       lock.release();
     }
@@ -203,15 +200,6 @@ function readTable(path: string): GrantTable {
   return file === undefined ? new Map() : tableFromFile(file);
 }
 
-function versionOf(path: string): FileVersion {
-  try {
-    const stat = statSync(path, { bigint: true });
-    return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}`;
-  } catch (error) {
-    if (isErrnoException(error) && error.code === 'ENOENT') return null;
-    throw error;
-  }
-}
 
 function withValue(values: readonly string[], value: string): string[] {
   return values.includes(value) ? [...values] : [...values, value];

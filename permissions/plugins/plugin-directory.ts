@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFileAtomic } from '../../extension/common/atomic-file';
 import type { PluginDeclaration } from '../gate/types';
+import { fileVersion, type FileVersion } from '../file-version';
 import { printable } from '../terminal-text';
 import { loadPluginDeclaration, PLUGIN_ID_PATTERN } from './plugin-declarations';
 
@@ -130,7 +131,7 @@ export const DEFAULT_PLUGIN_RECHECK_MS = 500;
 
 interface CachedFile {
   checkedAt: number;
-  /** What identifies this version of the file: inode, size and modification time. */
+  /** This version of the file (file-version.ts). */
   version: string;
   /** Undefined when this version of the file could not be used (the warning has been given). */
   declaration: PluginDeclaration | undefined;
@@ -169,15 +170,17 @@ export class PluginDirectory {
     const cached = this.files.get(id);
     if (cached !== undefined && now - cached.checkedAt < this.recheckMs) return cached.declaration;
     const path = pluginFile(this.hostDir, id);
-    let version: string;
+    let version: FileVersion;
     try {
-      const stat = statSync(path);
-      version = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+      version = fileVersion(path);
     } catch (error) {
       this.files.delete(id);
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.declared.get(id);
       this.warn(`warning: plugin ${id} is unavailable: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;
+    }
+    if (version === null) {
+      this.files.delete(id);
+      return this.declared.get(id);
     }
     if (cached?.version === version) {
       cached.checkedAt = now;
