@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { TokenBucket } from '../limits/token-bucket';
+import { TokenBucket } from '../common/token-bucket';
 import { formatAddress } from '../network/addresses';
 import { decodeTxt, type TxtRefusal } from './txt-record';
 

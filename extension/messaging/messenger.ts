@@ -4,7 +4,7 @@ import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
 import { publicKeyFromPeerId } from '../common/peer-id';
-import { TokenBucket } from '../limits/token-bucket';
+import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';

@@ -3,7 +3,7 @@ import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import { fingerprintOf, peerIdFromPublicKey } from '../common/peer-id';
 import { UNNAMED_PEER, validateDisplayName } from '../common/display-name';
-import { TokenBucket } from '../limits/token-bucket';
+import { TokenBucket } from '../common/token-bucket';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';

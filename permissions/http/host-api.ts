@@ -2,11 +2,11 @@ import { once } from 'node:events';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { TokenBucket } from '../../extension/common/token-bucket';
 import { permissionName, type GateVerdict, type PluginDeclaration } from '../gate/types';
 import type { EventHub } from './event-hub';
 import { mayReceiveEvent, type PluginPermissions } from './event-permissions';
 import { EXTENSION_UNAVAILABLE, extensionErrorAnswer, type ExtensionRefusal } from './extension-errors';
-import { RateLimit } from './rate-limit';
 import type { TokenStore } from './tokens';
 
 /**
@@ -111,7 +111,7 @@ interface RequestContext {
 export class HostApi {
   private readonly server: Server;
   private readonly routes: Route[];
-  private readonly tokenRate: RateLimit;
+  private readonly tokenRate: TokenBucket;
   /** The listening port; the only one a request's Host header may name. */
   private port: number | undefined;
 
@@ -125,7 +125,8 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
     ];
-    this.tokenRate = new RateLimit({ ...(options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT), ...(options.now === undefined ? {} : { now: options.now }) });
+    const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
+    this.tokenRate = new TokenBucket(burst, perSecond, options.now);
     this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {
       this.dispatch(request, response).catch((error: unknown) => this.fail(request, response, error));
     });
@@ -206,9 +207,8 @@ export class HostApi {
   }
 
   private async issueToken({ request, response }: RequestContext): Promise<void> {
-    const rate = this.tokenRate.take();
-    if (!rate.allowed) {
-      const seconds = Math.ceil(rate.retryAfterMs / 1000);
+    if (!this.tokenRate.take()) {
+      const seconds = Math.ceil(this.tokenRate.waitMs() / 1000);
       throw new HttpError(
         429,
         { error: 'Too many requests', details: { code: 'rate_limited', message: `too many token requests; try again in ${seconds} s` } },

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TokenBucket } from '../../extension/limits/token-bucket';
+import { TokenBucket } from '../../extension/common/token-bucket';
 
 /** A bucket on a clock the test moves by hand. */
 function bucketOn(capacity: number, ratePerSecond: number) {
@@ -93,4 +93,27 @@ t.test('a clock that steps back does not drain the bucket', async (t) => {
   const { bucket, clock } = bucketOn(5, 5 / 60);
   clock.ms -= 60 * 60 * 1000;
   t.equal(bucket.take(), true, 'a full bucket still allows a take after the clock stepped back an hour');
+});
+
+t.test('waitMs: how long until the next token, as a Retry-After needs it', async (t) => {
+  let now = 0;
+  const bucket = new TokenBucket(2, 4, () => now);
+  t.equal(bucket.waitMs(), 0, 'a full bucket: no wait');
+  t.ok(bucket.take());
+  t.ok(bucket.take());
+  t.notOk(bucket.take());
+  t.equal(bucket.waitMs(), 250);
+  now = 100;
+  t.equal(bucket.waitMs(), 150, 'part of a token has come back');
+  t.notOk(bucket.take(), 'a refused take takes nothing');
+  now = 250;
+  t.ok(bucket.take());
+  now = 10_000;
+  t.same([bucket.take(), bucket.take(), bucket.take()], [true, true, false], 'an idle bucket holds no more than its capacity');
+});
+
+t.test('a bucket that could never allow anything is refused', async (t) => {
+  t.throws(() => new TokenBucket(0, 1), RangeError);
+  t.throws(() => new TokenBucket(1, 0), RangeError);
+  t.throws(() => new TokenBucket(Number.NaN, 1), RangeError);
 });
