@@ -1,7 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MESSAGING_CONFIG, DEFAULT_NETWORK_CONFIG, type MessagingConfig, type NetworkConfig } from '../extension/config';
+import {
+  DEFAULT_MESSAGING_CONFIG,
+  DEFAULT_NETWORK_CONFIG,
+  DEFAULT_STDIO_LIMITS,
+  eventOutboxLimits,
+  type MessagingConfig,
+  type NetworkConfig,
+} from '../extension/config';
 import { EventOutbox, type OutgoingEvent } from '../extension/events/outbox';
 import type { NodeIdentity } from '../extension/identity/node-identity';
 import type { Logger } from '../extension/log';
@@ -79,7 +86,7 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2p-comm-bench-'));
   const networkConfig: NetworkConfig = { ...DEFAULT_NETWORK_CONFIG, listenHost: '127.0.0.1', listenPort: 0, ...options.network };
   const messagingConfig: MessagingConfig = { ...DEFAULT_MESSAGING_CONFIG, ...options.messaging };
-  const events = new CountingEventOutbox(1000);
+  const events = new CountingEventOutbox(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
   const refusals = new RefusalCounters();
   const { identity, trust, network, outboxStore, inbox, messenger } = assembleNode({
     dataDir,

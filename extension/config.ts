@@ -1,8 +1,11 @@
 import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_REFUSAL_BUDGET, type RefusalBudgetConfig } from './network/refusal-budgets';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
+import { MAX_ACK_BATCH_ENTRIES } from './wire/ack-batch';
 import { quoteUntrusted } from './common/quote-text';
+import type { EventOutboxLimits } from './events/outbox';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -16,6 +19,12 @@ export interface StdioLimits {
   maxLineBytes: number;
   /** Events kept for the host while it is not calling us; the oldest are dropped beyond this. */
   maxQueuedEvents: number;
+  /** Security events kept (pairing requests, key mismatches, revocations), one per type and peer; never displaced by others. */
+  maxQueuedSecurityEvents: number;
+  /** Events published at the end of one execute; the rest wait for the next, so a flood of events cannot hold a call up. */
+  maxEventsPerCall: number;
+  /** Refusals of a peer's messages are published as one counted event per peer at most this often. */
+  refusalEventIntervalMs: number;
   /** How long to wait for the host's reply to one event.publish before giving up on that event. */
   publishTimeoutMs: number;
   /** Grace between answering shutdown and exiting regardless of unfinished clean-up. */
@@ -25,9 +34,21 @@ export interface StdioLimits {
 export const DEFAULT_STDIO_LIMITS: StdioLimits = {
   maxLineBytes: 8 * 1024 * 1024,
   maxQueuedEvents: 1000,
+  maxQueuedSecurityEvents: 256,
+  maxEventsPerCall: 32,
+  refusalEventIntervalMs: 10_000,
   publishTimeoutMs: 10_000,
   shutdownDeadlineMs: 3_000,
 };
+
+/** The event queue's share of the stdio limits. */
+export function eventOutboxLimits(limits: StdioLimits): EventOutboxLimits {
+  return {
+    maxQueued: limits.maxQueuedEvents,
+    maxQueuedSecurity: limits.maxQueuedSecurityEvents,
+    tallyIntervalMs: limits.refusalEventIntervalMs,
+  };
+}
 
 /** Where and how the node meets its peers. */
 export interface NetworkConfig {
@@ -45,6 +66,8 @@ export interface NetworkConfig {
   consentBurst: number;
   consentPerMinute: number;
   maxIncomingRequests: number;
+  /** Refused input a paired peer may send before its session is closed and it is kept away. */
+  refusalBudget: RefusalBudgetConfig;
 }
 
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
@@ -58,6 +81,7 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   consentBurst: 5,
   consentPerMinute: 10,
   maxIncomingRequests: 32,
+  refusalBudget: DEFAULT_REFUSAL_BUDGET,
 };
 
 /** Limits and timings of messaging. */
@@ -69,6 +93,10 @@ export interface MessagingConfig {
   /** A message sent without a signed ack for this long is sent again. */
   ackTimeoutMs: number;
   maxInFlightPerPeer: number;
+  /** Answers other than "stored" (refused, deferred, duplicate) go out signed together: at most this many per batch... */
+  ackBatchMaxEntries: number;
+  /** ...after waiting at most this long for more to join them. */
+  ackBatchDelayMs: number;
   peerRate: { burst: number; perSecond: number };
   globalRate: { burst: number; perSecond: number };
   inboxMaxMessagesPerPeer: number;
@@ -85,6 +113,8 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   defaultTtlSeconds: 24 * 3600,
   ackTimeoutMs: 30_000,
   maxInFlightPerPeer: 1024,
+  ackBatchMaxEntries: 256,
+  ackBatchDelayMs: 50,
   peerRate: { burst: 10_000, perSecond: 5_000 },
   globalRate: { burst: 40_000, perSecond: 20_000 },
   inboxMaxMessagesPerPeer: 1000,
@@ -148,6 +178,9 @@ export function stdioLimitsFromEnv(env: NodeJS.ProcessEnv): StdioLimits {
   return {
     maxLineBytes: integer(env, 'P2P_COMM_MAX_LINE_BYTES', d.maxLineBytes),
     maxQueuedEvents: integer(env, 'P2P_COMM_MAX_QUEUED_EVENTS', d.maxQueuedEvents),
+    maxQueuedSecurityEvents: integer(env, 'P2P_COMM_MAX_QUEUED_SECURITY_EVENTS', d.maxQueuedSecurityEvents),
+    maxEventsPerCall: integer(env, 'P2P_COMM_MAX_EVENTS_PER_CALL', d.maxEventsPerCall),
+    refusalEventIntervalMs: integer(env, 'P2P_COMM_REFUSAL_EVENT_INTERVAL_MS', d.refusalEventIntervalMs, 0),
     publishTimeoutMs: integer(env, 'P2P_COMM_PUBLISH_TIMEOUT_MS', d.publishTimeoutMs),
     shutdownDeadlineMs: integer(env, 'P2P_COMM_SHUTDOWN_DEADLINE_MS', d.shutdownDeadlineMs),
   };
@@ -174,6 +207,12 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
     consentBurst: integer(env, 'P2P_COMM_CONSENT_BURST', d.consentBurst),
     consentPerMinute: integer(env, 'P2P_COMM_CONSENT_PER_MINUTE', d.consentPerMinute),
     maxIncomingRequests: integer(env, 'P2P_COMM_MAX_INCOMING_REQUESTS', d.maxIncomingRequests),
+    refusalBudget: {
+      burst: integer(env, 'P2P_COMM_REFUSAL_BURST', d.refusalBudget.burst),
+      perSecond: integer(env, 'P2P_COMM_REFUSALS_PER_SECOND', d.refusalBudget.perSecond),
+      backoffBaseMs: integer(env, 'P2P_COMM_MISBEHAVING_BACKOFF_MS', d.refusalBudget.backoffBaseMs),
+      backoffMaxMs: integer(env, 'P2P_COMM_MISBEHAVING_BACKOFF_MAX_MS', d.refusalBudget.backoffMaxMs),
+    },
   };
 }
 
@@ -185,6 +224,8 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     defaultTtlSeconds: integer(env, 'P2P_COMM_DEFAULT_TTL_SECONDS', d.defaultTtlSeconds, 1, 604_800),
     ackTimeoutMs: integer(env, 'P2P_COMM_ACK_TIMEOUT_MS', d.ackTimeoutMs, 10),
     maxInFlightPerPeer: integer(env, 'P2P_COMM_MAX_IN_FLIGHT', d.maxInFlightPerPeer),
+    ackBatchMaxEntries: integer(env, 'P2P_COMM_ACK_BATCH_MAX', d.ackBatchMaxEntries, 1, MAX_ACK_BATCH_ENTRIES),
+    ackBatchDelayMs: integer(env, 'P2P_COMM_ACK_BATCH_DELAY_MS', d.ackBatchDelayMs, 0, 10_000),
     peerRate: {
       burst: integer(env, 'P2P_COMM_PEER_RATE_BURST', d.peerRate.burst),
       perSecond: integer(env, 'P2P_COMM_PEER_RATE_PER_SECOND', d.peerRate.perSecond),

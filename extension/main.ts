@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { P2pCommApp } from './app';
-import { discoveryConfigFromEnv, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
+import { discoveryConfigFromEnv, eventOutboxLimits, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
 import { EventOutbox } from './events/outbox';
 import { HostSession } from './host/session';
 import { logLevelFromEnv, StderrLogger } from './log';
@@ -39,7 +39,7 @@ function main(): void {
     process.exit(70);
   });
 
-  const outbox = new EventOutbox(limits.maxQueuedEvents);
+  const outbox = new EventOutbox(eventOutboxLimits(limits));
   const refusals = new RefusalCounters();
   const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig });
   // A fatal error or the shutdown deadline exits without close: the lock still goes (kill -9 leaves a stale one, taken over at the next start).

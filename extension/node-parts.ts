@@ -92,7 +92,6 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     outbox: outboxStore,
     inbox,
     events,
-    refusals,
     logger,
     config: messagingConfig,
     hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: CAPABILITIES, software: options.software }),

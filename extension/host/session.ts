@@ -145,11 +145,14 @@ export class HostSession {
     }
   }
 
+  /**
+   * One bounded batch per execute: the host waits for our answer while we
+   * publish, so a peer that causes events faster than the host reads them
+   * must not be able to hold the call up. What is left waits for the next.
+   */
   private async publishQueuedEvents(): Promise<void> {
-    const { outbox } = this.options;
-    for (let batch = outbox.takeAll(); batch.length > 0; batch = outbox.takeAll()) {
-      for (const event of batch) await this.publish(event);
-    }
+    const { outbox, limits } = this.options;
+    for (const event of outbox.takeBatch(limits.maxEventsPerCall)) await this.publish(event);
   }
 
   private async publish(event: OutgoingEvent): Promise<void> {

@@ -18,14 +18,17 @@ export interface CheckContext {
 /**
  * The receiver's checks, in this order (docs/protocol.md, "Receiving"):
  * cheap and local first, the signature once the envelope could matter, and
- * the payload last. Returns why the envelope is refused, or null.
+ * the payload last. No answer may depend on facts about a peer other than
+ * the session's. Returns why the envelope is refused, or null.
  */
 export function checkEnvelope(envelope: SignedEnvelope, context: CheckContext): AckReason | null {
   if (Buffer.compare(envelope.recipient, context.me) !== 0) return AckReason.WRONG_RECIPIENT;
   const sender = peerIdFromPublicKey(envelope.sender);
-  if (!context.trust.isTrusted(sender)) return AckReason.UNKNOWN_SENDER;
   // Envelopes are not relayed: whoever signs must be whoever is connected.
+  // Checked before trust, so that naming a third key tells the session peer
+  // nothing about whether this node trusts that key.
   if (sender !== context.sessionPeer) return AckReason.SENDER_MISMATCH;
+  if (!context.trust.isTrusted(sender)) return AckReason.UNKNOWN_SENDER;
   if (envelope.timestamp < context.now - context.clockSkewMs) return AckReason.STALE_TIMESTAMP;
   if (envelope.timestamp > context.now + context.clockSkewMs) return AckReason.FUTURE_TIMESTAMP;
   if (context.inbox.hasNonce(sender, envelope.nonce)) return AckReason.REPLAYED_NONCE;

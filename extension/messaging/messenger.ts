@@ -6,12 +6,12 @@ import type { NodeIdentity } from '../identity/node-identity';
 import { publicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
-import type { RefusalCounters } from '../metrics/refusals';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
 import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { OutboxStore, OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
-import { AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
+import { type Ack, AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
+import { openAckBatch, signAckBatch } from '../wire/ack-batch';
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -24,7 +24,7 @@ import {
   type SignedEnvelope,
 } from '../wire/envelope';
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
-import { MSG_ACK, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
+import { MSG_ACK, MSG_ACK_BATCH, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
 import { checkEnvelope } from './envelope-checks';
 import { InFlight } from './in-flight';
 import { encodeContent } from './payload';
@@ -36,7 +36,6 @@ export interface MessengerDeps {
   outbox: OutboxStore;
   inbox: InboxStore;
   events: EventOutbox;
-  refusals: RefusalCounters;
   logger: Logger;
   config: MessagingConfig;
   /** Our own hello: agent name, capabilities, software. */
@@ -73,6 +72,11 @@ export class Messenger implements SessionListener {
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
   private readonly deferredUntil = new Map<string, number>();
+  /** Peers that deferred a message: one message at a time goes to them until one is stored again. */
+  private readonly probing = new Set<string>();
+  /** Per peer: answers (other than "stored") waiting to go out together under one signature. */
+  private readonly pendingAcks = new Map<string, Ack[]>();
+  private readonly ackFlushTimers = new Map<string, NodeJS.Timeout>();
   private readonly hellos = new Map<string, Hello>();
   private readonly peerBuckets = new Map<string, TokenBucket>();
   private readonly globalBucket: TokenBucket;
@@ -98,6 +102,7 @@ export class Messenger implements SessionListener {
 
   close(): void {
     for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.ackFlushTimers.values()) clearTimeout(timer);
   }
 
   helloOf(peerId: string): Hello | undefined {
@@ -176,6 +181,10 @@ export class Messenger implements SessionListener {
   closed(peerId: string): void {
     this.waiting.delete(peerId);
     this.inFlight.clearPeer(peerId);
+    // Answers for a closed session are moot: the sender offers those messages again on the next one.
+    this.pendingAcks.delete(peerId);
+    clearTimeout(this.ackFlushTimers.get(peerId));
+    this.ackFlushTimers.delete(peerId);
   }
 
   revokedByPeer(peerId: string): void {
@@ -195,16 +204,17 @@ export class Messenger implements SessionListener {
         void this.receiveEnvelope(peerId, body).catch((error: unknown) => this.deps.logger.error(`storing a message from ${peerId} failed: ${(error as Error).message}`));
         return;
       case MSG_ACK:
-        void this.receiveAck(peerId, body).catch((error: unknown) => this.deps.logger.error(`recording an ack from ${peerId} failed: ${(error as Error).message}`));
+      case MSG_ACK_BATCH:
+        void this.receiveAcks(peerId, type, body).catch((error: unknown) => this.deps.logger.error(`recording an ack from ${peerId} failed: ${(error as Error).message}`));
         return;
       case MSG_HELLO: {
         const hello = decodeHello(body, this.deps.validAgentName);
-        if (hello === null) this.deps.refusals.count('network', 'bad_hello');
+        if (hello === null) this.deps.network.refuse(peerId, 'bad_hello');
         else this.hellos.set(peerId, hello);
         return;
       }
       default:
-        this.deps.refusals.count('network', `unknown_message_type_${type}`);
+        this.deps.network.refuse(peerId, `unknown_message_type_${type}`);
     }
   }
 
@@ -239,7 +249,8 @@ export class Messenger implements SessionListener {
     const queue = this.waiting.get(peerId);
     if (queue === undefined || (this.deferredUntil.get(peerId) ?? 0) > Date.now()) return;
     const recipient = publicKeyFromPeerId(peerId);
-    while (queue.length > 0 && this.inFlight.countFor(peerId) < config.maxInFlightPerPeer) {
+    const window = this.probing.has(peerId) ? 1 : config.maxInFlightPerPeer;
+    while (queue.length > 0 && this.inFlight.countFor(peerId) < window) {
       const id = queue[0] as string;
       const message = outbox.get(id);
       if (message === undefined || isFinal(message.state) || this.inFlight.has(id)) {
@@ -266,21 +277,31 @@ export class Messenger implements SessionListener {
     }
   }
 
-  private async receiveAck(peerId: string, body: Uint8Array): Promise<void> {
-    const { identity, outbox, events, refusals } = this.deps;
-    const ack = openAck(body, publicKeyFromPeerId(peerId), identity.publicKey);
-    if (ack === null) {
-      refusals.count('network', 'bad_ack');
+  private async receiveAcks(peerId: string, type: number, body: Uint8Array): Promise<void> {
+    const { identity, network } = this.deps;
+    const acker = publicKeyFromPeerId(peerId);
+    const acks = type === MSG_ACK_BATCH ? openAckBatch(body, acker, identity.publicKey) : nullable(openAck(body, acker, identity.publicKey));
+    if (acks === null) {
+      network.refuse(peerId, 'bad_ack');
       return;
     }
+    for (const ack of acks) await this.applyAck(peerId, ack);
+    this.pump(peerId);
+  }
+
+  private async applyAck(peerId: string, ack: Ack): Promise<void> {
+    const { outbox, events, network } = this.deps;
     const id = Buffer.from(ack.messageId).toString('hex');
     const message = outbox.get(id);
-    if (message === undefined || message.peerId !== peerId || isFinal(message.state)) {
-      refusals.count('network', 'unexpected_ack');
+    if (message === undefined || message.peerId !== peerId) {
+      network.refuse(peerId, 'unexpected_ack');
       return;
     }
+    // A second answer to a message already settled (it was offered twice) is normal and changes nothing.
+    if (isFinal(message.state)) return;
     this.inFlight.delete(id);
     if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
+      this.probing.delete(peerId);
       await outbox.update(id, { state: 'delivered', reason: null, attempts: message.attempts + 1 });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
     } else if (ack.status === AckStatus.REFUSED) {
@@ -292,11 +313,15 @@ export class Messenger implements SessionListener {
       this.deferPeer(peerId, message.attempts + 1);
       this.requeue(peerId);
     }
-    this.pump(peerId);
   }
 
-  /** The peer asked us to hold back; offer again after a growing, jittered pause. */
+  /**
+   * The peer asked us to hold back: offer again after a growing, jittered
+   * pause, one message at a time until one is stored, so that a peer whose
+   * inbox is full is not sent a whole window to refuse at every try.
+   */
   private deferPeer(peerId: string, attempts: number): void {
+    this.probing.add(peerId);
     const delay = Math.floor(Math.random() * Math.min(MAX_DEFER_MS, 100 * 2 ** Math.min(attempts, 16)));
     this.deferredUntil.set(peerId, Date.now() + delay);
     const timer = setTimeout(() => {
@@ -350,14 +375,26 @@ export class Messenger implements SessionListener {
 
   // Receiving
 
+  /**
+   * Every step is paid for before the next, more expensive one: the peer's
+   * rate first (before parsing), the cheap checks before the signature, the
+   * signature before the disk. Only a stored message gets a signature of its
+   * own; every other answer waits in a batch signed once (sendLater), and an
+   * envelope that does not even parse gets none.
+   */
   private async receiveEnvelope(peerId: string, body: Uint8Array): Promise<void> {
     const { identity, trust, inbox, config } = this.deps;
+    if (!this.takeRateToken(peerId)) {
+      this.refuse(peerId, peekMessageId(body), AckReason.RATE_LIMITED, AckStatus.DEFERRED);
+      return;
+    }
     let envelope: SignedEnvelope;
     try {
       envelope = decodeEnvelope(body, config.maxPayloadBytes);
     } catch (error) {
-      const reason = error instanceof PayloadTooLarge ? AckReason.PAYLOAD_TOO_LARGE : AckReason.MALFORMED;
-      this.refuse(peerId, peekMessageId(body), reason, AckStatus.REFUSED);
+      // A sender whose limit is larger than ours must learn; bytes that do not parse get no answer.
+      if (error instanceof PayloadTooLarge) this.refuse(peerId, peekMessageId(body), AckReason.PAYLOAD_TOO_LARGE, AckStatus.REFUSED);
+      else this.refuse(peerId, null, AckReason.MALFORMED, AckStatus.REFUSED);
       return;
     }
     const refusal = checkEnvelope(envelope, {
@@ -374,11 +411,7 @@ export class Messenger implements SessionListener {
     }
     const id = Buffer.from(envelope.messageId).toString('hex');
     if (inbox.hasMessage(id)) {
-      this.sendAck(peerId, envelope.messageId, AckStatus.DUPLICATE, AckReason.NONE);
-      return;
-    }
-    if (!this.takeRateToken(peerId)) {
-      this.refuse(peerId, envelope.messageId, AckReason.RATE_LIMITED, AckStatus.DEFERRED);
+      this.sendLater(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE });
       return;
     }
     let stored: StoredMessage;
@@ -394,7 +427,7 @@ export class Messenger implements SessionListener {
       });
     } catch (error) {
       if (error instanceof P2pError && error.errorName === 'CONFLICT') {
-        this.sendAck(peerId, envelope.messageId, AckStatus.DUPLICATE, AckReason.NONE);
+        this.sendLater(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE });
       } else if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') {
         this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED);
       } else {
@@ -403,7 +436,8 @@ export class Messenger implements SessionListener {
       }
       return;
     }
-    this.sendAck(peerId, envelope.messageId, AckStatus.STORED, AckReason.NONE);
+    const ack = signAck({ messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, identity, publicKeyFromPeerId(peerId));
+    this.deps.network.sendTo(peerId, MSG_ACK, ack);
     this.deps.events.enqueue({
       type: 'p2p.message.received',
       subject: peerId,
@@ -421,17 +455,43 @@ export class Messenger implements SessionListener {
     return bucket.take() && this.globalBucket.take();
   }
 
+  /**
+   * Counted against the peer's refusal budget (the network cuts off a peer
+   * past it), tallied into one event per peer per interval, and answered in
+   * the next batch when there is an id to answer.
+   */
   private refuse(peerId: string, messageId: Uint8Array | null, reason: AckReason, status: AckStatus): void {
     const name = ackReasonName(reason);
-    this.deps.refusals.count('network', `message_${name}`);
+    this.deps.network.refuse(peerId, `message_${name}`);
     const id = messageId === null ? null : Buffer.from(messageId).toString('hex');
-    this.deps.events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason: name, side: 'local' } });
-    if (messageId !== null) this.sendAck(peerId, messageId, status, reason);
+    this.deps.events.tally('p2p.message.rejected', peerId, name, { peer: peerId, message_id: id, reason: name, side: 'local' });
+    if (messageId !== null) this.sendLater(peerId, { messageId, status, reason });
   }
 
-  private sendAck(peerId: string, messageId: Uint8Array, status: AckStatus, reason: AckReason): void {
-    const ack = signAck({ messageId, status, reason }, this.deps.identity, publicKeyFromPeerId(peerId));
-    this.deps.network.sendTo(peerId, MSG_ACK, ack);
+  /** Queues an answer for the peer's next ack batch: sent when full, or after ackBatchDelayMs. */
+  private sendLater(peerId: string, ack: Ack): void {
+    let pending = this.pendingAcks.get(peerId);
+    if (pending === undefined) {
+      pending = [];
+      this.pendingAcks.set(peerId, pending);
+    }
+    pending.push(ack);
+    if (pending.length >= this.deps.config.ackBatchMaxEntries) {
+      this.flushAcks(peerId);
+    } else if (!this.ackFlushTimers.has(peerId)) {
+      const timer = setTimeout(() => this.flushAcks(peerId), this.deps.config.ackBatchDelayMs);
+      timer.unref();
+      this.ackFlushTimers.set(peerId, timer);
+    }
+  }
+
+  private flushAcks(peerId: string): void {
+    clearTimeout(this.ackFlushTimers.get(peerId));
+    this.ackFlushTimers.delete(peerId);
+    const acks = this.pendingAcks.get(peerId);
+    this.pendingAcks.delete(peerId);
+    if (acks === undefined || acks.length === 0) return;
+    this.deps.network.sendTo(peerId, MSG_ACK_BATCH, signAckBatch(acks, this.deps.identity, publicKeyFromPeerId(peerId)));
   }
 
   private every(ms: number, task: () => void): void {
@@ -439,6 +499,10 @@ export class Messenger implements SessionListener {
     timer.unref();
     this.timers.push(timer);
   }
+}
+
+function nullable<T>(value: T | null): T[] | null {
+  return value === null ? null : [value];
 }
 
 function isFinal(state: OutgoingMessage['state']): boolean {

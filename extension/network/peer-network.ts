@@ -13,7 +13,7 @@ import { PeerServer } from '../transport/peer-server';
 import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../wire/channel-handshake';
-import { DecisionResult, RefusalReason, refusalName } from '../wire/decision';
+import { type Decision, DecisionResult, RefusalReason, refusalName } from '../wire/decision';
 import { HandshakeError } from '../wire/handshake';
 import { checkRevocationNotice, signRevocationNotice } from '../wire/revocation-notice';
 import { MSG_REVOCATION } from '../wire/session-messages';
@@ -21,6 +21,7 @@ import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
 import { CloseCode, type SecureChannel } from '../wire/secure-channel';
 import { advertisedAddresses, formatAddress } from './addresses';
 import { persistPort, readPersistedPort } from './listen-port';
+import { RefusalBudgets } from './refusal-budgets';
 import { keepExisting } from './survivor';
 
 export interface PeerNetworkDeps {
@@ -82,9 +83,11 @@ export class PeerNetwork {
   private listenRetry: NodeJS.Timeout | null = null;
   private listener: SessionListener | null = null;
   private closing = false;
+  private readonly refusalBudgets: RefusalBudgets;
 
   constructor(private readonly deps: PeerNetworkDeps) {
-    const { transport, maxMessagesPerKey } = deps.config;
+    const { transport, maxMessagesPerKey, refusalBudget } = deps.config;
+    this.refusalBudgets = new RefusalBudgets(refusalBudget);
     this.handshakeOptions = {
       handshakeTimeoutMs: transport.handshakeTimeoutMs,
       keepaliveIntervalMs: transport.keepaliveIntervalMs,
@@ -181,7 +184,29 @@ export class PeerNetwork {
   disconnect(peerId: string, code: number, reason: string): void {
     this.cancelRetry(peerId);
     this.backoffs.delete(peerId);
+    this.refusalBudgets.forget(peerId);
     this.sessions.get(peerId)?.close(code, reason);
+  }
+
+  /**
+   * Counts input from a session peer that was refused, against the peer's
+   * budget. A peer past its budget has its session closed and is kept away
+   * for a while: its handshakes are answered "busy" and this node does not
+   * reach out to it until then. That is counted and published once per
+   * offence, never per refused message.
+   */
+  refuse(peerId: string, reason: string): void {
+    this.deps.refusals.count('network', reason);
+    if (this.refusalBudgets.charge(peerId) || !this.isOnline(peerId)) return;
+    const backoffMs = this.refusalBudgets.penalize(peerId);
+    this.deps.refusals.count('network', 'session_closed_too_many_refusals');
+    this.deps.logger.warn(`${peerId} sent more refused input than its budget allows; closing its session and keeping it away for ${backoffMs} ms`);
+    this.deps.outbox.enqueue({
+      type: 'p2p.peer.misbehaving',
+      subject: peerId,
+      data: { peer: peerId, reason: 'too_many_refusals', backoff_ms: backoffMs, until: new Date(Date.now() + backoffMs).toISOString() },
+    });
+    this.sessions.get(peerId)?.close(CloseCode.MISBEHAVING, 'too many refused messages');
   }
 
   /**
@@ -235,7 +260,7 @@ export class PeerNetwork {
         identity,
         { displayName: profile.displayName },
         formatAddress(ip, 0),
-        (initiator) => consent.decide(initiator, listenAddressOf(ip, initiator.payload)),
+        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, listenAddressOf(ip, initiator.payload)),
         this.handshakeOptions,
       );
       if (outcome.channel !== null) this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
@@ -243,6 +268,13 @@ export class PeerNetwork {
       refusals.count('network', `handshake_${failureReason(error)}`);
       logger.debug(`incoming handshake from ${ip} refused: ${(error as Error).message}`);
     }
+  }
+
+  /** A peer serving a penalty for refused input is told the node is busy, whatever it asks for. */
+  private keptAway(publicKey: Uint8Array): Decision | null {
+    if (this.refusalBudgets.remainingMs(peerIdFromPublicKey(publicKey)) === 0) return null;
+    this.deps.refusals.count('network', 'session_kept_away');
+    return { result: DecisionResult.REFUSED, reason: RefusalReason.BUSY };
   }
 
   private attempt(peerId: string): Promise<AttemptOutcome> {
@@ -440,7 +472,8 @@ export class PeerNetwork {
       backoff = new Backoff({ baseMs: this.deps.config.reconnectBaseMs, maxMs: this.deps.config.reconnectMaxMs });
       this.backoffs.set(peerId, backoff);
     }
-    this.scheduleAttempt(peerId, backoff.next());
+    // A peer kept away for refused input is not called back before its penalty is over.
+    this.scheduleAttempt(peerId, Math.max(backoff.next(), this.refusalBudgets.remainingMs(peerId)));
   }
 
   private cancelRetry(peerId: string): void {

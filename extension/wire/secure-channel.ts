@@ -15,6 +15,8 @@ export const CloseCode = {
   REVOKED: 4004,
   DUPLICATE: 4005,
   SHUTDOWN: 4006,
+  /** The peer sent more refused input than its budget allows; it is kept away for a while. */
+  MISBEHAVING: 4007,
 } as const;
 
 export interface ChannelPeer {

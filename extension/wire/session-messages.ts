@@ -7,3 +7,5 @@ export const MSG_ACK = 0x21;
 export const MSG_HELLO = 0x22;
 /** The sender revoked the receiver; the session closes right after (revocation-notice.ts). */
 export const MSG_REVOCATION = 0x23;
+/** Several acks under one signature (ack-batch.ts). */
+export const MSG_ACK_BATCH = 0x24;

@@ -21,7 +21,7 @@ function harness(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}):
   const input = new PassThrough();
   const output = new PassThrough();
   const events: string[] = [];
-  const outbox = new EventOutbox(10);
+  const outbox = new EventOutbox({ maxQueued: 10, maxQueuedSecurity: 10, tallyIntervalMs: 1000 });
   let exit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => {
     exit = resolve;
@@ -144,7 +144,7 @@ t.test('a host that never answers event.publish does not block the execute', asy
   h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
   t.match(await h.next(), { method: 'event.publish', params: { type: 'p2p.test' } });
   t.match(await h.next(), { id: 1, result: { success: true, data: 1 } });
-  t.same(h.outbox.stats(), { queued: 0, published: 0, dropped: 0, failed: 1 });
+  t.match(h.outbox.stats(), { queued: 0, published: 0, dropped: 0, failed: 1 });
 });
 
 t.test('shutdown exits after the deadline when clean-up hangs', async (t) => {
@@ -160,4 +160,34 @@ t.test('requests after shutdown are refused as shutting down', async (t) => {
   h.send({ id: 2, method: 'execute', params: { operation: 'status', input: {} } });
   await h.next();
   t.match(await h.next(), { id: 2, error: { code: -32004 } });
+});
+
+t.test('an execute publishes at most maxEventsPerCall events; the rest wait for the next call', async (t) => {
+  let outbox!: EventOutbox;
+  const h = await initialized(
+    {
+      execute: async () => {
+        for (let n = 0; n < 5; n += 1) outbox.enqueue({ type: 'p2p.test', data: { n } });
+        return { data: 1, message: null };
+      },
+    },
+    { maxEventsPerCall: 2 },
+  );
+  outbox = h.outbox;
+  const publishedBefore = async (id: number): Promise<unknown[]> => {
+    const published: unknown[] = [];
+    for (;;) {
+      const line = await h.next();
+      if (line['id'] === id && 'result' in line) return published;
+      if (line['method'] === 'event.publish') {
+        published.push((line['params'] as { data: { n: number } }).data.n);
+        h.send({ id: line['id'], result: null });
+      }
+    }
+  };
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  t.same(await publishedBefore(1), [0, 1], 'the first call carries two events');
+  t.equal(h.outbox.stats().queued, 3, 'three wait');
+  h.send({ id: 2, method: 'execute', params: { operation: 'status', input: {} } });
+  t.same(await publishedBefore(2), [2, 3], 'the next call carries the next two (its own five join the end of the line)');
 });
