@@ -35,7 +35,7 @@ export const DEFAULT_STDIO_LIMITS: StdioLimits = {
   maxLineBytes: 8 * 1024 * 1024,
   maxQueuedEvents: 1000,
   maxQueuedSecurityEvents: 256,
-  maxEventsPerCall: 32,
+  maxEventsPerCall: 16,
   refusalEventIntervalMs: 10_000,
   publishTimeoutMs: 10_000,
   shutdownDeadlineMs: 3_000,

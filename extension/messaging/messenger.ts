@@ -10,7 +10,7 @@ import type { PeerNetwork, SessionListener } from '../network/peer-network';
 import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { OutboxStore, OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
-import { type Ack, AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
+import { type Ack, AckReason, AckStatus, ackReasonName, openAck } from '../wire/ack';
 import { openAckBatch, signAckBatch } from '../wire/ack-batch';
 import {
   decodeEnvelope,
@@ -74,9 +74,11 @@ export class Messenger implements SessionListener {
   private readonly deferredUntil = new Map<string, number>();
   /** Peers that deferred a message: one message at a time goes to them until one is stored again. */
   private readonly probing = new Set<string>();
-  /** Per peer: answers (other than "stored") waiting to go out together under one signature. */
+  /** Per peer: answers waiting to go out together under one signature. */
   private readonly pendingAcks = new Map<string, Ack[]>();
   private readonly ackFlushTimers = new Map<string, NodeJS.Timeout>();
+  /** Peers whose answers go out at the next turn of the event loop (something was stored). */
+  private readonly ackFlushSoon = new Set<string>();
   private readonly hellos = new Map<string, Hello>();
   private readonly peerBuckets = new Map<string, TokenBucket>();
   private readonly globalBucket: TokenBucket;
@@ -378,9 +380,10 @@ export class Messenger implements SessionListener {
   /**
    * Every step is paid for before the next, more expensive one: the peer's
    * rate first (before parsing), the cheap checks before the signature, the
-   * signature before the disk. Only a stored message gets a signature of its
-   * own; every other answer waits in a batch signed once (sendLater), and an
-   * envelope that does not even parse gets none.
+   * signature before the disk. Answers go out in batches signed once
+   * (answer): the messages one fsync stored, at the next turn of the event
+   * loop; refusals after a short wait. An envelope that does not even parse
+   * gets no answer.
    */
   private async receiveEnvelope(peerId: string, body: Uint8Array): Promise<void> {
     const { identity, trust, inbox, config } = this.deps;
@@ -411,7 +414,7 @@ export class Messenger implements SessionListener {
     }
     const id = Buffer.from(envelope.messageId).toString('hex');
     if (inbox.hasMessage(id)) {
-      this.sendLater(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE });
+      this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
       return;
     }
     let stored: StoredMessage;
@@ -427,7 +430,7 @@ export class Messenger implements SessionListener {
       });
     } catch (error) {
       if (error instanceof P2pError && error.errorName === 'CONFLICT') {
-        this.sendLater(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE });
+        this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
       } else if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') {
         this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED);
       } else {
@@ -436,8 +439,7 @@ export class Messenger implements SessionListener {
       }
       return;
     }
-    const ack = signAck({ messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, identity, publicKeyFromPeerId(peerId));
-    this.deps.network.sendTo(peerId, MSG_ACK, ack);
+    this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, 'soon');
     this.deps.events.enqueue({
       type: 'p2p.message.received',
       subject: peerId,
@@ -465,11 +467,17 @@ export class Messenger implements SessionListener {
     this.deps.network.refuse(peerId, `message_${name}`);
     const id = messageId === null ? null : Buffer.from(messageId).toString('hex');
     this.deps.events.tally('p2p.message.rejected', peerId, name, { peer: peerId, message_id: id, reason: name, side: 'local' });
-    if (messageId !== null) this.sendLater(peerId, { messageId, status, reason });
+    if (messageId !== null) this.answer(peerId, { messageId, status, reason }, 'batched');
   }
 
-  /** Queues an answer for the peer's next ack batch: sent when full, or after ackBatchDelayMs. */
-  private sendLater(peerId: string, ack: Ack): void {
+  /**
+   * Queues an answer for the peer's next ack batch, sent when full, or:
+   * `soon`, at the next turn of the event loop, which gathers every message
+   * one fsync stored under one signature without delaying any of them;
+   * `batched`, after ackBatchDelayMs, so that a peer sending refused
+   * envelopes gets few signatures whatever its rate.
+   */
+  private answer(peerId: string, ack: Ack, when: 'soon' | 'batched'): void {
     let pending = this.pendingAcks.get(peerId);
     if (pending === undefined) {
       pending = [];
@@ -478,6 +486,13 @@ export class Messenger implements SessionListener {
     pending.push(ack);
     if (pending.length >= this.deps.config.ackBatchMaxEntries) {
       this.flushAcks(peerId);
+    } else if (when === 'soon') {
+      if (this.ackFlushSoon.has(peerId)) return;
+      this.ackFlushSoon.add(peerId);
+      setImmediate(() => {
+        this.ackFlushSoon.delete(peerId);
+        this.flushAcks(peerId);
+      });
     } else if (!this.ackFlushTimers.has(peerId)) {
       const timer = setTimeout(() => this.flushAcks(peerId), this.deps.config.ackBatchDelayMs);
       timer.unref();

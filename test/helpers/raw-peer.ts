@@ -40,13 +40,15 @@ export interface RawSessionPeer {
   identity: StaticIdentity;
   peerId: string;
   channel: SecureChannel;
+  /** The WebSocket under the channel, to watch how much is waiting to be written. */
+  socket: WebSocket;
   /** Messages the node sent on the session, oldest first, as they arrive. */
   next(): Promise<[number, Uint8Array]>;
 }
 
 const SESSION_OPTIONS = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1_000_000, keepaliveIntervalMs: 60_000 };
 
-export async function pairedRawPeer(node: TestNode, address: string, nodePeerId: string, name = 'raw peer'): Promise<RawSessionPeer> {
+export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: string, nodePeerId: string, name = 'raw peer'): Promise<RawSessionPeer> {
   const identity = throwawayIdentity();
   const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort: 0, displayName: name } as const;
   await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), request, address, SESSION_OPTIONS);
@@ -55,9 +57,10 @@ export async function pairedRawPeer(node: TestNode, address: string, nodePeerId:
 }
 
 /** Opens a new session for an identity the node already trusts. */
-export async function reconnectRawPeer(_node: TestNode, address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
+export async function reconnectRawPeer(_node: Pick<TestNode, 'call'>, address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
   const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'raw peer' } as const;
-  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
+  const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
+  const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
   const messages = new AsyncQueue<[number, Uint8Array]>();
@@ -66,6 +69,7 @@ export async function reconnectRawPeer(_node: TestNode, address: string, nodePee
     identity,
     peerId: peerIdFromPublicKey(identity.publicKey),
     channel,
+    socket,
     next: () => messages.next(),
   };
 }

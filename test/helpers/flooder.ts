@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
+import { MSG_ENVELOPE } from '../../extension/wire/session-messages';
+import type { RawSessionPeer } from './raw-peer';
+
+/** What a flood achieved, measured by the flooder. */
+export interface FloodReport {
+  /** Frames handed to the socket. */
+  sent: number;
+  ms: number;
+  perSecond: number;
+  /** The node closed the session (e.g. 4007 for too many refusals) before the flood ran out. */
+  closedByNode: boolean;
+}
+
+/** Most bytes left waiting in the flooder's socket: it sends whenever the node reads, and never builds an unbounded queue. */
+const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** Frames sent per turn of the flooder's event loop, so its own timers and the node's answers still run. */
+const FRAMES_PER_TURN = 256;
+
+/**
+ * Sends envelope frames on the peer's session as fast as its socket takes
+ * them, until `next` runs out (returns null), `stop` resolves, or the node
+ * closes the session.
+ */
+export async function flood(peer: RawSessionPeer, next: () => Uint8Array | null, stop: Promise<unknown> = new Promise(() => undefined)): Promise<FloodReport> {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  let closedByNode = false;
+  peer.channel.once('close', () => (closedByNode = !stopped));
+  const start = performance.now();
+  let sent = 0;
+  let exhausted = false;
+  while (!stopped && !exhausted && peer.channel.isOpen) {
+    for (let n = 0; n < FRAMES_PER_TURN && peer.socket.bufferedAmount < HIGH_WATER_BYTES; n += 1) {
+      const frame = next();
+      if (frame === null) {
+        exhausted = true;
+        break;
+      }
+      if (!peer.channel.send(MSG_ENVELOPE, frame)) break;
+      sent += 1;
+    }
+    await nextTurn();
+  }
+  const ms = performance.now() - start;
+  return { sent, ms, perSecond: sent / (ms / 1000), closedByNode: closedByNode && !exhausted };
+}
+
+/** `count` valid envelopes from the peer to `recipient`, signed up front so the flood itself costs the flooder no signing. */
+export function signedEnvelopes(peer: RawSessionPeer, recipient: Uint8Array, count: number, payload = Buffer.from('flood')): Uint8Array[] {
+  const timestamp = Date.now();
+  return Array.from({ length: count }, () =>
+    encodeEnvelope(
+      signEnvelope(
+        { messageId: randomBytes(16), sender: peer.identity.publicKey, recipient, timestamp, nonce: randomBytes(16), type: 'text', correlationId: null, payload },
+        (bytes) => peer.identity.sign(bytes),
+      ),
+    ),
+  );
+}
+
+/** 18 bytes that do not parse as an envelope: version 1 and a message id, then nothing. */
+export function junkEnvelope(): Uint8Array {
+  return Buffer.concat([Uint8Array.of(1), randomBytes(17)]);
+}
+
+/** Hands out the frames in order, then null. */
+export function fromList(frames: readonly Uint8Array[]): () => Uint8Array | null {
+  let index = 0;
+  return () => frames[index++] ?? null;
+}
