@@ -8,6 +8,7 @@ import { profiled } from './profile';
 import { atLeastRatio, atMost, atMostRatio, currentLoad, describeMachine, Results } from './results';
 import { runScaleChild, type ChildKind } from './scale-child';
 import { cryptoOperations, opsPerSecond, verifyKeyImport } from './scenarios/crypto';
+import { floodRun, runFloodChild } from './scenarios/flood';
 import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
 import { scaleRun } from './scenarios/scale';
@@ -40,6 +41,7 @@ const CONNECTIONS = 100;
 const STDIO_CALLS = 200;
 const SCALE_CONCURRENCY = 32;
 const CRYPTO_MS = 250;
+const FLOOD_MS = 3000;
 
 const KIB64 = 64 * 1024;
 
@@ -198,6 +200,34 @@ const SECTIONS: Section[] = [
       }
     },
   },
+  {
+    key: 'flood',
+    title: 'flood: host calls answered while a paired peer floods the node as fast as it can',
+    run: async (results) => {
+      const lines: string[] = [];
+      for (const mode of ['valid', 'junk'] as const) {
+        const runs = await repeat(SLOW_REPETITIONS, () => floodRun(mode, FLOOD_MS));
+        const what = mode === 'valid' ? 'valid envelopes, each checked and stored' : 'junk frames, until the node cut the session';
+        results.add({
+          name: `flood (${mode}): rate the flooder reached (msgs/s)`,
+          unit: 'msgs/s',
+          summary: summarize(runs.map((run) => run.floodPerSecond)),
+          baseline: 'raw ws one-way 256 B (msgs/s)',
+          note: mode === 'valid' ? `${what}; acknowledged as stored` : `${what}; cut off in ${runs.filter((run) => run.cutOff).length} of ${runs.length} runs, then ${format(runs.map((run) => run.reconnects))} refused reconnection attempts`,
+        });
+        const p99 = results.add({
+          name: `flood (${mode}): status call p99 during the flood (ms)`,
+          unit: 'ms',
+          summary: summarize(runs.map((run) => run.statusP99Ms)),
+          baseline: 'raw ws round trip 256 B, p99 (ms)',
+          target: atMost(50, 'ms'),
+          note: `${format(runs.map((run) => run.statusCalls))} calls per ${FLOOD_MS / 1000} s run; p50 ${format(runs.map((run) => run.statusP50Ms))} ms, max ${format(runs.map((run) => run.statusMaxMs))} ms`,
+        });
+        lines.push(`${mode} ${format(runs.map((run) => run.floodPerSecond))}/s, status p99 ${p99.median.toFixed(1)} ms`);
+      }
+      return lines.join('; ');
+    },
+  },
   ...[100, 1000].map(
     (peers): Section => ({
       key: `scale-${peers}`,
@@ -277,7 +307,8 @@ async function main(): Promise<void> {
 }
 
 const child = process.argv.find((arg) => arg.startsWith('--bench-child='));
-const entry = child === undefined ? main() : runScaleChild(child.slice('--bench-child='.length) as ChildKind);
+const childKind = child?.slice('--bench-child='.length);
+const entry = childKind === undefined ? main() : childKind === 'flooder' ? runFloodChild() : runScaleChild(childKind as ChildKind);
 entry.catch((error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

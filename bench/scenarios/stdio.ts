@@ -30,7 +30,7 @@ const NODE_ENV = {
   P2P_COMM_INBOX_MAX_MESSAGES: '1000000',
 };
 
-interface HostedNode {
+export interface HostedNode {
   extension: ExtensionProcess;
   /** event.publish requests the host has answered. */
   publishedEvents(): number;
@@ -38,7 +38,7 @@ interface HostedNode {
   stop(): Promise<void>;
 }
 
-async function startHostedNode(name: string): Promise<HostedNode> {
+export async function startHostedNode(name: string, env: Record<string, string> = {}): Promise<HostedNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2p-comm-bench-stdio-'));
   let published = 0;
   const { extension } = await ExtensionProcess.start({
@@ -46,7 +46,7 @@ async function startHostedNode(name: string): Promise<HostedNode> {
     extensionId: manifest.id,
     version: manifest.version,
     dataDir,
-    env: { ...process.env, ...NODE_ENV },
+    env: { ...process.env, ...NODE_ENV, ...env },
     onRequest: (method) => {
       if (method !== 'event.publish') throw new Error(`Unknown IPC method: ${method}`);
       published += 1;
@@ -71,7 +71,7 @@ async function startHostedNode(name: string): Promise<HostedNode> {
 }
 
 /** Calls `check` until it returns a value, each call a round trip to a node, up to a deadline. */
-async function eventually<T>(check: () => Promise<T | null>, what: string): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | null>, what: string): Promise<T> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const value = await check();

@@ -149,10 +149,12 @@ export class HostSession {
    * One bounded batch per execute: the host waits for our answer while we
    * publish, so a peer that causes events faster than the host reads them
    * must not be able to hold the call up. What is left waits for the next.
+   * The requests are written together and answered in turn: a busy node
+   * then pays one wait for its own event loop per batch, not per event.
    */
   private async publishQueuedEvents(): Promise<void> {
     const { outbox, limits } = this.options;
-    for (const event of outbox.takeBatch(limits.maxEventsPerCall)) await this.publish(event);
+    await Promise.all(outbox.takeBatch(limits.maxEventsPerCall).map((event) => this.publish(event)));
   }
 
   private async publish(event: OutgoingEvent): Promise<void> {

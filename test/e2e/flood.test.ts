@@ -132,7 +132,7 @@ t.test('a paired peer flooding as fast as it can: every call answered, no securi
   t.equal(answers.signatures, signaturesBefore, 'junk got no answer: not one signature spent on it');
 
   // The flooder is kept away: its next session is refused.
-  await t.rejects(reconnectRawPeer(bob, address, bId, mallory.identity), /session refused/, 'the flooder is kept away for a while');
+  await t.rejects(reconnectRawPeer(address, bId, mallory.identity), /session refused/, 'the flooder is kept away for a while');
 
   // Nothing else was lost: the stranger's request, alice's message, and exactly one notice of the flooder.
   const stranger = await strangerId;

@@ -87,7 +87,7 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
 
   // Replay after reconnecting, and after a restart of the receiver.
   mallory.channel.close();
-  mallory = await reconnect(bob, address, bId, mallory);
+  mallory = await reconnect(address, bId, mallory);
   t.match(await exchange(mallory, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after reconnect');
 
   // Meanwhile the real peer is served.
@@ -107,7 +107,7 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
 
   await bob.extension.shutdown();
   const bob2 = await startNode(t, { dataDir: bob.dataDir });
-  const after = await reconnect(bob2, await addressOf(bob2), bId, mallory);
+  const after = await reconnect(await addressOf(bob2), bId, mallory);
   t.match(await exchange(after, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after the receiver restarted');
 });
 
@@ -119,6 +119,6 @@ function flipped(bytes: Uint8Array, offset: number): Uint8Array {
   return copy;
 }
 
-function reconnect(node: TestNode, address: string, nodeId: string, peer: RawSessionPeer): Promise<RawSessionPeer> {
-  return reconnectRawPeer(node, address, nodeId, peer.identity);
+function reconnect(address: string, nodeId: string, peer: RawSessionPeer): Promise<RawSessionPeer> {
+  return reconnectRawPeer(address, nodeId, peer.identity);
 }

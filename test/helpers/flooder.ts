@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
 import { MSG_ENVELOPE } from '../../extension/wire/session-messages';
@@ -33,6 +35,7 @@ export async function flood(peer: RawSessionPeer, next: () => Uint8Array | null,
   let sent = 0;
   let exhausted = false;
   while (!stopped && !exhausted && peer.channel.isOpen) {
+    if (peer.socket.bufferedAmount >= HIGH_WATER_BYTES) await drained(peer, stop);
     for (let n = 0; n < FRAMES_PER_TURN && peer.socket.bufferedAmount < HIGH_WATER_BYTES; n += 1) {
       const frame = next();
       if (frame === null) {
@@ -46,6 +49,17 @@ export async function flood(peer: RawSessionPeer, next: () => Uint8Array | null,
   }
   const ms = performance.now() - start;
   return { sent, ms, perSecond: sent / (ms / 1000), closedByNode: closedByNode && !exhausted };
+}
+
+/**
+ * Waits until the socket has written what it holds (or the flood ends), so
+ * that a flooder held back by the node waits instead of spinning. ws keeps
+ * the TCP socket to itself; its 'drain' is the one signal for this.
+ */
+function drained(peer: RawSessionPeer, stop: Promise<unknown>): Promise<unknown> {
+  const tcp = (peer.socket as unknown as { _socket: Socket })._socket;
+  const closed = new Promise((resolve) => peer.channel.once('close', resolve));
+  return Promise.race([once(tcp, 'drain'), closed, stop]);
 }
 
 /** `count` valid envelopes from the peer to `recipient`, signed up front so the flood itself costs the flooder no signing. */

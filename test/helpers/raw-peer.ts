@@ -53,11 +53,11 @@ export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: strin
   const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort: 0, displayName: name } as const;
   await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), request, address, SESSION_OPTIONS);
   await node.call('accept', { request_id: Buffer.from(request.requestId).toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) });
-  return reconnectRawPeer(node, address, nodePeerId, identity);
+  return reconnectRawPeer(address, nodePeerId, identity);
 }
 
 /** Opens a new session for an identity the node already trusts. */
-export async function reconnectRawPeer(_node: Pick<TestNode, 'call'>, address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
+export async function reconnectRawPeer(address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
   const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'raw peer' } as const;
   const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
   const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);

@@ -1,0 +1,172 @@
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { dial } from '../../extension/transport/dial';
+import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
+import { AckStatus } from '../../extension/wire/ack';
+import { ACK_BATCH_ENTRY_BYTES } from '../../extension/wire/ack-batch';
+import { initiateChannel } from '../../extension/wire/channel-handshake';
+import { MESSAGE_ID_BYTES } from '../../extension/wire/envelope';
+import { Intent } from '../../extension/wire/handshake-payload';
+import { MSG_ACK_BATCH } from '../../extension/wire/session-messages';
+import { flood, fromList, junkEnvelope, signedEnvelopes } from '../../test/helpers/flooder';
+import { reconnectRawPeer, throwawayIdentity, type RawSessionPeer } from '../../test/helpers/raw-peer';
+import { nowMs, percentile } from '../stats';
+import { eventually, startHostedNode } from './stdio';
+
+/**
+ * The node's answers to its host while a paired peer floods it as fast as
+ * it can. The node is the built binary under a Nexus-style host (the bench
+ * process), which calls `status` one after another and answers the node's
+ * event.publish requests; the flooder is a separate process, so neither
+ * side's measurements include the other's work. Two floods:
+ *
+ * - valid: envelopes signed in advance, each of which the node must check
+ *   and store (its inbox is made large enough never to defer). The rate is
+ *   what the node stored per second, acknowledged.
+ * - junk: 18-byte frames that do not parse. The node cuts the session off
+ *   past its refusal budget and keeps the flooder away; the flooder keeps
+ *   trying to reconnect until the run ends. The rate is frames per second
+ *   until the cut.
+ *
+ * Messages over the IPC channel:
+ *
+ *   parent → child  {kind: 'start', address, peer}
+ *   child → parent  {kind: 'requested', requestId, peer}      (a pairing request, which the parent accepts)
+ *   parent → child  {kind: 'flood', mode, ms}
+ *   child → parent  {kind: 'flooding'}                        (ready: the clock starts)
+ *   child → parent  {kind: 'done', perSecond, sent, cutOff, reconnects}
+ */
+export type FloodMode = 'valid' | 'junk';
+
+type ToFlooder = { kind: 'start'; address: string; peer: string } | { kind: 'flood'; mode: FloodMode; ms: number };
+type FromFlooder =
+  | { kind: 'requested'; requestId: string; peer: string }
+  | { kind: 'flooding' }
+  | { kind: 'done'; perSecond: number; sent: number; cutOff: boolean; reconnects: number };
+
+export interface FloodRun {
+  /** Valid: messages stored per second; junk: frames per second until the node cut the session. */
+  floodPerSecond: number;
+  statusCalls: number;
+  statusP50Ms: number;
+  statusP99Ms: number;
+  statusMaxMs: number;
+  cutOff: boolean;
+  reconnects: number;
+}
+
+const SESSION_OPTIONS = { handshakeTimeoutMs: 10_000, maxMessagesPerKey: 2 ** 32, keepaliveIntervalMs: 60_000 };
+/** Enough signed envelopes to keep the node busy for the whole valid run. */
+const VALID_ENVELOPES_PER_SECOND = 8000;
+
+export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
+  const bob = await startHostedNode('flooded');
+  const entry = process.argv[1];
+  if (entry === undefined) throw new Error('cannot tell which script to fork for the flooder');
+  const child = fork(entry, ['--bench-child=flooder'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const identity = await eventually(async () => {
+      const answer = await bob.call('identity');
+      return answer['link'] === null ? null : answer;
+    }, 'the node to listen');
+    const address = ((await bob.call('status'))['listening'] as { addresses: string[] }).addresses[0] as string;
+    child.send({ kind: 'start', address, peer: identity['peer_id'] as string } satisfies ToFlooder);
+    const requested = (await nextFrom(child)) as Extract<FromFlooder, { kind: 'requested' }>;
+    await bob.call('accept', { request_id: requested.requestId, peer: requested.peer });
+    child.send({ kind: 'flood', mode, ms } satisfies ToFlooder);
+    await nextFrom(child);
+    const done = nextFrom(child) as Promise<Extract<FromFlooder, { kind: 'done' }>>;
+    let finished = false;
+    void done.then(() => (finished = true));
+    const times: number[] = [];
+    while (!finished) {
+      const start = nowMs();
+      await bob.call('status');
+      times.push(nowMs() - start);
+    }
+    const report = await done;
+    return {
+      floodPerSecond: report.perSecond,
+      statusCalls: times.length,
+      statusP50Ms: percentile(times, 50),
+      statusP99Ms: percentile(times, 99),
+      statusMaxMs: Math.max(...times),
+      cutOff: report.cutOff,
+      reconnects: report.reconnects,
+    };
+  } finally {
+    child.kill();
+    await bob.stop();
+  }
+}
+
+/** The flooder process (`--bench-child=flooder`): asks to pair, then floods once accepted. */
+export async function runFloodChild(): Promise<void> {
+  const start = (await nextMessage()) as Extract<ToFlooder, { kind: 'start' }>;
+  const nodeKey = publicKeyFromPeerId(start.peer);
+  const identity = throwawayIdentity();
+  const requestId = randomBytes(16);
+  const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(requestId), listenPort: 0, displayName: 'flooder' } as const;
+  await initiateChannel(await dial(start.address, DEFAULT_TRANSPORT_LIMITS), identity, nodeKey, request, start.address, SESSION_OPTIONS);
+  send({ kind: 'requested', requestId: requestId.toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) });
+  const order = (await nextMessage()) as Extract<ToFlooder, { kind: 'flood' }>;
+  const connect = (): Promise<RawSessionPeer> => reconnectRawPeer(start.address, start.peer, identity);
+  const peer = await connect();
+  // Signed before the clock starts: the flood measures the node, not the flooder's signing.
+  const envelopes = order.mode === 'valid' ? signedEnvelopes(peer, nodeKey, Math.ceil((VALID_ENVELOPES_PER_SECOND * order.ms) / 1000)) : [];
+  send({ kind: 'flooding' });
+  const began = nowMs();
+  const timeUp = new Promise<void>((resolve) => setTimeout(resolve, order.ms));
+  if (order.mode === 'valid') {
+    const stored = countStored(peer);
+    const report = await flood(peer, fromList(envelopes), timeUp);
+    send({ kind: 'done', perSecond: stored.count / ((nowMs() - began) / 1000), sent: report.sent, cutOff: report.closedByNode, reconnects: 0 });
+  } else {
+    const report = await flood(peer, junkEnvelope, timeUp);
+    // Cut off, the flooder keeps knocking until the run is over: each attempt is a handshake the node must refuse.
+    let reconnects = 0;
+    let timedOut = false;
+    void timeUp.then(() => (timedOut = true));
+    while (!timedOut) {
+      reconnects += 1;
+      try {
+        (await connect()).channel.close();
+      } catch {
+        // Refused or not let in: what the node is meant to do.
+      }
+    }
+    send({ kind: 'done', perSecond: report.perSecond, sent: report.sent, cutOff: report.closedByNode, reconnects });
+  }
+  process.exit(0);
+}
+
+/** Counts the messages the node acknowledged as stored; the flooder does not verify them, to spend its time flooding. */
+function countStored(peer: RawSessionPeer): { count: number } {
+  const stored = { count: 0 };
+  void (async () => {
+    for (;;) {
+      const [type, body] = await peer.next();
+      if (type !== MSG_ACK_BATCH) continue;
+      const entries = Buffer.from(body).readUInt16BE(0);
+      for (let index = 0; index < entries; index += 1) {
+        if (body[2 + index * ACK_BATCH_ENTRY_BYTES + MESSAGE_ID_BYTES] === AckStatus.STORED) stored.count += 1;
+      }
+    }
+  })();
+  return stored;
+}
+
+function send(message: FromFlooder): void {
+  process.send?.(message);
+}
+
+function nextMessage(): Promise<unknown> {
+  return new Promise((resolve) => process.once('message', resolve));
+}
+
+async function nextFrom(child: ReturnType<typeof fork>): Promise<unknown> {
+  const [message] = (await once(child, 'message')) as [unknown];
+  return message;
+}
