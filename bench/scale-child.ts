@@ -24,8 +24,13 @@ export type FromChild =
   | { kind: 'ready'; address: string; publicKey: string; idleRssMb: number }
   | { kind: 'done'; fanOutPerSecond: number; rssMb: number; peakRssMb: number };
 
-/** All peers come from 127.0.0.1; the caps that protect a real node would refuse the simulation. */
-export const SCALE_TRANSPORT_LIMITS = { ...DEFAULT_TRANSPORT_LIMITS, maxConnectionsPerIp: 100_000, maxConnections: 100_000 };
+/** All peers come from 127.0.0.1; the caps and the per-address rate that protect a real node would refuse the simulation. */
+export const SCALE_TRANSPORT_LIMITS = {
+  ...DEFAULT_TRANSPORT_LIMITS,
+  maxConnectionsPerIp: 100_000,
+  maxConnections: 100_000,
+  handshakeRate: { burst: 100_000, perSecond: 100_000 },
+};
 
 const FAN_OUT_BYTES = 256;
 

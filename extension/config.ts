@@ -199,6 +199,11 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
       maxConnectionsPerIp: integer(env, 'P2P_COMM_MAX_CONNECTIONS_PER_IP', t.maxConnectionsPerIp),
       maxConnections: integer(env, 'P2P_COMM_MAX_CONNECTIONS', t.maxConnections),
       handshakeTimeoutMs: integer(env, 'P2P_COMM_HANDSHAKE_TIMEOUT_MS', t.handshakeTimeoutMs, 10),
+      handshakeRate: {
+        burst: integer(env, 'P2P_COMM_HANDSHAKE_RATE_BURST', t.handshakeRate.burst),
+        perSecond: integer(env, 'P2P_COMM_HANDSHAKE_RATE_PER_SECOND', t.handshakeRate.perSecond),
+      },
+      handshakeRateAddresses: integer(env, 'P2P_COMM_HANDSHAKE_RATE_ADDRESSES', t.handshakeRateAddresses),
       keepaliveIntervalMs: integer(env, 'P2P_COMM_KEEPALIVE_MS', t.keepaliveIntervalMs, 10),
     },
     maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, 2 ** 48),

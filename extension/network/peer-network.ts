@@ -228,7 +228,7 @@ export class PeerNetwork {
       host: config.listenHost,
       port,
       limits: config.transport,
-      onConnection: (socket, ip) => void this.acceptIncoming(socket, ip),
+      onConnection: (socket, ip, acceptedAt) => void this.acceptIncoming(socket, ip, acceptedAt),
       onRefused: (reason) => this.deps.refusals.count('network', reason),
     });
     try {
@@ -252,7 +252,7 @@ export class PeerNetwork {
     }
   }
 
-  private async acceptIncoming(socket: WebSocket, ip: string): Promise<void> {
+  private async acceptIncoming(socket: WebSocket, ip: string, acceptedAt: number): Promise<void> {
     const { identity, profile, consent, refusals, logger } = this.deps;
     try {
       const outcome = await acceptChannel(
@@ -262,6 +262,7 @@ export class PeerNetwork {
         formatAddress(ip, 0),
         (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, listenAddressOf(ip, initiator.payload)),
         this.handshakeOptions,
+        acceptedAt,
       );
       if (outcome.channel !== null) this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
     } catch (error) {
@@ -339,6 +340,7 @@ export class PeerNetwork {
 
   private async tryAddress(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
     const { identity, refusals, logger } = this.deps;
+    const startedAt = Date.now();
     let socket: WebSocket;
     try {
       socket = await dial(address, this.deps.config.transport);
@@ -347,7 +349,7 @@ export class PeerNetwork {
       return 'unreachable';
     }
     try {
-      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions);
+      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions, startedAt);
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);

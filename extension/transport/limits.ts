@@ -8,6 +8,14 @@ export interface TransportLimits {
   maxConnections: number;
   /** Time from TCP accept (or dial) to an authenticated session; also bounds the HTTP upgrade. */
   handshakeTimeoutMs: number;
+  /**
+   * New TCP connections accepted from one IP address: a burst, then a
+   * sustained rate. Each one can cost the node a handshake (an Ed25519
+   * signature); beyond the rate it is closed at accept.
+   */
+  handshakeRate: { burst: number; perSecond: number };
+  /** IP addresses whose handshake rate is remembered at once; beyond, the one seen longest ago is forgotten. */
+  handshakeRateAddresses: number;
   /** Ping interval; a connection that misses a whole interval without a pong is dropped. */
   keepaliveIntervalMs: number;
 }
@@ -17,6 +25,11 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxConnectionsPerIp: 8,
   maxConnections: 1100,
   handshakeTimeoutMs: 5000,
+  // Four times the per-IP cap at once, then one new connection every 125 ms:
+  // far above what honest peers behind one address reconnect at (backoff
+  // from 1 s), and at most 8 handshakes a second for a flooding address.
+  handshakeRate: { burst: 32, perSecond: 8 },
+  handshakeRateAddresses: 4096,
   keepaliveIntervalMs: 15_000,
 };
 

@@ -16,7 +16,9 @@ import { CloseCode, SecureChannel, type ChannelOptions } from './secure-channel'
 /**
  * Runs the handshake over a fresh WebSocket, then hands the socket to a
  * SecureChannel. The whole exchange, decision included, must finish within
- * `handshakeTimeoutMs`, or the socket is closed.
+ * `handshakeTimeoutMs` of `startedAt`, or the socket is closed. `startedAt`
+ * is when the connection began (the TCP accept, or the start of the dial),
+ * so that the WebSocket upgrade counts against the same deadline.
  */
 export interface HandshakeOptions extends ChannelOptions {
   handshakeTimeoutMs: number;
@@ -44,8 +46,10 @@ export async function initiateChannel(
   payload: InitiatorPayload,
   remoteAddress: string,
   options: HandshakeOptions,
+  startedAt = Date.now(),
 ): Promise<ChannelOutcome<ResponderPayload>> {
-  const frames = new FrameQueue(socket, Date.now() + options.handshakeTimeoutMs);
+  const deadline = startedAt + options.handshakeTimeoutMs;
+  const frames = new FrameQueue(socket, deadline);
   let channel: SecureChannel;
   let responder: PeerProof<ResponderPayload>;
   try {
@@ -67,7 +71,7 @@ export async function initiateChannel(
     frames.detach();
     abort(socket, error);
   }
-  const decision = await awaitDecision(channel, options.handshakeTimeoutMs);
+  const decision = await awaitDecision(channel, deadline);
   if (decision.result !== DecisionResult.SESSION_OPEN) {
     channel.close(CloseCode.DECISION, 'not a session');
     return { decision, peer: responder, channel: null };
@@ -75,9 +79,9 @@ export async function initiateChannel(
   return { decision, peer: responder, channel };
 }
 
-function awaitDecision(channel: SecureChannel, timeoutMs: number): Promise<Decision> {
+function awaitDecision(channel: SecureChannel, deadline: number): Promise<Decision> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new FrameError('timeout', 'no decision from the peer in time')), timeoutMs);
+    const timer = setTimeout(() => finish(new FrameError('timeout', 'no decision from the peer in time')), deadline - Date.now());
     const onMessage = (type: number, body: Uint8Array): void => {
       const decision = type === MSG_DECISION ? decodeDecision(body) : null;
       finish(decision ?? new HandshakeError('malformed', 'first session message is not a valid decision'));
@@ -111,8 +115,9 @@ export async function acceptChannel(
   remoteAddress: string,
   decide: (initiator: PeerProof<InitiatorPayload>, remoteAddress: string) => Decision | Promise<Decision>,
   options: HandshakeOptions,
+  startedAt = Date.now(),
 ): Promise<ChannelOutcome<InitiatorPayload>> {
-  const frames = new FrameQueue(socket, Date.now() + options.handshakeTimeoutMs);
+  const frames = new FrameQueue(socket, startedAt + options.handshakeTimeoutMs);
   let finished: ReturnType<ResponderHandshake['finish']>;
   try {
     const handshake = new ResponderHandshake(identity, payload);

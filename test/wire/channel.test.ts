@@ -98,6 +98,21 @@ t.test('a silent client is cut off at the handshake timeout', async (t) => {
   t.equal(failure, 'timeout');
 });
 
+t.test('the handshake timeout counts from when the connection began, not from the upgrade', async (t) => {
+  const alice = identity();
+  const bob = identity();
+  // Each side has already spent its whole budget (on the TCP accept or dial, and the upgrade).
+  const spent = () => Date.now() - options.handshakeTimeoutMs;
+  const outcome = (handshake: Promise<unknown>) => handshake.then(() => 'opened', failureReason);
+  let atBob!: Promise<string>;
+  const { address } = await serve(t, (socket, ip) => {
+    atBob = outcome(acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => ({ result: DecisionResult.SESSION_OPEN, reason: RefusalReason.NONE }), options, spent()));
+  });
+  const atAlice = outcome(initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, session, address, options, spent()));
+  t.equal(await atBob, 'timeout', 'the responder gives up');
+  t.equal(await atAlice, 'timeout', 'the initiator gives up');
+});
+
 t.test('the per-IP cap refuses extra TCP connections before any parsing', async (t) => {
   const sockets: WebSocket[] = [];
   const { address, refused } = await serve(t, (socket) => sockets.push(socket), { ...DEFAULT_TRANSPORT_LIMITS, maxConnectionsPerIp: 2 });
