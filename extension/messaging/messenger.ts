@@ -373,7 +373,7 @@ export class Messenger implements SessionListener {
       return;
     }
     const id = Buffer.from(envelope.messageId).toString('hex');
-    if (inbox.hasMessage(id)) {
+    if (inbox.hasMessage(peerId, id)) {
       this.sendAck(peerId, envelope.messageId, AckStatus.DUPLICATE, AckReason.NONE);
       return;
     }
