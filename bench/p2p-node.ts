@@ -40,8 +40,6 @@ export interface BenchNode {
 export interface BenchNodeOptions {
   network?: Partial<NetworkConfig>;
   messaging?: Partial<MessagingConfig>;
-  /** Ids and nonces the inbox remembers (InboxLimits.maxSeen). */
-  inboxMaxSeen?: number;
   /** Keys pinned before the network starts. */
   trusted?: readonly { publicKey: Uint8Array; displayName: string; addresses: readonly string[] }[];
 }
@@ -99,7 +97,6 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
     // No LAN discovery: bench peers are reached at the addresses pinned with their keys.
     discoveredAddress: () => null,
     hostName: name,
-    ...(options.inboxMaxSeen === undefined ? {} : { inboxMaxSeen: options.inboxMaxSeen }),
   });
   for (const peer of options.trusted ?? []) trust.trust(peer);
   messenger.start();

@@ -101,6 +101,9 @@ export interface MessagingConfig {
   globalRate: { burst: number; perSecond: number };
   inboxMaxMessagesPerPeer: number;
   inboxMaxBytesPerPeer: number;
+  /** Messages remembered for the replay checks, per peer and of all peers (InboxLimits.maxSeenPerPeer, maxSeen). */
+  inboxMaxSeenPerPeer: number;
+  inboxMaxSeen: number;
   outboxMaxMessagesPerPeer: number;
   outboxMaxBytesPerPeer: number;
   /** How often queued messages are checked for expiry. */
@@ -119,6 +122,8 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   globalRate: { burst: 40_000, perSecond: 20_000 },
   inboxMaxMessagesPerPeer: 1000,
   inboxMaxBytesPerPeer: 64 * 1024 * 1024,
+  inboxMaxSeenPerPeer: 50_000,
+  inboxMaxSeen: 200_000,
   outboxMaxMessagesPerPeer: 10_000,
   outboxMaxBytesPerPeer: 256 * 1024 * 1024,
   expirySweepMs: 1000,
@@ -241,6 +246,8 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     },
     inboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_MESSAGES', d.inboxMaxMessagesPerPeer),
     inboxMaxBytesPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_BYTES', d.inboxMaxBytesPerPeer),
+    inboxMaxSeenPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_SEEN_PER_PEER', d.inboxMaxSeenPerPeer),
+    inboxMaxSeen: integer(env, 'P2P_COMM_INBOX_MAX_SEEN', d.inboxMaxSeen),
     outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),

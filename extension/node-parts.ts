@@ -30,8 +30,6 @@ export interface NodePartsOptions {
   discoveredAddress: (peerId: string) => string | null;
   /** Feeds the default display name only. */
   hostName?: string;
-  /** Ids and nonces the inbox remembers for replay checks (default: the inbox's own). */
-  inboxMaxSeen?: number;
 }
 
 export interface NodeParts {
@@ -83,7 +81,8 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
     // Replays are refused by nonce while their timestamp could still pass: 2 x the skew, with margin.
     seenRetentionMs: 3 * messagingConfig.clockSkewMs,
-    ...(options.inboxMaxSeen === undefined ? {} : { maxSeen: options.inboxMaxSeen }),
+    maxSeenPerPeer: messagingConfig.inboxMaxSeenPerPeer,
+    maxSeen: messagingConfig.inboxMaxSeen,
   });
   const messenger = new Messenger({
     identity,

@@ -10,7 +10,7 @@ import { timedWindow } from '../stats';
  */
 
 /**
- * The receiver must never defer: the per-peer inbox limits and the rate
+ * The receiver must never defer: the inbox limits and the rate
  * limits (a policy against floods, 5,000/s per peer by default, not a
  * capacity) are raised for the run; everything else is the default config.
  */
@@ -18,10 +18,11 @@ export const UNLIMITED_RECEIVER: BenchNodeOptions = {
   messaging: {
     inboxMaxMessagesPerPeer: 10_000_000,
     inboxMaxBytesPerPeer: 2 ** 40,
+    inboxMaxSeenPerPeer: 10_000_000,
+    inboxMaxSeen: 20_000_000,
     peerRate: { burst: 10_000_000, perSecond: 10_000_000 },
     globalRate: { burst: 10_000_000, perSecond: 10_000_000 },
   },
-  inboxMaxSeen: 10_000_000,
 };
 
 export interface ThroughputRun {

@@ -413,7 +413,7 @@ export class Messenger implements SessionListener {
       return;
     }
     const id = Buffer.from(envelope.messageId).toString('hex');
-    if (inbox.hasMessage(id)) {
+    if (inbox.hasMessage(peerId, id)) {
       this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
       return;
     }
@@ -494,9 +494,8 @@ export class Messenger implements SessionListener {
         this.flushAcks(peerId);
       });
     } else if (!this.ackFlushTimers.has(peerId)) {
-      const timer = setTimeout(() => this.flushAcks(peerId), this.deps.config.ackBatchDelayMs);
-      timer.unref();
-      this.ackFlushTimers.set(peerId, timer);
+      // Not unref'd: it is short, and close() clears it.
+      this.ackFlushTimers.set(peerId, setTimeout(() => this.flushAcks(peerId), this.deps.config.ackBatchDelayMs));
     }
   }
 

@@ -13,9 +13,13 @@ import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
  *
  * Besides the messages, the inbox remembers every message it stored within
  * seenRetentionMs, acked or not: its id (the duplicate check) and its
- * sender's nonce (the replay check). Those are never evicted early, since
- * that would reopen a replay window; when there are too many, new messages
- * are refused instead.
+ * sender's nonce (the replay check). A message id is picked by its sender,
+ * so it names a message only together with that sender: everything here is
+ * looked up by (peer, message id), and a peer that reuses another peer's id
+ * neither stores over that peer's message nor makes it a duplicate. Seen
+ * entries are never evicted early, since that would reopen a replay window;
+ * when there are too many, new messages are refused instead, per peer as
+ * InboxLimits describes.
  *
  * The state lives in memory and every change is appended to a RecordLog
  * before it is applied, so what a caller can see is always on disk. File
@@ -37,7 +41,7 @@ import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
 export interface StoredMessage {
   /** Global, strictly increasing across all peers and restarts, from 1. */
   readonly cursor: number;
-  /** 32 lower-case hex characters. */
+  /** 32 lower-case hex characters, unique per sender. */
   readonly messageId: string;
   /** The sender. */
   readonly peerId: string;
@@ -53,6 +57,30 @@ export interface StoredMessage {
 
 export type ReceivedMessage = Omit<StoredMessage, 'cursor' | 'receivedAt'>;
 
+/**
+ * How much the inbox holds. Seen entries (one per message stored within
+ * seenRetentionMs, adds being written included) are bounded three ways:
+ *
+ * - a peer holding maxSeenPerPeer of them is refused;
+ * - once half of maxSeen is held, a peer holding at least its fair share
+ *   of that half, maxSeen / 2 / (peers holding entries), is refused;
+ * - at maxSeen every peer is refused.
+ *
+ * So the upper half is kept for peers below their share, and one peer alone,
+ * however fast, cannot get a peer below its share refused: it never holds
+ * more than half of maxSeen (past that it grows only while below its share,
+ * which is at most that half), and the peers below their share hold less
+ * than the other half together (while a share is at least one entry, that
+ * is with fewer than maxSeen / 2 peers). Refusing a peer below its share
+ * takes at least two peers above theirs. A refused message is deferred
+ * (`inbox_full`): its sender offers it again later.
+ *
+ * Memory: a seen entry takes 225 to 265 bytes of heap (measured on Node 20
+ * with 100,000 to 200,000 entries, from one peer or from a hundred), so the
+ * seen set never takes more than about maxSeen × 265 bytes: 53 MB with the
+ * defaults. The unacked messages come on top, bounded per peer by
+ * maxMessagesPerPeer and maxBytesPerPeer.
+ */
 export interface InboxLimits {
   /** Unacked messages per peer; beyond this `add` is refused. */
   maxMessagesPerPeer: number;
@@ -60,16 +88,24 @@ export interface InboxLimits {
   maxBytesPerPeer: number;
   /** How long a stored message's id and nonce are remembered. */
   seenRetentionMs: number;
-  /** Ids and nonces remembered; beyond this `add` is refused. */
+  /** Seen entries of one peer; at this its `add` is refused. */
+  maxSeenPerPeer: number;
+  /** Seen entries of all peers, the memory bound; from half of it on, shared fairly (see above). */
   maxSeen: number;
   /** Largest record in the file: the largest message plus its fields. */
   maxRecordBytes: number;
 }
 
+/**
+ * 50,000 entries in the 15 minutes a peer's messages are remembered is a
+ * steady 55 messages a second, far more than a conversation needs; two
+ * peers that busy fill half of maxSeen, from where on shares apply.
+ */
 export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxMessagesPerPeer: 1000,
   maxBytesPerPeer: 64 * 1024 * 1024,
   seenRetentionMs: 15 * 60 * 1000,
+  maxSeenPerPeer: 50_000,
   maxSeen: 200_000,
   maxRecordBytes: 1024 * 1024 + 4096,
 };
@@ -83,24 +119,35 @@ interface InboxEvents {
   stored: [message: StoredMessage];
 }
 
-/** A peer's unacked messages in cursor order, and the adds for it still being written. */
-interface PeerInbox {
+/** Everything the inbox holds for one peer, all by that peer's message ids; dropped once empty. */
+interface PeerState {
+  /** Unacked messages in cursor order. */
   messages: StoredMessage[];
+  /** The same, by message id. */
+  unacked: Map<string, StoredMessage>;
+  /** Content bytes of `messages`. */
   bytes: number;
-  reservedMessages: number;
-  reservedBytes: number;
+  /** Adds being written, by message id. */
+  storing: Map<string, Promise<unknown>>;
+  /** Nonces (hex) of the adds being written: they count against the limits until stored. */
+  storingNonces: Set<string>;
+  storingBytes: number;
+  /** Messages stored within seenRetentionMs, by message id, in the order stored, which is the order they are forgotten in. */
+  seen: Map<string, SeenEntry>;
+  /** Nonce (hex) of each seen entry, to the message id that holds it. */
+  seenNonces: Map<string, string>;
 }
 
+/** Hex, not bytes: a short string takes a fraction of the heap of a Uint8Array. */
 interface SeenEntry {
-  peerId: string;
-  nonce: Uint8Array;
+  nonce: string;
   storedAt: number;
 }
 
 type InboxRecord =
   | { kind: 'stored'; message: StoredMessage }
   | { kind: 'acked'; peerId: string; through: number }
-  | { kind: 'seen'; messageId: string; entry: SeenEntry }
+  | { kind: 'seen'; peerId: string; messageId: string; entry: SeenEntry }
   | { kind: 'high-water'; cursor: number };
 
 const STORED = 1;
@@ -113,15 +160,11 @@ const SEEN_BYTES = 1 + 16 + 32 + NONCE_BYTES + 8;
 const HIGH_WATER_BYTES = 1 + 8;
 
 export class InboxStore extends EventEmitter<InboxEvents> {
-  private readonly messages = new Map<string, StoredMessage>();
-  private readonly peers = new Map<string, PeerInbox>();
-  /** By message id, in the order stored, which is the order they are forgotten in. */
-  private readonly seen = new Map<string, SeenEntry>();
-  /** Sender and nonce of each seen entry, to the message id that holds them. */
-  private readonly nonces = new Map<string, string>();
-  /** Adds being written, by message id. */
-  private readonly storing = new Map<string, Promise<unknown>>();
-  private readonly storingNonces = new Set<string>();
+  private readonly peers = new Map<string, PeerState>();
+  /** Seen entries of all peers. */
+  private seenCount = 0;
+  /** Adds being written, of all peers. */
+  private storingCount = 0;
   private lastCursor = 0;
   /** What a compacted file would hold, in bytes. */
   private liveBytes = 0;
@@ -152,21 +195,21 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     return store;
   }
 
-  /** The duplicate check: in the inbox now, or stored within seenRetentionMs (even if acked since). */
-  hasMessage(messageId: string): boolean {
+  /** The duplicate check: this peer's message is in the inbox now, or was stored within seenRetentionMs (even if acked since). */
+  hasMessage(peerId: string, messageId: string): boolean {
     this.forgetOldSeen();
-    return this.messages.has(messageId) || this.seen.has(messageId);
+    return knowsId(this.peers.get(peerId), messageId);
   }
 
   /** The replay check: the sender's nonce of a message stored within seenRetentionMs. */
   hasNonce(peerId: string, nonce: Uint8Array): boolean {
     this.forgetOldSeen();
-    return this.nonces.has(nonceKey(peerId, nonce));
+    return this.peers.get(peerId)?.seenNonces.has(hex(nonce)) ?? false;
   }
 
   /**
    * Resolves once the message is on disk, after emitting 'stored'. Refuses a
-   * message id or a sender's nonce already seen (CONFLICT); a copy of a
+   * message id or a nonce its sender already used (CONFLICT); a copy of a
    * message still being written waits for that write first, so it is a
    * duplicate only once the original is really stored. hasMessage and
    * hasNonce answer for stored messages only.
@@ -174,27 +217,30 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   async add(message: ReceivedMessage): Promise<StoredMessage> {
     this.forgetOldSeen();
     checkIncoming(message);
-    const earlier = this.storing.get(message.messageId);
+    const { peerId, messageId } = message;
+    const known = this.peers.get(peerId);
+    const earlier = known?.storing.get(messageId);
     if (earlier !== undefined) {
       // A copy of a message being stored: once that is done it is a duplicate, or, if it failed, this one may take its place.
       await earlier.catch(() => undefined);
       return this.add(message);
     }
-    if (this.messages.has(message.messageId) || this.seen.has(message.messageId)) {
-      throw new P2pError('CONFLICT', `message ${message.messageId} from ${message.peerId} is already stored`);
+    if (knowsId(known, messageId)) {
+      throw new P2pError('CONFLICT', `message ${messageId} from ${peerId} is already stored`);
     }
-    const key = nonceKey(message.peerId, message.nonce);
-    if (this.nonces.has(key) || this.storingNonces.has(key)) {
-      throw new P2pError('CONFLICT', `${message.peerId} already used this nonce for another message, which makes this one a replay`);
+    const nonce = hex(message.nonce);
+    if (known !== undefined && (known.seenNonces.has(nonce) || known.storingNonces.has(nonce))) {
+      throw new P2pError('CONFLICT', `${peerId} already used this nonce for another message, which makes this one a replay`);
     }
-    this.assertRoomFor(message.peerId, message.content.length);
-    const release = this.reserve(message, key);
+    this.assertRoomFor(peerId, message.content.length);
+    const peer = this.stateOf(peerId);
+    const release = this.reserve(peerId, peer, nonce, message.content.length);
     const stored = this.store(message, release);
-    this.storing.set(message.messageId, stored);
+    peer.storing.set(messageId, stored);
     try {
       return await stored;
     } finally {
-      this.storing.delete(message.messageId);
+      peer.storing.delete(messageId);
       release();
     }
   }
@@ -231,12 +277,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
 
   /** Unacked messages and their content bytes, of one peer or of all. */
   depth(peerId?: string): { messages: number; bytes: number } {
-    const inboxes = peerId === undefined ? [...this.peers.values()] : [this.peers.get(peerId)];
+    const peers = peerId === undefined ? [...this.peers.values()] : [this.peers.get(peerId)];
     let messages = 0;
     let bytes = 0;
-    for (const inbox of inboxes) {
-      messages += inbox?.messages.length ?? 0;
-      bytes += inbox?.bytes ?? 0;
+    for (const peer of peers) {
+      messages += peer?.messages.length ?? 0;
+      bytes += peer?.bytes ?? 0;
     }
     return { messages, bytes };
   }
@@ -262,18 +308,19 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     };
     this.lastCursor = stored.cursor;
     await this.journal.commit(encodeStored(stored), () => {
-      release();
+      // Listed before the reservation ends, so the peer's state is never empty in between.
       this.applyStored(stored);
+      release();
     });
     this.emit('stored', stored);
     return stored;
   }
 
   private assertRoomFor(peerId: string, contentBytes: number): void {
-    const inbox = this.peers.get(peerId);
-    const messages = inbox === undefined ? 0 : inbox.messages.length + inbox.reservedMessages;
-    const bytes = inbox === undefined ? 0 : inbox.bytes + inbox.reservedBytes;
-    const { maxMessagesPerPeer, maxBytesPerPeer, maxSeen, seenRetentionMs } = this.limits;
+    const peer = this.peers.get(peerId);
+    const messages = peer === undefined ? 0 : peer.messages.length + peer.storingNonces.size;
+    const bytes = peer === undefined ? 0 : peer.bytes + peer.storingBytes;
+    const { maxMessagesPerPeer, maxBytesPerPeer } = this.limits;
     if (messages + 1 > maxMessagesPerPeer || bytes + contentBytes > maxBytesPerPeer) {
       throw new P2pError(
         'LIMIT_REACHED',
@@ -281,30 +328,55 @@ export class InboxStore extends EventEmitter<InboxEvents> {
           `messages / ${maxBytesPerPeer} bytes per peer until they are acked; receive and ack messages to make room`,
       );
     }
-    const remembered = this.seen.size + this.storing.size;
-    if (remembered >= maxSeen) {
+    this.assertSeenRoomFor(peerId, peer === undefined ? 0 : rememberedBy(peer));
+  }
+
+  /** The seen bounds of InboxLimits, for a peer holding `held` entries. */
+  private assertSeenRoomFor(peerId: string, held: number): void {
+    const { maxSeenPerPeer, maxSeen, seenRetentionMs } = this.limits;
+    const window = `stored in the last ${Math.ceil(seenRetentionMs / 1000)} s to refuse replays`;
+    if (held >= maxSeenPerPeer) {
       throw new P2pError(
         'LIMIT_REACHED',
-        `the inbox remembers ${remembered} messages stored in the last ${Math.ceil(seenRetentionMs / 1000)} s to refuse ` +
-          `replays, the most it keeps (${maxSeen}); it takes new messages again as those age out`,
+        `the inbox remembers ${held} messages from ${peerId} ${window}, the most it keeps per peer (${maxSeenPerPeer}); ` +
+          'its messages are taken again as those age out',
+      );
+    }
+    const total = this.seenCount + this.storingCount;
+    if (total >= maxSeen) {
+      throw new P2pError('LIMIT_REACHED', `the inbox remembers ${total} messages ${window}, the most it keeps (${maxSeen}); new messages are taken again as those age out`);
+    }
+    if (total < maxSeen / 2) return;
+    const holders = this.peersHoldingEntries() + (held === 0 ? 1 : 0);
+    if (held >= maxSeen / 2 / holders) {
+      throw new P2pError(
+        'LIMIT_REACHED',
+        `the inbox remembers ${total} messages ${window}, over half the most it keeps (${maxSeen}), and ${held} are from ` +
+          `${peerId}, its share among ${holders} peers; the rest is kept for peers below theirs, and its messages are taken ` +
+          'again as its entries age out',
       );
     }
   }
 
+  private peersHoldingEntries(): number {
+    let count = 0;
+    for (const peer of this.peers.values()) if (rememberedBy(peer) > 0) count += 1;
+    return count;
+  }
+
   /** Counts an add against its peer's limits while it is written; the returned release may be called twice. */
-  private reserve(message: ReceivedMessage, key: string): () => void {
-    const inbox = this.inboxOf(message.peerId);
-    inbox.reservedMessages += 1;
-    inbox.reservedBytes += message.content.length;
-    this.storingNonces.add(key);
+  private reserve(peerId: string, peer: PeerState, nonce: string, contentBytes: number): () => void {
+    peer.storingNonces.add(nonce);
+    peer.storingBytes += contentBytes;
+    this.storingCount += 1;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      inbox.reservedMessages -= 1;
-      inbox.reservedBytes -= message.content.length;
-      this.storingNonces.delete(key);
-      this.dropIfIdle(message.peerId, inbox);
+      peer.storingNonces.delete(nonce);
+      peer.storingBytes -= contentBytes;
+      this.storingCount -= 1;
+      this.dropIfEmpty(peerId, peer);
     };
   }
 
@@ -315,21 +387,23 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   /**
-   * What memory holds, as records, in the order it was stored: first the
-   * unacked messages no longer in the seen set (the oldest), then the seen
+   * What memory holds, as records, each peer's in the order it was stored:
+   * first the unacked messages no longer seen (the oldest), then the seen
    * entries, as STORED while unacked and SEEN after.
    */
   private snapshot(): Uint8Array[] {
     const bodies: Uint8Array[] = [encodeHighWater(this.lastCursor)];
     const unseen: StoredMessage[] = [];
-    for (const inbox of this.peers.values()) {
-      for (const message of inbox.messages) if (!this.seen.has(message.messageId)) unseen.push(message);
+    for (const peer of this.peers.values()) {
+      for (const message of peer.messages) if (!peer.seen.has(message.messageId)) unseen.push(message);
     }
     unseen.sort((a, b) => a.cursor - b.cursor);
     for (const message of unseen) bodies.push(encodeStored(message));
-    for (const [messageId, entry] of this.seen) {
-      const message = this.messages.get(messageId);
-      bodies.push(message === undefined ? encodeSeen(messageId, entry) : encodeStored(message));
+    for (const [peerId, peer] of this.peers) {
+      for (const [messageId, entry] of peer.seen) {
+        const message = peer.unacked.get(messageId);
+        bodies.push(message === undefined ? encodeSeen(peerId, messageId, entry) : encodeStored(message));
+      }
     }
     return bodies;
   }
@@ -343,10 +417,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       case 'acked':
         this.applyAcked(record.peerId, record.through);
         break;
-      case 'seen':
-        this.forget(record.messageId);
-        this.remember(record.messageId, record.entry);
+      case 'seen': {
+        const peer = this.stateOf(record.peerId);
+        this.forget(peer, record.messageId);
+        this.remember(peer, record.messageId, record.entry);
         break;
+      }
       case 'high-water':
         this.lastCursor = Math.max(this.lastCursor, record.cursor);
         break;
@@ -354,72 +430,99 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   private applyStored(message: StoredMessage): void {
+    const peer = this.stateOf(message.peerId);
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
-    this.forget(message.messageId);
-    const inbox = this.inboxOf(message.peerId);
-    inbox.messages.push(message);
-    inbox.bytes += message.content.length;
-    this.messages.set(message.messageId, message);
+    this.forget(peer, message.messageId);
+    peer.messages.push(message);
+    peer.unacked.set(message.messageId, message);
+    peer.bytes += message.content.length;
     this.liveBytes += RECORD_HEADER_BYTES + storedBytes(message);
-    this.remember(message.messageId, { peerId: message.peerId, nonce: message.nonce, storedAt: message.receivedAt.getTime() });
+    this.remember(peer, message.messageId, { nonce: hex(message.nonce), storedAt: message.receivedAt.getTime() });
     this.lastCursor = Math.max(this.lastCursor, message.cursor);
   }
 
   private applyAcked(peerId: string, through: number): number {
-    const inbox = this.peers.get(peerId);
-    if (inbox === undefined) return 0;
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) return 0;
     let count = 0;
-    for (const message of inbox.messages) {
+    for (const message of peer.messages) {
       if (message.cursor > through) break;
       count += 1;
     }
-    for (const message of inbox.messages.splice(0, count)) {
-      inbox.bytes -= message.content.length;
-      this.messages.delete(message.messageId);
+    for (const message of peer.messages.splice(0, count)) {
+      peer.bytes -= message.content.length;
+      peer.unacked.delete(message.messageId);
       this.liveBytes -= RECORD_HEADER_BYTES + storedBytes(message);
       // Its seen entry now takes a SEEN record of its own.
-      if (this.seen.has(message.messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
+      if (peer.seen.has(message.messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
     }
-    this.dropIfIdle(peerId, inbox);
+    this.dropIfEmpty(peerId, peer);
     return count;
   }
 
-  private remember(messageId: string, entry: SeenEntry): void {
-    this.seen.set(messageId, entry);
-    this.nonces.set(nonceKey(entry.peerId, entry.nonce), messageId);
-    if (!this.messages.has(messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
+  private remember(peer: PeerState, messageId: string, entry: SeenEntry): void {
+    peer.seen.set(messageId, entry);
+    peer.seenNonces.set(entry.nonce, messageId);
+    this.seenCount += 1;
+    if (!peer.unacked.has(messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
   }
 
-  private forget(messageId: string): void {
-    const entry = this.seen.get(messageId);
+  private forget(peer: PeerState, messageId: string): void {
+    const entry = peer.seen.get(messageId);
     if (entry === undefined) return;
-    this.seen.delete(messageId);
-    const key = nonceKey(entry.peerId, entry.nonce);
+    peer.seen.delete(messageId);
     // A later message may hold the same nonce (after this one was forgotten once, in a replay); it keeps it.
-    if (this.nonces.get(key) === messageId) this.nonces.delete(key);
-    if (!this.messages.has(messageId)) this.liveBytes -= RECORD_HEADER_BYTES + SEEN_BYTES;
+    if (peer.seenNonces.get(entry.nonce) === messageId) peer.seenNonces.delete(entry.nonce);
+    this.seenCount -= 1;
+    if (!peer.unacked.has(messageId)) this.liveBytes -= RECORD_HEADER_BYTES + SEEN_BYTES;
   }
 
   private forgetOldSeen(): void {
     const cutoff = this.now().getTime() - this.limits.seenRetentionMs;
-    for (const [messageId, entry] of this.seen) {
-      if (entry.storedAt > cutoff) break;
-      this.forget(messageId);
+    for (const [peerId, peer] of this.peers) {
+      for (const [messageId, entry] of peer.seen) {
+        if (entry.storedAt > cutoff) break;
+        this.forget(peer, messageId);
+      }
+      this.dropIfEmpty(peerId, peer);
     }
   }
 
-  private inboxOf(peerId: string): PeerInbox {
-    let inbox = this.peers.get(peerId);
-    if (inbox === undefined) {
-      inbox = { messages: [], bytes: 0, reservedMessages: 0, reservedBytes: 0 };
-      this.peers.set(peerId, inbox);
+  private stateOf(peerId: string): PeerState {
+    let peer = this.peers.get(peerId);
+    if (peer === undefined) {
+      peer = {
+        messages: [],
+        unacked: new Map(),
+        bytes: 0,
+        storing: new Map(),
+        storingNonces: new Set(),
+        storingBytes: 0,
+        seen: new Map(),
+        seenNonces: new Map(),
+      };
+      this.peers.set(peerId, peer);
     }
-    return inbox;
+    return peer;
   }
 
-  private dropIfIdle(peerId: string, inbox: PeerInbox): void {
-    if (inbox.messages.length === 0 && inbox.reservedMessages === 0) this.peers.delete(peerId);
+  private dropIfEmpty(peerId: string, peer: PeerState): void {
+    if (peer.messages.length === 0 && peer.storingNonces.size === 0 && peer.seen.size === 0) this.peers.delete(peerId);
   }
+}
+
+/** Whether the peer already used this message id: unacked, or seen. */
+function knowsId(peer: PeerState | undefined, messageId: string): boolean {
+  return peer !== undefined && (peer.unacked.has(messageId) || peer.seen.has(messageId));
+}
+
+/** Seen entries of a peer, its adds being written included. */
+function rememberedBy(peer: PeerState): number {
+  return peer.seen.size + peer.storingNonces.size;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 }
 
 /** Guards the file: operations and the network check their input earlier. */
@@ -432,10 +535,6 @@ function checkIncoming(message: ReceivedMessage): void {
   if (!Number.isSafeInteger(sentAt) || sentAt < 0) {
     throw new P2pError('INVALID_INPUT', `a message's sent time must be a valid date after 1970, got ${String(message.sentAt)}`);
   }
-}
-
-function nonceKey(peerId: string, nonce: Uint8Array): string {
-  return `${peerId}:${Buffer.from(nonce.buffer, nonce.byteOffset, nonce.length).toString('hex')}`;
 }
 
 function storedBytes(message: StoredMessage): number {
@@ -457,12 +556,12 @@ function encodeAcked(peerId: string, through: number): Uint8Array {
   return new RecordWriter(ACKED_BYTES).u8(ACKED).bytes(publicKeyFromPeerId(peerId)).uint(through).finish();
 }
 
-function encodeSeen(messageId: string, entry: SeenEntry): Uint8Array {
+function encodeSeen(peerId: string, messageId: string, entry: SeenEntry): Uint8Array {
   return new RecordWriter(SEEN_BYTES)
     .u8(SEEN)
     .bytes(Buffer.from(messageId, 'hex'))
-    .bytes(publicKeyFromPeerId(entry.peerId))
-    .bytes(entry.nonce)
+    .bytes(publicKeyFromPeerId(peerId))
+    .bytes(Buffer.from(entry.nonce, 'hex'))
     .uint(entry.storedAt)
     .finish();
 }
@@ -488,7 +587,7 @@ function decodeRecord(body: Uint8Array): InboxRecord {
   } else if (kind === SEEN) {
     const messageId = Buffer.from(reader.bytes(16)).toString('hex');
     const peerId = peerIdFromPublicKey(reader.bytes(32));
-    record = { kind: 'seen', messageId, entry: { peerId, nonce: reader.bytes(NONCE_BYTES), storedAt: reader.uint() } };
+    record = { kind: 'seen', peerId, messageId, entry: { nonce: hex(reader.bytes(NONCE_BYTES)), storedAt: reader.uint() } };
   } else if (kind === HIGH_WATER) {
     record = { kind: 'high-water', cursor: reader.uint() };
   } else {

@@ -111,6 +111,40 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
   t.match(await exchange(after, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after the receiver restarted');
 });
 
+t.test("a paired peer reusing another peer's message id, after or before that peer's message, takes nothing from it", async (t) => {
+  // One unacked message per peer: alice's second waits in her outbox while bob's inbox holds her first.
+  const bob = await startNode(t, { env: { P2P_COMM_INBOX_MAX_MESSAGES: '1' } });
+  const alice = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  const bobKey = publicKeyFromPeerId(bId);
+  const mallory = await pairedRawPeer(bob, await addressOf(bob), bId, 'mallory');
+  const reusing = (messageId: string, content: string) =>
+    encodeEnvelope(signEnvelope(envelopeFrom(mallory, bobKey, { messageId: Buffer.from(messageId, 'hex'), payload: Buffer.from(content) }), (m) => mallory.identity.sign(m)));
+  const receive = async (peer: string, after = 0) => (await bob.call('receive', { peer, after, wait_ms: 200 })) as { messages: { content: string }[]; next_cursor: number };
+  const stateOf = async (id: string) => alice.call('message_status', { message_id: id });
+
+  const first = (await alice.call('send', { peer: bId, type: 'text', content: 'first' }))['message_id'] as string;
+  await eventually(async () => (await stateOf(first))['state'] === 'delivered', 'first delivered');
+  t.match(await exchange(mallory, bobKey, reusing(first, 'after alice')), { status: AckStatus.STORED }, "mallory's own message, not a duplicate of alice's");
+
+  const second = (await alice.call('send', { peer: bId, type: 'text', content: 'second' }))['message_id'] as string;
+  await eventually(async () => (await stateOf(second))['reason'] === 'inbox_full', 'second deferred');
+  await bob.call('ack', { peer: mallory.peerId, through: (await receive(mallory.peerId)).next_cursor });
+  t.match(await exchange(mallory, bobKey, reusing(second, 'before alice')), { status: AckStatus.STORED }, 'taken by mallory first');
+
+  // Bob's agent acks alice's first: her second is offered again and stored as hers.
+  const fromAlice = await receive(aId);
+  t.same(fromAlice.messages.map((m) => m.content), ['first']);
+  await bob.call('ack', { peer: aId, through: fromAlice.next_cursor });
+  const rest = await eventually(async () => {
+    const { messages } = await receive(aId, fromAlice.next_cursor);
+    return messages.length > 0 ? messages : false;
+  }, "alice's second message at bob");
+  t.same(rest.map((m) => m.content), ['second']);
+  await eventually(async () => (await stateOf(second))['state'] === 'delivered', 'second delivered');
+  t.same((await receive(mallory.peerId)).messages.map((m) => m.content), ['before alice']);
+});
+
 /** A copy with one bit flipped at `offset` (negative: from the end). */
 function flipped(bytes: Uint8Array, offset: number): Uint8Array {
   const copy = Uint8Array.from(bytes);

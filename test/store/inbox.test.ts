@@ -62,6 +62,7 @@ t.test('the defaults are the documented ones', async (t) => {
     maxMessagesPerPeer: 1000,
     maxBytesPerPeer: 64 * 1024 * 1024,
     seenRetentionMs: 15 * 60 * 1000,
+    maxSeenPerPeer: 50_000,
     maxSeen: 200_000,
     maxRecordBytes: 1024 * 1024 + 4096,
   });
@@ -126,13 +127,13 @@ t.test('cursors only ever grow: across reopening and across compaction', async (
   t.ok(statSync(handle.file).size > 4 * 1024 * 1024);
   t.equal(await handle.store.ack(bob, 82), 1);
   t.equal(await handle.store.ack(alice, 81), 80);
-  t.ok(handle.store.hasMessage(last.messageId), 'acked, but still remembered');
+  t.ok(handle.store.hasMessage(bob, last.messageId), 'acked, but still remembered');
 
   // Past the retention nothing but carol's message is live: the ack of it finds the file worth compacting.
   handle.clock.ms += RETENTION;
   t.equal(await handle.store.ack(carol, 1), 1);
   t.ok(statSync(handle.file).size < 1024, `compacted to ${statSync(handle.file).size} bytes`);
-  t.notOk(handle.store.hasMessage(last.messageId));
+  t.notOk(handle.store.hasMessage(bob, last.messageId));
   let store = await handle.reopen();
   t.equal((await store.add(received(alice, 'next'))).cursor, 83, 'the highest cursor outlives every message that had it');
   store = await handle.reopen();
@@ -156,8 +157,8 @@ t.test('compaction keeps unacked messages and the seen entries of acked ones', a
   const store = await handle.reopen();
   t.same(store.list(bob, 0, 10), [early, compacting]);
   t.same(store.list(alice, 0, 10), [kept]);
-  t.ok(acked.every((m) => store.hasMessage(m.messageId) && store.hasNonce(alice, m.nonce)), 'acked ones are still seen');
-  t.ok(store.hasMessage(early.messageId), 'an unacked message is in the inbox');
+  t.ok(acked.every((m) => store.hasMessage(alice, m.messageId) && store.hasNonce(alice, m.nonce)), 'acked ones are still seen');
+  t.ok(store.hasMessage(bob, early.messageId), 'an unacked message is in the inbox');
   t.notOk(store.hasNonce(bob, early.nonce), 'but its nonce is past the retention');
   t.equal((await store.add(received(bob, 'next'))).cursor, compacting.cursor + 1);
 });
@@ -167,21 +168,22 @@ t.test('a stored message is seen for seenRetentionMs, acked or not, also after r
   const peer = newPeer();
   const message = await handle.store.add(received(peer));
   await handle.store.ack(peer, message.cursor);
-  t.ok(handle.store.hasMessage(message.messageId));
+  t.ok(handle.store.hasMessage(peer, message.messageId));
   t.ok(handle.store.hasNonce(peer, message.nonce));
   t.notOk(handle.store.hasNonce(newPeer(), message.nonce), 'a nonce belongs to its sender');
-  t.notOk(handle.store.hasMessage(randomBytes(16).toString('hex')));
+  t.notOk(handle.store.hasMessage(newPeer(), message.messageId), 'and so does a message id');
+  t.notOk(handle.store.hasMessage(peer, randomBytes(16).toString('hex')));
   await t.rejects(handle.store.add({ ...received(peer), messageId: message.messageId }), { name: 'P2pError', errorName: 'CONFLICT', message: /already stored/ });
   await t.rejects(handle.store.add({ ...received(peer), nonce: message.nonce }), { name: 'P2pError', errorName: 'CONFLICT', message: /nonce/ });
   handle.clock.ms += RETENTION - 1;
   let store = await handle.reopen();
-  t.ok(store.hasMessage(message.messageId));
+  t.ok(store.hasMessage(peer, message.messageId));
   t.ok(store.hasNonce(peer, message.nonce));
   handle.clock.ms += 1;
-  t.notOk(store.hasMessage(message.messageId));
+  t.notOk(store.hasMessage(peer, message.messageId));
   t.notOk(store.hasNonce(peer, message.nonce));
   store = await handle.reopen();
-  t.notOk(store.hasMessage(message.messageId), 'forgotten after reopening too');
+  t.notOk(store.hasMessage(peer, message.messageId), 'forgotten after reopening too');
   t.notOk(store.hasNonce(peer, message.nonce));
 });
 
@@ -210,18 +212,124 @@ t.test('a peer gets only so many unacked messages and bytes', async (t) => {
   t.same(store.depth(peer), { messages: 2, bytes: 10 });
 });
 
-t.test('when the seen set is full new messages wait for old entries to age out, never evicting them', async (t) => {
-  const handle = openInbox(t, tempDir(t), { maxSeen: 3 });
-  const peer = newPeer();
+t.test("a message id is its sender's: the same id from another peer is another message, a copy from the same peer a duplicate", async (t) => {
+  const { store } = openInbox(t, tempDir(t));
+  const [mallory, alice] = [newPeer(), newPeer()];
+  const taken = received(mallory, 'first with this id');
+  const reused = received(alice, 'same id, other sender', { messageId: taken.messageId });
+  // Both at once: one id being written for one peer holds nothing up for the other.
+  const [first, second] = await Promise.all([store.add(taken), store.add(reused)]);
+  t.same(texts(store.list(mallory, 0, 10)), ['first with this id']);
+  t.same(texts(store.list(alice, 0, 10)), ['same id, other sender']);
+  t.not(first.cursor, second.cursor);
+  t.ok(store.hasMessage(mallory, taken.messageId) && store.hasMessage(alice, taken.messageId));
+  t.notOk(store.hasMessage(newPeer(), taken.messageId));
+  for (const peer of [mallory, alice]) {
+    await t.rejects(store.add(received(peer, 'copy', { messageId: taken.messageId })), { errorName: 'CONFLICT', message: /already stored/ }, 'a copy from the same peer');
+  }
+  await store.ack(mallory, first.cursor);
+  await t.rejects(store.add(received(mallory, 'copy', { messageId: taken.messageId })), { name: 'P2pError', errorName: 'CONFLICT' }, 'acked, still seen');
+  t.same(texts(store.list(alice, 0, 10)), ['same id, other sender'], "acking one peer's message leaves the other's");
+  t.same(store.depth(), { messages: 1, bytes: 21 });
+});
+
+t.test('the per-peer namespace survives reopening, from STORED and from compacted SEEN records alike', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const [mallory, alice, carol] = [newPeer(), newPeer(), newPeer()];
+  const messageId = randomBytes(16).toString('hex');
+  const fromMallory = await handle.store.add(received(mallory, 'm', { messageId }));
+  const fromAlice = await handle.store.add(received(alice, 'a', { messageId }));
+  await handle.store.ack(mallory, fromMallory.cursor);
+  let store = await handle.reopen();
+  t.same(store.list(alice, 0, 10), [fromAlice], 'replayed from the file as written');
+  t.ok(store.hasMessage(mallory, messageId) && store.hasMessage(alice, messageId));
+
+  // Enough acked bytes that the next write compacts: mallory's entry becomes a SEEN record, alice's message a STORED one.
+  const big = new Uint8Array(60 * 1024).fill(3);
+  const bigOnes = await Promise.all(Array.from({ length: 80 }, () => store.add(received(carol, big))));
+  await store.ack(carol, Math.max(...bigOnes.map((m) => m.cursor)));
+  await store.add(received(carol, 'compacting'));
+  t.ok(statSync(handle.file).size < 64 * 1024, `compacted to ${statSync(handle.file).size} bytes`);
+  store = await handle.reopen();
+  t.same(store.list(alice, 0, 10), [fromAlice]);
+  t.ok(store.hasMessage(mallory, messageId), "mallory's acked message is still seen under mallory");
+  t.ok(store.hasMessage(alice, messageId));
+  t.ok(store.hasNonce(mallory, fromMallory.nonce) && store.hasNonce(alice, fromAlice.nonce));
+  await t.rejects(store.add(received(mallory, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
+  await t.rejects(store.add(received(alice, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
+  const third = await store.add(received(newPeer(), 'a third sender', { messageId }));
+  t.same(store.list(third.peerId, 0, 10), [third]);
+});
+
+t.test('a peer at maxSeenPerPeer waits for its entries to age out, never evicting them, while others still store', async (t) => {
+  const handle = openInbox(t, tempDir(t), { maxSeenPerPeer: 3 });
+  const [fast, other] = [newPeer(), newPeer()];
+  const early = [];
   for (let i = 0; i < 3; i += 1) {
-    const message = await handle.store.add(received(peer));
-    await handle.store.ack(peer, message.cursor);
+    const message = await handle.store.add(received(fast));
+    await handle.store.ack(fast, message.cursor);
+    early.push(message);
     handle.clock.ms += 1000;
   }
-  await t.rejects(handle.store.add(received(newPeer())), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /remembers 3 messages stored in the last 60 s/ });
+  const perPeer = new RegExp(`remembers 3 messages from ${fast} stored in the last 60 s to refuse replays, the most it keeps per peer \\(3\\)`);
+  await t.rejects(handle.store.add(received(fast)), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: perPeer });
+  t.ok(early.every((m) => handle.store.hasMessage(fast, m.messageId)), 'none forgotten to make room');
+  const others = await Promise.all([handle.store.add(received(other)), handle.store.add(received(other)), handle.store.add(received(other))]);
+  t.equal(others.length, 3, 'another peer stores up to its own bound');
+  const store = await handle.reopen();
+  await t.rejects(store.add(received(fast)), { errorName: 'LIMIT_REACHED', message: perPeer }, 'also after reopening');
   handle.clock.ms = START + RETENTION;
-  await handle.store.add(received(peer));
-  await t.rejects(handle.store.add(received(peer)), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
+  await store.add(received(fast));
+  await t.rejects(store.add(received(fast)), { name: 'P2pError', errorName: 'LIMIT_REACHED' }, 'the first one aged out, the other two not yet');
+});
+
+t.test('past half of maxSeen a peer at its fair share waits, the peers below theirs still store, and maxSeen is never passed', async (t) => {
+  const handle = openInbox(t, tempDir(t), { maxSeen: 12 });
+  const { store } = handle;
+  const [fast, second, third, fourth, fifth] = [newPeer(), newPeer(), newPeer(), newPeer(), newPeer()];
+  const storeAll = async (peer: string, count: number) => {
+    for (let i = 0; i < count; i += 1) await store.add(received(peer));
+  };
+  // Adds still being written count: ten at once get the lower half, six.
+  const flood = await Promise.allSettled(Array.from({ length: 10 }, () => store.add(received(fast))));
+  t.equal(flood.filter((attempt) => attempt.status === 'fulfilled').length, 6);
+  t.match(flood.find((attempt) => attempt.status === 'rejected'), {
+    reason: { errorName: 'LIMIT_REACHED', message: new RegExp(`remembers 6 messages .*over half the most it keeps \\(12\\), and 6 are from ${fast}, its share among 1 peers`) },
+  });
+  // Two peers hold entries: a share is 3.
+  await storeAll(second, 3);
+  await t.rejects(store.add(received(second)), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: new RegExp(`and 3 are from ${second}, its share among 2 peers`) });
+  await t.rejects(store.add(received(fast)), { name: 'P2pError', errorName: 'LIMIT_REACHED' }, 'the fast peer still waits');
+  // Three: a share is 2. Four: 1.5.
+  await storeAll(third, 2);
+  await t.rejects(store.add(received(third)), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /its share among 3 peers/ });
+  await storeAll(fourth, 1);
+  // maxSeen is reached only now that three peers hold more than a share: then everybody waits.
+  const full = /remembers 12 messages stored in the last 60 s to refuse replays, the most it keeps \(12\)/;
+  await t.rejects(store.add(received(fourth)), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: full });
+  await t.rejects(store.add(received(fifth)), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: full });
+  handle.clock.ms += RETENTION;
+  await store.add(received(fifth));
+  await store.add(received(fast));
+  t.equal(store.depth(fast).messages, 7, 'once aged out, entries make room again; unacked messages stay');
+});
+
+t.test('one peer, however fast, never gets a peer below its fair share refused', async (t) => {
+  const { store } = openInbox(t, tempDir(t), { maxSeen: 100, maxSeenPerPeer: 1000, maxMessagesPerPeer: 1000 });
+  const fast = newPeer();
+  const others = [newPeer(), newPeer(), newPeer(), newPeer()];
+  for (const other of others) await store.add(received(other));
+  const flood = await Promise.allSettled(Array.from({ length: 200 }, () => store.add(received(fast))));
+  t.equal(flood.filter((attempt) => attempt.status === 'fulfilled').length, 46, 'the fast peer fills the lower half');
+  // Five peers hold entries: a share is 10 each, and each of the others holds 1.
+  for (let round = 0; round < 8; round += 1) {
+    for (const other of others) await store.add(received(other));
+  }
+  t.same(others.map((other) => store.depth(other).messages), [9, 9, 9, 9]);
+  await t.rejects(store.add(received(fast)), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
+  for (const other of others) await store.add(received(other));
+  for (const other of others) await t.rejects(store.add(received(other)), { errorName: 'LIMIT_REACHED', message: /its share among 5 peers/ });
+  t.equal(store.depth().messages, 86, 'short of maxSeen');
 });
 
 t.test("'stored' is emitted once the message is on disk, and only for stored messages", async (t) => {
