@@ -3,6 +3,7 @@ import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
 import type { AttemptOutcome } from '../network/peer-network';
 import { UNNAMED_PEER } from '../common/display-name';
 import { newRequestId } from '../pairing/consent';
+import { changesSinceArrival } from '../pairing/request-changes';
 import { parsePairingLink, type PairingLink } from '../common/pairing-link';
 import { safetyNumber } from '../common/safety-number';
 import type { PendingRequest } from '../trust/pending-requests';
@@ -84,7 +85,7 @@ function describe(request: PendingRequest, node: NodeContext): Record<string, un
 
 export const requests: OperationHandler = async (_input, node) => ({
   data: {
-    incoming: node.pending.incoming().map((request) => describe(request, node)),
+    incoming: node.pending.incoming().map((request) => ({ ...describe(request, node), changed: changesSinceArrival(request) })),
     outgoing: node.pending.outgoing().map((request) => ({
       ...describe(request, node),
       state: request.state,
@@ -122,6 +123,9 @@ function requestFromNamedPeer(node: NodeContext, requestId: string, peer: string
 
 export const accept: OperationHandler = async (input, node) => {
   const request = requestFromNamedPeer(node, input['request_id'] as string, input['peer'] as string);
+  // The name and address the request arrived with, never a later claim: they are what the consent dialog
+  // names the peer by (a change is shown beside them), and unlike the latest claim they cannot move between
+  // the dialog and this call, so the person never trusts a name they were not shown.
   node.consent.completePairing(request.publicKey, request.displayName, request.address === null ? [] : [request.address]);
   const outcome = request.address === null ? 'nothing_to_do' : await node.network.attemptNow(request.peerId);
   const connected = outcome === 'connected';

@@ -5,11 +5,12 @@ import { fingerprintOf, peerIdFromPublicKey } from '../common/peer-id';
 import { UNNAMED_PEER, validateDisplayName } from '../common/display-name';
 import { TokenBucket } from '../common/token-bucket';
 import type { RefusalCounters } from '../metrics/refusals';
-import type { PendingRequests } from '../trust/pending-requests';
+import type { IncomingOutcome, PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
 import type { PeerProof } from '../wire/handshake';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+import { changesSinceArrival } from './request-changes';
 
 export interface ConsentOptions {
   consentBurst: number;
@@ -21,7 +22,8 @@ export interface ConsentOptions {
  * this side by `pair` (an outgoing request) or `accept`, the other side by
  * proving, over an authenticated handshake, that it trusts us (a session
  * intent) or asked to pair with us (a pair request). An unknown key gets to
- * leave one bounded consent request, rate-limited, and nothing else.
+ * leave one bounded consent request, rate-limited, and nothing else; asking
+ * again costs what asking first did.
  */
 export class Consent {
   private readonly requestsFromStrangers: TokenBucket;
@@ -32,8 +34,9 @@ export class Consent {
     private readonly outbox: EventOutbox,
     private readonly refusals: RefusalCounters,
     options: ConsentOptions,
+    now: () => number = Date.now,
   ) {
-    this.requestsFromStrangers = new TokenBucket(options.consentBurst, options.consentPerMinute / 60);
+    this.requestsFromStrangers = new TokenBucket(options.consentBurst, options.consentPerMinute / 60, now);
   }
 
   /** The responder's verdict on an authenticated initiator. `address` is where it says it listens. */
@@ -119,14 +122,14 @@ export class Consent {
       this.refusals.count('network', 'request_from_rejected_peer');
       return refuse(RefusalReason.REJECTED);
     }
-    const repeat = this.pending.findIncomingByPeer(peerId);
-    if (repeat === undefined && !this.requestsFromStrangers.take()) {
+    // A repeat is a full handshake too, and may change what the person is shown: it takes from the same budget.
+    if (!this.requestsFromStrangers.take()) {
       this.refusals.count('network', 'consent_request_rate_limited');
       return refuse(RefusalReason.BUSY);
     }
-    let added: ReturnType<PendingRequests['addIncoming']>;
+    let outcome: IncomingOutcome;
     try {
-      added = this.pending.addIncoming({
+      outcome = this.pending.receiveIncoming({
         requestId: Buffer.from(payload.requestId).toString('hex'),
         publicKey,
         displayName: payload.displayName,
@@ -138,18 +141,20 @@ export class Consent {
       this.refusals.count('network', 'consent_request_id_clash');
       return refuse(RefusalReason.BUSY);
     }
-    const { stored, evicted } = added;
-    if (evicted !== null) this.refusals.count('network', 'consent_request_evicted');
-    if (repeat === undefined) {
+    if (outcome.kind === 'new' && outcome.evicted !== null) this.refusals.count('network', 'consent_request_evicted');
+    // A new request, and every change to one, is news for the person; a repeat of the same claim is not.
+    if (outcome.kind !== 'same') {
+      const { request } = outcome;
       this.outbox.enqueue({
         type: 'p2p.peer.request',
         subject: peerId,
         data: {
-          request_id: stored.requestId,
+          request_id: request.requestId,
           peer: peerId,
           fingerprint: fingerprintOf(publicKey),
-          display_name: stored.displayName,
-          address: stored.address,
+          display_name: request.displayName,
+          address: request.address,
+          changed: changesSinceArrival(request),
         },
       });
     }

@@ -19,17 +19,28 @@ import { quoteUntrusted } from '../common/quote-text';
  * expires: a stranger can fill the incoming list, so a new request pushes out
  * the oldest one rather than being refused, and nothing waits forever.
  *
+ * A peer asks again until it is answered. Its repeats never replace the
+ * request its person was shown: the name and address the request arrived
+ * with stay, and a repeat claiming another name or address is recorded
+ * beside them (the latest claim and how many repeats changed it), so the
+ * change is shown rather than slipped under an answer. A repeat that claims
+ * what is already recorded writes nothing.
+ *
  * File `<data_dir>/pending_requests.json`, mode 0600, replaced atomically on
  * every change; every list is oldest first:
  *
  *   {"version": 1,
- *    "incoming": [Request],
+ *    "incoming": [Request + {"latest_claim"?: {"display_name": "...", "address": "host:port" | null,
+ *                                             "changes": 1, "changed_at": "<ISO>"}}],
  *    "outgoing": [Request + {"state": "queued" | "delivered" | "rejected", "attempts": 0, "last_error": "..." | null}],
  *    "rejected": [{"peer": "<peer id>", "rejected_at": "<ISO>"}]}
  *
  *   Request = {"request_id": "<32 hex>", "peer": "<peer id>", "public_key": "<base64>",
  *              "display_name": "...", "address": "host:port" | null,
  *              "created_at": "<ISO>", "expires_at": "<ISO>"}
+ *
+ * `latest_claim` is absent until a repeat changes the name or the address,
+ * so files written before it existed load as they are.
  */
 export interface PendingLimits {
   /** Incoming requests kept; beyond this the oldest is evicted. */
@@ -75,6 +86,26 @@ export interface PendingRequest {
   readonly expiresAt: Date;
 }
 
+/** What repeats of an incoming request claimed unlike the request as it arrived. */
+export interface LatestClaim {
+  /** The name and address of the latest repeat that changed either. */
+  readonly displayName: string;
+  readonly address: string | null;
+  /** Repeats that changed the name or the address, each compared with the claim before it. */
+  readonly changes: number;
+  readonly changedAt: Date;
+}
+
+export interface PendingIncoming extends PendingRequest {
+  /** null until a repeat claims another name or address; displayName and address stay those the request arrived with. */
+  readonly latestClaim: LatestClaim | null;
+}
+
+/** What receiving a request did: stored a new one, or found a repeat that claims the same or something new. */
+export type IncomingOutcome =
+  | { kind: 'new'; request: PendingIncoming; evicted: PendingIncoming | null }
+  | { kind: 'same' | 'changed'; request: PendingIncoming };
+
 export type OutgoingState = 'queued' | 'delivered' | 'rejected';
 
 export interface PendingOutgoing extends PendingRequest {
@@ -99,6 +130,17 @@ interface RequestEntry {
   expires_at: string;
 }
 
+interface ClaimEntry {
+  display_name: string;
+  address: string | null;
+  changes: number;
+  changed_at: string;
+}
+
+interface IncomingEntry extends RequestEntry {
+  latest_claim?: ClaimEntry;
+}
+
 interface OutgoingEntry extends RequestEntry {
   state: OutgoingState;
   attempts: number;
@@ -112,7 +154,7 @@ interface RejectionEntry {
 
 interface PendingFile {
   version: 1;
-  incoming: RequestEntry[];
+  incoming: IncomingEntry[];
   outgoing: OutgoingEntry[];
   rejected: RejectionEntry[];
 }
@@ -134,7 +176,21 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
   movingAwayMeans: 'forget every pending pairing request and rejection',
   schema: closedObject({
     version: { const: 1 },
-    incoming: { type: 'array', items: closedObject(REQUEST_PROPERTIES) },
+    incoming: {
+      type: 'array',
+      items: closedObject(
+        {
+          ...REQUEST_PROPERTIES,
+          latest_claim: closedObject({
+            display_name: REQUEST_PROPERTIES.display_name,
+            address: REQUEST_PROPERTIES.address,
+            changes: { type: 'integer', minimum: 1 },
+            changed_at: TIME_SCHEMA,
+          }),
+        },
+        Object.keys(REQUEST_PROPERTIES),
+      ),
+    },
     outgoing: {
       type: 'array',
       items: closedObject({
@@ -186,17 +242,24 @@ export class PendingRequests {
     return new PendingRequests(path, { ...DEFAULT_PENDING_LIMITS, ...limits }, now, file, notes);
   }
 
-  /** Replaces an earlier request from the same peer; when full, evicts the oldest request to make room. */
-  addIncoming(request: NewPendingRequest): { stored: PendingRequest; evicted: PendingRequest | null } {
+  /**
+   * A request from a peer with none pending is stored, evicting the oldest
+   * when the list is full. From a peer with one pending it is a repeat: the
+   * pending request keeps its id, name, address and expiry, and a name or
+   * address unlike the latest claim is recorded; a repeat claiming what is
+   * already recorded leaves the file untouched.
+   */
+  receiveIncoming(request: NewPendingRequest): IncomingOutcome {
     const file = this.current();
     const entry = this.newEntry(request);
+    const pending = file.incoming.find((existing) => existing.peer === entry.peer);
+    if (pending !== undefined) return this.repeat(file, pending, entry);
     assertIdUnused(file.incoming, entry);
-    const others = file.incoming.filter((existing) => existing.peer !== entry.peer);
     // More than one is evicted only when the limit was lowered since the file was written.
-    const evicted = others.splice(0, Math.max(0, others.length - this.limits.maxIncoming + 1));
-    this.commit({ ...file, incoming: [...others, entry] });
+    const evicted = file.incoming.slice(0, Math.max(0, file.incoming.length - this.limits.maxIncoming + 1));
+    this.commit({ ...file, incoming: [...file.incoming.slice(evicted.length), entry] });
     const oldestEvicted = evicted[0];
-    return { stored: requestOf(entry), evicted: oldestEvicted === undefined ? null : requestOf(oldestEvicted) };
+    return { kind: 'new', request: incomingOf(entry), evicted: oldestEvicted === undefined ? null : incomingOf(oldestEvicted) };
   }
 
   /** Replaces an earlier request to the same peer; refuses a new peer when the list is full. */
@@ -217,8 +280,8 @@ export class PendingRequests {
   }
 
   /** Oldest first. */
-  incoming(): PendingRequest[] {
-    return this.current().incoming.map(requestOf);
+  incoming(): PendingIncoming[] {
+    return this.current().incoming.map(incomingOf);
   }
 
   /** Oldest first. */
@@ -226,12 +289,12 @@ export class PendingRequests {
     return this.current().outgoing.map(outgoingOf);
   }
 
-  findIncoming(requestId: string): PendingRequest | undefined {
-    return optional(this.current().incoming.find((entry) => entry.request_id === requestId), requestOf);
+  findIncoming(requestId: string): PendingIncoming | undefined {
+    return optional(this.current().incoming.find((entry) => entry.request_id === requestId), incomingOf);
   }
 
-  findIncomingByPeer(peerId: string): PendingRequest | undefined {
-    return optional(this.current().incoming.find((entry) => entry.peer === peerId), requestOf);
+  findIncomingByPeer(peerId: string): PendingIncoming | undefined {
+    return optional(this.current().incoming.find((entry) => entry.peer === peerId), incomingOf);
   }
 
   findOutgoing(requestId: string): PendingOutgoing | undefined {
@@ -242,12 +305,12 @@ export class PendingRequests {
     return optional(this.current().outgoing.find((entry) => entry.peer === peerId), outgoingOf);
   }
 
-  removeIncoming(requestId: string): PendingRequest {
+  removeIncoming(requestId: string): PendingIncoming {
     const file = this.current();
     const entry = file.incoming.find((candidate) => candidate.request_id === requestId);
     if (entry === undefined) throw requestNotFound(requestId);
     this.commit({ ...file, incoming: file.incoming.filter((candidate) => candidate !== entry) });
-    return requestOf(entry);
+    return incomingOf(entry);
   }
 
   removeOutgoingForPeer(peerId: string): PendingOutgoing | undefined {
@@ -322,6 +385,25 @@ export class PendingRequests {
     };
   }
 
+  /** `repeat` is validated like a new request; only its name and address are kept, and only when they are news. */
+  private repeat(file: PendingFile, pending: IncomingEntry, repeat: RequestEntry): IncomingOutcome {
+    const claimed = pending.latest_claim ?? pending;
+    if (repeat.display_name === claimed.display_name && repeat.address === claimed.address) {
+      return { kind: 'same', request: incomingOf(pending) };
+    }
+    const updated: IncomingEntry = {
+      ...pending,
+      latest_claim: {
+        display_name: repeat.display_name,
+        address: repeat.address,
+        changes: (pending.latest_claim?.changes ?? 0) + 1,
+        changed_at: repeat.created_at,
+      },
+    };
+    this.commit({ ...file, incoming: file.incoming.map((candidate) => (candidate === pending ? updated : candidate)) });
+    return { kind: 'changed', request: incomingOf(updated) };
+  }
+
   /** The file is written first, so a failed write leaves memory and disk alike. */
   private commit(next: PendingFile): void {
     PENDING_FILE.save(this.path, next);
@@ -357,6 +439,17 @@ function requestOf(entry: RequestEntry): PendingRequest {
     address: entry.address,
     createdAt: new Date(entry.created_at),
     expiresAt: new Date(entry.expires_at),
+  };
+}
+
+function incomingOf(entry: IncomingEntry): PendingIncoming {
+  const claim = entry.latest_claim;
+  return {
+    ...requestOf(entry),
+    latestClaim:
+      claim === undefined
+        ? null
+        : { displayName: claim.display_name, address: claim.address, changes: claim.changes, changedAt: new Date(claim.changed_at) },
   };
 }
 

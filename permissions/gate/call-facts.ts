@@ -17,9 +17,21 @@ import { printable, printableJson } from '../terminal-text';
  */
 export interface KnownRequest {
   peer: string;
+  /** The name and address the request arrived with; the ones accept pins. */
   display_name: string;
   address: string | null;
   created_at: string;
+  /** How the requester's later repeats differ; null (absent from an older extension) while they do not. */
+  changed?: RequestChanges | null;
+}
+
+export interface RequestChanges {
+  /** Present while the latest repeat claims another name than the request arrived with. */
+  display_name?: { from: string; to: string };
+  address?: { from: string | null; to: string | null };
+  /** Repeats that changed the name or the address. */
+  changes: number;
+  changed_at: string;
 }
 
 export interface KnownPeer {
@@ -121,6 +133,7 @@ export class CallFacts {
       ...(await this.identityFacts(request.peer, request.display_name)),
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
+      ...changeFacts(operation, request.changed ?? null),
     ];
     if (peer !== undefined && peer !== request.peer) {
       facts.unshift(line('WARNING', `request ${printable(requestId)} comes from another peer than the one this call names (${peer}); the extension will refuse it`));
@@ -153,6 +166,31 @@ export class CallFacts {
 function peerIn(input: Record<string, unknown>): string | undefined {
   const peer = input['peer'];
   return typeof peer === 'string' && PEER_ID_PATTERN.test(peer) ? peer : undefined;
+}
+
+/**
+ * A requester that renamed itself after its request arrived could otherwise
+ * be accepted under a name the person never saw: each change is spelled out,
+ * next to the name the request arrived with (the one accept pins).
+ */
+function changeFacts(operation: string, changed: RequestChanges | null): string[] {
+  if (changed === null) return [];
+  const facts: string[] = [];
+  if (changed.display_name !== undefined) {
+    const { from, to } = changed.display_name;
+    const pinned = operation === 'accept' ? `; accepting pairs under the name it arrived with, ${printableJson(from)}` : '';
+    facts.push(line('WARNING', `name changed from ${printableJson(from)} to ${printableJson(to)} since the request arrived${pinned}`));
+  }
+  if (changed.address !== undefined) {
+    facts.push(line('WARNING', `address changed from ${addressText(changed.address.from)} to ${addressText(changed.address.to)} since the request arrived`));
+  }
+  const now = changed.display_name === undefined && changed.address === undefined ? '; its latest name and address are again the ones above' : '';
+  facts.push(line('changes', `the requester changed its name or address ${printable(String(changed.changes))} time(s), last at ${printable(changed.changed_at)}${now}`));
+  return facts;
+}
+
+function addressText(address: string | null): string {
+  return address === null ? 'none' : printable(address);
 }
 
 function contentFacts(type: unknown, content: unknown): string[] {

@@ -13,7 +13,10 @@ type Fields = Record<string, unknown>;
 
 const NOTICES: Record<string, (data: Fields) => string> = {
   'p2p.peer.request': (data) =>
-    `pairing request from ${who(data)}${at(data)}; request id ${text(data['request_id'])}: answer it with accept (or reject) after comparing the fingerprint`,
+    isFields(data['changed'])
+      ? `WARNING: the pairing request from ${who(data)}${at(data)}, request id ${text(data['request_id'])}, was repeated with ${change(data['changed'])}; ` +
+        'accept still pairs under the name it arrived with'
+      : `pairing request from ${who(data)}${at(data)}; request id ${text(data['request_id'])}: answer it with accept (or reject) after comparing the fingerprint`,
   'p2p.peer.paired': (data) => `paired with ${who(data)}: your agents can now exchange messages`,
   'p2p.peer.revoked': (data) => `you revoked the pairing with ${who(data)}`,
   'p2p.peer.revoked_by_peer': (data) => `${who(data)} revoked the pairing with you; messages to it are no longer sent`,
@@ -29,7 +32,7 @@ export class HostNotices {
   event(event: ExtensionEvent): void {
     const notice = Object.hasOwn(NOTICES, event.type) ? NOTICES[event.type] : undefined;
     if (notice === undefined) return;
-    const data = typeof event.data === 'object' && event.data !== null && !Array.isArray(event.data) ? (event.data as Fields) : {};
+    const data = isFields(event.data) ? event.data : {};
     this.write(notice(data));
   }
 
@@ -51,6 +54,18 @@ function who(data: Fields): string {
 
 function at(data: Fields): string {
   return typeof data['address'] === 'string' ? ` at ${printable(data['address'])}` : '';
+}
+
+/** What a repeat changed since the request arrived, from the event's `changed` field. */
+function change(changed: Fields): string {
+  const name = isFields(changed['display_name']) ? [`the name ${printableJson(String(changed['display_name']['to']))}`] : [];
+  const address = isFields(changed['address']) ? [`the address ${text(changed['address']['to'] ?? 'none')}`] : [];
+  const parts = [...name, ...address];
+  return parts.length === 0 ? 'the name and address it arrived with again' : parts.join(' and ');
+}
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function text(value: unknown): string {

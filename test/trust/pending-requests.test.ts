@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { UNNAMED_PEER } from '../../extension/common/display-name';
@@ -8,6 +8,7 @@ import {
   DEFAULT_PENDING_LIMITS,
   type NewPendingRequest,
   PENDING_FILE_NAME,
+  type PendingIncoming,
   type PendingLimits,
   PendingRequests,
 } from '../../extension/trust/pending-requests';
@@ -27,6 +28,19 @@ function request(displayName = 'Alice', publicKey = new Uint8Array(randomBytes(3
   return { requestId: randomBytes(16).toString('hex'), publicKey, displayName, address: 'peer.local:7070' };
 }
 
+/** Receives a request that must be new, not a repeat. */
+function addNew(store: PendingRequests, sent: NewPendingRequest): { request: PendingIncoming; evicted: PendingIncoming | null } {
+  const outcome = store.receiveIncoming(sent);
+  if (outcome.kind !== 'new') throw new Error(`expected a new request, got a repeat (${outcome.kind})`);
+  return outcome;
+}
+
+/** Every write replaces the file (a new inode, a new mtime), so an unchanged stat means no write. */
+function fileStat(dir: string): Pick<BigIntStats, 'ino' | 'mtimeNs'> {
+  const { ino, mtimeNs } = statSync(join(dir, PENDING_FILE_NAME), { bigint: true });
+  return { ino, mtimeNs };
+}
+
 t.test('the defaults are the documented ones', async (t) => {
   t.same(DEFAULT_PENDING_LIMITS, { maxIncoming: 32, maxOutgoing: 64, requestTtlMs: 7 * DAY_MS, rejectionTtlMs: 30 * DAY_MS, maxRejected: 256 });
 });
@@ -37,7 +51,7 @@ t.test('an incoming request is stored with its expiry, on disk, owner-only', asy
   t.same(store.incoming(), []);
   t.notOk(existsSync(join(dir, PENDING_FILE_NAME)), 'opening writes nothing');
   const sent = request();
-  const { stored, evicted } = store.addIncoming(sent);
+  const { request: stored, evicted } = addNew(store, sent);
   t.equal(evicted, null);
   t.same(stored, {
     requestId: sent.requestId,
@@ -47,6 +61,7 @@ t.test('an incoming request is stored with its expiry, on disk, owner-only', asy
     address: 'peer.local:7070',
     createdAt: new Date(clock.ms),
     expiresAt: new Date(clock.ms + 7 * DAY_MS),
+    latestClaim: null,
   });
   t.equal(statSync(join(dir, PENDING_FILE_NAME)).mode & 0o777, 0o600);
   const reopened = reopen();
@@ -62,44 +77,110 @@ t.test('when the incoming list is full the oldest request makes room', async (t)
   for (let i = 0; i < 3; i += 1) {
     const sent = request(`peer ${i}`);
     ids.push(sent.requestId);
-    t.equal(store.addIncoming(sent).evicted, null);
+    t.equal(addNew(store, sent).evicted, null);
     clock.ms += 1000;
   }
   const fourth = request('peer 3');
-  const { evicted } = store.addIncoming(fourth);
+  const { evicted } = addNew(store, fourth);
   t.equal(evicted?.requestId, ids[0]);
   t.equal(evicted?.displayName, 'peer 0');
   t.same(reopen().incoming().map((r) => r.displayName), ['peer 1', 'peer 2', 'peer 3']);
 });
 
-t.test('one incoming request per peer: a new one replaces the old', async (t) => {
-  const { store, clock, reopen } = openStore(tempDir(t), { maxIncoming: 2 });
+t.test('one incoming request per peer: a repeat keeps the request as it arrived and records a changed claim beside it', async (t) => {
+  const dir = tempDir(t);
+  const { store, clock, reopen } = openStore(dir, { maxIncoming: 2 });
   const first = request('Alice');
   const other = request('Bob');
-  store.addIncoming(first);
-  store.addIncoming(other);
+  const { request: arrived } = addNew(store, first);
+  addNew(store, other);
   clock.ms += 60_000;
-  const second = { ...request('Alice, again'), publicKey: first.publicKey };
-  const { stored, evicted } = store.addIncoming(second);
-  t.equal(evicted, null, 'a replacement evicts nobody');
-  t.equal(stored.requestId, second.requestId);
-  t.same(stored.createdAt, new Date(clock.ms));
-  t.same(reopen().incoming().map((r) => r.displayName), ['Bob', 'Alice, again']);
-  t.equal(store.findIncoming(first.requestId), undefined);
+  const renamed = { ...request('Alice, again'), publicKey: first.publicKey, address: 'elsewhere.local:7071' };
+  const outcome = store.receiveIncoming(renamed);
+  t.equal(outcome.kind, 'changed');
+  t.same(outcome.request, {
+    ...arrived,
+    latestClaim: { displayName: 'Alice, again', address: 'elsewhere.local:7071', changes: 1, changedAt: new Date(clock.ms) },
+  }, 'id, name, address and expiry are those it arrived with');
+  t.equal(store.findIncoming(renamed.requestId), undefined, 'the repeat\'s own id is not taken');
+  t.same(reopen().incoming().map((r) => [r.displayName, r.latestClaim?.displayName ?? null]), [['Alice', 'Alice, again'], ['Bob', null]], 'on disk, nobody evicted');
+
+  clock.ms += 60_000;
+  const back = store.receiveIncoming({ ...request('Alice'), publicKey: first.publicKey });
+  t.equal(back.kind, 'changed', 'changing back is a change too');
+  t.same(back.request.latestClaim, { displayName: 'Alice', address: 'peer.local:7070', changes: 2, changedAt: new Date(clock.ms) });
+  t.same(reopen().findIncoming(first.requestId)?.latestClaim?.changes, 2);
+});
+
+t.test('a repeat claiming what is already recorded writes nothing', async (t) => {
+  const dir = tempDir(t);
+  const { store, clock } = openStore(dir);
+  const first = request('Alice');
+  const { request: arrived } = addNew(store, first);
+  const untouched = fileStat(dir);
+  for (let i = 0; i < 20; i += 1) {
+    clock.ms += 1000;
+    const outcome = store.receiveIncoming({ ...request('Alice'), publicKey: first.publicKey });
+    t.same(outcome, { kind: 'same', request: arrived });
+  }
+  t.same(fileStat(dir), untouched, 'no write for an identical repeat');
+
+  store.receiveIncoming({ ...request('Mallory'), publicKey: first.publicKey });
+  const changed = fileStat(dir);
+  t.not(changed.ino, untouched.ino, 'a change is written');
+  const repeated = store.receiveIncoming({ ...request('Mallory'), publicKey: first.publicKey });
+  t.equal(repeated.kind, 'same', 'compared with the latest claim, not with the request as it arrived');
+  t.equal(repeated.request.latestClaim?.changes, 1);
+  t.same(fileStat(dir), changed, 'and the latest claim repeated writes nothing either');
+});
+
+t.test('a file written before changed claims were recorded loads as it is, and is not rewritten', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, PENDING_FILE_NAME);
+  const key = new Uint8Array(randomBytes(32));
+  const entry = {
+    request_id: '0123456789abcdef0123456789abcdef',
+    peer: peerIdFromPublicKey(key),
+    public_key: Buffer.from(key).toString('base64'),
+    display_name: 'Alice',
+    address: 'peer.local:7070',
+    created_at: '2025-03-01T09:00:00.000Z',
+    expires_at: '2025-03-08T09:00:00.000Z',
+  };
+  const earlier = `${JSON.stringify({ version: 1, incoming: [entry], outgoing: [{ ...entry, state: 'queued', attempts: 0, last_error: null }], rejected: [] }, null, 2)}\n`;
+  writeFileSync(path, earlier);
+  const before = fileStat(dir);
+  const { store } = openStore(dir);
+  t.match(store.incoming(), [{ requestId: entry.request_id, displayName: 'Alice', latestClaim: null }]);
+  t.same(store.receiveIncoming({ requestId: entry.request_id, publicKey: key, displayName: 'Alice', address: 'peer.local:7070' }).kind, 'same');
+  t.same(fileStat(dir), before);
+  t.equal(readFileSync(path, 'utf8'), earlier);
+});
+
+t.test('a repeat after its request expired is a new request', async (t) => {
+  const { store, clock } = openStore(tempDir(t), { requestTtlMs: 1000 });
+  const first = request('Alice');
+  addNew(store, first);
+  clock.ms += 1000;
+  const again = { ...request('Alice, later'), publicKey: first.publicKey };
+  const outcome = store.receiveIncoming(again);
+  t.equal(outcome.kind, 'new');
+  t.match(outcome.request, { requestId: again.requestId, displayName: 'Alice, later', latestClaim: null });
 });
 
 t.test('a request id cannot be taken over by another peer, and must be 32 hex characters', async (t) => {
   const { store } = openStore(tempDir(t));
   const first = request('Alice');
-  store.addIncoming(first);
-  t.throws(() => store.addIncoming({ ...request('Mallory'), requestId: first.requestId }), { name: 'P2pError', errorName: 'CONFLICT' });
-  t.throws(() => store.addIncoming({ ...request(), requestId: 'ABC' }), {
+  addNew(store, first);
+  t.throws(() => store.receiveIncoming({ ...request('Mallory'), requestId: first.requestId }), { name: 'P2pError', errorName: 'CONFLICT' });
+  t.throws(() => store.receiveIncoming({ ...request(), requestId: 'ABC' }), {
     errorName: 'INVALID_INPUT',
     message: 'a request id is 32 lower-case hex characters, got "ABC"',
   });
-  t.throws(() => store.addIncoming(request('bad\u202ename')), { name: 'P2pError', errorName: 'INVALID_INPUT' });
-  t.throws(() => store.addIncoming({ ...request(), address: 'no port' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
-  t.same(store.incoming().map((r) => r.displayName), ['Alice'], 'nothing refused was stored');
+  t.throws(() => store.receiveIncoming(request('bad\u202ename')), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.throws(() => store.receiveIncoming({ ...request(), address: 'no port' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.throws(() => store.receiveIncoming({ ...first, displayName: 'bad\u202ename' }), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'a repeat is checked too');
+  t.same(store.incoming().map((r) => [r.displayName, r.latestClaim]), [['Alice', null]], 'nothing refused was stored');
 });
 
 t.test('outgoing requests: one per peer, and refused with LIMIT_REACHED when full', async (t) => {
@@ -148,7 +229,7 @@ t.test('outgoing updates and removals persist', async (t) => {
 t.test('removing an incoming request', async (t) => {
   const { store, reopen } = openStore(tempDir(t));
   const alice = request('Alice');
-  store.addIncoming(alice);
+  addNew(store, alice);
   t.equal(store.removeIncoming(alice.requestId).displayName, 'Alice');
   t.same(reopen().incoming(), []);
   t.throws(() => store.removeIncoming(alice.requestId), {
@@ -162,7 +243,7 @@ t.test('requests expire after requestTtlMs, in memory and on disk', async (t) =>
   const { store, clock, reopen } = openStore(dir);
   const incoming = request('Alice');
   const outgoing = request('Bob');
-  store.addIncoming(incoming);
+  addNew(store, incoming);
   store.addOutgoing(outgoing);
   clock.ms += 7 * DAY_MS - 1;
   t.equal(store.incoming().length, 1);
@@ -181,10 +262,10 @@ t.test('requests expire after requestTtlMs, in memory and on disk', async (t) =>
 
 t.test('expired requests do not count against the limits', async (t) => {
   const { store, clock } = openStore(tempDir(t), { maxIncoming: 1, maxOutgoing: 1, requestTtlMs: 1000 });
-  store.addIncoming(request('old'));
+  addNew(store, request('old'));
   store.addOutgoing(request('old'));
   clock.ms += 1000;
-  t.equal(store.addIncoming(request('new')).evicted, null);
+  t.equal(addNew(store, request('new')).evicted, null);
   t.doesNotThrow(() => store.addOutgoing(request('new')));
 });
 
@@ -218,7 +299,7 @@ t.test('a damaged pending requests file is refused, named, and left untouched', 
   const path = join(dir, PENDING_FILE_NAME);
   const { store } = openStore(dir);
   const alice = request('Alice');
-  store.addIncoming(alice);
+  addNew(store, alice);
   const valid = JSON.parse(readFileSync(path, 'utf8')) as { incoming: Record<string, unknown>[] };
   const entry = valid.incoming[0] ?? {};
   const withIncoming = (...incoming: Record<string, unknown>[]): string => JSON.stringify({ ...valid, incoming });
@@ -230,6 +311,8 @@ t.test('a damaged pending requests file is refused, named, and left untouched', 
     [withIncoming({ ...entry, peer: String(entry['peer']).toUpperCase() }), /\/incoming\/0\/peer is not in the expected format/],
     [withIncoming({ ...entry, public_key: Buffer.from(randomBytes(32)).toString('base64') }), /public_key is not the key that peer .* names/],
     [withIncoming(entry, { ...entry, request_id: randomBytes(16).toString('hex') }), /incoming has two requests for peer/],
+    [withIncoming({ ...entry, latest_claim: { display_name: 'B', address: null, changes: 0, changed_at: entry['created_at'] } }), /\/incoming\/0\/latest_claim\/changes/],
+    [withIncoming({ ...entry, latest_claim: { display_name: 'B', address: null, changes: 1 } }), /\/incoming\/0\/latest_claim.*changed_at/],
   ];
   for (const [content, reason] of cases) {
     writeFileSync(path, content);
@@ -249,7 +332,7 @@ t.test('a name the legacy rule allowed is shown as unnamed peer, said so, and wr
   const { store, reopen } = openStore(dir);
   const alice = request('Alice');
   const bob = request('Bob');
-  store.addIncoming(alice);
+  addNew(store, alice);
   store.addOutgoing(bob);
   const file = JSON.parse(readFileSync(path, 'utf8')) as { incoming: Record<string, unknown>[]; outgoing: Record<string, unknown>[] };
   (file.incoming[0] as Record<string, unknown>)['display_name'] = 'Alice\u2060';

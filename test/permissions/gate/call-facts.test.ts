@@ -65,6 +65,47 @@ t.test('accept shows the request as the extension holds it, and warns when the p
   t.match(unknown[0], 'request     nope\\u{202e} is not pending; the extension will refuse this call');
 });
 
+t.test('accept and reject spell out a name or address changed since the request arrived', async (t) => {
+  const arrived: KnownRequest = { peer: PEER, display_name: 'Alice', address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
+  const renamed: KnownRequest = {
+    ...arrived,
+    changed: {
+      display_name: { from: 'Alice', to: HOSTILE_NAME },
+      address: { from: '192.0.2.8:7070', to: null },
+      changes: 2,
+      changed_at: '2026-01-01T00:05:00.000Z',
+    },
+  };
+  const backAgain: KnownRequest = { ...arrived, changed: { changes: 2, changed_at: '2026-01-01T00:05:00.000Z' } };
+  const facts = new CallFacts(directory({ arrived, renamed, back: backAgain, unchanged: { ...arrived, changed: null } }));
+
+  const accepting = await facts.describe('accept', { request_id: 'renamed', peer: PEER });
+  t.match(accepting, [
+    /^asks /,
+    /^peer /,
+    /^fingerprint /,
+    'name        "Alice" (chosen by them',
+    /^safety no\. /,
+    'address     192.0.2.8:7070',
+    /^requested /,
+    'WARNING     name changed from "Alice" to "Bob\\u200b\\u0085 9b:ce:9f:34 \\u009b2J\\u2028x" since the request arrived; accepting pairs under the name it arrived with, "Alice"',
+    'WARNING     address changed from 192.0.2.8:7070 to none since the request arrived',
+    'changes     the requester changed its name or address 2 time(s), last at 2026-01-01T00:05:00.000Z',
+  ]);
+  t.notMatch(accepting.join(' '), UNSAFE, 'the new name is escaped like the old');
+  const rejecting = (await facts.describe('reject', { request_id: 'renamed' })).join('\n');
+  t.match(rejecting, 'name changed from "Alice" to ');
+  t.notMatch(rejecting, 'accepting pairs under');
+  t.match(await facts.describe('accept', { request_id: 'back', peer: PEER }), [
+    /^asks /, /^peer /, /^fingerprint /, /^name /, /^safety no\. /, /^address /, /^requested /,
+    'changes     the requester changed its name or address 2 time(s), last at 2026-01-01T00:05:00.000Z; its latest name and address are again the ones above',
+  ]);
+  for (const id of ['arrived', 'unchanged']) {
+    const shown = (await facts.describe('accept', { request_id: id, peer: PEER })).join('\n');
+    t.notMatch(shown, /WARNING|changes/, `${id}: nothing about changes`);
+  }
+});
+
 t.test('send shows type, size in bytes and a bounded, escaped preview', async (t) => {
   const facts = new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: ['192.0.2.7:7070'] } }));
   const short = (await facts.describe('send', { peer: PEER, type: 'text', content: 'héllo\u001b[2J' })).join('\n');

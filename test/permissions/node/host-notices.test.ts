@@ -47,3 +47,22 @@ t.test('whatever a peer put in an event reaches the terminal escaped', async (t)
   t.equal(lines[0], 'pairing request from "Bob\\u200b\\u0085\\u009b2J\\u2028x" (name chosen by them) fingerprint \\u{1b}[31m at \\u{202e}1.2.3.4; request id unknown: answer it with accept (or reject) after comparing the fingerprint');
   t.equal(lines[1], 'paired with fingerprint unknown: your agents can now exchange messages');
 });
+
+t.test('a request repeated with another name or address is announced as a change, escaped', async (t) => {
+  const { lines, notices } = capture();
+  const request = { peer: PEER, fingerprint: '01:02', display_name: 'Bob', request_id: 'r1', address: '192.0.2.1:7' };
+  notices.event({ id: '1', type: 'p2p.peer.request', data: { ...request, changed: null } });
+  notices.event({
+    id: '2',
+    type: 'p2p.peer.request',
+    data: { ...request, changed: { display_name: { from: 'Bob', to: 'Bank\u202e' }, address: { from: '192.0.2.1:7', to: null }, changes: 1 } },
+  });
+  notices.event({ id: '3', type: 'p2p.peer.request', data: { ...request, changed: { changes: 2 } } });
+  t.same(lines, [
+    'pairing request from "Bob" (name chosen by them) fingerprint 01:02 at 192.0.2.1:7; request id r1: answer it with accept (or reject) after comparing the fingerprint',
+    'WARNING: the pairing request from "Bob" (name chosen by them) fingerprint 01:02 at 192.0.2.1:7, request id r1, was repeated with ' +
+      'the name "Bank\\u202e" and the address none; accept still pairs under the name it arrived with',
+    'WARNING: the pairing request from "Bob" (name chosen by them) fingerprint 01:02 at 192.0.2.1:7, request id r1, was repeated with ' +
+      'the name and address it arrived with again; accept still pairs under the name it arrived with',
+  ]);
+});
