@@ -1,5 +1,6 @@
 import { P2pError } from './errors';
-import { PEER_ID_PATTERN } from './peer-id';
+import { describePublicKeyRefusal, publicKeyRefusal } from './ed25519-public-key';
+import { PEER_ID_PATTERN, publicKeyFromPeerId } from './peer-id';
 import { validateDisplayName } from './display-name';
 import { quoteUntrusted } from './quote-text';
 
@@ -10,7 +11,9 @@ import { quoteUntrusted } from './quote-text';
  *   p2p-comm://<peer id>?addr=<host:port>[&addr=...]&name=<percent-encoded UTF-8>[&exp=<unix seconds>]
  *
  * The peer id is the Ed25519 public key itself, so a link cannot point at
- * one key while naming another; the handshake proves the key.
+ * one key while naming another; the handshake proves the key. A link is
+ * outside input that becomes a trusted key, so the key must be one that
+ * can stand for someone (ed25519-public-key.ts).
  */
 export const LINK_SCHEME = 'p2p-comm://';
 export const MAX_LINK_ADDRESSES = 4;
@@ -42,8 +45,8 @@ export function printPairingLink(link: PairingLink): string {
   return `${LINK_SCHEME}${link.peerId}?${query.toString().replaceAll('+', '%20')}`;
 }
 
-function invalid(reason: string): P2pError {
-  return new P2pError('INVALID_INPUT', `invalid pairing link: ${reason}; ask the other person for a fresh link from their identity`);
+function invalid(reason: string, details?: unknown): P2pError {
+  return new P2pError('INVALID_INPUT', `invalid pairing link: ${reason}; ask the other person for a fresh link from their identity`, details);
 }
 
 export function parsePairingLink(text: string): PairingLink {
@@ -80,6 +83,11 @@ export function parsePairingLink(text: string): PairingLink {
     const seconds = Number(exps[0]);
     if (!/^[0-9]{1,13}$/.test(exps[0] as string) || seconds > MAX_TIME_SECONDS) throw invalid('the expiry is not a time');
     expiresAt = new Date(seconds * 1000);
+  }
+  // Last: the form checks above cost far less than decoding the point.
+  const keyRefusal = publicKeyRefusal(publicKeyFromPeerId(peerId));
+  if (keyRefusal !== null) {
+    throw invalid(`the key in its peer id ${describePublicKeyRefusal(keyRefusal)} (${keyRefusal})`, { path: '/link', rule: 'ed25519_public_key', reason: keyRefusal });
   }
   return { peerId, addresses, displayName, expiresAt };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { describePublicKeyRefusal, publicKeyRefusal } from './ed25519-public-key';
 import { P2pError } from './errors';
 import { quoteUntrusted } from './quote-text';
 
@@ -31,6 +32,26 @@ export function publicKeyFromPeerId(peerId: string): Uint8Array {
     );
   }
   return decodeBase32(peerId);
+}
+
+/**
+ * For a peer id from outside that could become a trusted key (pair,
+ * accept): also refuses a key that stands for no one (ed25519-public-key.ts).
+ * That costs a point decoding, so ids the node already holds, and those
+ * only looked up among them (send, receive, ack, revoke), are read with
+ * publicKeyFromPeerId alone.
+ */
+export function publicKeyFromUntrustedPeerId(peerId: string, field: string): Uint8Array {
+  const publicKey = publicKeyFromPeerId(peerId);
+  const refusal = publicKeyRefusal(publicKey);
+  if (refusal !== null) {
+    throw new P2pError(
+      'INVALID_INPUT',
+      `${peerId} is not a usable peer id: its key ${describePublicKeyRefusal(refusal)} (${refusal}). Check that it was copied whole, or ask the other person for their pairing link again`,
+      { path: `/${field}`, rule: 'ed25519_public_key', reason: refusal },
+    );
+  }
+  return publicKey;
 }
 
 /** What two people compare out of band before pairing: short enough to read aloud. */

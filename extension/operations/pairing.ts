@@ -1,5 +1,5 @@
 import { P2pError } from '../common/errors';
-import { fingerprintOf, publicKeyFromPeerId } from '../common/peer-id';
+import { fingerprintOf, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../common/peer-id';
 import type { AttemptOutcome } from '../network/peer-network';
 import { UNNAMED_PEER } from '../common/display-name';
 import { newRequestId } from '../pairing/consent';
@@ -12,7 +12,9 @@ import type { NodeContext, OperationHandler } from './context';
 /**
  * Whom to ask and where: the link, the given address, or else the address
  * LAN discovery heard the peer announce. Whichever it is, the handshake
- * proves the key behind the peer id before anything is sent.
+ * proves the key behind the peer id before anything is sent. The key is
+ * checked here (or by parsePairingLink) as it enters: one that stands for
+ * no one is never asked, stored or trusted.
  */
 function targetOf(input: Record<string, unknown>, node: NodeContext): PairingLink {
   if (typeof input['link'] === 'string') {
@@ -23,6 +25,7 @@ function targetOf(input: Record<string, unknown>, node: NodeContext): PairingLin
     return link;
   }
   const peerId = input['peer'] as string;
+  publicKeyFromUntrustedPeerId(peerId, 'peer');
   const address = input['address'] as string | undefined;
   if (address !== undefined) return { peerId, addresses: [address], displayName: UNNAMED_PEER, expiresAt: null };
   const discovered = node.discovery.find(peerId);
@@ -110,6 +113,8 @@ function incomingRequest(node: NodeContext, requestId: string): PendingRequest {
  * very peer, or the person would consent to one peer and pair with another.
  */
 function requestFromNamedPeer(node: NodeContext, requestId: string, peer: string): PendingRequest {
+  // A request stored by an earlier build may come from a key that stands for no one: never trusted.
+  publicKeyFromUntrustedPeerId(peer, 'peer');
   const request = incomingRequest(node, requestId);
   if (request.peerId !== peer) {
     throw new P2pError(

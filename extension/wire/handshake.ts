@@ -1,3 +1,4 @@
+import { describePublicKeyRefusal, publicKeyRefusal, type PublicKeyRefusal } from '../common/ed25519-public-key';
 import {
   aeadOpen,
   aeadSeal,
@@ -59,6 +60,7 @@ export type HandshakeFailure =
   | 'unsupported_version'
   | 'unexpected_message'
   | 'weak_key'
+  | `identity_key_${PublicKeyRefusal}`
   | 'decrypt_failed'
   | 'bad_signature'
   | 'key_mismatch'
@@ -132,9 +134,17 @@ function sessionKeys(secret: Uint8Array, th4: Uint8Array, role: 'initiator' | 'r
     : { send: r2i, receive: i2r, transcriptHash: th4 };
 }
 
-/** Splits `S | sig | payload` and checks the signature over the given transcript hash. */
+/**
+ * Splits `S | sig | payload`, refuses a static key that stands for no one,
+ * then checks the signature over the given transcript hash. The signature
+ * check alone would not do: OpenSSL passes R = identity, S = 0 for any
+ * message under the identity point. Checked first, a key that is no point
+ * is also named as such, not as a bad signature.
+ */
 function openProof(plaintext: Uint8Array, role: 'initiator' | 'responder', transcriptHash: Uint8Array): { publicKey: Uint8Array; payload: Uint8Array } {
   const publicKey = plaintext.slice(0, KEY_BYTES);
+  const refusal = publicKeyRefusal(publicKey);
+  if (refusal !== null) throw new HandshakeError(`identity_key_${refusal}`, `${role} identity key ${describePublicKeyRefusal(refusal)}`);
   const signature = plaintext.subarray(KEY_BYTES, PROOF_BYTES);
   if (!ed25519Verify(publicKey, signatureInput(role, transcriptHash, publicKey), signature)) {
     throw new HandshakeError('bad_signature', `${role} signature over the transcript is not valid`);

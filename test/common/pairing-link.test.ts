@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { P2pError } from '../../extension/common/errors';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import type { PublicKeyRefusal } from '../../extension/common/ed25519-public-key';
+import { ed25519FromSeed } from '../../extension/wire/primitives';
+import { WEAK_KEYS } from '../helpers/weak-keys';
 import { manifest } from '../../extension/common/manifest';
 import {
   isValidAddress,
@@ -12,7 +15,7 @@ import {
   printPairingLink,
 } from '../../extension/common/pairing-link';
 
-const peerId = peerIdFromPublicKey(new Uint8Array(randomBytes(32)));
+const peerId = peerIdFromPublicKey(ed25519FromSeed(randomBytes(32)).publicKey);
 
 /** The `link` property of the `pair` operation's input schema. */
 function pairLinkSchema(): { pattern: string; maxLength: number } {
@@ -193,6 +196,24 @@ t.test('the refusal says what is wrong', async (t) => {
   t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:0&name=B`), /"h:0" is not a host:port address/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?name=B`), /no address/);
   t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:1&name=B&exp=1&exp=2`), /more than one expiry/);
+});
+
+t.test('a link whose key stands for no one is refused, naming the reason', async (t) => {
+  for (const [reason, key] of Object.entries(WEAK_KEYS) as [PublicKeyRefusal, Uint8Array][]) {
+    const text = printPairingLink(link({ peerId: peerIdFromPublicKey(key) }));
+    t.throws(
+      () => parsePairingLink(text),
+      {
+        name: 'P2pError',
+        errorName: 'INVALID_INPUT',
+        message: new RegExp(`^invalid pairing link: the key in its peer id .*\\(${reason}\\); ask the other person for a fresh link`),
+        details: { path: '/link', rule: 'ed25519_public_key', reason },
+      },
+      reason,
+    );
+  }
+  const small = peerIdFromPublicKey(WEAK_KEYS.small_order);
+  t.match(refusal(`${LINK_SCHEME}${small}?addr=h:0&name=B`), /"h:0" is not a host:port address/, 'form faults are reported before the key is decoded');
 });
 
 t.test('a hostile field name or address is quoted escaped and cut, never raw', async (t) => {

@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../../extension/common/peer-id';
 import { manifest } from '../../extension/common/manifest';
+import type { PublicKeyRefusal } from '../../extension/common/ed25519-public-key';
+import { ed25519FromSeed } from '../../extension/wire/primitives';
+import { WEAK_KEYS } from '../helpers/weak-keys';
 
 /** RFC 4648 base32 done another way: the key as one big number, read 5 bits at a time from the top. */
 function referenceBase32(bytes: Uint8Array): string {
@@ -67,6 +70,26 @@ t.test('every non-canonical spelling is refused', async (t) => {
   }
   t.throws(() => publicKeyFromPeerId('x'.repeat(10_000)), { message: /^"x{64}"… is not a peer id/ }, 'long input is cut in the message');
   t.throws(() => publicKeyFromPeerId('a\u202eb\u001b[2J\u2028'), { message: /^"a\\u202eb\\u001b\[2J\\u2028" is not a peer id/ }, 'quoted escaped');
+});
+
+t.test('an untrusted peer id must hold a usable key; a trusted one is read as it is', async (t) => {
+  const { publicKey } = ed25519FromSeed(randomBytes(32));
+  t.same(publicKeyFromUntrustedPeerId(peerIdFromPublicKey(publicKey), 'peer'), publicKey);
+  for (const [reason, key] of Object.entries(WEAK_KEYS) as [PublicKeyRefusal, Uint8Array][]) {
+    const peerId = peerIdFromPublicKey(key);
+    t.same(publicKeyFromPeerId(peerId), key, `${reason}: publicKeyFromPeerId checks the spelling only`);
+    t.throws(
+      () => publicKeyFromUntrustedPeerId(peerId, 'peer'),
+      {
+        name: 'P2pError',
+        errorName: 'INVALID_INPUT',
+        message: new RegExp(`^${peerId} is not a usable peer id: its key .*\\(${reason}\\)`),
+        details: { path: '/peer', rule: 'ed25519_public_key', reason },
+      },
+      reason,
+    );
+  }
+  t.throws(() => publicKeyFromUntrustedPeerId('not a peer id', 'peer'), { errorName: 'INVALID_INPUT', message: /is not a peer id/ }, 'the spelling is checked first');
 });
 
 t.test('fingerprint: the first 16 bytes of SHA-256 of the key, as hex pairs', async (t) => {

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { DiscoveryTable, type Announcement, type DiscoveryTableOptions } from '../../extension/discovery/discovery-table';
 import { encodeTxt, type TxtRecord } from '../../extension/discovery/txt-record';
-import { claimFor, wire } from '../helpers/txt-claims';
+import { claimFor, claimForKey, wire } from '../helpers/txt-claims';
+import { WEAK_KEYS } from '../helpers/weak-keys';
 
 const me = claimFor(0, 'Me');
 const alice = claimFor(1, 'Alice');
@@ -169,6 +170,16 @@ t.test('announcements from all sources together are rate limited', async (t) => 
   t.same(table.refusals(), { rate_limited_global: 2 });
   clock.ms += 500;
   t.equal(table.announce(heard(claimFor(60), { source: '10.0.2.1' })).accepted, true);
+});
+
+t.test('announcements of keys that stand for no one are dropped, counted by reason, and listed nowhere', async (t) => {
+  const { table } = tableOn();
+  for (const key of [WEAK_KEYS.small_order, WEAK_KEYS.small_order, WEAK_KEYS.non_canonical, WEAK_KEYS.not_on_curve]) {
+    t.equal(table.announce(heard(claimForKey(key, 'Mallory'))).accepted, false);
+  }
+  t.equal(table.get(claimForKey(WEAK_KEYS.small_order, 'Mallory').peerId), undefined);
+  t.same(table.list(), []);
+  t.same(table.refusals(), { txt_key_small_order: 2, txt_key_non_canonical: 1, txt_key_not_on_curve: 1 });
 });
 
 t.test('rate limits apply before decoding: a flood of garbage is cut off like any other', async (t) => {

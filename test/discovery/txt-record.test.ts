@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodeTxt, encodeTxt, MAX_TXT_ENTRY_BYTES } from '../../extension/discovery/txt-record';
-import { claimFor, wire } from '../helpers/txt-claims';
+import { claimFor, claimForKey, wire } from '../helpers/txt-claims';
+import { WEAK_KEYS } from '../helpers/weak-keys';
 
 const alice = claimFor(1, 'Alice');
 const bob = claimFor(2, 'Bob');
@@ -57,6 +58,16 @@ const REFUSED: { name: string; entries: Uint8Array[]; reason: string }[] = [
   { name: 'an empty name', entries: wire({ ...encodeTxt(alice), name: '' }), reason: 'txt_bad_display_name' },
   { name: 'a name of spaces', entries: wire({ ...encodeTxt(alice), name: '   ' }), reason: 'txt_bad_display_name' },
   { name: 'no entries at all', entries: [], reason: 'txt_missing_field' },
+  ...Object.entries(WEAK_KEYS).map(([reason, key]) => ({
+    name: `an id whose key is refused as ${reason}, with its own fingerprint`,
+    entries: wire(encodeTxt(claimForKey(key, 'Mallory'))),
+    reason: `txt_key_${reason}`,
+  })),
+  {
+    name: 'a small-order key with a bad name: the cheaper check speaks first',
+    entries: wire({ ...encodeTxt(claimForKey(WEAK_KEYS.small_order, 'Mallory')), name: 'Mal\u0007lory' }),
+    reason: 'txt_bad_display_name',
+  },
 ];
 
 for (const { name, entries, reason } of REFUSED) {

@@ -12,8 +12,9 @@ import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
 import { eventually } from '../helpers/node';
 
 const ALL = ['identity', 'pair', 'requests', 'accept', 'reject', 'peers', 'revoke', 'send', 'receive', 'ack', 'message_status', 'status', 'set_display_name', 'discover'];
-const SOME_PEER = 'a'.repeat(51) + 'q';
-const OTHER_PEER = 'b'.repeat(51) + 'q';
+// Ids of usable keys (docs/protocol.md §1): pair refuses any other.
+const SOME_PEER = 'b'.repeat(51) + 'a';
+const OTHER_PEER = 'z'.repeat(51) + 'q';
 
 /** One plugin per way a person might answer, so one node covers every branch. */
 const PLUGINS = ['approver', 'once', 'denier', 'scope-allow', 'scope-once', 'scope-deny', 'risk-yes', 'risk-no'];

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';
 import { P2pError } from '../../extension/common/errors';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { NewlineMessageReader } from '../../extension/host/line-reader';
 import { RequestIdMap } from '../../extension/host/request-ids';
 import { parsePairingLink } from '../../extension/common/pairing-link';
@@ -150,7 +151,7 @@ export function fuzzTargets(): FuzzTarget[] {
     },
     {
       name: 'pairing link',
-      seeds: [Buffer.from(`p2p-comm://${'a'.repeat(51)}q?addr=127.0.0.1%3A7400&name=Bob%20%26%20co&exp=1900000000`)],
+      seeds: [Buffer.from(`p2p-comm://${peerIdFromPublicKey(alice.publicKey)}?addr=127.0.0.1%3A7400&name=Bob%20%26%20co&exp=1900000000`)],
       run: (input) => refusesOnly(() => parsePairingLink(Buffer.from(input).toString('latin1')), P2pError),
     },
     {

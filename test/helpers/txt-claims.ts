@@ -1,9 +1,14 @@
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import type { TxtRecord } from '../../extension/discovery/txt-record';
+import { ed25519FromSeed } from '../../extension/wire/primitives';
 
-/** A well-formed TXT claim for the key made of 32 copies of `byte`. */
+/** A well-formed TXT claim for the public key of the seed made of 32 copies of `byte`. */
 export function claimFor(byte: number, displayName = `node ${byte}`): TxtRecord {
-  const key = new Uint8Array(32).fill(byte);
+  return claimForKey(ed25519FromSeed(new Uint8Array(32).fill(byte)).publicKey, displayName);
+}
+
+/** A TXT claim for these key bytes, whatever they are, with the matching fingerprint. */
+export function claimForKey(key: Uint8Array, displayName: string): TxtRecord {
   return { peerId: peerIdFromPublicKey(key), fingerprint: fingerprintOf(key), displayName };
 }
 

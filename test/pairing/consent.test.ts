@@ -21,10 +21,10 @@ function setup(t: Test, options = { consentBurst: 3, consentPerMinute: 1 }) {
   const dir = tempDir(t);
   const clock = { ms: Date.parse('2025-03-01T10:00:00.000Z') };
   const pending = PendingRequests.open(dir, {}, () => new Date(clock.ms));
-  const outbox = new EventOutbox(1000);
+  const outbox = new EventOutbox({ maxQueued: 1000, maxQueuedSecurity: 1000, tallyIntervalMs: 1000 });
   const refusals = new RefusalCounters();
   const consent = new Consent(TrustStore.open(dir), pending, outbox, refusals, options, () => clock.ms);
-  const requestEvents = () => outbox.takeAll().filter((event) => event.type === 'p2p.peer.request');
+  const requestEvents = () => outbox.takeBatch(1000).filter((event) => event.type === 'p2p.peer.request');
   const fileStat = () => {
     const { ino, mtimeNs } = statSync(join(dir, PENDING_FILE_NAME), { bigint: true });
     return { ino, mtimeNs };

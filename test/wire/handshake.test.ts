@@ -10,6 +10,7 @@ import {
 } from '../../extension/wire/handshake';
 import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
 import { SessionCipher } from '../../extension/wire/session-cipher';
+import { IDENTITY_KEY, SMALL_ORDER_IDENTITY, WEAK_KEYS } from '../helpers/weak-keys';
 
 const identity = throwawayIdentity;
 
@@ -139,6 +140,29 @@ t.test('a low-order ephemeral key is refused', async (t) => {
   m1[0] = 1;
   m1[1] = 1;
   t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(m1)), 'weak_key');
+});
+
+t.test('an initiator proving a key that stands for no one is refused by the reason, even with a signature OpenSSL accepts', async (t) => {
+  const mallory = new InitiatorHandshake(SMALL_ORDER_IDENTITY, bob.publicKey, request);
+  const responder = new ResponderHandshake(bob, { displayName: 'Bob' });
+  const { finish } = mallory.finish(responder.respond(mallory.start()));
+  t.equal(reason(() => responder.finish(finish)), 'identity_key_small_order', 'R = identity, S = 0 verifies, and is still refused');
+  for (const [refusal, key] of Object.entries(WEAK_KEYS)) {
+    const weak = { publicKey: key, sign: alice.sign };
+    const initiator = new InitiatorHandshake(weak, bob.publicKey, request);
+    const side = new ResponderHandshake(bob, { displayName: 'Bob' });
+    const out = initiator.finish(side.respond(initiator.start()));
+    t.equal(reason(() => side.finish(out.finish)), `identity_key_${refusal}`, `${refusal}: refused for the key, before its signature is looked at`);
+  }
+});
+
+t.test('a responder proving a key that stands for no one is refused, whether or not the initiator expected it', async (t) => {
+  for (const expected of [IDENTITY_KEY, bob.publicKey]) {
+    const initiator = new InitiatorHandshake(alice, expected, request);
+    const responder = new ResponderHandshake(SMALL_ORDER_IDENTITY, { displayName: 'Mallory' });
+    const m2 = responder.respond(initiator.start());
+    t.equal(reason(() => initiator.finish(m2)), 'identity_key_small_order', expected === IDENTITY_KEY ? 'expected' : 'not expected: refused before key_mismatch');
+  }
 });
 
 t.test('session ciphers: in order only, each direction independent, key retired at its limit', async (t) => {

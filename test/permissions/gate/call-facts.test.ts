@@ -1,11 +1,12 @@
 import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
+import { ed25519FromSeed } from '../../../extension/wire/primitives';
 import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
-const KEY = new Uint8Array(32).fill(7);
+const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
-const OTHER = peerIdFromPublicKey(new Uint8Array(32).fill(9));
+const OTHER = peerIdFromPublicKey(ed25519FromSeed(new Uint8Array(32).fill(9)).publicKey);
 const SAFETY = '12345 67890';
 const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
 
