@@ -284,7 +284,7 @@ t.test('event.publish is sent during an execute; stdin is demultiplexed meanwhil
   t.equal(first.id + 1, secondResponse.id, 'each answer carries its own id');
   const status = dataOf(t, secondResponse);
   t.equal(status['host_events_received'], 1, 'the notification pushed mid-call was taken');
-  t.same((status['queues'] as { events: unknown }).events, { queued: 0, published: 1, dropped: 0, failed: 0 });
+  t.same((status['queues'] as { events: unknown }).events, { queued: 0, queued_security: 0, published: 1, dropped: 0, dropped_security: 0, coalesced: 0, failed: 0 });
 });
 
 t.test('a host error for event.publish is counted and the execute still answers', async (t) => {
@@ -295,7 +295,7 @@ t.test('a host error for event.publish is counted and the execute still answers'
   });
   dataOf(t, await extension.execute('identity', {}));
   const status = dataOf(t, await extension.execute('status', {}));
-  t.same((status['queues'] as { events: unknown }).events, { queued: 0, published: 0, dropped: 0, failed: 1 });
+  t.same((status['queues'] as { events: unknown }).events, { queued: 0, queued_security: 0, published: 0, dropped: 0, dropped_security: 0, coalesced: 0, failed: 1 });
 });
 
 t.test('shutdown is answered and the process exits well within the grace period', async (t) => {

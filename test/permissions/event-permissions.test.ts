@@ -31,6 +31,7 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.peer.connected',
       'p2p.peer.disconnected',
       'p2p.peer.key_mismatch',
+      'p2p.peer.misbehaving',
       'p2p.peer.paired',
       'p2p.peer.request',
       'p2p.peer.revoked',
@@ -80,7 +81,7 @@ t.test('pairing requests: requests or accept active; peer state: peers active', 
   t.ok(sees({ 'agent requests': { state: 'active' } }, 'p2p.peer.request', PEER_A));
   t.ok(sees({ 'agent accept': { state: 'active' } }, 'p2p.peer.request', PEER_A));
   t.notOk(sees({ 'agent peers': { state: 'active' } }, 'p2p.peer.request', PEER_A));
-  for (const type of ['p2p.peer.paired', 'p2p.peer.connected', 'p2p.peer.disconnected', 'p2p.peer.key_mismatch', 'p2p.peer.revoked', 'p2p.peer.revoked_by_peer']) {
+  for (const type of ['p2p.peer.paired', 'p2p.peer.connected', 'p2p.peer.disconnected', 'p2p.peer.key_mismatch', 'p2p.peer.revoked', 'p2p.peer.revoked_by_peer', 'p2p.peer.misbehaving']) {
     t.ok(sees({ 'agent peers': { state: 'active' } }, type, PEER_B), type);
     t.notOk(sees({ 'agent requests': { state: 'active' } }, type, PEER_B), type);
   }
