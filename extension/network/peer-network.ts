@@ -436,10 +436,10 @@ export class PeerNetwork {
 
   /** A notice that is not the session peer revoking this node, recently and in its own hand, changes nothing. */
   private receiveRevocation(peerId: string, body: Uint8Array): void {
-    const { identity, refusals, logger, clockSkewMs } = this.deps;
+    const { identity, logger, clockSkewMs } = this.deps;
     const refusal = checkRevocationNotice(body, { revoker: publicKeyFromPeerId(peerId), me: identity.publicKey, now: Date.now(), clockSkewMs });
     if (refusal !== null) {
-      refusals.count('network', `revocation_notice_${refusal}`);
+      this.refuse(peerId, `revocation_notice_${refusal}`);
       logger.warn(`${peerId} sent a revocation notice that does not hold (${refusal}); ignored`);
       return;
     }
