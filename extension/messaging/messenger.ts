@@ -287,34 +287,42 @@ export class Messenger implements SessionListener {
       network.refuse(peerId, 'bad_ack');
       return;
     }
-    for (const ack of acks) await this.applyAck(peerId, ack);
+    // Applied together (each one's outbox write joins the same group commit); a deferral pauses the peer once, however many it covers.
+    const deferredAttempts = Math.max(0, ...(await Promise.all(acks.map((ack) => this.applyAck(peerId, ack)))));
+    if (deferredAttempts > 0) {
+      this.deferPeer(peerId, deferredAttempts);
+      this.requeue(peerId);
+    }
     this.pump(peerId);
   }
 
-  private async applyAck(peerId: string, ack: Ack): Promise<void> {
+  /** Records one answer; returns the message's attempts so far when the peer deferred it, else 0. */
+  private async applyAck(peerId: string, ack: Ack): Promise<number> {
     const { outbox, events, network } = this.deps;
     const id = Buffer.from(ack.messageId).toString('hex');
     const message = outbox.get(id);
     if (message === undefined || message.peerId !== peerId) {
       network.refuse(peerId, 'unexpected_ack');
-      return;
+      return 0;
     }
     // A second answer to a message already settled (it was offered twice) is normal and changes nothing.
-    if (isFinal(message.state)) return;
+    if (isFinal(message.state)) return 0;
     this.inFlight.delete(id);
+    const attempts = message.attempts + 1;
     if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
       this.probing.delete(peerId);
-      await outbox.update(id, { state: 'delivered', reason: null, attempts: message.attempts + 1 });
+      await outbox.update(id, { state: 'delivered', reason: null, attempts });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
-    } else if (ack.status === AckStatus.REFUSED) {
-      const reason = ackReasonName(ack.reason);
-      await outbox.update(id, { state: 'failed', reason, attempts: message.attempts + 1 });
-      events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
-    } else {
-      await outbox.update(id, { reason: ackReasonName(ack.reason), attempts: message.attempts + 1 });
-      this.deferPeer(peerId, message.attempts + 1);
-      this.requeue(peerId);
+      return 0;
     }
+    if (ack.status === AckStatus.REFUSED) {
+      const reason = ackReasonName(ack.reason);
+      await outbox.update(id, { state: 'failed', reason, attempts });
+      events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
+      return 0;
+    }
+    await outbox.update(id, { reason: ackReasonName(ack.reason), attempts });
+    return attempts;
   }
 
   /**
