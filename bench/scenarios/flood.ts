@@ -59,7 +59,7 @@ export interface FloodRun {
 
 const SESSION_OPTIONS = { handshakeTimeoutMs: 10_000, maxMessagesPerKey: 2 ** 32, keepaliveIntervalMs: 60_000 };
 /** Enough signed envelopes to keep the node busy for the whole valid run. */
-const VALID_ENVELOPES_PER_SECOND = 8000;
+const VALID_ENVELOPES_PER_SECOND = 16_000;
 
 export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
   const bob = await startHostedNode('flooded');
@@ -122,6 +122,8 @@ export async function runFloodChild(): Promise<void> {
   if (order.mode === 'valid') {
     const stored = countStored(peer);
     const report = await flood(peer, fromList(envelopes), timeUp);
+    // The envelopes are soon all in flight (socket buffers hold thousands); the node works through them until the time is up.
+    await timeUp;
     send({ kind: 'done', perSecond: stored.count / ((nowMs() - began) / 1000), sent: report.sent, cutOff: report.closedByNode, reconnects: 0 });
   } else {
     const report = await flood(peer, junkEnvelope, timeUp);
@@ -166,7 +168,11 @@ function nextMessage(): Promise<unknown> {
   return new Promise((resolve) => process.once('message', resolve));
 }
 
+/** The child's next message; fails if the child exits first (its error is on stderr). */
 async function nextFrom(child: ReturnType<typeof fork>): Promise<unknown> {
-  const [message] = (await once(child, 'message')) as [unknown];
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`the flooder exited (code ${String(code)}) before answering`);
+  });
+  const [message] = (await Promise.race([once(child, 'message'), exited])) as [unknown];
   return message;
 }

@@ -13,8 +13,6 @@ export function dial(address: string, limits: TransportLimits): Promise<WebSocke
       maxPayload: limits.maxFrameBytes,
       perMessageDeflate: false,
       followRedirects: false,
-      // One message per turn of the event loop (see peer-server.ts).
-      allowSynchronousEvents: false,
     });
     const fail = (message: string): void => {
       socket.removeAllListeners();

@@ -54,12 +54,6 @@ export class PeerServer {
       maxPayload: limits.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
-      // One message per turn of the event loop: a socket read can hold
-      // hundreds of small frames, and handling them all in one go (each may
-      // cost a signature check) would keep stdin, and so every host call,
-      // waiting behind a peer's flood. ws then reads the socket only as fast
-      // as messages are handled, which pushes back on the sender.
-      allowSynchronousEvents: false,
     });
     this.http = createServer((request, response) => {
       this.options.onRefused('bad_upgrade', request.socket.remoteAddress ?? 'unknown');

@@ -33,6 +33,15 @@ export type MessageHandler = (type: number, body: Uint8Array) => void;
 
 /** Messages kept while nobody handles them yet; a peer that sends more is cut off. */
 const MAX_UNHANDLED_MESSAGES = 1024;
+/**
+ * Longest the handler may run for one channel in one turn of the event
+ * loop. A socket read can hold hundreds of small messages, each of which may
+ * cost a signature check: handled all at once, they would keep stdin (every
+ * host call) and other peers waiting behind one peer's flood.
+ */
+const HANDLER_SLICE_MS = 0.5;
+/** Messages waiting for the handler beyond which the socket stops reading, so TCP pushes back on the sender; it reads again below half. */
+const MAX_WAITING_MESSAGES = 512;
 
 interface ChannelEvents {
   /** The peer sent a frame that did not authenticate or parse; the channel is closed. */
@@ -48,6 +57,8 @@ interface ChannelEvents {
  *
  * Messages wait in order until a handler is set: several can arrive in one
  * socket read, before whoever owns the channel next has attached itself.
+ * They are then handed over in slices of at most HANDLER_SLICE_MS per turn
+ * of the event loop.
  */
 export class SecureChannel extends EventEmitter<ChannelEvents> {
   private readonly sendCipher: SessionCipher;
@@ -55,7 +66,10 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
   private readonly stopKeepalive: () => void;
   private open = true;
   private handler: MessageHandler | null = null;
-  private readonly unhandled: [number, Uint8Array][] = [];
+  /** Opened messages not yet handed to the handler, in order. */
+  private readonly waiting: [number, Uint8Array][] = [];
+  /** When this turn of the event loop started handing messages over; null between turns. */
+  private turnStartedAt: number | null = null;
 
   constructor(
     private readonly socket: WebSocket,
@@ -86,10 +100,7 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
   /** Hands every message, queued ones first, to `handler`; null queues them again. */
   setMessageHandler(handler: MessageHandler | null): void {
     this.handler = handler;
-    while (this.handler === handler && handler !== null && this.unhandled.length > 0) {
-      const [type, body] = this.unhandled.shift() as [number, Uint8Array];
-      handler(type, body);
-    }
+    this.deliver();
   }
 
   /** Returns false when the channel is closed (or just closed itself to rekey). */
@@ -132,16 +143,32 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
       this.close(CloseCode.BAD_FRAME, 'frame did not authenticate');
       return;
     }
-    const type = plaintext[0] as number;
-    const body = plaintext.subarray(1);
-    if (this.handler !== null) {
-      this.handler(type, body);
-    } else if (this.unhandled.length < MAX_UNHANDLED_MESSAGES) {
-      this.unhandled.push([type, body]);
-    } else {
+    if (this.handler === null && this.waiting.length >= MAX_UNHANDLED_MESSAGES) {
       this.emit('refused', 'unhandled_flood');
       this.close(CloseCode.BAD_FRAME, 'too many messages');
+      return;
     }
+    this.waiting.push([plaintext[0] as number, plaintext.subarray(1)]);
+    if (this.waiting.length >= MAX_WAITING_MESSAGES && !this.socket.isPaused) this.socket.pause();
+    this.deliver();
+  }
+
+  /** Hands waiting messages to the handler until this turn's slice is used; the next turn goes on. */
+  private deliver(): void {
+    while (this.open && this.handler !== null && this.waiting.length > 0) {
+      if (this.turnStartedAt === null) {
+        this.turnStartedAt = performance.now();
+        setImmediate(() => {
+          this.turnStartedAt = null;
+          this.deliver();
+        });
+      } else if (performance.now() - this.turnStartedAt >= HANDLER_SLICE_MS) {
+        return;
+      }
+      const [type, body] = this.waiting.shift() as [number, Uint8Array];
+      this.handler(type, body);
+    }
+    if (this.socket.isPaused && this.waiting.length < MAX_WAITING_MESSAGES / 2) this.socket.resume();
   }
 
   private closed(code: number, reason: string): void {

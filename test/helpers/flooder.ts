@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
@@ -58,8 +57,15 @@ export async function flood(peer: RawSessionPeer, next: () => Uint8Array | null,
  */
 function drained(peer: RawSessionPeer, stop: Promise<unknown>): Promise<unknown> {
   const tcp = (peer.socket as unknown as { _socket: Socket })._socket;
-  const closed = new Promise((resolve) => peer.channel.once('close', resolve));
-  return Promise.race([once(tcp, 'drain'), closed, stop]);
+  let done!: () => void;
+  const gone = new Promise<void>((resolve) => (done = resolve));
+  // 'close' too: a node that resets the connection ends the wait, not the flooder.
+  tcp.once('drain', done);
+  tcp.once('close', done);
+  return Promise.race([gone, stop]).finally(() => {
+    tcp.off('drain', done);
+    tcp.off('close', done);
+  });
 }
 
 /** `count` valid envelopes from the peer to `recipient`, signed up front so the flood itself costs the flooder no signing. */

@@ -167,6 +167,53 @@ t.test('messages that arrive before anyone handles them wait, in order', async (
   channel.setMessageHandler((_type, body) => seen.push(body[0] as number));
   t.same(seen, [1, 2, 3], 'queued messages delivered in order as soon as a handler is set');
   socket.emit('message', Buffer.from(peer.seal(Uint8Array.of(0x30, 4))), true);
+  // Handed over in this turn or, if its slice is used up, the next one.
+  await new Promise((resolve) => setImmediate(resolve));
   t.same(seen, [1, 2, 3, 4], 'then live');
+  channel.close();
+});
+
+t.test('a burst is handed over in slices: the event loop runs between them, order holds, and the socket stops reading while too many wait', async (t) => {
+  const key = new Uint8Array(32).fill(6);
+  const socket = Object.assign(new EventEmitter(), {
+    isPaused: false,
+    send() {},
+    close() {},
+    terminate() {},
+    ping() {},
+    pause() {
+      socket.isPaused = true;
+    },
+    resume() {
+      socket.isPaused = false;
+    },
+  });
+  const channel = new SecureChannel(socket as unknown as WebSocket, { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) }, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  const seen: number[] = [];
+  let all!: () => void;
+  const allHandled = new Promise<void>((resolve) => (all = resolve));
+  channel.setMessageHandler((_type, body) => {
+    // Each message costs about as much as a signature check would.
+    const until = performance.now() + 0.1;
+    while (performance.now() < until);
+    seen.push(Buffer.from(body).readUInt16BE(0));
+    if (seen.length === 1000) all();
+  });
+  const peer = new SessionCipher(key);
+  // One socket read's worth of messages, all emitted in one go as ws does.
+  for (let n = 0; n < 1000; n += 1) {
+    const body = Buffer.alloc(3);
+    body[0] = 0x30;
+    body.writeUInt16BE(n, 1);
+    socket.emit('message', Buffer.from(peer.seal(body)), true);
+  }
+  t.ok(seen.length < 1000, `only a slice was handled in the read's own turn (${seen.length})`);
+  t.ok(socket.isPaused, 'with hundreds waiting, the socket stopped reading');
+  let handledWhenTheLoopRan = -1;
+  setImmediate(() => (handledWhenTheLoopRan = seen.length));
+  await allHandled;
+  t.ok(handledWhenTheLoopRan >= 0 && handledWhenTheLoopRan < 1000, `other work ran in between (after ${handledWhenTheLoopRan} messages)`);
+  t.same(seen, Array.from({ length: 1000 }, (_, n) => n), 'every message, in order');
+  t.notOk(socket.isPaused, 'reading again once the queue drained');
   channel.close();
 });
