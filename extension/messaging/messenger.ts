@@ -10,8 +10,8 @@ import type { PeerNetwork, SessionListener } from '../network/peer-network';
 import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { OutboxStore, OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
-import { type Ack, AckReason, AckStatus, ackReasonName, openAck } from '../wire/ack';
-import { openAckBatch, signAckBatch } from '../wire/ack-batch';
+import { type Ack, AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
+import { ACK_BATCH_CAPABILITY, openAckBatch, signAckBatch } from '../wire/ack-batch';
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -486,6 +486,12 @@ export class Messenger implements SessionListener {
    * envelopes gets few signatures whatever its rate.
    */
   private answer(peerId: string, ack: Ack, when: 'soon' | 'batched'): void {
+    if (this.hellos.get(peerId)?.capabilities.includes(ACK_BATCH_CAPABILITY) !== true) {
+      // A node from before ack batches (its hello does not name them) reads single acks only. Its refusals
+      // cost a signature each, which the refusal budget bounds (docs/protocol.md §10).
+      this.deps.network.sendTo(peerId, MSG_ACK, signAck(ack, this.deps.identity, publicKeyFromPeerId(peerId)));
+      return;
+    }
     let pending = this.pendingAcks.get(peerId);
     if (pending === undefined) {
       pending = [];

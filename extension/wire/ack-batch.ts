@@ -14,6 +14,8 @@ import { ed25519Verify, SIGNATURE_BYTES } from './primitives';
  * same fields means (docs/protocol.md §10).
  */
 export const ACK_BATCH_ALGORITHM = 'P2P-COMM-ACKS1-ED25519-SHA256';
+/** Named in a node's hello when it reads ack batches; a node that does not name it is answered with single acks. */
+export const ACK_BATCH_CAPABILITY = 'ack_batch';
 export const ACK_BATCH_ENTRY_BYTES = MESSAGE_ID_BYTES + 2;
 /** The format's limit: 18 KiB of entries, far below the default frame limit of a little over 1 MiB. */
 export const MAX_ACK_BATCH_ENTRIES = 1024;

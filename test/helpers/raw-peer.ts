@@ -11,6 +11,9 @@ import type { SecureChannel } from '../../extension/wire/secure-channel';
 import { AsyncQueue } from './async-queue';
 import { identityFromSeed } from './fixed-identity';
 import type { TestNode } from './node';
+import { CAPABILITIES } from '../../extension/node-parts';
+import { encodeHello } from '../../extension/wire/hello';
+import { MSG_HELLO } from '../../extension/wire/session-messages';
 
 /** A throwaway Ed25519 identity for a hand-driven peer in tests. */
 export function throwawayIdentity(): StaticIdentity {
@@ -56,13 +59,18 @@ export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: strin
   return reconnectRawPeer(address, nodePeerId, identity);
 }
 
-/** Opens a new session for an identity the node already trusts. */
-export async function reconnectRawPeer(address: string, nodePeerId: string, identity: StaticIdentity): Promise<RawSessionPeer> {
+/**
+ * Opens a new session for an identity the node already trusts. It says
+ * hello first, as a node does, naming `capabilities` (by default this
+ * build's; without `ack_batch` it stands for a node from before ack batches).
+ */
+export async function reconnectRawPeer(address: string, nodePeerId: string, identity: StaticIdentity, capabilities: readonly string[] = CAPABILITIES): Promise<RawSessionPeer> {
   const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'raw peer' } as const;
   const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
   const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
+  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0' }));
   const messages = new AsyncQueue<[number, Uint8Array]>();
   channel.setMessageHandler((type, body) => messages.push([type, body]));
   return {

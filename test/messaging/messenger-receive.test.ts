@@ -16,7 +16,8 @@ import { AckReason, AckStatus, openAck, type Ack } from '../../extension/wire/ac
 import { encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { openAckBatch } from '../../extension/wire/ack-batch';
-import { MSG_ACK, MSG_ACK_BATCH, MSG_ENVELOPE } from '../../extension/wire/session-messages';
+import { encodeHello } from '../../extension/wire/hello';
+import { MSG_ACK, MSG_ACK_BATCH, MSG_ENVELOPE, MSG_HELLO } from '../../extension/wire/session-messages';
 import { AsyncQueue } from '../helpers/async-queue';
 import { tempDir } from '../helpers/extension';
 import { throwawayIdentity } from '../helpers/raw-peer';
@@ -46,10 +47,13 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}) {
   };
   const peers = new Map<string, StaticIdentity>();
   const refusals = new RefusalCounters();
+  /** The session message types of the answers, in the order sent. */
+  const answerTypes: number[] = [];
   const network = {
     sendTo(peerId: string, type: number, body: Uint8Array): boolean {
       const peer = peers.get(peerId);
       if ((type !== MSG_ACK && type !== MSG_ACK_BATCH) || peer === undefined) return true;
+      answerTypes.push(type);
       const acks = type === MSG_ACK ? [openAck(body, identity.publicKey, peer.publicKey)] : openAckBatch(body, identity.publicKey, peer.publicKey);
       if (acks === null) throw new Error('the acks do not verify');
       for (const ack of acks) {
@@ -77,12 +81,16 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}) {
   return {
     inbox,
     refusals,
-    /** A peer this node is paired with. */
-    pairedPeer(name: string) {
+    answerTypes,
+    /** A peer this node is paired with; `capabilities`, when given, are named in a hello it sends first. */
+    pairedPeer(name: string, capabilities?: string[]) {
       const peer = throwawayIdentity();
       const peerId = peerIdFromPublicKey(peer.publicKey);
       trust.trust({ publicKey: peer.publicKey, displayName: name, addresses: [] });
       peers.set(peerId, peer);
+      if (capabilities !== undefined) {
+        messenger.message(peerId, MSG_HELLO, encodeHello({ protocolVersion: 1, agent: name, capabilities, software: 'p2p-comm-test/0' }));
+      }
       return {
         peerId,
         /** Sends a signed text envelope on the peer's session; resolves with the node's ack. */
@@ -137,4 +145,17 @@ t.test('a peer at its seen bound is deferred as inbox_full while another peer is
   t.match(await alice.send('again'), { status: AckStatus.STORED });
   t.equal(node.refusals.get('network', 'message_inbox_full'), 1);
   t.same(contents(node.inbox, alice.peerId), ['hello', 'again']);
+});
+
+t.test('a peer whose hello names ack_batch is answered in signed batches; one from before them, with single acks', async (t) => {
+  const node = receiver(t);
+  const current = node.pairedPeer('current', ['text', 'json', 'ack_batch']);
+  t.match(await current.send('hello'), { status: AckStatus.STORED });
+  t.same(node.answerTypes, [MSG_ACK_BATCH]);
+  const older = node.pairedPeer('older', ['text', 'json']);
+  t.match(await older.send('hello'), { status: AckStatus.STORED });
+  const duplicateId = randomBytes(16);
+  t.match(await older.send('once', duplicateId), { status: AckStatus.STORED });
+  t.match(await older.send('twice', duplicateId), { status: AckStatus.DUPLICATE });
+  t.same(node.answerTypes, [MSG_ACK_BATCH, MSG_ACK, MSG_ACK, MSG_ACK], 'each answer to the older peer is an ack of its own');
 });
