@@ -25,7 +25,7 @@ import {
 } from '../wire/envelope';
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
 import { MSG_ACK, MSG_ACK_BATCH, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
-import { checkEnvelope } from './envelope-checks';
+import { checkAddressing, checkContent } from './envelope-checks';
 import { InFlight } from './in-flight';
 import { encodeContent } from './payload';
 
@@ -72,8 +72,15 @@ export class Messenger implements SessionListener {
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
   private readonly deferredUntil = new Map<string, number>();
-  /** Peers that deferred a message: one message at a time goes to them until one is stored again. */
-  private readonly probing = new Set<string>();
+  /**
+   * Peers that deferred a message, and how many messages may be in flight
+   * to them: one after a deferral, doubling with each message stored, until
+   * the full window again (then the entry goes).
+   */
+  private readonly windows = new Map<string, number>();
+  private readonly deferTimers = new Map<string, NodeJS.Timeout>();
+  /** Per peer: deferrals and duplicates since its last stored message (see pastAllowance). */
+  private readonly setbacks = new Map<string, number>();
   /** Per peer: answers waiting to go out together under one signature. */
   private readonly pendingAcks = new Map<string, Ack[]>();
   private readonly ackFlushTimers = new Map<string, NodeJS.Timeout>();
@@ -105,6 +112,7 @@ export class Messenger implements SessionListener {
   close(): void {
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.ackFlushTimers.values()) clearTimeout(timer);
+    for (const timer of this.deferTimers.values()) clearTimeout(timer);
   }
 
   helloOf(peerId: string): Hello | undefined {
@@ -251,7 +259,7 @@ export class Messenger implements SessionListener {
     const queue = this.waiting.get(peerId);
     if (queue === undefined || (this.deferredUntil.get(peerId) ?? 0) > Date.now()) return;
     const recipient = publicKeyFromPeerId(peerId);
-    const window = this.probing.has(peerId) ? 1 : config.maxInFlightPerPeer;
+    const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0 && this.inFlight.countFor(peerId) < window) {
       const id = queue[0] as string;
       const message = outbox.get(id);
@@ -310,7 +318,7 @@ export class Messenger implements SessionListener {
     this.inFlight.delete(id);
     const attempts = message.attempts + 1;
     if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
-      this.probing.delete(peerId);
+      this.widenWindow(peerId);
       await outbox.update(id, { state: 'delivered', reason: null, attempts });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
       return 0;
@@ -327,18 +335,30 @@ export class Messenger implements SessionListener {
 
   /**
    * The peer asked us to hold back: offer again after a growing, jittered
-   * pause, one message at a time until one is stored, so that a peer whose
-   * inbox is full is not sent a whole window to refuse at every try.
+   * pause, one message at a time until one is stored, then a window that
+   * doubles with each one stored, so that a peer whose inbox is full or
+   * nearly so is not sent a whole window to refuse at every try. A new
+   * deferral replaces the pause under way.
    */
   private deferPeer(peerId: string, attempts: number): void {
-    this.probing.add(peerId);
+    this.windows.set(peerId, 1);
+    clearTimeout(this.deferTimers.get(peerId));
     const delay = Math.floor(Math.random() * Math.min(MAX_DEFER_MS, 100 * 2 ** Math.min(attempts, 16)));
     this.deferredUntil.set(peerId, Date.now() + delay);
     const timer = setTimeout(() => {
+      this.deferTimers.delete(peerId);
       this.deferredUntil.delete(peerId);
       this.pump(peerId);
     }, delay);
     timer.unref();
+    this.deferTimers.set(peerId, timer);
+  }
+
+  private widenWindow(peerId: string): void {
+    const window = this.windows.get(peerId);
+    if (window === undefined) return;
+    if (window * 2 >= this.deps.config.maxInFlightPerPeer) this.windows.delete(peerId);
+    else this.windows.set(peerId, window * 2);
   }
 
   private resendUnacknowledged(): void {
@@ -388,15 +408,18 @@ export class Messenger implements SessionListener {
   /**
    * Every step is paid for before the next, more expensive one: the peer's
    * rate first (before parsing), the cheap checks before the signature, the
-   * signature before the disk. Answers go out in batches signed once
-   * (answer): the messages one fsync stored, at the next turn of the event
-   * loop; refusals after a short wait. An envelope that does not even parse
-   * gets no answer.
+   * signature before the disk; a duplicate is answered before its signature
+   * is checked, as the answer only repeats what is stored. Answers go out in
+   * batches signed once (answer): the messages one fsync stored, at the next
+   * turn of the event loop; refusals after a short wait. An envelope that
+   * does not even parse gets no answer.
    */
   private async receiveEnvelope(peerId: string, body: Uint8Array): Promise<void> {
     const { identity, trust, inbox, config } = this.deps;
-    if (!this.takeRateToken(peerId)) {
-      this.refuse(peerId, peekMessageId(body), AckReason.RATE_LIMITED, AckStatus.DEFERRED);
+    const rate = this.takeRateToken(peerId);
+    if (rate !== 'ok') {
+      // The node's overall rate is its own state, not this peer's doing.
+      this.refuse(peerId, peekMessageId(body), AckReason.RATE_LIMITED, AckStatus.DEFERRED, rate === 'peer' ? 'after_allowance' : 'free');
       return;
     }
     let envelope: SignedEnvelope;
@@ -404,25 +427,24 @@ export class Messenger implements SessionListener {
       envelope = decodeEnvelope(body, config.maxPayloadBytes);
     } catch (error) {
       // A sender whose limit is larger than ours must learn; bytes that do not parse get no answer.
-      if (error instanceof PayloadTooLarge) this.refuse(peerId, peekMessageId(body), AckReason.PAYLOAD_TOO_LARGE, AckStatus.REFUSED);
-      else this.refuse(peerId, null, AckReason.MALFORMED, AckStatus.REFUSED);
+      if (error instanceof PayloadTooLarge) this.refuse(peerId, peekMessageId(body), AckReason.PAYLOAD_TOO_LARGE, AckStatus.REFUSED, 'charged');
+      else this.refuse(peerId, null, AckReason.MALFORMED, AckStatus.REFUSED, 'charged');
       return;
     }
-    const refusal = checkEnvelope(envelope, {
-      me: identity.publicKey,
-      sessionPeer: peerId,
-      trust,
-      inbox,
-      now: Date.now(),
-      clockSkewMs: config.clockSkewMs,
-    });
-    if (refusal !== null) {
-      this.refuse(peerId, envelope.messageId, refusal, AckStatus.REFUSED);
+    const context = { me: identity.publicKey, sessionPeer: peerId, trust, inbox, now: Date.now(), clockSkewMs: config.clockSkewMs };
+    const misaddressed = checkAddressing(envelope, context);
+    if (misaddressed !== null) {
+      this.refuse(peerId, envelope.messageId, misaddressed, AckStatus.REFUSED, 'charged');
       return;
     }
     const id = Buffer.from(envelope.messageId).toString('hex');
     if (inbox.hasMessage(peerId, id)) {
-      this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
+      this.answerDuplicate(peerId, envelope.messageId);
+      return;
+    }
+    const refusal = checkContent(envelope, context);
+    if (refusal !== null) {
+      this.refuse(peerId, envelope.messageId, refusal, AckStatus.REFUSED, 'charged');
       return;
     }
     let stored: StoredMessage;
@@ -438,15 +460,16 @@ export class Messenger implements SessionListener {
       });
     } catch (error) {
       if (error instanceof P2pError && error.errorName === 'CONFLICT') {
-        this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
+        this.answerDuplicate(peerId, envelope.messageId);
       } else if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') {
-        this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED);
+        this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED, 'after_allowance');
       } else {
         this.deps.logger.error(`cannot store a message from ${peerId}: ${(error as Error).message}`);
-        this.refuse(peerId, envelope.messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED);
+        this.refuse(peerId, envelope.messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED, 'free');
       }
       return;
     }
+    this.setbacks.delete(peerId);
     this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, 'soon');
     this.deps.events.enqueue({
       type: 'p2p.message.received',
@@ -455,24 +478,49 @@ export class Messenger implements SessionListener {
     });
   }
 
-  private takeRateToken(peerId: string): boolean {
+  /** Which bucket, if any, had no token: the peer's own, or the node's overall one. */
+  private takeRateToken(peerId: string): 'ok' | 'peer' | 'global' {
     const { peerRate } = this.deps.config;
     let bucket = this.peerBuckets.get(peerId);
     if (bucket === undefined) {
       bucket = new TokenBucket(peerRate.burst, peerRate.perSecond);
       this.peerBuckets.set(peerId, bucket);
     }
-    return bucket.take() && this.globalBucket.take();
+    if (!bucket.take()) return 'peer';
+    return this.globalBucket.take() ? 'ok' : 'global';
+  }
+
+  /** A message stored before, offered again: answered, and counted against the peer only past its allowance. */
+  private answerDuplicate(peerId: string, messageId: Uint8Array): void {
+    if (this.pastAllowance(peerId)) this.deps.network.refuse(peerId, 'message_duplicate_past_allowance');
+    this.answer(peerId, { messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
   }
 
   /**
-   * Counted against the peer's refusal budget (the network cuts off a peer
-   * past it), tallied into one event per peer per interval, and answered in
-   * the next batch when there is an id to answer.
+   * Counts a deferral or duplicate since the peer's last stored message;
+   * true once there are more than an honest peer causes: a whole in-flight
+   * window sent before it heard the first answer, twice over (a reconnect
+   * offers everything unacknowledged again).
    */
-  private refuse(peerId: string, messageId: Uint8Array | null, reason: AckReason, status: AckStatus): void {
+  private pastAllowance(peerId: string): boolean {
+    const count = (this.setbacks.get(peerId) ?? 0) + 1;
+    this.setbacks.set(peerId, count);
+    return count > 2 * this.deps.config.maxInFlightPerPeer;
+  }
+
+  /**
+   * Counted and tallied into one event per peer per interval, answered in
+   * the next batch when there is an id to answer, and charged to the peer's
+   * refusal budget (the network cuts off a peer past it) as `charge` says:
+   * `charged`, input an honest peer never sends; `after_allowance`, what an
+   * honest peer causes a window's worth of before it hears the answer (its
+   * rate, its share of the inbox); `free`, this node's own state (its disk,
+   * its overall rate), never the peer's doing.
+   */
+  private refuse(peerId: string, messageId: Uint8Array | null, reason: AckReason, status: AckStatus, charge: 'charged' | 'after_allowance' | 'free'): void {
     const name = ackReasonName(reason);
-    this.deps.network.refuse(peerId, `message_${name}`);
+    const charged = charge === 'charged' || (charge === 'after_allowance' && this.pastAllowance(peerId));
+    this.deps.network.refuse(peerId, `message_${name}`, charged);
     const id = messageId === null ? null : Buffer.from(messageId).toString('hex');
     this.deps.events.tally('p2p.message.rejected', peerId, name, { peer: peerId, message_id: id, reason: name, side: 'local' });
     if (messageId !== null) this.answer(peerId, { messageId, status, reason }, 'batched');

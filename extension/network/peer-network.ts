@@ -189,15 +189,16 @@ export class PeerNetwork {
   }
 
   /**
-   * Counts input from a session peer that was refused, against the peer's
-   * budget. A peer past its budget has its session closed and is kept away
+   * Counts input from a session peer that was refused and, unless the
+   * refusal is not the peer's doing (`charged` false), takes it from the
+   * peer's budget. A peer past its budget has its session closed and is kept away
    * for a while: its handshakes are answered "busy" and this node does not
    * reach out to it until then. That is counted and published once per
    * offence, never per refused message.
    */
-  refuse(peerId: string, reason: string): void {
+  refuse(peerId: string, reason: string, charged = true): void {
     this.deps.refusals.count('network', reason);
-    if (this.refusalBudgets.charge(peerId) || !this.isOnline(peerId)) return;
+    if (!charged || this.refusalBudgets.charge(peerId) || !this.isOnline(peerId)) return;
     const backoffMs = this.refusalBudgets.penalize(peerId);
     this.deps.refusals.count('network', 'session_closed_too_many_refusals');
     this.deps.logger.warn(`${peerId} sent more refused input than its budget allows; closing its session and keeping it away for ${backoffMs} ms`);
@@ -290,6 +291,11 @@ export class PeerNetwork {
   private async reachOut(peerId: string): Promise<AttemptOutcome> {
     if (this.closing) return 'nothing_to_do';
     if (this.isOnline(peerId)) return 'connected';
+    if (this.refusalBudgets.remainingMs(peerId) > 0) {
+      // Kept away for refused input: not called either, until the penalty is over.
+      this.scheduleRetry(peerId);
+      return 'busy';
+    }
     const plan = this.planFor(peerId);
     if (plan === null) return 'nothing_to_do';
     let outcome: AttemptOutcome = 'unreachable';

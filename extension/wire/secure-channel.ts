@@ -40,8 +40,14 @@ const MAX_UNHANDLED_MESSAGES = 1024;
  * host call) and other peers waiting behind one peer's flood.
  */
 const HANDLER_SLICE_MS = 0.5;
-/** Messages waiting for the handler beyond which the socket stops reading, so TCP pushes back on the sender; it reads again below half. */
+/**
+ * Messages, and bytes, waiting for the handler beyond which the socket stops
+ * reading, so that TCP pushes back on the sender; it reads again once both
+ * are below half. Bytes too: 512 messages of up to a MiB each would be half
+ * a GiB.
+ */
 const MAX_WAITING_MESSAGES = 512;
+const MAX_WAITING_BYTES = 8 * 1024 * 1024;
 
 interface ChannelEvents {
   /** The peer sent a frame that did not authenticate or parse; the channel is closed. */
@@ -66,8 +72,9 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
   private readonly stopKeepalive: () => void;
   private open = true;
   private handler: MessageHandler | null = null;
-  /** Opened messages not yet handed to the handler, in order. */
+  /** Opened messages not yet handed to the handler, in order, and their size in bytes. */
   private readonly waiting: [number, Uint8Array][] = [];
+  private waitingBytes = 0;
   /** When this turn of the event loop started handing messages over; null between turns. */
   private turnStartedAt: number | null = null;
 
@@ -149,7 +156,8 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
       return;
     }
     this.waiting.push([plaintext[0] as number, plaintext.subarray(1)]);
-    if (this.waiting.length >= MAX_WAITING_MESSAGES && !this.socket.isPaused) this.socket.pause();
+    this.waitingBytes += plaintext.length;
+    if ((this.waiting.length >= MAX_WAITING_MESSAGES || this.waitingBytes >= MAX_WAITING_BYTES) && !this.socket.isPaused) this.socket.pause();
     this.deliver();
   }
 
@@ -166,9 +174,10 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
         return;
       }
       const [type, body] = this.waiting.shift() as [number, Uint8Array];
+      this.waitingBytes -= body.length + 1;
       this.handler(type, body);
     }
-    if (this.socket.isPaused && this.waiting.length < MAX_WAITING_MESSAGES / 2) this.socket.resume();
+    if (this.socket.isPaused && this.waiting.length < MAX_WAITING_MESSAGES / 2 && this.waitingBytes < MAX_WAITING_BYTES / 2) this.socket.resume();
   }
 
   private closed(code: number, reason: string): void {

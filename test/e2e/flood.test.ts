@@ -152,3 +152,34 @@ t.test('a paired peer flooding as fast as it can: every call answered, no securi
   t.ok((network['session_kept_away'] ?? 0) >= 1, 'the refused reconnection was counted');
   t.equal(CloseCode.MISBEHAVING, 4007);
 });
+
+t.test('an honest sender faster than the agent reads is slowed down, never cut off', async (t) => {
+  // Scaled down so the test is quick: a window of 32, an inbox of 8, a refusal budget of 64 at 2/s.
+  const env = { P2P_COMM_MAX_IN_FLIGHT: '32', P2P_COMM_INBOX_MAX_MESSAGES: '8', P2P_COMM_REFUSAL_BURST: '64', P2P_COMM_REFUSALS_PER_SECOND: '2' };
+  const bob = await startNode(t, { env });
+  const alice = await startNode(t, { env });
+  const { aId, bId } = await pairNodes(alice, bob);
+  const total = 300;
+  for (let n = 0; n < total; n += 1) await alice.call('send', { peer: bId, type: 'text', content: `message ${n}` });
+  // Bob's agent reads eight at a time, far slower than alice offers them.
+  const received: string[] = [];
+  await eventually(
+    async () => {
+      const messages = (await bob.call('receive', { peer: aId, limit: 8, wait_ms: 200 }))['messages'] as { content: string; cursor: number }[];
+      const last = messages.at(-1);
+      if (last !== undefined) {
+        received.push(...messages.map((message) => message.content));
+        await bob.call('ack', { peer: aId, through: last.cursor });
+      }
+      return received.length >= total;
+    },
+    'every message to reach the agent',
+    120_000,
+  );
+  // Deferred messages are offered again after ones that found room, so the order can change; none is lost or doubled.
+  t.same([...received].sort(), Array.from({ length: total }, (_, n) => `message ${n}`).sort(), 'all of them, each once');
+  t.notOk(bob.events.some((event) => event.type === 'p2p.peer.misbehaving'), 'alice was never taken for a flooder');
+  const network = ((await bob.call('status'))['refusals'] as { network: Record<string, number> }).network;
+  t.equal(network['session_closed_too_many_refusals'] ?? 0, 0);
+  t.ok((network['message_inbox_full'] ?? 0) > 0, 'the inbox did fill: alice was deferred');
+});

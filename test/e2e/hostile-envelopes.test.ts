@@ -56,7 +56,10 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
   const goodBytes = sign(good);
   t.match(await exchange(mallory, bobKey, goodBytes), { status: AckStatus.STORED, batched: true }, 'stored, in a signed batch');
   t.match(await exchange(mallory, bobKey, sign({ ...good, nonce: randomBytes(16), timestamp: Date.now() })), { status: AckStatus.DUPLICATE, batched: true }, 'a retransmission is acknowledged, not stored twice');
-  t.match(await exchange(mallory, bobKey, goodBytes), { status: AckStatus.REFUSED, reason: AckReason.REPLAYED_NONCE, batched: true }, 'replay on the same connection');
+  t.match(await exchange(mallory, bobKey, goodBytes), { status: AckStatus.DUPLICATE, batched: true }, 'a replay of a stored envelope is a duplicate: answered before any costly check, never stored twice');
+  // The nonce of a stored message under a new id: a replay in all but the id.
+  const nonceReuse = () => sign({ ...good, messageId: randomBytes(16), timestamp: Date.now() });
+  t.match(await exchange(mallory, bobKey, nonceReuse()), { status: AckStatus.REFUSED, reason: AckReason.REPLAYED_NONCE, batched: true }, 'replayed nonce on the same connection');
 
   const cases: [string, Uint8Array, number][] = [
     ['tampered payload', flipped(sign(envelopeFrom(mallory, bobKey)), -66), AckReason.BAD_SIGNATURE],
@@ -88,7 +91,7 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
   // Replay after reconnecting, and after a restart of the receiver.
   mallory.channel.close();
   mallory = await reconnect(address, bId, mallory);
-  t.match(await exchange(mallory, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after reconnect');
+  t.match(await exchange(mallory, bobKey, nonceReuse()), { reason: AckReason.REPLAYED_NONCE }, 'replayed nonce after reconnect');
 
   // Meanwhile the real peer is served.
   const sent = await alice.call('send', { peer: bId, type: 'text', content: 'still here' });
@@ -108,7 +111,8 @@ t.test('envelopes: every kind of bad one is refused and counted while the real p
   await bob.extension.shutdown();
   const bob2 = await startNode(t, { dataDir: bob.dataDir });
   const after = await reconnect(await addressOf(bob2), bId, mallory);
-  t.match(await exchange(after, bobKey, goodBytes), { reason: AckReason.REPLAYED_NONCE }, 'replay after the receiver restarted');
+  t.match(await exchange(after, bobKey, nonceReuse()), { reason: AckReason.REPLAYED_NONCE }, 'replayed nonce after the receiver restarted');
+  t.match(await exchange(after, bobKey, goodBytes), { status: AckStatus.DUPLICATE }, 'and the stored envelope itself is still a duplicate');
 });
 
 t.test("a paired peer reusing another peer's message id, after or before that peer's message, takes nothing from it", async (t) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { DEFAULT_MESSAGING_CONFIG } from '../../extension/config';
+import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../../extension/config';
 import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { EventOutbox } from '../../extension/events/outbox';
@@ -29,7 +29,7 @@ const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () 
  * for: envelopes are handed to it as a session would, and the acks it sends
  * back are collected per peer.
  */
-function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}) {
+function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Partial<MessagingConfig> = {}) {
   const dir = tempDir(t);
   const identity = loadOrCreateIdentity(dir);
   const trust = TrustStore.open(dir);
@@ -74,7 +74,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}) {
     inbox,
     events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
     logger: quiet,
-    config: DEFAULT_MESSAGING_CONFIG,
+    config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
     hello: () => ({ protocolVersion: 1, agent: 'receiver', capabilities: ['text'], software: 'p2p-comm/test' }),
     validAgentName: isValidDisplayName,
   });
@@ -158,4 +158,17 @@ t.test('a peer whose hello names ack_batch is answered in signed batches; one fr
   t.match(await older.send('once', duplicateId), { status: AckStatus.STORED });
   t.match(await older.send('twice', duplicateId), { status: AckStatus.DUPLICATE });
   t.same(node.answerTypes, [MSG_ACK_BATCH, MSG_ACK, MSG_ACK, MSG_ACK], 'each answer to the older peer is an ack of its own');
+});
+
+t.test('duplicates are answered, and charged to the peer only past an honest allowance', async (t) => {
+  // Allowance: twice the in-flight window since the peer's last stored message.
+  const node = receiver(t, {}, { maxInFlightPerPeer: 4 });
+  const peer = node.pairedPeer('repeater', ['text', 'json', 'ack_batch']);
+  const messageId = randomBytes(16);
+  t.match(await peer.send('once', messageId), { status: AckStatus.STORED });
+  for (let n = 0; n < 12; n += 1) t.match(await peer.send('again', messageId), { status: AckStatus.DUPLICATE });
+  t.equal(node.refusals.get('network', 'message_duplicate_past_allowance'), 4, 'the 8 within the allowance are free, the 4 beyond it are charged');
+  t.match(await peer.send('new'), { status: AckStatus.STORED });
+  t.match(await peer.send('new again', messageId), { status: AckStatus.DUPLICATE });
+  t.equal(node.refusals.get('network', 'message_duplicate_past_allowance'), 4, 'a stored message starts the allowance again');
 });

@@ -217,3 +217,38 @@ t.test('a burst is handed over in slices: the event loop runs between them, orde
   t.notOk(socket.isPaused, 'reading again once the queue drained');
   channel.close();
 });
+
+t.test('large messages stop the socket by their bytes, long before their count would', async (t) => {
+  const key = new Uint8Array(32).fill(7);
+  const socket = Object.assign(new EventEmitter(), {
+    isPaused: false,
+    send() {},
+    close() {},
+    terminate() {},
+    ping() {},
+    pause() {
+      socket.isPaused = true;
+    },
+    resume() {
+      socket.isPaused = false;
+    },
+  });
+  const channel = new SecureChannel(socket as unknown as WebSocket, { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) }, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  const peer = new SessionCipher(key);
+  const mebibyte = Buffer.alloc(1024 * 1024, 0x61);
+  mebibyte[0] = 0x30;
+  for (let n = 0; n < 7; n += 1) socket.emit('message', Buffer.from(peer.seal(mebibyte)), true);
+  t.notOk(socket.isPaused, 'seven MiB waiting: still reading');
+  socket.emit('message', Buffer.from(peer.seal(mebibyte)), true);
+  t.ok(socket.isPaused, 'eight MiB waiting: the socket stops reading');
+  const handled: number[] = [];
+  let all!: () => void;
+  const allHandled = new Promise<void>((resolve) => (all = resolve));
+  channel.setMessageHandler((_type, body) => {
+    handled.push(body.length);
+    if (handled.length === 8) all();
+  });
+  await allHandled;
+  t.notOk(socket.isPaused, 'reading again once they were handled');
+  channel.close();
+});
