@@ -173,8 +173,8 @@ t.test('messages that arrive before anyone handles them wait, in order', async (
   channel.close();
 });
 
-t.test('a burst is handed over in slices: the event loop runs between them, order holds, and the socket stops reading while too many wait', async (t) => {
-  const key = new Uint8Array(32).fill(6);
+/** A channel over a stand-in for a ws socket that only records whether it was paused; `key` opens what it receives. */
+function channelOverFakeSocket(key: Uint8Array): { socket: EventEmitter & { isPaused: boolean }; channel: SecureChannel } {
   const socket = Object.assign(new EventEmitter(), {
     isPaused: false,
     send() {},
@@ -188,7 +188,14 @@ t.test('a burst is handed over in slices: the event loop runs between them, orde
       socket.isPaused = false;
     },
   });
-  const channel = new SecureChannel(socket as unknown as WebSocket, { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) }, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  const keys = { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) };
+  const channel = new SecureChannel(socket as unknown as WebSocket, keys, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  return { socket, channel };
+}
+
+t.test('a burst is handed over in slices: the event loop runs between them, order holds, and the socket stops reading while too many wait', async (t) => {
+  const key = new Uint8Array(32).fill(6);
+  const { socket, channel } = channelOverFakeSocket(key);
   const seen: number[] = [];
   let all!: () => void;
   const allHandled = new Promise<void>((resolve) => (all = resolve));
@@ -220,20 +227,7 @@ t.test('a burst is handed over in slices: the event loop runs between them, orde
 
 t.test('large messages stop the socket by their bytes, long before their count would', async (t) => {
   const key = new Uint8Array(32).fill(7);
-  const socket = Object.assign(new EventEmitter(), {
-    isPaused: false,
-    send() {},
-    close() {},
-    terminate() {},
-    ping() {},
-    pause() {
-      socket.isPaused = true;
-    },
-    resume() {
-      socket.isPaused = false;
-    },
-  });
-  const channel = new SecureChannel(socket as unknown as WebSocket, { send: new Uint8Array(32), receive: key, transcriptHash: new Uint8Array(32) }, { publicKey: new Uint8Array(32), displayName: 'x' }, 'initiator', 'here', options);
+  const { socket, channel } = channelOverFakeSocket(key);
   const peer = new SessionCipher(key);
   const mebibyte = Buffer.alloc(1024 * 1024, 0x61);
   mebibyte[0] = 0x30;
