@@ -7,7 +7,7 @@ import { add, encode, encodePoint, hasTorsion, IDENTITY, inverse, L, mod, multip
  * curve alone. test/common/ed25519-public-key.test.ts checks that the file
  * is exactly what this makes. To write it again, from the repository root:
  *
- *   npx esbuild test/helpers/ed25519-key-vectors.ts --bundle --platform=node --outfile=dist/key-vectors.cjs && node dist/key-vectors.cjs
+ *   node_modules/esbuild/bin/esbuild test/helpers/ed25519-key-vectors.ts --bundle --platform=node --outfile=dist/key-vectors.cjs && node dist/key-vectors.cjs
  */
 
 export type Flag = 'Ordinary' | 'EdgeCaseY' | 'MixedOrder' | 'SmallOrder' | 'NonCanonicalY' | 'NonCanonicalSign' | 'NotOnCurve';
