@@ -1,13 +1,42 @@
 /**
  * The checks Nexus applies to an extension manifest before installing it
- * (src-tauri/src/extensions/manifest.rs `validate_metadata`, plus what its
- * serde types accept). Returns the first problem in Nexus's wording, or null.
+ * (src-tauri/src/extensions/manifest.rs): `checkManifest` is its
+ * `validate_metadata` plus what its serde types accept, `checkInstallableManifest`
+ * its `validate`, which "Install from File" and the marketplace run. Each
+ * returns the first problem in Nexus's wording, or null.
  */
 
 const ID_CHARS = /^[a-z0-9_-]+$/;
 const OPERATION_NAME_CHARS = /^[a-z0-9_]+$/;
 const BIDI_OVERRIDES = /[\u202A-\u202E\u2066-\u2069]/;
 const RISK_LEVELS = new Set(['low', 'medium', 'high']);
+
+/**
+ * The platforms Nexus looks up in `binaries` (`current_platform`). Nexus
+ * accepts any key there, so a misspelt one is never reported: it just never
+ * installs anywhere.
+ */
+export const NEXUS_TARGETS = [
+  'x86_64-unknown-linux-gnu',
+  'aarch64-unknown-linux-gnu',
+  'x86_64-apple-darwin',
+  'aarch64-apple-darwin',
+  'x86_64-pc-windows-msvc',
+  'aarch64-pc-windows-msvc',
+] as const;
+
+export type NexusTarget = (typeof NEXUS_TARGETS)[number];
+
+/** One platform's entry in `binaries` (Nexus's `BinaryEntry`). */
+export interface BinaryEntry {
+  url: string;
+  /** Base64 Ed25519 signature by `author_public_key` over the raw 32-byte SHA-256 of the file. */
+  signature: string;
+  /** Lowercase hex SHA-256 of the file. */
+  sha256: string;
+}
+
+const BINARY_ENTRY_FIELDS = ['url', 'signature', 'sha256'] as const;
 
 /** Capability variants of Nexus's tagged enum, with the fields each requires. */
 const CAPABILITY_FIELDS: Record<string, string[]> = {
@@ -38,7 +67,8 @@ export function checkManifest(manifest: Record<string, unknown>): string | null 
   if (!lengthBetween(description, 1, 2000)) return 'description must be 1-2000 characters';
   if (!lengthBetween(author, 1, 100)) return 'author must be 1-100 characters';
   if (typeof author_public_key !== 'string' || author_public_key.length === 0) return 'author_public_key is required';
-  if (typeof binaries !== 'object' || binaries === null || Array.isArray(binaries)) return 'binaries must be an object';
+  const binariesProblem = checkBinariesShape(binaries);
+  if (binariesProblem !== null) return binariesProblem;
   if (!Array.isArray(operations) || operations.length === 0) return 'at least one operation is required';
 
   const seen = new Set<string>();
@@ -77,8 +107,62 @@ export function checkManifest(manifest: Record<string, unknown>): string | null 
     }
   }
 
+  const dependenciesProblem = checkExtensionDependencies(manifest['extension_dependencies'], id);
+  if (dependenciesProblem !== null) return dependenciesProblem;
+
   for (const field of [display_name, description, author]) {
     if (BIDI_OVERRIDES.test(field)) return 'display fields must not contain Unicode bidirectional override characters';
   }
   return null;
+}
+
+/**
+ * Nexus's `validate`: the metadata, then at least one platform in
+ * `binaries`, each with a non-empty url, signature and sha256. It checks
+ * nothing of their form: a malformed signature or digest is refused only
+ * when a download is verified (binary-signature.ts), and "Install from
+ * File" verifies none.
+ */
+export function checkInstallableManifest(manifest: Record<string, unknown>): string | null {
+  const metadataProblem = checkManifest(manifest);
+  if (metadataProblem !== null) return metadataProblem;
+  const binaries = manifest['binaries'] as Record<string, BinaryEntry>;
+  const platforms = Object.keys(binaries);
+  if (platforms.length === 0) return 'at least one binary platform entry is required';
+  for (const platform of platforms) {
+    const entry = binaries[platform] as BinaryEntry;
+    for (const field of BINARY_ENTRY_FIELDS) {
+      if (entry[field].length === 0) return `binary ${field} is empty for platform '${platform}'`;
+    }
+  }
+  return null;
+}
+
+/** What Nexus's serde types accept for `binaries`: an object of `{url, signature, sha256}` strings. */
+function checkBinariesShape(binaries: unknown): string | null {
+  if (!isPlainObject(binaries)) return 'binaries must be an object';
+  for (const [platform, entry] of Object.entries(binaries)) {
+    const complete = isPlainObject(entry) && BINARY_ENTRY_FIELDS.every((field) => typeof entry[field] === 'string');
+    if (!complete) return `binary entry for platform '${platform}' must have string url, signature and sha256`;
+  }
+  return null;
+}
+
+function checkExtensionDependencies(dependencies: unknown, ownId: string): string | null {
+  if (dependencies === undefined) return null;
+  if (!Array.isArray(dependencies) || !dependencies.every((dependency) => typeof dependency === 'string')) {
+    return 'extension_dependencies must be a list of strings';
+  }
+  for (const dependency of dependencies as string[]) {
+    if (!lengthBetween(dependency, 1, 100)) return `extension_dependencies entry must be 1-100 characters: '${dependency}'`;
+    if (!ID_CHARS.test(dependency)) {
+      return `extension_dependencies entry must contain only lowercase letters, digits, underscores, and hyphens: '${dependency}'`;
+    }
+    if (dependency === ownId) return 'extension_dependencies must not include self';
+  }
+  return null;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
