@@ -1,0 +1,24 @@
+/**
+ * Why a packaging step refused to go on. The code names the failed check
+ * for scripts; the message says what to do about it.
+ */
+export type PackagingErrorCode =
+  | 'unknown_target'
+  | 'bundle_missing'
+  | 'unsupported_host'
+  | 'runtime_unavailable'
+  | 'integrity_mismatch'
+  | 'blob_failed'
+  | 'inject_failed'
+  | 'executable_mismatch';
+
+export class PackagingError extends Error {
+  override name = 'PackagingError';
+
+  constructor(
+    readonly code: PackagingErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
