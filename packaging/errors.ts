@@ -4,6 +4,7 @@
  */
 export type PackagingErrorCode =
   | 'unknown_target'
+  | 'bundle_missing'
   | 'unsupported_host'
   | 'runtime_unavailable'
   | 'integrity_mismatch'

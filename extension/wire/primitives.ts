@@ -39,10 +39,12 @@ function base64url(bytes: Uint8Array): string {
  * Node 20, exporting a key made by generateKeyPairSync can deadlock the
  * process when garbage collection runs during the export (the generation
  * job's destructor waits on a lock the export holds; seen here under the
- * fuzz run). The secret is imported as a JWK: Node insists on an `x` field
- * but builds the key from `d` alone (about 70 us, against 400 us for the
- * PKCS#8 decoder), and the public key is then derived, never taken from
- * the import.
+ * fuzz run). Node 20 imports a JWK secret from `d` alone, ignoring the `x`
+ * it insists on (about 70 us, against 400 us for its PKCS#8 decoder); the
+ * Node 24 the single-file executables embed checks `x` against `d` and so
+ * refuses that JWK, but decodes PKCS#8 as fast. Which import this Node
+ * takes is tried once, at load. The public key is always derived, never
+ * taken from the import.
  */
 const UNUSED_X = Buffer.alloc(KEY_BYTES).toString('base64url');
 /** u = 9, the X25519 base point: X25519(k, 9) is k's public key (RFC 7748). */
@@ -50,10 +52,31 @@ const X25519_BASE_POINT = createPublicKey({
   key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Uint8Array.of(9), Buffer.alloc(KEY_BYTES - 1)]).toString('base64url') },
   format: 'jwk',
 });
+/** The DER of a PKCS#8 OneAsymmetricKey up to its 32-byte secret (RFC 8410): only the algorithm OID differs. */
+const PKCS8_PREFIX = {
+  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex'),
+} as const;
 
-function privateKeyFrom(crv: 'X25519' | 'Ed25519', secret: Uint8Array): KeyObject {
-  return createPrivateKey({ key: { kty: 'OKP', crv, d: base64url(secret), x: UNUSED_X }, format: 'jwk' });
+export type PrivateKeyImport = (crv: 'X25519' | 'Ed25519', secret: Uint8Array) => KeyObject;
+
+/** Both imports are exported so that the tests hold each to the RFC vectors, whichever this Node takes. */
+export const fromJwkSecret: PrivateKeyImport = (crv, secret) =>
+  createPrivateKey({ key: { kty: 'OKP', crv, d: base64url(secret), x: UNUSED_X }, format: 'jwk' });
+
+export const fromPkcs8: PrivateKeyImport = (crv, secret) =>
+  createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX[crv], secret]), format: 'der', type: 'pkcs8' });
+
+export function jwkSecretImportWorks(): boolean {
+  try {
+    fromJwkSecret('X25519', Buffer.alloc(KEY_BYTES, 1));
+    return true;
+  } catch {
+    return false;
+  }
 }
+
+const privateKeyFrom: PrivateKeyImport = jwkSecretImportWorks() ? fromJwkSecret : fromPkcs8;
 
 export function generateEphemeral(): EphemeralKeyPair {
   return ephemeralFromSecret(randomBytes(KEY_BYTES));

@@ -1,13 +1,37 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import type { Test } from 'tap';
 import { ExtensionProcess, type ExtensionProcessOptions, type RpcResponse } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/common/manifest';
 import { DATA_DIR_LOCK_FILE_NAME } from '../../extension/data-dir-lock';
 
-/** The built binary, as a host installs it (`npm test` builds it first). */
-export const BINARY = resolve(__dirname, '..', '..', 'dist', 'p2p-comm');
+/**
+ * The binary under test, as a host installs it: P2P_COMM_TEST_BINARY (e.g.
+ * dist/nexus/x86_64-unknown-linux-gnu/extension, from `npm run package`), by
+ * default the built script (`npm test` builds it first).
+ */
+export const BINARY = resolve(process.env['P2P_COMM_TEST_BINARY'] ?? join(__dirname, '..', '..', 'dist', 'p2p-comm'));
+
+/** A script needs the node on PATH; any other binary (a single-file executable) embeds its own. */
+export function isScript(binary: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(binary, 'r');
+  try {
+    readSync(fd, head, 0, 2, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.toString('latin1') === '#!';
+}
+
+/** PATH less every directory that holds a `node`. */
+export function pathWithoutNode(path: string): string {
+  return path
+    .split(delimiter)
+    .filter((dir) => dir !== '' && !existsSync(join(dir, 'node')))
+    .join(delimiter);
+}
 
 /**
  * Tests listen on loopback only, and announce nothing on the LAN: tests
@@ -25,7 +49,11 @@ export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
 /** Like the process options, all optional; `dataDir: undefined` means "send no data_dir". */
 export type StartOptions = Omit<Partial<ExtensionProcessOptions>, 'dataDir'> & { dataDir?: string | undefined };
 
-/** Spawns and initializes the built extension the way Nexus does; killed when the test ends. */
+/**
+ * Spawns and initializes the built extension the way Nexus does; killed when
+ * the test ends. A single-file executable is started from `/` with no node on
+ * its PATH, as a desktop app would start it, so that it cannot lean on either.
+ */
 export async function startExtension(
   t: Test,
   options: StartOptions = {},
@@ -33,13 +61,17 @@ export async function startExtension(
   const stderr: string[] = [];
   const dataDir = 'dataDir' in options ? options.dataDir : join(tempDir(t), 'data');
   const { dataDir: _ignored, ...rest } = options;
+  const binary = rest.binary ?? BINARY;
+  const env = rest.env ?? { ...process.env, ...LOOPBACK_ONLY };
+  const selfContained = isScript(binary) ? {} : { cwd: rest.cwd ?? '/', env: { ...env, PATH: pathWithoutNode(env['PATH'] ?? '') } };
   const { extension, initialize } = await ExtensionProcess.start({
-    binary: BINARY,
     extensionId: manifest.id,
     version: manifest.version,
     onStderrLine: (line) => stderr.push(line),
-    env: { ...process.env, ...LOOPBACK_ONLY },
     ...rest,
+    binary,
+    env,
+    ...selfContained,
     ...(dataDir === undefined ? {} : { dataDir }),
   });
   t.teardown(() => extension.kill());
