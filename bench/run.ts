@@ -12,6 +12,7 @@ import { floodRun, runFloodChild } from './scenarios/flood';
 import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
 import { scaleRun } from './scenarios/scale';
+import { startupRun } from './scenarios/startup';
 import { startStdioBench } from './scenarios/stdio';
 import { p2pThroughput } from './scenarios/throughput';
 import { nowMs, percentile, repeat, summarize } from './stats';
@@ -42,6 +43,8 @@ const STDIO_CALLS = 200;
 const SCALE_CONCURRENCY = 32;
 const CRYPTO_MS = 250;
 const FLOOD_MS = 3000;
+const BUNDLE = resolve(process.cwd(), 'dist', 'p2p-comm');
+const SEA_LINUX_X64 = resolve(process.cwd(), 'dist', 'nexus', 'x86_64-unknown-linux-gnu', 'extension');
 
 const KIB64 = 64 * 1024;
 
@@ -198,6 +201,30 @@ const SECTIONS: Section[] = [
       } finally {
         await bench.stop();
       }
+    },
+  },
+  {
+    key: 'startup',
+    title: 'startup: spawn to initialize answered, and idle memory, single-file executable vs bundle',
+    run: async (results) => {
+      const bundle = await repeat(REPETITIONS, () => startupRun({ binary: BUNDLE }));
+      // The executable must need no Node: it runs with none on the PATH.
+      const sea = await repeat(REPETITIONS, () => startupRun({ binary: SEA_LINUX_X64, env: { ...process.env, PATH: '/usr/sbin:/sbin' } }));
+      results.addBaseline('bundle under the machine\'s Node: spawn to initialize answered (ms)', 'ms', summarize(bundle.map((run) => run.initializeMs)));
+      results.addBaseline('bundle under the machine\'s Node: idle RSS (MB)', 'MB', summarize(bundle.map((run) => run.idleRssMb)));
+      const startup = results.add({
+        name: 'single-file executable: spawn to initialize answered (ms)',
+        unit: 'ms',
+        summary: summarize(sea.map((run) => run.initializeMs)),
+        baseline: 'bundle under the machine\'s Node: spawn to initialize answered (ms)',
+      });
+      results.add({
+        name: 'single-file executable: idle RSS (MB)',
+        unit: 'MB',
+        summary: summarize(sea.map((run) => run.idleRssMb)),
+        baseline: 'bundle under the machine\'s Node: idle RSS (MB)',
+      });
+      return `${startup.median.toFixed(0)} ms to initialize`;
     },
   },
   {

