@@ -4,6 +4,7 @@ import { buildTargets, type BuildOptions, type BuiltExecutable } from './build';
 import { PackagingError } from './errors';
 import { installFromFileManifest, readSourceManifest, releaseManifest, serializeManifest, type SourceManifest, type TargetExecutable } from './manifests';
 import { createSigningKeyFile, loadSigningKey, type SigningKey } from './signing-key';
+import { smokeTest } from './smoke-test';
 import { isTarget, TARGET_NAMES, type Target } from './targets';
 
 /**
@@ -123,6 +124,10 @@ async function main(args: readonly string[]): Promise<void> {
   const key = loadSigningKey({ keyFile: parsed.keyFile, repositoryDir: PROJECT_ROOT });
   const source = readSourceManifest(join(PROJECT_ROOT, 'manifest.json'));
   const executables = await buildTargets(parsed.targets, options, (built) => process.stdout.write(`${describe(built)}\n`));
+  for (const built of executables) {
+    const result = await smokeTest(built.target, built.path);
+    process.stdout.write(`${built.target}: ${result.ran ? `ran ${result.how} from / with no node on PATH: initialize and ${result.status}` : `not run: ${result.why}`}\n`);
+  }
   writeInstallManifests(source, executables, key);
   process.stdout.write(`${executables.length} executable(s) in ${relative(PROJECT_ROOT, options.outDir)}/, each with a manifest.json signed by the ${key.kind} key ${key.path}\n`);
   if (parsed.baseUrl !== undefined) {

@@ -27,6 +27,8 @@ export type ExtensionRequestHandler = (method: string, params: unknown) => Promi
 
 export interface ExtensionProcessOptions {
   binary: string;
+  /** Arguments for `binary`; Nexus passes none, an emulator running the extension needs the extension's path. */
+  args?: readonly string[];
   extensionId: string;
   version: string;
   /** Passed as initialize's data_dir; omitted from the params when undefined. */
@@ -60,7 +62,7 @@ export class ExtensionProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(private readonly options: ExtensionProcessOptions) {
-    this.child = spawn(options.binary, [], {
+    this.child = spawn(options.binary, options.args ?? [], {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
