@@ -14,7 +14,7 @@ import {
   syntheticElf,
   syntheticMachO,
   syntheticPe,
-} from './synthetic-executables';
+} from '../helpers/synthetic-executables';
 
 const BLOB = Buffer.from('a stand-in for a SEA preparation blob, odd length!');
 
