@@ -163,6 +163,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private readonly peers = new Map<string, PeerState>();
   /** Seen entries of all peers. */
   private seenCount = 0;
+  /**
+   * No seen entry was stored before this: a lower bound, so that the check
+   * for entries to forget, made on every duplicate, replay and add, walks
+   * the peers only when one may have aged out.
+   */
+  private oldestSeenAt = Number.POSITIVE_INFINITY;
   /** Adds being written, of all peers. */
   private storingCount = 0;
   private lastCursor = 0;
@@ -464,6 +470,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     peer.seen.set(messageId, entry);
     peer.seenNonces.set(entry.nonce, messageId);
     this.seenCount += 1;
+    this.oldestSeenAt = Math.min(this.oldestSeenAt, entry.storedAt);
     if (!peer.unacked.has(messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
   }
 
@@ -479,13 +486,19 @@ export class InboxStore extends EventEmitter<InboxEvents> {
 
   private forgetOldSeen(): void {
     const cutoff = this.now().getTime() - this.limits.seenRetentionMs;
+    if (this.oldestSeenAt > cutoff) return;
+    let oldest = Number.POSITIVE_INFINITY;
     for (const [peerId, peer] of this.peers) {
       for (const [messageId, entry] of peer.seen) {
-        if (entry.storedAt > cutoff) break;
+        if (entry.storedAt > cutoff) {
+          oldest = Math.min(oldest, entry.storedAt);
+          break;
+        }
         this.forget(peer, messageId);
       }
       this.dropIfEmpty(peerId, peer);
     }
+    this.oldestSeenAt = oldest;
   }
 
   private stateOf(peerId: string): PeerState {
