@@ -71,13 +71,13 @@ export class Messenger implements SessionListener {
   private readonly inFlight = new InFlight();
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
-  private readonly deferredUntil = new Map<string, number>();
   /**
    * Peers that deferred a message, and how many messages may be in flight
    * to them: one after a deferral, doubling with each message stored, until
    * the full window again (then the entry goes).
    */
   private readonly windows = new Map<string, number>();
+  /** Peers that deferred a message, until their pause is over: nothing goes to them meanwhile. */
   private readonly deferTimers = new Map<string, NodeJS.Timeout>();
   /** Per peer: deferrals and duplicates since its last stored message (see pastAllowance). */
   private readonly setbacks = new Map<string, number>();
@@ -257,7 +257,7 @@ export class Messenger implements SessionListener {
   private pump(peerId: string): void {
     const { outbox, network, identity, config } = this.deps;
     const queue = this.waiting.get(peerId);
-    if (queue === undefined || (this.deferredUntil.get(peerId) ?? 0) > Date.now()) return;
+    if (queue === undefined || this.deferTimers.has(peerId)) return;
     const recipient = publicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0 && this.inFlight.countFor(peerId) < window) {
@@ -344,10 +344,8 @@ export class Messenger implements SessionListener {
     this.windows.set(peerId, 1);
     clearTimeout(this.deferTimers.get(peerId));
     const delay = Math.floor(Math.random() * Math.min(MAX_DEFER_MS, 100 * 2 ** Math.min(attempts, 16)));
-    this.deferredUntil.set(peerId, Date.now() + delay);
     const timer = setTimeout(() => {
       this.deferTimers.delete(peerId);
-      this.deferredUntil.delete(peerId);
       this.pump(peerId);
     }, delay);
     timer.unref();
