@@ -82,7 +82,14 @@ const quietLogger: Logger = {
 /** A node with a fresh data dir, listening on 127.0.0.1, its messenger running. */
 export async function startBenchNode(name: string, options: BenchNodeOptions = {}): Promise<BenchNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2p-comm-bench-'));
-  const networkConfig: NetworkConfig = { ...DEFAULT_NETWORK_CONFIG, listenHost: '127.0.0.1', listenPort: 0, ...options.network };
+  // Off the DHT unless a scenario brings its own local testnet.
+  const networkConfig: NetworkConfig = {
+    ...DEFAULT_NETWORK_CONFIG,
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    dht: { ...DEFAULT_NETWORK_CONFIG.dht, mode: 'off' },
+    ...options.network,
+  };
   const messagingConfig: MessagingConfig = { ...DEFAULT_MESSAGING_CONFIG, ...options.messaging };
   const events = new CountingEventOutbox(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
   const refusals = new RefusalCounters();

@@ -14,6 +14,7 @@ import { assembleNode } from './node-parts';
 import type { RefusalCounters } from './metrics/refusals';
 import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
+import { DHT_ON_NOTICE } from './operations/identity';
 
 export interface AppDependencies {
   logger: Logger;
@@ -98,6 +99,7 @@ export class P2pCommApp implements ExtensionApp {
           'set another with the set_display_name operation (input {"display_name": "..."})',
       );
     }
+    if (node.networkConfig.dht.mode === 'on') this.deps.logger.info(DHT_ON_NOTICE);
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
     node.messenger.start();
     node.network.start().then(

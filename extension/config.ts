@@ -68,7 +68,34 @@ export interface NetworkConfig {
   maxIncomingRequests: number;
   /** Refused input a paired peer may send before its session is closed and it is kept away. */
   refusalBudget: RefusalBudgetConfig;
+  dht: DhtConfig;
 }
+
+/** `on`: listen under the node's DHT key and dial; `connect`: dial only, never announce; `off`: no DHT at all. */
+export type DhtMode = 'on' | 'off' | 'connect';
+
+const DHT_MODES: readonly DhtMode[] = ['on', 'off', 'connect'];
+
+/** Reaching peers beyond the LAN through the Hyperswarm DHT (see docs/reach.md). */
+export interface DhtConfig {
+  mode: DhtMode;
+  /** `host:port` DHT nodes to join through; null = the public Hyperswarm bootstrap nodes. */
+  bootstrap: string[] | null;
+  /** Blind relays (their public keys) for peers no hole punch reaches. */
+  relays: Uint8Array[];
+  /** Interface the DHT's UDP socket binds to; all interfaces by default. */
+  host: string;
+  /** Longest one DHT connection attempt may take, lookup and hole punching included. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_DHT_CONFIG: DhtConfig = {
+  mode: 'on',
+  bootstrap: null,
+  relays: [],
+  host: '0.0.0.0',
+  connectTimeoutMs: 20_000,
+};
 
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   listenHost: '0.0.0.0',
@@ -82,6 +109,7 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   consentPerMinute: 10,
   maxIncomingRequests: 32,
   refusalBudget: DEFAULT_REFUSAL_BUDGET,
+  dht: DEFAULT_DHT_CONFIG,
 };
 
 /** Limits and timings of messaging. */
@@ -223,7 +251,56 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
       backoffBaseMs: integer(env, 'P2P_COMM_MISBEHAVING_BACKOFF_MS', d.refusalBudget.backoffBaseMs),
       backoffMaxMs: integer(env, 'P2P_COMM_MISBEHAVING_BACKOFF_MAX_MS', d.refusalBudget.backoffMaxMs),
     },
+    dht: dhtConfigFromEnv(env),
   };
+}
+
+const MAX_BOOTSTRAP_NODES = 32;
+const MAX_RELAYS = 16;
+const BOOTSTRAP_NODE = /^(?:[0-9.]{7,15}@)?[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$/;
+
+function dhtConfigFromEnv(env: NodeJS.ProcessEnv): DhtConfig {
+  const d = DEFAULT_DHT_CONFIG;
+  const mode = env['P2P_COMM_DHT'];
+  if (mode !== undefined && mode !== '' && !DHT_MODES.includes(mode as DhtMode)) {
+    throw new Error(`P2P_COMM_DHT must be one of ${DHT_MODES.join(', ')}, got ${quoteUntrusted(mode)}`);
+  }
+  return {
+    mode: mode === undefined || mode === '' ? d.mode : (mode as DhtMode),
+    bootstrap: bootstrapNodes(env),
+    relays: relayKeys(env),
+    host: host(env, 'P2P_COMM_DHT_HOST') ?? d.host,
+    connectTimeoutMs: integer(env, 'P2P_COMM_DHT_CONNECT_TIMEOUT_MS', d.connectTimeoutMs, 100),
+  };
+}
+
+function listOf(env: NodeJS.ProcessEnv, name: string, max: number): string[] | null {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return null;
+  const items = raw.split(',').map((item) => item.trim());
+  if (items.length > max) throw new Error(`${name} lists ${items.length} entries; at most ${max}`);
+  return items;
+}
+
+/** `host:port` (hyperdht also takes `ip@host:port`, the IP saving a name lookup). */
+function bootstrapNodes(env: NodeJS.ProcessEnv): string[] | null {
+  const nodes = listOf(env, 'P2P_COMM_DHT_BOOTSTRAP', MAX_BOOTSTRAP_NODES);
+  for (const node of nodes ?? []) {
+    const port = Number(node.slice(node.lastIndexOf(':') + 1));
+    if (!BOOTSTRAP_NODE.test(node) || port < 1 || port > 65535) {
+      throw new Error(`P2P_COMM_DHT_BOOTSTRAP must be a comma-separated list of host:port, got ${quoteUntrusted(node)}`);
+    }
+  }
+  return nodes;
+}
+
+function relayKeys(env: NodeJS.ProcessEnv): Uint8Array[] {
+  return (listOf(env, 'P2P_COMM_RELAYS', MAX_RELAYS) ?? []).map((key) => {
+    if (!/^[0-9a-f]{64}$/i.test(key)) {
+      throw new Error(`P2P_COMM_RELAYS must be a comma-separated list of relay public keys (64 hex digits each), got ${quoteUntrusted(key)}`);
+    }
+    return new Uint8Array(Buffer.from(key, 'hex'));
+  });
 }
 
 export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig {

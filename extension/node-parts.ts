@@ -12,6 +12,7 @@ import { InboxStore } from './store/inbox';
 import { OutboxStore } from './store/outbox';
 import { PendingRequests } from './trust/pending-requests';
 import { TrustStore } from './trust/trust-store';
+import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { ACK_BATCH_CAPABILITY } from './wire/ack-batch';
 
 /** What this version can exchange; told to peers in the hello. */
@@ -72,6 +73,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     config: networkConfig,
     discoveredAddress: options.discoveredAddress,
     clockSkewMs: messagingConfig.clockSkewMs,
+    loadHyperDht,
   });
   const outboxStore = OutboxStore.open(dataDir, {
     maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
@@ -94,7 +96,13 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     events,
     logger,
     config: messagingConfig,
-    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: profile.displayName, capabilities: CAPABILITIES, software: options.software }),
+    hello: () => ({
+      protocolVersion: PROTOCOL_VERSION,
+      agent: profile.displayName,
+      capabilities: CAPABILITIES,
+      software: options.software,
+      dhtBinding: network.dht.advertisedBinding(),
+    }),
     validAgentName: isValidDisplayName,
   });
   return { identity, profile, trust, pending, consent, network, outboxStore, inbox, messenger };

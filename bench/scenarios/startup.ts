@@ -17,7 +17,7 @@ export interface StartupRun {
   idleRssMb: number;
 }
 
-const QUIET_ENV = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_LOG_LEVEL: 'warn' };
+const QUIET_ENV = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off', P2P_COMM_LOG_LEVEL: 'warn' };
 
 export async function startupRun(command: { binary: string; env?: NodeJS.ProcessEnv }): Promise<StartupRun> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2p-comm-bench-startup-'));

@@ -23,6 +23,7 @@ const NODE_ENV = {
   P2P_COMM_LISTEN_HOST: '127.0.0.1',
   // Nothing announced on the LAN: the nodes pair by link.
   P2P_COMM_MDNS: 'off',
+  P2P_COMM_DHT: 'off',
   P2P_COMM_RECONNECT_BASE_MS: '50',
   P2P_COMM_RECONNECT_MAX_MS: '400',
   P2P_COMM_LOG_LEVEL: 'warn',

@@ -37,11 +37,11 @@ export const TIME_SCHEMA = {
 /** An Ed25519 public key, canonical base64 of 32 bytes. */
 export const PUBLIC_KEY_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' };
 
-/** `host:port` or `[ipv6]:port`. */
+/** `host:port`, `[ipv6]:port`, or `dht:<DHT public key in hex>` (a node reached through the DHT). */
 export const ADDRESS_SCHEMA = {
   type: 'string',
   maxLength: 300,
-  pattern: '^(\\[[0-9A-Za-z:.%]+\\]|[0-9A-Za-z._-]+):[0-9]{1,5}$',
+  pattern: '^((\\[[0-9A-Za-z:.%]+\\]|[0-9A-Za-z._-]+):[0-9]{1,5}|dht:[0-9a-f]{64})$',
 };
 
 /** An object with exactly these fields, all required unless `required` names fewer. */

@@ -8,7 +8,12 @@ import { quoteUntrusted } from './quote-text';
  * The pairing link: everything another person needs to ask this node for
  * pairing, in one pasteable string.
  *
- *   p2p-comm://<peer id>?addr=<host:port>[&addr=...]&name=<percent-encoded UTF-8>[&exp=<unix seconds>]
+ *   p2p-comm://<peer id>?[addr=<host:port>&...][&dht=<base64url>]&name=<percent-encoded UTF-8>[&exp=<unix seconds>]
+ *
+ * `dht` is the node's DHT key with its identity's signature over it (96
+ * bytes, docs/protocol.md "DHT key binding"); a link carries at least one
+ * address or a DHT key. The signature is checked where the link is used:
+ * this module only reads the form.
  *
  * The peer id is the Ed25519 public key itself, so a link cannot point at
  * one key while naming another; the handshake proves the key. A link is
@@ -17,6 +22,9 @@ import { quoteUntrusted } from './quote-text';
  */
 export const LINK_SCHEME = 'p2p-comm://';
 export const MAX_LINK_ADDRESSES = 4;
+/** The DHT key binding: key [32] | signature [64]. */
+export const LINK_DHT_BINDING_BYTES = 96;
+const DHT_BINDING_PATTERN = /^[A-Za-z0-9_-]{128}$/;
 /** The latest time a JavaScript Date holds (8.64e15 ms), in seconds. */
 const MAX_TIME_SECONDS = 8_640_000_000_000;
 const ADDRESS_PATTERN = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
@@ -25,6 +33,8 @@ export interface PairingLink {
   peerId: string;
   addresses: string[];
   displayName: string;
+  /** The node's signed DHT key; null when it cannot be reached through the DHT. */
+  dhtBinding: Uint8Array | null;
   /** Null when the link does not expire. */
   expiresAt: Date | null;
 }
@@ -39,6 +49,7 @@ export function isValidAddress(address: string): boolean {
 export function printPairingLink(link: PairingLink): string {
   const query = new URLSearchParams();
   for (const address of link.addresses.slice(0, MAX_LINK_ADDRESSES)) query.append('addr', address);
+  if (link.dhtBinding !== null) query.append('dht', Buffer.from(link.dhtBinding).toString('base64url'));
   query.append('name', link.displayName);
   if (link.expiresAt !== null) query.append('exp', String(Math.floor(link.expiresAt.getTime() / 1000)));
   // URLSearchParams writes spaces as '+'; %20 survives every copy-paste path.
@@ -62,10 +73,14 @@ export function parsePairingLink(text: string): PairingLink {
     throw invalid('the query part is malformed');
   }
   for (const key of query.keys()) {
-    if (key !== 'addr' && key !== 'name' && key !== 'exp') throw invalid(`unknown field ${quoteUntrusted(key)}`);
+    if (key !== 'addr' && key !== 'name' && key !== 'exp' && key !== 'dht') throw invalid(`unknown field ${quoteUntrusted(key)}`);
   }
   const addresses = query.getAll('addr');
-  if (addresses.length === 0) throw invalid('it carries no address');
+  const dhts = query.getAll('dht');
+  if (dhts.length > 1) throw invalid('it carries more than one DHT key');
+  if (dhts.length === 1 && !DHT_BINDING_PATTERN.test(dhts[0] as string)) throw invalid('its DHT key is not 96 bytes of base64url');
+  const dhtBinding = dhts.length === 1 ? new Uint8Array(Buffer.from(dhts[0] as string, 'base64url')) : null;
+  if (addresses.length === 0 && dhtBinding === null) throw invalid('it carries no address and no DHT key');
   if (addresses.length > MAX_LINK_ADDRESSES) throw invalid(`it carries more than ${MAX_LINK_ADDRESSES} addresses`);
   for (const address of addresses) if (!isValidAddress(address)) throw invalid(`${quoteUntrusted(address)} is not a host:port address`);
   const names = query.getAll('name');
@@ -89,5 +104,5 @@ export function parsePairingLink(text: string): PairingLink {
   if (keyRefusal !== null) {
     throw invalid(`the key in its peer id ${describePublicKeyRefusal(keyRefusal)} (${keyRefusal})`, { path: '/link', rule: 'ed25519_public_key', reason: keyRefusal });
   }
-  return { peerId, addresses, displayName, expiresAt };
+  return { peerId, addresses, displayName, dhtBinding, expiresAt };
 }

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { createFileAtomic, isErrnoException, readFileIfExists } from '../common/atomic-file';
-import { ed25519FromSeed } from '../wire/primitives';
+import { ed25519FromSeed, hkdfSha256 } from '../wire/primitives';
 import { fingerprintOf, peerIdFromPublicKey, PUBLIC_KEY_BYTES } from '../common/peer-id';
 
 /**
@@ -19,8 +19,16 @@ export interface NodeIdentity {
   readonly publicKey: Uint8Array;
   readonly peerId: string;
   readonly fingerprint: string;
+  /**
+   * Seed of the node's DHT key pair: HKDF of the identity seed under a fixed
+   * label. The DHT runs its own key exchange with it, so the identity key
+   * never signs or agrees anything outside p2p-comm's own protocol.
+   */
+  readonly dhtSeed: Uint8Array;
   sign(message: Uint8Array): Uint8Array;
 }
+
+const DHT_SEED_LABEL = 'p2p-comm dht key pair v1';
 
 export const IDENTITY_FILE_NAME = 'identity.key';
 
@@ -63,11 +71,11 @@ function loadIdentity(path: string): NodeIdentity | undefined {
       `the identity key ${path} is unusable: ${parsed}. Restore it from a backup, or move it away to create a new identity (paired peers will then have to pair again)`,
     );
   }
-  return identityOf(parsed.privateKey, parsed.publicKey);
+  return identityOf(parsed.privateKey, parsed.publicKey, parsed.seed);
 }
 
 /** The parsed key, or the reason the file cannot be used. */
-function parseIdentityFile(content: Buffer): { privateKey: KeyObject; publicKey: Uint8Array } | string {
+function parseIdentityFile(content: Buffer): { privateKey: KeyObject; publicKey: Uint8Array; seed: Uint8Array } | string {
   let file: unknown;
   try {
     file = JSON.parse(content.toString('utf8'));
@@ -85,7 +93,7 @@ function parseIdentityFile(content: Buffer): { privateKey: KeyObject; publicKey:
   const key = ed25519FromSeed(seed);
   // A mismatch would make us sign as a key other than the one our peer id names.
   if (Buffer.compare(key.publicKey, publicKey) !== 0) return 'its public_key does not belong to its seed';
-  return key;
+  return { ...key, seed };
 }
 
 /** Only the canonical base64 spelling: Buffer.from alone skips stray characters. */
@@ -118,12 +126,13 @@ function createIdentity(path: string): NodeIdentity {
       `cannot create the identity key ${path}: ${reasonOf(error)}; check that the data directory exists and is writable`,
     );
   }
-  return identityOf(privateKey, new Uint8Array(publicKey));
+  return identityOf(privateKey, new Uint8Array(publicKey), seed);
 }
 
-function identityOf(privateKey: KeyObject, publicKey: Uint8Array): NodeIdentity {
+function identityOf(privateKey: KeyObject, publicKey: Uint8Array, seed: Uint8Array): NodeIdentity {
   return {
     publicKey,
+    dhtSeed: hkdfSha256(seed, new Uint8Array(0), DHT_SEED_LABEL),
     peerId: peerIdFromPublicKey(publicKey),
     fingerprint: fingerprintOf(publicKey),
     sign: (message) => new Uint8Array(sign(null, message, privateKey)),

@@ -219,8 +219,12 @@ export class Messenger implements SessionListener {
         return;
       case MSG_HELLO: {
         const hello = decodeHello(body, this.deps.validAgentName);
-        if (hello === null) this.deps.network.refuse(peerId, 'bad_hello');
-        else this.hellos.set(peerId, hello);
+        if (hello === null) {
+          this.deps.network.refuse(peerId, 'bad_hello');
+        } else {
+          this.hellos.set(peerId, hello);
+          if (hello.dhtBinding !== null) this.deps.network.learnDhtBinding(peerId, hello.dhtBinding);
+        }
         return;
       }
       default:

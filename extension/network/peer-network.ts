@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+import type HyperDHT from 'hyperdht';
 import type { WebSocket } from 'ws';
 import type { NetworkConfig } from '../config';
 import type { EventOutbox } from '../events/outbox';
@@ -23,6 +25,9 @@ import { advertisedAddresses, formatAddress } from './addresses';
 import { persistPort, readPersistedPort } from './listen-port';
 import { RefusalBudgets } from './refusal-budgets';
 import { keepExisting } from './survivor';
+import { DhtReach, isDhtAddress } from './dht-reach';
+import { DhtDialError } from '../transport/dht/dht-node';
+import { DhtSocket } from '../transport/dht/dht-socket';
 
 export interface PeerNetworkDeps {
   dataDir: string;
@@ -39,7 +44,12 @@ export interface PeerNetworkDeps {
   discoveredAddress: (peerId: string) => string | null;
   /** Largest accepted difference between a revocation notice's timestamp and our clock. */
   clockSkewMs: number;
+  /** hyperdht, loaded when the DHT starts (its native addons are prepared first). */
+  loadHyperDht: () => typeof HyperDHT;
 }
+
+/** How a session's bytes travel: TCP to the peer's address, UDP hole-punched through the DHT, or through a blind relay. */
+export type PeerPath = 'direct' | 'holepunched' | 'relayed';
 
 /** What one connection attempt to a peer achieved. */
 export type AttemptOutcome =
@@ -51,6 +61,7 @@ export type AttemptOutcome =
   | 'busy'
   | 'key_mismatch'
   | 'unreachable'
+  | 'needs_relay'
   | 'nothing_to_do';
 
 const SESSION_REQUEST_ID = new Uint8Array(16);
@@ -84,10 +95,25 @@ export class PeerNetwork {
   private listener: SessionListener | null = null;
   private closing = false;
   private readonly refusalBudgets: RefusalBudgets;
+  /** The DHT stream under each session that runs over one; sessions absent here run over TCP. */
+  private readonly dhtStreams = new WeakMap<SecureChannel, DhtSocket>();
+  readonly dht: DhtReach;
 
   constructor(private readonly deps: PeerNetworkDeps) {
     const { transport, maxMessagesPerKey, refusalBudget } = deps.config;
     this.refusalBudgets = new RefusalBudgets(refusalBudget);
+    this.dht = new DhtReach({
+      identity: deps.identity,
+      trust: deps.trust,
+      pending: deps.pending,
+      refusals: deps.refusals,
+      logger: deps.logger,
+      config: deps.config.dht,
+      strangerBurst: deps.config.consentBurst,
+      strangerPerMinute: deps.config.consentPerMinute,
+      loadHyperDht: deps.loadHyperDht,
+      onConnection: (socket) => this.acceptDhtConnection(socket),
+    });
     this.handshakeOptions = {
       handshakeTimeoutMs: transport.handshakeTimeoutMs,
       keepaliveIntervalMs: transport.keepaliveIntervalMs,
@@ -104,9 +130,15 @@ export class PeerNetwork {
     return this.sessions.get(peerId)?.send(type, body) === true;
   }
 
-  /** Listens, then reaches out to every trusted peer and every unanswered request. */
+  /**
+   * Listens, then reaches out to every trusted peer and every unanswered
+   * request. The DHT is joined alongside, not waited for: peers it alone
+   * reaches are retried with the usual backoff until it is up.
+   */
   async start(): Promise<void> {
     await this.listen();
+    if (this.closing) return;
+    void this.dht.start();
     for (const peer of this.deps.trust.list()) if (peer.state === 'trusted') this.scheduleAttempt(peer.peerId, 0);
     for (const request of this.deps.pending.outgoing()) if (request.state !== 'rejected') this.scheduleAttempt(request.peerId, 0);
   }
@@ -117,7 +149,7 @@ export class PeerNetwork {
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
     for (const channel of this.sessions.values()) channel.close(CloseCode.SHUTDOWN, 'node shutting down');
-    await this.server?.close();
+    await Promise.all([this.server?.close(), this.dht.close()]);
   }
 
   /** The port this node listens on; null while it is not listening. */
@@ -135,6 +167,26 @@ export class PeerNetwork {
     return this.sessions.get(peerId)?.isOpen === true;
   }
 
+  /** How the live session with a peer travels; null when there is none. */
+  pathOf(peerId: string): PeerPath | null {
+    const channel = this.sessions.get(peerId);
+    if (channel === undefined || !channel.isOpen) return null;
+    const stream = this.dhtStreams.get(channel);
+    return stream === undefined ? 'direct' : this.dht.pathOf(stream);
+  }
+
+  /**
+   * A peer's hello named its DHT key: kept as one of its addresses once its
+   * identity's signature over it holds. One that does not hold is refused
+   * input, charged like any other.
+   */
+  learnDhtBinding(peerId: string, binding: Uint8Array): void {
+    const address = this.dht.addressFromBinding(binding, publicKeyFromPeerId(peerId));
+    if (address === null) return this.refuse(peerId, 'bad_dht_key_binding');
+    const peer = this.deps.trust.get(peerId);
+    if (peer?.state === 'trusted' && !peer.addresses.includes(address)) this.deps.trust.recordSeen(peerId, { address });
+  }
+
   /** Who opened the live session with a peer: `outbound` when this node dialled. */
   direction(peerId: string): 'outbound' | 'inbound' | null {
     const channel = this.sessions.get(peerId);
@@ -142,8 +194,14 @@ export class PeerNetwork {
     return channel.role === 'initiator' ? 'outbound' : 'inbound';
   }
 
-  status(): { listening: Record<string, unknown>; connections: Record<string, unknown> } {
+  status(): { listening: Record<string, unknown>; connections: Record<string, unknown>; dht: Record<string, unknown> } {
+    const paths: Record<PeerPath, number> = { direct: 0, holepunched: 0, relayed: 0 };
+    for (const peerId of this.sessions.keys()) {
+      const path = this.pathOf(peerId);
+      if (path !== null) paths[path] += 1;
+    }
     return {
+      dht: this.dht.status(),
       listening: {
         active: this.boundPort !== null,
         host: this.deps.config.listenHost,
@@ -155,6 +213,7 @@ export class PeerNetwork {
         active: this.sessions.size,
         tcp: this.server?.connections ?? 0,
         retrying: this.retryTimers.size,
+        paths,
       },
     };
   }
@@ -229,7 +288,7 @@ export class PeerNetwork {
       host: config.listenHost,
       port,
       limits: config.transport,
-      onConnection: (socket, ip, acceptedAt) => void this.acceptIncoming(socket, ip, acceptedAt),
+      onConnection: (socket, ip, acceptedAt, stream) => void this.acceptIncoming(socket, ip, acceptedAt, stream),
       onRefused: (reason) => this.deps.refusals.count('network', reason),
     });
     try {
@@ -253,19 +312,37 @@ export class PeerNetwork {
     }
   }
 
-  private async acceptIncoming(socket: WebSocket, ip: string, acceptedAt: number): Promise<void> {
+  /**
+   * A DHT connection that passed the firewall goes through the same server
+   * as a TCP one: caps and rate per DHT key (the IP seen is a NAT's or a
+   * relay's), upgrade deadline, handshake.
+   */
+  private acceptDhtConnection(socket: DhtSocket): void {
+    if (this.server === null || this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.server.acceptStream(socket);
+  }
+
+  private async acceptIncoming(socket: WebSocket, ip: string, acceptedAt: number, stream: Duplex): Promise<void> {
     const { identity, profile, consent, refusals, logger } = this.deps;
+    const overDht = stream instanceof DhtSocket;
     try {
       const outcome = await acceptChannel(
         socket,
         identity,
         { displayName: profile.displayName },
-        formatAddress(ip, 0),
-        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, listenAddressOf(ip, initiator.payload)),
+        overDht ? ip : formatAddress(ip, 0),
+        // Over the DHT, the way back is the key the connection came from, whatever port the payload names.
+        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, overDht ? ip : listenAddressOf(ip, initiator.payload)),
         this.handshakeOptions,
         acceptedAt,
       );
-      if (outcome.channel !== null) this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
+      if (outcome.channel !== null) {
+        if (overDht) this.dhtStreams.set(outcome.channel, stream);
+        this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
+      }
     } catch (error) {
       refusals.count('network', `handshake_${failureReason(error)}`);
       logger.debug(`incoming handshake from ${ip} refused: ${(error as Error).message}`);
@@ -300,8 +377,8 @@ export class PeerNetwork {
     if (plan === null) return 'nothing_to_do';
     let outcome: AttemptOutcome = 'unreachable';
     for (const address of plan.addresses) {
-      outcome = await this.tryAddress(peerId, address, plan.payload);
-      if (outcome !== 'unreachable' && outcome !== 'key_mismatch') break;
+      outcome = isDhtAddress(address) ? await this.tryDht(peerId, address, plan.payload) : await this.tryAddress(peerId, address, plan.payload);
+      if (outcome !== 'unreachable' && outcome !== 'key_mismatch' && outcome !== 'needs_relay') break;
     }
     const request = this.deps.pending.findOutgoingByPeer(peerId);
     if (request !== undefined && outcome !== 'connected') {
@@ -317,7 +394,10 @@ export class PeerNetwork {
     return outcome;
   }
 
-  /** Known addresses first; the discovered one last, as it is only a claim heard on the LAN. */
+  /**
+   * Known direct addresses first, then the one LAN discovery heard (only a
+   * claim), then the DHT: hole punching, and a relay if that fails.
+   */
   private planFor(peerId: string): { addresses: readonly string[]; payload: InitiatorPayload } | null {
     const { trust, pending, profile, discoveredAddress } = this.deps;
     const listenPort = this.boundPort ?? 0;
@@ -325,13 +405,14 @@ export class PeerNetwork {
     const trusted = trust.get(peerId);
     if (trusted?.state === 'trusted') {
       return {
-        addresses: withAddress(trusted.addresses, discovered),
+        addresses: this.dialingOrder(withAddress(trusted.addresses, discovered)),
         payload: { intent: Intent.SESSION, requestId: SESSION_REQUEST_ID, listenPort, displayName: profile.displayName },
       };
     }
     const request = pending.findOutgoingByPeer(peerId);
     if (request === undefined || request.state === 'rejected') return null;
-    const addresses = withAddress(request.address === null ? [] : [request.address], discovered);
+    const known = [request.address, request.dhtAddress].filter((address): address is string => address !== null);
+    const addresses = this.dialingOrder(withAddress(known, discovered));
     if (addresses.length === 0) return null;
     return {
       addresses,
@@ -344,14 +425,41 @@ export class PeerNetwork {
     };
   }
 
-  private async tryAddress(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
+  /** Direct addresses before DHT ones; without a running DHT, only the direct ones. */
+  private dialingOrder(addresses: readonly string[]): string[] {
+    const direct = addresses.filter((address) => !isDhtAddress(address));
+    return this.dht.enabled ? [...direct, ...addresses.filter(isDhtAddress)] : direct;
+  }
+
+  /**
+   * Reaches a peer through the DHT: a hole-punched connection first; when
+   * hole punching cannot work (both NATs change ports per destination), the
+   * configured relays, or else the answer that a relay is needed.
+   */
+  private async tryDht(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
+    const outcome = await this.tryAddress(peerId, address, payload, false);
+    if (outcome !== 'needs_relay' || !this.dht.hasRelays) return outcome;
+    return this.tryAddress(peerId, address, payload, true);
+  }
+
+  /** One connection and handshake; `relayed` applies to DHT addresses only. */
+  private async tryAddress(peerId: string, address: string, payload: InitiatorPayload, relayed = false): Promise<AttemptOutcome> {
     const { identity, refusals, logger } = this.deps;
     const startedAt = Date.now();
     let socket: WebSocket;
+    let stream: DhtSocket | undefined;
     try {
-      socket = await dial(address, this.deps.config.transport);
+      if (isDhtAddress(address)) stream = await this.dht.dial(address, relayed);
+      socket = await dial(address, this.deps.config.transport, stream);
     } catch (error) {
       logger.debug(`${peerId}: ${(error as Error).message}`);
+      if (error instanceof DhtDialError && error.reason === 'holepunch_failed') {
+        if (!this.dht.hasRelays) {
+          logger.info(`${peerId} cannot be hole-punched from here (both NATs change ports); a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
+        }
+        return 'needs_relay';
+      }
+      stream?.destroy();
       return 'unreachable';
     }
     try {
@@ -359,6 +467,7 @@ export class PeerNetwork {
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);
+        if (stream !== undefined) this.dhtStreams.set(channel, stream);
         this.adopt(peerId, channel);
         return 'connected';
       }
@@ -427,7 +536,9 @@ export class PeerNetwork {
       if (keepOld) return;
     } else {
       this.sessions.set(peerId, channel);
-      this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId } });
+      const stream = this.dhtStreams.get(channel);
+      const path = stream === undefined ? 'direct' : this.dht.pathOf(stream);
+      this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId, path } });
     }
     this.backoffs.get(peerId)?.reset();
     channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));

@@ -1,16 +1,19 @@
 import { printPairingLink } from '../common/pairing-link';
+import type { DhtMode } from '../config';
 import type { OperationHandler } from './context';
 
 export const identity: OperationHandler = async (input, node) => {
   const addresses = node.network.addresses();
+  const dhtBinding = node.network.dht.advertisedBinding();
   const ttl = input['link_ttl_seconds'] as number | undefined;
   const link =
-    addresses.length === 0
+    addresses.length === 0 && dhtBinding === null
       ? null
       : printPairingLink({
           peerId: node.identity.peerId,
           addresses,
           displayName: node.profile.displayName,
+          dhtBinding,
           expiresAt: ttl === undefined ? null : new Date(Date.now() + ttl * 1000),
         });
   return {
@@ -19,11 +22,28 @@ export const identity: OperationHandler = async (input, node) => {
       fingerprint: node.identity.fingerprint,
       display_name: node.profile.displayName,
       addresses,
+      dht: dhtNotice(node.networkConfig.dht.mode),
       link,
     },
     message: link === null ? 'this node is not listening, so it has no pairing link; see status.listening.error' : null,
   };
 };
+
+/** What the DHT setting means for the person's privacy, and how to change it. */
+export function dhtNotice(mode: DhtMode): string {
+  switch (mode) {
+    case 'on':
+      return DHT_ON_NOTICE;
+    case 'connect':
+      return 'DHT: dial out only (P2P_COMM_DHT=connect): this node can reach peers beyond the LAN but does not announce itself, so peers beyond the LAN cannot reach it';
+    case 'off':
+      return 'DHT: off (P2P_COMM_DHT=off): only peers on this network, or at an address you give them, can reach this node';
+  }
+}
+
+export const DHT_ON_NOTICE =
+  'DHT: on. This node announces itself on the Hyperswarm DHT so that peers beyond the LAN can reach it; this reveals its IP address to DHT nodes. ' +
+  'Set P2P_COMM_DHT=connect to only dial out, or P2P_COMM_DHT=off (docs/reach.md)';
 
 export const setDisplayName: OperationHandler = async (input, node) => {
   const displayName = node.profile.setDisplayName(input['display_name'] as string);

@@ -27,7 +27,7 @@ function targetOf(input: Record<string, unknown>, node: NodeContext): PairingLin
   const peerId = input['peer'] as string;
   publicKeyFromUntrustedPeerId(peerId, 'peer');
   const address = input['address'] as string | undefined;
-  if (address !== undefined) return { peerId, addresses: [address], displayName: UNNAMED_PEER, expiresAt: null };
+  if (address !== undefined) return { peerId, addresses: [address], displayName: UNNAMED_PEER, dhtBinding: null, expiresAt: null };
   const discovered = node.discovery.find(peerId);
   if (discovered === undefined) {
     throw new P2pError(
@@ -35,7 +35,7 @@ function targetOf(input: Record<string, unknown>, node: NodeContext): PairingLin
       `no address is known for peer ${peerId}: it is not among the nodes discovered on the local network (see discover); give its address or its pairing link`,
     );
   }
-  return { peerId, addresses: [discovered.address], displayName: discovered.displayName, expiresAt: null };
+  return { peerId, addresses: [discovered.address], displayName: discovered.displayName, dhtBinding: null, expiresAt: null };
 }
 
 const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = {
@@ -47,8 +47,24 @@ const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = 
   busy: { state: 'queued', message: 'the peer is busy; the request will be retried' },
   key_mismatch: { state: 'queued', message: 'the node at that address is NOT that peer (it proved another key); nothing was sent. Check the link or the address' },
   unreachable: { state: 'queued', message: 'the peer is not reachable now; the request will be retried until it expires' },
+  needs_relay: {
+    state: 'queued',
+    message:
+      'the peer can only be reached through a relay: both sides are behind NATs that hole punching cannot cross. ' +
+      'Set P2P_COMM_RELAYS to a relay’s public key (docs/reach.md); the request is retried until it expires',
+  },
   nothing_to_do: { state: 'queued', message: 'the request is stored' },
 };
+
+/** The link's DHT key, once its signature by the peer's identity holds: a forged one could send the request elsewhere. */
+function dhtAddressOf(target: PairingLink, publicKey: Uint8Array, node: NodeContext): string | null {
+  if (target.dhtBinding === null) return null;
+  const address = node.network.dht.addressFromBinding(target.dhtBinding, publicKey);
+  if (address === null) {
+    throw new P2pError('INVALID_INPUT', 'invalid pairing link: its DHT key is not signed by the peer it names; ask the other person for a fresh link');
+  }
+  return address;
+}
 
 export const pair: OperationHandler = async (input, node) => {
   const target = targetOf(input, node);
@@ -65,10 +81,18 @@ export const pair: OperationHandler = async (input, node) => {
     publicKey,
     displayName: target.displayName,
     address: target.addresses[0] ?? null,
+    dhtAddress: dhtAddressOf(target, publicKey, node),
   });
   const outcome = PAIR_STATES[await node.network.attemptNow(target.peerId)];
   return {
-    data: { request_id: request.requestId, peer: target.peerId, state: outcome.state, ...keys, address: request.address },
+    data: {
+      request_id: request.requestId,
+      peer: target.peerId,
+      state: outcome.state,
+      ...keys,
+      address: request.address,
+      dht_address: request.dhtAddress,
+    },
     message: outcome.message,
   };
 };

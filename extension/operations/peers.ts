@@ -24,6 +24,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         addresses: peer.addresses,
         online: node.network.isOnline(peer.peerId),
         connection: node.network.direction(peer.peerId),
+        path: node.network.pathOf(peer.peerId),
         last_seen: peer.lastSeen?.toISOString() ?? null,
         trusted_at: peer.trustedAt.toISOString(),
         revoked_by_peer_at: peer.state === 'revoked_by_peer' ? (peer.revokedAt?.toISOString() ?? null) : null,

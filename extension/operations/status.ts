@@ -10,6 +10,7 @@ export const status: OperationHandler = async (_input, node) => {
       uptime_seconds: Math.floor((Date.now() - node.startedAt.getTime()) / 1000),
       listening: network.listening,
       connections: network.connections,
+      dht: network.dht,
       queues: {
         outbox: node.outboxStore.counts(),
         in_flight: node.messenger.inFlightCount(),

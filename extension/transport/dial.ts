@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { WEBSOCKET_PATH, type TransportLimits } from './limits';
 
@@ -5,10 +6,16 @@ export class DialError extends Error {
   override name = 'DialError';
 }
 
-/** Opens a WebSocket to a peer at `host:port` (or `[v6]:port`); fails within the handshake timeout. */
-export function dial(address: string, limits: TransportLimits): Promise<WebSocket> {
+/**
+ * Opens a WebSocket to a peer at `host:port` (or `[v6]:port`), or over an
+ * already open `stream` (a DHT connection; `address` then only names it);
+ * fails within the handshake timeout.
+ */
+export function dial(address: string, limits: TransportLimits, stream?: Duplex): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://${address}${WEBSOCKET_PATH}`, {
+    const url = stream === undefined ? `ws://${address}${WEBSOCKET_PATH}` : `ws://dht${WEBSOCKET_PATH}`;
+    const socket = new WebSocket(url, {
+      ...(stream === undefined ? {} : { createConnection: () => stream as never }),
       handshakeTimeout: limits.handshakeTimeoutMs,
       maxPayload: limits.maxFrameBytes,
       perMessageDeflate: false,

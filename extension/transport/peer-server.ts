@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HandshakeRateLimiter } from './handshake-rate';
 import { WEBSOCKET_PATH, type TransportLimits } from './limits';
@@ -13,9 +14,10 @@ export interface PeerServerOptions {
   /**
    * A socket that completed the WebSocket upgrade. `acceptedAt` (Date.now()
    * at TCP accept) is where the handshake timeout counts from: the upgrade
-   * already spent part of it.
+   * already spent part of it. `stream` is what the WebSocket runs over: a
+   * TCP socket, or a stream handed in by acceptStream.
    */
-  onConnection: (socket: WebSocket, remoteAddress: string, acceptedAt: number) => void;
+  onConnection: (socket: WebSocket, remoteAddress: string, acceptedAt: number, stream: Duplex) => void;
   onRefused: (reason: ServerRefusal, remoteAddress: string) => void;
   /** Clock of the per-address handshake rate; tests inject one. */
   rateClock?: () => number;
@@ -77,6 +79,15 @@ export class PeerServer {
         resolve(this.http.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Serves a connection that arrived by another way than TCP (a DHT
+   * stream): the same caps, rate, upgrade deadline and WebSocket as a TCP
+   * connection, with its `remoteAddress` standing for the address.
+   */
+  acceptStream(stream: Duplex & { remoteAddress: string }): void {
+    this.http.emit('connection', stream);
   }
 
   get connections(): number {
@@ -152,7 +163,7 @@ export class PeerServer {
       // 'error' and then closes; the owner acts on 'close'. Unheard, the
       // 'error' would take the whole process down.
       ws.on('error', () => undefined);
-      this.options.onConnection(ws, ip, acceptedAt);
+      this.options.onConnection(ws, ip, acceptedAt, socket);
     });
   }
 }

@@ -74,6 +74,8 @@ export interface NewPendingRequest {
   publicKey: Uint8Array;
   displayName: string;
   address: string | null;
+  /** Outgoing only: the peer's DHT address (`dht:<key>`, from its signed link), tried after `address`. */
+  dhtAddress?: string | null;
 }
 
 export interface PendingRequest {
@@ -109,6 +111,8 @@ export type IncomingOutcome =
 export type OutgoingState = 'queued' | 'delivered' | 'rejected';
 
 export interface PendingOutgoing extends PendingRequest {
+  /** Where the peer's link said it listens on the DHT (`dht:<key>`); null when it did not. */
+  readonly dhtAddress: string | null;
   readonly state: OutgoingState;
   readonly attempts: number;
   readonly lastError: string | null;
@@ -142,6 +146,8 @@ interface IncomingEntry extends RequestEntry {
 }
 
 interface OutgoingEntry extends RequestEntry {
+  /** Absent in files from before the DHT. */
+  dht_address?: string | null;
   state: OutgoingState;
   attempts: number;
   last_error: string | null;
@@ -193,12 +199,16 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
     },
     outgoing: {
       type: 'array',
-      items: closedObject({
-        ...REQUEST_PROPERTIES,
-        state: { enum: ['queued', 'delivered', 'rejected'] },
-        attempts: { type: 'integer', minimum: 0 },
-        last_error: { type: ['string', 'null'] },
-      }),
+      items: closedObject(
+        {
+          ...REQUEST_PROPERTIES,
+          dht_address: REQUEST_PROPERTIES.address,
+          state: { enum: ['queued', 'delivered', 'rejected'] },
+          attempts: { type: 'integer', minimum: 0 },
+          last_error: { type: ['string', 'null'] },
+        },
+        [...Object.keys(REQUEST_PROPERTIES), 'state', 'attempts', 'last_error'],
+      ),
     },
     rejected: {
       type: 'array',
@@ -265,7 +275,13 @@ export class PendingRequests {
   /** Replaces an earlier request to the same peer; refuses a new peer when the list is full. */
   addOutgoing(request: NewPendingRequest): PendingOutgoing {
     const file = this.current();
-    const entry: OutgoingEntry = { ...this.newEntry(request), state: 'queued', attempts: 0, last_error: null };
+    const entry: OutgoingEntry = {
+      ...this.newEntry(request),
+      dht_address: request.dhtAddress ?? null,
+      state: 'queued',
+      attempts: 0,
+      last_error: null,
+    };
     assertIdUnused(file.outgoing, entry);
     const others = file.outgoing.filter((existing) => existing.peer !== entry.peer);
     if (others.length >= this.limits.maxOutgoing) {
@@ -454,7 +470,13 @@ function incomingOf(entry: IncomingEntry): PendingIncoming {
 }
 
 function outgoingOf(entry: OutgoingEntry): PendingOutgoing {
-  return { ...requestOf(entry), state: entry.state, attempts: entry.attempts, lastError: entry.last_error };
+  return {
+    ...requestOf(entry),
+    dhtAddress: entry.dht_address ?? null,
+    state: entry.state,
+    attempts: entry.attempts,
+    lastError: entry.last_error,
+  };
 }
 
 function decodeKey(base64: string): Uint8Array {

@@ -1,8 +1,12 @@
+import { DHT_KEY_BINDING_BYTES } from './dht-key-binding';
+
 /**
  * What each side says about itself once a session is open: UTF-8 JSON
- * `{"protocol_version":1,"agent":"…","capabilities":["text","json"],"software":"p2p-comm/x.y.z"}`,
- * at most 4 KiB. Unknown fields are ignored (a newer peer may add some);
- * known ones are checked, and a hello that fails is dropped and counted.
+ * `{"protocol_version":1,"agent":"…","capabilities":["text","json"],"software":"p2p-comm/x.y.z"[,"dht":"<base64url>"]}`,
+ * at most 4 KiB. `dht` is the node's DHT key binding (dht-key-binding.ts),
+ * present when the node can be reached through the DHT. Unknown fields are
+ * ignored (a newer peer may add some); known ones are checked, and a hello
+ * that fails is dropped and counted.
  */
 export const MAX_HELLO_BYTES = 4096;
 const CAPABILITY = /^[a-z0-9_.-]{1,32}$/;
@@ -14,11 +18,21 @@ export interface Hello {
   agent: string;
   capabilities: string[];
   software: string;
+  /** The node's signed DHT key; null when it cannot be reached through the DHT. */
+  dhtBinding: Uint8Array | null;
 }
+
+const DHT_BINDING = new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((DHT_KEY_BINDING_BYTES * 4) / 3)}}$`);
 
 export function encodeHello(hello: Hello): Uint8Array {
   return Buffer.from(
-    JSON.stringify({ protocol_version: hello.protocolVersion, agent: hello.agent, capabilities: hello.capabilities, software: hello.software }),
+    JSON.stringify({
+      protocol_version: hello.protocolVersion,
+      agent: hello.agent,
+      capabilities: hello.capabilities,
+      software: hello.software,
+      ...(hello.dhtBinding === null ? {} : { dht: Buffer.from(hello.dhtBinding).toString('base64url') }),
+    }),
     'utf8',
   );
 }
@@ -33,11 +47,13 @@ export function decodeHello(bytes: Uint8Array, validAgent: (name: string) => boo
     return null;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const { protocol_version, agent, capabilities, software } = value as Record<string, unknown>;
+  const { protocol_version, agent, capabilities, software, dht } = value as Record<string, unknown>;
   if (!Number.isSafeInteger(protocol_version) || (protocol_version as number) < 1) return null;
   if (typeof agent !== 'string' || !validAgent(agent)) return null;
   if (typeof software !== 'string' || !SOFTWARE.test(software)) return null;
   if (!Array.isArray(capabilities) || capabilities.length > MAX_CAPABILITIES) return null;
   if (!capabilities.every((c): c is string => typeof c === 'string' && CAPABILITY.test(c))) return null;
-  return { protocolVersion: protocol_version as number, agent, capabilities, software };
+  if (dht !== undefined && (typeof dht !== 'string' || !DHT_BINDING.test(dht))) return null;
+  const dhtBinding = dht === undefined ? null : new Uint8Array(Buffer.from(dht, 'base64url'));
+  return { protocolVersion: protocol_version as number, agent, capabilities, software, dhtBinding };
 }

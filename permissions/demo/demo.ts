@@ -54,8 +54,8 @@ async function startSide(name: string, root: string, transcript: Transcript): Pr
     dataDir: join(dir, 'extension'),
     plugins: [consolePlugin, agentPlugin],
     policyFile: policy,
-    // Everything on loopback; the demo pairs by link and announces nothing on the LAN.
-    env: { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off' },
+    // Everything on loopback; the demo pairs by link and announces nothing on the LAN or the DHT.
+    env: { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off' },
     onStderrLine: () => undefined,
     onDecision: (line) => transcript.note(name, line),
   });

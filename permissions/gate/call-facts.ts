@@ -100,7 +100,8 @@ export class CallFacts {
     return [
       line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages'),
       ...(await this.identityFacts(link.peerId, link.displayName)),
-      line('address', printable(link.addresses.join(', '))),
+      line('address', link.addresses.length === 0 ? 'none (reached through the DHT only)' : printable(link.addresses.join(', '))),
+      ...(link.dhtBinding === null ? [] : [line('DHT', 'also reachable beyond the local network, through the Hyperswarm DHT')]),
       ...(link.expiresAt === null ? [] : [line('link expires', link.expiresAt.toISOString())]),
     ];
   }

@@ -29,7 +29,7 @@ const schema = pairLinkSchema();
 const LINK_PATTERN = new RegExp(schema.pattern, 'u');
 
 function link(overrides: Partial<PairingLink> = {}): PairingLink {
-  return { peerId, addresses: ['192.168.1.20:7070'], displayName: 'Alice', expiresAt: null, ...overrides };
+  return { peerId, addresses: ['192.168.1.20:7070'], displayName: 'Alice', dhtBinding: null, expiresAt: null, ...overrides };
 }
 
 t.test('the manifest pattern is the one this test assumes', async (t) => {

@@ -60,7 +60,7 @@ t.test('a pairing request from the small-order key 01 00..00 is refused at the h
 
 t.test('the host cannot pair with, or accept, a key that stands for no one', async (t) => {
   const alice = await startNode(t);
-  const link = printPairingLink({ peerId: SMALL_ORDER_PEER, addresses: ['127.0.0.1:9'], displayName: 'Mallory', expiresAt: null });
+  const link = printPairingLink({ peerId: SMALL_ORDER_PEER, addresses: ['127.0.0.1:9'], displayName: 'Mallory', dhtBinding: null, expiresAt: null });
 
   const byLink = await alice.attempt('pair', { link });
   t.match(byLink.error, {

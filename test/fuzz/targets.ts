@@ -143,7 +143,7 @@ export function fuzzTargets(): FuzzTarget[] {
     },
     {
       name: 'decision and hello',
-      seeds: [Uint8Array.of(1, 0), encodeHello({ protocolVersion: 1, agent: 'Bob', capabilities: ['text'], software: 'p2p-comm/0.1.0' })],
+      seeds: [Uint8Array.of(1, 0), encodeHello({ protocolVersion: 1, agent: 'Bob', capabilities: ['text'], software: 'p2p-comm/0.1.0', dhtBinding: null })],
       run: (input) => {
         refusesOnly(() => decodeDecision(input));
         refusesOnly(() => decodeHello(input, () => true));

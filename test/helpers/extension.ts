@@ -34,10 +34,30 @@ export function pathWithoutNode(path: string): string {
 }
 
 /**
- * Tests listen on loopback only, and announce nothing on the LAN: tests
- * that use discovery turn it on, on 127.0.0.1, themselves.
+ * Tests listen on loopback only, announce nothing on the LAN and stay off
+ * the DHT: tests that use discovery or the DHT turn it on themselves, on
+ * 127.0.0.1 or a local testnet.
  */
-export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off' };
+export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off' };
+
+/** Loopback, or the private ranges tests build their own network namespaces in. */
+const LOCAL_HOST = /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.)/;
+
+/**
+ * A node under test never joins the public DHT: it must run with the DHT
+ * off or name its own local bootstrap nodes. `isolatedNamespace` is for the
+ * one test that starts a default node where nothing can leave, to count
+ * what it sends.
+ */
+export function assertNoPublicDht(env: NodeJS.ProcessEnv, isolatedNamespace = false): void {
+  if (isolatedNamespace || env['P2P_COMM_DHT'] === 'off') return;
+  const bootstrap = (env['P2P_COMM_DHT_BOOTSTRAP'] ?? '').split(',').filter((node) => node.trim() !== '');
+  if (bootstrap.length === 0) {
+    throw new Error('a test node would join the public DHT: set P2P_COMM_DHT=off, or P2P_COMM_DHT_BOOTSTRAP to a local testnet');
+  }
+  const remote = bootstrap.find((node) => !LOCAL_HOST.test(node.trim().replace(/^[0-9.]+@/, '')));
+  if (remote !== undefined) throw new Error(`a test node may only bootstrap from a local testnet, not ${remote}`);
+}
 
 /** A fresh directory removed when the test ends. */
 export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
@@ -47,7 +67,11 @@ export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
 }
 
 /** Like the process options, all optional; `dataDir: undefined` means "send no data_dir". */
-export type StartOptions = Omit<Partial<ExtensionProcessOptions>, 'dataDir'> & { dataDir?: string | undefined };
+export type StartOptions = Omit<Partial<ExtensionProcessOptions>, 'dataDir'> & {
+  dataDir?: string | undefined;
+  /** The node runs in a network namespace with no way out (see assertNoPublicDht). */
+  isolatedNamespace?: boolean;
+};
 
 /**
  * Spawns and initializes the built extension the way Nexus does; killed when
@@ -60,9 +84,10 @@ export async function startExtension(
 ): Promise<{ extension: ExtensionProcess; initialize: unknown; dataDir: string | undefined; stderr: string[] }> {
   const stderr: string[] = [];
   const dataDir = 'dataDir' in options ? options.dataDir : join(tempDir(t), 'data');
-  const { dataDir: _ignored, ...rest } = options;
+  const { dataDir: _ignored, isolatedNamespace: _checked, ...rest } = options;
   const binary = rest.binary ?? BINARY;
   const env = rest.env ?? { ...process.env, ...LOOPBACK_ONLY };
+  assertNoPublicDht(env, options.isolatedNamespace);
   const selfContained = isScript(binary) ? {} : { cwd: rest.cwd ?? '/', env: { ...env, PATH: pathWithoutNode(env['PATH'] ?? '') } };
   const { extension, initialize } = await ExtensionProcess.start({
     extensionId: manifest.id,

@@ -70,7 +70,7 @@ export async function reconnectRawPeer(address: string, nodePeerId: string, iden
   const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
-  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0' }));
+  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0', dhtBinding: null }));
   const messages = new AsyncQueue<[number, Uint8Array]>();
   channel.setMessageHandler((type, body) => messages.push([type, body]));
   return {

@@ -75,7 +75,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Parti
     events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
     logger: quiet,
     config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
-    hello: () => ({ protocolVersion: 1, agent: 'receiver', capabilities: ['text'], software: 'p2p-comm/test' }),
+    hello: () => ({ protocolVersion: 1, agent: 'receiver', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
     validAgentName: isValidDisplayName,
   });
   return {
@@ -89,7 +89,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Parti
       trust.trust({ publicKey: peer.publicKey, displayName: name, addresses: [] });
       peers.set(peerId, peer);
       if (capabilities !== undefined) {
-        messenger.message(peerId, MSG_HELLO, encodeHello({ protocolVersion: 1, agent: name, capabilities, software: 'p2p-comm-test/0' }));
+        messenger.message(peerId, MSG_HELLO, encodeHello({ protocolVersion: 1, agent: name, capabilities, software: 'p2p-comm-test/0', dhtBinding: null }));
       }
       return {
         peerId,

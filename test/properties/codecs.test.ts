@@ -30,7 +30,7 @@ t.test('pairing link: print then parse gives back the same link', async (t) => {
       nameArbitrary,
       fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
       (key, addresses, displayName, exp) => {
-        const link = { peerId: peerIdFromPublicKey(key), addresses, displayName, expiresAt: exp === null ? null : new Date(exp * 1000) };
+        const link = { peerId: peerIdFromPublicKey(key), addresses, displayName, dhtBinding: null, expiresAt: exp === null ? null : new Date(exp * 1000) };
         const printed = printPairingLink(link);
         const parsed = parsePairingLink(printed);
         return /^p2p-comm:\/\/[\x21-\x7e]+$/.test(printed) && JSON.stringify(parsed) === JSON.stringify(link) && printPairingLink(parsed) === printed;

@@ -20,10 +20,10 @@ t.test('a signed ack opens only for its own acker and sender, unaltered', async 
 
 t.test('hello: round trip, and anything out of range is dropped', async (t) => {
   const valid = (name: string) => name.length > 0 && name.length <= 64;
-  const hello = { protocolVersion: 1, agent: 'Bob', capabilities: ['text', 'json'], software: 'p2p-comm/0.1.0' };
+  const hello = { protocolVersion: 1, agent: 'Bob', capabilities: ['text', 'json'], software: 'p2p-comm/0.1.0', dhtBinding: null };
   t.same(decodeHello(encodeHello(hello), valid), hello);
   const future = Buffer.from(JSON.stringify({ protocol_version: 2, agent: 'Bob', capabilities: ['text'], software: 'x/9', extra: { any: 1 } }));
-  t.same(decodeHello(future, valid), { protocolVersion: 2, agent: 'Bob', capabilities: ['text'], software: 'x/9' }, 'unknown fields ignored');
+  t.same(decodeHello(future, valid), { protocolVersion: 2, agent: 'Bob', capabilities: ['text'], software: 'x/9', dhtBinding: null }, 'unknown fields ignored');
   const wire = { protocol_version: 1, agent: 'Bob', capabilities: ['text', 'json'], software: 'p2p-comm/0.1.0' };
   const bad: unknown[] = [
     { ...wire, protocol_version: 0 },

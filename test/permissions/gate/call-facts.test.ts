@@ -22,7 +22,7 @@ function directory(requests: Record<string, KnownRequest> = {}, peers: Record<st
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 t.test('pair by link: fingerprint, the self-chosen name escaped and marked, address, safety number', async (t) => {
-  const link = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Alice', expiresAt: new Date('2030-01-01T00:00:00Z') });
+  const link = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Alice', dhtBinding: null, expiresAt: new Date('2030-01-01T00:00:00Z') });
   const facts = await new CallFacts(directory()).describe('pair', { link });
   t.match(facts.join('\n'), `peer        ${PEER}`);
   t.match(facts.join('\n'), `fingerprint ${fingerprintOf(KEY)}`);

@@ -1,0 +1,190 @@
+import type HyperDHT from 'hyperdht';
+import { DhtSocket } from './dht-socket';
+
+export type DhtPath = 'holepunched' | 'relayed';
+
+/** Why a DHT connection failed: `holepunch_failed` is what a relay can help with. */
+export type DhtDialFailure = 'holepunch_failed' | 'peer_not_found' | 'relay_failed' | 'timeout' | 'unreachable' | 'closed';
+
+export class DhtDialError extends Error {
+  override name = 'DhtDialError';
+  constructor(
+    readonly reason: DhtDialFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface DhtNodeOptions {
+  /** Seed of the node's DHT key pair (derived from its identity seed; never the identity key itself). */
+  seed: Uint8Array;
+  /** `host:port` DHT nodes to join through; null = hyperdht's public bootstrap nodes. */
+  bootstrap: readonly string[] | null;
+  /** Interface the UDP socket binds to. */
+  host: string;
+  /** Listen (announce this node under its DHT key) or only dial out. */
+  announce: boolean;
+  /** Blind relays that may carry a connection neither side can hole-punch. */
+  relays: readonly Uint8Array[];
+  /** Longest a DHT connection attempt may take, lookup and hole punching included. */
+  connectTimeoutMs: number;
+  /** The firewall: whether a connection from this DHT key may proceed to the handshake. */
+  admit: (remoteDhtKey: Uint8Array) => boolean;
+  onConnection: (socket: DhtSocket) => void;
+  /** hyperdht itself, loaded only when the DHT is used (its native addons are prepared first). */
+  loadHyperDht: () => typeof HyperDHT;
+}
+
+/**
+ * The node's place on the Hyperswarm DHT: a server under the node's DHT key
+ * (unless it only dials out) and outgoing connections to peers' DHT keys.
+ * hyperdht looks peers up, hole-punches UDP through NATs, and falls back to
+ * a blind relay when given one. What runs over a connection is none of its
+ * business: the same WebSocket upgrade and SIGMA handshake as on TCP.
+ */
+export class DhtNode {
+  private dht: HyperDHT | null = null;
+  private server: HyperDHT.Server | null = null;
+  private keyPair: HyperDHT.KeyPair | null = null;
+  /** Connections hyperdht opened itself, to relays: a peer stream whose packets go where one of these goes is relayed. */
+  private readonly relayStreams = new Set<HyperDHT.NoiseSecretStream>();
+  private closing = false;
+
+  constructor(private readonly options: DhtNodeOptions) {}
+
+  get publicKey(): Uint8Array | null {
+    return this.keyPair?.publicKey ?? null;
+  }
+
+  get listening(): boolean {
+    return this.server !== null;
+  }
+
+  /** Joins the DHT and, when announcing, listens under the node's DHT key. */
+  async start(): Promise<void> {
+    const HyperDht = this.options.loadHyperDht();
+    const relayStreams = this.relayStreams;
+    let dialingPeer = false;
+    // hyperdht reaches a relay through its own connect(): every connect this node does not make itself is one.
+    class TrackingDht extends HyperDht {
+      override connect(remotePublicKey: Uint8Array, options?: HyperDHT.ConnectOptions): HyperDHT.NoiseSecretStream {
+        const stream = super.connect(remotePublicKey, options);
+        if (!dialingPeer) {
+          relayStreams.add(stream);
+          stream.once('close', () => relayStreams.delete(stream));
+        }
+        return stream;
+      }
+    }
+    this.keyPair = HyperDht.keyPair(this.options.seed);
+    const dht = new TrackingDht({
+      keyPair: this.keyPair,
+      host: this.options.host,
+      ...(this.options.bootstrap === null ? {} : { bootstrap: [...this.options.bootstrap] }),
+    });
+    this.dialPeer = (remoteKey, relayThrough) => {
+      dialingPeer = true;
+      try {
+        return dht.connect(remoteKey, { relayThrough });
+      } finally {
+        dialingPeer = false;
+      }
+    };
+    this.dht = dht;
+    await dht.ready();
+    if (!this.options.announce || this.closing) return;
+    const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey) }, (stream) => {
+      // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
+      stream.on('error', () => undefined);
+      this.options.onConnection(new DhtSocket(stream));
+    });
+    await server.listen(this.keyPair);
+    this.server = server;
+  }
+
+  /**
+   * Opens a DHT connection to the node listening under `remoteKey`:
+   * hole-punched, or through one of the configured relays when `relayed`
+   * (hyperdht still tries to upgrade a relayed connection to a direct one).
+   */
+  dial(remoteKey: Uint8Array, relayed: boolean): Promise<DhtSocket> {
+    if (this.dht === null) return Promise.reject(new DhtDialError('closed', 'the DHT is not running'));
+    const relays = this.options.relays;
+    const stream = this.dialPeer(remoteKey, relayed && relays.length > 0 ? [...relays].map((key) => Buffer.from(key)) : null);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.destroy(new DhtDialError('timeout', `no DHT connection within ${this.options.connectTimeoutMs} ms`));
+      }, this.options.connectTimeoutMs);
+      const settle = (): void => {
+        clearTimeout(timer);
+        stream.off('open', onOpen);
+        stream.off('error', onError);
+        stream.off('close', onClose);
+      };
+      const onOpen = (): void => {
+        settle();
+        stream.on('error', () => undefined);
+        resolve(new DhtSocket(stream));
+      };
+      const onError = (error: Error & { code?: string }): void => {
+        settle();
+        reject(error instanceof DhtDialError ? error : new DhtDialError(failureOf(error.code), `DHT connection failed: ${error.message}`));
+      };
+      const onClose = (): void => {
+        settle();
+        reject(new DhtDialError('closed', 'the DHT connection closed before it opened'));
+      };
+      stream.once('open', onOpen);
+      stream.once('error', onError);
+      stream.once('close', onClose);
+    });
+  }
+
+  /** Whether a connection's packets go straight to the peer or through a relay, now (a relayed one may be upgraded). */
+  pathOf(socket: DhtSocket): DhtPath {
+    const raw = socket.stream.rawStream;
+    if (raw === null) return 'holepunched';
+    for (const relay of this.relayStreams) {
+      const via = relay.rawStream;
+      if (via !== null && via.remoteHost === raw.remoteHost && via.remotePort === raw.remotePort) return 'relayed';
+    }
+    return 'holepunched';
+  }
+
+  /** The node's public address as the DHT sees it; null before it knows. */
+  remoteAddress(): string | null {
+    const address = this.dht?.remoteAddress() ?? null;
+    return address === null ? null : `${address.host}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const dht = this.dht;
+    this.dht = null;
+    this.server = null;
+    await dht?.destroy({ force: true });
+  }
+
+  private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer[] | null) => HyperDHT.NoiseSecretStream = () => {
+    throw new DhtDialError('closed', 'the DHT is not running');
+  };
+}
+
+function failureOf(code: string | undefined): DhtDialFailure {
+  switch (code) {
+    case 'HOLEPUNCH_ABORTED':
+    case 'HOLEPUNCH_DOUBLE_RANDOMIZED_NATS':
+    case 'HOLEPUNCH_PROBE_TIMEOUT':
+    case 'CANNOT_HOLEPUNCH':
+    case 'REMOTE_NOT_HOLEPUNCHABLE':
+    case 'REMOTE_NOT_HOLEPUNCHING':
+      return 'holepunch_failed';
+    case 'PEER_NOT_FOUND':
+      return 'peer_not_found';
+    case 'RELAY_ABORTED':
+      return 'relay_failed';
+    default:
+      return 'unreachable';
+  }
+}

@@ -1,0 +1,70 @@
+import { Duplex } from 'node:stream';
+import type HyperDHT from 'hyperdht';
+
+/** The address a DHT connection is known by: its remote DHT key, as per-address limits see it. */
+export const DHT_ADDRESS_PREFIX = 'dht:';
+
+export function dhtAddress(dhtPublicKey: Uint8Array): string {
+  return `${DHT_ADDRESS_PREFIX}${Buffer.from(dhtPublicKey).toString('hex')}`;
+}
+
+/**
+ * A DHT stream dressed as the Node socket that `http` and `ws` expect, so
+ * the WebSocket upgrade, the handshake and the sessions run over it
+ * unchanged. Backpressure is passed through both ways. Node's socket
+ * tuning calls (no-delay, keep-alive, idle timeout) mean nothing here: the
+ * session has its own keepalive and deadlines, and the DHT stream its own.
+ */
+export class DhtSocket extends Duplex {
+  /** `dht:<remote DHT key in hex>`: the one address per-address limits can hold a DHT peer to. */
+  readonly remoteAddress: string;
+  readonly remotePort = 0;
+
+  constructor(readonly stream: HyperDHT.NoiseSecretStream) {
+    super({ allowHalfOpen: false });
+    this.remoteAddress = dhtAddress(stream.remotePublicKey ?? Buffer.alloc(32));
+    stream.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) stream.pause();
+    });
+    stream.on('end', () => this.push(null));
+    // The stream's error is followed by its close; the error is what the owner should hear.
+    stream.on('error', (error: Error) => this.destroy(error));
+    stream.on('close', () => this.destroy());
+  }
+
+  /** The remote's DHT public key, proven by the DHT's own Noise handshake. */
+  get remotePublicKey(): Uint8Array {
+    return this.stream.remotePublicKey ?? new Uint8Array(32);
+  }
+
+  override _read(): void {
+    this.stream.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.stream.write(chunk)) callback();
+    else this.stream.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.stream.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.stream.destroyed) this.stream.destroy();
+    callback(error);
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+}

@@ -1,0 +1,106 @@
+import t from 'tap';
+import { dhtEnv, localTestnet } from '../helpers/dht-testnet';
+import { eventually, startNode, type TestNode } from '../helpers/node';
+
+/** The node's pairing link without its direct addresses: only the DHT can take a pairing there. */
+async function dhtOnlyLink(node: TestNode): Promise<string> {
+  const link = await eventually(async () => {
+    const identity = await node.call('identity');
+    const text = identity['link'] as string | null;
+    return text !== null && text.includes('dht=') ? text : undefined;
+  }, 'a link with a DHT key');
+  const url = new URL(link.replace('p2p-comm://', 'http://x/'));
+  url.searchParams.delete('addr');
+  return `p2p-comm://${url.pathname.slice(1)}?${url.searchParams.toString().replaceAll('+', '%20')}`;
+}
+
+async function dhtListening(node: TestNode): Promise<void> {
+  await eventually(async () => ((await node.call('status'))['dht'] as { listening: boolean }).listening, 'the DHT server listening');
+}
+
+interface PeerView {
+  peer: string;
+  online: boolean;
+  path: string | null;
+}
+
+async function onlinePath(node: TestNode, peer: string): Promise<string> {
+  return eventually(async () => {
+    const view = ((await node.call('peers'))['peers'] as PeerView[]).find((p) => p.peer === peer);
+    return view?.online === true ? (view.path ?? undefined) : undefined;
+  }, `a session with ${peer}`, 30_000);
+}
+
+t.test('two nodes with no direct address pair by link through the DHT, exchange messages, and reconnect after a restart', async (t) => {
+  const testnet = await localTestnet(t);
+  // Direct addresses exist but are never handed out: the link carries the DHT key alone.
+  const env = dhtEnv(testnet);
+  const alice = await startNode(t, { env });
+  const bob = await startNode(t, { env });
+  await Promise.all([dhtListening(alice), dhtListening(bob)]);
+  const link = await dhtOnlyLink(bob);
+  t.notMatch(link, /addr=/, 'the link names no address');
+
+  const paired = await alice.call('pair', { link });
+  t.equal(paired['state'], 'delivered', 'the request reached bob through the DHT');
+  t.match(paired['dht_address'], /^dht:[0-9a-f]{64}$/);
+  const incoming = ((await bob.call('requests'))['incoming'] as { request_id: string; peer: string; address: string }[])[0];
+  t.match(incoming?.address, /^dht:[0-9a-f]{64}$/, 'bob can reach alice back through the key she came from');
+  const accepted = await bob.call('accept', { request_id: incoming?.request_id, peer: incoming?.peer });
+  t.equal(accepted['connected'], true, 'bob reached alice through the DHT');
+  const aId = (await alice.call('identity'))['peer_id'] as string;
+  const bId = (await bob.call('identity'))['peer_id'] as string;
+  t.equal(await onlinePath(alice, bId), 'holepunched');
+  t.equal(await onlinePath(bob, aId), 'holepunched');
+
+  const sent = await alice.call('send', { peer: bId, type: 'text', content: 'over the DHT' });
+  const atBob = await eventually(async () => {
+    const messages = (await bob.call('receive', { peer: aId, wait_ms: 500 }))['messages'] as { content: unknown }[];
+    return messages.length > 0 ? messages : undefined;
+  }, 'the message at bob');
+  t.equal(atBob[0]?.content, 'over the DHT');
+  await eventually(async () => (await alice.call('message_status', { message_id: sent['message_id'] }))['state'] === 'delivered', 'delivered');
+  await bob.call('send', { peer: aId, type: 'json', content: { back: true } });
+  const atAlice = await eventually(async () => {
+    const messages = (await alice.call('receive', { peer: bId, wait_ms: 500 }))['messages'] as { content: unknown }[];
+    return messages.length > 0 ? messages : undefined;
+  }, 'the reply at alice');
+  t.same(atAlice[0]?.content, { back: true });
+
+  // Both now know each other's DHT key, signed, from the hellos.
+  const bobSeen = ((await alice.call('peers'))['peers'] as { addresses: string[] }[])[0];
+  t.ok(bobSeen?.addresses.some((a) => a.startsWith('dht:')), 'bob is reachable through his DHT key');
+
+  await bob.extension.shutdown();
+  await eventually(async () => ((await alice.call('peers'))['peers'] as PeerView[])[0]?.online === false, 'bob offline');
+  const bobAgain = await startNode(t, { env, dataDir: bob.dataDir });
+  await dhtListening(bobAgain);
+  t.equal(await onlinePath(bobAgain, aId), 'holepunched', 'the restarted node and its peer find each other again through the DHT');
+  const status = await alice.call('status');
+  t.match((status['connections'] as { paths: unknown }).paths, { holepunched: 1, direct: 0, relayed: 0 });
+});
+
+t.test('the DHT server lets strangers through only within the consent budget', async (t) => {
+  const testnet = await localTestnet(t);
+  const node = await startNode(t, { env: { ...dhtEnv(testnet), P2P_COMM_CONSENT_BURST: '1', P2P_COMM_CONSENT_PER_MINUTE: '1' } });
+  await dhtListening(node);
+  const key = Buffer.from(((await node.call('status'))['dht'] as { public_key: string }).public_key, 'hex');
+  const stranger = testnet.createNode();
+  const outcomes: string[] = [];
+  for (let i = 0; i < 2; i += 1) {
+    const socket = stranger.connect(key, { keyPair: (stranger.constructor as typeof import('hyperdht')).keyPair() });
+    outcomes.push(
+      await new Promise<string>((resolve) => {
+        socket.once('open', () => {
+          socket.destroy();
+          resolve('open');
+        });
+        socket.once('error', (error: Error & { code?: string }) => resolve(error.code ?? error.message));
+      }),
+    );
+  }
+  t.equal(outcomes[0], 'open', 'the first stranger is let through to the handshake');
+  t.same(outcomes.slice(1).filter((outcome) => outcome === 'open'), [], 'the second is refused by the firewall');
+  const refusals = (await node.call('status'))['refusals'] as { network: Record<string, number> };
+  t.equal(refusals.network['dht_firewall_refused'], 1, 'the refusal is counted');
+});
