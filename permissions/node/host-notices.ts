@@ -5,13 +5,15 @@ import { printable, printableJson } from '../terminal-text';
  * One line for the person running the node whenever something happens that
  * they may have to act on or should know about: a pairing request waiting
  * for them, a pairing completed, a revocation either way, a node that
- * claimed a peer's identity with another key, the extension restarting.
+ * claimed a peer's identity with another key, a peer reachable only
+ * through a relay, the extension restarting.
  * Every value from the extension (and so from a peer) is escaped, and a
  * name is always marked as the peer's own claim.
  */
 type Fields = Record<string, unknown>;
 
-const NOTICES: Record<string, (data: Fields) => string> = {
+/** A notice, or null when this occurrence of the event needs none. */
+const NOTICES: Record<string, (data: Fields) => string | null> = {
   'p2p.peer.request': (data) =>
     isFields(data['changed'])
       ? `WARNING: the pairing request from ${who(data)}${at(data)}, request id ${text(data['request_id'])}, was repeated with ${change(data['changed'])}; ` +
@@ -20,6 +22,11 @@ const NOTICES: Record<string, (data: Fields) => string> = {
   'p2p.peer.paired': (data) => `paired with ${who(data)}: your agents can now exchange messages`,
   'p2p.peer.revoked': (data) => `you revoked the pairing with ${who(data)}`,
   'p2p.peer.revoked_by_peer': (data) => `${who(data)} revoked the pairing with you; messages to it are no longer sent`,
+  'p2p.peer.connected': (data) =>
+    data['path'] === 'relayed'
+      ? `peer ${text(data['peer'])} is connected only through a relay: both sides are behind NATs that hole punching cannot cross. ` +
+        'The relay passes encrypted bytes it cannot read, but sees that you two talk and how much'
+      : null,
   'p2p.peer.key_mismatch': (data) =>
     `WARNING: the node at ${text(data['address'])} claimed to be peer ${text(data['peer'])} ` +
     `(fingerprint ${text(data['expected_fingerprint'])}) but proved another key (fingerprint ${text(data['presented_fingerprint'])}); refused`,
@@ -32,8 +39,8 @@ export class HostNotices {
   event(event: ExtensionEvent): void {
     const notice = Object.hasOwn(NOTICES, event.type) ? NOTICES[event.type] : undefined;
     if (notice === undefined) return;
-    const data = isFields(event.data) ? event.data : {};
-    this.write(notice(data));
+    const line = notice(isFields(event.data) ? event.data : {});
+    if (line !== null) this.write(line);
   }
 
   exited(exit: SupervisedExit): void {

@@ -14,6 +14,7 @@ import { Intent } from '../../extension/wire/handshake-payload';
 import { ephemeralFromSecret } from '../../extension/wire/primitives';
 import { checkRevocationNotice, revocationSigningInput, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
+import { checkDhtKeyBinding, dhtPublicKeyOf, signDhtKeyBinding } from '../../extension/wire/dht-key-binding';
 import { identityFromSeed } from '../helpers/fixed-identity';
 
 /** docs/vectors/protocol-v1.json: the vectors docs/protocol.md publishes. */
@@ -88,8 +89,28 @@ t.test('an independent implementation (noble) reads the same bytes the way docs/
 t.test('the published pairing link parses and prints back', async (t) => {
   const v = vectors.pairing_link;
   const parsed = parsePairingLink(v.link);
-  t.same(parsed, { peerId: v.peer_id, addresses: v.addresses, displayName: v.display_name, expiresAt: new Date(v.expires_at_unix * 1000) });
+  t.same(parsed, { peerId: v.peer_id, addresses: v.addresses, displayName: v.display_name, dhtBinding: null, expiresAt: new Date(v.expires_at_unix * 1000) });
   t.equal(printPairingLink(parsed), v.link);
+  const d = vectors.pairing_link_with_dht;
+  const withDht = parsePairingLink(d.link);
+  t.same(withDht, { peerId: d.peer_id, addresses: [], displayName: d.display_name, dhtBinding: bytes(d.dht_binding), expiresAt: new Date(v.expires_at_unix * 1000) });
+  t.equal(printPairingLink(withDht), d.link, 'a link with a DHT key and no address');
+});
+
+t.test('the published DHT key pair and binding: derivation, signing input and bytes', async (t) => {
+  const v = vectors.dht_key_binding;
+  const seed = bytes(v.identity_seed);
+  const identity = { ...identityFromSeed(seed), dhtSeed: bytes(v.dht_seed) };
+  // Re-derived with noble, the way docs/protocol.md §1 says.
+  t.equal(hex(hkdf(sha256, seed, new Uint8Array(0), text('p2p-comm dht key pair v1'), 32)), v.dht_seed, 'DHT seed = HKDF(identity seed, label)');
+  t.equal(hex(ed25519.getPublicKey(bytes(v.dht_seed))), v.dht_public);
+  t.equal(hex(dhtPublicKeyOf(identity.dhtSeed)), v.dht_public, 'the project derives the same DHT key');
+  t.equal(hex(cat(text('p2p-comm dht key v1\0'), bytes(v.identity_public), bytes(v.dht_public))), v.signing_input, 'label | 0x00 | identity | dht key');
+  t.equal(hex(signDhtKeyBinding(identity)), v.encoded);
+  const encoded = bytes(v.encoded);
+  t.ok(ed25519.verify(encoded.subarray(32), bytes(v.signing_input), bytes(v.identity_public)), 'noble verifies the binding');
+  t.equal(hex(checkDhtKeyBinding(encoded, bytes(v.identity_public)) ?? new Uint8Array(0)), v.dht_public, 'the project accepts it');
+  t.equal(checkDhtKeyBinding(encoded, bytes(vectors.initiator.identity_public)), null, 'and refuses it as anyone else’s');
 });
 
 t.test('the published envelope and ack: canonical strings, signatures and bytes', async (t) => {

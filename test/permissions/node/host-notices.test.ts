@@ -21,6 +21,8 @@ t.test('one line for each event a person should know about', async (t) => {
     data: { peer: PEER, expected_fingerprint: '01:02', presented_fingerprint: '03:04', address: '192.0.2.9:7' },
   });
   notices.event({ id: '6', type: 'p2p.message.received', data: { peer: PEER } });
+  notices.event({ id: '7', type: 'p2p.peer.connected', data: { peer: PEER, path: 'holepunched' } });
+  notices.event({ id: '8', type: 'p2p.peer.connected', data: { peer: PEER, path: 'relayed' } });
   notices.exited({ code: null, signal: 'SIGKILL', restartInMs: 200 });
   notices.exited({ code: 0, signal: null, restartInMs: null });
   notices.restarted(4242);
@@ -30,6 +32,8 @@ t.test('one line for each event a person should know about', async (t) => {
     'you revoked the pairing with "Bob" (name chosen by them) fingerprint 01:02',
     '"Bob" (name chosen by them) fingerprint 01:02 revoked the pairing with you; messages to it are no longer sent',
     `WARNING: the node at 192.0.2.9:7 claimed to be peer ${PEER} (fingerprint 01:02) but proved another key (fingerprint 03:04); refused`,
+    `peer ${PEER} is connected only through a relay: both sides are behind NATs that hole punching cannot cross. ` +
+      'The relay passes encrypted bytes it cannot read, but sees that you two talk and how much',
     'the p2p-comm extension exited on signal SIGKILL; restarting it in 200 ms',
     'the p2p-comm extension was restarted (pid 4242) and takes calls again',
   ]);
