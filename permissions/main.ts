@@ -250,6 +250,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       `  fingerprint  ${printable(String(data['fingerprint']))}`,
       `  name         ${printableJson(data['display_name'] ?? null)} (what others see; change it with the set_display_name operation)`,
       `  pairing link ${printable(String(data['link']))}`,
+      `  ${printable(String(data['dht']))}`,
       `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; their secrets are in ${pluginsDirectory(hostDir)})`,
       `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}" (the secret goes through a pipe, not the command line):`,
       `  node -e 'const p = require(process.argv[1]); process.stdout.write(JSON.stringify({plugin_id: p.id, secret: p.secret}))' ${shellQuote(secretFile)} \\`,
