@@ -98,6 +98,8 @@ export class DhtReach {
           : 'on the DHT to dial out only (P2P_COMM_DHT=connect): peers cannot reach this node through it',
       );
     } catch (error) {
+      // Closed while joining: nothing went wrong.
+      if (this.node !== node) return;
       this.error = `the DHT did not start: ${(error as Error).message}`;
       logger.error(this.error);
     }
