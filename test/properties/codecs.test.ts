@@ -32,7 +32,7 @@ t.test('pairing link: print then parse gives back the same link', async (t) => {
       // A link carries at least one address or a DHT key: no addresses only beside a DHT key.
       fc.oneof(
         fc.record({ addresses: fc.array(addressArbitrary, { minLength: 1, maxLength: 4 }), dhtBinding: fc.option(dhtBindingArbitrary, { nil: null }) }),
-        fc.record({ addresses: fc.constant([]), dhtBinding: dhtBindingArbitrary }),
+        fc.record({ addresses: fc.constant<string[]>([]), dhtBinding: dhtBindingArbitrary }),
       ),
       nameArbitrary,
       fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
