@@ -269,7 +269,8 @@ function dhtConfigFromEnv(env: NodeJS.ProcessEnv): DhtConfig {
     mode: mode === undefined || mode === '' ? d.mode : (mode as DhtMode),
     bootstrap: bootstrapNodes(env),
     relays: relayKeys(env),
-    host: host(env, 'P2P_COMM_DHT_HOST') ?? d.host,
+    // The DHT's UDP socket binds an IPv4 address only: a host name would pass here and fail at start.
+    host: ipv4(env, 'P2P_COMM_DHT_HOST') ?? d.host,
     connectTimeoutMs: integer(env, 'P2P_COMM_DHT_CONNECT_TIMEOUT_MS', d.connectTimeoutMs, 100),
   };
 }

@@ -1,5 +1,14 @@
 import t from 'tap';
-import { DEFAULT_DISCOVERY_CONFIG, DEFAULT_STDIO_LIMITS, discoveryConfigFromEnv, resolveDataDir, stdioLimitsFromEnv } from '../extension/config';
+import {
+  DEFAULT_DHT_CONFIG,
+  DEFAULT_DISCOVERY_CONFIG,
+  DEFAULT_STDIO_LIMITS,
+  discoveryConfigFromEnv,
+  networkConfigFromEnv,
+  resolveDataDir,
+  stdioLimitsFromEnv,
+} from '../extension/config';
+import { quoteUntrusted } from '../extension/common/quote-text';
 
 t.test('defaults apply without environment overrides', async (t) => {
   t.same(stdioLimitsFromEnv({}), DEFAULT_STDIO_LIMITS);
@@ -31,4 +40,74 @@ t.test('discovery: on by default on every interface; mode, interface and limits 
   t.throws(() => discoveryConfigFromEnv({ P2P_COMM_MDNS_MAX_PEERS: '0' }), /P2P_COMM_MDNS_MAX_PEERS must be a whole number from 1/);
   t.same(discoveryConfigFromEnv({ P2P_COMM_MDNS_SOURCE_RATE_BURST: '5', P2P_COMM_MDNS_SOURCE_RATE_PER_SECOND: '1' }).sourceRate, { burst: 5, perSecond: 1 });
   t.throws(() => discoveryConfigFromEnv({ P2P_COMM_MDNS_REQUERY_MS: '10' }), /P2P_COMM_MDNS_REQUERY_MS must be a whole number from 1000/);
+});
+
+t.test('DHT: on by default, with the public bootstrap nodes, no relays, on every interface', async (t) => {
+  t.same(networkConfigFromEnv({}).dht, DEFAULT_DHT_CONFIG);
+  t.same(DEFAULT_DHT_CONFIG, { mode: 'on', bootstrap: null, relays: [], host: '0.0.0.0', connectTimeoutMs: 20_000 });
+  const blank = networkConfigFromEnv({ P2P_COMM_DHT: '', P2P_COMM_DHT_BOOTSTRAP: ' ', P2P_COMM_RELAYS: '', P2P_COMM_DHT_HOST: '', P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '' });
+  t.same(blank.dht, DEFAULT_DHT_CONFIG, 'empty values mean the defaults');
+});
+
+t.test('P2P_COMM_DHT: on, connect or off, nothing else', async (t) => {
+  for (const mode of ['on', 'connect', 'off']) t.equal(networkConfigFromEnv({ P2P_COMM_DHT: mode }).dht.mode, mode);
+  for (const bad of ['ON', 'Off', 'yes', 'true', '0', 'announce', ' on', 'on ']) {
+    t.throws(() => networkConfigFromEnv({ P2P_COMM_DHT: bad }), { message: `P2P_COMM_DHT must be one of on, off, connect, got ${JSON.stringify(bad)}` }, bad);
+  }
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_DHT: 'o\u001bn' }), { message: 'P2P_COMM_DHT must be one of on, off, connect, got "o\\u001bn"' }, 'a hostile value is quoted escaped');
+});
+
+t.test('P2P_COMM_DHT_BOOTSTRAP: a comma-separated list of host:port, optionally with a suggested IP', async (t) => {
+  const read = (value: string) => networkConfigFromEnv({ P2P_COMM_DHT_BOOTSTRAP: value }).dht.bootstrap;
+  t.same(read('127.0.0.1:49737'), ['127.0.0.1:49737']);
+  t.same(read('127.0.0.1:1, 10.0.0.2:65535 ,node.example.org:49737'), ['127.0.0.1:1', '10.0.0.2:65535', 'node.example.org:49737'], 'entries trimmed');
+  t.same(read('88.99.3.86@node1.hyperdht.org:49737'), ['88.99.3.86@node1.hyperdht.org:49737'], 'hyperdht’s ip@host:port');
+  t.equal(read(Array.from({ length: 32 }, (_, i) => `10.0.0.${i + 1}:1`).join(','))?.length, 32, '32 entries');
+  const message = (entry: string) => `P2P_COMM_DHT_BOOTSTRAP must be a comma-separated list of host:port, got ${JSON.stringify(entry)}`;
+  for (const bad of ['node.example.org', 'node.example.org:', ':49737', 'h:0', 'h:65536', 'h:123456', 'h:-1', 'a b:1', '[::1]:49737', 'user@h:1', 'h:1/x', 'h_1:1']) {
+    t.throws(() => read(bad), { message: message(bad) }, bad);
+  }
+  t.throws(() => read('127.0.0.1:1,'), { message: message('') }, 'a trailing comma is an empty entry');
+  t.throws(() => read('127.0.0.1:1,,127.0.0.1:2'), { message: message('') }, 'an empty entry in the middle');
+  t.throws(() => read(Array.from({ length: 33 }, (_, i) => `10.0.0.${i + 1}:1`).join(',')), {
+    message: 'P2P_COMM_DHT_BOOTSTRAP lists 33 entries; at most 32',
+  });
+});
+
+t.test('P2P_COMM_RELAYS: a comma-separated list of relay public keys, 64 hex digits each', async (t) => {
+  const key = 'ab'.repeat(32);
+  const read = (value: string) => networkConfigFromEnv({ P2P_COMM_RELAYS: value }).dht.relays;
+  t.same(read(key), [new Uint8Array(32).fill(0xab)]);
+  t.same(read(`${key.toUpperCase()} , ${'01'.repeat(32)}`), [new Uint8Array(32).fill(0xab), new Uint8Array(32).fill(1)], 'upper case, spaces around');
+  t.equal(read(Array.from({ length: 16 }, () => key).join(',')).length, 16, '16 relays');
+  // Values are quoted as untrusted text: escaped, cut after 64 characters.
+  const message = (entry: string) => `P2P_COMM_RELAYS must be a comma-separated list of relay public keys (64 hex digits each), got ${quoteUntrusted(entry)}`;
+  for (const bad of [key.slice(2), `${key}ab`, `${key.slice(2)}zz`, Buffer.alloc(32, 0xab).toString('base64'), `0x${key.slice(2)}`]) {
+    t.throws(() => read(bad), { message: message(bad) }, bad);
+  }
+  t.throws(() => read(`${key},`), { message: message('') }, 'an empty entry');
+  t.throws(() => read(Array.from({ length: 17 }, () => key).join(',')), { message: 'P2P_COMM_RELAYS lists 17 entries; at most 16' });
+});
+
+t.test('P2P_COMM_DHT_HOST and P2P_COMM_DHT_CONNECT_TIMEOUT_MS', async (t) => {
+  t.equal(networkConfigFromEnv({ P2P_COMM_DHT_HOST: '127.0.0.1' }).dht.host, '127.0.0.1');
+  t.equal(networkConfigFromEnv({ P2P_COMM_DHT_HOST: '192.168.1.20' }).dht.host, '192.168.1.20');
+  t.equal(networkConfigFromEnv({ P2P_COMM_DHT_HOST: '0.0.0.0' }).dht.host, '0.0.0.0');
+  // The DHT's UDP socket binds an IPv4 address: a name would only fail later, when the DHT starts.
+  for (const bad of ['localhost', 'my-laptop.local', '::1', '127.0.0.1:49737', '127.0.0.1,10.0.0.1', '192.168.1', 'a b']) {
+    t.throws(
+      () => networkConfigFromEnv({ P2P_COMM_DHT_HOST: bad }),
+      { message: `P2P_COMM_DHT_HOST must be the IPv4 address of a local interface (e.g. 192.168.1.20), got ${JSON.stringify(bad)}` },
+      bad,
+    );
+  }
+  t.equal(networkConfigFromEnv({ P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '100' }).dht.connectTimeoutMs, 100, 'the shortest');
+  t.equal(networkConfigFromEnv({ P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '60000' }).dht.connectTimeoutMs, 60_000);
+  for (const bad of ['99', '0', '-1', '1.5', '20s', '1e5']) {
+    t.throws(
+      () => networkConfigFromEnv({ P2P_COMM_DHT_CONNECT_TIMEOUT_MS: bad }),
+      { message: `P2P_COMM_DHT_CONNECT_TIMEOUT_MS must be a whole number from 100 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(bad)}` },
+      bad,
+    );
+  }
 });

@@ -8,6 +8,7 @@ import { WEAK_KEYS } from '../helpers/weak-keys';
 import { manifest } from '../../extension/common/manifest';
 import {
   isValidAddress,
+  LINK_DHT_BINDING_BYTES,
   LINK_SCHEME,
   MAX_LINK_ADDRESSES,
   type PairingLink,
@@ -24,6 +25,10 @@ function pairLinkSchema(): { pattern: string; maxLength: number } {
   const link = variants.map((variant) => variant.properties?.['link']).find((property) => property !== undefined);
   return link as { pattern: string; maxLength: number };
 }
+
+/** Any 96 bytes: the form is this module's business, the signature the pair operation's. */
+const dhtBinding = new Uint8Array(randomBytes(96));
+const dhtParam = Buffer.from(dhtBinding).toString('base64url');
 
 const schema = pairLinkSchema();
 const LINK_PATTERN = new RegExp(schema.pattern, 'u');
@@ -50,6 +55,10 @@ t.test('print then parse gives the same link back', async (t) => {
     ['with an expiry', link({ expiresAt: new Date('2030-01-02T03:04:05.000Z') })],
     ['with expiry 0', link({ expiresAt: new Date(0) })],
     ['leading and trailing spaces in the name', link({ displayName: '  Bob  ' })],
+    ['an address and a DHT key', link({ dhtBinding })],
+    ['a DHT key and no address', link({ addresses: [], dhtBinding })],
+    ['a DHT key whose base64url holds "_"', link({ addresses: [], dhtBinding: new Uint8Array(96).fill(0xff) })],
+    ['a DHT key whose base64url holds "-"', link({ addresses: [], dhtBinding: new Uint8Array(96).fill(0xfb) })],
   ];
   for (const [label, original] of cases) {
     const printed = printPairingLink(original);
@@ -78,7 +87,7 @@ t.test('a name with a literal + in a hand-written link stays a +', async (t) => 
 
 t.test('field order does not matter', async (t) => {
   const parsed = parsePairingLink(`${LINK_SCHEME}${peerId}?exp=10&name=Bob&addr=h:1&addr=%5B%3A%3A1%5D%3A2`);
-  t.same(parsed, { peerId, addresses: ['h:1', '[::1]:2'], displayName: 'Bob', expiresAt: new Date(10_000) });
+  t.same(parsed, { peerId, addresses: ['h:1', '[::1]:2'], displayName: 'Bob', dhtBinding: null, expiresAt: new Date(10_000) });
 });
 
 t.test('printing keeps at most four addresses', async (t) => {
@@ -87,7 +96,7 @@ t.test('printing keeps at most four addresses', async (t) => {
   t.same(parsed.addresses, ['a:1', 'b:2', 'c:3', 'd:4']);
 });
 
-t.test('a link with four addresses and a 64-emoji name fits the manifest schema', async (t) => {
+t.test('a link with four addresses, a DHT key and a 64-emoji name fits the manifest schema', async (t) => {
   const emojiName = '🦊'.repeat(64);
   t.equal(Buffer.byteLength(emojiName, 'utf8'), 256);
   const realistic = printPairingLink(
@@ -99,6 +108,7 @@ t.test('a link with four addresses and a 64-emoji name fits the manifest schema'
         'a-rather-long-host-name.some-department.example.org:65535',
       ],
       displayName: emojiName,
+      dhtBinding,
       expiresAt: new Date(999_999_999_999_000),
     }),
   );
@@ -177,6 +187,50 @@ t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
     t.ok(caught instanceof P2pError, `${label}: throws a P2pError`);
     t.match(caught, { errorName: 'INVALID_INPUT', message: /^invalid pairing link: / }, label);
   }
+});
+
+t.test('a DHT key is printed as 128 base64url characters, after the addresses and before the name', async (t) => {
+  const printed = printPairingLink(link({ dhtBinding }));
+  t.equal(LINK_DHT_BINDING_BYTES, 96);
+  t.ok(printed.includes(`&dht=${dhtParam}&name=`), 'unescaped, in place');
+  t.equal(dhtParam.length, 128);
+  t.notMatch(printPairingLink(link()), /dht=/, 'no DHT key, no field');
+});
+
+t.test('a malformed DHT key is refused, saying what is wrong', async (t) => {
+  const base = `${LINK_SCHEME}${peerId}?addr=h:1&name=B`;
+  const notBase64url = /^invalid pairing link: its DHT key is not 96 bytes of base64url; ask the other person for a fresh link from their identity$/;
+  const cases: [string, string][] = [
+    ['empty', ''],
+    ['127 characters (95 bytes and change)', dhtParam.slice(1)],
+    ['129 characters', `${dhtParam}A`],
+    ['standard base64 "/"', `/${dhtParam.slice(1)}`],
+    ['standard base64 "+" (a space once decoded)', `+${dhtParam.slice(1)}`],
+    ['padded', `${dhtParam.slice(0, 126)}==`],
+    ['padded beyond 128', `${dhtParam}==`],
+    ['a percent-encoded non-ASCII character', `%C3%A9${dhtParam.slice(1)}`],
+    ['a NUL', `%00${dhtParam.slice(1)}`],
+    ['64 bytes (a signature alone)', Buffer.from(dhtBinding.subarray(32)).toString('base64url')],
+    ['32 bytes (a key without its signature)', Buffer.from(dhtBinding.subarray(0, 32)).toString('base64url')],
+  ];
+  for (const [label, value] of cases) t.match(refusal(`${base}&dht=${value}`), notBase64url, label);
+  t.match(refusal(`${base}&dht=${dhtParam}&dht=${dhtParam}`), /^invalid pairing link: it carries more than one DHT key; /, 'the same key twice');
+  t.match(refusal(`${LINK_SCHEME}${peerId}?dht=${dhtParam}&dht=&name=B`), /more than one DHT key/, 'a second, empty one');
+  t.match(refusal(`${base}&DHT=${dhtParam}`), /unknown field "DHT"/, 'the field name in another case');
+  for (const text of [`${base}&dht=${dhtParam.slice(1)}`, `${base}&dht=${dhtParam}&dht=${dhtParam}`]) {
+    t.throws(() => parsePairingLink(text), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  }
+});
+
+t.test('a link needs an address or a DHT key; either alone will do', async (t) => {
+  t.match(refusal(`${LINK_SCHEME}${peerId}?name=B`), /^invalid pairing link: it carries no address and no DHT key; /);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?name=B&exp=10`), /no address and no DHT key/, 'an expiry is not a way to reach anyone');
+  t.same(parsePairingLink(`${LINK_SCHEME}${peerId}?dht=${dhtParam}&name=B`), { peerId, addresses: [], displayName: 'B', dhtBinding, expiresAt: null });
+  t.same(parsePairingLink(`${LINK_SCHEME}${peerId}?addr=h:1&name=B`).dhtBinding, null);
+  // The other checks still hold on a DHT-only link.
+  t.match(refusal(`${LINK_SCHEME}${peerId}?dht=${dhtParam}`), /name/, 'no name');
+  t.match(refusal(`${LINK_SCHEME}${peerId}?addr=a:1&addr=b:2&addr=c:3&addr=d:4&addr=e:5&dht=${dhtParam}&name=B`), /more than 4 addresses/);
+  t.match(refusal(`${LINK_SCHEME}${peerId}?addr=h:0&dht=${dhtParam}&name=B`), /"h:0" is not a host:port address/, 'a bad address beside a good DHT key');
 });
 
 /** The message parsing `text` throws. */

@@ -1,22 +1,6 @@
 import t from 'tap';
-import { dhtEnv, localTestnet } from '../helpers/dht-testnet';
+import { dhtEnv, dhtListening, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
 import { eventually, startNode, type TestNode } from '../helpers/node';
-
-/** The node's pairing link without its direct addresses: only the DHT can take a pairing there. */
-async function dhtOnlyLink(node: TestNode): Promise<string> {
-  const link = await eventually(async () => {
-    const identity = await node.call('identity');
-    const text = identity['link'] as string | null;
-    return text !== null && text.includes('dht=') ? text : undefined;
-  }, 'a link with a DHT key');
-  const url = new URL(link.replace('p2p-comm://', 'http://x/'));
-  url.searchParams.delete('addr');
-  return `p2p-comm://${url.pathname.slice(1)}?${url.searchParams.toString().replaceAll('+', '%20')}`;
-}
-
-async function dhtListening(node: TestNode): Promise<void> {
-  await eventually(async () => ((await node.call('status'))['dht'] as { listening: boolean }).listening, 'the DHT server listening');
-}
 
 interface PeerView {
   peer: string;

@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import createTestnet from 'hyperdht/testnet';
 import type HyperDHT from 'hyperdht';
+import { eventually, type TestNode } from './node';
 
 export interface LocalTestnet {
   /** `host:port,...` for P2P_COMM_DHT_BOOTSTRAP. */
@@ -34,4 +35,21 @@ export async function localTestnet(t: Test, size = 4): Promise<LocalTestnet> {
 /** Env for a node on the local testnet, listening and dialing on 127.0.0.1 only. */
 export function dhtEnv(testnet: LocalTestnet): Record<string, string> {
   return { P2P_COMM_DHT: 'on', P2P_COMM_DHT_BOOTSTRAP: testnet.bootstrap, P2P_COMM_DHT_HOST: '127.0.0.1' };
+}
+
+/** The node's pairing link without its direct addresses: only the DHT can take a pairing there. */
+export async function dhtOnlyLink(node: TestNode): Promise<string> {
+  const link = await eventually(async () => {
+    const identity = await node.call('identity');
+    const text = identity['link'] as string | null;
+    return text !== null && text.includes('dht=') ? text : undefined;
+  }, 'a link with a DHT key');
+  const url = new URL(link.replace('p2p-comm://', 'http://x/'));
+  url.searchParams.delete('addr');
+  return `p2p-comm://${url.pathname.slice(1)}?${url.searchParams.toString().replaceAll('+', '%20')}`;
+}
+
+/** Waits until the node's DHT server listens: it has joined the testnet and announced its key. */
+export async function dhtListening(node: TestNode): Promise<void> {
+  await eventually(async () => ((await node.call('status'))['dht'] as { listening: boolean }).listening, 'the DHT server listening');
 }

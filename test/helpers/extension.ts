@@ -40,8 +40,20 @@ export function pathWithoutNode(path: string): string {
  */
 export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off' };
 
-/** Loopback, or the private ranges tests build their own network namespaces in. */
-const LOCAL_HOST = /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.)/;
+/**
+ * Loopback, or the private ranges tests build their own network namespaces
+ * in: IPv4 literals only, as a host name could resolve to anywhere.
+ */
+const LOCAL_IPV4 = /^(127\.[0-9]{1,3}\.[0-9]{1,3}|10\.[0-9]{1,3}\.[0-9]{1,3}|192\.168\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])\.[0-9]{1,3})\.[0-9]{1,3}$/;
+
+/** The hosts a bootstrap entry `[ip@]host:port` makes hyperdht contact: the suggested IP first, then the host. */
+function bootstrapHosts(node: string): string[] {
+  const at = node.indexOf('@');
+  const hostPort = node.slice(at + 1);
+  const colon = hostPort.lastIndexOf(':');
+  const host = colon === -1 ? hostPort : hostPort.slice(0, colon);
+  return at === -1 ? [host] : [node.slice(0, at), host];
+}
 
 /**
  * A node under test never joins the public DHT: it must run with the DHT
@@ -55,7 +67,7 @@ export function assertNoPublicDht(env: NodeJS.ProcessEnv, isolatedNamespace = fa
   if (bootstrap.length === 0) {
     throw new Error('a test node would join the public DHT: set P2P_COMM_DHT=off, or P2P_COMM_DHT_BOOTSTRAP to a local testnet');
   }
-  const remote = bootstrap.find((node) => !LOCAL_HOST.test(node.trim().replace(/^[0-9.]+@/, '')));
+  const remote = bootstrap.find((node) => !bootstrapHosts(node.trim()).every((host) => LOCAL_IPV4.test(host)));
   if (remote !== undefined) throw new Error(`a test node may only bootstrap from a local testnet, not ${remote}`);
 }
 

@@ -2,11 +2,14 @@ import { createPublicKey, verify } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import t from 'tap';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../../extension/identity/node-identity';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { tempDir } from '../helpers/extension';
+import { dhtPublicKeyOf } from '../../extension/wire/dht-key-binding';
 
 // RFC 8032, section 7.1, test 1.
 const RFC8032_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
@@ -118,4 +121,29 @@ t.test('a data directory that cannot hold the key is reported', async (t) => {
     errorName: 'IDENTITY_UNUSABLE',
     message: /^cannot create the identity key .*missing\/identity\.key: .*check that the data directory exists and is writable$/,
   });
+});
+
+t.test('the DHT seed is HKDF-SHA256 of the identity seed under a fixed label, stable across loads', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, IDENTITY_FILE_NAME), keyFile({}), { mode: 0o600 });
+  const identity = loadOrCreateIdentity(dir);
+  const seed = Buffer.from(RFC8032_SEED, 'hex');
+  // Computed independently: @noble/hashes, empty salt (RFC 5869: HashLen zero bytes), the label as info.
+  const expected = hkdf(sha256, seed, new Uint8Array(0), new TextEncoder().encode('p2p-comm dht key pair v1'), 32);
+  t.same(identity.dhtSeed, expected, 'HKDF with the fixed label');
+  t.same(loadOrCreateIdentity(dir).dhtSeed, expected, 'the same after loading again');
+  t.equal(identity.dhtSeed.length, 32);
+  t.notSame(identity.dhtSeed, new Uint8Array(seed), 'not the identity seed');
+  t.notSame(identity.dhtSeed, identity.publicKey, 'not the identity public key');
+  t.notSame(dhtPublicKeyOf(identity.dhtSeed), identity.publicKey, 'the DHT key pair is not the identity key pair');
+});
+
+t.test('a created identity keeps its DHT seed across loads, and two identities have different ones', async (t) => {
+  const dir = tempDir(t);
+  const created = loadOrCreateIdentity(dir);
+  const file = JSON.parse(readFileSync(join(dir, IDENTITY_FILE_NAME), 'utf8')) as { seed: string };
+  const seed = Buffer.from(file.seed, 'base64');
+  t.same(created.dhtSeed, hkdf(sha256, seed, new Uint8Array(0), new TextEncoder().encode('p2p-comm dht key pair v1'), 32), 'derived from the stored seed');
+  t.same(loadOrCreateIdentity(dir).dhtSeed, created.dhtSeed, 'the same DHT seed after a reload');
+  t.notSame(loadOrCreateIdentity(tempDir(t)).dhtSeed, created.dhtSeed, 'another identity, another DHT seed');
 });

@@ -21,16 +21,23 @@ const addressArbitrary = fc.oneof(
   fc.integer({ min: 1, max: 65535 }).map((port) => `[fe80::1]:${port}`),
 );
 
+/** Any 96 bytes: the link reads the form of a DHT key binding; its signature is checked where the link is used. */
+const dhtBindingArbitrary = fc.uint8Array({ minLength: 96, maxLength: 96 });
+
 t.test('pairing link: print then parse gives back the same link', async (t) => {
   fc.assert(
     fc.property(
       // Keys of seeds: a link refuses bytes that are no usable key.
       fc.uint8Array({ minLength: 32, maxLength: 32 }).map((seed) => ed25519FromSeed(seed).publicKey),
-      fc.array(addressArbitrary, { minLength: 1, maxLength: 4 }),
+      // A link carries at least one address or a DHT key: no addresses only beside a DHT key.
+      fc.oneof(
+        fc.record({ addresses: fc.array(addressArbitrary, { minLength: 1, maxLength: 4 }), dhtBinding: fc.option(dhtBindingArbitrary, { nil: null }) }),
+        fc.record({ addresses: fc.constant<string[]>([]), dhtBinding: dhtBindingArbitrary }),
+      ),
       nameArbitrary,
       fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
-      (key, addresses, displayName, exp) => {
-        const link = { peerId: peerIdFromPublicKey(key), addresses, displayName, dhtBinding: null, expiresAt: exp === null ? null : new Date(exp * 1000) };
+      (key, { addresses, dhtBinding }, displayName, exp) => {
+        const link = { peerId: peerIdFromPublicKey(key), addresses, displayName, dhtBinding, expiresAt: exp === null ? null : new Date(exp * 1000) };
         const printed = printPairingLink(link);
         const parsed = parsePairingLink(printed);
         return /^p2p-comm:\/\/[\x21-\x7e]+$/.test(printed) && JSON.stringify(parsed) === JSON.stringify(link) && printPairingLink(parsed) === printed;
@@ -39,6 +46,35 @@ t.test('pairing link: print then parse gives back the same link', async (t) => {
     { numRuns: 300, seed: 11 },
   );
   t.pass('300 links');
+});
+
+t.test('pairing link: a dht field is taken exactly when it is 128 base64url characters, as the bytes they spell', async (t) => {
+  const key = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
+  const base64urlCharacter = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
+  const value = fc.oneof(
+    fc.string({ minLength: 0, maxLength: 140 }),
+    fc.string({ unit: base64urlCharacter, minLength: 126, maxLength: 130 }),
+    // 128 base64url characters with one character anywhere replaced by any other.
+    fc.tuple(fc.string({ unit: base64urlCharacter, minLength: 128, maxLength: 128 }), fc.nat(127), fc.string({ minLength: 1, maxLength: 1 })).map(
+      ([text, at, other]) => `${text.slice(0, at)}${other}${text.slice(at + 1)}`,
+    ),
+  );
+  fc.assert(
+    fc.property(value, (dht) => {
+      const text = `p2p-comm://${peerIdFromPublicKey(key)}?dht=${encodeURIComponent(dht)}&name=B`;
+      let binding: Uint8Array | null | 'refused';
+      try {
+        binding = parsePairingLink(text).dhtBinding;
+      } catch (error) {
+        if (!/^invalid pairing link: its DHT key is not 96 bytes of base64url; /.test((error as Error).message)) throw error;
+        binding = 'refused';
+      }
+      if (!/^[A-Za-z0-9_-]{128}$/.test(dht)) return binding === 'refused';
+      return binding !== 'refused' && binding !== null && Buffer.from(binding).toString('base64url') === dht;
+    }),
+    { numRuns: 500, seed: 12 },
+  );
+  t.pass('500 dht fields');
 });
 
 const alice = throwawayIdentity();
