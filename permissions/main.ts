@@ -48,7 +48,7 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
                                   (${RELAY_SEED_FILE_NAME}). Prints one line when ready (JSON with --json).
   help                            print this text
 
-  --host-dir DIR   host state: grants, audit log, plugins/ (default ~/.p2p-comm-host)
+  --host-dir DIR   host state: grants, audit log, plugins/, relay-seed (default ~/.p2p-comm-host)
   -h, --help       print this text
   --version        print the version
 

@@ -65,6 +65,8 @@ declare module 'hyperdht' {
       anyPort?: boolean;
       firewalled?: boolean;
       ephemeral?: boolean;
+      /** false: skip the check at bootstrap that can find a node reachable unasked (on loopback it always is). */
+      quickFirewall?: boolean;
     }
   }
 
@@ -76,6 +78,8 @@ declare module 'hyperdht' {
     /** True until other DHT nodes have reached this one's UDP port unasked. */
     readonly firewalled: boolean;
     fullyBootstrapped(): Promise<void>;
+    /** DHT nodes in the routing table. */
+    toArray(options?: { limit?: number }): { host: string; port: number }[];
     connect(remotePublicKey: Uint8Array, options?: HyperDHT.ConnectOptions): HyperDHT.NoiseSecretStream;
     createServer(options?: HyperDHT.ServerOptions, onConnection?: (socket: HyperDHT.NoiseSecretStream) => void): HyperDHT.Server;
     createRawStream(options?: HyperDHT.RawStreamOptions): HyperDHT.RawStream;

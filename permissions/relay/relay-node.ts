@@ -1,5 +1,6 @@
 import type HyperDHT from 'hyperdht';
 import type * as BlindRelay from 'blind-relay';
+import { P2pError } from '../../extension/common/errors';
 import type { RelayOptions } from './relay-options';
 
 /**
@@ -59,7 +60,14 @@ export async function startRelayNode(options: RelayNodeOptions): Promise<Running
     ...(options.bootstrap === null ? {} : { bootstrap: options.bootstrap }),
   });
   try {
-    await dht.fullyBootstrapped();
+    await dht.fullyBootstrapped().catch((error: unknown) => {
+      throw bindError(error, options);
+    });
+    // Announcing to nobody would leave a relay no peer can find, running as if all were well.
+    if (dht.toArray().length === 0) {
+      const through = options.bootstrap === null ? 'the public Hyperswarm bootstrap nodes' : options.bootstrap.join(', ');
+      throw new P2pError('NOT_AVAILABLE', `no DHT node answered through ${through}; check that this machine can reach them over UDP (and the --bootstrap addresses, if given)`);
+    }
     const relay = new BlindRelayServer({ createStream: (streamOptions) => dht.createRawStream({ ...streamOptions, framed: true }) });
     const server = dht.createServer({}, (socket) => acceptPeer(relay, socket, options.log));
     await server.listen(keyPair);
@@ -72,9 +80,21 @@ export async function startRelayNode(options: RelayNodeOptions): Promise<Running
       stop: () => dht.destroy(),
     };
   } catch (error) {
-    await dht.destroy({ force: true });
+    // A DHT that never bound fails its destroy with the same error: the one worth reporting is the first.
+    await dht.destroy({ force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/** The socket errors an operator can fix, said so; anything else as it came. */
+function bindError(error: unknown, { host, port }: RelayOptions): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE') {
+    return new P2pError('NOT_AVAILABLE', `UDP port ${port} on ${host} is already in use (another relay or DHT node?); stop it or choose another --port`);
+  }
+  if (code === 'EADDRNOTAVAIL') return new P2pError('NOT_AVAILABLE', `${host} is not an address of this machine; give --host one of its own, or leave it out`);
+  if (code === 'EACCES') return new P2pError('NOT_AVAILABLE', `not allowed to bind UDP port ${port} on ${host}; choose a port above 1023, or run with the right to bind it`);
+  return error;
 }
 
 /** A peer's Noise connection to the relay: it may ask for pairings until it closes. */

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { waitForEvent } from '../helpers/line-process';
 import {
   createNatTopology,
+  DHT_PORT,
   NAT_ADDRESSES,
   natTestObstacle,
   startBootstrapNodes,
@@ -103,7 +104,7 @@ if (obstacle !== undefined) {
   t.test('symmetric / symmetric with a relay: the bytes go through the relay', { timeout: CASE_TIMEOUT_MS }, async (t) => {
     const setup = await scenario(t, { a: 'symmetric', b: 'symmetric' }, true);
     const outcome = await connectAcross(setup);
-    t.match(outcome, { event: 'echoed', bytes: PAYLOAD_BYTES, intact: true, remote_host: NAT_ADDRESSES.relayHost }, 'the payload came back intact, from the relay');
+    t.match(outcome, { event: 'echoed', bytes: PAYLOAD_BYTES, intact: true, remote_host: NAT_ADDRESSES.relayHost, remote_port: DHT_PORT }, 'the payload came back intact, from the relay');
     const { relay, direct } = await setup.topology.counters();
     t.ok(relay.fromA >= PAYLOAD_BYTES && relay.toB >= PAYLOAD_BYTES, `the payload went A -> relay -> B (${relay.fromA}, ${relay.toB} bytes)`);
     t.ok(relay.fromB >= PAYLOAD_BYTES && relay.toA >= PAYLOAD_BYTES, `the echo went B -> relay -> A (${relay.fromB}, ${relay.toA} bytes)`);

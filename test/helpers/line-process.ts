@@ -47,7 +47,8 @@ export function spawnLineProcess(command: string, args: readonly string[], optio
   child.stdin.on('error', () => undefined);
   let hasExited = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': by then every line the process wrote has been read.
+    child.once('close', (code, signal) => {
       hasExited = true;
       resolve({ code, signal });
       notify();
