@@ -10,7 +10,7 @@ import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
 import { HostDirInUseError, startNode } from './node/running-node';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
-import { DEFAULT_RELAY_PORT, parseRelayOptions, type RelayArguments } from './relay/relay-options';
+import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
 import { relayReadyLine } from './relay/ready-line';
 import { startRelayNode } from './relay/relay-node';
 import { loadOrCreateRelaySeed, RELAY_SEED_FILE_NAME } from './relay/relay-seed';
@@ -303,8 +303,7 @@ async function relay(hostDir: string, args: RelayArguments, json: boolean): Prom
     fail(error instanceof Error ? error.message : String(error));
   }
   const log = (line: string): void => void process.stderr.write(`p2p-comm-host relay: ${printable(line)}\n`);
-  const through = options.bootstrap === null ? 'the public Hyperswarm bootstrap nodes' : options.bootstrap.join(', ');
-  log(`joining the DHT through ${through}`);
+  log(`joining the DHT through ${describeBootstrap(options.bootstrap)}`);
   const running = await startRelayNode({ ...options, seed, log });
   if (!running.reachable) {
     log(`warning: no DHT node could reach UDP port ${running.port} unasked; peers may not reach this relay. Open UDP port ${running.port} to this machine in its firewall (and forward it on a NAT router)`);

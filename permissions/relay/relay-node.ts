@@ -1,7 +1,7 @@
 import type HyperDHT from 'hyperdht';
 import type * as BlindRelay from 'blind-relay';
 import { P2pError } from '../../extension/common/errors';
-import type { RelayOptions } from './relay-options';
+import { describeBootstrap, type RelayOptions } from './relay-options';
 
 /**
  * A blind relay on the Hyperswarm DHT. Two peers that cannot hole-punch
@@ -65,8 +65,7 @@ export async function startRelayNode(options: RelayNodeOptions): Promise<Running
     });
     // Announcing to nobody would leave a relay no peer can find, running as if all were well.
     if (dht.toArray().length === 0) {
-      const through = options.bootstrap === null ? 'the public Hyperswarm bootstrap nodes' : options.bootstrap.join(', ');
-      throw new P2pError('NOT_AVAILABLE', `no DHT node answered through ${through}; check that this machine can reach them over UDP (and the --bootstrap addresses, if given)`);
+      throw new P2pError('NOT_AVAILABLE', `no DHT node answered through ${describeBootstrap(options.bootstrap)}; check that this machine can reach them over UDP (and the --bootstrap addresses, if given)`);
     }
     const relay = new BlindRelayServer({ createStream: (streamOptions) => dht.createRawStream({ ...streamOptions, framed: true }) });
     const server = dht.createServer({}, (socket) => acceptPeer(relay, socket, options.log));

@@ -32,6 +32,11 @@ export function parseRelayOptions(args: RelayArguments): RelayOptions {
   return { host, port, bootstrap: args.bootstrap === undefined ? null : parseBootstrap(args.bootstrap) };
 }
 
+/** The bootstrap nodes as a person reads them, for logs and errors. */
+export function describeBootstrap(bootstrap: RelayOptions['bootstrap']): string {
+  return bootstrap === null ? 'the public Hyperswarm bootstrap nodes' : bootstrap.join(', ');
+}
+
 /**
  * An empty list would leave the relay alone on a DHT of its own, which
  * nobody could find it on: leaving the option out is how to get the

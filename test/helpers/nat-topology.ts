@@ -15,12 +15,13 @@ import { LOOPBACK_ENV, startNode, type TestNode } from './node';
  *   host B 10.2.0.2 ── 10.2.0.1 router B 203.0.113.2 ───┘         relay 192.0.2.10
  *
  * Each router masquerades its host behind its public address: "cone" keeps
- * the host's source port (the mapping does not depend on the destination,
- * so a hole punched towards one peer is found by the DHT nodes' view of
- * it), "symmetric" picks a random port per destination (--random-fully),
- * which defeats prediction. The public namespace routes between the
- * routers but knows nothing of the 10.x networks: hosts reach each other
- * only through NAT, as over the internet.
+ * the host's source port, so the address the DHT nodes see for a socket is
+ * the one a peer can punch towards; "symmetric" picks a random port per
+ * destination (--random-fully), which defeats that. Like a home router,
+ * each drops whatever arrives unsolicited for itself (see routerRules).
+ * The public namespace routes between the routers but knows nothing of the
+ * 10.x networks: hosts reach each other only through NAT, as over the
+ * internet.
  *
  * Everything lives in namespaces created here, named after this process so
  * that parallel runs never meet; the veth pairs are created directly inside
@@ -55,7 +56,6 @@ export interface UdpCounters {
 
 export interface NatTopology {
   readonly namespaces: { public: string; routerA: string; routerB: string; hostA: string; hostB: string };
-  readonly nat: { a: NatKind; b: NatKind };
   hostNamespace(side: Side): string;
   /** Spawns `command args` inside namespace `ns` (through `ip netns exec`); stopped at teardown. */
   spawn(ns: string, command: string, args: readonly string[], options?: LineProcessOptions): LineProcess;
@@ -176,7 +176,6 @@ export async function createNatTopology(t: Test, nat: { a: NatKind; b: NatKind }
 
   return {
     namespaces,
-    nat,
     hostNamespace: (side) => (side === 'a' ? namespaces.hostA : namespaces.hostB),
     spawn(ns, command, args, options = {}) {
       const child = spawnLineProcess(IP, ['netns', 'exec', ns, command, ...args], options);
