@@ -68,7 +68,8 @@ export async function startRelayNode(options: RelayNodeOptions): Promise<Running
       throw new P2pError('NOT_AVAILABLE', `no DHT node answered through ${describeBootstrap(options.bootstrap)}; check that this machine can reach them over UDP (and the --bootstrap addresses, if given)`);
     }
     const relay = new BlindRelayServer({ createStream: (streamOptions) => dht.createRawStream({ ...streamOptions, framed: true }) });
-    const server = dht.createServer({}, (socket) => acceptPeer(relay, socket, options.log));
+    // Peers reach a relay at its public address; its LAN addresses would only tell them about its network.
+    const server = dht.createServer({ shareLocalAddress: false }, (socket) => acceptPeer(relay, socket, options.log));
     await server.listen(keyPair);
     const port = dht.localAddress()?.port ?? options.port;
     return {
