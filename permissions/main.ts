@@ -10,6 +10,10 @@ import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
 import { HostDirInUseError, startNode } from './node/running-node';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
+import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
+import { relayReadyLine } from './relay/ready-line';
+import { startRelayNode } from './relay/relay-node';
+import { loadOrCreateRelaySeed, RELAY_SEED_FILE_NAME } from './relay/relay-seed';
 import { printable, printableJson } from './terminal-text';
 
 /**
@@ -35,9 +39,16 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
   deny-scope ID OPERATION VALUE   refuse a scope value without asking
   forget-scope ID OPERATION VALUE forget an approved or denied scope value (asked again on next use)
   audit                           print the audit log
+  relay [--host H] [--port N] [--bootstrap HOST:PORT,...] [--json]
+                                  run a blind relay (and DHT node) on UDP port N (default ${DEFAULT_RELAY_PORT}) for
+                                  peers whose NATs are both symmetric; it forwards their encrypted
+                                  streams and never sees the contents. --host: IPv4 address to bind
+                                  (default 0.0.0.0); --bootstrap: DHT nodes to join through (default
+                                  the public Hyperswarm ones); its key seed is kept in the host dir
+                                  (${RELAY_SEED_FILE_NAME}). Prints one line when ready (JSON with --json).
   help                            print this text
 
-  --host-dir DIR   host state: grants, audit log, plugins/ (default ~/.p2p-comm-host)
+  --host-dir DIR   host state: grants, audit log, plugins/, relay-seed (default ~/.p2p-comm-host)
   -h, --help       print this text
   --version        print the version
 
@@ -97,6 +108,8 @@ async function main(): Promise<void> {
     case 'deny-scope':
     case 'forget-scope':
       return changeScope(hostDir, args, command);
+    case 'relay':
+      return relay(hostDir, { host: values.host, port: values.port, bootstrap: values.bootstrap }, values.json === true);
     case 'audit':
       // Operation names come from URLs and scope values from plugins: escaped, never raw on a terminal.
       for (const entry of AuditLog.open(hostDir).read()) process.stdout.write(`${printableJson(entry)}\n`);
@@ -124,6 +137,9 @@ function parseCommandLine() {
       policy: { type: 'string' },
       plugin: { type: 'string' },
       'dialog-timeout': { type: 'string' },
+      host: { type: 'string' },
+      bootstrap: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -273,6 +289,44 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+/** Longest a stopping relay waits to unannounce itself before it exits anyway. */
+const RELAY_STOP_GRACE_MS = 5000;
+
+async function relay(hostDir: string, args: RelayArguments, json: boolean): Promise<void> {
+  let options: ReturnType<typeof parseRelayOptions>;
+  let seed: Uint8Array;
+  try {
+    options = parseRelayOptions(args);
+    seed = loadOrCreateRelaySeed(hostDir);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const log = (line: string): void => void process.stderr.write(`p2p-comm-host relay: ${printable(line)}\n`);
+  log(`joining the DHT through ${describeBootstrap(options.bootstrap)}`);
+  const running = await startRelayNode({ ...options, seed, log });
+  if (!running.reachable) {
+    log(`warning: no DHT node could reach UDP port ${running.port} unasked; peers may not reach this relay. Open UDP port ${running.port} to this machine in its firewall (and forward it on a NAT router)`);
+  }
+  process.stdout.write(`${relayReadyLine({ publicKey: running.publicKey, host: options.host, port: running.port }, json)}\n`);
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    // A second signal means now.
+    if (stopping) process.exit(0);
+    stopping = true;
+    log('stopping');
+    const grace = setTimeout(() => {
+      log(`still unannouncing after ${RELAY_STOP_GRACE_MS / 1000} s; exiting anyway`);
+      process.exit(0);
+    }, RELAY_STOP_GRACE_MS);
+    await running.stop();
+    clearTimeout(grace);
+    log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));

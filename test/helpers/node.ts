@@ -21,12 +21,22 @@ export interface TestNode {
   attempt(operation: string, input?: Record<string, unknown>): Promise<RpcResponse>;
 }
 
+export interface StartNodeOptions {
+  dataDir?: string;
+  env?: Record<string, string>;
+  /** What to spawn instead of the binary under test, e.g. a wrapper that runs it elsewhere, with its arguments. */
+  binary?: string;
+  args?: readonly string[];
+}
+
 /** A p2p-comm node spawned like Nexus does, on loopback, with its own data dir. */
-export async function startNode(t: Test, options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestNode> {
+export async function startNode(t: Test, options: StartNodeOptions = {}): Promise<TestNode> {
   const dataDir = options.dataDir ?? join(tempDir(t), 'node');
   const events: TestNode['events'] = [];
   const { extension, stderr } = await startExtension(t, {
     dataDir,
+    ...(options.binary === undefined ? {} : { binary: options.binary }),
+    ...(options.args === undefined ? {} : { args: options.args }),
     env: { ...process.env, ...LOOPBACK_ENV, ...options.env },
     onRequest: (method, params) => {
       if (method !== 'event.publish') throw new Error(`Unknown IPC method: ${method}`);

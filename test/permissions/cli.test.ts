@@ -21,6 +21,7 @@ t.test('-h, --help and help print the usage; --version the version', async (t) =
     t.equal(status, 0, flag);
     t.match(stdout, /^usage: p2p-comm-host <command>/, flag);
     t.match(stdout, 'deny-scope ID OPERATION VALUE');
+    t.match(stdout, 'relay [--host H] [--port N] [--bootstrap HOST:PORT,...] [--json]');
   }
   t.same(cli(['--version']), { status: 0, stdout: `p2p-comm-host ${manifest.version}\n`, stderr: '' });
   const unknown = cli(['--frobnicate']);
