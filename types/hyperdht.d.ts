@@ -79,6 +79,8 @@ declare module 'hyperdht' {
   class HyperDHT extends EventEmitter {
     constructor(options?: HyperDHT.Options);
     static keyPair(seed?: Uint8Array): HyperDHT.KeyPair;
+    /** The public bootstrap nodes, as `ip@name:port`. */
+    static readonly BOOTSTRAP: readonly string[];
     static bootstrapper(port: number, host: string, options?: HyperDHT.Options): HyperDHT;
     readonly destroyed: boolean;
     /** True until other DHT nodes have reached this one's UDP port unasked. */

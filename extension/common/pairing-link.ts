@@ -1,4 +1,5 @@
 import { P2pError } from './errors';
+import { decodeBase64urlExact, encodeBase64url } from './base64url';
 import { describePublicKeyRefusal, publicKeyRefusal } from './ed25519-public-key';
 import { PEER_ID_PATTERN, publicKeyFromPeerId } from './peer-id';
 import { validateDisplayName } from './display-name';
@@ -10,8 +11,8 @@ import { quoteUntrusted } from './quote-text';
  *
  *   p2p-comm://<peer id>?[addr=<host:port>&...][&dht=<base64url>]&name=<percent-encoded UTF-8>[&exp=<unix seconds>]
  *
- * `dht` is the node's DHT key with its identity's signature over it (96
- * bytes, docs/protocol.md "DHT key binding"); a link carries at least one
+ * `dht` is the node's DHT key with its identity's and its own signature
+ * over the pair (160 bytes, docs/protocol.md §1); a link carries at least one
  * address or a DHT key. The signature is checked where the link is used:
  * this module only reads the form.
  *
@@ -22,9 +23,8 @@ import { quoteUntrusted } from './quote-text';
  */
 export const LINK_SCHEME = 'p2p-comm://';
 export const MAX_LINK_ADDRESSES = 4;
-/** The DHT key binding: key [32] | signature [64]. */
-export const LINK_DHT_BINDING_BYTES = 96;
-const DHT_BINDING_PATTERN = /^[A-Za-z0-9_-]{128}$/;
+/** The DHT key binding: key [32] | identity signature [64] | DHT key signature [64]. */
+export const LINK_DHT_BINDING_BYTES = 160;
 /** The latest time a JavaScript Date holds (8.64e15 ms), in seconds. */
 const MAX_TIME_SECONDS = 8_640_000_000_000;
 const ADDRESS_PATTERN = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
@@ -49,7 +49,7 @@ export function isValidAddress(address: string): boolean {
 export function printPairingLink(link: PairingLink): string {
   const query = new URLSearchParams();
   for (const address of link.addresses.slice(0, MAX_LINK_ADDRESSES)) query.append('addr', address);
-  if (link.dhtBinding !== null) query.append('dht', Buffer.from(link.dhtBinding).toString('base64url'));
+  if (link.dhtBinding !== null) query.append('dht', encodeBase64url(link.dhtBinding));
   query.append('name', link.displayName);
   if (link.expiresAt !== null) query.append('exp', String(Math.floor(link.expiresAt.getTime() / 1000)));
   // URLSearchParams writes spaces as '+'; %20 survives every copy-paste path.
@@ -78,8 +78,8 @@ export function parsePairingLink(text: string): PairingLink {
   const addresses = query.getAll('addr');
   const dhts = query.getAll('dht');
   if (dhts.length > 1) throw invalid('it carries more than one DHT key');
-  if (dhts.length === 1 && !DHT_BINDING_PATTERN.test(dhts[0] as string)) throw invalid('its DHT key is not 96 bytes of base64url');
-  const dhtBinding = dhts.length === 1 ? new Uint8Array(Buffer.from(dhts[0] as string, 'base64url')) : null;
+  const dhtBinding = dhts.length === 1 ? decodeBase64urlExact(dhts[0] as string, LINK_DHT_BINDING_BYTES) : null;
+  if (dhts.length === 1 && dhtBinding === null) throw invalid(`its DHT key is not ${LINK_DHT_BINDING_BYTES} bytes of unpadded base64url`);
   if (addresses.length === 0 && dhtBinding === null) throw invalid('it carries no address and no DHT key');
   if (addresses.length > MAX_LINK_ADDRESSES) throw invalid(`it carries more than ${MAX_LINK_ADDRESSES} addresses`);
   for (const address of addresses) if (!isValidAddress(address)) throw invalid(`${quoteUntrusted(address)} is not a host:port address`);

@@ -4,7 +4,8 @@ import { TokenBucket } from '../common/token-bucket';
 import type { NodeIdentity } from '../identity/node-identity';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';
-import { DHT_ADDRESS_PREFIX, dhtAddress, type DhtSocket } from '../transport/dht/dht-socket';
+import { dhtAddress, dhtKeyOf } from '../common/dht-address';
+import type { DhtSocket } from '../transport/dht/dht-socket';
 import { DhtNode, type DhtPath } from '../transport/dht/dht-node';
 import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
@@ -23,14 +24,6 @@ export interface DhtReachDeps {
   loadHyperDht: () => typeof HyperDHT;
   /** A DHT connection that passed the firewall, for the peer server to upgrade and handshake. */
   onConnection: (socket: DhtSocket) => void;
-}
-
-export function isDhtAddress(address: string): boolean {
-  return address.startsWith(DHT_ADDRESS_PREFIX);
-}
-
-function keyOf(address: string): Uint8Array {
-  return new Uint8Array(Buffer.from(address.slice(DHT_ADDRESS_PREFIX.length), 'hex'));
 }
 
 /**
@@ -108,7 +101,7 @@ export class DhtReach {
   /** A connection to the node at `address` (`dht:<key>`), hole-punched or, when `relayed`, through a configured relay. */
   dial(address: string, relayed: boolean): Promise<DhtSocket> {
     if (this.node === null) return Promise.reject(new Error('the DHT is off'));
-    return this.node.dial(keyOf(address), relayed);
+    return this.node.dial(dhtKeyOf(address), relayed);
   }
 
   pathOf(socket: DhtSocket): DhtPath {
@@ -122,6 +115,7 @@ export class DhtReach {
       mode: config.mode,
       public_key: key === null ? null : Buffer.from(key).toString('hex'),
       listening: this.node?.listening ?? false,
+      known_nodes: this.node?.knownNodes() ?? 0,
       public_address: this.node?.remoteAddress() ?? null,
       bootstrap: config.bootstrap ?? 'public',
       relays: config.relays.map((relay) => Buffer.from(relay).toString('hex')),

@@ -25,7 +25,8 @@ import { advertisedAddresses, formatAddress } from './addresses';
 import { persistPort, readPersistedPort } from './listen-port';
 import { RefusalBudgets } from './refusal-budgets';
 import { keepExisting } from './survivor';
-import { DhtReach, isDhtAddress } from './dht-reach';
+import { DhtReach } from './dht-reach';
+import { isDhtAddress } from '../common/dht-address';
 import { DhtDialError } from '../transport/dht/dht-node';
 import { DhtSocket } from '../transport/dht/dht-socket';
 
@@ -97,6 +98,8 @@ export class PeerNetwork {
   private readonly refusalBudgets: RefusalBudgets;
   /** The DHT stream under each session that runs over one; sessions absent here run over TCP. */
   private readonly dhtStreams = new WeakMap<SecureChannel, DhtSocket>();
+  /** Sessions whose hello already taught the peer's DHT key. */
+  private readonly dhtBindingLearned = new WeakSet<SecureChannel>();
   readonly dht: DhtReach;
 
   constructor(private readonly deps: PeerNetworkDeps) {
@@ -176,11 +179,15 @@ export class PeerNetwork {
   }
 
   /**
-   * A peer's hello named its DHT key: kept as one of its addresses once its
-   * identity's signature over it holds. One that does not hold is refused
-   * input, charged like any other.
+   * A peer's hello named its DHT key: kept as its DHT address once both
+   * signatures hold (its identity's, and the DHT key's own). One that does
+   * not hold is refused input, charged like any other.
    */
   learnDhtBinding(peerId: string, binding: Uint8Array): void {
+    const channel = this.sessions.get(peerId);
+    // Once per session: a peer repeating hellos with fresh keys must not rewrite the trust store each time.
+    if (channel === undefined || this.dhtBindingLearned.has(channel)) return;
+    this.dhtBindingLearned.add(channel);
     const address = this.dht.addressFromBinding(binding, publicKeyFromPeerId(peerId));
     if (address === null) return this.refuse(peerId, 'bad_dht_key_binding');
     const peer = this.deps.trust.get(peerId);
@@ -445,11 +452,15 @@ export class PeerNetwork {
   /** One connection and handshake; `relayed` applies to DHT addresses only. */
   private async tryAddress(peerId: string, address: string, payload: InitiatorPayload, relayed = false): Promise<AttemptOutcome> {
     const { identity, refusals, logger } = this.deps;
-    const startedAt = Date.now();
+    let startedAt = Date.now();
     let socket: WebSocket;
     let stream: DhtSocket | undefined;
     try {
-      if (isDhtAddress(address)) stream = await this.dht.dial(address, relayed);
+      if (isDhtAddress(address)) {
+        stream = await this.dht.dial(address, relayed);
+        // The DHT connection has its own deadline (P2P_COMM_DHT_CONNECT_TIMEOUT_MS); the handshake's starts now.
+        startedAt = Date.now();
+      }
       socket = await dial(address, this.deps.config.transport, stream);
     } catch (error) {
       logger.debug(`${peerId}: ${(error as Error).message}`);

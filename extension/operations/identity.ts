@@ -42,7 +42,8 @@ export function dhtNotice(mode: DhtMode): string {
 }
 
 export const DHT_ON_NOTICE =
-  'DHT: on. This node announces itself on the Hyperswarm DHT so that peers beyond the LAN can reach it; this reveals its IP address to DHT nodes. ' +
+  'DHT: on. This node announces itself on the Hyperswarm DHT so that peers beyond the LAN can reach it: DHT nodes learn its IP address, ' +
+  'and anyone who ever had its pairing link can look up its current address while it runs. ' +
   'Set P2P_COMM_DHT=connect to only dial out, or P2P_COMM_DHT=off (docs/reach.md)';
 
 export const setDisplayName: OperationHandler = async (input, node) => {

@@ -56,12 +56,12 @@ const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = 
   nothing_to_do: { state: 'queued', message: 'the request is stored' },
 };
 
-/** The link's DHT key, once its signature by the peer's identity holds: a forged one could send the request elsewhere. */
+/** The link's DHT key, once its signatures hold (the peer's identity's and the key's own): a forged one could send the request elsewhere. */
 function dhtAddressOf(target: PairingLink, publicKey: Uint8Array, node: NodeContext): string | null {
   if (target.dhtBinding === null) return null;
   const address = node.network.dht.addressFromBinding(target.dhtBinding, publicKey);
   if (address === null) {
-    throw new P2pError('INVALID_INPUT', 'invalid pairing link: its DHT key is not signed by the peer it names; ask the other person for a fresh link');
+    throw new P2pError('INVALID_INPUT', 'invalid pairing link: its DHT key is not signed both by the peer it names and by that key; ask the other person for a fresh link');
   }
   return address;
 }
@@ -75,6 +75,13 @@ export const pair: OperationHandler = async (input, node) => {
   const keys = { fingerprint: fingerprintOf(publicKey), safety_number: safetyNumber(node.identity.publicKey, publicKey) };
   if (node.trust.isTrusted(target.peerId)) {
     return { data: { request_id: null, peer: target.peerId, state: 'trusted', ...keys }, message: 'already paired' };
+  }
+  if (target.addresses.length === 0 && node.networkConfig.dht.mode === 'off') {
+    throw new P2pError(
+      'NOT_AVAILABLE',
+      'this link reaches its node only through the DHT, which is off on this node (P2P_COMM_DHT=off); ' +
+        'turn it on (P2P_COMM_DHT=connect dials without announcing this node), or ask for a link with an address',
+    );
   }
   const request = node.pending.addOutgoing({
     requestId: Buffer.from(newRequestId()).toString('hex'),

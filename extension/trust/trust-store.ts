@@ -11,6 +11,7 @@ import {
   TIME_SCHEMA,
 } from '../common/json-state-file';
 import { replaceLegacyNames } from './legacy-names';
+import { isDhtAddress } from '../common/dht-address';
 
 /**
  * The peers this node has paired with (trust on first use): the key of a
@@ -283,8 +284,11 @@ export class TrustStore {
   }
 }
 
+/** Newest first, at most MAX_PEER_ADDRESSES, and one DHT address: a node has one DHT key, so an older one is stale. */
 function mostRecentAddresses(newest: readonly string[], older: readonly string[]): string[] {
-  return [...new Set([...newest, ...older])].slice(0, MAX_PEER_ADDRESSES);
+  const merged = [...new Set([...newest, ...older])];
+  const dht = merged.find(isDhtAddress);
+  return merged.filter((address) => !isDhtAddress(address) || address === dht).slice(0, MAX_PEER_ADDRESSES);
 }
 
 function recordOf(peerId: string, entry: PeerEntry): TrustedPeerRecord {

@@ -1,22 +1,28 @@
+import { sign } from 'node:crypto';
+import { publicKeyRefusal } from '../common/ed25519-public-key';
 import { ed25519FromSeed, ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
 
 /**
  * A node's statement that a DHT key is its own, carried in its pairing link
  * and its hello, so that what a link or a peer says about where to find a
- * node on the DHT cannot be forged by someone else. 96 bytes:
+ * node on the DHT cannot be forged by someone else. 160 bytes:
  *
- *   dht_public_key [32] | signature [64]
+ *   dht_public_key [32] | identity_signature [64] | dht_signature [64]
  *
- * The signature is Ed25519 by the node's identity key over
+ * Both are Ed25519 signatures over
  *
  *   "p2p-comm dht key v1" | 0x00 | identity_public_key | dht_public_key
  *
- * The label and its terminator keep it apart from every other signature the
- * identity key makes. The DHT key pair itself is derived from the identity
- * seed (node-identity.ts), so the binding is the same on every start.
+ * the first by the identity key (this identity names that DHT key), the
+ * second by the DHT key (whoever holds it agrees to stand for that
+ * identity). Without the second, anyone could name a stranger's DHT key in
+ * a link or hello of their own and have nodes call that stranger. The
+ * label and its terminator keep the text apart from every other one either
+ * key signs. The DHT key pair is derived from the identity seed
+ * (node-identity.ts), so the binding is the same on every start.
  */
 export const DHT_KEY_LABEL = 'p2p-comm dht key v1';
-export const DHT_KEY_BINDING_BYTES = KEY_BYTES + SIGNATURE_BYTES;
+export const DHT_KEY_BINDING_BYTES = KEY_BYTES + 2 * SIGNATURE_BYTES;
 const SIGNED_PREFIX = Buffer.from(`${DHT_KEY_LABEL}\0`, 'utf8');
 
 export interface DhtKeySigner {
@@ -30,19 +36,24 @@ export function dhtPublicKeyOf(dhtSeed: Uint8Array): Uint8Array {
   return ed25519FromSeed(dhtSeed).publicKey;
 }
 
-function signingInput(identityKey: Uint8Array, dhtKey: Uint8Array): Uint8Array {
+export function dhtKeySigningInput(identityKey: Uint8Array, dhtKey: Uint8Array): Uint8Array {
   return Buffer.concat([SIGNED_PREFIX, identityKey, dhtKey]);
 }
 
 export function signDhtKeyBinding(identity: DhtKeySigner): Uint8Array {
-  const dhtKey = dhtPublicKeyOf(identity.dhtSeed);
-  return Buffer.concat([dhtKey, identity.sign(signingInput(identity.publicKey, dhtKey))]);
+  const dht = ed25519FromSeed(identity.dhtSeed);
+  const input = dhtKeySigningInput(identity.publicKey, dht.publicKey);
+  return Buffer.concat([dht.publicKey, identity.sign(input), sign(null, input, dht.privateKey)]);
 }
 
-/** The DHT key the binding names, or null unless it is `identityKey`'s own statement. */
+/** The DHT key the binding names, or null unless both `identityKey` and that DHT key signed it. */
 export function checkDhtKeyBinding(binding: Uint8Array, identityKey: Uint8Array): Uint8Array | null {
   if (binding.length !== DHT_KEY_BINDING_BYTES) return null;
   const dhtKey = binding.subarray(0, KEY_BYTES);
-  if (!ed25519Verify(identityKey, signingInput(identityKey, dhtKey), binding.subarray(KEY_BYTES))) return null;
+  // A key nobody can hold (small order: OpenSSL accepts a forged signature under it) names no one to call.
+  if (publicKeyRefusal(dhtKey) !== null) return null;
+  const input = dhtKeySigningInput(identityKey, dhtKey);
+  if (!ed25519Verify(identityKey, input, binding.subarray(KEY_BYTES, KEY_BYTES + SIGNATURE_BYTES))) return null;
+  if (!ed25519Verify(dhtKey, input, binding.subarray(KEY_BYTES + SIGNATURE_BYTES))) return null;
   return new Uint8Array(dhtKey);
 }

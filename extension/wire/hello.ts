@@ -1,3 +1,4 @@
+import { decodeBase64urlExact, encodeBase64url } from '../common/base64url';
 import { DHT_KEY_BINDING_BYTES } from './dht-key-binding';
 
 /**
@@ -22,7 +23,6 @@ export interface Hello {
   dhtBinding: Uint8Array | null;
 }
 
-const DHT_BINDING = new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((DHT_KEY_BINDING_BYTES * 4) / 3)}}$`);
 
 export function encodeHello(hello: Hello): Uint8Array {
   return Buffer.from(
@@ -31,7 +31,7 @@ export function encodeHello(hello: Hello): Uint8Array {
       agent: hello.agent,
       capabilities: hello.capabilities,
       software: hello.software,
-      ...(hello.dhtBinding === null ? {} : { dht: Buffer.from(hello.dhtBinding).toString('base64url') }),
+      ...(hello.dhtBinding === null ? {} : { dht: encodeBase64url(hello.dhtBinding) }),
     }),
     'utf8',
   );
@@ -53,7 +53,8 @@ export function decodeHello(bytes: Uint8Array, validAgent: (name: string) => boo
   if (typeof software !== 'string' || !SOFTWARE.test(software)) return null;
   if (!Array.isArray(capabilities) || capabilities.length > MAX_CAPABILITIES) return null;
   if (!capabilities.every((c): c is string => typeof c === 'string' && CAPABILITY.test(c))) return null;
-  if (dht !== undefined && (typeof dht !== 'string' || !DHT_BINDING.test(dht))) return null;
-  const dhtBinding = dht === undefined ? null : new Uint8Array(Buffer.from(dht, 'base64url'));
+  if (dht !== undefined && typeof dht !== 'string') return null;
+  const dhtBinding = dht === undefined ? null : decodeBase64urlExact(dht, DHT_KEY_BINDING_BYTES);
+  if (dht !== undefined && dhtBinding === null) return null;
   return { protocolVersion: protocol_version as number, agent, capabilities, software, dhtBinding };
 }

@@ -26,8 +26,8 @@ function pairLinkSchema(): { pattern: string; maxLength: number } {
   return link as { pattern: string; maxLength: number };
 }
 
-/** Any 96 bytes: the form is this module's business, the signature the pair operation's. */
-const dhtBinding = new Uint8Array(randomBytes(96));
+/** Any 160 bytes: the form is this module's business, the signatures the pair operation's. */
+const dhtBinding = new Uint8Array(randomBytes(160));
 const dhtParam = Buffer.from(dhtBinding).toString('base64url');
 
 const schema = pairLinkSchema();
@@ -39,7 +39,7 @@ function link(overrides: Partial<PairingLink> = {}): PairingLink {
 
 t.test('the manifest pattern is the one this test assumes', async (t) => {
   t.equal(schema.pattern, '^p2p-comm://[\\x21-\\x7e]+$');
-  t.equal(schema.maxLength, 2048);
+  t.equal(schema.maxLength, 3072);
   t.equal(LINK_SCHEME, 'p2p-comm://');
   t.equal(MAX_LINK_ADDRESSES, 4);
 });
@@ -57,8 +57,8 @@ t.test('print then parse gives the same link back', async (t) => {
     ['leading and trailing spaces in the name', link({ displayName: '  Bob  ' })],
     ['an address and a DHT key', link({ dhtBinding })],
     ['a DHT key and no address', link({ addresses: [], dhtBinding })],
-    ['a DHT key whose base64url holds "_"', link({ addresses: [], dhtBinding: new Uint8Array(96).fill(0xff) })],
-    ['a DHT key whose base64url holds "-"', link({ addresses: [], dhtBinding: new Uint8Array(96).fill(0xfb) })],
+    ['a DHT key whose base64url holds "_"', link({ addresses: [], dhtBinding: new Uint8Array(160).fill(0xff) })],
+    ['a DHT key whose base64url holds "-"', link({ addresses: [], dhtBinding: new Uint8Array(160).fill(0xfb) })],
   ];
   for (const [label, original] of cases) {
     const printed = printPairingLink(original);
@@ -112,7 +112,7 @@ t.test('a link with four addresses, a DHT key and a 64-emoji name fits the manif
       expiresAt: new Date(999_999_999_999_000),
     }),
   );
-  t.ok(realistic.length <= 2048, `realistic worst case is ${realistic.length} characters`);
+  t.ok(realistic.length <= schema.maxLength, `realistic worst case is ${realistic.length} characters`);
   t.match(realistic, LINK_PATTERN);
   t.equal(parsePairingLink(realistic).displayName, emojiName);
 
@@ -123,10 +123,11 @@ t.test('a link with four addresses, a DHT key and a 64-emoji name fits the manif
     link({
       addresses: [0, 1, 2, 3].map(() => `${longHost}:65535`),
       displayName: emojiName,
+      dhtBinding,
       expiresAt: new Date(999_999_999_999_000),
     }),
   );
-  t.ok(longest.length <= 2048, `longest accepted link is ${longest.length} characters`);
+  t.ok(longest.length <= schema.maxLength, `longest accepted link is ${longest.length} characters`);
   t.match(longest, LINK_PATTERN);
   t.same(parsePairingLink(longest).addresses, [0, 1, 2, 3].map(() => `${longHost}:65535`));
 });
@@ -189,28 +190,28 @@ t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
   }
 });
 
-t.test('a DHT key is printed as 128 base64url characters, after the addresses and before the name', async (t) => {
+t.test('a DHT key is printed as 214 base64url characters, after the addresses and before the name', async (t) => {
   const printed = printPairingLink(link({ dhtBinding }));
-  t.equal(LINK_DHT_BINDING_BYTES, 96);
+  t.equal(LINK_DHT_BINDING_BYTES, 160);
   t.ok(printed.includes(`&dht=${dhtParam}&name=`), 'unescaped, in place');
-  t.equal(dhtParam.length, 128);
+  t.equal(dhtParam.length, 214);
   t.notMatch(printPairingLink(link()), /dht=/, 'no DHT key, no field');
 });
 
 t.test('a malformed DHT key is refused, saying what is wrong', async (t) => {
   const base = `${LINK_SCHEME}${peerId}?addr=h:1&name=B`;
-  const notBase64url = /^invalid pairing link: its DHT key is not 96 bytes of base64url; ask the other person for a fresh link from their identity$/;
+  const notBase64url = /^invalid pairing link: its DHT key is not 160 bytes of unpadded base64url; ask the other person for a fresh link from their identity$/;
   const cases: [string, string][] = [
     ['empty', ''],
-    ['127 characters (95 bytes and change)', dhtParam.slice(1)],
-    ['129 characters', `${dhtParam}A`],
+    ['213 characters', dhtParam.slice(1)],
+    ['215 characters', `${dhtParam}A`],
+    ['the same bytes spelt with unused low bits set', `${dhtParam.slice(0, 213)}${String.fromCharCode(dhtParam.charCodeAt(213) + 1)}`],
     ['standard base64 "/"', `/${dhtParam.slice(1)}`],
     ['standard base64 "+" (a space once decoded)', `+${dhtParam.slice(1)}`],
-    ['padded', `${dhtParam.slice(0, 126)}==`],
-    ['padded beyond 128', `${dhtParam}==`],
+    ['padded', `${dhtParam}==`],
     ['a percent-encoded non-ASCII character', `%C3%A9${dhtParam.slice(1)}`],
     ['a NUL', `%00${dhtParam.slice(1)}`],
-    ['64 bytes (a signature alone)', Buffer.from(dhtBinding.subarray(32)).toString('base64url')],
+    ['96 bytes (a key with one signature)', Buffer.from(dhtBinding.subarray(0, 96)).toString('base64url')],
     ['32 bytes (a key without its signature)', Buffer.from(dhtBinding.subarray(0, 32)).toString('base64url')],
   ];
   for (const [label, value] of cases) t.match(refusal(`${base}&dht=${value}`), notBase64url, label);

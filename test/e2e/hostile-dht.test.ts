@@ -9,7 +9,7 @@ import { MSG_HELLO } from '../../extension/wire/session-messages';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { dhtEnv, dhtListening, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
 import { eventually, startNode, type TestNode } from '../helpers/node';
-import { pairedRawPeer, throwawayIdentity } from '../helpers/raw-peer';
+import { pairedRawPeer, reconnectRawPeer, throwawayIdentity } from '../helpers/raw-peer';
 
 /** An identity that can state a DHT key as its own, as a node does. */
 function dhtSigner(identity: StaticIdentity = throwawayIdentity()): DhtKeySigner {
@@ -41,11 +41,16 @@ t.test('a pairing link whose DHT key is signed by someone else is refused, and n
       const response = await node.attempt('pair', { link });
       t.match(
         response.error,
-        { code: -32011, message: /^invalid_input: invalid pairing link: its DHT key is not signed by the peer it names; ask the other person for a fresh link$/ },
+        { code: -32011, message: /^invalid_input: invalid pairing link: its DHT key is not signed both by the peer it names and by that key; ask the other person for a fresh link$/ },
         `${label}, ${addresses.length === 0 ? 'no address' : 'beside a direct address'}`,
       );
     }
   }
+  // Eve names Bob's DHT key in a link of her own, signed by her: she cannot sign with Bob's DHT key.
+  const eveText = Buffer.concat([Buffer.from('p2p-comm dht key v1\0'), eve.publicKey, bobKey]);
+  const aimed = Buffer.concat([bobKey, eve.sign(eveText), Buffer.from(signDhtKeyBinding(bob).subarray(96))]);
+  const aimedLink = printPairingLink({ peerId: peerIdFromPublicKey(eve.publicKey), addresses: [], displayName: 'Eve', dhtBinding: aimed, expiresAt: null });
+  t.match((await node.attempt('pair', { link: aimedLink })).error, { code: -32011 }, 'a link that aims the node at someone else’s DHT key');
   t.same(await requests(node), { incoming: [], outgoing: [] }, 'no request was stored');
   // The same link, signed by Bob himself, is taken: the refusals above were the signature's doing.
   const genuine = printPairingLink({ peerId: peerIdFromPublicKey(bob.publicKey), addresses: [], displayName: 'Bob', dhtBinding: signDhtKeyBinding(bob), expiresAt: null });
@@ -69,18 +74,27 @@ t.test('a paired peer whose hello names a DHT key it did not sign is refused and
   const replayed = signDhtKeyBinding(stranger);
   mallory.channel.send(MSG_HELLO, hello(replayed));
   await eventually(async () => (await refusals(node))['bad_dht_key_binding'] === 1, 'the replayed binding refused');
-  // A bit of the key flipped: another key, under a signature that does not cover it.
-  const flipped = Buffer.from(signDhtKeyBinding(signer)).map((byte, i) => (i === 5 ? byte ^ 1 : byte));
-  mallory.channel.send(MSG_HELLO, hello(flipped));
+  // Once per session: a later hello on the same session teaches nothing, good or bad.
+  const own = signDhtKeyBinding(signer);
+  const ownAddress = `dht:${Buffer.from(dhtPublicKeyOf(signer.dhtSeed)).toString('hex')}`;
+  mallory.channel.send(MSG_HELLO, hello(own));
+  mallory.channel.send(MSG_HELLO, hello(replayed));
+  await node.call('status');
+  t.notOk((await addressesOfMallory()).includes(ownAddress), 'a second hello in one session is not learnt from');
+
+  // A bit of the key flipped, on a new session: another key, under signatures that do not cover it.
+  const second = await reconnectRawPeer(address, nodeId, mallory.identity);
+  const flipped = Buffer.from(own).map((byte, i) => (i === 5 ? byte ^ 1 : byte));
+  second.channel.send(MSG_HELLO, hello(flipped));
   await eventually(async () => (await refusals(node))['bad_dht_key_binding'] === 2, 'the altered binding refused');
+
   // Not even the form of a binding: the whole hello is dropped, as any malformed hello.
-  mallory.channel.send(MSG_HELLO, Buffer.from(JSON.stringify({ protocol_version: 1, agent: 'mallory', capabilities: ['text'], software: 'x/1', dht: 'not base64url!' })));
+  const third = await reconnectRawPeer(address, nodeId, mallory.identity);
+  third.channel.send(MSG_HELLO, Buffer.from(JSON.stringify({ protocol_version: 1, agent: 'mallory', capabilities: ['text'], software: 'x/1', dht: 'not base64url!' })));
   await eventually(async () => (await refusals(node))['bad_hello'] === 1, 'the malformed hello dropped');
 
-  // Mallory's own binding, sent the same way, is recorded: the refusals above were the binding's doing.
-  const own = signDhtKeyBinding(signer);
-  mallory.channel.send(MSG_HELLO, hello(own));
-  const ownAddress = `dht:${Buffer.from(dhtPublicKeyOf(signer.dhtSeed)).toString('hex')}`;
+  // Mallory's own binding, first on this session, is recorded: the refusals above were the binding's doing.
+  third.channel.send(MSG_HELLO, hello(own));
   const recorded = await eventually(async () => {
     const addresses = await addressesOfMallory();
     return addresses.includes(ownAddress) ? addresses : undefined;

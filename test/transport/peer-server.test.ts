@@ -6,7 +6,8 @@ import { WebSocket } from 'ws';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from '../../extension/transport/limits';
 import { PeerServer, type ServerRefusal } from '../../extension/transport/peer-server';
-import { dhtAddress, type DhtSocket } from '../../extension/transport/dht/dht-socket';
+import { dhtAddress } from '../../extension/common/dht-address';
+import type { DhtSocket } from '../../extension/transport/dht/dht-socket';
 import { FakeDhtStream, linkedDhtStreams, socketOver } from '../helpers/fake-dht-stream';
 
 interface Accepted {

@@ -183,6 +183,19 @@ t.test('seen updates last_seen, the address list (bounded, most recent first) an
   t.same(TrustStore.open(dir).get(peerId), seen, 'refused updates write nothing');
 });
 
+t.test('a peer keeps one DHT address, the newest, beside its direct ones', async (t) => {
+  const store = TrustStore.open(tempDir(t));
+  const key = newKey();
+  const peerId = peerIdFromPublicKey(key);
+  const dht = (n: number): string => `dht:${String(n).repeat(64).slice(0, 64)}`;
+  store.trust({ publicKey: key, displayName: 'Alice', addresses: ['h0:1', dht(1)] }, T0);
+  for (let i = 2; i <= 20; i += 1) store.recordSeen(peerId, { address: dht(i % 10) }, at(i));
+  t.same(store.get(peerId)?.addresses, [dht(0), 'h0:1'], 'each new DHT key replaced the last; the direct address stayed');
+  store.recordSeen(peerId, { address: 'h1:1' }, at(30));
+  t.same(store.get(peerId)?.addresses, ['h1:1', dht(0), 'h0:1']);
+  t.throws(() => store.recordSeen(peerId, { address: 'dht:ABC' }), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'only 64 lower-case hex digits');
+});
+
 t.test('a refused key is kept as evidence (the 16 most recent) and never replaces the pinned key', async (t) => {
   const dir = tempDir(t);
   const store = TrustStore.open(dir);

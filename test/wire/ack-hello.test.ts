@@ -44,9 +44,9 @@ t.test('hello: round trip, and anything out of range is dropped', async (t) => {
   t.equal(decodeHello(Buffer.alloc(MAX_HELLO_BYTES + 1, 0x20), valid), null, 'oversize');
 });
 
-t.test('hello: a DHT key binding travels as 128 base64url characters; anything else drops the hello', async (t) => {
+t.test('hello: a DHT key binding travels as 214 base64url characters; anything else drops the hello', async (t) => {
   const valid = (name: string) => name.length > 0 && name.length <= 64;
-  const dhtBinding = new Uint8Array(96).map((_, i) => (i * 37 + 251) & 0xff);
+  const dhtBinding = new Uint8Array(160).map((_, i) => (i * 37 + 251) & 0xff);
   const hello = { protocolVersion: 1, agent: 'Bob', capabilities: ['text'], software: 'p2p-comm/0.1.0', dhtBinding };
   const encoded = encodeHello(hello);
   t.same(decodeHello(encoded, valid), hello, 'round trip');
@@ -59,10 +59,11 @@ t.test('hello: a DHT key binding travels as 128 base64url characters; anything e
     ['a number', 42],
     ['an array of bytes', Array.from(dhtBinding)],
     ['empty', ''],
-    ['127 characters', good.slice(1)],
-    ['129 characters', `${good}A`],
+    ['213 characters', good.slice(1)],
+    ['215 characters', `${good}A`],
+    ['unused low bits set', `${good.slice(0, 213)}${String.fromCharCode(good.charCodeAt(213) + 1)}`],
     ['standard base64', Buffer.from(dhtBinding).toString('base64')],
-    ['padded', `${good.slice(0, 126)}==`],
+    ['padded', `${good}==`],
     ['a space inside', `${good.slice(0, 64)} ${good.slice(65)}`],
     ['a non-ASCII character', `é${good.slice(1)}`],
   ];

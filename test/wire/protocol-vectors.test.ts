@@ -108,7 +108,9 @@ t.test('the published DHT key pair and binding: derivation, signing input and by
   t.equal(hex(cat(text('p2p-comm dht key v1\0'), bytes(v.identity_public), bytes(v.dht_public))), v.signing_input, 'label | 0x00 | identity | dht key');
   t.equal(hex(signDhtKeyBinding(identity)), v.encoded);
   const encoded = bytes(v.encoded);
-  t.ok(ed25519.verify(encoded.subarray(32), bytes(v.signing_input), bytes(v.identity_public)), 'noble verifies the binding');
+  t.equal(encoded.length, 160, 'dht key [32] | identity signature [64] | DHT key signature [64]');
+  t.ok(ed25519.verify(encoded.subarray(32, 96), bytes(v.signing_input), bytes(v.identity_public)), 'noble verifies the identity’s signature');
+  t.ok(ed25519.verify(encoded.subarray(96), bytes(v.signing_input), bytes(v.dht_public)), 'and the DHT key’s');
   t.equal(hex(checkDhtKeyBinding(encoded, bytes(v.identity_public)) ?? new Uint8Array(0)), v.dht_public, 'the project accepts it');
   t.equal(checkDhtKeyBinding(encoded, bytes(vectors.initiator.identity_public)), null, 'and refuses it as anyone else’s');
 });

@@ -81,7 +81,9 @@ export class DhtNode {
     const dht = new TrackingDht({
       keyPair: this.keyPair,
       host: this.options.host,
-      ...(this.options.bootstrap === null ? {} : { bootstrap: [...this.options.bootstrap] }),
+      // Never a routing node for other people's lookups and connections, however long it runs on an open network.
+      ephemeral: true,
+      bootstrap: [...(this.options.bootstrap ?? publicBootstrapNodes(HyperDht))],
     });
     this.dialPeer = (remoteKey, relayThrough) => {
       dialingPeer = true;
@@ -152,6 +154,11 @@ export class DhtNode {
     return 'holepunched';
   }
 
+  /** DHT nodes this node knows of: 0 means the DHT is not reachable (yet). */
+  knownNodes(): number {
+    return this.dht?.toArray().length ?? 0;
+  }
+
   /** The node's public address as the DHT sees it; null before it knows. */
   remoteAddress(): string | null {
     const address = this.dht?.remoteAddress() ?? null;
@@ -169,6 +176,21 @@ export class DhtNode {
   private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer[] | null) => HyperDHT.NoiseSecretStream = () => {
     throw new DhtDialError('closed', 'the DHT is not running');
   };
+}
+
+/**
+ * hyperdht's public bootstrap nodes by their IP addresses alone. Its list
+ * also names them (`ip@name:port`) so that a moved node is found again by
+ * name, but that lookup cannot be cancelled: a node shutting down while
+ * one is pending cannot exit until the resolver gives up, and the lookup
+ * tells the DNS resolver that this machine uses the DHT. The pinned
+ * hyperdht version pins these addresses.
+ */
+function publicBootstrapNodes(HyperDht: typeof HyperDHT): string[] {
+  return HyperDht.BOOTSTRAP.map((node) => {
+    const at = node.indexOf('@');
+    return at === -1 ? node : `${node.slice(0, at)}:${node.slice(node.lastIndexOf(':') + 1)}`;
+  });
 }
 
 function failureOf(code: string | undefined): DhtDialFailure {

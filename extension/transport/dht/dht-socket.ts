@@ -1,12 +1,7 @@
 import { Duplex } from 'node:stream';
 import type HyperDHT from 'hyperdht';
+import { dhtAddress } from '../../common/dht-address';
 
-/** The address a DHT connection is known by: its remote DHT key, as per-address limits see it. */
-export const DHT_ADDRESS_PREFIX = 'dht:';
-
-export function dhtAddress(dhtPublicKey: Uint8Array): string {
-  return `${DHT_ADDRESS_PREFIX}${Buffer.from(dhtPublicKey).toString('hex')}`;
-}
 
 /**
  * A DHT stream dressed as the Node socket that `http` and `ws` expect, so

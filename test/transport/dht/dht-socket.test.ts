@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type HyperDHT from 'hyperdht';
 import t, { type Test } from 'tap';
-import { DhtSocket, dhtAddress } from '../../../extension/transport/dht/dht-socket';
+import { dhtAddress } from '../../../extension/common/dht-address';
+import { DhtSocket } from '../../../extension/transport/dht/dht-socket';
 import { localTestnet } from '../../helpers/dht-testnet';
 import { FakeDhtStream, socketOver } from '../../helpers/fake-dht-stream';
 

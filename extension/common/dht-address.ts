@@ -1,0 +1,19 @@
+/**
+ * A node reached through the DHT has an address like any other: the
+ * `dht:<DHT public key in hex>` it is dialled at, kept among a peer's
+ * addresses and counted against by per-address limits. A node has one DHT
+ * key, so a peer keeps at most one such address.
+ */
+export const DHT_ADDRESS_PREFIX = 'dht:';
+
+export function dhtAddress(dhtPublicKey: Uint8Array): string {
+  return `${DHT_ADDRESS_PREFIX}${Buffer.from(dhtPublicKey).toString('hex')}`;
+}
+
+export function isDhtAddress(address: string): boolean {
+  return address.startsWith(DHT_ADDRESS_PREFIX);
+}
+
+export function dhtKeyOf(address: string): Uint8Array {
+  return new Uint8Array(Buffer.from(address.slice(DHT_ADDRESS_PREFIX.length), 'hex'));
+}
