@@ -38,6 +38,8 @@ declare module 'hyperdht' {
       holepunch?: boolean;
       /** Whether to offer LAN addresses to clients. */
       shareLocalAddress?: boolean;
+      /** Keep the path a client reached this server by, to reach it back without a new punch. */
+      reusableSocket?: boolean;
     }
 
     interface Server extends EventEmitter {
@@ -55,6 +57,8 @@ declare module 'hyperdht' {
       holepunch?: (remoteFirewall: number, localFirewall: number, remoteAddresses: unknown[], localAddresses: unknown[]) => boolean;
       /** false: never try the peer's LAN addresses. */
       localConnection?: boolean;
+      /** Reuse the path of an earlier connection to the same key, if its socket is still open. */
+      reusableSocket?: boolean;
     }
 
     interface RawStreamOptions {

@@ -466,7 +466,7 @@ export class PeerNetwork {
       logger.debug(`${peerId}: ${(error as Error).message}`);
       if (error instanceof DhtDialError && error.reason === 'holepunch_failed') {
         if (!this.dht.hasRelays) {
-          logger.info(`${peerId} cannot be hole-punched from here (both NATs change ports); a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
+          logger.info(`${peerId}: hole punching failed, as it does when both NATs change ports per destination; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
         }
         return 'needs_relay';
       }

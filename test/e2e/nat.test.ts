@@ -1,36 +1,33 @@
 import t, { type Test } from 'tap';
-import { waitForEvent } from '../helpers/line-process';
-import {
-  createNatTopology,
-  DHT_PORT,
-  NAT_ADDRESSES,
-  natTestObstacle,
-  startBootstrapNodes,
-  startDhtPeer,
-  startNodeInNamespace,
-  startRelay,
-  type NatKind,
-  type NatTopology,
-  type UdpCounters,
-} from '../helpers/nat-topology';
+import { dhtListening } from '../helpers/dht-testnet';
+import { createNatTopology, natTestObstacle, startBootstrapNodes, startNodeInNamespace, startRelay, type NatKind, type NatTopology } from '../helpers/nat-topology';
+import { eventually, type TestNode } from '../helpers/node';
 
 /**
- * Two hosts behind NAT routers reach each other over the DHT: hole-punched
- * when at most one NAT is symmetric, through a relay when both are. The
- * path is read from the routers' packet counters, not from what the peers
- * believe: the payload must cross router to router, or through the relay's
- * address, both ways.
+ * Two built nodes, each on a host behind its own NAT router, pair by link
+ * (the link's direct address is inside B's network, which A cannot reach)
+ * and exchange messages: hole-punched when at most one NAT is symmetric,
+ * through a relay when both are, and told that a relay is needed when there
+ * is none. The path each node reports is checked against the routers' and
+ * the relay's packet counters, not taken from configuration.
  */
 
-/** Large next to the DHT's own packets and the punching probes (a few KB; tens of KB when a random-port punch runs its course), so the counters tell the paths apart. */
-const PAYLOAD_BYTES = 256 * 1024;
-/** What a path that did not carry the payload may still have seen: probes and keep-alives. */
-const CHATTER_BYTES = PAYLOAD_BYTES / 4;
+/** A message big next to the DHT's own packets and the punching probes (a few KB; tens of KB when a random-port punch runs its course). */
+const MESSAGE_BYTES = 256 * 1024;
+/** What a path that did not carry the messages may still have seen: probes and keep-alives. */
+const CHATTER_BYTES = MESSAGE_BYTES / 4;
 
 interface Scenario {
   topology: NatTopology;
   bootstrap: string[];
   relayKey: string | undefined;
+}
+
+interface Pair {
+  a: TestNode;
+  b: TestNode;
+  aId: string;
+  bId: string;
 }
 
 /** The topology with its DHT bootstrap nodes (and the relay, when asked) running. */
@@ -41,78 +38,123 @@ async function scenario(t: Test, nat: { a: NatKind; b: NatKind }, withRelay: boo
   return { topology, bootstrap, relayKey };
 }
 
-/** A server on host B, and a client on host A that sends the payload and waits for its echo (or for its connection to fail). */
-async function connectAcross({ topology, bootstrap, relayKey }: Scenario): Promise<Record<string, unknown>> {
-  const bootstrapList = bootstrap.join(',');
-  const server = startDhtPeer(topology, 'b', 'server', ['--bootstrap', bootstrapList]);
-  const { public_key: serverKey } = await waitForEvent(server, 'listening');
-  const client = startDhtPeer(topology, 'a', 'client', [
-    '--bootstrap',
-    bootstrapList,
-    '--server',
-    String(serverKey),
-    '--bytes',
-    String(PAYLOAD_BYTES),
-    ...(relayKey === undefined ? [] : ['--relay', relayKey]),
+/** Node A on host A (with the relay, if any, in P2P_COMM_RELAYS: only the side that asks to pair needs one) and node B on host B, both on the DHT. */
+async function startBoth(t: Test, { topology, bootstrap, relayKey }: Scenario): Promise<{ a: TestNode; b: TestNode }> {
+  const [a, b] = await Promise.all([
+    startNodeInNamespace(t, topology, 'a', { bootstrap, relays: relayKey === undefined ? [] : [relayKey] }),
+    startNodeInNamespace(t, topology, 'b', { bootstrap }),
   ]);
-  return waitForEvent(client, ['echoed', 'error'], 45_000);
+  await Promise.all([dhtListening(a), dhtListening(b)]);
+  return { a, b };
 }
 
-function assertHolePunched(t: Test, outcome: Record<string, unknown>, counters: UdpCounters): void {
-  t.match(outcome, { event: 'echoed', bytes: PAYLOAD_BYTES, intact: true, remote_host: NAT_ADDRESSES.b.routerWan }, 'the payload came back intact, from router B itself');
-  t.ok(counters.direct.aToB >= PAYLOAD_BYTES, `router A forwarded the payload to router B (${counters.direct.aToB} bytes)`);
-  t.ok(counters.direct.bToA >= PAYLOAD_BYTES, `router B forwarded the echo to router A (${counters.direct.bToA} bytes)`);
+async function pathSeenBy(node: TestNode, peer: string): Promise<string> {
+  return eventually(
+    async () => {
+      const view = ((await node.call('peers'))['peers'] as { peer: string; online: boolean; path: string | null }[]).find((p) => p.peer === peer);
+      return view?.online === true ? (view.path ?? undefined) : undefined;
+    },
+    `a session with ${peer}`,
+    30_000,
+  );
 }
 
-/** Random-port punching (one side symmetric) took 2-14 s here, and hyperdht gives it up to ~35 s; the rest take about a second each. */
-const CASE_TIMEOUT_MS = 60_000;
-t.setTimeout(6 * CASE_TIMEOUT_MS);
+/** A large message each way, stored and read at the other end. */
+async function exchange(t: Test, { a, b, aId, bId }: Pair): Promise<void> {
+  const content = 'x'.repeat(MESSAGE_BYTES);
+  for (const [from, to, toId, fromId] of [
+    [a, b, bId, aId],
+    [b, a, aId, bId],
+  ] as const) {
+    const sent = await from.call('send', { peer: toId, type: 'text', content });
+    const received = await eventually(
+      async () => {
+        const messages = (await to.call('receive', { peer: fromId, wait_ms: 500 }))['messages'] as { message_id: string; content: string }[];
+        return messages.length > 0 ? messages : undefined;
+      },
+      'the message',
+      30_000,
+    );
+    t.equal(received[0]?.message_id, sent['message_id'], 'the message arrived');
+    t.equal(received[0]?.content, content, 'intact');
+  }
+}
+
+/**
+ * A pairs with B's link and B accepts. B's accept reaches back at once when
+ * it can; when only A has a relay, B cannot, and the session opens at A's
+ * next attempt, through the relay: both ways end with a session.
+ */
+async function pairAcross(t: Test, a: TestNode, b: TestNode): Promise<Pair> {
+  const aId = (await a.call('identity'))['peer_id'] as string;
+  const bId = (await b.call('identity'))['peer_id'] as string;
+  const paired = await a.call('pair', { link: (await b.call('identity'))['link'] as string });
+  t.equal(paired['state'], 'delivered', 'the pairing request crossed both NATs');
+  const incoming = ((await b.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0];
+  t.equal(incoming?.peer, aId);
+  await b.call('accept', { request_id: incoming?.request_id, peer: aId });
+  return { a, b, aId, bId };
+}
+
+async function pairAndExchange(t: Test, setup: Scenario): Promise<Pair & { paths: [string, string] }> {
+  const { a, b } = await startBoth(t, setup);
+  const pair = await pairAcross(t, a, b);
+  const { aId, bId } = pair;
+  await Promise.all([pathSeenBy(a, bId), pathSeenBy(b, aId)]);
+  await exchange(t, pair);
+  return { ...pair, paths: [await pathSeenBy(a, bId), await pathSeenBy(b, aId)] };
+}
+
+async function assertHolePunched(t: Test, setup: Scenario, paths: [string, string]): Promise<void> {
+  t.same(paths, ['holepunched', 'holepunched'], 'both nodes report a hole-punched path');
+  const { direct, relay } = await setup.topology.counters();
+  t.ok(direct.aToB >= MESSAGE_BYTES && direct.bToA >= MESSAGE_BYTES, `and the messages went router to router, both ways (${JSON.stringify(direct)})`);
+  t.ok(relay.fromA + relay.fromB < CHATTER_BYTES, `not through a relay (${JSON.stringify(relay)})`);
+}
+
+/** Random-port punching (one side symmetric) took 2-14 s here, and hyperdht gives it up to ~35 s; the rest take seconds. */
+const CASE_TIMEOUT_MS = 90_000;
+t.setTimeout(5 * CASE_TIMEOUT_MS);
 
 const obstacle = natTestObstacle();
 if (obstacle !== undefined) {
   // CI runs as root with iptables: a machine that cannot run these is a broken setup, not a reason to pass.
   t.fail(obstacle);
 } else {
-  t.test('cone / cone: the hole is punched and the bytes go router to router', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+  t.test('cone / cone: paired by link and hole-punched, the messages going router to router', { timeout: CASE_TIMEOUT_MS }, async (t) => {
     const setup = await scenario(t, { a: 'cone', b: 'cone' }, false);
-    const outcome = await connectAcross(setup);
-    assertHolePunched(t, outcome, await setup.topology.counters());
+    const { paths } = await pairAndExchange(t, setup);
+    await assertHolePunched(t, setup, paths);
   });
 
-  t.test('cone / symmetric: the hole is punched and the bytes go router to router', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+  t.test('cone / symmetric: paired by link and hole-punched, the messages going router to router', { timeout: CASE_TIMEOUT_MS }, async (t) => {
     const setup = await scenario(t, { a: 'cone', b: 'symmetric' }, false);
-    const outcome = await connectAcross(setup);
-    assertHolePunched(t, outcome, await setup.topology.counters());
+    const { paths } = await pairAndExchange(t, setup);
+    await assertHolePunched(t, setup, paths);
   });
 
-  t.test('symmetric / cone (the dialling side symmetric): the hole is punched and the bytes go router to router', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    const setup = await scenario(t, { a: 'symmetric', b: 'cone' }, false);
-    const outcome = await connectAcross(setup);
-    assertHolePunched(t, outcome, await setup.topology.counters());
-  });
-
-  t.test('symmetric / symmetric without a relay: the hole punch is aborted', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    const setup = await scenario(t, { a: 'symmetric', b: 'symmetric' }, false);
-    const outcome = await connectAcross(setup);
-    t.match(outcome, { event: 'error', code: 'HOLEPUNCH_ABORTED' });
-    const counters = await setup.topology.counters();
-    t.ok(counters.direct.aToB < CHATTER_BYTES && counters.direct.bToA < CHATTER_BYTES, `no payload crossed (${JSON.stringify(counters.direct)})`);
-  });
-
-  t.test('symmetric / symmetric with a relay: the bytes go through the relay', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+  t.test('symmetric / symmetric with a relay: paired by link, the messages going through the relay', { timeout: CASE_TIMEOUT_MS }, async (t) => {
     const setup = await scenario(t, { a: 'symmetric', b: 'symmetric' }, true);
-    const outcome = await connectAcross(setup);
-    t.match(outcome, { event: 'echoed', bytes: PAYLOAD_BYTES, intact: true, remote_host: NAT_ADDRESSES.relayHost, remote_port: DHT_PORT }, 'the payload came back intact, from the relay');
+    const { paths } = await pairAndExchange(t, setup);
+    t.same(paths, ['relayed', 'relayed'], 'both nodes report a relayed path');
     const { relay, direct } = await setup.topology.counters();
-    t.ok(relay.fromA >= PAYLOAD_BYTES && relay.toB >= PAYLOAD_BYTES, `the payload went A -> relay -> B (${relay.fromA}, ${relay.toB} bytes)`);
-    t.ok(relay.fromB >= PAYLOAD_BYTES && relay.toA >= PAYLOAD_BYTES, `the echo went B -> relay -> A (${relay.fromB}, ${relay.toA} bytes)`);
+    t.ok(relay.fromA >= MESSAGE_BYTES && relay.toB >= MESSAGE_BYTES, `A's message went A -> relay -> B (${JSON.stringify(relay)})`);
+    t.ok(relay.fromB >= MESSAGE_BYTES && relay.toA >= MESSAGE_BYTES, `B's went B -> relay -> A (${JSON.stringify(relay)})`);
     t.ok(direct.aToB < CHATTER_BYTES && direct.bToA < CHATTER_BYTES, `nothing went router to router (${JSON.stringify(direct)})`);
   });
 
-  t.test('a p2p-comm node runs inside a host namespace, behind its NAT', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    const setup = await scenario(t, { a: 'cone', b: 'cone' }, false);
-    const node = await startNodeInNamespace(t, setup.topology, 'a', { bootstrap: setup.bootstrap });
-    const identity = await node.call('identity');
-    t.match(identity, { peer_id: /^[a-z2-7]{52}$/, link: /^p2p-comm:/ });
+  t.test('symmetric / symmetric without a relay: pairing says a relay is needed, and nothing crosses', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+    const setup = await scenario(t, { a: 'symmetric', b: 'symmetric' }, false);
+    const { a, b } = await startBoth(t, setup);
+    const link = (await b.call('identity'))['link'] as string;
+    const { result } = await a.attempt('pair', { link });
+    const answer = result as { data: Record<string, unknown>; message: string };
+    t.equal(answer.data['state'], 'queued', 'not delivered');
+    t.match(answer.message, /a relay is needed.*P2P_COMM_RELAYS/, 'it says a relay is needed and how to set one');
+    const outgoing = ((await a.call('requests'))['outgoing'] as { last_error: string | null }[])[0];
+    t.equal(outgoing?.last_error, 'needs_relay', 'requests says so too');
+    t.same((await b.call('requests'))['incoming'], [], 'nothing reached B');
+    const { direct, relay } = await setup.topology.counters();
+    t.ok(direct.aToB < CHATTER_BYTES && direct.bToA < CHATTER_BYTES && relay.fromA === 0, `no payload crossed (${JSON.stringify({ direct, relay })})`);
   });
 }

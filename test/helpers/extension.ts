@@ -41,10 +41,12 @@ export function pathWithoutNode(path: string): string {
 export const LOOPBACK_ONLY = { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off' };
 
 /**
- * Loopback, or the private ranges tests build their own network namespaces
+ * Loopback, or the private and documentation ranges (RFC 1918, RFC 5737,
+ * never routed on the internet) tests build their own network namespaces
  * in: IPv4 literals only, as a host name could resolve to anywhere.
  */
-const LOCAL_IPV4 = /^(127\.[0-9]{1,3}\.[0-9]{1,3}|10\.[0-9]{1,3}\.[0-9]{1,3}|192\.168\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])\.[0-9]{1,3})\.[0-9]{1,3}$/;
+const LOCAL_IPV4 =
+  /^(127\.[0-9]{1,3}\.[0-9]{1,3}|10\.[0-9]{1,3}\.[0-9]{1,3}|192\.168\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])\.[0-9]{1,3}|192\.0\.2|198\.51\.100|203\.0\.113)\.[0-9]{1,3}$/;
 
 /** The hosts a bootstrap entry `[ip@]host:port` makes hyperdht contact: the suggested IP first, then the host. */
 function bootstrapHosts(node: string): string[] {

@@ -68,7 +68,7 @@ export interface NatTopology {
 export const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((path) => existsSync(path)) ?? 'ip';
 
 const ROOT = resolve(__dirname, '..', '..');
-const DHT_FIXTURE = join(ROOT, 'test', 'fixtures', 'dht-peer.mjs');
+const DHT_FIXTURE = join(ROOT, 'test', 'fixtures', 'dht-bootstrap.mjs');
 const HOST_CLI = join(ROOT, 'dist', 'p2p-comm-host');
 
 let topologies = 0;
@@ -298,11 +298,6 @@ export async function startRelay(t: Test, topology: NatTopology, bootstrap: read
   return { publicKey: ready.public_key, process: relay };
 }
 
-/** The hyperdht fixture (test/fixtures/dht-peer.mjs) in a host's namespace, bound to the host's address. */
-export function startDhtPeer(topology: NatTopology, side: Side, mode: 'server' | 'client', args: readonly string[]): LineProcess {
-  return topology.spawn(topology.hostNamespace(side), process.execPath, [DHT_FIXTURE, mode, '--host', NAT_ADDRESSES[side].host, ...args]);
-}
-
 export interface NamespacedNodeOptions {
   /** `host:port` DHT bootstrap nodes (P2P_COMM_DHT_BOOTSTRAP). */
   bootstrap: readonly string[];
@@ -328,7 +323,11 @@ export async function startNodeInNamespace(t: Test, topology: NatTopology, side:
       ...LOOPBACK_ENV,
       P2P_COMM_LISTEN_HOST: NAT_ADDRESSES[side].host,
       P2P_COMM_MDNS: 'off',
+      P2P_COMM_DHT: 'on',
+      P2P_COMM_DHT_HOST: NAT_ADDRESSES[side].host,
       P2P_COMM_DHT_BOOTSTRAP: options.bootstrap.join(','),
+      // hyperdht gives a random-port punch up to ~35 s: one attempt may take it all.
+      P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '45000',
       ...(options.relays === undefined || options.relays.length === 0 ? {} : { P2P_COMM_RELAYS: options.relays.join(',') }),
       ...options.env,
     },

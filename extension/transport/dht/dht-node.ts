@@ -88,7 +88,9 @@ export class DhtNode {
     this.dialPeer = (remoteKey, relayThrough) => {
       dialingPeer = true;
       try {
-        return dht.connect(remoteKey, { relayThrough });
+        // reusableSocket: a peer reached once is reached again over the same punched path while its socket lingers,
+        // which spares a new punch (hyperdht allows one random-port punch per 20 s).
+        return dht.connect(remoteKey, { relayThrough, reusableSocket: true });
       } finally {
         dialingPeer = false;
       }
@@ -96,7 +98,7 @@ export class DhtNode {
     this.dht = dht;
     await dht.ready();
     if (!this.options.announce || this.closing) return;
-    const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey) }, (stream) => {
+    const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
       // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
       stream.on('error', () => undefined);
       this.options.onConnection(new DhtSocket(stream));
