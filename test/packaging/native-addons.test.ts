@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
@@ -131,16 +131,28 @@ t.test('the linux-x64 single-file executable takes the addons from its assets an
   t.notOk(isScript(executable), 'a native executable, not a script for the node on PATH');
   const { bootstrap, publicKey } = await echoServer(t);
   const addonDir = join(tempDir(t), 'native');
-  // Written by the first run; checked against the recorded hashes and loaded by the second.
-  for (const message of ['first start', 'second start']) {
-    const { stdout } = await run(executable, [addonDir, bootstrap, publicKey, message], {
-      cwd: '/',
-      env: { PATH: pathWithoutNode(process.env['PATH'] ?? ''), HOME: tempDir(t), NODE_OPTIONS: '--require /nonexistent/preload.js' },
-      timeout: 30_000,
-    });
-    t.equal(stdout, `${message}\n`, `${message}: the echo came back over an encrypted DHT connection`);
-  }
+  const start = async (message: string): Promise<string> =>
+    (
+      await run(executable, [addonDir, bootstrap, publicKey, message], {
+        cwd: '/',
+        env: { PATH: pathWithoutNode(process.env['PATH'] ?? ''), HOME: tempDir(t), NODE_OPTIONS: '--require /nonexistent/preload.js' },
+        timeout: 30_000,
+      })
+    ).stdout;
+
+  t.equal(await start('first start'), 'first start\n', 'the echo came back over an encrypted DHT connection');
   checkWrittenAddons(t, addonDir, 'linux-x64');
+
+  const [sodiumFile, udxFile] = NATIVE_ADDONS.map((name) => join(addonDir, `${name}-${sha256(prebuild(name, 'linux-x64')).slice(0, 16)}.node`));
+  if (sodiumFile === undefined || udxFile === undefined) throw new Error('two addons expected');
+  const sodiumInode = statSync(sodiumFile).ino;
+  const tampered = readFileSync(udxFile);
+  tampered.writeUInt8(tampered.readUInt8(0x400) ^ 0x01, 0x400);
+  writeFileSync(udxFile, tampered);
+
+  t.equal(await start('second start'), 'second start\n', 'runs again, with one addon file altered in between');
+  t.equal(statSync(sodiumFile).ino, sodiumInode, 'the file that still matched its hash was kept');
+  t.equal(sha256(readFileSync(udxFile)), sha256(prebuild('udx-native', 'linux-x64')), 'the altered one was rewritten from the assets, not loaded');
 });
 
 /** What Node reports as process.platform-process.arch inside an executable of that format and machine (which the build checks against the Node binary itself). */
