@@ -1,4 +1,6 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { useNativeAddonDirectory } from './common/native-addons';
 import type { DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import type { HeldLock } from './common/lock-file';
@@ -44,6 +46,8 @@ export class P2pCommApp implements ExtensionApp {
       this.deps.logger.warn(`host calls this extension "${params.extensionId}"; its manifest id is "${manifest.id}"`);
     }
     const dataDir = openDataDir(params.dataDir);
+    // The DHT's native addons, when this is a bundle that carries them, are written and checked under data_dir.
+    useNativeAddonDirectory(join(dataDir, 'native'));
     // Before any state file is opened: another process running this data_dir would be the same node twice.
     this.dataDirLock = lockDataDir(dataDir);
     try {

@@ -1,17 +1,19 @@
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { bundle } from './bundle';
 import { PackagingError } from './errors';
 import { inspectExecutable } from './executable-headers';
 import { injectSeaBlob } from './inject';
+import { seaAssets, type EmbeddedAddonFile } from './native-addons';
 import { nodeExecutable, type RuntimeSourceOptions } from './node-runtime-source';
 import { blobBuilderFor, type NodeRelease } from './node-runtimes';
 import { buildSeaBlob } from './sea-blob';
 import { TARGETS, type Target, type TargetSpec } from './targets';
 
 export interface BuildOptions extends RuntimeSourceOptions {
-  /** The esbuild bundle of the extension (dist/p2p-comm). */
-  bundle: string;
+  /** The program to package: extension/main.ts. */
+  entryPoint: string;
   /** Executables are written to <outDir>/<target>/<file name>. */
   outDir: string;
 }
@@ -47,9 +49,9 @@ export function executablePath(target: Target, outDir: string): string {
 }
 
 /**
- * Blob from the bundle, made by the linux-x64 Node of the target's
- * version; injected into a copy of the target's Node; checked; and only
- * then moved into place, so a failed build leaves no executable behind.
+ * Blob made by the linux-x64 Node of the target's version; injected into
+ * a copy of the target's Node; checked; and only then moved into place,
+ * so a failed build leaves no executable behind.
  */
 export async function buildExecutable(target: Target, options: BuildOptions): Promise<string> {
   requireLinuxX64Host();
@@ -60,7 +62,7 @@ export async function buildExecutable(target: Target, options: BuildOptions): Pr
   const output = executablePath(target, options.outDir);
   const partial = `${output}.partial`;
   try {
-    const blob = readFileSync(await buildSeaBlob(builder, options.bundle, workDir));
+    const { blob } = await buildTargetBlob(target, builder, options, workDir);
     mkdirSync(dirname(output), { recursive: true });
     copyFileSync(runtime, partial);
     chmodSync(partial, 0o755);
@@ -72,6 +74,29 @@ export async function buildExecutable(target: Target, options: BuildOptions): Pr
     rmSync(workDir, { recursive: true, force: true });
     rmSync(partial, { force: true });
   }
+}
+
+export interface TargetBlob {
+  blob: Buffer;
+  /** The native addons it carries as assets, with the hashes its script checks them against. */
+  addons: EmbeddedAddonFile[];
+}
+
+/**
+ * The SEA blob of a target: the entry point bundled to take its native
+ * addons from the executable's assets, and the target platform's
+ * prebuilds as those assets. `builderNode` runs in `workDir`.
+ */
+export async function buildTargetBlob(target: Target, builderNode: string, options: Pick<BuildOptions, 'projectRoot' | 'entryPoint'>, workDir: string): Promise<TargetBlob> {
+  const main = join(workDir, 'main.cjs');
+  const addons = await bundle({
+    projectRoot: options.projectRoot,
+    entryPoint: options.entryPoint,
+    outfile: main,
+    addons: { into: 'sea-assets', platform: TARGETS[target].addonPlatform },
+  });
+  const blob = readFileSync(await buildSeaBlob(builderNode, main, seaAssets(addons), workDir));
+  return { blob, addons };
 }
 
 /** Refuses an executable that is not what the target's Nexus would run, or whose blob is not the one built. */

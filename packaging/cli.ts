@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { buildTargets, type BuildOptions, type BuiltExecutable } from './build';
 import { PackagingError } from './errors';
@@ -19,7 +19,7 @@ const USAGE = `usage: npm run package [-- --target <triple> ...] [--key FILE] [-
        npm run package -- --new-key FILE
 
 Builds dist/nexus/<triple>/extension (extension.exe for Windows) from
-dist/p2p-comm for each target, or for all of them by default:
+extension/main.ts for each target, or for all of them by default:
   ${TARGET_NAMES.join('\n  ')}
 and beside each a manifest.json for Nexus's "Install from File", signed with
 the release key file (--key) or this user's development key. With --base-url
@@ -114,12 +114,9 @@ async function main(args: readonly string[]): Promise<void> {
   const options: BuildOptions = {
     projectRoot: PROJECT_ROOT,
     cacheDir: join(PROJECT_ROOT, 'dist', 'node-runtimes'),
-    bundle: join(PROJECT_ROOT, 'dist', 'p2p-comm'),
+    entryPoint: join(PROJECT_ROOT, 'extension', 'main.ts'),
     outDir: join(PROJECT_ROOT, 'dist', 'nexus'),
   };
-  if (!existsSync(options.bundle)) {
-    throw new PackagingError('bundle_missing', `${options.bundle} is missing: run npm run build first`);
-  }
   // The key first: a key file that cannot be read fails before minutes of building.
   const key = loadSigningKey({ keyFile: parsed.keyFile, repositoryDir: PROJECT_ROOT });
   const source = readSourceManifest(join(PROJECT_ROOT, 'manifest.json'));

@@ -4,7 +4,7 @@
  */
 export type PackagingErrorCode =
   | 'unknown_target'
-  | 'bundle_missing'
+  | 'bundle_failed'
   | 'unsupported_host'
   | 'runtime_unavailable'
   | 'integrity_mismatch'

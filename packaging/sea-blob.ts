@@ -13,10 +13,11 @@ const run = promisify(execFile);
  * extension "none"): the executable runs with the environment of the app
  * that starts it, whose node settings are not meant for it.
  */
-function seaConfig(main: string, output: string): Record<string, unknown> {
+function seaConfig(main: string, assets: Record<string, string>, output: string): Record<string, unknown> {
   return {
     main,
     output,
+    assets,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
@@ -24,11 +25,15 @@ function seaConfig(main: string, output: string): Record<string, unknown> {
   };
 }
 
-/** Makes the SEA blob for `main` with `builderNode`, which must be the exact Node version the blob goes into. */
-export async function buildSeaBlob(builderNode: string, main: string, workDir: string): Promise<string> {
+/**
+ * Makes the SEA blob for `main` and its `assets` (key → file, read in the
+ * executable with `require('node:sea').getAsset(key)`) with `builderNode`,
+ * which must be the exact Node version the blob goes into.
+ */
+export async function buildSeaBlob(builderNode: string, main: string, assets: Record<string, string>, workDir: string): Promise<string> {
   const configPath = join(workDir, 'sea-config.json');
   const blobPath = join(workDir, 'sea.blob');
-  writeFileSync(configPath, JSON.stringify(seaConfig(main, blobPath), null, 2));
+  writeFileSync(configPath, JSON.stringify(seaConfig(main, assets, blobPath), null, 2));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'));
   try {
     await run(builderNode, ['--experimental-sea-config', configPath], { env });

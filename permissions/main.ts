@@ -13,6 +13,7 @@ import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-di
 import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
 import { relayReadyLine } from './relay/ready-line';
 import { startRelayNode } from './relay/relay-node';
+import { useNativeAddonDirectory } from '../extension/common/native-addons';
 import { loadOrCreateRelaySeed, RELAY_SEED_FILE_NAME } from './relay/relay-seed';
 import { printable, printableJson } from './terminal-text';
 
@@ -300,6 +301,8 @@ async function relay(hostDir: string, args: RelayArguments, json: boolean): Prom
   try {
     options = parseRelayOptions(args);
     seed = loadOrCreateRelaySeed(hostDir);
+    // hyperdht's native addons, when this is a bundle that carries them, are written and checked here.
+    useNativeAddonDirectory(join(hostDir, 'native'));
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));
   }

@@ -24,6 +24,7 @@ export const ErrorCode = {
   CONFLICT: -32016,
   REVOKED_BY_PEER: -32017,
   PEER_MISMATCH: -32018,
+  NATIVE_ADDON_UNUSABLE: -32019,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

@@ -12,10 +12,10 @@ t.test('a build that fails leaves nothing where the executable goes', async (t) 
     buildExecutable('x86_64-unknown-linux-gnu', {
       projectRoot: ROOT,
       cacheDir: tempDir(t),
-      bundle: join(tempDir(t), 'no-such-bundle'),
+      entryPoint: join(tempDir(t), 'no-such-entry.ts'),
       outDir,
     }),
-    { name: 'PackagingError', code: 'blob_failed' },
+    { name: 'PackagingError', code: 'bundle_failed' },
   );
   t.same(readdirSync(outDir, { recursive: true }), [], 'no executable, no partial file');
 });

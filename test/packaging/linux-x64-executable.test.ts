@@ -18,7 +18,7 @@ t.test('the linux-x64 executable answers initialize and status with no node arou
   const built = await buildExecutable('x86_64-unknown-linux-gnu', {
     projectRoot: ROOT,
     cacheDir: join(ROOT, 'dist', 'node-runtimes'),
-    bundle: join(ROOT, 'dist', 'p2p-comm'),
+    entryPoint: join(ROOT, 'extension', 'main.ts'),
     outDir: tempDir(t),
     fetchTarball: async () => {
       throw new Error('the linux-x64 Node release is an optional dependency: npm ci installs it, nothing is fetched here');
