@@ -1,8 +1,8 @@
 import { randomBytes, sign, type KeyObject } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
-import { createFileAtomic, isErrnoException, readFileIfExists } from '../common/atomic-file';
+import { createFileAtomic, isErrnoException } from '../common/atomic-file';
+import { readPrivateFile } from '../common/private-file';
 import { ed25519FromSeed, hkdfSha256 } from '../wire/primitives';
 import { fingerprintOf, peerIdFromPublicKey, PUBLIC_KEY_BYTES } from '../common/peer-id';
 
@@ -48,22 +48,8 @@ export function loadOrCreateIdentity(dataDir: string): NodeIdentity {
 }
 
 function loadIdentity(path: string): NodeIdentity | undefined {
-  let content: Buffer | undefined;
-  let mode: number;
-  try {
-    content = readFileIfExists(path);
-    if (content === undefined) return undefined;
-    mode = statSync(path).mode;
-  } catch (error) {
-    throw new P2pError('IDENTITY_UNUSABLE', `cannot read the identity key ${path}: ${reasonOf(error)}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    const octal = `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-    throw new P2pError(
-      'IDENTITY_UNUSABLE',
-      `the identity key ${path} is accessible to other users (mode ${octal}); run \`chmod 600 ${path}\` and start again`,
-    );
-  }
+  const content = readPrivateFile(path, 'the identity key');
+  if (content === undefined) return undefined;
   const parsed = parseIdentityFile(content);
   if (typeof parsed === 'string') {
     throw new P2pError(

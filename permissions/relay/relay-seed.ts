@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createFileAtomic, isErrnoException, readFileIfExists } from '../../extension/common/atomic-file';
+import { createFileAtomic, isErrnoException } from '../../extension/common/atomic-file';
+import { readPrivateFile } from '../../extension/common/private-file';
 import { P2pError } from '../../extension/common/errors';
 
 /**
@@ -22,19 +23,8 @@ export function loadOrCreateRelaySeed(hostDir: string): Uint8Array {
 }
 
 function loadSeed(path: string): Uint8Array | undefined {
-  let content: Buffer | undefined;
-  let mode: number;
-  try {
-    content = readFileIfExists(path);
-    if (content === undefined) return undefined;
-    mode = statSync(path).mode;
-  } catch (error) {
-    throw new P2pError('IDENTITY_UNUSABLE', `cannot read the relay seed ${path}: ${reasonOf(error)}`);
-  }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    const octal = `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-    throw new P2pError('IDENTITY_UNUSABLE', `the relay seed ${path} is accessible to other users (mode ${octal}); run \`chmod 600 ${path}\` and start again`);
-  }
+  const content = readPrivateFile(path, 'the relay seed');
+  if (content === undefined) return undefined;
   const text = content.toString('utf8').trim();
   if (!new RegExp(`^[0-9a-f]{${SEED_BYTES * 2}}$`).test(text)) {
     throw new P2pError(
