@@ -45,6 +45,8 @@ const POLL_WAIT_MS = 2000;
 const RECEIVE_LIMIT = 500;
 /** Longest any one step may take before the run is declared failed. */
 const STEP_TIMEOUT_MS = 30_000;
+/** How much of each node's log a failure shows. */
+const LOG_LINES = 20;
 /** Sent before measuring, so that neither node's first messages (cold JIT, first fsyncs) count. */
 const WARM_UP = { messages: 10, roundTrips: 3 };
 
@@ -62,7 +64,8 @@ export async function reachRun(path: ReachPath, load: ReachLoad): Promise<ReachR
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    return await measure(path, load, await startPair(cleanup, path));
+    const nodes = await startPair(cleanup, path);
+    return await withTheirLogs(nodes, measure(path, load, nodes));
   } finally {
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
@@ -83,8 +86,18 @@ async function startPair(cleanup: Teardown, path: ReachPath): Promise<{ a: TestN
     startNodeInNamespace(cleanup, topology, 'a', { bootstrap, relays }),
     startNodeInNamespace(cleanup, topology, 'b', { bootstrap }),
   ]);
-  await Promise.all([dhtListening(a), dhtListening(b)]);
+  await withTheirLogs({ a, b }, Promise.all([dhtListening(a), dhtListening(b)]));
   return { a, b };
+}
+
+/** `step`'s outcome; when it fails, the error carries what each node last logged (a node that cannot join the DHT says why there). */
+async function withTheirLogs<T>(nodes: { a: TestNode; b: TestNode }, step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (error) {
+    const logs = Object.entries(nodes).map(([name, node]) => `--- node ${name.toUpperCase()}, last ${LOG_LINES} lines of stderr\n${node.stderr.slice(-LOG_LINES).join('\n')}`);
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${logs.join('\n')}`);
+  }
 }
 
 async function measure(path: ReachPath, load: ReachLoad, { a, b }: { a: TestNode; b: TestNode }): Promise<ReachRun> {
