@@ -11,11 +11,13 @@ import { cryptoOperations, opsPerSecond, verifyKeyImport } from './scenarios/cry
 import { floodRun, runFloodChild } from './scenarios/flood';
 import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
+import { reachRun, type ReachPath, type ReachRun } from './scenarios/reach';
 import { scaleRun } from './scenarios/scale';
 import { startupRun } from './scenarios/startup';
 import { startStdioBench } from './scenarios/stdio';
 import { p2pThroughput } from './scenarios/throughput';
 import { nowMs, percentile, repeat, summarize } from './stats';
+import { natTopologyObstacle } from '../test/helpers/nat-topology';
 
 /**
  * `npm run bench`: every scenario next to a raw baseline measured in this
@@ -47,10 +49,15 @@ const BUNDLE = resolve(process.cwd(), 'dist', 'p2p-comm');
 const SEA_LINUX_X64 = resolve(process.cwd(), 'dist', 'nexus', 'x86_64-unknown-linux-gnu', 'extension');
 
 const KIB64 = 64 * 1024;
+/** Per path and repetition: fresh namespaces and nodes, a pairing, 100 × 64 KiB one way, 30 round trips of 256 B. */
+const REACH_LOAD = { messages: 100, messageBytes: KIB64, roundTrips: 30, roundTripBytes: 256 };
+const REACH_PATHS: readonly ReachPath[] = ['direct', 'holepunched', 'relayed'];
 
 interface Section {
   key: string;
   title: string;
+  /** Why this machine cannot run the section, checked before any section runs; undefined when it can. */
+  obstacle?(): string | undefined;
   run(results: Results): Promise<string>;
 }
 
@@ -255,6 +262,37 @@ const SECTIONS: Section[] = [
       return lines.join('; ');
     },
   },
+  {
+    key: 'reach',
+    title: 'reach: pairing, throughput and round trip over a direct, a hole-punched and a relayed session between two built nodes (NATs in network namespaces)',
+    obstacle: natTopologyObstacle,
+    run: async (results) => {
+      const runs: Record<ReachPath, ReachRun[]> = { direct: [], holepunched: [], relayed: [] };
+      // Path after path within each repetition: a change in the machine's load reaches all three alike.
+      await repeat(REPETITIONS, async () => {
+        for (const path of REACH_PATHS) runs[path].push(await reachRun(path, REACH_LOAD));
+      });
+      const batch = `${REACH_LOAD.messages} × 64 KiB, first send → all read at B`;
+      const figures: { label: string; unit: string; of: (run: ReachRun) => number }[] = [
+        { label: 'pair → session online on both nodes (ms)', unit: 'ms', of: (run) => run.setupMs },
+        { label: `${batch} (MB/s)`, unit: 'MB/s', of: (run) => run.megabytesPerSecond },
+        { label: `${batch} (msgs/s)`, unit: 'msgs/s', of: (run) => run.messagesPerSecond },
+        { label: 'round trip A → B → A 256 B, p50 (ms)', unit: 'ms', of: (run) => run.roundTripP50Ms },
+        { label: 'round trip A → B → A 256 B, p95 (ms)', unit: 'ms', of: (run) => run.roundTripP95Ms },
+      ];
+      const name = (path: ReachPath, label: string): string => `reach ${path === 'direct' ? 'direct (TCP on 127.0.0.1)' : path}: ${label}`;
+      for (const { label, unit, of } of figures) results.addBaseline(name('direct', label), unit, summarize(runs.direct.map(of)));
+      const lines: string[] = [];
+      for (const path of ['holepunched', 'relayed'] as const) {
+        for (const { label, unit, of } of figures) {
+          results.add({ name: name(path, label), unit, summary: summarize(runs[path].map(of)), baseline: name('direct', label) });
+        }
+        const median = (of: (run: ReachRun) => number): string => format(runs[path].map(of));
+        lines.push(`${path} ${median((run) => run.setupMs)} ms to pair, ${median((run) => run.megabytesPerSecond)} MB/s, ${median((run) => run.roundTripP50Ms)} ms round trip`);
+      }
+      return lines.join('; ');
+    },
+  },
   ...[100, 1000].map(
     (peers): Section => ({
       key: `scale-${peers}`,
@@ -304,6 +342,12 @@ function selectedSections(): Section[] {
 
 async function main(): Promise<void> {
   const sections = selectedSections();
+  const obstacles = sections.flatMap((section) => {
+    const obstacle = section.obstacle?.();
+    return obstacle === undefined ? [] : [`the ${section.key} section cannot run here: ${obstacle}. Leave it out with --only=<the other sections>.`];
+  });
+  // Before anything runs: a section this machine cannot run is an error, never a silent gap in the table.
+  if (obstacles.length > 0) throw new Error(obstacles.join('\n'));
   const profile = process.argv.includes('--profile');
   const partial = profile || sections.length < SECTIONS.length;
   const results = new Results();

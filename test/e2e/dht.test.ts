@@ -1,6 +1,6 @@
 import t from 'tap';
-import { dhtEnv, dhtListening, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
-import { eventually, startNode, type TestNode } from '../helpers/node';
+import { dhtEnv, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
+import { dhtListening, eventually, startNode, type TestNode } from '../helpers/node';
 
 interface PeerView {
   peer: string;

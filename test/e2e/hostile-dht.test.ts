@@ -7,8 +7,8 @@ import { type DhtKeySigner, dhtPublicKeyOf, signDhtKeyBinding } from '../../exte
 import { encodeHello } from '../../extension/wire/hello';
 import { MSG_HELLO } from '../../extension/wire/session-messages';
 import type { StaticIdentity } from '../../extension/wire/handshake';
-import { dhtEnv, dhtListening, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
-import { eventually, startNode, type TestNode } from '../helpers/node';
+import { dhtEnv, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
+import { dhtListening, eventually, startNode, type TestNode } from '../helpers/node';
 import { pairedRawPeer, reconnectRawPeer, throwawayIdentity } from '../helpers/raw-peer';
 
 /** An identity that can state a DHT key as its own, as a node does. */

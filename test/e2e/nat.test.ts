@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
-import { dhtListening } from '../helpers/dht-testnet';
-import { createNatTopology, natTestObstacle, startBootstrapNodes, startNodeInNamespace, startRelay, type NatKind, type NatTopology } from '../helpers/nat-topology';
-import { eventually, type TestNode } from '../helpers/node';
+import { createNatTopology, natTopologyObstacle, startBootstrapNodes, startNodeInNamespace, startRelay, type NatKind, type NatTopology } from '../helpers/nat-topology';
+import { dhtListening, eventually, type TestNode } from '../helpers/node';
 
 /**
  * Two built nodes, each on a host behind its own NAT router, pair by link
@@ -116,7 +115,7 @@ async function assertHolePunched(t: Test, setup: Scenario, paths: [string, strin
 const CASE_TIMEOUT_MS = 90_000;
 t.setTimeout(5 * CASE_TIMEOUT_MS);
 
-const obstacle = natTestObstacle();
+const obstacle = natTopologyObstacle();
 if (obstacle !== undefined) {
   // CI runs as root with iptables: a machine that cannot run these is a broken setup, not a reason to pass.
   t.fail(obstacle);

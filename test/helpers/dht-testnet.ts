@@ -48,8 +48,3 @@ export async function dhtOnlyLink(node: TestNode): Promise<string> {
   url.searchParams.delete('addr');
   return `p2p-comm://${url.pathname.slice(1)}?${url.searchParams.toString().replaceAll('+', '%20')}`;
 }
-
-/** Waits until the node's DHT server listens: it has joined the testnet and announced its key. */
-export async function dhtListening(node: TestNode): Promise<void> {
-  await eventually(async () => ((await node.call('status'))['dht'] as { listening: boolean }).listening, 'the DHT server listening');
-}

@@ -5,13 +5,15 @@ import type { Test } from 'tap';
 import { ExtensionProcess, type ExtensionProcessOptions, type RpcResponse } from '../../permissions/host/extension-process';
 import { manifest } from '../../extension/common/manifest';
 import { DATA_DIR_LOCK_FILE_NAME } from '../../extension/data-dir-lock';
+import { repositoryRoot } from './repository-root';
+import type { Teardown } from './teardown';
 
 /**
  * The binary under test, as a host installs it: P2P_COMM_TEST_BINARY (e.g.
  * dist/nexus/x86_64-unknown-linux-gnu/extension, from `npm run package`), by
  * default the built script (`npm test` builds it first).
  */
-export const BINARY = resolve(process.env['P2P_COMM_TEST_BINARY'] ?? join(__dirname, '..', '..', 'dist', 'p2p-comm'));
+export const BINARY = resolve(process.env['P2P_COMM_TEST_BINARY'] ?? join(repositoryRoot(), 'dist', 'p2p-comm'));
 
 /** A script needs the node on PATH; any other binary (a single-file executable) embeds its own. */
 export function isScript(binary: string): boolean {
@@ -74,7 +76,7 @@ export function assertNoPublicDht(env: NodeJS.ProcessEnv, isolatedNamespace = fa
 }
 
 /** A fresh directory removed when the test ends. */
-export function tempDir(t: Test, prefix = 'p2p-comm-test-'): string {
+export function tempDir(t: Teardown, prefix = 'p2p-comm-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -93,7 +95,7 @@ export type StartOptions = Omit<Partial<ExtensionProcessOptions>, 'dataDir'> & {
  * its PATH, as a desktop app would start it, so that it cannot lean on either.
  */
 export async function startExtension(
-  t: Test,
+  t: Teardown,
   options: StartOptions = {},
 ): Promise<{ extension: ExtensionProcess; initialize: unknown; dataDir: string | undefined; stderr: string[] }> {
   const stderr: string[] = [];

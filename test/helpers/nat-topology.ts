@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import type { Test } from 'tap';
+import { join } from 'node:path';
 import { spawnLineProcess, waitForEvent, type LineProcess, type LineProcessOptions } from './line-process';
 import { BINARY, isScript, tempDir } from './extension';
 import { LOOPBACK_ENV, startNode, type TestNode } from './node';
+import { repositoryRoot } from './repository-root';
+import type { Teardown } from './teardown';
 
 /**
  * Two hosts behind NAT routers, and an "internet" between the routers with
@@ -67,7 +68,7 @@ export interface NatTopology {
 /** `ip` by absolute path: a self-contained node binary is started with no node directory on its PATH, and `ip` must not depend on PATH either. */
 export const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((path) => existsSync(path)) ?? 'ip';
 
-const ROOT = resolve(__dirname, '..', '..');
+const ROOT = repositoryRoot();
 const DHT_FIXTURE = join(ROOT, 'test', 'fixtures', 'dht-bootstrap.mjs');
 const HOST_CLI = join(ROOT, 'dist', 'p2p-comm-host');
 
@@ -105,16 +106,16 @@ function isAlive(pid: number): boolean {
 }
 
 /** Why this machine cannot build the topology, or undefined when it can. */
-export function natTestObstacle(): string | undefined {
-  if (process.platform !== 'linux') return 'the NAT tests need Linux network namespaces';
-  if (process.getuid?.() !== 0) return 'the NAT tests create network namespaces and iptables rules, which needs root: run them as root (CI does)';
+export function natTopologyObstacle(): string | undefined {
+  if (process.platform !== 'linux') return 'the NAT topology needs Linux network namespaces';
+  if (process.getuid?.() !== 0) return 'the NAT topology is made of network namespaces and iptables rules, which needs root: run as root (CI does)';
   if (!['/usr/sbin/iptables', '/sbin/iptables', '/usr/bin/iptables'].some((path) => existsSync(path))) {
-    return 'the NAT tests need iptables: apt-get install iptables (.ci/run does)';
+    return 'the NAT topology needs iptables: apt-get install iptables (.ci/run does)';
   }
   return undefined;
 }
 
-export async function createNatTopology(t: Test, nat: { a: NatKind; b: NatKind }): Promise<NatTopology> {
+export async function createNatTopology(t: Teardown, nat: { a: NatKind; b: NatKind }): Promise<NatTopology> {
   await removeLeftoverNamespaces();
   topologies += 1;
   const prefix = `${NAMESPACE_PREFIX}${process.pid}n${topologies}`;
@@ -280,7 +281,7 @@ export async function startBootstrapNodes(topology: NatTopology): Promise<string
  * `p2p-comm-host relay` (the built one) on the relay's address in the
  * public namespace; resolves with its public key, hex, once it is ready.
  */
-export async function startRelay(t: Test, topology: NatTopology, bootstrap: readonly string[]): Promise<{ publicKey: string; process: LineProcess }> {
+export async function startRelay(t: Teardown, topology: NatTopology, bootstrap: readonly string[]): Promise<{ publicKey: string; process: LineProcess }> {
   const relay = topology.spawn(topology.namespaces.public, process.execPath, [
     HOST_CLI,
     'relay',
@@ -313,7 +314,7 @@ export interface NamespacedNodeOptions {
  * does: `ip netns exec` replaces itself with the node, so the process the
  * host holds is the node itself.
  */
-export async function startNodeInNamespace(t: Test, topology: NatTopology, side: Side, options: NamespacedNodeOptions): Promise<TestNode> {
+export async function startNodeInNamespace(t: Teardown, topology: NatTopology, side: Side, options: NamespacedNodeOptions): Promise<TestNode> {
   const command = isScript(BINARY) ? [process.execPath, BINARY] : [BINARY];
   return startNode(t, {
     binary: IP,

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { Test } from 'tap';
 import type { ExtensionProcess, RpcResponse } from '../../permissions/host/extension-process';
 import { LOOPBACK_ONLY, startExtension, tempDir } from './extension';
+import type { Teardown } from './teardown';
 
 /** Env for a node that only ever touches 127.0.0.1 and retries quickly. */
 export const LOOPBACK_ENV = {
@@ -30,7 +30,7 @@ export interface StartNodeOptions {
 }
 
 /** A p2p-comm node spawned like Nexus does, on loopback, with its own data dir. */
-export async function startNode(t: Test, options: StartNodeOptions = {}): Promise<TestNode> {
+export async function startNode(t: Teardown, options: StartNodeOptions = {}): Promise<TestNode> {
   const dataDir = options.dataDir ?? join(tempDir(t), 'node');
   const events: TestNode['events'] = [];
   const { extension, stderr } = await startExtension(t, {
@@ -79,4 +79,13 @@ export async function pairNodes(a: TestNode, b: TestNode): Promise<{ aId: string
   const accepted = await b.call('accept', { request_id: incoming.request_id, peer: incoming.peer });
   if (accepted['connected'] !== true) throw new Error(`accept answered ${JSON.stringify(accepted)}`);
   return { aId: aIdentity['peer_id'] as string, bId: bIdentity['peer_id'] as string };
+}
+
+/**
+ * Waits until the node's DHT server listens: it has joined its DHT and
+ * announced its key. Here rather than with the local testnet, which loads
+ * hyperdht: the bench uses it on nodes of a DHT it never loads itself.
+ */
+export async function dhtListening(node: TestNode): Promise<void> {
+  await eventually(async () => ((await node.call('status'))['dht'] as { listening: boolean }).listening, 'the DHT server listening');
 }
