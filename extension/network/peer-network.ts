@@ -98,6 +98,8 @@ export class PeerNetwork {
   private readonly refusalBudgets: RefusalBudgets;
   /** The DHT stream under each session that runs over one; sessions absent here run over TCP. */
   private readonly dhtStreams = new WeakMap<SecureChannel, DhtSocket>();
+  /** Peers this node has logged that a relay is needed for, since their last session. */
+  private readonly toldNeedsRelay = new Set<string>();
   /** Sessions whose hello already taught the peer's DHT key. */
   private readonly dhtBindingLearned = new WeakSet<SecureChannel>();
   readonly dht: DhtReach;
@@ -251,6 +253,7 @@ export class PeerNetwork {
     this.cancelRetry(peerId);
     this.backoffs.delete(peerId);
     this.refusalBudgets.forget(peerId);
+    this.toldNeedsRelay.delete(peerId);
     this.sessions.get(peerId)?.close(code, reason);
   }
 
@@ -465,7 +468,9 @@ export class PeerNetwork {
     } catch (error) {
       logger.debug(`${peerId}: ${(error as Error).message}`);
       if (error instanceof DhtDialError && error.reason === 'holepunch_failed') {
-        if (!this.dht.hasRelays) {
+        // Said once per peer until a session opens, not at every retry.
+        if (!this.dht.hasRelays && !this.toldNeedsRelay.has(peerId)) {
+          this.toldNeedsRelay.add(peerId);
           logger.info(`${peerId}: hole punching failed, as it does when both NATs change ports per destination; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
         }
         return 'needs_relay';
@@ -552,6 +557,7 @@ export class PeerNetwork {
       this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId, path } });
     }
     this.backoffs.get(peerId)?.reset();
+    this.toldNeedsRelay.delete(peerId);
     channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));
     channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
     this.listener?.opened(peerId);

@@ -64,6 +64,33 @@ t.test('two nodes with no direct address pair by link through the DHT, exchange 
   t.match((status['connections'] as { paths: unknown }).paths, { holepunched: 1, direct: 0, relayed: 0 });
 });
 
+t.test('a node in connect mode reaches a peer through the DHT but announces nothing: no DHT key in its link or hello', async (t) => {
+  const testnet = await localTestnet(t);
+  const announcing = await startNode(t, { env: dhtEnv(testnet) });
+  const dialOnly = await startNode(t, { env: { ...dhtEnv(testnet), P2P_COMM_DHT: 'connect' } });
+  await dhtListening(announcing);
+  await eventually(async () => ((await dialOnly.call('status'))['dht'] as { public_key: string | null }).public_key !== null, 'the dial-only node on the DHT');
+  const status = (await dialOnly.call('status'))['dht'] as Record<string, unknown>;
+  t.match(status, { mode: 'connect', listening: false }, 'not listening on the DHT');
+  const identity = await dialOnly.call('identity');
+  t.notMatch(identity['link'], /dht=/, 'its link carries no DHT key');
+  t.match(identity['dht'], /^DHT: dial out only \(P2P_COMM_DHT=connect\)/);
+
+  const paired = await dialOnly.call('pair', { link: await dhtOnlyLink(announcing) });
+  t.equal(paired['state'], 'delivered', 'its request went out through the DHT');
+  const incoming = ((await announcing.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0];
+  // The peer cannot call a node that does not announce itself; the session opens when the dial-only node calls again.
+  await announcing.call('accept', { request_id: incoming?.request_id, peer: incoming?.peer });
+  const dialOnlyId = (await dialOnly.call('identity'))['peer_id'] as string;
+  const announcingId = (await announcing.call('identity'))['peer_id'] as string;
+  t.equal(await onlinePath(dialOnly, announcingId), 'holepunched', 'connected through the DHT');
+  t.equal(await onlinePath(announcing, dialOnlyId), 'holepunched');
+  const seen = ((await announcing.call('peers'))['peers'] as { addresses: string[] }[])[0];
+  t.same(seen?.addresses.filter((address) => address.startsWith('dht:')).length, 1, 'only the key its connection came from');
+  const hello = ((await announcing.call('peers'))['peers'] as { capabilities: unknown }[])[0];
+  t.not(hello?.capabilities, null, 'its hello arrived, naming no DHT key of its own');
+});
+
 t.test('the DHT server lets strangers through only within the consent budget', async (t) => {
   const testnet = await localTestnet(t);
   const node = await startNode(t, { env: { ...dhtEnv(testnet), P2P_COMM_CONSENT_BURST: '1', P2P_COMM_CONSENT_PER_MINUTE: '1' } });

@@ -15,6 +15,7 @@ const FAULTS: readonly ErrorName[] = [
   'IDENTITY_UNUSABLE',
   'STATE_FILE_CORRUPT',
   'UNKNOWN_OPERATION',
+  'NATIVE_ADDON_UNUSABLE',
 ];
 
 t.test('every error code the extension can give a plugin has a status of its own; faults stay 500', async (t) => {
