@@ -87,6 +87,8 @@ export interface DhtConfig {
   host: string;
   /** Longest one DHT connection attempt may take, lookup and hole punching included. */
   connectTimeoutMs: number;
+  /** Longest a stopping node waits to withdraw its DHT announcement. */
+  closeTimeoutMs: number;
 }
 
 export const DEFAULT_DHT_CONFIG: DhtConfig = {
@@ -94,7 +96,9 @@ export const DEFAULT_DHT_CONFIG: DhtConfig = {
   bootstrap: null,
   relays: [],
   host: '0.0.0.0',
-  connectTimeoutMs: 20_000,
+  // hyperdht gives a punch through a NAT that changes ports up to about 35 s.
+  connectTimeoutMs: 45_000,
+  closeTimeoutMs: 1500,
 };
 
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
@@ -272,6 +276,7 @@ function dhtConfigFromEnv(env: NodeJS.ProcessEnv): DhtConfig {
     // The DHT's UDP socket binds an IPv4 address only: a host name would pass here and fail at start.
     host: ipv4(env, 'P2P_COMM_DHT_HOST') ?? d.host,
     connectTimeoutMs: integer(env, 'P2P_COMM_DHT_CONNECT_TIMEOUT_MS', d.connectTimeoutMs, 100),
+    closeTimeoutMs: d.closeTimeoutMs,
   };
 }
 

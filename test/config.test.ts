@@ -44,7 +44,7 @@ t.test('discovery: on by default on every interface; mode, interface and limits 
 
 t.test('DHT: on by default, with the public bootstrap nodes, no relays, on every interface', async (t) => {
   t.same(networkConfigFromEnv({}).dht, DEFAULT_DHT_CONFIG);
-  t.same(DEFAULT_DHT_CONFIG, { mode: 'on', bootstrap: null, relays: [], host: '0.0.0.0', connectTimeoutMs: 20_000 });
+  t.same(DEFAULT_DHT_CONFIG, { mode: 'on', bootstrap: null, relays: [], host: '0.0.0.0', connectTimeoutMs: 45_000, closeTimeoutMs: 1500 });
   const blank = networkConfigFromEnv({ P2P_COMM_DHT: '', P2P_COMM_DHT_BOOTSTRAP: ' ', P2P_COMM_RELAYS: '', P2P_COMM_DHT_HOST: '', P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '' });
   t.same(blank.dht, DEFAULT_DHT_CONFIG, 'empty values mean the defaults');
 });

@@ -89,6 +89,8 @@ declare module 'hyperdht' {
     readonly destroyed: boolean;
     /** True until other DHT nodes have reached this one's UDP port unasked. */
     readonly firewalled: boolean;
+    /** This node's NAT gives it a new public port per destination (a symmetric NAT), as far as the DHT can tell. */
+    readonly randomized: boolean;
     ready(): Promise<void>;
     fullyBootstrapped(): Promise<void>;
     /** This node's public address as other DHT nodes see it; null before any has told it. */
@@ -96,6 +98,8 @@ declare module 'hyperdht' {
     /** DHT nodes in the routing table. */
     toArray(options?: { limit?: number }): { host: string; port: number }[];
     connect(remotePublicKey: Uint8Array, options?: HyperDHT.ConnectOptions): HyperDHT.NoiseSecretStream;
+    /** The announcements of `publicKey` the DHT nodes closest to it hold, one result per node that has one. */
+    findPeer(publicKey: Uint8Array): AsyncIterable<{ peer: { publicKey: Buffer } }>;
     createServer(options?: HyperDHT.ServerOptions, onConnection?: (socket: HyperDHT.NoiseSecretStream) => void): HyperDHT.Server;
     createRawStream(options?: HyperDHT.RawStreamOptions): HyperDHT.RawStream;
     /** The DHT socket's local address; port is the one bound. */

@@ -6,6 +6,9 @@
  */
 export const DHT_ADDRESS_PREFIX = 'dht:';
 
+/** A DHT key binding (wire/dht-key-binding.ts): key [32] | identity signature [64] | DHT key signature [64]. */
+export const DHT_KEY_BINDING_BYTES = 160;
+
 export function dhtAddress(dhtPublicKey: Uint8Array): string {
   return `${DHT_ADDRESS_PREFIX}${Buffer.from(dhtPublicKey).toString('hex')}`;
 }

@@ -44,6 +44,9 @@ export const ADDRESS_SCHEMA = {
   pattern: '^((\\[[0-9A-Za-z:.%]+\\]|[0-9A-Za-z._-]+):[0-9]{1,5}|dht:[0-9a-f]{64})$',
 };
 
+/** `dht:<DHT public key in hex>` alone. */
+export const DHT_ADDRESS_SCHEMA = { type: 'string', pattern: '^dht:[0-9a-f]{64}$' };
+
 /** An object with exactly these fields, all required unless `required` names fewer. */
 export function closedObject(properties: Record<string, unknown>, required: readonly string[] = Object.keys(properties)): Record<string, unknown> {
   return { type: 'object', properties, required: [...required], additionalProperties: false };

@@ -1,5 +1,6 @@
 import { P2pError } from './errors';
 import { decodeBase64urlExact, encodeBase64url } from './base64url';
+import { DHT_KEY_BINDING_BYTES } from './dht-address';
 import { describePublicKeyRefusal, publicKeyRefusal } from './ed25519-public-key';
 import { PEER_ID_PATTERN, publicKeyFromPeerId } from './peer-id';
 import { validateDisplayName } from './display-name';
@@ -23,8 +24,6 @@ import { quoteUntrusted } from './quote-text';
  */
 export const LINK_SCHEME = 'p2p-comm://';
 export const MAX_LINK_ADDRESSES = 4;
-/** The DHT key binding: key [32] | identity signature [64] | DHT key signature [64]. */
-export const LINK_DHT_BINDING_BYTES = 160;
 /** The latest time a JavaScript Date holds (8.64e15 ms), in seconds. */
 const MAX_TIME_SECONDS = 8_640_000_000_000;
 const ADDRESS_PATTERN = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
@@ -78,8 +77,8 @@ export function parsePairingLink(text: string): PairingLink {
   const addresses = query.getAll('addr');
   const dhts = query.getAll('dht');
   if (dhts.length > 1) throw invalid('it carries more than one DHT key');
-  const dhtBinding = dhts.length === 1 ? decodeBase64urlExact(dhts[0] as string, LINK_DHT_BINDING_BYTES) : null;
-  if (dhts.length === 1 && dhtBinding === null) throw invalid(`its DHT key is not ${LINK_DHT_BINDING_BYTES} bytes of unpadded base64url`);
+  const dhtBinding = dhts.length === 1 ? decodeBase64urlExact(dhts[0] as string, DHT_KEY_BINDING_BYTES) : null;
+  if (dhts.length === 1 && dhtBinding === null) throw invalid(`its DHT key is not ${DHT_KEY_BINDING_BYTES} bytes of unpadded base64url`);
   if (addresses.length === 0 && dhtBinding === null) throw invalid('it carries no address and no DHT key');
   if (addresses.length > MAX_LINK_ADDRESSES) throw invalid(`it carries more than ${MAX_LINK_ADDRESSES} addresses`);
   for (const address of addresses) if (!isValidAddress(address)) throw invalid(`${quoteUntrusted(address)} is not a host:port address`);

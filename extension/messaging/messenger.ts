@@ -223,7 +223,7 @@ export class Messenger implements SessionListener {
           this.deps.network.refuse(peerId, 'bad_hello');
         } else {
           this.hellos.set(peerId, hello);
-          if (hello.dhtBinding !== null) this.deps.network.learnDhtBinding(peerId, hello.dhtBinding);
+          this.deps.network.learnDhtBinding(peerId, hello.dhtBinding);
         }
         return;
       }

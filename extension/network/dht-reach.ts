@@ -6,7 +6,7 @@ import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';
 import { dhtAddress, dhtKeyOf } from '../common/dht-address';
 import type { DhtSocket } from '../transport/dht/dht-socket';
-import { DhtNode, type DhtPath } from '../transport/dht/dht-node';
+import { DhtDialError, DhtNode, type DhtPath } from '../transport/dht/dht-node';
 import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { checkDhtKeyBinding, signDhtKeyBinding } from '../wire/dht-key-binding';
@@ -38,6 +38,8 @@ export class DhtReach {
   private error: string | null = null;
   private readonly binding: Uint8Array;
   private readonly strangers: TokenBucket;
+  /** By peer id: see rememberSessionKey. */
+  private readonly sessionKeys = new Map<string, string>();
 
   constructor(private readonly deps: DhtReachDeps) {
     this.binding = signDhtKeyBinding(deps.identity);
@@ -52,13 +54,18 @@ export class DhtReach {
     return this.deps.config.mode === 'on';
   }
 
-  get hasRelays(): boolean {
-    return this.deps.config.relays.length > 0;
+  /** The configured relays, in the order they are tried. */
+  get relays(): readonly Uint8Array[] {
+    return this.deps.config.relays;
   }
 
-  /** The signed DHT key for links and hellos: only when other nodes can reach this one through it. */
+  /**
+   * The signed DHT key for links and hellos: only when other nodes can
+   * reach this one through it, which a DHT that failed to start (a port it
+   * cannot bind, an addon it cannot load) rules out.
+   */
   advertisedBinding(): Uint8Array | null {
-    return this.announcing ? this.binding : null;
+    return this.announcing && this.error === null ? this.binding : null;
   }
 
   /** `dht:<key>` of a peer's binding, or null when the binding is not that peer's own. */
@@ -74,9 +81,9 @@ export class DhtReach {
       seed: identity.dhtSeed,
       bootstrap: config.bootstrap,
       announce: this.announcing,
-      relays: config.relays,
       host: config.host,
       connectTimeoutMs: config.connectTimeoutMs,
+      closeTimeoutMs: config.closeTimeoutMs,
       admit: (remoteKey) => this.admit(remoteKey),
       onConnection: this.deps.onConnection,
       loadHyperDht: this.deps.loadHyperDht,
@@ -93,15 +100,16 @@ export class DhtReach {
     } catch (error) {
       // Closed while joining: nothing went wrong.
       if (this.node !== node) return;
+      this.node = null;
       this.error = `the DHT did not start: ${(error as Error).message}`;
-      logger.error(this.error);
+      logger.error(`${this.error}; peers are reached at their direct addresses only, and this node's links carry no DHT key`);
     }
   }
 
-  /** A connection to the node at `address` (`dht:<key>`), hole-punched or, when `relayed`, through a configured relay. */
-  dial(address: string, relayed: boolean): Promise<DhtSocket> {
-    if (this.node === null) return Promise.reject(new Error('the DHT is off'));
-    return this.node.dial(dhtKeyOf(address), relayed);
+  /** A connection to the node at `address` (`dht:<key>`), hole-punched, or through `relay`. */
+  dial(address: string, relay: Uint8Array | null): Promise<DhtSocket> {
+    if (this.node === null) return Promise.reject(new DhtDialError('closed', this.error ?? 'the DHT is not running'));
+    return this.node.dial(dhtKeyOf(address), relay);
   }
 
   pathOf(socket: DhtSocket): DhtPath {
@@ -143,9 +151,23 @@ export class DhtReach {
     return false;
   }
 
+  /**
+   * The DHT key a trusted peer's session came in from. A peer that does not
+   * announce itself has no DHT address to keep, but the firewall should
+   * still let it in without taking from the strangers' budget.
+   */
+  rememberSessionKey(peerId: string, address: string): void {
+    this.sessionKeys.set(peerId, address);
+  }
+
+  forgetSessionKey(peerId: string): void {
+    this.sessionKeys.delete(peerId);
+  }
+
   private isKnown(address: string): boolean {
     const { trust, pending } = this.deps;
-    for (const peer of trust.list()) if (peer.state === 'trusted' && peer.addresses.includes(address)) return true;
-    return pending.outgoing().some((request) => request.dhtAddress === address || request.address === address);
+    if (trust.isTrustedAddress(address) || pending.outgoing().some((request) => request.dhtAddress === address)) return true;
+    for (const known of this.sessionKeys.values()) if (known === address) return true;
+    return false;
   }
 }

@@ -27,7 +27,7 @@ import { RefusalBudgets } from './refusal-budgets';
 import { keepExisting } from './survivor';
 import { DhtReach } from './dht-reach';
 import { isDhtAddress } from '../common/dht-address';
-import { DhtDialError } from '../transport/dht/dht-node';
+import { DhtDialError, type DhtDialFailure } from '../transport/dht/dht-node';
 import { DhtSocket } from '../transport/dht/dht-socket';
 
 export interface PeerNetworkDeps {
@@ -66,6 +66,8 @@ export type AttemptOutcome =
   | 'nothing_to_do';
 
 const SESSION_REQUEST_ID = new Uint8Array(16);
+/** Longest a stopping node waits for its peers to answer its close frames. */
+const SESSION_CLOSE_WAIT_MS = 500;
 
 /** Told about sessions as they open, carry messages and close (messaging plugs in here). */
 export interface SessionListener {
@@ -153,7 +155,12 @@ export class PeerNetwork {
     if (this.listenRetry !== null) clearTimeout(this.listenRetry);
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
+    const closed = [...this.sessions.values()].map((channel) => new Promise<void>((resolve) => channel.once('close', () => resolve())));
     for (const channel of this.sessions.values()) channel.close(CloseCode.SHUTDOWN, 'node shutting down');
+    // Peers learn of the shutdown from the close frame, before the streams under it go (a DHT stream goes at once).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise<void>((resolve) => (timer = setTimeout(resolve, SESSION_CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await Promise.all([this.server?.close(), this.dht.close()]);
   }
 
@@ -181,19 +188,26 @@ export class PeerNetwork {
   }
 
   /**
-   * A peer's hello named its DHT key: kept as its DHT address once both
-   * signatures hold (its identity's, and the DHT key's own). One that does
-   * not hold is refused input, charged like any other.
+   * What a peer's hello said about reaching it through the DHT. A DHT key
+   * is kept as its DHT address once both signatures hold (its identity's,
+   * and the key's own); one that does not hold is refused input, charged
+   * like any other. No key means the peer does not announce itself (DHT
+   * `connect` or `off`, or a version before the DHT): a DHT address kept
+   * for it, such as the key an incoming connection came from, is dropped,
+   * so nobody searches the DHT for it at every retry.
    */
-  learnDhtBinding(peerId: string, binding: Uint8Array): void {
+  learnDhtBinding(peerId: string, binding: Uint8Array | null): void {
     const channel = this.sessions.get(peerId);
     // Once per session: a peer repeating hellos with fresh keys must not rewrite the trust store each time.
     if (channel === undefined || this.dhtBindingLearned.has(channel)) return;
     this.dhtBindingLearned.add(channel);
-    const address = this.dht.addressFromBinding(binding, publicKeyFromPeerId(peerId));
-    if (address === null) return this.refuse(peerId, 'bad_dht_key_binding');
-    const peer = this.deps.trust.get(peerId);
-    if (peer?.state === 'trusted' && !peer.addresses.includes(address)) this.deps.trust.recordSeen(peerId, { address });
+    const { trust } = this.deps;
+    const address = binding === null ? null : this.dht.addressFromBinding(binding, publicKeyFromPeerId(peerId));
+    if (binding !== null && address === null) return this.refuse(peerId, 'bad_dht_key_binding');
+    const peer = trust.get(peerId);
+    if (peer?.state !== 'trusted') return;
+    if (address === null) trust.forgetDhtAddress(peerId);
+    else if (!peer.addresses.includes(address)) trust.recordSeen(peerId, { address });
   }
 
   /** Who opened the live session with a peer: `outbound` when this node dialled. */
@@ -254,6 +268,7 @@ export class PeerNetwork {
     this.backoffs.delete(peerId);
     this.refusalBudgets.forget(peerId);
     this.toldNeedsRelay.delete(peerId);
+    this.dht.forgetSessionKey(peerId);
     this.sessions.get(peerId)?.close(code, reason);
   }
 
@@ -350,8 +365,12 @@ export class PeerNetwork {
         acceptedAt,
       );
       if (outcome.channel !== null) {
-        if (overDht) this.dhtStreams.set(outcome.channel, stream);
-        this.adopt(peerIdFromPublicKey(outcome.peer.publicKey), outcome.channel);
+        const peerId = peerIdFromPublicKey(outcome.peer.publicKey);
+        if (overDht) {
+          this.dhtStreams.set(outcome.channel, stream);
+          this.dht.rememberSessionKey(peerId, ip);
+        }
+        this.adopt(peerId, outcome.channel);
       }
     } catch (error) {
       refusals.count('network', `handshake_${failureReason(error)}`);
@@ -387,7 +406,7 @@ export class PeerNetwork {
     if (plan === null) return 'nothing_to_do';
     let outcome: AttemptOutcome = 'unreachable';
     for (const address of plan.addresses) {
-      outcome = isDhtAddress(address) ? await this.tryDht(peerId, address, plan.payload) : await this.tryAddress(peerId, address, plan.payload);
+      outcome = isDhtAddress(address) ? await this.tryDht(peerId, address, plan.payload) : await this.handshake(peerId, address, plan.payload, undefined);
       if (outcome !== 'unreachable' && outcome !== 'key_mismatch' && outcome !== 'needs_relay') break;
     }
     const request = this.deps.pending.findOutgoingByPeer(peerId);
@@ -442,39 +461,45 @@ export class PeerNetwork {
   }
 
   /**
-   * Reaches a peer through the DHT: a hole-punched connection first; when
-   * hole punching cannot work (both NATs change ports per destination), the
-   * configured relays, or else the answer that a relay is needed.
+   * Reaches a peer through the DHT: a hole-punched connection first, then
+   * each configured relay in turn (hyperdht would pick one at random, and a
+   * dead one would fail the attempt). Without relays, a punch that cannot
+   * work (both NATs change ports per destination) ends as `needs_relay`.
    */
   private async tryDht(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
-    const outcome = await this.tryAddress(peerId, address, payload, false);
-    if (outcome !== 'needs_relay' || !this.dht.hasRelays) return outcome;
-    return this.tryAddress(peerId, address, payload, true);
+    let failure: DhtDialFailure = 'unreachable';
+    for (const relay of [null, ...this.dht.relays]) {
+      try {
+        return await this.handshake(peerId, address, payload, await this.dht.dial(address, relay));
+      } catch (error) {
+        failure = error instanceof DhtDialError ? error.reason : 'unreachable';
+        this.deps.logger.debug(`${peerId}${relay === null ? '' : ' through a relay'}: ${(error as Error).message}`);
+        // Nobody announces under that key: no relay can find it either.
+        if (failure === 'peer_not_found') return 'unreachable';
+      }
+    }
+    if (failure !== 'holepunch_failed' || this.dht.relays.length > 0) return 'unreachable';
+    // Said once per peer until a session opens, not at every retry.
+    if (!this.toldNeedsRelay.has(peerId)) {
+      this.toldNeedsRelay.add(peerId);
+      this.deps.logger.info(`${peerId}: hole punching failed, as it does when both NATs change ports per destination; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
+    }
+    return 'needs_relay';
   }
 
-  /** One connection and handshake; `relayed` applies to DHT addresses only. */
-  private async tryAddress(peerId: string, address: string, payload: InitiatorPayload, relayed = false): Promise<AttemptOutcome> {
+  /**
+   * The WebSocket (over TCP to `address`, or over an open DHT `stream`) and
+   * the handshake. The DHT connection had its own deadline
+   * (P2P_COMM_DHT_CONNECT_TIMEOUT_MS); the handshake's starts here.
+   */
+  private async handshake(peerId: string, address: string, payload: InitiatorPayload, stream: DhtSocket | undefined): Promise<AttemptOutcome> {
     const { identity, refusals, logger } = this.deps;
-    let startedAt = Date.now();
+    const startedAt = Date.now();
     let socket: WebSocket;
-    let stream: DhtSocket | undefined;
     try {
-      if (isDhtAddress(address)) {
-        stream = await this.dht.dial(address, relayed);
-        // The DHT connection has its own deadline (P2P_COMM_DHT_CONNECT_TIMEOUT_MS); the handshake's starts now.
-        startedAt = Date.now();
-      }
       socket = await dial(address, this.deps.config.transport, stream);
     } catch (error) {
       logger.debug(`${peerId}: ${(error as Error).message}`);
-      if (error instanceof DhtDialError && error.reason === 'holepunch_failed') {
-        // Said once per peer until a session opens, not at every retry.
-        if (!this.dht.hasRelays && !this.toldNeedsRelay.has(peerId)) {
-          this.toldNeedsRelay.add(peerId);
-          logger.info(`${peerId}: hole punching failed, as it does when both NATs change ports per destination; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
-        }
-        return 'needs_relay';
-      }
       stream?.destroy();
       return 'unreachable';
     }

@@ -167,7 +167,11 @@ export const accept: OperationHandler = async (input, node) => {
   const connected = outcome === 'connected';
   return {
     data: { peer: request.peerId, state: 'trusted', connected, safety_number: safetyNumber(node.identity.publicKey, request.publicKey) },
-    message: connected ? 'paired and connected' : 'paired; the connection is made as soon as the peer is reachable',
+    message: connected
+      ? 'paired and connected'
+      : outcome === 'needs_relay'
+        ? 'paired; hole punching to the peer failed from here, so the connection is made when the peer calls (through its relay, if it has one), or once P2P_COMM_RELAYS names a relay here'
+        : 'paired; the connection is made as soon as the peer is reachable',
   };
 };
 

@@ -4,6 +4,7 @@ import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../common/display-nam
 import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../common/peer-id';
 import {
   ADDRESS_SCHEMA,
+  DHT_ADDRESS_SCHEMA,
   closedObject,
   nullable,
   PUBLIC_KEY_SCHEMA,
@@ -202,7 +203,7 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
       items: closedObject(
         {
           ...REQUEST_PROPERTIES,
-          dht_address: REQUEST_PROPERTIES.address,
+          dht_address: nullable(DHT_ADDRESS_SCHEMA),
           state: { enum: ['queued', 'delivered', 'rejected'] },
           attempts: { type: 'integer', minimum: 0 },
           last_error: { type: ['string', 'null'] },

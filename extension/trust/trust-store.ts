@@ -257,6 +257,13 @@ export class TrustStore {
     return record;
   }
 
+  /** The peer said it cannot be reached through the DHT (its hello named no DHT key): its DHT address is dropped. */
+  forgetDhtAddress(peerId: string): void {
+    const existing = this.existing(peerId);
+    if (!existing.addresses.some(isDhtAddress)) return;
+    this.commit(peerId, { ...existing, addresses: existing.addresses.filter((address) => !isDhtAddress(address)) });
+  }
+
   /** Keeps evidence of a key presented in this peer's name; the pinned key stays as it is. */
   recordRefusedKey(peerId: string, presentedKey: Uint8Array, address: string | null, now = new Date()): TrustedPeerRecord {
     const existing = this.existing(peerId);
@@ -273,6 +280,12 @@ export class TrustStore {
       throw new P2pError('NOT_FOUND', `no paired peer has the peer id ${peerId}; the peers operation lists them`);
     }
     return entry;
+  }
+
+  /** Whether a trusted peer is known at this address; no record is built, as the DHT's firewall asks for every connection. */
+  isTrustedAddress(address: string): boolean {
+    for (const entry of this.peers.values()) if (entry.state === 'trusted' && entry.addresses.includes(address)) return true;
+    return false;
   }
 
   /** The file is written first, so a failed write leaves memory and disk alike. */

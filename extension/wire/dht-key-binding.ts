@@ -1,4 +1,5 @@
 import { sign } from 'node:crypto';
+import { DHT_KEY_BINDING_BYTES } from '../common/dht-address';
 import { publicKeyRefusal } from '../common/ed25519-public-key';
 import { ed25519FromSeed, ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
 
@@ -22,7 +23,7 @@ import { ed25519FromSeed, ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './pr
  * (node-identity.ts), so the binding is the same on every start.
  */
 export const DHT_KEY_LABEL = 'p2p-comm dht key v1';
-export const DHT_KEY_BINDING_BYTES = KEY_BYTES + 2 * SIGNATURE_BYTES;
+export { DHT_KEY_BINDING_BYTES };
 const SIGNED_PREFIX = Buffer.from(`${DHT_KEY_LABEL}\0`, 'utf8');
 
 export interface DhtKeySigner {

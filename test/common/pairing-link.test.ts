@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { DHT_KEY_BINDING_BYTES } from '../../extension/common/dht-address';
 import { P2pError } from '../../extension/common/errors';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import type { PublicKeyRefusal } from '../../extension/common/ed25519-public-key';
@@ -8,7 +9,6 @@ import { WEAK_KEYS } from '../helpers/weak-keys';
 import { manifest } from '../../extension/common/manifest';
 import {
   isValidAddress,
-  LINK_DHT_BINDING_BYTES,
   LINK_SCHEME,
   MAX_LINK_ADDRESSES,
   type PairingLink,
@@ -192,7 +192,7 @@ t.test('every malformed link is refused as INVALID_INPUT', async (t) => {
 
 t.test('a DHT key is printed as 214 base64url characters, after the addresses and before the name', async (t) => {
   const printed = printPairingLink(link({ dhtBinding }));
-  t.equal(LINK_DHT_BINDING_BYTES, 160);
+  t.equal(DHT_KEY_BINDING_BYTES, 160);
   t.ok(printed.includes(`&dht=${dhtParam}&name=`), 'unescaped, in place');
   t.equal(dhtParam.length, 214);
   t.notMatch(printPairingLink(link()), /dht=/, 'no DHT key, no field');

@@ -85,10 +85,12 @@ t.test('a node in connect mode reaches a peer through the DHT but announces noth
   const announcingId = (await announcing.call('identity'))['peer_id'] as string;
   t.equal(await onlinePath(dialOnly, announcingId), 'holepunched', 'connected through the DHT');
   t.equal(await onlinePath(announcing, dialOnlyId), 'holepunched');
-  const seen = ((await announcing.call('peers'))['peers'] as { addresses: string[] }[])[0];
-  t.same(seen?.addresses.filter((address) => address.startsWith('dht:')).length, 1, 'only the key its connection came from');
-  const hello = ((await announcing.call('peers'))['peers'] as { capabilities: unknown }[])[0];
-  t.not(hello?.capabilities, null, 'its hello arrived, naming no DHT key of its own');
+  // Its hello names no DHT key: the key its connection came from is not kept as a way to call it.
+  await eventually(async () => {
+    const seen = ((await announcing.call('peers'))['peers'] as { addresses: string[]; capabilities: unknown }[])[0];
+    return seen?.capabilities !== null && seen?.addresses.every((address) => !address.startsWith('dht:'));
+  }, 'no DHT address kept for the dial-only node');
+  t.pass('the peer keeps no DHT address for a node that does not announce itself');
 });
 
 t.test('the DHT server lets strangers through only within the consent budget', async (t) => {
@@ -115,3 +117,39 @@ t.test('the DHT server lets strangers through only within the consent budget', a
   const refusals = (await node.call('status'))['refusals'] as { network: Record<string, number> };
   t.equal(refusals.network['dht_firewall_refused'], 1, 'the refusal is counted');
 });
+
+t.test('a DHT that cannot start is reported, and the node works on without it: no DHT key in its link, dials fail at once', async (t) => {
+  const testnet = await localTestnet(t);
+  // An address of no interface here: the DHT's socket cannot bind.
+  const node = await startNode(t, { env: { ...dhtEnv(testnet), P2P_COMM_DHT_HOST: '192.0.2.1' } });
+  const dht = await eventually(async () => {
+    const status = (await node.call('status'))['dht'] as { error: string | null; listening: boolean };
+    return status.error !== null ? status : undefined;
+  }, 'the DHT start failure reported');
+  t.match(dht, { listening: false, error: /^the DHT did not start: address not available/ });
+  t.ok(node.stderr.some((line) => /the DHT did not start: .*links carry no DHT key/.test(line)), 'the log says so, and what it means');
+  const identity = await node.call('identity');
+  t.notMatch(identity['link'], /dht=/, 'its link no longer offers a DHT key nobody could use');
+  t.match(identity['link'], /addr=/, 'it still has its direct address');
+  const other = await startNode(t, { env: dhtEnv(testnet) });
+  const paired = await node.attempt('pair', { link: await dhtOnlyLink(other) });
+  t.equal((paired.result as { data: { state: string } }).data.state, 'queued', 'a peer only the DHT reaches is queued, not waited on');
+});
+
+t.test('a node that stops withdraws its DHT announcement, so peers are not sent to a dead address', async (t) => {
+  const testnet = await localTestnet(t);
+  const node = await startNode(t, { env: dhtEnv(testnet) });
+  await dhtListening(node);
+  const key = Buffer.from(((await node.call('status'))['dht'] as { public_key: string }).public_key, 'hex');
+  const looker = testnet.createNode();
+  const announcements = async (): Promise<number> => {
+    let found = 0;
+    for await (const result of looker.findPeer(key)) if (Buffer.from(result.peer.publicKey).equals(key)) found += 1;
+    return found;
+  };
+  t.ok((await announcements()) > 0, 'while it runs, DHT nodes hold its announcement');
+  const exit = await node.extension.shutdown();
+  t.equal(exit.code, 0);
+  t.equal(await announcements(), 0, 'once it has stopped, none does');
+});
+

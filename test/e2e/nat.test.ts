@@ -106,13 +106,12 @@ async function pairAndExchange(t: Test, setup: Scenario): Promise<Pair & { paths
 
 async function assertHolePunched(t: Test, setup: Scenario, paths: [string, string]): Promise<void> {
   t.same(paths, ['holepunched', 'holepunched'], 'both nodes report a hole-punched path');
-  const { direct, relay } = await setup.topology.counters();
+  const { direct } = await setup.topology.counters();
   t.ok(direct.aToB >= MESSAGE_BYTES && direct.bToA >= MESSAGE_BYTES, `and the messages went router to router, both ways (${JSON.stringify(direct)})`);
-  t.ok(relay.fromA + relay.fromB < CHATTER_BYTES, `not through a relay (${JSON.stringify(relay)})`);
 }
 
 /** Random-port punching (one side symmetric) took 2-14 s here, and hyperdht gives it up to ~35 s; the rest take seconds. */
-const CASE_TIMEOUT_MS = 90_000;
+const CASE_TIMEOUT_MS = 60_000;
 t.setTimeout(5 * CASE_TIMEOUT_MS);
 
 const obstacle = natTopologyObstacle();
@@ -153,7 +152,7 @@ if (obstacle !== undefined) {
     const outgoing = ((await a.call('requests'))['outgoing'] as { last_error: string | null }[])[0];
     t.equal(outgoing?.last_error, 'needs_relay', 'requests says so too');
     t.same((await b.call('requests'))['incoming'], [], 'nothing reached B');
-    const { direct, relay } = await setup.topology.counters();
-    t.ok(direct.aToB < CHATTER_BYTES && direct.bToA < CHATTER_BYTES && relay.fromA === 0, `no payload crossed (${JSON.stringify({ direct, relay })})`);
+    const { direct } = await setup.topology.counters();
+    t.ok(direct.aToB < CHATTER_BYTES && direct.bToA < CHATTER_BYTES, `no payload crossed (${JSON.stringify(direct)})`);
   });
 }

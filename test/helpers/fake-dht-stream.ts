@@ -28,8 +28,10 @@ export class FakeDhtStream extends EventEmitter {
     return this.accepts;
   }
 
+  /** Like a real stream, it has flushed what it held on a later turn, and says so. */
   end(): void {
     this.ended = true;
+    setImmediate(() => this.emit('finish'));
   }
 
   destroy(): void {
@@ -69,6 +71,7 @@ class LinkedDhtStream extends FakeDhtStream {
   override end(): void {
     this.ended = true;
     setImmediate(() => {
+      this.emit('finish');
       if (this.peer?.destroyed === false) this.peer.emit('end');
     });
   }

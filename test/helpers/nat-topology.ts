@@ -327,8 +327,6 @@ export async function startNodeInNamespace(t: Teardown, topology: NatTopology, s
       P2P_COMM_DHT: 'on',
       P2P_COMM_DHT_HOST: NAT_ADDRESSES[side].host,
       P2P_COMM_DHT_BOOTSTRAP: options.bootstrap.join(','),
-      // hyperdht gives a random-port punch up to ~35 s: one attempt may take it all.
-      P2P_COMM_DHT_CONNECT_TIMEOUT_MS: '45000',
       ...(options.relays === undefined || options.relays.length === 0 ? {} : { P2P_COMM_RELAYS: options.relays.join(',') }),
       ...options.env,
     },

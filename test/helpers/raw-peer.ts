@@ -62,15 +62,22 @@ export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: strin
 /**
  * Opens a new session for an identity the node already trusts. It says
  * hello first, as a node does, naming `capabilities` (by default this
- * build's; without `ack_batch` it stands for a node from before ack batches).
+ * build's; without `ack_batch` it stands for a node from before ack batches)
+ * and `dhtBinding` (by default none: a node that does not announce itself).
  */
-export async function reconnectRawPeer(address: string, nodePeerId: string, identity: StaticIdentity, capabilities: readonly string[] = CAPABILITIES): Promise<RawSessionPeer> {
+export async function reconnectRawPeer(
+  address: string,
+  nodePeerId: string,
+  identity: StaticIdentity,
+  capabilities: readonly string[] = CAPABILITIES,
+  dhtBinding: Uint8Array | null = null,
+): Promise<RawSessionPeer> {
   const session = { intent: Intent.SESSION, requestId: new Uint8Array(16), listenPort: 0, displayName: 'raw peer' } as const;
   const socket = await dial(address, DEFAULT_TRANSPORT_LIMITS);
   const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
-  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0', dhtBinding: null }));
+  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0', dhtBinding }));
   const messages = new AsyncQueue<[number, Uint8Array]>();
   channel.setMessageHandler((type, body) => messages.push([type, body]));
   return {

@@ -65,6 +65,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Parti
     refuse(_peerId: string, reason: string): void {
       refusals.count('network', reason);
     },
+    learnDhtBinding(): void {},
   } as unknown as PeerNetwork;
   const messenger = new Messenger({
     identity,

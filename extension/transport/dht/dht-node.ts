@@ -25,10 +25,10 @@ export interface DhtNodeOptions {
   host: string;
   /** Listen (announce this node under its DHT key) or only dial out. */
   announce: boolean;
-  /** Blind relays that may carry a connection neither side can hole-punch. */
-  relays: readonly Uint8Array[];
   /** Longest a DHT connection attempt may take, lookup and hole punching included. */
   connectTimeoutMs: number;
+  /** Longest close() waits to withdraw the announcement before it drops everything. */
+  closeTimeoutMs: number;
   /** The firewall: whether a connection from this DHT key may proceed to the handshake. */
   admit: (remoteDhtKey: Uint8Array) => boolean;
   onConnection: (socket: DhtSocket) => void;
@@ -96,26 +96,33 @@ export class DhtNode {
       }
     };
     this.dht = dht;
-    await dht.ready();
-    if (!this.options.announce || this.closing) return;
-    const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
-      // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
-      stream.on('error', () => undefined);
-      this.options.onConnection(new DhtSocket(stream));
-    });
-    await server.listen(this.keyPair);
-    this.server = server;
+    try {
+      await dht.ready();
+      if (!this.options.announce || this.closing) return;
+      const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
+        // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
+        stream.on('error', () => undefined);
+        this.options.onConnection(new DhtSocket(stream));
+      });
+      await server.listen(this.keyPair);
+      this.server = server;
+    } catch (error) {
+      // A node that could not join is no node: dials fail at once rather than waiting on it.
+      this.dht = null;
+      await dht.destroy({ force: true }).catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
    * Opens a DHT connection to the node listening under `remoteKey`:
-   * hole-punched, or through one of the configured relays when `relayed`
-   * (hyperdht still tries to upgrade a relayed connection to a direct one).
+   * hole-punched, or through `relay` when one is given (hyperdht still
+   * tries to upgrade a relayed connection to a direct one).
    */
-  dial(remoteKey: Uint8Array, relayed: boolean): Promise<DhtSocket> {
-    if (this.dht === null) return Promise.reject(new DhtDialError('closed', 'the DHT is not running'));
-    const relays = this.options.relays;
-    const stream = this.dialPeer(remoteKey, relayed && relays.length > 0 ? [...relays].map((key) => Buffer.from(key)) : null);
+  dial(remoteKey: Uint8Array, relay: Uint8Array | null): Promise<DhtSocket> {
+    const dht = this.dht;
+    if (dht === null) return Promise.reject(new DhtDialError('closed', 'the DHT is not running'));
+    const stream = this.dialPeer(remoteKey, relay === null ? null : Buffer.from(relay));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         stream.destroy(new DhtDialError('timeout', `no DHT connection within ${this.options.connectTimeoutMs} ms`));
@@ -133,7 +140,7 @@ export class DhtNode {
       };
       const onError = (error: Error & { code?: string }): void => {
         settle();
-        reject(error instanceof DhtDialError ? error : new DhtDialError(failureOf(error.code), `DHT connection failed: ${error.message}`));
+        reject(error instanceof DhtDialError ? error : new DhtDialError(failureOf(error.code, dht.randomized), `DHT connection failed: ${error.message}`));
       };
       const onClose = (): void => {
         settle();
@@ -167,15 +174,31 @@ export class DhtNode {
     return address === null ? null : `${address.host}:${address.port}`;
   }
 
+  /**
+   * Leaves the DHT: the announcement is withdrawn first, so that peers are
+   * not sent to this address for the next 20 minutes (how long DHT nodes
+   * keep a record), unless that takes longer than closeTimeoutMs.
+   */
   async close(): Promise<void> {
     this.closing = true;
     const dht = this.dht;
     this.dht = null;
     this.server = null;
-    await dht?.destroy({ force: true });
+    if (dht === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.options.closeTimeoutMs);
+    });
+    const graceful = dht.destroy().then(
+      () => 'done' as const,
+      () => 'late' as const,
+    );
+    const outcome = await Promise.race([graceful, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'late') await dht.destroy({ force: true });
   }
 
-  private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer[] | null) => HyperDHT.NoiseSecretStream = () => {
+  private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer | null) => HyperDHT.NoiseSecretStream = () => {
     throw new DhtDialError('closed', 'the DHT is not running');
   };
 }
@@ -195,15 +218,23 @@ function publicBootstrapNodes(HyperDht: typeof HyperDHT): string[] {
   });
 }
 
-function failureOf(code: string | undefined): DhtDialFailure {
+/**
+ * What a failed connection means for the next step. A punch aborted
+ * because both NATs change ports per destination (hyperdht says so, or our
+ * own NAT does and the punch gave up) needs a relay; hyperdht also aborts
+ * a punch it merely postponed (one random-port punch per 20 s), which from
+ * a NAT that keeps its ports is only worth retrying.
+ */
+export function failureOf(code: string | undefined, ownNatRandomized: boolean): DhtDialFailure {
   switch (code) {
-    case 'HOLEPUNCH_ABORTED':
     case 'HOLEPUNCH_DOUBLE_RANDOMIZED_NATS':
+      return 'holepunch_failed';
+    case 'HOLEPUNCH_ABORTED':
     case 'HOLEPUNCH_PROBE_TIMEOUT':
     case 'CANNOT_HOLEPUNCH':
     case 'REMOTE_NOT_HOLEPUNCHABLE':
     case 'REMOTE_NOT_HOLEPUNCHING':
-      return 'holepunch_failed';
+      return ownNatRandomized ? 'holepunch_failed' : 'unreachable';
     case 'PEER_NOT_FOUND':
       return 'peer_not_found';
     case 'RELAY_ABORTED':

@@ -27,23 +27,30 @@ export class DhtSocket extends Duplex {
     stream.on('close', () => this.destroy());
   }
 
-  /** The remote's DHT public key, proven by the DHT's own Noise handshake. */
-  get remotePublicKey(): Uint8Array {
-    return this.stream.remotePublicKey ?? new Uint8Array(32);
-  }
-
   override _read(): void {
     this.stream.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.stream.write(chunk)) callback();
-    else this.stream.once('drain', () => callback());
+    if (this.stream.write(chunk)) return callback();
+    this.whenStream('drain', callback);
   }
 
+  /** Done once the stream has flushed what it holds (a close frame, say), not when it is merely asked to end. */
   override _final(callback: (error?: Error | null) => void): void {
+    this.whenStream('finish', callback);
     this.stream.end();
-    callback();
+  }
+
+  /** Calls back on `event`, or when the stream closes first: a callback left waiting would hold the socket open. */
+  private whenStream(event: 'drain' | 'finish', callback: () => void): void {
+    const done = (): void => {
+      this.stream.off(event, done);
+      this.stream.off('close', done);
+      callback();
+    };
+    this.stream.on(event, done);
+    this.stream.on('close', done);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
