@@ -1,5 +1,8 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { dhtEnv, dhtOnlyLink, localTestnet } from '../helpers/dht-testnet';
+import { tempDir } from '../helpers/extension';
 import { dhtListening, eventually, startNode, type TestNode } from '../helpers/node';
 
 interface PeerView {
@@ -120,13 +123,16 @@ t.test('the DHT server lets strangers through only within the consent budget', a
 
 t.test('a DHT that cannot start is reported, and the node works on without it: no DHT key in its link, dials fail at once', async (t) => {
   const testnet = await localTestnet(t);
-  // An address of no interface here: the DHT's socket cannot bind.
-  const node = await startNode(t, { env: { ...dhtEnv(testnet), P2P_COMM_DHT_HOST: '192.0.2.1' } });
+  // A file where the native addons' directory should be: hyperdht cannot be loaded (the built node carries its addons).
+  const dataDir = join(tempDir(t), 'node');
+  mkdirSync(dataDir, { mode: 0o700 });
+  writeFileSync(join(dataDir, 'native'), 'not a directory');
+  const node = await startNode(t, { dataDir, env: dhtEnv(testnet) });
   const dht = await eventually(async () => {
     const status = (await node.call('status'))['dht'] as { error: string | null; listening: boolean };
     return status.error !== null ? status : undefined;
   }, 'the DHT start failure reported');
-  t.match(dht, { listening: false, error: /^the DHT did not start: address not available/ });
+  t.match(dht, { listening: false, error: /^the DHT did not start: .*cannot write .* to .*native: .*make the directory writable/ });
   t.ok(node.stderr.some((line) => /the DHT did not start: .*links carry no DHT key/.test(line)), 'the log says so, and what it means');
   const identity = await node.call('identity');
   t.notMatch(identity['link'], /dht=/, 'its link no longer offers a DHT key nobody could use');
