@@ -66,6 +66,8 @@ export type AttemptOutcome =
   | 'nothing_to_do';
 
 const SESSION_REQUEST_ID = new Uint8Array(16);
+/** Hole punches that give up in a row before a peer is reported as needing a relay (a postponed punch passes; a spoilt one repeats). */
+const PUNCH_ABORTS_BEFORE_RELAY_NEEDED = 3;
 /** Longest a stopping node waits for its peers to answer its close frames. */
 const SESSION_CLOSE_WAIT_MS = 500;
 
@@ -102,6 +104,8 @@ export class PeerNetwork {
   private readonly dhtStreams = new WeakMap<SecureChannel, DhtSocket>();
   /** Peers this node has logged that a relay is needed for, since their last session. */
   private readonly toldNeedsRelay = new Set<string>();
+  /** Hole punches to a peer that gave up in a row, since its last session. */
+  private readonly punchAborts = new Map<string, number>();
   /** Sessions whose hello already taught the peer's DHT key. */
   private readonly dhtBindingLearned = new WeakSet<SecureChannel>();
   readonly dht: DhtReach;
@@ -268,6 +272,7 @@ export class PeerNetwork {
     this.backoffs.delete(peerId);
     this.refusalBudgets.forget(peerId);
     this.toldNeedsRelay.delete(peerId);
+    this.punchAborts.delete(peerId);
     this.dht.forgetSessionKey(peerId);
     this.sessions.get(peerId)?.close(code, reason);
   }
@@ -464,7 +469,8 @@ export class PeerNetwork {
    * Reaches a peer through the DHT: a hole-punched connection first, then
    * each configured relay in turn (hyperdht would pick one at random, and a
    * dead one would fail the attempt). Without relays, a punch that cannot
-   * work (both NATs change ports per destination) ends as `needs_relay`.
+   * work (both NATs change ports per destination), or that has given up
+   * PUNCH_ABORTS_BEFORE_RELAY_NEEDED times in a row, ends as `needs_relay`.
    */
   private async tryDht(peerId: string, address: string, payload: InitiatorPayload): Promise<AttemptOutcome> {
     let failure: DhtDialFailure = 'unreachable';
@@ -478,11 +484,17 @@ export class PeerNetwork {
         if (failure === 'peer_not_found') return 'unreachable';
       }
     }
-    if (failure !== 'holepunch_failed' || this.dht.relays.length > 0) return 'unreachable';
+    if (this.dht.relays.length > 0) return 'unreachable';
+    const aborts = failure === 'holepunch_aborted' ? (this.punchAborts.get(peerId) ?? 0) + 1 : 0;
+    if (aborts > 0) this.punchAborts.set(peerId, aborts);
+    if (failure !== 'holepunch_failed' && aborts < PUNCH_ABORTS_BEFORE_RELAY_NEEDED) return 'unreachable';
     // Said once per peer until a session opens, not at every retry.
     if (!this.toldNeedsRelay.has(peerId)) {
       this.toldNeedsRelay.add(peerId);
-      this.deps.logger.info(`${peerId}: hole punching failed, as it does when both NATs change ports per destination; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)`);
+      this.deps.logger.info(
+        `${peerId}: hole punching failed, as it does when both NATs change ports per destination, or a router answers ` +
+          'unsolicited packets itself; a relay is needed: set P2P_COMM_RELAYS (docs/reach.md)',
+      );
     }
     return 'needs_relay';
   }
@@ -583,6 +595,7 @@ export class PeerNetwork {
     }
     this.backoffs.get(peerId)?.reset();
     this.toldNeedsRelay.delete(peerId);
+    this.punchAborts.delete(peerId);
     channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));
     channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
     this.listener?.opened(peerId);

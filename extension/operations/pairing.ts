@@ -50,7 +50,7 @@ const PAIR_STATES: Record<AttemptOutcome, { state: string; message: string }> = 
   needs_relay: {
     state: 'queued',
     message:
-      'hole punching to the peer failed, as it does when both sides’ NATs change ports for every destination: a relay is needed. ' +
+      'hole punching to the peer failed, as it does when both sides’ NATs change ports for every destination (or a router answers unsolicited packets itself): a relay is needed. ' +
       'Set P2P_COMM_RELAYS to a relay’s public key (docs/reach.md); the request is retried until it expires',
   },
   nothing_to_do: { state: 'queued', message: 'the request is stored' },

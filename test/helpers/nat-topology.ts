@@ -115,7 +115,13 @@ export function natTopologyObstacle(): string | undefined {
   return undefined;
 }
 
-export async function createNatTopology(t: Teardown, nat: { a: NatKind; b: NatKind }): Promise<NatTopology> {
+/**
+ * `wanFirewall: false` builds routers that, unlike a home router, accept
+ * unsolicited packets addressed to themselves: a probe that arrives before
+ * this side's own then takes the port its mapping needs (see routerRules),
+ * which spoils hole punching even between cone NATs.
+ */
+export async function createNatTopology(t: Teardown, nat: { a: NatKind; b: NatKind; wanFirewall?: boolean }): Promise<NatTopology> {
   await removeLeftoverNamespaces();
   topologies += 1;
   const prefix = `${NAMESPACE_PREFIX}${process.pid}n${topologies}`;
@@ -170,8 +176,8 @@ export async function createNatTopology(t: Teardown, nat: { a: NatKind; b: NatKi
     [namespaces.public, namespaces.routerA, namespaces.routerB].map((ns) => run(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'])),
   );
   await Promise.all([
-    run(namespaces.routerA, 'iptables-restore', [], routerRules(nat.a, b.routerWan)),
-    run(namespaces.routerB, 'iptables-restore', [], routerRules(nat.b, a.routerWan)),
+    run(namespaces.routerA, 'iptables-restore', [], routerRules(nat.a, b.routerWan, nat.wanFirewall ?? true)),
+    run(namespaces.routerB, 'iptables-restore', [], routerRules(nat.b, a.routerWan, nat.wanFirewall ?? true)),
     run(namespaces.public, 'iptables-restore', [], PUBLIC_RULES),
   ]);
 
@@ -211,7 +217,7 @@ export async function createNatTopology(t: Teardown, nat: { a: NatKind; b: NatKi
  * public address. Counting happens in FORWARD, before the source is
  * rewritten; the destination is the peer router's address either way.
  */
-function routerRules(kind: NatKind, peerRouterWan: string): string {
+function routerRules(kind: NatKind, peerRouterWan: string, wanFirewall: boolean): string {
   return [
     '*nat',
     `-A POSTROUTING -o wan -j MASQUERADE${kind === 'symmetric' ? ' --random-fully' : ''}`,
@@ -220,7 +226,7 @@ function routerRules(kind: NatKind, peerRouterWan: string): string {
     // As a home router: nothing unsolicited from the internet reaches the router itself. Accepting it would let
     // conntrack record a probe that arrives before this side's own (a new "connection" to the router), and the
     // mapping this side then needs would collide with it and get another port.
-    '-A INPUT -i wan -j DROP',
+    ...(wanFirewall ? ['-A INPUT -i wan -j DROP'] : []),
     `-A FORWARD -o wan -d ${peerRouterWan}/32 -p udp -m comment --comment to_peer_router`,
     'COMMIT',
     '',

@@ -3,8 +3,13 @@ import { DhtSocket } from './dht-socket';
 
 export type DhtPath = 'holepunched' | 'relayed';
 
-/** Why a DHT connection failed: `holepunch_failed` is what a relay can help with. */
-export type DhtDialFailure = 'holepunch_failed' | 'peer_not_found' | 'relay_failed' | 'timeout' | 'unreachable' | 'closed';
+/**
+ * Why a DHT connection failed. `holepunch_failed`: punching cannot work
+ * from here, a relay is needed. `holepunch_aborted`: the punch gave up, which
+ * may pass (hyperdht postpones a random-port punch to one per 20 s) or not
+ * (a router that answers unsolicited packets itself can spoil any punch).
+ */
+export type DhtDialFailure = 'holepunch_failed' | 'holepunch_aborted' | 'peer_not_found' | 'relay_failed' | 'timeout' | 'unreachable' | 'closed';
 
 export class DhtDialError extends Error {
   override name = 'DhtDialError';
@@ -221,9 +226,8 @@ function publicBootstrapNodes(HyperDht: typeof HyperDHT): string[] {
 /**
  * What a failed connection means for the next step. A punch aborted
  * because both NATs change ports per destination (hyperdht says so, or our
- * own NAT does and the punch gave up) needs a relay; hyperdht also aborts
- * a punch it merely postponed (one random-port punch per 20 s), which from
- * a NAT that keeps its ports is only worth retrying.
+ * own NAT does and the punch gave up) needs a relay; from a NAT that keeps
+ * its ports, an aborted punch may still succeed later.
  */
 export function failureOf(code: string | undefined, ownNatRandomized: boolean): DhtDialFailure {
   switch (code) {
@@ -234,7 +238,7 @@ export function failureOf(code: string | undefined, ownNatRandomized: boolean): 
     case 'CANNOT_HOLEPUNCH':
     case 'REMOTE_NOT_HOLEPUNCHABLE':
     case 'REMOTE_NOT_HOLEPUNCHING':
-      return ownNatRandomized ? 'holepunch_failed' : 'unreachable';
+      return ownNatRandomized ? 'holepunch_failed' : 'holepunch_aborted';
     case 'PEER_NOT_FOUND':
       return 'peer_not_found';
     case 'RELAY_ABORTED':
