@@ -86,6 +86,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     seenRetentionMs: 3 * messagingConfig.clockSkewMs,
     maxSeenPerPeer: messagingConfig.inboxMaxSeenPerPeer,
     maxSeen: messagingConfig.inboxMaxSeen,
+    maxReadBytes: messagingConfig.receiveMaxBytes,
   });
   const messenger = new Messenger({
     identity,
