@@ -138,6 +138,8 @@ export interface MessagingConfig {
   inboxMaxSeen: number;
   /** Content bytes one `receive` returns at most (InboxLimits.maxReadBytes). */
   receiveMaxBytes: number;
+  /** Records of the newest unacked messages the inbox keeps in memory too (InboxLimits.maxRecentBytes). */
+  inboxRecentBytes: number;
   outboxMaxMessagesPerPeer: number;
   outboxMaxBytesPerPeer: number;
   /** How often queued messages are checked for expiry. */
@@ -159,6 +161,7 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   inboxMaxSeenPerPeer: 50_000,
   inboxMaxSeen: 200_000,
   receiveMaxBytes: 8 * 1024 * 1024,
+  inboxRecentBytes: 1024 * 1024,
   outboxMaxMessagesPerPeer: 10_000,
   outboxMaxBytesPerPeer: 256 * 1024 * 1024,
   expirySweepMs: 1000,
@@ -335,6 +338,7 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     inboxMaxSeenPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_SEEN_PER_PEER', d.inboxMaxSeenPerPeer),
     inboxMaxSeen: integer(env, 'P2P_COMM_INBOX_MAX_SEEN', d.inboxMaxSeen),
     receiveMaxBytes: integer(env, 'P2P_COMM_RECEIVE_MAX_BYTES', d.receiveMaxBytes),
+    inboxRecentBytes: integer(env, 'P2P_COMM_INBOX_RECENT_BYTES', d.inboxRecentBytes, 0),
     outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),

@@ -87,6 +87,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     maxSeenPerPeer: messagingConfig.inboxMaxSeenPerPeer,
     maxSeen: messagingConfig.inboxMaxSeen,
     maxReadBytes: messagingConfig.receiveMaxBytes,
+    maxRecentBytes: messagingConfig.inboxRecentBytes,
   });
   const messenger = new Messenger({
     identity,

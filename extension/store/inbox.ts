@@ -4,6 +4,7 @@ import { P2pError } from '../common/errors';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
 import { Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
+import { RecentRecords } from './recent-records';
 import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type RewriteEntry } from './record-log';
 
 /**
@@ -23,12 +24,16 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  *
  * The state lives in memory and every change is appended to a RecordLog
  * before it is applied, so what a caller can see is always on disk. The
- * content of a message stays on disk only: memory keeps the place of its
- * STORED record, and `read` reads the records back. So what the inbox holds
- * in memory grows with the number of messages, not with their size. File
- * `<data_dir>/inbox.log` (see record-log.ts for the framing). Bodies,
- * integers big-endian, times in ms since 1970 and cursors as float64, ids as
- * raw bytes, Fields as in record-fields.ts:
+ * content of a message stays on disk: memory keeps the place of its STORED
+ * record, and `read` reads the records back, but for the newest messages,
+ * whose records are also kept in memory up to maxRecentBytes so that a
+ * receive waiting for a message does not wait for the disk too. So what
+ * the inbox holds in memory grows with the number of messages, not with
+ * their size.
+ *
+ * File `<data_dir>/inbox.log` (see record-log.ts for the framing). Bodies,
+ * integers big-endian, times in ms since 1970 and cursors as float64, ids
+ * as raw bytes, Fields as in record-fields.ts:
  *
  *   STORED      1 u8 | cursor f64 | Fields | nonce 16 | sent at f64 | received at f64
  *                 | content length u32 | content
@@ -86,7 +91,8 @@ export type ReceivedMessage = Omit<StoredMessage, 'cursor' | 'receivedAt'>;
  * with 100,000 to 200,000 entries, from one peer or from a hundred), so the
  * seen set never takes more than about maxSeen × 265 bytes: 53 MB with the
  * defaults. The unacked messages come on top, bounded per peer by
- * maxMessagesPerPeer; a `read` holds at most maxReadBytes of content.
+ * maxMessagesPerPeer, and the records of the newest ones, by
+ * maxRecentBytes; a `read` holds at most maxReadBytes of content.
  */
 export interface InboxLimits {
   /** Unacked messages per peer; beyond this `add` is refused. */
@@ -103,6 +109,8 @@ export interface InboxLimits {
   maxRecordBytes: number;
   /** Content bytes one `read` returns at most, unless its first message alone is larger: what a receive holds in memory. */
   maxReadBytes: number;
+  /** Record bytes of the newest unacked messages also kept in memory, read without the file; 0 keeps none. */
+  maxRecentBytes: number;
 }
 
 /**
@@ -118,6 +126,7 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxSeen: 200_000,
   maxRecordBytes: 1024 * 1024 + 4096,
   maxReadBytes: 8 * 1024 * 1024,
+  maxRecentBytes: 1024 * 1024,
 };
 
 export const INBOX_FILE_NAME = 'inbox.log';
@@ -196,6 +205,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private liveBytes = 0;
   /** Reads that failed for a message that could not be read back. */
   private unreadable = 0;
+  private readonly recent: RecentRecords<UnackedMessage>;
   private readonly journal: Journal;
 
   /** Replays the file into the state above, which is in place by now. */
@@ -205,6 +215,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     private readonly now: () => Date,
   ) {
     super();
+    this.recent = new RecentRecords(limits.maxRecentBytes);
     this.journal = Journal.open(
       join(dataDir, INBOX_FILE_NAME),
       {
@@ -282,19 +293,23 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   /**
    * Messages of this peer with a cursor above `after`, ascending, at most
    * `limit` and at most maxReadBytes of content (but always the first),
-   * read back from the file. A message that cannot be read (the file was
-   * damaged, cut short or could not be read) ends the answer: the messages
-   * before it are returned, and when it is the first, the read fails naming
-   * it, and is counted (unreadableCount). It stays in the inbox, as does
-   * everything else, until it is acked.
+   * read back from the file (from memory, the newest). A message that
+   * cannot be read (the file was damaged, cut short or could not be read)
+   * ends the answer: the messages before it are returned, and when it is
+   * the first, the read fails naming it, and is counted (unreadableCount).
+   * It stays in the inbox, as does everything else, until it is acked.
    */
   async read(peerId: string, after: number, limit: number): Promise<StoredMessage[]> {
     const wanted = this.selectAfter(peerId, after, limit);
     if (wanted.length === 0) return [];
-    const bodies = await this.journal.read(wanted.map((message) => message.place));
+    // Taken now: a message stored while the file is read may push them out.
+    const kept = wanted.map((message) => this.recent.get(message));
+    const places = wanted.filter((_, index) => kept[index] === undefined).map((message) => message.place);
+    const fromFile = places.length === 0 ? [] : await this.journal.read(places);
+    let next = 0;
     const messages: StoredMessage[] = [];
     for (const [index, message] of wanted.entries()) {
-      const read = readBack(bodies[index], peerId, message);
+      const read = readBack(kept[index] ?? fromFile[next++], peerId, message);
       if (read instanceof Error) {
         if (messages.length > 0) break;
         this.unreadable += 1;
@@ -328,11 +343,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   /**
-   * Content bytes memory holds for messages: those of adds being written,
-   * until they are on disk. Stored messages take none (see the class).
+   * Bytes memory holds for the content of messages: that of adds being
+   * written, until they are on disk, and the records of the newest
+   * messages (at most maxRecentBytes). The others take none (see the class).
    */
-  heldContentBytes(): number {
-    let bytes = 0;
+  heldMessageBytes(): number {
+    let bytes = this.recent.heldBytes;
     for (const peer of this.peers.values()) bytes += peer.storingBytes;
     return bytes;
   }
@@ -370,9 +386,10 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       receivedAt: this.now(),
     };
     this.lastCursor = stored.cursor;
-    await this.journal.commit(encodeStored(stored), (place) => {
+    const record = encodeStored(stored);
+    await this.journal.commit(record, (place) => {
       // Listed before the reservation ends, so the peer's state is never empty in between.
-      this.applyStored(stored, place);
+      this.recent.add(this.applyStored(stored, place), record);
       release();
     });
     this.emit('stored', stored);
@@ -517,7 +534,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   /** `message.content` is not kept: at open it is a view into the whole file read at once. */
-  private applyStored(message: StoredMessage, place: RecordPlace): void {
+  private applyStored(message: StoredMessage, place: RecordPlace): UnackedMessage {
     const peer = this.stateOf(message.peerId);
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
     this.forget(peer, message.messageId);
@@ -528,6 +545,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     this.liveBytes += RECORD_HEADER_BYTES + place.length;
     this.remember(peer, message.messageId, { nonce: hex(message.nonce), storedAt: message.receivedAt.getTime() });
     this.lastCursor = Math.max(this.lastCursor, message.cursor);
+    return unacked;
   }
 
   private applyAcked(peerId: string, through: number): number {
@@ -541,6 +559,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     for (const message of peer.messages.splice(0, count)) {
       peer.bytes -= message.size;
       peer.unacked.delete(message.messageId);
+      this.recent.delete(message);
       this.liveBytes -= RECORD_HEADER_BYTES + message.place.length;
       // Its seen entry now takes a SEEN record of its own.
       if (peer.seen.has(message.messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;

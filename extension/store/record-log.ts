@@ -219,11 +219,11 @@ export class RecordLog {
 
   /**
    * The bodies of the records at these places, in the order given, each
-   * checked against its checksum; a record that cannot be read is an Error
-   * in its slot (a P2pError STATE_FILE_CORRUPT when the file does not hold
-   * it intact, else the error of the read), and takes nothing else with it.
-   * Reads only what appends and rewrites finished, so it never waits for
-   * them.
+   * checked against its checksum. A record that cannot be read is an Error
+   * in its slot: a P2pError STATE_FILE_CORRUPT when the file does not hold
+   * it intact, which takes nothing else with it, or the error of a read the
+   * system failed, in the slots of the records that read was for. Reads
+   * only what appends and rewrites finished, so it never waits for them.
    */
   async read(places: readonly RecordPlace[]): Promise<(Uint8Array | Error)[]> {
     if (this.closing !== undefined) throw new P2pError('SHUTTING_DOWN', `${this.path} is closed: p2p-comm is shutting down`);
@@ -644,7 +644,14 @@ async function readSpans(path: string, fd: number, sorted: readonly (RecordPlace
       for (const { index } of span) results[index] = error instanceof Error ? error : new Error(String(error));
       return;
     }
-    for (const place of span) results[place.index] = recordIn(path, buffer.subarray(0, filled), spanStart, place);
+    // A span read over gaps holds bytes nobody asked for: its bodies are copied out, so it does not stay in memory with them.
+    let asked = 0;
+    for (const place of span) asked += RECORD_HEADER_BYTES + place.length;
+    const copy = asked < buffer.length;
+    for (const place of span) {
+      const record = recordIn(path, buffer.subarray(0, filled), spanStart, place);
+      results[place.index] = copy && record instanceof Uint8Array ? new Uint8Array(record) : record;
+    }
   };
   for (const place of sorted) {
     const end = place.position + RECORD_HEADER_BYTES + place.length;

@@ -174,7 +174,8 @@ t.test('large messages come back from the inbox file byte for byte, at most P2P_
 
 t.test('a message the inbox file no longer holds intact fails receive, named and counted; nothing else is lost', async (t) => {
   const alice = await startNode(t);
-  const bob = await startNode(t);
+  // Nothing kept in memory: every receive reads the file.
+  const bob = await startNode(t, { env: { P2P_COMM_INBOX_RECENT_BYTES: '0' } });
   const { aId, bId } = await pairNodes(alice, bob);
   for (const content of ['intact before', 'damaged on disk', 'intact after']) {
     await delivered(alice, (await alice.call('send', { peer: bId, type: 'text', content }))['message_id'] as string);

@@ -21,9 +21,13 @@ import { tempDir } from '../helpers/extension';
 const START = Date.parse('2025-03-01T10:00:00.000Z');
 const RETENTION = 60_000;
 
-/** A store on a clock the test moves by hand; `reopen` closes it and reads the file again. */
+/**
+ * A store on a clock the test moves by hand; `reopen` closes it and reads
+ * the file again. It keeps no records in memory unless asked to, so that
+ * reads go to the file.
+ */
 function openInbox(t: Test, dir: string, limits: Partial<InboxLimits> = {}) {
-  const allLimits = { seenRetentionMs: RETENTION, ...limits };
+  const allLimits = { seenRetentionMs: RETENTION, maxRecentBytes: 0, ...limits };
   const clock = { ms: START };
   const now = () => new Date(clock.ms);
   const handle = {
@@ -87,6 +91,7 @@ t.test('the defaults are the documented ones', async (t) => {
     maxSeen: 200_000,
     maxRecordBytes: 1024 * 1024 + 4096,
     maxReadBytes: 8 * 1024 * 1024,
+    maxRecentBytes: 1024 * 1024,
   });
 });
 
@@ -408,24 +413,25 @@ t.test('a record that checks out but is not an inbox record is refused, naming t
 t.test('content stays on disk: memory holds none of it once stored, however many bytes are unacked', async (t) => {
   const size = 512 * 1024;
   const count = 100;
-  const { store } = openInbox(t, tempDir(t), { maxBytesPerPeer: 2 * count * size });
+  const maxRecentBytes = 1024 * 1024;
+  const { store } = openInbox(t, tempDir(t), { maxBytesPerPeer: 2 * count * size, maxRecentBytes });
   const peer = newPeer();
   collectGarbage();
   const before = process.memoryUsage().arrayBuffers;
   // What add returns holds the content it was given, so it is dropped along with this function's frame.
   const storeTen = async (group: number): Promise<void> => {
     const adds = Array.from({ length: 10 }, (_, i) => store.add(received(peer, new Uint8Array(size).fill(group * 10 + i))));
-    t.equal(store.heldContentBytes(), 10 * size, 'adds being written hold their content');
+    t.ok(store.heldMessageBytes() >= 10 * size, 'adds being written hold their content');
     await Promise.all(adds);
   };
   for (let group = 0; group < count / 10; group += 1) {
     await storeTen(group);
-    t.equal(store.heldContentBytes(), 0, 'stored ones hold none');
+    t.ok(store.heldMessageBytes() <= maxRecentBytes, 'stored ones hold none but the newest records');
   }
   t.same(store.depth(), { messages: count, bytes: count * size });
   collectGarbage();
   const held = process.memoryUsage().arrayBuffers - before;
-  t.ok(held < 2 * 1024 * 1024, `${count * size} bytes unacked, ${held} bytes of buffers held`);
+  t.ok(held < maxRecentBytes + 2 * 1024 * 1024, `${count * size} bytes unacked, ${held} bytes of buffers held`);
   const read = await store.read(peer, 40, 3);
   t.same(
     read.map((message) => [message.cursor, message.content.length, message.content[0], message.content[size - 1]]),
@@ -530,7 +536,7 @@ t.test('a read the disk fails is an internal error naming the message, counted; 
   const { InboxStore: Inbox } = t.mockRequire<typeof import('../../extension/store/inbox')>('../../extension/store/inbox', {
     'node:fs': { ...fs, read },
   });
-  const store = Inbox.open(tempDir(t), { seenRetentionMs: RETENTION });
+  const store = Inbox.open(tempDir(t), { seenRetentionMs: RETENTION, maxRecentBytes: 0 });
   t.teardown(() => store.close());
   const peer = newPeer();
   const message = await store.add(received(peer, 'on a failing disk'));
@@ -543,4 +549,28 @@ t.test('a read the disk fails is an internal error naming the message, counted; 
   t.equal(store.unreadableCount, 1);
   failing = false;
   t.same(texts(await store.read(peer, 0, 10)), ['on a failing disk']);
+});
+
+t.test('the newest records are kept in memory too, within maxRecentBytes: read from there, dropped once acked or pushed out', async (t) => {
+  // A STORED record of a 9-byte content without correlation id: 95 bytes of fields and times, and the content.
+  const recordBytes = 95 + 9;
+  const handle = openInbox(t, tempDir(t), { maxRecentBytes: 3 * recordBytes });
+  const { store } = handle;
+  const peer = newPeer();
+  const stored: StoredMessage[] = [];
+  for (let i = 1; i <= 5; i += 1) stored.push(await store.add(received(peer, `message ${i}`)));
+  t.equal(store.heldMessageBytes(), 3 * recordBytes, 'the three newest');
+  for (let i = 1; i <= 5; i += 1) damage(handle.file, `message ${i}`);
+  await t.rejects(store.read(peer, 0, 10), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT' }, 'the oldest come from the file');
+  t.same(texts(await store.read(peer, stored[1]?.cursor ?? 0, 10)), ['message 3', 'message 4', 'message 5'], 'the newest from memory');
+  t.equal(await store.ack(peer, stored[2]?.cursor ?? 0), 3);
+  t.equal(store.heldMessageBytes(), 2 * recordBytes, 'an acked record is let go');
+  await store.add(received(peer, 'message 6'));
+  await store.add(received(peer, 'message 7'));
+  t.equal(store.heldMessageBytes(), 3 * recordBytes, 'never more than maxRecentBytes');
+  await t.rejects(store.read(peer, 0, 10), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT' }, 'message 4 was pushed out: it comes from the damaged file');
+  t.same(texts(await store.read(peer, stored[3]?.cursor ?? 0, 10)), ['message 5', 'message 6', 'message 7']);
+  const small = openInbox(t, tempDir(t), { maxRecentBytes: 100 }).store;
+  await small.add(received(peer, 'a record larger than the whole budget'));
+  t.equal(small.heldMessageBytes(), 0, 'a record larger than maxRecentBytes is not kept');
 });

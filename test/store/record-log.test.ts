@@ -385,3 +385,15 @@ t.test('RecordReader.window is a view of the record, not a copy', async (t) => {
   t.equal(window[0], 9);
   t.throws(() => reader.window(2), /ends before its last field/);
 });
+
+t.test('records read over a gap are copied out of the span, so the bytes nobody asked for are not kept', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const [x, filler, y] = (await appendPlaced(log, [body('x'), new Uint8Array(1000).fill(7), body('y')])) as [RecordPlace, RecordPlace, RecordPlace];
+  const overGap = (await log.read([x, y])) as Uint8Array[];
+  t.same(bodies(overGap), ['x', 'y']);
+  t.ok(overGap.every((record) => record.buffer.byteLength === record.length), 'each body in a buffer of its own');
+  const contiguous = (await log.read([x, filler, y])) as Uint8Array[];
+  t.equal(contiguous[0]?.buffer, contiguous[2]?.buffer, 'one span, nothing wasted: views into it');
+  await log.close();
+});
