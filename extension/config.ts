@@ -136,6 +136,10 @@ export interface MessagingConfig {
   /** Messages remembered for the replay checks, per peer and of all peers (InboxLimits.maxSeenPerPeer, maxSeen). */
   inboxMaxSeenPerPeer: number;
   inboxMaxSeen: number;
+  /** Content bytes one `receive` returns at most (InboxLimits.maxReadBytes). */
+  receiveMaxBytes: number;
+  /** Records of the newest unacked messages the inbox keeps in memory too (InboxLimits.maxRecentBytes). */
+  inboxRecentBytes: number;
   outboxMaxMessagesPerPeer: number;
   outboxMaxBytesPerPeer: number;
   /** How often queued messages are checked for expiry. */
@@ -156,6 +160,8 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   inboxMaxBytesPerPeer: 64 * 1024 * 1024,
   inboxMaxSeenPerPeer: 50_000,
   inboxMaxSeen: 200_000,
+  receiveMaxBytes: 8 * 1024 * 1024,
+  inboxRecentBytes: 1024 * 1024,
   outboxMaxMessagesPerPeer: 10_000,
   outboxMaxBytesPerPeer: 256 * 1024 * 1024,
   expirySweepMs: 1000,
@@ -331,6 +337,8 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     inboxMaxBytesPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_BYTES', d.inboxMaxBytesPerPeer),
     inboxMaxSeenPerPeer: integer(env, 'P2P_COMM_INBOX_MAX_SEEN_PER_PEER', d.inboxMaxSeenPerPeer),
     inboxMaxSeen: integer(env, 'P2P_COMM_INBOX_MAX_SEEN', d.inboxMaxSeen),
+    receiveMaxBytes: integer(env, 'P2P_COMM_RECEIVE_MAX_BYTES', d.receiveMaxBytes),
+    inboxRecentBytes: integer(env, 'P2P_COMM_INBOX_RECENT_BYTES', d.inboxRecentBytes, 0),
     outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),

@@ -86,6 +86,8 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     seenRetentionMs: 3 * messagingConfig.clockSkewMs,
     maxSeenPerPeer: messagingConfig.inboxMaxSeenPerPeer,
     maxSeen: messagingConfig.inboxMaxSeen,
+    maxReadBytes: messagingConfig.receiveMaxBytes,
+    maxRecentBytes: messagingConfig.inboxRecentBytes,
   });
   const messenger = new Messenger({
     identity,

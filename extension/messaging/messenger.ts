@@ -156,21 +156,9 @@ export class Messenger implements SessionListener {
 
   async receive(peer: string, after: number, limit: number, waitMs: number): Promise<StoredMessage[]> {
     const { inbox } = this.deps;
-    const ready = inbox.list(peer, after, limit);
-    if (ready.length > 0 || waitMs === 0) return ready;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, waitMs);
-      function onStored(message: StoredMessage): void {
-        if (message.peerId === peer && message.cursor > after) done();
-      }
-      function done(): void {
-        clearTimeout(timer);
-        inbox.off('stored', onStored);
-        resolve();
-      }
-      inbox.on('stored', onStored);
-    });
-    return inbox.list(peer, after, limit);
+    // Checked and waited for in one step: a message stored in between would otherwise be waited for in vain.
+    if (waitMs > 0 && !inbox.hasMessagesAfter(peer, after)) await waitForStored(inbox, peer, after, waitMs);
+    return inbox.read(peer, after, limit);
   }
 
   ack(peer: string, through: number): Promise<number> {
@@ -585,4 +573,20 @@ function nullable<T>(value: T | null): T[] | null {
 
 function isFinal(state: OutgoingMessage['state']): boolean {
   return state === 'delivered' || state === 'expired' || state === 'failed';
+}
+
+/** Resolves once the inbox stores a message of this peer with a cursor above `after`, or after `waitMs`. */
+function waitForStored(inbox: InboxStore, peer: string, after: number, waitMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, waitMs);
+    function onStored(message: StoredMessage): void {
+      if (message.peerId === peer && message.cursor > after) done();
+    }
+    function done(): void {
+      clearTimeout(timer);
+      inbox.off('stored', onStored);
+      resolve();
+    }
+    inbox.on('stored', onStored);
+  });
 }

@@ -14,7 +14,7 @@ export const status: OperationHandler = async (_input, node) => {
       queues: {
         outbox: node.outboxStore.counts(),
         in_flight: node.messenger.inFlightCount(),
-        inbox: node.inbox.depth(),
+        inbox: { ...node.inbox.depth(), read_failures: node.inbox.unreadableCount },
         events: node.outbox.stats(),
         incoming_requests: node.pending.incoming().length,
         outgoing_requests: node.pending.outgoing().length,

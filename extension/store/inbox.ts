@@ -4,7 +4,8 @@ import { P2pError } from '../common/errors';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
 import { Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
-import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
+import { RecentRecords } from './recent-records';
+import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type RewriteEntry } from './record-log';
 
 /**
  * Messages received from peers, stored durably before the sender is told
@@ -22,10 +23,17 @@ import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
  * InboxLimits describes.
  *
  * The state lives in memory and every change is appended to a RecordLog
- * before it is applied, so what a caller can see is always on disk. File
- * `<data_dir>/inbox.log` (see record-log.ts for the framing). Bodies,
- * integers big-endian, times in ms since 1970 and cursors as float64, ids as
- * raw bytes, Fields as in record-fields.ts:
+ * before it is applied, so what a caller can see is always on disk. The
+ * content of a message stays on disk: memory keeps the place of its STORED
+ * record, and `read` reads the records back, but for the newest messages,
+ * whose records are also kept in memory up to maxRecentBytes so that a
+ * receive waiting for a message does not wait for the disk too. So what
+ * the inbox holds in memory grows with the number of messages, not with
+ * their size.
+ *
+ * File `<data_dir>/inbox.log` (see record-log.ts for the framing). Bodies,
+ * integers big-endian, times in ms since 1970 and cursors as float64, ids
+ * as raw bytes, Fields as in record-fields.ts:
  *
  *   STORED      1 u8 | cursor f64 | Fields | nonce 16 | sent at f64 | received at f64
  *                 | content length u32 | content
@@ -47,6 +55,7 @@ export interface StoredMessage {
   readonly peerId: string;
   readonly type: MessageType;
   readonly correlationId: string | null;
+  /** Read back from the file by `read`; what `add` returns and 'stored' gives holds the content given to `add`. */
   readonly content: Uint8Array;
   /** 16 bytes, from the envelope. */
   readonly nonce: Uint8Array;
@@ -58,7 +67,10 @@ export interface StoredMessage {
 export type ReceivedMessage = Omit<StoredMessage, 'cursor' | 'receivedAt'>;
 
 /**
- * How much the inbox holds. Seen entries (one per message stored within
+ * How much the inbox holds. Unacked messages are bounded per peer, in
+ * number and in content bytes; the content is on disk, and memory holds
+ * about 150 bytes per unacked message besides its seen entry (measured on
+ * Node 20 with 50,000 messages), whatever its size. Seen entries (one per message stored within
  * seenRetentionMs, adds being written included) are bounded three ways:
  *
  * - a peer holding maxSeenPerPeer of them is refused;
@@ -79,7 +91,8 @@ export type ReceivedMessage = Omit<StoredMessage, 'cursor' | 'receivedAt'>;
  * with 100,000 to 200,000 entries, from one peer or from a hundred), so the
  * seen set never takes more than about maxSeen × 265 bytes: 53 MB with the
  * defaults. The unacked messages come on top, bounded per peer by
- * maxMessagesPerPeer and maxBytesPerPeer.
+ * maxMessagesPerPeer, and the records of the newest ones, by
+ * maxRecentBytes; a `read` holds at most maxReadBytes of content.
  */
 export interface InboxLimits {
   /** Unacked messages per peer; beyond this `add` is refused. */
@@ -94,6 +107,10 @@ export interface InboxLimits {
   maxSeen: number;
   /** Largest record in the file: the largest message plus its fields. */
   maxRecordBytes: number;
+  /** Content bytes one `read` returns at most, unless its first message alone is larger: what a receive holds in memory. */
+  maxReadBytes: number;
+  /** Record bytes of the newest unacked messages also kept in memory, read without the file; 0 keeps none. */
+  maxRecentBytes: number;
 }
 
 /**
@@ -108,6 +125,8 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxSeenPerPeer: 50_000,
   maxSeen: 200_000,
   maxRecordBytes: 1024 * 1024 + 4096,
+  maxReadBytes: 8 * 1024 * 1024,
+  maxRecentBytes: 1024 * 1024,
 };
 
 export const INBOX_FILE_NAME = 'inbox.log';
@@ -119,12 +138,22 @@ interface InboxEvents {
   stored: [message: StoredMessage];
 }
 
+/** What memory keeps of an unacked message: its content stays in the file, at `place`. */
+interface UnackedMessage {
+  readonly cursor: number;
+  readonly messageId: string;
+  /** Content bytes. */
+  readonly size: number;
+  /** Of its STORED record; a compaction that carries the record moves it. */
+  readonly place: RecordPlace;
+}
+
 /** Everything the inbox holds for one peer, all by that peer's message ids; dropped once empty. */
 interface PeerState {
   /** Unacked messages in cursor order. */
-  messages: StoredMessage[];
+  messages: UnackedMessage[];
   /** The same, by message id. */
-  unacked: Map<string, StoredMessage>;
+  unacked: Map<string, UnackedMessage>;
   /** Content bytes of `messages`. */
   bytes: number;
   /** Adds being written, by message id. */
@@ -174,6 +203,9 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private lastCursor = 0;
   /** What a compacted file would hold, in bytes. */
   private liveBytes = 0;
+  /** Reads that failed for a message that could not be read back. */
+  private unreadable = 0;
+  private readonly recent: RecentRecords<UnackedMessage>;
   private readonly journal: Journal;
 
   /** Replays the file into the state above, which is in place by now. */
@@ -183,6 +215,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     private readonly now: () => Date,
   ) {
     super();
+    this.recent = new RecentRecords(limits.maxRecentBytes);
     this.journal = Journal.open(
       join(dataDir, INBOX_FILE_NAME),
       {
@@ -191,7 +224,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
         maxRecordBytes: limits.maxRecordBytes,
       },
       decodeRecord,
-      (record) => this.apply(record),
+      (record, place) => this.apply(record, place),
     );
   }
 
@@ -251,17 +284,40 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     }
   }
 
-  /** Messages of this peer with a cursor above `after`, ascending, at most `limit`. */
-  list(peerId: string, after: number, limit: number): StoredMessage[] {
+  /** Whether this peer has a message with a cursor above `after`: what `read` would return something for. */
+  hasMessagesAfter(peerId: string, after: number): boolean {
     const messages = this.peers.get(peerId)?.messages ?? [];
-    let low = 0;
-    let high = messages.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if ((messages[middle]?.cursor ?? Infinity) <= after) low = middle + 1;
-      else high = middle;
+    return firstAfter(messages, after) < messages.length;
+  }
+
+  /**
+   * Messages of this peer with a cursor above `after`, ascending, at most
+   * `limit` and at most maxReadBytes of content (but always the first),
+   * read back from the file (from memory, the newest). A message that
+   * cannot be read (the file was damaged, cut short or could not be read)
+   * ends the answer: the messages before it are returned, and when it is
+   * the first, the read fails naming it, and is counted (unreadableCount).
+   * It stays in the inbox, as does everything else, until it is acked.
+   */
+  async read(peerId: string, after: number, limit: number): Promise<StoredMessage[]> {
+    const wanted = this.selectAfter(peerId, after, limit);
+    if (wanted.length === 0) return [];
+    // Taken now: a message stored while the file is read may push them out.
+    const kept = wanted.map((message) => this.recent.get(message));
+    const places = wanted.filter((_, index) => kept[index] === undefined).map((message) => message.place);
+    const fromFile = places.length === 0 ? [] : await this.journal.read(places);
+    let next = 0;
+    const messages: StoredMessage[] = [];
+    for (const [index, message] of wanted.entries()) {
+      const read = readBack(kept[index] ?? fromFile[next++], peerId, message);
+      if (read instanceof Error) {
+        if (messages.length > 0) break;
+        this.unreadable += 1;
+        throw this.unreadableError(peerId, message, read);
+      }
+      messages.push(read);
     }
-    return messages.slice(low, low + limit);
+    return messages;
   }
 
   /** Removes this peer's messages up to and including `through`, on disk before it resolves; returns how many. */
@@ -279,6 +335,22 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     const acked = last;
     await this.compactIfDue();
     return this.journal.commit(encodeAcked(peerId, acked), () => this.applyAcked(peerId, acked));
+  }
+
+  /** Reads that failed since open because a message could not be read back from the file. */
+  get unreadableCount(): number {
+    return this.unreadable;
+  }
+
+  /**
+   * Bytes memory holds for the content of messages: that of adds being
+   * written, until they are on disk, and the records of the newest
+   * messages (at most maxRecentBytes). The others take none (see the class).
+   */
+  heldMessageBytes(): number {
+    let bytes = this.recent.heldBytes;
+    for (const peer of this.peers.values()) bytes += peer.storingBytes;
+    return bytes;
   }
 
   /** Unacked messages and their content bytes, of one peer or of all. */
@@ -307,19 +379,44 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       peerId: message.peerId,
       type: message.type,
       correlationId: message.correlationId,
-      content: new Uint8Array(message.content),
+      // Not copied: the record holds its own copy, and memory keeps none.
+      content: message.content,
       nonce: new Uint8Array(message.nonce),
       sentAt: new Date(message.sentAt.getTime()),
       receivedAt: this.now(),
     };
     this.lastCursor = stored.cursor;
-    await this.journal.commit(encodeStored(stored), () => {
+    const record = encodeStored(stored);
+    await this.journal.commit(record, (place) => {
       // Listed before the reservation ends, so the peer's state is never empty in between.
-      this.applyStored(stored);
+      this.recent.add(this.applyStored(stored, place), record);
       release();
     });
     this.emit('stored', stored);
     return stored;
+  }
+
+  /** The unacked messages of this peer a `read` after `after` returns, within its limits. */
+  private selectAfter(peerId: string, after: number, limit: number): UnackedMessage[] {
+    const messages = this.peers.get(peerId)?.messages ?? [];
+    const selected: UnackedMessage[] = [];
+    let bytes = 0;
+    for (let index = firstAfter(messages, after); index < messages.length && selected.length < limit; index += 1) {
+      const message = messages[index] as UnackedMessage;
+      bytes += message.size;
+      if (selected.length > 0 && bytes > this.limits.maxReadBytes) break;
+      selected.push(message);
+    }
+    return selected;
+  }
+
+  private unreadableError(peerId: string, message: UnackedMessage, cause: Error): P2pError {
+    return new P2pError(
+      cause instanceof P2pError ? cause.errorName : 'INTERNAL_ERROR',
+      `message ${message.messageId} (cursor ${message.cursor}) from ${peerId} cannot be read back from the inbox (${cause.message}). ` +
+        'Nothing else in the inbox is affected: receive again once the cause is fixed (a failing disk, a file changed by ' +
+        `another program), or ack through cursor ${message.cursor} to drop this message and read those after it`,
+    );
   }
 
   private assertRoomFor(peerId: string, contentBytes: number): void {
@@ -395,30 +492,31 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   /**
    * What memory holds, as records, each peer's in the order it was stored:
    * first the unacked messages no longer seen (the oldest), then the seen
-   * entries, as STORED while unacked and SEEN after.
+   * entries, as STORED while unacked and SEEN after. A STORED record is
+   * carried over from the file as it is, by its place.
    */
-  private snapshot(): Uint8Array[] {
-    const bodies: Uint8Array[] = [encodeHighWater(this.lastCursor)];
-    const unseen: StoredMessage[] = [];
+  private snapshot(): RewriteEntry[] {
+    const entries: RewriteEntry[] = [encodeHighWater(this.lastCursor)];
+    const unseen: UnackedMessage[] = [];
     for (const peer of this.peers.values()) {
       for (const message of peer.messages) if (!peer.seen.has(message.messageId)) unseen.push(message);
     }
     unseen.sort((a, b) => a.cursor - b.cursor);
-    for (const message of unseen) bodies.push(encodeStored(message));
+    for (const message of unseen) entries.push(message.place);
     for (const [peerId, peer] of this.peers) {
       for (const [messageId, entry] of peer.seen) {
         const message = peer.unacked.get(messageId);
-        bodies.push(message === undefined ? encodeSeen(peerId, messageId, entry) : encodeStored(message));
+        entries.push(message === undefined ? encodeSeen(peerId, messageId, entry) : message.place);
       }
     }
-    return bodies;
+    return entries;
   }
 
   /** At open; live writes call the same functions. */
-  private apply(record: InboxRecord): void {
+  private apply(record: InboxRecord, place: RecordPlace): void {
     switch (record.kind) {
       case 'stored':
-        this.applyStored(record.message);
+        this.applyStored(record.message, place);
         break;
       case 'acked':
         this.applyAcked(record.peerId, record.through);
@@ -435,16 +533,19 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     }
   }
 
-  private applyStored(message: StoredMessage): void {
+  /** `message.content` is not kept: at open it is a view into the whole file read at once. */
+  private applyStored(message: StoredMessage, place: RecordPlace): UnackedMessage {
     const peer = this.stateOf(message.peerId);
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
     this.forget(peer, message.messageId);
-    peer.messages.push(message);
-    peer.unacked.set(message.messageId, message);
-    peer.bytes += message.content.length;
-    this.liveBytes += RECORD_HEADER_BYTES + storedBytes(message);
+    const unacked: UnackedMessage = { cursor: message.cursor, messageId: message.messageId, size: message.content.length, place };
+    peer.messages.push(unacked);
+    peer.unacked.set(message.messageId, unacked);
+    peer.bytes += unacked.size;
+    this.liveBytes += RECORD_HEADER_BYTES + place.length;
     this.remember(peer, message.messageId, { nonce: hex(message.nonce), storedAt: message.receivedAt.getTime() });
     this.lastCursor = Math.max(this.lastCursor, message.cursor);
+    return unacked;
   }
 
   private applyAcked(peerId: string, through: number): number {
@@ -456,9 +557,10 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       count += 1;
     }
     for (const message of peer.messages.splice(0, count)) {
-      peer.bytes -= message.content.length;
+      peer.bytes -= message.size;
       peer.unacked.delete(message.messageId);
-      this.liveBytes -= RECORD_HEADER_BYTES + storedBytes(message);
+      this.recent.delete(message);
+      this.liveBytes -= RECORD_HEADER_BYTES + message.place.length;
       // Its seen entry now takes a SEEN record of its own.
       if (peer.seen.has(message.messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
     }
@@ -522,6 +624,35 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private dropIfEmpty(peerId: string, peer: PeerState): void {
     if (peer.messages.length === 0 && peer.storingNonces.size === 0 && peer.seen.size === 0) this.peers.delete(peerId);
   }
+}
+
+/** Index of the first message with a cursor above `after`. */
+function firstAfter(messages: readonly UnackedMessage[], after: number): number {
+  let low = 0;
+  let high = messages.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((messages[middle]?.cursor ?? Infinity) <= after) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** The message a record read back holds, or what is wrong with it: it must be the STORED record of this very message. */
+function readBack(body: Uint8Array | Error | undefined, peerId: string, expected: UnackedMessage): StoredMessage | Error {
+  if (body === undefined || body instanceof Error) return body ?? new Error('it was not read');
+  let record: InboxRecord;
+  try {
+    record = decodeRecord(body);
+  } catch (error) {
+    return new Error(`the record there is not an inbox record: ${(error as Error).message}`);
+  }
+  if (record.kind !== 'stored') return new Error(`the record there is not a message but ${record.kind}`);
+  const { message } = record;
+  if (message.cursor !== expected.cursor || message.messageId !== expected.messageId || message.peerId !== peerId) {
+    return new Error(`the record there is another message (cursor ${message.cursor})`);
+  }
+  return message;
 }
 
 /** Whether the peer already used this message id: unacked, or seen. */
@@ -593,7 +724,7 @@ function decodeRecord(body: Uint8Array): InboxRecord {
     const nonce = reader.bytes(NONCE_BYTES);
     const sentAt = new Date(reader.uint());
     const receivedAt = new Date(reader.uint());
-    const content = reader.bytes(reader.u32());
+    const content = reader.window(reader.u32());
     record = { kind: 'stored', message: { cursor, ...fields, content, nonce, sentAt, receivedAt } };
   } else if (kind === ACKED) {
     record = { kind: 'acked', peerId: peerIdFromPublicKey(reader.bytes(32)), through: reader.uint() };

@@ -1,5 +1,5 @@
 import { P2pError } from '../common/errors';
-import { RecordLog } from './record-log';
+import { RecordLog, type RecordPlace, type RewriteEntry } from './record-log';
 
 /** Below this the file is never compacted: rewriting a small file saves nothing worth an extra fsync. */
 const COMPACTION_MIN_BYTES = 4 * 1024 * 1024;
@@ -17,18 +17,25 @@ export interface JournalOptions {
  * The durable half of a store that keeps its state in memory: a RecordLog
  * replayed at open, appended to before each change is applied, and
  * rewritten from memory once it has grown well past what memory holds.
+ * A store may keep a record's place instead of the record, and read it
+ * back (read); the place stays right across compactions.
  */
 export class Journal {
-  /** Records handed to the log and not applied yet, in log order (see compact). */
-  private readonly unapplied = new Set<Uint8Array>();
+  /** Records handed to the log and not applied yet, in log order, with their places (see compact). */
+  private readonly unapplied = new Set<RecordPlace>();
   private compaction: Promise<void> | undefined;
 
   private constructor(private readonly log: RecordLog) {}
 
-  /** Creates the file when it does not exist; decodes and applies every record in it, oldest first. */
-  static open<R>(path: string, options: JournalOptions, decode: (body: Uint8Array) => R, apply: (record: R) => void): Journal {
+  /** Creates the file when it does not exist; decodes and applies every record in it, oldest first, with its place. */
+  static open<R>(
+    path: string,
+    options: JournalOptions,
+    decode: (body: Uint8Array) => R,
+    apply: (record: R, place: RecordPlace) => void,
+  ): Journal {
     const { name, costOfMovingAway, maxRecordBytes } = options;
-    const { log, records } = RecordLog.open(path, { maxRecordBytes });
+    const { log, records, positions } = RecordLog.open(path, { maxRecordBytes });
     records.forEach((body, index) => {
       let record: R;
       try {
@@ -43,33 +50,40 @@ export class Journal {
             `(${costOfMovingAway})`,
         );
       }
-      apply(record);
+      apply(record, { position: positions[index] as number, length: body.length });
     });
     return new Journal(log);
   }
 
   /**
-   * Appends the record and applies it in the same step once it is durable:
-   * between the two it stays in `unapplied`, so that a compaction taken
-   * meanwhile, which writes memory and not the old file, still carries it.
+   * Appends the record and applies it in the same step once it is durable,
+   * with its place: between the two it stays in `unapplied`, so that a
+   * compaction taken meanwhile, which writes memory and not the old file,
+   * still carries it.
    */
-  async commit<T>(body: Uint8Array, apply: () => T): Promise<T> {
-    this.unapplied.add(body);
+  async commit<T>(body: Uint8Array, apply: (place: RecordPlace) => T): Promise<T> {
+    const place: RecordPlace = { position: -1, length: body.length };
+    this.unapplied.add(place);
     try {
-      await this.log.append(body);
+      await this.log.append(body, place);
     } finally {
-      this.unapplied.delete(body);
+      this.unapplied.delete(place);
     }
-    return apply();
+    return apply(place);
+  }
+
+  /** The records at these places, as RecordLog.read gives them. */
+  read(places: readonly RecordPlace[]): Promise<(Uint8Array | Error)[]> {
+    return this.log.read(places);
   }
 
   /**
    * Compacts once the file is more than twice `liveBytes`, what a compacted
-   * file would hold; `snapshot` gives the records memory holds. Stores run
-   * it before a write, so a compaction that fails fails that write and
-   * changes nothing.
+   * file would hold; `snapshot` gives the records memory holds, as bodies
+   * or as the places of records to carry over. Stores run it before a
+   * write, so a compaction that fails fails that write and changes nothing.
    */
-  async compactIfDue(liveBytes: number, snapshot: () => Uint8Array[]): Promise<void> {
+  async compactIfDue(liveBytes: number, snapshot: () => RewriteEntry[]): Promise<void> {
     if (this.compaction === undefined) {
       const size = this.log.sizeBytes;
       if (size <= COMPACTION_MIN_BYTES || size <= 2 * liveBytes) return;
@@ -87,10 +101,11 @@ export class Journal {
 
   /**
    * Rewrites the file as memory holds it. Records still on their way to the
-   * old file are not in memory yet, so they follow, in their order; anything
-   * appended from here on lands after the rewrite.
+   * old file are not in memory yet, so they follow, in their order, copied
+   * from the old file (the rewrite runs after their appends) and their
+   * places moved; anything appended from here on lands after the rewrite.
    */
-  private async compact(snapshot: () => Uint8Array[]): Promise<void> {
+  private async compact(snapshot: () => RewriteEntry[]): Promise<void> {
     await this.log.rewrite([...snapshot(), ...this.unapplied]);
   }
 }

@@ -8,6 +8,7 @@ import {
   ftruncateSync,
   open,
   openSync,
+  read,
   readFileSync,
   rename,
   unlink,
@@ -19,6 +20,7 @@ import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { P2pError } from '../common/errors';
 import { createFileAtomic, isErrnoException } from '../common/atomic-file';
+import { SharedDescriptor } from './shared-descriptor';
 
 /**
  * An append-only file of records: the durable half of the message stores,
@@ -43,6 +45,12 @@ import { createFileAtomic, isErrnoException } from '../common/atomic-file';
  * which is how some file systems show blocks a crash left unwritten. A bad
  * record with data after it is damage, and p2p-comm will not guess which
  * records around it are still right.
+ *
+ * A store may keep a record's place (RecordPlace) instead of its body and
+ * read the body back when it needs it. A rewrite moves the records it
+ * carries, and updates their places in the same step as it switches files;
+ * a read takes the file and the places at once, and the file it took stays
+ * open until the read is done, so a read never mixes the two files.
  */
 export const RECORD_LOG_MAGIC = Buffer.from('P2PLOG2\n', 'latin1');
 
@@ -51,6 +59,25 @@ export const RECORD_HEADER_BYTES = 12;
 
 /** Appends collected into one write are capped, so a burst of large records never builds one huge buffer. */
 const MAX_WRITE_BYTES = 8 * 1024 * 1024;
+
+/** Records read back are read in spans of at most this (a larger record alone takes one span of its own)... */
+const MAX_READ_BYTES = 1024 * 1024;
+
+/** ...and a span goes on over a gap of other records up to this long: one read is cheaper than two until then. */
+const MAX_READ_GAP_BYTES = 64 * 1024;
+
+/**
+ * Where a record is in the file: the offset of its header, and the length
+ * of its body. Set by append once the record is on disk (-1 before), and
+ * moved by a rewrite that carries the record.
+ */
+export interface RecordPlace {
+  position: number;
+  readonly length: number;
+}
+
+/** What a rewrite writes: a body, or the record at a place in the current file, copied and its place moved. */
+export type RewriteEntry = Uint8Array | RecordPlace;
 
 export interface RecordLogOptions {
   /** Largest body accepted; a longer one in the file is damage. */
@@ -74,11 +101,12 @@ interface Settle {
 interface AppendTask extends Settle {
   kind: 'append';
   body: Uint8Array;
+  place: RecordPlace | undefined;
 }
 
 interface RewriteTask extends Settle {
   kind: 'rewrite';
-  bodies: readonly Uint8Array[];
+  entries: readonly RewriteEntry[];
 }
 
 interface CloseTask extends Settle {
@@ -91,6 +119,7 @@ const closeAsync = promisify(close);
 const fchmodAsync = promisify(fchmod);
 const fsyncAsync = promisify(fsync);
 const openAsync = promisify(open);
+const readAsync = promisify(read);
 const renameAsync = promisify(rename);
 const unlinkAsync = promisify(unlink);
 const writeAsync = promisify(write);
@@ -106,17 +135,25 @@ export class RecordLog {
   private appendedRecords = 0;
   private appendedBytes = 0;
 
+  private file: SharedDescriptor;
+
   private constructor(
     private readonly path: string,
     private readonly maxRecordBytes: number,
-    private fd: number,
+    fd: number,
     private size: number,
     /** Bytes dropped at open: an unfinished last record, and any zeros after it. */
     readonly recoveredBytes: number,
-  ) {}
+  ) {
+    this.file = new SharedDescriptor(fd);
+  }
 
-  /** Creates the file when it does not exist; returns every record in it, oldest first. */
-  static open(path: string, options: RecordLogOptions): { log: RecordLog; records: Uint8Array[] } {
+  /**
+   * Creates the file when it does not exist; returns every record in it,
+   * oldest first, and where each is in the file (the positions of their
+   * places).
+   */
+  static open(path: string, options: RecordLogOptions): { log: RecordLog; records: Uint8Array[]; positions: number[] } {
     const fd = openOrCreate(path);
     try {
       const content = readFileSync(fd);
@@ -125,14 +162,14 @@ export class RecordLog {
         ftruncateSync(fd, 0);
         writeSync(fd, RECORD_LOG_MAGIC, 0, RECORD_LOG_MAGIC.length, 0);
         fsyncSync(fd);
-        return { log: new RecordLog(path, options.maxRecordBytes, fd, RECORD_LOG_MAGIC.length, 0), records: [] };
+        return { log: new RecordLog(path, options.maxRecordBytes, fd, RECORD_LOG_MAGIC.length, 0), records: [], positions: [] };
       }
-      const { records, end } = readRecords(path, content, options.maxRecordBytes);
+      const { records, positions, end } = readRecords(path, content, options.maxRecordBytes);
       if (end < content.length) {
         ftruncateSync(fd, end);
         fsyncSync(fd);
       }
-      return { log: new RecordLog(path, options.maxRecordBytes, fd, end, content.length - end), records };
+      return { log: new RecordLog(path, options.maxRecordBytes, fd, end, content.length - end), records, positions };
     } catch (error) {
       closeQuietly(fd);
       throw error;
@@ -149,29 +186,49 @@ export class RecordLog {
   }
 
   /**
-   * Resolves once the record is written and fsync'd. The body is copied when
-   * its batch is written: do not change it before the promise settles.
+   * Resolves once the record is written and fsync'd, and `place`, if given,
+   * says where. The body is copied when its batch is written: do not change
+   * it before the promise settles.
    */
-  append(body: Uint8Array): Promise<void> {
+  append(body: Uint8Array, place?: RecordPlace): Promise<void> {
     return new Promise((resolve, reject) => {
       this.assertWritable();
       this.assertRecordSize(body);
-      this.enqueue({ kind: 'append', body, resolve, reject });
+      if (place !== undefined && place.length !== body.length) {
+        throw new RangeError(`a place of ${place.length} bytes given for a record of ${body.length}`);
+      }
+      this.enqueue({ kind: 'append', body, place, resolve, reject });
     });
   }
 
   /**
    * Replaces the whole file with these records (compaction), after every
    * append asked for before; appends asked for meanwhile land after them in
-   * the new file. If it fails before the new file is in place, the old one
-   * is kept and appends go on.
+   * the new file. A place is read from the old file when the rewrite runs
+   * (so it may be the place of an append asked for before) and checked
+   * against its checksum. If it fails before the new file is in place, the
+   * old one is kept, places are left as they were, and appends go on.
    */
-  rewrite(bodies: readonly Uint8Array[]): Promise<void> {
+  rewrite(entries: readonly RewriteEntry[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.assertWritable();
-      for (const body of bodies) this.assertRecordSize(body);
-      this.enqueue({ kind: 'rewrite', bodies, resolve, reject });
+      for (const entry of entries) if (entry instanceof Uint8Array) this.assertRecordSize(entry);
+      this.enqueue({ kind: 'rewrite', entries, resolve, reject });
     });
+  }
+
+  /**
+   * The bodies of the records at these places, in the order given, each
+   * checked against its checksum. A record that cannot be read is an Error
+   * in its slot: a P2pError STATE_FILE_CORRUPT when the file does not hold
+   * it intact, which takes nothing else with it, or the error of a read the
+   * system failed, in the slots of the records that read was for. Reads
+   * only what appends and rewrites finished, so it never waits for them.
+   */
+  async read(places: readonly RecordPlace[]): Promise<(Uint8Array | Error)[]> {
+    if (this.closing !== undefined) throw new P2pError('SHUTTING_DOWN', `${this.path} is closed: p2p-comm is shutting down`);
+    // The file and the places in one step, as a rewrite moves places and switches files in one step.
+    return this.file.borrow((fd) => readRanges(this.path, fd, places));
   }
 
   /** Finishes every append asked for before, then closes the file. */
@@ -237,11 +294,16 @@ export class RecordLog {
     }
     const buffer = frame(batch.map((task) => task.body));
     try {
-      await writeAll(this.fd, buffer, this.size);
-      await fsyncAsync(this.fd);
+      await writeAll(this.file.fd, buffer, this.size);
+      await fsyncAsync(this.file.fd);
     } catch (error) {
       this.fail(error, batch);
       return;
+    }
+    let position = this.size;
+    for (const task of batch) {
+      if (task.place !== undefined) task.place.position = position;
+      position += RECORD_HEADER_BYTES + task.body.length;
     }
     this.size += buffer.length;
     this.flushes += 1;
@@ -258,10 +320,10 @@ export class RecordLog {
     }
     const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     let fd: number;
-    let size: number;
+    let written: { size: number; positions: number[] };
     try {
-      // 'wx': a leftover file of the same name is never reused.
-      fd = await openAsync(temp, 'wx', 0o600);
+      // 'wx+': a leftover file of the same name is never reused; read too, for the reads that follow.
+      fd = await openAsync(temp, 'wx+', 0o600);
     } catch (error) {
       task.reject(error);
       return;
@@ -269,7 +331,7 @@ export class RecordLog {
     try {
       // The umask may have narrowed the mode given to open; set it exactly.
       await fchmodAsync(fd, 0o600);
-      size = await writeRecords(fd, task.bodies);
+      written = await this.writeRecords(fd, task.entries);
       await fsyncAsync(fd);
       await renameAsync(temp, this.path);
     } catch (error) {
@@ -280,11 +342,15 @@ export class RecordLog {
       return;
     }
     // The renamed file is the log now; its descriptor stays open for the appends that follow.
-    const previous = this.fd;
-    this.fd = fd;
-    this.size = size;
+    const previous = this.file;
+    this.file = new SharedDescriptor(fd);
+    this.size = written.size;
+    task.entries.forEach((entry, index) => {
+      if (!(entry instanceof Uint8Array)) entry.position = written.positions[index] as number;
+    });
+    // Closed once the reads that took it are done; its file is already replaced, so a failure to close loses nothing.
+    previous.retire().catch(ignore);
     try {
-      await closeAsync(previous);
       await fsyncDirectory(dirname(this.path));
     } catch (error) {
       // Until the rename is durable a crash can bring the old file back, without what is appended from here on.
@@ -294,9 +360,53 @@ export class RecordLog {
     task.resolve();
   }
 
+  /**
+   * Magic and records into a new file, in writes of at most MAX_WRITE_BYTES,
+   * records at places read from the current file a write's worth at a time;
+   * returns the new file's size and where each record landed.
+   */
+  private async writeRecords(fd: number, entries: readonly RewriteEntry[]): Promise<{ size: number; positions: number[] }> {
+    let size = await writeAll(fd, RECORD_LOG_MAGIC, 0);
+    const positions: number[] = [];
+    let chunk: RewriteEntry[] = [];
+    let chunkBytes = 0;
+    const writeChunk = async (): Promise<void> => {
+      const bodies = await this.bodiesOf(chunk);
+      const start = size;
+      for (const body of bodies) {
+        positions.push(size);
+        size += RECORD_HEADER_BYTES + body.length;
+      }
+      await writeAll(fd, frame(bodies), start);
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (const entry of entries) {
+      const framed = RECORD_HEADER_BYTES + entry.length;
+      if (chunk.length > 0 && chunkBytes + framed > MAX_WRITE_BYTES) await writeChunk();
+      chunk.push(entry);
+      chunkBytes += framed;
+    }
+    if (chunk.length > 0) await writeChunk();
+    return { size, positions };
+  }
+
+  /** The entries as bodies, those at places read from the current file; throws if one cannot be read. */
+  private async bodiesOf(entries: readonly RewriteEntry[]): Promise<Uint8Array[]> {
+    const places = entries.filter((entry): entry is RecordPlace => !(entry instanceof Uint8Array));
+    const read = await readRanges(this.path, this.file.fd, places);
+    let next = 0;
+    return entries.map((entry) => {
+      if (entry instanceof Uint8Array) return entry;
+      const body = read[next++];
+      if (body instanceof Error) throw body;
+      return body as Uint8Array;
+    });
+  }
+
   private async closeFile(task: CloseTask): Promise<void> {
     try {
-      await closeAsync(this.fd);
+      await this.file.retire();
       task.resolve();
     } catch (error) {
       task.reject(error);
@@ -392,6 +502,12 @@ export class RecordReader {
     return new Uint8Array(this.view.subarray(start, start + length));
   }
 
+  /** Not a copy: for what the caller uses and lets go, which need not cost a copy (a message's content). */
+  window(length: number): Uint8Array {
+    const start = this.take(length);
+    return new Uint8Array(this.view.buffer, this.view.byteOffset + start, length);
+  }
+
   finish(): void {
     const left = this.view.length - this.offset;
     if (left !== 0) throw new Error(`${left} bytes follow its last field`);
@@ -425,12 +541,13 @@ function isUnfinishedCreation(content: Buffer): boolean {
   return content.length < RECORD_LOG_MAGIC.length && RECORD_LOG_MAGIC.subarray(0, content.length).equals(content);
 }
 
-/** The records, and where the good part of the file ends (anything after it is a torn last record). */
-function readRecords(path: string, content: Buffer, maxRecordBytes: number): { records: Uint8Array[]; end: number } {
+/** The records, where each starts, and where the good part of the file ends (anything after it is a torn last record). */
+function readRecords(path: string, content: Buffer, maxRecordBytes: number): { records: Uint8Array[]; positions: number[]; end: number } {
   if (!content.subarray(0, RECORD_LOG_MAGIC.length).equals(RECORD_LOG_MAGIC)) {
     throw corrupt(path, 0, 'it does not start with P2PLOG2, so it is not a p2p-comm message log');
   }
   const records: Uint8Array[] = [];
+  const positions: number[] = [];
   let offset = RECORD_LOG_MAGIC.length;
   while (offset + RECORD_HEADER_BYTES <= content.length) {
     const length = content.readUInt32BE(offset);
@@ -442,6 +559,7 @@ function readRecords(path: string, content: Buffer, maxRecordBytes: number): { r
     const intact = lengthTrusted && complete && length > 0 && crc32(content.subarray(start, end)) === checksum;
     if (intact && length <= maxRecordBytes) {
       records.push(content.subarray(start, end));
+      positions.push(offset);
       offset = end;
       continue;
     }
@@ -455,7 +573,7 @@ function readRecords(path: string, content: Buffer, maxRecordBytes: number): { r
     else if (!lengthTrusted) problem = 'the length of the record there fails its checksum and more data follows it';
     throw corrupt(path, offset, problem);
   }
-  return { records, end: offset };
+  return { records, positions, end: offset };
 }
 
 function isAllZero(bytes: Buffer): boolean {
@@ -488,26 +606,6 @@ function frame(bodies: readonly Uint8Array[]): Buffer {
   return buffer;
 }
 
-/** Magic and records into a new file, in writes of at most MAX_WRITE_BYTES; returns the file's size. */
-async function writeRecords(fd: number, bodies: readonly Uint8Array[]): Promise<number> {
-  await writeAll(fd, RECORD_LOG_MAGIC, 0);
-  let position = RECORD_LOG_MAGIC.length;
-  let chunk: Uint8Array[] = [];
-  let chunkBytes = 0;
-  for (const body of bodies) {
-    const framed = RECORD_HEADER_BYTES + body.length;
-    if (chunk.length > 0 && chunkBytes + framed > MAX_WRITE_BYTES) {
-      position += await writeAll(fd, frame(chunk), position);
-      chunk = [];
-      chunkBytes = 0;
-    }
-    chunk.push(body);
-    chunkBytes += framed;
-  }
-  if (chunk.length > 0) position += await writeAll(fd, frame(chunk), position);
-  return position;
-}
-
 /** One write unless the system writes less than asked; returns the length written. */
 async function writeAll(fd: number, buffer: Uint8Array, position: number): Promise<number> {
   let written = 0;
@@ -516,6 +614,86 @@ async function writeAll(fd: number, buffer: Uint8Array, position: number): Promi
     written += bytesWritten;
   }
   return written;
+}
+
+/**
+ * The records at these places, read in spans (see MAX_READ_BYTES), each
+ * checked as readRecords checks it at open. The places are taken as they
+ * are when it is called.
+ */
+function readRanges(path: string, fd: number, places: readonly RecordPlace[]): Promise<(Uint8Array | Error)[]> {
+  const wanted = places.map(({ position, length }, index) => {
+    // Node reads from the descriptor's own offset at a position of -1: never for a place.
+    if (position < RECORD_LOG_MAGIC.length) throw new RangeError(`a record of ${length} bytes is read before it was written`);
+    return { index, position, length };
+  });
+  return readSpans(path, fd, wanted.sort((a, b) => a.position - b.position), places.length);
+}
+
+async function readSpans(path: string, fd: number, sorted: readonly (RecordPlace & { index: number })[], count: number): Promise<(Uint8Array | Error)[]> {
+  const results: (Uint8Array | Error)[] = new Array(count);
+  let span: (RecordPlace & { index: number })[] = [];
+  let spanStart = 0;
+  let spanEnd = 0;
+  const readSpan = async (): Promise<void> => {
+    const buffer = Buffer.allocUnsafe(spanEnd - spanStart);
+    let filled: number;
+    try {
+      filled = await readFully(fd, buffer, spanStart);
+    } catch (error) {
+      for (const { index } of span) results[index] = error instanceof Error ? error : new Error(String(error));
+      return;
+    }
+    // A span read over gaps holds bytes nobody asked for: its bodies are copied out, so it does not stay in memory with them.
+    let asked = 0;
+    for (const place of span) asked += RECORD_HEADER_BYTES + place.length;
+    const copy = asked < buffer.length;
+    for (const place of span) {
+      const record = recordIn(path, buffer.subarray(0, filled), spanStart, place);
+      results[place.index] = copy && record instanceof Uint8Array ? new Uint8Array(record) : record;
+    }
+  };
+  for (const place of sorted) {
+    const end = place.position + RECORD_HEADER_BYTES + place.length;
+    if (span.length > 0 && (place.position - spanEnd > MAX_READ_GAP_BYTES || end - spanStart > MAX_READ_BYTES)) {
+      await readSpan();
+      span = [];
+    }
+    if (span.length === 0) {
+      spanStart = place.position;
+      spanEnd = end;
+    }
+    span.push(place);
+    spanEnd = Math.max(spanEnd, end);
+  }
+  if (span.length > 0) await readSpan();
+  return results;
+}
+
+/** The body of the record at `place`, out of `bytes` read from `offset` of the file, or what is wrong with it. */
+function recordIn(path: string, bytes: Buffer, offset: number, place: RecordPlace): Uint8Array | Error {
+  const { position, length } = place;
+  const start = position - offset;
+  const bodyStart = start + RECORD_HEADER_BYTES;
+  const damaged = (problem: string) =>
+    new P2pError('STATE_FILE_CORRUPT', `${path} no longer holds the record of ${length} bytes written at byte ${position}: ${problem}`);
+  if (bodyStart + length > bytes.length) return damaged(`the file ends at byte ${offset + bytes.length}`);
+  if (crc32(bytes.subarray(start, start + 4)) !== bytes.readUInt32BE(start + 4)) return damaged('the length there fails its checksum');
+  if (bytes.readUInt32BE(start) !== length) return damaged(`the record there has ${bytes.readUInt32BE(start)} bytes`);
+  const body = bytes.subarray(bodyStart, bodyStart + length);
+  if (crc32(body) !== bytes.readUInt32BE(start + 8)) return damaged('the record there fails its checksum');
+  return new Uint8Array(body.buffer, body.byteOffset, body.length);
+}
+
+/** Fills `buffer` from `position` on, short only where the file ends; returns the bytes read. */
+async function readFully(fd: number, buffer: Uint8Array, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await readAsync(fd, buffer, filled, buffer.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 /** Makes the new directory entry itself durable, not only the file's contents. */

@@ -1,3 +1,5 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
 
@@ -153,4 +155,45 @@ t.test('a full inbox defers the sender, which delivers the rest once the plugin 
   // A deferred message is offered again after ones that found room, so the two may come in either order.
   t.same(rest.map((m) => m.content).sort(), ['m3', 'm4'], 'none lost, each once');
   for (const id of ids) await delivered(alice, id);
+});
+
+t.test('large messages come back from the inbox file byte for byte, at most P2P_COMM_RECEIVE_MAX_BYTES per receive', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t, { env: { P2P_COMM_RECEIVE_MAX_BYTES: String(1024 * 1024) } });
+  const { aId, bId } = await pairNodes(alice, bob);
+  const texts = ['a', 'b', 'c'].map((letter, i) => `${letter}${'é'.repeat(300_000)}${i}`);
+  for (const content of texts) await delivered(alice, (await alice.call('send', { peer: bId, type: 'text', content }))['message_id'] as string);
+  let after = 0;
+  for (const expected of texts) {
+    const data = (await bob.call('receive', { peer: aId, after })) as unknown as { messages: Received[]; next_cursor: number };
+    t.equal(data.messages.length, 1, 'two together would pass 1 MiB');
+    t.ok(data.messages[0]?.content === expected, `${expected.slice(0, 1)}: ${Buffer.byteLength(expected)} bytes, exactly as sent`);
+    after = data.next_cursor;
+  }
+});
+
+t.test('a message the inbox file no longer holds intact fails receive, named and counted; nothing else is lost', async (t) => {
+  const alice = await startNode(t);
+  // Nothing kept in memory: every receive reads the file.
+  const bob = await startNode(t, { env: { P2P_COMM_INBOX_RECENT_BYTES: '0' } });
+  const { aId, bId } = await pairNodes(alice, bob);
+  for (const content of ['intact before', 'damaged on disk', 'intact after']) {
+    await delivered(alice, (await alice.call('send', { peer: bId, type: 'text', content }))['message_id'] as string);
+  }
+  const inbox = join(bob.dataDir, 'inbox.log');
+  const at = readFileSync(inbox).indexOf('damaged on disk');
+  t.ok(at > 0, 'the content is in the inbox file');
+  const fd = openSync(inbox, 'r+');
+  writeSync(fd, 'D', at);
+  closeSync(fd);
+
+  const first = (await bob.call('receive', { peer: aId })) as unknown as { messages: Received[]; next_cursor: number };
+  t.same(first.messages.map((m) => m.content), ['intact before'], 'what comes before it');
+  const failed = await bob.attempt('receive', { peer: aId, after: first.next_cursor });
+  t.equal(failed.error?.code, -32007);
+  t.match(failed.error?.message, new RegExp(`cursor ${first.next_cursor + 1}\\) from ${aId} cannot be read back from the inbox .*fails its checksum.*ack through cursor ${first.next_cursor + 1}`));
+  t.match((await bob.call('status'))['queues'], { inbox: { messages: 3, read_failures: 1 } });
+  await bob.call('ack', { peer: aId, through: first.next_cursor + 1 });
+  const rest = (await bob.call('receive', { peer: aId })) as unknown as { messages: Received[] };
+  t.same(rest.messages.map((m) => m.content), ['intact after']);
 });

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { statSync, truncateSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t, { type Test } from 'tap';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import {
@@ -17,9 +21,13 @@ import { tempDir } from '../helpers/extension';
 const START = Date.parse('2025-03-01T10:00:00.000Z');
 const RETENTION = 60_000;
 
-/** A store on a clock the test moves by hand; `reopen` closes it and reads the file again. */
+/**
+ * A store on a clock the test moves by hand; `reopen` closes it and reads
+ * the file again. It keeps no records in memory unless asked to, so that
+ * reads go to the file.
+ */
 function openInbox(t: Test, dir: string, limits: Partial<InboxLimits> = {}) {
-  const allLimits = { seenRetentionMs: RETENTION, ...limits };
+  const allLimits = { seenRetentionMs: RETENTION, maxRecentBytes: 0, ...limits };
   const clock = { ms: START };
   const now = () => new Date(clock.ms);
   const handle = {
@@ -57,6 +65,23 @@ function texts(messages: readonly StoredMessage[]): string[] {
   return messages.map((message) => Buffer.from(message.content).toString('utf8'));
 }
 
+/** Flips one byte of the file, in the first place these bytes are found. */
+function damage(file: string, within: string): void {
+  const at = readFileSync(file).indexOf(Buffer.from(within, 'utf8'));
+  if (at < 0) throw new Error(`${within} is not in ${file}`);
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from([0x01 ^ within.charCodeAt(0)]), 0, 1, at);
+  closeSync(fd);
+}
+
+/** Garbage collected, so that what memory holds is what is still referenced: the second pass frees the buffers the first found dead. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+}
+
 t.test('the defaults are the documented ones', async (t) => {
   t.same(DEFAULT_INBOX_LIMITS, {
     maxMessagesPerPeer: 1000,
@@ -65,6 +90,8 @@ t.test('the defaults are the documented ones', async (t) => {
     maxSeenPerPeer: 50_000,
     maxSeen: 200_000,
     maxRecordBytes: 1024 * 1024 + 4096,
+    maxReadBytes: 8 * 1024 * 1024,
+    maxRecentBytes: 1024 * 1024,
   });
 });
 
@@ -79,23 +106,23 @@ t.test('messages are stored with cursors, listed per peer, acked, and all of it 
   await handle.store.add(received(bob, 'b1'));
   await handle.store.add(received(alice, 'a2'));
   await handle.store.add(received(alice, 'a3'));
-  t.same(handle.store.list(alice, 0, 10).map((m) => m.cursor), [1, 3, 4]);
-  t.same(texts(handle.store.list(alice, 1, 1)), ['a2']);
-  t.same(handle.store.list(alice, 4, 10), []);
+  t.same((await handle.store.read(alice, 0, 10)).map((m) => m.cursor), [1, 3, 4]);
+  t.same(texts(await handle.store.read(alice, 1, 1)), ['a2']);
+  t.same(await handle.store.read(alice, 4, 10), []);
   t.same(handle.store.depth(alice), { messages: 3, bytes: 7 + 2 + 2 });
   t.same(handle.store.depth(), { messages: 4, bytes: 13 });
 
   t.equal(await handle.store.ack(alice, 3), 2);
-  t.same(texts(handle.store.list(alice, 0, 10)), ['a3']);
+  t.same(texts(await handle.store.read(alice, 0, 10)), ['a3']);
   let store = await handle.reopen();
-  t.same(texts(store.list(alice, 0, 10)), ['a3']);
-  t.same(store.list(bob, 0, 10).map((m) => m.cursor), [2]);
+  t.same(texts(await store.read(alice, 0, 10)), ['a3']);
+  t.same((await store.read(bob, 0, 10)).map((m) => m.cursor), [2]);
   t.same(store.depth(), { messages: 2, bytes: 4 });
   t.equal(await store.ack(alice, 3), 0, 'acking again removes nothing');
   t.equal(await store.ack(bob, 100), 1);
   t.equal(await store.ack(newPeer(), 100), 0);
   store = await handle.reopen();
-  t.same(store.list(bob, 0, 10), [], 'acked messages stay gone');
+  t.same(await store.read(bob, 0, 10), [], 'acked messages stay gone');
   t.same(store.depth(), { messages: 1, bytes: 2 });
   await t.rejects(store.ack(alice, -1), { name: 'P2pError', errorName: 'INVALID_INPUT' });
   await t.rejects(store.ack(alice, 1.5), { name: 'P2pError', errorName: 'INVALID_INPUT' });
@@ -110,9 +137,9 @@ t.test('content, nonce and times come back byte-exact, valid UTF-8 or not', asyn
   const stored = [];
   for (const message of sent) stored.push(await handle.store.add(message));
   const store = await handle.reopen();
-  t.same(store.list(peer, 0, 10), stored);
-  t.same([...(store.list(peer, 0, 1)[0]?.content ?? [])], [...everyByte]);
-  t.same([...(store.list(peer, 1, 1)[0]?.content ?? [])], [...notUtf8]);
+  t.same(await store.read(peer, 0, 10), stored);
+  t.same([...((await store.read(peer, 0, 1))[0]?.content ?? [])], [...everyByte]);
+  t.same([...((await store.read(peer, 1, 1))[0]?.content ?? [])], [...notUtf8]);
 });
 
 t.test('cursors only ever grow: across reopening and across compaction', async (t) => {
@@ -138,7 +165,7 @@ t.test('cursors only ever grow: across reopening and across compaction', async (
   t.equal((await store.add(received(alice, 'next'))).cursor, 83, 'the highest cursor outlives every message that had it');
   store = await handle.reopen();
   t.equal((await store.add(received(alice, 'after'))).cursor, 84);
-  t.same(texts(store.list(alice, 0, 10)), ['next', 'after']);
+  t.same(texts(await store.read(alice, 0, 10)), ['next', 'after']);
 });
 
 t.test('compaction keeps unacked messages and the seen entries of acked ones', async (t) => {
@@ -155,8 +182,8 @@ t.test('compaction keeps unacked messages and the seen entries of acked ones', a
   const compacting = await handle.store.add(received(bob, 'late'));
   t.ok(statSync(handle.file).size < 20 * 1024, `compacted to ${statSync(handle.file).size} bytes`);
   const store = await handle.reopen();
-  t.same(store.list(bob, 0, 10), [early, compacting]);
-  t.same(store.list(alice, 0, 10), [kept]);
+  t.same(await store.read(bob, 0, 10), [early, compacting]);
+  t.same(await store.read(alice, 0, 10), [kept]);
   t.ok(acked.every((m) => store.hasMessage(alice, m.messageId) && store.hasNonce(alice, m.nonce)), 'acked ones are still seen');
   t.ok(store.hasMessage(bob, early.messageId), 'an unacked message is in the inbox');
   t.notOk(store.hasNonce(bob, early.nonce), 'but its nonce is past the retention');
@@ -219,8 +246,8 @@ t.test("a message id is its sender's: the same id from another peer is another m
   const reused = received(alice, 'same id, other sender', { messageId: taken.messageId });
   // Both at once: one id being written for one peer holds nothing up for the other.
   const [first, second] = await Promise.all([store.add(taken), store.add(reused)]);
-  t.same(texts(store.list(mallory, 0, 10)), ['first with this id']);
-  t.same(texts(store.list(alice, 0, 10)), ['same id, other sender']);
+  t.same(texts(await store.read(mallory, 0, 10)), ['first with this id']);
+  t.same(texts(await store.read(alice, 0, 10)), ['same id, other sender']);
   t.not(first.cursor, second.cursor);
   t.ok(store.hasMessage(mallory, taken.messageId) && store.hasMessage(alice, taken.messageId));
   t.notOk(store.hasMessage(newPeer(), taken.messageId));
@@ -229,7 +256,7 @@ t.test("a message id is its sender's: the same id from another peer is another m
   }
   await store.ack(mallory, first.cursor);
   await t.rejects(store.add(received(mallory, 'copy', { messageId: taken.messageId })), { name: 'P2pError', errorName: 'CONFLICT' }, 'acked, still seen');
-  t.same(texts(store.list(alice, 0, 10)), ['same id, other sender'], "acking one peer's message leaves the other's");
+  t.same(texts(await store.read(alice, 0, 10)), ['same id, other sender'], "acking one peer's message leaves the other's");
   t.same(store.depth(), { messages: 1, bytes: 21 });
 });
 
@@ -241,7 +268,7 @@ t.test('the per-peer namespace survives reopening, from STORED and from compacte
   const fromAlice = await handle.store.add(received(alice, 'a', { messageId }));
   await handle.store.ack(mallory, fromMallory.cursor);
   let store = await handle.reopen();
-  t.same(store.list(alice, 0, 10), [fromAlice], 'replayed from the file as written');
+  t.same(await store.read(alice, 0, 10), [fromAlice], 'replayed from the file as written');
   t.ok(store.hasMessage(mallory, messageId) && store.hasMessage(alice, messageId));
 
   // Enough acked bytes that the next write compacts: mallory's entry becomes a SEEN record, alice's message a STORED one.
@@ -251,14 +278,14 @@ t.test('the per-peer namespace survives reopening, from STORED and from compacte
   await store.add(received(carol, 'compacting'));
   t.ok(statSync(handle.file).size < 64 * 1024, `compacted to ${statSync(handle.file).size} bytes`);
   store = await handle.reopen();
-  t.same(store.list(alice, 0, 10), [fromAlice]);
+  t.same(await store.read(alice, 0, 10), [fromAlice]);
   t.ok(store.hasMessage(mallory, messageId), "mallory's acked message is still seen under mallory");
   t.ok(store.hasMessage(alice, messageId));
   t.ok(store.hasNonce(mallory, fromMallory.nonce) && store.hasNonce(alice, fromAlice.nonce));
   await t.rejects(store.add(received(mallory, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
   await t.rejects(store.add(received(alice, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
   const third = await store.add(received(newPeer(), 'a third sender', { messageId }));
-  t.same(store.list(third.peerId, 0, 10), [third]);
+  t.same(await store.read(third.peerId, 0, 10), [third]);
 });
 
 t.test('a peer at maxSeenPerPeer waits for its entries to age out, never evicting them, while others still store', async (t) => {
@@ -338,13 +365,14 @@ t.test("'stored' is emitted once the message is on disk, and only for stored mes
   const seen: StoredMessage[] = [];
   const sizeBefore = statSync(file).size;
   store.on('stored', (message) => {
-    t.same(store.list(peer, 0, 10), [message], 'listed when emitted');
+    t.ok(store.hasMessagesAfter(peer, message.cursor - 1), 'listed when emitted');
     t.ok(statSync(file).size > sizeBefore, 'on disk when emitted');
     seen.push(message);
   });
   const stored = await store.add(received(peer));
   await t.rejects(store.add(received(peer)), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
   t.same(seen, [stored]);
+  t.same(await store.read(peer, 0, 10), [stored]);
 });
 
 t.test('fields the file cannot hold are refused', async (t) => {
@@ -366,9 +394,9 @@ t.test('a crash in the middle of a write loses only that unfinished record', asy
   await handle.store.close();
   truncateSync(handle.file, statSync(handle.file).size - 3);
   const store = await handle.reopen();
-  t.same(texts(store.list(peer, 0, 10)), ['one', 'two']);
+  t.same(texts(await store.read(peer, 0, 10)), ['one', 'two']);
   t.equal((await store.add(received(peer, 'four'))).cursor, 3);
-  t.same(texts((await handle.reopen()).list(peer, 0, 10)), ['one', 'two', 'four']);
+  t.same(texts(await (await handle.reopen()).read(peer, 0, 10)), ['one', 'two', 'four']);
 });
 
 t.test('a record that checks out but is not an inbox record is refused, naming the file', async (t) => {
@@ -380,4 +408,169 @@ t.test('a record that checks out but is not an inbox record is refused, naming t
     errorName: 'STATE_FILE_CORRUPT',
     message: /^the inbox .*inbox\.log is corrupt: record 1 is not an inbox record \(it ends before its last field\)\. .*move the file away/,
   });
+});
+
+t.test('content stays on disk: memory holds none of it once stored, however many bytes are unacked', async (t) => {
+  const size = 512 * 1024;
+  const count = 100;
+  const maxRecentBytes = 1024 * 1024;
+  const { store } = openInbox(t, tempDir(t), { maxBytesPerPeer: 2 * count * size, maxRecentBytes });
+  const peer = newPeer();
+  collectGarbage();
+  const before = process.memoryUsage().arrayBuffers;
+  // What add returns holds the content it was given, so it is dropped along with this function's frame.
+  const storeTen = async (group: number): Promise<void> => {
+    const adds = Array.from({ length: 10 }, (_, i) => store.add(received(peer, new Uint8Array(size).fill(group * 10 + i))));
+    t.ok(store.heldMessageBytes() >= 10 * size, 'adds being written hold their content');
+    await Promise.all(adds);
+  };
+  for (let group = 0; group < count / 10; group += 1) {
+    await storeTen(group);
+    t.ok(store.heldMessageBytes() <= maxRecentBytes, 'stored ones hold none but the newest records');
+  }
+  t.same(store.depth(), { messages: count, bytes: count * size });
+  collectGarbage();
+  const held = process.memoryUsage().arrayBuffers - before;
+  t.ok(held < maxRecentBytes + 2 * 1024 * 1024, `${count * size} bytes unacked, ${held} bytes of buffers held`);
+  const read = await store.read(peer, 40, 3);
+  t.same(
+    read.map((message) => [message.cursor, message.content.length, message.content[0], message.content[size - 1]]),
+    [41, 42, 43].map((cursor) => [cursor, size, cursor - 1, cursor - 1]),
+  );
+});
+
+t.test('a read holds at most maxReadBytes of content, always at least one message, and at most limit', async (t) => {
+  const { store } = openInbox(t, tempDir(t), { maxReadBytes: 100 });
+  const peer = newPeer();
+  for (const text of ['a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40), 'd'.repeat(150), 'e', 'f']) await store.add(received(peer, text));
+  const lengths = async (after: number, limit: number) => (await store.read(peer, after, limit)).map((message) => message.content.length);
+  t.same(await lengths(0, 10), [40, 40], 'a third would pass 100 bytes');
+  t.same(await lengths(2, 10), [40]);
+  t.same(await lengths(3, 10), [150], 'one larger than maxReadBytes comes alone');
+  t.same(await lengths(4, 10), [1, 1]);
+  t.same(await lengths(0, 1), [40]);
+  t.same(await lengths(6, 10), []);
+  t.ok(store.hasMessagesAfter(peer, 5));
+  t.notOk(store.hasMessagesAfter(peer, 6));
+  t.notOk(store.hasMessagesAfter(newPeer(), 0));
+});
+
+t.test('messages are read back right while a compaction moves them, after it, and after reopening', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const [alice, bob] = [newPeer(), newPeer()];
+  const big = new Uint8Array(60 * 1024).fill(9);
+  const expected: string[] = [];
+  const cursors: number[] = [];
+  for (let i = 0; i < 40; i += 1) {
+    expected.push(`alice ${i}`);
+    cursors.push((await handle.store.add(received(alice, `alice ${i}`))).cursor);
+    await Promise.all([handle.store.add(received(bob, big)), handle.store.add(received(bob, big))]);
+  }
+  t.equal(await handle.store.ack(bob, Number.MAX_SAFE_INTEGER), 80);
+  const sizeBefore = statSync(handle.file).size;
+  // The read takes the file and places as they are; the add compacts the file under it.
+  const during = handle.store.read(alice, 0, 100);
+  await handle.store.add(received(alice, 'compacting'));
+  t.same(texts(await during), expected);
+  t.ok(statSync(handle.file).size < sizeBefore / 10, `compacted from ${sizeBefore} to ${statSync(handle.file).size} bytes`);
+  expected.push('compacting');
+  t.same(texts(await handle.store.read(alice, 0, 100)), expected, 'read from where the compaction moved them');
+  t.same(texts(await handle.store.read(alice, cursors[19] ?? 0, 5)), expected.slice(20, 25));
+  const store = await handle.reopen();
+  t.same(texts(await store.read(alice, 0, 100)), expected, 'and where reopening found them');
+});
+
+t.test('a damaged message fails its read, counted and named; nothing else in the inbox is affected', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const { store } = handle;
+  const [peer, other] = [newPeer(), newPeer()];
+  const first = await store.add(received(peer, 'first, intact'));
+  const damaged = await store.add(received(peer, 'second, damaged on disk'));
+  await store.add(received(peer, 'third, intact'));
+  await store.add(received(other, "another peer's"));
+  damage(handle.file, 'second, damaged');
+  t.same(texts(await store.read(peer, 0, 10)), ['first, intact'], 'the messages before it are returned');
+  t.equal(store.unreadableCount, 0, 'no failure yet');
+  await t.rejects(store.read(peer, first.cursor, 10), {
+    name: 'P2pError',
+    errorName: 'STATE_FILE_CORRUPT',
+    message: new RegExp(
+      `^message ${damaged.messageId} \\(cursor ${damaged.cursor}\\) from ${peer} cannot be read back from the inbox ` +
+        `\\(.*inbox\\.log no longer holds the record of \\d+ bytes written at byte \\d+: the record there fails its checksum\\)\\. ` +
+        `Nothing else in the inbox is affected: .* ack through cursor ${damaged.cursor} to drop this message`,
+    ),
+  });
+  t.equal(store.unreadableCount, 1);
+  t.same(store.depth(), { messages: 4, bytes: 13 + 23 + 13 + 14 }, 'still in the inbox, as is everything else');
+  t.ok(store.hasMessage(peer, damaged.messageId));
+  t.same(texts(await store.read(peer, damaged.cursor, 10)), ['third, intact']);
+  t.same(texts(await store.read(other, 0, 10)), ["another peer's"]);
+  t.equal(await store.ack(peer, damaged.cursor), 2, 'acking through it drops it');
+  t.same(texts(await store.read(peer, 0, 10)), ['third, intact']);
+  t.equal(store.unreadableCount, 1);
+});
+
+t.test('a file cut short under the inbox fails the reads of what it lost, and the inbox goes on', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const { store } = handle;
+  const peer = newPeer();
+  const kept = await store.add(received(peer, 'kept'));
+  const lost = await store.add(received(peer, 'cut off'));
+  truncateSync(handle.file, statSync(handle.file).size - 3);
+  await t.rejects(store.read(peer, kept.cursor, 10), { errorName: 'STATE_FILE_CORRUPT', message: new RegExp(`cursor ${lost.cursor}.*the file ends at byte`) });
+  t.equal(store.unreadableCount, 1);
+  const after = await store.add(received(peer, 'stored after'));
+  t.same(texts(await store.read(peer, 0, 10)), ['kept']);
+  t.same(texts(await store.read(peer, lost.cursor, 10)), ['stored after']);
+  t.same(store.depth(peer).messages, 3);
+  t.equal(after.cursor, lost.cursor + 1);
+});
+
+t.test('a read the disk fails is an internal error naming the message, counted; the next read may succeed', async (t) => {
+  let failing = false;
+  const realRead = promisify(fs.read);
+  const read = Object.assign((...args: Parameters<typeof fs.read>) => fs.read(...args), {
+    [promisify.custom]: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) =>
+      failing ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : realRead(fd, buffer, offset, length, position),
+  });
+  const { InboxStore: Inbox } = t.mockRequire<typeof import('../../extension/store/inbox')>('../../extension/store/inbox', {
+    'node:fs': { ...fs, read },
+  });
+  const store = Inbox.open(tempDir(t), { seenRetentionMs: RETENTION, maxRecentBytes: 0 });
+  t.teardown(() => store.close());
+  const peer = newPeer();
+  const message = await store.add(received(peer, 'on a failing disk'));
+  failing = true;
+  await t.rejects(store.read(peer, 0, 10), {
+    name: 'P2pError',
+    errorName: 'INTERNAL_ERROR',
+    message: new RegExp(`^message ${message.messageId} \\(cursor 1\\) from ${peer} cannot be read back from the inbox \\(EIO: i/o error, read\\)`),
+  });
+  t.equal(store.unreadableCount, 1);
+  failing = false;
+  t.same(texts(await store.read(peer, 0, 10)), ['on a failing disk']);
+});
+
+t.test('the newest records are kept in memory too, within maxRecentBytes: read from there, dropped once acked or pushed out', async (t) => {
+  // A STORED record of a 9-byte content without correlation id: 95 bytes of fields and times, and the content.
+  const recordBytes = 95 + 9;
+  const handle = openInbox(t, tempDir(t), { maxRecentBytes: 3 * recordBytes });
+  const { store } = handle;
+  const peer = newPeer();
+  const stored: StoredMessage[] = [];
+  for (let i = 1; i <= 5; i += 1) stored.push(await store.add(received(peer, `message ${i}`)));
+  t.equal(store.heldMessageBytes(), 3 * recordBytes, 'the three newest');
+  for (let i = 1; i <= 5; i += 1) damage(handle.file, `message ${i}`);
+  await t.rejects(store.read(peer, 0, 10), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT' }, 'the oldest come from the file');
+  t.same(texts(await store.read(peer, stored[1]?.cursor ?? 0, 10)), ['message 3', 'message 4', 'message 5'], 'the newest from memory');
+  t.equal(await store.ack(peer, stored[2]?.cursor ?? 0), 3);
+  t.equal(store.heldMessageBytes(), 2 * recordBytes, 'an acked record is let go');
+  await store.add(received(peer, 'message 6'));
+  await store.add(received(peer, 'message 7'));
+  t.equal(store.heldMessageBytes(), 3 * recordBytes, 'never more than maxRecentBytes');
+  await t.rejects(store.read(peer, 0, 10), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT' }, 'message 4 was pushed out: it comes from the damaged file');
+  t.same(texts(await store.read(peer, stored[3]?.cursor ?? 0, 10)), ['message 5', 'message 6', 'message 7']);
+  const small = openInbox(t, tempDir(t), { maxRecentBytes: 100 }).store;
+  await small.add(received(peer, 'a record larger than the whole budget'));
+  t.equal(small.heldMessageBytes(), 0, 'a record larger than maxRecentBytes is not kept');
 });

@@ -1,7 +1,7 @@
 import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
-import { RECORD_HEADER_BYTES, RECORD_LOG_MAGIC, RecordLog, RecordReader, RecordWriter } from '../../extension/store/record-log';
+import { RECORD_HEADER_BYTES, RECORD_LOG_MAGIC, RecordLog, type RecordPlace, RecordReader, RecordWriter } from '../../extension/store/record-log';
 import { tempDir } from '../helpers/extension';
 
 const MAX = 1024;
@@ -248,4 +248,152 @@ t.test('RecordWriter and RecordReader lay out fields and refuse what does not fi
   const extra = new RecordReader(new Uint8Array(2));
   extra.u8();
   t.throws(() => extra.finish(), /1 bytes follow its last field/);
+});
+
+/** Appends each body with a place, one write each; returns the places. */
+async function appendPlaced(log: RecordLog, bodies: readonly Uint8Array[]): Promise<RecordPlace[]> {
+  const places: RecordPlace[] = [];
+  for (const record of bodies) {
+    const place: RecordPlace = { position: -1, length: record.length };
+    await log.append(record, place);
+    places.push(place);
+  }
+  return places;
+}
+
+/** Byte-exact, without tap diffing megabytes element by element. */
+function sameBytes(results: readonly (Uint8Array | Error | undefined)[], expected: readonly Uint8Array[]): boolean {
+  return results.length === expected.length && results.every((result, i) => result instanceof Uint8Array && Buffer.from(result).equals(expected[i] as Uint8Array));
+}
+
+function bodies(results: readonly (Uint8Array | Error)[]): (string | Error)[] {
+  return results.map((result) => (result instanceof Error ? result : Buffer.from(result).toString('utf8')));
+}
+
+t.test('an append says where its record is; read gives bodies back by place, in the order asked, also as open found them', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: 2 * 1024 * 1024 });
+  // Small records close together, gaps past the longest one read spans, and records past the largest span.
+  const large = (fill: number, length: number) => new Uint8Array(length).fill(fill);
+  const written = [body('one'), large(1, 100_000), body('two'), large(2, 1_500_000), body('three'), large(3, 70_000), body('four')];
+  const places = await appendPlaced(log, written);
+  t.same(places.map((place) => place.length), written.map((record) => record.length));
+  t.equal(places[0]?.position, RECORD_LOG_MAGIC.length, 'the first record right after the magic');
+  t.ok(sameBytes(await log.read(places), written));
+  t.same(bodies(await log.read([places[6], places[0], places[4], places[2]] as RecordPlace[])), ['four', 'one', 'three', 'two']);
+  t.same(await log.read([]), []);
+  await log.close();
+
+  const again = reopen(path, 2 * 1024 * 1024);
+  t.same(again.positions, places.map((place) => place.position));
+  t.ok(sameBytes(await again.log.read(again.positions.map((position, i) => ({ position, length: written[i]?.length ?? 0 }))), written));
+  await again.log.close();
+});
+
+t.test('a rewrite carries records by place, from the old file, and moves their places with it', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const [a, dropped, c] = (await appendPlaced(log, [body('a'), body('dropped'), body('c')])) as [RecordPlace, RecordPlace, RecordPlace];
+  const before = { a: a.position, c: c.position };
+  // Asked for before the rewrite, so in the old file by the time the rewrite copies it.
+  const late: RecordPlace = { position: -1, length: 4 };
+  const appended = log.append(body('late'), late);
+  await Promise.all([appended, log.rewrite([body('new'), c, a, late])]);
+  t.not(c.position, before.c);
+  t.not(a.position, before.a);
+  t.same(bodies(await log.read([a, c, late])), ['a', 'c', 'late']);
+  t.equal(dropped.position, RECORD_LOG_MAGIC.length + RECORD_HEADER_BYTES + 1, 'a place the rewrite did not carry is left as it was');
+  await log.close();
+  const again = reopen(path);
+  t.same(texts(again.records), ['new', 'c', 'a', 'late']);
+  t.same([c, a, late].map((place) => place.position), again.positions.slice(1));
+  await again.log.close();
+});
+
+t.test('a read keeps the file it started on: a rewrite meanwhile changes neither what it reads nor which file', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const contents = Array.from({ length: 200 }, (_, i) => body(`record ${i}`));
+  const places = await appendPlaced(log, contents);
+  const kept = places.filter((_, i) => i % 2 === 1);
+  for (let round = 0; round < 20; round += 1) {
+    const reading = log.read(kept);
+    const rewriting = log.rewrite(round % 2 === 0 ? kept : [body('first'), ...kept]);
+    const [read] = await Promise.all([reading, rewriting]);
+    t.same(bodies(read), bodies(contents.filter((_, i) => i % 2 === 1)), `round ${round}`);
+  }
+  t.same(bodies(await log.read(kept)), bodies(contents.filter((_, i) => i % 2 === 1)), 'and after the last rewrite');
+  await log.close();
+});
+
+t.test('a record no longer intact is an error in its own slot; the others come back', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const places = await appendPlaced(log, [body('intact'), body('damaged'), body('intact too'), body('cut off')]);
+  const [, damaged, , cut] = places as [RecordPlace, RecordPlace, RecordPlace, RecordPlace];
+  const file = readFileSync(path);
+  file.writeUInt8(file.readUInt8(damaged.position + RECORD_HEADER_BYTES + 2) ^ 0x01, damaged.position + RECORD_HEADER_BYTES + 2);
+  writeFileSync(path, file.subarray(0, cut.position + RECORD_HEADER_BYTES + 3));
+  const read = await log.read(places);
+  t.same(bodies([read[0], read[2]] as Uint8Array[]), ['intact', 'intact too']);
+  t.match(read[1], {
+    name: 'P2pError',
+    errorName: 'STATE_FILE_CORRUPT',
+    message: `${path} no longer holds the record of 7 bytes written at byte ${damaged.position}: the record there fails its checksum`,
+  });
+  t.match(read[3], { errorName: 'STATE_FILE_CORRUPT', message: new RegExp(`written at byte ${cut.position}: the file ends at byte ${cut.position + 15}$`) });
+  const wrongLength = await log.read([{ position: damaged.position, length: 6 }]);
+  t.match(wrongLength[0], { errorName: 'STATE_FILE_CORRUPT', message: /the record there has 7 bytes$/ });
+  await t.rejects(log.read([{ position: -1, length: 3 }]), RangeError, 'a place never written is a bug, not a read from wherever the file offset is');
+  await log.close();
+});
+
+t.test('a rewrite that cannot read a record it carries fails and keeps the old file and places', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const [good, damaged] = (await appendPlaced(log, [body('good'), body('damaged')])) as [RecordPlace, RecordPlace];
+  const file = readFileSync(path);
+  file.writeUInt8(file.readUInt8(damaged.position + RECORD_HEADER_BYTES) ^ 0x01, damaged.position + RECORD_HEADER_BYTES);
+  writeFileSync(path, file);
+  const before = good.position;
+  await t.rejects(log.rewrite([good, damaged]), { name: 'P2pError', errorName: 'STATE_FILE_CORRUPT', message: /fails its checksum/ });
+  t.equal(good.position, before);
+  t.same(readdirSync(dirname(path)), ['test.log'], 'no temp file is left behind');
+  await log.append(body('appends go on'));
+  t.same(bodies(await log.read([good])), ['good']);
+  await log.close();
+});
+
+t.test('reads under way when close is asked for finish; later ones are refused', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const places = await appendPlaced(log, [body('a'), body('b')]);
+  const reading = log.read(places);
+  const closing = log.close();
+  await t.rejects(log.read(places), { name: 'P2pError', errorName: 'SHUTTING_DOWN' });
+  t.same(bodies(await reading), ['a', 'b']);
+  await closing;
+});
+
+t.test('RecordReader.window is a view of the record, not a copy', async (t) => {
+  const record = new Uint8Array([1, 2, 3, 4]);
+  const reader = new RecordReader(record);
+  reader.u8();
+  const window = reader.window(2);
+  t.same([...window], [2, 3]);
+  record[1] = 9;
+  t.equal(window[0], 9);
+  t.throws(() => reader.window(2), /ends before its last field/);
+});
+
+t.test('records read over a gap are copied out of the span, so the bytes nobody asked for are not kept', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX });
+  const [x, filler, y] = (await appendPlaced(log, [body('x'), new Uint8Array(1000).fill(7), body('y')])) as [RecordPlace, RecordPlace, RecordPlace];
+  const overGap = (await log.read([x, y])) as Uint8Array[];
+  t.same(bodies(overGap), ['x', 'y']);
+  t.ok(overGap.every((record) => record.buffer.byteLength === record.length), 'each body in a buffer of its own');
+  const contiguous = (await log.read([x, filler, y])) as Uint8Array[];
+  t.equal(contiguous[0]?.buffer, contiguous[2]?.buffer, 'one span, nothing wasted: views into it');
+  await log.close();
 });
