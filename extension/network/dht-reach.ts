@@ -36,13 +36,13 @@ export interface DhtReachDeps {
 export class DhtReach {
   private node: DhtNode | null = null;
   private error: string | null = null;
-  private readonly binding: Uint8Array;
+  /** Signed on first use: a node with the DHT off, or only dialling, never needs it. */
+  private binding: Uint8Array | null = null;
   private readonly strangers: TokenBucket;
   /** By peer id: see rememberSessionKey. */
   private readonly sessionKeys = new Map<string, string>();
 
   constructor(private readonly deps: DhtReachDeps) {
-    this.binding = signDhtKeyBinding(deps.identity);
     this.strangers = new TokenBucket(deps.strangerBurst, deps.strangerPerMinute / 60);
   }
 
@@ -65,7 +65,9 @@ export class DhtReach {
    * cannot bind, an addon it cannot load) rules out.
    */
   advertisedBinding(): Uint8Array | null {
-    return this.announcing && this.error === null ? this.binding : null;
+    if (!this.announcing || this.error !== null) return null;
+    this.binding ??= signDhtKeyBinding(this.deps.identity);
+    return this.binding;
   }
 
   /** `dht:<key>` of a peer's binding, or null when the binding is not that peer's own. */

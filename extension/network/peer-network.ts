@@ -271,8 +271,7 @@ export class PeerNetwork {
     this.cancelRetry(peerId);
     this.backoffs.delete(peerId);
     this.refusalBudgets.forget(peerId);
-    this.toldNeedsRelay.delete(peerId);
-    this.punchAborts.delete(peerId);
+    this.forgetPunchFailures(peerId);
     this.dht.forgetSessionKey(peerId);
     this.sessions.get(peerId)?.close(code, reason);
   }
@@ -358,14 +357,15 @@ export class PeerNetwork {
   private async acceptIncoming(socket: WebSocket, ip: string, acceptedAt: number, stream: Duplex): Promise<void> {
     const { identity, profile, consent, refusals, logger } = this.deps;
     const overDht = stream instanceof DhtSocket;
+    // Over the DHT, the address is the key the connection came from, and the way back too, whatever port the payload names.
+    const reachBack = (payload: InitiatorPayload): string | null => (overDht ? ip : listenAddressOf(ip, payload));
     try {
       const outcome = await acceptChannel(
         socket,
         identity,
         { displayName: profile.displayName },
         overDht ? ip : formatAddress(ip, 0),
-        // Over the DHT, the way back is the key the connection came from, whatever port the payload names.
-        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, overDht ? ip : listenAddressOf(ip, initiator.payload)),
+        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, reachBack(initiator.payload)),
         this.handshakeOptions,
         acceptedAt,
       );
@@ -499,6 +499,12 @@ export class PeerNetwork {
     return 'needs_relay';
   }
 
+  /** A session opened, or the peer is no longer called: its punches start counting again. */
+  private forgetPunchFailures(peerId: string): void {
+    this.toldNeedsRelay.delete(peerId);
+    this.punchAborts.delete(peerId);
+  }
+
   /**
    * The WebSocket (over TCP to `address`, or over an open DHT `stream`) and
    * the handshake. The DHT connection had its own deadline
@@ -594,8 +600,7 @@ export class PeerNetwork {
       this.deps.outbox.enqueue({ type: 'p2p.peer.connected', subject: peerId, data: { peer: peerId, path } });
     }
     this.backoffs.get(peerId)?.reset();
-    this.toldNeedsRelay.delete(peerId);
-    this.punchAborts.delete(peerId);
+    this.forgetPunchFailures(peerId);
     channel.on('refused', (reason) => this.deps.refusals.count('network', `session_${reason}`));
     channel.on('close', (code) => this.onChannelClosed(peerId, channel, code));
     this.listener?.opened(peerId);
