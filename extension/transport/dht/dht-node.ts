@@ -95,7 +95,7 @@ export class DhtNode {
       try {
         // reusableSocket: a peer reached once is reached again over the same punched path while its socket lingers,
         // which spares a new punch (hyperdht allows one random-port punch per 20 s).
-        return dht.connect(remoteKey, { relayThrough, reusableSocket: true });
+        return dht.connect(remoteKey, { relayThrough, reusableSocket: keptPathIsSafe(dht, remoteKey) });
       } finally {
         dialingPeer = false;
       }
@@ -206,6 +206,26 @@ export class DhtNode {
   private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer | null) => HyperDHT.NoiseSecretStream = () => {
     throw new DhtDialError('closed', 'the DHT is not running');
   };
+}
+
+/** The parts of hyperdht's internals keptPathIsSafe reads (hyperdht 6.34.0, pinned). */
+interface KeptPaths {
+  readonly socket: unknown;
+  readonly _socketPool: { readonly routes: { get(publicKey: Uint8Array): { readonly socket: unknown } | null } };
+}
+
+/**
+ * Whether a path kept from an earlier connection to this key may be
+ * reused. hyperdht retries a kept path without catching its failure when
+ * the path runs through the DHT's own socket (as on a LAN, or to a node
+ * reachable unasked), in lib/connect.js retryRoute: a peer that no longer
+ * listens there would turn into an unhandled rejection, which ends this
+ * process. Such a path is not reused; a punched one, through a socket of
+ * its own, is.
+ */
+function keptPathIsSafe(dht: HyperDHT, remoteKey: Uint8Array): boolean {
+  const internals = dht as unknown as KeptPaths;
+  return internals._socketPool.routes.get(remoteKey)?.socket !== internals.socket;
 }
 
 /**
