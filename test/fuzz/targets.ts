@@ -17,8 +17,11 @@ import { decodeEnvelope, encodeEnvelope, EnvelopeError, signEnvelope } from '../
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
+import { MerkleTree } from '../../extension/wire/merkle';
+import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } from '../../extension/wire/message-proof';
 import { checkRevocationNotice, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
+import { BatchFormatError, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { claimFor, wire } from '../helpers/txt-claims';
 
@@ -168,10 +171,46 @@ export function fuzzTargets(): FuzzTarget[] {
         refusesOnly(() => decodeTxt(entries));
       },
     },
+    ...signedBatchTargets(),
     jsonRpcTarget(),
     fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
     fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
     fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
+  ];
+}
+
+/**
+ * Protocol v2 (draft): a signed batch, and the proof a receiver keeps beside
+ * each message. Both have no encoding freedom (fixed-width fields, a path
+ * of exactly the length its index calls for, Ed25519 as OpenSSL checks it),
+ * so an input that still verifies and is not one of the seeds is a forgery.
+ */
+function signedBatchTargets(): FuzzTarget[] {
+  const leaves = ['envelope 0', 'envelope 1', 'envelope 2', 'envelope 3', 'envelope 4'].map((text) => Buffer.from(text));
+  const batches = [signBatch(leaves, alice, bob.publicKey, 1_900_000_000_000), signBatch(leaves.slice(0, 1), alice, bob.publicKey, 1_900_000_000_000)];
+  const { header } = decodeBatch(batches[0] as Uint8Array);
+  const tree = MerkleTree.fromLeaves(leaves);
+  const proofs = leaves.map((_, index) => encodeMessageProof(messageProof(header, tree, index)));
+  const isSeed = (seeds: Uint8Array[], input: Uint8Array): boolean => seeds.some((seed) => Buffer.compare(seed, input) === 0);
+  return [
+    {
+      name: 'signed batch (v2 draft)',
+      seeds: batches,
+      run: (input) =>
+        refusesOnly(() => {
+          const batch = decodeBatch(input);
+          if (checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)) === null && !isSeed(batches, input)) throw new Finding('a damaged batch verified');
+        }, BatchFormatError),
+    },
+    {
+      name: 'message proof (v2 draft)',
+      seeds: proofs,
+      run: (input) =>
+        refusesOnly(() => {
+          const proof = decodeMessageProof(input);
+          if (checkMessage(leaves[proof.index] ?? new Uint8Array(0), proof) === null && !isSeed(proofs, input)) throw new Finding('a damaged proof verified');
+        }, BatchFormatError),
+    },
   ];
 }
 
