@@ -241,7 +241,7 @@ const SECTIONS: Section[] = [
       const lines: string[] = [];
       for (const mode of ['valid', 'junk'] as const) {
         const runs = await repeat(SLOW_REPETITIONS, () => floodRun(mode, FLOOD_MS));
-        const what = mode === 'valid' ? 'valid envelopes, each checked and stored' : 'junk frames, until the node cut the session';
+        const what = mode === 'valid' ? 'valid batches of one message, each checked and stored' : 'junk batches, until the node cut the session';
         results.add({
           name: `flood (${mode}): rate the flooder reached (msgs/s)`,
           unit: 'msgs/s',

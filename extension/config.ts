@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_REFUSAL_BUDGET, type RefusalBudgetConfig } from './network/refusal-budgets';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
-import { MAX_ACK_BATCH_ENTRIES } from './wire/ack-batch';
+import { MAX_BATCH_LEAVES } from './wire/signed-batch';
 import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
 
@@ -125,9 +125,9 @@ export interface MessagingConfig {
   /** A message sent without a signed ack for this long is sent again. */
   ackTimeoutMs: number;
   maxInFlightPerPeer: number;
-  /** Answers other than "stored" (refused, deferred, duplicate) go out signed together: at most this many per batch... */
-  ackBatchMaxEntries: number;
-  /** ...after waiting at most this long for more to join them. */
+  /** Messages the sender puts under one signature, at most (the format allows MAX_BATCH_LEAVES). */
+  maxBatchLeaves: number;
+  /** A receipt covering only refusals, deferrals and duplicates waits at most this long for more to join it (one after stored messages goes out at once). */
   ackBatchDelayMs: number;
   peerRate: { burst: number; perSecond: number };
   globalRate: { burst: number; perSecond: number };
@@ -152,7 +152,7 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   defaultTtlSeconds: 24 * 3600,
   ackTimeoutMs: 30_000,
   maxInFlightPerPeer: 1024,
-  ackBatchMaxEntries: 256,
+  maxBatchLeaves: MAX_BATCH_LEAVES,
   ackBatchDelayMs: 50,
   peerRate: { burst: 10_000, perSecond: 5_000 },
   globalRate: { burst: 40_000, perSecond: 20_000 },
@@ -323,7 +323,7 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     defaultTtlSeconds: integer(env, 'P2P_COMM_DEFAULT_TTL_SECONDS', d.defaultTtlSeconds, 1, 604_800),
     ackTimeoutMs: integer(env, 'P2P_COMM_ACK_TIMEOUT_MS', d.ackTimeoutMs, 10),
     maxInFlightPerPeer: integer(env, 'P2P_COMM_MAX_IN_FLIGHT', d.maxInFlightPerPeer),
-    ackBatchMaxEntries: integer(env, 'P2P_COMM_ACK_BATCH_MAX', d.ackBatchMaxEntries, 1, MAX_ACK_BATCH_ENTRIES),
+    maxBatchLeaves: integer(env, 'P2P_COMM_BATCH_MAX', d.maxBatchLeaves, 1, MAX_BATCH_LEAVES),
     ackBatchDelayMs: integer(env, 'P2P_COMM_ACK_BATCH_DELAY_MS', d.ackBatchDelayMs, 0, 10_000),
     peerRate: {
       burst: integer(env, 'P2P_COMM_PEER_RATE_BURST', d.peerRate.burst),

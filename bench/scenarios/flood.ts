@@ -4,13 +4,11 @@ import { once } from 'node:events';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
-import { AckStatus } from '../../extension/wire/ack';
-import { ACK_BATCH_ENTRY_BYTES } from '../../extension/wire/ack-batch';
 import { initiateChannel } from '../../extension/wire/channel-handshake';
-import { MESSAGE_ID_BYTES } from '../../extension/wire/envelope';
 import { Intent } from '../../extension/wire/handshake-payload';
-import { MSG_ACK_BATCH } from '../../extension/wire/session-messages';
-import { flood, fromList, junkEnvelope, signedEnvelopes } from '../../test/helpers/flooder';
+import { MSG_RECEIPT } from '../../extension/wire/session-messages';
+import { signedBatches } from '../../test/helpers/batches';
+import { flood, fromList, junkBatch } from '../../test/helpers/flooder';
 import { reconnectRawPeer, throwawayIdentity, type RawSessionPeer } from '../../test/helpers/raw-peer';
 import { nowMs, percentile } from '../stats';
 import { eventually, startHostedNode } from './stdio';
@@ -22,10 +20,11 @@ import { eventually, startHostedNode } from './stdio';
  * event.publish requests; the flooder is a separate process, so neither
  * side's measurements include the other's work. Two floods:
  *
- * - valid: envelopes signed in advance, each of which the node must check
- *   and store (its inbox is made large enough never to defer). The rate is
- *   what the node stored per second, acknowledged.
- * - junk: 18-byte frames that do not parse. The node cuts the session off
+ * - valid: batches of one message signed in advance, each of which the
+ *   node must check and store (its inbox is made large enough never to
+ *   defer). The rate is what the node stored per second, receipted.
+ * - junk: batches of one message naming another recipient, refused before
+ *   any hash (flooder.ts, junkBatch). The node cuts the session off
  *   past its refusal budget and keeps the flooder away; the flooder keeps
  *   trying to reconnect until the run ends. The rate is frames per second
  *   until the cut.
@@ -58,8 +57,8 @@ export interface FloodRun {
 }
 
 const SESSION_OPTIONS = { handshakeTimeoutMs: 10_000, maxMessagesPerKey: 2 ** 32, keepaliveIntervalMs: 60_000 };
-/** Enough signed envelopes to keep the node busy for the whole valid run. */
-const VALID_ENVELOPES_PER_SECOND = 16_000;
+/** Enough signed batches to keep the node busy for the whole valid run. */
+const VALID_MESSAGES_PER_SECOND = 16_000;
 
 export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
   const bob = await startHostedNode('flooded');
@@ -115,18 +114,18 @@ export async function runFloodChild(): Promise<void> {
   const connect = (): Promise<RawSessionPeer> => reconnectRawPeer(start.address, start.peer, identity);
   const peer = await connect();
   // Signed before the clock starts: the flood measures the node, not the flooder's signing.
-  const envelopes = order.mode === 'valid' ? signedEnvelopes(peer, nodeKey, Math.ceil((VALID_ENVELOPES_PER_SECOND * order.ms) / 1000)) : [];
+  const batches = order.mode === 'valid' ? signedBatches(identity, nodeKey, Math.ceil((VALID_MESSAGES_PER_SECOND * order.ms) / 1000)) : [];
   send({ kind: 'flooding' });
   const began = nowMs();
   const timeUp = new Promise<void>((resolve) => setTimeout(resolve, order.ms));
   if (order.mode === 'valid') {
     const stored = countStored(peer);
-    const report = await flood(peer, fromList(envelopes), timeUp);
-    // The envelopes are soon all in flight (socket buffers hold thousands); the node works through them until the time is up.
+    const report = await flood(peer, fromList(batches), timeUp);
+    // The batches are soon all in flight (socket buffers hold thousands); the node works through them until the time is up.
     await timeUp;
     send({ kind: 'done', perSecond: stored.count / ((nowMs() - began) / 1000), sent: report.sent, cutOff: report.closedByNode, reconnects: 0 });
   } else {
-    const report = await flood(peer, junkEnvelope, timeUp);
+    const report = await flood(peer, junkBatch, timeUp);
     // Cut off, the flooder keeps knocking until the run is over: each attempt is a handshake the node must refuse.
     let reconnects = 0;
     let timedOut = false;
@@ -144,17 +143,19 @@ export async function runFloodChild(): Promise<void> {
   process.exit(0);
 }
 
-/** Counts the messages the node acknowledged as stored; the flooder does not verify them, to spend its time flooding. */
+/**
+ * Counts the messages the node receipted as stored (its batches hold one
+ * each: the batches covered, less the exceptions); the flooder does not
+ * verify the receipts, to spend its time flooding.
+ */
 function countStored(peer: RawSessionPeer): { count: number } {
   const stored = { count: 0 };
   void (async () => {
     for (;;) {
       const [type, body] = await peer.next();
-      if (type !== MSG_ACK_BATCH) continue;
-      const entries = Buffer.from(body).readUInt16BE(0);
-      for (let index = 0; index < entries; index += 1) {
-        if (body[2 + index * ACK_BATCH_ENTRY_BYTES + MESSAGE_ID_BYTES] === AckStatus.STORED) stored.count += 1;
-      }
+      if (type !== MSG_RECEIPT) continue;
+      const receipt = Buffer.from(body);
+      stored.count += receipt.readUInt32BE(4) - receipt.readUInt32BE(0) + 1 - receipt.readUInt16BE(8);
     }
   })();
   return stored;

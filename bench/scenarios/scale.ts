@@ -1,11 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import { AckReason, AckStatus, signAck } from '../../extension/wire/ack';
-import { decodeEnvelope, verifyEnvelope } from '../../extension/wire/envelope';
 import type { StaticIdentity } from '../../extension/wire/handshake';
+import { MerkleTree } from '../../extension/wire/merkle';
+import { signReceipt } from '../../extension/wire/receipt';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
-import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';
+import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
+import { checkBatch, decodeBatch } from '../../extension/wire/signed-batch';
 import { SCALE_TRANSPORT_LIMITS, type ChildKind, type FromChild, type ToChild } from '../scale-child';
 import { openSession, simulatedIdentity } from '../sim-peer';
 import { nowMs } from '../stats';
@@ -14,9 +15,9 @@ import { nowMs } from '../stats';
  * One process under measurement (a node, or a plain ws server for the
  * baseline) and `peerCount` peers simulated in this process, brought up
  * `concurrency` at a time. The node trusts every peer before it starts, as
- * after pairing. A simulated peer answers each envelope as a node would on
- * the wire (checks the signature, returns a signed "stored" ack) but keeps
- * nothing on disk.
+ * after pairing. A simulated peer answers each batch as a node would on
+ * the wire (checks the signature, returns a signed receipt saying every
+ * message is stored) but keeps nothing on disk.
  */
 export interface ScaleRun {
   /** Connections (handshakes for the node) per second while bringing all of them up. */
@@ -27,8 +28,6 @@ export interface ScaleRun {
   idleRssMb: number;
   rssMb: number;
 }
-
-const MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 /** The bench's own entry point, run again as the child; `--bench-child` tells it which part to play. */
 function forkScaleChild(kind: ChildKind): ChildProcess {
@@ -61,14 +60,16 @@ export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: 
   }
 }
 
-/** A session with the node; each envelope on it is verified and acknowledged as stored. Returns how to close it. */
+/** A session with the node; each batch on it is verified and receipted as stored. Returns how to close it. */
 async function connectPeer(address: string, identity: StaticIdentity, nodeKey: Uint8Array): Promise<() => void> {
   const channel: SecureChannel = await openSession(address, identity, nodeKey, SCALE_TRANSPORT_LIMITS);
+  let position = 0;
   channel.setMessageHandler((type, body) => {
-    if (type !== MSG_ENVELOPE) return;
-    const envelope = decodeEnvelope(body, MAX_PAYLOAD_BYTES);
-    if (!verifyEnvelope(envelope)) throw new Error('the node sent an envelope whose signature does not verify');
-    channel.send(MSG_ACK, signAck({ messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, identity, envelope.sender));
+    if (type !== MSG_BATCH) return;
+    const { header, leaves } = decodeBatch(body);
+    if (checkBatch(header, MerkleTree.fromLeaves(leaves)) !== null) throw new Error('the node sent a batch whose signature does not verify');
+    channel.send(MSG_RECEIPT, signReceipt({ firstBatch: position, lastBatch: position, exceptions: [] }, identity, header.sender, channel.sessionId));
+    position += 1;
   });
   return () => channel.close();
 }

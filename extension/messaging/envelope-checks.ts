@@ -1,47 +1,47 @@
 import { peerIdFromPublicKey } from '../common/peer-id';
-import type { InboxStore } from '../store/inbox';
 import type { TrustStore } from '../trust/trust-store';
-import { AckReason } from '../wire/ack';
-import { verifyEnvelope, type SignedEnvelope } from '../wire/envelope';
+import { AckReason, type RefusalReason } from '../wire/delivery-codes';
+import { decodeLeaf, LeafFormatError, type MessageLeaf } from '../wire/message-leaf';
+import type { BatchHeader } from '../wire/signed-batch';
 import { decodeContent } from './payload';
 
 export interface CheckContext {
   me: Uint8Array;
-  /** The peer proven by the session that carried the envelope. */
+  /** The peer proven by the session that carried the batch. */
   sessionPeer: string;
   trust: TrustStore;
-  inbox: InboxStore;
   now: number;
   clockSkewMs: number;
 }
 
 /**
- * The receiver's checks come in two stages (docs/protocol.md, "Receiving"),
- * with the duplicate check between them: who the envelope is from and for,
- * then, for a message not stored yet, whether it holds. Cheap and local
- * first, the signature once the envelope could matter, the payload last.
- * Each returns why the envelope is refused, or null.
- *
- * Addressing: for this node, and from the session's own peer, which this
- * node trusts. The session's peer is compared before trust is looked at,
- * so that naming a third key tells the session peer nothing about whether
- * this node trusts that key. Envelopes are not relayed: whoever signs must
- * be whoever is connected.
+ * The receiver's checks of a signed batch (docs/protocol.md, "Receiver
+ * order"), cheap and local first. This one is per batch, before any hash:
+ * for this node, from the session's own peer, which this node trusts, and
+ * signed recently. The session's peer is compared before trust is looked
+ * at, so that naming a third key tells the session peer nothing about
+ * whether this node trusts that key. Batches are not relayed: whoever signs
+ * must be whoever is connected. Returns why every message of the batch is
+ * refused, or null.
  */
-export function checkAddressing(envelope: SignedEnvelope, context: CheckContext): AckReason | null {
-  if (Buffer.compare(envelope.recipient, context.me) !== 0) return AckReason.WRONG_RECIPIENT;
-  const sender = peerIdFromPublicKey(envelope.sender);
+export function checkAddressing(header: BatchHeader, context: CheckContext): RefusalReason | null {
+  if (Buffer.compare(header.recipient, context.me) !== 0) return AckReason.WRONG_RECIPIENT;
+  const sender = peerIdFromPublicKey(header.sender);
   if (sender !== context.sessionPeer) return AckReason.SENDER_MISMATCH;
   if (!context.trust.isTrusted(sender)) return AckReason.UNKNOWN_SENDER;
+  if (header.time < context.now - context.clockSkewMs) return AckReason.STALE_TIMESTAMP;
+  if (header.time > context.now + context.clockSkewMs) return AckReason.FUTURE_TIMESTAMP;
   return null;
 }
 
-/** Fresh, not replayed, signed by its sender, with content a host can carry. */
-export function checkContent(envelope: SignedEnvelope, context: CheckContext): AckReason | null {
-  if (envelope.timestamp < context.now - context.clockSkewMs) return AckReason.STALE_TIMESTAMP;
-  if (envelope.timestamp > context.now + context.clockSkewMs) return AckReason.FUTURE_TIMESTAMP;
-  if (context.inbox.hasNonce(context.sessionPeer, envelope.nonce)) return AckReason.REPLAYED_NONCE;
-  if (!verifyEnvelope(envelope)) return AckReason.BAD_SIGNATURE;
-  if (decodeContent(envelope.type, envelope.payload) === null) return AckReason.BAD_PAYLOAD;
-  return null;
+/** Per message, once the batch's signature held: its fields, its size, then content a host can carry. */
+export function checkLeaf(leaf: Uint8Array, maxPayloadBytes: number): MessageLeaf | RefusalReason {
+  let decoded: MessageLeaf;
+  try {
+    decoded = decodeLeaf(leaf, maxPayloadBytes);
+  } catch (error) {
+    if (!(error instanceof LeafFormatError)) throw error;
+    return error.reason === 'payload_too_large' ? AckReason.PAYLOAD_TOO_LARGE : AckReason.MALFORMED;
+  }
+  return decodeContent(decoded.type, decoded.payload) === null ? AckReason.BAD_PAYLOAD : decoded;
 }

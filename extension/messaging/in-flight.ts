@@ -1,10 +1,13 @@
 /**
- * Messages sent on a session and not yet acknowledged, with a count per
- * peer so that the send window is checked in constant time on the hot path.
+ * Messages sent on a session and not yet settled by a receipt, with a count
+ * per peer so that the send window is checked in constant time on the hot
+ * path, and, per peer, the ids of each batch the current session carried:
+ * a receipt names batches by their position in the session (from 0).
  */
 export class InFlight {
   private readonly entries = new Map<string, { peer: string; sentAt: number }>();
   private readonly perPeer = new Map<string, number>();
+  private readonly sessions = new Map<string, SentBatches>();
 
   get size(): number {
     return this.entries.size;
@@ -18,10 +21,39 @@ export class InFlight {
     return this.perPeer.get(peerId) ?? 0;
   }
 
-  add(messageId: string, peerId: string, sentAt: number): void {
-    if (this.entries.has(messageId)) return;
-    this.entries.set(messageId, { peer: peerId, sentAt });
-    this.perPeer.set(peerId, this.countFor(peerId) + 1);
+  /** Records a batch sent on the peer's current session; returns its position there. */
+  addBatch(peerId: string, messageIds: readonly string[], sentAt: number): number {
+    let session = this.sessions.get(peerId);
+    if (session === undefined) {
+      session = { next: 0, receiptFrom: 0, batches: new Map() };
+      this.sessions.set(peerId, session);
+    }
+    const position = session.next;
+    session.next += 1;
+    session.batches.set(position, messageIds);
+    for (const id of messageIds) this.add(id, peerId, sentAt);
+    return position;
+  }
+
+  /**
+   * The ids of batches first..last, when a receipt for them continues the
+   * previous one and covers only batches sent; null otherwise. Not removed
+   * until `settle`.
+   */
+  covered(peerId: string, first: number, last: number): string[] | null {
+    const session = this.sessions.get(peerId);
+    if (session === undefined || first !== session.receiptFrom || last >= session.next) return null;
+    const ids: string[] = [];
+    for (let position = first; position <= last; position += 1) ids.push(...(session.batches.get(position) ?? []));
+    return ids;
+  }
+
+  /** Forgets the batches through `last`, which a receipt settled. */
+  settle(peerId: string, last: number): void {
+    const session = this.sessions.get(peerId);
+    if (session === undefined) return;
+    for (let position = session.receiptFrom; position <= last; position += 1) session.batches.delete(position);
+    session.receiptFrom = last + 1;
   }
 
   delete(messageId: string): void {
@@ -33,14 +65,15 @@ export class InFlight {
     else this.perPeer.set(entry.peer, left);
   }
 
-  /** Forgets everything in flight to a peer (its session ended or was replaced). */
+  /** Forgets everything in flight to a peer, and its batch positions (its session ended or was replaced). */
   clearPeer(peerId: string): void {
+    this.sessions.delete(peerId);
     if (!this.perPeer.has(peerId)) return;
     for (const [id, entry] of this.entries) if (entry.peer === peerId) this.entries.delete(id);
     this.perPeer.delete(peerId);
   }
 
-  /** Removes the entries sent before `cutoff`; returns the peers they were for. */
+  /** Removes the entries sent before `cutoff`; returns the peers they were for. Their batches stay, for a receipt that comes late. */
   takeOlderThan(cutoff: number): Set<string> {
     const peers = new Set<string>();
     for (const [id, entry] of this.entries) {
@@ -50,4 +83,19 @@ export class InFlight {
     }
     return peers;
   }
+
+  private add(messageId: string, peerId: string, sentAt: number): void {
+    if (this.entries.has(messageId)) return;
+    this.entries.set(messageId, { peer: peerId, sentAt });
+    this.perPeer.set(peerId, this.countFor(peerId) + 1);
+  }
+}
+
+interface SentBatches {
+  /** Position of the next batch. */
+  next: number;
+  /** First batch the next receipt must cover. */
+  receiptFrom: number;
+  /** Ids of each batch not yet covered by a receipt, by position. */
+  batches: Map<number, readonly string[]>;
 }

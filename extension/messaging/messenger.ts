@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { MessagingConfig } from '../config';
 import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
@@ -7,26 +6,21 @@ import { publicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
-import type { InboxStore, StoredMessage } from '../store/inbox';
+import { DIGEST_BYTES, type InboxStore, type StoredMessage } from '../store/inbox';
 import type { OutboxStore, OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
-import { type Ack, AckReason, AckStatus, ackReasonName, openAck, signAck } from '../wire/ack';
-import { ACK_BATCH_CAPABILITY, openAckBatch, signAckBatch } from '../wire/ack-batch';
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  MESSAGE_ID_BYTES,
-  NONCE_BYTES,
-  PayloadTooLarge,
-  peekMessageId,
-  signEnvelope,
-  type MessageType,
-  type SignedEnvelope,
-} from '../wire/envelope';
+import { AckReason, AckStatus, ackReasonName } from '../wire/delivery-codes';
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
-import { MSG_ACK, MSG_ACK_BATCH, MSG_ENVELOPE, MSG_HELLO } from '../wire/session-messages';
-import { checkAddressing, checkContent } from './envelope-checks';
+import { leafHash, MerkleTree } from '../wire/merkle';
+import { encodeLeaf, LEAF_FIXED_BYTES, leafMessageId, type MessageType } from '../wire/message-leaf';
+import { encodeMessageProof, messageProof } from '../wire/message-proof';
+import { MAX_RECEIPT_EXCEPTIONS, openReceipt, type ReceiptException, signReceipt } from '../wire/receipt';
+import { CloseCode } from '../wire/secure-channel';
+import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
+import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatch } from '../wire/signed-batch';
+import { checkAddressing, checkLeaf } from './envelope-checks';
 import { InFlight } from './in-flight';
+import { MessageIds } from './message-ids';
 import { encodeContent } from './payload';
 
 export interface MessengerDeps {
@@ -60,15 +54,33 @@ const MAX_DEFER_MS = 60_000;
 const REVOKED_BY_PEER = 'revoked_by_peer';
 const REVOKED = 'revoked';
 
+/** How the receiver stands with the batches of a peer's current session (receipts cover them in order). */
+interface ReceivingSession {
+  /** Position of the next batch the session delivers. */
+  next: number;
+  /** First batch the next receipt covers. */
+  receiptFrom: number;
+  /** Batches decided (every message stored, answered duplicate, refused or deferred) and not yet receipted: their exceptions. */
+  decided: Map<number, ReceiptException[]>;
+  /** A receipt goes out at the next turn of the event loop (something was stored). */
+  flushSoon: boolean;
+  /** A receipt goes out after ackBatchDelayMs (only refusals, deferrals, duplicates were decided). */
+  flushTimer: NodeJS.Timeout | null;
+}
+
 /**
- * Durable, signed, at-least-once messaging over the peer network. Sending:
- * a message is in the outbox (fsync'd) before `send` returns, goes out
- * signed whenever a session to its peer is open, and is done only when the
- * peer returns a signed ack saying it stored it. Receiving: an envelope is
- * checked, stored (fsync'd), and only then acknowledged.
+ * Durable, signed, at-least-once messaging over the peer network (protocol
+ * 2). Sending: a message is in the outbox (fsync'd) before `send` returns,
+ * goes out in a signed batch whenever a session to its peer is open, and is
+ * done only when the peer's signed receipt covers that batch. Receiving: a
+ * batch is checked, its messages stored (fsync'd) with their proofs, and
+ * only then receipted.
  */
 export class Messenger implements SessionListener {
   private readonly inFlight = new InFlight();
+  private readonly messageIds = new MessageIds();
+  /** Peers whose waiting messages go out at the next turn of the event loop, in as few batches as the limits allow. */
+  private readonly pumpsDue = new Set<string>();
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
   /**
@@ -81,11 +93,8 @@ export class Messenger implements SessionListener {
   private readonly deferTimers = new Map<string, NodeJS.Timeout>();
   /** Per peer: deferrals and duplicates since its last stored message (see pastAllowance). */
   private readonly setbacks = new Map<string, number>();
-  /** Per peer: answers waiting to go out together under one signature. */
-  private readonly pendingAcks = new Map<string, Ack[]>();
-  private readonly ackFlushTimers = new Map<string, NodeJS.Timeout>();
-  /** Peers whose answers go out at the next turn of the event loop (something was stored). */
-  private readonly ackFlushSoon = new Set<string>();
+  /** Per peer: the batches its current session delivered, until receipted. */
+  private readonly receiving = new Map<string, ReceivingSession>();
   private readonly hellos = new Map<string, Hello>();
   private readonly peerBuckets = new Map<string, TokenBucket>();
   private readonly globalBucket: TokenBucket;
@@ -111,7 +120,7 @@ export class Messenger implements SessionListener {
 
   close(): void {
     for (const timer of this.timers) clearInterval(timer);
-    for (const timer of this.ackFlushTimers.values()) clearTimeout(timer);
+    for (const session of this.receiving.values()) clearTimeout(session.flushTimer ?? undefined);
     for (const timer of this.deferTimers.values()) clearTimeout(timer);
   }
 
@@ -129,7 +138,7 @@ export class Messenger implements SessionListener {
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     this.assertSendable(request.peer);
     const message = await outbox.add({
-      messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
+      messageId: this.messageIds.take(),
       peerId: request.peer,
       type: request.type,
       correlationId: request.correlationId,
@@ -143,7 +152,7 @@ export class Messenger implements SessionListener {
     }
     if (this.deps.network.isOnline(request.peer)) {
       this.queueFor(request.peer).push(message.messageId);
-      this.pump(request.peer);
+      this.schedulePump(request.peer);
     }
     return { messageId: message.messageId, state: this.stateOf(message) };
   }
@@ -172,17 +181,17 @@ export class Messenger implements SessionListener {
     network.sendTo(peerId, MSG_HELLO, encodeHello(this.deps.hello()));
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
     this.inFlight.clearPeer(peerId);
+    this.endReceiving(peerId);
+    this.receiving.set(peerId, { next: 0, receiptFrom: 0, decided: new Map(), flushSoon: false, flushTimer: null });
     this.requeue(peerId);
-    this.pump(peerId);
+    this.schedulePump(peerId);
   }
 
   closed(peerId: string): void {
     this.waiting.delete(peerId);
     this.inFlight.clearPeer(peerId);
-    // Answers for a closed session are moot: the sender offers those messages again on the next one.
-    this.pendingAcks.delete(peerId);
-    clearTimeout(this.ackFlushTimers.get(peerId));
-    this.ackFlushTimers.delete(peerId);
+    // Receipts for a closed session are moot: the sender offers what they would cover again on the next one.
+    this.endReceiving(peerId);
   }
 
   revokedByPeer(peerId: string): void {
@@ -198,12 +207,11 @@ export class Messenger implements SessionListener {
 
   message(peerId: string, type: number, body: Uint8Array): void {
     switch (type) {
-      case MSG_ENVELOPE:
-        void this.receiveEnvelope(peerId, body).catch((error: unknown) => this.deps.logger.error(`storing a message from ${peerId} failed: ${(error as Error).message}`));
+      case MSG_BATCH:
+        this.receiveBatch(peerId, body);
         return;
-      case MSG_ACK:
-      case MSG_ACK_BATCH:
-        void this.receiveAcks(peerId, type, body).catch((error: unknown) => this.deps.logger.error(`recording an ack from ${peerId} failed: ${(error as Error).message}`));
+      case MSG_RECEIPT:
+        void this.receiveReceipt(peerId, body).catch((error: unknown) => this.deps.logger.error(`recording a receipt from ${peerId} failed: ${(error as Error).message}`));
         return;
       case MSG_HELLO: {
         const hello = decodeHello(body, this.deps.validAgentName);
@@ -245,83 +253,118 @@ export class Messenger implements SessionListener {
     return queue;
   }
 
-  /** Sends waiting messages while the peer's in-flight window has room. */
+  /**
+   * Runs the peer's pump once at the next turn of the event loop, however
+   * many sends ask for it before then: the messages accepted in one turn go
+   * out in one batch, and none waits longer than that turn. There is no
+   * timer waiting for a batch to fill; under load, what arrives while a
+   * turn runs makes the next batch.
+   */
+  private schedulePump(peerId: string): void {
+    if (this.pumpsDue.has(peerId)) return;
+    this.pumpsDue.add(peerId);
+    setImmediate(() => {
+      this.pumpsDue.delete(peerId);
+      this.pump(peerId);
+    });
+  }
+
+  /**
+   * Sends what waits for the peer while its in-flight window has room, in
+   * signed batches of at most maxBatchLeaves messages and MAX_BATCH_BYTES.
+   * Signed at transmission time: a batch of messages that waited in the
+   * outbox still carries a fresh time, while each message's leaf (with the
+   * time it was accepted) stays the same bytes at every transmission.
+   */
   private pump(peerId: string): void {
     const { outbox, network, identity, config } = this.deps;
     const queue = this.waiting.get(peerId);
     if (queue === undefined || this.deferTimers.has(peerId)) return;
     const recipient = publicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
-    while (queue.length > 0 && this.inFlight.countFor(peerId) < window) {
-      const id = queue[0] as string;
-      const message = outbox.get(id);
-      if (message === undefined || isFinal(message.state) || this.inFlight.has(id)) {
-        queue.shift();
-        continue;
-      }
-      // Signed at transmission time: a message that waited in the outbox still carries a fresh timestamp.
-      const envelope = signEnvelope(
-        {
+    while (queue.length > 0) {
+      const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId));
+      if (room <= 0) return;
+      const ids: string[] = [];
+      const leaves: Uint8Array[] = [];
+      const inBatch = new Set<string>();
+      let bytes = BATCH_HEADER_BYTES;
+      let taken = 0;
+      for (; taken < queue.length && ids.length < room; taken += 1) {
+        const id = queue[taken] as string;
+        const message = outbox.get(id);
+        // A batch names each message once: the receiver takes a repeated id for a malformed batch.
+        if (message === undefined || isFinal(message.state) || this.inFlight.has(id) || inBatch.has(id)) continue;
+        const leaf = encodeLeaf({
           messageId: Buffer.from(id, 'hex'),
-          sender: identity.publicKey,
-          recipient,
-          timestamp: Date.now(),
-          nonce: randomBytes(NONCE_BYTES),
+          createdAt: message.createdAt.getTime(),
           type: message.type,
           correlationId: message.correlationId,
           payload: message.content,
-        },
-        (bytes) => identity.sign(bytes),
-      );
-      if (!network.sendTo(peerId, MSG_ENVELOPE, encodeEnvelope(envelope))) return;
-      queue.shift();
-      this.inFlight.add(id, peerId, Date.now());
+        });
+        // A single message always fits (maxPayloadBytes is at most 1 MiB); more wait for the next batch.
+        if (ids.length > 0 && bytes + LEAF_LENGTH_BYTES + leaf.length > MAX_BATCH_BYTES) break;
+        bytes += LEAF_LENGTH_BYTES + leaf.length;
+        ids.push(id);
+        inBatch.add(id);
+        leaves.push(leaf);
+      }
+      if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatch(leaves, identity, recipient, Date.now()))) return;
+      queue.splice(0, taken);
+      if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now());
     }
   }
 
-  private async receiveAcks(peerId: string, type: number, body: Uint8Array): Promise<void> {
+  /**
+   * Settles every message of the batches a receipt covers: those it lists
+   * as refused or deferred accordingly, the rest delivered. A receipt that
+   * does not hold (its form, its signature, a gap or overlap with the
+   * previous one, an id not in the batches it covers) changes nothing and
+   * is charged (`bad_receipt`).
+   */
+  private async receiveReceipt(peerId: string, body: Uint8Array): Promise<void> {
     const { identity, network } = this.deps;
-    const acker = publicKeyFromPeerId(peerId);
-    const acks = type === MSG_ACK_BATCH ? openAckBatch(body, acker, identity.publicKey) : nullable(openAck(body, acker, identity.publicKey));
-    if (acks === null) {
-      network.refuse(peerId, 'bad_ack');
+    const session = network.sessionIdOf(peerId);
+    if (session === null) return;
+    const receipt = openReceipt(body, { acker: publicKeyFromPeerId(peerId), sender: identity.publicKey, session });
+    const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
+    const exceptions = new Map<string, ReceiptException>();
+    if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
+    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => covered.includes(id))) {
+      network.refuse(peerId, 'bad_receipt');
       return;
     }
+    this.inFlight.settle(peerId, receipt.lastBatch);
     // Applied together (each one's outbox write joins the same group commit); a deferral pauses the peer once, however many it covers.
-    const deferredAttempts = Math.max(0, ...(await Promise.all(acks.map((ack) => this.applyAck(peerId, ack)))));
+    const deferredAttempts = Math.max(0, ...(await Promise.all(covered.map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
     if (deferredAttempts > 0) {
       this.deferPeer(peerId, deferredAttempts);
       this.requeue(peerId);
     }
-    this.pump(peerId);
+    this.schedulePump(peerId);
   }
 
-  /** Records one answer; returns the message's attempts so far when the peer deferred it, else 0. */
-  private async applyAck(peerId: string, ack: Ack): Promise<number> {
-    const { outbox, events, network } = this.deps;
-    const id = Buffer.from(ack.messageId).toString('hex');
+  /** Records what became of one message (no exception: stored); returns its attempts so far when the peer deferred it, else 0. */
+  private async applyAnswer(peerId: string, id: string, exception: ReceiptException | undefined): Promise<number> {
+    const { outbox, events } = this.deps;
     const message = outbox.get(id);
-    if (message === undefined || message.peerId !== peerId) {
-      network.refuse(peerId, 'unexpected_ack');
-      return 0;
-    }
     // A second answer to a message already settled (it was offered twice) is normal and changes nothing.
-    if (isFinal(message.state)) return 0;
+    if (message === undefined || isFinal(message.state)) return 0;
     this.inFlight.delete(id);
     const attempts = message.attempts + 1;
-    if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
+    if (exception === undefined) {
       this.widenWindow(peerId);
       await outbox.update(id, { state: 'delivered', reason: null, attempts });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
       return 0;
     }
-    if (ack.status === AckStatus.REFUSED) {
-      const reason = ackReasonName(ack.reason);
+    if (exception.status === AckStatus.REFUSED) {
+      const reason = ackReasonName(exception.reason);
       await outbox.update(id, { state: 'failed', reason, attempts });
       events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
       return 0;
     }
-    await outbox.update(id, { reason: ackReasonName(ack.reason), attempts });
+    await outbox.update(id, { reason: ackReasonName(exception.reason), attempts });
     return attempts;
   }
 
@@ -338,7 +381,7 @@ export class Messenger implements SessionListener {
     const delay = Math.floor(Math.random() * Math.min(MAX_DEFER_MS, 100 * 2 ** Math.min(attempts, 16)));
     const timer = setTimeout(() => {
       this.deferTimers.delete(peerId);
-      this.pump(peerId);
+      this.schedulePump(peerId);
     }, delay);
     timer.unref();
     this.deferTimers.set(peerId, timer);
@@ -354,7 +397,7 @@ export class Messenger implements SessionListener {
   private resendUnacknowledged(): void {
     for (const peer of this.inFlight.takeOlderThan(Date.now() - this.deps.config.ackTimeoutMs)) {
       this.requeue(peer);
-      this.pump(peer);
+      this.schedulePump(peer);
     }
   }
 
@@ -392,80 +435,144 @@ export class Messenger implements SessionListener {
   private stateOf(message: OutgoingMessage): ReportedState {
     return message.state === 'queued' && this.inFlight.has(message.messageId) ? 'sent' : message.state;
   }
-
   // Receiving
 
   /**
-   * Every step is paid for before the next, more expensive one: the peer's
-   * rate first (before parsing), the cheap checks before the signature, the
-   * signature before the disk; a duplicate is answered before its signature
-   * is checked, as the answer only repeats what is stored. Answers go out in
-   * batches signed once (answer): the messages one fsync stored, at the next
-   * turn of the event loop; refusals after a short wait. An envelope that
-   * does not even parse gets no answer.
+   * The p-th batch of the session. Bytes that do not frame as a batch (or a
+   * batch naming one id twice, or a leaf too short to name one) close the
+   * session: an honest peer never sends them, and there is no id to answer.
+   * The rest is decided message by message (decideBatch) and receipted in
+   * session order.
    */
-  private async receiveEnvelope(peerId: string, body: Uint8Array): Promise<void> {
-    const { identity, trust, inbox, config } = this.deps;
-    const rate = this.takeRateToken(peerId);
-    if (rate !== 'ok') {
-      // The node's overall rate is its own state, not this peer's doing.
-      this.refuse(peerId, peekMessageId(body), AckReason.RATE_LIMITED, AckStatus.DEFERRED, rate === 'peer' ? 'after_allowance' : 'free');
-      return;
-    }
-    let envelope: SignedEnvelope;
+  private receiveBatch(peerId: string, body: Uint8Array): void {
+    const session = this.receiving.get(peerId);
+    if (session === undefined) return;
+    const position = session.next;
+    session.next += 1;
+    let batch: SignedBatch;
     try {
-      envelope = decodeEnvelope(body, config.maxPayloadBytes);
+      batch = decodeBatch(body);
     } catch (error) {
-      // A sender whose limit is larger than ours must learn; bytes that do not parse get no answer.
-      if (error instanceof PayloadTooLarge) this.refuse(peerId, peekMessageId(body), AckReason.PAYLOAD_TOO_LARGE, AckStatus.REFUSED, 'charged');
-      else this.refuse(peerId, null, AckReason.MALFORMED, AckStatus.REFUSED, 'charged');
+      if (!(error instanceof BatchFormatError)) throw error;
+      this.closeForMalformedBatch(peerId, error.message);
       return;
     }
-    const context = { me: identity.publicKey, sessionPeer: peerId, trust, inbox, now: Date.now(), clockSkewMs: config.clockSkewMs };
-    const misaddressed = checkAddressing(envelope, context);
+    const ids = new Set<string>();
+    for (const leaf of batch.leaves) {
+      if (leaf.length < LEAF_FIXED_BYTES) return this.closeForMalformedBatch(peerId, `a leaf of ${leaf.length} bytes cannot hold a message`);
+      ids.add(Buffer.from(leafMessageId(leaf)).toString('hex'));
+    }
+    if (ids.size !== batch.leaves.length) return this.closeForMalformedBatch(peerId, 'the batch names a message id twice');
+    void this.decideBatch(peerId, batch).then(
+      ({ exceptions, stored }) => this.decided(peerId, session, position, exceptions, stored),
+      (error: unknown) => {
+        // Not the peer's doing: every message is deferred, so the sender offers them again (a stored one is then a duplicate).
+        this.deps.logger.error(`storing messages from ${peerId} failed: ${(error as Error).message}`);
+        const exceptions = batch.leaves.map((leaf) => this.refuse(peerId, leafMessageId(leaf), AckReason.STORAGE_ERROR, AckStatus.DEFERRED, 'free'));
+        this.decided(peerId, session, position, exceptions, false);
+      },
+    );
+  }
+
+  private closeForMalformedBatch(peerId: string, why: string): void {
+    this.deps.network.refuse(peerId, 'batch_malformed');
+    this.deps.network.closeSession(peerId, CloseCode.BAD_FRAME, 'malformed batch');
+    this.deps.logger.warn(`${peerId} sent a batch that does not frame (${why}); session closed`);
+  }
+
+  /**
+   * Every step is paid for before the next, more expensive one: the rate
+   * per message first, the batch's addressing before any hash, duplicates
+   * before the tree (a duplicate is answered even if the signature fails,
+   * as the answer only repeats what is stored), one tree and one signature
+   * check per batch, each message's own fields, then the disk. Returns the
+   * receipt's exceptions for this batch, and whether it stored anything.
+   */
+  private async decideBatch(peerId: string, batch: SignedBatch): Promise<{ exceptions: ReceiptException[]; stored: boolean }> {
+    const { identity, trust, config } = this.deps;
+    const { header, leaves } = batch;
+    const exceptions: ReceiptException[] = [];
+    const rated: number[] = [];
+    leaves.forEach((leaf, index) => {
+      const rate = this.takeRateToken(peerId);
+      if (rate === 'ok') rated.push(index);
+      // The node's overall rate is its own state, not this peer's doing.
+      else exceptions.push(this.refuse(peerId, leafMessageId(leaf), AckReason.RATE_LIMITED, AckStatus.DEFERRED, rate === 'peer' ? 'after_allowance' : 'free'));
+    });
+    if (rated.length === 0) return { exceptions, stored: false };
+    const misaddressed = checkAddressing(header, { me: identity.publicKey, sessionPeer: peerId, trust, now: Date.now(), clockSkewMs: config.clockSkewMs });
     if (misaddressed !== null) {
-      this.refuse(peerId, envelope.messageId, misaddressed, AckStatus.REFUSED, 'charged');
-      return;
+      for (const index of rated) exceptions.push(this.refuse(peerId, leafMessageId(leaves[index] as Uint8Array), misaddressed, AckStatus.REFUSED, 'charged'));
+      return { exceptions, stored: false };
     }
-    const id = Buffer.from(envelope.messageId).toString('hex');
-    if (inbox.hasMessage(peerId, id)) {
-      this.answerDuplicate(peerId, envelope.messageId);
-      return;
+    const hashes = leaves.map(leafHash);
+    const fresh: number[] = [];
+    for (const index of rated) {
+      const recognized = this.recognize(peerId, leaves[index] as Uint8Array, hashes[index] as Uint8Array);
+      if (recognized === 'new') fresh.push(index);
+      else if (recognized !== null) exceptions.push(recognized);
     }
-    const refusal = checkContent(envelope, context);
-    if (refusal !== null) {
-      this.refuse(peerId, envelope.messageId, refusal, AckStatus.REFUSED, 'charged');
-      return;
+    if (fresh.length === 0) return { exceptions, stored: false };
+    const tree = MerkleTree.fromLeafHashes(hashes);
+    if (checkBatch(header, tree) !== null) {
+      for (const index of fresh) exceptions.push(this.refuse(peerId, leafMessageId(leaves[index] as Uint8Array), AckReason.BAD_SIGNATURE, AckStatus.REFUSED, 'charged'));
+      return { exceptions, stored: false };
     }
+    const outcomes = await Promise.all(fresh.map((index) => this.storeLeaf(peerId, header, tree, index, leaves[index] as Uint8Array)));
+    for (const outcome of outcomes) if (outcome !== 'stored' && outcome !== null) exceptions.push(outcome);
+    return { exceptions, stored: outcomes.includes('stored') };
+  }
+
+  /**
+   * 'new', or, for an id this peer already used: null for a duplicate (the
+   * same leaf, a retransmission: answered as stored), or the refusal of
+   * another message under that id (`id_reused`).
+   */
+  private recognize(peerId: string, leaf: Uint8Array, hash: Uint8Array): 'new' | ReceiptException | null {
+    const messageId = leafMessageId(leaf);
+    const recognized = this.deps.inbox.recognize(peerId, Buffer.from(messageId).toString('hex'), hash.subarray(0, DIGEST_BYTES));
+    if (recognized === 'new') return 'new';
+    if (recognized === 'id_reused') return this.refuse(peerId, messageId, AckReason.ID_REUSED, AckStatus.REFUSED, 'charged');
+    this.countDuplicate(peerId);
+    return null;
+  }
+
+  /** 'stored', null for a duplicate, or the exception the receipt lists. */
+  private async storeLeaf(peerId: string, header: SignedBatchHeader, tree: MerkleTree, index: number, leaf: Uint8Array): Promise<'stored' | ReceiptException | null> {
+    const { inbox, config } = this.deps;
+    const messageId = leafMessageId(leaf);
+    const checked = checkLeaf(leaf, config.maxPayloadBytes);
+    if (typeof checked === 'number') return this.refuse(peerId, messageId, checked, AckStatus.REFUSED, 'charged');
+    const id = Buffer.from(messageId).toString('hex');
     let stored: StoredMessage;
     try {
       stored = await inbox.add({
         messageId: id,
         peerId,
-        type: envelope.type,
-        correlationId: envelope.correlationId,
-        content: envelope.payload,
-        nonce: envelope.nonce,
-        sentAt: new Date(envelope.timestamp),
+        type: checked.type,
+        correlationId: checked.correlationId,
+        content: checked.payload,
+        digest: tree.leafHash(index).subarray(0, DIGEST_BYTES),
+        proof: encodeMessageProof(messageProof(header, tree, index)),
+        sentAt: new Date(checked.createdAt),
       });
     } catch (error) {
+      // The same id stored meanwhile, from another batch: a duplicate, or another message under it.
       if (error instanceof P2pError && error.errorName === 'CONFLICT') {
-        this.answerDuplicate(peerId, envelope.messageId);
-      } else if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') {
-        this.refuse(peerId, envelope.messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED, 'after_allowance');
-      } else {
-        this.deps.logger.error(`cannot store a message from ${peerId}: ${(error as Error).message}`);
-        this.refuse(peerId, envelope.messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED, 'free');
+        const recognized = this.recognize(peerId, leaf, tree.leafHash(index));
+        if (recognized !== 'new') return recognized;
       }
-      return;
+      if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') return this.refuse(peerId, messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED, 'after_allowance');
+      this.deps.logger.error(`cannot store a message from ${peerId}: ${(error as Error).message}`);
+      return this.refuse(peerId, messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED, 'free');
     }
     this.setbacks.delete(peerId);
-    this.answer(peerId, { messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, 'soon');
     this.deps.events.enqueue({
       type: 'p2p.message.received',
       subject: peerId,
       data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length },
     });
+    return 'stored';
   }
 
   /** Which bucket, if any, had no token: the peer's own, or the node's overall one. */
@@ -480,10 +587,9 @@ export class Messenger implements SessionListener {
     return this.globalBucket.take() ? 'ok' : 'global';
   }
 
-  /** A message stored before, offered again: answered, and counted against the peer only past its allowance. */
-  private answerDuplicate(peerId: string, messageId: Uint8Array): void {
+  /** A message stored before, offered again: receipted as stored, and counted against the peer only past its allowance. */
+  private countDuplicate(peerId: string): void {
     if (this.pastAllowance(peerId)) this.deps.network.refuse(peerId, 'message_duplicate_past_allowance');
-    this.answer(peerId, { messageId, status: AckStatus.DUPLICATE, reason: AckReason.NONE }, 'batched');
   }
 
   /**
@@ -499,65 +605,87 @@ export class Messenger implements SessionListener {
   }
 
   /**
-   * Counted and tallied into one event per peer per interval, answered in
-   * the next batch when there is an id to answer, and charged to the peer's
-   * refusal budget (the network cuts off a peer past it) as `charge` says:
-   * `charged`, input an honest peer never sends; `after_allowance`, what an
-   * honest peer causes a window's worth of before it hears the answer (its
-   * rate, its share of the inbox); `free`, this node's own state (its disk,
-   * its overall rate), never the peer's doing.
+   * Counted and tallied into one event per peer per interval, listed in the
+   * receipt, and charged to the peer's refusal budget (the network cuts off
+   * a peer past it) as `charge` says: `charged`, input an honest peer never
+   * sends; `after_allowance`, what an honest peer causes a window's worth of
+   * before it hears the answer (its rate, its share of the inbox); `free`,
+   * this node's own state (its disk, its overall rate), never the peer's
+   * doing.
    */
-  private refuse(peerId: string, messageId: Uint8Array | null, reason: AckReason, status: AckStatus, charge: 'charged' | 'after_allowance' | 'free'): void {
+  private refuse(
+    peerId: string,
+    messageId: Uint8Array,
+    reason: ReceiptException['reason'],
+    status: ReceiptException['status'],
+    charge: 'charged' | 'after_allowance' | 'free',
+  ): ReceiptException {
     const name = ackReasonName(reason);
     const charged = charge === 'charged' || (charge === 'after_allowance' && this.pastAllowance(peerId));
     this.deps.network.refuse(peerId, `message_${name}`, charged);
-    const id = messageId === null ? null : Buffer.from(messageId).toString('hex');
+    const id = Buffer.from(messageId).toString('hex');
     this.deps.events.tally('p2p.message.rejected', peerId, name, { peer: peerId, message_id: id, reason: name, side: 'local' });
-    if (messageId !== null) this.answer(peerId, { messageId, status, reason }, 'batched');
+    return { messageId: new Uint8Array(messageId), status, reason };
   }
 
   /**
-   * Queues an answer for the peer's next ack batch, sent when full, or:
-   * `soon`, at the next turn of the event loop, which gathers every message
-   * one fsync stored under one signature without delaying any of them;
-   * `batched`, after ackBatchDelayMs, so that a peer sending refused
-   * envelopes gets few signatures whatever its rate.
+   * Records a decided batch and schedules the receipt that covers it: at
+   * the next turn of the event loop when it stored something, which gathers
+   * every batch one fsync made durable under one signature without delaying
+   * any; after ackBatchDelayMs otherwise, so that a peer sending batches
+   * that are refused gets few signatures whatever its rate. Never before
+   * the fsync: a receipt claims durable storage.
    */
-  private answer(peerId: string, ack: Ack, when: 'soon' | 'batched'): void {
-    if (this.hellos.get(peerId)?.capabilities.includes(ACK_BATCH_CAPABILITY) !== true) {
-      // A node from before ack batches (its hello does not name them) reads single acks only. Its refusals
-      // cost a signature each, which the refusal budget bounds (docs/protocol.md §10).
-      this.deps.network.sendTo(peerId, MSG_ACK, signAck(ack, this.deps.identity, publicKeyFromPeerId(peerId)));
-      return;
-    }
-    let pending = this.pendingAcks.get(peerId);
-    if (pending === undefined) {
-      pending = [];
-      this.pendingAcks.set(peerId, pending);
-    }
-    pending.push(ack);
-    if (pending.length >= this.deps.config.ackBatchMaxEntries) {
-      this.flushAcks(peerId);
-    } else if (when === 'soon') {
-      if (this.ackFlushSoon.has(peerId)) return;
-      this.ackFlushSoon.add(peerId);
+  private decided(peerId: string, session: ReceivingSession, position: number, exceptions: ReceiptException[], stored: boolean): void {
+    // The session ended meanwhile: the sender offers its batches again on the next one.
+    if (this.receiving.get(peerId) !== session) return;
+    session.decided.set(position, exceptions);
+    if (stored) {
+      if (session.flushSoon) return;
+      session.flushSoon = true;
       setImmediate(() => {
-        this.ackFlushSoon.delete(peerId);
-        this.flushAcks(peerId);
+        session.flushSoon = false;
+        this.sendReceipts(peerId, session);
       });
-    } else if (!this.ackFlushTimers.has(peerId)) {
+    } else if (session.flushTimer === null) {
       // Not unref'd: it is short, and close() clears it.
-      this.ackFlushTimers.set(peerId, setTimeout(() => this.flushAcks(peerId), this.deps.config.ackBatchDelayMs));
+      session.flushTimer = setTimeout(() => this.sendReceipts(peerId, session), this.deps.config.ackBatchDelayMs);
     }
   }
 
-  private flushAcks(peerId: string): void {
-    clearTimeout(this.ackFlushTimers.get(peerId));
-    this.ackFlushTimers.delete(peerId);
-    const acks = this.pendingAcks.get(peerId);
-    this.pendingAcks.delete(peerId);
-    if (acks === undefined || acks.length === 0) return;
-    this.deps.network.sendTo(peerId, MSG_ACK_BATCH, signAckBatch(acks, this.deps.identity, publicKeyFromPeerId(peerId)));
+  /** Receipts for the decided batches that follow the last receipted one, in order, each within MAX_RECEIPT_EXCEPTIONS. */
+  private sendReceipts(peerId: string, session: ReceivingSession): void {
+    clearTimeout(session.flushTimer ?? undefined);
+    session.flushTimer = null;
+    const sessionId = this.deps.network.sessionIdOf(peerId);
+    if (this.receiving.get(peerId) !== session || sessionId === null) return;
+    let first = session.receiptFrom;
+    let exceptions: ReceiptException[] = [];
+    let position = first;
+    for (let batch = session.decided.get(position); batch !== undefined; batch = session.decided.get(position)) {
+      if (exceptions.length + batch.length > MAX_RECEIPT_EXCEPTIONS) {
+        this.sendReceipt(peerId, sessionId, first, position - 1, exceptions);
+        first = position;
+        exceptions = [];
+      }
+      exceptions.push(...batch);
+      session.decided.delete(position);
+      position += 1;
+    }
+    if (position > first) this.sendReceipt(peerId, sessionId, first, position - 1, exceptions);
+    session.receiptFrom = position;
+  }
+
+  private sendReceipt(peerId: string, sessionId: Uint8Array, firstBatch: number, lastBatch: number, exceptions: ReceiptException[]): void {
+    const receipt = signReceipt({ firstBatch, lastBatch, exceptions }, this.deps.identity, publicKeyFromPeerId(peerId), sessionId);
+    this.deps.network.sendTo(peerId, MSG_RECEIPT, receipt);
+  }
+
+  private endReceiving(peerId: string): void {
+    const session = this.receiving.get(peerId);
+    if (session === undefined) return;
+    clearTimeout(session.flushTimer ?? undefined);
+    this.receiving.delete(peerId);
   }
 
   private every(ms: number, task: () => void): void {
@@ -565,10 +693,6 @@ export class Messenger implements SessionListener {
     timer.unref();
     this.timers.push(timer);
   }
-}
-
-function nullable<T>(value: T | null): T[] | null {
-  return value === null ? null : [value];
 }
 
 function isFinal(state: OutgoingMessage['state']): boolean {

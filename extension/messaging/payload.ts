@@ -1,6 +1,6 @@
 import { P2pError } from '../common/errors';
 import { firstJsonProblem } from '../common/json-value';
-import type { MessageType } from '../wire/envelope';
+import type { MessageType } from '../wire/message-leaf';
 
 /**
  * Message content as it travels: text as its UTF-8 bytes, json as the UTF-8

@@ -179,6 +179,12 @@ export class PeerNetwork {
     return advertisedAddresses(this.deps.config.listenHost, this.boundPort, this.deps.config.advertiseHost);
   }
 
+  /** The open session's id (its handshake transcript hash), or null when there is none. */
+  sessionIdOf(peerId: string): Uint8Array | null {
+    const session = this.sessions.get(peerId);
+    return session?.isOpen === true ? session.sessionId : null;
+  }
+
   isOnline(peerId: string): boolean {
     return this.sessions.get(peerId)?.isOpen === true;
   }
@@ -264,6 +270,11 @@ export class PeerNetwork {
     const sent = this.isOnline(peerId) && this.sendTo(peerId, MSG_REVOCATION, signRevocationNotice(identity, publicKeyFromPeerId(peerId), Date.now()));
     this.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
     return sent;
+  }
+
+  /** Closes the peer's session over input an honest peer never sends; the peer stays trusted and may connect again. */
+  closeSession(peerId: string, code: number, reason: string): void {
+    this.sessions.get(peerId)?.close(code, reason);
   }
 
   /** Ends the session with a peer that is no longer trusted and stops reaching out to it. */

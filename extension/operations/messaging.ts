@@ -1,6 +1,6 @@
 import { decodeContent } from '../messaging/payload';
 import type { StoredMessage } from '../store/inbox';
-import type { MessageType } from '../wire/envelope';
+import type { MessageType } from '../wire/message-leaf';
 import type { OperationHandler } from './context';
 
 const DEFAULT_RECEIVE_LIMIT = 100;

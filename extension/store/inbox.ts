@@ -13,12 +13,13 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  * sequence across all peers that never goes back, also across restarts.
  *
  * Besides the messages, the inbox remembers every message it stored within
- * seenRetentionMs, acked or not: its id (the duplicate check) and its
- * sender's nonce (the replay check). A message id is picked by its sender,
+ * seenRetentionMs, acked or not: its id and the first 16 bytes of its leaf
+ * hash, its digest (the duplicate check: the same id with another digest is
+ * another message under a reused id). A message id is picked by its sender,
  * so it names a message only together with that sender: everything here is
  * looked up by (peer, message id), and a peer that reuses another peer's id
  * neither stores over that peer's message nor makes it a duplicate. Seen
- * entries are never evicted early, since that would reopen a replay window;
+ * entries are never evicted early, since a replayed message would then be stored again;
  * when there are too many, new messages are refused instead, per peer as
  * InboxLimits describes.
  *
@@ -35,11 +36,13 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  * integers big-endian, times in ms since 1970 and cursors as float64, ids
  * as raw bytes, Fields as in record-fields.ts:
  *
- *   STORED      1 u8 | cursor f64 | Fields | nonce 16 | sent at f64 | received at f64
- *                 | content length u32 | content
+ *   STORED      5 u8 | cursor f64 | Fields | digest 16 | sent at f64 | received at f64
+ *                 | proof length u32 | proof | content length u32 | content
  *   ACKED       2 u8 | peer key 32 | through cursor f64
- *   SEEN        3 u8 | message id 16 | peer key 32 | nonce 16 | stored at f64
+ *   SEEN        3 u8 | message id 16 | peer key 32 | digest 16 | stored at f64
  *   HIGH_WATER  4 u8 | cursor f64
+ *
+ * Kind 1, the STORED record of protocol 1 (a nonce, no proof), is not read.
  *
  * STORED adds a message and its seen entry; ACKED removes the peer's
  * messages up to a cursor; SEEN is the seen entry of an acked message and
@@ -57,9 +60,14 @@ export interface StoredMessage {
   readonly correlationId: string | null;
   /** Read back from the file by `read`; what `add` returns and 'stored' gives holds the content given to `add`. */
   readonly content: Uint8Array;
-  /** 16 bytes, from the envelope. */
-  readonly nonce: Uint8Array;
-  /** The envelope's timestamp. */
+  /** The first 16 bytes of the message's leaf hash: what tells a retransmission from another message under the same id. */
+  readonly digest: Uint8Array;
+  /**
+   * What makes the message verifiable alone, without the rest of its batch
+   * (wire/message-proof.ts): opaque here, at most MAX_PROOF_BYTES.
+   */
+  readonly proof: Uint8Array;
+  /** When the sender accepted the message (its created_at). */
   readonly sentAt: Date;
   readonly receivedAt: Date;
 }
@@ -99,7 +107,7 @@ export interface InboxLimits {
   maxMessagesPerPeer: number;
   /** Unacked content bytes per peer; beyond this `add` is refused. */
   maxBytesPerPeer: number;
-  /** How long a stored message's id and nonce are remembered. */
+  /** How long a stored message's id and digest are remembered. */
   seenRetentionMs: number;
   /** Seen entries of one peer; at this its `add` is refused. */
   maxSeenPerPeer: number;
@@ -131,7 +139,12 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = {
 
 export const INBOX_FILE_NAME = 'inbox.log';
 
-export const NONCE_BYTES = 16;
+export const DIGEST_BYTES = 16;
+/** Room for a proof of protocol 2 (396 bytes at most) and what a later one may add. */
+export const MAX_PROOF_BYTES = 1024;
+
+/** What the inbox knows of a message id from a peer, given the message's digest. */
+export type Recognition = 'new' | 'duplicate' | 'id_reused';
 
 interface InboxEvents {
   /** A message is on disk and listed. */
@@ -158,18 +171,16 @@ interface PeerState {
   bytes: number;
   /** Adds being written, by message id. */
   storing: Map<string, Promise<unknown>>;
-  /** Nonces (hex) of the adds being written: they count against the limits until stored. */
-  storingNonces: Set<string>;
+  /** Ids of the adds being written: they count against the limits until stored. */
+  storingIds: Set<string>;
   storingBytes: number;
   /** Messages stored within seenRetentionMs, by message id, in the order stored, which is the order they are forgotten in. */
   seen: Map<string, SeenEntry>;
-  /** Nonce (hex) of each seen entry, to the message id that holds it. */
-  seenNonces: Map<string, string>;
 }
 
 /** Hex, not bytes: a short string takes a fraction of the heap of a Uint8Array. */
 interface SeenEntry {
-  nonce: string;
+  digest: string;
   storedAt: number;
 }
 
@@ -179,13 +190,13 @@ type InboxRecord =
   | { kind: 'seen'; peerId: string; messageId: string; entry: SeenEntry }
   | { kind: 'high-water'; cursor: number };
 
-const STORED = 1;
+const STORED = 5;
 const ACKED = 2;
 const SEEN = 3;
 const HIGH_WATER = 4;
 
 const ACKED_BYTES = 1 + 32 + 8;
-const SEEN_BYTES = 1 + 16 + 32 + NONCE_BYTES + 8;
+const SEEN_BYTES = 1 + 16 + 32 + DIGEST_BYTES + 8;
 const HIGH_WATER_BYTES = 1 + 8;
 
 export class InboxStore extends EventEmitter<InboxEvents> {
@@ -194,7 +205,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private seenCount = 0;
   /**
    * No seen entry was stored before this: a lower bound, so that the check
-   * for entries to forget, made on every duplicate, replay and add, walks
+   * for entries to forget, made on every duplicate check and add, walks
    * the peers only when one may have aged out.
    */
   private oldestSeenAt = Number.POSITIVE_INFINITY;
@@ -240,18 +251,27 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     return knowsId(this.peers.get(peerId), messageId);
   }
 
-  /** The replay check: the sender's nonce of a message stored within seenRetentionMs. */
-  hasNonce(peerId: string, nonce: Uint8Array): boolean {
+  /**
+   * The duplicate check with the message's digest: a message id this peer
+   * used within seenRetentionMs (or still unacked) is a duplicate when the
+   * digest is the same, and another message under a reused id when it is
+   * not. An unacked message whose seen entry aged out is taken as a
+   * duplicate: its digest is no longer in memory.
+   */
+  recognize(peerId: string, messageId: string, digest: Uint8Array): Recognition {
     this.forgetOldSeen();
-    return this.peers.get(peerId)?.seenNonces.has(hex(nonce)) ?? false;
+    const peer = this.peers.get(peerId);
+    if (!knowsId(peer, messageId)) return 'new';
+    const entry = peer?.seen.get(messageId);
+    return entry === undefined || entry.digest === hex(digest) ? 'duplicate' : 'id_reused';
   }
 
   /**
    * Resolves once the message is on disk, after emitting 'stored'. Refuses a
-   * message id or a nonce its sender already used (CONFLICT); a copy of a
-   * message still being written waits for that write first, so it is a
-   * duplicate only once the original is really stored. hasMessage and
-   * hasNonce answer for stored messages only.
+   * message id its sender already used (CONFLICT; recognize tells which
+   * case); a copy of a message still being written waits for that write
+   * first, so it is a duplicate only once the original is really stored.
+   * hasMessage and recognize answer for stored messages only.
    */
   async add(message: ReceivedMessage): Promise<StoredMessage> {
     this.forgetOldSeen();
@@ -267,13 +287,9 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     if (knowsId(known, messageId)) {
       throw new P2pError('CONFLICT', `message ${messageId} from ${peerId} is already stored`);
     }
-    const nonce = hex(message.nonce);
-    if (known !== undefined && (known.seenNonces.has(nonce) || known.storingNonces.has(nonce))) {
-      throw new P2pError('CONFLICT', `${peerId} already used this nonce for another message, which makes this one a replay`);
-    }
     this.assertRoomFor(peerId, message.content.length);
     const peer = this.stateOf(peerId);
-    const release = this.reserve(peerId, peer, nonce, message.content.length);
+    const release = this.reserve(peerId, peer, messageId, message.content.length);
     const stored = this.store(message, release);
     peer.storing.set(messageId, stored);
     try {
@@ -381,7 +397,8 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       correlationId: message.correlationId,
       // Not copied: the record holds its own copy, and memory keeps none.
       content: message.content,
-      nonce: new Uint8Array(message.nonce),
+      digest: new Uint8Array(message.digest),
+      proof: new Uint8Array(message.proof),
       sentAt: new Date(message.sentAt.getTime()),
       receivedAt: this.now(),
     };
@@ -421,7 +438,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
 
   private assertRoomFor(peerId: string, contentBytes: number): void {
     const peer = this.peers.get(peerId);
-    const messages = peer === undefined ? 0 : peer.messages.length + peer.storingNonces.size;
+    const messages = peer === undefined ? 0 : peer.messages.length + peer.storingIds.size;
     const bytes = peer === undefined ? 0 : peer.bytes + peer.storingBytes;
     const { maxMessagesPerPeer, maxBytesPerPeer } = this.limits;
     if (messages + 1 > maxMessagesPerPeer || bytes + contentBytes > maxBytesPerPeer) {
@@ -468,15 +485,15 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   /** Counts an add against its peer's limits while it is written; the returned release may be called twice. */
-  private reserve(peerId: string, peer: PeerState, nonce: string, contentBytes: number): () => void {
-    peer.storingNonces.add(nonce);
+  private reserve(peerId: string, peer: PeerState, messageId: string, contentBytes: number): () => void {
+    peer.storingIds.add(messageId);
     peer.storingBytes += contentBytes;
     this.storingCount += 1;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      peer.storingNonces.delete(nonce);
+      peer.storingIds.delete(messageId);
       peer.storingBytes -= contentBytes;
       this.storingCount -= 1;
       this.dropIfEmpty(peerId, peer);
@@ -543,7 +560,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     peer.unacked.set(message.messageId, unacked);
     peer.bytes += unacked.size;
     this.liveBytes += RECORD_HEADER_BYTES + place.length;
-    this.remember(peer, message.messageId, { nonce: hex(message.nonce), storedAt: message.receivedAt.getTime() });
+    this.remember(peer, message.messageId, { digest: hex(message.digest), storedAt: message.receivedAt.getTime() });
     this.lastCursor = Math.max(this.lastCursor, message.cursor);
     return unacked;
   }
@@ -570,7 +587,6 @@ export class InboxStore extends EventEmitter<InboxEvents> {
 
   private remember(peer: PeerState, messageId: string, entry: SeenEntry): void {
     peer.seen.set(messageId, entry);
-    peer.seenNonces.set(entry.nonce, messageId);
     this.seenCount += 1;
     this.oldestSeenAt = Math.min(this.oldestSeenAt, entry.storedAt);
     if (!peer.unacked.has(messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
@@ -580,8 +596,6 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     const entry = peer.seen.get(messageId);
     if (entry === undefined) return;
     peer.seen.delete(messageId);
-    // A later message may hold the same nonce (after this one was forgotten once, in a replay); it keeps it.
-    if (peer.seenNonces.get(entry.nonce) === messageId) peer.seenNonces.delete(entry.nonce);
     this.seenCount -= 1;
     if (!peer.unacked.has(messageId)) this.liveBytes -= RECORD_HEADER_BYTES + SEEN_BYTES;
   }
@@ -611,10 +625,9 @@ export class InboxStore extends EventEmitter<InboxEvents> {
         unacked: new Map(),
         bytes: 0,
         storing: new Map(),
-        storingNonces: new Set(),
+        storingIds: new Set(),
         storingBytes: 0,
         seen: new Map(),
-        seenNonces: new Map(),
       };
       this.peers.set(peerId, peer);
     }
@@ -622,7 +635,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   private dropIfEmpty(peerId: string, peer: PeerState): void {
-    if (peer.messages.length === 0 && peer.storingNonces.size === 0 && peer.seen.size === 0) this.peers.delete(peerId);
+    if (peer.messages.length === 0 && peer.storingIds.size === 0 && peer.seen.size === 0) this.peers.delete(peerId);
   }
 }
 
@@ -662,7 +675,7 @@ function knowsId(peer: PeerState | undefined, messageId: string): boolean {
 
 /** Seen entries of a peer, its adds being written included. */
 function rememberedBy(peer: PeerState): number {
-  return peer.seen.size + peer.storingNonces.size;
+  return peer.seen.size + peer.storingIds.size;
 }
 
 function hex(bytes: Uint8Array): string {
@@ -672,8 +685,11 @@ function hex(bytes: Uint8Array): string {
 /** Guards the file: operations and the network check their input earlier. */
 function checkIncoming(message: ReceivedMessage): void {
   checkMessageFields(message);
-  if (message.nonce.length !== NONCE_BYTES) {
-    throw new P2pError('INVALID_INPUT', `a message nonce has ${NONCE_BYTES} bytes, got ${message.nonce.length}`);
+  if (message.digest.length !== DIGEST_BYTES) {
+    throw new P2pError('INVALID_INPUT', `a message digest has ${DIGEST_BYTES} bytes, got ${message.digest.length}`);
+  }
+  if (message.proof.length > MAX_PROOF_BYTES) {
+    throw new P2pError('INVALID_INPUT', `a message proof has at most ${MAX_PROOF_BYTES} bytes, got ${message.proof.length}`);
   }
   const sentAt = message.sentAt.getTime();
   if (!Number.isSafeInteger(sentAt) || sentAt < 0) {
@@ -682,15 +698,17 @@ function checkIncoming(message: ReceivedMessage): void {
 }
 
 function storedBytes(message: StoredMessage): number {
-  return 1 + 8 + messageFieldsBytes(message) + NONCE_BYTES + 8 + 8 + 4 + message.content.length;
+  return 1 + 8 + messageFieldsBytes(message) + DIGEST_BYTES + 8 + 8 + 4 + message.proof.length + 4 + message.content.length;
 }
 
 function encodeStored(message: StoredMessage): Uint8Array {
   const writer = writeMessageFields(new RecordWriter(storedBytes(message)).u8(STORED).uint(message.cursor), message);
   return writer
-    .bytes(message.nonce)
+    .bytes(message.digest)
     .uint(message.sentAt.getTime())
     .uint(message.receivedAt.getTime())
+    .u32(message.proof.length)
+    .bytes(message.proof)
     .u32(message.content.length)
     .bytes(message.content)
     .finish();
@@ -705,7 +723,7 @@ function encodeSeen(peerId: string, messageId: string, entry: SeenEntry): Uint8A
     .u8(SEEN)
     .bytes(Buffer.from(messageId, 'hex'))
     .bytes(publicKeyFromPeerId(peerId))
-    .bytes(Buffer.from(entry.nonce, 'hex'))
+    .bytes(Buffer.from(entry.digest, 'hex'))
     .uint(entry.storedAt)
     .finish();
 }
@@ -721,17 +739,18 @@ function decodeRecord(body: Uint8Array): InboxRecord {
   if (kind === STORED) {
     const cursor = reader.uint();
     const fields = readMessageFields(reader);
-    const nonce = reader.bytes(NONCE_BYTES);
+    const digest = reader.bytes(DIGEST_BYTES);
     const sentAt = new Date(reader.uint());
     const receivedAt = new Date(reader.uint());
+    const proof = reader.window(reader.u32());
     const content = reader.window(reader.u32());
-    record = { kind: 'stored', message: { cursor, ...fields, content, nonce, sentAt, receivedAt } };
+    record = { kind: 'stored', message: { cursor, ...fields, content, digest, proof, sentAt, receivedAt } };
   } else if (kind === ACKED) {
     record = { kind: 'acked', peerId: peerIdFromPublicKey(reader.bytes(32)), through: reader.uint() };
   } else if (kind === SEEN) {
     const messageId = Buffer.from(reader.bytes(16)).toString('hex');
     const peerId = peerIdFromPublicKey(reader.bytes(32));
-    record = { kind: 'seen', peerId, messageId, entry: { nonce: hex(reader.bytes(NONCE_BYTES)), storedAt: reader.uint() } };
+    record = { kind: 'seen', peerId, messageId, entry: { digest: hex(reader.bytes(DIGEST_BYTES)), storedAt: reader.uint() } };
   } else if (kind === HIGH_WATER) {
     record = { kind: 'high-water', cursor: reader.uint() };
   } else {

@@ -38,7 +38,7 @@ import {
  *   3 I->R  0x03 | seal(k_i, th3; S_I | sig_I | payload_I)
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MSG_INIT = 0x01;
 export const MSG_RESPONSE = 0x02;
 export const MSG_FINISH = 0x03;
@@ -52,7 +52,7 @@ const FINISH_MAX = FINISH_MIN + MAX_NAME_BYTES;
 /** Largest handshake message: anything bigger is refused before parsing. */
 export const MAX_HANDSHAKE_MESSAGE_BYTES = Math.max(INIT_BYTES, RESPONSE_MAX, FINISH_MAX);
 
-const LABEL = 'p2p-comm/1';
+const LABEL = 'p2p-comm/2';
 const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
 
 export type HandshakeFailure =

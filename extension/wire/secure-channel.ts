@@ -77,6 +77,8 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
   private waitingBytes = 0;
   /** When this turn of the event loop started handing messages over; null between turns. */
   private turnStartedAt: number | null = null;
+  /** The handshake transcript hash: both ends hold it, and no other session has it (receipts are bound to it). */
+  readonly sessionId: Uint8Array;
 
   constructor(
     private readonly socket: WebSocket,
@@ -88,6 +90,7 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
     pending: Uint8Array[] = [],
   ) {
     super();
+    this.sessionId = keys.transcriptHash;
     this.sendCipher = new SessionCipher(keys.send, options.maxMessagesPerKey);
     this.receiveCipher = new SessionCipher(keys.receive, options.maxMessagesPerKey);
     socket.on('message', (data: RawData, isBinary: boolean) => this.receive(isBinary ? toBytes(data) : null));

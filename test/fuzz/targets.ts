@@ -11,14 +11,15 @@ import { parsePairingLink } from '../../extension/common/pairing-link';
 import { InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
-import { openAck, signAck, AckReason, AckStatus } from '../../extension/wire/ack';
 import { decodeDecision } from '../../extension/wire/decision';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError, signEnvelope } from '../../extension/wire/envelope';
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
 import { MerkleTree } from '../../extension/wire/merkle';
+import { decodeLeaf, encodeLeaf, LeafFormatError } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } from '../../extension/wire/message-proof';
+import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
+import { openReceipt, signReceipt } from '../../extension/wire/receipt';
 import { checkRevocationNotice, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { BatchFormatError, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
@@ -64,10 +65,10 @@ function handshakeSeeds(): Uint8Array[] {
 }
 
 const key = new Uint8Array(32).fill(7);
-const sampleEnvelope = signEnvelope(
-  { messageId: new Uint8Array(16).fill(2), sender: alice.publicKey, recipient: bob.publicKey, timestamp: 1_900_000_000_000, nonce: new Uint8Array(16), type: 'json', correlationId: 'c-1', payload: Buffer.from('{"a":1}') },
-  (m) => alice.sign(m),
-);
+const sampleLeaves = [
+  encodeLeaf({ messageId: new Uint8Array(16).fill(2), createdAt: 1_900_000_000_000, type: 'json', correlationId: 'c-1', payload: Buffer.from('{"a":1}') }),
+  encodeLeaf({ messageId: new Uint8Array(16).fill(3), createdAt: 1_900_000_000_001, type: 'text', correlationId: null, payload: Buffer.from('hello') }),
+];
 
 /** A scratch directory per target, reused across inputs (each input overwrites the file). */
 function scratch(): string {
@@ -130,15 +131,15 @@ export function fuzzTargets(): FuzzTarget[] {
       },
     },
     {
-      name: 'envelope',
-      seeds: [encodeEnvelope(sampleEnvelope)],
-      run: (input) => refusesOnly(() => decodeEnvelope(input, 1 << 20), EnvelopeError),
+      name: 'message leaf',
+      seeds: sampleLeaves,
+      // Strict: a leaf that decodes has one encoding, the bytes it came from.
+      run: (input) =>
+        refusesOnly(() => {
+          if (Buffer.compare(encodeLeaf(decodeLeaf(input, 1 << 20)), input) !== 0) throw new Finding('a leaf decoded to fields that encode otherwise');
+        }, LeafFormatError),
     },
-    {
-      name: 'ack',
-      seeds: [signAck({ messageId: new Uint8Array(16), status: AckStatus.STORED, reason: AckReason.NONE }, bob, alice.publicKey)],
-      run: (input) => refusesOnly(() => openAck(input, bob.publicKey, alice.publicKey)),
-    },
+    receiptTarget(),
     {
       name: 'revocation notice',
       seeds: [signRevocationNotice(alice, bob.publicKey, 1_900_000_000_000)],
@@ -179,14 +180,38 @@ export function fuzzTargets(): FuzzTarget[] {
   ];
 }
 
+/** A receipt: fixed layout and Ed25519, so one that opens and is not a seed is a forgery. */
+function receiptTarget(): FuzzTarget {
+  const session = new Uint8Array(32).fill(9);
+  const exceptions = [
+    { messageId: new Uint8Array(16).fill(4), status: AckStatus.REFUSED, reason: AckReason.ID_REUSED },
+    { messageId: new Uint8Array(16).fill(5), status: AckStatus.DEFERRED, reason: AckReason.INBOX_FULL },
+  ] as const;
+  const seeds = [
+    signReceipt({ firstBatch: 0, lastBatch: 3, exceptions: [] }, bob, alice.publicKey, session),
+    signReceipt({ firstBatch: 4, lastBatch: 4, exceptions }, bob, alice.publicKey, session),
+  ];
+  return {
+    name: 'receipt',
+    seeds,
+    run: (input) =>
+      refusesOnly(() => {
+        const opened = openReceipt(input, { acker: bob.publicKey, sender: alice.publicKey, session });
+        if (typeof opened !== 'string' && !seeds.some((seed) => Buffer.compare(seed, input) === 0)) throw new Finding('a damaged receipt verified');
+      }),
+  };
+}
+
 /**
- * Protocol v2 (draft): a signed batch, and the proof a receiver keeps beside
+ * Protocol v2: a signed batch, and the proof a receiver keeps beside
  * each message. Both have no encoding freedom (fixed-width fields, a path
  * of exactly the length its index calls for, Ed25519 as OpenSSL checks it),
  * so an input that still verifies and is not one of the seeds is a forgery.
  */
 function signedBatchTargets(): FuzzTarget[] {
-  const leaves = ['envelope 0', 'envelope 1', 'envelope 2', 'envelope 3', 'envelope 4'].map((text) => Buffer.from(text));
+  const leaves = [0, 1, 2, 3, 4].map((n) =>
+    encodeLeaf({ messageId: new Uint8Array(16).fill(0x10 + n), createdAt: 1_900_000_000_000 + n, type: 'text', correlationId: null, payload: Buffer.from(`message ${n}`) }),
+  );
   const batches = [signBatch(leaves, alice, bob.publicKey, 1_900_000_000_000), signBatch(leaves.slice(0, 1), alice, bob.publicKey, 1_900_000_000_000)];
   const { header } = decodeBatch(batches[0] as Uint8Array);
   const tree = MerkleTree.fromLeaves(leaves);
@@ -194,7 +219,7 @@ function signedBatchTargets(): FuzzTarget[] {
   const isSeed = (seeds: Uint8Array[], input: Uint8Array): boolean => seeds.some((seed) => Buffer.compare(seed, input) === 0);
   return [
     {
-      name: 'signed batch (v2 draft)',
+      name: 'signed batch',
       seeds: batches,
       run: (input) =>
         refusesOnly(() => {
@@ -203,7 +228,7 @@ function signedBatchTargets(): FuzzTarget[] {
         }, BatchFormatError),
     },
     {
-      name: 'message proof (v2 draft)',
+      name: 'message proof',
       seeds: proofs,
       run: (input) =>
         refusesOnly(() => {

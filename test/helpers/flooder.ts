@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
-import { MSG_ENVELOPE } from '../../extension/wire/session-messages';
+import { LEAF_FIXED_BYTES } from '../../extension/wire/message-leaf';
+import { MSG_BATCH } from '../../extension/wire/session-messages';
+import { encodeBatchHeader, LEAF_LENGTH_BYTES } from '../../extension/wire/signed-batch';
 import type { RawSessionPeer } from './raw-peer';
 
 /** What a flood achieved, measured by the flooder. */
@@ -21,7 +22,7 @@ const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const FRAMES_PER_TURN = 256;
 
 /**
- * Sends envelope frames on the peer's session as fast as its socket takes
+ * Sends batch frames on the peer's session as fast as its socket takes
  * them, until `next` runs out (returns null), `stop` resolves, or the node
  * closes the session.
  */
@@ -41,7 +42,7 @@ export async function flood(peer: RawSessionPeer, next: () => Uint8Array | null,
         exhausted = true;
         break;
       }
-      if (!peer.channel.send(MSG_ENVELOPE, frame)) break;
+      if (!peer.channel.send(MSG_BATCH, frame)) break;
       sent += 1;
     }
     await nextTurn();
@@ -68,22 +69,17 @@ function drained(peer: RawSessionPeer, stop: Promise<unknown>): Promise<unknown>
   });
 }
 
-/** `count` valid envelopes from the peer to `recipient`, signed up front so the flood itself costs the flooder no signing. */
-export function signedEnvelopes(peer: RawSessionPeer, recipient: Uint8Array, count: number, payload = Buffer.from('flood')): Uint8Array[] {
-  const timestamp = Date.now();
-  return Array.from({ length: count }, () =>
-    encodeEnvelope(
-      signEnvelope(
-        { messageId: randomBytes(16), sender: peer.identity.publicKey, recipient, timestamp, nonce: randomBytes(16), type: 'text', correlationId: null, payload },
-        (bytes) => peer.identity.sign(bytes),
-      ),
-    ),
-  );
-}
-
-/** 18 bytes that do not parse as an envelope: version 1 and a message id, then nothing. */
-export function junkEnvelope(): Uint8Array {
-  return Buffer.concat([Uint8Array.of(1), randomBytes(17)]);
+/**
+ * A batch of one message that frames well and is refused at once, for
+ * naming another recipient: what a peer sends that costs the node the
+ * least (no hash, no signature check) and that it must still answer, in a
+ * receipt, and charge.
+ */
+export function junkBatch(): Uint8Array {
+  const header = encodeBatchHeader({ sender: randomBytes(32), recipient: randomBytes(32), time: Date.now(), leafCount: 1, signature: randomBytes(64) });
+  const length = Buffer.alloc(LEAF_LENGTH_BYTES);
+  length.writeUInt32BE(LEAF_FIXED_BYTES);
+  return Buffer.concat([header, length, randomBytes(LEAF_FIXED_BYTES)]);
 }
 
 /** Hands out the frames in order, then null. */

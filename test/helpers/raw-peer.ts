@@ -5,7 +5,7 @@ import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { initiateChannel } from '../../extension/wire/channel-handshake';
-import type { StaticIdentity } from '../../extension/wire/handshake';
+import { PROTOCOL_VERSION, type StaticIdentity } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
 import { AsyncQueue } from './async-queue';
@@ -62,8 +62,7 @@ export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: strin
 /**
  * Opens a new session for an identity the node already trusts. It says
  * hello first, as a node does, naming `capabilities` (by default this
- * build's; without `ack_batch` it stands for a node from before ack batches)
- * and `dhtBinding` (by default none: a node that does not announce itself).
+ * build's) and `dhtBinding` (by default none: a node that does not announce itself).
  */
 export async function reconnectRawPeer(
   address: string,
@@ -77,7 +76,7 @@ export async function reconnectRawPeer(
   const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(nodePeerId), session, address, SESSION_OPTIONS);
   const channel = outcome.channel;
   if (channel === null) throw new Error(`session refused: ${JSON.stringify(outcome.decision)}`);
-  channel.send(MSG_HELLO, encodeHello({ protocolVersion: 1, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0', dhtBinding }));
+  channel.send(MSG_HELLO, encodeHello({ protocolVersion: PROTOCOL_VERSION, agent: 'raw peer', capabilities: [...capabilities], software: 'p2p-comm-test/0', dhtBinding }));
   const messages = new AsyncQueue<[number, Uint8Array]>();
   channel.setMessageHandler((type, body) => messages.push([type, body]));
   return {

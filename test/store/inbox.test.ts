@@ -12,6 +12,7 @@ import {
   INBOX_FILE_NAME,
   type InboxLimits,
   InboxStore,
+  MAX_PROOF_BYTES,
   type ReceivedMessage,
   type StoredMessage,
 } from '../../extension/store/inbox';
@@ -55,7 +56,8 @@ function received(peerId: string, content: string | Uint8Array = 'hello', fields
     type: 'text',
     correlationId: null,
     content: typeof content === 'string' ? new Uint8Array(Buffer.from(content, 'utf8')) : content,
-    nonce: new Uint8Array(randomBytes(16)),
+    digest: new Uint8Array(randomBytes(16)),
+    proof: new Uint8Array(randomBytes(140)),
     sentAt: new Date(START - 250),
     ...fields,
   };
@@ -128,7 +130,7 @@ t.test('messages are stored with cursors, listed per peer, acked, and all of it 
   await t.rejects(store.ack(alice, 1.5), { name: 'P2pError', errorName: 'INVALID_INPUT' });
 });
 
-t.test('content, nonce and times come back byte-exact, valid UTF-8 or not', async (t) => {
+t.test('content, digest, proof and times come back byte-exact, valid UTF-8 or not', async (t) => {
   const handle = openInbox(t, tempDir(t));
   const peer = newPeer();
   const everyByte = new Uint8Array(256).map((_, i) => i);
@@ -184,9 +186,10 @@ t.test('compaction keeps unacked messages and the seen entries of acked ones', a
   const store = await handle.reopen();
   t.same(await store.read(bob, 0, 10), [early, compacting]);
   t.same(await store.read(alice, 0, 10), [kept]);
-  t.ok(acked.every((m) => store.hasMessage(alice, m.messageId) && store.hasNonce(alice, m.nonce)), 'acked ones are still seen');
+  t.ok(acked.every((m) => store.recognize(alice, m.messageId, m.digest) === 'duplicate'), 'acked ones are still seen');
+  t.ok(acked.every((m) => store.recognize(alice, m.messageId, randomBytes(16)) === 'id_reused'), 'with their digests');
   t.ok(store.hasMessage(bob, early.messageId), 'an unacked message is in the inbox');
-  t.notOk(store.hasNonce(bob, early.nonce), 'but its nonce is past the retention');
+  t.equal(store.recognize(bob, early.messageId, randomBytes(16)), 'duplicate', 'but its digest is past the retention: any copy is taken for a duplicate');
   t.equal((await store.add(received(bob, 'next'))).cursor, compacting.cursor + 1);
 });
 
@@ -196,22 +199,23 @@ t.test('a stored message is seen for seenRetentionMs, acked or not, also after r
   const message = await handle.store.add(received(peer));
   await handle.store.ack(peer, message.cursor);
   t.ok(handle.store.hasMessage(peer, message.messageId));
-  t.ok(handle.store.hasNonce(peer, message.nonce));
-  t.notOk(handle.store.hasNonce(newPeer(), message.nonce), 'a nonce belongs to its sender');
+  t.equal(handle.store.recognize(peer, message.messageId, message.digest), 'duplicate');
+  t.equal(handle.store.recognize(peer, message.messageId, randomBytes(16)), 'id_reused', 'another digest under the same id');
+  t.equal(handle.store.recognize(newPeer(), message.messageId, message.digest), 'new', 'an id belongs to its sender');
   t.notOk(handle.store.hasMessage(newPeer(), message.messageId), 'and so does a message id');
   t.notOk(handle.store.hasMessage(peer, randomBytes(16).toString('hex')));
   await t.rejects(handle.store.add({ ...received(peer), messageId: message.messageId }), { name: 'P2pError', errorName: 'CONFLICT', message: /already stored/ });
-  await t.rejects(handle.store.add({ ...received(peer), nonce: message.nonce }), { name: 'P2pError', errorName: 'CONFLICT', message: /nonce/ });
+  t.ok(await handle.store.add({ ...received(peer), digest: message.digest }), 'a digest alone names nothing');
   handle.clock.ms += RETENTION - 1;
   let store = await handle.reopen();
   t.ok(store.hasMessage(peer, message.messageId));
-  t.ok(store.hasNonce(peer, message.nonce));
+  t.equal(store.recognize(peer, message.messageId, randomBytes(16)), 'id_reused', 'the digest is read back from the file');
   handle.clock.ms += 1;
   t.notOk(store.hasMessage(peer, message.messageId));
-  t.notOk(store.hasNonce(peer, message.nonce));
+  t.equal(store.recognize(peer, message.messageId, randomBytes(16)), 'new');
   store = await handle.reopen();
   t.notOk(store.hasMessage(peer, message.messageId), 'forgotten after reopening too');
-  t.notOk(store.hasNonce(peer, message.nonce));
+  t.equal(store.recognize(peer, message.messageId, message.digest), 'new');
 });
 
 t.test('a copy arriving while the first is being stored is a duplicate', async (t) => {
@@ -281,7 +285,9 @@ t.test('the per-peer namespace survives reopening, from STORED and from compacte
   t.same(await store.read(alice, 0, 10), [fromAlice]);
   t.ok(store.hasMessage(mallory, messageId), "mallory's acked message is still seen under mallory");
   t.ok(store.hasMessage(alice, messageId));
-  t.ok(store.hasNonce(mallory, fromMallory.nonce) && store.hasNonce(alice, fromAlice.nonce));
+  t.equal(store.recognize(mallory, messageId, fromMallory.digest), 'duplicate', 'from the SEEN record');
+  t.equal(store.recognize(mallory, messageId, fromAlice.digest), 'id_reused');
+  t.equal(store.recognize(alice, messageId, fromAlice.digest), 'duplicate', 'from the STORED record');
   await t.rejects(store.add(received(mallory, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
   await t.rejects(store.add(received(alice, 'copy', { messageId })), { name: 'P2pError', errorName: 'CONFLICT' });
   const third = await store.add(received(newPeer(), 'a third sender', { messageId }));
@@ -379,7 +385,8 @@ t.test('fields the file cannot hold are refused', async (t) => {
   const { store } = openInbox(t, tempDir(t));
   const peer = newPeer();
   await t.rejects(store.add(received(peer, 'x', { messageId: 'xyz' })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
-  await t.rejects(store.add(received(peer, 'x', { nonce: new Uint8Array(15) })), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /nonce has 16 bytes/ });
+  await t.rejects(store.add(received(peer, 'x', { digest: new Uint8Array(15) })), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /digest has 16 bytes/ });
+  await t.rejects(store.add(received(peer, 'x', { proof: new Uint8Array(MAX_PROOF_BYTES + 1) })), { name: 'P2pError', errorName: 'INVALID_INPUT', message: /proof has at most/ });
   await t.rejects(store.add(received(peer, 'x', { sentAt: new Date(Number.NaN) })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
   await t.rejects(store.add(received(peer, 'x', { correlationId: '' })), { name: 'P2pError', errorName: 'INVALID_INPUT' });
   t.same(store.depth(), { messages: 0, bytes: 0 });
@@ -402,12 +409,20 @@ t.test('a crash in the middle of a write loses only that unfinished record', asy
 t.test('a record that checks out but is not an inbox record is refused, naming the file', async (t) => {
   const dir = tempDir(t);
   const { log } = RecordLog.open(join(dir, INBOX_FILE_NAME), { maxRecordBytes: 100 });
-  await log.append(new Uint8Array([1, 0, 0]));
+  await log.append(new Uint8Array([5, 0, 0]));
   await log.close();
   t.throws(() => InboxStore.open(dir), {
     errorName: 'STATE_FILE_CORRUPT',
     message: /^the inbox .*inbox\.log is corrupt: record 1 is not an inbox record \(it ends before its last field\)\. .*move the file away/,
   });
+});
+
+t.test("protocol 1's STORED record (kind 1, a nonce and no proof) is not read", async (t) => {
+  const dir = tempDir(t);
+  const { log } = RecordLog.open(join(dir, INBOX_FILE_NAME), { maxRecordBytes: 1024 });
+  await log.append(new Uint8Array(1 + 8 + 50 + 16 + 8 + 8 + 4 + 5).fill(0).fill(1, 0, 1));
+  await log.close();
+  t.throws(() => InboxStore.open(dir), { errorName: 'STATE_FILE_CORRUPT', message: /is not an inbox record \(its kind is 1\)/ });
 });
 
 t.test('content stays on disk: memory holds none of it once stored, however many bytes are unacked', async (t) => {
@@ -552,8 +567,8 @@ t.test('a read the disk fails is an internal error naming the message, counted; 
 });
 
 t.test('the newest records are kept in memory too, within maxRecentBytes: read from there, dropped once acked or pushed out', async (t) => {
-  // A STORED record of a 9-byte content without correlation id: 95 bytes of fields and times, and the content.
-  const recordBytes = 95 + 9;
+  // A STORED record of a 9-byte content without correlation id: 95 bytes of fields and times, the proof with its length, and the content.
+  const recordBytes = 95 + 4 + 140 + 9;
   const handle = openInbox(t, tempDir(t), { maxRecentBytes: 3 * recordBytes });
   const { store } = handle;
   const peer = newPeer();

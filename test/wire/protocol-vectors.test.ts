@@ -7,18 +7,23 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { parsePairingLink, printPairingLink } from '../../extension/common/pairing-link';
-import { AckReason, AckStatus, ackCanonicalString, openAck, signAck } from '../../extension/wire/ack';
-import { canonicalString, decodeEnvelope, encodeEnvelope, signEnvelope } from '../../extension/wire/envelope';
+import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
 import { InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { ephemeralFromSecret } from '../../extension/wire/primitives';
 import { checkRevocationNotice, revocationSigningInput, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { checkDhtKeyBinding, dhtPublicKeyOf, signDhtKeyBinding } from '../../extension/wire/dht-key-binding';
+import { MerkleTree } from '../../extension/wire/merkle';
+import { decodeLeaf, encodeLeaf } from '../../extension/wire/message-leaf';
+import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } from '../../extension/wire/message-proof';
+import { openReceipt, signReceipt } from '../../extension/wire/receipt';
+import { batchSigningInput, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
 import { identityFromSeed } from '../helpers/fixed-identity';
+import { referenceLeafHash, referencePath, referenceRoot, referenceVerify } from '../helpers/merkle-reference';
 
-/** docs/vectors/protocol-v1.json: the vectors docs/protocol.md publishes. */
-const vectors = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'vectors', 'protocol-v1.json'), 'utf8'));
+/** docs/vectors/protocol-v2.json: the vectors docs/protocol.md publishes. */
+const vectors = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'vectors', 'protocol-v2.json'), 'utf8'));
 const bytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 const hex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
@@ -54,32 +59,32 @@ t.test('an independent implementation (noble) reads the same bytes the way docs/
   const finish = bytes(messages.finish);
   t.equal(hex(x25519.getPublicKey(bytes(i.ephemeral_secret))), i.ephemeral_public);
   t.equal(hex(ed25519.getPublicKey(bytes(r.identity_seed))), r.identity_public);
-  t.equal(hex(init), `0101${i.ephemeral_public}`, 'init = 0x01 | version | e_I');
+  t.equal(hex(init), `0102${i.ephemeral_public}`, 'init = 0x01 | version 2 | e_I');
 
   const eR = response.subarray(1, 33);
   t.equal(hex(eR), r.ephemeral_public);
   const secret = x25519.getSharedSecret(bytes(i.ephemeral_secret), eR);
   const th2 = sha256(cat(init, Uint8Array.of(2), eR));
-  const kR = hkdf(sha256, secret, th2, text('p2p-comm/1 handshake responder'), 32);
-  const kI = hkdf(sha256, secret, th2, text('p2p-comm/1 handshake initiator'), 32);
+  const kR = hkdf(sha256, secret, th2, text('p2p-comm/2 handshake responder'), 32);
+  const kI = hkdf(sha256, secret, th2, text('p2p-comm/2 handshake initiator'), 32);
   const zeroNonce = new Uint8Array(12);
   const p2 = chacha20poly1305(kR, zeroNonce, th2).decrypt(response.subarray(33));
   t.equal(hex(p2.subarray(0, 32)), r.identity_public, 'response carries S_R');
-  const sigInputR = cat(text('p2p-comm/1 responder signature\0'), th2, p2.subarray(0, 32));
+  const sigInputR = cat(text('p2p-comm/2 responder signature\0'), th2, p2.subarray(0, 32));
   t.ok(ed25519.verify(p2.subarray(32, 96), sigInputR, p2.subarray(0, 32)), 'responder signature verifies');
   t.equal(hex(p2.subarray(96)), `0003${hex(text('Bob'))}`, 'responder payload = name_len u16 | name');
 
   const th3 = sha256(cat(init, response));
   const p3 = chacha20poly1305(kI, zeroNonce, th3).decrypt(finish.subarray(1));
   t.equal(hex(p3.subarray(0, 32)), i.identity_public, 'finish carries S_I');
-  const sigInputI = cat(text('p2p-comm/1 initiator signature\0'), th3, p3.subarray(0, 32));
+  const sigInputI = cat(text('p2p-comm/2 initiator signature\0'), th3, p3.subarray(0, 32));
   t.ok(ed25519.verify(p3.subarray(32, 96), sigInputI, p3.subarray(0, 32)), 'initiator signature verifies');
   t.equal(hex(p3.subarray(96)), `02${i.payload.request_id}1ce80005${hex(text('Alice'))}`, 'initiator payload layout');
 
   const th4 = sha256(cat(init, response, finish));
   t.equal(hex(th4), session.transcript_hash);
-  t.equal(hex(hkdf(sha256, secret, th4, text('p2p-comm/1 initiator to responder'), 32)), session.initiator_to_responder);
-  const r2i = hkdf(sha256, secret, th4, text('p2p-comm/1 responder to initiator'), 32);
+  t.equal(hex(hkdf(sha256, secret, th4, text('p2p-comm/2 initiator to responder'), 32)), session.initiator_to_responder);
+  const r2i = hkdf(sha256, secret, th4, text('p2p-comm/2 responder to initiator'), 32);
   t.equal(hex(r2i), session.responder_to_initiator);
   const firstNonce = new Uint8Array(12);
   const opened = chacha20poly1305(r2i, firstNonce).decrypt(bytes(session.first_responder_message_sealed));
@@ -115,37 +120,6 @@ t.test('the published DHT key pair and binding: derivation, signing input and by
   t.equal(checkDhtKeyBinding(encoded, bytes(vectors.initiator.identity_public)), null, 'and refuses it as anyone else’s');
 });
 
-t.test('the published envelope and ack: canonical strings, signatures and bytes', async (t) => {
-  const v = vectors.envelope;
-  const sender = identityFromSeed(bytes(v.sender_seed));
-  const recipient = identityFromSeed(bytes(v.recipient_seed));
-  const envelope = {
-    messageId: bytes(v.message_id),
-    sender: sender.publicKey,
-    recipient: recipient.publicKey,
-    timestamp: v.timestamp_ms,
-    nonce: bytes(v.nonce),
-    type: v.type,
-    correlationId: v.correlation_id,
-    payload: text(v.payload_utf8),
-  };
-  t.equal(canonicalString(envelope), v.canonical_string);
-  const signed = signEnvelope(envelope, (m) => sender.sign(m));
-  t.equal(hex(signed.signature), v.signature);
-  t.equal(hex(encodeEnvelope(signed)), v.encoded);
-  t.same(decodeEnvelope(bytes(v.encoded), 1024), signed, 'decodes to the same fields');
-  t.ok(ed25519.verify(bytes(v.signature), text(v.canonical_string), sender.publicKey), 'noble verifies the envelope signature');
-  t.equal(v.canonical_string.split('\n')[8], hex(sha256(text(v.payload_utf8))), 'the payload enters by its SHA-256');
-
-  const a = vectors.ack;
-  const ack = { messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE };
-  t.equal(ackCanonicalString(ack, recipient.publicKey, sender.publicKey), a.canonical_string);
-  t.equal(hex(signAck(ack, recipient, sender.publicKey)), a.encoded);
-  t.ok(ed25519.verify(bytes(a.encoded).subarray(18), text(a.canonical_string), recipient.publicKey), 'noble verifies the ack');
-  t.same(openAck(bytes(a.encoded), recipient.publicKey, sender.publicKey), ack);
-  t.equal(openAck(bytes(a.encoded), sender.publicKey, recipient.publicKey), null, 'an ack does not verify for the other direction');
-});
-
 t.test('the published revocation notice: signing input, signature and bytes', async (t) => {
   const v = vectors.revocation_notice;
   const revoker = identityFromSeed(bytes(v.revoker_seed));
@@ -165,4 +139,159 @@ t.test('the published revocation notice: signing input, signature and bytes', as
   t.ok(ed25519.verify(encoded.subarray(72), signed, encoded.subarray(0, 32)), 'noble verifies the notice');
   const context = { revoker: revoker.publicKey, me: revoked.publicKey, now: v.timestamp_ms, clockSkewMs: 1000 };
   t.equal(checkRevocationNotice(encoded, context), null, 'the project code accepts it');
+});
+
+interface LeafVector {
+  message_id: string;
+  created_at_ms: number;
+  type: 'text' | 'json';
+  correlation_id: string | null;
+  payload_utf8: string;
+  encoded: string;
+}
+interface BatchVector {
+  name: string;
+  leaves: LeafVector[];
+  leaf_hashes: string[];
+  root: string;
+  signing_input: string;
+  signature: string;
+  encoded: string;
+  proofs: { index: number; path: string[]; encoded: string }[];
+}
+const batches = vectors.batches as BatchVector[];
+/** Batches go from the initiator (Alice) to the responder (Bob), signed at this time. */
+const BATCH_TIME_MS = vectors.batch_time_ms as number;
+
+t.test('the batch vectors cover an odd batch and a batch of one', async (t) => {
+  t.same([vectors.batch_sender, vectors.batch_recipient], ['initiator', 'responder']);
+  t.same(
+    batches.map((b) => b.leaves.length),
+    [5, 1],
+  );
+});
+
+for (const v of batches) {
+  t.test(`${v.name}: the project code reproduces the published leaves, batch and proofs`, async (t) => {
+    const sender = identityFromSeed(bytes(vectors.initiator.identity_seed));
+    const recipient = identityFromSeed(bytes(vectors.responder.identity_seed));
+    const leaves = v.leaves.map((leaf) =>
+      encodeLeaf({ messageId: bytes(leaf.message_id), createdAt: leaf.created_at_ms, type: leaf.type, correlationId: leaf.correlation_id, payload: text(leaf.payload_utf8) }),
+    );
+    t.same(leaves.map(hex), v.leaves.map((leaf) => leaf.encoded));
+    for (const leaf of v.leaves) {
+      const decoded = decodeLeaf(bytes(leaf.encoded), 1024);
+      t.same([hex(decoded.messageId), decoded.createdAt, decoded.type, decoded.correlationId, Buffer.from(decoded.payload).toString('utf8')], [
+        leaf.message_id,
+        leaf.created_at_ms,
+        leaf.type,
+        leaf.correlation_id,
+        leaf.payload_utf8,
+      ]);
+    }
+    const tree = MerkleTree.fromLeaves(leaves);
+    t.same(leaves.map((_, n) => hex(tree.leafHash(n))), v.leaf_hashes);
+    t.equal(hex(tree.root), v.root);
+    t.equal(hex(signBatch(leaves, sender, recipient.publicKey, BATCH_TIME_MS)), v.encoded);
+    const batch = decodeBatch(bytes(v.encoded));
+    t.equal(hex(batchSigningInput(batch.header, tree.root)), v.signing_input);
+    t.equal(checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)), null);
+    for (const proof of v.proofs) {
+      t.equal(hex(encodeMessageProof(messageProof(batch.header, tree, proof.index))), proof.encoded, `proof ${proof.index}`);
+      t.equal(checkMessage(leaves[proof.index] as Uint8Array, decodeMessageProof(bytes(proof.encoded))), null);
+    }
+  });
+
+  t.test(`${v.name}: an independent implementation (noble, RFC 6962/9162) reads them as documented`, async (t) => {
+    const senderPublic = ed25519.getPublicKey(bytes(vectors.initiator.identity_seed));
+    const recipientPublic = ed25519.getPublicKey(bytes(vectors.responder.identity_seed));
+    // Each leaf by offsets: message_id [16] | created_at u64 | type u8 | correlation_len u8 | correlation | payload.
+    for (const leaf of v.leaves) {
+      const encoded = bytes(leaf.encoded);
+      const view = new DataView(encoded.buffer, encoded.byteOffset);
+      const correlationLength = encoded[25] as number;
+      t.equal(hex(encoded.subarray(0, 16)), leaf.message_id);
+      t.equal(view.getBigUint64(16), BigInt(leaf.created_at_ms));
+      t.equal(encoded[24], leaf.type === 'text' ? 1 : 2);
+      t.equal(Buffer.from(encoded.subarray(26, 26 + correlationLength)).toString('latin1'), leaf.correlation_id ?? '');
+      t.equal(Buffer.from(encoded.subarray(26 + correlationLength)).toString('utf8'), leaf.payload_utf8, 'the payload is the rest of the leaf');
+    }
+    const leaves = v.leaves.map((leaf) => bytes(leaf.encoded));
+    t.same(leaves.map((leaf) => hex(referenceLeafHash(leaf))), v.leaf_hashes, 'leaf hash = SHA-256(0x00 | leaf)');
+    const root = referenceRoot(leaves);
+    t.equal(hex(root), v.root, 'root = RFC 6962 MTH with 0x01 for inner nodes');
+
+    const time = new Uint8Array(8);
+    new DataView(time.buffer).setBigUint64(0, BigInt(BATCH_TIME_MS));
+    const count = Uint8Array.of(leaves.length >> 8, leaves.length & 0xff);
+    const signingInput = cat(text('P2P-COMM-BATCH2-ED25519-SHA256'), Uint8Array.of(0), senderPublic, recipientPublic, time, count, root);
+    t.equal(hex(signingInput), v.signing_input, 'tag | 0x00 | sender | recipient | time u64 | leaf_count u16 | root');
+    t.equal(hex(ed25519.sign(signingInput, bytes(vectors.initiator.identity_seed))), v.signature, 'Ed25519 is deterministic: the same signature');
+
+    // The batch, read by offsets: header [138], then (length u32 | leaf) per leaf.
+    const encoded = bytes(v.encoded);
+    const header = encoded.subarray(0, 138);
+    t.equal(hex(header), hex(cat(senderPublic, recipientPublic, time, count, bytes(v.signature))), 'sender | recipient | time | leaf_count | signature');
+    let at = 138;
+    for (const leaf of leaves) {
+      const length = new DataView(encoded.buffer, encoded.byteOffset + at, 4).getUint32(0);
+      t.equal(hex(encoded.subarray(at + 4, at + 4 + length)), hex(leaf));
+      at += 4 + length;
+    }
+    t.equal(at, encoded.length, 'nothing after the last leaf');
+
+    for (const proof of v.proofs) {
+      const path = referencePath(proof.index, leaves);
+      t.same(path.map(hex), proof.path, `PATH(${proof.index}, D[${leaves.length}])`);
+      const stored = bytes(proof.encoded);
+      t.equal(hex(stored.subarray(0, 138)), hex(header), 'a proof starts with the batch header');
+      const index = new DataView(stored.buffer, stored.byteOffset + 138, 2).getUint16(0);
+      t.equal(index, proof.index, 'then the index u16');
+      const storedPath = Array.from({ length: (stored.length - 140) / 32 }, (_, step) => stored.subarray(140 + 32 * step, 172 + 32 * step));
+      t.same(storedPath.map(hex), proof.path, 'then the path, nearest sibling first');
+      t.ok(referenceVerify(referenceLeafHash(leaves[index] as Uint8Array), index, leaves.length, storedPath, root), 'RFC 9162 verifies the inclusion');
+      t.ok(ed25519.verify(stored.subarray(74, 138), signingInput, senderPublic), 'and noble the signature over the root it leads to');
+    }
+  });
+}
+
+t.test('the published receipt: the project code reproduces it, and noble reads it as documented', async (t) => {
+  const v = vectors.receipt;
+  const acker = identityFromSeed(bytes(vectors.responder.identity_seed));
+  const sender = identityFromSeed(bytes(vectors.initiator.identity_seed));
+  const session = bytes(vectors.session.transcript_hash);
+  const codes = { refused: AckStatus.REFUSED, deferred: AckStatus.DEFERRED } as const;
+  const reasons = { bad_payload: AckReason.BAD_PAYLOAD, inbox_full: AckReason.INBOX_FULL } as const;
+  const exceptions = (v.exceptions as { message_id: string; status: keyof typeof codes; reason: keyof typeof reasons }[]).map((e) => ({
+    messageId: bytes(e.message_id),
+    status: codes[e.status],
+    reason: reasons[e.reason],
+  }));
+  const receipt = { firstBatch: v.first_batch, lastBatch: v.last_batch, exceptions };
+  t.equal(hex(signReceipt(receipt, acker, sender.publicKey, session)), v.encoded);
+  t.same(openReceipt(bytes(v.encoded), { acker: acker.publicKey, sender: sender.publicKey, session }), receipt);
+  const covered = batches.flatMap((b) => b.leaves.map((leaf) => leaf.message_id));
+  t.ok(exceptions.every((e) => covered.includes(hex(e.messageId))), 'its exceptions name messages of the batches it covers');
+
+  // By offsets: first u32 | last u32 | count u16 | (id [16] | status u8 | reason u8) × count | signature [64].
+  const encoded = bytes(v.encoded);
+  const view = new DataView(encoded.buffer, encoded.byteOffset);
+  t.same([view.getUint32(0), view.getUint32(4), view.getUint16(8)], [v.first_batch, v.last_batch, 2]);
+  t.equal(encoded.length, 10 + 2 * 18 + 64);
+  const entries = encoded.subarray(10, 10 + 2 * 18);
+  t.same([entries[16], entries[17], entries[34], entries[35]], [3, 8, 4, 9], 'refused bad_payload, deferred inbox_full');
+  const count = Uint8Array.of(0, 2);
+  const signingInput = cat(
+    text('P2P-COMM-RECEIPT2-ED25519-SHA256'),
+    Uint8Array.of(0),
+    ed25519.getPublicKey(bytes(vectors.responder.identity_seed)),
+    ed25519.getPublicKey(bytes(vectors.initiator.identity_seed)),
+    session,
+    encoded.subarray(0, 8),
+    count,
+    sha256(entries),
+  );
+  t.equal(hex(signingInput), v.signing_input, 'tag | 0x00 | acker | sender | session | first | last | count | SHA-256(exceptions)');
+  t.ok(ed25519.verify(encoded.subarray(encoded.length - 64), signingInput, acker.publicKey), 'noble verifies the receipt');
+  t.equal(hex(ed25519.sign(signingInput, bytes(vectors.responder.identity_seed))), hex(encoded.subarray(encoded.length - 64)), 'the same deterministic signature');
 });

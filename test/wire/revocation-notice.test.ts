@@ -6,7 +6,7 @@ import {
   signRevocationNotice,
   type NoticeContext,
 } from '../../extension/wire/revocation-notice';
-import { MSG_ACK, MSG_ENVELOPE, MSG_HELLO, MSG_REVOCATION } from '../../extension/wire/session-messages';
+import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT, MSG_REVOCATION } from '../../extension/wire/session-messages';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { oneBitFlips } from '../helpers/bit-flips';
 
@@ -19,7 +19,7 @@ const SKEW = 5 * 60_000;
 const atBob: NoticeContext = { revoker: alice.publicKey, me: bob.publicKey, now: NOW, clockSkewMs: SKEW };
 
 t.test('the wire values are the documented ones', async (t) => {
-  t.same([MSG_ENVELOPE, MSG_ACK, MSG_HELLO, MSG_REVOCATION], [0x20, 0x21, 0x22, 0x23]);
+  t.same([MSG_HELLO, MSG_REVOCATION, MSG_BATCH, MSG_RECEIPT], [0x22, 0x23, 0x25, 0x26]);
   t.equal(REVOCATION_NOTICE_BYTES, 136);
 });
 

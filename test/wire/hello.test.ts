@@ -1,22 +1,5 @@
 import t from 'tap';
-import { AckReason, AckStatus, ackReasonName, openAck, signAck } from '../../extension/wire/ack';
 import { decodeHello, encodeHello, MAX_HELLO_BYTES } from '../../extension/wire/hello';
-import { throwawayIdentity } from '../helpers/raw-peer';
-import { oneBitFlips } from '../helpers/bit-flips';
-
-const bob = throwawayIdentity();
-const alice = throwawayIdentity();
-const ack = { messageId: new Uint8Array(16).fill(3), status: AckStatus.DEFERRED, reason: AckReason.INBOX_FULL } as const;
-
-t.test('a signed ack opens only for its own acker and sender, unaltered', async (t) => {
-  const bytes = signAck(ack, bob, alice.publicKey);
-  t.same(openAck(bytes, bob.publicKey, alice.publicKey), ack);
-  t.equal(openAck(bytes, alice.publicKey, alice.publicKey), null, 'another acker');
-  t.equal(openAck(bytes, bob.publicKey, bob.publicKey), null, 'another original sender');
-  for (const [i, copy] of oneBitFlips(bytes)) t.equal(openAck(copy, bob.publicKey, alice.publicKey), null, `bit flipped in byte ${i}`);
-  t.equal(openAck(bytes.subarray(1), bob.publicKey, alice.publicKey), null, 'truncated');
-  t.equal(ackReasonName(AckReason.INBOX_FULL), 'inbox_full');
-});
 
 t.test('hello: round trip, and anything out of range is dropped', async (t) => {
   const valid = (name: string) => name.length > 0 && name.length <= 64;
