@@ -6,6 +6,7 @@ import {
   HandshakeError,
   InitiatorHandshake,
   MAX_HANDSHAKE_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
   ResponderHandshake,
 } from '../../extension/wire/handshake';
 import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
@@ -117,9 +118,11 @@ t.test('truncated, oversized and out-of-order messages are refused', async (t) =
   const other = new InitiatorHandshake(alice, bob.publicKey, request);
   other.start();
   t.equal(reason(() => other.finish(new Uint8Array(MAX_HANDSHAKE_MESSAGE_BYTES + 1).fill(2))), 'malformed');
-  const versioned = Uint8Array.from(m1);
-  versioned[1] = 2;
-  t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(versioned)), 'unsupported_version');
+  for (const version of [1, 3]) {
+    const versioned = Uint8Array.from(m1);
+    versioned[1] = version;
+    t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(versioned)), 'unsupported_version', `version ${version}: no negotiation`);
+  }
 });
 
 t.test('a responder with another identity is refused before the initiator reveals itself', async (t) => {
@@ -138,7 +141,7 @@ t.test('connecting to oneself is refused', async (t) => {
 t.test('a low-order ephemeral key is refused', async (t) => {
   const m1 = new Uint8Array(34);
   m1[0] = 1;
-  m1[1] = 1;
+  m1[1] = PROTOCOL_VERSION;
   t.equal(reason(() => new ResponderHandshake(bob, { displayName: 'Bob' }).respond(m1)), 'weak_key');
 });
 
