@@ -13,10 +13,10 @@ import { OutboxStore } from './store/outbox';
 import { PendingRequests } from './trust/pending-requests';
 import { TrustStore } from './trust/trust-store';
 import { loadHyperDht } from './transport/dht/load-hyperdht';
+import { PROTOCOL_VERSION } from './wire/handshake';
 
 /** What this version can exchange; told to peers in the hello. */
 export const CAPABILITIES = ['text', 'json'];
-export const PROTOCOL_VERSION = 1;
 
 export interface NodePartsOptions {
   dataDir: string;

@@ -51,7 +51,7 @@ t.test('text and json both ways, exactly as sent, with delivery states', async (
   t.same(received?.data, { peer: aId, message_id: sent['message_id'], type: 'text', size: Buffer.byteLength(TEXT) }, 'the event carries metadata, never content');
 
   const peers = (await alice.call('peers'))['peers'] as { capabilities: unknown }[];
-  t.match(peers[0]?.capabilities, { protocol_version: 1, capabilities: ['text', 'json', 'ack_batch'], software: /^p2p-comm\// }, 'hello exchanged');
+  t.match(peers[0]?.capabilities, { protocol_version: 2, capabilities: ['text', 'json'], software: /^p2p-comm\// }, 'hello exchanged');
 });
 
 t.test('a message to an offline peer waits and is delivered when it comes online', async (t) => {
