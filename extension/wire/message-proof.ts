@@ -3,7 +3,7 @@ import { ed25519Verify } from './primitives';
 import { BATCH_HEADER_BYTES, batchSigningInput, BatchFormatError, decodeBatchHeader, encodeBatchHeader, type SignedBatchHeader } from './signed-batch';
 
 /**
- * Protocol v2 (draft): what a receiver keeps beside each message of a signed
+ * Protocol v2: what a receiver keeps beside each message of a signed
  * batch (signed-batch.ts) so that the message stays verifiable alone, with
  * none of the other messages of its batch: the batch header, the message's
  * index and its Merkle path. Layout, integers big-endian:

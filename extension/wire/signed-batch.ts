@@ -2,8 +2,9 @@ import { HASH_BYTES, MerkleTree } from './merkle';
 import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
 
 /**
- * Protocol v2 (draft): a batch of envelopes under one signature. The sender
- * hashes its envelopes into a Merkle tree (merkle.ts) and signs the root once,
+ * Protocol v2: a batch of messages under one signature (session message
+ * 0x25; each message is a leaf, message-leaf.ts). The sender hashes its
+ * messages into a Merkle tree (merkle.ts) and signs the root once,
  * with the leaf count, both ends and the time beside it; the receiver
  * rebuilds the tree from the leaves it got, checks that one signature, and
  * keeps each message's path (message-proof.ts), so that every message stays
@@ -23,7 +24,7 @@ import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
  *
  * The root is never sent: the receiver computes it, so there is no second
  * copy to disagree with the leaves. Test vectors:
- * docs/vectors/protocol-v2-draft.json.
+ * docs/vectors/protocol-v2.json.
  */
 export const BATCH_ALGORITHM = 'P2P-COMM-BATCH2-ED25519-SHA256';
 /** The format's leaf limit: a path is then at most 8 hashes. */
