@@ -62,6 +62,8 @@ interface ReceivingSession {
   receiptFrom: number;
   /** Batches decided (every message stored, answered duplicate, refused or deferred) and not yet receipted: their exceptions. */
   decided: Map<number, ReceiptException[]>;
+  /** Those of them that stored something: while there is one, the receipt goes out at the next turn. */
+  storedIn: Set<number>;
   /** A receipt goes out at the next turn of the event loop (something was stored). */
   flushSoon: boolean;
   /** A receipt goes out after ackBatchDelayMs (only refusals, deferrals, duplicates were decided). */
@@ -182,7 +184,7 @@ export class Messenger implements SessionListener {
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
     this.inFlight.clearPeer(peerId);
     this.endReceiving(peerId);
-    this.receiving.set(peerId, { next: 0, receiptFrom: 0, decided: new Map(), flushSoon: false, flushTimer: null });
+    this.receiving.set(peerId, { next: 0, receiptFrom: 0, decided: new Map(), storedIn: new Set(), flushSoon: false, flushTimer: null });
     this.requeue(peerId);
     this.schedulePump(peerId);
   }
@@ -330,7 +332,8 @@ export class Messenger implements SessionListener {
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
     if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
-    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => covered.includes(id))) {
+    const coveredIds = new Set(covered);
+    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => coveredIds.has(id))) {
       network.refuse(peerId, 'bad_receipt');
       return;
     }
@@ -630,17 +633,19 @@ export class Messenger implements SessionListener {
 
   /**
    * Records a decided batch and schedules the receipt that covers it: at
-   * the next turn of the event loop when it stored something, which gathers
-   * every batch one fsync made durable under one signature without delaying
-   * any; after ackBatchDelayMs otherwise, so that a peer sending batches
-   * that are refused gets few signatures whatever its rate. Never before
-   * the fsync: a receipt claims durable storage.
+   * the next turn of the event loop when it (or a batch decided before it,
+   * waiting for an earlier one) stored something, which gathers every batch
+   * one fsync made durable under one signature without delaying any; after
+   * ackBatchDelayMs otherwise, so that a peer sending batches that are
+   * refused gets few signatures whatever its rate. Never before the fsync:
+   * a receipt claims durable storage.
    */
   private decided(peerId: string, session: ReceivingSession, position: number, exceptions: ReceiptException[], stored: boolean): void {
     // The session ended meanwhile: the sender offers its batches again on the next one.
     if (this.receiving.get(peerId) !== session) return;
     session.decided.set(position, exceptions);
-    if (stored) {
+    if (stored) session.storedIn.add(position);
+    if (session.storedIn.size > 0) {
       if (session.flushSoon) return;
       session.flushSoon = true;
       setImmediate(() => {
@@ -670,6 +675,7 @@ export class Messenger implements SessionListener {
       }
       exceptions.push(...batch);
       session.decided.delete(position);
+      session.storedIn.delete(position);
       position += 1;
     }
     if (position > first) this.sendReceipt(peerId, sessionId, first, position - 1, exceptions);

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../../extension/config';
+import { isValidDisplayName } from '../../extension/common/display-name';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { EventOutbox } from '../../extension/events/outbox';
+import { loadOrCreateIdentity } from '../../extension/identity/node-identity';
+import type { Logger } from '../../extension/log';
+import { Messenger } from '../../extension/messaging/messenger';
+import { RefusalCounters } from '../../extension/metrics/refusals';
+import type { PeerNetwork } from '../../extension/network/peer-network';
+import { InboxStore } from '../../extension/store/inbox';
+import { OutboxStore } from '../../extension/store/outbox';
+import { TrustStore } from '../../extension/trust/trust-store';
+import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
+import { PROTOCOL_VERSION } from '../../extension/wire/handshake';
+import { MerkleTree } from '../../extension/wire/merkle';
+import { decodeLeaf } from '../../extension/wire/message-leaf';
+import { type Receipt, signReceipt } from '../../extension/wire/receipt';
+import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
+import { checkBatch, decodeBatch, type SignedBatch } from '../../extension/wire/signed-batch';
+import { AsyncQueue } from '../helpers/async-queue';
+import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
+import { throwawayIdentity } from '../helpers/raw-peer';
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The sending side of a Messenger on real stores, with one peer whose
+ * session is stood in for: the batches the node sends are checked and
+ * collected, and receipts are handed back as the peer would sign them.
+ */
+function sender(t: Test, config: Partial<MessagingConfig> = {}) {
+  const dir = tempDir(t);
+  const identity = loadOrCreateIdentity(dir);
+  const trust = TrustStore.open(dir);
+  const inbox = InboxStore.open(dir);
+  const outbox = OutboxStore.open(dir);
+  t.teardown(() => Promise.all([inbox.close(), outbox.close()]));
+  const peer = throwawayIdentity();
+  const peerId = peerIdFromPublicKey(peer.publicKey);
+  trust.trust({ publicKey: peer.publicKey, displayName: 'peer', addresses: [] });
+  const batches = new AsyncQueue<SignedBatch>();
+  const refusals = new RefusalCounters();
+  let session: Uint8Array | null = null;
+  const network = {
+    sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
+      if (type !== MSG_BATCH || session === null) return session !== null;
+      const batch = decodeBatch(body);
+      if (checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)) !== null) throw new Error('the batch does not verify');
+      batches.push(batch);
+      return true;
+    },
+    sessionIdOf: () => session,
+    isOnline: () => session !== null,
+    refuse(_peerId: string, reason: string): void {
+      refusals.count('network', reason);
+    },
+    learnDhtBinding(): void {},
+  } as unknown as PeerNetwork;
+  const messenger = new Messenger({
+    identity,
+    trust,
+    network,
+    outbox,
+    inbox,
+    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
+    logger: quiet,
+    config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
+    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
+    validAgentName: isValidDisplayName,
+  });
+  t.teardown(() => messenger.close());
+  return {
+    messenger,
+    outbox,
+    refusals,
+    nextBatch: () => batches.next(),
+    send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
+    /** The peer's session opens (a new one each time). */
+    connect(): void {
+      session = randomBytes(32);
+      messenger.opened(peerId);
+    },
+    disconnect(): void {
+      session = null;
+      messenger.closed(peerId);
+    },
+    /** Hands the node a receipt signed by the peer, for the current session unless said otherwise. */
+    receipt(receipt: Receipt, forSession = session as Uint8Array): void {
+      messenger.message(peerId, MSG_RECEIPT, signReceipt(receipt, peer, identity.publicKey, forSession));
+    },
+    stateOf: (id: string) => messenger.status(id).reportedState,
+    reasonOf: (id: string) => messenger.status(id).reason,
+  };
+}
+
+const idsOf = (batch: SignedBatch) => batch.leaves.map((leaf) => Buffer.from(leaf.subarray(0, 16)).toString('hex'));
+
+t.test('what waits for a peer goes out at once in one batch, within the window; a receipt settles it', async (t) => {
+  const node = sender(t, { maxInFlightPerPeer: 3 });
+  const ids: string[] = [];
+  for (const text of ['one', 'two', 'three', 'four', 'five']) ids.push(await node.send(text));
+  node.connect();
+  const first = await node.nextBatch();
+  t.same(idsOf(first), ids.slice(0, 3), 'the first three, in send order, under one signature: the window is 3');
+  t.same(
+    first.leaves.map((leaf) => Buffer.from(decodeLeaf(leaf, 1024).payload).toString()),
+    ['one', 'two', 'three'],
+  );
+  t.same(ids.map(node.stateOf), ['sent', 'sent', 'sent', 'queued', 'queued']);
+  node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [] });
+  const second = await node.nextBatch();
+  t.same(idsOf(second), ids.slice(3), 'the rest once the window has room');
+  await eventually(async () => ids.slice(0, 3).every((id) => node.stateOf(id) === 'delivered'), 'the first three delivered');
+  node.receipt({ firstBatch: 1, lastBatch: 1, exceptions: [] });
+  await eventually(async () => ids.every((id) => node.stateOf(id) === 'delivered'), 'all delivered');
+  t.equal(node.refusals.get('network', 'bad_receipt'), 0);
+});
+
+t.test('sends of one turn join one batch; a batch holds at most maxBatchLeaves', async (t) => {
+  const node = sender(t, { maxBatchLeaves: 2 });
+  node.connect();
+  const ids = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((text) => node.send(text)));
+  const seen: string[][] = [];
+  while (seen.flat().length < ids.length) seen.push(idsOf(await node.nextBatch()));
+  t.ok(seen.every((batch) => batch.length <= 2), `batches of at most two: ${seen.map((batch) => batch.length).join(', ')}`);
+  t.same(seen.flat().sort(), [...ids].sort(), 'each message once');
+});
+
+t.test('a message offered again is the same leaf, in a freshly signed batch', async (t) => {
+  const node = sender(t);
+  node.connect();
+  const id = await node.send('again and again');
+  const first = await node.nextBatch();
+  node.disconnect();
+  node.connect();
+  const second = await node.nextBatch();
+  t.same(idsOf(second), [id]);
+  t.same(second.leaves[0], first.leaves[0], 'byte for byte: the receiver tells a retransmission by its leaf hash');
+  t.ok(second.header.time >= first.header.time, 'signed at this transmission (sendTo checked the signature)');
+  t.equal(node.stateOf(id), 'sent');
+});
+
+t.test('exceptions fail or defer their messages; the others of the batch are delivered', async (t) => {
+  const node = sender(t);
+  node.connect();
+  const ids = await Promise.all(['stored', 'refused', 'deferred'].map((text) => node.send(text)));
+  const batch = await node.nextBatch();
+  const byText = new Map(batch.leaves.map((leaf, n) => [Buffer.from(decodeLeaf(leaf, 1024).payload).toString(), idsOf(batch)[n] as string]));
+  const [stored, refused, deferred] = ['stored', 'refused', 'deferred'].map((text) => byText.get(text) as string);
+  t.same([stored, refused, deferred].sort(), [...ids].sort());
+  node.receipt({
+    firstBatch: 0,
+    lastBatch: 0,
+    exceptions: [
+      { messageId: Buffer.from(refused as string, 'hex'), status: AckStatus.REFUSED, reason: AckReason.ID_REUSED },
+      { messageId: Buffer.from(deferred as string, 'hex'), status: AckStatus.DEFERRED, reason: AckReason.INBOX_FULL },
+    ],
+  });
+  await eventually(async () => node.stateOf(stored as string) === 'delivered' && node.stateOf(refused as string) === 'failed', 'settled');
+  t.equal(node.reasonOf(refused as string), 'id_reused');
+  await eventually(async () => node.reasonOf(deferred as string) === 'inbox_full', 'deferred');
+  t.equal(node.stateOf(deferred as string), 'queued', 'to be offered again after a pause');
+});
+
+t.test('a receipt that does not hold changes nothing and is counted', async (t) => {
+  const node = sender(t);
+  node.connect();
+  const id = await node.send('hello');
+  await node.nextBatch();
+  const other = await node.send('second');
+  await node.nextBatch();
+  const bad: [string, () => void][] = [
+    ['another session', () => node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [] }, randomBytes(32))],
+    ['a gap before it', () => node.receipt({ firstBatch: 1, lastBatch: 1, exceptions: [] })],
+    ['a batch never sent', () => node.receipt({ firstBatch: 0, lastBatch: 2, exceptions: [] })],
+    [
+      'an exception for a message not in the batches it covers',
+      () => node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [{ messageId: Buffer.from(other, 'hex'), status: AckStatus.REFUSED, reason: AckReason.BAD_PAYLOAD }] }),
+    ],
+  ];
+  for (const [what, send] of bad) {
+    const before = node.refusals.get('network', 'bad_receipt');
+    send();
+    await eventually(async () => node.refusals.get('network', 'bad_receipt') === before + 1, what);
+  }
+  t.same([node.stateOf(id), node.stateOf(other)], ['sent', 'sent'], 'nothing settled');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.stateOf(id) === 'delivered' && node.stateOf(other) === 'delivered', 'the receipt that holds settles both');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.refusals.get('network', 'bad_receipt') === 5, 'a receipt covers its batches once');
+});
