@@ -119,10 +119,10 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
 /** Limits and timings of messaging. */
 export interface MessagingConfig {
   maxPayloadBytes: number;
-  /** Largest accepted difference between an envelope's timestamp and our clock. */
+  /** Largest accepted difference between a batch's time and our clock. */
   clockSkewMs: number;
   defaultTtlSeconds: number;
-  /** A message sent without a signed ack for this long is sent again. */
+  /** A message sent without a signed receipt for this long is sent again. */
   ackTimeoutMs: number;
   maxInFlightPerPeer: number;
   /** Messages the sender puts under one signature, at most (the format allows MAX_BATCH_LEAVES). */

@@ -81,7 +81,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
   const inbox = InboxStore.open(dataDir, {
     maxMessagesPerPeer: messagingConfig.inboxMaxMessagesPerPeer,
     maxBytesPerPeer: messagingConfig.inboxMaxBytesPerPeer,
-    // Replays are refused by nonce while their timestamp could still pass: 2 x the skew, with margin.
+    // A replayed message is recognized by id and leaf hash while its batch's time could still pass: 2 x the skew, with margin.
     seenRetentionMs: 3 * messagingConfig.clockSkewMs,
     maxSeenPerPeer: messagingConfig.inboxMaxSeenPerPeer,
     maxSeen: messagingConfig.inboxMaxSeen,

@@ -12,7 +12,7 @@ import { ed25519Verify, KEY_BYTES, SIGNATURE_BYTES } from './primitives';
  *   "p2p-comm revocation v1" | 0x00 | revoker | revoked | timestamp u64 BE
  *
  * The label and its terminator keep this signature apart from every other
- * one a node makes with the same key (handshake, envelope, ack).
+ * one a node makes with the same key (handshake, batch, receipt).
  */
 export const REVOCATION_LABEL = 'p2p-comm revocation v1';
 export const REVOCATION_NOTICE_BYTES = 2 * KEY_BYTES + 8 + SIGNATURE_BYTES;
