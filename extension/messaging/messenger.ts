@@ -14,13 +14,14 @@ import { decodeHello, encodeHello, type Hello } from '../wire/hello';
 import { leafHash, MerkleTree } from '../wire/merkle';
 import { encodeLeaf, LEAF_FIXED_BYTES, leafMessageId, type MessageType } from '../wire/message-leaf';
 import { encodeMessageProof, messageProof } from '../wire/message-proof';
-import { MAX_RECEIPT_EXCEPTIONS, openReceipt, type ReceiptException, signReceipt } from '../wire/receipt';
+import { openReceipt, type ReceiptException, signReceipt } from '../wire/receipt';
 import { CloseCode } from '../wire/secure-channel';
 import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
 import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatch } from '../wire/signed-batch';
 import { checkAddressing, checkLeaf } from './envelope-checks';
 import { InFlight } from './in-flight';
 import { MessageIds } from './message-ids';
+import { SessionReceipts } from './session-receipts';
 import { encodeContent } from './payload';
 
 export interface MessengerDeps {
@@ -54,19 +55,12 @@ const MAX_DEFER_MS = 60_000;
 const REVOKED_BY_PEER = 'revoked_by_peer';
 const REVOKED = 'revoked';
 
-/** How the receiver stands with the batches of a peer's current session (receipts cover them in order). */
+/** The receiving side of a peer's current session: its batches, and when their receipt goes out. */
 interface ReceivingSession {
-  /** Position of the next batch the session delivers. */
-  next: number;
-  /** First batch the next receipt covers. */
-  receiptFrom: number;
-  /** Batches decided (every message stored, answered duplicate, refused or deferred) and not yet receipted: their exceptions. */
-  decided: Map<number, ReceiptException[]>;
-  /** Those of them that stored something: while there is one, the receipt goes out at the next turn. */
-  storedIn: Set<number>;
-  /** A receipt goes out at the next turn of the event loop (something was stored). */
+  receipts: SessionReceipts;
+  /** A receipt goes out at the next turn of the event loop. */
   flushSoon: boolean;
-  /** A receipt goes out after ackBatchDelayMs (only refusals, deferrals, duplicates were decided). */
+  /** A receipt goes out after ackBatchDelayMs. */
   flushTimer: NodeJS.Timeout | null;
 }
 
@@ -184,7 +178,7 @@ export class Messenger implements SessionListener {
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
     this.inFlight.clearPeer(peerId);
     this.endReceiving(peerId);
-    this.receiving.set(peerId, { next: 0, receiptFrom: 0, decided: new Map(), storedIn: new Set(), flushSoon: false, flushTimer: null });
+    this.receiving.set(peerId, { receipts: new SessionReceipts(), flushSoon: false, flushTimer: null });
     this.requeue(peerId);
     this.schedulePump(peerId);
   }
@@ -450,8 +444,7 @@ export class Messenger implements SessionListener {
   private receiveBatch(peerId: string, body: Uint8Array): void {
     const session = this.receiving.get(peerId);
     if (session === undefined) return;
-    const position = session.next;
-    session.next += 1;
+    const position = session.receipts.arrived();
     let batch: SignedBatch;
     try {
       batch = decodeBatch(body);
@@ -643,9 +636,7 @@ export class Messenger implements SessionListener {
   private decided(peerId: string, session: ReceivingSession, position: number, exceptions: ReceiptException[], stored: boolean): void {
     // The session ended meanwhile: the sender offers its batches again on the next one.
     if (this.receiving.get(peerId) !== session) return;
-    session.decided.set(position, exceptions);
-    if (stored) session.storedIn.add(position);
-    if (session.storedIn.size > 0) {
+    if (session.receipts.decide(position, exceptions, stored) === 'now') {
       if (session.flushSoon) return;
       session.flushSoon = true;
       setImmediate(() => {
@@ -658,33 +649,16 @@ export class Messenger implements SessionListener {
     }
   }
 
-  /** Receipts for the decided batches that follow the last receipted one, in order, each within MAX_RECEIPT_EXCEPTIONS. */
+  /** The receipts due, signed for this session. */
   private sendReceipts(peerId: string, session: ReceivingSession): void {
     clearTimeout(session.flushTimer ?? undefined);
     session.flushTimer = null;
     const sessionId = this.deps.network.sessionIdOf(peerId);
     if (this.receiving.get(peerId) !== session || sessionId === null) return;
-    let first = session.receiptFrom;
-    let exceptions: ReceiptException[] = [];
-    let position = first;
-    for (let batch = session.decided.get(position); batch !== undefined; batch = session.decided.get(position)) {
-      if (exceptions.length + batch.length > MAX_RECEIPT_EXCEPTIONS) {
-        this.sendReceipt(peerId, sessionId, first, position - 1, exceptions);
-        first = position;
-        exceptions = [];
-      }
-      exceptions.push(...batch);
-      session.decided.delete(position);
-      session.storedIn.delete(position);
-      position += 1;
+    const sender = publicKeyFromPeerId(peerId);
+    for (const receipt of session.receipts.take()) {
+      this.deps.network.sendTo(peerId, MSG_RECEIPT, signReceipt(receipt, this.deps.identity, sender, sessionId));
     }
-    if (position > first) this.sendReceipt(peerId, sessionId, first, position - 1, exceptions);
-    session.receiptFrom = position;
-  }
-
-  private sendReceipt(peerId: string, sessionId: Uint8Array, firstBatch: number, lastBatch: number, exceptions: ReceiptException[]): void {
-    const receipt = signReceipt({ firstBatch, lastBatch, exceptions }, this.deps.identity, publicKeyFromPeerId(peerId), sessionId);
-    this.deps.network.sendTo(peerId, MSG_RECEIPT, receipt);
   }
 
   private endReceiving(peerId: string): void {
