@@ -1,5 +1,9 @@
+import { wsThroughput } from '../baseline-ws';
+import { forkBenchChild, nextFromChild, nextFromParent, sendToParent } from '../child-process';
 import { startConnectedPair, until, type BenchNodeOptions } from '../p2p-node';
-import { timedWindow } from '../stats';
+import { peakRssMb, rssMb } from '../process-memory';
+import { profiled } from '../profile';
+import { repeat, timedWindow } from '../stats';
 
 /**
  * One-way throughput between two nodes in this process: each message is
@@ -69,4 +73,64 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
     megabytesPerSecond: (run.perSecond * payloadBytes) / 1e6,
     cpuUsPerMessage: run.cpuUsPerMessage,
   };
+}
+
+/** What the parent asks the throughput child (`--bench-child=throughput`) to run: a warm-up, then `repetitions` timed runs. */
+export interface ThroughputJob {
+  /** Two p2p-comm nodes, or the raw ws baseline: a client and a server. */
+  implementation: 'p2p-comm' | 'ws';
+  payloadBytes: number;
+  window: number;
+  warmUpMs: number;
+  durationMs: number;
+  repetitions: number;
+  /** Where to write a CPU profile of the timed runs, when the bench profiles. */
+  profilePath: string | null;
+}
+
+export interface ThroughputReport {
+  runs: ThroughputRun[];
+  /** The child's resident memory after its last run (both ends closed), and its high-water mark. */
+  rssAfterMb: number;
+  peakRssMb: number;
+  /** The profile's hottest functions, when one was asked for. */
+  hottest: string[];
+}
+
+/**
+ * Runs a throughput job in a fresh process, so that the memory it reports
+ * is what these runs left behind, not what earlier sections of the bench
+ * did.
+ */
+export async function throughputInChild(job: ThroughputJob): Promise<ThroughputReport> {
+  const child = forkBenchChild('throughput');
+  try {
+    child.send(job);
+    return (await nextFromChild(child, 'throughput')) as ThroughputReport;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/** The throughput child: one job, its report, then exit. */
+export async function runThroughputChild(): Promise<void> {
+  const job = (await nextFromParent()) as ThroughputJob;
+  const once = async (durationMs: number): Promise<ThroughputRun> => {
+    if (job.implementation === 'p2p-comm') return p2pThroughput(job.payloadBytes, job.window, durationMs);
+    const run = await wsThroughput(job.payloadBytes, job.window, durationMs);
+    return { ...run, megabytesPerSecond: (run.messagesPerSecond * job.payloadBytes) / 1e6 };
+  };
+  // Warms the JIT up: the first run of a fresh process is slower.
+  await once(job.warmUpMs);
+  const measure = (): Promise<ThroughputRun[]> => repeat(job.repetitions, () => once(job.durationMs));
+  let runs: ThroughputRun[];
+  let hottest: string[] = [];
+  if (job.profilePath === null) {
+    runs = await measure();
+  } else {
+    const profiledRuns = await profiled(job.profilePath, measure);
+    runs = profiledRuns.result;
+    hottest = profiledRuns.hottest;
+  }
+  sendToParent({ runs, rssAfterMb: rssMb(), peakRssMb: peakRssMb(), hottest } satisfies ThroughputReport);
 }

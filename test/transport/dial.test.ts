@@ -1,0 +1,30 @@
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { dial } from '../../extension/transport/dial';
+import { DEFAULT_TRANSPORT_LIMITS, WEBSOCKET_PATH } from '../../extension/transport/limits';
+
+t.test('frames the dialing side sends carry a mask of zeros, so their payload is on the wire as given, and a ws server reads them', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, path: WEBSOCKET_PATH });
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[WebSocket, IncomingMessage]>;
+  const client = await dial(`127.0.0.1:${(server.address() as AddressInfo).port}`, DEFAULT_TRANSPORT_LIMITS);
+  t.teardown(() => client.terminate());
+  const [serverSide, request] = await accepted;
+  const raw: Buffer[] = [];
+  request.socket.on('data', (chunk: Buffer) => raw.push(chunk));
+  const payload = Buffer.from('p2p-comm frame payload');
+  const received = once(serverSide, 'message') as Promise<[Buffer, boolean]>;
+  client.send(payload, { binary: true });
+  const [data, isBinary] = await received;
+  t.ok(isBinary);
+  t.same(data, payload, 'the server reads the payload');
+  const frame = Buffer.concat(raw);
+  t.equal(frame[0], 0x82, 'FIN, binary');
+  t.equal(frame[1], 0x80 | payload.length, 'the mask bit is set, as RFC 6455 has a client do');
+  t.same(frame.subarray(2, 6), Buffer.alloc(4), 'the masking key is zero');
+  t.same(frame.subarray(6), payload, 'the payload is on the wire unchanged');
+});
