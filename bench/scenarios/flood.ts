@@ -1,6 +1,4 @@
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { dial } from '../../extension/transport/dial';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
@@ -10,6 +8,7 @@ import { MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { signedBatches } from '../../test/helpers/batches';
 import { flood, fromList, junkBatch } from '../../test/helpers/flooder';
 import { reconnectRawPeer, throwawayIdentity, type RawSessionPeer } from '../../test/helpers/raw-peer';
+import { forkBenchChild, nextFromChild, nextFromParent, sendToParent } from '../child-process';
 import { nowMs, percentile } from '../stats';
 import { eventually, startHostedNode } from './stdio';
 
@@ -62,9 +61,7 @@ const VALID_MESSAGES_PER_SECOND = 16_000;
 
 export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
   const bob = await startHostedNode('flooded');
-  const entry = process.argv[1];
-  if (entry === undefined) throw new Error('cannot tell which script to fork for the flooder');
-  const child = fork(entry, ['--bench-child=flooder'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = forkBenchChild('flooder');
   try {
     const identity = await eventually(async () => {
       const answer = await bob.call('identity');
@@ -72,11 +69,11 @@ export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
     }, 'the node to listen');
     const address = ((await bob.call('status'))['listening'] as { addresses: string[] }).addresses[0] as string;
     child.send({ kind: 'start', address, peer: identity['peer_id'] as string } satisfies ToFlooder);
-    const requested = (await nextFrom(child)) as Extract<FromFlooder, { kind: 'requested' }>;
+    const requested = (await nextFromChild(child, 'flooder')) as Extract<FromFlooder, { kind: 'requested' }>;
     await bob.call('accept', { request_id: requested.requestId, peer: requested.peer });
     child.send({ kind: 'flood', mode, ms } satisfies ToFlooder);
-    await nextFrom(child);
-    const done = nextFrom(child) as Promise<Extract<FromFlooder, { kind: 'done' }>>;
+    await nextFromChild(child, 'flooder');
+    const done = nextFromChild(child, 'flooder') as Promise<Extract<FromFlooder, { kind: 'done' }>>;
     let finished = false;
     void done.then(() => (finished = true));
     const times: number[] = [];
@@ -103,19 +100,19 @@ export async function floodRun(mode: FloodMode, ms: number): Promise<FloodRun> {
 
 /** The flooder process (`--bench-child=flooder`): asks to pair, then floods once accepted. */
 export async function runFloodChild(): Promise<void> {
-  const start = (await nextMessage()) as Extract<ToFlooder, { kind: 'start' }>;
+  const start = (await nextFromParent()) as Extract<ToFlooder, { kind: 'start' }>;
   const nodeKey = publicKeyFromPeerId(start.peer);
   const identity = throwawayIdentity();
   const requestId = randomBytes(16);
   const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(requestId), listenPort: 0, displayName: 'flooder' } as const;
   await initiateChannel(await dial(start.address, DEFAULT_TRANSPORT_LIMITS), identity, nodeKey, request, start.address, SESSION_OPTIONS);
-  send({ kind: 'requested', requestId: requestId.toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) });
-  const order = (await nextMessage()) as Extract<ToFlooder, { kind: 'flood' }>;
+  sendToParent({ kind: 'requested', requestId: requestId.toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) } satisfies FromFlooder);
+  const order = (await nextFromParent()) as Extract<ToFlooder, { kind: 'flood' }>;
   const connect = (): Promise<RawSessionPeer> => reconnectRawPeer(start.address, start.peer, identity);
   const peer = await connect();
   // Signed before the clock starts: the flood measures the node, not the flooder's signing.
   const batches = order.mode === 'valid' ? signedBatches(identity, nodeKey, Math.ceil((VALID_MESSAGES_PER_SECOND * order.ms) / 1000)) : [];
-  send({ kind: 'flooding' });
+  sendToParent({ kind: 'flooding' } satisfies FromFlooder);
   const began = nowMs();
   const timeUp = new Promise<void>((resolve) => setTimeout(resolve, order.ms));
   if (order.mode === 'valid') {
@@ -123,7 +120,7 @@ export async function runFloodChild(): Promise<void> {
     const report = await flood(peer, fromList(batches), timeUp);
     // The batches are soon all in flight (socket buffers hold thousands); the node works through them until the time is up.
     await timeUp;
-    send({ kind: 'done', perSecond: stored.count / ((nowMs() - began) / 1000), sent: report.sent, cutOff: report.closedByNode, reconnects: 0 });
+    sendToParent({ kind: 'done', perSecond: stored.count / ((nowMs() - began) / 1000), sent: report.sent, cutOff: report.closedByNode, reconnects: 0 } satisfies FromFlooder);
   } else {
     const report = await flood(peer, junkBatch, timeUp);
     // Cut off, the flooder keeps knocking until the run is over: each attempt is a handshake the node must refuse.
@@ -138,7 +135,7 @@ export async function runFloodChild(): Promise<void> {
         // Refused or not let in: what the node is meant to do.
       }
     }
-    send({ kind: 'done', perSecond: report.perSecond, sent: report.sent, cutOff: report.closedByNode, reconnects });
+    sendToParent({ kind: 'done', perSecond: report.perSecond, sent: report.sent, cutOff: report.closedByNode, reconnects } satisfies FromFlooder);
   }
   process.exit(0);
 }
@@ -159,21 +156,4 @@ function countStored(peer: RawSessionPeer): { count: number } {
     }
   })();
   return stored;
-}
-
-function send(message: FromFlooder): void {
-  process.send?.(message);
-}
-
-function nextMessage(): Promise<unknown> {
-  return new Promise((resolve) => process.once('message', resolve));
-}
-
-/** The child's next message; fails if the child exits first (its error is on stderr). */
-async function nextFrom(child: ReturnType<typeof fork>): Promise<unknown> {
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`the flooder exited (code ${String(code)}) before answering`);
-  });
-  const [message] = (await Promise.race([once(child, 'message'), exited])) as [unknown];
-  return message;
 }
