@@ -128,22 +128,41 @@ export class Messenger implements SessionListener {
     // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     this.assertSendable(request.peer);
-    const message = await outbox.add({
-      messageId: randomBytes(MESSAGE_ID_BYTES).toString('hex'),
+    const messageId = randomBytes(MESSAGE_ID_BYTES).toString('hex');
+    const stored = outbox.add({
+      messageId,
       peerId: request.peer,
       type: request.type,
       correlationId: request.correlationId,
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
+    const offer = (): void => {
+      if (!this.deps.network.isOnline(request.peer)) return;
+      this.queueFor(request.peer).push(messageId);
+      this.pump(request.peer);
+    };
+    // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written.
+    const queuedAtOnce = outbox.get(messageId) !== undefined;
+    if (queuedAtOnce) offer();
+    let message: OutgoingMessage;
+    try {
+      message = await stored;
+    } catch (error) {
+      if (!queuedAtOnce && !this.inFlight.has(messageId)) throw error;
+      this.inFlight.delete(messageId);
+      throw new P2pError(
+        'INTERNAL_ERROR',
+        `message ${messageId} to ${request.peer} could not be stored in the outbox (${(error as Error).message}), but it may ` +
+          'still have been delivered, as it was sent while it was written: do not take it as lost; if you send it again, ' +
+          'the peer may get it twice',
+      );
+    }
+    if (!queuedAtOnce) offer();
     if (trust.stateOf(request.peer) === 'revoked_by_peer') {
       // The peer revoked this node while the message was being written: it fails like the others.
       await this.failAllFor(request.peer, REVOKED_BY_PEER);
       return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
-    }
-    if (this.deps.network.isOnline(request.peer)) {
-      this.queueFor(request.peer).push(message.messageId);
-      this.pump(request.peer);
     }
     return { messageId: message.messageId, state: this.stateOf(message) };
   }
@@ -311,7 +330,8 @@ export class Messenger implements SessionListener {
     const attempts = message.attempts + 1;
     if (ack.status === AckStatus.STORED || ack.status === AckStatus.DUPLICATE) {
       this.widenWindow(peerId);
-      await outbox.update(id, { state: 'delivered', reason: null, attempts });
+      // Lazy: a crash that loses it only means the message is offered again, and the peer drops the copy.
+      await outbox.update(id, { state: 'delivered', reason: null, attempts }, { durable: false });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
       return 0;
     }

@@ -66,6 +66,7 @@ t.test('the defaults are the documented ones', async (t) => {
     finalStateRetentionMs: 7 * 24 * 3600 * 1000,
     maxFinalStates: 10_000,
     maxRecordBytes: 1024 * 1024 + 4096,
+    lazyFlushMs: 100,
   });
 });
 
