@@ -137,19 +137,20 @@ export class Messenger implements SessionListener {
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
-    const offer = (): void => {
-      if (!this.deps.network.isOnline(request.peer)) return;
+    const offer = (): boolean => {
+      if (!this.deps.network.isOnline(request.peer)) return false;
       this.queueFor(request.peer).push(messageId);
       this.pump(request.peer);
+      return true;
     };
     // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written.
     const queuedAtOnce = outbox.get(messageId) !== undefined;
-    if (queuedAtOnce) offer();
+    const offeredAtOnce = queuedAtOnce && offer();
     let message: OutgoingMessage;
     try {
       message = await stored;
     } catch (error) {
-      if (!queuedAtOnce && !this.inFlight.has(messageId)) throw error;
+      if (!offeredAtOnce && !this.inFlight.has(messageId)) throw error;
       this.inFlight.delete(messageId);
       throw new P2pError(
         'INTERNAL_ERROR',
