@@ -143,9 +143,11 @@ export class Messenger implements SessionListener {
       this.pump(request.peer);
       return true;
     };
-    // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written.
+    // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written,
+    // once the write has started (the log starts it a microtask later, to take the appends of this turn along).
     const queuedAtOnce = outbox.get(messageId) !== undefined;
-    const offeredAtOnce = queuedAtOnce && offer();
+    await Promise.resolve();
+    const offeredAtOnce = queuedAtOnce && outbox.get(messageId) !== undefined && offer();
     let message: OutgoingMessage;
     try {
       message = await stored;

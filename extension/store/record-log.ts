@@ -239,7 +239,7 @@ export class RecordLog {
     this.assertWritable();
     this.assertRecordSize(body);
     this.lazy.push({ kind: 'append', body, place: undefined, resolve: ignore, reject: ignore });
-    // Not unref'd: a process that ends without close loses the record as a crash would, and close clears it.
+    // Not unref'd: a process about to end waits the short while it takes to write the record; close clears it.
     this.lazyTimer ??= setTimeout(() => {
       this.lazyTimer = undefined;
       this.handOverLazy();

@@ -53,10 +53,14 @@ function sender(t: Test) {
   const peerId = peerIdFromPublicKey(peer.publicKey);
   trust.trust({ publicKey: peer.publicKey, displayName: 'bob', addresses: [] });
   const envelopes: string[] = [];
+  /** How many writes the disk had been asked for when each envelope left. */
+  const writesWhenSent: number[] = [];
   const network = {
     isOnline: () => true,
     sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
-      if (type === MSG_ENVELOPE) envelopes.push(Buffer.from(decodeEnvelope(body, DEFAULT_MESSAGING_CONFIG.maxPayloadBytes).messageId).toString('hex'));
+      if (type !== MSG_ENVELOPE) return true;
+      envelopes.push(Buffer.from(decodeEnvelope(body, DEFAULT_MESSAGING_CONFIG.maxPayloadBytes).messageId).toString('hex'));
+      writesWhenSent.push(disk.writes);
       return true;
     },
     refuse(): void {},
@@ -77,6 +81,7 @@ function sender(t: Test) {
     disk,
     outbox,
     envelopes,
+    writesWhenSent,
     file: join(dir, OUTBOX_FILE_NAME),
     send: (content: string) => messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null }),
     /** The peer's signed answer that it stored the message. */
@@ -113,6 +118,7 @@ t.test('send signs and sends the message while its outbox record is written, and
   });
   await eventually(async () => node.envelopes.length === 1 && node.disk.writes === 1, 'the envelope to leave while the write waits');
   const messageId = node.envelopes[0] as string;
+  t.same(node.writesWhenSent, [1], 'signed and sent once the write had started, so the two overlap');
   t.match(node.outbox.get(messageId), { state: 'queued' });
   t.same(recordKinds(node.file), [], 'not on disk yet');
   // The peer's answer can beat the write: its delivered state is lazy, and lands after the add.
