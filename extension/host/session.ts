@@ -42,6 +42,8 @@ export class HostSession {
   private state: SessionState = 'awaiting-initialize';
   private exiting = false;
   private requestsAnswered = 0;
+  /** event.publish requests written whose reply has not come (nor timed out). */
+  private unansweredPublishes = 0;
   /** Set when the session should end once every received request is answered. */
   private stopReason: string | null = null;
   /** Rejects when stdin closes: a reply the host has not written by then never comes. */
@@ -136,30 +138,42 @@ export class HostSession {
 
   private async execute(params: unknown): Promise<ExecuteResult> {
     const request = parseExecuteParams(params);
+    // Events queued before this call go out at once, while the operation runs (a send's durable write)...
+    const budget = { left: this.options.limits.maxEventsPerCall };
+    this.publishQueuedEvents(budget);
     try {
       const outcome = await this.options.app.execute(request);
       // `data` must always be present: without it Nexus reports success whatever happened.
       return { success: true, data: outcome.data ?? null, message: outcome.message };
     } finally {
-      await this.publishQueuedEvents();
+      // ...and those it queued, within the same budget, before its answer.
+      this.publishQueuedEvents(budget);
     }
   }
 
   /**
-   * One bounded batch per execute: the host waits for our answer while we
-   * publish, so a peer that causes events faster than the host reads them
-   * must not be able to hold the call up. What is left waits for the next.
-   * The requests are written together and answered in turn: a busy node
-   * then pays one wait for its own event loop per batch, not per event.
+   * A bounded number of events per execute: the host handles each request
+   * it reads before it reads our answer, so a peer that causes events
+   * faster than the host reads them must not be able to hold the call up.
+   * The requests are written together, and the answer does not wait for
+   * the host's replies: the host reads the requests before the answer
+   * anyway, and a reply only settles the event's count. At most
+   * maxEventsPerCall requests are unanswered at a time, so a host that
+   * stops replying stops getting more. What is left waits for the next call.
    */
-  private async publishQueuedEvents(): Promise<void> {
+  private publishQueuedEvents(budget: { left: number }): void {
     const { outbox, limits } = this.options;
-    await Promise.all(outbox.takeBatch(limits.maxEventsPerCall).map((event) => this.publish(event)));
+    const room = Math.min(budget.left, limits.maxEventsPerCall - this.unansweredPublishes);
+    if (room <= 0) return;
+    const batch = outbox.takeBatch(room);
+    budget.left -= batch.length;
+    for (const event of batch) void this.publish(event);
   }
 
   private async publish(event: OutgoingEvent): Promise<void> {
     const { outbox, logger, limits } = this.options;
     let timer: NodeJS.Timeout | undefined;
+    this.unansweredPublishes += 1;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new Error(`no reply from the host within ${limits.publishTimeoutMs} ms`)),
@@ -173,6 +187,7 @@ export class HostSession {
       outbox.recordFailed();
       logger.warn(`event.publish of ${event.type} failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
+      this.unansweredPublishes -= 1;
       clearTimeout(timer);
     }
   }

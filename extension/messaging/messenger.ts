@@ -133,22 +133,46 @@ export class Messenger implements SessionListener {
     // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     this.assertSendable(request.peer);
-    const message = await outbox.add({
-      messageId: this.messageIds.take(),
+    const messageId = this.messageIds.take();
+    const stored = outbox.add({
+      messageId,
       peerId: request.peer,
       type: request.type,
       correlationId: request.correlationId,
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
+    const offer = (): boolean => {
+      if (!this.deps.network.isOnline(request.peer)) return false;
+      this.queueFor(request.peer).push(messageId);
+      this.schedulePump(request.peer);
+      return true;
+    };
+    // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written,
+    // once the write has started (the log starts it a microtask later, to take the appends of this turn along).
+    const queuedAtOnce = outbox.get(messageId) !== undefined;
+    await Promise.resolve();
+    const offeredAtOnce = queuedAtOnce && outbox.get(messageId) !== undefined && offer();
+    let message: OutgoingMessage;
+    try {
+      message = await stored;
+    } catch (error) {
+      // Still waiting in the peer's line (the pump runs a turn later), it never left: the plain storage error says it all.
+      const left = offeredAtOnce && !(this.waiting.get(request.peer)?.includes(messageId) ?? false);
+      if (!left) throw error;
+      this.inFlight.delete(messageId);
+      throw new P2pError(
+        'INTERNAL_ERROR',
+        `message ${messageId} to ${request.peer} could not be stored in the outbox (${(error as Error).message}), but it may ` +
+          'still have been delivered, as it was sent while it was written: do not take it as lost; if you send it again, ' +
+          'the peer may get it twice',
+      );
+    }
+    if (!queuedAtOnce) offer();
     if (trust.stateOf(request.peer) === 'revoked_by_peer') {
       // The peer revoked this node while the message was being written: it fails like the others.
       await this.failAllFor(request.peer, REVOKED_BY_PEER);
       return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
-    }
-    if (this.deps.network.isOnline(request.peer)) {
-      this.queueFor(request.peer).push(message.messageId);
-      this.schedulePump(request.peer);
     }
     return { messageId: message.messageId, state: this.stateOf(message) };
   }
@@ -351,7 +375,8 @@ export class Messenger implements SessionListener {
     const attempts = message.attempts + 1;
     if (exception === undefined) {
       this.widenWindow(peerId);
-      await outbox.update(id, { state: 'delivered', reason: null, attempts });
+      // Lazy: a crash that loses it only means the message is offered again, and the peer drops the copy.
+      await outbox.update(id, { state: 'delivered', reason: null, attempts }, { durable: false });
       events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
       return 0;
     }

@@ -500,7 +500,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     };
   }
 
-  private compactIfDue(): Promise<void> {
+  private compactIfDue(): Promise<void> | undefined {
     // Aged seen entries are dropped lazily; they must not count as live, nor be written again.
     this.forgetOldSeen();
     return this.journal.compactIfDue(this.liveBytes, () => this.snapshot());

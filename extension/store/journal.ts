@@ -11,6 +11,8 @@ export interface JournalOptions {
   costOfMovingAway: string;
   /** Largest record in the file. */
   maxRecordBytes: number;
+  /** Longest a lazy record waits for a write to carry it (see RecordLog.appendLazy). */
+  lazyFlushMs?: number | undefined;
 }
 
 /**
@@ -34,8 +36,8 @@ export class Journal {
     decode: (body: Uint8Array) => R,
     apply: (record: R, place: RecordPlace) => void,
   ): Journal {
-    const { name, costOfMovingAway, maxRecordBytes } = options;
-    const { log, records, positions } = RecordLog.open(path, { maxRecordBytes });
+    const { name, costOfMovingAway, maxRecordBytes, lazyFlushMs } = options;
+    const { log, records, positions } = RecordLog.open(path, { maxRecordBytes, lazyFlushMs });
     records.forEach((body, index) => {
       let record: R;
       try {
@@ -72,6 +74,15 @@ export class Journal {
     return apply(place);
   }
 
+  /**
+   * Appends a record nobody waits for (RecordLog.appendLazy): the caller
+   * applies it at once, and a crash before it is written loses it. Throws
+   * at once when the log takes no more writes.
+   */
+  commitLazy(body: Uint8Array): void {
+    this.log.appendLazy(body);
+  }
+
   /** The records at these places, as RecordLog.read gives them. */
   read(places: readonly RecordPlace[]): Promise<(Uint8Array | Error)[]> {
     return this.log.read(places);
@@ -82,16 +93,18 @@ export class Journal {
    * file would hold; `snapshot` gives the records memory holds, as bodies
    * or as the places of records to carry over. Stores run it before a
    * write, so a compaction that fails fails that write and changes nothing.
+   * Undefined when there is nothing to wait for, so that a store can go on
+   * in the same step.
    */
-  async compactIfDue(liveBytes: number, snapshot: () => RewriteEntry[]): Promise<void> {
+  compactIfDue(liveBytes: number, snapshot: () => RewriteEntry[]): Promise<void> | undefined {
     if (this.compaction === undefined) {
       const size = this.log.sizeBytes;
-      if (size <= COMPACTION_MIN_BYTES || size <= 2 * liveBytes) return;
+      if (size <= COMPACTION_MIN_BYTES || size <= 2 * liveBytes) return undefined;
       this.compaction = this.compact(snapshot).finally(() => {
         this.compaction = undefined;
       });
     }
-    await this.compaction;
+    return this.compaction;
   }
 
   /** Waits for the writes under way. */

@@ -2,14 +2,18 @@ import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { Journal } from './journal';
 import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
-import { RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
+import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
 
 /**
  * Messages this node sends, from `send` until they are delivered, expire or
  * fail. The state lives in memory and every change is appended to a
- * RecordLog before it is applied, so what a caller can see is always on
- * disk. A final state is kept (without its content) for a while so that
- * `message_status` can still answer, then forgotten.
+ * RecordLog. A new message is visible at once, so that it can be signed and
+ * sent while its record is written, and `add` resolves once it is on disk;
+ * if that write fails the message is taken out again. A state change is
+ * applied once it is on disk, except a lazy one (see update), applied at
+ * once and written with a later write. A final state is kept (without its
+ * content) for a while so that `message_status` can still answer, then
+ * forgotten.
  *
  * File `<data_dir>/outbox.log` (see record-log.ts for the framing). Bodies,
  * integers big-endian, times in ms since 1970 as float64, ids as raw bytes,
@@ -62,6 +66,15 @@ export interface OutgoingChange {
   attempts?: number;
 }
 
+export interface UpdateOptions {
+  /**
+   * false: applied at once, written with the next write or within
+   * lazyFlushMs, and lost if the process dies before. Only for a change a
+   * crash may undo without harm: the caller must be able to redo it.
+   */
+  durable?: boolean;
+}
+
 export interface OutboxLimits {
   /** Pending (queued or sent) messages per peer; beyond this `add` is refused. */
   maxMessagesPerPeer: number;
@@ -73,6 +86,8 @@ export interface OutboxLimits {
   maxFinalStates: number;
   /** Largest record in the file: the largest message plus its fields. */
   maxRecordBytes: number;
+  /** Longest a lazy state change waits for a write to carry it before it is written alone. */
+  lazyFlushMs: number;
 }
 
 export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
@@ -81,6 +96,7 @@ export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
   finalStateRetentionMs: 7 * 24 * 3600 * 1000,
   maxFinalStates: 10_000,
   maxRecordBytes: 1024 * 1024 + 4096,
+  lazyFlushMs: DEFAULT_LAZY_FLUSH_MS,
 };
 
 export const OUTBOX_FILE_NAME = 'outbox.log';
@@ -100,12 +116,10 @@ type StateChange = Pick<OutgoingMessage, 'state' | 'reason' | 'attempts' | 'upda
 
 type OutboxRecord = { kind: 'message'; message: OutgoingMessage } | { kind: 'state'; messageId: string; change: StateChange };
 
-/** A peer's pending messages in send order, and the adds for it still being written. */
+/** A peer's pending messages in send order. */
 interface PeerQueue {
   messages: Map<string, OutgoingMessage>;
   bytes: number;
-  reservedMessages: number;
-  reservedBytes: number;
 }
 
 export class OutboxStore {
@@ -114,7 +128,12 @@ export class OutboxStore {
   private readonly queues = new Map<string, PeerQueue>();
   /** Final messages in the order they became final, which is the order they are forgotten in. */
   private readonly finals = new Map<string, OutgoingMessage>();
-  private readonly reservedIds = new Set<string>();
+  /**
+   * Messages whose ADD is still being written: visible, but not in a
+   * compaction's snapshot, which carries their record from the old file
+   * instead (Journal.compact).
+   */
+  private readonly undurable = new Set<string>();
   /** Messages a sweep is moving to a final state right now. */
   private readonly finishing = new Set<string>();
   /** What a compacted file would hold, in bytes. */
@@ -133,6 +152,7 @@ export class OutboxStore {
         name: 'outbox',
         costOfMovingAway: 'the messages in it are then neither sent nor reported',
         maxRecordBytes: limits.maxRecordBytes,
+        lazyFlushMs: limits.lazyFlushMs,
       },
       decodeRecord,
       (record) => this.apply(record),
@@ -145,14 +165,24 @@ export class OutboxStore {
     return store;
   }
 
-  /** Resolves once the message is on disk, queued. */
+  /**
+   * Queues the message: get and pendingFor return it, queued, from the
+   * moment this is called (unless it throws, or a compaction is due, which
+   * runs first), and the promise resolves once it is on disk, with the
+   * message as it is by then. If the write fails the message is taken out
+   * again, whatever happened to it meanwhile, and the promise rejects: the
+   * log takes no more writes then, so no later record can bring it back.
+   */
   async add(message: NewOutgoingMessage): Promise<OutgoingMessage> {
-    this.forgetExpiredFinals();
     checkMessageFields(message);
     if (!Number.isSafeInteger(message.ttlMs) || message.ttlMs <= 0) {
       throw new P2pError('INVALID_INPUT', `a time to live is a whole number of milliseconds above 0, got ${message.ttlMs}`);
     }
-    if (this.messages.has(message.messageId) || this.reservedIds.has(message.messageId)) {
+    // Only when one is due; otherwise the message is queued and its write asked for in this same step.
+    const compaction = this.compactIfDue();
+    if (compaction !== undefined) await compaction;
+    this.forgetExpiredFinals();
+    if (this.messages.has(message.messageId)) {
       throw new P2pError('CONFLICT', `message id ${message.messageId} is already in the outbox; every message needs a new id`);
     }
     this.assertRoomFor(message.peerId, message.content.length);
@@ -170,22 +200,28 @@ export class OutboxStore {
       reason: null,
       attempts: 0,
     };
-    const body = encodeAdd(queued);
-    const release = this.reserve(queued);
+    // Asked for before the message is visible, so every record about it that follows lands after it in the log.
+    const written = this.journal.commit(encodeAdd(queued), () => undefined);
+    this.apply({ kind: 'message', message: queued });
+    this.undurable.add(queued.messageId);
     try {
-      await this.compactIfDue();
-      return await this.journal.commit(body, () => {
-        release();
-        this.apply({ kind: 'message', message: queued });
-        return queued;
-      });
+      await written;
+    } catch (error) {
+      this.forget(queued.messageId);
+      throw error;
     } finally {
-      release();
+      this.undurable.delete(queued.messageId);
     }
+    return this.messages.get(queued.messageId) ?? queued;
   }
 
-  /** Resolves once the change is on disk. A final state is never changed: the message comes back as it is. */
-  async update(messageId: string, change: OutgoingChange): Promise<OutgoingMessage> {
+  /**
+   * Resolves once the change is on disk, or at once with `durable: false`
+   * (see UpdateOptions). A final state is never changed: the message comes
+   * back as it is. A change to a message whose add is still being written
+   * lands after the add in the log, and is lost with it if that write fails.
+   */
+  async update(messageId: string, change: OutgoingChange, options: UpdateOptions = {}): Promise<OutgoingMessage> {
     this.forgetExpiredFinals();
     const current = this.messages.get(messageId);
     if (current === undefined) throw notFound(messageId);
@@ -199,9 +235,15 @@ export class OutboxStore {
       attempts: change.attempts ?? current.attempts,
       updatedAt: this.now(),
     };
+    const record: OutboxRecord = { kind: 'state', messageId, change: next };
+    if (options.durable === false) {
+      // Throws, applying nothing, when the log takes no more writes.
+      this.journal.commitLazy(encodeState(messageId, next));
+      return this.apply(record) as OutgoingMessage;
+    }
     await this.compactIfDue();
-    const updated = await this.journal.commit(encodeState(messageId, next), () => this.apply({ kind: 'state', messageId, change: next }));
-    // Forgotten meanwhile: only when other messages pushed its final state out.
+    const updated = await this.journal.commit(encodeState(messageId, next), () => this.apply(record));
+    // Forgotten meanwhile: only when other messages pushed its final state out, or its add failed.
     if (updated === undefined) throw notFound(messageId);
     return updated;
   }
@@ -266,8 +308,8 @@ export class OutboxStore {
 
   private assertRoomFor(peerId: string, contentBytes: number): void {
     const queue = this.queues.get(peerId);
-    const messages = queue === undefined ? 0 : queue.messages.size + queue.reservedMessages;
-    const bytes = queue === undefined ? 0 : queue.bytes + queue.reservedBytes;
+    const messages = queue?.messages.size ?? 0;
+    const bytes = queue?.bytes ?? 0;
     const { maxMessagesPerPeer, maxBytesPerPeer } = this.limits;
     if (messages + 1 > maxMessagesPerPeer || bytes + contentBytes > maxBytesPerPeer) {
       throw new P2pError(
@@ -279,33 +321,28 @@ export class OutboxStore {
     }
   }
 
-  /** Counts an add against its peer's limits while it is written; the returned release may be called twice. */
-  private reserve(message: OutgoingMessage): () => void {
-    const queue = this.queueOf(message.peerId);
-    queue.reservedMessages += 1;
-    queue.reservedBytes += message.content.length;
-    this.reservedIds.add(message.messageId);
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      queue.reservedMessages -= 1;
-      queue.reservedBytes -= message.content.length;
-      this.reservedIds.delete(message.messageId);
-      this.dropIfIdle(message.peerId, queue);
-    };
+  /** Takes a message out of memory in whatever state it reached (its add failed). */
+  private forget(messageId: string): void {
+    const message = this.messages.get(messageId);
+    if (message !== undefined) this.remove(message);
   }
 
-  private compactIfDue(): Promise<void> {
+  private compactIfDue(): Promise<void> | undefined {
     return this.journal.compactIfDue(this.liveBytes, () => this.snapshot());
   }
 
-  /** What memory holds, as records: the retained final states, then each pending message as ADD and STATE. */
+  /**
+   * What memory holds, as records: the retained final states, then each
+   * pending message as ADD and STATE; not the messages whose ADD is still
+   * being written, which the compaction carries from the old file.
+   */
   private snapshot(): Uint8Array[] {
     const bodies: Uint8Array[] = [];
-    for (const message of this.finals.values()) bodies.push(encodeFinal(message));
+    for (const message of this.finals.values()) if (!this.undurable.has(message.messageId)) bodies.push(encodeFinal(message));
     for (const queue of this.queues.values()) {
-      for (const message of queue.messages.values()) bodies.push(encodeAdd(message), encodeState(message.messageId, message));
+      for (const message of queue.messages.values()) {
+        if (!this.undurable.has(message.messageId)) bodies.push(encodeAdd(message), encodeState(message.messageId, message));
+      }
     }
     return bodies;
   }
@@ -375,14 +412,14 @@ export class OutboxStore {
   private queueOf(peerId: string): PeerQueue {
     let queue = this.queues.get(peerId);
     if (queue === undefined) {
-      queue = { messages: new Map(), bytes: 0, reservedMessages: 0, reservedBytes: 0 };
+      queue = { messages: new Map(), bytes: 0 };
       this.queues.set(peerId, queue);
     }
     return queue;
   }
 
   private dropIfIdle(peerId: string, queue: PeerQueue): void {
-    if (queue.messages.size === 0 && queue.reservedMessages === 0) this.queues.delete(peerId);
+    if (queue.messages.size === 0) this.queues.delete(peerId);
   }
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   close,
   closeSync,
+  constants,
   fchmod,
   fsync,
   fsyncSync,
@@ -34,10 +35,19 @@ import { SharedDescriptor } from './shared-descriptor';
  * byte: a header of zeros, which is what a file system shows for a block it
  * allocated but never wrote, would otherwise pass as an empty record.
  *
- * Appends are group-committed: every append that arrives while a write and
- * fsync are under way goes into the next single write and fsync, so the
- * cost of an fsync is shared by all the messages that waited for it, and
- * each append still resolves only once its record is on disk.
+ * The file is open with O_DSYNC, so one write is durable by the time it
+ * returns: a commit is a single job in the thread pool, where a write and
+ * then an fsync took two (and the wait between them) for the same guarantee.
+ * Appends are group-committed: every append that arrives while a write is
+ * under way goes into the next single write, so the cost of a durable write
+ * is shared by all the messages that waited for it, and each append still
+ * resolves only once its record is on disk.
+ *
+ * A lazy append (appendLazy) is for a record whose loss a crash may cause
+ * without harm (the store says why for each): it never starts a write of its
+ * own while writes come, but rides at the end of the next one, or goes
+ * alone once lazyFlushMs passed without one, or at close. So it never makes
+ * an append wait, and it still lands after everything appended before it.
  *
  * At open, a last record that is cut short or fails its checksum is what a
  * crash during an append leaves: no caller was told it was stored, so it is
@@ -82,11 +92,18 @@ export type RewriteEntry = Uint8Array | RecordPlace;
 export interface RecordLogOptions {
   /** Largest body accepted; a longer one in the file is damage. */
   maxRecordBytes: number;
+  /** Longest a lazy append waits for a write to ride on before it is written alone (see appendLazy). */
+  lazyFlushMs?: number | undefined;
 }
 
+/** How long a lazy append waits for a write to carry it, unless the log is told otherwise. */
+export const DEFAULT_LAZY_FLUSH_MS = 100;
+
 export interface RecordLogStats {
-  /** fsyncs done for appends (a rewrite's own fsyncs are not counted). */
+  /** Durable writes done for appends, one O_DSYNC write each (a rewrite's writes and fsyncs are not counted). */
   flushes: number;
+  /** Lazy records written at the end of a write that appends started. */
+  carried: number;
   /** Records appended since open. */
   records: number;
   /** Bytes appended since open, record headers included. */
@@ -115,6 +132,9 @@ interface CloseTask extends Settle {
 
 type Task = AppendTask | RewriteTask | CloseTask;
 
+/** Every write to the log is durable by the time it returns (see the file comment). */
+const LOG_OPEN_FLAGS = constants.O_RDWR | constants.O_DSYNC;
+
 const closeAsync = promisify(close);
 const fchmodAsync = promisify(fchmod);
 const fsyncAsync = promisify(fsync);
@@ -132,6 +152,10 @@ export class RecordLog {
   /** Set when a write failed: what reached the disk is unknown, so nothing more is written. */
   private failure: unknown;
   private flushes = 0;
+  private carried = 0;
+  /** Lazy appends not handed to the writer yet, oldest first. */
+  private lazy: AppendTask[] = [];
+  private lazyTimer: NodeJS.Timeout | undefined;
   private appendedRecords = 0;
   private appendedBytes = 0;
 
@@ -140,6 +164,7 @@ export class RecordLog {
   private constructor(
     private readonly path: string,
     private readonly maxRecordBytes: number,
+    private readonly lazyFlushMs: number,
     fd: number,
     private size: number,
     /** Bytes dropped at open: an unfinished last record, and any zeros after it. */
@@ -155,6 +180,7 @@ export class RecordLog {
    */
   static open(path: string, options: RecordLogOptions): { log: RecordLog; records: Uint8Array[]; positions: number[] } {
     const fd = openOrCreate(path);
+    const lazyFlushMs = options.lazyFlushMs ?? DEFAULT_LAZY_FLUSH_MS;
     try {
       const content = readFileSync(fd);
       if (isUnfinishedCreation(content)) {
@@ -162,14 +188,14 @@ export class RecordLog {
         ftruncateSync(fd, 0);
         writeSync(fd, RECORD_LOG_MAGIC, 0, RECORD_LOG_MAGIC.length, 0);
         fsyncSync(fd);
-        return { log: new RecordLog(path, options.maxRecordBytes, fd, RECORD_LOG_MAGIC.length, 0), records: [], positions: [] };
+        return { log: new RecordLog(path, options.maxRecordBytes, lazyFlushMs, fd, RECORD_LOG_MAGIC.length, 0), records: [], positions: [] };
       }
       const { records, positions, end } = readRecords(path, content, options.maxRecordBytes);
       if (end < content.length) {
         ftruncateSync(fd, end);
         fsyncSync(fd);
       }
-      return { log: new RecordLog(path, options.maxRecordBytes, fd, end, content.length - end), records, positions };
+      return { log: new RecordLog(path, options.maxRecordBytes, lazyFlushMs, fd, end, content.length - end), records, positions };
     } catch (error) {
       closeQuietly(fd);
       throw error;
@@ -182,11 +208,11 @@ export class RecordLog {
   }
 
   get stats(): RecordLogStats {
-    return { flushes: this.flushes, records: this.appendedRecords, bytes: this.appendedBytes };
+    return { flushes: this.flushes, carried: this.carried, records: this.appendedRecords, bytes: this.appendedBytes };
   }
 
   /**
-   * Resolves once the record is written and fsync'd, and `place`, if given,
+   * Resolves once the record is durably written, and `place`, if given,
    * says where. The body is copied when its batch is written: do not change
    * it before the promise settles.
    */
@@ -199,6 +225,25 @@ export class RecordLog {
       }
       this.enqueue({ kind: 'append', body, place, resolve, reject });
     });
+  }
+
+  /**
+   * Appends the record without a durable write of its own: it is written at
+   * the end of the next write appends start, or alone after lazyFlushMs, or
+   * at close, always after every append asked for before it. Nobody waits
+   * for it: a write that fails makes the log unusable, which the next
+   * append reports. A crash before it is written loses it; use it only for
+   * records whose loss the store recovers from.
+   */
+  appendLazy(body: Uint8Array): void {
+    this.assertWritable();
+    this.assertRecordSize(body);
+    this.lazy.push({ kind: 'append', body, place: undefined, resolve: ignore, reject: ignore });
+    // Not unref'd: a process about to end waits the short while it takes to write the record; close clears it.
+    this.lazyTimer ??= setTimeout(() => {
+      this.lazyTimer = undefined;
+      this.handOverLazy();
+    }, this.lazyFlushMs);
   }
 
   /**
@@ -233,7 +278,10 @@ export class RecordLog {
 
   /** Finishes every append asked for before, then closes the file. */
   close(): Promise<void> {
-    this.closing ??= new Promise((resolve, reject) => this.enqueue({ kind: 'close', resolve, reject }));
+    this.closing ??= new Promise((resolve, reject) => {
+      this.handOverLazy();
+      this.enqueue({ kind: 'close', resolve, reject });
+    });
     return this.closing;
   }
 
@@ -249,6 +297,15 @@ export class RecordLog {
         `a record in ${this.path} holds 1 to ${this.maxRecordBytes} bytes, this one ${body.length}; send a smaller message`,
       );
     }
+  }
+
+  /** The lazy appends join the queue as ordinary ones: written next, alone if nothing else comes. */
+  private handOverLazy(): void {
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
+    const lazy = this.lazy;
+    this.lazy = [];
+    for (const task of lazy) this.enqueue(task);
   }
 
   private enqueue(task: Task): void {
@@ -272,18 +329,33 @@ export class RecordLog {
     this.draining = false;
   }
 
-  /** The appends at the head of the queue, up to the next rewrite or close and MAX_WRITE_BYTES (at least one). */
+  /**
+   * The appends at the head of the queue, up to the next rewrite or close
+   * and MAX_WRITE_BYTES (at least one), then lazy appends that fit: they
+   * were asked for after every append in the queue, so they go last.
+   */
   private takeBatch(): AppendTask[] {
     const batch: AppendTask[] = [];
     let bytes = 0;
-    for (const task of this.queue) {
-      if (task.kind !== 'append') break;
+    const fits = (task: AppendTask): boolean => {
       const framed = RECORD_HEADER_BYTES + task.body.length;
-      if (batch.length > 0 && bytes + framed > MAX_WRITE_BYTES) break;
+      if (batch.length > 0 && bytes + framed > MAX_WRITE_BYTES) return false;
       batch.push(task);
       bytes += framed;
-    }
+      return true;
+    };
+    for (const task of this.queue) if (task.kind !== 'append' || !fits(task)) break;
     this.queue.splice(0, batch.length);
+    // Carried only when nothing else waits in the queue: a lazy record must not pass an append asked for before it.
+    if (this.queue.length > 0) return batch;
+    let carried = 0;
+    while (carried < this.lazy.length && fits(this.lazy[carried] as AppendTask)) carried += 1;
+    this.lazy.splice(0, carried);
+    this.carried += carried;
+    if (this.lazy.length === 0) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = undefined;
+    }
     return batch;
   }
 
@@ -294,8 +366,8 @@ export class RecordLog {
     }
     const buffer = frame(batch.map((task) => task.body));
     try {
+      // Durable once it returns: the file is open with O_DSYNC.
       await writeAll(this.file.fd, buffer, this.size);
-      await fsyncAsync(this.file.fd);
     } catch (error) {
       this.fail(error, batch);
       return;
@@ -322,8 +394,9 @@ export class RecordLog {
     let fd: number;
     let written: { size: number; positions: number[] };
     try {
-      // 'wx+': a leftover file of the same name is never reused; read too, for the reads that follow.
-      fd = await openAsync(temp, 'wx+', 0o600);
+      // Exclusive: a leftover file of the same name is never reused; read too, for the reads that follow; and
+      // O_DSYNC, as the appends that follow the rename go to this descriptor.
+      fd = await openAsync(temp, LOG_OPEN_FLAGS | constants.O_CREAT | constants.O_EXCL, 0o600);
     } catch (error) {
       task.reject(error);
       return;
@@ -523,13 +596,13 @@ export class RecordReader {
 
 function openOrCreate(path: string): number {
   try {
-    return openSync(path, 'r+');
+    return openSync(path, LOG_OPEN_FLAGS);
   } catch (error) {
     if (!isErrnoException(error) || error.code !== 'ENOENT') throw error;
   }
   // Created complete (magic included) under a temp name and linked into place.
   createFileAtomic(path, RECORD_LOG_MAGIC, 0o600);
-  return openSync(path, 'r+');
+  return openSync(path, LOG_OPEN_FLAGS);
 }
 
 /**

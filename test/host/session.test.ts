@@ -8,6 +8,7 @@ import { HostSession } from '../../extension/host/session';
 import { RefusalCounters } from '../../extension/metrics/refusals';
 import { LineSplitter } from '../../permissions/host/line-splitter';
 import { AsyncQueue } from '../helpers/async-queue';
+import { eventually } from '../helpers/node';
 
 interface Harness {
   send(message: object): void;
@@ -129,7 +130,7 @@ t.test('data is always present in an execute result', async (t) => {
   t.same(await h.next(), { jsonrpc: '2.0', id: 1, result: { success: true, data: null, message: null } });
 });
 
-t.test('a host that never answers event.publish does not block the execute', async (t) => {
+t.test('the answer waits for no event.publish reply; a host that never replies is counted once the timeout passes', async (t) => {
   let outbox!: EventOutbox;
   const h = await initialized(
     {
@@ -144,7 +145,50 @@ t.test('a host that never answers event.publish does not block the execute', asy
   h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
   t.match(await h.next(), { method: 'event.publish', params: { type: 'p2p.test' } });
   t.match(await h.next(), { id: 1, result: { success: true, data: 1 } });
+  t.match(h.outbox.stats(), { queued: 0, published: 0, failed: 0 }, 'answered before the reply or its timeout');
+  await eventually(async () => h.outbox.stats().failed === 1, 'the publish to time out');
   t.match(h.outbox.stats(), { queued: 0, published: 0, dropped: 0, failed: 1 });
+});
+
+t.test('events queued before an execute are published while its operation runs, and the answer does not wait for their replies', async (t) => {
+  let finishOperation!: () => void;
+  const operationStarted = new AsyncQueue<void>();
+  const h = await initialized({
+    execute: async () => {
+      operationStarted.push();
+      await new Promise<void>((resolve) => {
+        finishOperation = resolve;
+      });
+      return { data: 'sent', message: null };
+    },
+  });
+  h.outbox.enqueue({ type: 'p2p.earlier', data: {} });
+  h.send({ id: 1, method: 'execute', params: { operation: 'send', input: {} } });
+  await operationStarted.next();
+  const publish = await h.next();
+  t.match(publish, { method: 'event.publish', params: { type: 'p2p.earlier' } }, 'written while the operation still runs');
+  finishOperation();
+  t.match(await h.next(), { id: 1, result: { success: true, data: 'sent' } }, 'answered with the publish still unanswered');
+  h.send({ id: publish['id'], result: null });
+  await eventually(async () => h.outbox.stats().published === 1, 'the reply to count');
+});
+
+t.test('at most maxEventsPerCall publishes are unanswered at a time: a host that stops replying stops getting more', async (t) => {
+  const h = await initialized({}, { maxEventsPerCall: 2 });
+  for (let n = 0; n < 5; n += 1) h.outbox.enqueue({ type: 'p2p.test', data: { n } });
+  h.send({ id: 1, method: 'execute', params: { operation: 'status', input: {} } });
+  const first = [await h.next(), await h.next()];
+  t.match(first, [{ method: 'event.publish' }, { method: 'event.publish' }]);
+  t.match(await h.next(), { id: 1, result: { success: true } });
+  h.send({ id: 2, method: 'execute', params: { operation: 'status', input: {} } });
+  t.match(await h.next(), { id: 2, result: { success: true } }, 'no publish while two are unanswered');
+  for (const request of first) h.send({ id: request['id'], result: null });
+  await eventually(async () => h.outbox.stats().published === 2, 'the replies to count');
+  h.send({ id: 3, method: 'execute', params: { operation: 'status', input: {} } });
+  const second = [await h.next(), await h.next()];
+  t.match([...second, await h.next()], [{ method: 'event.publish' }, { method: 'event.publish' }, { id: 3 }]);
+  for (const request of second) h.send({ id: request['id'], result: null });
+  await eventually(async () => h.outbox.stats().published === 4, 'the replies to count');
 });
 
 t.test('shutdown exits after the deadline when clean-up hangs', async (t) => {

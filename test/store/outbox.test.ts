@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { RecordLog } from '../../extension/store/record-log';
@@ -12,6 +14,7 @@ import {
   OutboxStore,
 } from '../../extension/store/outbox';
 import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
 
 const START = Date.parse('2025-03-01T10:00:00.000Z');
 
@@ -66,6 +69,7 @@ t.test('the defaults are the documented ones', async (t) => {
     finalStateRetentionMs: 7 * 24 * 3600 * 1000,
     maxFinalStates: 10_000,
     maxRecordBytes: 1024 * 1024 + 4096,
+    lazyFlushMs: 100,
   });
 });
 
@@ -303,4 +307,122 @@ t.test('a record that checks out but is not an outbox record is refused, naming 
     errorName: 'STATE_FILE_CORRUPT',
     message: /^the outbox .*outbox\.log is corrupt: record 1 is not an outbox record \(its kind is 9\)\. .*move the file away/,
   });
+});
+
+/** The kinds of the records in the file, in log order (1 ADD, 2 STATE, 3 FINAL), as a restart would read them. */
+function recordKinds(file: string): number[] {
+  return RecordLog.open(file, { maxRecordBytes: DEFAULT_OUTBOX_LIMITS.maxRecordBytes }).records.map((record) => record[0] as number);
+}
+
+/** OutboxStore over a node:fs whose writes fail while `failing` is set. */
+function failingDisk(t: Test) {
+  const disk = { failing: false };
+  const realWrite = promisify(fs.write);
+  const write = Object.assign(() => undefined, {
+    [promisify.custom]: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) =>
+      disk.failing
+        ? Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }))
+        : realWrite(fd, buffer, offset, length, position),
+  });
+  const { OutboxStore: Outbox } = t.mockRequire<typeof import('../../extension/store/outbox')>('../../extension/store/outbox', {
+    'node:fs': { ...fs, write },
+  });
+  return { Outbox, disk };
+}
+
+t.test('an added message is queued and visible at once; add resolves once it is on disk', async (t) => {
+  const handle = openStore(t, tempDir(t));
+  const peer = newPeer();
+  const fresh = message(peer, 'at once');
+  const added = handle.store.add(fresh);
+  const visible = handle.store.get(fresh.messageId);
+  t.match(visible, { messageId: fresh.messageId, state: 'queued', attempts: 0 }, 'get returns it in the same step');
+  t.same(handle.store.pendingFor(peer), [visible]);
+  t.same(handle.store.counts(), { queued: 1, sent: 0, delivered: 0, expired: 0, failed: 0 });
+  t.same(recordKinds(handle.file), [], 'not on disk yet');
+  t.same(await added, visible);
+  t.same(recordKinds(handle.file), [1], 'on disk once add resolves');
+  await t.rejects(handle.store.add({ ...message(peer), messageId: fresh.messageId }), { name: 'P2pError', errorName: 'CONFLICT' });
+});
+
+t.test('while an add is written, the peer limits count it, and add answers with the state it reached meanwhile', async (t) => {
+  const handle = openStore(t, tempDir(t), { maxMessagesPerPeer: 1, lazyFlushMs: 60_000 });
+  const peer = newPeer();
+  const first = message(peer, 'first');
+  const added = handle.store.add(first);
+  await t.rejects(handle.store.add(message(peer, 'second')), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
+  // The peer's ack can come before the write is done: the message was sent while it was written.
+  await handle.store.update(first.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  t.match(await added, { state: 'delivered', attempts: 1 });
+});
+
+t.test('a state change while the add is written lands after the add in the log, lazy or not', async (t) => {
+  const handle = openStore(t, tempDir(t), { lazyFlushMs: 60_000 });
+  const peer = newPeer();
+  const deferred = message(peer, 'deferred');
+  const delivered = message(peer, 'delivered');
+  const adds = [handle.store.add(deferred), handle.store.add(delivered)];
+  const durable = handle.store.update(deferred.messageId, { reason: 'inbox_full', attempts: 1 });
+  await handle.store.update(delivered.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  await Promise.all([...adds, durable]);
+  t.same(recordKinds(handle.file), [1, 1, 2, 2], 'the lazy one rode on the write of the others, last');
+  const store = await handle.reopen();
+  t.match(store.get(deferred.messageId), { state: 'queued', reason: 'inbox_full', attempts: 1 });
+  t.match(store.get(delivered.messageId), { state: 'delivered', attempts: 1 });
+});
+
+t.test('a lazy delivered state is applied at once, survives a close, and a crash before its write loses it', async (t) => {
+  const dir = tempDir(t);
+  const handle = openStore(t, dir, { lazyFlushMs: 60_000 });
+  const peer = newPeer();
+  const sent = await handle.store.add(message(peer, 'lazy'));
+  const updated = await handle.store.update(sent.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  t.match(updated, { state: 'delivered', attempts: 1 });
+  t.match(handle.store.get(sent.messageId), { state: 'delivered' }, 'applied at once');
+  t.same(handle.store.pendingFor(peer), []);
+  // A crash now: what a restart reads is the file as it is. The message is pending again and is offered
+  // again; the peer, which stored it, answers the copy as a duplicate and drops it.
+  const crashed = OutboxStore.open(dir, { lazyFlushMs: 60_000 });
+  t.match(crashed.get(sent.messageId), { state: 'queued', attempts: 0 }, 'lost by a crash');
+  await crashed.close();
+  t.match((await handle.reopen()).get(sent.messageId), { state: 'delivered', attempts: 1 }, 'written at close');
+});
+
+t.test('a lazy state change with no write to ride on is written alone after lazyFlushMs', async (t) => {
+  const dir = tempDir(t);
+  const handle = openStore(t, dir, { lazyFlushMs: 5 });
+  const sent = await handle.store.add(message(newPeer(), 'timed'));
+  await handle.store.update(sent.messageId, { state: 'delivered' }, { durable: false });
+  await eventually(async () => recordKinds(handle.file).length === 2, 'the lazy record to be written');
+  const reader = OutboxStore.open(dir, {}, () => new Date(START));
+  t.match(reader.get(sent.messageId), { state: 'delivered' });
+  await reader.close();
+});
+
+t.test('an add whose write fails is taken out again, whatever it reached meanwhile, and nothing about it is written after', async (t) => {
+  const { Outbox, disk } = failingDisk(t);
+  const dir = tempDir(t);
+  const store = Outbox.open(dir, { lazyFlushMs: 60_000 });
+  t.teardown(() => store.close().catch(() => undefined));
+  const peer = newPeer();
+  const kept = await store.add(message(peer, 'kept'));
+  disk.failing = true;
+  const failed = message(peer, 'failed');
+  const added = store.add(failed);
+  t.match(store.get(failed.messageId), { state: 'queued' }, 'visible while written');
+  const state = store.update(failed.messageId, { reason: 'inbox_full', attempts: 1 });
+  await store.update(failed.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  await t.rejects(added, { code: 'EIO' });
+  await t.rejects(state, 'the state change fails with it');
+  disk.failing = false;
+  t.equal(store.get(failed.messageId), undefined, 'taken out, delivered though it was');
+  t.same(store.pendingFor(peer), [kept]);
+  t.same(store.counts(), { queued: 1, sent: 0, delivered: 0, expired: 0, failed: 0 });
+  await t.rejects(store.add(message(peer, 'after')), { name: 'P2pError', errorName: 'INTERNAL_ERROR', message: /cannot tell which records reached the disk/ });
+  await t.rejects(store.update(kept.messageId, { state: 'delivered' }, { durable: false }), { name: 'P2pError', errorName: 'INTERNAL_ERROR' });
+  await store.close();
+  const again = OutboxStore.open(dir);
+  t.same(again.pendingFor(peer).map((m) => m.messageId), [kept.messageId], 'a restart does not bring it back');
+  t.equal(again.get(failed.messageId), undefined);
+  await again.close();
 });

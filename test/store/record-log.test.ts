@@ -1,8 +1,11 @@
+import * as fs from 'node:fs';
 import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import t from 'tap';
+import { promisify } from 'node:util';
+import t, { type Test } from 'tap';
 import { RECORD_HEADER_BYTES, RECORD_LOG_MAGIC, RecordLog, type RecordPlace, RecordReader, RecordWriter } from '../../extension/store/record-log';
 import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
 
 const MAX = 1024;
 
@@ -36,7 +39,7 @@ t.test('a new log is the magic alone, owner-only; records come back in order aft
   await log.append(body('first'));
   await log.append(new Uint8Array([0, 255, 0x80, 0]));
   t.equal(log.sizeBytes, statSync(path).size);
-  t.same(log.stats, { flushes: 2, records: 2, bytes: 2 * RECORD_HEADER_BYTES + 5 + 4 });
+  t.same(log.stats, { flushes: 2, carried: 0, records: 2, bytes: 2 * RECORD_HEADER_BYTES + 5 + 4 });
   await log.close();
   const again = reopen(path);
   t.same(again.records, [body('first'), new Uint8Array([0, 255, 0x80, 0])]);
@@ -396,4 +399,110 @@ t.test('records read over a gap are copied out of the span, so the bytes nobody 
   const contiguous = (await log.read([x, filler, y])) as Uint8Array[];
   t.equal(contiguous[0]?.buffer, contiguous[2]?.buffer, 'one span, nothing wasted: views into it');
   await log.close();
+});
+
+/** RecordLog over a node:fs that counts writes and fsyncs, and fails writes while `failing` is set; `opened` holds the flags of each open. */
+function instrumentedLog(t: Test) {
+  const counts = { writes: 0, fsyncs: 0, failing: false, opened: [] as number[] };
+  const realWrite = promisify(fs.write);
+  const write = Object.assign(() => undefined, {
+    [promisify.custom]: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+      counts.writes += 1;
+      if (counts.failing) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      return realWrite(fd, buffer, offset, length, position);
+    },
+  });
+  const fsync = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    counts.fsyncs += 1;
+    fs.fsync(fd, callback);
+  };
+  const openSync = (path: fs.PathLike, flags: number, mode?: number) => {
+    if (String(path).endsWith('.log')) counts.opened.push(flags);
+    return fs.openSync(path, flags, mode);
+  };
+  const { RecordLog: Log } = t.mockRequire<typeof import('../../extension/store/record-log')>('../../extension/store/record-log', {
+    'node:fs': { ...fs, write, fsync, openSync },
+  });
+  return { Log, counts };
+}
+
+t.test('a commit is one write to a file open with O_DSYNC: no fsync, however many records it carries', async (t) => {
+  const { Log, counts } = instrumentedLog(t);
+  const path = join(tempDir(t), 'test.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX });
+  t.ok(counts.opened.length > 0 && counts.opened.every((flags) => (flags & fs.constants.O_DSYNC) !== 0), 'opened with O_DSYNC');
+  await log.append(body('one'));
+  t.same({ writes: counts.writes, fsyncs: counts.fsyncs }, { writes: 1, fsyncs: 0 });
+  await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(body(`record ${i}`))));
+  t.same({ writes: counts.writes, fsyncs: counts.fsyncs }, { writes: 2, fsyncs: 0 }, '50 appends of one turn: one write');
+  t.match(log.stats, { flushes: 2, records: 51 });
+  await log.close();
+  t.equal(reopen(path).records.length, 51);
+});
+
+t.test('a rewrite still fsyncs its file and directory, and the appends after it go to a descriptor open with O_DSYNC', async (t) => {
+  const { Log, counts } = instrumentedLog(t);
+  const path = join(tempDir(t), 'test.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX });
+  await log.append(body('old'));
+  await log.rewrite([body('kept')]);
+  t.equal(counts.fsyncs, 2, 'the new file and its directory');
+  const writes = counts.writes;
+  await log.append(body('after'));
+  t.same({ writes: counts.writes - writes, fsyncs: counts.fsyncs }, { writes: 1, fsyncs: 2 }, 'one write, no fsync');
+  await log.close();
+  t.same(texts(reopen(path).records), ['kept', 'after']);
+});
+
+t.test('a lazy record starts no write: it rides at the end of the next one, after every append asked for before it', async (t) => {
+  const { Log, counts } = instrumentedLog(t);
+  const path = join(tempDir(t), 'test.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX, lazyFlushMs: 60_000 });
+  const first = log.append(body('first'));
+  await eventually(async () => counts.writes === 1, "the write of 'first' to start");
+  // Asked for once 'first' is being written: the lazy one waits for the next write, behind 'second'.
+  const second = log.append(body('second'));
+  log.appendLazy(body('lazy'));
+  await Promise.all([first, second]);
+  t.same(texts(reopen(path).records), ['first', 'second', 'lazy']);
+  t.match(log.stats, { flushes: 2, carried: 1, records: 3 });
+  log.appendLazy(body('alone'));
+  t.equal(counts.writes, 2, 'no write for a lazy record');
+  t.same(texts(reopen(path).records), ['first', 'second', 'lazy'], 'not on disk yet: a crash now loses it');
+  await log.append(body('third'));
+  t.same(texts(reopen(path).records), ['first', 'second', 'lazy', 'third', 'alone'], 'carried by the next append');
+  t.equal(counts.writes, 3);
+  await log.close();
+});
+
+t.test('a lazy record with nothing to ride on is written alone after lazyFlushMs, or at close', async (t) => {
+  const { Log } = instrumentedLog(t);
+  const path = join(tempDir(t), 'test.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX, lazyFlushMs: 5 });
+  log.appendLazy(body('timed'));
+  await eventually(async () => log.stats.records === 1, 'the lazy record to be written alone');
+  t.same(texts(reopen(path).records), ['timed']);
+  t.match(log.stats, { flushes: 1, carried: 0 });
+
+  const other = join(tempDir(t), 'other.log');
+  const { log: closing } = Log.open(other, { maxRecordBytes: MAX, lazyFlushMs: 60_000 });
+  closing.appendLazy(body('at close'));
+  await closing.close();
+  t.same(texts(reopen(other).records), ['at close']);
+  t.throws(() => closing.appendLazy(body('late')), { name: 'P2pError', errorName: 'SHUTTING_DOWN' });
+});
+
+t.test('a failed write rejects its appends, takes the lazy records it carried along, and the log takes nothing more', async (t) => {
+  const { Log, counts } = instrumentedLog(t);
+  const path = join(tempDir(t), 'test.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX, lazyFlushMs: 60_000 });
+  await log.append(body('kept'));
+  log.appendLazy(body('lazy'));
+  counts.failing = true;
+  await t.rejects(log.append(body('lost')), { code: 'ENOSPC' });
+  counts.failing = false;
+  t.throws(() => log.appendLazy(body('after')), { errorName: 'INTERNAL_ERROR', message: /cannot tell which records reached the disk/ });
+  await t.rejects(log.append(body('after')), { name: 'P2pError', errorName: 'INTERNAL_ERROR' });
+  await log.close();
+  t.same(texts(reopen(path).records), ['kept']);
 });

@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t, { type Test } from 'tap';
+import { DEFAULT_MESSAGING_CONFIG } from '../../extension/config';
+import { isValidDisplayName } from '../../extension/common/display-name';
+import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { EventOutbox } from '../../extension/events/outbox';
+import { loadOrCreateIdentity } from '../../extension/identity/node-identity';
+import type { Logger } from '../../extension/log';
+import { Messenger } from '../../extension/messaging/messenger';
+import type { PeerNetwork } from '../../extension/network/peer-network';
+import { InboxStore } from '../../extension/store/inbox';
+import { OUTBOX_FILE_NAME } from '../../extension/store/outbox';
+import { RecordLog } from '../../extension/store/record-log';
+import { TrustStore } from '../../extension/trust/trust-store';
+import { PROTOCOL_VERSION } from '../../extension/wire/handshake';
+import { signReceipt } from '../../extension/wire/receipt';
+import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
+import { decodeBatch } from '../../extension/wire/signed-batch';
+import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
+import { throwawayIdentity } from '../helpers/raw-peer';
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The sending side of a Messenger whose peer is online (its session stood
+ * in for: the ids of the batches sent are collected), over an outbox on a
+ * disk whose writes the test holds back or fails. Its sending side in
+ * general is tested in messenger-send.test.ts.
+ */
+function sender(t: Test) {
+  const disk = { failing: false, held: undefined as Promise<void> | undefined, writes: 0 };
+  const realWrite = promisify(fs.write);
+  const write = Object.assign(() => undefined, {
+    [promisify.custom]: async (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+      disk.writes += 1;
+      await disk.held;
+      if (disk.failing) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      return realWrite(fd, buffer, offset, length, position);
+    },
+  });
+  const { OutboxStore: Outbox } = t.mockRequire<typeof import('../../extension/store/outbox')>('../../extension/store/outbox', {
+    'node:fs': { ...fs, write },
+  });
+  const dir = tempDir(t);
+  const identity = loadOrCreateIdentity(dir);
+  const trust = TrustStore.open(dir);
+  const outbox = Outbox.open(dir, { lazyFlushMs: 60_000 });
+  const inbox = InboxStore.open(dir);
+  t.teardown(() => Promise.all([inbox.close(), outbox.close().catch(() => undefined)]));
+  const peer = throwawayIdentity();
+  const peerId = peerIdFromPublicKey(peer.publicKey);
+  trust.trust({ publicKey: peer.publicKey, displayName: 'bob', addresses: [] });
+  const session = randomBytes(32);
+  const sent: string[] = [];
+  /** How many writes the disk had been asked for when each message left. */
+  const writesWhenSent: number[] = [];
+  let batches = 0;
+  const network = {
+    isOnline: () => true,
+    sessionIdOf: () => session,
+    sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
+      if (type !== MSG_BATCH) return true;
+      batches += 1;
+      for (const leaf of decodeBatch(body).leaves) {
+        sent.push(Buffer.from(leaf.subarray(0, 16)).toString('hex'));
+        writesWhenSent.push(disk.writes);
+      }
+      return true;
+    },
+    refuse(): void {},
+  } as unknown as PeerNetwork;
+  const messenger = new Messenger({
+    identity,
+    trust,
+    network,
+    outbox,
+    inbox,
+    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
+    logger: quiet,
+    config: DEFAULT_MESSAGING_CONFIG,
+    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
+    validAgentName: isValidDisplayName,
+  });
+  return {
+    disk,
+    outbox,
+    sent,
+    writesWhenSent,
+    file: join(dir, OUTBOX_FILE_NAME),
+    send: (content: string) => messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null }),
+    /** The peer's signed receipt: every batch sent so far is stored. */
+    storedAll(): void {
+      messenger.message(peerId, MSG_RECEIPT, signReceipt({ firstBatch: 0, lastBatch: batches - 1, exceptions: [] }, peer, identity.publicKey, session));
+    },
+  };
+}
+
+/** Holds every write until the returned function is called. */
+function holdWrites(disk: { held: Promise<void> | undefined }): () => void {
+  let release!: () => void;
+  disk.held = new Promise((resolve) => {
+    release = resolve;
+  });
+  return () => {
+    disk.held = undefined;
+    release();
+  };
+}
+
+function recordKinds(file: string): number[] {
+  return RecordLog.open(file, { maxRecordBytes: 1 << 21 }).records.map((record) => record[0] as number);
+}
+
+t.test('send signs and sends the message while its outbox record is written, and answers once it is durable', async (t) => {
+  const node = sender(t);
+  const release = holdWrites(node.disk);
+  let answered = false;
+  const sending = node.send('overlapped').then((result) => {
+    answered = true;
+    return result;
+  });
+  await eventually(async () => node.sent.length === 1 && node.disk.writes === 1, 'the message to leave while the write waits');
+  const messageId = node.sent[0] as string;
+  t.same(node.writesWhenSent, [1], 'signed and sent once the write had started, so the two overlap');
+  t.match(node.outbox.get(messageId), { state: 'queued' });
+  t.same(recordKinds(node.file), [], 'not on disk yet');
+  // The peer's answer can beat the write: its delivered state is lazy, and lands after the add.
+  node.storedAll();
+  await eventually(async () => node.outbox.get(messageId)?.state === 'delivered', 'the receipt to be applied');
+  t.notOk(answered, 'send waits for the write');
+  release();
+  t.same(await sending, { messageId, state: 'delivered' });
+  t.same(recordKinds(node.file), [1], 'the add is durable; the delivered state waits for a write to ride on');
+  await node.outbox.close();
+  t.same(recordKinds(node.file), [1, 2], 'written at close, after the add');
+});
+
+t.test('a write that fails after the message left: send says it may still have been delivered, and the outbox drops it', async (t) => {
+  const node = sender(t);
+  const release = holdWrites(node.disk);
+  node.disk.failing = true;
+  const sending = node.send('maybe');
+  await eventually(async () => node.sent.length === 1, 'the message to leave while the write waits');
+  release();
+  await t.rejects(sending, {
+    name: 'P2pError',
+    errorName: 'INTERNAL_ERROR',
+    message: /could not be stored in the outbox \(EIO: i\/o error, write\), but it may still have been delivered/,
+  });
+  t.equal(node.sent.length, 1, 'it had left');
+  t.equal(node.outbox.get(node.sent[0] as string), undefined);
+  t.same(node.outbox.counts(), { queued: 0, sent: 0, delivered: 0, expired: 0, failed: 0 });
+});
+
+t.test('a write that fails before the message left: send answers with the storage error alone', async (t) => {
+  const node = sender(t);
+  node.disk.failing = true;
+  const error = await node.send('never left').then(
+    () => null,
+    (failure: Error) => failure,
+  );
+  t.match(error?.message, /EIO: i\/o error, write/);
+  t.notMatch(error?.message, /may still have been delivered/);
+  t.same(node.sent, [], 'nothing left');
+  t.same(node.outbox.counts(), { queued: 0, sent: 0, delivered: 0, expired: 0, failed: 0 });
+});
