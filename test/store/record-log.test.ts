@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { RECORD_HEADER_BYTES, RECORD_LOG_MAGIC, RecordLog, type RecordPlace, RecordReader, RecordWriter } from '../../extension/store/record-log';
+import { recordsEndOf } from '../helpers/record-log-file';
 import { tempDir } from '../helpers/extension';
 import { eventually } from '../helpers/node';
 
@@ -38,13 +39,13 @@ t.test('a new log is the magic alone, owner-only; records come back in order aft
   t.equal(log.sizeBytes, 8);
   await log.append(body('first'));
   await log.append(new Uint8Array([0, 255, 0x80, 0]));
-  t.equal(log.sizeBytes, statSync(path).size);
+  t.equal(log.sizeBytes, recordsEndOf(path));
   t.same(log.stats, { flushes: 2, carried: 0, records: 2, bytes: 2 * RECORD_HEADER_BYTES + 5 + 4 });
   await log.close();
   const again = reopen(path);
   t.same(again.records, [body('first'), new Uint8Array([0, 255, 0x80, 0])]);
   t.equal(again.log.recoveredBytes, 0);
-  t.equal(again.log.sizeBytes, statSync(path).size);
+  t.equal(again.log.sizeBytes, statSync(path).size, 'a closed log is its records alone');
   await again.log.close();
 });
 
@@ -111,10 +112,19 @@ t.test('a torn last record is dropped and the file cut back to the last good one
       const damagedSize = statSync(path).size;
       damage(path, damagedSize);
       const before = statSync(path).size;
+      // Zeros alone after the good records (here also the first bytes of a length under 2^24) are room, as the log
+      // makes ahead of its records: kept, nothing recovered.
+      const onlyZerosFollow = readFileSync(path).subarray(intactSize).every((byte) => byte === 0);
       const { log, records } = reopen(path);
       t.same(texts(records), expected);
-      t.equal(statSync(path).size, intactSize, 'the file is cut back to the end of the last good record');
-      t.equal(log.recoveredBytes, before - intactSize);
+      t.equal(log.sizeBytes, intactSize, 'the records end after the last good one');
+      if (onlyZerosFollow) {
+        t.equal(statSync(path).size, before, 'the zeros are kept as room for the next records');
+        t.equal(log.recoveredBytes, 0);
+      } else {
+        t.equal(statSync(path).size, intactSize, 'the file is cut back to the end of the last good record');
+        t.equal(log.recoveredBytes, before - intactSize);
+      }
       await log.append(body('after the crash'));
       await log.close();
       const again = reopen(path);
@@ -202,7 +212,7 @@ t.test('rewrite keeps exactly the given records; appends asked for meanwhile lan
   const during = [log.append(body('during 1')), log.append(body('during 2'))];
   await Promise.all([before, rewrite, ...during]);
   await log.append(body('after'));
-  t.equal(log.sizeBytes, statSync(path).size);
+  t.equal(log.sizeBytes, recordsEndOf(path));
   t.same(readdirSync(dir), ['test.log'], 'no temp file is left behind');
   t.equal(statSync(path).mode & 0o777, 0o600);
   await log.close();
@@ -505,4 +515,49 @@ t.test('a failed write rejects its appends, takes the lazy records it carried al
   await t.rejects(log.append(body('after')), { name: 'P2pError', errorName: 'INTERNAL_ERROR' });
   await log.close();
   t.same(texts(reopen(path).records), ['kept']);
+});
+
+t.test('the file runs ahead of its records with zeros, made by the write that needs room; close cuts them off', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX, preallocateBytes: 1024 });
+  await log.append(body('first'));
+  const grown = statSync(path).size;
+  t.equal(grown, log.sizeBytes + 1024, 'the first write made room for the next ones');
+  t.ok(readFileSync(path).subarray(log.sizeBytes).every((byte) => byte === 0), 'the room is zeros');
+  for (let i = 0; i < 20; i += 1) await log.append(body(`record ${i}`));
+  t.equal(statSync(path).size, grown, 'writes into the room do not grow the file');
+  t.equal(recordsEndOf(path), log.sizeBytes);
+  await log.append(new Uint8Array(MAX).fill(7));
+  t.equal(statSync(path).size, log.sizeBytes + 1024, 'a write that needs room makes it past its own records');
+  await log.close();
+  t.equal(statSync(path).size, recordsEndOf(path), 'closed: the records alone');
+  const again = reopen(path);
+  t.equal(again.records.length, 22);
+  await again.log.close();
+});
+
+t.test('room left by a crash (the log never closed) is read as room: nothing recovered, and the next record follows the last one', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX, preallocateBytes: 4096 });
+  await log.append(body('before the crash'));
+  // The file as a crash would leave it: records, then the room.
+  const crashed = join(dirname(path), 'crashed.log');
+  writeFileSync(crashed, readFileSync(path));
+  await log.close();
+  const recovered = RecordLog.open(crashed, { maxRecordBytes: MAX, preallocateBytes: 4096 });
+  t.same(texts(recovered.records), ['before the crash']);
+  t.equal(recovered.log.recoveredBytes, 0);
+  await recovered.log.append(body('after the crash'));
+  await recovered.log.close();
+  t.same(texts(reopen(crashed).records), ['before the crash', 'after the crash']);
+});
+
+t.test('no room made with preallocateBytes 0; a negative or fractional one is refused', async (t) => {
+  const path = join(tempDir(t), 'test.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: MAX, preallocateBytes: 0 });
+  await log.append(body('exact'));
+  t.equal(statSync(path).size, log.sizeBytes);
+  await log.close();
+  t.throws(() => RecordLog.open(path, { maxRecordBytes: MAX, preallocateBytes: -1 }), RangeError);
+  t.throws(() => RecordLog.open(path, { maxRecordBytes: MAX, preallocateBytes: 1.5 }), RangeError);
 });
