@@ -149,12 +149,20 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string | Uin
   return new Uint8Array(hkdfSync('sha256', ikm, salt, typeof info === 'string' ? Buffer.from(info, 'utf8') : info, length));
 }
 
-export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+/**
+ * The plaintext may come in parts, sealed as their concatenation: a large
+ * message is then never copied just to put a type byte in front of it.
+ */
+export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], ad: Uint8Array): Uint8Array {
+  const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+  let length = 0;
+  for (const part of parts) length += part.length;
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(ad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
+  cipher.setAAD(ad, { plaintextLength: length });
+  const sealed = parts.map((part) => cipher.update(part));
   cipher.final();
-  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]));
+  sealed.push(cipher.getAuthTag());
+  return Buffer.concat(sealed, length + TAG_BYTES);
 }
 
 /** Returns null when the ciphertext or its associated data was altered, or the key is wrong. */
@@ -169,5 +177,5 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array,
   } catch {
     return null;
   }
-  return new Uint8Array(body);
+  return body;
 }

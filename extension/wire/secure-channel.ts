@@ -118,7 +118,7 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
     if (!this.open) return false;
     let sealed: Uint8Array;
     try {
-      sealed = this.sendCipher.seal(Buffer.concat([Uint8Array.of(type), body]));
+      sealed = this.sendCipher.seal([Uint8Array.of(type), body]);
     } catch (error) {
       if (error instanceof KeyExhaustedError) {
         this.close(CloseCode.REKEY, 'session key exhausted');

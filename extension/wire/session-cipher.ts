@@ -32,7 +32,7 @@ export class SessionCipher {
     return this.maxMessages - this.counter;
   }
 
-  seal(plaintext: Uint8Array): Uint8Array {
+  seal(plaintext: Uint8Array | readonly Uint8Array[]): Uint8Array {
     return aeadSeal(this.key, this.nextNonce(), plaintext, NO_AD);
   }
 

@@ -107,6 +107,11 @@ t.test('ChaCha20-Poly1305: seal and open match every verdict, for OpenSSL and no
       const msg = hex(test['msg']);
       const ours = attempt(() => aeadSeal(key, iv, msg, aad));
       if (ours === null || !same(ours, sealed)) t.fail(`seal tcId ${test.tcId}`);
+      // Sealed in parts (a session message's type byte, then its body), the same bytes.
+      for (const cut of [0, 1, msg.length >> 1, msg.length]) {
+        const inParts = attempt(() => aeadSeal(key, iv, [msg.subarray(0, cut), msg.subarray(cut)], aad));
+        if (inParts === null || !same(inParts, sealed)) t.fail(`seal in parts at ${cut}, tcId ${test.tcId}`);
+      }
       if (opened === null || !same(opened, msg)) t.fail(`open tcId ${test.tcId}`);
       if (nobleOpened === null || !same(nobleOpened, msg)) t.fail(`noble tcId ${test.tcId}`);
     } else {
