@@ -69,6 +69,7 @@ export function currentLoad(): number {
 export const atLeastRatio = (minimum: number): Target => ({ rule: `ratio ≥ ${minimum}`, met: (_median, ratio) => ratio >= minimum });
 export const atMostRatio = (maximum: number): Target => ({ rule: `ratio ≤ ${maximum}`, met: (_median, ratio) => ratio <= maximum });
 export const atMost = (maximum: number, unit: string): Target => ({ rule: `≤ ${maximum} ${unit}`, met: (median) => median <= maximum });
+export const atLeast = (minimum: number, unit: string): Target => ({ rule: `≥ ${minimum} ${unit}`, met: (median) => median >= minimum });
 
 export class Results {
   private readonly baselines = new Map<string, BaselineFigure>();

@@ -5,7 +5,7 @@ import { fsyncTimes } from './baseline-disk';
 import { wsConnectTimes, wsRoundTrips, wsThroughput } from './baseline-ws';
 import { renderMarkdown } from './markdown';
 import { profiled } from './profile';
-import { atLeastRatio, atMost, atMostRatio, currentLoad, describeMachine, Results } from './results';
+import { atLeast, atLeastRatio, atMost, atMostRatio, currentLoad, describeMachine, Results } from './results';
 import { runScaleChild, type ChildKind } from './scale-child';
 import { cryptoOperations, opsPerSecond, verifyKeyImport } from './scenarios/crypto';
 import { floodRun, runFloodChild } from './scenarios/flood';
@@ -312,7 +312,16 @@ const SECTIONS: Section[] = [
           ...(peers >= 1000 ? { target: atMost(300, 'MB') } : {}),
           note: `measured in the node's own process (peak RSS, VmHWM); ${format(node.map((run) => run.idleRssMb))} MB before any peer connected, ${format(node.map((run) => run.rssMb))} MB after the fan-out`,
         });
-        results.add({ name: `scale ${label}: handshakes/s while bringing them up`, unit: 'handshakes/s', summary: summarize(node.map((run) => run.connectsPerSecond)), baseline: `raw ws connects/s, ${label}` });
+        results.add({
+          name: `scale ${label}: handshakes/s while bringing them up`,
+          unit: 'handshakes/s',
+          summary: summarize(node.map((run) => run.connectsPerSecond)),
+          baseline: `raw ws connects/s, ${label}`,
+          ...(peers >= 1000 ? { target: atLeast(300, 'handshakes/s') } : {}),
+          note:
+            `CPU per handshake: ${format(node.map((run) => run.childCpuPerConnectUs))} µs in the node, ` +
+            `${format(node.map((run) => run.simulatorCpuPerConnectUs))} µs in the simulated peers (raw ws: ${format(ws.map((run) => run.childCpuPerConnectUs))} µs in the server)`,
+        });
         results.add({
           name: `scale ${label}: fan-out 256 B, one per peer, until acked (msgs/s)`,
           unit: 'msgs/s',

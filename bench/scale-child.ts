@@ -14,7 +14,7 @@ import { nowMs } from './stats';
  *   parent → child  {kind: 'start', peers: [base64 public key]}   (peers only for the node)
  *   child → parent  {kind: 'ready', address, publicKey, idleRssMb}
  *   parent → child  {kind: 'fan-out'}                           (once every peer has connected)
- *   child → parent  {kind: 'done', fanOutPerSecond, rssMb, peakRssMb}
+ *   child → parent  {kind: 'done', fanOutPerSecond, connectCpuMs, rssMb, peakRssMb}
  *   parent → child  {kind: 'stop'}                              (the child exits, writing a --cpu-prof profile if asked)
  */
 export type ChildKind = 'p2p-node' | 'ws-server';
@@ -22,7 +22,8 @@ export type ChildKind = 'p2p-node' | 'ws-server';
 export type ToChild = { kind: 'start'; peers: string[] } | { kind: 'fan-out' } | { kind: 'stop' };
 export type FromChild =
   | { kind: 'ready'; address: string; publicKey: string; idleRssMb: number }
-  | { kind: 'done'; fanOutPerSecond: number; rssMb: number; peakRssMb: number };
+  /** connectCpuMs: this process's CPU time (user + system) from 'ready' until every peer had connected. */
+  | { kind: 'done'; fanOutPerSecond: number; connectCpuMs: number; rssMb: number; peakRssMb: number };
 
 /** All peers come from 127.0.0.1; the caps and the per-address rate that protect a real node would refuse the simulation. */
 export const SCALE_TRANSPORT_LIMITS = {
@@ -39,14 +40,16 @@ export async function runScaleChild(kind: ChildKind): Promise<void> {
   if (start.kind !== 'start') throw new Error(`expected start, got ${start.kind}`);
   const child = kind === 'p2p-node' ? await p2pNodeChild(start.peers) : await wsServerChild();
   send({ kind: 'ready', address: child.address, publicKey: child.publicKey, idleRssMb: rssMb() });
+  const idleCpu = process.cpuUsage();
   const fanOut = (await nextMessage()) as ToChild;
   if (fanOut.kind !== 'fan-out') throw new Error(`expected fan-out, got ${fanOut.kind}`);
   // The peers see their connection a moment before this process has taken it in.
   await until(() => child.connections() === start.peers.length, 'every peer connection', 30_000);
+  const connectCpuMs = cpuMs(process.cpuUsage(idleCpu));
   const began = nowMs();
   await child.fanOut();
   const fanOutPerSecond = start.peers.length / ((nowMs() - began) / 1000);
-  send({ kind: 'done', fanOutPerSecond, rssMb: rssMb(), peakRssMb: peakRssMb() });
+  send({ kind: 'done', fanOutPerSecond, connectCpuMs, rssMb: rssMb(), peakRssMb: peakRssMb() });
   await nextMessage();
   await child.close();
   process.exit(0);
@@ -112,6 +115,10 @@ async function wsServerChild(): Promise<ChildUnderTest> {
         server.close(() => resolve());
       }),
   };
+}
+
+export function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
 }
 
 function rssMb(): number {

@@ -6,7 +6,7 @@ import { decodeEnvelope, verifyEnvelope } from '../../extension/wire/envelope';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
 import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';
-import { SCALE_TRANSPORT_LIMITS, type ChildKind, type FromChild, type ToChild } from '../scale-child';
+import { cpuMs, SCALE_TRANSPORT_LIMITS, type ChildKind, type FromChild, type ToChild } from '../scale-child';
 import { openSession, simulatedIdentity } from '../sim-peer';
 import { nowMs } from '../stats';
 
@@ -21,6 +21,14 @@ import { nowMs } from '../stats';
 export interface ScaleRun {
   /** Connections (handshakes for the node) per second while bringing all of them up. */
   connectsPerSecond: number;
+  /**
+   * CPU time per connection while bringing them up, of the process under
+   * measurement and of the simulated peers: on a machine of few cores the
+   * two compete, and the rate is the node's own only while the simulation
+   * costs less than the node.
+   */
+  childCpuPerConnectUs: number;
+  simulatorCpuPerConnectUs: number;
   /** One 256 B message to every peer: messages per second until the last is acknowledged. */
   fanOutPerSecond: number;
   peakRssMb: number;
@@ -45,16 +53,26 @@ export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: 
     child.send(start);
     const ready = await expect(child, 'ready');
     const began = nowMs();
+    const simulatorCpu = process.cpuUsage();
     const connections =
       kind === 'p2p-node'
         ? await inBatches(identities, concurrency, (identity) => connectPeer(ready.address, identity, Buffer.from(ready.publicKey, 'base64')))
         : await inBatches(identities, concurrency, () => connectWsClient(ready.address));
     const connectsPerSecond = peerCount / ((nowMs() - began) / 1000);
+    const simulatorCpuPerConnectUs = (1000 * cpuMs(process.cpuUsage(simulatorCpu))) / peerCount;
     child.send({ kind: 'fan-out' } satisfies ToChild);
     const done = await expect(child, 'done');
     for (const close of connections) close();
     await stop(child);
-    return { connectsPerSecond, fanOutPerSecond: done.fanOutPerSecond, peakRssMb: done.peakRssMb, idleRssMb: ready.idleRssMb, rssMb: done.rssMb };
+    return {
+      connectsPerSecond,
+      childCpuPerConnectUs: (1000 * done.connectCpuMs) / peerCount,
+      simulatorCpuPerConnectUs,
+      fanOutPerSecond: done.fanOutPerSecond,
+      peakRssMb: done.peakRssMb,
+      idleRssMb: ready.idleRssMb,
+      rssMb: done.rssMb,
+    };
   } finally {
     // Whatever failed, the child does not outlive the run (a no-op once it has exited).
     child.kill('SIGKILL');
