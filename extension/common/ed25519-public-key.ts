@@ -22,7 +22,10 @@ import { ed25519 } from '@noble/curves/ed25519.js';
  *
  * A check costs about 0.1 ms (noble's point decoding, a square root in
  * BigInt arithmetic): it runs where a key enters, never per message nor
- * on keys the node already holds.
+ * on keys the node already holds. The handshake is such an entry at every
+ * connection, so keys found acceptable are remembered: a peer that
+ * reconnects, or the node a dialler reaches again and again, is checked
+ * once.
  */
 export type PublicKeyRefusal = 'non_canonical' | 'not_on_curve' | 'small_order';
 
@@ -30,8 +33,35 @@ const KEY_BYTES = 32;
 const FIELD_PRIME = 2n ** 255n - 19n;
 const SIGN_BIT = 0x80;
 
-export function publicKeyRefusal(publicKey: Uint8Array): PublicKeyRefusal | null {
-  if (publicKey.length !== KEY_BYTES) throw new RangeError(`an Ed25519 public key has ${KEY_BYTES} bytes, got ${publicKey.length}`);
+export type PublicKeyCheck = (publicKey: Uint8Array) => PublicKeyRefusal | null;
+
+/**
+ * `check`, remembering up to `limit` keys it accepted, by their hex, all
+ * forgotten when full: whoever fills the memory with keys of its own only
+ * costs the others a check again. Refusals are not remembered: they are
+ * rare, and the sender picks them.
+ */
+export function rememberingAcceptedKeys(check: PublicKeyCheck, limit: number): PublicKeyCheck {
+  const accepted = new Set<string>();
+  return (publicKey) => {
+    if (publicKey.length !== KEY_BYTES) throw new RangeError(`an Ed25519 public key has ${KEY_BYTES} bytes, got ${publicKey.length}`);
+    const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, KEY_BYTES).toString('hex');
+    if (accepted.has(id)) return null;
+    const refusal = check(publicKey);
+    if (refusal === null) {
+      if (accepted.size >= limit) accepted.clear();
+      accepted.add(id);
+    }
+    return refusal;
+  };
+}
+
+export const ACCEPTED_KEYS_REMEMBERED = 4096;
+
+export const publicKeyRefusal: PublicKeyCheck = rememberingAcceptedKeys(checkPublicKey, ACCEPTED_KEYS_REMEMBERED);
+
+/** The check itself, on 32 bytes. */
+export function checkPublicKey(publicKey: Uint8Array): PublicKeyRefusal | null {
   const signed = ((publicKey[KEY_BYTES - 1] as number) & SIGN_BIT) !== 0;
   const y = littleEndian(publicKey) & ~(1n << 255n);
   if (y >= FIELD_PRIME) return 'non_canonical';
