@@ -2,7 +2,6 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
 import { startBenchNode, until } from './p2p-node';
 import { nowMs } from './stats';
 
@@ -24,14 +23,6 @@ export type FromChild =
   | { kind: 'ready'; address: string; publicKey: string; idleRssMb: number }
   /** connectCpuMs: this process's CPU time (user + system) from 'ready' until every peer had connected. */
   | { kind: 'done'; fanOutPerSecond: number; connectCpuMs: number; rssMb: number; peakRssMb: number };
-
-/** All peers come from 127.0.0.1; the caps and the per-address rate that protect a real node would refuse the simulation. */
-export const SCALE_TRANSPORT_LIMITS = {
-  ...DEFAULT_TRANSPORT_LIMITS,
-  maxConnectionsPerIp: 100_000,
-  maxConnections: 100_000,
-  handshakeRate: { burst: 100_000, perSecond: 100_000 },
-};
 
 const FAN_OUT_BYTES = 256;
 
@@ -67,8 +58,8 @@ interface ChildUnderTest {
 }
 
 async function p2pNodeChild(peerKeys: string[]): Promise<ChildUnderTest> {
+  // The default transport limits: each simulated peer connects from a loopback address of its own.
   const node = await startBenchNode('scale node', {
-    network: { transport: SCALE_TRANSPORT_LIMITS },
     trusted: peerKeys.map((key, index) => ({ publicKey: Buffer.from(key, 'base64'), displayName: `peer ${index}`, addresses: [] })),
   });
   const peerIds = node.trust.list().map((peer) => peer.peerId);

@@ -6,15 +6,17 @@ import { decodeEnvelope, verifyEnvelope } from '../../extension/wire/envelope';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import type { SecureChannel } from '../../extension/wire/secure-channel';
 import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';
-import { cpuMs, SCALE_TRANSPORT_LIMITS, type ChildKind, type FromChild, type ToChild } from '../scale-child';
-import { openSession, simulatedIdentity } from '../sim-peer';
+import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
+import { cpuMs, type ChildKind, type FromChild, type ToChild } from '../scale-child';
+import { openSession, simulatedIdentity, simulatedPeerAddress } from '../sim-peer';
 import { nowMs } from '../stats';
 
 /**
  * One process under measurement (a node, or a plain ws server for the
  * baseline) and `peerCount` peers simulated in this process, brought up
- * `concurrency` at a time. The node trusts every peer before it starts, as
- * after pairing. A simulated peer answers each envelope as a node would on
+ * `concurrency` at a time, each from a loopback address of its own (so the
+ * node runs with its default limits, which are per address). The node
+ * trusts every peer before it starts, as after pairing. A simulated peer answers each envelope as a node would on
  * the wire (checks the signature, returns a signed "stored" ack) but keeps
  * nothing on disk.
  */
@@ -56,8 +58,8 @@ export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: 
     const simulatorCpu = process.cpuUsage();
     const connections =
       kind === 'p2p-node'
-        ? await inBatches(identities, concurrency, (identity) => connectPeer(ready.address, identity, Buffer.from(ready.publicKey, 'base64')))
-        : await inBatches(identities, concurrency, () => connectWsClient(ready.address));
+        ? await inBatches(identities, concurrency, (identity, index) => connectPeer(ready.address, identity, Buffer.from(ready.publicKey, 'base64'), simulatedPeerAddress(index)))
+        : await inBatches(identities, concurrency, (_identity, index) => connectWsClient(ready.address, simulatedPeerAddress(index)));
     const connectsPerSecond = peerCount / ((nowMs() - began) / 1000);
     const simulatorCpuPerConnectUs = (1000 * cpuMs(process.cpuUsage(simulatorCpu))) / peerCount;
     child.send({ kind: 'fan-out' } satisfies ToChild);
@@ -80,8 +82,8 @@ export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: 
 }
 
 /** A session with the node; each envelope on it is verified and acknowledged as stored. Returns how to close it. */
-async function connectPeer(address: string, identity: StaticIdentity, nodeKey: Uint8Array): Promise<() => void> {
-  const channel: SecureChannel = await openSession(address, identity, nodeKey, SCALE_TRANSPORT_LIMITS);
+async function connectPeer(address: string, identity: StaticIdentity, nodeKey: Uint8Array, localAddress: string): Promise<() => void> {
+  const channel: SecureChannel = await openSession(address, identity, nodeKey, DEFAULT_TRANSPORT_LIMITS, localAddress);
   channel.setMessageHandler((type, body) => {
     if (type !== MSG_ENVELOPE) return;
     const envelope = decodeEnvelope(body, MAX_PAYLOAD_BYTES);
@@ -92,19 +94,19 @@ async function connectPeer(address: string, identity: StaticIdentity, nodeKey: U
 }
 
 /** A plain client that echoes what the server sends, standing for the ack. */
-async function connectWsClient(address: string): Promise<() => void> {
-  const client = new WebSocket(`ws://${address}/`, { perMessageDeflate: false });
+async function connectWsClient(address: string, localAddress: string): Promise<() => void> {
+  const client = new WebSocket(`ws://${address}/`, { perMessageDeflate: false, localAddress });
   await once(client, 'open');
   client.on('message', (data: Buffer) => client.send(data, { binary: true }));
   return () => client.terminate();
 }
 
 /** Runs `task` for every item, at most `concurrency` at once; results in item order. */
-async function inBatches<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>): Promise<R[]> {
+async function inBatches<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T);
+    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T, index);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return results;
