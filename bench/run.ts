@@ -13,6 +13,7 @@ import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
 import { reachRun, type ReachPath, type ReachRun } from './scenarios/reach';
 import { scaleRun } from './scenarios/scale';
+import { runSimulatedPeersThread, SIM_PEERS_THREAD_FLAG } from './sim-threads';
 import { startupRun } from './scenarios/startup';
 import { startStdioBench } from './scenarios/stdio';
 import { p2pThroughput } from './scenarios/throughput';
@@ -43,6 +44,8 @@ const LATENCY_MESSAGES = 200;
 const CONNECTIONS = 100;
 const STDIO_CALLS = 200;
 const SCALE_CONCURRENCY = 32;
+/** As many as the machine has cores, at least two: simulated on fewer, the peers, not the node, would bound the handshake rate. */
+const SCALE_SIMULATOR_THREADS = Math.max(2, cpus().length);
 const CRYPTO_MS = 250;
 const FLOOD_MS = 3000;
 const BUNDLE = resolve(process.cwd(), 'dist', 'p2p-comm');
@@ -299,8 +302,8 @@ const SECTIONS: Section[] = [
       title: `scale: one node, ${peers.toLocaleString('en-US')} paired peers (node in its own process)`,
       run: async (results) => {
         const label = `${peers.toLocaleString('en-US')} peers`;
-        const ws = await repeat(SLOW_REPETITIONS, () => scaleRun('ws-server', peers, SCALE_CONCURRENCY));
-        const node = await repeat(SLOW_REPETITIONS, () => scaleRun('p2p-node', peers, SCALE_CONCURRENCY));
+        const ws = await repeat(SLOW_REPETITIONS, () => scaleRun('ws-server', peers, SCALE_CONCURRENCY, SCALE_SIMULATOR_THREADS));
+        const node = await repeat(SLOW_REPETITIONS, () => scaleRun('p2p-node', peers, SCALE_CONCURRENCY, SCALE_SIMULATOR_THREADS));
         results.addBaseline(`raw ws server RSS, ${label}, peak (MB)`, 'MB', summarize(ws.map((run) => run.peakRssMb)));
         results.addBaseline(`raw ws connects/s, ${label}`, 'connects/s', summarize(ws.map((run) => run.connectsPerSecond)));
         results.addBaseline(`raw ws fan-out 256 B echoed, ${label} (msgs/s)`, 'msgs/s', summarize(ws.map((run) => run.fanOutPerSecond)));
@@ -388,7 +391,13 @@ async function main(): Promise<void> {
 
 const child = process.argv.find((arg) => arg.startsWith('--bench-child='));
 const childKind = child?.slice('--bench-child='.length);
-const entry = childKind === undefined ? main() : childKind === 'flooder' ? runFloodChild() : runScaleChild(childKind as ChildKind);
+const entry = process.argv.includes(SIM_PEERS_THREAD_FLAG)
+  ? runSimulatedPeersThread()
+  : childKind === undefined
+    ? main()
+    : childKind === 'flooder'
+      ? runFloodChild()
+      : runScaleChild(childKind as ChildKind);
 entry.catch((error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

@@ -12,8 +12,8 @@ import type { SecureChannel } from '../extension/wire/secure-channel';
  * A peer simulated with the project's own wire modules: an Ed25519
  * identity and the initiator side of the handshake, no node around it.
  */
-export function simulatedIdentity(): StaticIdentity {
-  const { privateKey, publicKey } = ed25519FromSeed(randomBytes(KEY_BYTES));
+export function simulatedIdentity(seed: Uint8Array = randomBytes(KEY_BYTES)): StaticIdentity {
+  const { privateKey, publicKey } = ed25519FromSeed(seed);
   return { publicKey, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
 }
 

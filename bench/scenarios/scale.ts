@@ -1,14 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import { AckReason, AckStatus, signAck } from '../../extension/wire/ack';
-import { decodeEnvelope, verifyEnvelope } from '../../extension/wire/envelope';
-import type { StaticIdentity } from '../../extension/wire/handshake';
-import type { SecureChannel } from '../../extension/wire/secure-channel';
-import { MSG_ACK, MSG_ENVELOPE } from '../../extension/wire/session-messages';
-import { DEFAULT_TRANSPORT_LIMITS } from '../../extension/transport/limits';
+import { randomBytes } from 'node:crypto';
+import { ed25519FromSeed, KEY_BYTES } from '../../extension/wire/primitives';
 import { cpuMs, type ChildKind, type FromChild, type ToChild } from '../scale-child';
-import { openSession, simulatedIdentity, simulatedPeerAddress } from '../sim-peer';
+import { simulatedPeerAddress } from '../sim-peer';
+import { inBatches, startSimulatedPeers } from '../sim-threads';
 import { nowMs } from '../stats';
 
 /**
@@ -38,33 +35,42 @@ export interface ScaleRun {
   rssMb: number;
 }
 
-const MAX_PAYLOAD_BYTES = 1024 * 1024;
-
-/** The bench's own entry point, run again as the child; `--bench-child` tells it which part to play. */
-function forkScaleChild(kind: ChildKind): ChildProcess {
+/** The bench's own entry point: run again as the child, and in the simulated-peer threads. */
+function benchEntry(): string {
   const entry = process.argv[1];
-  if (entry === undefined) throw new Error('cannot tell which script to fork for the scale child');
-  return fork(entry, [`--bench-child=${kind}`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  if (entry === undefined) throw new Error('cannot tell which script to run again for the scale child');
+  return entry;
 }
 
-export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: number): Promise<ScaleRun> {
-  const identities = Array.from({ length: peerCount }, () => simulatedIdentity());
+/** `--bench-child` tells the child which part to play. */
+function forkScaleChild(kind: ChildKind): ChildProcess {
+  return fork(benchEntry(), [`--bench-child=${kind}`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+}
+
+/**
+ * The node's peers are simulated on `simulatorThreads` worker threads (see
+ * sim-threads.ts); the plain ws clients of the baseline cost little and
+ * run on this thread.
+ */
+export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: number, simulatorThreads: number): Promise<ScaleRun> {
+  const seeds = Array.from({ length: peerCount }, () => new Uint8Array(randomBytes(KEY_BYTES)));
   const child = forkScaleChild(kind);
   try {
-    const start: ToChild = { kind: 'start', peers: identities.map((identity) => Buffer.from(identity.publicKey).toString('base64')) };
+    const start: ToChild = { kind: 'start', peers: seeds.map((seed) => Buffer.from(ed25519FromSeed(seed).publicKey).toString('base64')) };
     child.send(start);
     const ready = await expect(child, 'ready');
+    const peers = kind === 'p2p-node' ? await startSimulatedPeers(benchEntry(), ready.address, Buffer.from(ready.publicKey, 'base64'), seeds, simulatorThreads, concurrency) : null;
     const began = nowMs();
+    // The whole process: every thread's CPU time.
     const simulatorCpu = process.cpuUsage();
-    const connections =
-      kind === 'p2p-node'
-        ? await inBatches(identities, concurrency, (identity, index) => connectPeer(ready.address, identity, Buffer.from(ready.publicKey, 'base64'), simulatedPeerAddress(index)))
-        : await inBatches(identities, concurrency, (_identity, index) => connectWsClient(ready.address, simulatedPeerAddress(index)));
+    const closeWsClients = peers === null ? await inBatches(seeds, concurrency, (_seed, index) => connectWsClient(ready.address, simulatedPeerAddress(index))) : [];
+    await peers?.connect();
     const connectsPerSecond = peerCount / ((nowMs() - began) / 1000);
     const simulatorCpuPerConnectUs = (1000 * cpuMs(process.cpuUsage(simulatorCpu))) / peerCount;
     child.send({ kind: 'fan-out' } satisfies ToChild);
     const done = await expect(child, 'done');
-    for (const close of connections) close();
+    for (const close of closeWsClients) close();
+    await peers?.close();
     await stop(child);
     return {
       connectsPerSecond,
@@ -81,35 +87,12 @@ export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: 
   }
 }
 
-/** A session with the node; each envelope on it is verified and acknowledged as stored. Returns how to close it. */
-async function connectPeer(address: string, identity: StaticIdentity, nodeKey: Uint8Array, localAddress: string): Promise<() => void> {
-  const channel: SecureChannel = await openSession(address, identity, nodeKey, DEFAULT_TRANSPORT_LIMITS, localAddress);
-  channel.setMessageHandler((type, body) => {
-    if (type !== MSG_ENVELOPE) return;
-    const envelope = decodeEnvelope(body, MAX_PAYLOAD_BYTES);
-    if (!verifyEnvelope(envelope)) throw new Error('the node sent an envelope whose signature does not verify');
-    channel.send(MSG_ACK, signAck({ messageId: envelope.messageId, status: AckStatus.STORED, reason: AckReason.NONE }, identity, envelope.sender));
-  });
-  return () => channel.close();
-}
-
 /** A plain client that echoes what the server sends, standing for the ack. */
 async function connectWsClient(address: string, localAddress: string): Promise<() => void> {
   const client = new WebSocket(`ws://${address}/`, { perMessageDeflate: false, localAddress });
   await once(client, 'open');
   client.on('message', (data: Buffer) => client.send(data, { binary: true }));
   return () => client.terminate();
-}
-
-/** Runs `task` for every item, at most `concurrency` at once; results in item order. */
-async function inBatches<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T, index);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }
 
 /** Asks the child to exit (so that a --cpu-prof run writes its profile); killed if it takes too long. */
