@@ -6,6 +6,7 @@ import {
   checkPublicKey,
   describePublicKeyRefusal,
   publicKeyRefusal,
+  refusalOfVerifiedKey,
   rememberingAcceptedKeys,
   type PublicKeyRefusal,
 } from '../../extension/common/ed25519-public-key';
@@ -102,4 +103,19 @@ t.test('an accepted key is checked once; a refused one every time; the memory of
   t.equal(refusal(accepted), null);
   t.equal(checks, 1, 'forgotten once more keys than the limit were accepted, and checked again');
   t.throws(() => refusal(new Uint8Array(31)), RangeError, 'a key of another length is refused before any memory');
+});
+
+t.test('on every key that is a point, the check after a verified signature gives the verdict of the whole check', async (t) => {
+  const points = vectors.filter((vector) => !vector.flags.includes('NotOnCurve'));
+  t.ok(points.length > 0 && points.length < vectors.length);
+  for (const vector of points) t.equal(refusalOfVerifiedKey(bytes(vector.key)), reasonOfFlags(vector.flags), `tcId ${vector.tcId}: ${vector.comment}`);
+  t.throws(() => refusalOfVerifiedKey(new Uint8Array(31)), RangeError);
+});
+
+t.test('under a key that is no point, OpenSSL verifies not even the signature that holds under the identity point', async (t) => {
+  const message = Buffer.from('pay Mallory');
+  t.equal(ed25519Verify(IDENTITY_KEY, message, IDENTITY_SIGNATURE), true, 'it holds under the identity point');
+  for (const vector of vectors.filter((vector) => vector.flags.includes('NotOnCurve'))) {
+    t.equal(ed25519Verify(bytes(vector.key), message, IDENTITY_SIGNATURE), false, `tcId ${vector.tcId}: ${vector.comment}`);
+  }
 });
