@@ -9,9 +9,14 @@ import { once } from 'node:events';
  * stdout is ignored, its stderr is the bench's.
  */
 export function forkBenchChild(role: string, execArgv: readonly string[] = []): ChildProcess {
+  return fork(benchEntry(), [`--bench-child=${role}`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...execArgv] });
+}
+
+/** The bench's own entry point, which children and worker threads run again. */
+export function benchEntry(): string {
   const entry = process.argv[1];
-  if (entry === undefined) throw new Error(`cannot tell which script to fork for the ${role} child`);
-  return fork(entry, [`--bench-child=${role}`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...execArgv] });
+  if (entry === undefined) throw new Error('cannot tell which script the bench runs from');
+  return entry;
 }
 
 /** The child's next message; fails if the child exits first (its error is on stderr). */

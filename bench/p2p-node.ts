@@ -123,6 +123,7 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
       messenger.close();
       await network.close();
       await Promise.all([outboxStore.close(), inbox.close()]);
+      trust.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -13,6 +13,7 @@ import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
 import { reachRun, type ReachPath, type ReachRun } from './scenarios/reach';
 import { scaleRun } from './scenarios/scale';
+import { runSimulatedPeersThread, SIM_PEERS_THREAD_FLAG } from './sim-threads';
 import { startupRun } from './scenarios/startup';
 import { startStdioBench } from './scenarios/stdio';
 import { runThroughputChild, throughputInChild } from './scenarios/throughput';
@@ -43,6 +44,13 @@ const LATENCY_MESSAGES = 200;
 const CONNECTIONS = 100;
 const STDIO_CALLS = 200;
 const SCALE_CONCURRENCY = 32;
+/**
+ * One core for the node, the others for the simulated peers, whose
+ * handshakes cost about what the node's do: on one thread they would bound
+ * the rate on a machine with cores to spare. On 2 cores that is one thread:
+ * more only added CPU time per handshake to what the node competes with.
+ */
+const SCALE_SIMULATOR_THREADS = Math.max(1, cpus().length - 1);
 const CRYPTO_MS = 250;
 const FLOOD_MS = 3000;
 const BUNDLE = resolve(process.cwd(), 'dist', 'p2p-comm');
@@ -323,8 +331,8 @@ const SECTIONS: Section[] = [
       title: `scale: one node, ${peers.toLocaleString('en-US')} paired peers (node in its own process)`,
       run: async (results) => {
         const label = `${peers.toLocaleString('en-US')} peers`;
-        const ws = await repeat(SLOW_REPETITIONS, () => scaleRun('ws-server', peers, SCALE_CONCURRENCY));
-        const node = await repeat(SLOW_REPETITIONS, () => scaleRun('p2p-node', peers, SCALE_CONCURRENCY));
+        const ws = await repeat(SLOW_REPETITIONS, () => scaleRun('ws-server', peers, SCALE_CONCURRENCY, SCALE_SIMULATOR_THREADS));
+        const node = await repeat(SLOW_REPETITIONS, () => scaleRun('p2p-node', peers, SCALE_CONCURRENCY, SCALE_SIMULATOR_THREADS));
         results.addBaseline(`raw ws server RSS, ${label}, peak (MB)`, 'MB', summarize(ws.map((run) => run.peakRssMb)));
         results.addBaseline(`raw ws connects/s, ${label}`, 'connects/s', summarize(ws.map((run) => run.connectsPerSecond)));
         results.addBaseline(`raw ws fan-out 256 B echoed, ${label} (msgs/s)`, 'msgs/s', summarize(ws.map((run) => run.fanOutPerSecond)));
@@ -342,6 +350,9 @@ const SECTIONS: Section[] = [
           summary: summarize(node.map((run) => run.connectsPerSecond)),
           baseline: `raw ws connects/s, ${label}`,
           ...(peers >= 1000 ? { target: atLeast(300, 'handshakes/s') } : {}),
+          note:
+            `CPU per handshake: ${format(node.map((run) => run.childCpuPerConnectUs))} µs in the node, ` +
+            `${format(node.map((run) => run.simulatorCpuPerConnectUs))} µs in the simulated peers (raw ws: ${format(ws.map((run) => run.childCpuPerConnectUs))} µs in the server)`,
         });
         results.add({
           name: `scale ${label}: fan-out 256 B, one per peer, until acked (msgs/s)`,
@@ -411,8 +422,9 @@ async function main(): Promise<void> {
 
 const child = process.argv.find((arg) => arg.startsWith('--bench-child='));
 const childKind = child?.slice('--bench-child='.length);
-const entry =
-  childKind === undefined
+const entry = process.argv.includes(SIM_PEERS_THREAD_FLAG)
+  ? runSimulatedPeersThread()
+  : childKind === undefined
     ? main()
     : childKind === 'flooder'
       ? runFloodChild()

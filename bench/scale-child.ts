@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
+import { nextFromParent, sendToParent } from './child-process';
 import { startBenchNode, until } from './p2p-node';
+import { peakRssMb, rssMb } from './process-memory';
 import { nowMs } from './stats';
 
 /**
@@ -14,7 +14,7 @@ import { nowMs } from './stats';
  *   parent → child  {kind: 'start', peers: [base64 public key]}   (peers only for the node)
  *   child → parent  {kind: 'ready', address, publicKey, idleRssMb}
  *   parent → child  {kind: 'fan-out'}                           (once every peer has connected)
- *   child → parent  {kind: 'done', fanOutPerSecond, rssMb, peakRssMb}
+ *   child → parent  {kind: 'done', fanOutPerSecond, connectCpuMs, rssMb, peakRssMb}
  *   parent → child  {kind: 'stop'}                              (the child exits, writing a --cpu-prof profile if asked)
  */
 export type ChildKind = 'p2p-node' | 'ws-server';
@@ -22,32 +22,27 @@ export type ChildKind = 'p2p-node' | 'ws-server';
 export type ToChild = { kind: 'start'; peers: string[] } | { kind: 'fan-out' } | { kind: 'stop' };
 export type FromChild =
   | { kind: 'ready'; address: string; publicKey: string; idleRssMb: number }
-  | { kind: 'done'; fanOutPerSecond: number; rssMb: number; peakRssMb: number };
-
-/** All peers come from 127.0.0.1; the caps and the per-address rate that protect a real node would refuse the simulation. */
-export const SCALE_TRANSPORT_LIMITS = {
-  ...DEFAULT_TRANSPORT_LIMITS,
-  maxConnectionsPerIp: 100_000,
-  maxConnections: 100_000,
-  handshakeRate: { burst: 100_000, perSecond: 100_000 },
-};
+  /** connectCpuMs: this process's CPU time (user + system) from 'ready' until every peer had connected. */
+  | { kind: 'done'; fanOutPerSecond: number; connectCpuMs: number; rssMb: number; peakRssMb: number };
 
 const FAN_OUT_BYTES = 256;
 
 export async function runScaleChild(kind: ChildKind): Promise<void> {
-  const start = (await nextMessage()) as ToChild;
+  const start = (await nextFromParent()) as ToChild;
   if (start.kind !== 'start') throw new Error(`expected start, got ${start.kind}`);
   const child = kind === 'p2p-node' ? await p2pNodeChild(start.peers) : await wsServerChild();
-  send({ kind: 'ready', address: child.address, publicKey: child.publicKey, idleRssMb: rssMb() });
-  const fanOut = (await nextMessage()) as ToChild;
+  sendToParent({ kind: 'ready', address: child.address, publicKey: child.publicKey, idleRssMb: rssMb() });
+  const idleCpu = process.cpuUsage();
+  const fanOut = (await nextFromParent()) as ToChild;
   if (fanOut.kind !== 'fan-out') throw new Error(`expected fan-out, got ${fanOut.kind}`);
   // The peers see their connection a moment before this process has taken it in.
   await until(() => child.connections() === start.peers.length, 'every peer connection', 30_000);
+  const connectCpuMs = cpuMs(process.cpuUsage(idleCpu));
   const began = nowMs();
   await child.fanOut();
   const fanOutPerSecond = start.peers.length / ((nowMs() - began) / 1000);
-  send({ kind: 'done', fanOutPerSecond, rssMb: rssMb(), peakRssMb: peakRssMb() });
-  await nextMessage();
+  sendToParent({ kind: 'done', fanOutPerSecond, connectCpuMs, rssMb: rssMb(), peakRssMb: peakRssMb() });
+  await nextFromParent();
   await child.close();
   process.exit(0);
 }
@@ -64,8 +59,8 @@ interface ChildUnderTest {
 }
 
 async function p2pNodeChild(peerKeys: string[]): Promise<ChildUnderTest> {
+  // The default transport limits: each simulated peer connects from a loopback address of its own.
   const node = await startBenchNode('scale node', {
-    network: { transport: SCALE_TRANSPORT_LIMITS },
     trusted: peerKeys.map((key, index) => ({ publicKey: Buffer.from(key, 'base64'), displayName: `peer ${index}`, addresses: [] })),
   });
   const peerIds = node.trust.list().map((peer) => peer.peerId);
@@ -114,26 +109,6 @@ async function wsServerChild(): Promise<ChildUnderTest> {
   };
 }
 
-function rssMb(): number {
-  return process.memoryUsage().rss / 2 ** 20;
-}
-
-/**
- * The high-water mark of this process's own memory (VmHWM). Not
- * resourceUsage().maxRSS: Linux carries that across the exec of a forked
- * child, so it would report the parent's RSS at the time of the fork.
- */
-function peakRssMb(): number {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kilobytes = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kilobytes === undefined) throw new Error('no VmHWM in /proc/self/status: the scale scenario measures RSS on Linux only');
-  return Number(kilobytes) / 1024;
-}
-
-function send(message: FromChild): void {
-  process.send?.(message);
-}
-
-function nextMessage(): Promise<unknown> {
-  return new Promise((resolve) => process.once('message', resolve));
+export function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
 }

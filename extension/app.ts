@@ -139,6 +139,7 @@ export class P2pCommApp implements ExtensionApp {
       node.messenger.close();
       await node.network.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
+      node.trust.close();
     }
     this.releaseDataDir();
     this.deps.logger.info('stopped');

@@ -54,7 +54,9 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
   const { dataDir, events, refusals, logger, networkConfig, messagingConfig } = options;
   const identity = loadOrCreateIdentity(dataDir);
   const profile = Profile.open(dataDir, options.hostName === undefined ? {} : { hostName: options.hostName });
-  const trust = TrustStore.open(dataDir);
+  const trust = TrustStore.open(dataDir, {
+    onSeenWriteError: (error) => logger.warn(`could not write when peers were last seen to the trust store: ${error.message}; the next connection tries again`),
+  });
   const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
   // Held until initialize is answered, like every log line before it.
   for (const note of [...profile.upgradeNotes, ...trust.upgradeNotes, ...pending.upgradeNotes]) logger.warn(note);

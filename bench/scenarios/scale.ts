@@ -1,27 +1,35 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import type { StaticIdentity } from '../../extension/wire/handshake';
-import { MerkleTree } from '../../extension/wire/merkle';
-import { signReceipt } from '../../extension/wire/receipt';
-import type { SecureChannel } from '../../extension/wire/secure-channel';
-import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
-import { checkBatch, decodeBatch } from '../../extension/wire/signed-batch';
-import { SCALE_TRANSPORT_LIMITS, type ChildKind, type FromChild, type ToChild } from '../scale-child';
-import { openSession, simulatedIdentity } from '../sim-peer';
+import { randomBytes } from 'node:crypto';
+import { ed25519FromSeed, KEY_BYTES } from '../../extension/wire/primitives';
+import { benchEntry, forkBenchChild } from '../child-process';
+import { cpuMs, type ChildKind, type FromChild, type ToChild } from '../scale-child';
+import { simulatedPeerAddress } from '../sim-peer';
+import { inBatches, startSimulatedPeers } from '../sim-threads';
 import { nowMs } from '../stats';
 
 /**
  * One process under measurement (a node, or a plain ws server for the
  * baseline) and `peerCount` peers simulated in this process, brought up
- * `concurrency` at a time. The node trusts every peer before it starts, as
- * after pairing. A simulated peer answers each batch as a node would on
- * the wire (checks the signature, returns a signed receipt saying every
- * message is stored) but keeps nothing on disk.
+ * `concurrency` at a time, each from a loopback address of its own (so the
+ * node runs with its default limits, which are per address). The node
+ * trusts every peer before it starts, as after pairing. A simulated peer
+ * answers each batch as a node would on the wire (checks the signature,
+ * returns a signed receipt saying every message is stored) but keeps
+ * nothing on disk.
  */
 export interface ScaleRun {
   /** Connections (handshakes for the node) per second while bringing all of them up. */
   connectsPerSecond: number;
+  /**
+   * CPU time per connection while bringing them up, of the process under
+   * measurement and of the simulated peers: on a machine of few cores the
+   * two compete, and the rate is the node's own only while the simulation
+   * costs less than the node.
+   */
+  childCpuPerConnectUs: number;
+  simulatorCpuPerConnectUs: number;
   /** One 256 B message to every peer: messages per second until the last is acknowledged. */
   fanOutPerSecond: number;
   peakRssMb: number;
@@ -29,68 +37,52 @@ export interface ScaleRun {
   rssMb: number;
 }
 
-/** The bench's own entry point, run again as the child; `--bench-child` tells it which part to play. */
-function forkScaleChild(kind: ChildKind): ChildProcess {
-  const entry = process.argv[1];
-  if (entry === undefined) throw new Error('cannot tell which script to fork for the scale child');
-  return fork(entry, [`--bench-child=${kind}`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-}
-
-export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: number): Promise<ScaleRun> {
-  const identities = Array.from({ length: peerCount }, () => simulatedIdentity());
-  const child = forkScaleChild(kind);
+/**
+ * The node's peers are simulated on `simulatorThreads` worker threads (see
+ * sim-threads.ts); the plain ws clients of the baseline cost little and
+ * run on this thread.
+ */
+export async function scaleRun(kind: ChildKind, peerCount: number, concurrency: number, simulatorThreads: number): Promise<ScaleRun> {
+  const seeds = Array.from({ length: peerCount }, () => new Uint8Array(randomBytes(KEY_BYTES)));
+  const child = forkBenchChild(kind);
   try {
-    const start: ToChild = { kind: 'start', peers: identities.map((identity) => Buffer.from(identity.publicKey).toString('base64')) };
+    const start: ToChild = { kind: 'start', peers: seeds.map((seed) => Buffer.from(ed25519FromSeed(seed).publicKey).toString('base64')) };
     child.send(start);
     const ready = await expect(child, 'ready');
+    const peers = kind === 'p2p-node' ? await startSimulatedPeers(benchEntry(), ready.address, Buffer.from(ready.publicKey, 'base64'), seeds, simulatorThreads, concurrency) : null;
     const began = nowMs();
-    const connections =
-      kind === 'p2p-node'
-        ? await inBatches(identities, concurrency, (identity) => connectPeer(ready.address, identity, Buffer.from(ready.publicKey, 'base64')))
-        : await inBatches(identities, concurrency, () => connectWsClient(ready.address));
+    // The whole process: every thread's CPU time.
+    const simulatorCpu = process.cpuUsage();
+    const closeWsClients = peers === null ? await inBatches(seeds, concurrency, (_seed, index) => connectWsClient(ready.address, simulatedPeerAddress(index))) : [];
+    await peers?.connect();
     const connectsPerSecond = peerCount / ((nowMs() - began) / 1000);
+    const simulatorCpuPerConnectUs = (1000 * cpuMs(process.cpuUsage(simulatorCpu))) / peerCount;
     child.send({ kind: 'fan-out' } satisfies ToChild);
     const done = await expect(child, 'done');
-    for (const close of connections) close();
+    for (const close of closeWsClients) close();
+    await peers?.close();
     await stop(child);
-    return { connectsPerSecond, fanOutPerSecond: done.fanOutPerSecond, peakRssMb: done.peakRssMb, idleRssMb: ready.idleRssMb, rssMb: done.rssMb };
+    return {
+      connectsPerSecond,
+      childCpuPerConnectUs: (1000 * done.connectCpuMs) / peerCount,
+      simulatorCpuPerConnectUs,
+      fanOutPerSecond: done.fanOutPerSecond,
+      peakRssMb: done.peakRssMb,
+      idleRssMb: ready.idleRssMb,
+      rssMb: done.rssMb,
+    };
   } finally {
     // Whatever failed, the child does not outlive the run (a no-op once it has exited).
     child.kill('SIGKILL');
   }
 }
 
-/** A session with the node; each batch on it is verified and receipted as stored. Returns how to close it. */
-async function connectPeer(address: string, identity: StaticIdentity, nodeKey: Uint8Array): Promise<() => void> {
-  const channel: SecureChannel = await openSession(address, identity, nodeKey, SCALE_TRANSPORT_LIMITS);
-  let position = 0;
-  channel.setMessageHandler((type, body) => {
-    if (type !== MSG_BATCH) return;
-    const { header, leaves } = decodeBatch(body);
-    if (checkBatch(header, MerkleTree.fromLeaves(leaves)) !== null) throw new Error('the node sent a batch whose signature does not verify');
-    channel.send(MSG_RECEIPT, signReceipt({ firstBatch: position, lastBatch: position, exceptions: [] }, identity, header.sender, channel.sessionId));
-    position += 1;
-  });
-  return () => channel.close();
-}
-
 /** A plain client that echoes what the server sends, standing for the ack. */
-async function connectWsClient(address: string): Promise<() => void> {
-  const client = new WebSocket(`ws://${address}/`, { perMessageDeflate: false });
+async function connectWsClient(address: string, localAddress: string): Promise<() => void> {
+  const client = new WebSocket(`ws://${address}/`, { perMessageDeflate: false, localAddress });
   await once(client, 'open');
   client.on('message', (data: Buffer) => client.send(data, { binary: true }));
   return () => client.terminate();
-}
-
-/** Runs `task` for every item, at most `concurrency` at once; results in item order. */
-async function inBatches<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }
 
 /** Asks the child to exit (so that a --cpu-prof run writes its profile); killed if it takes too long. */

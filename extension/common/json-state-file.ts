@@ -119,6 +119,16 @@ export class StateFileFormat<T> {
   }
 }
 
+/**
+ * The rules of one part of a state file (one record), so that a change to
+ * that part is checked when it is made, without checking the whole file;
+ * returns the first problem, or undefined when the part is fine.
+ */
+export function partChecker(schema: Record<string, unknown>): (value: unknown) => string | undefined {
+  const validate = ajv.compile(schema);
+  return (value) => (validate(value) ? undefined : describeFirstError(validate.errors?.[0]));
+}
+
 function describeFirstError(error: ErrorObject | undefined): string {
   if (error === undefined) return 'it does not match its schema';
   return describeSchemaError(error, error.instancePath === '' ? 'the top level' : error.instancePath);

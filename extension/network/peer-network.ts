@@ -376,7 +376,11 @@ export class PeerNetwork {
         identity,
         { displayName: profile.displayName },
         overDht ? ip : formatAddress(ip, 0),
-        (initiator) => this.keptAway(initiator.publicKey) ?? consent.decide(initiator, reachBack(initiator.payload)),
+        (initiator) => {
+          // The decision and what the session sends once adopted (the hello) leave in one write, uncorked below.
+          stream.cork();
+          return this.keptAway(initiator.publicKey) ?? consent.decide(initiator, reachBack(initiator.payload));
+        },
         this.handshakeOptions,
         acceptedAt,
       );
@@ -391,6 +395,9 @@ export class PeerNetwork {
     } catch (error) {
       refusals.count('network', `handshake_${failureReason(error)}`);
       logger.debug(`incoming handshake from ${ip} refused: ${(error as Error).message}`);
+    } finally {
+      // Not corked when the handshake failed before the decision: then a no-op.
+      stream.uncork();
     }
   }
 

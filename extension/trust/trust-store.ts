@@ -6,6 +6,7 @@ import {
   ADDRESS_SCHEMA,
   closedObject,
   nullable,
+  partChecker,
   PUBLIC_KEY_SCHEMA,
   StateFileFormat,
   TIME_SCHEMA,
@@ -21,7 +22,8 @@ import { isDhtAddress } from '../common/dht-address';
  * and the presented key is kept as evidence under `refused_keys`.
  *
  * File `<data_dir>/trusted_peers.json`, mode 0600, replaced atomically on
- * every change:
+ * every change (a connection's traces, last_seen and the address and name
+ * it came with, within TrustStoreOptions.seenWriteDelayMs):
  *
  *   {"version": 1, "peers": {"<peer id>": {
  *     "public_key": "<base64>", "display_name": "...",
@@ -100,6 +102,34 @@ interface TrustFile {
   peers: Record<string, PeerEntry>;
 }
 
+const PEER_ENTRY_SCHEMA = closedObject({
+  public_key: PUBLIC_KEY_SCHEMA,
+  display_name: { type: 'string', pattern: DISPLAY_NAME_PATTERN.source },
+  addresses: { type: 'array', maxItems: MAX_PEER_ADDRESSES, uniqueItems: true, items: ADDRESS_SCHEMA },
+  state: { enum: ['trusted', 'revoked', 'revoked_by_peer'] },
+  first_seen: TIME_SCHEMA,
+  last_seen: nullable(TIME_SCHEMA),
+  trusted_at: TIME_SCHEMA,
+  revoked_at: nullable(TIME_SCHEMA),
+  key_history: {
+    type: 'array',
+    minItems: 1,
+    items: closedObject({ public_key: PUBLIC_KEY_SCHEMA, pinned_at: TIME_SCHEMA }),
+  },
+  refused_keys: {
+    type: 'array',
+    maxItems: MAX_REFUSED_KEYS,
+    items: closedObject({
+      public_key: PUBLIC_KEY_SCHEMA,
+      seen_at: TIME_SCHEMA,
+      address: nullable(ADDRESS_SCHEMA),
+    }),
+  },
+});
+
+/** A seen update is checked when it is made: the write that carries it comes later, and must not fail on it. */
+const peerEntryProblem = partChecker(PEER_ENTRY_SCHEMA);
+
 const TRUST_FILE = new StateFileFormat<TrustFile>({
   name: 'the trust store',
   movingAwayMeans: 'start with no paired peers (each of them will then have to pair again)',
@@ -108,30 +138,7 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
     peers: {
       type: 'object',
       propertyNames: { pattern: PEER_ID_PATTERN.source },
-      additionalProperties: closedObject({
-        public_key: PUBLIC_KEY_SCHEMA,
-        display_name: { type: 'string', pattern: DISPLAY_NAME_PATTERN.source },
-        addresses: { type: 'array', maxItems: MAX_PEER_ADDRESSES, uniqueItems: true, items: ADDRESS_SCHEMA },
-        state: { enum: ['trusted', 'revoked', 'revoked_by_peer'] },
-        first_seen: TIME_SCHEMA,
-        last_seen: nullable(TIME_SCHEMA),
-        trusted_at: TIME_SCHEMA,
-        revoked_at: nullable(TIME_SCHEMA),
-        key_history: {
-          type: 'array',
-          minItems: 1,
-          items: closedObject({ public_key: PUBLIC_KEY_SCHEMA, pinned_at: TIME_SCHEMA }),
-        },
-        refused_keys: {
-          type: 'array',
-          maxItems: MAX_REFUSED_KEYS,
-          items: closedObject({
-            public_key: PUBLIC_KEY_SCHEMA,
-            seen_at: TIME_SCHEMA,
-            address: nullable(ADDRESS_SCHEMA),
-          }),
-        },
-      }),
+      additionalProperties: PEER_ENTRY_SCHEMA,
     },
   }),
   check: (file) => {
@@ -148,22 +155,47 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
 /** How stale the last_seen time on disk may get while a peer keeps connecting. */
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;
 
+export interface TrustStoreOptions {
+  /**
+   * How long the traces of connections (last_seen, a new address or name)
+   * wait in memory before one write of the file takes all of them: with
+   * 1,000 peers reconnecting after a restart, a write per connection is
+   * 1,000 writes of a file that holds all 1,000.
+   */
+  seenWriteDelayMs: number;
+  /** A delayed write failed; the traces stay in memory and the next connection tries again. */
+  onSeenWriteError: (error: Error) => void;
+}
+
+export const DEFAULT_SEEN_WRITE_DELAY_MS = 1000;
+
+const DEFAULT_TRUST_STORE_OPTIONS: TrustStoreOptions = {
+  seenWriteDelayMs: DEFAULT_SEEN_WRITE_DELAY_MS,
+  onSeenWriteError: () => undefined,
+};
+
 export class TrustStore {
   /** last_seen as last written to the file, per peer. */
   private readonly writtenLastSeen = new Map<string, string | null>();
+  /** Whether memory holds connection traces that are due on disk. */
+  private seenUnwritten = false;
+  private seenWrite: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly path: string,
-    private peers: ReadonlyMap<string, PeerEntry>,
+    private readonly peers: Map<string, PeerEntry>,
     /** What opening changed in a file an earlier p2p-comm wrote (already written back), for the log. */
     readonly upgradeNotes: readonly string[],
-  ) {}
+    private readonly options: TrustStoreOptions,
+  ) {
+    for (const [peerId, entry] of peers) this.writtenLastSeen.set(peerId, entry.last_seen);
+  }
 
-  static open(dataDir: string): TrustStore {
+  static open(dataDir: string, options: Partial<TrustStoreOptions> = {}): TrustStore {
     const path = join(dataDir, TRUST_FILE_NAME);
     const notes: string[] = [];
     const file = TRUST_FILE.load(path, (note) => notes.push(note));
-    return new TrustStore(path, new Map(Object.entries(file?.peers ?? {})), notes);
+    return new TrustStore(path, new Map(Object.entries(file?.peers ?? {})), notes, { ...DEFAULT_TRUST_STORE_OPTIONS, ...options });
   }
 
   get(peerId: string): TrustedPeerRecord | undefined {
@@ -233,10 +265,12 @@ export class TrustStore {
   }
 
   /**
-   * Notes a connection. A new address or name is written at once; a bare
-   * "seen again" only in memory unless the file's time is older than
-   * LAST_SEEN_WRITE_INTERVAL_MS: rewriting the whole file for every session
-   * made a node with 1,000 peers spend most of its time writing it.
+   * Notes a connection, in memory at once. A new address or name is written
+   * within seenWriteDelayMs, together with whatever else arrived meanwhile;
+   * a bare "seen again" waits for another write unless the file's time is
+   * older than LAST_SEEN_WRITE_INTERVAL_MS. Rewriting the whole file for
+   * every session made a node with 1,000 peers spend most of its time
+   * writing it. An update the file could not hold is refused here.
    */
   recordSeen(peerId: string, seen: SeenUpdate, now = new Date()): TrustedPeerRecord {
     const existing = this.existing(peerId);
@@ -246,15 +280,20 @@ export class TrustStore {
       addresses: seen.address === undefined ? existing.addresses : mostRecentAddresses([seen.address], existing.addresses),
       display_name: seen.displayName === undefined ? existing.display_name : validateDisplayName(seen.displayName),
     };
+    const problem = peerEntryProblem(entry);
+    if (problem !== undefined) throw new P2pError('INVALID_INPUT', `refusing to record a connection of ${peerId}: ${problem}`);
+    this.peers.set(peerId, entry);
     const onlyTime = entry.display_name === existing.display_name && entry.addresses.join() === existing.addresses.join();
-    const written = this.writtenLastSeen.get(peerId) ?? existing.last_seen;
-    if (onlyTime && written !== null && now.getTime() - Date.parse(written) < LAST_SEEN_WRITE_INTERVAL_MS) {
-      this.peers = new Map(this.peers).set(peerId, entry);
-      return recordOf(peerId, entry);
-    }
-    const record = this.commit(peerId, entry);
-    this.writtenLastSeen.set(peerId, entry.last_seen);
-    return record;
+    const written = this.writtenLastSeen.get(peerId) ?? null;
+    const stale = written === null || now.getTime() - Date.parse(written) >= LAST_SEEN_WRITE_INTERVAL_MS;
+    // Traces still unwritten (a failed write) are due again whatever this connection brings.
+    if (this.seenUnwritten || !onlyTime || stale) this.writeSeenSoon();
+    return recordOf(peerId, entry);
+  }
+
+  /** Writes the connection traces that are due, without waiting; for shutdown. */
+  close(): void {
+    if (this.seenUnwritten) this.writeSeen();
   }
 
   /** The peer said it cannot be reached through the DHT (its hello named no DHT key): its DHT address is dropped. */
@@ -288,12 +327,38 @@ export class TrustStore {
     return false;
   }
 
-  /** The file is written first, so a failed write leaves memory and disk alike. */
+  /** The file is written first, so a failed write leaves memory as it was; the write takes pending connection traces along. */
   private commit(peerId: string, entry: PeerEntry): TrustedPeerRecord {
     const next = new Map(this.peers).set(peerId, entry);
-    TRUST_FILE.save(this.path, { version: 1, peers: Object.fromEntries(next) });
-    this.peers = next;
+    this.save(next);
+    this.peers.set(peerId, entry);
     return recordOf(peerId, entry);
+  }
+
+  private writeSeenSoon(): void {
+    this.seenUnwritten = true;
+    if (this.seenWrite !== null) return;
+    this.seenWrite = setTimeout(() => this.writeSeen(), this.options.seenWriteDelayMs);
+    // Shutdown writes what is pending (close); the timer alone keeps no process alive.
+    this.seenWrite.unref();
+  }
+
+  private writeSeen(): void {
+    this.seenWrite = null;
+    try {
+      this.save(this.peers);
+    } catch (error) {
+      this.options.onSeenWriteError(error as Error);
+    }
+  }
+
+  /** Every write holds every change made so far, so none is due after it. */
+  private save(peers: ReadonlyMap<string, PeerEntry>): void {
+    TRUST_FILE.save(this.path, { version: 1, peers: Object.fromEntries(peers) });
+    if (this.seenWrite !== null) clearTimeout(this.seenWrite);
+    this.seenWrite = null;
+    this.seenUnwritten = false;
+    for (const [peerId, entry] of peers) this.writtenLastSeen.set(peerId, entry.last_seen);
   }
 }
 

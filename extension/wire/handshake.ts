@@ -1,4 +1,4 @@
-import { describePublicKeyRefusal, publicKeyRefusal, type PublicKeyRefusal } from '../common/ed25519-public-key';
+import { describePublicKeyRefusal, publicKeyRefusal, refusalOfVerifiedKey, type PublicKeyRefusal } from '../common/ed25519-public-key';
 import {
   aeadOpen,
   aeadSeal,
@@ -135,20 +135,21 @@ function sessionKeys(secret: Uint8Array, th4: Uint8Array, role: 'initiator' | 'r
 }
 
 /**
- * Splits `S | sig | payload`, refuses a static key that stands for no one,
- * then checks the signature over the given transcript hash. The signature
- * check alone would not do: OpenSSL passes R = identity, S = 0 for any
- * message under the identity point. Checked first, a key that is no point
- * is also named as such, not as a bad signature.
+ * Splits `S | sig | payload`, checks the signature over the given
+ * transcript hash and refuses a static key that stands for no one. The
+ * signature check alone would not do: OpenSSL passes R = identity, S = 0
+ * for any message under the identity point. A signature that holds leaves
+ * the cheap part of the key check (refusalOfVerifiedKey); one that does
+ * not gets the whole check, so that a key that is no point is named as
+ * such, not as a bad signature.
  */
 function openProof(plaintext: Uint8Array, role: 'initiator' | 'responder', transcriptHash: Uint8Array): { publicKey: Uint8Array; payload: Uint8Array } {
   const publicKey = plaintext.slice(0, KEY_BYTES);
-  const refusal = publicKeyRefusal(publicKey);
-  if (refusal !== null) throw new HandshakeError(`identity_key_${refusal}`, `${role} identity key ${describePublicKeyRefusal(refusal)}`);
   const signature = plaintext.subarray(KEY_BYTES, PROOF_BYTES);
-  if (!ed25519Verify(publicKey, signatureInput(role, transcriptHash, publicKey), signature)) {
-    throw new HandshakeError('bad_signature', `${role} signature over the transcript is not valid`);
-  }
+  const holds = ed25519Verify(publicKey, signatureInput(role, transcriptHash, publicKey), signature);
+  const refusal = holds ? refusalOfVerifiedKey(publicKey) : publicKeyRefusal(publicKey);
+  if (refusal !== null) throw new HandshakeError(`identity_key_${refusal}`, `${role} identity key ${describePublicKeyRefusal(refusal)}`);
+  if (!holds) throw new HandshakeError('bad_signature', `${role} signature over the transcript is not valid`);
   return { publicKey, payload: plaintext.subarray(PROOF_BYTES) };
 }
 

@@ -44,14 +44,12 @@ function base64url(bytes: Uint8Array): string {
  * Node 24 the single-file executables embed checks `x` against `d` and so
  * refuses that JWK, but decodes PKCS#8 as fast. Which import this Node
  * takes is tried once, at load. The public key is always derived, never
- * taken from the import.
+ * taken from the import: OpenSSL derives it from the secret as it imports
+ * the key (the `x` above is not read), and reading it out of a JWK export
+ * costs about 1 us, against some 30 us for another multiplication by the
+ * base point (createPublicKey and an SPKI export take longer still).
  */
 const UNUSED_X = Buffer.alloc(KEY_BYTES).toString('base64url');
-/** u = 9, the X25519 base point: X25519(k, 9) is k's public key (RFC 7748). */
-const X25519_BASE_POINT = createPublicKey({
-  key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Uint8Array.of(9), Buffer.alloc(KEY_BYTES - 1)]).toString('base64url') },
-  format: 'jwk',
-});
 /** The DER of a PKCS#8 OneAsymmetricKey up to its 32-byte secret (RFC 8410): only the algorithm OID differs. */
 const PKCS8_PREFIX = {
   X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
@@ -85,15 +83,20 @@ export function generateEphemeral(): EphemeralKeyPair {
 /** An ephemeral key from given bytes; fixed bytes only to reproduce the protocol's test vectors. */
 export function ephemeralFromSecret(secret: Uint8Array): EphemeralKeyPair {
   const privateKey = privateKeyFrom('X25519', secret);
-  return { publicKey: new Uint8Array(diffieHellman({ privateKey, publicKey: X25519_BASE_POINT })), privateKey };
+  return { publicKey: publicKeyOf(privateKey), privateKey };
+}
+
+/** The public key OpenSSL derived when it imported `privateKey`. */
+function publicKeyOf(privateKey: KeyObject): Uint8Array {
+  const { x } = privateKey.export({ format: 'jwk' });
+  if (x === undefined) throw new Error(`a ${String(privateKey.asymmetricKeyType)} private key exported no public key`);
+  return new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
 /** An Ed25519 signing key from its 32-byte seed (RFC 8032). */
 export function ed25519FromSeed(seed: Uint8Array): { privateKey: KeyObject; publicKey: Uint8Array } {
   const privateKey = privateKeyFrom('Ed25519', seed);
-  // The DER SubjectPublicKeyInfo ends with the 32-byte public key.
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  return { privateKey, publicKey: new Uint8Array(spki.subarray(spki.length - KEY_BYTES)) };
+  return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
 
 /**

@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
 import t from 'tap';
-import { describePublicKeyRefusal, publicKeyRefusal, type PublicKeyRefusal } from '../../extension/common/ed25519-public-key';
+import {
+  checkPublicKey,
+  describePublicKeyRefusal,
+  publicKeyRefusal,
+  refusalOfVerifiedKey,
+  rememberingAcceptedKeys,
+  type PublicKeyRefusal,
+} from '../../extension/common/ed25519-public-key';
 import { ed25519FromSeed, ed25519Verify } from '../../extension/wire/primitives';
 import { buildVectors, checkConsistent, reasonOfFlags, VECTORS_FILE, type Flag, type KeyVector } from '../helpers/ed25519-key-vectors';
 import { verdictOf } from '../helpers/ed25519-reference';
@@ -75,4 +82,40 @@ t.test('each reason has its own description, and the examples used in other test
 t.test('a key of another length is a programming error, not a verdict', async (t) => {
   t.throws(() => publicKeyRefusal(new Uint8Array(31)), RangeError);
   t.throws(() => publicKeyRefusal(new Uint8Array(33)), RangeError);
+});
+
+t.test('an accepted key is checked once; a refused one every time; the memory of accepted keys is bounded', async (t) => {
+  let checks = 0;
+  const refusal = rememberingAcceptedKeys((key) => {
+    checks += 1;
+    return checkPublicKey(key);
+  }, 3);
+  const accepted = ed25519FromSeed(randomBytes(32)).publicKey;
+  t.equal(refusal(accepted), null);
+  t.equal(refusal(new Uint8Array(accepted)), null, 'the same key in another array');
+  t.equal(refusal(new Uint8Array([0, ...accepted]).subarray(1)), null, 'and in a view at an offset');
+  t.equal(checks, 1, 'the later looks took the remembered verdict');
+  t.equal(refusal(WEAK_KEYS.small_order), 'small_order');
+  t.equal(refusal(WEAK_KEYS.small_order), 'small_order');
+  t.equal(checks, 3, 'a refused key is checked again');
+  for (let i = 0; i < 3; i += 1) refusal(ed25519FromSeed(randomBytes(32)).publicKey);
+  checks = 0;
+  t.equal(refusal(accepted), null);
+  t.equal(checks, 1, 'forgotten once more keys than the limit were accepted, and checked again');
+  t.throws(() => refusal(new Uint8Array(31)), RangeError, 'a key of another length is refused before any memory');
+});
+
+t.test('on every key that is a point, the check after a verified signature gives the verdict of the whole check', async (t) => {
+  const points = vectors.filter((vector) => !vector.flags.includes('NotOnCurve'));
+  t.ok(points.length > 0 && points.length < vectors.length);
+  for (const vector of points) t.equal(refusalOfVerifiedKey(bytes(vector.key)), reasonOfFlags(vector.flags), `tcId ${vector.tcId}: ${vector.comment}`);
+  t.throws(() => refusalOfVerifiedKey(new Uint8Array(31)), RangeError);
+});
+
+t.test('under a key that is no point, OpenSSL verifies not even the signature that holds under the identity point', async (t) => {
+  const message = Buffer.from('pay Mallory');
+  t.equal(ed25519Verify(IDENTITY_KEY, message, IDENTITY_SIGNATURE), true, 'it holds under the identity point');
+  for (const vector of vectors.filter((vector) => vector.flags.includes('NotOnCurve'))) {
+    t.equal(ed25519Verify(bytes(vector.key), message, IDENTITY_SIGNATURE), false, `tcId ${vector.tcId}: ${vector.comment}`);
+  }
 });

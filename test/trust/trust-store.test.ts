@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { UNNAMED_PEER } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { LAST_SEEN_WRITE_INTERVAL_MS, MAX_PEER_ADDRESSES, MAX_REFUSED_KEYS, TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
 
 const T0 = new Date('2025-03-01T10:00:00.000Z');
 
@@ -177,10 +178,13 @@ t.test('seen updates last_seen, the address list (bounded, most recent first) an
   t.same(seen.addresses, ['h4:1', 'h9:1', 'h8:1', 'h7:1', 'h6:1', 'h5:1', 'h3:1', 'h2:1']);
   t.same(seen.lastSeen, at(20));
   t.equal(seen.displayName, 'Alice (laptop)');
+  store.close();
   t.same(TrustStore.open(dir).get(peerId), seen);
   t.throws(() => store.recordSeen(peerId, { displayName: 'evil\u202e' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
   t.throws(() => store.recordSeen(peerId, { address: 'not an address' }), { name: 'P2pError', errorName: 'INVALID_INPUT' });
-  t.same(TrustStore.open(dir).get(peerId), seen, 'refused updates write nothing');
+  t.same(store.get(peerId), seen, 'refused updates change nothing in memory');
+  store.close();
+  t.same(TrustStore.open(dir).get(peerId), seen, 'nor on disk');
 });
 
 t.test('a peer keeps one DHT address, the newest, beside its direct ones', async (t) => {
@@ -291,20 +295,72 @@ t.test('a bare reconnection within a minute updates last_seen in memory, not on 
   const read = readFileSync;
   const joinPath = join;
   const dir = tempDir(t);
-  const store = TrustStore.open(dir);
+  const store = TrustStore.open(dir, { seenWriteDelayMs: 0 });
   const key = new Uint8Array(randomBytes(32));
   const peerId = peerIdFromPublicKey(key);
   store.trust({ publicKey: key, displayName: 'p', addresses: ['127.0.0.1:1'] });
   const start = new Date('2026-01-01T00:00:00.000Z');
   store.recordSeen(peerId, { address: '127.0.0.1:1' }, start);
+  const lastSeenOnDisk = (): number | undefined => TrustStore.open(dir).get(peerId)?.lastSeen?.getTime();
+  await eventually(async () => lastSeenOnDisk() === start.getTime(), 'the first connection on disk');
   const written = read(joinPath(dir, TRUST_FILE_NAME), 'utf8');
   const soon = new Date(start.getTime() + 1000);
   t.equal(store.recordSeen(peerId, { address: '127.0.0.1:1' }, soon).lastSeen?.getTime(), soon.getTime(), 'memory has the new time');
-  t.equal(read(joinPath(dir, TRUST_FILE_NAME), 'utf8'), written, 'the file was not rewritten');
+  store.close();
+  t.equal(read(joinPath(dir, TRUST_FILE_NAME), 'utf8'), written, 'the file was not rewritten, not even at close');
   store.recordSeen(peerId, { address: '127.0.0.1:2' }, soon);
-  t.not(read(joinPath(dir, TRUST_FILE_NAME), 'utf8'), written, 'a new address is written at once');
+  await eventually(async () => TrustStore.open(dir).get(peerId)?.addresses[0] === '127.0.0.1:2', 'the new address on disk');
   const later = new Date(soon.getTime() + LAST_SEEN_WRITE_INTERVAL_MS + 1);
   store.recordSeen(peerId, {}, later);
-  t.equal(TrustStore.open(dir).get(peerId)?.lastSeen?.getTime(), later.getTime(), 'a stale time on disk is refreshed');
+  await eventually(async () => lastSeenOnDisk() === later.getTime(), 'a stale time on disk refreshed');
   t.ok(statSync(joinPath(dir, TRUST_FILE_NAME)).isFile());
+});
+
+t.test('the connections of many peers wait for one write that takes them all', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir, { seenWriteDelayMs: 60_000 });
+  const peerIds = Array.from({ length: 50 }, (_, index) => store.trust({ publicKey: newKey(), displayName: `peer ${index}`, addresses: [] }, T0).peerId);
+  const beforeConnections = readFileSync(join(dir, TRUST_FILE_NAME), 'utf8');
+  peerIds.forEach((peerId, index) => store.recordSeen(peerId, { address: `10.0.0.${index}:7070`, displayName: `peer ${index} (laptop)` }, at(1)));
+  t.equal(readFileSync(join(dir, TRUST_FILE_NAME), 'utf8'), beforeConnections, 'no write per connection');
+  t.same(store.get(peerIds[7] ?? '')?.addresses, ['10.0.0.7:7070'], 'memory has them at once');
+  store.close();
+  const reopened = TrustStore.open(dir);
+  t.same(
+    peerIds.map((peerId) => reopened.get(peerId)),
+    peerIds.map((peerId) => store.get(peerId)),
+    'one write at close took every connection',
+  );
+});
+
+t.test('any other change takes the pending connections along', async (t) => {
+  const dir = tempDir(t);
+  const store = TrustStore.open(dir, { seenWriteDelayMs: 60_000 });
+  const alice = store.trust({ publicKey: newKey(), displayName: 'Alice', addresses: [] }, T0).peerId;
+  store.recordSeen(alice, { address: 'alice.local:7070' }, at(1));
+  const bob = store.trust({ publicKey: newKey(), displayName: 'Bob', addresses: [] }, at(2)).peerId;
+  const reopened = TrustStore.open(dir);
+  t.same(reopened.get(alice)?.addresses, ['alice.local:7070']);
+  t.ok(reopened.isTrusted(bob));
+});
+
+t.test('a delayed write that fails is reported, and the next connection tries again', async (t) => {
+  const dir = tempDir(t);
+  const failures: Error[] = [];
+  const store = TrustStore.open(dir, { seenWriteDelayMs: 0, onSeenWriteError: (error) => failures.push(error) });
+  const peerId = store.trust({ publicKey: newKey(), displayName: 'Alice', addresses: [] }, T0).peerId;
+  const path = join(dir, TRUST_FILE_NAME);
+  // A directory where the file should be: the atomic rename over it fails.
+  rmSync(path);
+  mkdirSync(path);
+  store.recordSeen(peerId, { address: 'alice.local:7070' }, at(1));
+  await eventually(async () => failures.length === 1, 'the failure reported');
+  t.equal(store.get(peerId)?.addresses[0], 'alice.local:7070', 'memory kept the connection');
+  rmSync(path, { recursive: true });
+  // Only a second later: a bare reconnection, which alone would not be written.
+  const again = new Date(at(1).getTime() + 1000);
+  store.recordSeen(peerId, {}, again);
+  await eventually(async () => existsSync(path) && TrustStore.open(dir).get(peerId)?.lastSeen?.getTime() === again.getTime(), 'the retried write');
+  t.same(TrustStore.open(dir).get(peerId)?.addresses, ['alice.local:7070'], 'with the connection whose write had failed');
+  t.equal(failures.length, 1);
 });

@@ -155,7 +155,7 @@ t.test('an initiator proving a key that stands for no one is refused by the reas
     const initiator = new InitiatorHandshake(weak, bob.publicKey, request);
     const side = new ResponderHandshake(bob, { displayName: 'Bob' });
     const out = initiator.finish(side.respond(initiator.start()));
-    t.equal(reason(() => side.finish(out.finish)), `identity_key_${refusal}`, `${refusal}: refused for the key, before its signature is looked at`);
+    t.equal(reason(() => side.finish(out.finish)), `identity_key_${refusal}`, `${refusal}: refused for the key, not only for its signature`);
   }
 });
 

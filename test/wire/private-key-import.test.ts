@@ -1,7 +1,7 @@
 import { createPublicKey, diffieHellman, sign, type KeyObject } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import t, { type Test } from 'tap';
-import { fromJwkSecret, fromPkcs8, jwkSecretImportWorks, type PrivateKeyImport } from '../../extension/wire/primitives';
+import { ed25519FromSeed, ephemeralFromSecret, fromJwkSecret, fromPkcs8, jwkSecretImportWorks, type PrivateKeyImport } from '../../extension/wire/primitives';
 
 /*
  * The JWK import serves Node 20, the PKCS#8 one the Node 24 of the
@@ -31,15 +31,23 @@ function publicKeyOf(privateKey: KeyObject): string {
   return spki.subarray(spki.length - 32).toString('hex');
 }
 
+/** The public key the JWK export reads out, as the key pairs below are made. */
+function exportedPublicKeyOf(privateKey: KeyObject): string | undefined {
+  const { x } = privateKey.export({ format: 'jwk' });
+  return x === undefined ? undefined : Buffer.from(x, 'base64url').toString('hex');
+}
+
 function checkImport(t: Test, name: string, importKey: PrivateKeyImport): void {
   t.test(`${name}: Ed25519 RFC 8032 test 1`, async (t) => {
     const key = importKey('Ed25519', ED25519.secret);
     t.equal(publicKeyOf(key), ED25519.publicKey);
+    t.equal(exportedPublicKeyOf(key), ED25519.publicKey, 'the JWK export holds the key derived at import');
     t.equal(sign(null, Buffer.alloc(0), key).toString('hex'), ED25519.signatureOfEmpty);
   });
   t.test(`${name}: X25519 RFC 7748 Alice`, async (t) => {
     const key = importKey('X25519', X25519.secret);
     t.equal(publicKeyOf(key), X25519.publicKey);
+    t.equal(exportedPublicKeyOf(key), X25519.publicKey, 'the JWK export holds the key derived at import');
     const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: hex(X25519.peerPublicKey).toString('base64url') }, format: 'jwk' });
     const shared = Buffer.from(x25519.getSharedSecret(X25519.secret, hex(X25519.peerPublicKey))).toString('hex');
     t.equal(diffieHellman({ privateKey: key, publicKey: peer }).toString('hex'), shared);
@@ -47,6 +55,10 @@ function checkImport(t: Test, name: string, importKey: PrivateKeyImport): void {
 }
 
 checkImport(t, 'PKCS#8 import', fromPkcs8);
+t.test('the key pairs made with the import this Node takes carry the RFC public keys', async (t) => {
+  t.equal(Buffer.from(ed25519FromSeed(ED25519.secret).publicKey).toString('hex'), ED25519.publicKey);
+  t.equal(Buffer.from(ephemeralFromSecret(X25519.secret).publicKey).toString('hex'), X25519.publicKey);
+});
 if (jwkSecretImportWorks()) checkImport(t, 'JWK import', fromJwkSecret);
 else {
   t.test('a Node that refuses the JWK secret import refuses it for both curves', async (t) => {
