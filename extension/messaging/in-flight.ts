@@ -21,6 +21,12 @@ export class InFlight {
     return this.perPeer.get(peerId) ?? 0;
   }
 
+  /** Batches sent on the peer's current session that no receipt has covered yet. */
+  awaitingReceipt(peerId: string): number {
+    const session = this.sessions.get(peerId);
+    return session === undefined ? 0 : session.next - session.receiptFrom;
+  }
+
   /** Records a batch sent on the peer's current session; returns its position there. */
   addBatch(peerId: string, messageIds: readonly string[], sentAt: number): number {
     let session = this.sessions.get(peerId);
@@ -36,15 +42,16 @@ export class InFlight {
   }
 
   /**
-   * The ids of batches first..last, when a receipt for them continues the
-   * previous one and covers only batches sent; null otherwise. Not removed
-   * until `settle`.
+   * The ids of batches first..last, each once (a message offered again after
+   * the ack timeout is in two of them), when a receipt for them continues
+   * the previous one and covers only batches sent; null otherwise. Not
+   * removed until `settle`.
    */
-  covered(peerId: string, first: number, last: number): string[] | null {
+  covered(peerId: string, first: number, last: number): Set<string> | null {
     const session = this.sessions.get(peerId);
     if (session === undefined || first !== session.receiptFrom || last >= session.next) return null;
-    const ids: string[] = [];
-    for (let position = first; position <= last; position += 1) ids.push(...(session.batches.get(position) ?? []));
+    const ids = new Set<string>();
+    for (let position = first; position <= last; position += 1) for (const id of session.batches.get(position) ?? []) ids.add(id);
     return ids;
   }
 

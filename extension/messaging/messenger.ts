@@ -280,7 +280,8 @@ export class Messenger implements SessionListener {
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0) {
       const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId));
-      if (room <= 0) return;
+      // Each batch is remembered until a receipt covers it; a peer that sends none (each ack timeout offers its messages again) would otherwise grow that without end.
+      if (room <= 0 || this.inFlight.awaitingReceipt(peerId) >= config.maxInFlightPerPeer) return;
       const ids: string[] = [];
       const leaves: Uint8Array[] = [];
       const inBatch = new Set<string>();
@@ -326,14 +327,13 @@ export class Messenger implements SessionListener {
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
     if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
-    const coveredIds = new Set(covered);
-    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => coveredIds.has(id))) {
+    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => covered.has(id))) {
       network.refuse(peerId, 'bad_receipt');
       return;
     }
     this.inFlight.settle(peerId, receipt.lastBatch);
     // Applied together (each one's outbox write joins the same group commit); a deferral pauses the peer once, however many it covers.
-    const deferredAttempts = Math.max(0, ...(await Promise.all(covered.map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
+    const deferredAttempts = Math.max(0, ...(await Promise.all([...covered].map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
     if (deferredAttempts > 0) {
       this.deferPeer(peerId, deferredAttempts);
       this.requeue(peerId);

@@ -58,14 +58,16 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
       refusals.count('network', reason);
     },
     learnDhtBinding(): void {},
+    setSessionListener(): void {},
   } as unknown as PeerNetwork;
+  const events = new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 });
   const messenger = new Messenger({
     identity,
     trust,
     network,
     outbox,
     inbox,
-    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
+    events,
     logger: quiet,
     config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
     hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
@@ -76,7 +78,9 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
     messenger,
     outbox,
     refusals,
+    events,
     nextBatch: () => batches.next(),
+    batchesWaiting: () => batches.size,
     send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
     /** The peer's session opens (a new one each time). */
     connect(): void {
@@ -191,4 +195,47 @@ t.test('a receipt that does not hold changes nothing and is counted', async (t) 
   await eventually(async () => node.stateOf(id) === 'delivered' && node.stateOf(other) === 'delivered', 'the receipt that holds settles both');
   node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
   await eventually(async () => node.refusals.get('network', 'bad_receipt') === 5, 'a receipt covers its batches once');
+});
+
+/** Lets every callback already due run: a pump scheduled now has run when this resolves. */
+const nextTurns = async (turns: number) => {
+  for (let turn = 0; turn < turns; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+/** Starts the node's timers (the ack timeout); they do not hold the process open, so the test does while it runs. */
+function startTimers(t: Test, node: ReturnType<typeof sender>): void {
+  node.messenger.start();
+  const alive = setInterval(() => undefined, 1000);
+  t.teardown(() => clearInterval(alive));
+}
+
+t.test('a peer that never sends a receipt gets no more unreceipted batches than the window', async (t) => {
+  // Each ack timeout offers the message again in a new batch of the same session; the sender must remember every such batch until a receipt covers it.
+  const node = sender(t, { maxInFlightPerPeer: 2, ackTimeoutMs: 10 });
+  startTimers(t, node);
+  node.connect();
+  const id = await node.send('are you there');
+  t.same(idsOf(await node.nextBatch()), [id]);
+  t.same(idsOf(await node.nextBatch()), [id], 'offered again after the ack timeout');
+  // The second batch times out too: its message is offered again, and would go in a third batch.
+  await eventually(async () => node.messenger.inFlightCount() === 0 || node.batchesWaiting() > 0, 'the second batch timed out');
+  await nextTurns(3);
+  t.equal(node.batchesWaiting(), 0, 'no third batch while two await their receipt');
+  t.equal(node.stateOf(id), 'queued', 'waiting for a receipt or a new session');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.stateOf(id) === 'delivered', 'the late receipt still settles it');
+});
+
+t.test('a message in two batches that one receipt covers is settled once', async (t) => {
+  const node = sender(t, { ackTimeoutMs: 10 });
+  startTimers(t, node);
+  node.connect();
+  const id = await node.send('twice on the wire');
+  await node.nextBatch();
+  t.same(idsOf(await node.nextBatch()), [id], 'offered again in batch 1 after the ack timeout');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.stateOf(id) === 'delivered', 'delivered');
+  const delivered = node.events.takeBatch(100).filter((event) => event.type === 'p2p.message.delivered');
+  t.equal(delivered.length, 1, 'one delivered event');
+  t.equal(node.messenger.status(id).attempts, 1);
 });
