@@ -4,11 +4,14 @@ import {
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
   discoveryConfigFromEnv,
+  MIN_FRAME_BYTES,
   networkConfigFromEnv,
   resolveDataDir,
   stdioLimitsFromEnv,
 } from '../extension/config';
 import { quoteUntrusted } from '../extension/common/quote-text';
+import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
+import { MAX_BATCH_BYTES } from '../extension/wire/signed-batch';
 
 t.test('defaults apply without environment overrides', async (t) => {
   t.same(stdioLimitsFromEnv({}), DEFAULT_STDIO_LIMITS);
@@ -110,4 +113,11 @@ t.test('P2P_COMM_DHT_HOST and P2P_COMM_DHT_CONNECT_TIMEOUT_MS', async (t) => {
       bad,
     );
   }
+});
+
+t.test('P2P_COMM_MAX_FRAME_BYTES holds at least the largest batch a peer may send, sealed', async (t) => {
+  t.equal(MIN_FRAME_BYTES, 1 + MAX_BATCH_BYTES + 16, 'type byte, batch, AEAD tag');
+  t.ok(DEFAULT_TRANSPORT_LIMITS.maxFrameBytes >= MIN_FRAME_BYTES, 'the default does');
+  t.equal(networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: String(MIN_FRAME_BYTES) }).transport.maxFrameBytes, MIN_FRAME_BYTES);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: '65536' }), /P2P_COMM_MAX_FRAME_BYTES must be a whole number from 1052689/);
 });
