@@ -18,7 +18,7 @@ import { openReceipt, type ReceiptException, signReceipt } from '../wire/receipt
 import { CloseCode } from '../wire/secure-channel';
 import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
 import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatch } from '../wire/signed-batch';
-import { checkAddressing, checkLeaf } from './envelope-checks';
+import { checkAddressing, checkLeaf } from './batch-checks';
 import { InFlight } from './in-flight';
 import { MessageIds } from './message-ids';
 import { SessionReceipts } from './session-receipts';
