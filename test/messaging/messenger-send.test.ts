@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../../extension/config';
+import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig, MIN_FRAME_BYTES } from '../../extension/config';
 import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { EventOutbox } from '../../extension/events/outbox';
@@ -44,10 +44,12 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
   const batches = new AsyncQueue<SignedBatch>();
   const refusals = new RefusalCounters();
   let session: Uint8Array | null = null;
+  let lastBatchBytes = 0;
   const network = {
     sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
       if (type !== MSG_BATCH || session === null) return session !== null;
       const batch = decodeBatch(body);
+      lastBatchBytes = body.length;
       if (checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)) !== null) throw new Error('the batch does not verify');
       batches.push(batch);
       return true;
@@ -81,6 +83,8 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
     events,
     nextBatch: () => batches.next(),
     batchesWaiting: () => batches.size,
+    lastBatchBytes: () => lastBatchBytes,
+    peerId,
     send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
     /** The peer's session opens (a new one each time). */
     connect(): void {
@@ -238,4 +242,26 @@ t.test('a message in two batches that one receipt covers is settled once', async
   const delivered = node.events.takeBatch(100).filter((event) => event.type === 'p2p.message.delivered');
   t.equal(delivered.length, 1, 'one delivered event');
   t.equal(node.messenger.status(id).attempts, 1);
+});
+
+t.test('a message of the largest payload goes alone in a batch that fits any frame a peer accepts; more wait for the next', async (t) => {
+  const node = sender(t);
+  node.connect();
+  const largest = 'a'.repeat(DEFAULT_MESSAGING_CONFIG.maxPayloadBytes);
+  const correlationId = 'c'.repeat(128);
+  // Sent in one turn, so both wait for the same pump; together they are past MAX_BATCH_BYTES.
+  const [big, other] = await Promise.all([
+    node.messenger.send({ peer: node.peerId, type: 'text', content: largest, correlationId, ttlSeconds: null }),
+    node.messenger.send({ peer: node.peerId, type: 'text', content: 'b'.repeat(8192), correlationId: null, ttlSeconds: null }),
+  ]);
+  const sizes: number[] = [];
+  const batches: string[][] = [];
+  for (let n = 0; n < 2; n += 1) {
+    batches.push(idsOf(await node.nextBatch()));
+    sizes.push(node.lastBatchBytes());
+  }
+  t.same(batches.map((ids) => ids.length), [1, 1], 'one batch each');
+  t.same(batches.flat().sort(), [big.messageId, other.messageId].sort());
+  const largestBatch = Math.max(...sizes);
+  t.ok(largestBatch + 1 + 16 <= MIN_FRAME_BYTES, `${largestBatch} bytes, sealed within the smallest frame limit a peer may set`);
 });
