@@ -279,9 +279,10 @@ export class Messenger implements SessionListener {
     const recipient = publicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0) {
-      const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId));
-      // Each batch is remembered until a receipt covers it; a peer that sends none (each ack timeout offers its messages again) would otherwise grow that without end.
-      if (room <= 0 || this.inFlight.awaitingReceipt(peerId) >= config.maxInFlightPerPeer) return;
+      // Each batch's ids are remembered until a receipt covers it, and each ack timeout offers its messages again: at most a window in flight and that window offered again, so that a peer sending no receipt cannot grow them without end.
+      const unreceipted = 2 * config.maxInFlightPerPeer - this.inFlight.awaitingReceipt(peerId);
+      const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId), unreceipted);
+      if (room <= 0) return;
       const ids: string[] = [];
       const leaves: Uint8Array[] = [];
       const inBatch = new Set<string>();
