@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { DEFAULT_REFUSAL_BUDGET, type RefusalBudgetConfig } from './network/refusal-budgets';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
 import { TAG_BYTES } from './wire/primitives';
+import { MAX_BATCH_POSITION } from './wire/receipt';
 import { MAX_BATCH_BYTES, MAX_BATCH_LEAVES } from './wire/signed-batch';
 import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
@@ -258,7 +259,8 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
       handshakeRateAddresses: integer(env, 'P2P_COMM_HANDSHAKE_RATE_ADDRESSES', t.handshakeRateAddresses),
       keepaliveIntervalMs: integer(env, 'P2P_COMM_KEEPALIVE_MS', t.keepaliveIntervalMs, 10),
     },
-    maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, 2 ** 48),
+    // At most 2^32: a receipt names a session's batches by u32 positions, which more messages under one key would run past.
+    maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, MAX_BATCH_POSITION + 1),
     reconnectBaseMs: integer(env, 'P2P_COMM_RECONNECT_BASE_MS', d.reconnectBaseMs),
     reconnectMaxMs: integer(env, 'P2P_COMM_RECONNECT_MAX_MS', d.reconnectMaxMs),
     consentBurst: integer(env, 'P2P_COMM_CONSENT_BURST', d.consentBurst),

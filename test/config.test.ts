@@ -11,6 +11,7 @@ import {
 } from '../extension/config';
 import { quoteUntrusted } from '../extension/common/quote-text';
 import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
+import { MAX_BATCH_POSITION } from '../extension/wire/receipt';
 import { MAX_BATCH_BYTES } from '../extension/wire/signed-batch';
 
 t.test('defaults apply without environment overrides', async (t) => {
@@ -120,4 +121,10 @@ t.test('P2P_COMM_MAX_FRAME_BYTES holds at least the largest batch a peer may sen
   t.ok(DEFAULT_TRANSPORT_LIMITS.maxFrameBytes >= MIN_FRAME_BYTES, 'the default does');
   t.equal(networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: String(MIN_FRAME_BYTES) }).transport.maxFrameBytes, MIN_FRAME_BYTES);
   t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: '65536' }), /P2P_COMM_MAX_FRAME_BYTES must be a whole number from 1052689/);
+});
+
+t.test('P2P_COMM_MAX_MESSAGES_PER_KEY is at most 2^32: receipts name the batches of a session by u32 positions', async (t) => {
+  t.equal(networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32) }).maxMessagesPerKey, 2 ** 32);
+  t.equal(MAX_BATCH_POSITION, 2 ** 32 - 1);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32 + 1) }), /P2P_COMM_MAX_MESSAGES_PER_KEY must be a whole number from 2 to 4294967296/);
 });
