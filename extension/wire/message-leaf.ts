@@ -12,7 +12,6 @@
  * under the same id (`id_reused`).
  */
 export const MESSAGE_ID_BYTES = 16;
-export const MAX_CORRELATION_ID_BYTES = 128;
 /** The latest time a JavaScript Date holds (year 275760): created_at becomes the receiver's sent_at, a Date. */
 export const MAX_CREATED_AT = 8_640_000_000_000_000;
 /** A leaf without correlation id or payload. */
