@@ -3,7 +3,9 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_REFUSAL_BUDGET, type RefusalBudgetConfig } from './network/refusal-budgets';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
-import { MAX_BATCH_LEAVES } from './wire/signed-batch';
+import { TAG_BYTES } from './wire/primitives';
+import { MAX_BATCH_POSITION } from './wire/receipt';
+import { MAX_BATCH_BYTES, MAX_BATCH_LEAVES } from './wire/signed-batch';
 import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
 
@@ -229,6 +231,14 @@ export function stdioLimitsFromEnv(env: NodeJS.ProcessEnv): StdioLimits {
   };
 }
 
+/**
+ * The largest session message a peer may send, sealed: its type, a batch
+ * of MAX_BATCH_BYTES, the AEAD tag. A peer cannot know this node's frame
+ * limit, so a lower one would close the session on a batch of small
+ * messages, the same batch at every reconnect.
+ */
+export const MIN_FRAME_BYTES = 1 + MAX_BATCH_BYTES + TAG_BYTES;
+
 export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
   const d = DEFAULT_NETWORK_CONFIG;
   const t = d.transport;
@@ -238,7 +248,7 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
     listenPort: port === undefined || port === '' ? null : integer(env, 'P2P_COMM_LISTEN_PORT', 0, 0, 65535),
     advertiseHost: host(env, 'P2P_COMM_ADVERTISE_HOST'),
     transport: {
-      maxFrameBytes: integer(env, 'P2P_COMM_MAX_FRAME_BYTES', t.maxFrameBytes, 1024),
+      maxFrameBytes: integer(env, 'P2P_COMM_MAX_FRAME_BYTES', t.maxFrameBytes, MIN_FRAME_BYTES),
       maxConnectionsPerIp: integer(env, 'P2P_COMM_MAX_CONNECTIONS_PER_IP', t.maxConnectionsPerIp),
       maxConnections: integer(env, 'P2P_COMM_MAX_CONNECTIONS', t.maxConnections),
       handshakeTimeoutMs: integer(env, 'P2P_COMM_HANDSHAKE_TIMEOUT_MS', t.handshakeTimeoutMs, 10),
@@ -249,7 +259,8 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
       handshakeRateAddresses: integer(env, 'P2P_COMM_HANDSHAKE_RATE_ADDRESSES', t.handshakeRateAddresses),
       keepaliveIntervalMs: integer(env, 'P2P_COMM_KEEPALIVE_MS', t.keepaliveIntervalMs, 10),
     },
-    maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, 2 ** 48),
+    // At most 2^32: a receipt names a session's batches by u32 positions, which more messages under one key would run past.
+    maxMessagesPerKey: integer(env, 'P2P_COMM_MAX_MESSAGES_PER_KEY', d.maxMessagesPerKey, 2, MAX_BATCH_POSITION + 1),
     reconnectBaseMs: integer(env, 'P2P_COMM_RECONNECT_BASE_MS', d.reconnectBaseMs),
     reconnectMaxMs: integer(env, 'P2P_COMM_RECONNECT_MAX_MS', d.reconnectMaxMs),
     consentBurst: integer(env, 'P2P_COMM_CONSENT_BURST', d.consentBurst),

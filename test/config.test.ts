@@ -4,11 +4,15 @@ import {
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
   discoveryConfigFromEnv,
+  MIN_FRAME_BYTES,
   networkConfigFromEnv,
   resolveDataDir,
   stdioLimitsFromEnv,
 } from '../extension/config';
 import { quoteUntrusted } from '../extension/common/quote-text';
+import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
+import { MAX_BATCH_POSITION } from '../extension/wire/receipt';
+import { MAX_BATCH_BYTES } from '../extension/wire/signed-batch';
 
 t.test('defaults apply without environment overrides', async (t) => {
   t.same(stdioLimitsFromEnv({}), DEFAULT_STDIO_LIMITS);
@@ -110,4 +114,17 @@ t.test('P2P_COMM_DHT_HOST and P2P_COMM_DHT_CONNECT_TIMEOUT_MS', async (t) => {
       bad,
     );
   }
+});
+
+t.test('P2P_COMM_MAX_FRAME_BYTES holds at least the largest batch a peer may send, sealed', async (t) => {
+  t.equal(MIN_FRAME_BYTES, 1 + MAX_BATCH_BYTES + 16, 'type byte, batch, AEAD tag');
+  t.ok(DEFAULT_TRANSPORT_LIMITS.maxFrameBytes >= MIN_FRAME_BYTES, 'the default does');
+  t.equal(networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: String(MIN_FRAME_BYTES) }).transport.maxFrameBytes, MIN_FRAME_BYTES);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_FRAME_BYTES: '65536' }), /P2P_COMM_MAX_FRAME_BYTES must be a whole number from 1052689/);
+});
+
+t.test('P2P_COMM_MAX_MESSAGES_PER_KEY is at most 2^32: receipts name the batches of a session by u32 positions', async (t) => {
+  t.equal(networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32) }).maxMessagesPerKey, 2 ** 32);
+  t.equal(MAX_BATCH_POSITION, 2 ** 32 - 1);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32 + 1) }), /P2P_COMM_MAX_MESSAGES_PER_KEY must be a whole number from 2 to 4294967296/);
 });

@@ -21,30 +21,37 @@ export class InFlight {
     return this.perPeer.get(peerId) ?? 0;
   }
 
+  /** Message ids, counted once per batch naming them, in the batches of the peer's current session that no receipt has covered yet. */
+  awaitingReceipt(peerId: string): number {
+    return this.sessions.get(peerId)?.awaiting ?? 0;
+  }
+
   /** Records a batch sent on the peer's current session; returns its position there. */
   addBatch(peerId: string, messageIds: readonly string[], sentAt: number): number {
     let session = this.sessions.get(peerId);
     if (session === undefined) {
-      session = { next: 0, receiptFrom: 0, batches: new Map() };
+      session = { next: 0, receiptFrom: 0, batches: new Map(), awaiting: 0 };
       this.sessions.set(peerId, session);
     }
     const position = session.next;
     session.next += 1;
     session.batches.set(position, messageIds);
+    session.awaiting += messageIds.length;
     for (const id of messageIds) this.add(id, peerId, sentAt);
     return position;
   }
 
   /**
-   * The ids of batches first..last, when a receipt for them continues the
-   * previous one and covers only batches sent; null otherwise. Not removed
-   * until `settle`.
+   * The ids of batches first..last, each once (a message offered again after
+   * the ack timeout is in two of them), when a receipt for them continues
+   * the previous one and covers only batches sent; null otherwise. Not
+   * removed until `settle`.
    */
-  covered(peerId: string, first: number, last: number): string[] | null {
+  covered(peerId: string, first: number, last: number): Set<string> | null {
     const session = this.sessions.get(peerId);
     if (session === undefined || first !== session.receiptFrom || last >= session.next) return null;
-    const ids: string[] = [];
-    for (let position = first; position <= last; position += 1) ids.push(...(session.batches.get(position) ?? []));
+    const ids = new Set<string>();
+    for (let position = first; position <= last; position += 1) for (const id of session.batches.get(position) ?? []) ids.add(id);
     return ids;
   }
 
@@ -52,7 +59,10 @@ export class InFlight {
   settle(peerId: string, last: number): void {
     const session = this.sessions.get(peerId);
     if (session === undefined) return;
-    for (let position = session.receiptFrom; position <= last; position += 1) session.batches.delete(position);
+    for (let position = session.receiptFrom; position <= last; position += 1) {
+      session.awaiting -= session.batches.get(position)?.length ?? 0;
+      session.batches.delete(position);
+    }
     session.receiptFrom = last + 1;
   }
 
@@ -98,4 +108,6 @@ interface SentBatches {
   receiptFrom: number;
   /** Ids of each batch not yet covered by a receipt, by position. */
   batches: Map<number, readonly string[]>;
+  /** How many ids `batches` holds. */
+  awaiting: number;
 }

@@ -18,7 +18,7 @@ import { openReceipt, type ReceiptException, signReceipt } from '../wire/receipt
 import { CloseCode } from '../wire/secure-channel';
 import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
 import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatch } from '../wire/signed-batch';
-import { checkAddressing, checkLeaf } from './envelope-checks';
+import { checkAddressing, checkLeaf } from './batch-checks';
 import { InFlight } from './in-flight';
 import { MessageIds } from './message-ids';
 import { SessionReceipts } from './session-receipts';
@@ -303,7 +303,9 @@ export class Messenger implements SessionListener {
     const recipient = publicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0) {
-      const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId));
+      // Each batch's ids are remembered until a receipt covers it, and each ack timeout offers its messages again: at most a window in flight and that window offered again, so that a peer sending no receipt cannot grow them without end.
+      const unreceipted = 2 * config.maxInFlightPerPeer - this.inFlight.awaitingReceipt(peerId);
+      const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId), unreceipted);
       if (room <= 0) return;
       const ids: string[] = [];
       const leaves: Uint8Array[] = [];
@@ -350,14 +352,13 @@ export class Messenger implements SessionListener {
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
     if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
-    const coveredIds = new Set(covered);
-    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => coveredIds.has(id))) {
+    if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => covered.has(id))) {
       network.refuse(peerId, 'bad_receipt');
       return;
     }
     this.inFlight.settle(peerId, receipt.lastBatch);
     // Applied together (each one's outbox write joins the same group commit); a deferral pauses the peer once, however many it covers.
-    const deferredAttempts = Math.max(0, ...(await Promise.all(covered.map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
+    const deferredAttempts = Math.max(0, ...(await Promise.all([...covered].map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
     if (deferredAttempts > 0) {
       this.deferPeer(peerId, deferredAttempts);
       this.requeue(peerId);

@@ -159,6 +159,8 @@ interface UnackedMessage {
   readonly size: number;
   /** Of its STORED record; a compaction that carries the record moves it. */
   readonly place: RecordPlace;
+  /** Hex, the same string as its seen entry's: what recognize compares once that entry is forgotten. */
+  readonly digest: string;
 }
 
 /** Everything the inbox holds for one peer, all by that peer's message ids; dropped once empty. */
@@ -255,15 +257,14 @@ export class InboxStore extends EventEmitter<InboxEvents> {
    * The duplicate check with the message's digest: a message id this peer
    * used within seenRetentionMs (or still unacked) is a duplicate when the
    * digest is the same, and another message under a reused id when it is
-   * not. An unacked message whose seen entry aged out is taken as a
-   * duplicate: its digest is no longer in memory.
+   * not, also for an unacked message whose seen entry aged out.
    */
   recognize(peerId: string, messageId: string, digest: Uint8Array): Recognition {
     this.forgetOldSeen();
     const peer = this.peers.get(peerId);
-    if (!knowsId(peer, messageId)) return 'new';
-    const entry = peer?.seen.get(messageId);
-    return entry === undefined || entry.digest === hex(digest) ? 'duplicate' : 'id_reused';
+    const known = peer?.seen.get(messageId)?.digest ?? peer?.unacked.get(messageId)?.digest;
+    if (known === undefined) return 'new';
+    return known === hex(digest) ? 'duplicate' : 'id_reused';
   }
 
   /**
@@ -555,12 +556,13 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     const peer = this.stateOf(message.peerId);
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
     this.forget(peer, message.messageId);
-    const unacked: UnackedMessage = { cursor: message.cursor, messageId: message.messageId, size: message.content.length, place };
+    const digest = hex(message.digest);
+    const unacked: UnackedMessage = { cursor: message.cursor, messageId: message.messageId, size: message.content.length, place, digest };
     peer.messages.push(unacked);
     peer.unacked.set(message.messageId, unacked);
     peer.bytes += unacked.size;
     this.liveBytes += RECORD_HEADER_BYTES + place.length;
-    this.remember(peer, message.messageId, { digest: hex(message.digest), storedAt: message.receivedAt.getTime() });
+    this.remember(peer, message.messageId, { digest, storedAt: message.receivedAt.getTime() });
     this.lastCursor = Math.max(this.lastCursor, message.cursor);
     return unacked;
   }

@@ -12,7 +12,8 @@
  * under the same id (`id_reused`).
  */
 export const MESSAGE_ID_BYTES = 16;
-export const MAX_CORRELATION_ID_BYTES = 128;
+/** The latest time a JavaScript Date holds (year 275760): created_at becomes the receiver's sent_at, a Date. */
+export const MAX_CREATED_AT = 8_640_000_000_000_000;
 /** A leaf without correlation id or payload. */
 export const LEAF_FIXED_BYTES = MESSAGE_ID_BYTES + 8 + 1 + 1;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -48,7 +49,9 @@ export class LeafFormatError extends Error {
 
 export function encodeLeaf(leaf: MessageLeaf): Uint8Array {
   if (leaf.messageId.length !== MESSAGE_ID_BYTES) throw new RangeError(`a message id is ${MESSAGE_ID_BYTES} bytes, not ${leaf.messageId.length}`);
-  if (!Number.isSafeInteger(leaf.createdAt) || leaf.createdAt < 0) throw new RangeError(`created_at is a whole number of milliseconds since the epoch, not ${leaf.createdAt}`);
+  if (!Number.isSafeInteger(leaf.createdAt) || leaf.createdAt < 0 || leaf.createdAt > MAX_CREATED_AT) {
+    throw new RangeError(`created_at is a whole number of milliseconds since the epoch, at most ${MAX_CREATED_AT}, not ${leaf.createdAt}`);
+  }
   if (leaf.correlationId !== null && !CORRELATION_ID.test(leaf.correlationId)) throw new RangeError('the correlation id is not in the allowed format');
   const correlation = Buffer.from(leaf.correlationId ?? '', 'latin1');
   const out = Buffer.allocUnsafe(LEAF_FIXED_BYTES + correlation.length + leaf.payload.length);
@@ -71,7 +74,7 @@ export function decodeLeaf(bytes: Uint8Array, maxPayloadBytes: number): MessageL
   if (bytes.length < LEAF_FIXED_BYTES) throw new LeafFormatError('too_short', `a leaf of ${bytes.length} bytes is shorter than its ${LEAF_FIXED_BYTES} fixed bytes`);
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const createdAt = Number(data.readBigUInt64BE(CREATED_AT));
-  if (!Number.isSafeInteger(createdAt)) throw new LeafFormatError('time_out_of_range', 'created_at is beyond what this node can represent exactly');
+  if (createdAt > MAX_CREATED_AT) throw new LeafFormatError('time_out_of_range', `created_at ${createdAt} is past the latest date this node can hold (${MAX_CREATED_AT} ms)`);
   const typeCode = data[TYPE_AT];
   const type = typeCode === 1 ? 'text' : typeCode === 2 ? 'json' : null;
   if (type === null) throw new LeafFormatError('unknown_type', `message type ${String(typeCode)} is neither 1 (text) nor 2 (json)`);

@@ -34,7 +34,6 @@ export const RECEIPT_EXCEPTION_BYTES = MESSAGE_ID_BYTES + 2;
 export const MAX_BATCH_POSITION = 0xffff_ffff;
 const FIXED_BYTES = 4 + 4 + 2;
 const SIGNED_PREFIX = Buffer.from(`${RECEIPT_ALGORITHM}\0`, 'utf8');
-export const SESSION_ID_BYTES = 32;
 
 export interface ReceiptException {
   messageId: Uint8Array;

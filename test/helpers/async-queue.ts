@@ -3,6 +3,11 @@ export class AsyncQueue<T> {
   private readonly values: T[] = [];
   private readonly waiters: ((value: T) => void)[] = [];
 
+  /** Values pushed and not yet taken. */
+  get size(): number {
+    return this.values.length;
+  }
+
   push(value: T): void {
     const waiter = this.waiters.shift();
     if (waiter) waiter(value);

@@ -29,8 +29,12 @@ t.test('a receipt must continue the last one and cover only batches sent', async
   t.equal(window.covered('p', 1, 1), null, 'a gap before it');
   t.equal(window.covered('p', 0, 3), null, 'a batch not sent');
   t.equal(window.covered('q', 0, 0), null, 'another peer');
-  t.same(window.covered('p', 0, 1), ['a', 'b', 'c']);
+  t.same([...(window.covered('p', 0, 1) ?? [])], ['a', 'b', 'c']);
+  t.equal(window.awaitingReceipt('p'), 4, 'ids in batches not receipted');
   window.settle('p', 1);
   t.equal(window.covered('p', 0, 1), null, 'covered once only');
-  t.same(window.covered('p', 2, 2), ['d']);
+  t.same([...(window.covered('p', 2, 2) ?? [])], ['d']);
+  t.equal(window.awaitingReceipt('p'), 1, 'batch 2 only');
+  window.addBatch('p', ['d'], 2);
+  t.same([...(window.covered('p', 2, 3) ?? [])], ['d'], 'a message in two covered batches is named once');
 });

@@ -14,7 +14,7 @@ import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
 import { PROTOCOL_VERSION, type StaticIdentity } from '../../extension/wire/handshake';
-import { decodeLeaf, encodeLeaf } from '../../extension/wire/message-leaf';
+import { decodeLeaf, encodeLeaf, MAX_CREATED_AT } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof } from '../../extension/wire/message-proof';
 import type { Receipt } from '../../extension/wire/receipt';
 import { CloseCode } from '../../extension/wire/secure-channel';
@@ -191,6 +191,17 @@ t.test('a batch refused as a whole lists every message: bad signature, wrong rec
   await expect(AckReason.FUTURE_TIMESTAMP, 'signed in the future', (batch) => peer.sendLeaves(batch, Date.now() + DEFAULT_MESSAGING_CONFIG.clockSkewMs + 60_000));
   t.same(node.inbox.depth(), { messages: 0, bytes: 0 });
   t.equal(node.refusals.get('network', 'message_bad_signature'), 2, 'charged per message');
+});
+
+t.test('a message dated past the latest date is refused malformed, charged, not taken for a failing disk', async (t) => {
+  const node = receiver(t);
+  const peer = node.pairedPeer('far future');
+  const leaf = Buffer.from(textLeaf('from the year 275761'));
+  leaf.writeBigUInt64BE(BigInt(MAX_CREATED_AT + 1), 16);
+  peer.sendLeaves([leaf]);
+  t.same(exceptionsOf(await peer.nextReceipt()), [refused(leaf.subarray(0, 16), AckReason.MALFORMED)]);
+  t.equal(node.refusals.get('network', 'message_storage_error'), 0);
+  t.same(node.inbox.depth(), { messages: 0, bytes: 0 });
 });
 
 t.test('a duplicate is answered as stored even when the batch carrying it does not verify', async (t) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../../extension/config';
+import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig, MIN_FRAME_BYTES } from '../../extension/config';
 import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { EventOutbox } from '../../extension/events/outbox';
@@ -44,10 +44,12 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
   const batches = new AsyncQueue<SignedBatch>();
   const refusals = new RefusalCounters();
   let session: Uint8Array | null = null;
+  const batchSizes: number[] = [];
   const network = {
     sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
       if (type !== MSG_BATCH || session === null) return session !== null;
       const batch = decodeBatch(body);
+      batchSizes.push(body.length);
       if (checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)) !== null) throw new Error('the batch does not verify');
       batches.push(batch);
       return true;
@@ -58,14 +60,16 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
       refusals.count('network', reason);
     },
     learnDhtBinding(): void {},
+    setSessionListener(): void {},
   } as unknown as PeerNetwork;
+  const events = new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 });
   const messenger = new Messenger({
     identity,
     trust,
     network,
     outbox,
     inbox,
-    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
+    events,
     logger: quiet,
     config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
     hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
@@ -76,7 +80,12 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
     messenger,
     outbox,
     refusals,
+    events,
     nextBatch: () => batches.next(),
+    batchesWaiting: () => batches.size,
+    /** The size of every batch sent, in order. */
+    batchSizes,
+    peerId,
     send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
     /** The peer's session opens (a new one each time). */
     connect(): void {
@@ -191,4 +200,64 @@ t.test('a receipt that does not hold changes nothing and is counted', async (t) 
   await eventually(async () => node.stateOf(id) === 'delivered' && node.stateOf(other) === 'delivered', 'the receipt that holds settles both');
   node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
   await eventually(async () => node.refusals.get('network', 'bad_receipt') === 5, 'a receipt covers its batches once');
+});
+
+/** Lets every callback already due run: a pump scheduled now has run when this resolves. */
+const nextTurns = async (turns: number) => {
+  for (let turn = 0; turn < turns; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+/** Starts the node's timers (the ack timeout); they do not hold the process open, so the test does while it runs. */
+function startTimers(t: Test, node: ReturnType<typeof sender>): void {
+  node.messenger.start();
+  const alive = setInterval(() => undefined, 1000);
+  t.teardown(() => clearInterval(alive));
+}
+
+t.test('a peer that never sends a receipt makes the sender remember no more than a window offered twice', async (t) => {
+  // Each ack timeout offers the messages again in a new batch of the same session; the sender keeps every such batch's ids until a receipt covers it.
+  const node = sender(t, { maxInFlightPerPeer: 2, ackTimeoutMs: 10 });
+  startTimers(t, node);
+  node.connect();
+  const ids = await Promise.all([node.send('are you'), node.send('there')]);
+  t.same(idsOf(await node.nextBatch()).sort(), [...ids].sort(), 'the window');
+  t.same(idsOf(await node.nextBatch()).sort(), [...ids].sort(), 'offered again after the ack timeout');
+  // The second batch times out too: its messages are offered again, and would go in a third batch.
+  await eventually(async () => node.messenger.inFlightCount() === 0 || node.batchesWaiting() > 0, 'the second batch timed out');
+  await nextTurns(3);
+  t.equal(node.batchesWaiting(), 0, 'no third batch while two windows await their receipt');
+  t.same(ids.map(node.stateOf), ['queued', 'queued'], 'waiting for a receipt or a new session');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => ids.every((id) => node.stateOf(id) === 'delivered'), 'the late receipt still settles them');
+});
+
+t.test('a message in two batches that one receipt covers is settled once', async (t) => {
+  const node = sender(t, { ackTimeoutMs: 10 });
+  startTimers(t, node);
+  node.connect();
+  const id = await node.send('twice on the wire');
+  await node.nextBatch();
+  t.same(idsOf(await node.nextBatch()), [id], 'offered again in batch 1 after the ack timeout');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.stateOf(id) === 'delivered', 'delivered');
+  const delivered = node.events.takeBatch(100).filter((event) => event.type === 'p2p.message.delivered');
+  t.equal(delivered.length, 1, 'one delivered event');
+  t.equal(node.messenger.status(id).attempts, 1);
+});
+
+t.test('a message of the largest payload goes alone in a batch that fits any frame a peer accepts; more wait for the next', async (t) => {
+  const node = sender(t);
+  node.connect();
+  const largest = 'a'.repeat(DEFAULT_MESSAGING_CONFIG.maxPayloadBytes);
+  const correlationId = 'c'.repeat(128);
+  // Sent in one turn, so both wait for the same pump; together they are past MAX_BATCH_BYTES.
+  const [big, other] = await Promise.all([
+    node.messenger.send({ peer: node.peerId, type: 'text', content: largest, correlationId, ttlSeconds: null }),
+    node.messenger.send({ peer: node.peerId, type: 'text', content: 'b'.repeat(8192), correlationId: null, ttlSeconds: null }),
+  ]);
+  const batches = [idsOf(await node.nextBatch()), idsOf(await node.nextBatch())];
+  t.same(batches.map((ids) => ids.length), [1, 1], 'one batch each');
+  t.same(batches.flat().sort(), [big.messageId, other.messageId].sort());
+  const largestBatch = Math.max(...node.batchSizes);
+  t.ok(largestBatch + 1 + 16 <= MIN_FRAME_BYTES, `${largestBatch} bytes, sealed within the smallest frame limit a peer may set`);
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { decodeLeaf, encodeLeaf, LEAF_FIXED_BYTES, LeafFormatError, leafMessageId, type MessageLeaf } from '../../extension/wire/message-leaf';
+import { decodeLeaf, encodeLeaf, LEAF_FIXED_BYTES, LeafFormatError, leafMessageId, MAX_CREATED_AT, type MessageLeaf } from '../../extension/wire/message-leaf';
 
 const MAX = 4096;
 
@@ -47,6 +47,15 @@ t.test('each field is refused for what is wrong with it', async (t) => {
   t.equal(refusal(base), null);
   t.equal(refusal(base.subarray(0, LEAF_FIXED_BYTES - 1)), 'too_short');
   t.equal(refusal(changed(16, 0xff)), 'time_out_of_range', 'created_at past 2^53');
+  const createdAt = (ms: number) => {
+    const copy = Buffer.from(base);
+    copy.writeBigUInt64BE(BigInt(ms), 16);
+    return copy;
+  };
+  t.equal(refusal(createdAt(MAX_CREATED_AT)), null, 'the latest date there is');
+  t.ok(Number.isNaN(new Date(MAX_CREATED_AT + 1).getTime()), 'one ms later is no date');
+  t.equal(refusal(createdAt(MAX_CREATED_AT + 1)), 'time_out_of_range', 'below 2^53, but no date: the receiver could not store it');
+  t.throws(() => encodeLeaf({ ...sample(3), createdAt: MAX_CREATED_AT + 1 }), RangeError);
   for (const code of [0, 3, 255]) t.equal(refusal(changed(24, code)), 'unknown_type', `type ${code}`);
   t.equal(refusal(changed(25, 200)), 'correlation_truncated');
   t.equal(refusal(changed(26, 0x20)), 'bad_correlation_id', 'a space');
