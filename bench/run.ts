@@ -35,7 +35,7 @@ const REPETITIONS = 5;
 const SLOW_REPETITIONS = 3;
 const RESULTS_FILE = resolve(process.cwd(), 'bench', 'results.json');
 
-const WINDOW_256 = 512;
+const WINDOW_256 = 256;
 const WINDOW_64K = 64;
 const THROUGHPUT_MS = 2000;
 const WS_THROUGHPUT_MS = 1000;

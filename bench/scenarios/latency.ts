@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { startConnectedPair } from '../p2p-node';
 import { nowMs, percentile } from '../stats';
-import { UNLIMITED_RECEIVER } from './throughput';
 
 /**
  * Low-load latency, one message at a time, from the `send` call: to the
@@ -20,7 +19,7 @@ export interface LatencyRun {
 const POLL_WAIT_MS = 2000;
 
 export async function p2pLatency(count: number, payloadBytes: number): Promise<LatencyRun> {
-  const pair = await startConnectedPair(UNLIMITED_RECEIVER);
+  const pair = await startConnectedPair();
   const { a, b } = pair;
   const sender = a.identity.peerId;
   const content = 'x'.repeat(payloadBytes);

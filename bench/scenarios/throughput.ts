@@ -1,33 +1,19 @@
 import { wsThroughput } from '../baseline-ws';
 import { forkBenchChild, nextFromChild, nextFromParent, sendToParent } from '../child-process';
-import { startConnectedPair, until, type BenchNodeOptions } from '../p2p-node';
+import { startConnectedPair, until, type BenchNode } from '../p2p-node';
 import { peakRssMb, rssMb } from '../process-memory';
 import { profiled } from '../profile';
 import { repeat, timedWindow } from '../stats';
 
 /**
- * One-way throughput between two nodes in this process: each message is
- * signed, sealed, stored durably by the sender (outbox) and by the receiver
- * (inbox), and counted when the receiver's inbox emits 'stored'. At most
- * `window` messages are sent and not yet stored at the receiver, so the run
- * measures steady state instead of a growing queue.
+ * One-way throughput between two nodes in this process, both with the
+ * default configuration: each message is signed, sealed, stored durably by
+ * the sender (outbox) and by the receiver (inbox), and counted when the
+ * receiver's inbox emits 'stored'; the receiving agent reads and
+ * acknowledges as it goes. At most `window` messages are sent and not yet
+ * stored at the receiver, so the run measures steady state instead of a
+ * growing queue.
  */
-
-/**
- * The receiver must never defer: the inbox limits and the rate
- * limits (a policy against floods, 5,000/s per peer by default, not a
- * capacity) are raised for the run; everything else is the default config.
- */
-export const UNLIMITED_RECEIVER: BenchNodeOptions = {
-  messaging: {
-    inboxMaxMessagesPerPeer: 10_000_000,
-    inboxMaxBytesPerPeer: 2 ** 40,
-    inboxMaxSeenPerPeer: 10_000_000,
-    inboxMaxSeen: 20_000_000,
-    peerRate: { burst: 10_000_000, perSecond: 10_000_000 },
-    globalRate: { burst: 10_000_000, perSecond: 10_000_000 },
-  },
-};
 
 export interface ThroughputRun {
   messagesPerSecond: number;
@@ -38,9 +24,10 @@ export interface ThroughputRun {
 }
 
 export async function p2pThroughput(payloadBytes: number, window: number, durationMs: number): Promise<ThroughputRun> {
-  const pair = await startConnectedPair(UNLIMITED_RECEIVER);
+  const pair = await startConnectedPair();
   const { a, b } = pair;
   const peer = b.identity.peerId;
+  const reader = readAndAck(b, a.identity.peerId);
   const content = 'x'.repeat(payloadBytes);
   let issued = 0;
   let stored = 0;
@@ -62,6 +49,7 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
   running = false;
   // Let the window drain (stored, acked, recorded) so that closing interrupts nothing.
   await until(() => failure !== null || a.events.delivered >= issued, 'the last messages to be delivered', 10_000);
+  await reader.stop();
   const refused = b.refusals.snapshot().network;
   await pair.close();
   if (failure !== null) throw failure;
@@ -72,6 +60,31 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
     messagesPerSecond: run.perSecond,
     megabytesPerSecond: (run.perSecond * payloadBytes) / 1e6,
     cpuUsPerMessage: run.cpuUsPerMessage,
+  };
+}
+
+/**
+ * The receiving agent: reads what is stored and acknowledges it, as a
+ * plugin does, so that the receiver runs with its default limits (an inbox
+ * of 1,000 unread messages per peer) like any node.
+ */
+function readAndAck(node: BenchNode, from: string): { stop(): Promise<void> } {
+  let reading = true;
+  const loop = (async (): Promise<void> => {
+    let cursor = 0;
+    while (reading) {
+      const messages = await node.messenger.receive(from, cursor, 1000, 50);
+      const last = messages[messages.length - 1];
+      if (last === undefined) continue;
+      cursor = last.cursor;
+      await node.messenger.ack(from, cursor);
+    }
+  })();
+  return {
+    stop: async () => {
+      reading = false;
+      await loop;
+    },
   };
 }
 

@@ -130,7 +130,7 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxMessagesPerPeer: 1000,
   maxBytesPerPeer: 64 * 1024 * 1024,
   seenRetentionMs: 15 * 60 * 1000,
-  maxSeenPerPeer: 50_000,
+  maxSeenPerPeer: 100_000,
   maxSeen: 200_000,
   maxRecordBytes: 1024 * 1024 + 4096,
   maxReadBytes: 8 * 1024 * 1024,

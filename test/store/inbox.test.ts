@@ -90,7 +90,7 @@ t.test('the defaults are the documented ones', async (t) => {
     maxMessagesPerPeer: 1000,
     maxBytesPerPeer: 64 * 1024 * 1024,
     seenRetentionMs: 15 * 60 * 1000,
-    maxSeenPerPeer: 50_000,
+    maxSeenPerPeer: 100_000,
     maxSeen: 200_000,
     maxRecordBytes: 1024 * 1024 + 4096,
     maxReadBytes: 8 * 1024 * 1024,
