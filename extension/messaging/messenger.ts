@@ -17,7 +17,7 @@ import { encodeMessageProof, messageProof } from '../wire/message-proof';
 import { openReceipt, type ReceiptException, signReceipt } from '../wire/receipt';
 import { CloseCode } from '../wire/secure-channel';
 import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
-import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatch } from '../wire/signed-batch';
+import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatchParts } from '../wire/signed-batch';
 import { checkAddressing, checkLeaf } from './batch-checks';
 import { InFlight } from './in-flight';
 import { MessageIds } from './message-ids';
@@ -331,7 +331,7 @@ export class Messenger implements SessionListener {
         inBatch.add(id);
         leaves.push(leaf);
       }
-      if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatch(leaves, identity, recipient, Date.now()))) return;
+      if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatchParts(leaves, identity, recipient, Date.now()))) return;
       queue.splice(0, taken);
       if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now());
     }

@@ -137,7 +137,8 @@ export class PeerNetwork {
   }
 
   /** Sends on the peer's open session; false when there is none (the caller keeps the message). */
-  sendTo(peerId: string, type: number, body: Uint8Array): boolean {
+  /** The body may come in parts, sent as their concatenation (see SecureChannel.send). */
+  sendTo(peerId: string, type: number, body: Uint8Array | readonly Uint8Array[]): boolean {
     return this.sessions.get(peerId)?.send(type, body) === true;
   }
 

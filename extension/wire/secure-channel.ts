@@ -113,12 +113,16 @@ export class SecureChannel extends EventEmitter<ChannelEvents> {
     this.deliver();
   }
 
-  /** Returns false when the channel is closed (or just closed itself to rekey). */
-  send(type: number, body: Uint8Array = new Uint8Array(0)): boolean {
+  /**
+   * Returns false when the channel is closed (or just closed itself to
+   * rekey). A body in parts is sent as their concatenation, sealed without
+   * joining them first.
+   */
+  send(type: number, body: Uint8Array | readonly Uint8Array[] = new Uint8Array(0)): boolean {
     if (!this.open) return false;
     let sealed: Uint8Array;
     try {
-      sealed = this.sendCipher.seal([Uint8Array.of(type), body]);
+      sealed = this.sendCipher.seal([Uint8Array.of(type), ...(body instanceof Uint8Array ? [body] : body)]);
     } catch (error) {
       if (error instanceof KeyExhaustedError) {
         this.close(CloseCode.REKEY, 'session key exhausted');

@@ -62,10 +62,10 @@ function sender(t: Test) {
   const network = {
     isOnline: () => true,
     sessionIdOf: () => session,
-    sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
+    sendTo(_peerId: string, type: number, body: Uint8Array | readonly Uint8Array[]): boolean {
       if (type !== MSG_BATCH) return true;
       batches += 1;
-      for (const leaf of decodeBatch(body).leaves) {
+      for (const leaf of decodeBatch(Buffer.concat(body instanceof Uint8Array ? [body] : body)).leaves) {
         sent.push(Buffer.from(leaf.subarray(0, 16)).toString('hex'));
         writesWhenSent.push(disk.writes);
       }

@@ -46,8 +46,9 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
   let session: Uint8Array | null = null;
   const batchSizes: number[] = [];
   const network = {
-    sendTo(_peerId: string, type: number, body: Uint8Array): boolean {
+    sendTo(_peerId: string, type: number, parts: Uint8Array | readonly Uint8Array[]): boolean {
       if (type !== MSG_BATCH || session === null) return session !== null;
+      const body = Buffer.concat(parts instanceof Uint8Array ? [parts] : parts);
       const batch = decodeBatch(body);
       batchSizes.push(body.length);
       if (checkBatch(batch.header, MerkleTree.fromLeaves(batch.leaves)) !== null) throw new Error('the batch does not verify');

@@ -13,6 +13,7 @@ import {
   MAX_BATCH_BYTES,
   MAX_BATCH_LEAVES,
   signBatch,
+  signBatchParts,
 } from '../../extension/wire/signed-batch';
 import { throwawayIdentity } from '../helpers/raw-peer';
 
@@ -58,6 +59,14 @@ t.test('a batch decodes to its header and leaves, and holds for its sender only'
   t.equal(checkBatch({ ...header, time: TIME + 1 }, tree), 'bad_signature', 'another time');
   t.equal(checkBatch(header, MerkleTree.fromLeaves([...decoded].reverse())), 'bad_signature', 'the same leaves in another order');
   t.equal(checkBatch({ ...header, leafCount: 2 }, tree), 'leaf_count_mismatch', 'a count that is not the number of leaves');
+});
+
+t.test('in parts, a batch is the same bytes, and its parts are the leaves themselves, not copies', async (t) => {
+  const leaves = leavesOf(4);
+  const parts = signBatchParts(leaves, alice, bob.publicKey, TIME);
+  t.same(hex(Buffer.concat(parts)), hex(signBatch(leaves, alice, bob.publicKey, TIME)));
+  t.equal(parts.length, 1 + 2 * leaves.length, 'the header, then a length and a leaf for each');
+  leaves.forEach((leaf, index) => t.equal(parts[2 + 2 * index], leaf, `leaf ${index} is referred to`));
 });
 
 t.test('a batch of one: the root is the leaf hash', async (t) => {
