@@ -14,7 +14,7 @@ import {
   readFileSync,
   rename,
   unlink,
-  write,
+  writev,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -158,7 +158,7 @@ const openAsync = promisify(open);
 const readAsync = promisify(read);
 const renameAsync = promisify(rename);
 const unlinkAsync = promisify(unlink);
-const writeAsync = promisify(write);
+const writevAsync = promisify(writev);
 
 export class RecordLog {
   /** Everything not done yet, in the order it was asked for. */
@@ -179,6 +179,12 @@ export class RecordLog {
 
   /** Bytes in the file, records and the zeros after them (see the file comment). */
   private allocated: number;
+  /**
+   * The room's zeros, made once and written again at every growth: a new
+   * buffer of a megabyte each time would also teach the allocator to serve
+   * every smaller buffer from its heap, which it then keeps (docs/performance.md).
+   */
+  private room: Buffer | undefined;
 
   private constructor(
     private readonly path: string,
@@ -395,28 +401,26 @@ export class RecordLog {
       for (const task of batch) task.reject(this.unusable());
       return;
     }
-    const bodies = batch.map((task) => task.body);
-    const recordBytes = framedLength(bodies);
+    const buffer = frame(batch.map((task) => task.body));
     // Room for the next writes is made by this one, when it needs room itself.
-    const room = this.size + recordBytes > this.allocated ? this.preallocateBytes : 0;
-    const buffer = frame(bodies, room);
+    const room = this.size + buffer.length > this.allocated ? this.zeros() : undefined;
     try {
       // Durable once it returns: the file is open with O_DSYNC.
-      await writeAll(this.file.fd, buffer, this.size);
+      await writeAll(this.file.fd, room === undefined ? [buffer] : [buffer, room], this.size);
     } catch (error) {
       this.fail(error, batch);
       return;
     }
-    this.allocated = Math.max(this.allocated, this.size + buffer.length);
+    this.allocated = Math.max(this.allocated, this.size + buffer.length + (room?.length ?? 0));
     let position = this.size;
     for (const task of batch) {
       if (task.place !== undefined) task.place.position = position;
       position += RECORD_HEADER_BYTES + task.body.length;
     }
-    this.size += recordBytes;
+    this.size += buffer.length;
     this.flushes += 1;
     this.appendedRecords += batch.length;
-    this.appendedBytes += recordBytes;
+    this.appendedBytes += buffer.length;
     for (const task of batch) task.resolve();
   }
 
@@ -476,7 +480,7 @@ export class RecordLog {
    * returns the new file's size and where each record landed.
    */
   private async writeRecords(fd: number, entries: readonly RewriteEntry[]): Promise<{ size: number; positions: number[] }> {
-    let size = await writeAll(fd, RECORD_LOG_MAGIC, 0);
+    let size = await writeAll(fd, [RECORD_LOG_MAGIC], 0);
     const positions: number[] = [];
     let chunk: RewriteEntry[] = [];
     let chunkBytes = 0;
@@ -487,7 +491,7 @@ export class RecordLog {
         positions.push(size);
         size += RECORD_HEADER_BYTES + body.length;
       }
-      await writeAll(fd, frame(bodies), start);
+      await writeAll(fd, [frame(bodies)], start);
       chunk = [];
       chunkBytes = 0;
     };
@@ -512,6 +516,11 @@ export class RecordLog {
       if (body instanceof Error) throw body;
       return body as Uint8Array;
     });
+  }
+
+  private zeros(): Buffer {
+    this.room ??= Buffer.alloc(this.preallocateBytes);
+    return this.room;
   }
 
   private async closeFile(task: CloseTask): Promise<void> {
@@ -700,17 +709,11 @@ function corrupt(path: string, offset: number, problem: string): P2pError {
   );
 }
 
-function framedLength(bodies: readonly Uint8Array[]): number {
+/** All bodies framed into one buffer: one write for a whole batch. */
+function frame(bodies: readonly Uint8Array[]): Buffer {
   let total = 0;
   for (const body of bodies) total += RECORD_HEADER_BYTES + body.length;
-  return total;
-}
-
-/** All bodies framed into one buffer, then `zeros` zero bytes: one write for a whole batch. */
-function frame(bodies: readonly Uint8Array[], zeros = 0): Buffer {
-  const total = framedLength(bodies);
-  const buffer = Buffer.allocUnsafe(total + zeros);
-  buffer.fill(0, total);
+  const buffer = Buffer.allocUnsafe(total);
   let offset = 0;
   for (const body of bodies) {
     const start = offset + RECORD_HEADER_BYTES;
@@ -725,11 +728,15 @@ function frame(bodies: readonly Uint8Array[], zeros = 0): Buffer {
 }
 
 /** One write unless the system writes less than asked; returns the length written. */
-async function writeAll(fd: number, buffer: Uint8Array, position: number): Promise<number> {
+/** The buffers one after another from `position`, in one writev unless the system writes less than asked; returns the length written. */
+async function writeAll(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+  let pending = buffers.filter((buffer) => buffer.length > 0);
   let written = 0;
-  while (written < buffer.length) {
-    const { bytesWritten } = await writeAsync(fd, buffer, written, buffer.length - written, position + written);
+  while (pending.length > 0) {
+    let { bytesWritten } = await writevAsync(fd, pending, position + written);
     written += bytesWritten;
+    while (pending.length > 0 && bytesWritten >= (pending[0] as Uint8Array).length) bytesWritten -= (pending.shift() as Uint8Array).length;
+    if (bytesWritten > 0) pending[0] = (pending[0] as Uint8Array).subarray(bytesWritten);
   }
   return written;
 }

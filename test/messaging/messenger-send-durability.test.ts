@@ -33,17 +33,17 @@ const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () 
  */
 function sender(t: Test) {
   const disk = { failing: false, held: undefined as Promise<void> | undefined, writes: 0 };
-  const realWrite = promisify(fs.write);
-  const write = Object.assign(() => undefined, {
-    [promisify.custom]: async (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => {
+  const realWritev = promisify(fs.writev);
+  const writev = Object.assign(() => undefined, {
+    [promisify.custom]: async (fd: number, buffers: readonly Uint8Array[], position: number) => {
       disk.writes += 1;
       await disk.held;
       if (disk.failing) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      return realWrite(fd, buffer, offset, length, position);
+      return realWritev(fd, buffers, position);
     },
   });
   const { OutboxStore: Outbox } = t.mockRequire<typeof import('../../extension/store/outbox')>('../../extension/store/outbox', {
-    'node:fs': { ...fs, write },
+    'node:fs': { ...fs, writev },
   });
   const dir = tempDir(t);
   const identity = loadOrCreateIdentity(dir);

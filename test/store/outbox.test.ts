@@ -318,15 +318,15 @@ function recordKinds(file: string): number[] {
 /** OutboxStore over a node:fs whose writes fail while `failing` is set. */
 function failingDisk(t: Test) {
   const disk = { failing: false };
-  const realWrite = promisify(fs.write);
-  const write = Object.assign(() => undefined, {
-    [promisify.custom]: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) =>
+  const realWritev = promisify(fs.writev);
+  const writev = Object.assign(() => undefined, {
+    [promisify.custom]: (fd: number, buffers: readonly Uint8Array[], position: number) =>
       disk.failing
         ? Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }))
-        : realWrite(fd, buffer, offset, length, position),
+        : realWritev(fd, buffers, position),
   });
   const { OutboxStore: Outbox } = t.mockRequire<typeof import('../../extension/store/outbox')>('../../extension/store/outbox', {
-    'node:fs': { ...fs, write },
+    'node:fs': { ...fs, writev },
   });
   return { Outbox, disk };
 }
