@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
+import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import { Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RecentRecords } from './recent-records';
@@ -223,7 +223,8 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private constructor(
     dataDir: string,
     private readonly limits: InboxLimits,
-    private readonly now: () => Date,
+    /** Milliseconds since 1970: a number, as the store asks for the time on every call and keeps a Date only per message. */
+    private readonly now: () => number,
   ) {
     super();
     this.recent = new RecentRecords(limits.maxRecentBytes);
@@ -239,7 +240,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     );
   }
 
-  static open(dataDir: string, limits: Partial<InboxLimits> = {}, now: () => Date = () => new Date()): InboxStore {
+  static open(dataDir: string, limits: Partial<InboxLimits> = {}, now: () => number = Date.now): InboxStore {
     const store = new InboxStore(dataDir, { ...DEFAULT_INBOX_LIMITS, ...limits }, now);
     store.forgetOldSeen();
     return store;
@@ -400,7 +401,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       digest: new Uint8Array(message.digest),
       proof: new Uint8Array(message.proof),
       sentAt: new Date(message.sentAt.getTime()),
-      receivedAt: this.now(),
+      receivedAt: new Date(this.now()),
     };
     this.lastCursor = stored.cursor;
     const record = encodeStored(stored);
@@ -601,7 +602,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   private forgetOldSeen(): void {
-    const cutoff = this.now().getTime() - this.limits.seenRetentionMs;
+    const cutoff = this.now() - this.limits.seenRetentionMs;
     if (this.oldestSeenAt > cutoff) return;
     let oldest = Number.POSITIVE_INFINITY;
     for (const [peerId, peer] of this.peers) {
@@ -715,15 +716,15 @@ function encodeStored(message: StoredMessage): Uint8Array {
 }
 
 function encodeAcked(peerId: string, through: number): Uint8Array {
-  return new RecordWriter(ACKED_BYTES).u8(ACKED).bytes(publicKeyFromPeerId(peerId)).uint(through).finish();
+  return new RecordWriter(ACKED_BYTES).u8(ACKED).bytes(cachedPublicKeyFromPeerId(peerId)).uint(through).finish();
 }
 
 function encodeSeen(peerId: string, messageId: string, entry: SeenEntry): Uint8Array {
   return new RecordWriter(SEEN_BYTES)
     .u8(SEEN)
-    .bytes(Buffer.from(messageId, 'hex'))
-    .bytes(publicKeyFromPeerId(peerId))
-    .bytes(Buffer.from(entry.digest, 'hex'))
+    .hex(messageId, 16)
+    .bytes(cachedPublicKeyFromPeerId(peerId))
+    .hex(entry.digest, DIGEST_BYTES)
     .uint(entry.storedAt)
     .finish();
 }
