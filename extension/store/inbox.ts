@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
+import { FifoMap } from './fifo-map';
 import { Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RecentRecords } from './recent-records';
@@ -175,7 +176,7 @@ interface PeerState {
   storingIds: Set<string>;
   storingBytes: number;
   /** Messages stored within seenRetentionMs, by message id, in the order stored, which is the order they are forgotten in. */
-  seen: Map<string, SeenEntry>;
+  seen: FifoMap<string, SeenEntry>;
 }
 
 /** Hex, not bytes: a short string takes a fraction of the heap of a Uint8Array. */
@@ -606,12 +607,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     if (this.oldestSeenAt > cutoff) return;
     let oldest = Number.POSITIVE_INFINITY;
     for (const [peerId, peer] of this.peers) {
-      for (const [messageId, entry] of peer.seen) {
-        if (entry.storedAt > cutoff) {
-          oldest = Math.min(oldest, entry.storedAt);
+      for (let entry = peer.seen.oldest(); entry !== undefined; entry = peer.seen.oldest()) {
+        if (entry.value.storedAt > cutoff) {
+          oldest = Math.min(oldest, entry.value.storedAt);
           break;
         }
-        this.forget(peer, messageId);
+        this.forget(peer, entry.key);
       }
       this.dropIfEmpty(peerId, peer);
     }
@@ -628,7 +629,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
         storing: new Map(),
         storingIds: new Set(),
         storingBytes: 0,
-        seen: new Map(),
+        seen: new FifoMap(),
       };
       this.peers.set(peerId, peer);
     }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
+import { FifoMap } from './fifo-map';
 import { Journal } from './journal';
 import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
@@ -136,7 +137,7 @@ export class OutboxStore {
   private readonly messages = new Map<string, OutgoingMessage>();
   private readonly queues = new Map<string, PeerQueue>();
   /** Final messages in the order they became final, which is the order they are forgotten in. */
-  private readonly finals = new Map<string, OutgoingMessage>();
+  private readonly finals = new FifoMap<string, OutgoingMessage>();
   /**
    * Messages whose ADD is still being written: visible, but not in a
    * compaction's snapshot, which carries their record from the old file
@@ -414,10 +415,7 @@ export class OutboxStore {
     this.liveBytes += compactedBytes(message);
     if (isFinal(message.state)) {
       this.finals.set(message.messageId, message);
-      for (const oldest of this.finals.values()) {
-        if (this.finals.size <= this.limits.maxFinalStates) break;
-        this.remove(oldest);
-      }
+      while (this.finals.size > this.limits.maxFinalStates) this.remove((this.finals.oldest() as { value: OutgoingMessage }).value);
     } else {
       const queue = this.queueOf(message.peerId);
       queue.messages.set(message.messageId, message);
@@ -440,9 +438,8 @@ export class OutboxStore {
 
   private forgetExpiredFinals(): void {
     const cutoff = this.now() - this.limits.finalStateRetentionMs;
-    for (const message of this.finals.values()) {
-      if (message.updatedAt.getTime() > cutoff) break;
-      this.remove(message);
+    for (let oldest = this.finals.oldest(); oldest !== undefined && oldest.value.updatedAt.getTime() <= cutoff; oldest = this.finals.oldest()) {
+      this.remove(oldest.value);
     }
   }
 
