@@ -73,6 +73,7 @@ export interface StoredMessage {
   readonly receivedAt: Date;
 }
 
+/** What `add` takes; the arrays and the Date in it become the stored message's, so do not change them afterwards. */
 export type ReceivedMessage = Omit<StoredMessage, 'cursor' | 'receivedAt'>;
 
 /**
@@ -389,7 +390,9 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   private async store(message: ReceivedMessage, release: () => void): Promise<StoredMessage> {
-    await this.compactIfDue();
+    // Only when one is due: otherwise the record is asked for in this same step.
+    const compaction = this.compactIfDue();
+    if (compaction !== undefined) await compaction;
     // Numbered just before it is appended, so the file holds cursors in order.
     const stored: StoredMessage = {
       cursor: this.lastCursor + 1,
@@ -397,11 +400,11 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       peerId: message.peerId,
       type: message.type,
       correlationId: message.correlationId,
-      // Not copied: the record holds its own copy, and memory keeps none.
+      // Not copied (see ReceivedMessage): the record holds its own copy, and memory keeps none of them.
       content: message.content,
-      digest: new Uint8Array(message.digest),
-      proof: new Uint8Array(message.proof),
-      sentAt: new Date(message.sentAt.getTime()),
+      digest: message.digest,
+      proof: message.proof,
+      sentAt: message.sentAt,
       receivedAt: new Date(this.now()),
     };
     this.lastCursor = stored.cursor;
