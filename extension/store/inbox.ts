@@ -460,24 +460,25 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   /** The seen bounds of InboxLimits, for a peer holding `held` entries. */
   private assertSeenRoomFor(peerId: string, held: number): void {
     const { maxSeenPerPeer, maxSeen, seenRetentionMs } = this.limits;
-    const window = `stored in the last ${Math.ceil(seenRetentionMs / 1000)} s to refuse replays`;
+    // Spelled out only for a refusal: this runs for every message.
+    const window = (): string => `stored in the last ${Math.ceil(seenRetentionMs / 1000)} s to refuse replays`;
     if (held >= maxSeenPerPeer) {
       throw new P2pError(
         'LIMIT_REACHED',
-        `the inbox remembers ${held} messages from ${peerId} ${window}, the most it keeps per peer (${maxSeenPerPeer}); ` +
+        `the inbox remembers ${held} messages from ${peerId} ${window()}, the most it keeps per peer (${maxSeenPerPeer}); ` +
           'its messages are taken again as those age out',
       );
     }
     const total = this.seenCount + this.storingCount;
     if (total >= maxSeen) {
-      throw new P2pError('LIMIT_REACHED', `the inbox remembers ${total} messages ${window}, the most it keeps (${maxSeen}); new messages are taken again as those age out`);
+      throw new P2pError('LIMIT_REACHED', `the inbox remembers ${total} messages ${window()}, the most it keeps (${maxSeen}); new messages are taken again as those age out`);
     }
     if (total < maxSeen / 2) return;
     const holders = this.peersHoldingEntries() + (held === 0 ? 1 : 0);
     if (held >= maxSeen / 2 / holders) {
       throw new P2pError(
         'LIMIT_REACHED',
-        `the inbox remembers ${total} messages ${window}, over half the most it keeps (${maxSeen}), and ${held} are from ` +
+        `the inbox remembers ${total} messages ${window()}, over half the most it keeps (${maxSeen}), and ${held} are from ` +
           `${peerId}, its share among ${holders} peers; the rest is kept for peers below theirs, and its messages are taken ` +
           'again as its entries age out',
       );
