@@ -377,14 +377,17 @@ export class Messenger implements SessionListener {
    * The messages a receipt covers without an exception: delivered, in one
    * lazy outbox record for them all (a crash that loses it only means they
    * are offered again, and the peer drops the copies). A message already
-   * settled (it was offered twice) is left as it is.
+   * settled, or listed twice (offered again on the same session, so in two
+   * of the batches covered), is settled once.
    */
   private recordDelivered(peerId: string, ids: readonly string[]): void {
     const { outbox, events } = this.deps;
     const deliveries: Delivery[] = [];
+    const settled = new Set<string>();
     for (const id of ids) {
       const message = outbox.get(id);
-      if (message === undefined || isFinal(message.state)) continue;
+      if (message === undefined || isFinal(message.state) || settled.has(id)) continue;
+      settled.add(id);
       this.inFlight.delete(id);
       this.widenWindow(peerId);
       deliveries.push({ messageId: id, attempts: message.attempts + 1 });

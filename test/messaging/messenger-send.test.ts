@@ -58,14 +58,16 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
       refusals.count('network', reason);
     },
     learnDhtBinding(): void {},
+    setSessionListener(): void {},
   } as unknown as PeerNetwork;
+  const events = new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 });
   const messenger = new Messenger({
     identity,
     trust,
     network,
     outbox,
     inbox,
-    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
+    events,
     logger: quiet,
     config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
     hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
@@ -75,6 +77,7 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
   return {
     messenger,
     outbox,
+    events,
     refusals,
     nextBatch: () => batches.next(),
     send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
@@ -191,4 +194,22 @@ t.test('a receipt that does not hold changes nothing and is counted', async (t) 
   await eventually(async () => node.stateOf(id) === 'delivered' && node.stateOf(other) === 'delivered', 'the receipt that holds settles both');
   node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
   await eventually(async () => node.refusals.get('network', 'bad_receipt') === 5, 'a receipt covers its batches once');
+});
+
+t.test('a message offered twice on one session and covered twice by one receipt is delivered once, with one event', async (t) => {
+  const node = sender(t, { ackTimeoutMs: 40 });
+  // The timers: a message unanswered past ackTimeoutMs is offered again. They are unref'd, so the test keeps the process up.
+  node.messenger.start();
+  const keepAlive = setInterval(() => undefined, 1000);
+  t.teardown(() => clearInterval(keepAlive));
+  node.connect();
+  const id = await node.send('twice');
+  t.same(idsOf(await node.nextBatch()), [id]);
+  t.same(idsOf(await node.nextBatch()), [id], 'offered again on the same session: no receipt came in time');
+  node.receipt({ firstBatch: 0, lastBatch: 1, exceptions: [] });
+  await eventually(async () => node.stateOf(id) === 'delivered', 'delivered');
+  t.match(node.outbox.get(id), { state: 'delivered', attempts: 1 });
+  const delivered = node.events.takeBatch(100).filter((event) => event.type === 'p2p.message.delivered');
+  t.same(delivered.map((event) => event.data['message_id']), [id], 'one event');
+  t.equal(node.refusals.get('network', 'bad_receipt'), 0);
 });
