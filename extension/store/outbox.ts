@@ -228,9 +228,10 @@ export class OutboxStore {
   }
 
   /**
-   * Resolves once the change is on disk. A final state is never changed: the message comes
-   * back as it is. A change to a message whose add is still being written
-   * lands after the add in the log, and is lost with it if that write fails.
+   * Resolves once the change is on disk. A final state is never changed:
+   * the message comes back as it is. A change to a message whose add is
+   * still being written lands after the add in the log, and is lost with it
+   * if that write fails.
    */
   async update(messageId: string, change: OutgoingChange): Promise<OutgoingMessage> {
     this.forgetExpiredFinals();
@@ -256,10 +257,10 @@ export class OutboxStore {
    * Marks these messages delivered, each with its attempts, lazily: applied
    * at once, written with the next write or within lazyFlushMs, and lost if
    * the process dies before, which only means the messages are offered
-   * again, and their receiver drops the copies. One record covers them all, where an update each
-   * would cost a record each: a receipt settles many messages at once. A
-   * message that is final or forgotten is left as it is. Throws, applying
-   * nothing, when the log takes no more writes.
+   * again, and their receiver drops the copies. One record covers them all,
+   * where an update each would cost a record each: a receipt settles many
+   * messages at once. A message that is final or forgotten is left as it
+   * is. Throws, applying nothing, when the log takes no more writes.
    */
   markDelivered(deliveries: readonly Delivery[]): void {
     this.forgetExpiredFinals();
