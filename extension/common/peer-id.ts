@@ -34,6 +34,27 @@ export function publicKeyFromPeerId(peerId: string): Uint8Array {
   return decodeBase32(peerId);
 }
 
+/** Keys cachedPublicKeyFromPeerId keeps; past this it starts afresh, which costs one decoding per peer. */
+const MAX_CACHED_KEYS = 1024;
+
+const cachedKeys = new Map<string, Uint8Array>();
+
+/**
+ * publicKeyFromPeerId for the per-message paths (stores, messaging), which
+ * would otherwise decode the same few peer ids for every message. The key
+ * returned is shared by every caller: read it, never modify it.
+ */
+export function cachedPublicKeyFromPeerId(peerId: string): Uint8Array {
+  let publicKey = cachedKeys.get(peerId);
+  if (publicKey === undefined) {
+    publicKey = publicKeyFromPeerId(peerId);
+    // Cleared rather than evicted one by one: a node talks to few peers, so this happens only when many ids pass.
+    if (cachedKeys.size >= MAX_CACHED_KEYS) cachedKeys.clear();
+    cachedKeys.set(peerId, publicKey);
+  }
+  return publicKey;
+}
+
 /**
  * For a peer id from outside that could become a trusted key (pair,
  * accept): also refuses a key that stands for no one (ed25519-public-key.ts).

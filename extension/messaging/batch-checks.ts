@@ -3,7 +3,7 @@ import type { TrustStore } from '../trust/trust-store';
 import { AckReason, type RefusalReason } from '../wire/delivery-codes';
 import { decodeLeaf, LeafFormatError, type MessageLeaf } from '../wire/message-leaf';
 import type { BatchHeader } from '../wire/signed-batch';
-import { decodeContent } from './payload';
+import { isValidContent } from './payload';
 
 export interface CheckContext {
   me: Uint8Array;
@@ -43,5 +43,5 @@ export function checkLeaf(leaf: Uint8Array, maxPayloadBytes: number): MessageLea
     if (!(error instanceof LeafFormatError)) throw error;
     return error.reason === 'payload_too_large' ? AckReason.PAYLOAD_TOO_LARGE : AckReason.MALFORMED;
   }
-  return decodeContent(decoded.type, decoded.payload) === null ? AckReason.BAD_PAYLOAD : decoded;
+  return isValidContent(decoded.type, decoded.payload) ? decoded : AckReason.BAD_PAYLOAD;
 }

@@ -2,12 +2,12 @@ import type { MessagingConfig } from '../config';
 import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
-import { publicKeyFromPeerId } from '../common/peer-id';
+import { cachedPublicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
 import { DIGEST_BYTES, type InboxStore, type StoredMessage } from '../store/inbox';
-import type { OutboxStore, OutgoingMessage } from '../store/outbox';
+import type { Delivery, OutboxStore, OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
 import { AckReason, AckStatus, ackReasonName } from '../wire/delivery-codes';
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
@@ -300,7 +300,7 @@ export class Messenger implements SessionListener {
     const { outbox, network, identity, config } = this.deps;
     const queue = this.waiting.get(peerId);
     if (queue === undefined || this.deferTimers.has(peerId)) return;
-    const recipient = publicKeyFromPeerId(peerId);
+    const recipient = cachedPublicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     while (queue.length > 0) {
       // Each batch's ids are remembered until a receipt covers it, and each ack timeout offers its messages again: at most a window in flight and that window offered again, so that a peer sending no receipt cannot grow them without end.
@@ -348,7 +348,7 @@ export class Messenger implements SessionListener {
     const { identity, network } = this.deps;
     const session = network.sessionIdOf(peerId);
     if (session === null) return;
-    const receipt = openReceipt(body, { acker: publicKeyFromPeerId(peerId), sender: identity.publicKey, session });
+    const receipt = openReceipt(body, { acker: cachedPublicKeyFromPeerId(peerId), sender: identity.publicKey, session });
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
     if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
@@ -357,8 +357,16 @@ export class Messenger implements SessionListener {
       return;
     }
     this.inFlight.settle(peerId, receipt.lastBatch);
+    const delivered: string[] = [];
+    const answered: Promise<number>[] = [];
+    for (const id of covered) {
+      const exception = exceptions.get(id);
+      if (exception === undefined) delivered.push(id);
+      else answered.push(this.applyException(peerId, id, exception));
+    }
+    this.recordDelivered(peerId, delivered);
     // Applied together (each one's outbox write joins the same group commit); a deferral pauses the peer once, however many it covers.
-    const deferredAttempts = Math.max(0, ...(await Promise.all([...covered].map((id) => this.applyAnswer(peerId, id, exceptions.get(id))))));
+    const deferredAttempts = Math.max(0, ...(await Promise.all(answered)));
     if (deferredAttempts > 0) {
       this.deferPeer(peerId, deferredAttempts);
       this.requeue(peerId);
@@ -366,21 +374,37 @@ export class Messenger implements SessionListener {
     this.schedulePump(peerId);
   }
 
-  /** Records what became of one message (no exception: stored); returns its attempts so far when the peer deferred it, else 0. */
-  private async applyAnswer(peerId: string, id: string, exception: ReceiptException | undefined): Promise<number> {
+  /**
+   * The messages a receipt covers without an exception: delivered, in one
+   * lazy outbox record for them all (a crash that loses it only means they
+   * are offered again, and the peer drops the copies). A message already
+   * settled, or listed twice (offered again on the same session, so in two
+   * of the batches covered), is settled once.
+   */
+  private recordDelivered(peerId: string, ids: readonly string[]): void {
+    const { outbox, events } = this.deps;
+    const deliveries: Delivery[] = [];
+    const settled = new Set<string>();
+    for (const id of ids) {
+      const message = outbox.get(id);
+      if (message === undefined || isFinal(message.state) || settled.has(id)) continue;
+      settled.add(id);
+      this.inFlight.delete(id);
+      this.widenWindow(peerId);
+      deliveries.push({ messageId: id, attempts: message.attempts + 1 });
+    }
+    outbox.markDelivered(deliveries);
+    for (const { messageId } of deliveries) events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
+  }
+
+  /** Records what the peer's exception says of one message; returns its attempts so far when the peer deferred it, else 0. */
+  private async applyException(peerId: string, id: string, exception: ReceiptException): Promise<number> {
     const { outbox, events } = this.deps;
     const message = outbox.get(id);
     // A second answer to a message already settled (it was offered twice) is normal and changes nothing.
     if (message === undefined || isFinal(message.state)) return 0;
     this.inFlight.delete(id);
     const attempts = message.attempts + 1;
-    if (exception === undefined) {
-      this.widenWindow(peerId);
-      // Lazy: a crash that loses it only means the message is offered again, and the peer drops the copy.
-      await outbox.update(id, { state: 'delivered', reason: null, attempts }, { durable: false });
-      events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: id } });
-      return 0;
-    }
     if (exception.status === AckStatus.REFUSED) {
       const reason = ackReasonName(exception.reason);
       await outbox.update(id, { state: 'failed', reason, attempts });
@@ -479,13 +503,14 @@ export class Messenger implements SessionListener {
       this.closeForMalformedBatch(peerId, error.message);
       return;
     }
-    const ids = new Set<string>();
+    // In hex once per leaf: the stores and events name messages so.
+    const ids: string[] = [];
     for (const leaf of batch.leaves) {
       if (leaf.length < LEAF_FIXED_BYTES) return this.closeForMalformedBatch(peerId, `a leaf of ${leaf.length} bytes cannot hold a message`);
-      ids.add(Buffer.from(leafMessageId(leaf)).toString('hex'));
+      ids.push(hexOf(leafMessageId(leaf)));
     }
-    if (ids.size !== batch.leaves.length) return this.closeForMalformedBatch(peerId, 'the batch names a message id twice');
-    void this.decideBatch(peerId, batch).then(
+    if (new Set(ids).size !== ids.length) return this.closeForMalformedBatch(peerId, 'the batch names a message id twice');
+    void this.decideBatch(peerId, batch, ids).then(
       ({ exceptions, stored }) => this.decided(peerId, session, position, exceptions, stored),
       (error: unknown) => {
         // Not the peer's doing: every message is deferred, so the sender offers them again (a stored one is then a duplicate).
@@ -510,7 +535,7 @@ export class Messenger implements SessionListener {
    * check per batch, each message's own fields, then the disk. Returns the
    * receipt's exceptions for this batch, and whether it stored anything.
    */
-  private async decideBatch(peerId: string, batch: SignedBatch): Promise<{ exceptions: ReceiptException[]; stored: boolean }> {
+  private async decideBatch(peerId: string, batch: SignedBatch, ids: readonly string[]): Promise<{ exceptions: ReceiptException[]; stored: boolean }> {
     const { identity, trust, config } = this.deps;
     const { header, leaves } = batch;
     const exceptions: ReceiptException[] = [];
@@ -530,7 +555,7 @@ export class Messenger implements SessionListener {
     const hashes = leaves.map(leafHash);
     const fresh: number[] = [];
     for (const index of rated) {
-      const recognized = this.recognize(peerId, leaves[index] as Uint8Array, hashes[index] as Uint8Array);
+      const recognized = this.recognize(peerId, leaves[index] as Uint8Array, ids[index] as string, hashes[index] as Uint8Array);
       if (recognized === 'new') fresh.push(index);
       else if (recognized !== null) exceptions.push(recognized);
     }
@@ -540,7 +565,7 @@ export class Messenger implements SessionListener {
       for (const index of fresh) exceptions.push(this.refuse(peerId, leafMessageId(leaves[index] as Uint8Array), AckReason.BAD_SIGNATURE, AckStatus.REFUSED, 'charged'));
       return { exceptions, stored: false };
     }
-    const outcomes = await Promise.all(fresh.map((index) => this.storeLeaf(peerId, header, tree, index, leaves[index] as Uint8Array)));
+    const outcomes = await Promise.all(fresh.map((index) => this.storeLeaf(peerId, header, tree, index, leaves[index] as Uint8Array, ids[index] as string)));
     for (const outcome of outcomes) if (outcome !== 'stored' && outcome !== null) exceptions.push(outcome);
     return { exceptions, stored: outcomes.includes('stored') };
   }
@@ -550,22 +575,20 @@ export class Messenger implements SessionListener {
    * same leaf, a retransmission: answered as stored), or the refusal of
    * another message under that id (`id_reused`).
    */
-  private recognize(peerId: string, leaf: Uint8Array, hash: Uint8Array): 'new' | ReceiptException | null {
-    const messageId = leafMessageId(leaf);
-    const recognized = this.deps.inbox.recognize(peerId, Buffer.from(messageId).toString('hex'), hash.subarray(0, DIGEST_BYTES));
+  private recognize(peerId: string, leaf: Uint8Array, id: string, hash: Uint8Array): 'new' | ReceiptException | null {
+    const recognized = this.deps.inbox.recognize(peerId, id, hash.subarray(0, DIGEST_BYTES));
     if (recognized === 'new') return 'new';
-    if (recognized === 'id_reused') return this.refuse(peerId, messageId, AckReason.ID_REUSED, AckStatus.REFUSED, 'charged');
+    if (recognized === 'id_reused') return this.refuse(peerId, leafMessageId(leaf), AckReason.ID_REUSED, AckStatus.REFUSED, 'charged');
     this.countDuplicate(peerId);
     return null;
   }
 
   /** 'stored', null for a duplicate, or the exception the receipt lists. */
-  private async storeLeaf(peerId: string, header: SignedBatchHeader, tree: MerkleTree, index: number, leaf: Uint8Array): Promise<'stored' | ReceiptException | null> {
+  private async storeLeaf(peerId: string, header: SignedBatchHeader, tree: MerkleTree, index: number, leaf: Uint8Array, id: string): Promise<'stored' | ReceiptException | null> {
     const { inbox, config } = this.deps;
     const messageId = leafMessageId(leaf);
     const checked = checkLeaf(leaf, config.maxPayloadBytes);
     if (typeof checked === 'number') return this.refuse(peerId, messageId, checked, AckStatus.REFUSED, 'charged');
-    const id = Buffer.from(messageId).toString('hex');
     let stored: StoredMessage;
     try {
       stored = await inbox.add({
@@ -581,7 +604,7 @@ export class Messenger implements SessionListener {
     } catch (error) {
       // The same id stored meanwhile, from another batch: a duplicate, or another message under it.
       if (error instanceof P2pError && error.errorName === 'CONFLICT') {
-        const recognized = this.recognize(peerId, leaf, tree.leafHash(index));
+        const recognized = this.recognize(peerId, leaf, id, tree.leafHash(index));
         if (recognized !== 'new') return recognized;
       }
       if (error instanceof P2pError && error.errorName === 'LIMIT_REACHED') return this.refuse(peerId, messageId, AckReason.INBOX_FULL, AckStatus.DEFERRED, 'after_allowance');
@@ -681,7 +704,7 @@ export class Messenger implements SessionListener {
     session.flushTimer = null;
     const sessionId = this.deps.network.sessionIdOf(peerId);
     if (this.receiving.get(peerId) !== session || sessionId === null) return;
-    const sender = publicKeyFromPeerId(peerId);
+    const sender = cachedPublicKeyFromPeerId(peerId);
     for (const receipt of session.receipts.take()) {
       this.deps.network.sendTo(peerId, MSG_RECEIPT, signReceipt(receipt, this.deps.identity, sender, sessionId));
     }
@@ -699,6 +722,10 @@ export class Messenger implements SessionListener {
     timer.unref();
     this.timers.push(timer);
   }
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 }
 
 function isFinal(state: OutgoingMessage['state']): boolean {

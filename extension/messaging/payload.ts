@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { P2pError } from '../common/errors';
 import { firstJsonProblem } from '../common/json-value';
 import type { MessageType } from '../wire/message-leaf';
@@ -50,6 +51,15 @@ export function decodeContent(type: MessageType, payload: Uint8Array): { value: 
     return null;
   }
   return firstJsonProblem(value, MAX_JSON_DEPTH) === null ? { value } : null;
+}
+
+/**
+ * Whether decodeContent would take the bytes, for the receiver's check of
+ * each message: text is only checked to be UTF-8, without building the
+ * string nobody reads then.
+ */
+export function isValidContent(type: MessageType, payload: Uint8Array): boolean {
+  return type === 'text' ? isUtf8(payload) : decodeContent(type, payload) !== null;
 }
 
 function refuseUnpassableJson(content: unknown): void {

@@ -63,15 +63,20 @@ export class Journal {
    * compaction taken meanwhile, which writes memory and not the old file,
    * still carries it.
    */
-  async commit<T>(body: Uint8Array, apply: (place: RecordPlace) => T): Promise<T> {
+  commit<T>(body: Uint8Array, apply: (place: RecordPlace) => T): Promise<T> {
     const place: RecordPlace = { position: -1, length: body.length };
     this.unapplied.add(place);
-    try {
-      await this.log.append(body, place);
-    } finally {
-      this.unapplied.delete(place);
-    }
-    return apply(place);
+    // A continuation rather than an async function: one promise less for every record.
+    return this.log.append(body, place).then(
+      () => {
+        this.unapplied.delete(place);
+        return apply(place);
+      },
+      (error: unknown) => {
+        this.unapplied.delete(place);
+        throw error;
+      },
+    );
   }
 
   /**

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
+import { FifoMap } from './fifo-map';
 import { Journal } from './journal';
 import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
@@ -22,6 +23,7 @@ import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter 
  *   ADD    1 u8 | Fields | created at f64 | expires at f64 | content length u32 | content
  *   STATE  2 u8 | message id 16 | State
  *   FINAL  3 u8 | Fields | created at f64 | expires at f64 | State
+ *   DELIVERED  4 u8 | updated at f64 | count u32 | (message id 16 | attempts u32) × count
  *
  *   State  = state u8 (0 queued, 1 sent, 2 delivered, 3 expired, 4 failed) | attempts u32
  *            | updated at f64 | reason u8 (0: none, 1: present) [| length u32 | UTF-8]
@@ -29,7 +31,9 @@ import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter 
  * ADD starts a message as queued, with no attempts and no reason; STATE
  * replaces those; a STATE for a message that is final or forgotten is
  * ignored. FINAL is a retained final state: compaction writes it, and ADD
- * followed by STATE for each pending message.
+ * followed by STATE for each pending message. DELIVERED is, for each message
+ * it lists, what a STATE 'delivered' with these attempts, no reason and
+ * this time would be: one record for all the messages one receipt settles.
  */
 export type OutgoingState = 'queued' | 'sent' | 'delivered' | 'expired' | 'failed';
 
@@ -66,13 +70,10 @@ export interface OutgoingChange {
   attempts?: number;
 }
 
-export interface UpdateOptions {
-  /**
-   * false: applied at once, written with the next write or within
-   * lazyFlushMs, and lost if the process dies before. Only for a change a
-   * crash may undo without harm: the caller must be able to redo it.
-   */
-  durable?: boolean;
+/** A message the peer's receipt covers without an exception, and its attempts by now. */
+export interface Delivery {
+  messageId: string;
+  attempts: number;
 }
 
 export interface OutboxLimits {
@@ -106,15 +107,24 @@ const STATES: readonly OutgoingState[] = ['queued', 'sent', 'delivered', 'expire
 const ADD = 1;
 const STATE = 2;
 const FINAL = 3;
+const DELIVERED = 4;
 
 const NO_CONTENT = new Uint8Array(0);
 
 /** created at and expires at. */
 const TIMES_BYTES = 8 + 8;
 
+/** kind, updated at, count. */
+const DELIVERED_HEADER_BYTES = 1 + 8 + 4;
+/** message id, attempts. */
+const DELIVERY_BYTES = 16 + 4;
+
 type StateChange = Pick<OutgoingMessage, 'state' | 'reason' | 'attempts' | 'updatedAt'>;
 
-type OutboxRecord = { kind: 'message'; message: OutgoingMessage } | { kind: 'state'; messageId: string; change: StateChange };
+type OutboxRecord =
+  | { kind: 'message'; message: OutgoingMessage }
+  | { kind: 'state'; messageId: string; change: StateChange }
+  | { kind: 'delivered'; updatedAt: Date; deliveries: Delivery[] };
 
 /** A peer's pending messages in send order. */
 interface PeerQueue {
@@ -127,7 +137,7 @@ export class OutboxStore {
   private readonly messages = new Map<string, OutgoingMessage>();
   private readonly queues = new Map<string, PeerQueue>();
   /** Final messages in the order they became final, which is the order they are forgotten in. */
-  private readonly finals = new Map<string, OutgoingMessage>();
+  private readonly finals = new FifoMap<string, OutgoingMessage>();
   /**
    * Messages whose ADD is still being written: visible, but not in a
    * compaction's snapshot, which carries their record from the old file
@@ -144,7 +154,8 @@ export class OutboxStore {
   private constructor(
     dataDir: string,
     private readonly limits: OutboxLimits,
-    private readonly now: () => Date,
+    /** Milliseconds since 1970: a number, as the store asks for the time on every call and keeps a Date only per message. */
+    private readonly now: () => number,
   ) {
     this.journal = Journal.open(
       join(dataDir, OUTBOX_FILE_NAME),
@@ -159,7 +170,7 @@ export class OutboxStore {
     );
   }
 
-  static open(dataDir: string, limits: Partial<OutboxLimits> = {}, now: () => Date = () => new Date()): OutboxStore {
+  static open(dataDir: string, limits: Partial<OutboxLimits> = {}, now: () => number = Date.now): OutboxStore {
     const store = new OutboxStore(dataDir, { ...DEFAULT_OUTBOX_LIMITS, ...limits }, now);
     store.forgetExpiredFinals();
     return store;
@@ -186,7 +197,8 @@ export class OutboxStore {
       throw new P2pError('CONFLICT', `message id ${message.messageId} is already in the outbox; every message needs a new id`);
     }
     this.assertRoomFor(message.peerId, message.content.length);
-    const createdAt = this.now();
+    const createdAtMs = this.now();
+    const createdAt = new Date(createdAtMs);
     const queued: OutgoingMessage = {
       messageId: message.messageId,
       peerId: message.peerId,
@@ -194,7 +206,7 @@ export class OutboxStore {
       correlationId: message.correlationId,
       content: new Uint8Array(message.content),
       createdAt,
-      expiresAt: new Date(createdAt.getTime() + message.ttlMs),
+      expiresAt: new Date(createdAtMs + message.ttlMs),
       state: 'queued',
       updatedAt: createdAt,
       reason: null,
@@ -216,36 +228,56 @@ export class OutboxStore {
   }
 
   /**
-   * Resolves once the change is on disk, or at once with `durable: false`
-   * (see UpdateOptions). A final state is never changed: the message comes
-   * back as it is. A change to a message whose add is still being written
-   * lands after the add in the log, and is lost with it if that write fails.
+   * Resolves once the change is on disk. A final state is never changed:
+   * the message comes back as it is. A change to a message whose add is
+   * still being written lands after the add in the log, and is lost with it
+   * if that write fails.
    */
-  async update(messageId: string, change: OutgoingChange, options: UpdateOptions = {}): Promise<OutgoingMessage> {
+  async update(messageId: string, change: OutgoingChange): Promise<OutgoingMessage> {
     this.forgetExpiredFinals();
     const current = this.messages.get(messageId);
     if (current === undefined) throw notFound(messageId);
     if (isFinal(current.state)) return current;
-    if (change.attempts !== undefined && !(Number.isInteger(change.attempts) && change.attempts >= 0 && change.attempts <= 0xffffffff)) {
-      throw new P2pError('INVALID_INPUT', `attempts is a whole number from 0 to 4294967295, got ${change.attempts}`);
-    }
+    if (change.attempts !== undefined) assertAttempts(change.attempts);
     const next: StateChange = {
       state: change.state ?? current.state,
       reason: change.reason === undefined ? current.reason : change.reason,
       attempts: change.attempts ?? current.attempts,
-      updatedAt: this.now(),
+      updatedAt: new Date(this.now()),
     };
     const record: OutboxRecord = { kind: 'state', messageId, change: next };
-    if (options.durable === false) {
-      // Throws, applying nothing, when the log takes no more writes.
-      this.journal.commitLazy(encodeState(messageId, next));
-      return this.apply(record) as OutgoingMessage;
-    }
     await this.compactIfDue();
     const updated = await this.journal.commit(encodeState(messageId, next), () => this.apply(record));
     // Forgotten meanwhile: only when other messages pushed its final state out, or its add failed.
     if (updated === undefined) throw notFound(messageId);
     return updated;
+  }
+
+  /**
+   * Marks these messages delivered, each with its attempts, lazily: applied
+   * at once, written with the next write or within lazyFlushMs, and lost if
+   * the process dies before, which only means the messages are offered
+   * again, and their receiver drops the copies. One record covers them all,
+   * where an update each would cost a record each: a receipt settles many
+   * messages at once. A message that is final or forgotten is left as it
+   * is. Throws, applying nothing, when the log takes no more writes.
+   */
+  markDelivered(deliveries: readonly Delivery[]): void {
+    this.forgetExpiredFinals();
+    const pending = deliveries.filter(({ messageId }) => {
+      const current = this.messages.get(messageId);
+      return current !== undefined && !isFinal(current.state);
+    });
+    if (pending.length === 0) return;
+    for (const { attempts } of pending) assertAttempts(attempts);
+    const updatedAt = new Date(this.now());
+    // As many per record as the largest record holds; every record is encoded before the first is handed over.
+    const perRecord = Math.max(1, Math.floor((this.limits.maxRecordBytes - DELIVERED_HEADER_BYTES) / DELIVERY_BYTES));
+    const bodies: Uint8Array[] = [];
+    for (let start = 0; start < pending.length; start += perRecord) bodies.push(encodeDelivered(updatedAt, pending.slice(start, start + perRecord)));
+    // Only the first can throw: whether the log takes writes does not change within this call.
+    for (const body of bodies) this.journal.commitLazy(body);
+    this.apply({ kind: 'delivered', updatedAt, deliveries: pending });
   }
 
   get(messageId: string): OutgoingMessage | undefined {
@@ -264,7 +296,7 @@ export class OutboxStore {
 
   /** Pending messages past their expiry become 'expired' (reason 'ttl'), on disk; returns them. */
   async expireDue(): Promise<OutgoingMessage[]> {
-    const now = this.now().getTime();
+    const now = this.now();
     const due: OutgoingMessage[] = [];
     for (const queue of this.queues.values()) {
       for (const message of queue.messages.values()) if (message.expiresAt.getTime() <= now) due.push(message);
@@ -349,6 +381,13 @@ export class OutboxStore {
 
   /** The one way state changes, at open and for each durable write alike. */
   private apply(record: OutboxRecord): OutgoingMessage | undefined {
+    if (record.kind === 'delivered') {
+      const { updatedAt } = record;
+      for (const { messageId, attempts } of record.deliveries) {
+        this.apply({ kind: 'state', messageId, change: { state: 'delivered', reason: null, attempts, updatedAt } });
+      }
+      return undefined;
+    }
     if (record.kind === 'message') {
       // A message id comes back only after it was forgotten; in a replay its old entry is still here.
       const previous = this.messages.get(record.message.messageId);
@@ -377,10 +416,7 @@ export class OutboxStore {
     this.liveBytes += compactedBytes(message);
     if (isFinal(message.state)) {
       this.finals.set(message.messageId, message);
-      for (const oldest of this.finals.values()) {
-        if (this.finals.size <= this.limits.maxFinalStates) break;
-        this.remove(oldest);
-      }
+      while (this.finals.size > this.limits.maxFinalStates) this.remove((this.finals.oldest() as { value: OutgoingMessage }).value);
     } else {
       const queue = this.queueOf(message.peerId);
       queue.messages.set(message.messageId, message);
@@ -402,10 +438,9 @@ export class OutboxStore {
   }
 
   private forgetExpiredFinals(): void {
-    const cutoff = this.now().getTime() - this.limits.finalStateRetentionMs;
-    for (const message of this.finals.values()) {
-      if (message.updatedAt.getTime() > cutoff) break;
-      this.remove(message);
+    const cutoff = this.now() - this.limits.finalStateRetentionMs;
+    for (let oldest = this.finals.oldest(); oldest !== undefined && oldest.value.updatedAt.getTime() <= cutoff; oldest = this.finals.oldest()) {
+      this.remove(oldest.value);
     }
   }
 
@@ -425,6 +460,12 @@ export class OutboxStore {
 
 function isFinal(state: OutgoingState): boolean {
   return state === 'delivered' || state === 'expired' || state === 'failed';
+}
+
+function assertAttempts(attempts: number): void {
+  if (!(Number.isInteger(attempts) && attempts >= 0 && attempts <= 0xffffffff)) {
+    throw new P2pError('INVALID_INPUT', `attempts is a whole number from 0 to 4294967295, got ${attempts}`);
+  }
 }
 
 function notFound(messageId: string): P2pError {
@@ -462,13 +503,19 @@ function encodeAdd(message: OutgoingMessage): Uint8Array {
 }
 
 function encodeState(messageId: string, change: StateChange): Uint8Array {
-  const writer = new RecordWriter(stateRecordBytes(change)).u8(STATE).bytes(Buffer.from(messageId, 'hex'));
+  const writer = new RecordWriter(stateRecordBytes(change)).u8(STATE).hex(messageId, 16);
   return writeState(writer, change).finish();
 }
 
 function encodeFinal(message: OutgoingMessage): Uint8Array {
   const writer = writeMessageFields(new RecordWriter(finalBytes(message)).u8(FINAL), message);
   return writeState(writeTimes(writer, message), message).finish();
+}
+
+function encodeDelivered(updatedAt: Date, deliveries: readonly Delivery[]): Uint8Array {
+  const writer = new RecordWriter(DELIVERED_HEADER_BYTES + deliveries.length * DELIVERY_BYTES).u8(DELIVERED).uint(updatedAt.getTime()).u32(deliveries.length);
+  for (const { messageId, attempts } of deliveries) writer.hex(messageId, 16).u32(attempts);
+  return writer.finish();
 }
 
 function writeTimes(writer: RecordWriter, message: OutgoingMessage): RecordWriter {
@@ -505,6 +552,13 @@ function decodeRecord(body: Uint8Array): OutboxRecord {
     const change = readState(reader);
     if (!isFinal(change.state)) throw new Error(`it keeps the pending state ${change.state}`);
     record = { kind: 'message', message: { ...fields, content: NO_CONTENT, createdAt, expiresAt, ...change } };
+  } else if (kind === DELIVERED) {
+    const updatedAt = new Date(reader.uint());
+    const count = reader.u32();
+    const deliveries: Delivery[] = [];
+    // Each entry checks that it is there, so a count the body cannot hold fails at its end, not with a huge allocation.
+    for (let index = 0; index < count; index += 1) deliveries.push({ messageId: Buffer.from(reader.bytes(16)).toString('hex'), attempts: reader.u32() });
+    record = { kind: 'delivered', updatedAt, deliveries };
   } else {
     throw new Error(`its kind is ${kind}`);
   }

@@ -1,3 +1,5 @@
+import { FifoMap } from './fifo-map';
+
 /**
  * The record bodies of the newest entries, within a byte budget: adding
  * one past the budget drops the oldest. A body larger than the whole
@@ -5,7 +7,7 @@
  */
 export class RecentRecords<K> {
   /** In the order added, which is the order they are dropped in. */
-  private readonly bodies = new Map<K, Uint8Array>();
+  private readonly bodies = new FifoMap<K, Uint8Array>();
   private bytes = 0;
 
   constructor(private readonly maxBytes: number) {}
@@ -20,10 +22,10 @@ export class RecentRecords<K> {
     this.delete(key);
     this.bodies.set(key, body);
     this.bytes += body.length;
-    for (const [oldest, oldestBody] of this.bodies) {
-      if (this.bytes <= this.maxBytes) break;
-      this.bodies.delete(oldest);
-      this.bytes -= oldestBody.length;
+    while (this.bytes > this.maxBytes) {
+      const { key, value } = this.bodies.oldest() as { key: K; value: Uint8Array };
+      this.bodies.delete(key);
+      this.bytes -= value.length;
     }
   }
 

@@ -1,5 +1,5 @@
 import { P2pError } from '../common/errors';
-import { peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
+import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import type { RecordReader, RecordWriter } from './record-log';
 import { quoteUntrusted } from '../common/quote-text';
 
@@ -30,7 +30,7 @@ export function checkMessageFields(fields: MessageFields): void {
   if (!MESSAGE_ID_PATTERN.test(fields.messageId)) {
     throw new P2pError('INVALID_INPUT', `a message id is 32 lower-case hex characters, got ${quoteUntrusted(fields.messageId)}`);
   }
-  publicKeyFromPeerId(fields.peerId);
+  cachedPublicKeyFromPeerId(fields.peerId);
   if (!MESSAGE_TYPES.includes(fields.type)) {
     throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${quoteUntrusted(fields.type)}`);
   }
@@ -47,13 +47,14 @@ export function messageFieldsBytes(fields: MessageFields): number {
 }
 
 export function writeMessageFields(writer: RecordWriter, fields: MessageFields): RecordWriter {
-  const correlationId = Buffer.from(fields.correlationId ?? '', 'latin1');
+  // ASCII (CORRELATION_ID_PATTERN): as many bytes as characters.
+  const correlationId = fields.correlationId ?? '';
   return writer
-    .bytes(Buffer.from(fields.messageId, 'hex'))
-    .bytes(publicKeyFromPeerId(fields.peerId))
+    .hex(fields.messageId, 16)
+    .bytes(cachedPublicKeyFromPeerId(fields.peerId))
     .u8(MESSAGE_TYPES.indexOf(fields.type))
     .u8(correlationId.length)
-    .bytes(correlationId);
+    .latin1(correlationId);
 }
 
 export function readMessageFields(reader: RecordReader): MessageFields {

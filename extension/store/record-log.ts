@@ -580,6 +580,22 @@ export class RecordWriter {
     return this;
   }
 
+  /** `length` bytes spelled in hex (a message id), written as they are read: no Buffer in between. */
+  hex(value: string, length: number): this {
+    if (value.length !== 2 * length || this.buffer.write(value, this.offset, length, 'hex') !== length) {
+      throw new RangeError(`expected ${length} bytes in hex, got ${JSON.stringify(value.slice(0, 2 * length + 2))}`);
+    }
+    this.offset += length;
+    return this;
+  }
+
+  /** One byte per character (text the caller checked is ASCII), written as it is read: no Buffer in between. */
+  latin1(value: string): this {
+    if (this.buffer.write(value, this.offset, 'latin1') !== value.length) throw new RangeError(`no room for ${value.length} bytes of text`);
+    this.offset += value.length;
+    return this;
+  }
+
   bytes(value: Uint8Array): this {
     this.buffer.set(value, this.offset);
     this.offset += value.length;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../../extension/common/peer-id';
+import { cachedPublicKeyFromPeerId, fingerprintOf, PEER_ID_PATTERN, peerIdFromPublicKey, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../../extension/common/peer-id';
 import { manifest } from '../../extension/common/manifest';
 import type { PublicKeyRefusal } from '../../extension/common/ed25519-public-key';
 import { ed25519FromSeed } from '../../extension/wire/primitives';
@@ -111,4 +111,13 @@ t.test('PEER_ID_PATTERN is the pattern manifest.json gives every peer field', as
   });
   t.ok(peerFields.length > 1);
   for (const field of peerFields) t.equal(field.pattern, PEER_ID_PATTERN.source);
+});
+
+t.test('the cached key is the key the peer id spells, and a bad id is refused every time', async (t) => {
+  const keys = Array.from({ length: 1100 }, () => new Uint8Array(randomBytes(32)));
+  // More ids than the cache keeps: it starts afresh on the way and still answers each right.
+  for (const key of keys) t.same(cachedPublicKeyFromPeerId(peerIdFromPublicKey(key)), key);
+  for (const key of keys.slice(0, 3)) t.same(cachedPublicKeyFromPeerId(peerIdFromPublicKey(key)), key, 'again, from the cache or not');
+  const bad = 'a'.repeat(52).replace(/a$/, 'b');
+  for (let round = 0; round < 2; round += 1) t.throws(() => cachedPublicKeyFromPeerId(bad), { name: 'P2pError', errorName: 'INVALID_INPUT' });
 });

@@ -80,8 +80,8 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
   return {
     messenger,
     outbox,
-    refusals,
     events,
+    refusals,
     nextBatch: () => batches.next(),
     batchesWaiting: () => batches.size,
     /** The size of every batch sent, in order. */

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeContent, encodeContent, MAX_JSON_DEPTH } from '../../extension/messaging/payload';
+import { decodeContent, encodeContent, isValidContent, MAX_JSON_DEPTH } from '../../extension/messaging/payload';
 
 const nestedText = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 
@@ -36,4 +36,22 @@ t.test('bytes that are not a valid payload decode to null', async (t) => {
   t.equal(decodeContent('json', Buffer.from('')), null, 'empty is not JSON');
   t.equal(decodeContent('json', Buffer.from('["\\ud800"]')), null, 'an escaped unpaired surrogate');
   t.equal(decodeContent('json', Buffer.from(nestedText(MAX_JSON_DEPTH + 1))), null, 'nested too deep');
+});
+
+t.test('isValidContent takes exactly what decodeContent takes', async (t) => {
+  const samples = [
+    Buffer.from('plain text'),
+    Buffer.from('\ufeffa BOM, then text'),
+    Buffer.from('{"a":[1,"é",null]}'),
+    Buffer.from(nestedText(MAX_JSON_DEPTH + 1)),
+    Uint8Array.of(0xc3),
+    Uint8Array.of(0xed, 0xa0, 0x80),
+    Uint8Array.of(0xc0, 0xaf),
+    Uint8Array.of(0xf4, 0x90, 0x80, 0x80),
+    Uint8Array.of(0xf0, 0x9f, 0x98, 0x80),
+    new Uint8Array(0),
+  ];
+  for (const type of ['text', 'json'] as const) {
+    for (const sample of samples) t.equal(isValidContent(type, sample), decodeContent(type, sample) !== null, `${type} ${Buffer.from(sample).toString('hex')}`);
+  }
 });

@@ -31,7 +31,7 @@ const RETENTION = 60_000;
 function openInbox(t: Test, dir: string, limits: Partial<InboxLimits> = {}) {
   const allLimits = { seenRetentionMs: RETENTION, maxRecentBytes: 0, ...limits };
   const clock = { ms: START };
-  const now = () => new Date(clock.ms);
+  const now = () => clock.ms;
   const handle = {
     store: InboxStore.open(dir, allLimits, now),
     clock,

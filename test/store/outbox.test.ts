@@ -22,7 +22,7 @@ const START = Date.parse('2025-03-01T10:00:00.000Z');
 /** A store on a clock the test moves by hand; `reopen` closes it and reads the file again. */
 function openStore(t: Test, dir: string, limits: Partial<OutboxLimits> = {}) {
   const clock = { ms: START };
-  const now = () => new Date(clock.ms);
+  const now = () => clock.ms;
   const handle = {
     store: OutboxStore.open(dir, limits, now),
     clock,
@@ -353,7 +353,7 @@ t.test('while an add is written, the peer limits count it, and add answers with 
   const added = handle.store.add(first);
   await t.rejects(handle.store.add(message(peer, 'second')), { name: 'P2pError', errorName: 'LIMIT_REACHED' });
   // The peer's ack can come before the write is done: the message was sent while it was written.
-  await handle.store.update(first.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  handle.store.markDelivered([{ messageId: first.messageId, attempts: 1 }]);
   t.match(await added, { state: 'delivered', attempts: 1 });
 });
 
@@ -364,9 +364,9 @@ t.test('a state change while the add is written lands after the add in the log, 
   const delivered = message(peer, 'delivered');
   const adds = [handle.store.add(deferred), handle.store.add(delivered)];
   const durable = handle.store.update(deferred.messageId, { reason: 'inbox_full', attempts: 1 });
-  await handle.store.update(delivered.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  handle.store.markDelivered([{ messageId: delivered.messageId, attempts: 1 }]);
   await Promise.all([...adds, durable]);
-  t.same(recordKinds(handle.file), [1, 1, 2, 2], 'the lazy one rode on the write of the others, last');
+  t.same(recordKinds(handle.file), [1, 1, 4, 2], 'the lazy one rode on the write of the adds, after them');
   const store = await handle.reopen();
   t.match(store.get(deferred.messageId), { state: 'queued', reason: 'inbox_full', attempts: 1 });
   t.match(store.get(delivered.messageId), { state: 'delivered', attempts: 1 });
@@ -377,8 +377,7 @@ t.test('a lazy delivered state is applied at once, survives a close, and a crash
   const handle = openStore(t, dir, { lazyFlushMs: 60_000 });
   const peer = newPeer();
   const sent = await handle.store.add(message(peer, 'lazy'));
-  const updated = await handle.store.update(sent.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
-  t.match(updated, { state: 'delivered', attempts: 1 });
+  handle.store.markDelivered([{ messageId: sent.messageId, attempts: 1 }]);
   t.match(handle.store.get(sent.messageId), { state: 'delivered' }, 'applied at once');
   t.same(handle.store.pendingFor(peer), []);
   // A crash now: what a restart reads is the file as it is. The message is pending again and is offered
@@ -393,9 +392,9 @@ t.test('a lazy state change with no write to ride on is written alone after lazy
   const dir = tempDir(t);
   const handle = openStore(t, dir, { lazyFlushMs: 5 });
   const sent = await handle.store.add(message(newPeer(), 'timed'));
-  await handle.store.update(sent.messageId, { state: 'delivered' }, { durable: false });
+  handle.store.markDelivered([{ messageId: sent.messageId, attempts: 1 }]);
   await eventually(async () => recordKinds(handle.file).length === 2, 'the lazy record to be written');
-  const reader = OutboxStore.open(dir, {}, () => new Date(START));
+  const reader = OutboxStore.open(dir, {}, () => START);
   t.match(reader.get(sent.messageId), { state: 'delivered' });
   await reader.close();
 });
@@ -412,7 +411,7 @@ t.test('an add whose write fails is taken out again, whatever it reached meanwhi
   const added = store.add(failed);
   t.match(store.get(failed.messageId), { state: 'queued' }, 'visible while written');
   const state = store.update(failed.messageId, { reason: 'inbox_full', attempts: 1 });
-  await store.update(failed.messageId, { state: 'delivered', attempts: 1 }, { durable: false });
+  store.markDelivered([{ messageId: failed.messageId, attempts: 1 }]);
   await t.rejects(added, { code: 'EIO' });
   await t.rejects(state, 'the state change fails with it');
   disk.failing = false;
@@ -420,10 +419,42 @@ t.test('an add whose write fails is taken out again, whatever it reached meanwhi
   t.same(store.pendingFor(peer), [kept]);
   t.same(store.counts(), { queued: 1, sent: 0, delivered: 0, expired: 0, failed: 0 });
   await t.rejects(store.add(message(peer, 'after')), { name: 'P2pError', errorName: 'INTERNAL_ERROR', message: /cannot tell which records reached the disk/ });
-  await t.rejects(store.update(kept.messageId, { state: 'delivered' }, { durable: false }), { name: 'P2pError', errorName: 'INTERNAL_ERROR' });
+  t.throws(() => store.markDelivered([{ messageId: kept.messageId, attempts: 1 }]), { name: 'P2pError', errorName: 'INTERNAL_ERROR' });
+  t.match(store.get(kept.messageId), { state: 'queued' }, 'applying nothing');
   await store.close();
   const again = OutboxStore.open(dir);
   t.same(again.pendingFor(peer).map((m) => m.messageId), [kept.messageId], 'a restart does not bring it back');
   t.equal(again.get(failed.messageId), undefined);
   await again.close();
+});
+
+t.test('one DELIVERED record settles every message a receipt covers, survives a restart, and leaves final ones alone', async (t) => {
+  const handle = openStore(t, tempDir(t), { lazyFlushMs: 60_000 });
+  const peer = newPeer();
+  const sent = [await handle.store.add(message(peer, 'one')), await handle.store.add(message(peer, 'two'))];
+  const failed = await handle.store.add(message(peer, 'three'));
+  handle.clock.ms += 1000;
+  await handle.store.update(failed.messageId, { state: 'failed', reason: 'payload_invalid', attempts: 1 });
+  handle.clock.ms += 1000;
+  handle.store.markDelivered([...sent, failed].map(({ messageId }) => ({ messageId, attempts: 2 })));
+  const expected = { state: 'delivered', attempts: 2, reason: null, content: new Uint8Array(0), updatedAt: new Date(START + 2000) };
+  for (const { messageId } of sent) t.match(handle.store.get(messageId), expected, 'applied at once');
+  t.match(handle.store.get(failed.messageId), { state: 'failed', reason: 'payload_invalid' }, 'a final state stays');
+  t.same(handle.store.pendingFor(peer), []);
+  const store = await handle.reopen();
+  t.same(recordKinds(handle.file), [1, 1, 1, 2, 4], 'one record for all, written at close');
+  for (const { messageId } of sent) t.match(store.get(messageId), expected, 'read back');
+  t.match(store.get(failed.messageId), { state: 'failed', attempts: 1 });
+});
+
+t.test('deliveries beyond what one record holds are split over several', async (t) => {
+  // The ADD of a 2-byte message (1 + 50 of fields + 16 of times + 4 + 2): room for three deliveries (13 bytes of header, 20 each).
+  const handle = openStore(t, tempDir(t), { lazyFlushMs: 60_000, maxRecordBytes: 73 });
+  const peer = newPeer();
+  const sent = [];
+  for (let index = 0; index < 5; index += 1) sent.push(await handle.store.add(message(peer, `m${index}`)));
+  handle.store.markDelivered(sent.map(({ messageId }) => ({ messageId, attempts: 1 })));
+  const store = await handle.reopen();
+  t.same(recordKinds(handle.file), [1, 1, 1, 1, 1, 4, 4], 'three, then two');
+  for (const { messageId } of sent) t.match(store.get(messageId), { state: 'delivered', attempts: 1 });
 });

@@ -263,6 +263,15 @@ t.test('RecordWriter and RecordReader lay out fields and refuse what does not fi
   t.throws(() => extra.finish(), /1 bytes follow its last field/);
 });
 
+t.test('RecordWriter writes hex and latin1 text as the bytes they spell, and refuse what does not fit', async (t) => {
+  const written = new RecordWriter(2 + 3).hex('0aff', 2).latin1('a:Z').finish();
+  t.same([...written], [0x0a, 0xff, 0x61, 0x3a, 0x5a]);
+  t.throws(() => new RecordWriter(2).hex('0aff00', 2), RangeError, 'too long');
+  t.throws(() => new RecordWriter(2).hex('0a', 2), RangeError, 'too short');
+  t.throws(() => new RecordWriter(2).hex('0azz', 2), RangeError, 'not hex');
+  t.throws(() => new RecordWriter(2).latin1('abc'), RangeError, 'no room');
+});
+
 /** Appends each body with a place, one write each; returns the places. */
 async function appendPlaced(log: RecordLog, bodies: readonly Uint8Array[]): Promise<RecordPlace[]> {
   const places: RecordPlace[] = [];
