@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BoundedMemo } from './bounded-memo';
 import { describePublicKeyRefusal, publicKeyRefusal } from './ed25519-public-key';
 import { P2pError } from './errors';
 import { quoteUntrusted } from './quote-text';
@@ -37,7 +38,7 @@ export function publicKeyFromPeerId(peerId: string): Uint8Array {
 /** Keys cachedPublicKeyFromPeerId keeps; past this it starts afresh, which costs one decoding per peer. */
 const MAX_CACHED_KEYS = 1024;
 
-const cachedKeys = new Map<string, Uint8Array>();
+const cachedKeys = new BoundedMemo<string, Uint8Array>(MAX_CACHED_KEYS);
 
 /**
  * publicKeyFromPeerId for the per-message paths (stores, messaging), which
@@ -45,14 +46,7 @@ const cachedKeys = new Map<string, Uint8Array>();
  * returned is shared by every caller: read it, never modify it.
  */
 export function cachedPublicKeyFromPeerId(peerId: string): Uint8Array {
-  let publicKey = cachedKeys.get(peerId);
-  if (publicKey === undefined) {
-    publicKey = publicKeyFromPeerId(peerId);
-    // Cleared rather than evicted one by one: a node talks to few peers, so this happens only when many ids pass.
-    if (cachedKeys.size >= MAX_CACHED_KEYS) cachedKeys.clear();
-    cachedKeys.set(peerId, publicKey);
-  }
-  return publicKey;
+  return cachedKeys.get(peerId, publicKeyFromPeerId);
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import { BoundedMemo } from '../common/bounded-memo';
 
 /**
  * The one fixed suite p2p-comm uses: X25519, Ed25519, HKDF-SHA256 and
@@ -115,20 +116,13 @@ export function ed25519PublicKey(publicKey: Uint8Array): KeyObject {
 
 /**
  * Verification keys of the peers in use, so that a key object is not built
- * again for every message; bounded, and simply emptied when full.
+ * again for every message.
  */
 const VERIFY_KEY_CACHE_LIMIT = 4096;
-const verifyKeys = new Map<string, KeyObject>();
+const verifyKeys = new BoundedMemo<string, KeyObject>(VERIFY_KEY_CACHE_LIMIT);
 
 function verifyKeyOf(publicKey: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKey).toString('base64');
-  let key = verifyKeys.get(id);
-  if (key === undefined) {
-    key = ed25519PublicKey(publicKey);
-    if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeys.clear();
-    verifyKeys.set(id, key);
-  }
-  return key;
+  return verifyKeys.get(Buffer.from(publicKey).toString('base64'), () => ed25519PublicKey(publicKey));
 }
 
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {

@@ -1,19 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../../extension/config';
-import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
-import { EventOutbox } from '../../extension/events/outbox';
 import { loadOrCreateIdentity } from '../../extension/identity/node-identity';
-import type { Logger } from '../../extension/log';
-import { Messenger } from '../../extension/messaging/messenger';
 import { RefusalCounters } from '../../extension/metrics/refusals';
 import type { PeerNetwork } from '../../extension/network/peer-network';
 import { type InboxLimits, InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
-import { PROTOCOL_VERSION, type StaticIdentity } from '../../extension/wire/handshake';
+import type { StaticIdentity } from '../../extension/wire/handshake';
 import { decodeLeaf, encodeLeaf, MAX_CREATED_AT } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof } from '../../extension/wire/message-proof';
 import type { Receipt } from '../../extension/wire/receipt';
@@ -22,9 +18,9 @@ import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { AsyncQueue } from '../helpers/async-queue';
 import { batchOf, exceptionsOf, readReceipt, textLeaf } from '../helpers/batches';
 import { tempDir } from '../helpers/extension';
+import { testMessenger } from '../helpers/messenger';
 import { throwawayIdentity } from '../helpers/raw-peer';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * The receiving side of a Messenger on real stores, its sessions stood in
@@ -67,18 +63,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Parti
     },
     learnDhtBinding(): void {},
   } as unknown as PeerNetwork;
-  const messenger = new Messenger({
-    identity,
-    trust,
-    network,
-    outbox,
-    inbox,
-    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
-    logger: quiet,
-    config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
-    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'receiver', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
-    validAgentName: isValidDisplayName,
-  });
+  const messenger = testMessenger({ identity, trust, network, outbox, inbox }, 'receiver', config);
   t.teardown(() => messenger.close());
   return {
     identity,

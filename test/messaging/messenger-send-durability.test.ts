@@ -3,27 +3,21 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { DEFAULT_MESSAGING_CONFIG } from '../../extension/config';
-import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
-import { EventOutbox } from '../../extension/events/outbox';
 import { loadOrCreateIdentity } from '../../extension/identity/node-identity';
-import type { Logger } from '../../extension/log';
-import { Messenger } from '../../extension/messaging/messenger';
 import type { PeerNetwork } from '../../extension/network/peer-network';
 import { InboxStore } from '../../extension/store/inbox';
 import { OUTBOX_FILE_NAME } from '../../extension/store/outbox';
 import { RecordLog } from '../../extension/store/record-log';
 import { TrustStore } from '../../extension/trust/trust-store';
-import { PROTOCOL_VERSION } from '../../extension/wire/handshake';
 import { signReceipt } from '../../extension/wire/receipt';
 import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { decodeBatch } from '../../extension/wire/signed-batch';
 import { tempDir } from '../helpers/extension';
+import { testMessenger } from '../helpers/messenger';
 import { eventually } from '../helpers/node';
 import { throwawayIdentity } from '../helpers/raw-peer';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * The sending side of a Messenger whose peer is online (its session stood
@@ -73,18 +67,7 @@ function sender(t: Test) {
     },
     refuse(): void {},
   } as unknown as PeerNetwork;
-  const messenger = new Messenger({
-    identity,
-    trust,
-    network,
-    outbox,
-    inbox,
-    events: new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 }),
-    logger: quiet,
-    config: DEFAULT_MESSAGING_CONFIG,
-    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
-    validAgentName: isValidDisplayName,
-  });
+  const messenger = testMessenger({ identity, trust, network, outbox, inbox }, 'sender');
   return {
     disk,
     outbox,

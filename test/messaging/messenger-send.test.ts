@@ -1,19 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig, MIN_FRAME_BYTES } from '../../extension/config';
-import { isValidDisplayName } from '../../extension/common/display-name';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { EventOutbox } from '../../extension/events/outbox';
 import { loadOrCreateIdentity } from '../../extension/identity/node-identity';
-import type { Logger } from '../../extension/log';
-import { Messenger } from '../../extension/messaging/messenger';
 import { RefusalCounters } from '../../extension/metrics/refusals';
 import type { PeerNetwork } from '../../extension/network/peer-network';
 import { InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
-import { PROTOCOL_VERSION } from '../../extension/wire/handshake';
 import { MerkleTree } from '../../extension/wire/merkle';
 import { decodeLeaf } from '../../extension/wire/message-leaf';
 import { type Receipt, signReceipt } from '../../extension/wire/receipt';
@@ -21,10 +17,10 @@ import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { checkBatch, decodeBatch, type SignedBatch } from '../../extension/wire/signed-batch';
 import { AsyncQueue } from '../helpers/async-queue';
 import { tempDir } from '../helpers/extension';
+import { testMessenger } from '../helpers/messenger';
 import { eventually } from '../helpers/node';
 import { throwawayIdentity } from '../helpers/raw-peer';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * The sending side of a Messenger on real stores, with one peer whose
@@ -64,18 +60,7 @@ function sender(t: Test, config: Partial<MessagingConfig> = {}) {
     setSessionListener(): void {},
   } as unknown as PeerNetwork;
   const events = new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 10, tallyIntervalMs: 1000 });
-  const messenger = new Messenger({
-    identity,
-    trust,
-    network,
-    outbox,
-    inbox,
-    events,
-    logger: quiet,
-    config: { ...DEFAULT_MESSAGING_CONFIG, ...config },
-    hello: () => ({ protocolVersion: PROTOCOL_VERSION, agent: 'sender', capabilities: ['text'], software: 'p2p-comm/test', dhtBinding: null }),
-    validAgentName: isValidDisplayName,
-  });
+  const messenger = testMessenger({ identity, trust, network, outbox, inbox, events }, 'sender', config);
   t.teardown(() => messenger.close());
   return {
     messenger,
