@@ -401,26 +401,29 @@ export class RecordLog {
       for (const task of batch) task.reject(this.unusable());
       return;
     }
-    const buffer = frame(batch.map((task) => task.body));
+    const bodies = batch.map((task) => task.body);
+    const length = framedLength(bodies);
+    const parts = frame(bodies);
     // Room for the next writes is made by this one, when it needs room itself.
-    const room = this.size + buffer.length > this.allocated ? this.zeros() : undefined;
+    const room = this.size + length > this.allocated ? this.zeros() : undefined;
+    if (room !== undefined) parts.push(room);
     try {
       // Durable once it returns: the file is open with O_DSYNC.
-      await writeAll(this.file.fd, room === undefined ? [buffer] : [buffer, room], this.size);
+      await writeAll(this.file.fd, parts, this.size);
     } catch (error) {
       this.fail(error, batch);
       return;
     }
-    this.allocated = Math.max(this.allocated, this.size + buffer.length + (room?.length ?? 0));
+    this.allocated = Math.max(this.allocated, this.size + length + (room?.length ?? 0));
     let position = this.size;
     for (const task of batch) {
       if (task.place !== undefined) task.place.position = position;
       position += RECORD_HEADER_BYTES + task.body.length;
     }
-    this.size += buffer.length;
+    this.size += length;
     this.flushes += 1;
     this.appendedRecords += batch.length;
-    this.appendedBytes += buffer.length;
+    this.appendedBytes += length;
     for (const task of batch) task.resolve();
   }
 
@@ -491,7 +494,7 @@ export class RecordLog {
         positions.push(size);
         size += RECORD_HEADER_BYTES + body.length;
       }
-      await writeAll(fd, [frame(bodies)], start);
+      await writeAll(fd, frame(bodies), start);
       chunk = [];
       chunkBytes = 0;
     };
@@ -725,26 +728,50 @@ function corrupt(path: string, offset: number, problem: string): P2pError {
   );
 }
 
-/** All bodies framed into one buffer: one write for a whole batch. */
-function frame(bodies: readonly Uint8Array[]): Buffer {
+function framedLength(bodies: readonly Uint8Array[]): number {
   let total = 0;
   for (const body of bodies) total += RECORD_HEADER_BYTES + body.length;
-  const buffer = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (const body of bodies) {
-    const start = offset + RECORD_HEADER_BYTES;
-    buffer.set(body, start);
-    buffer.writeUInt32BE(body.length, offset);
-    // Taken over the copies, so the checksums always match the bytes written.
-    buffer.writeUInt32BE(crc32(buffer.subarray(offset, offset + 4)), offset + 4);
-    buffer.writeUInt32BE(crc32(buffer.subarray(start, start + body.length)), offset + 8);
-    offset = start + body.length;
-  }
-  return buffer;
+  return total;
 }
 
-/** One write unless the system writes less than asked; returns the length written. */
-/** The buffers one after another from `position`, in one writev unless the system writes less than asked; returns the length written. */
+/**
+ * Bodies from this size up are written from where they are, not copied
+ * into the write's buffer: a message's content is then not copied once
+ * more on its way to the disk. Smaller ones are copied, as a part of their
+ * own costs the writev more than the copy.
+ */
+const UNCOPIED_BODY_BYTES = 16 * 1024;
+
+/**
+ * All bodies framed, as the parts of one writev for a whole batch: headers
+ * and small bodies packed into buffers, large bodies as they are. Each
+ * checksum is taken over the bytes that are written (a large body must
+ * not change until its append settles, as append says).
+ */
+function frame(bodies: readonly Uint8Array[]): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  let packed = 0;
+  for (const body of bodies) packed += RECORD_HEADER_BYTES + (body.length >= UNCOPIED_BODY_BYTES ? 0 : body.length);
+  const buffer = Buffer.allocUnsafe(packed);
+  let offset = 0;
+  let partStart = 0;
+  for (const body of bodies) {
+    buffer.writeUInt32BE(body.length, offset);
+    buffer.writeUInt32BE(crc32(buffer.subarray(offset, offset + 4)), offset + 4);
+    buffer.writeUInt32BE(crc32(body), offset + 8);
+    offset += RECORD_HEADER_BYTES;
+    if (body.length >= UNCOPIED_BODY_BYTES) {
+      parts.push(buffer.subarray(partStart, offset), body);
+      partStart = offset;
+    } else {
+      buffer.set(body, offset);
+      offset += body.length;
+    }
+  }
+  if (offset > partStart) parts.push(buffer.subarray(partStart, offset));
+  return parts;
+}
+
 async function writeAll(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
   let pending = buffers.filter((buffer) => buffer.length > 0);
   let written = 0;

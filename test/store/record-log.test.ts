@@ -594,3 +594,20 @@ t.test('a system that writes less than asked: the rest follows, and every record
   await log.close();
   t.same(texts(reopen(path).records), ['one', 'two', 'three', 'four']);
 });
+
+t.test('large records are written from where they are, between small ones, and read back whole', async (t) => {
+  const path = join(tempDir(t), 'mixed.log');
+  const { log } = RecordLog.open(path, { maxRecordBytes: 64 * 1024 });
+  const records = [body('small before'), new Uint8Array(16 * 1024).fill(1), body('small between'), new Uint8Array(40_000).fill(2), new Uint8Array(20_000).fill(3), body('small after')];
+  const places = records.map((record) => ({ position: -1, length: record.length }));
+  // One turn: one group commit, one writev.
+  await Promise.all(records.map((record, index) => log.append(record, places[index])));
+  t.equal(log.stats.flushes, 1, 'one write');
+  const read = await log.read(places);
+  t.same(read.map((bytes) => Buffer.from(bytes as Uint8Array).toString('hex')), records.map((record) => Buffer.from(record).toString('hex')));
+  await log.close();
+  t.same(
+    reopen(path, 64 * 1024).records.map((bytes) => Buffer.from(bytes).toString('hex')),
+    records.map((record) => Buffer.from(record).toString('hex')),
+  );
+});
