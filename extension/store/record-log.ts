@@ -404,14 +404,16 @@ export class RecordLog {
     const buffer = frame(batch.map((task) => task.body));
     // Room for the next writes is made by this one, when it needs room itself.
     const room = this.size + buffer.length > this.allocated ? this.zeros() : undefined;
+    let written: number;
     try {
-      // Durable once it returns: the file is open with O_DSYNC.
-      await writeAll(this.file.fd, room === undefined ? [buffer] : [buffer, room], this.size);
+      // Durable once it returns: the file is open with O_DSYNC. The room is a saving, not a need: a disk too full for
+      // it still takes the records, which are durable once written, and must then not be reported as failed.
+      written = await writeAll(this.file.fd, room === undefined ? [buffer] : [buffer, room], this.size, buffer.length);
     } catch (error) {
       this.fail(error, batch);
       return;
     }
-    this.allocated = Math.max(this.allocated, this.size + buffer.length + (room?.length ?? 0));
+    this.allocated = Math.max(this.allocated, this.size + written);
     let position = this.size;
     for (const task of batch) {
       if (task.place !== undefined) task.place.position = position;
@@ -743,13 +745,23 @@ function frame(bodies: readonly Uint8Array[]): Buffer {
   return buffer;
 }
 
-/** One write unless the system writes less than asked; returns the length written. */
-/** The buffers one after another from `position`, in one writev unless the system writes less than asked; returns the length written. */
-async function writeAll(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+/**
+ * The buffers one after another from `position`, in one writev unless the
+ * system writes less than asked; returns the length written. A failure once
+ * `required` bytes are written ends the write there, short, instead of
+ * failing it.
+ */
+async function writeAll(fd: number, buffers: readonly Uint8Array[], position: number, required = Number.POSITIVE_INFINITY): Promise<number> {
   let pending = buffers.filter((buffer) => buffer.length > 0);
   let written = 0;
   while (pending.length > 0) {
-    let { bytesWritten } = await writevAsync(fd, pending, position + written);
+    let bytesWritten: number;
+    try {
+      ({ bytesWritten } = await writevAsync(fd, pending, position + written));
+    } catch (error) {
+      if (written >= required) return written;
+      throw error;
+    }
     written += bytesWritten;
     while (pending.length > 0 && bytesWritten >= (pending[0] as Uint8Array).length) bytesWritten -= (pending.shift() as Uint8Array).length;
     if (bytesWritten > 0) pending[0] = (pending[0] as Uint8Array).subarray(bytesWritten);

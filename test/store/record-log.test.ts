@@ -594,3 +594,28 @@ t.test('a system that writes less than asked: the rest follows, and every record
   await log.close();
   t.same(texts(reopen(path).records), ['one', 'two', 'three', 'four']);
 });
+
+t.test('a disk too full for the room still takes the records: the write that made them durable is not failed for the zeros after them', async (t) => {
+  const realWritev = promisify(fs.writev);
+  // A disk with room up to `end` of this file: a write past it is cut short there, one starting there fails.
+  const disk = { end: Number.POSITIVE_INFINITY };
+  const writev = Object.assign(() => undefined, {
+    [promisify.custom]: async (fd: number, buffers: readonly Uint8Array[], position: number) => {
+      if (position >= disk.end) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return realWritev(fd, [Buffer.concat(buffers).subarray(0, disk.end - position)], position);
+    },
+  });
+  const { RecordLog: Log } = t.mockRequire<typeof import('../../extension/store/record-log')>('../../extension/store/record-log', {
+    'node:fs': { ...fs, writev },
+  });
+  const path = join(tempDir(t), 'full.log');
+  const { log } = Log.open(path, { maxRecordBytes: MAX, preallocateBytes: 4096 });
+  const firstEnd = RECORD_LOG_MAGIC.length + RECORD_HEADER_BYTES + 'first'.length;
+  disk.end = firstEnd + 100;
+  await log.append(body('first'));
+  await log.append(body('second'));
+  t.equal(log.sizeBytes, firstEnd + RECORD_HEADER_BYTES + 'second'.length, 'both records written, in the room the disk had');
+  await t.rejects(log.append(new Uint8Array(200).fill(1)), { code: 'ENOSPC' }, 'a record the disk cannot hold still fails');
+  await log.close();
+  t.same(texts(reopen(path).records), ['first', 'second']);
+});
