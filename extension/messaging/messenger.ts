@@ -80,6 +80,13 @@ export class Messenger implements SessionListener {
   /** Per peer: ids waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
   /**
+   * Messages whose outbox add is still being written, and whether one went
+   * out in a batch meanwhile: what `send` says when that write fails. Being
+   * back in the waiting line says nothing, as a new session or a receipt
+   * timeout puts a message there again after it left.
+   */
+  private readonly storing = new Map<string, boolean>();
+  /**
    * Peers that deferred a message, and how many messages may be in flight
    * to them: one after a deferral, doubling with each message stored, until
    * the full window again (then the entry goes).
@@ -142,24 +149,23 @@ export class Messenger implements SessionListener {
       content,
       ttlMs: (request.ttlSeconds ?? config.defaultTtlSeconds) * 1000,
     });
-    const offer = (): boolean => {
-      if (!this.deps.network.isOnline(request.peer)) return false;
+    const offer = (): void => {
+      if (!this.deps.network.isOnline(request.peer)) return;
       this.queueFor(request.peer).push(messageId);
       this.schedulePump(request.peer);
-      return true;
     };
     // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written,
     // once the write has started (the log starts it a microtask later, to take the appends of this turn along).
     const queuedAtOnce = outbox.get(messageId) !== undefined;
-    await Promise.resolve();
-    const offeredAtOnce = queuedAtOnce && outbox.get(messageId) !== undefined && offer();
+    this.storing.set(messageId, false);
     let message: OutgoingMessage;
     try {
+      await Promise.resolve();
+      if (queuedAtOnce && outbox.get(messageId) !== undefined) offer();
       message = await stored;
     } catch (error) {
-      // Still waiting in the peer's line (the pump runs a turn later), it never left: the plain storage error says it all.
-      const left = offeredAtOnce && !(this.waiting.get(request.peer)?.includes(messageId) ?? false);
-      if (!left) throw error;
+      // Never in a batch, it never left: the plain storage error says it all.
+      if (this.storing.get(messageId) !== true) throw error;
       this.inFlight.delete(messageId);
       throw new P2pError(
         'INTERNAL_ERROR',
@@ -167,6 +173,8 @@ export class Messenger implements SessionListener {
           'still have been delivered, as it was sent while it was written: do not take it as lost; if you send it again, ' +
           'the peer may get it twice',
       );
+    } finally {
+      this.storing.delete(messageId);
     }
     if (!queuedAtOnce) offer();
     if (trust.stateOf(request.peer) === 'revoked_by_peer') {
@@ -332,6 +340,7 @@ export class Messenger implements SessionListener {
         leaves.push(leaf);
       }
       if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatchParts(leaves, identity, recipient, Date.now()))) return;
+      if (this.storing.size > 0) for (const id of ids) if (this.storing.has(id)) this.storing.set(id, true);
       queue.splice(0, taken);
       if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now());
     }

@@ -125,9 +125,9 @@ export interface InboxLimits {
 }
 
 /**
- * 50,000 entries in the 15 minutes a peer's messages are remembered is a
- * steady 55 messages a second, far more than a conversation needs; two
- * peers that busy fill half of maxSeen, from where on shares apply.
+ * 100,000 entries in the 15 minutes a peer's messages are remembered is a
+ * steady 111 messages a second, far more than a conversation needs; one
+ * peer that busy fills half of maxSeen, from where on shares apply.
  */
 export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxMessagesPerPeer: 1000,

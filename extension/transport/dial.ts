@@ -10,7 +10,8 @@ export class DialError extends Error {
  * Frames this side sends carry a mask of zeros, which ws then neither
  * applies nor removes (masking cost ~8% of the CPU of a 64 KiB transfer).
  * RFC 6455 masks client frames so that a script in a browser cannot choose
- * the bytes a proxy sees; here nobody chooses them (docs/protocol.md §3).
+ * the bytes a proxy sees; here no script runs, and the peer chooses only
+ * some ciphertext bytes, an accepted risk (docs/protocol.md §3).
  */
 function unmasked(mask: Uint8Array): void {
   mask.fill(0);

@@ -75,6 +75,11 @@ function sender(t: Test) {
     writesWhenSent,
     file: join(dir, OUTBOX_FILE_NAME),
     send: (content: string) => messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null }),
+    /** The session ends and a new one opens. */
+    reconnect(): void {
+      messenger.closed(peerId);
+      messenger.opened(peerId);
+    },
     /** The peer's signed receipt: every batch sent so far is stored. */
     storedAll(): void {
       messenger.message(peerId, MSG_RECEIPT, signReceipt({ firstBatch: 0, lastBatch: batches - 1, exceptions: [] }, peer, identity.publicKey, session));
@@ -150,4 +155,17 @@ t.test('a write that fails before the message left: send answers with the storag
   t.notMatch(error?.message, /may still have been delivered/);
   t.same(node.sent, [], 'nothing left');
   t.same(node.outbox.counts(), { queued: 0, sent: 0, delivered: 0, expired: 0, failed: 0 });
+});
+
+t.test('a write that fails after the message left on a session since replaced: send still says it may have been delivered', async (t) => {
+  const node = sender(t);
+  const release = holdWrites(node.disk);
+  node.disk.failing = true;
+  const sending = node.send('left on the first session');
+  await eventually(async () => node.sent.length === 1, 'the message to leave while the write waits');
+  // The new session offers it again: it waits in the peer's line once more when the write fails.
+  node.reconnect();
+  release();
+  await t.rejects(sending, { name: 'P2pError', errorName: 'INTERNAL_ERROR', message: /but it may still have been delivered/ });
+  t.equal(node.outbox.get(node.sent[0] as string), undefined);
 });
