@@ -6,7 +6,6 @@ import {
   fchmod,
   fsync,
   fsyncSync,
-  ftruncate,
   ftruncateSync,
   open,
   openSync,
@@ -44,13 +43,11 @@ import { SharedDescriptor } from './shared-descriptor';
  * is shared by all the messages that waited for it, and each append still
  * resolves only once its record is on disk.
  *
- * The file runs ahead of its records by up to preallocateBytes of zeros,
- * written when a write needs room (in the same write as the records that
- * needed it). A write into blocks the file already holds changes no
- * metadata, so the O_DSYNC write is the data alone, not a journal commit as
- * well: about 90 µs against 140 µs for a write that grows the file, on the
- * disk of docs/performance.md. The zeros are what a torn tail already looks
- * like at open (below), so they need nothing new there; close cuts them off.
+ * Every commit grows the file. Writing into zeros made ahead would save the
+ * file system's metadata commit (about 50 µs a write here), but then a
+ * power loss could keep a later page of an unfinished write and lose an
+ * earlier one: a bad record with data after it, which open cannot tell
+ * from damage. A write that grows the file is seen whole or not at all.
  *
  * A lazy append (appendLazy) is for a record whose loss a crash may cause
  * without harm (the store says why for each): it never starts a write of its
@@ -61,10 +58,9 @@ import { SharedDescriptor } from './shared-descriptor';
  * At open, a last record that is cut short or fails its checksum is what a
  * crash during an append leaves: no caller was told it was stored, so it is
  * dropped and the file cut back. So is a bad record followed only by zeros,
- * which is how some file systems show blocks a crash left unwritten. Zeros
- * alone after the last record are room (made ahead, or never written), and
- * stay. A bad record with data after it is damage, and p2p-comm will not
- * guess which records around it are still right.
+ * which is how some file systems show blocks a crash left unwritten. A bad
+ * record with data after it is damage, and p2p-comm will not guess which
+ * records around it are still right.
  *
  * A store may keep a record's place (RecordPlace) instead of its body and
  * read the body back when it needs it. A rewrite moves the records it
@@ -104,15 +100,11 @@ export interface RecordLogOptions {
   maxRecordBytes: number;
   /** Longest a lazy append waits for a write to ride on before it is written alone (see appendLazy). */
   lazyFlushMs?: number | undefined;
-  /** Zeros written past the records when a write needs room, so that the next writes do not grow the file (0: none). */
-  preallocateBytes?: number | undefined;
 }
 
 /** How long a lazy append waits for a write to carry it, unless the log is told otherwise. */
 export const DEFAULT_LAZY_FLUSH_MS = 100;
 
-/** Room made ahead of the records, unless the log is told otherwise: a few thousand small records per growth. */
-export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
 
 export interface RecordLogStats {
   /** Durable writes done for appends, one O_DSYNC write each (a rewrite's writes and fsyncs are not counted). */
@@ -153,7 +145,6 @@ const LOG_OPEN_FLAGS = constants.O_RDWR | constants.O_DSYNC;
 const closeAsync = promisify(close);
 const fchmodAsync = promisify(fchmod);
 const fsyncAsync = promisify(fsync);
-const ftruncateAsync = promisify(ftruncate);
 const openAsync = promisify(open);
 const readAsync = promisify(read);
 const renameAsync = promisify(rename);
@@ -177,28 +168,17 @@ export class RecordLog {
 
   private file: SharedDescriptor;
 
-  /** Bytes in the file, records and the zeros after them (see the file comment). */
-  private allocated: number;
-  /**
-   * The room's zeros, made once and written again at every growth: a new
-   * buffer of a megabyte each time would also teach the allocator to serve
-   * every smaller buffer from its heap, which it then keeps (docs/performance.md).
-   */
-  private room: Buffer | undefined;
 
   private constructor(
     private readonly path: string,
     private readonly maxRecordBytes: number,
     private readonly lazyFlushMs: number,
-    private readonly preallocateBytes: number,
     fd: number,
     private size: number,
-    /** Bytes dropped at open: an unfinished last record, and what followed it. */
+    /** Bytes dropped at open: an unfinished last record, and any zeros after it. */
     readonly recoveredBytes: number,
-    fileBytes: number,
   ) {
     this.file = new SharedDescriptor(fd);
-    this.allocated = fileBytes;
   }
 
   /**
@@ -209,10 +189,6 @@ export class RecordLog {
   static open(path: string, options: RecordLogOptions): { log: RecordLog; records: Uint8Array[]; positions: number[] } {
     const fd = openOrCreate(path);
     const lazyFlushMs = options.lazyFlushMs ?? DEFAULT_LAZY_FLUSH_MS;
-    const preallocateBytes = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
-    if (!Number.isSafeInteger(preallocateBytes) || preallocateBytes < 0) {
-      throw new RangeError(`preallocateBytes is a whole number of bytes from 0, got ${preallocateBytes}`);
-    }
     try {
       const content = readFileSync(fd);
       if (isUnfinishedCreation(content)) {
@@ -220,18 +196,15 @@ export class RecordLog {
         ftruncateSync(fd, 0);
         writeSync(fd, RECORD_LOG_MAGIC, 0, RECORD_LOG_MAGIC.length, 0);
         fsyncSync(fd);
-        const log = new RecordLog(path, options.maxRecordBytes, lazyFlushMs, preallocateBytes, fd, RECORD_LOG_MAGIC.length, 0, RECORD_LOG_MAGIC.length);
+        const log = new RecordLog(path, options.maxRecordBytes, lazyFlushMs, fd, RECORD_LOG_MAGIC.length, 0);
         return { log, records: [], positions: [] };
       }
       const { records, positions, end } = readRecords(path, content, options.maxRecordBytes);
-      // Zeros alone after the records are room made ahead (or blocks a crash left unwritten): kept. Anything else is
-      // a torn record, cut off so that no later record is written in front of its remains.
-      const torn = !isAllZero(content.subarray(end));
-      if (torn) {
+      if (end < content.length) {
         ftruncateSync(fd, end);
         fsyncSync(fd);
       }
-      const log = new RecordLog(path, options.maxRecordBytes, lazyFlushMs, preallocateBytes, fd, end, torn ? content.length - end : 0, torn ? end : content.length);
+      const log = new RecordLog(path, options.maxRecordBytes, lazyFlushMs, fd, end, content.length - end);
       return { log, records, positions };
     } catch (error) {
       closeQuietly(fd);
@@ -404,9 +377,6 @@ export class RecordLog {
     const bodies = batch.map((task) => task.body);
     const length = framedLength(bodies);
     const parts = frame(bodies);
-    // Room for the next writes is made by this one, when it needs room itself.
-    const room = this.size + length > this.allocated ? this.zeros() : undefined;
-    if (room !== undefined) parts.push(room);
     try {
       // Durable once it returns: the file is open with O_DSYNC.
       await writeAll(this.file.fd, parts, this.size);
@@ -414,7 +384,6 @@ export class RecordLog {
       this.fail(error, batch);
       return;
     }
-    this.allocated = Math.max(this.allocated, this.size + length + (room?.length ?? 0));
     let position = this.size;
     for (const task of batch) {
       if (task.place !== undefined) task.place.position = position;
@@ -461,7 +430,6 @@ export class RecordLog {
     const previous = this.file;
     this.file = new SharedDescriptor(fd);
     this.size = written.size;
-    this.allocated = written.size;
     task.entries.forEach((entry, index) => {
       if (!(entry instanceof Uint8Array)) entry.position = written.positions[index] as number;
     });
@@ -521,15 +489,8 @@ export class RecordLog {
     });
   }
 
-  private zeros(): Buffer {
-    this.room ??= Buffer.alloc(this.preallocateBytes);
-    return this.room;
-  }
-
   private async closeFile(task: CloseTask): Promise<void> {
     try {
-      // The room made ahead goes: a closed log is its records alone. Not synced: zeros left by a crash are read as room.
-      if (this.failure === undefined && this.allocated > this.size) await ftruncateAsync(this.file.fd, this.size);
       await this.file.retire();
       task.resolve();
     } catch (error) {

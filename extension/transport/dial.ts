@@ -7,17 +7,6 @@ export class DialError extends Error {
 }
 
 /**
- * Frames this side sends carry a mask of zeros, which ws then neither
- * applies nor removes (masking cost ~8% of the CPU of a 64 KiB transfer).
- * RFC 6455 masks client frames so that a script in a browser cannot choose
- * the bytes a proxy sees; here no script runs, and the peer chooses only
- * some ciphertext bytes, an accepted risk (docs/protocol.md §3).
- */
-function unmasked(mask: Uint8Array): void {
-  mask.fill(0);
-}
-
-/**
  * Opens a WebSocket to a peer at `host:port` (or `[v6]:port`), or over an
  * already open `stream` (a DHT connection; `address` then only names it);
  * fails within the handshake timeout.
@@ -31,7 +20,6 @@ export function dial(address: string, limits: TransportLimits, stream?: Duplex):
       maxPayload: limits.maxFrameBytes,
       perMessageDeflate: false,
       followRedirects: false,
-      generateMask: unmasked,
     });
     const fail = (message: string): void => {
       socket.removeAllListeners();
