@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import { FifoMap } from './fifo-map';
-import { Journal } from './journal';
+import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from './journal';
 import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RecentRecords } from './recent-records';
 import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type RewriteEntry } from './record-log';
@@ -122,6 +122,8 @@ export interface InboxLimits {
   maxReadBytes: number;
   /** Record bytes of the newest unacked messages also kept in memory, read without the file; 0 keeps none. */
   maxRecentBytes: number;
+  /** Size of the file below which it is never compacted. */
+  compactionMinBytes: number;
 }
 
 /**
@@ -138,6 +140,7 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = {
   maxRecordBytes: 1024 * 1024 + 4096,
   maxReadBytes: 8 * 1024 * 1024,
   maxRecentBytes: 1024 * 1024,
+  compactionMinBytes: DEFAULT_COMPACTION_MIN_BYTES,
 };
 
 export const INBOX_FILE_NAME = 'inbox.log';
@@ -239,6 +242,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
         name: 'inbox',
         costOfMovingAway: 'unacked messages in it are then lost, and their senders believe them delivered',
         maxRecordBytes: limits.maxRecordBytes,
+        compactionMinBytes: limits.compactionMinBytes,
       },
       decodeRecord,
       (record, place) => this.apply(record, place),

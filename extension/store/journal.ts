@@ -1,8 +1,15 @@
 import { P2pError } from '../common/errors';
 import { RecordLog, type RecordPlace, type RewriteEntry } from './record-log';
 
-/** Below this the file is never compacted: rewriting a small file saves nothing worth an extra fsync. */
-const COMPACTION_MIN_BYTES = 4 * 1024 * 1024;
+/**
+ * Below this a file is never compacted, unless the store says otherwise. A
+ * compaction holds the log's appends while it rewrites the file, so it must
+ * be rare: at 4 MiB a node taking 24,000 small messages a second compacted
+ * each log about twice a second, and took a quarter fewer messages than at
+ * 32 MiB (docs/performance.md). The file is read whole at open, so this is
+ * also about what a start reads beyond the live records.
+ */
+export const DEFAULT_COMPACTION_MIN_BYTES = 32 * 1024 * 1024;
 
 export interface JournalOptions {
   /** The store, as its errors name it after "an": "inbox", "outbox". */
@@ -13,6 +20,8 @@ export interface JournalOptions {
   maxRecordBytes: number;
   /** Longest a lazy record waits for a write to carry it (see RecordLog.appendLazy). */
   lazyFlushMs?: number | undefined;
+  /** Size below which the file is never compacted (DEFAULT_COMPACTION_MIN_BYTES). */
+  compactionMinBytes?: number | undefined;
 }
 
 /**
@@ -27,7 +36,10 @@ export class Journal {
   private readonly unapplied = new Set<RecordPlace>();
   private compaction: Promise<void> | undefined;
 
-  private constructor(private readonly log: RecordLog) {}
+  private constructor(
+    private readonly log: RecordLog,
+    private readonly compactionMinBytes: number,
+  ) {}
 
   /** Creates the file when it does not exist; decodes and applies every record in it, oldest first, with its place. */
   static open<R>(
@@ -54,7 +66,7 @@ export class Journal {
       }
       apply(record, { position: positions[index] as number, length: body.length });
     });
-    return new Journal(log);
+    return new Journal(log, options.compactionMinBytes ?? DEFAULT_COMPACTION_MIN_BYTES);
   }
 
   /**
@@ -104,7 +116,7 @@ export class Journal {
   compactIfDue(liveBytes: number, snapshot: () => RewriteEntry[]): Promise<void> | undefined {
     if (this.compaction === undefined) {
       const size = this.log.sizeBytes;
-      if (size <= COMPACTION_MIN_BYTES || size <= 2 * liveBytes) return undefined;
+      if (size <= this.compactionMinBytes || size <= 2 * liveBytes) return undefined;
       this.compaction = this.compact(snapshot).finally(() => {
         this.compaction = undefined;
       });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { FifoMap } from './fifo-map';
-import { Journal } from './journal';
+import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from './journal';
 import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { DEFAULT_LAZY_FLUSH_MS, RECORD_HEADER_BYTES, RecordReader, RecordWriter } from './record-log';
 
@@ -89,6 +89,8 @@ export interface OutboxLimits {
   maxRecordBytes: number;
   /** Longest a lazy state change waits for a write to carry it before it is written alone. */
   lazyFlushMs: number;
+  /** Size of the file below which it is never compacted. */
+  compactionMinBytes: number;
 }
 
 export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
@@ -98,6 +100,7 @@ export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
   maxFinalStates: 10_000,
   maxRecordBytes: 1024 * 1024 + 4096,
   lazyFlushMs: DEFAULT_LAZY_FLUSH_MS,
+  compactionMinBytes: DEFAULT_COMPACTION_MIN_BYTES,
 };
 
 export const OUTBOX_FILE_NAME = 'outbox.log';
@@ -164,6 +167,7 @@ export class OutboxStore {
         costOfMovingAway: 'the messages in it are then neither sent nor reported',
         maxRecordBytes: limits.maxRecordBytes,
         lazyFlushMs: limits.lazyFlushMs,
+        compactionMinBytes: limits.compactionMinBytes,
       },
       decodeRecord,
       (record) => this.apply(record),

@@ -25,10 +25,13 @@ const RETENTION = 60_000;
 /**
  * A store on a clock the test moves by hand; `reopen` closes it and reads
  * the file again. It keeps no records in memory unless asked to, so that
- * reads go to the file.
+ * reads go to the file, and compacts from 4 MiB, so that compaction is
+ * reached with few records.
  */
+const COMPACT_FROM = 4 * 1024 * 1024;
+
 function openInbox(t: Test, dir: string, limits: Partial<InboxLimits> = {}) {
-  const allLimits = { seenRetentionMs: RETENTION, maxRecentBytes: 0, ...limits };
+  const allLimits = { seenRetentionMs: RETENTION, maxRecentBytes: 0, compactionMinBytes: COMPACT_FROM, ...limits };
   const clock = { ms: START };
   const now = () => clock.ms;
   const handle = {
@@ -94,6 +97,7 @@ t.test('the defaults are the documented ones', async (t) => {
     maxRecordBytes: 1024 * 1024 + 4096,
     maxReadBytes: 8 * 1024 * 1024,
     maxRecentBytes: 1024 * 1024,
+    compactionMinBytes: 32 * 1024 * 1024,
   });
 });
 
@@ -153,7 +157,7 @@ t.test('cursors only ever grow: across reopening and across compaction', async (
   t.same(bigOnes.map((m) => m.cursor).sort((a, b) => a - b), Array.from({ length: 80 }, (_, i) => i + 2));
   const last = await handle.store.add(received(bob, 'b'));
   t.equal(last.cursor, 82);
-  t.ok(statSync(handle.file).size > 4 * 1024 * 1024);
+  t.ok(statSync(handle.file).size > COMPACT_FROM);
   t.equal(await handle.store.ack(bob, 82), 1);
   t.equal(await handle.store.ack(alice, 81), 80);
   t.ok(handle.store.hasMessage(bob, last.messageId), 'acked, but still remembered');

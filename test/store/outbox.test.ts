@@ -18,8 +18,15 @@ import { eventually } from '../helpers/node';
 
 const START = Date.parse('2025-03-01T10:00:00.000Z');
 
-/** A store on a clock the test moves by hand; `reopen` closes it and reads the file again. */
-function openStore(t: Test, dir: string, limits: Partial<OutboxLimits> = {}) {
+const COMPACT_FROM = 4 * 1024 * 1024;
+
+/**
+ * A store on a clock the test moves by hand; `reopen` closes it and reads
+ * the file again. It compacts from 4 MiB, so that compaction is reached
+ * with few records.
+ */
+function openStore(t: Test, dir: string, given: Partial<OutboxLimits> = {}) {
+  const limits = { compactionMinBytes: COMPACT_FROM, ...given };
   const clock = { ms: START };
   const now = () => clock.ms;
   const handle = {
@@ -70,6 +77,7 @@ t.test('the defaults are the documented ones', async (t) => {
     maxFinalStates: 10_000,
     maxRecordBytes: 1024 * 1024 + 4096,
     lazyFlushMs: 100,
+    compactionMinBytes: 32 * 1024 * 1024,
   });
 });
 
@@ -265,7 +273,7 @@ t.test('compaction shrinks the file and changes nothing a caller can see', async
     Array.from({ length: 70 }, (_, i) => handle.store.add({ ...message(peers[i % 2] ?? ''), content: big, correlationId: `c${i}` })),
   );
   const ids = added.map((m) => m.messageId);
-  t.ok(statSync(handle.file).size > 4 * 1024 * 1024, 'the file is past the size where compaction starts');
+  t.ok(statSync(handle.file).size > COMPACT_FROM, 'the file is past the size where compaction starts');
   await handle.store.update(ids[0] ?? '', { state: 'sent', attempts: 1, reason: 'peer busy' });
 
   const deliveries = ids.slice(2).map((id) => handle.store.update(id, { state: 'delivered', attempts: 1 }));
