@@ -16,6 +16,7 @@ import { assembleNode } from './node-parts';
 import type { RefusalCounters } from './metrics/refusals';
 import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
+import { ResourceRegistry } from './operations/resources/resource-registry';
 import { DHT_ON_NOTICE } from './operations/identity';
 
 export interface AppDependencies {
@@ -30,6 +31,7 @@ export interface AppDependencies {
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
 export class P2pCommApp implements ExtensionApp {
   private readonly operations = new OperationRegistry(manifest.operations);
+  private readonly resources = new ResourceRegistry(manifest.resources);
   private node: NodeContext | null = null;
   private dataDirLock: HeldLock | null = null;
   private hostEvents = 0;
@@ -124,6 +126,11 @@ export class P2pCommApp implements ExtensionApp {
   async execute(params: ExecuteParams): Promise<OperationOutcome> {
     if (this.node === null) throw new P2pError('NOT_INITIALIZED', 'execute arrived before initialize; send initialize first');
     return this.operations.run(params.operation, params.input, this.node);
+  }
+
+  async resource(verb: string, params: unknown): Promise<OperationOutcome> {
+    if (this.node === null) throw new P2pError('NOT_INITIALIZED', `resources.${verb} arrived before initialize; send initialize first`);
+    return this.resources.serve(verb, params, this.node);
   }
 
   onHostEvent(event: HostEvent): void {

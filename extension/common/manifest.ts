@@ -16,6 +16,21 @@ export interface OperationDefinition {
   scope_description?: string;
 }
 
+/** The roles Nexus's resource UI gives a schema property (`x-resource-role`). */
+export type ResourceRole = 'id' | 'editable' | 'readonly';
+
+/** One resource type Nexus renders a list and a form for (its `ResourceTypeDef`). */
+export interface ResourceTypeDefinition {
+  label: string;
+  description?: string;
+  icon?: string;
+  /** A JSON Schema of one row whose properties carry `x-resource-role` and `x-display`. */
+  schema: Record<string, unknown>;
+  list_view?: { columns: string[]; sort_by?: string; sort_order?: string };
+  /** Each true unless declared false, as in Nexus. */
+  capabilities?: { create?: boolean; update?: boolean; delete?: boolean };
+}
+
 export interface ExtensionManifest {
   id: string;
   display_name: string;
@@ -24,6 +39,7 @@ export interface ExtensionManifest {
   author: string;
   author_public_key: string;
   operations: OperationDefinition[];
+  resources: Record<string, ResourceTypeDefinition>;
 }
 
 export const manifest: ExtensionManifest = manifestJson as ExtensionManifest;

@@ -39,6 +39,8 @@ export interface ExtensionApp {
   /** Slow start-up work, begun only after the initialize answer is written. */
   start(): void;
   execute(params: ExecuteParams): Promise<OperationOutcome>;
+  /** Nexus's `resources.<verb>` for a resource type the manifest declares; params unchecked. */
+  resource(verb: string, params: unknown): Promise<OperationOutcome>;
   onHostEvent(event: HostEvent): void;
   /** Stops everything and flushes state; bounded by the caller's deadline. */
   close(): Promise<void>;

@@ -8,7 +8,7 @@ import type { RefusalCounters } from '../metrics/refusals';
 import { NewlineMessageReader } from './line-reader';
 import { NewlineMessageWriter } from './line-writer';
 import { parseExecuteParams, parseHostEvent, parseInitializeParams } from './params';
-import type { ExecuteResult, ExtensionApp, InitializeResult } from './protocol';
+import type { ExecuteResult, ExtensionApp, InitializeResult, OperationOutcome } from './protocol';
 import { REJECTED_LINE_METHOD, type RejectedLineParams } from './rejected-line';
 import { RequestIdMap } from './request-ids';
 import { SerialQueue } from './serial-queue';
@@ -26,7 +26,10 @@ export interface HostSessionOptions {
 
 type SessionState = 'awaiting-initialize' | 'ready' | 'closing';
 
-const SERVED_METHODS = 'initialize, execute, shutdown (and the event.received notification)';
+const SERVED_METHODS = 'initialize, execute, resources.<verb>, shutdown (and the event.received notification)';
+
+/** Nexus's calls for the resource types of the manifest: `resources.list`, `resources.get`, ... */
+const RESOURCE_METHOD_PREFIX = 'resources.';
 
 /**
  * One Nexus host talking to this process over stdio: the protocol of
@@ -109,6 +112,11 @@ export class HostSession {
         this.beginShutdown('the host asked for shutdown');
         return null;
       default:
+        if (method.startsWith(RESOURCE_METHOD_PREFIX)) {
+          this.requireInitialized(method);
+          const verb = method.slice(RESOURCE_METHOD_PREFIX.length);
+          return this.answerWithEvents(() => this.options.app.resource(verb, params));
+        }
         throw new P2pError('METHOD_NOT_FOUND', `unknown method "${method}"; p2p-comm serves ${SERVED_METHODS}`);
     }
   }
@@ -138,11 +146,19 @@ export class HostSession {
 
   private async execute(params: unknown): Promise<ExecuteResult> {
     const request = parseExecuteParams(params);
-    // Events queued before this call go out at once, while the operation runs (a send's durable write)...
+    return this.answerWithEvents(() => this.options.app.execute(request));
+  }
+
+  /**
+   * Runs one call Nexus waits on (an execute, a resources.* call): the only
+   * time it reads our stdout, so queued events go out then.
+   */
+  private async answerWithEvents(work: () => Promise<OperationOutcome>): Promise<ExecuteResult> {
+    // Events queued before this call go out at once, while it runs (a send's durable write)...
     const budget = { left: this.options.limits.maxEventsPerCall };
     this.publishQueuedEvents(budget);
     try {
-      const outcome = await this.options.app.execute(request);
+      const outcome = await work();
       // `data` must always be present: without it Nexus reports success whatever happened.
       return { success: true, data: outcome.data ?? null, message: outcome.message };
     } finally {

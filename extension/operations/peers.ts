@@ -4,7 +4,7 @@ import type { Hello } from '../wire/hello';
 import type { OperationHandler } from './context';
 
 /** What the peer said about itself in its last hello; null until it has. */
-function capabilitiesOf(hello: Hello | undefined): Record<string, unknown> | null {
+export function capabilitiesOf(hello: Hello | undefined): Record<string, unknown> | null {
   if (hello === undefined) return null;
   return { protocol_version: hello.protocolVersion, agent: hello.agent, capabilities: hello.capabilities, software: hello.software };
 }

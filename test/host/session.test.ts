@@ -39,6 +39,7 @@ function harness(app: Partial<ExtensionApp>, limits: Partial<StdioLimits> = {}):
     initialize: async () => ({ extension_id: 'p2p-comm', version: 'test', data_dir: '/tmp/x' }),
     start: () => events.push('start'),
     execute: async () => ({ data: {}, message: null }),
+    resource: async () => ({ data: {}, message: null }),
     onHostEvent: () => undefined,
     close: async () => undefined,
     ...app,
@@ -171,6 +172,27 @@ t.test('events queued before an execute are published while its operation runs, 
   t.match(await h.next(), { id: 1, result: { success: true, data: 'sent' } }, 'answered with the publish still unanswered');
   h.send({ id: publish['id'], result: null });
   await eventually(async () => h.outbox.stats().published === 1, 'the reply to count');
+});
+
+t.test('resources.<verb> reaches the app with its verb and params, answered as an execute is, with queued events before the answer', async (t) => {
+  const calls: [string, unknown][] = [];
+  const h = await initialized({
+    resource: async (verb, params) => {
+      calls.push([verb, params]);
+      return { data: { items: [], total: 0 }, message: null };
+    },
+  });
+  h.outbox.enqueue({ type: 'p2p.peer.request', data: {} });
+  h.send({ id: 1, method: 'resources.list', params: { resource_type: 'peers', page: 2 } });
+  t.match(await h.next(), { method: 'event.publish', params: { type: 'p2p.peer.request' } }, 'an event goes out while Nexus reads');
+  t.same(await h.next(), { jsonrpc: '2.0', id: 1, result: { success: true, data: { items: [], total: 0 }, message: null } });
+  t.same(calls, [['list', { resource_type: 'peers', page: 2 }]]);
+});
+
+t.test('resources.* before initialize is refused as not initialized', async (t) => {
+  const h = harness({});
+  h.send({ id: 1, method: 'resources.list', params: { resource_type: 'peers' } });
+  t.match(await h.next(), { id: 1, error: { code: -32002, message: /^not_initialized: "resources\.list" arrived before initialize/ } });
 });
 
 t.test('at most maxEventsPerCall publishes are unanswered at a time: a host that stops replying stops getting more', async (t) => {
