@@ -37,6 +37,12 @@ t.test('the rules catch what Nexus refuses', async (t) => {
   t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'High', input_schema: { type: 'object' } }] }), /risk_level/);
   t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'low', input_schema: { type: 'array' } }] }), /"type": "object"/);
   t.match(broken({ capabilities: [{ type: 'network' }] }), /unknown capability type 'network'/);
+  t.match(broken({ resources: [] }), /resources must be an object/);
+  t.match(broken({ resources: { peers: { schema: {} } } }), /resource type 'peers' needs a string label/);
+  t.match(broken({ resources: { peers: { label: 'Peers' } } }), /needs a schema/);
+  t.match(broken({ resources: { peers: { label: 'Peers', schema: {}, list_view: { columns: null } } } }), /list_view\.columns must be a list of strings/);
+  t.match(broken({ resources: { peers: { label: 'Peers', schema: {}, capabilities: { create: 'no' } } } }), /capabilities\.create must be true or false/);
+  t.equal(broken({ resources: { peers: { label: 'Peers', schema: {}, description: null, list_view: {}, capabilities: {} } } }), null, 'null options and serde defaults pass');
 });
 
 t.test('declares exactly the operations of the design, with their risk and scope', async (t) => {
@@ -105,4 +111,51 @@ t.test('capabilities declare network, mDNS and files', async (t) => {
   const capabilities = raw['capabilities'] as Record<string, unknown>[];
   const names = capabilities.map((c) => (c['type'] === 'custom' ? c['name'] : c['type']));
   t.same(names, ['network_listen', 'network_connect', 'mdns', 'file_read', 'file_write']);
+});
+
+type SchemaProperty = Record<string, unknown> & { 'x-resource-role'?: string; 'x-display'?: Record<string, unknown> };
+
+function propertiesOf(type: string): Record<string, SchemaProperty> {
+  return (manifest.resources[type]?.schema['properties'] ?? {}) as Record<string, SchemaProperty>;
+}
+
+t.test('resources: peers and requests, shaped for Nexus’s resource UI', async (t) => {
+  t.same(Object.keys(manifest.resources), ['peers', 'requests']);
+  t.same(manifest.resources['peers']?.capabilities, { create: true, update: false, delete: true }, 'pair by link, revoke; nothing edited');
+  // Nexus turns every capability on unless it is false: requests are never created or deleted there.
+  t.same(manifest.resources['requests']?.capabilities, { create: false, update: true, delete: false }, 'a decision is the only change');
+  for (const [type, definition] of Object.entries(manifest.resources)) {
+    const properties = propertiesOf(type);
+    t.equal(properties['id']?.['x-resource-role'], 'id', `${type}: Nexus addresses a row by its id`);
+    for (const [name, property] of Object.entries(properties)) {
+      t.ok(['id', 'editable', 'readonly'].includes(property['x-resource-role'] ?? ''), `${type}.${name} has a role`);
+      t.type(property['description'], 'string', `${type}.${name} says what it is`);
+    }
+    for (const column of [...(definition.list_view?.columns ?? []), definition.list_view?.sort_by]) {
+      t.ok(column !== undefined && column in properties, `${type}: column ${String(column)} is a property`);
+    }
+    t.ok(definition.description !== undefined && definition.description.length >= 40, `${type}: described`);
+  }
+  t.same(Object.keys(propertiesOf('peers')).filter((name) => propertiesOf('peers')[name]?.['x-resource-role'] === 'editable'), ['link']);
+  t.same(Object.keys(propertiesOf('requests')).filter((name) => propertiesOf('requests')[name]?.['x-resource-role'] === 'editable'), ['decision']);
+  t.same(propertiesOf('requests')['decision']?.['enum'], ['accept', 'reject']);
+});
+
+t.test('resources: a name a peer chose is marked as its own claim, and the fingerprint is beside it', async (t) => {
+  for (const type of ['peers', 'requests']) {
+    const properties = propertiesOf(type);
+    t.notOk('display_name' in properties, `${type}: no unmarked name`);
+    t.match(properties['self_chosen_name']?.['x-display']?.['label'], /they chose.*compare the fingerprint/);
+    const columns = manifest.resources[type]?.list_view?.columns ?? [];
+    t.ok(columns.includes('self_chosen_name') && columns.includes('fingerprint'), `${type}: the list shows both`);
+  }
+  t.match(propertiesOf('requests')['decision']?.['x-display']?.['label'], /fingerprint/, 'the decision asks to compare the fingerprint');
+  t.match(propertiesOf('peers')['link']?.['x-display']?.['label'], /fingerprint/, 'adding a peer asks to compare the fingerprint');
+});
+
+t.test('resources: the link a peer is added with is checked as pair checks it', async (t) => {
+  const pair = manifest.operations.find((op) => op.name === 'pair')?.input_schema as { oneOf: { properties: Record<string, Record<string, unknown>> }[] };
+  const { description: _d, 'x-resource-role': _r, 'x-display': _x, ...link } = propertiesOf('peers')['link'] ?? {};
+  const { description: _pd, ...pairLink } = pair.oneOf[0]?.properties['link'] ?? {};
+  t.same(link, pairLink);
 });

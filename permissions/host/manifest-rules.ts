@@ -109,6 +109,8 @@ export function checkManifest(manifest: Record<string, unknown>): string | null 
 
   const dependenciesProblem = checkExtensionDependencies(manifest['extension_dependencies'], id);
   if (dependenciesProblem !== null) return dependenciesProblem;
+  const resourcesProblem = checkResources(manifest['resources']);
+  if (resourcesProblem !== null) return resourcesProblem;
 
   for (const field of [display_name, description, author]) {
     if (BIDI_OVERRIDES.test(field)) return 'display fields must not contain Unicode bidirectional override characters';
@@ -161,6 +163,50 @@ function checkExtensionDependencies(dependencies: unknown, ownId: string): strin
     if (dependency === ownId) return 'extension_dependencies must not include self';
   }
   return null;
+}
+
+/**
+ * What Nexus's serde types accept for `resources` (`ResourceTypeDef`): an
+ * object of types, each with a string `label` and a `schema`; optional
+ * strings may be null, but `columns` and the capability flags, which have
+ * serde defaults, may only be left out.
+ */
+function checkResources(resources: unknown): string | null {
+  if (resources === undefined) return null;
+  if (!isPlainObject(resources)) return 'resources must be an object';
+  for (const [name, definition] of Object.entries(resources)) {
+    if (!isPlainObject(definition)) return `resource type '${name}' must be an object`;
+    if (typeof definition['label'] !== 'string') return `resource type '${name}' needs a string label`;
+    if (!('schema' in definition)) return `resource type '${name}' needs a schema`;
+    for (const key of ['description', 'icon'] as const) {
+      if (!isOptionalString(definition[key])) return `resource type '${name}' ${key} must be a string`;
+    }
+    const listView = definition['list_view'];
+    if (listView !== undefined && listView !== null) {
+      if (!isPlainObject(listView)) return `resource type '${name}' list_view must be an object`;
+      const columns = listView['columns'];
+      if (columns !== undefined && !(Array.isArray(columns) && columns.every((column) => typeof column === 'string'))) {
+        return `resource type '${name}' list_view.columns must be a list of strings`;
+      }
+      if (!isOptionalString(listView['sort_by']) || !isOptionalString(listView['sort_order'])) {
+        return `resource type '${name}' list_view sort_by and sort_order must be strings`;
+      }
+    }
+    const capabilities = definition['capabilities'];
+    if (capabilities !== undefined && capabilities !== null) {
+      if (!isPlainObject(capabilities)) return `resource type '${name}' capabilities must be an object`;
+      for (const flag of ['create', 'update', 'delete'] as const) {
+        if (capabilities[flag] !== undefined && typeof capabilities[flag] !== 'boolean') {
+          return `resource type '${name}' capabilities.${flag} must be true or false`;
+        }
+      }
+    }
+  }
+  return null;
+}
+
+function isOptionalString(value: unknown): boolean {
+  return value === undefined || value === null || typeof value === 'string';
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
