@@ -112,6 +112,7 @@ t.test('the registry refuses a manifest and handlers that disagree', async (t) =
     () => new ResourceRegistry({ ...manifest.resources, peers: { ...manifest.resources['peers']!, capabilities: { update: true } } }),
     /resource type "peers": the manifest offers update, its handler does not agree/,
   );
-  t.throws(() => new ResourceRegistry(manifest.resources, { ...RESOURCE_TYPES, peers: { ...peerResource, delete: undefined } }), /offers delete/);
+  const { delete: _revoke, ...peersWithoutDelete } = peerResource;
+  t.throws(() => new ResourceRegistry(manifest.resources, { ...RESOURCE_TYPES, peers: peersWithoutDelete }), /offers delete/);
   t.throws(() => new ResourceParams({ x: { label: 'X', schema: { properties: { key: { type: 'string' } } } } }), /must declare an "id" property/);
 });
