@@ -125,7 +125,8 @@ t.test('bad input of every kind gets a precise error and the process keeps servi
     },
     { name: 'batch', line: '[{"jsonrpc":"2.0","method":"execute","id":43}]', code: -32600, message: /batch requests/, id: 0 },
     { name: 'wrong jsonrpc version', line: '{"jsonrpc":"1.0","method":"execute","id":44}', code: -32600, message: /"jsonrpc" must be "2.0"/, id: 44 },
-    { name: 'unknown method', line: '{"jsonrpc":"2.0","method":"resources.list","id":45,"params":{}}', code: -32601, message: /unknown method "resources.list"/, id: 45 },
+    { name: 'unknown method', line: '{"jsonrpc":"2.0","method":"tools.list","id":45,"params":{}}', code: -32601, message: /unknown method "tools.list"/, id: 45 },
+    { name: 'resource call without a type', line: '{"jsonrpc":"2.0","method":"resources.list","id":45,"params":{}}', code: -32602, message: /unknown resource_type; p2p-comm serves "peers", "requests"/, id: 45 },
     { name: 'execute without operation', line: '{"jsonrpc":"2.0","method":"execute","id":46,"params":{"input":{}}}', code: -32602, message: /params.operation is required/, id: 46 },
     {
       name: 'unknown operation',
