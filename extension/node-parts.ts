@@ -11,6 +11,7 @@ import { Consent } from './pairing/consent';
 import { InboxStore } from './store/inbox';
 import { OutboxStore } from './store/outbox';
 import { PendingRequests } from './trust/pending-requests';
+import { PeerNotes } from './trust/peer-notes';
 import { TrustStore } from './trust/trust-store';
 import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
@@ -38,6 +39,8 @@ export interface NodeParts {
   profile: Profile;
   trust: TrustStore;
   pending: PendingRequests;
+  /** The person's own notes about peers, for the peers resource. */
+  notes: PeerNotes;
   consent: Consent;
   network: PeerNetwork;
   outboxStore: OutboxStore;
@@ -58,6 +61,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     onSeenWriteError: (error) => logger.warn(`could not write when peers were last seen to the trust store: ${error.message}; the next connection tries again`),
   });
   const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
+  const notes = PeerNotes.open(dataDir);
   // Held until initialize is answered, like every log line before it.
   for (const note of [...profile.upgradeNotes, ...trust.upgradeNotes, ...pending.upgradeNotes]) logger.warn(note);
   const consent = new Consent(trust, pending, events, refusals, networkConfig);
@@ -108,5 +112,5 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     }),
     validAgentName: isValidDisplayName,
   });
-  return { identity, profile, trust, pending, consent, network, outboxStore, inbox, messenger };
+  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger };
 }

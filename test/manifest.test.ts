@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { manifest } from '../extension/common/manifest';
+import { DEFAULT_PEER_NOTE_LIMITS, PEER_NOTE_PATTERN } from '../extension/trust/peer-notes';
 import { checkManifest } from '../permissions/host/manifest-rules';
 
 const root = join(__dirname, '..');
@@ -121,7 +122,7 @@ function propertiesOf(type: string): Record<string, SchemaProperty> {
 
 t.test('resources: peers and requests, shaped for Nexus’s resource UI', async (t) => {
   t.same(Object.keys(manifest.resources), ['peers', 'requests']);
-  t.same(manifest.resources['peers']?.capabilities, { create: true, update: false, delete: true }, 'pair by link, revoke; nothing edited');
+  t.same(manifest.resources['peers']?.capabilities, { create: true, update: true, delete: true }, 'pair by link, a note, revoke');
   // Nexus turns every capability on unless it is false: requests are never created or deleted there.
   t.same(manifest.resources['requests']?.capabilities, { create: false, update: true, delete: false }, 'a decision is the only change');
   for (const [type, definition] of Object.entries(manifest.resources)) {
@@ -136,7 +137,10 @@ t.test('resources: peers and requests, shaped for Nexus’s resource UI', async 
     }
     t.ok(definition.description !== undefined && definition.description.length >= 40, `${type}: described`);
   }
-  t.same(Object.keys(propertiesOf('peers')).filter((name) => propertiesOf('peers')[name]?.['x-resource-role'] === 'editable'), ['link']);
+  t.same(Object.keys(propertiesOf('peers')).filter((name) => propertiesOf('peers')[name]?.['x-resource-role'] === 'editable'), ['link', 'note']);
+  t.same(manifest.resources['peers']?.schema['required'], ['link'], 'a new peer needs its link');
+  t.equal(propertiesOf('peers')['note']?.['pattern'], PEER_NOTE_PATTERN, 'a note is checked as the notes file checks it');
+  t.equal(propertiesOf('peers')['note']?.['maxLength'], DEFAULT_PEER_NOTE_LIMITS.maxNoteLength);
   t.same(Object.keys(propertiesOf('requests')).filter((name) => propertiesOf('requests')[name]?.['x-resource-role'] === 'editable'), ['decision']);
   t.same(propertiesOf('requests')['decision']?.['enum'], ['accept', 'reject']);
 });

@@ -64,6 +64,8 @@ t.test('pair by pasting a link, accept after reading the fingerprint, revoke: al
   const request = incoming[0]!;
   t.same(await resource(bob, 'get', { resource_type: 'requests', id: request['id'] }), request);
 
+  const undecided = await attempt(bob, 'update', { resource_type: 'requests', id: request['id'], data: request });
+  t.match(undecided.error, { code: -32011, message: /choose a decision, accept or reject, after comparing the fingerprint/ });
   const forged = await attempt(bob, 'update', { resource_type: 'requests', id: request['id'], data: { ...request, fingerprint: bobIdentity['fingerprint'], decision: 'accept' } });
   t.match(forged.error, { code: -32018, message: /^peer_mismatch: the fingerprint sent with this decision is not that of request/ }, 'a decision made over another fingerprint is refused');
   t.same(await rows(bob, 'peers'), [], 'nothing was trusted');
@@ -79,6 +81,13 @@ t.test('pair by pasting a link, accept after reading the fingerprint, revoke: al
   t.match(paired, { request_state: null, path: 'direct', safety_number: accepted['safety_number'] });
   checkRows(t, 'peers', [paired, ...(await rows(bob, 'peers'))]);
 
+  // Nexus's edit form sends the row back with the note the person typed.
+  const noted = await resource(alice, 'update', { resource_type: 'peers', id: bobId, data: { ...paired, note: 'Bob, from the bakery' } });
+  t.match(noted, { id: bobId, note: 'Bob, from the bakery', self_chosen_name: paired['self_chosen_name'], state: 'trusted' }, 'only the note changed');
+  t.equal((await resource(alice, 'get', { resource_type: 'peers', id: bobId }))['note'], 'Bob, from the bakery');
+  const linkOnEdit = await attempt(alice, 'update', { resource_type: 'peers', id: bobId, data: { ...noted, link: bobIdentity['link'] } });
+  t.match(linkOnEdit.error, { code: -32011, message: /a pairing link only adds a peer/ });
+
   const revoked = await resource(alice, 'delete', { resource_type: 'peers', id: bobId });
   t.match(revoked, { id: bobId, state: 'revoked' });
   t.same(await rows(alice, 'peers'), [], 'a revoked peer leaves the list');
@@ -91,7 +100,8 @@ t.test('paging and sorting as Nexus sends them; a request sent is withdrawn by d
   const [bob, alice, carol] = await Promise.all([startNode(t), startNode(t), startNode(t)]);
   const link = (await bob.call('identity'))['link'] as string;
   await resource(alice, 'create', { resource_type: 'peers', data: { link } });
-  await resource(carol, 'create', { resource_type: 'peers', data: { link } });
+  const requested = await resource(carol, 'create', { resource_type: 'peers', data: { link, note: 'my neighbour' } });
+  t.match(requested, { state: 'requested', note: 'my neighbour' }, 'a note may be given when adding');
 
   const all = await resource(bob, 'list', { resource_type: 'requests', sort_by: 'created_at', sort_order: 'asc' });
   t.match(all, { total: 2, page: 1, page_size: 2 });
@@ -112,8 +122,8 @@ t.test('paging and sorting as Nexus sends them; a request sent is withdrawn by d
 t.test('what the manifest turns off, unknown verbs and bad params are refused with a reason', async (t) => {
   const node = await startNode(t);
   const refused = async (verb: string, params: Record<string, unknown>) => (await attempt(node, verb, params)).error;
-  t.match(await refused('update', { resource_type: 'peers', id: 'a'.repeat(51) + 'q', data: {} }), { code: -32012, message: /^not_available: Peers: update is not offered here; .*delete revokes it/ });
-  t.match(await refused('create', { resource_type: 'requests', data: {} }), { code: -32012, message: /adding a peer with its pairing link/ });
+  t.match(await refused('update', { resource_type: 'peers', id: 'a'.repeat(51) + 'q', data: { note: 'x' } }), { code: -32013, message: /no paired or requested peer/ });
+  t.match(await refused('create', { resource_type: 'requests', data: {} }), { code: -32012, message: /^not_available: Pairing requests: create is not offered here; .*adding a peer with its pairing link/ });
   t.match(await refused('delete', { resource_type: 'requests', id: '0'.repeat(32) }), { code: -32012, message: /decision "reject"/ });
   t.match(await refused('rename', { resource_type: 'peers' }), { code: -32601, message: /unknown method "resources\.rename"/ });
   t.match(await refused('list', { resource_type: 'files' }), { code: -32602, message: /unknown resource_type "files"; p2p-comm serves "peers", "requests"/ });

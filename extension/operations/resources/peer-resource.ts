@@ -12,13 +12,16 @@ import type { ResourceRow, ResourceType } from './resource-type';
  * `peers`: the paired peers (and those that revoked this node, so the
  * person sees why they went quiet), and the peers this node asked to pair
  * with, whose row shows the request's state until the other person
- * accepts. Adding one pairs by link; deleting one revokes it, or withdraws
- * the request. The name is the one the peer chose: its column says so.
+ * accepts. Adding one pairs by link; editing one sets the person's own
+ * note about it; deleting one revokes it, or withdraws the request. The
+ * name is the one the peer chose: its column says so, and the note beside
+ * it is the person's own words.
  */
 function pairedRow(peer: TrustedPeerRecord, node: NodeContext): ResourceRow {
   return {
     id: peer.peerId,
     self_chosen_name: peer.displayName,
+    note: node.notes.get(peer.peerId),
     fingerprint: fingerprintOf(peer.publicKey),
     safety_number: safetyNumber(node.identity.publicKey, peer.publicKey),
     state: peer.state,
@@ -36,6 +39,7 @@ function requestedRow(request: PendingOutgoing, node: NodeContext): ResourceRow 
   return {
     id: request.peerId,
     self_chosen_name: request.displayName,
+    note: node.notes.get(request.peerId),
     fingerprint: fingerprintOf(request.publicKey),
     safety_number: safetyNumber(node.identity.publicKey, request.publicKey),
     state: 'requested',
@@ -72,6 +76,7 @@ export const peerResource: ResourceType = {
   async create(data, node) {
     const outcome = await pair({ link: data['link'] }, node);
     const peerId = (outcome.data as { peer: string }).peer;
+    if (typeof data['note'] === 'string') node.notes.set(peerId, data['note']);
     const row = rowOf(peerId, node);
     if (row === undefined) {
       throw new P2pError('NOT_FOUND', `the request to ${peerId} was made but is no longer pending (${outcome.message ?? 'no reason given'}); look for it under Peers`);
@@ -79,19 +84,29 @@ export const peerResource: ResourceType = {
     return { data: row, message: outcome.message };
   },
 
+  /** Only the note changes: the rest of the row (sent back by Nexus's form) is the peer's and is not edited. */
+  async update(id, data, node) {
+    if (rowOf(id, node) === undefined) throw new P2pError('NOT_FOUND', `no paired or requested peer ${id}; refresh the list`);
+    if (data['link'] !== undefined) {
+      throw new P2pError('INVALID_INPUT', 'a pairing link only adds a peer: add it as a new peer instead');
+    }
+    if (data['note'] !== undefined) node.notes.set(id, data['note'] as string | null);
+    return { data: rowOf(id, node), message: data['note'] === undefined ? 'nothing to change' : 'note saved' };
+  },
+
   async delete(id, node) {
     const state = node.trust.stateOf(id);
     if (state === 'trusted' || state === 'revoked_by_peer') {
       const outcome = await revoke({ peer: id }, node);
+      node.notes.remove(id);
       return { data: { id, ...(outcome.data as Record<string, unknown>) }, message: outcome.message };
     }
     if (node.pending.removeOutgoingForPeer(id) !== undefined) {
+      node.notes.remove(id);
       return { data: { id, state: 'withdrawn' }, message: 'the pairing request is withdrawn: it is no longer sent' };
     }
     throw new P2pError('NOT_FOUND', `no paired or requested peer ${id}; refresh the list`);
   },
 
-  unavailable: {
-    update: 'a peer’s name is the one it chose and its key is pinned at pairing, so nothing about a peer is edited here; delete revokes it',
-  },
+  unavailable: {},
 };

@@ -90,8 +90,11 @@ export const requestResource: ResourceType = {
       }
       throw new P2pError('NOT_FOUND', `no pending request ${id}; it may have been answered or expired: refresh the list`);
     }
+    const decision = data['decision'] as 'accept' | 'reject' | undefined;
+    if (decision === undefined) {
+      throw new P2pError('INVALID_INPUT', 'choose a decision, accept or reject, after comparing the fingerprint with the one the other person gives you');
+    }
     checkShownIdentity(request, data, node);
-    const decision = data['decision'] as 'accept' | 'reject';
     const outcome =
       decision === 'accept' ? await accept({ request_id: id, peer: request.peerId }, node) : await reject({ request_id: id }, node);
     return { data: { id, decision, ...(outcome.data as Record<string, unknown>) }, message: outcome.message };

@@ -146,7 +146,8 @@ export class ResourceParams {
       required: ['resource_type', ...requiredFields],
     });
     const editable = pick(properties, 'editable');
-    const editableRequired = required.filter((name) => Object.hasOwn(editable, name));
+    // `required` names what a new row needs; what an update needs is its handler's to say.
+    const createRequired = required.filter((name) => Object.hasOwn(editable, name));
     const schemas: Record<ResourceVerb, Record<string, unknown>> = {
       list: envelope(
         {
@@ -161,13 +162,13 @@ export class ResourceParams {
       delete: envelope({ id: idSchema }, ['id']),
       // A new row has only what the person typed.
       create: envelope(
-        { data: { type: 'object', properties: editable, required: editableRequired, additionalProperties: false } },
+        { data: { type: 'object', properties: editable, required: createRequired, additionalProperties: false } },
         ['data'],
       ),
       // Nexus's edit form sends the whole row back with the edited fields: the
       // row's other fields are accepted, if they are what a row holds.
       update: envelope(
-        { id: idSchema, data: { type: 'object', properties, required: editableRequired, additionalProperties: false } },
+        { id: idSchema, data: { type: 'object', properties, additionalProperties: false } },
         ['id', 'data'],
       ),
     };

@@ -99,18 +99,26 @@ t.test('update takes the row back with the decision, as Nexus’s form sends it'
     id: REQUEST,
     data: { decision: 'reject' },
   });
-  t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: row }), { name: 'INVALID_INPUT', message: /params\.data is missing the required field "decision"/ });
+  t.same(params.parse('update', { resource_type: 'requests', id: REQUEST, data: row }).verb, 'update', 'what an update needs is its handler’s to say');
   t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { decision: 'maybe' } }), { message: /params\.data\.decision must be one of "accept", "reject"/ });
   t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { decision: 'accept', note: 'x' } }), { message: /unexpected field "note"/ });
   t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { ...row, decision: 'accept', fingerprint: 'AB' } }), { message: /params\.data\.fingerprint is not in the expected format/ }, 'echoed fields must be what a row holds');
+});
+
+t.test('a peer is updated with its note only; a note is plain text', async (t) => {
+  t.same(params.parse('update', { resource_type: 'peers', id: PEER, data: { id: PEER, note: 'Alice from the bakery', state: 'trusted' } }).verb, 'update');
+  t.same(params.parse('update', { resource_type: 'peers', id: PEER, data: { note: null } }).verb, 'update', 'null clears it');
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'x'.repeat(201) } }), { name: 'INVALID_INPUT', message: /params\.data\.note must NOT have more than 200 characters/ });
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'Alice\u202e' } }), { message: /params\.data\.note is not in the expected format/ });
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'a\nb' } }), { message: /params\.data\.note is not in the expected format/ });
 });
 
 t.test('the registry refuses a manifest and handlers that disagree', async (t) => {
   t.throws(() => new ResourceRegistry({ ...manifest.resources, groups: { label: 'Groups', schema: { properties: { id: { type: 'string', 'x-resource-role': 'id' } } } } }), /declares resource type "groups" but no handler/);
   t.throws(() => new ResourceRegistry({ peers: manifest.resources['peers']! }), /resource handlers without a manifest declaration: requests/);
   t.throws(
-    () => new ResourceRegistry({ ...manifest.resources, peers: { ...manifest.resources['peers']!, capabilities: { update: true } } }),
-    /resource type "peers": the manifest offers update, its handler does not agree/,
+    () => new ResourceRegistry({ ...manifest.resources, requests: { ...manifest.resources['requests']!, capabilities: { create: true, update: true, delete: false } } }),
+    /resource type "requests": the manifest offers create, its handler does not agree/,
   );
   const { delete: _revoke, ...peersWithoutDelete } = peerResource;
   t.throws(() => new ResourceRegistry(manifest.resources, { ...RESOURCE_TYPES, peers: peersWithoutDelete }), /offers delete/);
