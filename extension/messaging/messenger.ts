@@ -2,12 +2,13 @@ import type { MessagingConfig } from '../config';
 import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
+import { hexOf } from '../common/hex';
 import { cachedPublicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
 import { DIGEST_BYTES, type InboxStore, type StoredMessage } from '../store/inbox';
-import type { Delivery, OutboxStore, OutgoingMessage } from '../store/outbox';
+import { type Delivery, isFinal, type OutboxStore, type OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
 import { AckReason, AckStatus, ackReasonName } from '../wire/delivery-codes';
 import { decodeHello, encodeHello, type Hello } from '../wire/hello';
@@ -731,14 +732,6 @@ export class Messenger implements SessionListener {
     timer.unref();
     this.timers.push(timer);
   }
-}
-
-function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-}
-
-function isFinal(state: OutgoingMessage['state']): boolean {
-  return state === 'delivered' || state === 'expired' || state === 'failed';
 }
 
 /** Resolves once the inbox stores a message of this peer with a cursor above `after`, or after `waitMs`. */

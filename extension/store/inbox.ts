@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
+import { hexOf } from '../common/hex';
 import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import { FifoMap } from './fifo-map';
 import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from './journal';
@@ -272,7 +273,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     const peer = this.peers.get(peerId);
     const known = peer?.seen.get(messageId)?.digest ?? peer?.unacked.get(messageId)?.digest;
     if (known === undefined) return 'new';
-    return known === hex(digest) ? 'duplicate' : 'id_reused';
+    return known === hexOf(digest) ? 'duplicate' : 'id_reused';
   }
 
   /**
@@ -567,7 +568,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     const peer = this.stateOf(message.peerId);
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
     this.forget(peer, message.messageId);
-    const digest = hex(message.digest);
+    const digest = hexOf(message.digest);
     const unacked: UnackedMessage = { cursor: message.cursor, messageId: message.messageId, size: message.content.length, place, digest };
     peer.messages.push(unacked);
     peer.unacked.set(message.messageId, unacked);
@@ -691,10 +692,6 @@ function rememberedBy(peer: PeerState): number {
   return peer.seen.size + peer.storingIds.size;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-}
-
 /** Guards the file: operations and the network check their input earlier. */
 function checkIncoming(message: ReceivedMessage): void {
   checkMessageFields(message);
@@ -763,7 +760,7 @@ function decodeRecord(body: Uint8Array): InboxRecord {
   } else if (kind === SEEN) {
     const messageId = Buffer.from(reader.bytes(16)).toString('hex');
     const peerId = peerIdFromPublicKey(reader.bytes(32));
-    record = { kind: 'seen', peerId, messageId, entry: { digest: hex(reader.bytes(DIGEST_BYTES)), storedAt: reader.uint() } };
+    record = { kind: 'seen', peerId, messageId, entry: { digest: hexOf(reader.bytes(DIGEST_BYTES)), storedAt: reader.uint() } };
   } else if (kind === HIGH_WATER) {
     record = { kind: 'high-water', cursor: reader.uint() };
   } else {

@@ -462,7 +462,8 @@ export class OutboxStore {
   }
 }
 
-function isFinal(state: OutgoingState): boolean {
+/** Delivered, expired or failed: nothing changes such a message any more. */
+export function isFinal(state: OutgoingState): boolean {
   return state === 'delivered' || state === 'expired' || state === 'failed';
 }
 

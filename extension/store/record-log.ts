@@ -733,6 +733,7 @@ function frame(bodies: readonly Uint8Array[]): Uint8Array[] {
   return parts;
 }
 
+/** The buffers one after another from `position`, in one writev unless the system writes less than asked; returns the length written. */
 async function writeAll(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
   let pending = buffers.filter((buffer) => buffer.length > 0);
   let written = 0;
