@@ -256,12 +256,6 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     return store;
   }
 
-  /** The duplicate check: this peer's message is in the inbox now, or was stored within seenRetentionMs (even if acked since). */
-  hasMessage(peerId: string, messageId: string): boolean {
-    this.forgetOldSeen();
-    return knowsId(this.peers.get(peerId), messageId);
-  }
-
   /**
    * The duplicate check with the message's digest: a message id this peer
    * used within seenRetentionMs (or still unacked) is a duplicate when the
@@ -281,7 +275,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
    * message id its sender already used (CONFLICT; recognize tells which
    * case); a copy of a message still being written waits for that write
    * first, so it is a duplicate only once the original is really stored.
-   * hasMessage and recognize answer for stored messages only.
+   * recognize answers for stored messages only.
    */
   async add(message: ReceivedMessage): Promise<StoredMessage> {
     this.forgetOldSeen();
