@@ -28,8 +28,15 @@ export const UNNAMED_PEER = 'unnamed peer';
 const INVISIBLE = '\\p{Default_Ignorable_Code_Point}\\u2800';
 const FORBIDDEN_CLASS = `\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}${INVISIBLE}`;
 
+/**
+ * The characters a schema pattern forbids, for any text a person reads on
+ * a terminal or in a dialog (display names, the notes about peers): what
+ * both JavaScript and Rust regex engines read, so without \p{Cs}.
+ */
+export const SCHEMA_FORBIDDEN_CLASS = `\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INVISIBLE}`;
+
 /** The set_display_name schema's pattern, as written in manifest.json. */
-export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}${INVISIBLE}]+$`;
+export const DISPLAY_NAME_SCHEMA_PATTERN = `^[^${SCHEMA_FORBIDDEN_CLASS}]+$`;
 
 /** Whole-name check, length included; state files check stored names with it. */
 export const DISPLAY_NAME_PATTERN = new RegExp(`^[^${FORBIDDEN_CLASS}]{1,${MAX_DISPLAY_NAME_LENGTH}}$`, 'u');

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { SCHEMA_FORBIDDEN_CLASS } from '../common/display-name';
 import { closedObject, StateFileFormat, TIME_SCHEMA } from '../common/json-state-file';
 import { P2pError } from '../common/errors';
 import { PEER_ID_PATTERN } from '../common/peer-id';
@@ -27,7 +28,7 @@ export const DEFAULT_PEER_NOTE_LIMITS: PeerNoteLimits = { maxNoteLength: 200, ma
  * default-ignorable characters, line and paragraph separators), since the
  * reference host prints notes on a terminal.
  */
-export const PEER_NOTE_PATTERN = '^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Default_Ignorable_Code_Point}\\u2800]*$';
+export const PEER_NOTE_PATTERN = `^[^${SCHEMA_FORBIDDEN_CLASS}]*$`;
 
 interface NoteEntry {
   note: string;
