@@ -17,13 +17,20 @@ import type { ResourceRow, ResourceType } from './resource-type';
  * name is the one the peer chose: its column says so, and the note beside
  * it is the person's own words.
  */
+/** The columns every row has, paired or requested: who it is, and the person's own note. */
+function identityColumns(peerId: string, selfChosenName: string, publicKey: Uint8Array, node: NodeContext): ResourceRow {
+  return {
+    id: peerId,
+    self_chosen_name: selfChosenName,
+    note: node.notes.get(peerId),
+    fingerprint: fingerprintOf(publicKey),
+    safety_number: safetyNumber(node.identity.publicKey, publicKey),
+  };
+}
+
 function pairedRow(peer: TrustedPeerRecord, node: NodeContext): ResourceRow {
   return {
-    id: peer.peerId,
-    self_chosen_name: peer.displayName,
-    note: node.notes.get(peer.peerId),
-    fingerprint: fingerprintOf(peer.publicKey),
-    safety_number: safetyNumber(node.identity.publicKey, peer.publicKey),
+    ...identityColumns(peer.peerId, peer.displayName, peer.publicKey, node),
     state: peer.state,
     request_state: null,
     online: node.network.isOnline(peer.peerId),
@@ -37,11 +44,7 @@ function pairedRow(peer: TrustedPeerRecord, node: NodeContext): ResourceRow {
 
 function requestedRow(request: PendingOutgoing, node: NodeContext): ResourceRow {
   return {
-    id: request.peerId,
-    self_chosen_name: request.displayName,
-    note: node.notes.get(request.peerId),
-    fingerprint: fingerprintOf(request.publicKey),
-    safety_number: safetyNumber(node.identity.publicKey, request.publicKey),
+    ...identityColumns(request.peerId, request.displayName, request.publicKey, node),
     state: 'requested',
     request_state: request.state,
     online: false,
