@@ -361,7 +361,7 @@ export class Messenger implements SessionListener {
     const receipt = openReceipt(body, { acker: cachedPublicKeyFromPeerId(peerId), sender: identity.publicKey, session });
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
-    if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(Buffer.from(exception.messageId).toString('hex'), exception);
+    if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(hexOf(exception.messageId), exception);
     if (typeof receipt === 'string' || covered === null || ![...exceptions.keys()].every((id) => covered.has(id))) {
       network.refuse(peerId, 'bad_receipt');
       return;
@@ -678,7 +678,7 @@ export class Messenger implements SessionListener {
     const name = ackReasonName(reason);
     const charged = charge === 'charged' || (charge === 'after_allowance' && this.pastAllowance(peerId));
     this.deps.network.refuse(peerId, `message_${name}`, charged);
-    const id = Buffer.from(messageId).toString('hex');
+    const id = hexOf(messageId);
     this.deps.events.tally('p2p.message.rejected', peerId, name, { peer: peerId, message_id: id, reason: name, side: 'local' });
     return { messageId: new Uint8Array(messageId), status, reason };
   }

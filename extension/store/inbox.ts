@@ -752,7 +752,7 @@ function decodeRecord(body: Uint8Array): InboxRecord {
   } else if (kind === ACKED) {
     record = { kind: 'acked', peerId: peerIdFromPublicKey(reader.bytes(32)), through: reader.uint() };
   } else if (kind === SEEN) {
-    const messageId = Buffer.from(reader.bytes(16)).toString('hex');
+    const messageId = hexOf(reader.bytes(16));
     const peerId = peerIdFromPublicKey(reader.bytes(32));
     record = { kind: 'seen', peerId, messageId, entry: { digest: hexOf(reader.bytes(DIGEST_BYTES)), storedAt: reader.uint() } };
   } else if (kind === HIGH_WATER) {

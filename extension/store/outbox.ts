@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hexOf } from '../common/hex';
 import { P2pError } from '../common/errors';
 import { FifoMap } from './fifo-map';
 import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from './journal';
@@ -548,7 +549,7 @@ function decodeRecord(body: Uint8Array): OutboxRecord {
       message: { ...fields, content, createdAt, expiresAt, state: 'queued', updatedAt: createdAt, reason: null, attempts: 0 },
     };
   } else if (kind === STATE) {
-    const messageId = Buffer.from(reader.bytes(16)).toString('hex');
+    const messageId = hexOf(reader.bytes(16));
     record = { kind: 'state', messageId, change: readState(reader) };
   } else if (kind === FINAL) {
     const fields = readMessageFields(reader);
@@ -562,7 +563,7 @@ function decodeRecord(body: Uint8Array): OutboxRecord {
     const count = reader.u32();
     const deliveries: Delivery[] = [];
     // Each entry checks that it is there, so a count the body cannot hold fails at its end, not with a huge allocation.
-    for (let index = 0; index < count; index += 1) deliveries.push({ messageId: Buffer.from(reader.bytes(16)).toString('hex'), attempts: reader.u32() });
+    for (let index = 0; index < count; index += 1) deliveries.push({ messageId: hexOf(reader.bytes(16)), attempts: reader.u32() });
     record = { kind: 'delivered', updatedAt, deliveries };
   } else {
     throw new Error(`its kind is ${kind}`);

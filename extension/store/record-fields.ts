@@ -1,4 +1,5 @@
 import { P2pError } from '../common/errors';
+import { hexOf } from '../common/hex';
 import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import type { RecordReader, RecordWriter } from './record-log';
 import { quoteUntrusted } from '../common/quote-text';
@@ -58,7 +59,7 @@ export function writeMessageFields(writer: RecordWriter, fields: MessageFields):
 }
 
 export function readMessageFields(reader: RecordReader): MessageFields {
-  const messageId = Buffer.from(reader.bytes(16)).toString('hex');
+  const messageId = hexOf(reader.bytes(16));
   const peerId = peerIdFromPublicKey(reader.bytes(32));
   const type = codeOf(MESSAGE_TYPES, reader.u8(), 'message type');
   const correlationLength = reader.u8();
