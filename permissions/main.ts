@@ -236,7 +236,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   if (plugins.length === 0) plugins = [createPlugin(hostDir, 'agent', ALL_OPERATIONS)];
   if (policy === undefined && process.stdin.isTTY !== true) {
     process.stderr.write(
-      'p2p-comm-host: warning: the input is not a terminal, so dialogs may not be answerable here; a call whose dialog gets no answer is refused (nothing is remembered). Answer dialogs with --policy FILE for unattended runs.\n',
+      'p2p-comm-host: warning: the input is not a terminal, so dialogs can be answered only on the web page (its login link is printed below); a call whose dialog gets no answer is refused (nothing is remembered). Answer dialogs with --policy FILE for unattended runs.\n',
     );
   }
   const notice = (line: string): void => void process.stderr.write(`p2p-comm-host: ${line}\n`);
@@ -269,13 +269,15 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       `  pairing link ${printable(String(data['link']))}`,
       `  ${printable(String(data['dht']))}`,
       `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; their secrets are in ${pluginsDirectory(hostDir)})`,
+      `  web page     ${node.pageLoginUrl}`,
+      `               (open it in a browser on this machine: peers, pairing requests, dialogs; the link logs you in, keep it to yourself)`,
       `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}" (the secret goes through a pipe, not the command line):`,
       `  node -e 'const p = require(process.argv[1]); process.stdout.write(JSON.stringify({plugin_id: p.id, secret: p.secret}))' ${shellQuote(secretFile)} \\`,
       `    | curl -s -H "content-type: application/json" --data-binary @- ${node.apiUrl}/api/v1/auth/token`,
       `then calls operations with it:`,
       `  curl -s -H "authorization: Bearer <token>" -H "content-type: application/json" -d '{"input":{}}' ${node.apiUrl}/api/v1/extensions/p2p-comm/status`,
       policy === undefined
-        ? `Approvals are asked here (unanswered for ${timeoutSeconds} s: refused). Press Ctrl-C to stop.`
+        ? `Approvals are asked here and on the web page; the first answer counts (unanswered for ${timeoutSeconds} s: refused). Press Ctrl-C to stop.`
         : `Approvals answered by ${printable(policy)}. Press Ctrl-C to stop.`,
       '',
     ].join('\n'),

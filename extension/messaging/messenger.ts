@@ -625,7 +625,7 @@ export class Messenger implements SessionListener {
     this.deps.events.enqueue({
       type: 'p2p.message.received',
       subject: peerId,
-      data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length },
+      data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length, cursor: stored.cursor },
     });
     return 'stored';
   }

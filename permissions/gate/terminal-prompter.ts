@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { printable, printableJson } from '../terminal-text';
-import { NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from './types';
+import { AnsweredElsewhere, NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from './types';
 
 /**
  * Asks the person at the terminal. One question at a time, even when several
@@ -84,7 +84,12 @@ export class TerminalPrompter implements Prompter {
       for (;;) {
         const line = await this.lines.next();
         if (signal.aborted) {
-          this.output.write('\n(no answer in time: this call was refused; nothing was remembered)\n');
+          const reason: unknown = signal.reason;
+          this.output.write(
+            reason instanceof AnsweredElsewhere
+              ? `\n(answered on ${reason.where}: ${reason.answer})\n`
+              : '\n(no answer in time: this call was refused; nothing was remembered)\n',
+          );
           return 'deny';
         }
         if (line === undefined) {

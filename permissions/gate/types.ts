@@ -98,3 +98,37 @@ export type GateVerdict =
 export class NobodyToAskError extends Error {
   override name = 'NobodyToAskError';
 }
+
+/**
+ * The reason a prompter's question is taken down because another prompter
+ * asking the same question got an answer first (the terminal and the web
+ * page ask together): the prompter says where it was answered, not that
+ * time ran out.
+ */
+export class AnsweredElsewhere extends Error {
+  override name = 'AnsweredElsewhere';
+
+  constructor(
+    readonly where: string,
+    readonly answer: string,
+  ) {
+    super(`answered on ${where}: ${answer}`);
+  }
+}
+
+/** Each answer of a dialog with what it means, in the order offered. */
+export const PERMISSION_ANSWERS: readonly { answer: PermissionAnswer; meaning: string }[] = [
+  { answer: 'approve', meaning: 'Approve from now on' },
+  { answer: 'once', meaning: 'Once, for this call' },
+  { answer: 'deny', meaning: 'Deny and revoke' },
+];
+export const SCOPE_ANSWERS: readonly { answer: ScopeAnswer; meaning: string }[] = [
+  { answer: 'allow', meaning: 'Allow from now on' },
+  { answer: 'once', meaning: 'Once, for this call' },
+  { answer: 'deny', meaning: 'Deny from now on' },
+  { answer: 'deny_once', meaning: 'Deny once' },
+];
+export const RISK_ANSWERS: readonly { answer: RiskAnswer; meaning: string }[] = [
+  { answer: 'approve', meaning: 'Run this call' },
+  { answer: 'deny', meaning: 'Deny' },
+];

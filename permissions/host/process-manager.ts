@@ -82,9 +82,14 @@ export class ExtensionSupervisor {
   }
 
   /** One execute call; waits for a restart in progress, up to the restart wait. */
-  async execute(operation: string, input: unknown): Promise<RpcResponse> {
+  execute(operation: string, input: unknown): Promise<RpcResponse> {
+    return this.call('execute', { operation, input });
+  }
+
+  /** Any JSON-RPC call (`resources.list`, ...); waits for a restart in progress, up to the restart wait. */
+  async call(method: string, params: unknown): Promise<RpcResponse> {
     const extension = this.ready ?? (await this.waitForRestart());
-    return extension.execute(operation, input);
+    return extension.call(method, params);
   }
 
   /** Shuts the extension down as Nexus does (answer, then killed after 5 s); nothing is restarted afterwards. */

@@ -56,6 +56,14 @@ export interface HostApiDeps {
   events: Pick<EventHub, 'subscribe' | 'maxSubscribersPerPlugin'>;
   /** What the listing reports as `permitted`, and which events a plugin's stream carries. */
   permissions: PluginPermissions;
+  /** The person's web page, on the same port (paths `/` and `/ui/...`), with its own rules for browsers. */
+  page?: PageHandler;
+}
+
+/** Serves the paths it claims; the Host API has checked the Host header first. */
+export interface PageHandler {
+  serves(path: string): boolean;
+  handle(request: IncomingMessage, response: ServerResponse, port: number): Promise<void>;
 }
 
 export interface HostApiOptions {
@@ -148,8 +156,11 @@ export class HostApi {
   }
 
   private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    this.refuseForeignCallers(request);
+    this.refuseOtherHostNames(request);
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const page = this.deps.page;
+    if (page?.serves(path) === true && this.port !== undefined) return page.handle(request, response, this.port);
+    refuseBrowsers(request);
     const matching = this.routes
       .map((route) => ({ route, match: route.path.exec(path) }))
       .filter((candidate): candidate is { route: Route; match: RegExpExecArray } => candidate.match !== null);
@@ -165,24 +176,17 @@ export class HostApi {
   }
 
   /**
-   * A web page the user visits can make the browser send requests here: to
-   * 127.0.0.1 directly (the browser then adds Origin or Sec-Fetch-Site), or
+   * A web page the user visits can make the browser send requests here
    * through a name of its own that it re-points at 127.0.0.1 (DNS
-   * rebinding: the Host header then carries that name). Plugins are local
-   * programs, which send neither header and address the API by its own name.
+   * rebinding): the Host header then carries that name. Plugins and the
+   * person's own page address this host by its own name.
    */
-  private refuseForeignCallers(request: IncomingMessage): void {
+  private refuseOtherHostNames(request: IncomingMessage): void {
     const host = request.headers.host?.toLowerCase();
     if (this.port === undefined || (host !== `${HOST}:${this.port}` && host !== `localhost:${this.port}`)) {
       throw new HttpError(421, {
         error: 'Misdirected request',
         details: { code: 'host_not_allowed', message: `this API answers only requests addressed to ${HOST}:${this.port} or localhost:${this.port}` },
-      });
-    }
-    if (request.headers.origin !== undefined || request.headers['sec-fetch-site'] !== undefined) {
-      throw new HttpError(403, {
-        error: 'Forbidden',
-        details: { code: 'browser_request', message: 'requests from web pages are refused: only local programs (plugins) may use this API' },
       });
     }
   }
@@ -311,6 +315,21 @@ export class HostApi {
       return;
     }
     sendJson(request, response, 500, { error: 'Internal server error' });
+  }
+}
+
+/**
+ * A web page can also make the browser send requests to 127.0.0.1
+ * directly; the browser then adds Origin or Sec-Fetch-Site. Plugins are
+ * local programs, which send neither: the API is theirs alone (the person's
+ * page under /ui/ has its own rules).
+ */
+function refuseBrowsers(request: IncomingMessage): void {
+  if (request.headers.origin !== undefined || request.headers['sec-fetch-site'] !== undefined) {
+    throw new HttpError(403, {
+      error: 'Forbidden',
+      details: { code: 'browser_request', message: 'requests from web pages are refused: only local programs (plugins) may use this API' },
+    });
   }
 }
 

@@ -19,6 +19,11 @@ import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
 import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { PluginDirectory } from '../plugins/plugin-directory';
+import { FirstAnswerPrompter } from '../gate/first-answer-prompter';
+import { PagePrompter } from '../page/page-prompter';
+import { PageServer } from '../page/page-server';
+import { PageSessions } from '../page/page-sessions';
+import { PeerActivity } from '../page/peer-activity';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
 
@@ -52,6 +57,8 @@ export interface NodeOptions {
 
 export interface RunningNode {
   apiUrl: string;
+  /** Opens the person's web page and logs the browser in; as secret as a plugin's secret. */
+  pageLoginUrl: string;
   grants: GrantStore;
   audit: AuditLog;
   tokens: TokenStore;
@@ -97,9 +104,19 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const grants = GrantStore.open(options.hostDir);
   for (const plugin of options.plugins) grants.register(plugin);
   const audit = AuditLog.open(options.hostDir);
-  const basePrompter: Prompter = options.policyFile === undefined ? new TerminalPrompter() : new PolicyPrompter(loadPolicy(options.policyFile));
+  // Set once the page exists; the dialogs it shows may change before that.
+  let page: PageServer | undefined;
+  const pagePrompter = options.policyFile === undefined ? new PagePrompter(() => page?.changed()) : undefined;
+  const basePrompter: Prompter =
+    pagePrompter === undefined
+      ? new PolicyPrompter(loadPolicy(options.policyFile as string))
+      : new FirstAnswerPrompter([
+          { where: 'the terminal', prompter: new TerminalPrompter() },
+          { where: 'the web page', prompter: pagePrompter },
+        ]);
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
   const notices = new HostNotices(options.onNotice ?? (() => undefined));
+  const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
@@ -110,6 +127,8 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     onEvent: (event) => {
       events.publish(event);
       notices.event(event);
+      activity.event(event);
+      if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
     },
     onExit: (exit) => notices.exited(exit),
     onRestart: (pid) => notices.restarted(pid),
@@ -119,6 +138,8 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
   const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
+  const sessions = new PageSessions();
+  page = new PageServer({ manifest, call: (method, params) => pump.around(() => supervisor.call(method, params)), dialogs: pagePrompter, activity, sessions });
   const api = new HostApi(
     {
       plugins: new PluginDirectory(options.hostDir, { declared: options.plugins, onLoaded: (plugin) => grants.register(plugin) }),
@@ -132,10 +153,15 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
         describeCall: (operation, input) => facts.describe(operation, input),
         ...(options.dialogTimeoutMs === undefined ? {} : { dialogTimeoutMs: options.dialogTimeoutMs }),
       }),
-      execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)),
+      execute: async (operation, input) => {
+        const outcome = await pump.around(() => supervisor.execute(operation, input));
+        activity.call(operation, input, outcome.result);
+        return outcome;
+      },
       extension: manifest,
       events,
       permissions: grantPermissions(grants),
+      page,
     },
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );
@@ -143,6 +169,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   pump.start();
   return {
     apiUrl: `http://${address.host}:${address.port}`,
+    pageLoginUrl: `http://${address.host}:${address.port}/ui/login?code=${sessions.loginCode}`,
     grants,
     audit,
     tokens,
