@@ -93,7 +93,7 @@ export class TerminalPrompter implements Prompter {
           return 'deny';
         }
         if (line === undefined) {
-          this.output.write('\n(the input is closed: nobody can answer; this call is refused, nothing is remembered)\n');
+          this.output.write('\n(the input is closed: this question cannot be answered here; nothing is remembered)\n');
           throw new NobodyToAskError('the terminal\'s input is closed, so nobody can answer (run the host on a terminal, or answer dialogs with --policy)');
         }
         const reply = line.trim().toLowerCase();

@@ -169,7 +169,7 @@ t.test('once the input has ended nobody can answer: every question fails, none i
   await shown('[d]eny and revoke: ');
   input.end();
   await t.rejects(answer, { name: 'NobodyToAskError', message: /input is closed/ });
-  t.match(output(), '(the input is closed: nobody can answer; this call is refused, nothing is remembered)');
+  t.match(output(), '(the input is closed: this question cannot be answered here; nothing is remembered)');
   await t.rejects(prompter.approveScope(SCOPE_CONTEXT, NEVER), { name: 'NobodyToAskError' });
   await t.rejects(prompter.approveHighRisk(RISK_CONTEXT, NEVER), { name: 'NobodyToAskError' });
 });
