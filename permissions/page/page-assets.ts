@@ -13,9 +13,12 @@ export const PAGE_SCRIPT = `'use strict';
 (() => {
   let fetching = false;
   let again = false;
-  const busy = (element) =>
-    element.contains(document.activeElement) && document.activeElement !== document.body ||
-    [...element.querySelectorAll('details[open] form')].some((form) => [...form.elements].some((input) => input.value !== input.defaultValue));
+  const typing = (element) => document.activeElement !== null && element.contains(document.activeElement) && document.activeElement.matches('input, textarea, select');
+  const changed = (input) =>
+    input instanceof HTMLSelectElement ? [...input.options].some((option) => option.selected !== option.defaultSelected) :
+    (input instanceof HTMLInputElement || input instanceof HTMLTextAreaElement) && input.value !== input.defaultValue;
+  const edited = (element) => [...element.querySelectorAll('details[open] form')].some((form) => [...form.elements].some(changed));
+  const busy = (element) => typing(element) || edited(element);
   const refresh = async () => {
     if (fetching) { again = true; return; }
     fetching = true;

@@ -38,10 +38,17 @@ export interface PageOptions {
   pageSize?: number;
   /** Open /ui/updates streams at once. */
   maxUpdateStreams?: number;
+  /**
+   * Open pages are told of changes at most this often: each one then
+   * fetches itself again, which costs the extension three calls, and a
+   * busy node has many message events a second.
+   */
+  minChangeIntervalMs?: number;
 }
 
 export const DEFAULT_PAGE_SIZE = 25;
 export const DEFAULT_MAX_UPDATE_STREAMS = 16;
+export const DEFAULT_MIN_CHANGE_INTERVAL_MS = 500;
 /** Room for a pairing link (3 KiB) and the row a form sends back. */
 export const MAX_FORM_BYTES = 64 * 1024;
 
@@ -77,7 +84,10 @@ export class PageServer {
   private readonly streams = new Set<ServerResponse>();
   private readonly pageSize: number;
   private readonly maxUpdateStreams: number;
+  private readonly minChangeIntervalMs: number;
   private readonly now: () => number;
+  private lastChangeAt = Number.NEGATIVE_INFINITY;
+  private changeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: PageDeps,
@@ -85,6 +95,7 @@ export class PageServer {
   ) {
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.maxUpdateStreams = options.maxUpdateStreams ?? DEFAULT_MAX_UPDATE_STREAMS;
+    this.minChangeIntervalMs = options.minChangeIntervalMs ?? DEFAULT_MIN_CHANGE_INTERVAL_MS;
     this.now = deps.now ?? Date.now;
   }
 
@@ -93,9 +104,18 @@ export class PageServer {
     return path === '/' || path === '/ui' || path.startsWith('/ui/');
   }
 
-  /** Tells every open page that something it shows may have changed. */
+  /** Tells every open page that something it shows may have changed: at once, or once the interval since the last telling has passed. */
   changed(): void {
-    for (const stream of this.streams) stream.write('event: change\ndata: \n\n');
+    if (this.changeTimer !== undefined || this.streams.size === 0) return;
+    const tell = (): void => {
+      this.changeTimer = undefined;
+      this.lastChangeAt = this.now();
+      for (const stream of this.streams) stream.write('event: change\ndata: \n\n');
+    };
+    const wait = this.lastChangeAt + this.minChangeIntervalMs - this.now();
+    if (wait <= 0) return tell();
+    this.changeTimer = setTimeout(tell, wait);
+    this.changeTimer.unref();
   }
 
   /** `port` is the one the Host API listens on: it names the session cookie. */

@@ -144,7 +144,7 @@ function field(name: string, schema: PropertySchema, current: unknown, required:
   let control: Html;
   if (schema.enum !== undefined) {
     const choices = schema.enum.filter((choice): choice is string => typeof choice === 'string');
-    control = html`<select name="field.${name}" required><option value="">choose…</option>${choices.map((choice) => html`<option value="${choice}"${choice === current ? ' selected' : ''}>${choice}</option>`)}</select>`;
+    control = html`<select name="field.${name}" required><option value=""${choices.includes(current as string) ? '' : ' selected'}>choose…</option>${choices.map((choice) => html`<option value="${choice}"${choice === current ? ' selected' : ''}>${choice}</option>`)}</select>`;
   } else if (input === 'textarea') {
     control = html`<textarea name="field.${name}" rows="3"${required ? ' required' : ''}${schema.maxLength === undefined ? '' : html` maxlength="${schema.maxLength}"`}>${shown}</textarea>`;
   } else {
