@@ -39,6 +39,8 @@ export const revoke: OperationHandler = async (input, node) => {
   const alreadyEnded = node.trust.get(peerId)?.state === 'revoked_by_peer';
   const revoked = node.trust.revoke(peerId);
   node.pending.removeOutgoingForPeer(peerId);
+  // The person's note goes with the pairing, whoever revoked it: a note outliving it would greet a re-pairing with stale words.
+  node.notes.remove(peerId);
   const notified = node.network.announceRevocation(peerId);
   await node.messenger.revokedHere(peerId);
   node.outbox.enqueue({

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Ajv from 'ajv';
 import t, { type Test } from 'tap';
 import { manifest } from '../../extension/common/manifest';
@@ -94,6 +96,12 @@ t.test('pair by pasting a link, accept after reading the fingerprint, revoke: al
   await eventually(async () => (await rows(bob, 'peers'))[0]?.['state'] === 'revoked_by_peer', 'bob to see the revocation');
   const gone = await attempt(alice, 'get', { resource_type: 'peers', id: bobId });
   t.match(gone.error, { code: -32013, message: /^not_found: Peers: nothing with id [a-z2-7]{52}; .*refresh the list/ });
+
+  // The revoke operation (a plugin's) forgets the person's note as deleting the row does.
+  await resource(bob, 'update', { resource_type: 'peers', id: aliceId, data: { note: 'Alice, who revoked me' } });
+  t.match(readFileSync(join(bob.dataDir, 'peer_notes.json'), 'utf8'), 'Alice, who revoked me');
+  await bob.call('revoke', { peer: aliceId });
+  t.notMatch(readFileSync(join(bob.dataDir, 'peer_notes.json'), 'utf8'), 'Alice, who revoked me', 'the note went with the pairing');
 });
 
 t.test('paging and sorting as Nexus sends them; a request sent is withdrawn by deleting its peer', async (t) => {

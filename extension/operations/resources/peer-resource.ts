@@ -101,7 +101,6 @@ export const peerResource: ResourceType = {
     const state = node.trust.stateOf(id);
     if (state === 'trusted' || state === 'revoked_by_peer') {
       const outcome = await revoke({ peer: id }, node);
-      node.notes.remove(id);
       return { data: { id, ...(outcome.data as Record<string, unknown>) }, message: outcome.message };
     }
     if (node.pending.removeOutgoingForPeer(id) !== undefined) {
