@@ -266,6 +266,10 @@ export class PendingRequests {
     const pending = file.incoming.find((existing) => existing.peer === entry.peer);
     if (pending !== undefined) return this.repeat(file, pending, entry);
     assertIdUnused(file.incoming, entry);
+    // The sender chooses the id: one of this node's own requests' would make two rows share an id where requests are listed.
+    if (file.outgoing.some((sent) => sent.request_id === entry.request_id)) {
+      throw new P2pError('CONFLICT', `request id ${entry.request_id} is the id of a request this node sent`);
+    }
     // More than one is evicted only when the limit was lowered since the file was written.
     const evicted = file.incoming.slice(0, Math.max(0, file.incoming.length - this.limits.maxIncoming + 1));
     this.commit({ ...file, incoming: [...file.incoming.slice(evicted.length), entry] });

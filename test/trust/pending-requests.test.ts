@@ -183,6 +183,19 @@ t.test('a request id cannot be taken over by another peer, and must be 32 hex ch
   t.same(store.incoming().map((r) => [r.displayName, r.latestClaim]), [['Alice', null]], 'nothing refused was stored');
 });
 
+t.test('an incoming request may not take the id of a request this node sent, even from the peer it went to', async (t) => {
+  const { store } = openStore(tempDir(t));
+  const sent = request('Bob');
+  store.addOutgoing(sent);
+  t.throws(() => store.receiveIncoming({ ...request('Mallory'), requestId: sent.requestId }), {
+    errorName: 'CONFLICT',
+    message: `request id ${sent.requestId} is the id of a request this node sent`,
+  });
+  t.throws(() => store.receiveIncoming({ ...request('Bob', sent.publicKey), requestId: sent.requestId }), { errorName: 'CONFLICT' });
+  t.same(store.incoming(), [], 'nothing was stored');
+  t.equal(addNew(store, request('Bob', sent.publicKey)).request.peerId, peerIdFromPublicKey(sent.publicKey), 'the same peer with an id of its own is a request');
+});
+
 t.test('outgoing requests: one per peer, and refused with LIMIT_REACHED when full', async (t) => {
   const { store, reopen } = openStore(tempDir(t), { maxOutgoing: 2 });
   const alice = request('Alice');
