@@ -136,7 +136,7 @@ t.test('what the manifest turns off, unknown verbs and bad params are refused wi
   t.match(await refused('rename', { resource_type: 'peers' }), { code: -32601, message: /unknown method "resources\.rename"/ });
   t.match(await refused('list', { resource_type: 'files' }), { code: -32602, message: /unknown resource_type "files"; p2p-comm serves "peers", "requests"/ });
   t.match(await refused('list', { resource_type: 'peers', page: 0 }), { code: -32602, message: /params\.page must be >= 1/ });
-  t.match(await refused('create', { resource_type: 'peers', data: { link: 'https://example.org/pair' } }), { code: -32011, message: /params\.data\.link is not in the expected format/ });
+  t.match(await refused('create', { resource_type: 'peers', data: { link: 'https://example.org/pair' } }), { code: -32011, message: /params\.data\.link\) is not in the expected format/ });
   t.match(await refused('update', { resource_type: 'requests', id: '0'.repeat(32), data: { decision: 'accept' } }), { code: -32013, message: /no pending request/ });
   t.match(await resource(node, 'list', { resource_type: 'peers' }), { items: [], total: 0 }, 'the process still answers');
 });

@@ -1,4 +1,4 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv, { type ValidateFunction } from 'ajv';
 import { describeSchemaError } from '../../common/describe-schema-error';
 import { P2pError } from '../../common/errors';
 import { firstJsonProblem } from '../../common/json-value';
@@ -82,7 +82,7 @@ export class ResourceParams {
     const method = `resources.${verb}`;
     const type = this.resourceType(verb, params);
     const object = params as Record<string, unknown>;
-    this.check(method, `${type}/${verb}`, object);
+    this.check(method, type, verb, object);
     switch (verb) {
       case 'list':
         return { verb, type, list: this.listRequest(type, object) };
@@ -106,11 +106,11 @@ export class ResourceParams {
     };
   }
 
-  private check(method: string, key: string, params: Record<string, unknown>): void {
-    const validate = this.validators.get(key) as ValidateFunction;
+  private check(method: string, type: string, verb: ResourceVerb, params: Record<string, unknown>): void {
+    const validate = this.validators.get(`${type}/${verb}`) as ValidateFunction;
     if (!validate(params)) {
       const error = (validate.errors ?? [])[0];
-      const reason = error === undefined ? 'do not match their schema' : describe(error);
+      const reason = error === undefined ? 'do not match their schema' : describeSchemaError(error, this.placeOf(type, error.instancePath));
       const inData = error?.instancePath.startsWith('/data') === true;
       throw new P2pError(inData ? 'INVALID_INPUT' : 'INVALID_PARAMS', `${method}: ${reason}`, {
         path: error?.instancePath ?? '',
@@ -121,10 +121,23 @@ export class ResourceParams {
     if (problem !== null) {
       throw new P2pError(
         'INVALID_INPUT',
-        `${method}: ${placeOf(problem.path)} holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text`,
+        `${method}: ${this.placeOf(type, problem.path)} holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text`,
         { path: problem.path, rule: problem.rule },
       );
     }
+  }
+
+  /**
+   * Where a schema error is, for the person at the form (Nexus shows only
+   * the message): a row field by its label as the form shows it, then its
+   * place in the params.
+   */
+  private placeOf(type: string, instancePath: string): string {
+    const place = instancePath === '' ? 'params' : `params${instancePath.replaceAll('/', '.')}`;
+    const field = /^\/data\/([^/]+)/.exec(instancePath)?.[1];
+    const properties = (this.types[type]?.schema['properties'] ?? {}) as Properties;
+    const label = field !== undefined && Object.hasOwn(properties, field) ? (properties[field]?.['x-display'] as { label?: unknown } | undefined)?.label : undefined;
+    return typeof label === 'string' ? `"${label}" (${place})` : place;
   }
 
   private compileType(type: string, definition: ResourceTypeDefinition, limits: ResourceLimits): void {
@@ -187,10 +200,4 @@ function isScalar(schema: Record<string, unknown>): boolean {
 }
 
 /** `/data/link` as `params.data.link`. */
-function placeOf(instancePath: string): string {
-  return instancePath === '' ? 'params' : `params${instancePath.replaceAll('/', '.')}`;
-}
 
-function describe(error: ErrorObject): string {
-  return describeSchemaError(error, placeOf(error.instancePath));
-}

@@ -70,7 +70,7 @@ t.test('create takes only what the person types, checked as pair checks a link',
     data: { link: 'p2p-comm://abc?x=1' },
   });
   t.match(refusal('create', { resource_type: 'peers', data: {} }), { name: 'INVALID_INPUT', message: /params\.data is missing the required field "link"/ });
-  t.match(refusal('create', { resource_type: 'peers', data: { link: 'https://example.org/x' } }), { name: 'INVALID_INPUT', message: /params\.data\.link is not in the expected format/ });
+  t.match(refusal('create', { resource_type: 'peers', data: { link: 'https://example.org/x' } }), { name: 'INVALID_INPUT', message: /^resources\.create: "Pairing link \(then compare the fingerprint with theirs\)" \(params\.data\.link\) is not in the expected format/ }, 'a row field is named by its label on the form');
   t.match(refusal('create', { resource_type: 'peers', data: { link: 'p2p-comm://abc', state: 'trusted' } }), { message: /params\.data has an unexpected field "state"/ }, 'no readonly field on a new row');
   t.match(refusal('create', { resource_type: 'peers', data: 'p2p-comm://abc' }), { message: /params\.data must be object/ });
   t.match(refusal('create', { resource_type: 'peers', data: { link: 'p2p-comm://abc\ud800' } }), { name: 'INVALID_INPUT' });
@@ -100,17 +100,17 @@ t.test('update takes the row back with the decision, as Nexus’s form sends it'
     data: { decision: 'reject' },
   });
   t.same(params.parse('update', { resource_type: 'requests', id: REQUEST, data: row }).verb, 'update', 'what an update needs is its handler’s to say');
-  t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { decision: 'maybe' } }), { message: /params\.data\.decision must be one of "accept", "reject"/ });
+  t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { decision: 'maybe' } }), { message: /"Decision \(accept only if the fingerprint matches theirs\)" \(params\.data\.decision\) must be one of "accept", "reject"/ });
   t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { decision: 'accept', note: 'x' } }), { message: /unexpected field "note"/ });
-  t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { ...row, decision: 'accept', fingerprint: 'AB' } }), { message: /params\.data\.fingerprint is not in the expected format/ }, 'echoed fields must be what a row holds');
+  t.match(refusal('update', { resource_type: 'requests', id: REQUEST, data: { ...row, decision: 'accept', fingerprint: 'AB' } }), { message: /params\.data\.fingerprint\) is not in the expected format/ }, 'echoed fields must be what a row holds');
 });
 
 t.test('a peer is updated with its note only; a note is plain text', async (t) => {
   t.same(params.parse('update', { resource_type: 'peers', id: PEER, data: { id: PEER, note: 'Alice from the bakery', state: 'trusted' } }).verb, 'update');
   t.same(params.parse('update', { resource_type: 'peers', id: PEER, data: { note: null } }).verb, 'update', 'null clears it');
-  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'x'.repeat(201) } }), { name: 'INVALID_INPUT', message: /params\.data\.note must NOT have more than 200 characters/ });
-  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'Alice\u202e' } }), { message: /params\.data\.note is not in the expected format/ });
-  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'a\nb' } }), { message: /params\.data\.note is not in the expected format/ });
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'x'.repeat(201) } }), { name: 'INVALID_INPUT', message: /^resources\.update: "Your note \(kept on this machine only\)" \(params\.data\.note\) must NOT have more than 200 characters$/ });
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'Alice\u202e' } }), { message: /params\.data\.note\) is not in the expected format/ });
+  t.match(refusal('update', { resource_type: 'peers', id: PEER, data: { note: 'a\nb' } }), { message: /params\.data\.note\) is not in the expected format/ });
 });
 
 t.test('the registry refuses a manifest and handlers that disagree', async (t) => {
