@@ -36,7 +36,9 @@ export class FirstAnswerPrompter implements Prompter {
       for (const controller of controllers) if (controller !== except) controller.abort(reason);
     };
     const onAbort = (): void => abortAll(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // A signal aborted already fires no event: the prompters are told now, before they ask.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     return new Promise<A>((resolve, reject) => {
       let settled = false;
       let unable = 0;

@@ -64,11 +64,14 @@ export class PeerActivity {
     const messageId = data['message_id'];
     if (typeof peer !== 'string' || typeof messageId !== 'string') return;
     if (event.type === 'p2p.message.received') {
+      const { type, size } = data;
+      // Without them the row would read "undefined, NaN B".
+      if (typeof type !== 'string' || typeof size !== 'number') return;
       this.add(peer, {
         direction: 'in',
         messageId,
-        type: String(data['type']),
-        size: Number(data['size']),
+        type,
+        size,
         state: 'received',
         at: this.now(),
         ...(typeof data['cursor'] === 'number' ? { cursor: data['cursor'] } : {}),

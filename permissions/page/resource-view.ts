@@ -161,7 +161,7 @@ function label(props: Record<string, PropertySchema>, name: string): string {
 export function value(schema: PropertySchema | undefined, raw: unknown, now: number): Html {
   if (raw === null || raw === undefined || raw === '') return html`<span class="none">—</span>`;
   const display = schema?.['x-display'];
-  if (typeof raw === 'boolean') return html`<span class="flag flag-${raw}">${raw ? 'yes' : 'no'}</span>`;
+  if (typeof raw === 'boolean') return html`<span class="flag flag-${String(raw)}">${raw ? 'yes' : 'no'}</span>`;
   if (Array.isArray(raw)) return html`${raw.map((item, index) => html`${index > 0 && ', '}<code>${String(item)}</code>`)}`;
   if (typeof raw === 'object') return html`<pre>${JSON.stringify(raw, null, 2)}</pre>`;
   const text = String(raw);

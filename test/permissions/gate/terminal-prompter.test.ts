@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { TerminalPrompter } from '../../../permissions/gate/terminal-prompter';
-import type { ApprovalContext } from '../../../permissions/gate/types';
+import { AnsweredElsewhere, type ApprovalContext } from '../../../permissions/gate/types';
 
 const PEER = `${'b'.repeat(51)}a`;
 /** A dialog nobody times out. */
@@ -118,6 +118,35 @@ t.test('a question the host stops waiting for is taken down and denies', async (
   await shown('[d]eny and revoke: ');
   input.write('a\n');
   t.equal(await next, 'approve');
+});
+
+t.test('a question answered elsewhere is taken down saying where and how', async (t) => {
+  const { prompter, input, output, shown } = terminal();
+  const elsewhere = new AbortController();
+  const answer = prompter.approvePermission(CONTEXT, elsewhere.signal);
+  await shown('[d]eny and revoke: ');
+  elsewhere.abort(new AnsweredElsewhere('the web page', 'approve'));
+  t.equal(await answer, 'deny', 'the terminal\'s own answer is ignored by the caller');
+  t.match(output(), '\n(answered on the web page: approve)\n');
+  t.notMatch(output(), 'no answer in time', 'not reported as a timeout');
+  // The line typed for the question taken down answers nothing that follows.
+  input.write('d\n');
+  const next = prompter.approvePermission(CONTEXT, NEVER);
+  await shown('[d]eny and revoke: ', 2);
+  input.write('o\n');
+  t.equal(await next, 'once');
+});
+
+t.test('a question answered elsewhere while an unlisted line was being asked again is taken down too', async (t) => {
+  const { prompter, input, output, shown } = terminal();
+  const elsewhere = new AbortController();
+  const answer = prompter.approveHighRisk(RISK_CONTEXT, elsewhere.signal);
+  await shown('Run this call? [a]pprove / [d]eny: ');
+  input.write('maybe\n');
+  await shown('Please answer a, d.');
+  elsewhere.abort(new AnsweredElsewhere('the web page', 'deny'));
+  t.equal(await answer, 'deny');
+  t.match(output(), '(answered on the web page: deny)');
 });
 
 t.test('a high-risk prompt shows the full input', async (t) => {
