@@ -81,7 +81,8 @@ interface PageRequest {
 }
 
 export class PageServer {
-  private readonly streams = new Set<ServerResponse>();
+  /** Open /ui/updates streams and the session each belongs to. */
+  private readonly streams = new Map<ServerResponse, string>();
   private readonly pageSize: number;
   private readonly maxUpdateStreams: number;
   private readonly minChangeIntervalMs: number;
@@ -110,7 +111,11 @@ export class PageServer {
     const tell = (): void => {
       this.changeTimer = undefined;
       this.lastChangeAt = this.now();
-      for (const stream of this.streams) stream.write('event: change\ndata: \n\n');
+      for (const [stream, sessionId] of this.streams) {
+        // A session logged out or expired hears nothing more.
+        if (this.deps.sessions.find(sessionId) === undefined) stream.end();
+        else stream.write('event: change\ndata: \n\n');
+      }
     };
     const wait = this.lastChangeAt + this.minChangeIntervalMs - this.now();
     if (wait <= 0) return tell();
@@ -139,15 +144,16 @@ export class PageServer {
     const { request, response, url } = context;
     const path = url.pathname;
     const method = request.method ?? 'GET';
-    if (path === '/ui/login' && method === 'GET') return this.login(context);
+    // Before the login too: another site could otherwise spend the login attempts and lock the person out.
     refuseOtherSites(request);
+    if (path === '/ui/login' && method === 'GET') return this.login(context);
     if (method === 'GET') {
       if (path === '/' || path === '/ui') return redirect(response, '/ui/');
       if (path === '/ui/page.js') return sendAsset(response, 'text/javascript', PAGE_SCRIPT);
       if (path === '/ui/page.css') return sendAsset(response, 'text/css', PAGE_STYLE);
       const session = this.session(context);
       if (path === '/ui/') return this.main(context, session);
-      if (path === '/ui/updates') return this.updates(context);
+      if (path === '/ui/updates') return this.updates(context, session);
       if (path === '/ui/message') return this.message(context);
       throw new PageError(404, 'not_found', 'there is no such page');
     }
@@ -157,6 +163,7 @@ export class PageServer {
     const form = await readForm(request);
     if (path === '/ui/logout') {
       this.deps.sessions.end(session.id);
+      for (const [stream, sessionId] of this.streams) if (sessionId === session.id) stream.end();
       response.setHeader('set-cookie', `${cookieName(context.port)}=; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=0`);
       return redirect(response, '/ui/');
     }
@@ -272,13 +279,13 @@ ${sections}`;
     sendHtml(request, response, 200, this.layout('Message', html`<p><a href="/ui/">← back</a></p>${body}`));
   }
 
-  private updates({ request, response }: PageRequest): void {
+  private updates({ request, response }: PageRequest, session: PageSession): void {
     if (this.streams.size >= this.maxUpdateStreams) {
       throw new PageError(503, 'too_many_pages', `${this.maxUpdateStreams} pages are open already; close one (the page still works, reload it by hand)`);
     }
     response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream' });
     response.write(': connected\n\n');
-    this.streams.add(response);
+    this.streams.set(response, session.id);
     request.once('close', () => this.streams.delete(response));
   }
 

@@ -162,7 +162,7 @@ export function value(schema: PropertySchema | undefined, raw: unknown, now: num
   if (raw === null || raw === undefined || raw === '') return html`<span class="none">—</span>`;
   const display = schema?.['x-display'];
   if (typeof raw === 'boolean') return html`<span class="flag flag-${String(raw)}">${raw ? 'yes' : 'no'}</span>`;
-  if (Array.isArray(raw)) return html`${raw.map((item, index) => html`${index > 0 && ', '}<code>${String(item)}</code>`)}`;
+  if (Array.isArray(raw)) return html`${raw.map((item, index) => html`${index > 0 && ', '}<code><bdi>${String(item)}</bdi></code>`)}`;
   if (typeof raw === 'object') return html`<pre>${JSON.stringify(raw, null, 2)}</pre>`;
   const text = String(raw);
   if (display?.variant === 'status-indicator') return html`<span class="chip chip-${text}">${text.replaceAll('_', ' ')}</span>`;

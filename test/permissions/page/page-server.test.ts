@@ -104,7 +104,7 @@ function ok(result: unknown): RpcResponse {
   return { id: 1, result };
 }
 
-async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize?: number } = {}): Promise<Harness> {
+async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize?: number; now?: () => number } = {}): Promise<Harness> {
   const calls: Harness['calls'] = [];
   const answers = new Map<string, Answer>();
   const rows: Harness['rows'] = { peers: [PEER_ROW], requests: [REQUEST_ROW] };
@@ -125,7 +125,7 @@ async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize
   };
   let page: PageServer | undefined;
   const dialogs = new PagePrompter(() => page?.changed());
-  const sessions = new PageSessions({ loginRateLimit: { burst: 1000, perSecond: 1 } });
+  const sessions = new PageSessions({ loginRateLimit: { burst: 1000, perSecond: 1 }, ...(options.now === undefined ? {} : { now: options.now }) });
   const activity = new PeerActivity();
   page = new PageServer({ manifest, call, dialogs, activity, sessions }, options);
   const api = new HostApi({
@@ -212,6 +212,17 @@ t.test('logging in', async (t) => {
     t.match(reply.body, '<code>not_logged_in</code>');
     t.notMatch(reply.body, '/ui/page.js', 'a page not logged in does not follow updates');
     t.same(page.calls, [], 'nothing is asked of the extension');
+  });
+
+  t.test('a login sent by another site is refused before its code is tried', async (t) => {
+    for (const site of ['cross-site', 'same-site']) {
+      const reply = await page.send(`/ui/login?code=${page.sessions.loginCode}`, { headers: { 'sec-fetch-site': site } });
+      t.equal(reply.status, 403, site);
+      t.match(reply.body, 'cross_site_request');
+      t.equal(reply.headers['set-cookie'], undefined);
+    }
+    const fromTerminal = await page.send(`/ui/login?code=${page.sessions.loginCode}`, { headers: { 'sec-fetch-site': 'none' } });
+    t.equal(fromTerminal.status, 303, 'a link opened from outside any page logs in');
   });
 
   t.test('a wrong code is 403 and sets no cookie', async (t) => {
@@ -629,10 +640,31 @@ t.test('update streams', async (t) => {
   t.ok(freed, 'a page closed makes room for another');
 });
 
+t.test('a session that logs out or expires hears no more changes', async (t) => {
+  const clock = { ms: Date.parse('2026-11-30T12:00:00Z') };
+  const page = await startPage(t, { now: () => clock.ms });
+  const [leaving, staying, expiring] = [await page.login(), await page.login(), await page.login()];
+  const streams = { leaving: await openStream(t, page.port, leaving), staying: await openStream(t, page.port, staying) };
+  t.equal((await page.post('/ui/logout', {}, leaving)).status, 303);
+  await streams.leaving.ended;
+  t.pass('logging out ends that session\'s stream');
+  const told = streams.staying.next();
+  page.page.changed();
+  t.equal(await told, 'event: change\ndata: \n\n', 'another session still hears');
+
+  const late = await openStream(t, page.port, expiring);
+  clock.ms += page.sessions.ttlSeconds * 1000 + 1;
+  page.page.changed();
+  await late.ended;
+  t.pass('an expired session\'s stream is ended at the next change');
+});
+
 /** An open /ui/updates stream: each next() is the next chunk the host writes. */
 interface UpdateStream {
   next(): Promise<string>;
   close(): void;
+  /** Resolves when the host ends the stream. */
+  ended: Promise<void>;
 }
 
 async function openStream(t: Test, port: number, cookie: string): Promise<UpdateStream>;
@@ -658,7 +690,9 @@ async function openStream(t: Test, port: number, cookie: string, options: { refu
     else waiter(chunk);
   });
   response.on('error', () => undefined);
+  const ended = new Promise<void>((resolve) => response.once('end', resolve));
   const stream = {
+    ended,
     next: (): Promise<string> => {
       const chunk = chunks.shift();
       return chunk === undefined ? new Promise((resolve) => waiting.push(resolve)) : Promise.resolve(chunk);

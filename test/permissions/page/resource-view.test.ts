@@ -172,7 +172,7 @@ t.test('requests: create and delete are false, so no form offers them; update is
   t.notMatch(text, '/delete"', 'no delete form');
   t.notMatch(text, 'class="delete"');
   t.match(text, '<form method="post" action="/ui/resources/requests/update" class="edit">');
-  t.match(text, /<select name="field\.decision" required><option value="">choose…<\/option><option value="accept">accept<\/option><option value="reject">reject<\/option><\/select>/);
+  t.match(text, /<select name="field\.decision" required><option value="" selected>choose…<\/option><option value="accept">accept<\/option><option value="reject">reject<\/option><\/select>/);
   const empty = render('requests', REQUESTS, listed([]));
   t.match(empty, '<p class="empty">None.</p>');
   t.notMatch(empty, '<form', 'an empty list offers no form at all');
@@ -234,7 +234,7 @@ t.test('values are shown as x-display asks', async (t) => {
   t.match(text, '<td data-column="online"><span class="flag flag-false">no</span></td>');
   t.match(text, '<td data-column="note"><span class="none">—</span></td>', 'null as a dash');
   t.match(text, '<time datetime="2026-11-30T11:58:00.000Z" title="2026-11-30T11:58:00.000Z">2 min ago</time>');
-  t.match(text, '<code>plainaddress0</code>, <code>plainaddress1</code>', 'a list');
+  t.match(text, '<code><bdi>plainaddress0</bdi></code>, <code><bdi>plainaddress1</bdi></code>', 'a list');
   t.match(text, /<pre>\{\n {2}&quot;agent&quot;: &quot;plainagent&quot;\n\}<\/pre>/, 'an object as JSON');
 });
 
