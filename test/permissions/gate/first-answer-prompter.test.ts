@@ -2,17 +2,9 @@ import t from 'tap';
 import { FirstAnswerPrompter } from '../../../permissions/gate/first-answer-prompter';
 import { AnsweredElsewhere, NobodyToAskError, type ApprovalContext, type Prompter } from '../../../permissions/gate/types';
 import { PagePrompter } from '../../../permissions/page/page-prompter';
+import { sendContext } from '../../helpers/approval-context';
 
-const CONTEXT: ApprovalContext = {
-  plugin: 'agent',
-  extension: 'p2p-comm',
-  operation: 'send',
-  permission: 'ext:p2p-comm:send',
-  description: 'Send a message to a paired peer.',
-  riskLevel: 'medium',
-  input: {},
-  details: [],
-};
+const CONTEXT = sendContext();
 
 /** A prompter answered by the test; on abort it takes its question down with "deny", as the real ones do. */
 class FakePrompter implements Prompter {

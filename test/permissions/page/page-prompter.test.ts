@@ -1,17 +1,9 @@
 import t from 'tap';
-import { PERMISSION_ANSWERS, RISK_ANSWERS, SCOPE_ANSWERS, type ApprovalContext } from '../../../permissions/gate/types';
+import { PERMISSION_ANSWERS, RISK_ANSWERS, SCOPE_ANSWERS } from '../../../permissions/gate/types';
 import { PagePrompter } from '../../../permissions/page/page-prompter';
+import { sendContext } from '../../helpers/approval-context';
 
-const CONTEXT: ApprovalContext = {
-  plugin: 'agent',
-  extension: 'p2p-comm',
-  operation: 'send',
-  permission: 'ext:p2p-comm:send',
-  description: 'Send a message to a paired peer.',
-  riskLevel: 'medium',
-  input: { peer: 'p', type: 'text', content: 'hi' },
-  details: ['peer p'],
-};
+const CONTEXT = sendContext({ input: { peer: 'p', type: 'text', content: 'hi' }, details: ['peer p'] });
 
 function prompter(): { prompter: PagePrompter; changes: () => number; advance(ms: number): void } {
   let changes = 0;

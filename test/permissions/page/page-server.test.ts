@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import t, { type Test } from 'tap';
 import { manifest } from '../../../extension/common/manifest';
-import type { ApprovalContext, PluginDeclaration } from '../../../permissions/gate/types';
+import type { PluginDeclaration } from '../../../permissions/gate/types';
 import type { RpcResponse } from '../../../permissions/host/extension-process';
 import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi } from '../../../permissions/http/host-api';
@@ -11,6 +11,7 @@ import { MAX_FORM_BYTES, PageServer } from '../../../permissions/page/page-serve
 import { PageSessions } from '../../../permissions/page/page-sessions';
 import { PeerActivity } from '../../../permissions/page/peer-activity';
 import { eventually } from '../../helpers/node';
+import { sendContext } from '../../helpers/approval-context';
 
 /**
  * The web page over HTTP, as a browser (or a page on another site, or a
@@ -55,16 +56,7 @@ const REQUEST_ROW = {
   last_error: null,
 };
 
-const CONTEXT: ApprovalContext = {
-  plugin: 'agent',
-  extension: 'p2p-comm',
-  operation: 'send',
-  permission: 'ext:p2p-comm:send',
-  description: 'Send a message to a paired peer.',
-  riskLevel: 'medium',
-  input: {},
-  details: [`peer ${HOSTILE}`],
-};
+const CONTEXT = sendContext({ details: [`peer ${HOSTILE}`] });
 
 interface Reply {
   status: number;
