@@ -19,6 +19,7 @@ import { HostApi } from '../http/host-api';
 import { TokenStore } from '../http/tokens';
 import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { PluginDirectory } from '../plugins/plugin-directory';
+import { publishHostEndpoint } from '../mcp/host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
 
@@ -140,14 +141,17 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );
   const address = await api.listen();
+  const apiUrl = `http://${address.host}:${address.port}`;
+  const endpoint = publishHostEndpoint(options.hostDir, apiUrl);
   pump.start();
   return {
-    apiUrl: `http://${address.host}:${address.port}`,
+    apiUrl,
     grants,
     audit,
     tokens,
     supervisor,
     stop: async () => {
+      endpoint.withdraw();
       pump.stop();
       await api.close();
       await supervisor.stop();
