@@ -61,11 +61,11 @@ export async function httpTransport(side: McpSide, plugin: string): Promise<Stre
   return new StreamableHTTPClientTransport(new URL('/mcp', side.node.apiUrl), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
 }
 
-/** `p2p-comm-host mcp` for the side's host dir, as `claude mcp add` would run it; its stderr is collected into `stderr`. */
-export function stdioTransport(hostDir: string, plugin: string, stderr: string[] = [], extraArgs: string[] = []): StdioClientTransport {
+/** `p2p-comm-host mcp` for a host dir, as `claude mcp add` would run it (no `--plugin` when `plugin` is undefined); its stderr is collected into `stderr`. */
+export function stdioTransport(hostDir: string, plugin: string | undefined, stderr: string[] = [], extraArgs: string[] = []): StdioClientTransport {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [HOST_PROGRAM, 'mcp', '--host-dir', hostDir, '--plugin', plugin, ...extraArgs],
+    args: [HOST_PROGRAM, 'mcp', '--host-dir', hostDir, ...(plugin === undefined ? [] : ['--plugin', plugin]), ...extraArgs],
     env: { ...(process.env as Record<string, string>), ...LOOPBACK_ENV },
     stderr: 'pipe',
   });
