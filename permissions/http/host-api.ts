@@ -19,6 +19,8 @@ import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
  * written against this host works against Nexus. Where this host says more
  * than Nexus (a 4xx for the caller's mistakes, why a token was refused),
  * `details` is an object `{code, message}` instead of Nexus's string.
+ * Beyond Nexus, `POST /mcp` serves MCP to clients that authenticate as
+ * plugins (permissions/mcp), through the same gate.
  *
  * Only local programs may call it: a request addressed to another host name
  * (DNS rebinding) or sent by a web page (an Origin or Sec-Fetch-Site header)
