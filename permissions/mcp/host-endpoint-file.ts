@@ -8,7 +8,7 @@ import { liveHolderOf } from '../../extension/common/lock-file';
  * programs started for that host dir (`p2p-comm-host mcp`, which an MCP
  * client starts) find it. Written by the host once it listens, mode 0600
  * in the 0700 host dir, and removed when it stops; a file left by a host
- * that was killed names a process that no longer runs, and is ignored.
+ * that was killed is ignored, as its process no longer holds the host dir.
  */
 export const HOST_ENDPOINT_FILE_NAME = 'host-api.json';
 
