@@ -15,13 +15,20 @@ export interface GatedCallDeps {
 export type GatedCallOutcome =
   /** The gate refused: the call never reached the extension. */
   | { kind: 'refused'; verdict: Extract<GateVerdict, { allowed: false }> }
+  /** The caller gave up while the gate was asking (`signal`): the call was not run. */
+  | { kind: 'abandoned' }
   /** The extension refused or gave no answer (not running, restarting, died during the call). */
   | { kind: 'failed'; refusal: ExtensionRefusal }
   | { kind: 'answered'; result: unknown };
 
-export async function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown): Promise<GatedCallOutcome> {
+/** Only a caller that can give up (`signal`) can be told it did. */
+export function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown): Promise<Exclude<GatedCallOutcome, { kind: 'abandoned' }>>;
+export function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown, signal: AbortSignal): Promise<GatedCallOutcome>;
+export async function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GatedCallOutcome> {
   const verdict = await deps.gate.check(plugin, operation, input);
   if (!verdict.allowed) return { kind: 'refused', verdict };
+  // A dialog can outlast the caller (an MCP client gives up on a tool call after a minute): what it abandoned is not done behind its back.
+  if (signal?.aborted === true) return { kind: 'abandoned' };
   let outcome: { result?: unknown; error?: ExtensionRefusal };
   try {
     outcome = await deps.execute(operation, input);

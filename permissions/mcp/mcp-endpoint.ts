@@ -28,7 +28,7 @@ import { toolCatalog } from './tools';
  */
 export interface McpEndpointDeps {
   /** One operation through the gate as `plugin`: the same path as POST /api/v1/extensions/p2p-comm/<op>. */
-  call(plugin: string, operation: string, input: unknown): Promise<GatedCallOutcome>;
+  call(plugin: string, operation: string, input: unknown, signal: AbortSignal): Promise<GatedCallOutcome>;
   permissions: PluginPermissions;
   extensionId: string;
 }
@@ -146,7 +146,7 @@ export class McpEndpoint {
       {
         plugin,
         cancellations,
-        call: (operation, input) => this.deps.call(plugin, operation, input),
+        call: (operation, input, signal) => this.deps.call(plugin, operation, input, signal),
         mayRead: (peer) => this.deps.permissions.scopeApproved(plugin, permissionName(this.deps.extensionId, 'receive'), peer),
       },
       manifest.version,

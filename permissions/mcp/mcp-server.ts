@@ -2,6 +2,7 @@ import Ajv, { type ValidateFunction } from 'ajv';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describeSchemaError } from '../../extension/common/describe-schema-error';
+import type { GatedCallOutcome } from '../http/gated-call';
 import type { RequestCancellations } from './request-cancellations';
 import { textResult, type McpTool, type ToolAnswer, type ToolContext } from './tool-answers';
 
@@ -35,7 +36,9 @@ export class ToolSet {
   }
 }
 
-export interface ClientBinding extends Omit<ToolContext, 'signal'> {
+export interface ClientBinding extends Pick<ToolContext, 'plugin' | 'mayRead'> {
+  /** One operation through the gate as the client's plugin; `signal` aborts when the client cancels. */
+  call(operation: string, input: Record<string, unknown>, signal: AbortSignal): Promise<GatedCallOutcome>;
   cancellations: RequestCancellations;
 }
 
@@ -54,7 +57,7 @@ export function createMcpServer(toolSet: ToolSet, client: ClientBinding, version
     const signal = client.cancellations.begin(extra.requestId);
     let answer: ToolAnswer | undefined;
     try {
-      answer = await tool.run(args, { plugin: client.plugin, call: client.call, mayRead: client.mayRead, signal });
+      answer = await tool.run(args, { plugin: client.plugin, call: (operation, input) => client.call(operation, input, signal), mayRead: client.mayRead, signal });
       return answer.result;
     } finally {
       client.cancellations.end(extra.requestId, answer?.withdraw);

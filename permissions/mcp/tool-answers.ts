@@ -7,7 +7,7 @@ export interface ToolContext {
   plugin: string;
   /** Aborts when the client cancels the call. */
   signal: AbortSignal;
-  /** One operation, through the gate as this plugin. */
+  /** One operation, through the gate as this plugin; not run if the client cancelled while a dialog was open. */
   call(operation: string, input: Record<string, unknown>): Promise<GatedCallOutcome>;
   /** Whether the person allowed this client, for good, to read the messages of `peer` (no dialog would be shown). */
   mayRead(peer: string): boolean;
@@ -40,6 +40,7 @@ export function refusalResult(outcome: Exclude<GatedCallOutcome, { kind: 'answer
           : 'Your user declined this, has not allowed it, or nobody answered the dialog in time. Do not retry on your own: tell your user, who can allow it.';
     return textResult(`Refused by the p2p-comm host (${error}${details === null ? '' : `: ${details}`}). ${advice}`, true);
   }
+  if (outcome.kind === 'abandoned') return textResult('The call was cancelled while your user was being asked; nothing was done.', true);
   const { code, message } = extensionErrorAnswer(outcome.refusal).body.details;
   return textResult(`p2p-comm could not do it (${code}): ${message}`, true);
 }
