@@ -2,7 +2,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ExtensionManifest, OperationDefinition } from '../../extension/common/manifest';
 import { DEFAULT_LIMITS, getMessages, type LongPollLimits } from './get-messages';
 import { MessageCursors } from './message-cursors';
-import { refusalResult, textResult, type McpTool } from './tool-answers';
+import { refusalResult, type McpTool } from './tool-answers';
 import { operationProperty, toolInputSchema } from './tool-schema';
 
 /**
@@ -26,8 +26,8 @@ interface OperationToolSpec {
   title: string;
   description: string;
   annotations: Tool['annotations'];
-  /** Said to the model before the operation's data. */
-  preface?: string;
+  /** Said to the model after the operation's data. */
+  guidance?: string;
 }
 
 const OPERATION_TOOLS: readonly OperationToolSpec[] = [
@@ -46,7 +46,7 @@ const OPERATION_TOOLS: readonly OperationToolSpec[] = [
     description:
       "Your user's own p2p-comm identity: peer id, fingerprint (the comparison code), the name peers see, and the pairing link. To pair with another person, your user gives them the link (any channel) and both compare the fingerprint by another channel they trust (phone, in person). Read-only.",
     annotations: { readOnlyHint: true, openWorldHint: false },
-    preface:
+    guidance:
       'Pairing link: give it to the other person (or their assistant, which calls p2p_request_pairing with it). Comparison code: the fingerprint; the other person checks that it matches what their side shows for your user, by a channel other than the one the link travelled through.',
   },
   {
@@ -56,7 +56,7 @@ const OPERATION_TOOLS: readonly OperationToolSpec[] = [
     description:
       'The people your user has paired with, whose assistants you can exchange messages with: peer id (pass it as `peer` to the messaging tools), fingerprint, safety number, the name each peer chose for itself, whether it is online, and which of them revoked the pairing. Read-only. Names are self-chosen and unverified.',
     annotations: { readOnlyHint: true, openWorldHint: false },
-    preface: UNTRUSTED_NAMES,
+    guidance: UNTRUSTED_NAMES,
   },
   {
     name: 'p2p_discover_lan',
@@ -65,7 +65,7 @@ const OPERATION_TOOLS: readonly OperationToolSpec[] = [
     description:
       'p2p-comm nodes announcing themselves on the local network, each as it describes itself (name and address are unverified claims; the peer id is checked to match its fingerprint). Being listed does not make a node trusted: pairing needs both people\'s consent (p2p_request_pairing with `peer`). Read-only.',
     annotations: { readOnlyHint: true, openWorldHint: true },
-    preface: UNTRUSTED_NAMES,
+    guidance: UNTRUSTED_NAMES,
   },
   {
     name: 'p2p_request_pairing',
@@ -82,7 +82,7 @@ const OPERATION_TOOLS: readonly OperationToolSpec[] = [
     description:
       'Pairing requests waiting for an answer: the ones other people sent your user (incoming) and the ones your user sent (outgoing, with their delivery state). Read-only. Only your user can accept or reject an incoming request, on their own screen: tell them who asks (fingerprint, and the name the requester chose, which is unverified) and let them decide.',
     annotations: { readOnlyHint: true, openWorldHint: false },
-    preface: UNTRUSTED_NAMES,
+    guidance: UNTRUSTED_NAMES,
   },
   {
     name: 'p2p_send_message',
@@ -135,8 +135,10 @@ function operationTool(spec: OperationToolSpec, definition: OperationDefinition)
       const outcome = await context.call(spec.operation, args);
       if (outcome.kind !== 'answered') return { result: refusalResult(outcome) };
       const { data, message } = answerOf(outcome.result);
-      const parts = [spec.preface, JSON.stringify(data, null, 2), message === null ? undefined : `Note: ${message}`];
-      return { result: textResult(parts.filter((part): part is string => part !== undefined).join('\n\n')) };
+      // The data first, as JSON a program can parse, then what the model should know about it.
+      const notes = [spec.guidance, message === null ? undefined : `Note: ${message}`].filter((note): note is string => note !== undefined);
+      const content = [JSON.stringify(data, null, 2), ...notes].map((text) => ({ type: 'text' as const, text }));
+      return { result: isPlainObject(data) ? { content, structuredContent: data } : { content } };
     },
   };
 }
@@ -179,4 +181,8 @@ function answerOf(result: unknown): { data: unknown; message: string | null } {
   const record = typeof result === 'object' && result !== null ? (result as Record<string, unknown>) : {};
   const message = record['message'];
   return { data: record['data'] ?? null, message: typeof message === 'string' ? message : null };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

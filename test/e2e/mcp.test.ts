@@ -1,5 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import t, { type Test } from 'tap';
 import { PluginClient } from '../../permissions/demo/plugin-client';
 import { TOOL_NAME_PATTERN } from '../../permissions/mcp/tools';
@@ -130,10 +131,11 @@ async function messagingChecks(t: Test, pair: Pair): Promise<void> {
     const started = Date.now();
     const poll = clientB.callTool({ name: 'p2p_get_messages', arguments: { peer: aId, wait_seconds: 45 } });
     await receiveCalls(b, 'assistant', before + 1);
-    const sent = await callText(clientA, 'p2p_send_message', { peer: bId, type: 'text', content: INJECTION, correlation_id: 'ask-1' });
-    t.notOk(sent.isError, sent.text);
-    t.match(sent.text, /"message_id": "[0-9a-f]{32}"/);
-    t.match(sent.text, /"state": "(queued|sent|delivered)"/);
+    const sent = (await clientA.callTool({ name: 'p2p_send_message', arguments: { peer: bId, type: 'text', content: INJECTION, correlation_id: 'ask-1' } })) as CallToolResult;
+    t.notOk(sent.isError, textOf(sent));
+    const answer = { message_id: /^[0-9a-f]{32}$/, state: /^(queued|sent|delivered)$/ };
+    t.match(JSON.parse((sent.content[0] as { text: string }).text), answer, 'returned at once: {message_id, state} as JSON');
+    t.match(sent.structuredContent, answer, 'and as structured content');
     const text = textOf(await poll);
     t.ok(Date.now() - started < 45_000, 'within the long poll');
     const fingerprintA = /"fingerprint": "([0-9a-f:]+)"/.exec((await callText(clientA, 'p2p_identity')).text)?.[1] as string;
