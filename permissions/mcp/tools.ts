@@ -118,7 +118,7 @@ export function toolCatalog({ manifest, limits }: ToolCatalogOptions): ReadonlyM
     return definition;
   };
   const cursors = new MessageCursors();
-  const tools = [...OPERATION_TOOLS.map((spec) => operationTool(spec, definitionOf(spec.operation))), getMessagesTool(definitionOf('receive'), cursors, limits)];
+  const tools = [...OPERATION_TOOLS.map((spec) => operationTool(spec, definitionOf(spec.operation))), getMessagesTool(definitionOf('receive'), cursors, { ...DEFAULT_LIMITS, ...limits })];
   return new Map(tools.map((tool) => [tool.definition.name, tool]));
 }
 
@@ -143,9 +143,8 @@ function operationTool(spec: OperationToolSpec, definition: OperationDefinition)
   };
 }
 
-function getMessagesTool(receive: OperationDefinition, cursors: MessageCursors, limits: Partial<LongPollLimits> | undefined): McpTool {
-  const maxWaitSeconds = Math.floor((limits?.maxWaitMs ?? DEFAULT_LIMITS.maxWaitMs) / 1000);
-  const defaultCount = limits?.defaultMessages ?? DEFAULT_LIMITS.defaultMessages;
+function getMessagesTool(receive: OperationDefinition, cursors: MessageCursors, limits: LongPollLimits): McpTool {
+  const maxWaitSeconds = Math.floor(limits.maxWaitMs / 1000);
   return {
     definition: {
       name: 'p2p_get_messages',
@@ -166,13 +165,13 @@ function getMessagesTool(receive: OperationDefinition, cursors: MessageCursors, 
             maximum: maxWaitSeconds,
             description: `How long to wait when nothing is unread (default ${maxWaitSeconds}; 0: do not wait).`,
           },
-          limit: operationProperty(receive, 'limit', `At most this many messages (default ${defaultCount}).`),
+          limit: operationProperty(receive, 'limit', `At most this many messages (default ${limits.defaultMessages}).`),
         },
         additionalProperties: false,
       },
       annotations: { title: 'Wait for and read messages from peers', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
-    run: (args, context) => getMessages(args, context, cursors, { ...DEFAULT_LIMITS, ...limits }),
+    run: (args, context) => getMessages(args, context, cursors, limits),
   };
 }
 
