@@ -42,9 +42,8 @@ async function startApi(t: Test, mcp: Omit<McpEndpointOptions, 'now'> = {}): Pro
     },
     { mcp: { ...mcp, now: () => now } },
   );
-  const { host, port } = await api.listen();
   t.teardown(() => api.close());
-  const url = `http://${host}:${port}`;
+  const url = await api.listen().then(({ host, port }) => `http://${host}:${port}`);
   return {
     url,
     inbox,
