@@ -9,6 +9,7 @@ import { DEFAULT_DIALOG_TIMEOUT_MS } from './gate/gate';
 import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
 import { HostDirInUseError, startNode } from './node/running-node';
+import { runMcpCommand } from './mcp/mcp-command';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
 import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
 import { relayReadyLine } from './relay/ready-line';
@@ -30,6 +31,10 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
                                   run the node: extension + gate + Host API on 127.0.0.1
                                   (approvals asked on this terminal, or answered by a policy file;
                                   an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
+  mcp [--plugin ID] [start options]
+                                  serve MCP on stdio for an MCP client (claude mcp add p2p-comm -- p2p-comm-host mcp),
+                                  as plugin ID (default mcp, created if absent), through the running host of the
+                                  host dir; starts one in the background (with the start options given) if none runs
   plugins                         list the plugins this host knows
   add-plugin ID [OPERATION...]    create plugins/ID.json with a new secret (default: every operation)
   grants [--plugin ID]            list permissions, their state and approved and denied scopes
@@ -109,6 +114,8 @@ async function main(): Promise<void> {
     case 'deny-scope':
     case 'forget-scope':
       return changeScope(hostDir, args, command);
+    case 'mcp':
+      return runMcpCommand({ hostDir, plugin: values.plugin, start: { 'data-dir': values['data-dir'], port: values.port, policy: values.policy, 'dialog-timeout': values['dialog-timeout'] } });
     case 'relay':
       return relay(hostDir, { host: values.host, port: values.port, bootstrap: values.bootstrap }, values.json === true);
     case 'audit':

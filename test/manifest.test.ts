@@ -37,6 +37,8 @@ t.test('the rules catch what Nexus refuses', async (t) => {
   t.match(broken({ operations: [] }), /at least one operation/);
   t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'High', input_schema: { type: 'object' } }] }), /risk_level/);
   t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'low', input_schema: { type: 'array' } }] }), /"type": "object"/);
+  t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'low', input_schema: { type: 'object' }, mcp_expose: 'yes' }] }), /mcp_expose must be true or false/);
+  t.match(broken({ operations: [{ name: 'a', description: 'd', risk_level: 'low', input_schema: { type: 'object' }, mcp_description: 1 }] }), /mcp_description must be a string/);
   t.match(broken({ capabilities: [{ type: 'network' }] }), /unknown capability type 'network'/);
   t.match(broken({ resources: [] }), /resources must be an object/);
   t.match(broken({ resources: { peers: { schema: {} } } }), /resource type 'peers' needs a string label/);
@@ -51,6 +53,29 @@ t.test('declares exactly the operations of the design, with their risk and scope
     manifest.operations.map((op) => [op.name, op.risk_level, op.scope_key]),
     DESIGN_OPERATIONS,
   );
+});
+
+/**
+ * Nexus's MCP gateway (host_api/mcp) checks no input schema and no scope,
+ * knows no caller, and asks approval once for medium and high risk, then
+ * remembers it: only operations that read, are low risk and have no scope
+ * may be tools there (docs/nexus.md).
+ */
+const NEXUS_MCP_TOOLS = ['identity', 'requests', 'peers', 'discover', 'message_status', 'status'];
+const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name'];
+
+t.test("Nexus's MCP gateway gets the read-only operations only, each described for a model", async (t) => {
+  const exposed = manifest.operations.filter((op) => op.mcp_expose === true);
+  t.same(exposed.map((op) => op.name), NEXUS_MCP_TOOLS);
+  for (const name of NEVER_ON_NEXUS_MCP) t.notOk(exposed.some((op) => op.name === name), `${name} is not a Nexus MCP tool`);
+  for (const op of exposed) {
+    t.equal(op.risk_level, 'low', `${op.name}: low risk (the gateway asks no question for it)`);
+    t.equal(op.scope_key, undefined, `${op.name}: no scope (the gateway checks none)`);
+    t.match(op.mcp_description, /^Read-only\. \S.*\.$/, `${op.name}: says to a model that it only reads`);
+  }
+  for (const op of manifest.operations.filter((candidate) => candidate.mcp_expose !== true)) {
+    t.notOk('mcp_expose' in op || 'mcp_description' in op, `${op.name}: no MCP fields at all`);
+  }
 });
 
 t.test('version and key are consistent', async (t) => {

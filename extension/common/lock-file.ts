@@ -56,6 +56,12 @@ export function acquireLock(path: string, options: LockOptions = {}): HeldLock {
   }
 }
 
+/** The pid of the running process that holds the lock; null when none does (no lock file, or one its holder left behind). */
+export function liveHolderOf(path: string): number | null {
+  const holder = holderOf(path);
+  return holder !== null && isRunning(path, holder) ? holder : null;
+}
+
 /** The pid in the lock file; null when the file is gone or unreadable (a holder mid-write, or damage). */
 function holderOf(path: string): number | null {
   let text: string;

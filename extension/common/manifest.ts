@@ -14,6 +14,14 @@ export interface OperationDefinition {
   input_schema: Record<string, unknown>;
   scope_key?: string;
   scope_description?: string;
+  /**
+   * Nexus makes the operation a tool of its MCP gateway, named
+   * `{ext_id}.{op}`, where it checks no input schema and no scope and asks
+   * approval once: only for operations whose safety rests on neither.
+   */
+  mcp_expose?: boolean;
+  /** What that tool says to a model instead of `description`. */
+  mcp_description?: string;
 }
 
 /** The roles Nexus's resource UI gives a schema property (`x-resource-role`). */

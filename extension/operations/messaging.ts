@@ -1,7 +1,8 @@
+import { cachedPublicKeyFromPeerId, fingerprintOf } from '../common/peer-id';
 import { decodeContent } from '../messaging/payload';
 import type { StoredMessage } from '../store/inbox';
 import type { MessageType } from '../wire/message-leaf';
-import type { OperationHandler } from './context';
+import type { NodeContext, OperationHandler } from './context';
 
 const DEFAULT_RECEIVE_LIMIT = 100;
 
@@ -16,11 +17,36 @@ export const send: OperationHandler = async (input, node) => {
   return { data: { message_id: messageId, state }, message: null };
 };
 
-function describe(message: StoredMessage): Record<string, unknown> {
+/**
+ * Who sent a message, as far as this node can vouch for it: the peer id and
+ * fingerprint are proven (every stored message passed the signature check
+ * against the key of that peer id when it arrived); the name is only what
+ * the peer calls itself. Carried by each message, so that a plugin handing
+ * one message on (to a model, say) hands its provenance with it.
+ */
+interface MessageSender {
+  peer: string;
+  fingerprint: string;
+  /** What the peer says its name is; anyone can choose any name. Null when this node keeps no record of the peer any more. */
+  self_chosen_name: string | null;
+  signature: 'verified';
+}
+
+function senderOf(peerId: string, node: NodeContext): MessageSender {
+  return {
+    peer: peerId,
+    fingerprint: fingerprintOf(cachedPublicKeyFromPeerId(peerId)),
+    self_chosen_name: node.trust.get(peerId)?.displayName ?? null,
+    signature: 'verified',
+  };
+}
+
+function describe(message: StoredMessage, from: MessageSender): Record<string, unknown> {
   // Checked on arrival, so it decodes; null would mean the inbox file was altered.
   const content = decodeContent(message.type, message.content);
   return {
     message_id: message.messageId,
+    from,
     cursor: message.cursor,
     type: message.type,
     content: content === null ? null : content.value,
@@ -31,16 +57,18 @@ function describe(message: StoredMessage): Record<string, unknown> {
 }
 
 export const receive: OperationHandler = async (input, node) => {
+  const peer = input['peer'] as string;
   const after = (input['after'] as number | undefined) ?? 0;
   const messages = await node.messenger.receive(
-    input['peer'] as string,
+    peer,
     after,
     (input['limit'] as number | undefined) ?? DEFAULT_RECEIVE_LIMIT,
     (input['wait_ms'] as number | undefined) ?? 0,
   );
   const last = messages[messages.length - 1];
+  const from = senderOf(peer, node);
   return {
-    data: { messages: messages.map(describe), next_cursor: last === undefined ? after : last.cursor },
+    data: { messages: messages.map((message) => describe(message, from)), next_cursor: last === undefined ? after : last.cursor },
     message: null,
   };
 };

@@ -94,6 +94,7 @@ export function checkManifest(manifest: Record<string, unknown>): string | null 
     for (const key of ['scope_key', 'scope_description', 'mcp_description'] as const) {
       if (key in operation && typeof operation[key] !== 'string') return `operation '${name}' ${key} must be a string`;
     }
+    if ('mcp_expose' in operation && typeof operation['mcp_expose'] !== 'boolean') return `operation '${name}' mcp_expose must be true or false`;
   }
 
   const capabilities = manifest['capabilities'];

@@ -6,8 +6,10 @@ import { TokenBucket } from '../../extension/common/token-bucket';
 import { permissionName, type GateVerdict, type PluginDeclaration } from '../gate/types';
 import type { EventHub } from './event-hub';
 import { mayReceiveEvent, type PluginPermissions } from './event-permissions';
-import { EXTENSION_UNAVAILABLE, extensionErrorAnswer, type ExtensionRefusal } from './extension-errors';
+import { extensionErrorAnswer, type ExtensionRefusal } from './extension-errors';
+import { gatedCall } from './gated-call';
 import type { TokenStore } from './tokens';
+import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
 
 /**
  * The part of Nexus's Host API a plugin uses to reach an extension, on
@@ -17,6 +19,8 @@ import type { TokenStore } from './tokens';
  * written against this host works against Nexus. Where this host says more
  * than Nexus (a 4xx for the caller's mistakes, why a token was refused),
  * `details` is an object `{code, message}` instead of Nexus's string.
+ * Beyond Nexus, `POST /mcp` serves MCP to clients that authenticate as
+ * plugins (permissions/mcp), through the same gate.
  *
  * Only local programs may call it: a request addressed to another host name
  * (DNS rebinding) or sent by a web page (an Origin or Sec-Fetch-Site header)
@@ -73,6 +77,8 @@ export interface HostApiOptions {
   tokenRateLimit?: { burst: number; perSecond: number };
   /** Milliseconds; injectable so tests can refill the token exchange's rate limit. */
   now?: () => number;
+  /** The MCP endpoint's limits (POST /mcp). */
+  mcp?: McpEndpointOptions;
 }
 
 /** Room for several plugins asking at once when the host starts; a guesser of secrets gets 3,600 tries an hour at most. */
@@ -120,6 +126,7 @@ export class HostApi {
   private readonly server: Server;
   private readonly routes: Route[];
   private readonly tokenRate: TokenBucket;
+  private readonly mcp: McpEndpoint;
   /** The listening port; the only one a request's Host header may name. */
   private port: number | undefined;
 
@@ -129,10 +136,12 @@ export class HostApi {
   ) {
     this.routes = [
       { method: 'POST', path: /^\/api\/v1\/auth\/token$/, authenticated: false, handle: (c) => this.issueToken(c) },
+      { method: 'POST', path: /^\/mcp$/, authenticated: true, handle: async (c) => this.mcp.handle(c.request, c.response, c.pluginId, await readJsonBody(c.request, MAX_CALL_BODY_BYTES)) },
       { method: 'GET', path: /^\/api\/v1\/extensions$/, authenticated: true, handle: (c) => this.listExtensions(c) },
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
     ];
+    this.mcp = new McpEndpoint({ call: (plugin, operation, input, signal) => gatedCall(deps, plugin, operation, input, signal), permissions: deps.permissions, extensionId: deps.extension.id }, options.mcp);
     const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
     this.tokenRate = new TokenBucket(burst, perSecond, options.now);
     this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {
@@ -150,6 +159,7 @@ export class HostApi {
 
   /** Stops listening and ends every open connection, event streams included. */
   async close(): Promise<void> {
+    await this.mcp.close();
     const closed = new Promise<void>((resolve, reject) => this.server.close((error) => (error ? reject(error) : resolve())));
     this.server.closeAllConnections();
     await closed;
@@ -269,17 +279,10 @@ export class HostApi {
     if (extensionId !== this.deps.extension.id) {
       throw new HttpError(403, { error: 'Forbidden', details: `No extension with ID '${extensionId}'` });
     }
-    const verdict = await this.deps.gate.check(pluginId, operation, input);
-    if (!verdict.allowed) throw new HttpError(verdict.status, errorBody(verdict.error, verdict.details));
-    let outcome: ExecutionOutcome;
-    try {
-      outcome = await this.deps.execute(operation, input);
-    } catch (error) {
-      // No answer from the extension at all: it is not running, restarting, or died during the call.
-      outcome = { error: { message: error instanceof Error ? error.message : String(error), data: { error: EXTENSION_UNAVAILABLE } } };
-    }
-    if (outcome.error !== undefined) {
-      const { status, body } = extensionErrorAnswer(outcome.error);
+    const outcome = await gatedCall(this.deps, pluginId, operation, input);
+    if (outcome.kind === 'refused') throw new HttpError(outcome.verdict.status, errorBody(outcome.verdict.error, outcome.verdict.details));
+    if (outcome.kind === 'failed') {
+      const { status, body } = extensionErrorAnswer(outcome.refusal);
       throw new HttpError(status, body);
     }
     sendJson(request, response, 200, toCallResponse(outcome.result));
@@ -347,6 +350,15 @@ function sendJson(request: IncomingMessage, response: ServerResponse, status: nu
 
 /** Reads the body up to `limit` bytes and parses it as a JSON object. */
 async function readJsonObject(request: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const value = await readJsonBody(request, limit);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HttpError(400, { error: 'Invalid input', details: 'the body must be a JSON object' });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Reads the body up to `limit` bytes and parses it as JSON. */
+async function readJsonBody(request: IncomingMessage, limit: number): Promise<unknown> {
   const tooLarge = new HttpError(413, { error: 'Payload too large', details: `the request body exceeds ${limit} bytes` });
   if (Number(request.headers['content-length']) > limit) throw tooLarge;
   const chunks: Buffer[] = [];
@@ -369,17 +381,12 @@ async function readJsonObject(request: IncomingMessage, limit: number): Promise<
     // After 'end' this changes nothing; before it, the client went away mid-body.
     request.once('close', () => reject(new Error('the client closed the connection before the body was complete')));
   });
-  let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
     // Not the parser's message: it quotes the body, which may hold a secret.
     throw new HttpError(400, { error: 'Invalid input', details: 'the body is not valid JSON' });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new HttpError(400, { error: 'Invalid input', details: 'the body must be a JSON object' });
-  }
-  return value as Record<string, unknown>;
 }
 
 /** Compares digests, so the comparison takes the same time whatever the secrets' lengths and contents. */

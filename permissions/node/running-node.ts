@@ -24,6 +24,7 @@ import { PagePrompter } from '../page/page-prompter';
 import { PageServer } from '../page/page-server';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
+import { publishHostEndpoint } from '../mcp/host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
 
@@ -166,15 +167,18 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     options.apiPort === undefined ? {} : { port: options.apiPort },
   );
   const address = await api.listen();
+  const apiUrl = `http://${address.host}:${address.port}`;
+  const endpoint = publishHostEndpoint(options.hostDir, apiUrl);
   pump.start();
   return {
-    apiUrl: `http://${address.host}:${address.port}`,
-    pageLoginUrl: `http://${address.host}:${address.port}/ui/login?code=${sessions.loginCode}`,
+    apiUrl,
+    pageLoginUrl: `${apiUrl}/ui/login?code=${sessions.loginCode}`,
     grants,
     audit,
     tokens,
     supervisor,
     stop: async () => {
+      endpoint.withdraw();
       pump.stop();
       await api.close();
       await supervisor.stop();

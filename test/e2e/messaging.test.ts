@@ -5,6 +5,7 @@ import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node
 
 interface Received {
   message_id: string;
+  from: Record<string, unknown>;
   cursor: number;
   type: string;
   content: unknown;
@@ -36,6 +37,12 @@ t.test('text and json both ways, exactly as sent, with delivery states', async (
   t.equal(atBob.messages.length, 1);
   t.match(atBob.messages[0], { message_id: sent['message_id'], type: 'text', correlation_id: 'req-1' });
   t.equal(atBob.messages[0]?.content, TEXT, 'text byte for byte');
+  const aliceIdentity = await alice.call('identity');
+  t.same(
+    atBob.messages[0]?.from,
+    { peer: aId, fingerprint: aliceIdentity['fingerprint'], self_chosen_name: aliceIdentity['display_name'], signature: 'verified' },
+    'each message says who sent it: proven peer id and fingerprint, the name as the sender chose it',
+  );
   await delivered(alice, sent['message_id'] as string);
 
   const reply = await bob.call('send', { peer: aId, type: 'json', content: JSON_CONTENT, correlation_id: 'req-1' });

@@ -1,0 +1,74 @@
+import type { GatedCallOutcome } from '../../permissions/http/gated-call';
+
+/**
+ * An inbox as the extension keeps it, behind the operations the tool
+ * calls; a receive with nothing to return waits until `deliver` (or its
+ * wait_ms, which the test never lets run out unless it means to).
+ */
+export class FakeInbox {
+  readonly calls: { operation: string; input: Record<string, unknown> }[] = [];
+  /** `<operation> <peer>` the gate refuses. */
+  readonly refused = new Set<string>();
+  private readonly inbox = new Map<string, { cursor: number; content: string }[]>();
+  private nextCursor = 1;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly paired: readonly string[]) {}
+
+  deliver(peer: string, content: string): void {
+    const messages = this.inbox.get(peer) ?? [];
+    messages.push({ cursor: this.nextCursor++, content });
+    this.inbox.set(peer, messages);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  unacked(peer: string): string[] {
+    return (this.inbox.get(peer) ?? []).map((message) => message.content);
+  }
+
+  /** Resolves once `count` receive calls were made. */
+  async receives(count: number): Promise<void> {
+    while (this.calls.filter((call) => call.operation === 'receive').length < count) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  readonly call = async (operation: string, input: Record<string, unknown>): Promise<GatedCallOutcome> => {
+    this.calls.push({ operation, input });
+    const peer = input['peer'] as string;
+    if (this.refused.has(`${operation} ${peer}`)) {
+      return { kind: 'refused', verdict: { allowed: false, status: 403, error: 'Scope approval denied', details: `User denied access to scope 'peer' = '${peer}'` } };
+    }
+    switch (operation) {
+      case 'peers':
+        return answered({ peers: this.paired.map((paired) => ({ peer: paired, state: 'trusted' })) });
+      case 'ack': {
+        const left = (this.inbox.get(peer) ?? []).filter((message) => message.cursor > (input['through'] as number));
+        this.inbox.set(peer, left);
+        return answered({ acked: 1 });
+      }
+      case 'receive': {
+        const after = input['after'] as number;
+        const unread = () => (this.inbox.get(peer) ?? []).filter((message) => message.cursor > after);
+        if (unread().length === 0 && (input['wait_ms'] as number) > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+        const messages = unread()
+          .slice(0, input['limit'] as number)
+          .map((message) => ({
+            message_id: message.cursor.toString(16).padStart(32, '0'),
+            cursor: message.cursor,
+            from: { peer, fingerprint: '00:11', self_chosen_name: 'Alice', signature: 'verified' },
+            type: 'text',
+            content: message.content,
+            correlation_id: null,
+            sent_at: '2026-01-01T00:00:00.000Z',
+            received_at: '2026-01-01T00:00:01.000Z',
+          }));
+        return answered({ messages, next_cursor: messages.at(-1)?.cursor ?? after });
+      }
+      default:
+        throw new Error(`unexpected ${operation}`);
+    }
+  };
+}
+
+function answered(data: unknown): GatedCallOutcome {
+  return { kind: 'answered', result: { success: true, data, message: null } };
+}

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { acquireLock } from '../../../extension/common/lock-file';
+import { publishHostEndpoint } from '../../../permissions/mcp/host-endpoint-file';
+import { HOST_LOG_FILE_NAME, HostLauncher } from '../../../permissions/mcp/host-launcher';
+import { tempDir } from '../../helpers/extension';
+
+t.test('a running host is used as it is: nothing is started', async (t) => {
+  const hostDir = tempDir(t);
+  const hostLock = join(hostDir, 'host.lock');
+  const lock = acquireLock(hostLock);
+  t.teardown(() => lock.release());
+  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321');
+  const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
+  t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
+});
+
+t.test('a start that gives up before listening is an error that points at its log', async (t) => {
+  const hostDir = tempDir(t);
+  const launcher = new HostLauncher({
+    hostDir,
+    hostLock: join(hostDir, 'host.lock'),
+    startCommand: [process.execPath, '-e', 'console.error("p2p-comm-host: another p2p-comm-host is already running"); process.exit(2)'],
+  });
+  await t.rejects(launcher.apiUrl(), /exited \(code 2\) before listening; see .*host\.log/);
+  t.match(readFileSync(join(hostDir, HOST_LOG_FILE_NAME), 'utf8'), /already running/, 'its output is in the log');
+});
