@@ -8,7 +8,8 @@ import { AuditLog } from './gate/audit-log';
 import { DEFAULT_DIALOG_TIMEOUT_MS } from './gate/gate';
 import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
-import { HostDirInUseError, startNode } from './node/running-node';
+import { runningHostEndpoint } from './node/host-endpoint-file';
+import { HOST_LOCK_FILE_NAME, HostDirInUseError, startNode } from './node/running-node';
 import { runMcpCommand } from './mcp/mcp-command';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
 import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
@@ -29,8 +30,10 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
 
   start [--data-dir DIR] [--port N] [--policy FILE] [--dialog-timeout SECONDS]
                                   run the node: extension + gate + Host API on 127.0.0.1
-                                  (approvals asked on this terminal, or answered by a policy file;
-                                  an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
+                                  (approvals asked on this terminal and on the web page, or answered by a policy
+                                  file; an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
+  page                            print the login link of the running host's web page (peers, pairing
+                                  requests, dialogs), e.g. for a host that mcp started in the background
   mcp [--plugin ID] [start options]
                                   serve MCP on stdio for an MCP client (claude mcp add p2p-comm -- p2p-comm-host mcp),
                                   as plugin ID (default mcp, created if absent), through the running host of the
@@ -118,6 +121,8 @@ async function main(): Promise<void> {
       return runMcpCommand({ hostDir, plugin: values.plugin, start: { 'data-dir': values['data-dir'], port: values.port, policy: values.policy, 'dialog-timeout': values['dialog-timeout'] } });
     case 'relay':
       return relay(hostDir, { host: values.host, port: values.port, bootstrap: values.bootstrap }, values.json === true);
+    case 'page':
+      return printPageLink(hostDir);
     case 'audit':
       // Operation names come from URLs and scope values from plugins: escaped, never raw on a terminal.
       for (const entry of AuditLog.open(hostDir).read()) process.stdout.write(`${printableJson(entry)}\n`);
@@ -299,6 +304,12 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+function printPageLink(hostDir: string): void {
+  const endpoint = runningHostEndpoint(hostDir, join(hostDir, HOST_LOCK_FILE_NAME));
+  if (endpoint === undefined) fail(`no p2p-comm-host is running on host dir ${hostDir}; start one with p2p-comm-host start (or give its --host-dir)`);
+  process.stdout.write(`${endpoint.page}\n`);
 }
 
 /** Longest a stopping relay waits to unannounce itself before it exits anyway. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveHolderOf } from '../../extension/common/lock-file';
-import { runningHostEndpoint } from './host-endpoint-file';
+import { runningHostEndpoint } from '../node/host-endpoint-file';
 
 /**
  * Finds the host running on a host dir, or starts one. An MCP client

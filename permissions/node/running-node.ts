@@ -24,7 +24,7 @@ import { PagePrompter } from '../page/page-prompter';
 import { PageServer } from '../page/page-server';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
-import { publishHostEndpoint } from '../mcp/host-endpoint-file';
+import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
 
@@ -168,21 +168,27 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   );
   const address = await api.listen();
   const apiUrl = `http://${address.host}:${address.port}`;
-  const endpoint = publishHostEndpoint(options.hostDir, apiUrl);
+  const pageLoginUrl = `${apiUrl}/ui/login?code=${sessions.loginCode}`;
+  let stopped: Promise<void> | undefined;
+  const endpoint = publishHostEndpoint(options.hostDir, apiUrl, pageLoginUrl);
   pump.start();
   return {
     apiUrl,
-    pageLoginUrl: `${apiUrl}/ui/login?code=${sessions.loginCode}`,
+    pageLoginUrl,
     grants,
     audit,
     tokens,
     supervisor,
-    stop: async () => {
-      endpoint.withdraw();
-      pump.stop();
-      await api.close();
-      await supervisor.stop();
-      releaseLock();
+    // Once: a second stop (a signal during shutdown, a test's teardown) waits for the first.
+    stop: () => {
+      stopped ??= (async () => {
+        endpoint.withdraw();
+        pump.stop();
+        await api.close();
+        await supervisor.stop();
+        releaseLock();
+      })();
+      return stopped;
     },
   };
 }

@@ -41,6 +41,15 @@ t.test('a host dir is run by one host: a second start is refused naming the pid'
   t.match(stderr, `another p2p-comm-host (pid ${process.pid}) is already running on host dir ${hostDir}`);
 });
 
+t.test('page prints the running host\'s login link, and says when no host runs', async (t) => {
+  const { node, hostDir } = await host(t);
+  const printed = await run(process.execPath, [HOST_CLI, 'page', '--host-dir', hostDir]);
+  t.equal(printed.stdout, `${node.pageLoginUrl}\n`);
+  await node.stop();
+  const refused = await run(process.execPath, [HOST_CLI, 'page', '--host-dir', hostDir]).catch((error: { code: number; stderr: string }) => error);
+  t.match(refused, { code: 2, stderr: `no p2p-comm-host is running on host dir ${hostDir}` });
+});
+
 t.test('a host dir is free again once its host stopped, even after a crash', async (t) => {
   const dir = tempDir(t);
   const hostDir = join(dir, 'host');

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { HOST_ENDPOINT_FILE_NAME, runningHostEndpoint } from '../../permissions/mcp/host-endpoint-file';
+import { HOST_ENDPOINT_FILE_NAME, runningHostEndpoint } from '../../permissions/node/host-endpoint-file';
 import { HOST_LOG_FILE_NAME } from '../../permissions/mcp/host-launcher';
 import { HOST_LOCK_FILE_NAME, startNode } from '../../permissions/node/running-node';
 import { MCP_OPERATIONS } from '../../permissions/mcp/tools';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { acquireLock } from '../../../extension/common/lock-file';
-import { publishHostEndpoint } from '../../../permissions/mcp/host-endpoint-file';
+import { publishHostEndpoint } from '../../../permissions/node/host-endpoint-file';
 import { HOST_LOG_FILE_NAME, HostLauncher } from '../../../permissions/mcp/host-launcher';
 import { tempDir } from '../../helpers/extension';
 
@@ -11,7 +11,7 @@ t.test('a running host is used as it is: nothing is started', async (t) => {
   const hostLock = join(hostDir, 'host.lock');
   const lock = acquireLock(hostLock);
   t.teardown(() => lock.release());
-  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321');
+  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'http://127.0.0.1:4321/ui/login?code=abc');
   const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
   t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
 });
