@@ -55,7 +55,11 @@ t.test('text and json both ways, exactly as sent, with delivery states', async (
   t.same((await bob.call('receive', { peer: aId }))['messages'], [], 'acked messages are gone');
   t.ok(alice.events.some((e) => e.type === 'p2p.message.delivered' && e.data['message_id'] === sent['message_id']));
   const received = bob.events.find((e) => e.type === 'p2p.message.received');
-  t.same(received?.data, { peer: aId, message_id: sent['message_id'], type: 'text', size: Buffer.byteLength(TEXT) }, 'the event carries metadata, never content');
+  t.same(
+    received?.data,
+    { peer: aId, message_id: sent['message_id'], type: 'text', size: Buffer.byteLength(TEXT), cursor: atBob.messages[0]?.cursor },
+    'the event carries metadata, never content, and the cursor receive returns the message under',
+  );
 
   const peers = (await alice.call('peers'))['peers'] as { capabilities: unknown }[];
   t.match(peers[0]?.capabilities, { protocol_version: 2, capabilities: ['text', 'json'], software: /^p2p-comm\// }, 'hello exchanged');
