@@ -9,6 +9,7 @@ import { DEFAULT_DIALOG_TIMEOUT_MS } from './gate/gate';
 import { GrantStore } from './gate/grant-store';
 import { permissionName, type PermissionState } from './gate/types';
 import { runningHostEndpoint } from './node/host-endpoint-file';
+import { DEFAULT_LOGIN_LINK_TTL_MS, mintLoginCode, pageLoginLink } from './page/login-codes';
 import { HOST_LOCK_FILE_NAME, HostDirInUseError, startNode } from './node/running-node';
 import { runMcpCommand } from './mcp/mcp-command';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
@@ -32,7 +33,7 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
                                   run the node: extension + gate + Host API on 127.0.0.1
                                   (approvals asked on this terminal and on the web page, or answered by a policy
                                   file; an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
-  page                            print the login link of the running host's web page (peers, pairing
+  page                            print a new login link to the running host's web page (peers, pairing
                                   requests, dialogs), e.g. for a host that mcp started in the background
   mcp [--plugin ID] [start options]
                                   serve MCP on stdio for an MCP client (claude mcp add p2p-comm -- p2p-comm-host mcp),
@@ -248,7 +249,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   if (plugins.length === 0) plugins = [createPlugin(hostDir, 'agent', ALL_OPERATIONS)];
   if (policy === undefined && process.stdin.isTTY !== true) {
     process.stderr.write(
-      'p2p-comm-host: warning: the input is not a terminal, so dialogs can be answered only on the web page (its login link is printed below); a call whose dialog gets no answer is refused (nothing is remembered). Answer dialogs with --policy FILE for unattended runs.\n',
+      'p2p-comm-host: warning: the input is not a terminal, so dialogs may not be answerable here. They are asked on the web page too (log in with the link printed below); while nobody is logged in there and nobody answers here, a call that needs a dialog is refused and nothing is remembered. Answer dialogs with --policy FILE for unattended runs.\n',
     );
   }
   const notice = (line: string): void => void process.stderr.write(`p2p-comm-host: ${line}\n`);
@@ -281,8 +282,9 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       `  pairing link ${printable(String(data['link']))}`,
       `  ${printable(String(data['dht']))}`,
       `  Host API     ${node.apiUrl}  (plugins: ${plugins.map((p) => p.id).join(', ')}; their secrets are in ${pluginsDirectory(hostDir)})`,
-      `  web page     ${node.pageLoginUrl}`,
-      `               (open it in a browser on this machine: peers, pairing requests, dialogs; the link logs you in, keep it to yourself)`,
+      `  web page     ${node.pageLink()}`,
+      `               (open it in a browser on this machine: peers, pairing requests, dialogs; the link logs you in once,`,
+      `               within ${DEFAULT_LOGIN_LINK_TTL_MS / 60_000} minutes; p2p-comm-host page prints a new one)`,
       `A plugin exchanges its secret for a token (valid 15 min), e.g. for "${first}" (the secret goes through a pipe, not the command line):`,
       `  node -e 'const p = require(process.argv[1]); process.stdout.write(JSON.stringify({plugin_id: p.id, secret: p.secret}))' ${shellQuote(secretFile)} \\`,
       `    | curl -s -H "content-type: application/json" --data-binary @- ${node.apiUrl}/api/v1/auth/token`,
@@ -309,7 +311,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
 function printPageLink(hostDir: string): void {
   const endpoint = runningHostEndpoint(hostDir, join(hostDir, HOST_LOCK_FILE_NAME));
   if (endpoint === undefined) fail(`no p2p-comm-host is running on host dir ${hostDir}; start one with p2p-comm-host start (or give its --host-dir)`);
-  process.stdout.write(`${endpoint.page}\n`);
+  process.stdout.write(`${pageLoginLink(endpoint.url, mintLoginCode(endpoint.page_key, Date.now()))}\n`);
 }
 
 /** Longest a stopping relay waits to unannounce itself before it exits anyway. */

@@ -136,7 +136,7 @@ export class Messenger implements SessionListener {
     return this.inFlight.size;
   }
 
-  async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState }> {
+  async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState; size: number }> {
     const { trust, outbox, config } = this.deps;
     // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
@@ -181,9 +181,9 @@ export class Messenger implements SessionListener {
     if (trust.stateOf(request.peer) === 'revoked_by_peer') {
       // The peer revoked this node while the message was being written: it fails like the others.
       await this.failAllFor(request.peer, REVOKED_BY_PEER);
-      return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message) };
+      return { messageId: message.messageId, state: this.stateOf(outbox.get(message.messageId) ?? message), size: content.length };
     }
-    return { messageId: message.messageId, state: this.stateOf(message) };
+    return { messageId: message.messageId, state: this.stateOf(message), size: content.length };
   }
 
   status(messageId: string): OutgoingMessage & { reportedState: ReportedState } {

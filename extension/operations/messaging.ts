@@ -7,14 +7,14 @@ import type { NodeContext, OperationHandler } from './context';
 const DEFAULT_RECEIVE_LIMIT = 100;
 
 export const send: OperationHandler = async (input, node) => {
-  const { messageId, state } = await node.messenger.send({
+  const { messageId, state, size } = await node.messenger.send({
     peer: input['peer'] as string,
     type: input['type'] as MessageType,
     content: input['content'],
     correlationId: (input['correlation_id'] as string | undefined) ?? null,
     ttlSeconds: (input['ttl_seconds'] as number | undefined) ?? null,
   });
-  return { data: { message_id: messageId, state }, message: null };
+  return { data: { message_id: messageId, state, size }, message: null };
 };
 
 /**

@@ -233,18 +233,20 @@ export class Gate {
     let timer: NodeJS.Timeout | undefined;
     try {
       const details = (await this.options.describeCall?.(context.operation, context.input)) ?? [];
-      const seconds = Math.round(this.dialogTimeoutMs / 1000);
+      const timedOut: Unanswered = { unanswered: 'timeout', reason: `nobody answered within ${Math.round(this.dialogTimeoutMs / 1000)} s` };
       const timeout = new Promise<Unanswered>((resolve) => {
         timer = setTimeout(() => {
+          resolve(timedOut);
           controller.abort();
-          resolve({ unanswered: 'timeout', reason: `nobody answered within ${seconds} s` });
         }, this.dialogTimeoutMs);
       });
       const answer = question({ ...context, details }, controller.signal).catch((error: unknown): Unanswered => {
         if (error instanceof NobodyToAskError) return { unanswered: 'nobody', reason: error.message };
         throw error;
       });
-      return await Promise.race([answer, timeout]);
+      const result = await Promise.race([answer, timeout]);
+      // A prompter taken down answers something (a page's dialog says "deny"): that is no one's answer.
+      return controller.signal.aborted ? timedOut : result;
     } finally {
       clearTimeout(timer);
       this.dialogsOpen.delete(context.plugin);

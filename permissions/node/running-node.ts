@@ -22,6 +22,7 @@ import { PluginDirectory } from '../plugins/plugin-directory';
 import { FirstAnswerPrompter } from '../gate/first-answer-prompter';
 import { PagePrompter } from '../page/page-prompter';
 import { PageServer } from '../page/page-server';
+import { pageLoginLink } from '../page/login-codes';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
 import { publishHostEndpoint } from './host-endpoint-file';
@@ -58,8 +59,8 @@ export interface NodeOptions {
 
 export interface RunningNode {
   apiUrl: string;
-  /** Opens the person's web page and logs the browser in; as secret as a plugin's secret. */
-  pageLoginUrl: string;
+  /** A new login link to the person's web page: it works once, for a few minutes. */
+  pageLink(): string;
   grants: GrantStore;
   audit: AuditLog;
   tokens: TokenStore;
@@ -107,14 +108,8 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const audit = AuditLog.open(options.hostDir);
   // Set once the page exists; the dialogs it shows may change before that.
   let page: PageServer | undefined;
-  const pagePrompter = options.policyFile === undefined ? new PagePrompter(() => page?.changed()) : undefined;
-  const basePrompter: Prompter =
-    pagePrompter === undefined
-      ? new PolicyPrompter(loadPolicy(options.policyFile as string))
-      : new FirstAnswerPrompter([
-          { where: 'the terminal', prompter: new TerminalPrompter() },
-          { where: 'the web page', prompter: pagePrompter },
-        ]);
+  const sessions = new PageSessions();
+  const { prompter: basePrompter, pagePrompter } = prompters(options.policyFile, () => page, sessions);
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
   const notices = new HostNotices(options.onNotice ?? (() => undefined));
   const activity = new PeerActivity();
@@ -139,7 +134,6 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
   const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
-  const sessions = new PageSessions();
   page = new PageServer({ manifest, call: (method, params) => pump.around(() => supervisor.call(method, params)), dialogs: pagePrompter, activity, sessions });
   const api = new HostApi(
     {
@@ -168,13 +162,12 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   );
   const address = await api.listen();
   const apiUrl = `http://${address.host}:${address.port}`;
-  const pageLoginUrl = `${apiUrl}/ui/login?code=${sessions.loginCode}`;
   let stopped: Promise<void> | undefined;
-  const endpoint = publishHostEndpoint(options.hostDir, apiUrl, pageLoginUrl);
+  const endpoint = publishHostEndpoint(options.hostDir, apiUrl, sessions.linkKey);
   pump.start();
   return {
     apiUrl,
-    pageLoginUrl,
+    pageLink: () => pageLoginLink(apiUrl, sessions.newLoginCode()),
     grants,
     audit,
     tokens,
@@ -191,6 +184,17 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       return stopped;
     },
   };
+}
+
+/** A policy file answers every dialog; without one, the terminal and the web page ask together and the first answer counts. */
+function prompters(policyFile: string | undefined, page: () => PageServer | undefined, sessions: PageSessions): { prompter: Prompter; pagePrompter: PagePrompter | undefined } {
+  if (policyFile !== undefined) return { prompter: new PolicyPrompter(loadPolicy(policyFile)), pagePrompter: undefined };
+  const pagePrompter = new PagePrompter(() => page()?.changed(), { loggedIn: () => sessions.anyLive() });
+  const prompter = new FirstAnswerPrompter([
+    { where: 'the terminal', prompter: new TerminalPrompter() },
+    { where: 'the web page', prompter: pagePrompter },
+  ]);
+  return { prompter, pagePrompter };
 }
 
 /** The facts a dialog needs, asked of the extension itself (never through the gate: no plugin is calling). */

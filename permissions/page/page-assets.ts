@@ -5,9 +5,13 @@
  * The script keeps an open page current: the host sends `change` on
  * /ui/updates when a dialog opens or closes or something happens to a peer,
  * and the script fetches the page again and swaps in every `data-live`
- * section, except one where the person is typing or has a form open (it
- * says so in a header, so the host keeps the page's one-time notice for the
- * next real load). The page works without it (reload by hand).
+ * section, except one where the person is typing or has changed an open
+ * form (it is brought up to date once they move on). When dialogs come or
+ * go, their section takes no clicks for a moment, so a button moving under
+ * the pointer cannot be clicked by mistake.
+ * The fetch says so in a header, so the host keeps the page's one-time
+ * notice for the next real load. The page works without it (reload by
+ * hand).
  */
 export const PAGE_SCRIPT = `'use strict';
 (() => {
@@ -19,19 +23,31 @@ export const PAGE_SCRIPT = `'use strict';
     (input instanceof HTMLInputElement || input instanceof HTMLTextAreaElement) && input.value !== input.defaultValue;
   const edited = (element) => [...element.querySelectorAll('details[open] form')].some((form) => [...form.elements].some(changed));
   const busy = (element) => typing(element) || edited(element);
+  const dialogs = (element) => [...element.querySelectorAll('[data-dialog]')].map((dialog) => dialog.dataset.dialog).join();
+  // When dialogs come or go the buttons move: for a moment nothing there can be clicked, so a click meant for one dialog cannot land on another.
+  const steady = (element) => { element.inert = true; setTimeout(() => { element.inert = false; }, 700); };
   const refresh = async () => {
     if (fetching) { again = true; return; }
     fetching = true;
     try {
       const response = await fetch(location.href, { credentials: 'same-origin', headers: { 'x-page-refresh': '1' } });
+      // Logged out, expired, or a restarted host: the page itself says how to log in again.
+      if (response.status === 401) { location.reload(); return; }
       if (!response.ok) return;
       const next = new DOMParser().parseFromString(await response.text(), 'text/html');
       for (const fresh of next.querySelectorAll('[data-live]')) {
         const current = document.getElementById(fresh.id);
-        if (current === null || busy(current)) continue;
+        if (current === null) continue;
+        if (busy(current)) {
+          // Left alone for now; brought up to date once the person moves on.
+          current.addEventListener('focusout', () => void refresh(), { once: true });
+          continue;
+        }
         const open = new Set([...current.querySelectorAll('details[open]')].map((element) => element.dataset.key).filter(Boolean));
         for (const details of fresh.querySelectorAll('details[data-key]')) if (open.has(details.dataset.key)) details.open = true;
-        current.replaceWith(document.importNode(fresh, true));
+        const replacement = document.importNode(fresh, true);
+        if (dialogs(current) !== dialogs(replacement)) steady(replacement);
+        current.replaceWith(replacement);
       }
       document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed ?? '0') + 1);
     } finally {
@@ -41,7 +57,8 @@ export const PAGE_SCRIPT = `'use strict';
   };
   const updates = new EventSource('/ui/updates');
   updates.addEventListener('change', () => void refresh());
-  updates.addEventListener('open', () => { document.body.dataset.live = 'yes'; });
+  // On every (re)connection: what changed while no stream was open is fetched too.
+  updates.addEventListener('open', () => { document.body.dataset.live = 'yes'; void refresh(); });
 })();
 `;
 

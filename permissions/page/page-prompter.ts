@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  NobodyToAskError,
   PERMISSION_ANSWERS,
   RISK_ANSWERS,
   SCOPE_ANSWERS,
@@ -25,6 +26,17 @@ export interface OpenDialog {
 
 export type DialogAnswerOutcome = 'answered' | 'not_open' | 'not_an_answer';
 
+export interface PagePrompterOptions {
+  /**
+   * Whether anyone is logged in to the page. While nobody is, the page
+   * cannot ask (NobodyToAskError): with the terminal closed too, a call is
+   * refused at once with a way to log in, instead of waiting out the
+   * dialog timeout for a page nobody has open.
+   */
+  loggedIn?: () => boolean;
+  now?: () => number;
+}
+
 /**
  * Holds the gate's questions for the web page: each stays open until the
  * page answers it or the gate stops waiting (the dialog timed out, or the
@@ -33,11 +45,16 @@ export type DialogAnswerOutcome = 'answered' | 'not_open' | 'not_an_answer';
  */
 export class PagePrompter implements Prompter {
   private readonly open = new Map<string, { dialog: OpenDialog; answer(value: string): void }>();
+  private readonly loggedIn: () => boolean;
+  private readonly now: () => number;
 
   constructor(
     private readonly onChange: () => void,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: PagePrompterOptions = {},
+  ) {
+    this.loggedIn = options.loggedIn ?? (() => true);
+    this.now = options.now ?? Date.now;
+  }
 
   approvePermission(context: ApprovalContext, signal: AbortSignal): Promise<PermissionAnswer> {
     return this.ask('permission', context, PERMISSION_ANSWERS, signal);
@@ -67,6 +84,9 @@ export class PagePrompter implements Prompter {
   private ask<A extends string>(kind: DialogKind, context: ApprovalContext, answers: readonly { answer: A; meaning: string }[], signal: AbortSignal): Promise<A | 'deny'> {
     // Timed out before it could be shown.
     if (signal.aborted) return Promise.resolve('deny');
+    if (!this.loggedIn()) {
+      return Promise.reject(new NobodyToAskError('nobody is logged in to the web page: open a login link (p2p-comm-host page prints one), or answer dialogs with --policy'));
+    }
     const id = randomBytes(16).toString('hex');
     return new Promise((resolve) => {
       const close = (value: A | 'deny'): void => {

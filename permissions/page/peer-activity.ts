@@ -85,14 +85,13 @@ export class PeerActivity {
     if (typeof data['reason'] === 'string') sent.reason = data['reason'];
   }
 
-  /** Follows the calls plugins make: a `send` the extension took is a message to that peer. */
+  /** Follows the calls plugins make: a `send` the extension took is a message to that peer, of the size it reports. */
   call(operation: string, input: unknown, result: unknown): void {
     if (operation !== 'send' || typeof input !== 'object' || input === null) return;
-    const { peer, type, content } = input as Record<string, unknown>;
-    const messageId = (result as { data?: { message_id?: unknown } } | undefined)?.data?.message_id;
-    if (typeof peer !== 'string' || typeof messageId !== 'string') return;
-    const size = Buffer.byteLength(typeof content === 'string' && type === 'text' ? content : (JSON.stringify(content) ?? ''));
-    this.add(peer, { direction: 'out', messageId, type: String(type), size, state: 'sent', at: this.now() });
+    const { peer, type } = input as Record<string, unknown>;
+    const data = (result as { data?: { message_id?: unknown; size?: unknown } } | undefined)?.data;
+    if (typeof peer !== 'string' || typeof data?.message_id !== 'string' || typeof data.size !== 'number') return;
+    this.add(peer, { direction: 'out', messageId: data.message_id, type: String(type), size: data.size, state: 'sent', at: this.now() });
   }
 
   private add(peer: string, entry: ActivityEntry): void {

@@ -1,5 +1,7 @@
 import type { ResourceTypeDefinition } from '../../extension/common/manifest';
 import { html, type Html } from './html';
+import { createForm, editForm } from './resource-forms';
+import { editableProperties, idProperty, label, properties, type PropertySchema } from './resource-schema';
 
 /**
  * One resource type as the web page shows it, read from the manifest as
@@ -8,15 +10,6 @@ import { html, type Html } from './html';
  * behind a disclosure, a create form when `capabilities.create` is not false.
  * Editable fields are those with `x-resource-role: editable`.
  */
-
-interface PropertySchema {
-  type?: string | string[];
-  enum?: unknown[];
-  maxLength?: number;
-  description?: string;
-  'x-resource-role'?: 'id' | 'editable' | 'readonly';
-  'x-display'?: { label?: string; input?: string; variant?: string; format?: string };
-}
 
 export type Row = Record<string, unknown>;
 
@@ -38,20 +31,6 @@ export interface ResourceViewOptions {
   /** Where a sort or page link goes: the page's URL with this type's list parameters set. */
   listHref: (changes: { page?: number; sortBy?: string; sortOrder?: 'asc' | 'desc' }) => string;
   now: number;
-}
-
-export function properties(definition: ResourceTypeDefinition): Record<string, PropertySchema> {
-  return ((definition.schema as { properties?: Record<string, PropertySchema> }).properties ?? {}) as Record<string, PropertySchema>;
-}
-
-export function idProperty(definition: ResourceTypeDefinition): string {
-  return Object.entries(properties(definition)).find(([, schema]) => schema['x-resource-role'] === 'id')?.[0] ?? 'id';
-}
-
-export function editableProperties(definition: ResourceTypeDefinition): string[] {
-  return Object.entries(properties(definition))
-    .filter(([, schema]) => schema['x-resource-role'] === 'editable')
-    .map(([name]) => name);
 }
 
 export function renderResource(options: ResourceViewOptions): Html {
@@ -114,47 +93,6 @@ function renderRow(options: ResourceViewOptions, row: Row, columns: string[], id
     }
   </details></td>
 </tr>`;
-}
-
-function createForm(type: string, definition: ResourceTypeDefinition): Html {
-  const props = properties(definition);
-  const required = ((definition.schema as { required?: string[] }).required ?? []) as string[];
-  return html`<details class="create" data-key="${type}/create"><summary>Add</summary>
-  <form method="post" action="/ui/resources/${type}/create">
-    ${editableProperties(definition).map((name) => field(name, props[name] ?? {}, undefined, required.includes(name)))}
-    <button type="submit">Add</button>
-  </form></details>`;
-}
-
-/** Nexus sends the whole row with the edited fields; so does this form, the row as it was shown. */
-function editForm(type: string, definition: ResourceTypeDefinition, row: Row, id: string, editable: string[]): Html {
-  const props = properties(definition);
-  return html`<form method="post" action="/ui/resources/${type}/update" class="edit">
-    <input type="hidden" name="id" value="${id}">
-    <input type="hidden" name="row" value="${JSON.stringify(row)}">
-    ${editable.map((name) => field(name, props[name] ?? {}, row[name], false))}
-    <button type="submit">Save</button>
-  </form>`;
-}
-
-function field(name: string, schema: PropertySchema, current: unknown, required: boolean): Html {
-  const text = label({ [name]: schema }, name);
-  const input = schema['x-display']?.input;
-  const shown = typeof current === 'string' ? current : '';
-  let control: Html;
-  if (schema.enum !== undefined) {
-    const choices = schema.enum.filter((choice): choice is string => typeof choice === 'string');
-    control = html`<select name="field.${name}" required><option value=""${choices.includes(current as string) ? '' : ' selected'}>choose…</option>${choices.map((choice) => html`<option value="${choice}"${choice === current ? ' selected' : ''}>${choice}</option>`)}</select>`;
-  } else if (input === 'textarea') {
-    control = html`<textarea name="field.${name}" rows="3"${required ? ' required' : ''}${schema.maxLength === undefined ? '' : html` maxlength="${schema.maxLength}"`}>${shown}</textarea>`;
-  } else {
-    control = html`<input type="text" name="field.${name}" value="${shown}"${required ? ' required' : ''}${schema.maxLength === undefined ? '' : html` maxlength="${schema.maxLength}"`}>`;
-  }
-  return html`<label>${text}${control}</label>${schema.description === undefined ? '' : html`<small>${schema.description}</small>`}`;
-}
-
-function label(props: Record<string, PropertySchema>, name: string): string {
-  return props[name]?.['x-display']?.label ?? name;
 }
 
 /** A value as its `x-display` asks: a chip for a status, code for monospace, a relative time, a list, a JSON block. */

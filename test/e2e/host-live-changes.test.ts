@@ -41,10 +41,16 @@ t.test('a host dir is run by one host: a second start is refused naming the pid'
   t.match(stderr, `another p2p-comm-host (pid ${process.pid}) is already running on host dir ${hostDir}`);
 });
 
-t.test('page prints the running host\'s login link, and says when no host runs', async (t) => {
+t.test('page prints a new login link of the running host, which logs in once; and says when no host runs', async (t) => {
   const { node, hostDir } = await host(t);
   const printed = await run(process.execPath, [HOST_CLI, 'page', '--host-dir', hostDir]);
-  t.equal(printed.stdout, `${node.pageLoginUrl}\n`);
+  const link = printed.stdout.trim();
+  t.match(link, `${node.apiUrl}/ui/login?code=`);
+  const first = await fetch(link, { redirect: 'manual' });
+  t.equal(first.status, 303, 'it logs in');
+  t.match(first.headers.get('set-cookie'), /^p2p_comm_page_[0-9]+=[A-Za-z0-9_-]{43};/);
+  t.equal((await fetch(link, { redirect: 'manual' })).status, 403, 'once');
+  t.not((await run(process.execPath, [HOST_CLI, 'page', '--host-dir', hostDir])).stdout.trim(), link, 'each link is new');
   await node.stop();
   const refused = await run(process.execPath, [HOST_CLI, 'page', '--host-dir', hostDir]).catch((error: { code: number; stderr: string }) => error);
   t.match(refused, { code: 2, stderr: `no p2p-comm-host is running on host dir ${hostDir}` });

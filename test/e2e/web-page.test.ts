@@ -52,13 +52,19 @@ t.test('two people pair, answer dialogs and revoke on their web pages', async (t
   await t.test('a page without the login link shows only how to log in', async (t) => {
     const response = await alice.page.goto(new URL('/ui/', alice.loginUrl).href);
     t.equal(response?.status(), 401);
-    t.match(await alice.page.textContent('body'), 'open the login link that p2p-comm-host printed');
+    t.match(await alice.page.textContent('body'), 'open a login link: p2p-comm-host prints one when it starts');
   });
 
   for (const someone of [alice, bob]) {
     await someone.page.goto(someone.loginUrl);
     await someone.page.locator('#own-fingerprint').waitFor();
+    // The page follows the host's changes from here on.
+    await someone.page.locator('body[data-live="yes"]').waitFor();
   }
+  const reused = await alice.page.goto(alice.loginUrl);
+  t.equal(reused?.status(), 403, `a login link works once: ${await alice.page.textContent('body')}`);
+  await alice.page.goto(new URL('/ui/', alice.loginUrl).href);
+  await alice.page.locator('body[data-live="yes"]').waitFor();
   t.equal(new URL(alice.page.url()).search, '', 'the login code left the address bar');
   const aliceFingerprint = (await alice.page.textContent('#own-fingerprint')) ?? '';
   const bobLink = await bob.page.inputValue('#own-link');
@@ -88,6 +94,12 @@ t.test('two people pair, answer dialogs and revoke on their web pages', async (t
   await alice.page.locator('#resource-peers td[data-column="state"] >> text=trusted').waitFor();
   const bobId = (await alice.page.locator('#resource-peers tr.row').getAttribute('data-id')) ?? '';
 
+  // Bob starts a note about Alice before her message arrives: the refresh it brings leaves his typing alone.
+  const aliceRow = bob.page.locator('#resource-peers tr.row');
+  await aliceRow.locator('td.more > details > summary').click();
+  await aliceRow.locator('input[name="field.note"]').fill('Alice, from the bakery');
+  const refreshesBefore = await bob.page.getAttribute('body', 'data-refreshed');
+
   // Alice's agent sends Bob a message: its first use of send and of Bob as a scope are asked on her page.
   const sent = pluginOf(alice).call('send', { peer: bobId, type: 'text', content: 'hello from the web page test' });
   const dialog = alice.page.locator('#dialogs form.dialog');
@@ -101,10 +113,14 @@ t.test('two people pair, answer dialogs and revoke on their web pages', async (t
   t.equal(result.status, 200, 'the send went through once both dialogs were answered on the page');
   await alice.host.waitForLine((line) => line.includes('(answered on the web page: allow)'), 'the terminal taking its question down', { stream: 'stderr' });
 
-  // Bob sees the message's metadata; its content only when he opens it.
-  const aliceRow = bob.page.locator('#resource-peers tr.row');
-  await aliceRow.locator('td.more > details > summary').click();
+  // Bob sees the message's metadata once his page has refreshed; its content only when he opens it.
   const activity = aliceRow.locator('table.activity tr[data-message]');
+  await bob.page.locator(refreshesBefore === null ? 'body[data-refreshed]' : `body:not([data-refreshed="${refreshesBefore}"])`).waitFor({ state: 'attached' });
+  t.equal(await aliceRow.locator('input[name="field.note"]').inputValue(), 'Alice, from the bakery', 'a refresh leaves a field being typed in alone');
+  await aliceRow.locator('form.edit button[type="submit"]').click();
+  await bob.page.locator('.notice', { hasText: 'note saved' }).waitFor();
+  t.equal(await bob.page.textContent('#resource-peers td[data-column="note"]'), 'Alice, from the bakery', 'the note is saved and listed');
+  await aliceRow.locator('td.more > details > summary').click();
   await activity.waitFor();
   t.match(await activity.textContent(), 'from them');
   t.notMatch(await bob.page.textContent('body'), 'hello from the web page test', 'no content until opened');
@@ -118,7 +134,7 @@ t.test('two people pair, answer dialogs and revoke on their web pages', async (t
   await bobRow.locator('td.more > details > summary').click();
   await bobRow.locator('details.danger > summary').click();
   await bobRow.locator('button.delete').click();
-  await alice.page.locator('.notice').waitFor();
+  await alice.page.locator('.notice', { hasText: 'Peers:' }).filter({ hasNotText: 'request delivered' }).waitFor();
   await alice.page.locator('#resource-peers p.empty').waitFor();
   await bob.page.locator('#resource-peers td[data-column="state"] >> text=revoked by peer').waitFor();
   await shot(bob.page, '5-revoked');

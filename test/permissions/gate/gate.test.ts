@@ -304,6 +304,27 @@ t.test('an unanswered dialog times out: 403 with a reason, the prompter told, no
   t.match(audit.read().at(-1), { layer: 'scope', decision: 'timeout' });
 });
 
+t.test('a prompter that answers "deny" as it is taken down at the timeout revokes nothing: the call timed out', async (t) => {
+  // As the web page's dialog does: aborted, it settles with "deny" at once.
+  const denyOnAbort = <A>(signal: AbortSignal): Promise<A> => new Promise((resolve) => signal.addEventListener('abort', () => resolve('deny' as A)));
+  const prompter: Prompter = {
+    approvePermission: (_context, signal) => denyOnAbort(signal),
+    approveScope: (_context, signal) => denyOnAbort(signal),
+    approveHighRisk: (_context, signal) => denyOnAbort(signal),
+  };
+  const dir = tempDir(t);
+  const grants = GrantStore.open(dir);
+  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { 'p2p-comm': ['send'] } });
+  const audit = AuditLog.open(dir);
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter, audit, dialogTimeoutMs: 20 });
+  t.match(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: false, status: 403, error: 'Approval timed out' });
+  t.equal(GrantStore.open(dir).get(PLUGIN, 'ext:p2p-comm:send')?.state, 'deferred', 'not revoked: nobody said deny');
+  grants.setState(PLUGIN, 'ext:p2p-comm:send', 'active');
+  t.match(await gate.check(PLUGIN, 'send', SEND_INPUT), { allowed: false, error: 'Approval timed out' });
+  t.same(GrantStore.open(dir).get(PLUGIN, 'ext:p2p-comm:send')?.deniedScopes, [], 'no scope denied');
+  t.match(audit.read().at(-1), { layer: 'scope', decision: 'timeout' });
+});
+
 t.test('the dialog timeout applies to permission and high-risk prompts too', async (t) => {
   const silent: Prompter = {
     approvePermission: () => new Promise(() => undefined),

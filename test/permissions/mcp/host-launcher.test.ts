@@ -11,7 +11,7 @@ t.test('a running host is used as it is: nothing is started', async (t) => {
   const hostLock = join(hostDir, 'host.lock');
   const lock = acquireLock(hostLock);
   t.teardown(() => lock.release());
-  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'http://127.0.0.1:4321/ui/login?code=abc');
+  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'k'.repeat(43));
   const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
   t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
 });

@@ -9,10 +9,7 @@ function prompter(): { prompter: PagePrompter; changes: () => number; advance(ms
   let changes = 0;
   let now = 1_000;
   return {
-    prompter: new PagePrompter(
-      () => changes++,
-      () => now,
-    ),
+    prompter: new PagePrompter(() => changes++, { now: () => now }),
     changes: () => changes,
     advance: (ms) => (now += ms),
   };

@@ -7,7 +7,8 @@ import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi } from '../../../permissions/http/host-api';
 import { TokenStore } from '../../../permissions/http/tokens';
 import { PagePrompter } from '../../../permissions/page/page-prompter';
-import { MAX_FORM_BYTES, PageServer } from '../../../permissions/page/page-server';
+import { MAX_FORM_BYTES } from '../../../permissions/page/page-http';
+import { PageServer } from '../../../permissions/page/page-server';
 import { PageSessions } from '../../../permissions/page/page-sessions';
 import { PeerActivity } from '../../../permissions/page/peer-activity';
 import { eventually } from '../../helpers/node';
@@ -146,7 +147,7 @@ async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize
     sessions,
     send,
     login: async () => {
-      const reply = await send(`/ui/login?code=${sessions.loginCode}`);
+      const reply = await send(`/ui/login?code=${sessions.newLoginCode()}`);
       const cookie = setCookie(reply);
       if (reply.status !== 303 || cookie === undefined) throw new Error(`login failed: ${reply.status}`);
       return cookie.split(';', 1)[0] as string;
@@ -200,7 +201,7 @@ t.test('logging in', async (t) => {
   t.test('without a session cookie the page is 401 and says how to log in', async (t) => {
     const reply = await page.send('/ui/');
     t.equal(reply.status, 401);
-    t.match(reply.body, 'open the login link that p2p-comm-host printed');
+    t.match(reply.body, 'open a login link: p2p-comm-host prints one when it starts, and p2p-comm-host page prints a new one');
     t.match(reply.body, '<code>not_logged_in</code>');
     t.notMatch(reply.body, '/ui/page.js', 'a page not logged in does not follow updates');
     t.same(page.calls, [], 'nothing is asked of the extension');
@@ -208,32 +209,43 @@ t.test('logging in', async (t) => {
 
   t.test('a login sent by another site is refused before its code is tried', async (t) => {
     for (const site of ['cross-site', 'same-site']) {
-      const reply = await page.send(`/ui/login?code=${page.sessions.loginCode}`, { headers: { 'sec-fetch-site': site } });
+      const reply = await page.send(`/ui/login?code=${page.sessions.newLoginCode()}`, { headers: { 'sec-fetch-site': site } });
       t.equal(reply.status, 403, site);
       t.match(reply.body, 'cross_site_request');
       t.equal(reply.headers['set-cookie'], undefined);
     }
-    const fromTerminal = await page.send(`/ui/login?code=${page.sessions.loginCode}`, { headers: { 'sec-fetch-site': 'none' } });
+    const fromTerminal = await page.send(`/ui/login?code=${page.sessions.newLoginCode()}`, { headers: { 'sec-fetch-site': 'none' } });
     t.equal(fromTerminal.status, 303, 'a link opened from outside any page logs in');
   });
 
   t.test('a wrong code is 403 and sets no cookie', async (t) => {
-    for (const query of ['code=wrong', '', `code=${page.sessions.loginCode}x`, `code=${page.sessions.loginCode.slice(1)}`]) {
+    for (const query of ['code=wrong', '', `code=${page.sessions.newLoginCode()}x`, `code=${page.sessions.newLoginCode().slice(1)}`]) {
       const reply = await page.send(`/ui/login?${query}`);
       t.equal(reply.status, 403, query);
-      t.match(reply.body, 'wrong_login_code');
+      t.match(reply.body, 'login_wrong_code');
       t.equal(reply.headers['set-cookie'], undefined);
     }
   });
 
+  t.test('a link logs in once: used again it is 403 and says how to get a new one', async (t) => {
+    const code = page.sessions.newLoginCode();
+    t.equal((await page.send(`/ui/login?code=${code}`)).status, 303);
+    const again = await page.send(`/ui/login?code=${code}`);
+    t.equal(again.status, 403);
+    t.match(again.body, 'login_used_code');
+    t.match(again.body, 'run p2p-comm-host page for a new one');
+    t.equal(again.headers['set-cookie'], undefined);
+  });
+
   t.test('the right code is a 303 to /ui/ with an HttpOnly, SameSite=Strict cookie named after the port', async (t) => {
-    const reply = await page.send(`/ui/login?code=${page.sessions.loginCode}`);
+    const code = page.sessions.newLoginCode();
+    const reply = await page.send(`/ui/login?code=${code}`);
     t.equal(reply.status, 303);
     t.equal(reply.headers.location, '/ui/', 'the code leaves the address bar');
     const cookie = setCookie(reply) ?? '';
     const [pair, ...attributes] = cookie.split(';').map((part) => part.trim());
     t.match(pair, new RegExp(`^p2p_comm_page_${page.port}=[A-Za-z0-9_-]{43}$`));
-    t.not(pair?.split('=')[1], page.sessions.loginCode, 'the cookie is not the login code');
+    t.not(pair?.split('=')[1], code, 'the cookie is not the login code');
     t.ok(attributes.includes('HttpOnly'));
     t.ok(attributes.includes('SameSite=Strict'));
     t.ok(attributes.includes('Path=/ui'));
@@ -253,6 +265,8 @@ t.test('logging in', async (t) => {
     }
     t.equal((await page.send('/ui/', { headers: { cookie: `a=b; ${cookie}; c=d` } })).status, 200, 'found among other cookies');
     t.equal((await page.send('/ui/', { headers: { cookie: `${cookie.split('=')[0]}=${id}x` } })).status, 401, 'an id one character off');
+    const planted = `${cookie.split('=')[0]}=planted-by-another-port`;
+    t.equal((await page.send('/ui/', { headers: { cookie: `${planted}; ${cookie}` } })).status, 200, 'a cookie of the same name planted first does not lock the person out');
   });
 
   t.test('logging out ends the session and clears the cookie', async (t) => {
@@ -280,7 +294,7 @@ t.test('logging in', async (t) => {
     t.teardown(() => api.close());
     t.equal((await request(port, '/ui/login?code=a', {})).status, 403);
     t.equal((await request(port, '/ui/login?code=b', {})).status, 403);
-    const reply = await request(port, `/ui/login?code=${limited.loginCode}`, {});
+    const reply = await request(port, `/ui/login?code=${limited.newLoginCode()}`, {});
     t.equal(reply.status, 429);
     t.match(reply.body, 'rate_limited');
     t.equal(reply.headers['set-cookie'], undefined);
@@ -293,7 +307,7 @@ t.test('requests from elsewhere', async (t) => {
 
   t.test('a Host header naming another host is 421, login included (DNS rebinding)', async (t) => {
     for (const host of [`evil.example:${page.port}`, 'evil.example', `127.0.0.1:${page.port + 1}`, `127.0.0.1.evil.example:${page.port}`]) {
-      for (const path of ['/ui/', `/ui/login?code=${page.sessions.loginCode}`, '/ui/page.js']) {
+      for (const path of ['/ui/', `/ui/login?code=${page.sessions.newLoginCode()}`, '/ui/page.js']) {
         const reply = await page.send(path, { headers: { host, cookie } });
         t.equal(reply.status, 421, `${host} ${path}`);
         t.match(JSON.parse(reply.body), { details: { code: 'host_not_allowed' } });
@@ -515,12 +529,24 @@ t.test('changing resources', async (t) => {
     t.ok(notice((await page.send('/ui/', { headers: { cookie } })).body));
   });
 
-  t.test('a listing the extension refuses is 502 with its message', async (t) => {
-    page.answers.set('resources.list', () => ({ id: 1, error: { code: -32000, message: 'not_initialized: <starting>' } }));
+  t.test('a listing the extension refuses is shown in its section; the rest of the page, dialogs included, still works', async (t) => {
+    page.answers.set('resources.list', (params) =>
+      params['resource_type'] === 'peers' ? { id: 1, error: { code: -32000, message: 'not_initialized: <starting>' } } : ok({ success: true, data: { items: [], total: 0 }, message: null }),
+    );
     t.teardown(() => page.answers.delete('resources.list'));
     const reply = await page.send('/ui/', { headers: { cookie } });
-    t.equal(reply.status, 502);
-    t.match(reply.body, 'listing peers: not_initialized: &lt;starting&gt;');
+    t.equal(reply.status, 200);
+    t.match(reply.body, /<section class="resource" id="resource-peers" data-live>\s*<h2>Peers<\/h2>\s*<p class="notice failed">Could not be listed: not_initialized: &lt;starting&gt;/);
+    t.match(reply.body, 'id="resource-requests"', 'the other type is listed');
+    t.match(reply.body, 'id="dialogs"', 'dialogs never need the extension');
+    t.match(reply.body, 'id="own-fingerprint"');
+  });
+
+  t.test('a sort column the schema does not have (an old bookmark) is not sent to the extension', async (t) => {
+    const before = page.calls.length;
+    t.equal((await page.send('/ui/?peers.sort=no_such_column&peers.order=desc', { headers: { cookie } })).status, 200);
+    const listing = page.calls.slice(before).find((call) => call.method === 'resources.list' && call.params['resource_type'] === 'peers');
+    t.match(listing?.params, { sort_by: 'self_chosen_name', sort_order: 'asc' }, "the manifest's order");
   });
 });
 
@@ -559,7 +585,7 @@ t.test('dialogs on the page', async (t) => {
 
   await page.post('/ui/dialogs', { dialog: dialog?.id ?? '', answer: 'once' }, cookie);
   t.equal(await pending, 'once');
-  t.same(notice((await page.send('/ui/', { headers: { cookie } })).body), { className: 'notice', text: 'Answered: once.' });
+  t.same(notice((await page.send('/ui/', { headers: { cookie } })).body), { className: 'notice', text: 'Answered “once” to plugin “agent”: send.' });
 
   await page.post('/ui/dialogs', { dialog: dialog?.id ?? '', answer: 'approve' }, cookie);
   t.match(notice((await page.send('/ui/', { headers: { cookie } })).body), { className: 'notice failed', text: /no longer open/ });
@@ -588,7 +614,7 @@ t.test('a peer\'s recent messages: what, never what was said, and a link only to
   const cookie = await page.login();
   t.match((await page.send('/ui/', { headers: { cookie } })).body, 'No messages since this host started.');
   page.activity.event({ id: '1', type: 'p2p.message.received', data: { peer: PEER_ID, message_id: `m1${HOSTILE}`, type: `text${HOSTILE}`, size: 5, cursor: 4 } });
-  page.activity.call('send', { peer: PEER_ID, type: 'text', content: 'secret words' }, { success: true, data: { message_id: 'm2' } });
+  page.activity.call('send', { peer: PEER_ID, type: 'text', content: 'secret words' }, { success: true, data: { message_id: 'm2', state: 'queued', size: 12 } });
   page.activity.event({ id: '2', type: 'p2p.message.failed', data: { peer: PEER_ID, message_id: 'm2', reason: `peer_revoked${HOSTILE}` } });
   const body = (await page.send('/ui/', { headers: { cookie } })).body;
   const table = /<table class="activity">.*?<\/table>/s.exec(body)?.[0] ?? '';

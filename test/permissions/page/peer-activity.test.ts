@@ -15,7 +15,8 @@ function activity(options: PeerActivityOptions = {}): { activity: PeerActivity; 
   return { activity: new PeerActivity({ now: () => now, ...options }), advance: (ms) => (now += ms) };
 }
 
-const sent = (messageId: string) => ({ success: true, data: { message_id: messageId } });
+/** `send`'s answer: the extension reports the content's size once encoded. */
+const sent = (messageId: string, size = 1) => ({ success: true, data: { message_id: messageId, state: 'queued', size } });
 
 t.test('a received message is recorded with its cursor, newest first', async (t) => {
   const { activity: log, advance } = activity();
@@ -30,14 +31,15 @@ t.test('a received message is recorded with its cursor, newest first', async (t)
   t.notOk(JSON.stringify(log.recent(PEER)).includes('content'), 'no content is kept');
 });
 
-t.test('a send call the extension took is recorded from call(); content is measured, never kept', async (t) => {
+t.test('a send call the extension took is recorded from call(), with the size it reports; content is never kept', async (t) => {
   const { activity: log } = activity();
-  log.call('send', { peer: PEER, type: 'text', content: 'héllo' }, sent('out1'));
-  log.call('send', { peer: PEER, type: 'json', content: { a: 'secret words' } }, sent('out2'));
+  log.call('send', { peer: PEER, type: 'text', content: 'héllo' }, sent('out1', 6));
+  log.call('send', { peer: PEER, type: 'json', content: { a: 'secret words' } }, sent('out2', 20));
+  log.call('send', { peer: PEER, type: 'text', content: 'x' }, { success: true, data: { message_id: 'nosize' } });
   t.same(log.recent(PEER), [
-    { direction: 'out', messageId: 'out2', type: 'json', size: Buffer.byteLength('{"a":"secret words"}'), state: 'sent', at: 1_700_000_000_000 },
+    { direction: 'out', messageId: 'out2', type: 'json', size: 20, state: 'sent', at: 1_700_000_000_000 },
     { direction: 'out', messageId: 'out1', type: 'text', size: 6, state: 'sent', at: 1_700_000_000_000 },
-  ]);
+  ], 'an answer without a size is not recorded');
   t.notMatch(JSON.stringify(log.recent(PEER)), /secret|héllo/);
 });
 
