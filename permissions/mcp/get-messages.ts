@@ -20,7 +20,7 @@ export interface LongPollLimits {
    * The longest the host waits for an arrival before it reads again anyway.
    * The extension drops its oldest queued events beyond its queue limit, so
    * an arrival's event can be lost: its message is then returned within this.
-   * Each read is a gated call (audit lines), so it is not short either.
+   * Not shorter: every read is a gated call, which writes its audit lines.
    */
   recheckMs: number;
   /** Messages returned by a call that names no `limit`: a model reads every one of them. */
