@@ -10,6 +10,7 @@ import { extensionErrorAnswer, type ExtensionRefusal } from './extension-errors'
 import { gatedCall } from './gated-call';
 import type { TokenStore } from './tokens';
 import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
+import type { ArrivalSource } from '../mcp/message-arrivals';
 
 /**
  * The part of Nexus's Host API a plugin uses to reach an extension, on
@@ -60,6 +61,8 @@ export interface HostApiDeps {
   events: Pick<EventHub, 'subscribe' | 'maxSubscribersPerPlugin'>;
   /** What the listing reports as `permitted`, and which events a plugin's stream carries. */
   permissions: PluginPermissions;
+  /** Messages arriving from peers, which the MCP tool p2p_get_messages waits for; fed the extension's events. */
+  arrivals: ArrivalSource;
   /** The person's web page, on the same port (paths `/` and `/ui/...`), with its own rules for browsers. */
   page?: PageHandler;
 }
@@ -141,7 +144,7 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
     ];
-    this.mcp = new McpEndpoint({ call: (plugin, operation, input, signal) => gatedCall(deps, plugin, operation, input, signal), permissions: deps.permissions, extensionId: deps.extension.id }, options.mcp);
+    this.mcp = new McpEndpoint({ call: (plugin, operation, input, signal) => gatedCall(deps, plugin, operation, input, signal), permissions: deps.permissions, extensionId: deps.extension.id, arrivals: deps.arrivals }, options.mcp);
     const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
     this.tokenRate = new TokenBucket(burst, perSecond, options.now);
     this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {

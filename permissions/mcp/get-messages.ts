@@ -4,25 +4,30 @@ import { describeMessages, type ReceivedMessage } from './peer-message-text';
 import { refusalResult, textResult, type ToolAnswer, type ToolContext } from './tool-answers';
 
 /**
- * p2p_get_messages: a long poll held in the host, made of short `receive`
- * calls (each through the gate, as a plugin's would be). The extension
- * answers one call at a time, so a receive that waits holds every other
- * caller: each waits at most `receiveWaitMs`, and the host repeats them
- * until something arrives or `maxWaitMs` has passed. MCP clients do not
- * pass server notifications to the model and Claude Desktop cancels a tool
- * call after about 60 s, so waiting for a reply is the model calling this
- * again, each call ending within `maxWaitMs`.
+ * p2p_get_messages: a long poll held in the host. The extension answers one
+ * call at a time, so a `receive` that waited there would hold every other
+ * caller: each receive here returns at once (wait_ms 0), and between rounds
+ * of them the host waits for the arrival of a message from one of the peers
+ * read (MessageArrivals), reading again at least every `recheckMs`. MCP
+ * clients do not pass server notifications to the model and Claude Desktop
+ * cancels a tool call after about 60 s, so waiting for a reply is the model
+ * calling this again, each call ending within `maxWaitMs`.
  */
 export interface LongPollLimits {
   /** The longest one call waits when nothing is unread: under the ~60 s after which Claude Desktop cancels a tool call. */
   maxWaitMs: number;
-  /** The longest one `receive` waits in the extension (its own limit is 2000 ms). */
-  receiveWaitMs: number;
+  /**
+   * The longest the host waits for an arrival before it reads again anyway.
+   * The extension drops its oldest queued events beyond its queue limit, so
+   * an arrival's event can be lost: its message is then returned within this.
+   * Not shorter: every read is a gated call, which writes its audit lines.
+   */
+  recheckMs: number;
   /** Messages returned by a call that names no `limit`: a model reads every one of them. */
   defaultMessages: number;
 }
 
-export const DEFAULT_LIMITS: LongPollLimits = { maxWaitMs: 45_000, receiveWaitMs: 1000, defaultMessages: 20 };
+export const DEFAULT_LIMITS: LongPollLimits = { maxWaitMs: 45_000, recheckMs: 5000, defaultMessages: 20 };
 
 interface Received {
   peer: string;
@@ -49,24 +54,31 @@ export async function getMessages(args: Record<string, unknown>, context: ToolCo
   let active = peers;
   let remaining = limit;
   while (active.length > 0 && !context.signal.aborted) {
-    const refused: string[] = [];
-    for (const [index, peer] of active.entries()) {
-      if (context.signal.aborted || remaining === 0) break;
-      const waitHere = index === active.length - 1 && received.length === 0 ? Math.max(0, Math.min(limits.receiveWaitMs, deadline - Date.now())) : 0;
-      const outcome = await context.call('receive', { peer, after: cursors.readAfter(context.plugin, peer), limit: remaining, wait_ms: waitHere });
-      if (outcome.kind !== 'answered') {
-        // One peer named: its refusal is the answer. Several: the others are still read.
-        if (named !== undefined) return { result: refusalResult(outcome) };
-        notes.push(`Messages from ${peer} could not be read: ${textOf(refusalResult(outcome))}`);
-        refused.push(peer);
-        continue;
+    // Armed before reading: a message stored while the extension answers a read below still ends the wait.
+    const arrival = context.arrivals.arm(active);
+    try {
+      const refused: string[] = [];
+      for (const peer of active) {
+        if (context.signal.aborted || remaining === 0) break;
+        const outcome = await context.call('receive', { peer, after: cursors.readAfter(context.plugin, peer), limit: remaining, wait_ms: 0 });
+        if (outcome.kind !== 'answered') {
+          // One peer named: its refusal is the answer. Several: the others are still read.
+          if (named !== undefined) return { result: refusalResult(outcome) };
+          notes.push(`Messages from ${peer} could not be read: ${textOf(refusalResult(outcome))}`);
+          refused.push(peer);
+          continue;
+        }
+        const messages = (outcome.result as { data: { messages: Received['messages'] } }).data.messages;
+        if (messages.length > 0) received.push({ peer, messages });
+        remaining -= messages.length;
       }
-      const messages = (outcome.result as { data: { messages: Received['messages'] } }).data.messages;
-      if (messages.length > 0) received.push({ peer, messages });
-      remaining -= messages.length;
+      active = active.filter((peer) => !refused.includes(peer));
+      const left = deadline - Date.now();
+      if (received.length > 0 || left <= 0 || active.length === 0) break;
+      await arrival.wait(Math.min(limits.recheckMs, left), context.signal);
+    } finally {
+      arrival.cancel();
     }
-    active = active.filter((peer) => !refused.includes(peer));
-    if (received.length > 0 || Date.now() >= deadline) break;
   }
   // A cancelled call is never read: nothing is handed over, so the next call returns the same messages.
   if (context.signal.aborted) return { result: textResult('cancelled', true) };

@@ -9,6 +9,7 @@ import type { PluginPermissions } from '../http/event-permissions';
 import type { GatedCallOutcome } from '../http/gated-call';
 import type { LongPollLimits } from './get-messages';
 import { cancelledRequestOf, requestIdsIn } from './jsonrpc-messages';
+import type { ArrivalSource } from './message-arrivals';
 import { createMcpServer, ToolSet } from './mcp-server';
 import { RequestCancellations } from './request-cancellations';
 import { toolCatalog } from './tools';
@@ -31,6 +32,8 @@ export interface McpEndpointDeps {
   call(plugin: string, operation: string, input: unknown, signal: AbortSignal): Promise<GatedCallOutcome>;
   permissions: PluginPermissions;
   extensionId: string;
+  /** Messages arriving from peers, followed from the extension's events: what p2p_get_messages waits for. */
+  arrivals: ArrivalSource;
 }
 
 export interface McpEndpointOptions {
@@ -148,6 +151,7 @@ export class McpEndpoint {
         cancellations,
         call: (operation, input, signal) => this.deps.call(plugin, operation, input, signal),
         mayRead: (peer) => this.deps.permissions.scopeApproved(plugin, permissionName(this.deps.extensionId, 'receive'), peer),
+        arrivals: this.deps.arrivals,
       },
       manifest.version,
     );

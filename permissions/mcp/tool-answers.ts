@@ -1,6 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { extensionErrorAnswer } from '../http/extension-errors';
 import type { GatedCallOutcome } from '../http/gated-call';
+import type { ArrivalSource } from './message-arrivals';
 
 /** What a tool may do while it runs, on behalf of one MCP client (its plugin). */
 export interface ToolContext {
@@ -11,6 +12,8 @@ export interface ToolContext {
   call(operation: string, input: Record<string, unknown>): Promise<GatedCallOutcome>;
   /** Whether the person allowed this client, for good, to read the messages of `peer` (no dialog would be shown). */
   mayRead(peer: string): boolean;
+  /** Messages arriving from peers, for a tool that waits for them (the host's, shared by every client). */
+  arrivals: ArrivalSource;
 }
 
 /** A tool's answer; `withdraw` undoes what it handed over, should the client turn out not to have read it. */

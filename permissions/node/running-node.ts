@@ -16,6 +16,7 @@ import { ExtensionSupervisor } from '../host/process-manager';
 import { EventHub } from '../http/event-hub';
 import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
+import { MessageArrivals } from '../mcp/message-arrivals';
 import { TokenStore } from '../http/tokens';
 import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { PluginDirectory } from '../plugins/plugin-directory';
@@ -114,6 +115,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const notices = new HostNotices(options.onNotice ?? (() => undefined));
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
+  const arrivals = new MessageArrivals();
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -122,6 +124,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     env: { ...process.env, ...options.env },
     onEvent: (event) => {
       events.publish(event);
+      arrivals.event(event);
       notices.event(event);
       activity.event(event);
       if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
@@ -156,6 +159,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       extension: manifest,
       events,
       permissions: grantPermissions(grants),
+      arrivals,
       page,
     },
     options.apiPort === undefined ? {} : { port: options.apiPort },

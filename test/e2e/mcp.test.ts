@@ -3,6 +3,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import t, { type Test } from 'tap';
 import { PluginClient } from '../../permissions/demo/plugin-client';
+import { DEFAULT_LIMITS } from '../../permissions/mcp/get-messages';
 import { TOOL_NAME_PATTERN } from '../../permissions/mcp/tools';
 import { eventually } from '../helpers/node';
 import {
@@ -128,7 +129,6 @@ async function messagingChecks(t: Test, pair: Pair): Promise<void> {
 
   t.test("B's long poll returns A's message as it arrives, with its verified sender and its content as a peer's untrusted data", async (t) => {
     const before = receiveCount(b, 'assistant');
-    const started = Date.now();
     const poll = clientB.callTool({ name: 'p2p_get_messages', arguments: { peer: aId, wait_seconds: 45 } });
     await receiveCalls(b, 'assistant', before + 1);
     const sent = (await clientA.callTool({ name: 'p2p_send_message', arguments: { peer: bId, type: 'text', content: INJECTION, correlation_id: 'ask-1' } })) as CallToolResult;
@@ -136,8 +136,10 @@ async function messagingChecks(t: Test, pair: Pair): Promise<void> {
     const answer = { message_id: /^[0-9a-f]{32}$/, state: /^(queued|sent|delivered)$/ };
     t.match(JSON.parse((sent.content[0] as { text: string }).text), answer, 'returned at once: {message_id, state} as JSON');
     t.match(sent.structuredContent, answer, 'and as structured content');
+    const sentAt = Date.now();
     const text = textOf(await poll);
-    t.ok(Date.now() - started < 45_000, 'within the long poll');
+    // The host sees the arrival within about 1-2 s (its event comes with the event pump's next call), well before it would read again anyway.
+    t.ok(Date.now() - sentAt < DEFAULT_LIMITS.recheckMs - 1000, 'returned on the arrival of the message');
     const fingerprintA = /"fingerprint": "([0-9a-f:]+)"/.exec((await callText(clientA, 'p2p_identity')).text)?.[1] as string;
     t.match(text, `from peer: ${aId}`);
     t.match(text, `fingerprint: ${fingerprintA}`);

@@ -1,9 +1,11 @@
 import type { GatedCallOutcome } from '../../permissions/http/gated-call';
+import type { PublishedEvent } from '../../permissions/mcp/message-arrivals';
 
 /**
  * An inbox as the extension keeps it, behind the operations the tool
- * calls; a receive with nothing to return waits until `deliver` (or its
- * wait_ms, which the test never lets run out unless it means to).
+ * calls. A receive answers at once, whatever its wait_ms (recorded in
+ * `calls`); `deliver` stores a message and returns the event the extension
+ * publishes for it, for the test to pass on, or to lose.
  */
 export class FakeInbox {
   readonly calls: { operation: string; input: Record<string, unknown> }[] = [];
@@ -11,15 +13,22 @@ export class FakeInbox {
   readonly refused = new Set<string>();
   private readonly inbox = new Map<string, { cursor: number; content: string }[]>();
   private nextCursor = 1;
-  private waiters: (() => void)[] = [];
+  /** Runs once, inside the next receive, after it read the inbox and before it answers. */
+  private duringReceive: (() => void) | undefined;
 
   constructor(private readonly paired: readonly string[]) {}
 
-  deliver(peer: string, content: string): void {
+  deliver(peer: string, content: string): PublishedEvent {
+    const cursor = this.nextCursor++;
     const messages = this.inbox.get(peer) ?? [];
-    messages.push({ cursor: this.nextCursor++, content });
+    messages.push({ cursor, content });
     this.inbox.set(peer, messages);
-    for (const wake of this.waiters.splice(0)) wake();
+    return { type: 'p2p.message.received', data: { peer, message_id: messageId(cursor), cursor } };
+  }
+
+  /** `action` runs while the next receive is being answered, after it read the inbox. */
+  whileNextReceiveAnswers(action: () => void): void {
+    this.duringReceive = action;
   }
 
   unacked(peer: string): string[] {
@@ -47,12 +56,11 @@ export class FakeInbox {
       }
       case 'receive': {
         const after = input['after'] as number;
-        const unread = () => (this.inbox.get(peer) ?? []).filter((message) => message.cursor > after);
-        if (unread().length === 0 && (input['wait_ms'] as number) > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
-        const messages = unread()
+        const messages = (this.inbox.get(peer) ?? [])
+          .filter((message) => message.cursor > after)
           .slice(0, input['limit'] as number)
           .map((message) => ({
-            message_id: message.cursor.toString(16).padStart(32, '0'),
+            message_id: messageId(message.cursor),
             cursor: message.cursor,
             from: { peer, fingerprint: '00:11', self_chosen_name: 'Alice', signature: 'verified' },
             type: 'text',
@@ -61,12 +69,19 @@ export class FakeInbox {
             sent_at: '2026-01-01T00:00:00.000Z',
             received_at: '2026-01-01T00:00:01.000Z',
           }));
+        const during = this.duringReceive;
+        this.duringReceive = undefined;
+        during?.();
         return answered({ messages, next_cursor: messages.at(-1)?.cursor ?? after });
       }
       default:
         throw new Error(`unexpected ${operation}`);
     }
   };
+}
+
+function messageId(cursor: number): string {
+  return cursor.toString(16).padStart(32, '0');
 }
 
 function answered(data: unknown): GatedCallOutcome {

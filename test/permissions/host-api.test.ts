@@ -5,6 +5,7 @@ import { EventHub } from '../../permissions/http/event-hub';
 import type { PluginPermissions } from '../../permissions/http/event-permissions';
 import { HostApi, MAX_CALL_BODY_BYTES, type CallGate, type ExecutionOutcome, type HostApiOptions } from '../../permissions/http/host-api';
 import { TokenStore } from '../../permissions/http/tokens';
+import { MessageArrivals } from '../../permissions/mcp/message-arrivals';
 import { eventually } from '../helpers/node';
 
 const SECRET = 'plugin-secret-do-not-echo';
@@ -99,7 +100,7 @@ async function startApi(t: Test, options: ApiOptions = {}): Promise<Harness> {
     return (OUTCOMES[operation] ?? OUTCOMES['status']!)();
   };
   const extension = { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [{ name: 'status' }, { name: 'send' }] };
-  const api = new HostApi({ plugins, tokens, gate, execute, extension, events, permissions }, { tokenRateLimit, now: clock });
+  const api = new HostApi({ plugins, tokens, gate, execute, extension, events, permissions, arrivals: new MessageArrivals() }, { tokenRateLimit, now: clock });
   const { host, port } = await api.listen();
   t.teardown(() => api.close());
   const base = `http://${host}:${port}`;

@@ -6,6 +6,7 @@ import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi, type ExecutionOutcome } from '../../../permissions/http/host-api';
 import { TokenStore } from '../../../permissions/http/tokens';
 import type { McpEndpointOptions } from '../../../permissions/mcp/mcp-endpoint';
+import { MessageArrivals } from '../../../permissions/mcp/message-arrivals';
 import { FakeInbox } from '../../helpers/fake-inbox';
 
 const PEER = 'a'.repeat(51) + 'q';
@@ -39,6 +40,7 @@ async function startApi(t: Test, mcp: Omit<McpEndpointOptions, 'now'> = {}): Pro
       extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [] },
       events: new EventHub({ extensionId: 'p2p-comm' }),
       permissions: { isActive: () => true, scopeApproved: () => true },
+      arrivals: new MessageArrivals(),
     },
     { mcp: { ...mcp, now: () => now } },
   );

@@ -6,6 +6,7 @@ import type { RpcResponse } from '../../../permissions/host/extension-process';
 import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi } from '../../../permissions/http/host-api';
 import { TokenStore } from '../../../permissions/http/tokens';
+import { MessageArrivals } from '../../../permissions/mcp/message-arrivals';
 import { PagePrompter } from '../../../permissions/page/page-prompter';
 import { MAX_FORM_BYTES } from '../../../permissions/page/page-http';
 import { PageServer } from '../../../permissions/page/page-server';
@@ -129,6 +130,7 @@ async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize
     extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [{ name: 'status' }] },
     events: new EventHub({ extensionId: 'p2p-comm' }),
     permissions: { isActive: () => true, scopeApproved: () => true },
+    arrivals: new MessageArrivals(),
     page,
   });
   const { port } = await api.listen();
@@ -288,6 +290,7 @@ t.test('logging in', async (t) => {
       extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: '', operations: [] },
       events: new EventHub({ extensionId: 'p2p-comm' }),
       permissions: { isActive: () => true, scopeApproved: () => true },
+      arrivals: new MessageArrivals(),
       page: server,
     });
     const { port } = await api.listen();
