@@ -1,0 +1,66 @@
+import t from 'tap';
+import { EventPump } from '../../../permissions/node/event-pump';
+
+/** A poll that tells the test each time it is made, and when. */
+function polls(): { poll: () => Promise<unknown>; next(): Promise<number>; failNext(): void } {
+  const waiting: ((at: number) => void)[] = [];
+  const made: number[] = [];
+  let fail = false;
+  return {
+    poll: async () => {
+      const at = Date.now();
+      const waiter = waiting.shift();
+      if (waiter === undefined) made.push(at);
+      else waiter(at);
+      if (fail) {
+        fail = false;
+        throw new Error('the extension is restarting');
+      }
+    },
+    next: () => {
+      const at = made.shift();
+      return at === undefined ? new Promise((resolve) => waiting.push(resolve)) : Promise.resolve(at);
+    },
+    failNext: () => {
+      fail = true;
+    },
+  };
+}
+
+// The pump's timer does not keep a process alive (a host that stops must exit): the tests keep theirs alive while they wait.
+const keepAlive = setInterval(() => undefined, 60_000);
+t.teardown(() => clearInterval(keepAlive));
+
+t.test('an idle host polls every interval, and goes on after a poll that failed', async (t) => {
+  const made = polls();
+  const pump = new EventPump(made.poll, 20);
+  t.teardown(() => pump.stop());
+  made.failNext();
+  pump.start();
+  const first = await made.next();
+  const second = await made.next();
+  t.ok(second - first >= 19, `the next poll came an interval later (${second - first} ms)`);
+});
+
+t.test('the poll comes an interval after the last call, not on a fixed beat', async (t) => {
+  const made = polls();
+  const pump = new EventPump(made.poll, 40);
+  t.teardown(() => pump.stop());
+  pump.start();
+  await made.next();
+  await pump.around(async () => undefined);
+  const callEnded = Date.now();
+  const polled = await made.next();
+  t.ok(polled - callEnded >= 39, `not before an interval had passed since the call (${polled - callEnded} ms)`);
+});
+
+t.test('an interval of 0 never polls', async (t) => {
+  const made = polls();
+  const pump = new EventPump(made.poll, 0);
+  pump.start();
+  await pump.around(async () => undefined);
+  let polled = false;
+  void made.next().then(() => (polled = true));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.notOk(polled);
+});
