@@ -265,11 +265,7 @@ export class PendingRequests {
     const entry = this.newEntry(request);
     const pending = file.incoming.find((existing) => existing.peer === entry.peer);
     if (pending !== undefined) return this.repeat(file, pending, entry);
-    assertIdUnused(file.incoming, entry);
-    // The sender chooses the id: one of this node's own requests' would make two rows share an id where requests are listed.
-    if (file.outgoing.some((sent) => sent.request_id === entry.request_id)) {
-      throw new P2pError('CONFLICT', `request id ${entry.request_id} is the id of a request this node sent`);
-    }
+    assertIdUnused(file, entry, 'incoming');
     // More than one is evicted only when the limit was lowered since the file was written.
     const evicted = file.incoming.slice(0, Math.max(0, file.incoming.length - this.limits.maxIncoming + 1));
     this.commit({ ...file, incoming: [...file.incoming.slice(evicted.length), entry] });
@@ -287,7 +283,7 @@ export class PendingRequests {
       attempts: 0,
       last_error: null,
     };
-    assertIdUnused(file.outgoing, entry);
+    assertIdUnused(file, entry, 'outgoing');
     const others = file.outgoing.filter((existing) => existing.peer !== entry.peer);
     if (others.length >= this.limits.maxOutgoing) {
       throw new P2pError(
@@ -433,10 +429,15 @@ export class PendingRequests {
 }
 
 /** A request id names one request; another peer's request may not take it over. */
-function assertIdUnused(entries: readonly RequestEntry[], entry: RequestEntry): void {
-  const holder = entries.find((existing) => existing.request_id === entry.request_id);
+/** A request id names one request: in its own list only the same peer's, and never one of this node's own. */
+function assertIdUnused(file: PendingFile, entry: RequestEntry, list: 'incoming' | 'outgoing'): void {
+  const holder = file[list].find((existing) => existing.request_id === entry.request_id);
   if (holder !== undefined && holder.peer !== entry.peer) {
     throw new P2pError('CONFLICT', `request id ${entry.request_id} is already used by a request of another peer`);
+  }
+  // The sender chooses an incoming id: one of this node's own requests' would make two rows share an id where requests are listed.
+  if (list === 'incoming' && file.outgoing.some((sent) => sent.request_id === entry.request_id)) {
+    throw new P2pError('CONFLICT', `request id ${entry.request_id} is the id of a request this node sent`);
   }
 }
 

@@ -199,5 +199,4 @@ function isScalar(schema: Record<string, unknown>): boolean {
   return types.every((type) => SCALAR_TYPES.has(type));
 }
 
-/** `/data/link` as `params.data.link`. */
 
