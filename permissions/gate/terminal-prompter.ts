@@ -1,7 +1,19 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { printable, printableJson } from '../terminal-text';
-import { AnsweredElsewhere, NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from './types';
+import {
+  AnsweredElsewhere,
+  NobodyToAskError,
+  PERMISSION_ANSWERS,
+  RISK_ANSWERS,
+  SCOPE_ANSWERS,
+  type AnswerChoice,
+  type ApprovalContext,
+  type PermissionAnswer,
+  type Prompter,
+  type RiskAnswer,
+  type ScopeAnswer,
+} from './types';
 
 /**
  * Asks the person at the terminal. One question at a time, even when several
@@ -43,8 +55,7 @@ export class TerminalPrompter implements Prompter {
   approvePermission(context: ApprovalContext, signal: AbortSignal): Promise<PermissionAnswer> {
     return this.ask(signal, {
       text: describe(context, `Plugin '${printable(context.plugin)}' uses a permission that is not granted yet.`),
-      prompt: `Grant ${context.permission}? [a]pprove from now on / [o]nce for this call / [d]eny and revoke: `,
-      answers: { a: 'approve', approve: 'approve', o: 'once', once: 'once', d: 'deny', deny: 'deny' },
+      ...offered(`Grant ${context.permission}?`, PERMISSION_ANSWERS),
     });
   }
 
@@ -52,8 +63,7 @@ export class TerminalPrompter implements Prompter {
     const shown = context.scope === undefined ? 'this scope' : `${context.scope.key} = ${printableJson(context.scope.value)}`;
     return this.ask(signal, {
       text: describe(context, `Plugin '${printable(context.plugin)}' asks for a scope it has not been allowed yet.`),
-      prompt: `Allow ${shown}? [a]llow from now on / [o]nce for this call / [d]eny from now on / deny o[n]ce: `,
-      answers: { a: 'allow', allow: 'allow', o: 'once', once: 'once', d: 'deny', deny: 'deny', n: 'deny_once', 'deny once': 'deny_once' },
+      ...offered(`Allow ${shown}?`, SCOPE_ANSWERS),
     });
   }
 
@@ -61,8 +71,7 @@ export class TerminalPrompter implements Prompter {
     const input = printableJson(context.input, 2).split('\n').map((line) => `    ${line}`);
     return this.ask(signal, {
       text: `${describe(context, `Plugin '${printable(context.plugin)}' makes a high-risk call, approved one call at a time.`)}  input:\n${input.join('\n')}\n`,
-      prompt: 'Run this call? [a]pprove / [d]eny: ',
-      answers: { a: 'approve', approve: 'approve', d: 'deny', deny: 'deny' },
+      ...offered('Run this call?', RISK_ANSWERS),
     });
   }
 
@@ -158,6 +167,17 @@ class QuestionLines {
       this.waiter = resolve;
     });
   }
+}
+
+/** The prompt line and the replies it accepts: each answer's key, its name, and the name as words ("deny once"). */
+function offered<A extends string>(question: string, choices: readonly AnswerChoice<A>[]): Pick<Question<A>, 'prompt' | 'answers'> {
+  const answers: Record<string, A> = {};
+  for (const { answer, key } of choices) {
+    answers[key] = answer;
+    answers[answer] = answer;
+    answers[answer.replaceAll('_', ' ')] = answer;
+  }
+  return { prompt: `${question} ${choices.map((choice) => choice.offer).join(' / ')}: `, answers };
 }
 
 /** Everything a person needs to decide, one fact per line. */

@@ -116,19 +116,27 @@ export class AnsweredElsewhere extends Error {
   }
 }
 
-/** Each answer of a dialog with what it means, in the order offered. */
-export const PERMISSION_ANSWERS: readonly { answer: PermissionAnswer; meaning: string }[] = [
-  { answer: 'approve', meaning: 'Approve from now on' },
-  { answer: 'once', meaning: 'Once, for this call' },
-  { answer: 'deny', meaning: 'Deny and revoke' },
+/** One answer a dialog offers: what it means on a button, and how the terminal offers it (its key in brackets). */
+export interface AnswerChoice<A extends string> {
+  answer: A;
+  key: string;
+  meaning: string;
+  offer: string;
+}
+
+/** Each dialog's answers, in the order offered: one list for the terminal and the web page. */
+export const PERMISSION_ANSWERS: readonly AnswerChoice<PermissionAnswer>[] = [
+  { answer: 'approve', key: 'a', meaning: 'Approve from now on', offer: '[a]pprove from now on' },
+  { answer: 'once', key: 'o', meaning: 'Once, for this call', offer: '[o]nce for this call' },
+  { answer: 'deny', key: 'd', meaning: 'Deny and revoke', offer: '[d]eny and revoke' },
 ];
-export const SCOPE_ANSWERS: readonly { answer: ScopeAnswer; meaning: string }[] = [
-  { answer: 'allow', meaning: 'Allow from now on' },
-  { answer: 'once', meaning: 'Once, for this call' },
-  { answer: 'deny', meaning: 'Deny from now on' },
-  { answer: 'deny_once', meaning: 'Deny once' },
+export const SCOPE_ANSWERS: readonly AnswerChoice<ScopeAnswer>[] = [
+  { answer: 'allow', key: 'a', meaning: 'Allow from now on', offer: '[a]llow from now on' },
+  { answer: 'once', key: 'o', meaning: 'Once, for this call', offer: '[o]nce for this call' },
+  { answer: 'deny', key: 'd', meaning: 'Deny from now on', offer: '[d]eny from now on' },
+  { answer: 'deny_once', key: 'n', meaning: 'Deny once', offer: 'deny o[n]ce' },
 ];
-export const RISK_ANSWERS: readonly { answer: RiskAnswer; meaning: string }[] = [
-  { answer: 'approve', meaning: 'Run this call' },
-  { answer: 'deny', meaning: 'Deny' },
+export const RISK_ANSWERS: readonly AnswerChoice<RiskAnswer>[] = [
+  { answer: 'approve', key: 'a', meaning: 'Run this call', offer: '[a]pprove' },
+  { answer: 'deny', key: 'd', meaning: 'Deny', offer: '[d]eny' },
 ];
