@@ -121,7 +121,7 @@ t.test('send signs and sends the message while its outbox record is written, and
   await eventually(async () => node.outbox.get(messageId)?.state === 'delivered', 'the receipt to be applied');
   t.notOk(answered, 'send waits for the write');
   release();
-  t.same(await sending, { messageId, state: 'delivered' });
+  t.same(await sending, { messageId, state: 'delivered', size: Buffer.byteLength('overlapped') });
   t.same(recordKinds(node.file), [1], 'the add is durable; the delivered state waits for a write to ride on');
   await node.outbox.close();
   t.same(recordKinds(node.file), [1, 4], 'written at close, after the add');
