@@ -16,7 +16,7 @@ export interface AgentCardsDeps {
   network: Pick<PeerNetwork, 'sendTo' | 'isOnline' | 'refuse'>;
   trust: Pick<TrustStore, 'list' | 'stateOf' | 'isTrusted'>;
   pending: Pick<PendingRequests, 'findIncomingByPeer'>;
-  events: EventOutbox;
+  events: Pick<EventOutbox, 'enqueue'>;
   logger: Logger;
   limits: AgentCardLimits;
 }
