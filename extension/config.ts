@@ -208,7 +208,7 @@ export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = {
 /** A2A agent cards (docs/a2a.md). */
 export interface A2aConfig {
   /**
-   * What a card may hold. Only its size is a setting (P2P_COMM_A2A_MAX_CARD_BYTES):
+   * What a card may hold. Only its size is a setting (P2P_COMM_AGENT_CARD_MAX_BYTES):
    * the other limits are part of the card format, and a node that changed
    * them would refuse its peers' cards or send cards they refuse.
    */
@@ -380,8 +380,8 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
 export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
   const d = DEFAULT_A2A_CONFIG;
   return {
-    card: { ...d.card, maxCardBytes: integer(env, 'P2P_COMM_A2A_MAX_CARD_BYTES', d.card.maxCardBytes, 1024, MAX_CARD_BYTES_LIMIT) },
-    requestCardWaitMs: integer(env, 'P2P_COMM_A2A_REQUEST_CARD_WAIT_MS', d.requestCardWaitMs, 0, 60_000),
+    card: { ...d.card, maxCardBytes: integer(env, 'P2P_COMM_AGENT_CARD_MAX_BYTES', d.card.maxCardBytes, 1024, MAX_CARD_BYTES_LIMIT) },
+    requestCardWaitMs: integer(env, 'P2P_COMM_REQUEST_CARD_WAIT_MS', d.requestCardWaitMs, 0, 60_000),
   };
 }
 

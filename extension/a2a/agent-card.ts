@@ -63,7 +63,7 @@ export const DEFAULT_AGENT_CARD_LIMITS: AgentCardLimits = {
   maxParamsDepth: 8,
 };
 
-/** The largest card a node may be configured to accept (P2P_COMM_A2A_MAX_CARD_BYTES). */
+/** The largest card a node may be configured to accept (P2P_COMM_AGENT_CARD_MAX_BYTES). */
 export const MAX_CARD_BYTES_LIMIT = 64 * 1024;
 
 export interface AgentSkill {

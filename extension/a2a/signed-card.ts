@@ -37,7 +37,7 @@ export function signCard(card: AgentCard, signer: { peerId: string; sign(message
   if (size > maxCardBytes) {
     throw new P2pError(
       'INVALID_INPUT',
-      `agent card: signed, it takes ${size} bytes; peers accept at most ${maxCardBytes} (P2P_COMM_A2A_MAX_CARD_BYTES): shorten descriptions or drop skills`,
+      `agent card: signed, it takes ${size} bytes; peers accept at most ${maxCardBytes} (P2P_COMM_AGENT_CARD_MAX_BYTES): shorten descriptions or drop skills`,
       { path: '/card', rule: 'max_bytes' },
     );
   }

@@ -118,7 +118,7 @@ t.test('signed, the card must fit what peers accept', async (t) => {
   const signer = cardSigner();
   const card = normalizeAgentCard(sdkStyleCard());
   const size = Buffer.byteLength(JSON.stringify(signCard(card, signer, 1 << 20)));
-  t.throws(() => signCard(card, signer, size - 200), { errorName: 'INVALID_INPUT', message: /signed, it takes \d+ bytes; peers accept at most \d+ \(P2P_COMM_A2A_MAX_CARD_BYTES\)/ });
+  t.throws(() => signCard(card, signer, size - 200), { errorName: 'INVALID_INPUT', message: /signed, it takes \d+ bytes; peers accept at most \d+ \(P2P_COMM_AGENT_CARD_MAX_BYTES\)/ });
 });
 
 t.test('withoutEmpty drops "", null, [] and {} at every depth, and what held only those', async (t) => {
