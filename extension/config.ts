@@ -215,11 +215,18 @@ export interface A2aConfig {
   card: AgentCardLimits;
   /** How long a pairing connection stays open once the request is stored, for the requester's card (docs/protocol.md §15). */
   requestCardWaitMs: number;
+  /**
+   * Card messages accepted from one paired peer: each costs a signature
+   * check, and a changed card a write and an event. An honest peer sends
+   * one per session and one per change.
+   */
+  cardRate: { burst: number; perMinute: number };
 }
 
 export const DEFAULT_A2A_CONFIG: A2aConfig = {
   card: DEFAULT_AGENT_CARD_LIMITS,
   requestCardWaitMs: 2000,
+  cardRate: { burst: 16, perMinute: 10 },
 };
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -382,6 +389,10 @@ export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
   return {
     card: { ...d.card, maxCardBytes: integer(env, 'P2P_COMM_AGENT_CARD_MAX_BYTES', d.card.maxCardBytes, 1024, MAX_CARD_BYTES_LIMIT) },
     requestCardWaitMs: integer(env, 'P2P_COMM_REQUEST_CARD_WAIT_MS', d.requestCardWaitMs, 0, 60_000),
+    cardRate: {
+      burst: integer(env, 'P2P_COMM_AGENT_CARD_BURST', d.cardRate.burst),
+      perMinute: integer(env, 'P2P_COMM_AGENT_CARDS_PER_MINUTE', d.cardRate.perMinute),
+    },
   };
 }
 

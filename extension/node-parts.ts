@@ -120,7 +120,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     }),
     validAgentName: isValidDisplayName,
   });
-  const cards = new AgentCards({ identity, store: cardStore, network, trust, pending, events, logger, limits: a2aConfig.card });
+  const cards = new AgentCards({ identity, store: cardStore, network, trust, pending, events, logger, limits: a2aConfig.card, rate: a2aConfig.cardRate });
   messenger.handle(MSG_AGENT_CARD, cards);
   network.setRequestCardListener(cards);
   return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards };

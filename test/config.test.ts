@@ -136,6 +136,8 @@ t.test('agent cards: the size of a card and the wait for a requester’s card, r
   t.same(DEFAULT_A2A_CONFIG.card.maxCardBytes, 16_384);
   const read = a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_MAX_BYTES: '65536', P2P_COMM_REQUEST_CARD_WAIT_MS: '0' });
   t.same([read.card.maxCardBytes, read.card.maxSkills, read.requestCardWaitMs], [65_536, DEFAULT_A2A_CONFIG.card.maxSkills, 0], 'only the size changes; the format’s other limits stay');
+  t.same(a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_BURST: '2', P2P_COMM_AGENT_CARDS_PER_MINUTE: '1' }).cardRate, { burst: 2, perMinute: 1 });
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_CARDS_PER_MINUTE: '0' }), /P2P_COMM_AGENT_CARDS_PER_MINUTE must be a whole number from 1/);
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_MAX_BYTES: '65537' }), /P2P_COMM_AGENT_CARD_MAX_BYTES must be a whole number from 1024 to 65536/);
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_REQUEST_CARD_WAIT_MS: '60001' }), /P2P_COMM_REQUEST_CARD_WAIT_MS must be a whole number from 0 to 60000/);
 });

@@ -1,3 +1,4 @@
+import { TokenBucket } from '../common/token-bucket';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
 import type { Logger } from '../log';
@@ -19,6 +20,9 @@ export interface AgentCardsDeps {
   events: Pick<EventOutbox, 'enqueue'>;
   logger: Logger;
   limits: AgentCardLimits;
+  /** Card messages accepted from one paired peer (A2aConfig.cardRate). */
+  rate: { burst: number; perMinute: number };
+  now?: () => number;
 }
 
 /** What a2a_set_card did. */
@@ -45,6 +49,8 @@ const NO_CARD = new Uint8Array(0);
 export class AgentCards implements SessionMessageHandler, RequestCardListener {
   private own: SignedAgentCard | null = null;
   private ownBody: Uint8Array = NO_CARD;
+  /** Per paired peer that sent a card: bounded by the trust store, dropped with the pairing. */
+  private readonly rates = new Map<string, TokenBucket>();
 
   constructor(private readonly deps: AgentCardsDeps) {
     const stored = deps.store.ownCard();
@@ -89,6 +95,7 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
 
   /** The pairing or the request is over: its card goes with it. */
   forget(peerId: string): void {
+    this.rates.delete(peerId);
     this.deps.store.remove(peerId);
   }
 
@@ -100,6 +107,11 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
 
   message(peerId: string, body: Uint8Array): void {
     if (!this.deps.trust.isTrusted(peerId)) return;
+    // Before the signature check: past its rate a peer's cards cost nothing but the count.
+    if (!this.rateOf(peerId).take()) {
+      this.deps.network.refuse(peerId, 'agent_card_rate_limited');
+      return;
+    }
     this.receive(peerId, body, false);
   }
 
@@ -144,6 +156,16 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
     if (outcome === 'unchanged') return;
     store.retainOnly((other) => this.keeps(other));
     if (!withRequest) events.enqueue({ type: 'p2p.peer.card', subject: peerId, data: { peer: peerId, name: card?.name ?? null } });
+  }
+
+  private rateOf(peerId: string): TokenBucket {
+    let bucket = this.rates.get(peerId);
+    if (bucket === undefined) {
+      const { rate, now } = this.deps;
+      bucket = new TokenBucket(rate.burst, rate.perMinute / 60, now);
+      this.rates.set(peerId, bucket);
+    }
+    return bucket;
   }
 
   /** A card is kept for a peer that is paired (or revoked this node: it is still listed) or whose request waits. */

@@ -437,7 +437,7 @@ export class PeerNetwork {
     channel.once('close', () => clearTimeout(timer));
     channel.setMessageHandler((type, body) => {
       if (type === MSG_AGENT_CARD) this.requestCards?.cardWithRequest(peerId, body);
-      else this.deps.refusals.count('network', `request_follow_up_type_${type}`);
+      else this.deps.refusals.count('network', `request_unexpected_message_type_${type}`);
       done();
     });
   }

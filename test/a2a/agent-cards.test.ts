@@ -17,6 +17,7 @@ const card = normalizeAgentCard(sdkStyleCard());
 /** A node's agent cards over a real store and a network, trust and pending list the test drives. */
 function cardsNode(t: Teardown, dir = tempDir(t)) {
   const me = cardSigner();
+  const clock = { now: 1_900_000_000_000 };
   const sent: [string, number, Uint8Array][] = [];
   const refused: [string, string, boolean][] = [];
   const events: OutgoingEvent[] = [];
@@ -46,8 +47,10 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
     events: { enqueue: (event) => void events.push(event) },
     logger: { debug: () => undefined, info: () => undefined, warn: (line) => void warnings.push(line), error: () => undefined },
     limits,
+    rate: { burst: 4, perMinute: 10 },
+    now: () => clock.now,
   });
-  return { me, cards, store, sent, refused, events, warnings, states, online, requests, dir };
+  return { me, cards, store, sent, refused, events, warnings, states, online, requests, dir, clock };
 }
 
 t.test('the own card: signed, sent to every connected paired peer at once, and after the hello of each session', async (t) => {
@@ -86,6 +89,7 @@ t.test('a paired peer’s card: kept, announced once, refused tampering charged 
   t.ok(node.cards.cardOf(alice.peerId)?.card, 'the card kept before stays');
   node.cards.message(alice.peerId, encodeCard(signCard(card, cardSigner(), limits.maxCardBytes)));
   t.same(node.refused[1], [alice.peerId, 'agent_card_bad_header', true], 'another node’s card, forwarded');
+  node.clock.now += 60_000;
   node.cards.message(alice.peerId, new Uint8Array(0));
   t.equal(node.cards.cardOf(alice.peerId), undefined, 'an empty body withdraws it');
   t.same(node.events[1], { type: 'p2p.peer.card', subject: alice.peerId, data: { peer: alice.peerId, name: null } });
@@ -132,8 +136,22 @@ t.test('an own card the lowered size limit no longer allows is dropped at start,
     events: { enqueue: () => undefined },
     logger: { debug: () => undefined, info: () => undefined, warn: (line) => void warnings.push(line), error: () => undefined },
     limits: { ...limits, maxCardBytes: 1024 },
+    rate: { burst: 1, perMinute: 1 },
   });
   t.equal(cards.ownCard(), null);
   t.equal(store.ownCard(), null);
   t.match(warnings, [/agent card is no longer sent: .*peers accept at most 1024 .*a2a_set_card/]);
+});
+
+t.test('a paired peer’s card messages are rate limited before any signature check', async (t) => {
+  const node = cardsNode(t);
+  const alice = cardSigner();
+  node.states.set(alice.peerId, 'trusted');
+  const cards = ['A', 'B', 'C', 'D', 'E'].map((name) => encodeCard(signCard({ ...card, name }, alice, limits.maxCardBytes)));
+  for (const body of cards) node.cards.message(alice.peerId, body);
+  t.equal(node.cards.cardOf(alice.peerId)?.card?.name, 'D', 'the burst (4) taken');
+  t.same(node.refused, [[alice.peerId, 'agent_card_rate_limited', true]], 'the fifth refused, counted and charged');
+  node.clock.now += 6_000;
+  node.cards.message(alice.peerId, cards[4] as Uint8Array);
+  t.equal(node.cards.cardOf(alice.peerId)?.card?.name, 'E', 'one more after 6 s (10 a minute)');
 });
