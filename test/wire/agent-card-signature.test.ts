@@ -23,10 +23,14 @@ const signer = cardSigner();
 const signed = signCard(normalizeAgentCard(sdkStyleCard()), signer, DEFAULT_AGENT_CARD_LIMITS.maxCardBytes);
 const verifyBySdk = sdkVerifier(signer.publicKey);
 
-t.test('the A2A SDK verifies the published card, and a card signed here', async (t) => {
+t.test('the A2A SDK verifies the published card, and a card signed here; the vector tampered fails both', async (t) => {
+  t.capture(console, 'debug', () => undefined);
   const vectorKey = identityFromSeed(Buffer.from(vector.identity_seed, 'hex')).publicKey;
   await t.resolves(sdkVerifier(vectorKey)(vector.signed_card), 'the vector');
   await t.resolves(verifyBySdk(signed), 'a fresh card');
+  const tampered = { ...vector.signed_card, name: 'Bank of Trips' };
+  await t.rejects(sdkVerifier(vectorKey)(tampered), 'the SDK refuses the vector with another name');
+  t.equal(decodeCard(Buffer.from(JSON.stringify(tampered)), vector.peer_id, DEFAULT_AGENT_CARD_LIMITS), 'bad_signature', 'and so do the receiving checks');
 });
 
 t.test('a tampered card fails both the SDK and the receiving checks', async (t) => {
