@@ -7,8 +7,8 @@ import type { PeerNetwork, RequestCardListener } from '../network/peer-network';
 import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { MSG_AGENT_CARD } from '../wire/session-messages';
-import { type AgentCard, type AgentCardLimits, normalizeAgentCard } from './agent-card';
-import type { CardStore, StoredPeerCard } from './card-store';
+import { type AgentCardLimits, normalizeAgentCard } from './agent-card';
+import type { CardStore, RecordOutcome, StoredPeerCard } from './card-store';
 import { decodeCard, encodeCard, signCard, type SignedAgentCard } from './signed-card';
 
 export interface AgentCardsDeps {
@@ -56,7 +56,7 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
     const stored = deps.store.ownCard();
     if (stored === null) return;
     try {
-      this.adopt(stored);
+      this.use(signCard(stored, deps.identity, deps.limits.maxCardBytes));
     } catch (error) {
       // The size limit was lowered since the card was set: peers would refuse it.
       deps.logger.warn(`this node's agent card is no longer sent: ${(error as Error).message}; set a smaller one with a2a_set_card`);
@@ -79,8 +79,7 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
     // Signed before it is stored: a card too large once signed is refused without a trace.
     const signed = card === null ? null : signCard(card, identity, limits.maxCardBytes);
     if (!store.setOwnCard(card)) return { card: this.own, changed: false, sentTo: 0 };
-    this.own = signed;
-    this.ownBody = signed === null ? NO_CARD : encodeCard(signed);
+    this.use(signed);
     let sentTo = 0;
     for (const peer of this.deps.trust.list()) {
       if (peer.state === 'trusted' && this.deps.network.sendTo(peer.peerId, MSG_AGENT_CARD, this.ownBody)) sentTo += 1;
@@ -90,7 +89,13 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
 
   /** The card a paired peer or a requester sent, while it is one; undefined when it sent none. */
   cardOf(peerId: string): StoredPeerCard | undefined {
-    return this.keeps(peerId) ? this.deps.store.peerCard(peerId) : undefined;
+    return this.keepsCardOf(peerId) ? this.deps.store.peerCard(peerId) : undefined;
+  }
+
+  /** A card is kept for a peer that is paired (or revoked this node: it is still listed) or whose request waits. */
+  keepsCardOf(peerId: string): boolean {
+    const state = this.deps.trust.stateOf(peerId);
+    return state === 'trusted' || state === 'revoked_by_peer' || this.deps.pending.findIncomingByPeer(peerId) !== undefined;
   }
 
   /** The pairing or the request is over: its card goes with it. */
@@ -127,9 +132,9 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
     this.receive(peerId, body, true);
   }
 
-  private adopt(card: AgentCard): void {
-    this.own = signCard(card, this.deps.identity, this.deps.limits.maxCardBytes);
-    this.ownBody = encodeCard(this.own);
+  private use(signed: SignedAgentCard | null): void {
+    this.own = signed;
+    this.ownBody = signed === null ? NO_CARD : encodeCard(signed);
   }
 
   /**
@@ -146,15 +151,15 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
       logger.debug(`${peerId} sent an agent card that was refused (${card}); the card kept for it stays`);
       return;
     }
-    let outcome;
+    let outcome: RecordOutcome;
     try {
       outcome = store.record(peerId, card, withRequest);
+      if (outcome !== 'unchanged') store.retainOnly((other) => this.keepsCardOf(other));
     } catch (error) {
       logger.error(`cannot keep the agent card of ${peerId}: ${(error as Error).message}; it is shown again once the peer sends it again`);
       return;
     }
     if (outcome === 'unchanged') return;
-    store.retainOnly((other) => this.keeps(other));
     if (!withRequest) events.enqueue({ type: 'p2p.peer.card', subject: peerId, data: { peer: peerId, name: card?.name ?? null } });
   }
 
@@ -166,11 +171,5 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
       this.rates.set(peerId, bucket);
     }
     return bucket;
-  }
-
-  /** A card is kept for a peer that is paired (or revoked this node: it is still listed) or whose request waits. */
-  private keeps(peerId: string): boolean {
-    const state = this.deps.trust.stateOf(peerId);
-    return state === 'trusted' || state === 'revoked_by_peer' || this.deps.pending.findIncomingByPeer(peerId) !== undefined;
   }
 }

@@ -27,9 +27,7 @@ export const a2aCard: OperationHandler = async (input, node) => {
   if (peerId === undefined || peerId === node.identity.peerId) {
     return { data: { peer: node.identity.peerId, agent_card: node.cards.ownCard(), received_at: null }, message: null };
   }
-  const state = node.trust.stateOf(peerId);
-  const listed = state === 'trusted' || state === 'revoked_by_peer' || node.pending.findIncomingByPeer(peerId) !== undefined;
-  if (!listed) {
+  if (!node.cards.keepsCardOf(peerId)) {
     throw new P2pError('NOT_FOUND', `${peerId} is neither a paired peer nor asking to pair with this node; see peers and requests`);
   }
   const stored = node.cards.cardOf(peerId);
