@@ -117,7 +117,7 @@ export function normalizeAgentCard(input: unknown, limits: AgentCardLimits = DEF
   const capabilities = optionalObject(card, '/capabilities') ?? {};
   const extensions = optionalList(capabilities, '/capabilities/extensions', limits.maxExtensions, (value, path) => extensionAt(value, path, rules, limits));
   const streaming = capabilities['streaming'] ?? false;
-  if (typeof streaming !== 'boolean') throw refusal('/capabilities/streaming', 'type', 'capabilities.streaming must be true or false');
+  if (typeof streaming !== 'boolean') throw refusal('/capabilities/streaming', 'type', `${fieldName('/capabilities/streaming')} must be true or false`);
   const provider = optionalObject(card, '/provider');
   return withoutUndefined({
     name: rules.name(card['name'], '/name'),
