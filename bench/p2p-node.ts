@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DEFAULT_A2A_CONFIG,
   DEFAULT_MESSAGING_CONFIG,
   DEFAULT_NETWORK_CONFIG,
   DEFAULT_STDIO_LIMITS,
@@ -100,6 +101,7 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
     logger: quietLogger,
     networkConfig,
     messagingConfig,
+    a2aConfig: DEFAULT_A2A_CONFIG,
     software: 'p2p-comm/bench',
     // No LAN discovery: bench peers are reached at the addresses pinned with their keys.
     discoveredAddress: () => null,

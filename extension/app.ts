@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { useNativeAddonDirectory } from './common/native-addons';
-import type { DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
+import type { A2aConfig, DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import type { HeldLock } from './common/lock-file';
 import { lockDataDir } from './data-dir-lock';
@@ -26,6 +26,7 @@ export interface AppDependencies {
   networkConfig: NetworkConfig;
   messagingConfig: MessagingConfig;
   discoveryConfig: DiscoveryConfig;
+  a2aConfig: A2aConfig;
 }
 
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
@@ -62,7 +63,7 @@ export class P2pCommApp implements ExtensionApp {
   }
 
   private openNode(dataDir: string): NodeContext {
-    const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig } = this.deps;
+    const { outbox, refusals, logger, networkConfig, messagingConfig, discoveryConfig, a2aConfig } = this.deps;
     // Discovery needs the node's identity, and the network asks discovery for addresses: bound late.
     let discovery: MdnsDiscovery | null = null;
     const parts = assembleNode({
@@ -72,6 +73,7 @@ export class P2pCommApp implements ExtensionApp {
       logger,
       networkConfig,
       messagingConfig,
+      a2aConfig,
       software: `p2p-comm/${manifest.version}`,
       discoveredAddress: (peerId) => discovery?.find(peerId)?.address ?? null,
     });

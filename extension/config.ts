@@ -8,6 +8,7 @@ import { MAX_BATCH_POSITION } from './wire/receipt';
 import { MAX_BATCH_BYTES, MAX_BATCH_LEAVES } from './wire/signed-batch';
 import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
+import { type AgentCardLimits, DEFAULT_AGENT_CARD_LIMITS, MAX_CARD_BYTES_LIMIT } from './a2a/agent-card';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -204,6 +205,30 @@ export const DEFAULT_DISCOVERY_CONFIG: DiscoveryConfig = {
   globalRate: { burst: 256, perSecond: 32 },
 };
 
+/** A2A agent cards (docs/a2a.md). */
+export interface A2aConfig {
+  /**
+   * What a card may hold. Only its size is a setting (P2P_COMM_AGENT_CARD_MAX_BYTES):
+   * the other limits are part of the card format, and a node that changed
+   * them would refuse its peers' cards or send cards they refuse.
+   */
+  card: AgentCardLimits;
+  /** How long a pairing connection stays open once the request is stored, for the requester's card (docs/protocol.md §15). */
+  requestCardWaitMs: number;
+  /**
+   * Card messages accepted from one paired peer: each costs a signature
+   * check, and a changed card a write and an event. An honest peer sends
+   * one per session and one per change.
+   */
+  cardRate: { burst: number; perMinute: number };
+}
+
+export const DEFAULT_A2A_CONFIG: A2aConfig = {
+  card: DEFAULT_AGENT_CARD_LIMITS,
+  requestCardWaitMs: 2000,
+  cardRate: { burst: 16, perMinute: 10 },
+};
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -356,6 +381,18 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),
+  };
+}
+
+export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
+  const d = DEFAULT_A2A_CONFIG;
+  return {
+    card: { ...d.card, maxCardBytes: integer(env, 'P2P_COMM_AGENT_CARD_MAX_BYTES', d.card.maxCardBytes, 1024, MAX_CARD_BYTES_LIMIT) },
+    requestCardWaitMs: integer(env, 'P2P_COMM_REQUEST_CARD_WAIT_MS', d.requestCardWaitMs, 0, 60_000),
+    cardRate: {
+      burst: integer(env, 'P2P_COMM_AGENT_CARD_BURST', d.cardRate.burst),
+      perMinute: integer(env, 'P2P_COMM_AGENT_CARDS_PER_MINUTE', d.cardRate.perMinute),
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { P2pCommApp } from './app';
-import { discoveryConfigFromEnv, eventOutboxLimits, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
+import { a2aConfigFromEnv, discoveryConfigFromEnv, eventOutboxLimits, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
 import { EventOutbox } from './events/outbox';
 import { HostSession } from './host/session';
 import { logLevelFromEnv, StderrLogger } from './log';
@@ -16,12 +16,14 @@ function main(): void {
   let networkConfig;
   let messagingConfig;
   let discoveryConfig;
+  let a2aConfig;
   let logger: StderrLogger;
   try {
     limits = stdioLimitsFromEnv(process.env);
     networkConfig = networkConfigFromEnv(process.env);
     messagingConfig = messagingConfigFromEnv(process.env);
     discoveryConfig = discoveryConfigFromEnv(process.env);
+    a2aConfig = a2aConfigFromEnv(process.env);
     logger = new StderrLogger(undefined, logLevelFromEnv(process.env));
   } catch (error) {
     process.stderr.write(`p2p-comm: invalid configuration: ${(error as Error).message}\n`);
@@ -41,7 +43,7 @@ function main(): void {
 
   const outbox = new EventOutbox(eventOutboxLimits(limits));
   const refusals = new RefusalCounters();
-  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig });
+  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig, a2aConfig });
   // A fatal error or the shutdown deadline exits without close: the lock still goes (kill -9 leaves a stale one, taken over at the next start).
   process.on('exit', () => app.releaseDataDir());
   const session = new HostSession({

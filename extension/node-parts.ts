@@ -1,4 +1,6 @@
-import type { MessagingConfig, NetworkConfig } from './config';
+import { AgentCards } from './a2a/agent-cards';
+import { CardStore } from './a2a/card-store';
+import type { A2aConfig, MessagingConfig, NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
 import { isValidDisplayName } from './common/display-name';
@@ -15,9 +17,10 @@ import { PeerNotes } from './trust/peer-notes';
 import { TrustStore } from './trust/trust-store';
 import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
+import { MSG_AGENT_CARD } from './wire/session-messages';
 
-/** What this version can exchange; told to peers in the hello. */
-export const CAPABILITIES = ['text', 'json'];
+/** What this version can exchange; told to peers in the hello (`a2a`: A2A agent cards, docs/protocol.md §15). */
+export const CAPABILITIES = ['text', 'json', 'a2a'];
 
 export interface NodePartsOptions {
   dataDir: string;
@@ -26,6 +29,7 @@ export interface NodePartsOptions {
   logger: Logger;
   networkConfig: NetworkConfig;
   messagingConfig: MessagingConfig;
+  a2aConfig: A2aConfig;
   /** Told to peers in the hello, e.g. `p2p-comm/0.1.0`. */
   software: string;
   /** Where LAN discovery last saw a peer; null without discovery. */
@@ -46,6 +50,8 @@ export interface NodeParts {
   outboxStore: OutboxStore;
   inbox: InboxStore;
   messenger: Messenger;
+  /** This node's agent card and the ones peers sent. */
+  cards: AgentCards;
 }
 
 /**
@@ -54,7 +60,7 @@ export interface NodeParts {
  * Every state file is opened here, so a corrupt one fails this call.
  */
 export function assembleNode(options: NodePartsOptions): NodeParts {
-  const { dataDir, events, refusals, logger, networkConfig, messagingConfig } = options;
+  const { dataDir, events, refusals, logger, networkConfig, messagingConfig, a2aConfig } = options;
   const identity = loadOrCreateIdentity(dataDir);
   const profile = Profile.open(dataDir, options.hostName === undefined ? {} : { hostName: options.hostName });
   const trust = TrustStore.open(dataDir, {
@@ -62,8 +68,9 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
   });
   const pending = PendingRequests.open(dataDir, { maxIncoming: networkConfig.maxIncomingRequests });
   const notes = PeerNotes.open(dataDir);
+  const cardStore = CardStore.open(dataDir, a2aConfig.card);
   // Held until initialize is answered, like every log line before it.
-  for (const note of [...profile.upgradeNotes, ...trust.upgradeNotes, ...pending.upgradeNotes]) logger.warn(note);
+  for (const note of [...profile.upgradeNotes, ...trust.upgradeNotes, ...pending.upgradeNotes, ...cardStore.upgradeNotes]) logger.warn(note);
   const consent = new Consent(trust, pending, events, refusals, networkConfig);
   const network = new PeerNetwork({
     dataDir,
@@ -79,6 +86,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     discoveredAddress: options.discoveredAddress,
     clockSkewMs: messagingConfig.clockSkewMs,
     loadHyperDht,
+    requestCardWaitMs: a2aConfig.requestCardWaitMs,
   });
   const outboxStore = OutboxStore.open(dataDir, {
     maxMessagesPerPeer: messagingConfig.outboxMaxMessagesPerPeer,
@@ -112,5 +120,8 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     }),
     validAgentName: isValidDisplayName,
   });
-  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger };
+  const cards = new AgentCards({ identity, store: cardStore, network, trust, pending, events, logger, limits: a2aConfig.card, rate: a2aConfig.cardRate });
+  messenger.handle(MSG_AGENT_CARD, cards);
+  network.setRequestCardListener(cards);
+  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards };
 }

@@ -1,5 +1,7 @@
 import t from 'tap';
 import {
+  a2aConfigFromEnv,
+  DEFAULT_A2A_CONFIG,
   DEFAULT_DHT_CONFIG,
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
@@ -127,4 +129,15 @@ t.test('P2P_COMM_MAX_MESSAGES_PER_KEY is at most 2^32: receipts name the batches
   t.equal(networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32) }).maxMessagesPerKey, 2 ** 32);
   t.equal(MAX_BATCH_POSITION, 2 ** 32 - 1);
   t.throws(() => networkConfigFromEnv({ P2P_COMM_MAX_MESSAGES_PER_KEY: String(2 ** 32 + 1) }), /P2P_COMM_MAX_MESSAGES_PER_KEY must be a whole number from 2 to 4294967296/);
+});
+
+t.test('agent cards: the size of a card and the wait for a requester’s card, read strictly', async (t) => {
+  t.same(a2aConfigFromEnv({}), DEFAULT_A2A_CONFIG);
+  t.same(DEFAULT_A2A_CONFIG.card.maxCardBytes, 16_384);
+  const read = a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_MAX_BYTES: '65536', P2P_COMM_REQUEST_CARD_WAIT_MS: '0' });
+  t.same([read.card.maxCardBytes, read.card.maxSkills, read.requestCardWaitMs], [65_536, DEFAULT_A2A_CONFIG.card.maxSkills, 0], 'only the size changes; the format’s other limits stay');
+  t.same(a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_BURST: '2', P2P_COMM_AGENT_CARDS_PER_MINUTE: '1' }).cardRate, { burst: 2, perMinute: 1 });
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_CARDS_PER_MINUTE: '0' }), /P2P_COMM_AGENT_CARDS_PER_MINUTE must be a whole number from 1/);
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_MAX_BYTES: '65537' }), /P2P_COMM_AGENT_CARD_MAX_BYTES must be a whole number from 1024 to 65536/);
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_REQUEST_CARD_WAIT_MS: '60001' }), /P2P_COMM_REQUEST_CARD_WAIT_MS must be a whole number from 0 to 60000/);
 });

@@ -24,6 +24,8 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['ack', 'low', 'peer'],
   ['message_status', 'low', undefined],
   ['status', 'low', undefined],
+  ['a2a_set_card', 'medium', undefined],
+  ['a2a_card', 'low', undefined],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {
@@ -62,7 +64,7 @@ t.test('declares exactly the operations of the design, with their risk and scope
  * may be tools there (docs/nexus.md).
  */
 const NEXUS_MCP_TOOLS = ['identity', 'requests', 'peers', 'discover', 'message_status', 'status'];
-const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name'];
+const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card'];
 
 t.test("Nexus's MCP gateway gets the read-only operations only, each described for a model", async (t) => {
   const exposed = manifest.operations.filter((op) => op.mcp_expose === true);

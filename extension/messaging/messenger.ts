@@ -39,6 +39,16 @@ export interface MessengerDeps {
   validAgentName: (name: string) => boolean;
 }
 
+/**
+ * A session message type handled outside messaging (the agent card, 0x27),
+ * so that messaging need not know what it carries: told when a session
+ * opens, once the hello has gone out, and handed each message of its type.
+ */
+export interface SessionMessageHandler {
+  opened(peerId: string): void;
+  message(peerId: string, body: Uint8Array): void;
+}
+
 export interface SendRequest {
   peer: string;
   type: MessageType;
@@ -100,6 +110,7 @@ export class Messenger implements SessionListener {
   /** Per peer: the batches its current session delivered, until receipted. */
   private readonly receiving = new Map<string, ReceivingSession>();
   private readonly hellos = new Map<string, Hello>();
+  private readonly handlers = new Map<number, SessionMessageHandler>();
   private readonly peerBuckets = new Map<string, TokenBucket>();
   private readonly globalBucket: TokenBucket;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -126,6 +137,12 @@ export class Messenger implements SessionListener {
     for (const timer of this.timers) clearInterval(timer);
     for (const session of this.receiving.values()) clearTimeout(session.flushTimer ?? undefined);
     for (const timer of this.deferTimers.values()) clearTimeout(timer);
+  }
+
+  /** Hands every session message of `type` to `handler`; one handler per type, set while the node is assembled. */
+  handle(type: number, handler: SessionMessageHandler): void {
+    if (this.handlers.has(type)) throw new Error(`session message type ${type} already has a handler`);
+    this.handlers.set(type, handler);
   }
 
   helloOf(peerId: string): Hello | undefined {
@@ -208,6 +225,7 @@ export class Messenger implements SessionListener {
   opened(peerId: string): void {
     const { network } = this.deps;
     network.sendTo(peerId, MSG_HELLO, encodeHello(this.deps.hello()));
+    for (const handler of this.handlers.values()) handler.opened(peerId);
     // Whatever was in flight on an earlier session may be lost: offer all of it again.
     this.inFlight.clearPeer(peerId);
     this.endReceiving(peerId);
@@ -252,8 +270,11 @@ export class Messenger implements SessionListener {
         }
         return;
       }
-      default:
-        this.deps.network.refuse(peerId, `unknown_message_type_${type}`);
+      default: {
+        const handler = this.handlers.get(type);
+        if (handler === undefined) this.deps.network.refuse(peerId, `unknown_message_type_${type}`);
+        else handler.message(peerId, body);
+      }
     }
   }
 

@@ -18,7 +18,7 @@ import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } 
 import { type Decision, DecisionResult, RefusalReason, refusalName } from '../wire/decision';
 import { HandshakeError } from '../wire/handshake';
 import { checkRevocationNotice, signRevocationNotice } from '../wire/revocation-notice';
-import { MSG_REVOCATION } from '../wire/session-messages';
+import { MSG_AGENT_CARD, MSG_REVOCATION } from '../wire/session-messages';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
 import { CloseCode, type SecureChannel } from '../wire/secure-channel';
 import { advertisedAddresses, formatAddress } from './addresses';
@@ -47,6 +47,8 @@ export interface PeerNetworkDeps {
   clockSkewMs: number;
   /** hyperdht, loaded when the DHT starts (its native addons are prepared first). */
   loadHyperDht: () => typeof HyperDHT;
+  /** Longest this node keeps a pairing connection open after storing the request, for the requester's agent card. */
+  requestCardWaitMs: number;
 }
 
 /** How a session's bytes travel: TCP to the peer's address, UDP hole-punched through the DHT, or through a blind relay. */
@@ -81,6 +83,18 @@ export interface SessionListener {
 }
 
 /**
+ * What travels with a pairing request once it is stored: the requester's
+ * agent card (agent cards plug in here). Only the requester sends one: this
+ * node tells a stranger nothing about itself.
+ */
+export interface RequestCardListener {
+  /** The body this node sends once a pair request of its own is stored (empty: no card). */
+  cardForRequest(): Uint8Array;
+  /** What a requester sent once its request was stored here. */
+  cardWithRequest(peerId: string, body: Uint8Array): void;
+}
+
+/**
  * The node's connections: one listening server, at most one session per
  * peer, and a retry schedule (exponential backoff with jitter) for every
  * trusted peer that is not connected and every pairing request not yet
@@ -98,6 +112,7 @@ export class PeerNetwork {
   private readonly listenBackoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
   private listenRetry: NodeJS.Timeout | null = null;
   private listener: SessionListener | null = null;
+  private requestCards: RequestCardListener | null = null;
   private closing = false;
   private readonly refusalBudgets: RefusalBudgets;
   /** The DHT stream under each session that runs over one; sessions absent here run over TCP. */
@@ -134,6 +149,10 @@ export class PeerNetwork {
 
   setSessionListener(listener: SessionListener): void {
     this.listener = listener;
+  }
+
+  setRequestCardListener(listener: RequestCardListener): void {
+    this.requestCards = listener;
   }
 
   /** Sends on the peer's open session; false when there is none (the caller keeps the message). */
@@ -384,7 +403,9 @@ export class PeerNetwork {
         },
         this.handshakeOptions,
         acceptedAt,
+        this.requestCards !== null,
       );
+      if (outcome.requestChannel !== null) this.readRequestCard(peerIdFromPublicKey(outcome.peer.publicKey), outcome.requestChannel);
       if (outcome.channel !== null) {
         const peerId = peerIdFromPublicKey(outcome.peer.publicKey);
         if (overDht) {
@@ -400,6 +421,25 @@ export class PeerNetwork {
       // Not corked when the handshake failed before the decision: then a no-op.
       stream.uncork();
     }
+  }
+
+  /**
+   * Waits for the one message a requester sends once its request is
+   * stored, its agent card, then closes the connection (4000). A requester
+   * that sends none (an earlier build closes at once) costs at most
+   * `requestCardWaitMs` of an open connection; anything else is counted
+   * and dropped. A stranger has no refusal budget (that is for paired
+   * peers); the consent rate limit bounds how often this happens.
+   */
+  private readRequestCard(peerId: string, channel: SecureChannel): void {
+    const done = (): void => channel.close(CloseCode.DECISION, 'not a session');
+    const timer = setTimeout(done, this.deps.requestCardWaitMs);
+    channel.once('close', () => clearTimeout(timer));
+    channel.setMessageHandler((type, body) => {
+      if (type === MSG_AGENT_CARD) this.requestCards?.cardWithRequest(peerId, body);
+      else this.deps.refusals.count('network', `request_unexpected_message_type_${type}`);
+      done();
+    });
   }
 
   /** A peer serving a penalty for refused input is told the node is busy, whatever it asks for. */
@@ -541,7 +581,8 @@ export class PeerNetwork {
       return 'unreachable';
     }
     try {
-      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions, startedAt);
+      const followUp = payload.intent === Intent.PAIR_REQUEST && this.requestCards !== null ? { type: MSG_AGENT_CARD, body: this.requestCards.cardForRequest() } : null;
+      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions, startedAt, followUp);
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);

@@ -7,6 +7,7 @@ import { changesSinceArrival } from '../pairing/request-changes';
 import { parsePairingLink, type PairingLink } from '../common/pairing-link';
 import { safetyNumber } from '../common/safety-number';
 import type { PendingRequest } from '../trust/pending-requests';
+import { agentCardOf } from './a2a';
 import type { NodeContext, OperationHandler } from './context';
 
 /**
@@ -119,7 +120,12 @@ function describe(request: PendingRequest, node: NodeContext): Record<string, un
 
 export const requests: OperationHandler = async (_input, node) => ({
   data: {
-    incoming: node.pending.incoming().map((request) => ({ ...describe(request, node), changed: changesSinceArrival(request) })),
+    incoming: node.pending.incoming().map((request) => ({
+      ...describe(request, node),
+      changed: changesSinceArrival(request),
+      agent_card: agentCardOf(node, request.peerId),
+      agent_card_changes: node.cards.cardOf(request.peerId)?.changes ?? 0,
+    })),
     outgoing: node.pending.outgoing().map((request) => ({
       ...describe(request, node),
       state: request.state,
@@ -179,5 +185,6 @@ export const reject: OperationHandler = async (input, node) => {
   const request = incomingRequest(node, input['request_id'] as string);
   node.pending.removeIncoming(request.requestId);
   node.pending.recordRejection(request.peerId);
+  node.cards.forget(request.peerId);
   return { data: { peer: request.peerId, state: 'rejected' }, message: null };
 };

@@ -1,6 +1,7 @@
 import { fingerprintOf } from '../common/peer-id';
 import { safetyNumber } from '../common/safety-number';
 import type { Hello } from '../wire/hello';
+import { agentCardOf } from './a2a';
 import type { OperationHandler } from './context';
 
 /** What the peer said about itself in its last hello; null until it has. */
@@ -29,6 +30,7 @@ export const peers: OperationHandler = async (_input, node) => ({
         trusted_at: peer.trustedAt.toISOString(),
         revoked_by_peer_at: peer.state === 'revoked_by_peer' ? (peer.revokedAt?.toISOString() ?? null) : null,
         capabilities: capabilitiesOf(node.messenger.helloOf(peer.peerId)),
+        agent_card: agentCardOf(node, peer.peerId),
       })),
   },
   message: null,
@@ -41,6 +43,7 @@ export const revoke: OperationHandler = async (input, node) => {
   node.pending.removeOutgoingForPeer(peerId);
   // The person's note goes with the pairing, whoever revoked it: a note outliving it would greet a re-pairing with stale words.
   node.notes.remove(peerId);
+  node.cards.forget(peerId);
   const notified = node.network.announceRevocation(peerId);
   await node.messenger.revokedHere(peerId);
   node.outbox.enqueue({

@@ -2,6 +2,7 @@ import { P2pError } from '../common/errors';
 import type { OperationOutcome } from '../host/protocol';
 import type { OperationDefinition } from '../common/manifest';
 import type { NodeContext, OperationHandler } from './context';
+import { a2aCard, a2aSetCard } from './a2a';
 import { discover } from './discovery';
 import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
@@ -25,6 +26,8 @@ const HANDLERS: Record<string, OperationHandler> = {
   message_status: messageStatus,
   status,
   discover,
+  a2a_set_card: a2aSetCard,
+  a2a_card: a2aCard,
 };
 
 /**

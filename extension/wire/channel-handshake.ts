@@ -33,6 +33,24 @@ export interface ChannelOutcome<P> {
 
 export type Failure = HandshakeError | FrameError;
 
+/**
+ * What an initiator adds to a pair request once it is stored (decision 2):
+ * one session message, sent before the connection closes. p2p-comm sends
+ * its agent card so (docs/protocol.md §15).
+ */
+export interface RequestFollowUp {
+  type: number;
+  body: Uint8Array;
+}
+
+export interface AcceptOutcome extends ChannelOutcome<InitiatorPayload> {
+  /**
+   * After "request stored", when the caller asked to read what follows the
+   * request: the channel, still open, for the caller to read from and close.
+   */
+  requestChannel: SecureChannel | null;
+}
+
 function abort(socket: WebSocket, error: unknown): never {
   socket.close(CloseCode.HANDSHAKE_FAILED, 'handshake failed');
   setTimeout(() => socket.terminate(), 1000).unref();
@@ -47,6 +65,7 @@ export async function initiateChannel(
   remoteAddress: string,
   options: HandshakeOptions,
   startedAt = Date.now(),
+  followUp: RequestFollowUp | null = null,
 ): Promise<ChannelOutcome<ResponderPayload>> {
   const deadline = startedAt + options.handshakeTimeoutMs;
   const frames = new FrameQueue(socket, deadline);
@@ -73,6 +92,8 @@ export async function initiateChannel(
   }
   const decision = await awaitDecision(channel, deadline);
   if (decision.result !== DecisionResult.SESSION_OPEN) {
+    // Sealed and written before the close frame: a responder that reads it gets it; one that closed already drops it.
+    if (decision.result === DecisionResult.REQUEST_STORED && followUp !== null) channel.send(followUp.type, followUp.body);
     channel.close(CloseCode.DECISION, 'not a session');
     return { decision, peer: responder, channel: null };
   }
@@ -106,7 +127,8 @@ function awaitDecision(channel: SecureChannel, deadline: number): Promise<Decisi
 /**
  * `decide` sees the initiator's proven identity and request, and answers
  * with the decision; for anything but SESSION_OPEN the connection closes
- * right after the decision is sent.
+ * right after the decision is sent, unless `readAfterRequest` asks to read
+ * what the initiator adds to a stored request (`requestChannel`).
  */
 export async function acceptChannel(
   socket: WebSocket,
@@ -116,7 +138,8 @@ export async function acceptChannel(
   decide: (initiator: PeerProof<InitiatorPayload>, remoteAddress: string) => Decision | Promise<Decision>,
   options: HandshakeOptions,
   startedAt = Date.now(),
-): Promise<ChannelOutcome<InitiatorPayload>> {
+  readAfterRequest = false,
+): Promise<AcceptOutcome> {
   const frames = new FrameQueue(socket, startedAt + options.handshakeTimeoutMs);
   let finished: ReturnType<ResponderHandshake['finish']>;
   try {
@@ -144,11 +167,14 @@ export async function acceptChannel(
     throw error;
   }
   channel.send(MSG_DECISION, encodeDecision(decision));
+  if (decision.result === DecisionResult.REQUEST_STORED && readAfterRequest) {
+    return { decision, peer: finished.initiator, channel: null, requestChannel: channel };
+  }
   if (decision.result !== DecisionResult.SESSION_OPEN) {
     channel.close(CloseCode.DECISION, 'not a session');
-    return { decision, peer: finished.initiator, channel: null };
+    return { decision, peer: finished.initiator, channel: null, requestChannel: null };
   }
-  return { decision, peer: finished.initiator, channel };
+  return { decision, peer: finished.initiator, channel, requestChannel: null };
 }
 
 export function failureReason(error: unknown): string {

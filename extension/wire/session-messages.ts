@@ -11,3 +11,11 @@ export const MSG_REVOCATION = 0x23;
 export const MSG_BATCH = 0x25;
 /** The receiver's signed answer to the batches of a session (receipt.ts). */
 export const MSG_RECEIPT = 0x26;
+/**
+ * The sender's signed A2A agent card, UTF-8 JSON, or an empty body for "no
+ * card" (docs/protocol.md §15). Sent after the hello on every session, again
+ * when the card changes, and by the initiator of a pair request once its
+ * request is stored (the one message of a pairing connection after the
+ * decision).
+ */
+export const MSG_AGENT_CARD = 0x27;

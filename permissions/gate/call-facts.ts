@@ -23,6 +23,21 @@ export interface KnownRequest {
   created_at: string;
   /** How the requester's later repeats differ; null (absent from an older extension) while they do not. */
   changed?: RequestChanges | null;
+  /** The A2A agent card the requester sent with its request; absent from an extension before agent cards. */
+  agent_card?: AgentCardFacts | null;
+  /** How often that card changed since the request arrived. */
+  agent_card_changes?: number;
+}
+
+/**
+ * What a dialog reads of a peer's A2A agent card. Every word of it is the
+ * peer's own (signed by its key, which says who wrote it, not that it is
+ * true), so each field is read as unknown and shown escaped.
+ */
+export interface AgentCardFacts {
+  name?: unknown;
+  description?: unknown;
+  skills?: unknown;
 }
 
 export interface RequestChanges {
@@ -37,6 +52,8 @@ export interface RequestChanges {
 export interface KnownPeer {
   display_name: string;
   addresses: readonly string[];
+  /** The A2A agent card the peer sent; absent from an extension before agent cards. */
+  agent_card?: AgentCardFacts | null;
 }
 
 export interface DiscoveredPeer {
@@ -60,6 +77,9 @@ export const PREVIEW_CHARACTERS = 120;
 
 const LABEL_WIDTH = 12;
 const SELF_CHOSEN = '(chosen by them; anyone can pick any name: compare the fingerprint)';
+const CARD_CHOSEN = '(chosen by them, in their agent card)';
+/** Skill names a dialog lists before it says how many more there are. */
+const MAX_SKILLS_SHOWN = 8;
 
 export class CallFacts {
   constructor(private readonly directory: PeerDirectory) {}
@@ -85,6 +105,8 @@ export class CallFacts {
         return [...(await this.peerFacts(peer)), ...contentFacts(input['type'], input['content'])];
       case 'set_display_name':
         return typeof input['display_name'] === 'string' ? [line('new name', printableJson(input['display_name']))] : [];
+      case 'a2a_set_card':
+        return ownCardFacts(input['card']);
       default:
         return this.peerFacts(peer);
     }
@@ -135,6 +157,8 @@ export class CallFacts {
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
       ...changeFacts(operation, request.changed ?? null),
+      ...agentCardFacts(request.agent_card ?? null, CARD_CHOSEN),
+      ...cardChangeFacts(request.agent_card_changes ?? 0),
     ];
     if (peer !== undefined && peer !== request.peer) {
       facts.unshift(line('WARNING', `request ${printable(requestId)} comes from another peer than the one this call names (${peer}); the extension will refuse it`));
@@ -148,6 +172,7 @@ export class CallFacts {
     const facts = await this.identityFacts(peer, paired?.display_name ?? null);
     if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
     else if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    facts.push(...agentCardFacts(paired?.agent_card ?? null, CARD_CHOSEN));
     return facts;
   }
 
@@ -190,6 +215,37 @@ function changeFacts(operation: string, changed: RequestChanges | null): string[
   return facts;
 }
 
+/**
+ * The agent's name, a preview of its description and its skills' names,
+ * each escaped and marked as whose words they are. Nothing when there is
+ * no card (a peer before agent cards sends none).
+ */
+function agentCardFacts(card: AgentCardFacts | null, whose: string): string[] {
+  if (card === null || typeof card !== 'object') return [];
+  const facts: string[] = [];
+  if (typeof card.name === 'string') facts.push(line('agent', `${printableJson(card.name)} ${whose}`));
+  if (typeof card.description === 'string') facts.push(line('about', preview(card.description)));
+  const skills = Array.isArray(card.skills) ? card.skills.map((skill: unknown) => (skill as { name?: unknown } | null)?.name).filter((name): name is string => typeof name === 'string') : [];
+  if (skills.length > 0) {
+    const more = skills.length > MAX_SKILLS_SHOWN ? ` and ${skills.length - MAX_SKILLS_SHOWN} more` : '';
+    facts.push(line('skills', `${skills.slice(0, MAX_SKILLS_SHOWN).map((name) => printableJson(name)).join(', ')}${more}`));
+  }
+  return facts;
+}
+
+/** A requester that swapped its card after the request arrived may hope the person read the first one. */
+function cardChangeFacts(changes: number): string[] {
+  if (!Number.isSafeInteger(changes) || changes <= 0) return [];
+  return [line('WARNING', `its agent card changed ${changes} time(s) since the request arrived; the lines above are the latest`)];
+}
+
+/** What a2a_set_card will show every paired peer, as the plugin wrote it (the extension checks the rest). */
+function ownCardFacts(card: unknown): string[] {
+  if (card === null) return [line('asks', 'to withdraw this node’s agent card: paired peers no longer see one')];
+  if (typeof card !== 'object') return [];
+  return [line('asks', 'to show every paired peer this agent card for your agent, signed with this node’s key'), ...agentCardFacts(card as AgentCardFacts, '(as the plugin wrote it)')];
+}
+
 function addressText(address: string | null): string {
   return address === null ? 'none' : printable(address);
 }
@@ -197,13 +253,17 @@ function addressText(address: string | null): string {
 function contentFacts(type: unknown, content: unknown): string[] {
   if (content === undefined) return [];
   const text = typeof content === 'string' ? content : JSON.stringify(content) ?? '';
-  const characters = [...text];
-  const cut = characters.length > PREVIEW_CHARACTERS;
-  const preview = printableJson(characters.slice(0, PREVIEW_CHARACTERS).join(''));
   return [
     line('content', `${typeof type === 'string' ? printable(type) : 'unknown type'}, ${Buffer.byteLength(text, 'utf8').toLocaleString('en-US')} bytes`),
-    line('preview', cut ? `${preview} … (first ${PREVIEW_CHARACTERS} of ${characters.length} characters)` : preview),
+    line('preview', preview(text)),
   ];
+}
+
+/** The text's first PREVIEW_CHARACTERS characters, escaped, saying when it was cut. */
+function preview(text: string): string {
+  const characters = [...text];
+  const shown = printableJson(characters.slice(0, PREVIEW_CHARACTERS).join(''));
+  return characters.length > PREVIEW_CHARACTERS ? `${shown} … (first ${PREVIEW_CHARACTERS} of ${characters.length} characters)` : shown;
 }
 
 function line(label: string, value: string): string {

@@ -59,6 +59,7 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.peer.revoked', PEER_STATE],
   ['p2p.peer.revoked_by_peer', PEER_STATE],
   ['p2p.peer.misbehaving', PEER_STATE],
+  ['p2p.peer.card', PEER_STATE],
 ]);
 
 export interface EventFacts {

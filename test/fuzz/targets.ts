@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a2a/agent-card';
+import { CARDS_FILE_NAME, CardStore } from '../../extension/a2a/card-store';
+import { decodeCard, encodeCard, signCard } from '../../extension/a2a/signed-card';
 import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';
 import { P2pError } from '../../extension/common/errors';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
@@ -23,6 +26,7 @@ import { openReceipt, signReceipt } from '../../extension/wire/receipt';
 import { checkRevocationNotice, signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { BatchFormatError, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
+import { sdkStyleCard } from '../helpers/agent-cards';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { claimFor, wire } from '../helpers/txt-claims';
 
@@ -177,6 +181,32 @@ export function fuzzTargets(): FuzzTarget[] {
     fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
     fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
     fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
+    ...agentCardTargets(),
+  ];
+}
+
+/**
+ * The agent card a peer sends (0x27), and the file cards are kept in. A
+ * card may be spelled in any JSON (spacing, member order), so one that
+ * passes must be the signed card itself, whatever its spelling: any other
+ * content that passes is a forgery.
+ */
+function agentCardTargets(): FuzzTarget[] {
+  const signer = { ...alice, peerId: peerIdFromPublicKey(alice.publicKey) };
+  const card = signCard(normalizeAgentCard(sdkStyleCard()), signer, DEFAULT_AGENT_CARD_LIMITS.maxCardBytes);
+  const body = encodeCard(card);
+  const file = { version: 1, own: null, peers: { [signer.peerId]: { card, received_at: '2026-11-30T10:00:00.000Z', changes: 0 } } };
+  return [
+    {
+      name: 'agent card',
+      seeds: [body, Buffer.from(JSON.stringify(card, null, 1))],
+      run: (input) =>
+        refusesOnly(() => {
+          const decoded = decodeCard(input, signer.peerId, DEFAULT_AGENT_CARD_LIMITS);
+          if (typeof decoded === 'object' && Buffer.compare(encodeCard(decoded), body) !== 0) throw new Finding('a damaged card verified');
+        }),
+    },
+    fileTarget('a2a_cards.json', CARDS_FILE_NAME, [Buffer.from(JSON.stringify(file))], (dir) => void CardStore.open(dir, DEFAULT_AGENT_CARD_LIMITS)),
   ];
 }
 

@@ -28,6 +28,7 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.message.received',
       'p2p.message.rejected',
       'p2p.node.started',
+      'p2p.peer.card',
       'p2p.peer.connected',
       'p2p.peer.disconnected',
       'p2p.peer.key_mismatch',

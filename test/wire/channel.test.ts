@@ -80,6 +80,32 @@ t.test('a refusal closes the connection after the decision', async (t) => {
   t.equal(outcome.channel, null);
 });
 
+t.test('a stored pair request: the initiator sends its follow-up before closing; a responder that asked reads it', async (t) => {
+  const alice = identity();
+  const bob = identity();
+  const stored: Decision = { result: DecisionResult.REQUEST_STORED, reason: RefusalReason.NONE };
+  const request = { ...session, intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(16).fill(7) } as const;
+  let accepted!: Promise<Awaited<ReturnType<typeof acceptChannel>>>;
+  const { address } = await serve(t, (socket, ip) => {
+    accepted = acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => stored, options, Date.now(), true);
+  });
+  const followUp = { type: 0x27, body: Buffer.from('{"name":"Alice\'s agent"}') };
+  const outcome = await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, request, address, options, Date.now(), followUp);
+  t.same([outcome.decision, outcome.channel], [stored, null], 'the initiator is done: no session');
+  const atBob = await accepted;
+  t.equal(atBob.channel, null);
+  const requestChannel = atBob.requestChannel;
+  if (requestChannel === null) throw new Error('expected the request channel');
+  const [type, body] = await nextMessage(requestChannel);
+  t.same([type, Buffer.from(body).toString()], [0x27, '{"name":"Alice\'s agent"}']);
+  requestChannel.close();
+
+  // A responder that did not ask closes at once, as before: the follow-up goes nowhere, and nothing fails.
+  const { address: older } = await serve(t, (socket, ip) => void acceptChannel(socket, bob, { displayName: 'Bob' }, ip, () => stored, options));
+  const again = await initiateChannel(await dial(older, DEFAULT_TRANSPORT_LIMITS), alice, bob.publicKey, request, older, options, Date.now(), followUp);
+  t.same(again.decision, stored);
+});
+
 t.test('a silent client is cut off at the handshake timeout', async (t) => {
   const bob = identity();
   let failure = '';

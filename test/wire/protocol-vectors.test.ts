@@ -5,6 +5,8 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import t from 'tap';
+import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a2a/agent-card';
+import { decodeCard, encodeCard, signCard } from '../../extension/a2a/signed-card';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { parsePairingLink, printPairingLink } from '../../extension/common/pairing-link';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
@@ -118,6 +120,38 @@ t.test('the published DHT key pair and binding: derivation, signing input and by
   t.ok(ed25519.verify(encoded.subarray(96), bytes(v.signing_input), bytes(v.dht_public)), 'and the DHT key’s');
   t.equal(hex(checkDhtKeyBinding(encoded, bytes(v.identity_public)) ?? new Uint8Array(0)), v.dht_public, 'the project accepts it');
   t.equal(checkDhtKeyBinding(encoded, bytes(vectors.initiator.identity_public)), null, 'and refuses it as anyone else’s');
+});
+
+t.test('the published agent card: the project code reproduces it and reads it back', async (t) => {
+  const v = vectors.agent_card;
+  const signer = { ...identityFromSeed(bytes(v.identity_seed)), peerId: v.peer_id };
+  const card = normalizeAgentCard(v.card_input);
+  t.same(card, v.card, 'a2a_set_card normalizes the SDK-style input to the published card');
+  const signed = signCard(card, signer, DEFAULT_AGENT_CARD_LIMITS.maxCardBytes);
+  t.same(signed, v.signed_card);
+  t.equal(Buffer.from(encodeCard(signed)).toString('utf8'), v.body_utf8, 'the 0x27 body is the JCS text of the signed card');
+  t.same(decodeCard(text(v.body_utf8), v.peer_id, DEFAULT_AGENT_CARD_LIMITS), v.signed_card, 'and the receiver takes it as sent');
+  t.equal(decodeCard(text(v.body_utf8), vectors.responder.peer_id, DEFAULT_AGENT_CARD_LIMITS), 'bad_header', 'as anyone else’s, never');
+});
+
+t.test('the published agent card, read as docs/protocol.md §15 says with noble', async (t) => {
+  const v = vectors.agent_card;
+  const publicKey = ed25519.getPublicKey(bytes(v.identity_seed));
+  t.equal(peerIdFromPublicKey(publicKey), v.peer_id, 'kid is the signer’s peer id');
+  t.equal(v.protected_header_utf8, `{"alg":"EdDSA","kid":"${v.peer_id}","typ":"JOSE"}`, 'the one protected header');
+  const b64u = (data: string): string => Buffer.from(data, 'utf8').toString('base64url');
+  t.equal(v.protected, b64u(v.protected_header_utf8), 'protected = base64url(header), unpadded');
+  t.same(v.signed_card.supportedInterfaces, [{ url: `p2p-comm://${v.peer_id}`, protocolBinding: 'urn:p2p-comm:a2a:v1', protocolVersion: '1.0' }]);
+  const { signatures, ...payload } = v.signed_card;
+  t.same(signatures, [{ protected: v.protected, signature: v.signature }], 'exactly one signature: protected and signature, no unprotected header');
+  t.same(JSON.parse(v.jcs_utf8), payload, 'the JCS text is the card without its signatures');
+  t.equal(v.signing_input_ascii, `${v.protected}.${b64u(v.jcs_utf8)}`, 'signing input = protected "." base64url(JCS)');
+  t.ok(v.signing_input_ascii.startsWith('eyJ'), 'it starts eyJ, as no other input the identity key signs does');
+  const signature = Buffer.from(v.signature, 'base64url');
+  t.equal(signature.length, 64);
+  t.ok(ed25519.verify(signature, text(v.signing_input_ascii), publicKey), 'noble verifies the card signature');
+  t.equal(hex(ed25519.sign(text(v.signing_input_ascii), bytes(v.identity_seed))), hex(signature), 'the same deterministic signature');
+  t.same(JSON.parse(v.body_utf8), v.signed_card, 'the 0x27 body is the signed card in UTF-8 JSON');
 });
 
 t.test('the published revocation notice: signing input, signature and bytes', async (t) => {

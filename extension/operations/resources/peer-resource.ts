@@ -3,6 +3,7 @@ import { fingerprintOf } from '../../common/peer-id';
 import { safetyNumber } from '../../common/safety-number';
 import type { PendingOutgoing } from '../../trust/pending-requests';
 import type { TrustedPeerRecord } from '../../trust/trust-store';
+import { agentCardOf } from '../a2a';
 import type { NodeContext } from '../context';
 import { pair } from '../pairing';
 import { capabilitiesOf, revoke } from '../peers';
@@ -39,6 +40,7 @@ function pairedRow(peer: TrustedPeerRecord, node: NodeContext): ResourceRow {
     last_seen: peer.lastSeen?.toISOString() ?? null,
     trusted_at: peer.trustedAt.toISOString(),
     capabilities: capabilitiesOf(node.messenger.helloOf(peer.peerId)),
+    agent_card: agentCardOf(node, peer.peerId),
   };
 }
 
@@ -53,6 +55,7 @@ function requestedRow(request: PendingOutgoing, node: NodeContext): ResourceRow 
     last_seen: null,
     trusted_at: null,
     capabilities: null,
+    agent_card: null,
   };
 }
 

@@ -3,6 +3,7 @@ import { fingerprintOf } from '../../common/peer-id';
 import { safetyNumber } from '../../common/safety-number';
 import { changesSinceArrival } from '../../pairing/request-changes';
 import type { PendingIncoming, PendingOutgoing, PendingRequest } from '../../trust/pending-requests';
+import { agentCardOf } from '../a2a';
 import type { NodeContext } from '../context';
 import { accept, reject } from '../pairing';
 import type { ResourceRow, ResourceType } from './resource-type';
@@ -32,6 +33,8 @@ function incomingRow(request: PendingIncoming, node: NodeContext): ResourceRow {
     direction: 'incoming',
     state: 'waiting_for_you',
     changes_since_arrival: changesSinceArrival(request),
+    agent_card: agentCardOf(node, request.peerId),
+    agent_card_changes: node.cards.cardOf(request.peerId)?.changes ?? 0,
     attempts: null,
     last_error: null,
   };
@@ -43,6 +46,8 @@ function outgoingRow(request: PendingOutgoing, node: NodeContext): ResourceRow {
     direction: 'outgoing',
     state: request.state,
     changes_since_arrival: null,
+    agent_card: null,
+    agent_card_changes: null,
     attempts: request.attempts,
     last_error: request.lastError,
   };

@@ -128,3 +128,35 @@ t.test('a directory that fails is reported, never thrown', async (t) => {
   const facts = await new CallFacts(failing).describe('revoke', { peer: PEER });
   t.same(facts, ['note        the host could not gather facts about this call: extension down\\u{1b}']);
 });
+
+t.test('a requester’s or peer’s agent card: name, description preview and skills, escaped and marked as theirs', async (t) => {
+  const card = {
+    name: 'Trip\u202eplanner',
+    description: `Plans trips \u001b[2J and ${'more '.repeat(40)}`,
+    skills: [{ name: 'Plan\u2028a trip' }, { name: 'Book' }, { id: 'nameless' }, 'not a skill'],
+  };
+  const request: KnownRequest = { peer: PEER, display_name: 'Alice', address: null, created_at: '2026-01-01T00:00:00.000Z', agent_card: card, agent_card_changes: 0 };
+  const facts = new CallFacts(directory({ r1: request }, { [PEER]: { display_name: 'Alice', addresses: [], agent_card: card } }));
+  for (const shown of [(await facts.describe('accept', { request_id: 'r1', peer: PEER })).join('\n'), (await facts.describe('send', { peer: PEER, type: 'text', content: 'hi' })).join('\n')]) {
+    t.match(shown, 'agent       "Trip\\u202eplanner" (chosen by them, in their agent card)');
+    t.match(shown, /about       "Plans trips \\u001b\[2J and (more ){19}more" … \(first 120 of 221 characters\)/);
+    t.match(shown, 'skills      "Plan\\u2028a trip", "Book"');
+    t.notMatch(shown.replaceAll('\n', ' '), UNSAFE, 'nothing that acts on a terminal');
+  }
+  const swapped = new CallFacts(directory({ r1: { ...request, agent_card_changes: 3 } }));
+  t.match((await swapped.describe('reject', { request_id: 'r1' })).join('\n'), 'WARNING     its agent card changed 3 time(s) since the request arrived; the lines above are the latest');
+  const many = { name: 'A', skills: Array.from({ length: 11 }, (_, i) => ({ name: `s${i}` })) };
+  const listed = (await new CallFacts(directory({}, { [PEER]: { display_name: 'A', addresses: [], agent_card: many } })).describe('receive', { peer: PEER })).join('\n');
+  t.match(listed, 'skills      "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7" and 3 more');
+  const without = (await new CallFacts(directory({}, { [PEER]: { display_name: 'A', addresses: [], agent_card: null } })).describe('receive', { peer: PEER })).join('\n');
+  t.notMatch(without, /agent|skills/, 'no card (a peer before agent cards): no lines');
+});
+
+t.test('a2a_set_card shows what every paired peer will see', async (t) => {
+  const facts = new CallFacts(directory());
+  const set = (await facts.describe('a2a_set_card', { card: { name: 'Helper\u0007', description: 'Answers.', skills: [{ name: 'Answer' }] } })).join('\n');
+  t.match(set, 'asks        to show every paired peer this agent card for your agent, signed with this node’s key');
+  t.match(set, 'agent       "Helper\\u0007" (as the plugin wrote it)');
+  t.match(set, 'skills      "Answer"');
+  t.match(await facts.describe('a2a_set_card', { card: null }), [/^asks +to withdraw this node’s agent card/]);
+});
