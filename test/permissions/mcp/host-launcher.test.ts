@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { acquireLock } from '../../../extension/common/lock-file';
 import { publishHostEndpoint } from '../../../permissions/node/host-endpoint-file';
-import { HOST_LOG_FILE_NAME, HostLauncher } from '../../../permissions/mcp/host-launcher';
+import { HOST_LOG_FILE_NAME, HostLauncher, HostNotRunningError } from '../../../permissions/mcp/host-launcher';
 import { tempDir } from '../../helpers/extension';
 
 t.test('a running host is used as it is: nothing is started', async (t) => {
@@ -14,6 +14,27 @@ t.test('a running host is used as it is: nothing is started', async (t) => {
   publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'k'.repeat(43));
   const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
   t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
+});
+
+t.test('start options given while a host runs are ignored, and it says so once', async (t) => {
+  const hostDir = tempDir(t);
+  const hostLock = join(hostDir, 'host.lock');
+  const lock = acquireLock(hostLock);
+  t.teardown(() => lock.release());
+  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'k'.repeat(43));
+  const logged: string[] = [];
+  const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'], startOptions: ['--policy', '--port'], log: (line) => logged.push(line) });
+  await launcher.apiUrl();
+  t.equal(launcher.runningApiUrl(), 'http://127.0.0.1:4321');
+  t.equal(logged.length, 1);
+  t.match(logged[0], new RegExp(`a host already runs on .* \\(pid ${process.pid}\\): --policy, --port ignored`));
+});
+
+t.test('runningApiUrl never starts a host: no host is an error saying how to start one', async (t) => {
+  const hostDir = tempDir(t);
+  const launcher = new HostLauncher({ hostDir, hostLock: join(hostDir, 'host.lock'), startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
+  t.throws(() => launcher.runningApiUrl(), new HostNotRunningError(hostDir));
+  t.match(new HostNotRunningError(hostDir).message, `Your user can start it again with: p2p-comm-host start --host-dir ${hostDir}`);
 });
 
 t.test('a start that gives up before listening is an error that points at its log', async (t) => {
