@@ -36,7 +36,7 @@ export class ToolSet {
   }
 }
 
-export interface ClientBinding extends Pick<ToolContext, 'plugin' | 'mayRead' | 'arrivals'> {
+export interface ClientBinding extends Pick<ToolContext, 'plugin' | 'readAccess' | 'pairedPeers' | 'arrivals'> {
   /** One operation through the gate as the client's plugin; `signal` aborts when the client cancels. */
   call(operation: string, input: Record<string, unknown>, signal: AbortSignal): Promise<GatedCallOutcome>;
   cancellations: RequestCancellations;
@@ -57,7 +57,8 @@ export function createMcpServer(toolSet: ToolSet, client: ClientBinding, version
     const signal = client.cancellations.begin(extra.requestId);
     let answer: ToolAnswer | undefined;
     try {
-      answer = await tool.run(args, { plugin: client.plugin, call: (operation, input) => client.call(operation, input, signal), mayRead: client.mayRead, arrivals: client.arrivals, signal });
+      const { plugin, readAccess, pairedPeers, arrivals } = client;
+      answer = await tool.run(args, { plugin, call: (operation, input) => client.call(operation, input, signal), readAccess, pairedPeers, arrivals, signal });
       return answer.result;
     } finally {
       client.cancellations.end(extra.requestId, answer?.withdraw);
