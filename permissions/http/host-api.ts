@@ -30,7 +30,8 @@ import type { ArrivalSource } from '../mcp/message-arrivals';
 
 /** Decides whether a plugin's call may reach the extension (permission, input schema, scope, risk). */
 export interface CallGate {
-  check(plugin: string, operation: string, input: unknown): Promise<GateVerdict>;
+  /** `signal` (MCP calls only): the caller gave up; a dialog open for the call is taken down. */
+  check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict>;
 }
 
 /** A JSON-RPC response to `execute`. */
