@@ -543,15 +543,8 @@ t.test('a caller that gives up while its dialog is open: the dialog is taken dow
     dialogs.push(signal);
     return new Promise(() => undefined);
   };
-  const prompter: Prompter = {
-    approvePermission: (_context, signal) => waitForever(signal),
-    approveScope: (_context, signal) => waitForever(signal),
-    approveHighRisk: (_context, signal) => waitForever(signal),
-  };
-  const dir = tempDir(t);
-  const grants = GrantStore.open(dir);
-  grants.register({ id: PLUGIN, secret: 's'.repeat(16), extensions: { 'p2p-comm': ['send'] } });
-  const audit = AuditLog.open(dir);
+  const { dir, grants, audit } = setup(t, { send: 'deferred' });
+  const prompter: Prompter = { approvePermission: (_c, signal) => waitForever(signal), approveScope: (_c, signal) => waitForever(signal), approveHighRisk: (_c, signal) => waitForever(signal) };
   const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter, audit });
   const caller = new AbortController();
   const verdict = gate.check(PLUGIN, 'send', SEND_INPUT, caller.signal);

@@ -6,25 +6,17 @@ import { publishHostEndpoint } from '../../../permissions/node/host-endpoint-fil
 import { HOST_LOG_FILE_NAME, HostLauncher, HostNotRunningError } from '../../../permissions/mcp/host-launcher';
 import { tempDir } from '../../helpers/extension';
 
-t.test('a running host is used as it is: nothing is started', async (t) => {
-  const hostDir = tempDir(t);
-  const hostLock = join(hostDir, 'host.lock');
-  const lock = acquireLock(hostLock);
-  t.teardown(() => lock.release());
-  publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'k'.repeat(43));
-  const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
-  t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
-});
+const NEVER_STARTED: [string, ...string[]] = [process.execPath, '-e', 'throw new Error("must not run")'];
 
-t.test('start options given while a host runs are ignored, and it says so once', async (t) => {
+t.test('a running host is used as it is: nothing is started, and start options given are ignored, said once', async (t) => {
   const hostDir = tempDir(t);
   const hostLock = join(hostDir, 'host.lock');
   const lock = acquireLock(hostLock);
   t.teardown(() => lock.release());
   publishHostEndpoint(hostDir, 'http://127.0.0.1:4321', 'k'.repeat(43));
   const logged: string[] = [];
-  const launcher = new HostLauncher({ hostDir, hostLock, startCommand: [process.execPath, '-e', 'throw new Error("must not run")'], startOptions: ['--policy', '--port'], log: (line) => logged.push(line) });
-  await launcher.apiUrl();
+  const launcher = new HostLauncher({ hostDir, hostLock, startCommand: NEVER_STARTED, startOptions: ['--policy', '--port'], log: (line) => logged.push(line) });
+  t.equal(await launcher.apiUrl(), 'http://127.0.0.1:4321');
   t.equal(launcher.runningApiUrl(), 'http://127.0.0.1:4321');
   t.equal(logged.length, 1);
   t.match(logged[0], new RegExp(`a host already runs on .* \\(pid ${process.pid}\\): --policy, --port ignored`));
@@ -32,7 +24,7 @@ t.test('start options given while a host runs are ignored, and it says so once',
 
 t.test('runningApiUrl never starts a host: no host is an error saying how to start one', async (t) => {
   const hostDir = tempDir(t);
-  const launcher = new HostLauncher({ hostDir, hostLock: join(hostDir, 'host.lock'), startCommand: [process.execPath, '-e', 'throw new Error("must not run")'] });
+  const launcher = new HostLauncher({ hostDir, hostLock: join(hostDir, 'host.lock'), startCommand: NEVER_STARTED });
   t.throws(() => launcher.runningApiUrl(), new HostNotRunningError(hostDir));
   t.match(new HostNotRunningError(hostDir).message, `Your user can start it again with: p2p-comm-host start --host-dir ${hostDir}`);
 });
