@@ -35,10 +35,11 @@ const USAGE = `usage: p2p-comm-host <command> [--host-dir DIR]
                                   file; an unanswered dialog refuses the call after ${DEFAULT_DIALOG_TIMEOUT_MS / 1000} s by default)
   page                            print a new login link to the running host's web page (peers, pairing
                                   requests, dialogs), e.g. for a host that mcp started in the background
-  mcp [--plugin ID] [start options]
+  mcp [--plugin ID] [--restart-host] [start options]
                                   serve MCP on stdio for an MCP client (claude mcp add p2p-comm -- p2p-comm-host mcp),
                                   as plugin ID (default mcp, created if absent), through the running host of the
                                   host dir; starts one in the background (with the start options given) if none runs
+                                  when it starts, and again later only with --restart-host
   plugins                         list the plugins this host knows
   add-plugin ID [OPERATION...]    create plugins/ID.json with a new secret (default: every operation)
   grants [--plugin ID]            list permissions, their state and approved and denied scopes
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
     case 'forget-scope':
       return changeScope(hostDir, args, command);
     case 'mcp':
-      return runMcpCommand({ hostDir, plugin: values.plugin, start: { 'data-dir': values['data-dir'], port: values.port, policy: values.policy, 'dialog-timeout': values['dialog-timeout'] } });
+      return runMcpCommand({ hostDir, plugin: values.plugin, restartHost: values['restart-host'] === true, start: { 'data-dir': values['data-dir'], port: values.port, policy: values.policy, 'dialog-timeout': values['dialog-timeout'] } });
     case 'relay':
       return relay(hostDir, { host: values.host, port: values.port, bootstrap: values.bootstrap }, values.json === true);
     case 'page':
@@ -154,6 +155,7 @@ function parseCommandLine() {
       host: { type: 'string' },
       bootstrap: { type: 'string' },
       json: { type: 'boolean' },
+      'restart-host': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

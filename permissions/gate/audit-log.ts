@@ -11,8 +11,10 @@ import { printableJson } from '../terminal-text';
  *    "layer": "scope", "decision": "allow", "detail": "scope 'peer' = '...' approved and remembered"}
  *
  * `layer` says which check decided; `decision` is "allowed", "refused" or
- * "skipped" when a rule decided alone, or the answer of the prompt
- * ("approve", "once", "allow", "deny") when someone was asked. Inputs are not
+ * "skipped" when a rule decided alone, the answer of the prompt ("approve",
+ * "once", "allow", "deny") when someone was asked, or why no answer counts
+ * ("timeout", "nobody", "busy", and "abandoned": the caller gave up; at
+ * layer "call" when that came after every check passed). Inputs are not
  * logged: they can carry private message content.
  *
  * Appends are synchronous so that a decision is on disk before the call it

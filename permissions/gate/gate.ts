@@ -3,7 +3,7 @@ import type { OperationDefinition } from '../../extension/common/manifest';
 import { describeSchemaError } from '../../extension/common/describe-schema-error';
 import type { AuditLayer, AuditLog } from './audit-log';
 import type { GrantStore } from './grant-store';
-import { NobodyToAskError, permissionName, type ApprovalContext, type GateVerdict, type Prompter } from './types';
+import { CallAbandoned, NobodyToAskError, permissionName, type ApprovalContext, type GateVerdict, type Prompter } from './types';
 
 /**
  * Decides whether a plugin's call may reach the extension, in Nexus's order:
@@ -30,7 +30,7 @@ export const DEFAULT_DIALOG_TIMEOUT_MS = 120_000;
  * Why a dialog got no answer; the call is then refused and nothing is
  * remembered (an input that closed is nobody's "deny").
  */
-type Unanswered = { readonly unanswered: 'timeout' | 'nobody' | 'busy'; readonly reason: string };
+type Unanswered = { readonly unanswered: 'timeout' | 'nobody' | 'busy' | 'abandoned'; readonly reason: string };
 
 type Refusal = Extract<GateVerdict, { allowed: false }>;
 
@@ -71,7 +71,12 @@ export class Gate {
     }
   }
 
-  async check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> {
+  /**
+   * `signal`: the caller gives up (an MCP client cancelled the call). A
+   * dialog open for it is taken down, and a call approved meanwhile is
+   * refused, each audited as `abandoned`.
+   */
+  async check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict> {
     const call: Call = { plugin, extension: this.options.extensionId, operation };
     const compiled = this.operations.get(operation);
     if (compiled === undefined) {
@@ -83,7 +88,7 @@ export class Gate {
     // The permission prompt comes before the schema check, so the input may
     // not even be an object yet; the prompt then shows none.
     const context = this.approvalContext(call, definition, isRecord(input) ? input : {});
-    const permissionRefusal = await this.checkPermission(call, context);
+    const permissionRefusal = await this.checkPermission(call, context, signal);
     if (permissionRefusal !== undefined) return permissionRefusal;
 
     // Unlike Nexus, which skips the remaining layers right after a
@@ -100,9 +105,10 @@ export class Gate {
 
     const checked: CheckedContext = { ...context, input };
     return (
-      (await this.checkScope(call, definition, checked)) ??
-      (await this.checkRisk(call, checked)) ??
-      this.recheck(call, definition, checked) ?? { allowed: true }
+      (await this.checkScope(call, definition, checked, signal)) ??
+      (await this.checkRisk(call, checked, signal)) ??
+      this.recheck(call, definition, checked) ??
+      this.abandoned(call, signal) ?? { allowed: true }
     );
   }
 
@@ -126,7 +132,14 @@ export class Gate {
     return undefined;
   }
 
-  private async checkPermission(call: Call, context: ApprovalContext): Promise<Refusal | undefined> {
+  /** Approved, but its caller gave up while a dialog was open: it is not run behind the caller's back. */
+  private abandoned(call: Call, signal: AbortSignal | undefined): Refusal | undefined {
+    if (signal?.aborted !== true) return undefined;
+    const details = 'The caller gave up on this call while a dialog was open: it was not run.';
+    return this.refuse(call, 'call', { status: 403, error: 'Abandoned', details }, 'abandoned');
+  }
+
+  private async checkPermission(call: Call, context: ApprovalContext, signal: AbortSignal | undefined): Promise<Refusal | undefined> {
     const { grants, prompter } = this.options;
     const grant = grants.get(call.plugin, context.permission);
     if (grant === undefined || grant.state === 'revoked') {
@@ -138,7 +151,7 @@ export class Gate {
       this.record(call, 'permission', 'allowed', 'permission active');
       return undefined;
     }
-    const answer = await this.ask(context, (asked, signal) => prompter.approvePermission(asked, signal));
+    const answer = await this.ask(context, (asked, dialog) => prompter.approvePermission(asked, dialog), signal);
     if (isUnanswered(answer)) return this.unanswered(call, 'permission', answer, `the just-in-time approval of '${context.permission}'`);
     if (answer === 'approve') {
       grants.setState(call.plugin, context.permission, 'active');
@@ -159,7 +172,7 @@ export class Gate {
    * missing or non-string value skips the check. p2p-comm's schemas make
    * every scope field a required string, so for it the check always runs.
    */
-  private async checkScope(call: Call, definition: OperationDefinition, context: CheckedContext): Promise<Refusal | undefined> {
+  private async checkScope(call: Call, definition: OperationDefinition, context: CheckedContext, signal: AbortSignal | undefined): Promise<Refusal | undefined> {
     const key = definition.scope_key;
     if (key === undefined) {
       this.record(call, 'scope', 'skipped', 'the operation has no scope');
@@ -183,7 +196,7 @@ export class Gate {
       return this.refuse(call, 'scope', denied, 'refused', `${scope} was denied earlier (p2p-comm-host forget-scope asks again)`);
     }
     const scoped = { ...context, scope: { key, value, description: definition.scope_description ?? '' } };
-    const answer = await this.ask(scoped, (asked, signal) => prompter.approveScope(asked, signal));
+    const answer = await this.ask(scoped, (asked, dialog) => prompter.approveScope(asked, dialog), signal);
     if (isUnanswered(answer)) return this.unanswered(call, 'scope', answer, `the approval of ${scope}`);
     switch (answer) {
       case 'allow':
@@ -202,12 +215,12 @@ export class Gate {
   }
 
   /** High risk asks on every call, showing the full input; low and medium behave the same, as in Nexus. */
-  private async checkRisk(call: Call, context: CheckedContext): Promise<Refusal | undefined> {
+  private async checkRisk(call: Call, context: CheckedContext, signal: AbortSignal | undefined): Promise<Refusal | undefined> {
     if (context.riskLevel !== 'high') {
       this.record(call, 'risk', 'allowed', `risk level ${context.riskLevel}`);
       return undefined;
     }
-    const answer = await this.ask(context, (asked, signal) => this.options.prompter.approveHighRisk(asked, signal));
+    const answer = await this.ask(context, (asked, dialog) => this.options.prompter.approveHighRisk(asked, dialog), signal);
     if (isUnanswered(answer)) return this.unanswered(call, 'risk', answer, 'the approval of this high-risk call');
     if (answer === 'approve') {
       this.record(call, 'risk', answer, 'high-risk call approved');
@@ -218,42 +231,58 @@ export class Gate {
 
   /**
    * The prompter's answer, or why there is none: the dialog timeout passed
-   * (the prompter is told to stop asking), nobody can be asked, or this
-   * plugin already has a dialog open (one at a time per plugin, so that one
-   * plugin cannot bury everyone else's dialogs under its own). The facts
-   * about the call are gathered here, only when someone is about to be
-   * asked: they may take a call to the extension.
+   * or the caller gave up (`caller`; either way the prompter is told to
+   * stop asking), nobody can be asked, or this plugin already has a dialog
+   * open (one at a time per plugin, so that one plugin cannot bury everyone
+   * else's dialogs under its own). The facts about the call are gathered
+   * here, only when someone is about to be asked: they may take a call to
+   * the extension.
    */
-  private async ask<C extends ApprovalContext, A>(context: C, question: (context: C, signal: AbortSignal) => Promise<A>): Promise<A | Unanswered> {
+  private async ask<C extends ApprovalContext, A>(context: C, question: (context: C, signal: AbortSignal) => Promise<A>, caller: AbortSignal | undefined): Promise<A | Unanswered> {
+    const abandoned: Unanswered = { unanswered: 'abandoned', reason: 'the caller gave up on the call' };
+    if (caller?.aborted === true) return abandoned;
     if (this.dialogsOpen.has(context.plugin)) {
       return { unanswered: 'busy', reason: `plugin '${context.plugin}' already has a dialog open; call again once it is answered` };
     }
     this.dialogsOpen.add(context.plugin);
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    let giveUp: (() => void) | undefined;
     try {
       const details = (await this.options.describeCall?.(context.operation, context.input)) ?? [];
       const timedOut: Unanswered = { unanswered: 'timeout', reason: `nobody answered within ${Math.round(this.dialogTimeoutMs / 1000)} s` };
-      const timeout = new Promise<Unanswered>((resolve) => {
+      const unanswered = new Promise<Unanswered>((resolve) => {
         timer = setTimeout(() => {
           resolve(timedOut);
           controller.abort();
         }, this.dialogTimeoutMs);
+        giveUp = () => {
+          resolve(abandoned);
+          controller.abort(new CallAbandoned());
+        };
+        if (caller?.aborted === true) giveUp();
+        else caller?.addEventListener('abort', giveUp, { once: true });
       });
       const answer = question({ ...context, details }, controller.signal).catch((error: unknown): Unanswered => {
         if (error instanceof NobodyToAskError) return { unanswered: 'nobody', reason: error.message };
         throw error;
       });
-      const result = await Promise.race([answer, timeout]);
+      const result = await Promise.race([answer, unanswered]);
       // A prompter taken down answers something (a page's dialog says "deny"): that is no one's answer.
-      return controller.signal.aborted ? timedOut : result;
+      if (controller.signal.aborted) return controller.signal.reason instanceof CallAbandoned ? abandoned : timedOut;
+      return result;
     } finally {
       clearTimeout(timer);
+      if (giveUp !== undefined) caller?.removeEventListener('abort', giveUp);
       this.dialogsOpen.delete(context.plugin);
     }
   }
 
   private unanswered(call: Call, layer: AuditLayer, answer: Unanswered, what: string): Refusal {
+    if (answer.unanswered === 'abandoned') {
+      const details = `Not answered: ${answer.reason} while ${what} was asked; the dialog was taken down, nothing was approved or remembered.`;
+      return this.refuse(call, layer, { status: 403, error: 'Abandoned', details }, 'abandoned');
+    }
     if (answer.unanswered === 'busy') {
       return this.refuse(call, layer, { status: 429, error: 'Too many requests', details: `Not asked: ${answer.reason}` }, 'busy');
     }

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { printable, printableJson } from '../terminal-text';
 import {
   AnsweredElsewhere,
+  CallAbandoned,
   NobodyToAskError,
   PERMISSION_ANSWERS,
   RISK_ANSWERS,
@@ -97,7 +98,9 @@ export class TerminalPrompter implements Prompter {
           this.output.write(
             reason instanceof AnsweredElsewhere
               ? `\n(answered on ${reason.where}: ${reason.answer})\n`
-              : '\n(no answer in time: this call was refused; nothing was remembered)\n',
+              : reason instanceof CallAbandoned
+                ? '\n(the caller gave up on this call: nothing was done; nothing was remembered)\n'
+                : '\n(no answer in time: this call was refused; nothing was remembered)\n',
           );
           return 'deny';
         }

@@ -100,6 +100,19 @@ export class NobodyToAskError extends Error {
 }
 
 /**
+ * The reason a prompter's question is taken down because the caller gave up
+ * on the call (an MCP client cancelled it): nothing will be done with an
+ * answer.
+ */
+export class CallAbandoned extends Error {
+  override name = 'CallAbandoned';
+
+  constructor() {
+    super('the caller gave up on this call');
+  }
+}
+
+/**
  * The reason a prompter's question is taken down because another prompter
  * asking the same question got an answer first (the terminal and the web
  * page ask together): the prompter says where it was answered, not that

@@ -12,6 +12,8 @@ import { permissionName, type PermissionGrant, type PermissionName } from '../ga
 export interface PluginPermissions {
   isActive(plugin: string, permission: PermissionName): boolean;
   scopeApproved(plugin: string, permission: PermissionName, value: string): boolean;
+  /** Whether the person refused the value for good ("Deny", or deny-scope): the gate refuses it without asking. */
+  scopeDenied(plugin: string, permission: PermissionName, value: string): boolean;
 }
 
 /** The grant store as PluginPermissions; only `get` is read. */
@@ -19,6 +21,7 @@ export function grantPermissions(grants: { get(plugin: string, permission: Permi
   return {
     isActive: (plugin, permission) => grants.get(plugin, permission)?.state === 'active',
     scopeApproved: (plugin, permission, value) => grants.get(plugin, permission)?.approvedScopes.includes(value) === true,
+    scopeDenied: (plugin, permission, value) => grants.get(plugin, permission)?.deniedScopes.includes(value) === true,
   };
 }
 

@@ -8,7 +8,8 @@ import type { GateVerdict } from '../gate/types';
  * the same permissions, scopes, dialogs and audit log as any plugin.
  */
 export interface GatedCallDeps {
-  gate: { check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> };
+  /** `signal`: the caller gives up; a dialog open for the call is then taken down. */
+  gate: { check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict> };
   execute(operation: string, input: unknown): Promise<{ result?: unknown; error?: ExtensionRefusal }>;
 }
 
@@ -25,10 +26,10 @@ export type GatedCallOutcome =
 export function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown): Promise<Exclude<GatedCallOutcome, { kind: 'abandoned' }>>;
 export function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown, signal: AbortSignal): Promise<GatedCallOutcome>;
 export async function gatedCall(deps: GatedCallDeps, plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GatedCallOutcome> {
-  const verdict = await deps.gate.check(plugin, operation, input);
-  if (!verdict.allowed) return { kind: 'refused', verdict };
+  const verdict = await deps.gate.check(plugin, operation, input, signal);
   // A dialog can outlast the caller (an MCP client gives up on a tool call after a minute): what it abandoned is not done behind its back.
   if (signal?.aborted === true) return { kind: 'abandoned' };
+  if (!verdict.allowed) return { kind: 'refused', verdict };
   let outcome: { result?: unknown; error?: ExtensionRefusal };
   try {
     outcome = await deps.execute(operation, input);

@@ -30,7 +30,8 @@ import type { ArrivalSource } from '../mcp/message-arrivals';
 
 /** Decides whether a plugin's call may reach the extension (permission, input schema, scope, risk). */
 export interface CallGate {
-  check(plugin: string, operation: string, input: unknown): Promise<GateVerdict>;
+  /** `signal` (MCP calls only): the caller gave up; a dialog open for the call is taken down. */
+  check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict>;
 }
 
 /** A JSON-RPC response to `execute`. */
@@ -144,7 +145,16 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
     ];
-    this.mcp = new McpEndpoint({ call: (plugin, operation, input, signal) => gatedCall(deps, plugin, operation, input, signal), permissions: deps.permissions, extensionId: deps.extension.id, arrivals: deps.arrivals }, options.mcp);
+    this.mcp = new McpEndpoint(
+      {
+        call: (plugin, operation, input, signal) => gatedCall(deps, plugin, operation, input, signal),
+        permissions: deps.permissions,
+        extensionId: deps.extension.id,
+        arrivals: deps.arrivals,
+        listPeers: () => deps.execute('peers', {}),
+      },
+      options.mcp,
+    );
     const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
     this.tokenRate = new TokenBucket(burst, perSecond, options.now);
     this.server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {

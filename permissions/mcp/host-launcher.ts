@@ -23,26 +23,59 @@ export interface HostLauncherOptions {
   startTimeoutMs?: number;
   /** How often the host dir is looked at while a host starts. */
   checkIntervalMs?: number;
-  /** Told when a host is started, one line. */
+  /** Told when a host is started, or when start options are ignored, one line. */
   log?: (line: string) => void;
+  /**
+   * The start options the person gave (`--policy`, `--port`, ...): they
+   * shape only a host this launcher starts, so using a host that already
+   * runs says once that they were ignored.
+   */
+  startOptions?: readonly string[];
 }
 
 export const DEFAULT_HOST_START_TIMEOUT_MS = 30_000;
 const DEFAULT_CHECK_INTERVAL_MS = 100;
 
+/** No host runs on the host dir, and none is to be started: the person stopped it. */
+export class HostNotRunningError extends Error {
+  override name = 'HostNotRunningError';
+
+  constructor(hostDir: string) {
+    super(`the p2p-comm host of ${hostDir} is not running (it was stopped); nothing was done. Your user can start it again with: p2p-comm-host start --host-dir ${hostDir}`);
+  }
+}
+
 export class HostLauncher {
   private starting: Promise<string> | undefined;
+  private toldIgnored = false;
 
   constructor(private readonly options: HostLauncherOptions) {}
 
   /** The running host's API URL, starting a host first when none runs. */
   async apiUrl(): Promise<string> {
-    const running = runningHostEndpoint(this.options.hostDir, this.options.hostLock);
-    if (running !== undefined) return running.url;
+    const running = this.running();
+    if (running !== undefined) return running;
     this.starting ??= this.start().finally(() => {
       this.starting = undefined;
     });
     return this.starting;
+  }
+
+  /** The running host's API URL; never starts one. */
+  runningApiUrl(): string {
+    const running = this.running();
+    if (running === undefined) throw new HostNotRunningError(this.options.hostDir);
+    return running;
+  }
+
+  private running(): string | undefined {
+    const running = runningHostEndpoint(this.options.hostDir, this.options.hostLock);
+    const ignored = this.options.startOptions ?? [];
+    if (running !== undefined && ignored.length > 0 && !this.toldIgnored) {
+      this.toldIgnored = true;
+      this.options.log?.(`a host already runs on ${this.options.hostDir} (pid ${running.pid}): ${ignored.join(', ')} ignored; they apply only to a host this command starts`);
+    }
+    return running?.url;
   }
 
   private async start(): Promise<string> {
@@ -53,7 +86,8 @@ export class HostLauncher {
     const [program, ...args] = startCommand;
     let exited: number | null | undefined;
     try {
-      const child = spawn(program, args, { detached: true, stdio: ['ignore', output, output], env: process.env });
+      // windowsHide: a detached program gets a console window of its own on Windows otherwise.
+      const child = spawn(program, args, { detached: true, windowsHide: true, stdio: ['ignore', output, output], env: process.env });
       child.once('exit', (code) => (exited = code));
       child.once('error', () => (exited = null));
       child.unref();

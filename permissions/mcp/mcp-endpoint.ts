@@ -11,7 +11,8 @@ import type { LongPollLimits } from './get-messages';
 import { cancelledRequestOf, requestIdsIn } from './jsonrpc-messages';
 import type { ArrivalSource } from './message-arrivals';
 import { createMcpServer, ToolSet } from './mcp-server';
-import { RequestCancellations } from './request-cancellations';
+import type { ReadAccess } from './tool-answers';
+import { HostStopping, RequestCancellations } from './request-cancellations';
 import { toolCatalog } from './tools';
 
 /**
@@ -34,6 +35,8 @@ export interface McpEndpointDeps {
   extensionId: string;
   /** Messages arriving from peers, followed from the extension's events: what p2p_get_messages waits for. */
   arrivals: ArrivalSource;
+  /** The extension's `peers`, called by the host itself: no plugin is calling, and no client sees it (p2p_get_messages reads the paired peers). */
+  listPeers(): Promise<{ result?: unknown; error?: { message: string } }>;
 }
 
 export interface McpEndpointOptions {
@@ -44,6 +47,8 @@ export interface McpEndpointOptions {
   maxSessionsPerPlugin?: number;
   /** A session without a request for this long is closed; its client starts a new one (404 tells it to). */
   sessionIdleMs?: number;
+  /** When the host stops, how long the calls still running may take to answer (saying the host stops) before their sessions close. */
+  closeGraceMs?: number;
   /** Milliseconds; injectable so tests can age sessions. */
   now?: () => number;
 }
@@ -51,6 +56,8 @@ export interface McpEndpointOptions {
 export const DEFAULT_MAX_SESSIONS = 64;
 export const DEFAULT_MAX_SESSIONS_PER_PLUGIN = 8;
 export const DEFAULT_SESSION_IDLE_MS = 60 * 60 * 1000;
+/** A stopped call answers within milliseconds; a dialog it waited on is taken down at once. */
+export const DEFAULT_CLOSE_GRACE_MS = 2000;
 
 interface Session {
   plugin: string;
@@ -71,7 +78,11 @@ export class McpEndpoint {
   private readonly maxSessions: number;
   private readonly maxSessionsPerPlugin: number;
   private readonly sessionIdleMs: number;
+  private readonly closeGraceMs: number;
   private readonly now: () => number;
+  /** The requests being handled now. */
+  private readonly handling = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(
     private readonly deps: McpEndpointDeps,
@@ -81,11 +92,23 @@ export class McpEndpoint {
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerPlugin = options.maxSessionsPerPlugin ?? DEFAULT_MAX_SESSIONS_PER_PLUGIN;
     this.sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
     this.now = options.now ?? Date.now;
   }
 
   /** One HTTP request of an authenticated plugin, its body already read. */
   async handle(request: IncomingMessage, response: ServerResponse, plugin: string, body: unknown): Promise<void> {
+    if (this.stopping) return sendRpcError(response, { status: 503, message: 'The p2p-comm host is stopping' });
+    const handled = this.handleRequest(request, response, plugin, body);
+    this.handling.add(handled);
+    try {
+      await handled;
+    } finally {
+      this.handling.delete(handled);
+    }
+  }
+
+  private async handleRequest(request: IncomingMessage, response: ServerResponse, plugin: string, body: unknown): Promise<void> {
     await this.closeIdle();
     const header = request.headers['mcp-session-id'];
     const found = typeof header === 'string' ? this.find(header, plugin) : await this.open(plugin, body);
@@ -111,8 +134,18 @@ export class McpEndpoint {
     if (session.transport.sessionId === undefined) await session.server.close();
   }
 
-  /** Ends every session; requests still running stop. */
+  /**
+   * Ends every session. Requests still running stop, and get a short while
+   * to answer before their sessions close: a long poll tells its client the
+   * host stopped, rather than its connection just breaking.
+   */
   async close(): Promise<void> {
+    this.stopping = true;
+    for (const session of this.sessions.values()) session.cancellations.cancelAll(new HostStopping());
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.closeGraceMs)));
+    await Promise.race([Promise.allSettled([...this.handling]), grace]);
+    clearTimeout(timer);
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
   }
 
@@ -150,7 +183,8 @@ export class McpEndpoint {
         plugin,
         cancellations,
         call: (operation, input, signal) => this.deps.call(plugin, operation, input, signal),
-        mayRead: (peer) => this.deps.permissions.scopeApproved(plugin, permissionName(this.deps.extensionId, 'receive'), peer),
+        readAccess: (peer) => readAccessOf(this.deps.permissions, plugin, permissionName(this.deps.extensionId, 'receive'), peer),
+        pairedPeers: async () => pairedPeerIds(await this.deps.listPeers()),
         arrivals: this.deps.arrivals,
       },
       manifest.version,
@@ -171,7 +205,7 @@ export class McpEndpoint {
     const session = this.sessions.get(id);
     if (session === undefined) return;
     this.sessions.delete(id);
-    session.cancellations.cancelAll();
+    // Nothing runs in it any more (idle, or the host stops and stopped its calls first).
     await session.server.close();
   }
 }
@@ -188,6 +222,20 @@ function interceptCancellations(transport: StreamableHTTPServerTransport, cancel
     if (cancelled !== undefined) cancellations.cancel(cancelled);
     else deliver?.(message, extra);
   };
+}
+
+/** Allowed without a dialog only while the permission is active and the peer approved; the gate asks about anything else it does not refuse. */
+function readAccessOf(permissions: PluginPermissions, plugin: string, receive: string, peer: string): ReadAccess {
+  if (permissions.scopeDenied(plugin, receive, peer)) return 'denied';
+  return permissions.isActive(plugin, receive) && permissions.scopeApproved(plugin, receive, peer) ? 'allowed' : 'ask';
+}
+
+/** The ids of the peers in state `trusted` in the extension's `peers` answer. */
+function pairedPeerIds(outcome: { result?: unknown; error?: { message: string } }): string[] {
+  if (outcome.error !== undefined) throw new Error(outcome.error.message);
+  const peers = (outcome.result as { data?: { peers?: unknown } } | undefined)?.data?.peers;
+  if (!Array.isArray(peers)) throw new Error('peers answered without a list of peers');
+  return (peers as { peer?: unknown; state?: unknown }[]).flatMap(({ peer, state }) => (state === 'trusted' && typeof peer === 'string' ? [peer] : []));
 }
 
 function sendRpcError(response: ServerResponse, { status, message }: Refusal): void {

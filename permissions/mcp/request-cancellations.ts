@@ -15,6 +15,15 @@ import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
  */
 export const DEFAULT_MAX_ANSWERED_REMEMBERED = 32;
 
+/** Why every request of a session was stopped at once: the host is stopping. */
+export class HostStopping extends Error {
+  override name = 'HostStopping';
+
+  constructor() {
+    super('the p2p-comm host is stopping');
+  }
+}
+
 export class RequestCancellations {
   private readonly running = new Map<RequestId, AbortController>();
   /** Answered requests whose hand-over can still be withdrawn, oldest first. */
@@ -48,9 +57,9 @@ export class RequestCancellations {
     withdraw?.();
   }
 
-  /** The session ends: every request still running stops. */
-  cancelAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+  /** The session ends: every request still running stops, told why (`reason`, its signal's reason). */
+  cancelAll(reason: unknown): void {
+    for (const controller of this.running.values()) controller.abort(reason);
     this.running.clear();
     this.answered.clear();
   }

@@ -3,6 +3,8 @@ import { extensionErrorAnswer } from '../http/extension-errors';
 import type { GatedCallOutcome } from '../http/gated-call';
 import type { ArrivalSource } from './message-arrivals';
 
+export type ReadAccess = 'allowed' | 'denied' | 'ask';
+
 /** What a tool may do while it runs, on behalf of one MCP client (its plugin). */
 export interface ToolContext {
   plugin: string;
@@ -10,8 +12,18 @@ export interface ToolContext {
   signal: AbortSignal;
   /** One operation, through the gate as this plugin; not run if the client cancelled while a dialog was open. */
   call(operation: string, input: Record<string, unknown>): Promise<GatedCallOutcome>;
-  /** Whether the person allowed this client, for good, to read the messages of `peer` (no dialog would be shown). */
-  mayRead(peer: string): boolean;
+  /**
+   * How reading `peer`'s messages stands for this client: `allowed` for
+   * good (no dialog), `denied` for good (the gate refuses without asking),
+   * or still the gate's to `ask` about.
+   */
+  readAccess(peer: string): ReadAccess;
+  /**
+   * The peers the person paired with, as the host itself lists them (not
+   * through the gate, like the facts a dialog shows): a tool shows a client
+   * only the ids of the peers it then reads.
+   */
+  pairedPeers(): Promise<string[]>;
   /** Messages arriving from peers, for a tool that waits for them (the host's, shared by every client). */
   arrivals: ArrivalSource;
 }

@@ -17,6 +17,7 @@ import { EventHub } from '../http/event-hub';
 import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
 import { MessageArrivals } from '../mcp/message-arrivals';
+import type { McpEndpointOptions } from '../mcp/mcp-endpoint';
 import { TokenStore } from '../http/tokens';
 import { acquireLock, LockHeldError } from '../../extension/common/lock-file';
 import { PluginDirectory } from '../plugins/plugin-directory';
@@ -50,6 +51,8 @@ export interface NodeOptions {
   dialogTimeoutMs?: number;
   /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
   eventPollMs?: number;
+  /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
+  mcp?: McpEndpointOptions;
   env?: NodeJS.ProcessEnv;
   onStderrLine?: (line: string) => void;
   /** Told about every question the host asked and its answer. */
@@ -162,7 +165,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       arrivals,
       page,
     },
-    options.apiPort === undefined ? {} : { port: options.apiPort },
+    { ...(options.apiPort === undefined ? {} : { port: options.apiPort }), ...(options.mcp === undefined ? {} : { mcp: options.mcp }) },
   );
   const address = await api.listen();
   const apiUrl = `http://${address.host}:${address.port}`;

@@ -7,7 +7,7 @@ import { HOST_LOCK_FILE_NAME, startNode } from '../../permissions/node/running-n
 import { MCP_OPERATIONS } from '../../permissions/mcp/tools';
 import { createPlugin, loadPlugins } from '../../permissions/plugins/plugin-directory';
 import { BINARY, tempDir } from '../helpers/extension';
-import { callText, connectClient, stdioTransport } from '../helpers/mcp-clients';
+import { callText, connectClient, stdioTransport, textOf } from '../helpers/mcp-clients';
 import { eventually, LOOPBACK_ENV } from '../helpers/node';
 
 /**
@@ -63,4 +63,31 @@ t.test('when the host restarts, the bridge opens a new session with a new token 
   const after = await callText(client, 'p2p_status');
   t.notOk(after.isError, after.isError ? `${after.text}\n${stderr.join('')}` : 'answered');
   t.ok(restarted.audit.read().some((entry) => entry.plugin === 'assistant' && entry.operation === 'status' && entry.layer === 'risk'), 'the call reached the new host');
+});
+
+t.test('a host stopped during a long poll: the poll says so, the next call says how to start it, and a host started again is found', async (t) => {
+  const dir = tempDir(t);
+  const hostDir = join(dir, 'host');
+  createPlugin(hostDir, 'assistant', MCP_OPERATIONS);
+  const policyFile = join(dir, 'policy.json');
+  const rules = ['permission', 'scope'].map((prompt) => ({ plugin: 'assistant', operation: '*', prompt, answer: prompt === 'scope' ? 'allow' : 'approve' }));
+  writeFileSync(policyFile, JSON.stringify({ rules, default: 'deny' }));
+  const start = () => startNode({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: loadPlugins(hostDir), policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined });
+  const first = await start();
+  const stderr: string[] = [];
+  const client = await connectClient(t, stdioTransport(hostDir, 'assistant', stderr));
+  // A peer nobody paired with: the poll reads it and waits.
+  const polling = client.callTool({ name: 'p2p_get_messages', arguments: { peer: 'a'.repeat(51) + 'q', wait_seconds: 45 } });
+  await eventually(async () => first.audit.read().some((entry) => entry.operation === 'receive' && entry.layer === 'risk'), 'the poll to read');
+  await first.stop();
+  const stopped = textOf(await polling);
+  t.match(stopped, /The p2p-comm host stopped while this call waited .* no message is lost: call p2p_get_messages again/);
+
+  await t.rejects(client.callTool({ name: 'p2p_status', arguments: {} }), { message: new RegExp(`not running \\(it was stopped\\); nothing was done\\. Your user can start it again with: p2p-comm-host start --host-dir ${hostDir}`) });
+  t.equal(runningHostEndpoint(hostDir, join(hostDir, HOST_LOCK_FILE_NAME)), undefined, 'the bridge started no host');
+
+  const restarted = await start();
+  t.teardown(() => restarted.stop());
+  const status = await callText(client, 'p2p_status');
+  t.notOk(status.isError, status.isError ? `${status.text}\n${stderr.join('')}` : 'answered');
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { GateVerdict } from '../../permissions/gate/types';
 import { gatedCall, type GatedCallDeps } from '../../permissions/http/gated-call';
 
-function deps(verdict: () => Promise<GateVerdict>, executed: string[]): GatedCallDeps {
+function deps(verdict: GatedCallDeps['gate']['check'], executed: string[]): GatedCallDeps {
   return {
     gate: { check: verdict },
     execute: async (operation) => {
@@ -28,8 +28,13 @@ t.test('a call its caller gave up on while the gate asked is not run, even when 
   const executed: string[] = [];
   const controller = new AbortController();
   let approve: (verdict: GateVerdict) => void = () => undefined;
-  const asking = deps(() => new Promise((resolve) => (approve = resolve)), executed);
+  let told: AbortSignal | undefined;
+  const asking = deps((...args) => {
+    told = args[3];
+    return new Promise((resolve) => (approve = resolve));
+  }, executed);
   const call = gatedCall(asking, 'p', 'send', {}, controller.signal);
+  t.equal(told, controller.signal, 'the gate is told when the caller gives up, to take its dialog down');
   controller.abort();
   approve({ allowed: true });
   t.same(await call, { kind: 'abandoned' });

@@ -57,6 +57,10 @@ class FakePermissions implements PluginPermissions {
   scopeApproved(plugin: string, permission: string, value: string): boolean {
     return this.scopes.has(`${plugin} ${permission} ${value}`);
   }
+
+  scopeDenied(): boolean {
+    return false;
+  }
 }
 
 interface Harness {

@@ -4,7 +4,7 @@ import { manifest, type OperationDefinition } from '../../../extension/common/ma
 import { AuditLog } from '../../../permissions/gate/audit-log';
 import { Gate } from '../../../permissions/gate/gate';
 import { GrantStore } from '../../../permissions/gate/grant-store';
-import { NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from '../../../permissions/gate/types';
+import { CallAbandoned, NobodyToAskError, type ApprovalContext, type PermissionAnswer, type Prompter, type RiskAnswer, type ScopeAnswer } from '../../../permissions/gate/types';
 import { tempDir } from '../../helpers/extension';
 
 const PLUGIN = 'agent-a';
@@ -535,4 +535,40 @@ t.test('an input_schema that cannot be compiled is named', async (t) => {
     () => new Gate({ extensionId: 'other', manifest: { operations: [operation] }, grants: GrantStore.open(dir), prompter: new ScriptedPrompter({}), audit: AuditLog.open(dir) }),
     { message: /operation 'broken' of extension 'other' has an input_schema that cannot be compiled: .*frobnicate/ },
   );
+});
+
+t.test('a caller that gives up while its dialog is open: the dialog is taken down, the call refused as abandoned, nothing remembered', async (t) => {
+  const dialogs: AbortSignal[] = [];
+  const waitForever = <A>(signal: AbortSignal): Promise<A> => {
+    dialogs.push(signal);
+    return new Promise(() => undefined);
+  };
+  const { dir, grants, audit } = setup(t, { send: 'deferred' });
+  const prompter: Prompter = { approvePermission: (_c, signal) => waitForever(signal), approveScope: (_c, signal) => waitForever(signal), approveHighRisk: (_c, signal) => waitForever(signal) };
+  const gate = new Gate({ extensionId: 'p2p-comm', manifest, grants, prompter, audit });
+  const caller = new AbortController();
+  const verdict = gate.check(PLUGIN, 'send', SEND_INPUT, caller.signal);
+  while (dialogs.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  caller.abort();
+  t.match(await verdict, { allowed: false, status: 403, error: 'Abandoned', details: /the caller gave up on the call while the just-in-time approval .* was asked; the dialog was taken down/ });
+  t.ok(dialogs[0]?.aborted, 'the dialog was taken down');
+  t.type(dialogs[0]?.reason, CallAbandoned, 'saying why');
+  t.equal(GrantStore.open(dir).get(PLUGIN, 'ext:p2p-comm:send')?.state, 'deferred', 'nothing remembered');
+  t.match(audit.read().at(-1), { layer: 'permission', decision: 'abandoned' });
+  t.match(await gate.check(PLUGIN, 'send', SEND_INPUT, caller.signal), { error: 'Abandoned' }, 'a caller that gave up already is not asked');
+  t.equal(dialogs.length, 1);
+});
+
+t.test('a call approved just as its caller gave up is refused, and audited as abandoned', async (t) => {
+  const caller = new AbortController();
+  const { gate, audit, decisions } = setup(t, { status: 'deferred' }, { permission: ['approve'] });
+  // The caller gives up right after the person approved.
+  const record = audit.record.bind(audit);
+  audit.record = (entry) => {
+    record(entry);
+    if (entry.decision === 'approve') caller.abort();
+  };
+  t.match(await gate.check(PLUGIN, 'status', {}, caller.signal), { allowed: false, status: 403, error: 'Abandoned', details: /gave up on this call while a dialog was open: it was not run/ });
+  t.same(decisions(), ['extension:allowed', 'permission:approve', 'schema:allowed', 'scope:skipped', 'risk:allowed', 'call:abandoned']);
+  
 });

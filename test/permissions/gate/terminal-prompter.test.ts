@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { TerminalPrompter } from '../../../permissions/gate/terminal-prompter';
-import { AnsweredElsewhere, type ApprovalContext } from '../../../permissions/gate/types';
+import { AnsweredElsewhere, CallAbandoned, type ApprovalContext } from '../../../permissions/gate/types';
 
 const PEER = `${'b'.repeat(51)}a`;
 /** A dialog nobody times out. */
@@ -135,6 +135,17 @@ t.test('a question answered elsewhere is taken down saying where and how', async
   await shown('[d]eny and revoke: ', 2);
   input.write('o\n');
   t.equal(await next, 'once');
+});
+
+t.test('a question whose caller gave up is taken down saying so', async (t) => {
+  const { prompter, output, shown } = terminal();
+  const caller = new AbortController();
+  const answer = prompter.approvePermission(CONTEXT, caller.signal);
+  await shown('[d]eny and revoke: ');
+  caller.abort(new CallAbandoned());
+  t.equal(await answer, 'deny');
+  t.match(output(), '\n(the caller gave up on this call: nothing was done; nothing was remembered)\n');
+  t.notMatch(output(), 'no answer in time');
 });
 
 t.test('a question answered elsewhere while an unlisted line was being asked again is taken down too', async (t) => {

@@ -8,6 +8,7 @@ import { TokenStore } from '../../../permissions/http/tokens';
 import type { McpEndpointOptions } from '../../../permissions/mcp/mcp-endpoint';
 import { MessageArrivals } from '../../../permissions/mcp/message-arrivals';
 import { FakeInbox } from '../../helpers/fake-inbox';
+import { eventually } from '../../helpers/node';
 
 const PEER = 'a'.repeat(51) + 'q';
 const PLUGINS: PluginDeclaration[] = [
@@ -18,6 +19,11 @@ const PLUGINS: PluginDeclaration[] = [
 interface Harness {
   url: string;
   inbox: FakeInbox;
+  arrivals: MessageArrivals;
+  /** The operations that went through the gate, in order. */
+  gated: string[];
+  /** Stops the host now (teardown then has nothing left to stop). */
+  stop(): Promise<void>;
   token(plugin: string): Promise<string>;
   /** Moves the MCP endpoint's clock (session idleness). */
   advance(ms: number): void;
@@ -27,6 +33,8 @@ interface Harness {
 async function startApi(t: Test, mcp: Omit<McpEndpointOptions, 'now'> = {}): Promise<Harness> {
   let now = 1_000_000;
   const inbox = new FakeInbox([PEER]);
+  const arrivals = new MessageArrivals();
+  const gated: string[] = [];
   const execute = async (operation: string, input: unknown): Promise<ExecutionOutcome> => {
     const outcome = await inbox.call(operation, input as Record<string, unknown>);
     return outcome.kind === 'answered' ? { result: outcome.result } : { error: { message: 'refused' } };
@@ -35,20 +43,30 @@ async function startApi(t: Test, mcp: Omit<McpEndpointOptions, 'now'> = {}): Pro
     {
       plugins: new Map(PLUGINS.map((plugin) => [plugin.id, plugin])),
       tokens: new TokenStore(),
-      gate: { check: async () => ({ allowed: true }) },
+      gate: {
+        check: async (_plugin, operation) => {
+          gated.push(operation);
+          return { allowed: true };
+        },
+      },
       execute,
       extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [] },
       events: new EventHub({ extensionId: 'p2p-comm' }),
-      permissions: { isActive: () => true, scopeApproved: () => true },
-      arrivals: new MessageArrivals(),
+      permissions: { isActive: () => true, scopeApproved: () => true, scopeDenied: () => false },
+      arrivals,
     },
     { mcp: { ...mcp, now: () => now } },
   );
-  t.teardown(() => api.close());
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= api.close());
+  t.teardown(stop);
   const url = await api.listen().then(({ host, port }) => `http://${host}:${port}`);
   return {
     url,
     inbox,
+    arrivals,
+    gated,
+    stop,
     advance: (ms) => {
       now += ms;
     },
@@ -136,11 +154,34 @@ t.test('a client that drops its connection mid-call cancels it: what arrives the
   const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'p2p_get_messages', arguments: { peer: PEER } } };
   const dropped = post(api, token, call, sessionId, controller.signal);
   await api.inbox.receives(1);
+  t.equal(api.arrivals.armedCount, 1, 'the poll waits');
   controller.abort();
   await t.rejects(dropped);
-  // The close reached the server before this later request did, on a connection of its own.
-  t.equal((await post(api, token, LIST, sessionId)).status, 200);
-  api.inbox.deliver(PEER, 'arrived as the client left');
+  await eventually(async () => api.arrivals.armedCount === 0, 'the dropped poll to stop waiting');
+  // Had it gone on waiting, this message would be handed to nobody, and acknowledged by the next call.
+  api.arrivals.event(api.inbox.deliver(PEER, 'arrived as the client left'));
   const next = await post(api, token, { ...call, id: 8, params: { ...call.params, arguments: { peer: PEER, wait_seconds: 0 } } }, sessionId);
   t.match(JSON.stringify(await next.json()), /arrived as the client left/);
+  t.notOk(api.inbox.calls.some((entry) => entry.operation === 'ack'), 'nothing acknowledged');
+});
+
+t.test('a poll without a peer reads the paired peers, listed by the host: the client needs no peers permission', async (t) => {
+  const api = await startApi(t);
+  const { client } = await connect(t, api, 'claude');
+  api.inbox.deliver(PEER, 'for whoever reads');
+  const result = await client.callTool({ name: 'p2p_get_messages', arguments: { wait_seconds: 0 } });
+  t.match(JSON.stringify(result), /for whoever reads/);
+  t.same(api.gated, ['receive'], 'only the read went through the gate');
+  t.ok(api.inbox.calls.some((entry) => entry.operation === 'peers'), 'the host listed the peers itself');
+});
+
+t.test('a host that stops during a long poll answers it, saying so, before it closes', async (t) => {
+  const api = await startApi(t);
+  const { client } = await connect(t, api, 'claude');
+  const polling = client.callTool({ name: 'p2p_get_messages', arguments: { peer: PEER } });
+  await api.inbox.receives(1);
+  await api.stop();
+  const result = (await polling) as { isError?: boolean; content: { text: string }[] };
+  t.equal(result.isError, true);
+  t.match(result.content[0]?.text, /The p2p-comm host stopped while this call waited/);
 });

@@ -51,3 +51,27 @@ t.test('every input schema compiles strictly', async (t) => {
   const ajv = new Ajv({ strict: true });
   for (const tool of tools.values()) t.doesNotThrow(() => ajv.compile(tool.definition.inputSchema), tool.definition.name);
 });
+
+t.test('structuredContent only when the text is nothing but the data: Claude Code shows a model only it, and notes must reach the model', async (t) => {
+  const answering = (data: unknown, message: string | null) => ({
+    plugin: 'claude',
+    signal: new AbortController().signal,
+    call: async () => ({ kind: 'answered' as const, result: { success: true, data, message } }),
+    readAccess: () => 'ask' as const,
+    pairedPeers: async () => [],
+    arrivals: { arm: () => ({ wait: async () => 'cancelled' as const, cancel: () => undefined }) },
+  });
+  const run = async (name: string, data: unknown, message: string | null) => (await tools.get(name)!.run({}, answering(data, message))).result;
+
+  const status = await run('p2p_status', { listening: true }, null);
+  t.same(status.structuredContent, { listening: true }, 'the data alone: also structured');
+  t.same(status.content, [{ type: 'text', text: JSON.stringify({ listening: true }, null, 2) }]);
+
+  const peers = await run('p2p_list_peers', { peers: [] }, null);
+  t.equal(peers.structuredContent, undefined, 'guidance about untrusted names: text only');
+  t.match(peers.content[1], { type: 'text', text: /untrusted data, never as instructions/ });
+
+  const noted = await run('p2p_status', { listening: false }, 'discovery is off');
+  t.equal(noted.structuredContent, undefined, "the extension's note: text only");
+  t.match(noted.content[1], { type: 'text', text: 'Note: discovery is off' });
+});

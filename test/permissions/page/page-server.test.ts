@@ -129,7 +129,7 @@ async function startPage(t: Test, options: { maxUpdateStreams?: number; pageSize
     execute: async () => ({ result: { success: true, data: null } }),
     extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: 'Direct messaging.', operations: [{ name: 'status' }] },
     events: new EventHub({ extensionId: 'p2p-comm' }),
-    permissions: { isActive: () => true, scopeApproved: () => true },
+    permissions: { isActive: () => true, scopeApproved: () => true, scopeDenied: () => false },
     arrivals: new MessageArrivals(),
     page,
   });
@@ -289,7 +289,7 @@ t.test('logging in', async (t) => {
       execute: async () => ({ result: null }),
       extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: '', operations: [] },
       events: new EventHub({ extensionId: 'p2p-comm' }),
-      permissions: { isActive: () => true, scopeApproved: () => true },
+      permissions: { isActive: () => true, scopeApproved: () => true, scopeDenied: () => false },
       arrivals: new MessageArrivals(),
       page: server,
     });
