@@ -408,6 +408,10 @@ export class PeerNetwork {
       if (outcome.requestChannel !== null) this.readRequestCard(peerIdFromPublicKey(outcome.peer.publicKey), outcome.requestChannel);
       if (outcome.channel !== null) {
         const peerId = peerIdFromPublicKey(outcome.peer.publicKey);
+        if (!this.mayOpenSession(peerId)) {
+          outcome.channel.close(CloseCode.REVOKED, 'revoked');
+          return;
+        }
         if (overDht) {
           this.dhtStreams.set(outcome.channel, stream);
           this.dht.rememberSessionKey(peerId, ip);
@@ -585,6 +589,10 @@ export class PeerNetwork {
       const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions, startedAt, followUp);
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
+        if (!this.mayOpenSession(peerId)) {
+          channel.close(CloseCode.REVOKED, 'revoked');
+          return 'nothing_to_do';
+        }
         this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);
         if (stream !== undefined) this.dhtStreams.set(channel, stream);
         this.adopt(peerId, channel);
@@ -612,6 +620,17 @@ export class PeerNetwork {
       logger.info(`${peerId} at ${address}: handshake failed: ${(error as Error).message}`);
       return 'unreachable';
     }
+  }
+
+  /**
+   * Whether a session that a handshake just opened may be kept: the peer is
+   * trusted, or this node asked to pair with it. A handshake runs for a
+   * while; a revocation made meanwhile must not be undone by the session it
+   * was racing (the initiator would otherwise take the open session as the
+   * peer's consent and pair again).
+   */
+  private mayOpenSession(peerId: string): boolean {
+    return this.deps.trust.isTrusted(peerId) || this.deps.pending.findOutgoingByPeer(peerId) !== undefined;
   }
 
   private onSessionOpened(peerId: string, address: string, claimedName: string): void {
