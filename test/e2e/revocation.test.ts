@@ -5,6 +5,11 @@ import { fingerprintOf, publicKeyFromPeerId } from '../../extension/common/peer-
 import { signRevocationNotice } from '../../extension/wire/revocation-notice';
 import { MSG_REVOCATION } from '../../extension/wire/session-messages';
 import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+import { once } from 'node:events';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { acceptChannel } from '../../extension/wire/channel-handshake';
+import { DecisionResult, RefusalReason } from '../../extension/wire/decision';
+import { CloseCode } from '../../extension/wire/secure-channel';
 import { pairedRawPeer, throwawayIdentity } from '../helpers/raw-peer';
 
 /** How long a peer may take to learn of a revocation: a round trip on loopback, or one reconnect. */
@@ -242,4 +247,49 @@ t.test('revoking a peer here fails the messages still waiting for it at once, wi
   const failed = await published(alice, 'p2p.message.failed', (data) => data['message_id'] === waiting[1]);
   t.same(failed, { message_id: waiting[1], peer: bId, reason: 'revoked' });
   t.match(await published(alice, 'p2p.peer.revoked', (data) => data['peer'] === bId), { fingerprint: fingerprintOf(publicKeyFromPeerId(bId)), notified: false });
+});
+
+t.test('a revocation made while the node was connecting to the peer stands: the session that then opens is closed, not taken as consent', async (t) => {
+  const alice = await startNode(t);
+  const aId = (await alice.call('identity'))['peer_id'] as string;
+  const aliceAddress = ((await alice.call('status'))['listening'] as { addresses: string[] }).addresses[0] as string;
+  // Where the peer listens: it answers the node's handshake only when the test lets it.
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const port = (server.address() as { port: number }).port;
+  const peer = await pairedRawPeer(alice, aliceAddress, aId, 'peer being revoked', port);
+  let connecting!: () => void;
+  const connectingNow = new Promise<void>((resolve) => (connecting = resolve));
+  let answer!: () => void;
+  const answerNow = new Promise<void>((resolve) => (answer = resolve));
+  const sessions: Promise<{ code: number }>[] = [];
+  server.on('connection', (socket: WebSocket) => {
+    socket.on('error', () => undefined);
+    const session = acceptChannel(
+      socket,
+      peer.identity,
+      { displayName: 'peer being revoked' },
+      aliceAddress,
+      async () => {
+        connecting();
+        await answerNow;
+        return { result: DecisionResult.SESSION_OPEN, reason: RefusalReason.NONE };
+      },
+      { handshakeTimeoutMs: 10_000, maxMessagesPerKey: 1_000_000, keepaliveIntervalMs: 60_000 },
+    ).then(async ({ channel }) => {
+      if (channel === null) throw new Error('no session');
+      const [code] = (await once(channel, 'close')) as [number];
+      return { code };
+    });
+    sessions.push(session);
+  });
+  // The peer's session ends: the node calls it back, and its handshake waits on the peer.
+  peer.channel.close(CloseCode.NORMAL, 'gone for a moment');
+  await connectingNow;
+  t.match(await alice.call('revoke', { peer: peer.peerId }), { state: 'revoked', notified: false });
+  answer();
+  t.equal((await sessions[0])?.code, CloseCode.REVOKED, 'the node closes the session the peer opened, as revoked');
+  t.equal(await peerEntry(alice, peer.peerId), undefined, 'the peer is not listed as paired again');
+  t.equal(trustState(alice, peer.peerId), 'revoked', 'and stays revoked on disk');
 });

@@ -51,9 +51,10 @@ export interface RawSessionPeer {
 
 const SESSION_OPTIONS = { handshakeTimeoutMs: 2000, maxMessagesPerKey: 1_000_000, keepaliveIntervalMs: 60_000 };
 
-export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: string, nodePeerId: string, name = 'raw peer'): Promise<RawSessionPeer> {
+/** `listenPort`: where the raw peer says it listens, so that the node calls it there (0: nowhere). */
+export async function pairedRawPeer(node: Pick<TestNode, 'call'>, address: string, nodePeerId: string, name = 'raw peer', listenPort = 0): Promise<RawSessionPeer> {
   const identity = throwawayIdentity();
-  const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort: 0, displayName: name } as const;
+  const request = { intent: Intent.PAIR_REQUEST, requestId: new Uint8Array(randomBytes(16)), listenPort, displayName: name } as const;
   await initiateChannel(await dial(address, DEFAULT_TRANSPORT_LIMITS), identity, publicKeyFromPeerId(nodePeerId), request, address, SESSION_OPTIONS);
   await node.call('accept', { request_id: Buffer.from(request.requestId).toString('hex'), peer: peerIdFromPublicKey(identity.publicKey) });
   return reconnectRawPeer(address, nodePeerId, identity);
