@@ -3,6 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a2a/agent-card';
+import {
+  BindingPayloadError,
+  decodeRequestPayload,
+  decodeResponsePayload,
+  encodeRequestPayload,
+  encodeResponsePayload,
+} from '../../extension/a2a/binding-payload';
 import { CARDS_FILE_NAME, CardStore } from '../../extension/a2a/card-store';
 import { decodeCard, encodeCard, signCard } from '../../extension/a2a/signed-card';
 import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';
@@ -182,6 +189,7 @@ export function fuzzTargets(): FuzzTarget[] {
     fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
     fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
     ...agentCardTargets(),
+    ...bindingPayloadTargets(),
   ];
 }
 
@@ -207,6 +215,36 @@ function agentCardTargets(): FuzzTarget[] {
         }),
     },
     fileTarget('a2a_cards.json', CARDS_FILE_NAME, [Buffer.from(JSON.stringify(file))], (dir) => void CardStore.open(dir, DEFAULT_AGENT_CARD_LIMITS)),
+  ];
+}
+
+/**
+ * The payloads of the A2A binding's two message types. Any JSON spelling
+ * decodes, so a payload that passes must keep its meaning through a fresh
+ * encoding: decode(encode(decoded)) is what was decoded.
+ */
+function bindingPayloadTargets(): FuzzTarget[] {
+  const request = encodeRequestPayload({
+    method: 'SendMessage',
+    params: { message: { messageId: 'm-1', contextId: 'c-1', role: 'ROLE_USER', parts: [{ text: 'hello' }] } },
+    service: { 'a2a-extensions': 'https://example.org/ext' },
+    expiresAt: 1_900_000_000_000,
+  });
+  const task = { id: 't-1', contextId: 'c-1', status: { state: 'TASK_STATE_WORKING' } };
+  const responses = [
+    encodeResponsePayload({ seq: 0, kind: 'event', event: { task } }),
+    encodeResponsePayload({ seq: 1, kind: 'result', result: { task } }),
+    encodeResponsePayload({ seq: 2, kind: 'error', error: { code: -32001, message: 'not found', data: [] } }),
+    encodeResponsePayload({ seq: 3, kind: 'end' }),
+  ];
+  const stable = <T>(decode: (bytes: Uint8Array) => T, encode: (value: T) => Uint8Array) => (input: Uint8Array) =>
+    refusesOnly(() => {
+      const decoded = decode(input);
+      if (JSON.stringify(decode(encode(decoded))) !== JSON.stringify(decoded)) throw new Finding('a payload changed meaning when encoded again');
+    }, BindingPayloadError);
+  return [
+    { name: 'a2a_request payload', seeds: [request], run: stable(decodeRequestPayload, encodeRequestPayload) },
+    { name: 'a2a_response payload', seeds: responses, run: stable(decodeResponsePayload, encodeResponsePayload) },
   ];
 }
 
