@@ -9,7 +9,7 @@ import {
   decodeResponsePayload,
   encodeRequestPayload,
   encodeResponsePayload,
-} from '../../extension/a2a/binding-payload';
+} from '../../extension/wire/a2a-payload';
 import { CARDS_FILE_NAME, CardStore } from '../../extension/a2a/card-store';
 import { decodeCard, encodeCard, signCard } from '../../extension/a2a/signed-card';
 import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';

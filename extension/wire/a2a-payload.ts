@@ -1,6 +1,6 @@
 import { P2pError } from '../common/errors';
 import { firstJsonProblem } from '../common/json-value';
-import { MAX_JSON_DEPTH } from '../messaging/payload';
+import { MAX_JSON_DEPTH } from '../common/json-value';
 
 /**
  * The payloads of the two message types of the A2A binding (docs/a2a.md

@@ -13,7 +13,7 @@ import {
   DEFAULT_BINDING_PAYLOAD_LIMITS,
   encodeRequestPayload,
   encodeResponsePayload,
-} from '../../extension/a2a/binding-payload';
+} from '../../extension/wire/a2a-payload';
 import { P2pError } from '../../extension/common/errors';
 
 const sendMessage: A2aRequestPayload = {
