@@ -1,0 +1,167 @@
+import t, { type Test } from 'tap';
+import { MEETING_CARD, PullAgent } from '../helpers/a2a-pull-agent';
+import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+
+interface Answer {
+  seq: number;
+  kind: 'event' | 'result' | 'error' | 'end';
+  body: Record<string, any> | null;
+}
+
+interface TaskView {
+  request_id: string;
+  state: string;
+  task: { id: string; context_id: string | null; state: string | null } | null;
+  answers: Answer[];
+  ended: boolean;
+}
+
+function userMessage(messageId: string, text: string, extra: Record<string, unknown> = {}) {
+  return { messageId, role: 'ROLE_USER', parts: [{ text }], ...extra };
+}
+
+async function send(node: TestNode, peer: string, method: string, params: Record<string, unknown>): Promise<{ request_id: string; reattached: boolean }> {
+  return (await node.call('a2a_send', { peer, request: { method, params } })) as unknown as { request_id: string; reattached: boolean };
+}
+
+/** The answers to a request once they have all arrived. */
+async function answered(node: TestNode, peer: string, requestId: string): Promise<TaskView> {
+  return eventually(async () => {
+    const view = (await node.call('a2a_task', { peer, request_id: requestId, wait_ms: 200 })) as unknown as TaskView;
+    return view.ended ? view : false;
+  }, `the answers to ${requestId}`);
+}
+
+/** Two paired nodes; bob serves an SDK agent in pull mode. */
+async function setUp(t: Test) {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  await bob.call('a2a_set_card', { card: MEETING_CARD });
+  const agent = new PullAgent(bob, aId);
+  agent.start();
+  t.teardown(() => agent.stop());
+  return { alice, bob, aId, bId, agent };
+}
+
+t.test('SendMessage: a task SUBMITTED, WORKING, COMPLETED with its artifact; GetTask; the nodes say which capability they have', async (t) => {
+  const { alice, bob, aId, bId } = await setUp(t);
+  const peers = (await alice.call('peers'))['peers'] as { capabilities: { capabilities: string[] } }[];
+  t.ok(peers[0]?.capabilities.capabilities.includes('a2a-binding-v1'), 'the binding has its own capability');
+
+  const sent = await send(alice, bId, 'SendStreamingMessage', { message: userMessage('m-1', 'plan a meeting', { contextId: 'ctx-1' }) });
+  t.equal(sent.reattached, false);
+  t.match(sent.request_id, /^[0-9a-f]{32}$/);
+  const view = await answered(alice, bId, sent.request_id);
+  t.same(view.answers.map((answer) => answer.seq), view.answers.map((_, index) => index), 'answers in order, without gaps');
+  t.equal(view.answers.at(-1)?.kind, 'end', 'the stream ends with its end marker');
+  const events = view.answers.slice(0, -1).map((answer) => answer.body as Record<string, any>);
+  t.same(
+    events.map((event) => Object.keys(event)[0]),
+    ['task', 'statusUpdate', 'artifactUpdate', 'statusUpdate'],
+    'the task, then its updates',
+  );
+  t.equal(events[0]?.['task'].status.state, 'TASK_STATE_SUBMITTED');
+  t.equal(events[1]?.['statusUpdate'].status.state, 'TASK_STATE_WORKING');
+  t.same(events[2]?.['artifactUpdate'].artifact.parts, [{ text: 'Meet on Tuesday.', mediaType: 'text/plain' }]);
+  t.equal(events[3]?.['statusUpdate'].status.state, 'TASK_STATE_COMPLETED');
+  t.equal(events[0]?.['task'].contextId, 'ctx-1', 'the contextId is the conversation, kept verbatim');
+  t.match(view.task, { state: 'TASK_STATE_COMPLETED', context_id: 'ctx-1' });
+  t.equal(view.state, 'answered');
+  const taskId = events[0]?.['task'].id as string;
+  t.ok(bob.events.some((event) => event.type === 'p2p.a2a.request' && event.data['request_id'] === sent.request_id), 'bob announced the request');
+  t.ok(alice.events.some((event) => event.type === 'p2p.a2a.answer' && event.data['end'] === true), 'alice announced the end');
+
+  const blocking = await send(alice, bId, 'SendMessage', { message: userMessage('m-2', 'plan another meeting on Friday') });
+  const result = (await answered(alice, bId, blocking.request_id)).answers;
+  t.equal(result.length, 1, 'a blocking call: one result');
+  t.match(result[0], { kind: 'result', body: { task: { status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ parts: [{ text: 'Meet on Friday.' }] }] } } });
+
+  const got = await send(alice, bId, 'GetTask', { id: taskId });
+  t.match((await answered(alice, bId, got.request_id)).answers[0], { kind: 'result', body: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' } } });
+  const byTask = (await alice.call('a2a_task', { peer: bId, task_id: taskId })) as unknown as TaskView;
+  t.equal(byTask.request_id, got.request_id, 'a2a_task finds the newest request about a task');
+  const missing = await send(alice, bId, 'GetTask', { id: 'no-such-task' });
+  t.match((await answered(alice, bId, missing.request_id)).answers[0], { kind: 'error', body: { code: -32001 } }, 'A2A errors travel as they are');
+
+  const plain = await bob.call('receive', { peer: aId });
+  t.same(plain['messages'], [], 'receive never returns A2A envelopes');
+  await alice.call('send', { peer: bId, type: 'text', content: 'plain hello' });
+  const received = await eventually(async () => {
+    const messages = (await bob.call('receive', { peer: aId, wait_ms: 200 }))['messages'] as { content: unknown }[];
+    return messages.length > 0 ? messages : false;
+  }, 'the plain message');
+  t.same(received.map((message) => message.content), ['plain hello'], 'and A2A does not eat plain messages');
+});
+
+t.test('CancelTask, INPUT_REQUIRED round trip', async (t) => {
+  const { alice, bId, agent } = await setUp(t);
+  const asked = await send(alice, bId, 'SendMessage', { message: userMessage('m-q', 'which day works?', { contextId: 'ctx-q' }) });
+  const question = (await answered(alice, bId, asked.request_id)).answers[0];
+  t.match(question, { kind: 'result', body: { task: { status: { state: 'TASK_STATE_INPUT_REQUIRED', message: { parts: [{ text: 'Which day suits you?' }] } } } } });
+  const taskId = question?.body?.['task'].id as string;
+  const reply = await send(alice, bId, 'SendMessage', { message: userMessage('m-r', 'Friday', { contextId: 'ctx-q', taskId }) });
+  t.match((await answered(alice, bId, reply.request_id)).answers[0], { kind: 'result', body: { task: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ parts: [{ text: 'Meet on Friday.' }] }] } } }, 'the same task completes');
+
+  const held = await send(alice, bId, 'SendMessage', { message: userMessage('m-h', 'hold this one'), configuration: { returnImmediately: true } });
+  const working = (await answered(alice, bId, held.request_id)).answers[0]?.body?.['task'];
+  t.ok(working !== undefined, 'returnImmediately gives the task at once');
+  const cancel = await send(alice, bId, 'CancelTask', { id: working.id });
+  t.match((await answered(alice, bId, cancel.request_id)).answers[0], { kind: 'result', body: { id: working.id, status: { state: 'TASK_STATE_CANCELED' } } });
+  agent.executor.release();
+});
+
+t.test('colliding client messageIds are two requests; the same message sent again re-attaches', async (t) => {
+  const { alice, bId, agent } = await setUp(t);
+  const first = await send(alice, bId, 'SendMessage', { message: userMessage('same-id', 'plan a meeting') });
+  const second = await send(alice, bId, 'SendMessage', { message: userMessage('same-id', 'plan a meeting on Friday') });
+  t.not(first.request_id, second.request_id, 'other params: another request');
+  const [one, two] = [await answered(alice, bId, first.request_id), await answered(alice, bId, second.request_id)];
+  t.match(one.answers[0]?.body, { task: { artifacts: [{ parts: [{ text: 'Meet on Tuesday.' }] }] } });
+  t.match(two.answers[0]?.body, { task: { artifacts: [{ parts: [{ text: 'Meet on Friday.' }] }] } }, 'both delivered, neither taken as the other’s duplicate');
+  t.not(one.task?.id, two.task?.id, 'two tasks');
+  const again = await send(alice, bId, 'SendMessage', { message: userMessage('same-id', 'plan a meeting') });
+  t.same(again, { ...again, request_id: first.request_id, reattached: true }, 'same messageId and params: re-attached, nothing sent');
+  t.equal(agent.executor.executed, 2, 'the agent ran twice, not three times');
+});
+
+t.test('the serving node restarts with a request in flight: the request survives and the answer arrives after', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  await bob.call('a2a_set_card', { card: MEETING_CARD });
+  const sent = await send(alice, bId, 'SendMessage', { message: userMessage('m-r', 'plan a meeting') });
+  await eventually(async () => (((await bob.call('a2a_serve', { peer: aId }))['requests'] as unknown[]).length === 1), 'the request stored at bob');
+  t.equal((await alice.call('a2a_task', { peer: bId, request_id: sent.request_id }))['state'], 'delivered', 'delivered, not answered yet');
+  bob.extension.kill('SIGKILL');
+  await bob.extension.exited;
+
+  const bob2 = await startNode(t, { dataDir: bob.dataDir });
+  const agent = new PullAgent(bob2, aId);
+  agent.start();
+  t.teardown(() => agent.stop());
+  const view = await answered(alice, bId, sent.request_id);
+  t.match(view.answers[0], { kind: 'result', body: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } }, 'answered by the restarted node');
+
+  // The caller down while the answer travels: it is waiting in bob's outbox, then in alice's exchange store.
+  const later = await send(alice, bId, 'SendMessage', { message: userMessage('m-l', 'plan a meeting') });
+  await eventually(async () => agent.answered.get(later.request_id) === 1, 'bob answered');
+  alice.extension.kill('SIGKILL');
+  await alice.extension.exited;
+  const alice2 = await startNode(t, { dataDir: alice.dataDir });
+  t.match((await answered(alice2, bId, later.request_id)).answers[0], { kind: 'result' }, 'the answer is there after the caller restarts');
+});
+
+t.test('a peer that is not paired is refused; a node with no agent answers NO_A2A_AGENT', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const carol = await startNode(t);
+  const { bId } = await pairNodes(alice, bob);
+  const carolId = (await carol.call('identity'))['peer_id'] as string;
+  const stranger = await alice.attempt('a2a_send', { peer: carolId, request: { method: 'GetTask', params: { id: 'x' } } });
+  t.equal(stranger.error?.code, -32013, 'not paired: refused, nothing queued');
+  const noAgent = await send(alice, bId, 'GetTask', { id: 'x' });
+  t.match((await answered(alice, bId, noAgent.request_id)).answers[0], { kind: 'error', body: { code: -32063, data: [{ reason: 'NO_A2A_AGENT', domain: 'p2p-comm' }] } });
+  const bad = await alice.attempt('a2a_send', { peer: bId, request: { method: 'SendMessage', params: { message: {} } } });
+  t.match(bad.error?.message, /messageId/, 'a request the peer would refuse is refused here');
+});
