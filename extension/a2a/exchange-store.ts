@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { Journal } from '../store/journal';
 import type { RewriteEntry } from '../store/record-log';
-import type { A2aAnswer, A2aMethod, A2aRequestPayload } from '../wire/a2a-payload';
-import { endsAnswers } from '../wire/a2a-payload';
+import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, decodeRequestPayload, decodeResponsePayload, endsAnswers } from '../wire/a2a-payload';
 
 /**
  * The A2A exchanges of this node, both ways, durable across restarts: the
@@ -342,11 +341,50 @@ function keyOf(direction: ExchangeDirection, peerId: string, requestId: string):
   return `${direction} ${peerId} ${requestId}`;
 }
 
+/**
+ * Strict: the request and answers are re-checked with the wire rules, so
+ * what the file holds is what a peer could have sent, whatever changed it.
+ */
 function decodeRecord(body: Uint8Array): ExchangeRecord {
   const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
-  if (!isObject(value) || !['open', 'answer', 'claim', 'fail', 'forget'].includes(value['k'] as string)) throw new Error('it is not an exchange record');
-  if (typeof value['peer'] !== 'string' || typeof value['id'] !== 'string') throw new Error('it names no exchange');
-  return value as ExchangeRecord;
+  if (!isObject(value)) throw new Error('it is not a JSON object');
+  const { k, peer, id } = value;
+  if (typeof peer !== 'string' || !PEER_ID.test(peer) || typeof id !== 'string' || !REQUEST_ID.test(id)) throw new Error('it names no exchange');
+  const dir = value['dir'];
+  const isDirection = dir === 'calling' || dir === 'serving';
+  if (k === 'open' && isDirection && isTime(value['at']) && isTime(value['cursor']) && typeof value['digest'] === 'string' && isObject(value['request'])) {
+    const { method, params, service, expiresAt } = value['request'];
+    const request = decodeRequestPayload(Buffer.from(JSON.stringify({ v: 1, method, params, service, expires_at: expiresAt }), 'utf8'));
+    return { k, dir, peer, id, at: value['at'], cursor: value['cursor'], request, digest: value['digest'] };
+  }
+  if (k === 'answer' && isDirection && isTime(value['at']) && isObject(value['answer'])) {
+    const { seq, answer } = value;
+    const decoded = decodeResponsePayload(Buffer.from(JSON.stringify({ ...wireFormOf(answer), v: 1, seq }), 'utf8'));
+    const { seq: checkedSeq, ...checked } = decoded;
+    return { k, dir, peer, id, seq: checkedSeq, answer: checked, at: value['at'] };
+  }
+  if (k === 'claim') return { k, peer, id };
+  if (k === 'fail' && (FAILURE_REASONS as readonly unknown[]).includes(value['reason'])) return { k, peer, id, reason: value['reason'] as FailureReason };
+  if (k === 'forget' && isDirection) return { k, dir, peer, id };
+  throw new Error('it is not an exchange record');
+}
+
+const PEER_ID = /^[a-z2-7]{51}[aq]$/;
+const REQUEST_ID = /^[0-9a-f]{32}$/;
+const FAILURE_REASONS: readonly FailureReason[] = ['refused_by_peer', 'expired', 'revoked', 'not_paired'];
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** An answer as recorded ({kind, …}) in the members of its payload, for the payload's checks. */
+function wireFormOf(answer: Record<string, unknown>): Record<string, unknown> {
+  const { kind, ...rest } = answer;
+  if (kind === 'event') return { event: rest['event'] };
+  if (kind === 'result') return { result: rest['result'], end: true };
+  if (kind === 'error') return { error: rest['error'], end: true };
+  if (kind === 'end') return { end: true };
+  throw new Error('its answer is of no known kind');
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
