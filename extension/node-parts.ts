@@ -1,4 +1,4 @@
-import { A2aService, DEFAULT_A2A_BINDING_CONFIG } from './a2a/a2a-service';
+import { A2aService } from './a2a/a2a-service';
 import { AgentCards } from './a2a/agent-cards';
 import { ExchangeStore } from './a2a/exchange-store';
 import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
@@ -136,13 +136,18 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     peerId: identity.peerId,
     messenger,
     inbox,
-    exchanges: ExchangeStore.open(dataDir),
+    exchanges: ExchangeStore.open(dataDir, {
+      maxOpenPerPeer: a2aConfig.exchanges.maxOpenPerPeer,
+      retentionMs: a2aConfig.exchanges.retentionSeconds * 1000,
+      // An answer or a request is one message, plus the fields around it.
+      maxRecordBytes: messagingConfig.maxPayloadBytes + 4096,
+    }),
     trust,
     events,
     refusals,
     logger,
     servesAgent: () => cards.ownCard() !== null,
-    config: DEFAULT_A2A_BINDING_CONFIG,
+    config: a2aConfig.binding,
   });
   return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a };
 }

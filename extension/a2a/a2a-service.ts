@@ -10,7 +10,7 @@ import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { TrustStore } from '../trust/trust-store';
 import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, type A2aResponsePayload, clientMessageIdOf, endsAnswers } from '../wire/a2a-payload';
 import { canonicalJson } from '../wire/jcs';
-import { type Exchange, type ExchangeStore, isEnded } from './exchange-store';
+import { type Exchange, type ExchangeStore, type FailureReason, isEnded } from './exchange-store';
 
 /**
  * The A2A binding at this node (docs/a2a.md "Binding"): sends requests to
@@ -63,6 +63,8 @@ const READS: readonly A2aMethod[] = ['GetTask', 'ListTasks', 'SubscribeToTask'];
 export class A2aService {
   /** One drain of the inbox per peer at a time, so a peer's messages are recorded in cursor order. */
   private readonly draining = new Map<string, Promise<void>>();
+  /** Peers with a message stored while their drain ran. */
+  private readonly drainAgain = new Set<string>();
   private readonly waiters = new Set<() => void>();
   private readonly now: () => number;
   private readonly onStored = (message: StoredMessage): void => {
@@ -81,6 +83,7 @@ export class A2aService {
 
   async close(): Promise<void> {
     this.deps.inbox.off('stored', this.onStored);
+    this.drainAgain.clear();
     for (const wake of this.waiters) wake();
     await Promise.all(this.draining.values());
     await this.deps.exchanges.close();
@@ -110,6 +113,35 @@ export class A2aService {
   }
 
   /**
+   * Records why a calling exchange will get no answer, once that is known:
+   * the outbox gave its request up (refused by the peer, or expired), or
+   * the pairing is gone. Until then the exchange waits for answers.
+   */
+  async settle(exchange: Exchange): Promise<void> {
+    if (isEnded(exchange)) return;
+    let reason: FailureReason | null = null;
+    if (!this.deps.trust.isTrusted(exchange.peerId)) reason = 'revoked';
+    else if (exchange.answers.size === 0) {
+      const state = this.outgoingState(exchange.requestId);
+      if (state === 'failed') reason = 'refused_by_peer';
+      if (state === 'expired') reason = 'expired';
+    }
+    if (reason !== null) await this.deps.exchanges.fail(exchange.peerId, exchange.requestId, reason);
+  }
+
+  /**
+   * Answers REQUEST_EXPIRED for the requests of a peer that expired before
+   * the agent claimed them: a caller that gave up must not find its
+   * request served later.
+   */
+  async expireUnclaimed(peerId: string): Promise<void> {
+    for (const exchange of this.deps.exchanges.list('serving', peerId)) {
+      if (exchange.claimed || exchange.answers.size > 0 || exchange.request.expiresAt >= this.now()) continue;
+      await this.respond(peerId, exchange.requestId, { seq: 0, kind: 'error', error: bindingError('REQUEST_EXPIRED', { request_id: exchange.requestId, peer: this.deps.peerId }) });
+    }
+  }
+
+  /**
    * The delivery state of a calling exchange's request, from the outbox:
    * what tells "not delivered yet" from "delivered, the peer is working".
    */
@@ -117,24 +149,35 @@ export class A2aService {
     if (exchange.failure !== null) return 'failed';
     if (isEnded(exchange)) return 'answered';
     if (exchange.answers.size > 0) return 'answering';
+    // Gone from the outbox: delivered long enough ago that its retention ended.
+    return this.outgoingState(exchange.requestId) ?? 'delivered';
+  }
+
+  private outgoingState(messageId: string): string | null {
     try {
-      return this.deps.messenger.status(exchange.requestId).reportedState;
-    } catch {
-      return 'delivered';
+      return this.deps.messenger.status(messageId).reportedState;
+    } catch (error) {
+      if (error instanceof P2pError && error.errorName === 'NOT_FOUND') return null;
+      throw error;
     }
   }
 
   /** Records the serving agent's answer and sends it; a repeat is a no-op, another answer under a recorded seq a conflict. */
   async respond(peerId: string, requestId: string, response: A2aResponsePayload): Promise<'added' | 'repeat'> {
     const exchange = this.servingExchange(peerId, requestId);
-    const { seq, ...answer } = response;
-    const outcome = await this.deps.exchanges.addAnswer('serving', peerId, requestId, seq, answer as A2aAnswer);
-    if (outcome === 'repeat') return 'repeat';
-    if (outcome !== 'added') {
-      throw new P2pError('CONFLICT', `request ${requestId} from ${peerId} already has ${outcome === 'after_end' ? 'an end before this seq' : `another answer at seq ${seq} or after its end`}; answers are final once given`);
+    const { seq, ...rest } = response;
+    const answer = rest as A2aAnswer;
+    const { exchanges } = this.deps;
+    const verdict = exchanges.verdictOn('serving', peerId, requestId, seq, answer);
+    if (verdict === 'repeat') return 'repeat';
+    if (verdict !== 'added') {
+      throw new P2pError('CONFLICT', `request ${requestId} from ${peerId} already has ${verdict === 'after_end' ? 'an end before this seq' : `another answer at seq ${seq} or after its end`}; answers are final once given`);
     }
+    // Sent (into the durable outbox) before it is recorded: after a crash in between the agent gives it again and it
+    // is sent again, which the caller takes as a repeat. Recorded first, it could be lost for good.
     await this.deps.messenger.send({ peer: peerId, type: 'a2a_response', content: response, correlationId: requestId, ttlSeconds: null });
-    if (!exchange.claimed) await this.deps.exchanges.claim(peerId, requestId);
+    await exchanges.addAnswer('serving', peerId, requestId, seq, answer);
+    if (!exchange.claimed) await exchanges.claim(peerId, requestId);
     return 'added';
   }
 
@@ -178,12 +221,16 @@ export class A2aService {
 
   private drain(peerId: string): void {
     if (this.draining.has(peerId)) {
-      // The running drain reads until the channel is empty, so this message is taken along.
+      // The running drain may have read the channel empty just before this message: it reads once more when done.
+      this.drainAgain.add(peerId);
       return;
     }
     const run = this.drainAll(peerId)
       .catch((error: unknown) => this.deps.logger.error(`A2A messages from ${peerId} could not be recorded: ${(error as Error).message}; they stay in the inbox and are taken at the next start`))
-      .finally(() => this.draining.delete(peerId));
+      .finally(() => {
+        this.draining.delete(peerId);
+        if (this.drainAgain.delete(peerId)) this.drain(peerId);
+      });
     this.draining.set(peerId, run);
   }
 

@@ -161,6 +161,14 @@ export class ExchangeStore {
 
   /** Records one answer; a repeat of a recorded answer changes nothing, another answer under its seq is a conflict. */
   async addAnswer(direction: ExchangeDirection, peerId: string, requestId: string, seq: number, answer: A2aAnswer): Promise<AnswerOutcome> {
+    const verdict = this.verdictOn(direction, peerId, requestId, seq, answer);
+    if (verdict !== 'added') return verdict;
+    await this.commit({ k: 'answer', dir: direction, peer: peerId, id: requestId, seq, answer, at: this.now() }, () => undefined);
+    return 'added';
+  }
+
+  /** What addAnswer would do with this answer, without doing it. */
+  verdictOn(direction: ExchangeDirection, peerId: string, requestId: string, seq: number, answer: A2aAnswer): AnswerOutcome {
     const exchange = this.get(direction, peerId, requestId);
     if (exchange === undefined) return 'unknown_request';
     const known = exchange.answers.get(seq);
@@ -168,7 +176,6 @@ export class ExchangeStore {
     const end = endSeq(exchange);
     if (end !== null && seq > end) return 'after_end';
     if (endsAnswers(answer) && [...exchange.answers.keys()].some((other) => other > seq)) return 'conflict';
-    await this.commit({ k: 'answer', dir: direction, peer: peerId, id: requestId, seq, answer, at: this.now() }, () => undefined);
     return 'added';
   }
 

@@ -64,6 +64,7 @@ export const a2aTask: OperationHandler = async (input, node) => {
   const after = (input['after'] as number | undefined) ?? -1;
   const limit = (input['limit'] as number | undefined) ?? 100;
   const find = (): Exchange => callingExchange(node, peerId, input);
+  await node.a2a.settle(find());
   let exchange = find();
   if (contiguousAnswers(exchange).length <= after + 1 && !isEnded(exchange)) {
     await node.a2a.waitForChange((input['wait_ms'] as number | undefined) ?? 0);
@@ -93,6 +94,7 @@ export const a2aServe: OperationHandler = async (input, node) => {
   const peerId = input['peer'] as string;
   const after = (input['after'] as number | undefined) ?? 0;
   const limit = (input['limit'] as number | undefined) ?? 16;
+  await node.a2a.expireUnclaimed(peerId);
   const pending = (): Exchange[] => node.a2a.servingAfter(peerId, after).slice(0, limit);
   let requests = pending();
   if (requests.length === 0) {

@@ -45,7 +45,7 @@ async function setUp(t: Test) {
 }
 
 t.test('SendMessage: a task SUBMITTED, WORKING, COMPLETED with its artifact; GetTask; the nodes say which capability they have', async (t) => {
-  const { alice, bob, aId, bId } = await setUp(t);
+  const { alice, bob, aId, bId, agent } = await setUp(t);
   const peers = (await alice.call('peers'))['peers'] as { capabilities: { capabilities: string[] } }[];
   t.ok(peers[0]?.capabilities.capabilities.includes('a2a-binding-v1'), 'the binding has its own capability');
 
@@ -92,6 +92,7 @@ t.test('SendMessage: a task SUBMITTED, WORKING, COMPLETED with its artifact; Get
     return messages.length > 0 ? messages : false;
   }, 'the plain message');
   t.same(received.map((message) => message.content), ['plain hello'], 'and A2A does not eat plain messages');
+  t.same(agent.failures, [], 'the agent served every request it took');
 });
 
 t.test('CancelTask, INPUT_REQUIRED round trip', async (t) => {
@@ -109,6 +110,7 @@ t.test('CancelTask, INPUT_REQUIRED round trip', async (t) => {
   const cancel = await send(alice, bId, 'CancelTask', { id: working.id });
   t.match((await answered(alice, bId, cancel.request_id)).answers[0], { kind: 'result', body: { id: working.id, status: { state: 'TASK_STATE_CANCELED' } } });
   agent.executor.release();
+  t.same(agent.failures, [], 'the agent served every request it took');
 });
 
 t.test('colliding client messageIds are two requests; the same message sent again re-attaches', async (t) => {
@@ -123,6 +125,7 @@ t.test('colliding client messageIds are two requests; the same message sent agai
   const again = await send(alice, bId, 'SendMessage', { message: userMessage('same-id', 'plan a meeting') });
   t.same(again, { ...again, request_id: first.request_id, reattached: true }, 'same messageId and params: re-attached, nothing sent');
   t.equal(agent.executor.executed, 2, 'the agent ran twice, not three times');
+  t.same(agent.failures, [], 'the agent served every request it took');
 });
 
 t.test('the serving node restarts with a request in flight: the request survives and the answer arrives after', async (t) => {
@@ -164,4 +167,10 @@ t.test('a peer that is not paired is refused; a node with no agent answers NO_A2
   t.match((await answered(alice, bId, noAgent.request_id)).answers[0], { kind: 'error', body: { code: -32063, data: [{ reason: 'NO_A2A_AGENT', domain: 'p2p-comm' }] } });
   const bad = await alice.attempt('a2a_send', { peer: bId, request: { method: 'SendMessage', params: { message: {} } } });
   t.match(bad.error?.message, /messageId/, 'a request the peer would refuse is refused here');
+
+  await bob.call('a2a_set_card', { card: MEETING_CARD });
+  const unanswered = await send(alice, bId, 'SendMessage', { message: userMessage('m-u', 'plan a meeting') });
+  await eventually(async () => (await alice.call('a2a_task', { peer: bId, request_id: unanswered.request_id }))['state'] === 'delivered', 'the request delivered');
+  await alice.call('revoke', { peer: bId });
+  t.match(await alice.call('a2a_task', { peer: bId, request_id: unanswered.request_id }), { state: 'failed', reason: 'revoked', ended: true }, 'revoked: the exchange fails, no answer will come');
 });

@@ -98,6 +98,8 @@ export class PullAgent {
   private readonly handler: JsonRpcTransportHandler;
   private running = true;
   private loop: Promise<void> | undefined;
+  /** Requests the agent could not serve, with why: a test that waits in vain shows them. */
+  readonly failures: string[] = [];
   /** Answers returned per request id, for the test to look at. */
   readonly answered = new Map<string, number>();
 
@@ -120,7 +122,7 @@ export class PullAgent {
         const requests = ((served.result as { data: { requests: ServedRequest[] } }).data.requests ?? []).filter((request) => !inWork.has(request.request_id));
         for (const request of requests) {
           inWork.add(request.request_id);
-          void this.serve(request).catch(() => undefined);
+          void this.serve(request).catch((error: unknown) => this.failures.push(`${request.method} ${request.request_id}: ${(error as Error).message}`));
         }
       }
     })();
