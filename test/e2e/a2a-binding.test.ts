@@ -146,9 +146,25 @@ t.test('the serving node restarts with a request in flight: the request survives
   const view = await answered(alice, bId, sent.request_id);
   t.match(view.answers[0], { kind: 'result', body: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } }, 'answered by the restarted node');
 
+  // Mid-task: the agent has claimed the request and works on it when the serving node stops.
+  const held = await send(alice, bId, 'SendMessage', { message: userMessage('m-h', 'hold this one') });
+  await agent.holdingOne();
+  bob2.extension.kill('SIGKILL');
+  await bob2.extension.exited;
+  await agent.stop();
+  const bob3 = await startNode(t, { dataDir: bob.dataDir });
+  const listed = (await bob3.call('a2a_serve', { peer: aId }))['requests'] as { request_id: string; claimed: boolean }[];
+  t.same(listed.map((request) => [request.request_id, request.claimed]), [[held.request_id, true]], 'after the restart the request is offered again, marked as taken before');
+  const resumed = new PullAgent(bob3, aId, agent.taskStore);
+  resumed.start();
+  t.teardown(() => resumed.stop());
+  await resumed.holdingOne();
+  resumed.executor.release();
+  t.match((await answered(alice, bId, held.request_id)).answers[0], { kind: 'result', body: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } }, 'and its answer reaches the caller');
+
   // The caller down while the answer travels: it is waiting in bob's outbox, then in alice's exchange store.
   const later = await send(alice, bId, 'SendMessage', { message: userMessage('m-l', 'plan a meeting') });
-  await eventually(async () => agent.answered.get(later.request_id) === 1, 'bob answered');
+  await eventually(async () => resumed.answered.get(later.request_id) === 1, 'bob answered');
   alice.extension.kill('SIGKILL');
   await alice.extension.exited;
   const alice2 = await startNode(t, { dataDir: alice.dataDir });

@@ -10,7 +10,7 @@ import {
   ServerCallContext,
   type TaskStore,
 } from '@a2a-js/sdk/server';
-import type { TestNode } from './node';
+import { eventually, type TestNode } from './node';
 
 /**
  * An A2A agent built with the A2A SDK that serves a p2p-comm node in pull
@@ -117,8 +117,9 @@ export class PullAgent {
     this.loop = (async () => {
       const inWork = new Set<string>();
       while (this.running) {
-        const served = await this.node.attempt('a2a_serve', { peer: this.peer, wait_ms: 200 });
-        if (served.error !== undefined) break;
+        // A node that stopped under it ends the loop, as a plugin's would.
+        const served = await this.node.attempt('a2a_serve', { peer: this.peer, wait_ms: 200 }).catch(() => null);
+        if (served === null || served.error !== undefined) break;
         const requests = ((served.result as { data: { requests: ServedRequest[] } }).data.requests ?? []).filter((request) => !inWork.has(request.request_id));
         for (const request of requests) {
           inWork.add(request.request_id);
@@ -132,6 +133,11 @@ export class PullAgent {
     this.running = false;
     this.executor.release();
     await this.loop;
+  }
+
+  /** Resolves once the executor holds a request: the agent is mid-task. */
+  async holdingOne(): Promise<void> {
+    await eventually(async () => this.executor.holding > 0, 'the agent mid-task');
   }
 
   private async serve(request: ServedRequest): Promise<void> {
