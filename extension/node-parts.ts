@@ -144,7 +144,7 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     }),
     trust,
     events,
-    refusals,
+    refuse: (peerId, reason, charged) => network.refuse(peerId, reason, charged),
     logger,
     servesAgent: () => cards.ownCard() !== null,
     config: a2aConfig.binding,

@@ -5,7 +5,6 @@ import type { EventOutbox } from '../events/outbox';
 import type { Logger } from '../log';
 import type { Messenger } from '../messaging/messenger';
 import { decodeContent } from '../messaging/payload';
-import type { RefusalCounters } from '../metrics/refusals';
 import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { TrustStore } from '../trust/trust-store';
 import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, type A2aResponsePayload, clientMessageIdOf, endsAnswers } from '../wire/a2a-payload';
@@ -44,7 +43,12 @@ export interface A2aServiceDeps {
   exchanges: ExchangeStore;
   trust: TrustStore;
   events: EventOutbox;
-  refusals: RefusalCounters;
+  /**
+   * Counts a refusal of a peer's input in `status` (as network refusals)
+   * and, when charged, takes it from the peer's refusal budget: the
+   * network's refuse.
+   */
+  refuse: (peerId: string, reason: string, charged: boolean) => void;
   logger: Logger;
   /** Whether this node serves an A2A agent (has set an agent card): without one, requests are answered NO_A2A_AGENT at once. */
   servesAgent: () => boolean;
@@ -248,7 +252,7 @@ export class A2aService {
   private async take(message: StoredMessage): Promise<void> {
     const decoded = decodeContent(message.type, message.content);
     // Checked when it arrived: only a changed limit or file makes this happen.
-    if (decoded === null) return this.drop(message.peerId, 'bad_payload');
+    if (decoded === null) return this.drop(message.peerId, 'bad_payload', false);
     if (message.type === 'a2a_request') return this.takeRequest(message, decoded.value as A2aRequestPayload);
     return this.takeAnswer(message, decoded.value as A2aResponsePayload);
   }
@@ -262,8 +266,9 @@ export class A2aService {
     else if (!this.deps.servesAgent()) refusal = 'NO_A2A_AGENT';
     else if (request.expiresAt < this.now()) refusal = 'REQUEST_EXPIRED';
     if (refusal !== null) {
-      // Answered at once, without an exchange: it is kept nowhere, so it costs this node nothing.
-      this.deps.refusals.count('network', `a2a_${refusal.toLowerCase()}`);
+      // Answered at once, without an exchange: it is kept nowhere, so it costs this node nothing. Honest peers cause
+      // these too, so they are counted, not charged.
+      this.deps.refuse(peerId, `a2a_${refusal.toLowerCase()}`, false);
       const answer: A2aResponsePayload = { seq: 0, kind: 'error', error: bindingError(refusal, { request_id: requestId, peer: this.deps.peerId }) };
       await this.deps.messenger.send({ peer: peerId, type: 'a2a_response', content: answer, correlationId: requestId, ttlSeconds: null });
       return;
@@ -282,8 +287,9 @@ export class A2aService {
     this.deps.events.enqueue({ type: 'p2p.a2a.answer', subject: peerId, data: { peer: peerId, request_id: correlationId, seq, end: endsAnswers(answer as A2aAnswer) } });
   }
 
-  private drop(peerId: string, reason: string): void {
-    this.deps.refusals.count('network', `a2a_${reason}`);
+  /** Counted; charged, like any refused input, when an honest peer never sends it. */
+  private drop(peerId: string, reason: string, charged = true): void {
+    this.deps.refuse(peerId, `a2a_${reason}`, charged);
     this.deps.logger.debug(`an A2A message from ${peerId} was dropped: a2a_${reason}`);
   }
 

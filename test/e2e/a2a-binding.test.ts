@@ -1,6 +1,11 @@
 import t, { type Test } from 'tap';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
+import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { MEETING_CARD, PullAgent } from '../helpers/a2a-pull-agent';
+import { batchOf, exceptionsOf, readReceipt, textLeaf } from '../helpers/batches';
 import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+import { pairedRawPeer } from '../helpers/raw-peer';
 
 interface Answer {
   seq: number;
@@ -189,4 +194,31 @@ t.test('a peer that is not paired is refused; a node with no agent answers NO_A2
   await eventually(async () => (await alice.call('a2a_task', { peer: bId, request_id: unanswered.request_id }))['state'] === 'delivered', 'the request delivered');
   await alice.call('revoke', { peer: bId });
   t.match(await alice.call('a2a_task', { peer: bId, request_id: unanswered.request_id }), { state: 'failed', reason: 'revoked', ended: true }, 'revoked: the exchange fails, no answer will come');
+});
+
+t.test('a peer’s malformed A2A payload is refused; an answer to no request is dropped and counted', async (t) => {
+  const bob = await startNode(t);
+  const bId = (await bob.call('identity'))['peer_id'] as string;
+  const address = ((await bob.call('status'))['listening'] as { addresses: string[] }).addresses[0] as string;
+  const mallory = await pairedRawPeer(bob, address, bId, 'mallory');
+  const bobKey = publicKeyFromPeerId(bId);
+  const send = async (leaves: Uint8Array[], position: number) => {
+    mallory.channel.send(MSG_BATCH, batchOf(mallory.identity, bobKey, leaves));
+    for (;;) {
+      const [type, body] = await mallory.next();
+      if (type !== MSG_RECEIPT) continue;
+      const receipt = readReceipt(body, bobKey, mallory.identity.publicKey, mallory.channel.sessionId);
+      if (receipt.lastBatch === position) return exceptionsOf(receipt);
+    }
+  };
+  const badRequest = textLeaf('{"v":1,"method":"SendMessage","params":{"message":{}},"service":{},"expires_at":1}', { type: 'a2a_request' });
+  const stray = textLeaf('{"v":1,"seq":0,"end":true}', { type: 'a2a_response', correlationId: 'f'.repeat(32) });
+  t.same(await send([badRequest, stray], 0), [{ id: Buffer.from(badRequest.subarray(0, 16)).toString('hex'), status: AckStatus.REFUSED, reason: AckReason.BAD_PAYLOAD }], 'the bad request refused; the stray answer stored');
+  const counted = await eventually(async () => {
+    const network = ((await bob.call('status'))['refusals'] as { network: Record<string, number> }).network;
+    return network['a2a_unknown_request'] === 1 ? network : false;
+  }, 'the stray answer counted');
+  t.equal(counted['message_bad_payload'], 1);
+  t.same((await bob.call('receive', { peer: mallory.peerId }))['messages'], [], 'receive shows neither');
+  t.same((await bob.call('a2a_serve', { peer: mallory.peerId }))['requests'], [], 'nor a2a_serve');
 });
