@@ -139,6 +139,7 @@ export class A2aService {
    * request served later.
    */
   async expireUnclaimed(peerId: string): Promise<void> {
+    if (!this.deps.trust.isTrusted(peerId)) return;
     for (const exchange of this.deps.exchanges.list('serving', peerId)) {
       if (exchange.claimed || exchange.answers.size > 0 || exchange.request.expiresAt >= this.now()) continue;
       await this.respond(peerId, exchange.requestId, { seq: 0, kind: 'error', error: bindingError('REQUEST_EXPIRED', { request_id: exchange.requestId, peer: this.deps.peerId }) });
@@ -195,6 +196,8 @@ export class A2aService {
 
   /** The requests of a peer its agent has not finished answering, after a cursor, in the order they came. */
   servingAfter(peerId: string, after: number): Exchange[] {
+    // A revoked pairing takes the peer's waiting requests with it: no answer could reach it.
+    if (!this.deps.trust.isTrusted(peerId)) return [];
     return this.deps.exchanges.list('serving', peerId).filter((exchange) => exchange.cursor > after && !isEnded(exchange));
   }
 

@@ -195,11 +195,16 @@ export class ExchangeStore {
     return this.journal.close();
   }
 
-  /** Ended exchanges past the retention are forgotten, before each new one. */
+  /**
+   * Forgotten before each new exchange: an ended one past the retention,
+   * and one whose request expired longer than the retention ago, ended or
+   * not (a peer that went away, an agent that never answered), so that
+   * nothing stays for ever.
+   */
   private async forgetOld(): Promise<void> {
     const cutoff = this.now() - this.limits.retentionMs;
     for (const exchange of [...this.exchanges.values()]) {
-      if (isEnded(exchange) && lastActivity(exchange) < cutoff) {
+      if ((isEnded(exchange) && lastActivity(exchange) < cutoff) || exchange.request.expiresAt < cutoff) {
         await this.commit({ k: 'forget', dir: exchange.direction, peer: exchange.peerId, id: exchange.requestId }, () => undefined);
       }
     }

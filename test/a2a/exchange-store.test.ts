@@ -105,9 +105,14 @@ t.test('open exchanges are bounded per peer and direction; ended ones are forgot
   handle.clock.ms += 1001;
   await handle.store.open('calling', peer(), requestId(), sendMessage('7', 'x'), 'd');
   t.equal(handle.store.get('serving', alice, a), undefined, 'forgotten past the retention');
-  const store = await handle.reopen();
+  let store = await handle.reopen();
   t.equal(store.get('serving', alice, a), undefined, 'also after reopening');
   t.equal(store.get('serving', alice, b)?.claimed, true, 'the claim survives');
+  handle.clock.ms = START + 60_000 + 1001;
+  await store.open('calling', peer(), requestId(), sendMessage('8', 'x'), 'd');
+  t.equal(store.get('serving', alice, b), undefined, 'never answered, but expired longer than the retention: forgotten too');
+  store = await handle.reopen();
+  t.equal(store.openCount('serving', alice), 0);
 });
 
 t.test('a failure ends a calling exchange and survives reopening', async (t) => {
