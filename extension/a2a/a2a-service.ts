@@ -8,7 +8,7 @@ import { decodeContent } from '../messaging/payload';
 import type { InboxStore, StoredMessage } from '../store/inbox';
 import type { TrustStore } from '../trust/trust-store';
 import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, type A2aResponsePayload, clientMessageIdOf, endsAnswers } from '../wire/a2a-payload';
-import { canonicalJson } from '../wire/jcs';
+import { canonicalJson, JcsError } from '../wire/jcs';
 import { type Exchange, type ExchangeStore, type FailureReason, isEnded } from './exchange-store';
 
 /**
@@ -276,7 +276,8 @@ export class A2aService {
       await this.deps.messenger.send({ peer: peerId, type: 'a2a_response', content: answer, correlationId: requestId, ttlSeconds: null });
       return;
     }
-    await exchanges.open('serving', peerId, requestId, request, digestOf(request.params));
+    // No digest: only the calling side re-attaches, and a peer's params need not have a canonical form (1e400).
+    await exchanges.open('serving', peerId, requestId, request, '');
     events.enqueue({ type: 'p2p.a2a.request', subject: peerId, data: { peer: peerId, request_id: requestId, method: request.method } });
   }
 
@@ -303,5 +304,12 @@ export class A2aService {
 
 /** SHA-256 of the JCS of the params: the same request spelled in any JSON. */
 function digestOf(params: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(params)).digest('hex');
+  let canonical: string;
+  try {
+    canonical = canonicalJson(params);
+  } catch (error) {
+    if (error instanceof JcsError) throw new P2pError('INVALID_INPUT', `params cannot travel: ${error.message}`);
+    throw error;
+  }
+  return createHash('sha256').update(canonical).digest('hex');
 }

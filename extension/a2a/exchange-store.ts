@@ -48,7 +48,7 @@ export interface Exchange {
   /** A number per exchange, increasing: serving order, and `a2a_serve`'s cursor. */
   cursor: number;
   request: A2aRequestPayload;
-  /** SHA-256 of the JCS of the request's params: what a re-sent message must match to re-attach. */
+  /** SHA-256 of the JCS of the request's params: what a re-sent message must match to re-attach. Calling only; "" when serving. */
   paramsDigest: string;
   openedAt: Date;
   answers: Map<number, StoredAnswer>;
