@@ -70,6 +70,12 @@ export class A2aService {
   /** Peers with a message stored while their drain ran. */
   private readonly drainAgain = new Set<string>();
   private readonly waiters = new Set<() => void>();
+  /**
+   * Per peer, the requests handed to the messenger whose calling exchange is
+   * not recorded yet: the answer can arrive in between, and is then taken
+   * only once they are, not dropped as an answer to no request.
+   */
+  private readonly opening = new Map<string, Set<Promise<unknown>>>();
   private readonly now: () => number;
   private readonly onStored = (message: StoredMessage): void => {
     if (message.type === 'a2a_request' || message.type === 'a2a_response') this.drain(message.peerId);
@@ -111,9 +117,25 @@ export class A2aService {
     }
     const ttl = ttlSeconds ?? (READS.includes(method) ? this.deps.config.readTtlSeconds : this.deps.config.requestTtlSeconds);
     const request: A2aRequestPayload = { method, params, service, expiresAt: this.now() + ttl * 1000 };
-    const sent = await messenger.send({ peer: peerId, type: 'a2a_request', content: request, correlationId: null, ttlSeconds: ttl });
-    const exchange = await exchanges.open('calling', peerId, sent.messageId, request, paramsDigest);
-    return { exchange, reattached: false };
+    const opened = this.whileOpening(peerId, async () => {
+      const sent = await messenger.send({ peer: peerId, type: 'a2a_request', content: request, correlationId: null, ttlSeconds: ttl });
+      return exchanges.open('calling', peerId, sent.messageId, request, paramsDigest);
+    });
+    return { exchange: await opened, reattached: false };
+  }
+
+  /** Runs `open` (send a request, then record its exchange) listed in `opening` until it settles. */
+  private whileOpening<T>(peerId: string, open: () => Promise<T>): Promise<T> {
+    const pending = this.opening.get(peerId) ?? new Set<Promise<unknown>>();
+    this.opening.set(peerId, pending);
+    const opened = open();
+    pending.add(opened);
+    const done = (): void => {
+      pending.delete(opened);
+      if (pending.size === 0 && this.opening.get(peerId) === pending) this.opening.delete(peerId);
+    };
+    opened.then(done, done);
+    return opened;
   }
 
   /**
@@ -285,6 +307,11 @@ export class A2aService {
     const { peerId, correlationId } = message;
     if (correlationId === null) return this.drop(peerId, 'unknown_request');
     const { seq, ...answer } = response;
+    const pending = this.opening.get(peerId);
+    if (pending !== undefined && this.deps.exchanges.get('calling', peerId, correlationId) === undefined) {
+      // Its request may be one of these: sent, its exchange not yet recorded.
+      await Promise.allSettled(pending);
+    }
     const outcome = await this.deps.exchanges.addAnswer('calling', peerId, correlationId, seq, answer as A2aAnswer);
     if (outcome === 'repeat') return;
     if (outcome !== 'added') return this.drop(peerId, outcome);
