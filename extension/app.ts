@@ -110,6 +110,7 @@ export class P2pCommApp implements ExtensionApp {
     if (node.networkConfig.dht.mode === 'on') this.deps.logger.info(DHT_ON_NOTICE);
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
     node.messenger.start();
+    node.a2a.start();
     node.network.start().then(
       () => this.startDiscovery(node),
       (error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`),
@@ -147,6 +148,7 @@ export class P2pCommApp implements ExtensionApp {
       await node.discovery.close();
       node.messenger.close();
       await node.network.close();
+      await node.a2a.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
       node.trust.close();
     }

@@ -8,6 +8,7 @@ import { MAX_BATCH_POSITION } from './wire/receipt';
 import { MAX_BATCH_BYTES, MAX_BATCH_LEAVES } from './wire/signed-batch';
 import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
+import { type A2aBindingConfig, DEFAULT_A2A_BINDING_CONFIG } from './a2a/a2a-service';
 import { type AgentCardLimits, DEFAULT_AGENT_CARD_LIMITS, MAX_CARD_BYTES_LIMIT } from './a2a/agent-card';
 
 /**
@@ -221,12 +222,29 @@ export interface A2aConfig {
    * one per session and one per change.
    */
   cardRate: { burst: number; perMinute: number };
+  /**
+   * A2A requests between nodes (docs/a2a.md "The binding"): how long a
+   * request may wait for its peer (P2P_COMM_AGENT_REQUEST_TTL_SECONDS, and
+   * P2P_COMM_AGENT_READ_TTL_SECONDS for the reads). The payload's own
+   * limits (answers per request, id lengths) are part of the format
+   * (wire/a2a-payload.ts), not settings.
+   */
+  binding: A2aBindingConfig;
+  /**
+   * Open exchanges per peer and direction (P2P_COMM_AGENT_MAX_OPEN_REQUESTS):
+   * each holds its request and answers in memory and in a2a.log until it
+   * ends. Ended ones are kept retentionSeconds
+   * (P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS) for a2a_task and re-attach.
+   */
+  exchanges: { maxOpenPerPeer: number; retentionSeconds: number };
 }
 
 export const DEFAULT_A2A_CONFIG: A2aConfig = {
   card: DEFAULT_AGENT_CARD_LIMITS,
   requestCardWaitMs: 2000,
   cardRate: { burst: 16, perMinute: 10 },
+  binding: DEFAULT_A2A_BINDING_CONFIG,
+  exchanges: { maxOpenPerPeer: 256, retentionSeconds: 7 * 24 * 60 * 60 },
 };
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -392,6 +410,15 @@ export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
     cardRate: {
       burst: integer(env, 'P2P_COMM_AGENT_CARD_BURST', d.cardRate.burst),
       perMinute: integer(env, 'P2P_COMM_AGENT_CARDS_PER_MINUTE', d.cardRate.perMinute),
+    },
+    binding: {
+      ...d.binding,
+      requestTtlSeconds: integer(env, 'P2P_COMM_AGENT_REQUEST_TTL_SECONDS', d.binding.requestTtlSeconds, 1, 604_800),
+      readTtlSeconds: integer(env, 'P2P_COMM_AGENT_READ_TTL_SECONDS', d.binding.readTtlSeconds, 1, 604_800),
+    },
+    exchanges: {
+      maxOpenPerPeer: integer(env, 'P2P_COMM_AGENT_MAX_OPEN_REQUESTS', d.exchanges.maxOpenPerPeer, 1, 100_000),
+      retentionSeconds: integer(env, 'P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS', d.exchanges.retentionSeconds, 60, 365 * 24 * 60 * 60),
     },
   };
 }

@@ -1,4 +1,7 @@
+import { A2aService } from './a2a/a2a-service';
 import { AgentCards } from './a2a/agent-cards';
+import { ExchangeStore } from './a2a/exchange-store';
+import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
 import { CardStore } from './a2a/card-store';
 import type { A2aConfig, MessagingConfig, NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
@@ -19,8 +22,12 @@ import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
 import { MSG_AGENT_CARD } from './wire/session-messages';
 
-/** What this version can exchange; told to peers in the hello (`a2a`: A2A agent cards, docs/protocol.md §15). */
-export const CAPABILITIES = ['text', 'json', 'a2a'];
+/**
+ * What this version can exchange; told to peers in the hello (`a2a`: A2A
+ * agent cards, docs/protocol.md §15; A2A_BINDING_CAPABILITY: the A2A
+ * binding's message types, §16).
+ */
+export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY];
 
 export interface NodePartsOptions {
   dataDir: string;
@@ -52,6 +59,8 @@ export interface NodeParts {
   messenger: Messenger;
   /** This node's agent card and the ones peers sent. */
   cards: AgentCards;
+  /** A2A requests and answers, both ways. */
+  a2a: A2aService;
 }
 
 /**
@@ -123,5 +132,22 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
   const cards = new AgentCards({ identity, store: cardStore, network, trust, pending, events, logger, limits: a2aConfig.card, rate: a2aConfig.cardRate });
   messenger.handle(MSG_AGENT_CARD, cards);
   network.setRequestCardListener(cards);
-  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards };
+  const a2a = new A2aService({
+    peerId: identity.peerId,
+    messenger,
+    inbox,
+    exchanges: ExchangeStore.open(dataDir, {
+      maxOpenPerPeer: a2aConfig.exchanges.maxOpenPerPeer,
+      retentionMs: a2aConfig.exchanges.retentionSeconds * 1000,
+      // An answer or a request is one message, plus the fields around it.
+      maxRecordBytes: messagingConfig.maxPayloadBytes + 4096,
+    }),
+    trust,
+    events,
+    refuse: (peerId, reason, charged) => network.refuse(peerId, reason, charged),
+    logger,
+    servesAgent: () => cards.ownCard() !== null,
+    config: a2aConfig.binding,
+  });
+  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a };
 }

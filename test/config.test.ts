@@ -141,3 +141,18 @@ t.test('agent cards: the size of a card and the wait for a requester’s card, r
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_CARD_MAX_BYTES: '65537' }), /P2P_COMM_AGENT_CARD_MAX_BYTES must be a whole number from 1024 to 65536/);
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_REQUEST_CARD_WAIT_MS: '60001' }), /P2P_COMM_REQUEST_CARD_WAIT_MS must be a whole number from 0 to 60000/);
 });
+
+t.test('A2A requests: time to live, open requests and retention, read strictly', async (t) => {
+  t.same(DEFAULT_A2A_CONFIG.binding, { requestTtlSeconds: 86_400, readTtlSeconds: 300, inboxBatch: 64 });
+  t.same(DEFAULT_A2A_CONFIG.exchanges, { maxOpenPerPeer: 256, retentionSeconds: 604_800 });
+  const read = a2aConfigFromEnv({
+    P2P_COMM_AGENT_REQUEST_TTL_SECONDS: '60',
+    P2P_COMM_AGENT_READ_TTL_SECONDS: '5',
+    P2P_COMM_AGENT_MAX_OPEN_REQUESTS: '3',
+    P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS: '60',
+  });
+  t.same([read.binding.requestTtlSeconds, read.binding.readTtlSeconds, read.exchanges.maxOpenPerPeer, read.exchanges.retentionSeconds], [60, 5, 3, 60]);
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_REQUEST_TTL_SECONDS: '604801' }), /P2P_COMM_AGENT_REQUEST_TTL_SECONDS must be a whole number from 1 to 604800/);
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_MAX_OPEN_REQUESTS: '0' }), /P2P_COMM_AGENT_MAX_OPEN_REQUESTS must be a whole number from 1/);
+  t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS: '59' }), /from 60 to 31536000/);
+});

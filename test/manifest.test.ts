@@ -26,6 +26,10 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['status', 'low', undefined],
   ['a2a_set_card', 'medium', undefined],
   ['a2a_card', 'low', undefined],
+  ['a2a_send', 'medium', 'peer'],
+  ['a2a_task', 'low', 'peer'],
+  ['a2a_serve', 'low', 'peer'],
+  ['a2a_respond', 'medium', 'peer'],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {
@@ -64,7 +68,7 @@ t.test('declares exactly the operations of the design, with their risk and scope
  * may be tools there (docs/nexus.md).
  */
 const NEXUS_MCP_TOOLS = ['identity', 'requests', 'peers', 'discover', 'message_status', 'status'];
-const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card'];
+const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card', 'a2a_send', 'a2a_task', 'a2a_serve', 'a2a_respond'];
 
 t.test("Nexus's MCP gateway gets the read-only operations only, each described for a model", async (t) => {
   const exposed = manifest.operations.filter((op) => op.mcp_expose === true);

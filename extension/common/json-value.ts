@@ -11,6 +11,14 @@
  * The walk is iterative, because a value parsed from one input line can nest
  * millions of levels deep.
  */
+
+/**
+ * How deep json content nests at most, on both sides of a message: a
+ * receiver must be able to hand it to its plugin, and Nexus's JSON parser
+ * stops at 128 levels (with a few taken by the reply around the content).
+ */
+export const MAX_JSON_DEPTH = 100;
+
 export interface JsonProblem {
   /** Where, as a JSON pointer (`/content/3/name`); "" for the value itself. */
   path: string;

@@ -7,7 +7,7 @@ import { cachedPublicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
-import { DIGEST_BYTES, type InboxStore, type StoredMessage } from '../store/inbox';
+import { channelOf, DIGEST_BYTES, type InboxStore, type StoredMessage } from '../store/inbox';
 import { type Delivery, isFinal, type OutboxStore, type OutgoingMessage } from '../store/outbox';
 import type { TrustStore } from '../trust/trust-store';
 import { AckReason, AckStatus, ackReasonName } from '../wire/delivery-codes';
@@ -643,11 +643,14 @@ export class Messenger implements SessionListener {
       return this.refuse(peerId, messageId, AckReason.STORAGE_ERROR, AckStatus.DEFERRED, 'free');
     }
     this.setbacks.delete(peerId);
-    this.deps.events.enqueue({
-      type: 'p2p.message.received',
-      subject: peerId,
-      data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length, cursor: stored.cursor },
-    });
+    // A2A messages are the A2A service's to announce, as requests and answers: `receive` never returns them.
+    if (channelOf(stored.type) === 'messages') {
+      this.deps.events.enqueue({
+        type: 'p2p.message.received',
+        subject: peerId,
+        data: { peer: peerId, message_id: id, type: stored.type, size: stored.content.length, cursor: stored.cursor },
+      });
+    }
     return 'stored';
   }
 
@@ -755,12 +758,12 @@ export class Messenger implements SessionListener {
   }
 }
 
-/** Resolves once the inbox stores a message of this peer with a cursor above `after`, or after `waitMs`. */
+/** Resolves once the inbox stores a message for `receive` of this peer with a cursor above `after`, or after `waitMs`. */
 function waitForStored(inbox: InboxStore, peer: string, after: number, waitMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, waitMs);
     function onStored(message: StoredMessage): void {
-      if (message.peerId === peer && message.cursor > after) done();
+      if (message.peerId === peer && message.cursor > after && channelOf(message.type) === 'messages') done();
     }
     function done(): void {
       clearTimeout(timer);

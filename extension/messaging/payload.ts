@@ -1,21 +1,31 @@
 import { isUtf8 } from 'node:buffer';
 import { P2pError } from '../common/errors';
-import { firstJsonProblem } from '../common/json-value';
+import { firstJsonProblem, MAX_JSON_DEPTH } from '../common/json-value';
+import {
+  type A2aRequestPayload,
+  type A2aResponsePayload,
+  BindingPayloadError,
+  decodeRequestPayload,
+  decodeResponsePayload,
+  encodeRequestPayload,
+  encodeResponsePayload,
+} from '../wire/a2a-payload';
 import type { MessageType } from '../wire/message-leaf';
 
 /**
  * Message content as it travels: text as its UTF-8 bytes, json as the UTF-8
  * of its JSON text. The receiver hands back exactly what was sent: the same
- * string, or the same JSON value.
+ * string, or the same JSON value. The two A2A types carry their payloads
+ * (wire/a2a-payload.ts): the content is the decoded payload.
  *
  * json content nests at most MAX_JSON_DEPTH arrays and objects and holds no
  * unpaired surrogate, on both sides: a receiver must be able to hand it to
- * its plugin, and Nexus's JSON parser stops at 128 levels (with a few taken
- * by the reply around the content) and refuses an escaped lone surrogate.
+ * its plugin, and Nexus's JSON parser refuses an escaped lone surrogate.
  */
-export const MAX_JSON_DEPTH = 100;
+export { MAX_JSON_DEPTH };
 
 export function encodeContent(type: MessageType, content: unknown, maxBytes: number): Uint8Array {
+  if (type === 'a2a_request' || type === 'a2a_response') return checkSize(encodeA2a(type, content), maxBytes);
   let text: string;
   if (type === 'text') {
     if (typeof content !== 'string') throw new P2pError('INVALID_INPUT', 'content of a text message must be a string');
@@ -26,17 +36,26 @@ export function encodeContent(type: MessageType, content: unknown, maxBytes: num
   }
   // A lone surrogate has no UTF-8 form: it would arrive as U+FFFD, not as sent.
   if (!text.isWellFormed()) throw new P2pError('INVALID_INPUT', 'content contains an unpaired UTF-16 surrogate, which cannot be sent as UTF-8');
-  const bytes = Buffer.from(text, 'utf8');
+  return checkSize(Buffer.from(text, 'utf8'), maxBytes);
+}
+
+function checkSize(bytes: Uint8Array, maxBytes: number): Uint8Array {
   if (bytes.length > maxBytes) {
     throw new P2pError('INVALID_INPUT', `content is ${bytes.length} bytes once encoded; the limit is ${maxBytes} bytes (send it in parts)`);
   }
   return bytes;
 }
 
+/** The A2A payloads are built by the A2A service, never by a plugin: their content is already the checked payload. */
+function encodeA2a(type: 'a2a_request' | 'a2a_response', content: unknown): Uint8Array {
+  return type === 'a2a_request' ? encodeRequestPayload(content as A2aRequestPayload) : encodeResponsePayload(content as A2aResponsePayload);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The content a plugin receives; null when the bytes are not a valid payload of that type. */
 export function decodeContent(type: MessageType, payload: Uint8Array): { value: unknown } | null {
+  if (type === 'a2a_request' || type === 'a2a_response') return decodeA2a(type, payload);
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -60,6 +79,15 @@ export function decodeContent(type: MessageType, payload: Uint8Array): { value: 
  */
 export function isValidContent(type: MessageType, payload: Uint8Array): boolean {
   return type === 'text' ? isUtf8(payload) : decodeContent(type, payload) !== null;
+}
+
+function decodeA2a(type: 'a2a_request' | 'a2a_response', payload: Uint8Array): { value: unknown } | null {
+  try {
+    return { value: type === 'a2a_request' ? decodeRequestPayload(payload) : decodeResponsePayload(payload) };
+  } catch (error) {
+    if (error instanceof BindingPayloadError) return null;
+    throw error;
+  }
 }
 
 function refuseUnpassableJson(content: unknown): void {

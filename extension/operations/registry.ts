@@ -2,7 +2,7 @@ import { P2pError } from '../common/errors';
 import type { OperationOutcome } from '../host/protocol';
 import type { OperationDefinition } from '../common/manifest';
 import type { NodeContext, OperationHandler } from './context';
-import { a2aCard, a2aSetCard } from './a2a';
+import { a2aCard, a2aRespond, a2aSend, a2aServe, a2aSetCard, a2aTask } from './a2a';
 import { discover } from './discovery';
 import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
@@ -28,6 +28,10 @@ const HANDLERS: Record<string, OperationHandler> = {
   discover,
   a2a_set_card: a2aSetCard,
   a2a_card: a2aCard,
+  a2a_send: a2aSend,
+  a2a_task: a2aTask,
+  a2a_serve: a2aServe,
+  a2a_respond: a2aRespond,
 };
 
 /**

@@ -5,7 +5,7 @@ import { hexOf } from '../common/hex';
 import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-id';
 import { FifoMap } from './fifo-map';
 import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from './journal';
-import { checkMessageFields, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
+import { checkMessageFields, codeOf, type MessageType, messageFieldsBytes, readMessageFields, writeMessageFields } from './record-fields';
 import { RecentRecords } from './recent-records';
 import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type RewriteEntry } from './record-log';
 
@@ -40,14 +40,20 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  *
  *   STORED      5 u8 | cursor f64 | Fields | digest 16 | sent at f64 | received at f64
  *                 | proof length u32 | proof | content length u32 | content
- *   ACKED       2 u8 | peer key 32 | through cursor f64
+ *   ACKED       2 u8 | peer key 32 | through cursor f64                   (channel messages)
+ *   ACKED_CHANNEL 6 u8 | peer key 32 | channel u8 (1 a2a) | through cursor f64
  *   SEEN        3 u8 | message id 16 | peer key 32 | digest 16 | stored at f64
  *   HIGH_WATER  4 u8 | cursor f64
  *
  * Kind 1, the STORED record of protocol 1 (a nonce, no proof), is not read.
  *
- * STORED adds a message and its seen entry; ACKED removes the peer's
- * messages up to a cursor; SEEN is the seen entry of an acked message and
+ * Messages are read and acked per channel (InboxChannel): `receive` reads
+ * text and json messages, the A2A service its two types, and neither acks
+ * the other's. The seen entries stay per peer, across channels, since a
+ * message id names one message of its sender whatever its type.
+ *
+ * STORED adds a message and its seen entry; ACKED and ACKED_CHANNEL remove
+ * the peer's messages of one channel up to a cursor; SEEN is the seen entry of an acked message and
  * HIGH_WATER the highest cursor handed out, both written by compaction,
  * which keeps the next cursor above every earlier one.
  */
@@ -150,6 +156,13 @@ export const DIGEST_BYTES = 16;
 /** Room for a proof of protocol 2 (396 bytes at most) and what a later one may add. */
 export const MAX_PROOF_BYTES = 1024;
 
+/** Who reads a message: `receive` (text, json), or the A2A service (a2a_request, a2a_response). */
+export type InboxChannel = 'messages' | 'a2a';
+
+export function channelOf(type: MessageType): InboxChannel {
+  return type === 'a2a_request' || type === 'a2a_response' ? 'a2a' : 'messages';
+}
+
 /** What the inbox knows of a message id from a peer, given the message's digest. */
 export type Recognition = 'new' | 'duplicate' | 'id_reused';
 
@@ -161,6 +174,7 @@ interface InboxEvents {
 /** What memory keeps of an unacked message: its content stays in the file, at `place`. */
 interface UnackedMessage {
   readonly cursor: number;
+  readonly channel: InboxChannel;
   readonly messageId: string;
   /** Content bytes. */
   readonly size: number;
@@ -195,7 +209,7 @@ interface SeenEntry {
 
 type InboxRecord =
   | { kind: 'stored'; message: StoredMessage }
-  | { kind: 'acked'; peerId: string; through: number }
+  | { kind: 'acked'; peerId: string; channel: InboxChannel; through: number }
   | { kind: 'seen'; peerId: string; messageId: string; entry: SeenEntry }
   | { kind: 'high-water'; cursor: number };
 
@@ -203,8 +217,12 @@ const STORED = 5;
 const ACKED = 2;
 const SEEN = 3;
 const HIGH_WATER = 4;
+const ACKED_CHANNEL = 6;
+/** Codes of the channels in ACKED_CHANNEL; `messages` is written as ACKED, as before channels. */
+const CHANNEL_CODES: readonly InboxChannel[] = ['messages', 'a2a'];
 
 const ACKED_BYTES = 1 + 32 + 8;
+const ACKED_CHANNEL_BYTES = 1 + 32 + 1 + 8;
 const SEEN_BYTES = 1 + 16 + 32 + DIGEST_BYTES + 8;
 const HIGH_WATER_BYTES = 1 + 8;
 
@@ -304,10 +322,11 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     }
   }
 
-  /** Whether this peer has a message with a cursor above `after`: what `read` would return something for. */
-  hasMessagesAfter(peerId: string, after: number): boolean {
+  /** Whether this peer has a message of the channel with a cursor above `after`: what `read` would return something for. */
+  hasMessagesAfter(peerId: string, after: number, channel: InboxChannel = 'messages'): boolean {
     const messages = this.peers.get(peerId)?.messages ?? [];
-    return firstAfter(messages, after) < messages.length;
+    for (let index = firstAfter(messages, after); index < messages.length; index += 1) if (messages[index]?.channel === channel) return true;
+    return false;
   }
 
   /**
@@ -319,8 +338,8 @@ export class InboxStore extends EventEmitter<InboxEvents> {
    * the first, the read fails naming it, and is counted (unreadableCount).
    * It stays in the inbox, as does everything else, until it is acked.
    */
-  async read(peerId: string, after: number, limit: number): Promise<StoredMessage[]> {
-    const wanted = this.selectAfter(peerId, after, limit);
+  async read(peerId: string, after: number, limit: number, channel: InboxChannel = 'messages'): Promise<StoredMessage[]> {
+    const wanted = this.selectAfter(peerId, after, limit, channel);
     if (wanted.length === 0) return [];
     // Taken now: a message stored while the file is read may push them out.
     const kept = wanted.map((message) => this.recent.get(message));
@@ -340,8 +359,8 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     return messages;
   }
 
-  /** Removes this peer's messages up to and including `through`, on disk before it resolves; returns how many. */
-  async ack(peerId: string, through: number): Promise<number> {
+  /** Removes this peer's messages of the channel up to and including `through`, on disk before it resolves; returns how many. */
+  async ack(peerId: string, through: number, channel: InboxChannel = 'messages'): Promise<number> {
     if (!Number.isSafeInteger(through) || through < 0) {
       throw new P2pError('INVALID_INPUT', `an ack names a cursor, a whole number >= 0, got ${through}`);
     }
@@ -349,12 +368,12 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     let last: number | undefined;
     for (const message of this.peers.get(peerId)?.messages ?? []) {
       if (message.cursor > through) break;
-      last = message.cursor;
+      if (message.channel === channel) last = message.cursor;
     }
     if (last === undefined) return 0;
     const acked = last;
     await this.compactIfDue();
-    return this.journal.commit(encodeAcked(peerId, acked), () => this.applyAcked(peerId, acked));
+    return this.journal.commit(encodeAcked(peerId, channel, acked), () => this.applyAcked(peerId, channel, acked));
   }
 
   /** Reads that failed since open because a message could not be read back from the file. */
@@ -420,12 +439,13 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   }
 
   /** The unacked messages of this peer a `read` after `after` returns, within its limits. */
-  private selectAfter(peerId: string, after: number, limit: number): UnackedMessage[] {
+  private selectAfter(peerId: string, after: number, limit: number, channel: InboxChannel): UnackedMessage[] {
     const messages = this.peers.get(peerId)?.messages ?? [];
     const selected: UnackedMessage[] = [];
     let bytes = 0;
     for (let index = firstAfter(messages, after); index < messages.length && selected.length < limit; index += 1) {
       const message = messages[index] as UnackedMessage;
+      if (message.channel !== channel) continue;
       bytes += message.size;
       if (selected.length > 0 && bytes > this.limits.maxReadBytes) break;
       selected.push(message);
@@ -543,7 +563,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
         this.applyStored(record.message, place);
         break;
       case 'acked':
-        this.applyAcked(record.peerId, record.through);
+        this.applyAcked(record.peerId, record.channel, record.through);
         break;
       case 'seen': {
         const peer = this.stateOf(record.peerId);
@@ -563,7 +583,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     // A message id comes back only after it was forgotten; in a replay its old entry is still here.
     this.forget(peer, message.messageId);
     const digest = hexOf(message.digest);
-    const unacked: UnackedMessage = { cursor: message.cursor, messageId: message.messageId, size: message.content.length, place, digest };
+    const unacked: UnackedMessage = { cursor: message.cursor, channel: channelOf(message.type), messageId: message.messageId, size: message.content.length, place, digest };
     peer.messages.push(unacked);
     peer.unacked.set(message.messageId, unacked);
     peer.bytes += unacked.size;
@@ -573,15 +593,13 @@ export class InboxStore extends EventEmitter<InboxEvents> {
     return unacked;
   }
 
-  private applyAcked(peerId: string, through: number): number {
+  private applyAcked(peerId: string, channel: InboxChannel, through: number): number {
     const peer = this.peers.get(peerId);
     if (peer === undefined) return 0;
-    let count = 0;
-    for (const message of peer.messages) {
-      if (message.cursor > through) break;
-      count += 1;
-    }
-    for (const message of peer.messages.splice(0, count)) {
+    const acked = peer.messages.filter((message) => message.cursor <= through && message.channel === channel);
+    if (acked.length === 0) return 0;
+    peer.messages = peer.messages.filter((message) => message.cursor > through || message.channel !== channel);
+    for (const message of acked) {
       peer.bytes -= message.size;
       peer.unacked.delete(message.messageId);
       this.recent.delete(message);
@@ -590,7 +608,7 @@ export class InboxStore extends EventEmitter<InboxEvents> {
       if (peer.seen.has(message.messageId)) this.liveBytes += RECORD_HEADER_BYTES + SEEN_BYTES;
     }
     this.dropIfEmpty(peerId, peer);
-    return count;
+    return acked.length;
   }
 
   private remember(peer: PeerState, messageId: string, entry: SeenEntry): void {
@@ -718,8 +736,9 @@ function encodeStored(message: StoredMessage): Uint8Array {
     .finish();
 }
 
-function encodeAcked(peerId: string, through: number): Uint8Array {
-  return new RecordWriter(ACKED_BYTES).u8(ACKED).bytes(cachedPublicKeyFromPeerId(peerId)).uint(through).finish();
+function encodeAcked(peerId: string, channel: InboxChannel, through: number): Uint8Array {
+  if (channel === 'messages') return new RecordWriter(ACKED_BYTES).u8(ACKED).bytes(cachedPublicKeyFromPeerId(peerId)).uint(through).finish();
+  return new RecordWriter(ACKED_CHANNEL_BYTES).u8(ACKED_CHANNEL).bytes(cachedPublicKeyFromPeerId(peerId)).u8(CHANNEL_CODES.indexOf(channel)).uint(through).finish();
 }
 
 function encodeSeen(peerId: string, messageId: string, entry: SeenEntry): Uint8Array {
@@ -750,7 +769,11 @@ function decodeRecord(body: Uint8Array): InboxRecord {
     const content = reader.window(reader.u32());
     record = { kind: 'stored', message: { cursor, ...fields, content, digest, proof, sentAt, receivedAt } };
   } else if (kind === ACKED) {
-    record = { kind: 'acked', peerId: peerIdFromPublicKey(reader.bytes(32)), through: reader.uint() };
+    record = { kind: 'acked', peerId: peerIdFromPublicKey(reader.bytes(32)), channel: 'messages', through: reader.uint() };
+  } else if (kind === ACKED_CHANNEL) {
+    const peerId = peerIdFromPublicKey(reader.bytes(32));
+    const channel = codeOf(CHANNEL_CODES, reader.u8(), 'inbox channel');
+    record = { kind: 'acked', peerId, channel, through: reader.uint() };
   } else if (kind === SEEN) {
     const messageId = hexOf(reader.bytes(16));
     const peerId = peerIdFromPublicKey(reader.bytes(32));

@@ -4,13 +4,15 @@ import { cachedPublicKeyFromPeerId, peerIdFromPublicKey } from '../common/peer-i
 import type { RecordReader, RecordWriter } from './record-log';
 import { quoteUntrusted } from '../common/quote-text';
 
-export type MessageType = 'text' | 'json';
+export type { MessageType } from '../wire/message-leaf';
+import type { MessageType } from '../wire/message-leaf';
 
 /**
  * The fields both stores record for every message, laid out alike in
  * inbox.log and outbox.log:
  *
- *   Fields = message id 16 | peer key 32 (the key the peer id spells) | type u8 (0 text, 1 json)
+ *   Fields = message id 16 | peer key 32 (the key the peer id spells)
+ *            | type u8 (0 text, 1 json, 2 a2a_request, 3 a2a_response)
  *            | correlation id length u8 (0: none) | correlation id ASCII
  */
 export interface MessageFields {
@@ -24,7 +26,7 @@ export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json'];
+const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json', 'a2a_request', 'a2a_response'];
 
 /** Operations check their input earlier; this guards the file, which must only hold what it can read back. */
 export function checkMessageFields(fields: MessageFields): void {
@@ -33,7 +35,7 @@ export function checkMessageFields(fields: MessageFields): void {
   }
   cachedPublicKeyFromPeerId(fields.peerId);
   if (!MESSAGE_TYPES.includes(fields.type)) {
-    throw new P2pError('INVALID_INPUT', `a message type is "text" or "json", got ${quoteUntrusted(fields.type)}`);
+    throw new P2pError('INVALID_INPUT', `a message type is one of ${MESSAGE_TYPES.join(', ')}, got ${quoteUntrusted(fields.type)}`);
   }
   if (fields.correlationId !== null && !CORRELATION_ID_PATTERN.test(fields.correlationId)) {
     throw new P2pError(

@@ -2,7 +2,7 @@
  * One message as it travels inside a signed batch (signed-batch.ts): the
  * leaf of the batch's Merkle tree. Layout, integers big-endian:
  *
- *   message_id [16] | created_at u64 (ms since the epoch) | type u8 (1 text, 2 json) |
+ *   message_id [16] | created_at u64 (ms since the epoch) | type u8 (1 text, 2 json, 3 a2a_request, 4 a2a_response) |
  *   correlation_len u8 | correlation_id [correlation_len] | payload [rest of the leaf]
  *
  * Sender, recipient and freshness are the batch's, signed once for all its
@@ -21,8 +21,10 @@ const CREATED_AT = MESSAGE_ID_BYTES;
 const TYPE_AT = CREATED_AT + 8;
 const CORRELATION_LENGTH_AT = TYPE_AT + 1;
 
-export type MessageType = 'text' | 'json';
-const TYPE_CODES: Record<MessageType, number> = { text: 1, json: 2 };
+/** `a2a_request` and `a2a_response` carry the A2A binding (wire/a2a-payload.ts); only a node whose hello lists A2A_BINDING_CAPABILITY takes them. */
+export type MessageType = 'text' | 'json' | 'a2a_request' | 'a2a_response';
+const TYPE_CODES: Record<MessageType, number> = { text: 1, json: 2, a2a_request: 3, a2a_response: 4 };
+const TYPES_BY_CODE = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code, type as MessageType]));
 
 export interface MessageLeaf {
   messageId: Uint8Array;
@@ -76,8 +78,8 @@ export function decodeLeaf(bytes: Uint8Array, maxPayloadBytes: number): MessageL
   const createdAt = Number(data.readBigUInt64BE(CREATED_AT));
   if (createdAt > MAX_CREATED_AT) throw new LeafFormatError('time_out_of_range', `created_at ${createdAt} is past the latest date this node can hold (${MAX_CREATED_AT} ms)`);
   const typeCode = data[TYPE_AT];
-  const type = typeCode === 1 ? 'text' : typeCode === 2 ? 'json' : null;
-  if (type === null) throw new LeafFormatError('unknown_type', `message type ${String(typeCode)} is neither 1 (text) nor 2 (json)`);
+  const type = TYPES_BY_CODE.get(typeCode as number);
+  if (type === undefined) throw new LeafFormatError('unknown_type', `message type ${String(typeCode)} is none of 1 (text), 2 (json), 3 (a2a_request) and 4 (a2a_response)`);
   const correlationLength = data[CORRELATION_LENGTH_AT] as number;
   const payloadAt = LEAF_FIXED_BYTES + correlationLength;
   if (payloadAt > data.length) throw new LeafFormatError('correlation_truncated', `a correlation id of ${correlationLength} bytes runs past the end of the leaf`);

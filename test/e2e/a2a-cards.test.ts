@@ -56,7 +56,7 @@ t.test('a card set on one node: shown with its pairing request, in peers once pa
   t.same(await peerCard(bob, aId), card, 'once paired, peers shows the card');
   await t.resolves(verifiedBySdk((await peerCard(bob, aId)) as SignedAgentCard, aId), 'and the A2A SDK verifies it');
   t.equal(await peerCard(alice, bId), null, 'bob has set no card');
-  t.match(((await bob.call('peers'))['peers'] as { capabilities: { capabilities: string[] } }[])[0]?.capabilities.capabilities, ['text', 'json', 'a2a']);
+  t.match(((await bob.call('peers'))['peers'] as { capabilities: { capabilities: string[] } }[])[0]?.capabilities.capabilities, ['text', 'json', 'a2a', 'a2a-binding-v1']);
 
   const changed = await alice.call('a2a_set_card', { card: { ...sdkStyleCard(), description: 'Plans trips by boat too.' } });
   t.equal(changed['sent_to'], 1, 'sent to the connected peer at once');

@@ -2,8 +2,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a2a/agent-card';
+import {
+  BindingPayloadError,
+  decodeRequestPayload,
+  decodeResponsePayload,
+  encodeRequestPayload,
+  encodeResponsePayload,
+} from '../../extension/wire/a2a-payload';
 import { CARDS_FILE_NAME, CardStore } from '../../extension/a2a/card-store';
+import { EXCHANGES_FILE_NAME, ExchangeStore } from '../../extension/a2a/exchange-store';
 import { decodeCard, encodeCard, signCard } from '../../extension/a2a/signed-card';
 import { decodeTxt, encodeTxt } from '../../extension/discovery/txt-record';
 import { P2pError } from '../../extension/common/errors';
@@ -96,6 +105,40 @@ function fileTarget(name: string, fileName: string, seeds: Uint8Array[], open: (
   };
 }
 
+/** A log whose records pass their checksums, so that mutation reaches the record decoder. */
+function checkedLog(records: string[]): Uint8Array {
+  const parts = [Buffer.from('P2PLOG2\n', 'latin1')];
+  for (const record of records) {
+    const body = Buffer.from(record, 'utf8');
+    const header = Buffer.alloc(12);
+    header.writeUInt32BE(body.length, 0);
+    header.writeUInt32BE(crc32(header.subarray(0, 4)), 4);
+    header.writeUInt32BE(crc32(body), 8);
+    parts.push(header, body);
+  }
+  return Buffer.concat(parts);
+}
+
+/** One exchange of each direction, with an answer of each kind, a claim and a failure. */
+function exchangeRecords(): string[] {
+  const peer = peerIdFromPublicKey(bob.publicKey);
+  const request = { method: 'SendMessage', params: { message: { messageId: 'm-1', parts: [{ text: 'hi' }] } }, service: {}, expiresAt: 1_900_000_000_000 };
+  const [calling, serving] = ['0'.repeat(31) + '1', '0'.repeat(31) + '2'];
+  const answers = [
+    { kind: 'event', event: { task: { id: 't', status: { state: 'TASK_STATE_WORKING' } } } },
+    { kind: 'error', error: { code: -32001, message: 'no such task' } },
+  ];
+  return [
+    { k: 'open', dir: 'calling', peer, id: calling, at: 1, cursor: 1, request, digest: 'd' },
+    { k: 'open', dir: 'serving', peer, id: serving, at: 2, cursor: 2, request, digest: 'd' },
+    ...answers.map((answer, seq) => ({ k: 'answer', dir: 'calling', peer, id: calling, seq, answer, at: 3 })),
+    { k: 'answer', dir: 'serving', peer, id: serving, seq: 0, answer: { kind: 'result', result: { task: { id: 't' } } }, at: 4 },
+    { k: 'claim', peer, id: serving },
+    { k: 'fail', peer, id: calling, reason: 'revoked' },
+    { k: 'forget', dir: 'serving', peer, id: serving },
+  ].map((record) => JSON.stringify(record));
+}
+
 function logSeed(records: string[]): Uint8Array {
   const parts = [Buffer.from('P2PLOG2\n', 'latin1')];
   for (const body of records) {
@@ -181,7 +224,9 @@ export function fuzzTargets(): FuzzTarget[] {
     fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
     fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
     fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
+    fileTarget('a2a exchange log', EXCHANGES_FILE_NAME, [checkedLog(exchangeRecords())], (dir) => ExchangeStore.open(dir)),
     ...agentCardTargets(),
+    ...bindingPayloadTargets(),
   ];
 }
 
@@ -207,6 +252,36 @@ function agentCardTargets(): FuzzTarget[] {
         }),
     },
     fileTarget('a2a_cards.json', CARDS_FILE_NAME, [Buffer.from(JSON.stringify(file))], (dir) => void CardStore.open(dir, DEFAULT_AGENT_CARD_LIMITS)),
+  ];
+}
+
+/**
+ * The payloads of the A2A binding's two message types. Any JSON spelling
+ * decodes, so a payload that passes must keep its meaning through a fresh
+ * encoding: decode(encode(decoded)) is what was decoded.
+ */
+function bindingPayloadTargets(): FuzzTarget[] {
+  const request = encodeRequestPayload({
+    method: 'SendMessage',
+    params: { message: { messageId: 'm-1', contextId: 'c-1', role: 'ROLE_USER', parts: [{ text: 'hello' }] } },
+    service: { 'a2a-extensions': 'https://example.org/ext' },
+    expiresAt: 1_900_000_000_000,
+  });
+  const task = { id: 't-1', contextId: 'c-1', status: { state: 'TASK_STATE_WORKING' } };
+  const responses = [
+    encodeResponsePayload({ seq: 0, kind: 'event', event: { task } }),
+    encodeResponsePayload({ seq: 1, kind: 'result', result: { task } }),
+    encodeResponsePayload({ seq: 2, kind: 'error', error: { code: -32001, message: 'not found', data: [] } }),
+    encodeResponsePayload({ seq: 3, kind: 'end' }),
+  ];
+  const stable = <T>(decode: (bytes: Uint8Array) => T, encode: (value: T) => Uint8Array) => (input: Uint8Array) =>
+    refusesOnly(() => {
+      const decoded = decode(input);
+      if (JSON.stringify(decode(encode(decoded))) !== JSON.stringify(decoded)) throw new Finding('a payload changed meaning when encoded again');
+    }, BindingPayloadError);
+  return [
+    { name: 'a2a_request payload', seeds: [request], run: stable(decodeRequestPayload, encodeRequestPayload) },
+    { name: 'a2a_response payload', seeds: responses, run: stable(decodeResponsePayload, encodeResponsePayload) },
   ];
 }
 

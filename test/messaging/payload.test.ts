@@ -55,3 +55,16 @@ t.test('isValidContent takes exactly what decodeContent takes', async (t) => {
     for (const sample of samples) t.equal(isValidContent(type, sample), decodeContent(type, sample) !== null, `${type} ${Buffer.from(sample).toString('hex')}`);
   }
 });
+
+t.test('the A2A types carry their payloads: encoded from the payload, decoded back to it, refused when not one', async (t) => {
+  const request = { method: 'GetTask', params: { id: 't-1' }, service: {}, expiresAt: 5 };
+  const bytes = encodeContent('a2a_request', request, 1 << 20);
+  t.same(decodeContent('a2a_request', bytes), { value: request });
+  t.equal(isValidContent('a2a_request', bytes), true);
+  t.equal(isValidContent('a2a_response', bytes), false, 'a request is no response');
+  const end = encodeContent('a2a_response', { seq: 2, kind: 'end' }, 1 << 20);
+  t.same(decodeContent('a2a_response', end), { value: { seq: 2, kind: 'end' } });
+  t.equal(decodeContent('a2a_request', Buffer.from('{"a":1}')), null);
+  t.throws(() => encodeContent('a2a_request', { ...request, params: {} }, 1 << 20), { name: 'P2pError' }, 'a request the peer would refuse');
+  t.throws(() => encodeContent('a2a_request', request, bytes.length - 1), /the limit is/, 'the payload limit holds for them too');
+});

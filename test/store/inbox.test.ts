@@ -140,6 +140,33 @@ t.test('messages are stored with cursors, listed per peer, acked, and all of it 
   await t.rejects(store.ack(alice, 1.5), { name: 'P2pError', errorName: 'INVALID_INPUT' });
 });
 
+t.test('channels: receive and the A2A service each read and ack their own messages, also after reopening', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const alice = newPeer();
+  await handle.store.add(received(alice, 'plain 1'));
+  await handle.store.add(received(alice, '{"v":1}', { type: 'a2a_request' }));
+  await handle.store.add(received(alice, '{"n":2}', { type: 'json' }));
+  await handle.store.add(received(alice, '{"v":1,"seq":0}', { type: 'a2a_response' }));
+  t.same((await handle.store.read(alice, 0, 10)).map((m) => [m.cursor, m.type]), [[1, 'text'], [3, 'json']], 'receive sees text and json only');
+  t.same((await handle.store.read(alice, 0, 10, 'a2a')).map((m) => [m.cursor, m.type]), [[2, 'a2a_request'], [4, 'a2a_response']]);
+  t.same((await handle.store.read(alice, 0, 1, 'a2a')).map((m) => m.cursor), [2], 'limit counts the channel’s messages');
+  t.ok(handle.store.hasMessagesAfter(alice, 3, 'a2a'));
+  t.notOk(handle.store.hasMessagesAfter(alice, 3), 'cursor 4 is not for receive');
+
+  t.equal(await handle.store.ack(alice, 4), 2, 'receive acks its two messages');
+  t.same((await handle.store.read(alice, 0, 10, 'a2a')).map((m) => m.cursor), [2, 4], 'the A2A messages stay');
+  let store = await handle.reopen();
+  t.same(await store.read(alice, 0, 10), [], 'the plain ack (kind 2) survives reopening');
+  t.same((await store.read(alice, 0, 10, 'a2a')).map((m) => m.cursor), [2, 4]);
+  t.equal(await store.ack(alice, 2, 'a2a'), 1);
+  await store.add(received(alice, 'plain 5'));
+  store = await handle.reopen();
+  t.same((await store.read(alice, 0, 10, 'a2a')).map((m) => m.cursor), [4], 'the channel ack (kind 6) survives reopening');
+  t.same(texts(await store.read(alice, 0, 10)), ['plain 5'], 'and did not ack a later plain message');
+  t.equal(await store.ack(alice, 4, 'a2a'), 1);
+  t.same(store.depth(alice), { messages: 1, bytes: 7 });
+});
+
 t.test('content, digest, proof and times come back byte-exact, valid UTF-8 or not', async (t) => {
   const handle = openInbox(t, tempDir(t));
   const peer = newPeer();

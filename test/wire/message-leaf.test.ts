@@ -7,7 +7,7 @@ const MAX = 4096;
 const leafArbitrary = fc.record({
   messageId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   createdAt: fc.integer({ min: 0, max: 2 ** 48 }),
-  type: fc.constantFrom<'text' | 'json'>('text', 'json'),
+  type: fc.constantFrom<MessageLeaf['type']>('text', 'json', 'a2a_request', 'a2a_response'),
   correlationId: fc.option(fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/), { nil: null }),
   payload: fc.uint8Array({ maxLength: 512 }),
 });
@@ -56,7 +56,8 @@ t.test('each field is refused for what is wrong with it', async (t) => {
   t.ok(Number.isNaN(new Date(MAX_CREATED_AT + 1).getTime()), 'one ms later is no date');
   t.equal(refusal(createdAt(MAX_CREATED_AT + 1)), 'time_out_of_range', 'below 2^53, but no date: the receiver could not store it');
   t.throws(() => encodeLeaf({ ...sample(3), createdAt: MAX_CREATED_AT + 1 }), RangeError);
-  for (const code of [0, 3, 255]) t.equal(refusal(changed(24, code)), 'unknown_type', `type ${code}`);
+  for (const code of [0, 5, 255]) t.equal(refusal(changed(24, code)), 'unknown_type', `type ${code}`);
+  t.same([1, 2, 3, 4].map((code) => decodeLeaf(changed(24, code), MAX).type), ['text', 'json', 'a2a_request', 'a2a_response'], 'the four type codes');
   t.equal(refusal(changed(25, 200)), 'correlation_truncated');
   t.equal(refusal(changed(26, 0x20)), 'bad_correlation_id', 'a space');
   t.equal(refusal(changed(26, 0xe9)), 'bad_correlation_id', 'not ASCII');

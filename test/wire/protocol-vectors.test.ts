@@ -21,6 +21,7 @@ import { decodeLeaf, encodeLeaf } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } from '../../extension/wire/message-proof';
 import { openReceipt, signReceipt } from '../../extension/wire/receipt';
 import { batchSigningInput, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
+import { decodeRequestPayload, decodeResponsePayload } from '../../extension/wire/a2a-payload';
 import { identityFromSeed } from '../helpers/fixed-identity';
 import { referenceLeafHash, referencePath, referenceRoot, referenceVerify } from '../helpers/merkle-reference';
 
@@ -288,6 +289,40 @@ for (const v of batches) {
     }
   });
 }
+
+t.test('the published A2A batch: the project code reproduces it; noble reads the leaf types and verifies the signature as §16 says', async (t) => {
+  const v = vectors.a2a_batch as Omit<BatchVector, 'name' | 'proofs' | 'leaves'> & { leaves: (Omit<LeafVector, 'type'> & { type: 'a2a_request' | 'a2a_response' })[] };
+  const sender = identityFromSeed(bytes(vectors.initiator.identity_seed));
+  const recipient = identityFromSeed(bytes(vectors.responder.identity_seed));
+  const leaves = v.leaves.map((leaf) =>
+    encodeLeaf({ messageId: bytes(leaf.message_id), createdAt: leaf.created_at_ms, type: leaf.type, correlationId: leaf.correlation_id, payload: text(leaf.payload_utf8) }),
+  );
+  t.same(leaves.map(hex), v.leaves.map((leaf) => leaf.encoded));
+  t.equal(hex(signBatch(leaves, sender, recipient.publicKey, BATCH_TIME_MS)), v.encoded);
+  const [request, response] = v.leaves.map((leaf) => decodeLeaf(bytes(leaf.encoded), 1024));
+  t.same(decodeRequestPayload(request?.payload as Uint8Array), {
+    method: 'SendMessage',
+    params: { message: { messageId: 'msg-1', contextId: 'ctx-1', role: 'ROLE_USER', parts: [{ text: 'Which day suits you?' }] } },
+    service: {},
+    expiresAt: BATCH_TIME_MS + 86_400_000,
+  });
+  t.same(decodeResponsePayload(response?.payload as Uint8Array), { seq: 0, kind: 'result', result: { task: { id: 'task-1', contextId: 'ctx-1', status: { state: 'TASK_STATE_COMPLETED' } } } });
+  t.equal(response?.correlationId, v.leaves[0]?.message_id, 'the answer names its request by the request envelope’s id');
+
+  const encodedLeaves = v.leaves.map((leaf) => bytes(leaf.encoded));
+  t.same(encodedLeaves.map((leaf) => leaf[24]), [3, 4], 'type byte 3 a2a_request, 4 a2a_response');
+  t.same(encodedLeaves.map((leaf) => hex(referenceLeafHash(leaf))), v.leaf_hashes);
+  const root = referenceRoot(encodedLeaves);
+  t.equal(hex(root), v.root);
+  const time = new Uint8Array(8);
+  new DataView(time.buffer).setBigUint64(0, BigInt(BATCH_TIME_MS));
+  const senderPublic = ed25519.getPublicKey(bytes(vectors.initiator.identity_seed));
+  const recipientPublic = ed25519.getPublicKey(bytes(vectors.responder.identity_seed));
+  const signingInput = cat(text('P2P-COMM-BATCH2-ED25519-SHA256'), Uint8Array.of(0), senderPublic, recipientPublic, time, Uint8Array.of(0, encodedLeaves.length), root);
+  t.equal(hex(signingInput), v.signing_input);
+  t.ok(ed25519.verify(bytes(v.signature), signingInput, senderPublic), 'noble verifies the batch signature');
+  t.equal(hex(bytes(v.encoded).subarray(74, 138)), v.signature, 'the signature in the batch header');
+});
 
 t.test('the published receipt: the project code reproduces it, and noble reads it as documented', async (t) => {
   const v = vectors.receipt;
