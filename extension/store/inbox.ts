@@ -596,9 +596,14 @@ export class InboxStore extends EventEmitter<InboxEvents> {
   private applyAcked(peerId: string, channel: InboxChannel, through: number): number {
     const peer = this.peers.get(peerId);
     if (peer === undefined) return 0;
-    const acked = peer.messages.filter((message) => message.cursor <= through && message.channel === channel);
+    // Messages are in cursor order: those up to `through` lead the list.
+    let upTo = 0;
+    while (upTo < peer.messages.length && (peer.messages[upTo] as UnackedMessage).cursor <= through) upTo += 1;
+    const leading = peer.messages.slice(0, upTo);
+    // Usually all of one channel: cut from the front, as an ack did before channels, without walking the rest.
+    const acked = leading.every((message) => message.channel === channel) ? peer.messages.splice(0, upTo) : leading.filter((message) => message.channel === channel);
     if (acked.length === 0) return 0;
-    peer.messages = peer.messages.filter((message) => message.cursor > through || message.channel !== channel);
+    if (acked.length < upTo) peer.messages = [...leading.filter((message) => message.channel !== channel), ...peer.messages.slice(upTo)];
     for (const message of acked) {
       peer.bytes -= message.size;
       peer.unacked.delete(message.messageId);
