@@ -28,6 +28,8 @@ export interface A2aServingDeps {
   gate: { check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> };
   execute(operation: string, input: unknown): Promise<{ result?: unknown; error?: ExtensionRefusal }>;
   warn: Warn;
+  /** Told the declaring plugin's declaration, so its grants know it before it ever calls. */
+  onLoaded(declaration: PluginDeclaration): void;
 }
 
 export class A2aServing {
@@ -44,7 +46,7 @@ export class A2aServing {
     private readonly deps: A2aServingDeps,
     private readonly options: A2aServingOptions = {},
   ) {
-    this.watch = new DeclaredAgentWatch(deps.hostDir, deps.declared, deps.warn);
+    this.watch = new DeclaredAgentWatch(deps.hostDir, deps.declared, deps.warn, deps.onLoaded);
     this.cards = new CardRefresh({ gate: deps.gate, execute: deps.execute, warn: deps.warn, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
     this.forwarder = new A2aForwarder(
       {

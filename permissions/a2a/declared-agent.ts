@@ -40,6 +40,8 @@ export class DeclaredAgentWatch {
     /** Declarations the program holds (tests, the demo); a file of the same id wins. */
     private readonly declared: readonly PluginDeclaration[],
     private readonly warn: Warn,
+    /** Told the declaring plugin's declaration whenever it was read, as the Host API tells the grants of a plugin that calls. */
+    private readonly onLoaded: (declaration: PluginDeclaration) => void = () => undefined,
   ) {}
 
   current(): DeclaredAgent | undefined {
@@ -53,7 +55,10 @@ export class DeclaredAgentWatch {
     this.seen = versions;
     const files = loadPlugins(this.hostDir, this.warn);
     const fileIds = new Set(files.map((plugin) => plugin.id));
-    this.agent = declaredAgentOf([...files, ...this.declared.filter((plugin) => !fileIds.has(plugin.id))], this.warn);
+    const declarations = [...files, ...this.declared.filter((plugin) => !fileIds.has(plugin.id))];
+    this.agent = declaredAgentOf(declarations, this.warn);
+    const declaring = declarations.find((plugin) => plugin.id === this.agent?.plugin);
+    if (declaring !== undefined) this.onLoaded(declaring);
     return this.agent;
   }
 }

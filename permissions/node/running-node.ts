@@ -181,7 +181,14 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const endpoint = publishHostEndpoint(options.hostDir, apiUrl, sessions.linkKey);
   pump.start();
   serving = new A2aServing(
-    { hostDir: options.hostDir, declared: options.plugins, gate, execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)), warn: (line) => process.stderr.write(`${printable(line)}\n`) },
+    {
+      hostDir: options.hostDir,
+      declared: options.plugins,
+      gate,
+      execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)),
+      warn: (line) => process.stderr.write(`${printable(line)}\n`),
+      onLoaded: (plugin) => grants.register(plugin),
+    },
     options.a2a,
   );
   serving.start();
