@@ -21,6 +21,8 @@ export interface ServingTarget {
   token: string;
   /** The agent's JSON-RPC endpoint. */
   endpoint: string;
+  /** Its card says it streams: a blocking SendMessage is then forwarded as a stream. */
+  streams: boolean;
 }
 
 export interface ForwarderDeps {
@@ -227,7 +229,10 @@ export class A2aForwarder {
     const claimed = await this.deps.execute('a2a_respond', { peer, request_id: request.request_id, claim: true });
     if (claimed.error !== undefined) throw new Error(`a2a_respond refused the claim: ${claimed.error.message}`);
 
-    const response = await this.post(target, peer, request);
+    // A blocking SendMessage could hold the agent's answer for minutes; as a stream, the caller sees the task
+    // as it progresses and the host learns its id, and the last answer is the Task the blocking call returns.
+    const asStream = request.method === 'SendMessage' && target.streams && !returnsImmediately(request.params);
+    const response = await this.post(target, peer, request, asStream ? 'SendStreamingMessage' : request.method, request.params);
     if (response === undefined) {
       await fail('NO_A2A_AGENT');
       return;
@@ -237,35 +242,68 @@ export class A2aForwarder {
       await fail('TOO_LARGE');
       return;
     }
-    if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream') && response.body !== null) {
-      await this.relayStream(response.body, record, fail);
+    if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream') || response.body === null) {
+      await record(plainAnswer(response.status, await response.text()));
       return;
     }
-    await record(plainAnswer(response.status, await response.text()));
+    const first = await this.relayStream(response.body, record, fail);
+    if (first === undefined) return;
+    if (!asStream) {
+      await record({ end: true });
+      return;
+    }
+    await record(await this.blockingResult(target, peer, request, first));
   }
 
-  private async relayStream(body: ReadableStream<Uint8Array>, record: (answer: Answer) => Promise<void>, fail: (reason: A2aBindingError) => Promise<void>): Promise<void> {
+  /**
+   * What the blocking call would have returned, once the stream it became
+   * ended: the message, when the agent answered with one, else the task as
+   * it is now (GetTask, with the history length the caller asked for).
+   */
+  private async blockingResult(target: ServingTarget, peer: string, request: ServedRequest, first: Record<string, unknown>): Promise<Answer> {
+    if (first['message'] !== undefined) return { result: { message: first['message'] }, end: true };
+    const taskId = taskIdOf(first);
+    if (taskId === undefined) return { error: internalError('the agent streamed no task and no message'), end: true };
+    const historyLength = (request.params['configuration'] as { historyLength?: unknown } | undefined)?.historyLength;
+    const response = await this.post(target, peer, request, 'GetTask', { id: taskId, ...(historyLength === undefined ? {} : { historyLength }) });
+    if (response === undefined) return { error: bindingError('NO_A2A_AGENT', { request_id: request.request_id, peer }), end: true };
+    const answer = plainAnswer(response.status, await response.text());
+    return 'result' in answer ? { result: { task: answer.result }, end: true } : answer;
+  }
+
+  /**
+   * Records each event of a stream; the error that ends one ends the answers.
+   * Returns the first event when the stream ended without an error, so the
+   * caller can add the end; undefined when the answers are already ended.
+   */
+  private async relayStream(
+    body: ReadableStream<Uint8Array>,
+    record: (answer: Answer) => Promise<void>,
+    fail: (reason: A2aBindingError) => Promise<void>,
+  ): Promise<Record<string, unknown> | undefined> {
+    let first: Record<string, unknown> | undefined;
     try {
       for await (const item of sseEvents(body, this.maxEventChars)) {
         const parsed = parseJson(item.data) as { result?: unknown; error?: unknown } | undefined;
-        if (item.event === 'error' || parsed?.error !== undefined || parsed?.result === undefined) {
+        if (item.event === 'error' || parsed?.error !== undefined || !isRecord(parsed?.result)) {
           await record({ error: parsed?.error ?? internalError('the agent sent a stream event that is not a JSON-RPC answer'), end: true });
-          return;
+          return undefined;
         }
+        first ??= parsed.result;
         await record({ event: parsed.result });
       }
     } catch (error) {
       if (error instanceof SseEventTooLarge) {
         await fail('TOO_LARGE');
-        return;
+        return undefined;
       }
       throw error;
     }
-    await record({ end: true });
+    return first ?? {};
   }
 
   /** The POST, retried with backoff while the agent cannot be reached; undefined once `retryMs` has passed. */
-  private async post(target: ServingTarget, peer: string, request: ServedRequest): Promise<Response | undefined> {
+  private async post(target: ServingTarget, peer: string, request: ServedRequest, method: string, params: Record<string, unknown>): Promise<Response | undefined> {
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
       'A2A-Version': '1.0',
@@ -274,7 +312,7 @@ export class A2aForwarder {
       Authorization: `Bearer ${target.token}`,
     };
     if (request.a2a_extensions !== null) headers['A2A-Extensions'] = request.a2a_extensions;
-    const body = JSON.stringify({ jsonrpc: '2.0', id: request.request_id, method: request.method, params: request.params });
+    const body = JSON.stringify({ jsonrpc: '2.0', id: request.request_id, method, params });
     const giveUpAt = this.now() + this.retryMs;
     const backoff = new Backoff({
       baseMs: this.options.retryBaseMs ?? DEFAULT_FORWARD_RETRY_BASE_MS,
@@ -314,6 +352,25 @@ function plainAnswer(status: number, text: string): Answer {
   if (parsed?.error !== undefined) return { error: parsed.error, end: true };
   if (parsed?.result !== undefined) return { result: parsed.result, end: true };
   return { error: internalError(`the agent answered HTTP ${status} without a JSON-RPC answer`), end: true };
+}
+
+/** A2A's `returnImmediately`: the caller wants the task at once, not its end; nothing to convert. */
+function returnsImmediately(params: Record<string, unknown>): boolean {
+  return (params['configuration'] as { returnImmediately?: unknown } | undefined)?.returnImmediately === true;
+}
+
+/** The task a stream event is about: a `task`, or an update naming its `taskId`. */
+function taskIdOf(event: Record<string, unknown>): string | undefined {
+  const task = event['task'] as { id?: unknown } | undefined;
+  if (typeof task?.id === 'string') return task.id;
+  for (const update of [event['statusUpdate'], event['artifactUpdate']] as ({ taskId?: unknown } | undefined)[]) {
+    if (typeof update?.taskId === 'string') return update.taskId;
+  }
+  return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function internalError(message: string): { code: number; message: string } {

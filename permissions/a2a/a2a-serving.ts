@@ -54,7 +54,7 @@ export class A2aServing {
         execute: deps.execute,
         target: () => {
           const agent = this.agent;
-          return agent === undefined ? undefined : { plugin: agent.plugin, token: forwardToken(agent.secret), endpoint: this.cards.endpoint(agent) };
+          return agent === undefined ? undefined : { plugin: agent.plugin, token: forwardToken(agent.secret), endpoint: this.cards.endpoint(agent), streams: this.cards.streams(agent) };
         },
       },
       { warn: deps.warn, ...options },

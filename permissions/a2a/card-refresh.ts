@@ -34,7 +34,7 @@ interface AgentInterface {
 export class CardRefresh {
   private published: { plugin: string; url: string; digest: string } | undefined;
   /** The agent's JSON-RPC endpoint per its card, once read. */
-  private endpointOf: { url: string; endpoint: string } | undefined;
+  private endpointOf: { url: string; endpoint: string; streams: boolean } | undefined;
   private lastProblem: string | undefined;
 
   constructor(private readonly deps: CardRefreshDeps) {}
@@ -42,6 +42,11 @@ export class CardRefresh {
   /** Where to POST requests for `agent`: the card's first loopback JSONRPC interface, else the declared url. */
   endpoint(agent: DeclaredAgent): string {
     return this.endpointOf?.url === agent.url ? this.endpointOf.endpoint : agent.url;
+  }
+
+  /** Whether the agent's card, once read, says it streams. */
+  streams(agent: DeclaredAgent): boolean {
+    return this.endpointOf?.url === agent.url && this.endpointOf.streams;
   }
 
   /** Reads the card and publishes it if it changed; with no agent declared any more, withdraws the one published. */
@@ -61,7 +66,8 @@ export class CardRefresh {
       this.problem(`a2a: the agent card of plugin ${agent.plugin} could not be read from ${new URL(AGENT_CARD_PATH, agent.url).href}: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
-    this.endpointOf = { url: agent.url, endpoint: jsonRpcEndpoint(card) ?? agent.url };
+    const capabilities = card['capabilities'] as { streaming?: unknown } | undefined;
+    this.endpointOf = { url: agent.url, endpoint: jsonRpcEndpoint(card) ?? agent.url, streams: capabilities?.streaming === true };
     const digest = createHash('sha256').update(JSON.stringify(card)).digest('hex');
     const last = this.published;
     if (last !== undefined && last.plugin === agent.plugin && last.url === agent.url && last.digest === digest) return;

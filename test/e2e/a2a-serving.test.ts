@@ -88,8 +88,9 @@ t.test('a declared agent serves a paired peer through its host: card, INPUT_REQU
   t.notMatch(JSON.stringify(card), first.url, 'the local url stays at bob');
 
   const asked = await ask(alice.call, bId, 'SendMessage', message('m-1', 'plan our review', { contextId: 'ctx-review' }));
-  t.match(asked, [{ seq: 0, kind: 'result' }]);
-  const task = asked[0]?.body?.['task'] as Record<string, any>;
+  // Forwarded as a stream, since the agent streams: the caller sees the task's progress, then the Task a blocking call returns.
+  t.same(asked.map((answer) => answer.kind), ['event', 'event', 'event', 'result']);
+  const task = asked.at(-1)?.body?.['task'] as Record<string, any>;
   t.equal(task['status'].state, 'TASK_STATE_INPUT_REQUIRED');
   t.same(task['status'].message.parts, [{ text: 'Which day suits you?', mediaType: 'text/plain' }]);
   t.equal(task['contextId'], 'ctx-review');

@@ -44,7 +44,7 @@ function request(id: string, method = 'SendMessage', extra: Partial<ServedReques
 }
 
 /** A node's side of the forwarder: the requests it lists, and every call the forwarder made of it, in order. */
-function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: true }) {
+function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: true }, streams = false) {
   const calls: { operation: string; input: Record<string, unknown> }[] = [];
   const gated: unknown[][] = [];
   const ended = new Set<string>();
@@ -67,7 +67,7 @@ function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: t
         if (call.input['end'] === true) ended.add(call.input['request_id'] as string);
         return { result: { data: { outcome: 'recorded' } } };
       },
-      target: () => ({ plugin: 'agent', token: forwardToken(SECRET), endpoint }),
+      target: () => ({ plugin: 'agent', token: forwardToken(SECRET), endpoint, streams }),
     }),
   };
 }
@@ -171,6 +171,42 @@ t.test('a plain JSON-RPC error passes through; HTTP 413 is -32067; an answer tha
   t.match(last('g1'), { seq: 0, error: { code: -32001, message: 'Task not found' }, end: true });
   t.match(last('m1'), { seq: 0, error: { code: -32067, data: [{ reason: 'TOO_LARGE' }] }, end: true });
   t.match(last('l1'), { seq: 0, error: { code: -32603, message: 'the agent answered HTTP 401 without a JSON-RPC answer' }, end: true });
+});
+
+t.test('a blocking SendMessage to an agent that streams goes as a stream and ends with the Task GetTask gives, or the message', async (t) => {
+  const task = { id: 't-9', contextId: 'c', status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ artifactId: 'a' }], history: [{ messageId: 'm' }] };
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    const id = body['id'];
+    const params = body['params'] as Record<string, any>;
+    if (body['method'] === 'GetTask') return json(response, 200, { jsonrpc: '2.0', id, result: { ...task, history: task.history.slice(0, params['historyLength'] ?? 1) } });
+    if (body['method'] === 'SendMessage') return json(response, 200, { jsonrpc: '2.0', id, result: { message: { messageId: 'plain' } } });
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (params['message'].messageId === 'hello') response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { message: { messageId: 'hi back' } } })}\n\n`);
+    else {
+      response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { task: { id: 't-9', status: { state: 'TASK_STATE_SUBMITTED' } } } })}\n\n`);
+      response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { statusUpdate: { taskId: 't-9', status: { state: 'TASK_STATE_COMPLETED' } } } })}\n\n`);
+    }
+    response.end();
+  });
+  const blocking = (id: string, messageId: string, configuration?: Record<string, unknown>): ServedRequest => ({
+    ...request(id),
+    params: { message: { messageId, role: 'ROLE_USER', parts: [{ text: 'plan' }] }, ...(configuration === undefined ? {} : { configuration }) },
+  });
+  const node = fakeNode([blocking('b1', 'plan', { historyLength: 0 }), blocking('b2', 'hello'), blocking('b3', 'now', { returnImmediately: true })], { allowed: true }, true);
+  await forwardAll(node, agent.url);
+  const answersOf = (id: string) => node.responds().filter((answer) => answer['request_id'] === request(id).request_id && answer['claim'] === undefined);
+  t.same(
+    agent.received.map((entry) => entry.body['method']).sort(),
+    ['GetTask', 'SendMessage', 'SendStreamingMessage', 'SendStreamingMessage'],
+  );
+  t.same(agent.received.find((entry) => entry.body['method'] === 'GetTask')?.body['params'], { id: 't-9', historyLength: 0 }, 'the task the stream named, with the history length asked for');
+  t.match(answersOf('b1'), [
+    { seq: 0, event: { task: { id: 't-9' } } },
+    { seq: 1, event: { statusUpdate: { taskId: 't-9' } } },
+    { seq: 2, result: { task: { id: 't-9', status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ artifactId: 'a' }], history: [] } }, end: true },
+  ]);
+  t.match(answersOf('b2'), [{ seq: 0, event: { message: { messageId: 'hi back' } } }, { seq: 1, result: { message: { messageId: 'hi back' } }, end: true }]);
+  t.match(answersOf('b3'), [{ seq: 0, result: { message: { messageId: 'plain' } }, end: true }], 'returnImmediately is forwarded as it came');
 });
 
 t.test('an agent that cannot be reached is retried with backoff, then the request is answered -32063', async (t) => {
