@@ -40,7 +40,7 @@ async function host(t: Test, dir: string, scopeAnswer: 'allow' | 'deny' = 'allow
     JSON.stringify({
       rules: [
         { plugin: 'planner', operation: '*', prompt: 'permission', answer: 'approve' },
-        { plugin: 'planner', operation: 'receive', prompt: 'scope', answer: scopeAnswer },
+        { plugin: 'planner', operation: '*', prompt: 'scope', answer: scopeAnswer },
       ],
     }),
   );
@@ -54,9 +54,14 @@ async function host(t: Test, dir: string, scopeAnswer: 'allow' | 'deny' = 'allow
   return { node, hostDir, call };
 }
 
-function declarePlanner(hostDir: string, url: string): void {
+/** The planner's plugin file: declaring the agent's url (push), or with the operations a pulling plugin calls. */
+function declarePlanner(hostDir: string, url: string | null): void {
   mkdirSync(join(hostDir, 'plugins'), { recursive: true, mode: 0o700 });
-  writeFileSync(join(hostDir, 'plugins', 'planner.json'), JSON.stringify({ id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['receive', 'a2a_set_card'] }, a2a: { url } }), { mode: 0o600 });
+  const declaration =
+    url === null
+      ? { id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['peers', 'a2a_set_card', 'a2a_serve', 'a2a_respond'] } }
+      : { id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['receive', 'a2a_set_card'] }, a2a: { url } };
+  writeFileSync(join(hostDir, 'plugins', 'planner.json'), JSON.stringify(declaration), { mode: 0o600 });
 }
 
 async function ask(call: TestNode['call'], peer: string, method: string, params: Record<string, unknown>): Promise<Answer[]> {
@@ -130,4 +135,28 @@ t.test('a peer the owner keeps from the agent is answered -32066; a node not pai
   const stranger = await startNode(t);
   const notPaired = await stranger.attempt('a2a_send', { peer: bId, request: { method: 'SendMessage', params: message('m-1', 'hello') } });
   t.match(notPaired.error, { data: { error: 'not_found' } });
+});
+
+t.test('pull mode, as under Nexus: the example takes its requests with a2a_serve through the Host API', async (t) => {
+  const dir = tempDir(t);
+  const alice = await host(t, join(dir, 'alice'));
+  const bobDir = join(dir, 'bob');
+  declarePlanner(join(bobDir, 'host'), null);
+  const bob = await host(t, bobDir);
+  const { bId } = await pairNodes({ call: alice.call } as TestNode, { call: bob.call } as TestNode);
+  const child = spawn(process.execPath, [EXAMPLE, '--pull', '--tasks', join(dir, 'tasks')], {
+    env: { ...process.env, P2P_HOST: bob.node.apiUrl, PLUGIN_ID: 'planner', PLUGIN_SECRET: SECRET },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const card = await eventually(async () => ((await alice.call('peers'))['peers'] as { agent_card: Record<string, any> | null }[])[0]?.agent_card ?? false, 'the card the plugin set');
+  t.equal(card['name'], 'Meeting planner');
+
+  const asked = await ask(alice.call, bId, 'SendMessage', message('m-1', 'plan our review', { contextId: 'ctx-pull' }));
+  t.match(asked, [{ seq: 0, kind: 'result', body: { task: { contextId: 'ctx-pull', status: { state: 'TASK_STATE_INPUT_REQUIRED' } } } }], 'a pulling agent answers a blocking call with one result');
+  const taskId = (asked[0]?.body?.['task'] as { id: string }).id;
+  const replied = await ask(alice.call, bId, 'SendMessage', message('m-2', 'Monday', { contextId: 'ctx-pull', taskId }));
+  t.match(replied, [{ seq: 0, kind: 'result', body: { task: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ parts: [{ text: 'Meeting on Monday.' }] }] } } }]);
 });
