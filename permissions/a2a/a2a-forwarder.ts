@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Backoff } from '../../extension/common/backoff';
 import { bindingError, type A2aBindingError } from '../../extension/common/a2a-binding';
 import type { ExtensionEvent } from '../host/process-manager';
@@ -26,7 +27,8 @@ export interface ServingTarget {
 }
 
 export interface ForwarderDeps {
-  gate: { check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> };
+  /** `signal`: the host stops; a dialog open for a forward is taken down. */
+  gate: { check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict> };
   /** The host's own call to the extension, not gated: the host serves, no plugin calls. */
   execute(operation: string, input: unknown): Promise<{ result?: unknown; error?: ExtensionRefusal }>;
   /** The agent now, or undefined when no plugin declares one. */
@@ -97,7 +99,8 @@ export class A2aForwarder {
   private readonly polling = new Set<string>();
   private readonly pollAgain = new Set<string>();
   private readonly work = new Set<Promise<void>>();
-  private stopped = false;
+  /** Aborted by stop(): ends dialogs, POSTs, open streams and retry waits under way. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deps: ForwarderDeps,
@@ -131,14 +134,18 @@ export class A2aForwarder {
     while (this.work.size > 0) await Promise.allSettled([...this.work]);
   }
 
-  /** Takes no new request; those under way finish. */
+  /**
+   * Takes no new request and ends those under way without their last
+   * answer: after the restart they are listed as claimed, which the rules
+   * for a restart answer (a stream could otherwise hold the host open).
+   */
   stop(): void {
-    this.stopped = true;
+    this.stopping.abort(new Error('the host is stopping'));
   }
 
   /** One listing per peer at a time; a request announced meanwhile asks for one more. */
   poll(peer: string): void {
-    if (this.stopped) return;
+    if (this.stopping.signal.aborted) return;
     if (this.polling.has(peer)) {
       this.pollAgain.add(peer);
       return;
@@ -221,7 +228,8 @@ export class A2aForwarder {
       await fail('SERVING_INTERRUPTED', { hint: 'ListTasks with your contextId' });
       return;
     }
-    const verdict = await this.deps.gate.check(target.plugin, 'receive', { peer });
+    const verdict = await this.deps.gate.check(target.plugin, 'receive', { peer }, this.stopping.signal);
+    this.stopping.signal.throwIfAborted();
     if (!verdict.allowed) {
       await fail('REFUSED_BY_OWNER');
       return;
@@ -321,16 +329,28 @@ export class A2aForwarder {
     });
     for (;;) {
       try {
-        return await this.fetch(target.endpoint, { method: 'POST', headers, body });
+        return await this.fetch(target.endpoint, { method: 'POST', headers, body, signal: this.stopping.signal });
       } catch (error) {
+        this.stopping.signal.throwIfAborted();
         const wait = backoff.next();
         if (this.now() + wait > giveUpAt) {
           this.warn(`a2a: the agent at ${target.endpoint} could not be reached for ${this.retryMs} ms (${messageOf(error)}); ${request.request_id} from ${peer} is answered -32063`);
           return undefined;
         }
-        await this.sleep(wait);
+        await this.pause(wait);
       }
     }
+  }
+
+  /** The retry wait, cut short when the host stops. */
+  private async pause(ms: number): Promise<void> {
+    const done = new AbortController();
+    try {
+      await Promise.race([this.sleep(ms), once(this.stopping.signal, 'abort', { signal: done.signal })]);
+    } finally {
+      done.abort();
+    }
+    this.stopping.signal.throwIfAborted();
   }
 
   private remember(requestKey: string): void {

@@ -25,7 +25,7 @@ export const DEFAULT_DECLARATION_CHECK_MS = 1_000;
 export interface A2aServingDeps {
   hostDir: string;
   declared: readonly PluginDeclaration[];
-  gate: { check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> };
+  gate: { check(plugin: string, operation: string, input: unknown, signal?: AbortSignal): Promise<GateVerdict> };
   execute(operation: string, input: unknown): Promise<{ result?: unknown; error?: ExtensionRefusal }>;
   warn: Warn;
   /** Told the declaring plugin's declaration, so its grants know it before it ever calls. */

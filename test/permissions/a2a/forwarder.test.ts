@@ -100,7 +100,7 @@ t.test('a request goes to the agent with the A2A and p2p-comm headers and the fo
   });
   t.match(forwardToken(SECRET), /^[A-Za-z0-9_-]{43}$/, 'base64url of an HMAC-SHA256');
   t.same(arrived?.body, { jsonrpc: '2.0', id: request('r1').request_id, method: 'SendMessage', params: request('r1').params });
-  t.same(node.gated, [['agent', 'receive', { peer: PEER }]], 'gated as the plugin receiving from that peer');
+  t.same(node.gated.map((call) => call.slice(0, 3)), [['agent', 'receive', { peer: PEER }]], 'gated as the plugin receiving from that peer');
   t.same(
     node.calls.map((call) => call.operation),
     ['peers', 'a2a_serve', 'a2a_respond', 'a2a_respond'],
@@ -272,6 +272,52 @@ t.test('at most perPeer requests of a peer go to the agent at once; the next whe
   for (const release of held.splice(0)) release();
   await forwarder.idle();
   t.equal(node.responds().filter((answer) => answer['end'] === true).length, 3);
+});
+
+t.test('after a restart: a request claimed without its answers is -32064; a read is forwarded again', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => json(response, 200, { jsonrpc: '2.0', id: body['id'], result: { id: 't' } }));
+  const node = fakeNode([
+    request('w1', 'SendMessage', { claimed: true }),
+    request('w2', 'SendStreamingMessage', { claimed: true, answered_seq: 1 }),
+    request('r1', 'GetTask', { claimed: true }),
+  ]);
+  await forwardAll(node, agent.url);
+  t.same(agent.received.map((entry) => entry.body['method']), ['GetTask'], 'only the read reaches the agent again');
+  const lastOf = (id: string) => node.responds().filter((answer) => answer['request_id'] === request(id).request_id).at(-1);
+  t.match(lastOf('w1'), { seq: 0, end: true, error: { code: -32064, data: [{ reason: 'SERVING_INTERRUPTED', metadata: { hint: 'ListTasks with your contextId' } }] } });
+  t.match(lastOf('w2'), { seq: 2, end: true, error: { code: -32064 } }, 'after the answers already recorded');
+  t.match(lastOf('r1'), { seq: 0, result: { id: 't' }, end: true });
+});
+
+t.test('stopping ends an open stream and a retry wait without a last answer, for the restart rules to answer', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id: body['id'], result: { task: { id: 't' } } })}\n\n`);
+  });
+  const node = fakeNode([request('s1', 'SubscribeToTask')]);
+  const forwarder = new A2aForwarder(node.deps(agent.url), { warn: () => undefined });
+  await forwarder.start();
+  await waitFor(() => node.responds().some((answer) => answer['seq'] === 0), 'the first event recorded');
+  forwarder.stop();
+  await forwarder.idle();
+  t.same(node.responds().filter((answer) => answer['end'] === true), [], 'no end recorded');
+
+  const retrying = fakeNode([request('u1')]);
+  let attempts = 0;
+  const waiting = new A2aForwarder(retrying.deps('http://127.0.0.1:9/'), {
+    warn: () => undefined,
+    sleep: () => new Promise(() => undefined),
+    fetch: async () => {
+      attempts += 1;
+      throw new TypeError('fetch failed');
+    },
+  });
+  await waiting.start();
+  await waitFor(() => attempts === 1, 'the first attempt');
+  waiting.stop();
+  await waiting.idle();
+  t.equal(attempts, 1);
+  t.same(retrying.responds().filter((answer) => answer['end'] === true), [], 'not answered -32063: the agent was not given up on');
 });
 
 function waitFor(condition: () => boolean, what: string): Promise<true> {
