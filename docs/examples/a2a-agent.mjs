@@ -59,6 +59,9 @@ class DiskTaskStore {
     this.dir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const owner of readdirSync(dir)) {
+      if (!PEER_ID.test(owner)) continue;
+      // A temporary file is a write a stop cut short: the task's previous version is still in place.
+      for (const name of readdirSync(join(dir, owner)).filter((entry) => entry.endsWith('.tmp'))) rmSync(join(dir, owner, name), { force: true });
       for (const task of this.#read(owner)) this.#note(owner, task);
     }
   }
