@@ -37,6 +37,8 @@ export interface PluginDeclaration {
   secret: string;
   /** `{"p2p-comm": ["send", "receive"]}`: each becomes permission `ext:p2p-comm:<op>`. */
   extensions: Record<string, string[]>;
+  /** The A2A agent this plugin serves on loopback; the host forwards paired peers' A2A requests to it. */
+  a2a?: { url: string };
 }
 
 /** What a person (or a policy) is asked, with everything needed to decide. */

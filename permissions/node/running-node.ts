@@ -13,6 +13,7 @@ import { ReportingPrompter } from '../gate/reporting-prompter';
 import { TerminalPrompter } from '../gate/terminal-prompter';
 import type { PluginDeclaration, Prompter } from '../gate/types';
 import { ExtensionSupervisor } from '../host/process-manager';
+import { A2aServing, type A2aServingOptions } from '../a2a/a2a-serving';
 import { EventHub } from '../http/event-hub';
 import { grantPermissions } from '../http/event-permissions';
 import { HostApi } from '../http/host-api';
@@ -27,6 +28,7 @@ import { PageServer } from '../page/page-server';
 import { pageLoginLink } from '../page/login-codes';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
+import { printable } from '../terminal-text';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
@@ -51,6 +53,8 @@ export interface NodeOptions {
   dialogTimeoutMs?: number;
   /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
   eventPollMs?: number;
+  /** Serving the declared A2A agent: card refresh, forwarding limits and retries; their defaults otherwise. */
+  a2a?: A2aServingOptions;
   /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
   mcp?: McpEndpointOptions;
   env?: NodeJS.ProcessEnv;
@@ -119,6 +123,8 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const arrivals = new MessageArrivals();
+  // Set once the gate exists; no plugin can declare an agent before the extension runs.
+  let serving: A2aServing | undefined;
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -130,6 +136,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       arrivals.event(event);
       notices.event(event);
       activity.event(event);
+      serving?.event(event);
       if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
     },
     onExit: (exit) => notices.exited(exit),
@@ -140,20 +147,21 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
   const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
+  const gate = new Gate({
+    extensionId: manifest.id,
+    manifest,
+    grants,
+    prompter,
+    audit,
+    describeCall: (operation, input) => facts.describe(operation, input),
+    ...(options.dialogTimeoutMs === undefined ? {} : { dialogTimeoutMs: options.dialogTimeoutMs }),
+  });
   page = new PageServer({ manifest, call: (method, params) => pump.around(() => supervisor.call(method, params)), dialogs: pagePrompter, activity, sessions });
   const api = new HostApi(
     {
       plugins: new PluginDirectory(options.hostDir, { declared: options.plugins, onLoaded: (plugin) => grants.register(plugin) }),
       tokens,
-      gate: new Gate({
-        extensionId: manifest.id,
-        manifest,
-        grants,
-        prompter,
-        audit,
-        describeCall: (operation, input) => facts.describe(operation, input),
-        ...(options.dialogTimeoutMs === undefined ? {} : { dialogTimeoutMs: options.dialogTimeoutMs }),
-      }),
+      gate,
       execute: async (operation, input) => {
         const outcome = await pump.around(() => supervisor.execute(operation, input));
         activity.call(operation, input, outcome.result);
@@ -172,6 +180,18 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   let stopped: Promise<void> | undefined;
   const endpoint = publishHostEndpoint(options.hostDir, apiUrl, sessions.linkKey);
   pump.start();
+  serving = new A2aServing(
+    {
+      hostDir: options.hostDir,
+      declared: options.plugins,
+      gate,
+      execute: (operation, input) => pump.around(() => supervisor.execute(operation, input)),
+      warn: (line) => process.stderr.write(`${printable(line)}\n`),
+      onLoaded: (plugin) => grants.register(plugin),
+    },
+    options.a2a,
+  );
+  serving.start();
   return {
     apiUrl,
     pageLink: () => pageLoginLink(apiUrl, sessions.newLoginCode()),
@@ -184,6 +204,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       stopped ??= (async () => {
         endpoint.withdraw();
         pump.stop();
+        await serving?.stop();
         await api.close();
         await supervisor.stop();
         releaseLock();

@@ -7,7 +7,12 @@ import type { PluginDeclaration } from '../gate/types';
  * declaration:
  *
  *   {"id": "agent-a", "secret": "<16-256 printable ASCII>",
- *    "extensions": {"p2p-comm": ["send", "receive"]}}
+ *    "extensions": {"p2p-comm": ["send", "receive"]},
+ *    "a2a": {"url": "http://127.0.0.1:41241/"}}
+ *
+ * `a2a` is optional: the A2A agent this plugin serves on this machine, which
+ * the host publishes to paired peers and forwards their requests to
+ * (docs/a2a.md "Serving your agent").
  *
  * Every listed operation becomes a permission `ext:<extension>:<operation>`.
  * The format is closed: an unknown field is far more likely a typo (say
@@ -33,6 +38,12 @@ const DECLARATION_SCHEMA = {
         items: { type: 'string', pattern: '^[a-z0-9_]{1,100}$' },
       },
     },
+    a2a: {
+      type: 'object',
+      properties: { url: { type: 'string', minLength: 1, maxLength: 2048 } },
+      required: ['url'],
+      additionalProperties: false,
+    },
   },
   required: ['id', 'secret', 'extensions'],
   additionalProperties: false,
@@ -44,5 +55,28 @@ const validateDeclaration = new Ajv({ strict: true, allErrors: false }).compile<
 /** Reads and checks one declaration; throws an Error naming the file and the offending field. */
 export function loadPluginDeclaration(path: string): PluginDeclaration {
   const value = readConfigFile(path, 'plugin declaration', validateDeclaration);
+  if (value.a2a !== undefined) checkAgentUrl(path, value.a2a.url);
   return value;
+}
+
+/** The names of this machine's loopback interface as a URL spells them. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** Whether `url` is an http URL on this machine's loopback interface. */
+export function isLoopbackHttpUrl(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname) && parsed.username === '' && parsed.password === '';
+}
+
+/**
+ * The host hands the agent its peers' requests and a token that proves they
+ * come from the host: sent anywhere but this machine, both would leave it
+ * in plain text, so only a loopback http URL is taken.
+ */
+function checkAgentUrl(path: string, url: string): void {
+  if (isLoopbackHttpUrl(url)) return;
+  throw new Error(
+    `plugin declaration ${path}: a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to http://127.0.0.1, http://[::1] or http://localhost (with any port)`,
+  );
 }

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { ExtensionRefusal } from '../http/extension-errors';
+import type { GateVerdict } from '../gate/types';
+import { isLoopbackHttpUrl } from '../plugins/plugin-declarations';
+import type { DeclaredAgent } from './declared-agent';
+
+/**
+ * Publishes the declared agent's own card as this node's agent card: the
+ * host reads it where every A2A agent serves it and, when it changed, sets
+ * it through the gate as the declaring plugin's `a2a_set_card`, so the
+ * person decides whether this plugin speaks for the node.
+ */
+export const AGENT_CARD_PATH = '.well-known/agent-card.json';
+
+/** A card is at most 64 KiB once the extension has normalized it; the agent's own may carry a little more. */
+export const MAX_CARD_CHARS = 256 * 1024;
+
+export interface CardRefreshDeps {
+  gate: { check(plugin: string, operation: string, input: unknown): Promise<GateVerdict> };
+  execute(operation: string, input: unknown): Promise<{ result?: unknown; error?: ExtensionRefusal }>;
+  fetch?: typeof fetch;
+  warn: (line: string) => void;
+  /** How long one card read may take. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_CARD_TIMEOUT_MS = 10_000;
+
+interface AgentInterface {
+  url?: unknown;
+  protocolBinding?: unknown;
+}
+
+export class CardRefresh {
+  private published: { plugin: string; url: string; digest: string } | undefined;
+  /** The agent's JSON-RPC endpoint per its card, once read. */
+  private endpointOf: { url: string; endpoint: string; streams: boolean } | undefined;
+  private lastProblem: string | undefined;
+
+  constructor(private readonly deps: CardRefreshDeps) {}
+
+  /** Where to POST requests for `agent`: the card's first loopback JSONRPC interface, else the declared url. */
+  endpoint(agent: DeclaredAgent): string {
+    return this.endpointOf?.url === agent.url ? this.endpointOf.endpoint : agent.url;
+  }
+
+  /** Whether the agent's card, once read, says it streams. */
+  streams(agent: DeclaredAgent): boolean {
+    return this.endpointOf?.url === agent.url && this.endpointOf.streams;
+  }
+
+  /** Reads the card and publishes it if it changed; with no agent declared any more, withdraws the one published. */
+  async refresh(agent: DeclaredAgent | undefined): Promise<void> {
+    if (agent === undefined) {
+      if (this.published === undefined) return;
+      // The host takes back what it published: no plugin asks, so no gate.
+      const withdrawn = await this.deps.execute('a2a_set_card', { card: null });
+      if (withdrawn.error === undefined) this.published = undefined;
+      else this.problem(`a2a: the agent card could not be withdrawn: ${withdrawn.error.message}`);
+      return;
+    }
+    let card: Record<string, unknown>;
+    try {
+      card = await this.read(agent.url);
+    } catch (error) {
+      this.problem(`a2a: the agent card of plugin ${agent.plugin} could not be read from ${new URL(AGENT_CARD_PATH, agent.url).href}: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    const capabilities = card['capabilities'] as { streaming?: unknown } | undefined;
+    this.endpointOf = { url: agent.url, endpoint: jsonRpcEndpoint(card) ?? agent.url, streams: capabilities?.streaming === true };
+    const digest = createHash('sha256').update(JSON.stringify(card)).digest('hex');
+    const last = this.published;
+    if (last !== undefined && last.plugin === agent.plugin && last.url === agent.url && last.digest === digest) return;
+    const input = { card };
+    const verdict = await this.deps.gate.check(agent.plugin, 'a2a_set_card', input);
+    if (!verdict.allowed) {
+      this.problem(`a2a: plugin ${agent.plugin} may not set the agent card (${verdict.error}${verdict.details === null ? '' : `: ${verdict.details}`}); its agent is not published`);
+      return;
+    }
+    const outcome = await this.deps.execute('a2a_set_card', input);
+    if (outcome.error !== undefined) {
+      this.problem(`a2a: the agent card of plugin ${agent.plugin} was refused: ${outcome.error.message}`);
+      return;
+    }
+    this.published = { plugin: agent.plugin, url: agent.url, digest };
+    this.lastProblem = undefined;
+  }
+
+  private async read(url: string): Promise<Record<string, unknown>> {
+    const response = await (this.deps.fetch ?? fetch)(new URL(AGENT_CARD_PATH, url), { signal: AbortSignal.timeout(this.deps.timeoutMs ?? DEFAULT_CARD_TIMEOUT_MS) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const text = await response.text();
+    if (text.length > MAX_CARD_CHARS) throw new Error(`the card is longer than ${MAX_CARD_CHARS} characters`);
+    const card: unknown = JSON.parse(text);
+    if (typeof card !== 'object' || card === null || Array.isArray(card)) throw new Error('the card is not a JSON object');
+    return card as Record<string, unknown>;
+  }
+
+  /** Said once until it changes: a card refreshed every minute would otherwise repeat the same line. */
+  private problem(line: string): void {
+    if (line === this.lastProblem) return;
+    this.lastProblem = line;
+    this.deps.warn(line);
+  }
+}
+
+function jsonRpcEndpoint(card: Record<string, unknown>): string | undefined {
+  const interfaces = Array.isArray(card['supportedInterfaces']) ? (card['supportedInterfaces'] as AgentInterface[]) : [];
+  const jsonRpc = interfaces.find((entry) => entry.protocolBinding === 'JSONRPC' && typeof entry.url === 'string' && isLoopbackHttpUrl(entry.url));
+  return jsonRpc?.url as string | undefined;
+}
