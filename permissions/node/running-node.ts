@@ -27,6 +27,8 @@ import { PageServer } from '../page/page-server';
 import { pageLoginLink } from '../page/login-codes';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
+import { AnswerSignals } from '../a2a/answer-signals';
+import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
@@ -53,6 +55,8 @@ export interface NodeOptions {
   eventPollMs?: number;
   /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
   mcp?: McpEndpointOptions;
+  /** The waits of the peers' local A2A agents (/a2a/<peer>/); their defaults otherwise. */
+  a2a?: PeerAgentOptions;
   env?: NodeJS.ProcessEnv;
   onStderrLine?: (line: string) => void;
   /** Told about every question the host asked and its answer. */
@@ -119,6 +123,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const arrivals = new MessageArrivals();
+  const a2aSignals = new AnswerSignals();
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -128,6 +133,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     onEvent: (event) => {
       events.publish(event);
       arrivals.event(event);
+      a2aSignals.event(event);
       notices.event(event);
       activity.event(event);
       if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
@@ -164,8 +170,13 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       permissions: grantPermissions(grants),
       arrivals,
       page,
+      a2a: { signals: a2aSignals, hurry: () => pump.hurry() },
     },
-    { ...(options.apiPort === undefined ? {} : { port: options.apiPort }), ...(options.mcp === undefined ? {} : { mcp: options.mcp }) },
+    {
+      ...(options.apiPort === undefined ? {} : { port: options.apiPort }),
+      ...(options.mcp === undefined ? {} : { mcp: options.mcp }),
+      ...(options.a2a === undefined ? {} : { a2a: options.a2a }),
+    },
   );
   const address = await api.listen();
   const apiUrl = `http://${address.host}:${address.port}`;
