@@ -2,6 +2,7 @@ import { type AgentCard, type Message, Role, type Task, TaskState } from '@a2a-j
 import { type Client, ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import t, { type Test } from 'tap';
 import { PluginClient } from '../../permissions/demo/plugin-client';
+import type { PeerAgentOptions } from '../../permissions/a2a/peer-agent-routes';
 import type { PluginDeclaration } from '../../permissions/gate/types';
 import type { RpcResponse } from '../../permissions/host/extension-process';
 import { MEETING_CARD, PullAgent, textPart } from '../helpers/a2a-pull-agent';
@@ -64,8 +65,9 @@ interface Sides {
   agent: PullAgent;
 }
 
-async function setUp(t: Test): Promise<Sides> {
-  const a = await startMcpSide(t, [], approveAll('caller'), [CALLER]);
+/** `serving`: whether B's agent runs from the start. */
+async function setUp(t: Test, { serving = true, a2a }: { serving?: boolean; a2a?: PeerAgentOptions } = {}): Promise<Sides> {
+  const a = await startMcpSide(t, [], approveAll('caller'), [CALLER], undefined, a2a);
   const b = await startMcpSide(t, [], approveAll('agent'), [AGENT]);
   const caller = new PluginClient(a.node.apiUrl, CALLER.id, CALLER.secret);
   const agentPlugin = new PluginClient(b.node.apiUrl, AGENT.id, AGENT.secret);
@@ -78,7 +80,7 @@ async function setUp(t: Test): Promise<Sides> {
   await agentPlugin.data('a2a_set_card', { card: MEETING_CARD });
   await eventually(async () => ((await caller.data('peers'))['peers'] as { peer: string; agent_card: unknown }[]).some((peer) => peer.peer === bId && peer.agent_card !== null), "B's card at A");
   const agent = new PullAgent(pluginNode(agentPlugin), aId);
-  agent.start();
+  if (serving) agent.start();
   t.teardown(() => agent.stop());
   const factory = sdkFactory(await tokenFor(a, CALLER.id));
   const client = await factory.createFromUrl(`${a.node.apiUrl}/a2a/${bId}/`);
@@ -142,4 +144,24 @@ t.test('a peer this node is not paired with: -32062 at the client, and nothing i
   );
   t.equal(refused?.envelopeCode, -32062, 'not paired');
   t.match(refused?.data, [{ reason: 'NOT_PAIRED', domain: 'p2p-comm' }]);
+});
+
+t.test('no answer within the wait: -32060 with the request id; the same message sent again re-attaches and gets the answer', async (t) => {
+  const { client, agent } = await setUp(t, { serving: false, a2a: { waitMs: 500 } });
+  const params = { tenant: '', message: userMessage('m-late', 'plan a meeting on Friday'), configuration: undefined, metadata: undefined } as SendParams;
+  const pending = await client.sendMessage(params).then(
+    () => undefined,
+    (error: unknown) => error as { envelopeCode?: number; data?: { reason: string; metadata: Record<string, string> }[] },
+  );
+  t.equal(pending?.envelopeCode, -32060, 'queued, not answered within the wait');
+  t.match(pending?.data?.[0]?.reason, /^(PEER_OFFLINE|ANSWER_PENDING)$/);
+  const requestId = pending?.data?.[0]?.metadata['request_id'];
+  t.match(requestId, /^[0-9a-f]{32}$/, 'the ErrorInfo names the queued request');
+
+  agent.start();
+  const answered = (await client.sendMessage(params)) as Task;
+  t.equal(answered.status?.state, TaskState.TASK_STATE_COMPLETED, 'the same message again: the answer of the queued request');
+  t.match(answered.artifacts[0]?.parts[0]?.content, { $case: 'text', value: 'Meet on Friday.' });
+  t.equal(agent.executor.executed, 1, 'one request reached the agent, not two');
+  t.same([...agent.answered.keys()], [requestId], 'the one queued at first');
 });
