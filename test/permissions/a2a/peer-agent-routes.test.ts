@@ -300,3 +300,28 @@ t.test('a client that leaves while the dialog is open: the call is not run', asy
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.same(sent(api), [], 'approved after the client left: nothing sent behind its back');
 });
+
+t.test('a stream with no event within its idle wait ends with -32060, naming the request', async (t) => {
+  const api = await startApi(t, { streamIdleMs: 0 });
+  api.state.value = 'delivered';
+  const response = await api.rpc(rpc('SendStreamingMessage', message));
+  const text = await response.text();
+  t.match(text, /^event: error\ndata: /);
+  t.match(JSON.parse(text.split('data: ')[1] as string), { id: 11, error: { code: -32060, data: [{ reason: 'ANSWER_PENDING', metadata: { request_id: REQUEST_ID } }] } });
+  t.equal(api.intervals.ticks.size, 0, 'the keepalive stopped');
+});
+
+t.test('a pairing revoked while a call waits wakes it: -32062', async (t) => {
+  const api = await startApi(t);
+  const pending = api.rpc(rpc('SendMessage', message));
+  await eventually(async () => api.executed.some((call) => call.operation === 'a2a_task'), 'the first read of the answers');
+  api.signals.event({ type: 'p2p.peer.revoked', data: { peer: STRANGER } });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 1, 'another peer’s revocation woke nothing');
+  api.state.value = 'failed';
+  api.signals.event({ type: 'p2p.peer.revoked', data: { peer: PEER } });
+  const response = await pending;
+  t.equal(response.status, 404);
+  t.match(await response.json(), { error: { code: -32062, data: [{ reason: 'NOT_PAIRED', metadata: { request_id: REQUEST_ID, peer: PEER } }] } });
+  t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 2, 'this one’s did');
+});
