@@ -41,25 +41,30 @@ export async function* followAnswers(deps: FollowDeps, peer: string, requestId: 
   const release = deps.hurry();
   let after = -1;
   let idleSince = Date.now();
+  // Set when the wait ran out: one more read, since an answer may have come with no event heard (the events arrive with the next call).
+  let lastLook = false;
   try {
     while (!signal.aborted) {
       const change = deps.signals.next(peer, requestId);
       try {
         const view = await deps.readTask(peer, requestId, after);
         for (const answer of view.answers) yield { kind: 'answer', answer };
-        if (view.answers.length > 0) idleSince = Date.now();
+        if (view.answers.length > 0) {
+          idleSince = Date.now();
+          lastLook = false;
+        }
         after = view.next;
         if (view.ended) return;
         if (view.state === 'failed') {
           yield { kind: 'failed', view };
           return;
         }
-        const remaining = idleSince + idleMs - Date.now();
-        if (remaining <= 0 || !(await changedWithin(change.changed, remaining, signal))) {
-          if (signal.aborted) return;
-          yield { kind: 'idle', view: await deps.readTask(peer, requestId, after) };
+        if (lastLook) {
+          yield { kind: 'idle', view };
           return;
         }
+        const remaining = idleSince + idleMs - Date.now();
+        if (remaining <= 0 || !(await changedWithin(change.changed, remaining, signal))) lastLook = true;
       } finally {
         change.cancel();
       }

@@ -57,6 +57,8 @@ interface Harness {
   /** Verdict of the gate; a promise holds the call in a "dialog". */
   verdict: { next: (input: any) => GateVerdict | Promise<GateVerdict> };
   hurries: { active: number };
+  /** Run before each a2a_task read, with how many came before it. */
+  beforeRead: { hook: (earlier: number) => void };
   rpc(body: unknown, headers?: Record<string, string>, path?: string): Promise<Response>;
 }
 
@@ -69,6 +71,7 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
   const state = { value: 'queued' };
   const verdict: Harness['verdict'] = { next: () => ({ allowed: true }) };
   const hurries = { active: 0 };
+  const beforeRead: Harness['beforeRead'] = { hook: () => undefined };
   const execute = async (operation: string, input: any): Promise<ExecutionOutcome> => {
     executed.push({ operation, input });
     if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER, state: 'trusted', agent_card: PEER_CARD }] } } };
@@ -77,6 +80,7 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
       return { result: { data: { peer: PEER, request_id: REQUEST_ID, state: 'queued', reattached: false } } };
     }
     if (operation === 'a2a_task') {
+      beforeRead.hook(executed.filter((call) => call.operation === 'a2a_task').length - 1);
       const after = input.after as number;
       const shown = answers.filter((answer) => answer.seq > after);
       const ended = answers.some((answer) => answer.kind !== 'event') && shown.length > 0 ? true : answers.some((answer) => answer.kind !== 'event') && after >= answers.length - 1;
@@ -126,6 +130,7 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
     state,
     verdict,
     hurries,
+    beforeRead,
     rpc: (body, headers = {}, path = `/a2a/${PEER}/`) =>
       fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify(body) }),
   };
@@ -324,4 +329,13 @@ t.test('a pairing revoked while a call waits wakes it: -32062', async (t) => {
   t.equal(response.status, 404);
   t.match(await response.json(), { error: { code: -32062, data: [{ reason: 'NOT_PAIRED', metadata: { request_id: REQUEST_ID, peer: PEER } }] } });
   t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 2, 'this one’s did');
+});
+
+t.test('an answer recorded without an event heard is found by one more read when the wait ends', async (t) => {
+  const api = await startApi(t, { waitMs: 0 });
+  api.beforeRead.hook = (earlier) => {
+    if (earlier === 1) api.answers.push({ seq: 0, kind: 'result', body: { task: { id: 't-late' } } });
+  };
+  const response = await api.rpc(rpc('SendMessage', message));
+  t.same(await response.json(), { jsonrpc: '2.0', id: 11, result: { task: { id: 't-late' } } }, 'the answer, not -32060');
 });
