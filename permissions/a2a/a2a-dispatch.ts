@@ -30,6 +30,7 @@ const PUSH_CONFIG_METHODS = new Set([
 
 /** A2A v1.0 §5.4 codes and JSON-RPC's own. */
 export const RPC_ERRORS = {
+  PARSE_ERROR: -32700,
   INVALID_REQUEST: -32600,
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,

@@ -160,6 +160,11 @@ export function misaddressed(response: ServerResponse, apiUrl: string, peer: str
   });
 }
 
+/** A body that is not JSON (JSON-RPC's parse error; there is no id to echo). */
+export function unparsableRpc(response: ServerResponse): void {
+  sendRpc(response, 200, null, { error: { code: RPC_ERRORS.PARSE_ERROR, message: 'Parse error: the body is not valid JSON' } });
+}
+
 function statusOf(view: TaskView): number {
   return view.reason === 'revoked' || view.reason === 'not_paired' ? 404 : 200;
 }

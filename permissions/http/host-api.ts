@@ -12,7 +12,7 @@ import type { TokenStore } from './tokens';
 import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
 import type { ArrivalSource } from '../mcp/message-arrivals';
 import { AnswerSignals } from '../a2a/answer-signals';
-import { misaddressed, PeerAgentRoutes, type PeerAgentOptions } from '../a2a/peer-agent-routes';
+import { misaddressed, PeerAgentRoutes, unparsableRpc, type PeerAgentOptions } from '../a2a/peer-agent-routes';
 
 /**
  * The part of Nexus's Host API a plugin uses to reach an extension, on
@@ -153,7 +153,7 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
       { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: true, handle: (c) => this.peerAgents.card(c.response, c.pluginId, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
-      { method: 'POST', path: /^\/a2a\/([^/]+)\/$/, authenticated: true, handle: async (c) => this.peerAgents.call(c.request, c.response, c.pluginId, peerOf(c), await readJsonBody(c.request, MAX_CALL_BODY_BYTES)) },
+      { method: 'POST', path: /^\/a2a\/([^/]+)\/$/, authenticated: true, handle: (c) => this.callPeerAgent(c) },
       // Where a client given the base URL without its trailing slash goes: told the right one.
       ...(['GET', 'POST'] as const).map((method) => ({ method, path: /^\/a2a\/([^/]+)$/, authenticated: false, handle: async (c: RequestContext) => misaddressed(c.response, this.apiUrl(), peerOf(c)) })),
       { method: 'GET', path: /^\/a2a\/\.well-known\/agent-card\.json$/, authenticated: false, handle: async (c) => misaddressed(c.response, this.apiUrl(), undefined) },
@@ -324,6 +324,19 @@ export class HostApi {
       throw new HttpError(status, body);
     }
     sendJson(request, response, 200, toCallResponse(outcome.result));
+  }
+
+  private async callPeerAgent(context: RequestContext): Promise<void> {
+    const { request, response, pluginId } = context;
+    let body: unknown;
+    try {
+      body = await readJsonBody(request, MAX_CALL_BODY_BYTES);
+    } catch (error) {
+      // A2A clients read a body that is not JSON as JSON-RPC's parse error; a body too large stays a 413.
+      if (error instanceof HttpError && error.status === 400) return unparsableRpc(response);
+      throw error;
+    }
+    await this.peerAgents.call(request, response, pluginId, peerOf(context), body);
   }
 
   private async subscribe({ response, pluginId }: RequestContext): Promise<void> {

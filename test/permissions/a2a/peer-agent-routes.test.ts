@@ -190,6 +190,9 @@ t.test('methods answered here never reach the gate or the peer', async (t) => {
     t.equal(response.status, 200);
     t.match(await response.json(), { jsonrpc: '2.0', id: 11, error: { code } }, String(code));
   }
+  const garbled = await fetch(`${api.base}/a2a/${PEER}/`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` }, body: '{"jsonrpc": "2.0", ' });
+  t.equal(garbled.status, 200);
+  t.same(await garbled.json(), { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the body is not valid JSON' } }, 'not JSON: -32700');
   t.same(api.gateCalls, []);
   t.same(sent(api), []);
 });
