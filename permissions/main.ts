@@ -12,6 +12,8 @@ import { runningHostEndpoint } from './node/host-endpoint-file';
 import { DEFAULT_LOGIN_LINK_TTL_MS, mintLoginCode, pageLoginLink } from './page/login-codes';
 import { HOST_LOCK_FILE_NAME, HostDirInUseError, startNode } from './node/running-node';
 import { runMcpCommand } from './mcp/mcp-command';
+import type { PeerAgentOptions } from './a2a/peer-agent-routes';
+import { peerAgentSettings } from './a2a/peer-agent-settings';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
 import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
 import { relayReadyLine } from './relay/ready-line';
@@ -247,6 +249,12 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 86_400) {
     fail(`--dialog-timeout must be a whole number of seconds, 1-86400, got ${printable(String(dialogTimeout))}`);
   }
+  let a2a: PeerAgentOptions;
+  try {
+    a2a = peerAgentSettings(process.env);
+  } catch (error) {
+    fail((error as Error).message);
+  }
   let plugins = loadPlugins(hostDir);
   if (plugins.length === 0) plugins = [createPlugin(hostDir, 'agent', ALL_OPERATIONS)];
   if (policy === undefined && process.stdin.isTTY !== true) {
@@ -263,6 +271,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       plugins,
       apiPort,
       dialogTimeoutMs: timeoutSeconds * 1000,
+      a2aCalling: a2a,
       ...(policy === undefined ? {} : { policyFile: policy }),
       onStderrLine: (line) => process.stderr.write(`[p2p-comm] ${printable(line)}\n`),
       onNotice: notice,

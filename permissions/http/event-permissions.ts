@@ -38,6 +38,10 @@ const RECEIVED_MESSAGE: EventRule = { anyActive: ['receive'], peerApprovedFor: '
 /** A rejection of an incoming message (`side: "local"`) is about receiving; one of ours (`side: "remote"`) about sending. */
 const REJECTED_MESSAGE = (event: EventFacts): EventRule => (fieldOf(event, 'side') === 'local' ? RECEIVED_MESSAGE : SENT_MESSAGE);
 const PEER_STATE: EventRule = { anyActive: ['peers'] };
+/** About a request this node's plugins sent to a peer's agent, over HTTP (gated as `send`) or with a2a_send. */
+const A2A_CALLING: EventRule = { anyActive: ['send', 'a2a_send', 'a2a_task'], peerApprovedFor: 'send' };
+/** About a peer's request to this node's agent, served by a declared endpoint (gated as `receive`) or with a2a_serve. */
+const A2A_SERVING: EventRule = { anyActive: ['receive', 'a2a_serve'], peerApprovedFor: 'receive' };
 
 /**
  * Every event type the extension publishes (docs/operations.md "Events").
@@ -63,6 +67,9 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.peer.revoked_by_peer', PEER_STATE],
   ['p2p.peer.misbehaving', PEER_STATE],
   ['p2p.peer.card', PEER_STATE],
+  ['p2p.a2a.answer', A2A_CALLING],
+  ['p2p.a2a.failed', A2A_CALLING],
+  ['p2p.a2a.request', A2A_SERVING],
 ]);
 
 export interface EventFacts {

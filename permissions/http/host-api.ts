@@ -11,6 +11,8 @@ import { gatedCall } from './gated-call';
 import type { TokenStore } from './tokens';
 import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
 import type { ArrivalSource } from '../mcp/message-arrivals';
+import { AnswerSignals } from '../a2a/answer-signals';
+import { misaddressed, PeerAgentRoutes, unparsableRpc, type PeerAgentOptions } from '../a2a/peer-agent-routes';
 
 /**
  * The part of Nexus's Host API a plugin uses to reach an extension, on
@@ -21,7 +23,8 @@ import type { ArrivalSource } from '../mcp/message-arrivals';
  * than Nexus (a 4xx for the caller's mistakes, why a token was refused),
  * `details` is an object `{code, message}` instead of Nexus's string.
  * Beyond Nexus, `POST /mcp` serves MCP to clients that authenticate as
- * plugins (permissions/mcp), through the same gate.
+ * plugins (permissions/mcp), through the same gate, and `/a2a/<peer>/`
+ * serves each paired peer as a local A2A agent (permissions/a2a).
  *
  * Only local programs may call it: a request addressed to another host name
  * (DNS rebinding) or sent by a web page (an Origin or Sec-Fetch-Site header)
@@ -66,6 +69,8 @@ export interface HostApiDeps {
   arrivals: ArrivalSource;
   /** The person's web page, on the same port (paths `/` and `/ui/...`), with its own rules for browsers. */
   page?: PageHandler;
+  /** The extension's events about A2A requests, and the pump to hurry while answers are awaited (`/a2a/<peer>/`); without them, answers are found only when a wait ends. */
+  a2a?: { signals: AnswerSignals; hurry(): () => void };
 }
 
 /** Serves the paths it claims; the Host API has checked the Host header first. */
@@ -83,6 +88,8 @@ export interface HostApiOptions {
   now?: () => number;
   /** The MCP endpoint's limits (POST /mcp). */
   mcp?: McpEndpointOptions;
+  /** The waits of the peers' local A2A agents (/a2a/<peer>/). */
+  a2a?: PeerAgentOptions;
 }
 
 /** Room for several plugins asking at once when the host starts; a guesser of secrets gets 3,600 tries an hour at most. */
@@ -131,6 +138,7 @@ export class HostApi {
   private readonly routes: Route[];
   private readonly tokenRate: TokenBucket;
   private readonly mcp: McpEndpoint;
+  private readonly peerAgents: PeerAgentRoutes;
   /** The listening port; the only one a request's Host header may name. */
   private port: number | undefined;
 
@@ -144,6 +152,11 @@ export class HostApi {
       { method: 'GET', path: /^\/api\/v1\/extensions$/, authenticated: true, handle: (c) => this.listExtensions(c) },
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
+      { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: true, handle: (c) => this.peerAgents.card(c.response, c.pluginId, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
+      { method: 'POST', path: /^\/a2a\/([^/]+)\/$/, authenticated: true, handle: (c) => this.callPeerAgent(c) },
+      // Where a client given the base URL without its trailing slash goes: told the right one.
+      ...(['GET', 'POST'] as const).map((method) => ({ method, path: /^\/a2a\/([^/]+)$/, authenticated: false, handle: async (c: RequestContext) => misaddressed(c.response, this.apiUrl(), peerOf(c)) })),
+      { method: 'GET', path: /^\/a2a\/\.well-known\/agent-card\.json$/, authenticated: false, handle: async (c) => misaddressed(c.response, this.apiUrl(), undefined) },
     ];
     this.mcp = new McpEndpoint(
       {
@@ -154,6 +167,10 @@ export class HostApi {
         listPeers: () => deps.execute('peers', {}),
       },
       options.mcp,
+    );
+    this.peerAgents = new PeerAgentRoutes(
+      { gate: deps.gate, execute: (operation, input) => deps.execute(operation, input), ...(deps.a2a ?? { signals: new AnswerSignals(), hurry: () => () => undefined }) },
+      options.a2a,
     );
     const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
     this.tokenRate = new TokenBucket(burst, perSecond, options.now);
@@ -168,6 +185,14 @@ export class HostApi {
     const address = this.server.address() as AddressInfo;
     this.port = address.port;
     return { host: address.address, port: address.port };
+  }
+
+  private apiUrl(): string {
+    return `http://${HOST}:${this.port}`;
+  }
+
+  private a2aBaseUrl(peer: string): string {
+    return `${this.apiUrl()}/a2a/${encodeURIComponent(peer)}/`;
   }
 
   /** Stops listening and ends every open connection, event streams included. */
@@ -301,6 +326,19 @@ export class HostApi {
     sendJson(request, response, 200, toCallResponse(outcome.result));
   }
 
+  private async callPeerAgent(context: RequestContext): Promise<void> {
+    const { request, response, pluginId } = context;
+    let body: unknown;
+    try {
+      body = await readJsonBody(request, MAX_CALL_BODY_BYTES);
+    } catch (error) {
+      // A2A clients read a body that is not JSON as JSON-RPC's parse error; a body too large stays a 413.
+      if (error instanceof HttpError && error.status === 400) return unparsableRpc(response);
+      throw error;
+    }
+    await this.peerAgents.call(request, response, pluginId, peerOf(context), body);
+  }
+
   private async subscribe({ response, pluginId }: RequestContext): Promise<void> {
     const extensionId = this.deps.extension.id;
     const result = this.deps.events.subscribe(response, {
@@ -422,6 +460,10 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new HttpError(404, { error: 'Not found' });
   }
+}
+
+function peerOf({ params }: RequestContext): string {
+  return params[0] ?? '';
 }
 
 function errorBody(error: string, details: string | null): ErrorBody {

@@ -7,18 +7,39 @@
  * not do this; under Nexus events arrive with the next plugin call.
  */
 export const DEFAULT_EVENT_POLL_MS = 1000;
+/** While a call waits for a peer's answer (an A2A request over HTTP), its events are polled for this often. */
+export const DEFAULT_HURRIED_POLL_MS = 50;
 
 export class EventPump {
   private timer: NodeJS.Timeout | undefined;
   private lastCallAt = 0;
   private polling = false;
   private running = false;
+  private hurries = 0;
 
   constructor(
     private readonly poll: () => Promise<unknown>,
     private readonly intervalMs = DEFAULT_EVENT_POLL_MS,
     private readonly now: () => number = Date.now,
+    private readonly hurriedIntervalMs = DEFAULT_HURRIED_POLL_MS,
   ) {}
+
+  /**
+   * Polls every `hurriedIntervalMs` until the returned function is called
+   * (once per hurry; several may overlap): a caller waiting on an event
+   * hears of it within that time instead of `intervalMs`.
+   */
+  hurry(): () => void {
+    this.hurries += 1;
+    this.schedule();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.hurries -= 1;
+      this.schedule();
+    };
+  }
 
   start(): void {
     if (this.intervalMs <= 0 || this.running) return;
@@ -45,7 +66,8 @@ export class EventPump {
   private schedule(): void {
     if (!this.running || this.polling) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), Math.max(0, this.lastCallAt + this.intervalMs - this.now()));
+    const interval = this.hurries > 0 ? Math.min(this.hurriedIntervalMs, this.intervalMs) : this.intervalMs;
+    this.timer = setTimeout(() => void this.tick(), Math.max(0, this.lastCallAt + interval - this.now()));
     this.timer.unref();
   }
 

@@ -29,6 +29,8 @@ import { pageLoginLink } from '../page/login-codes';
 import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
 import { printable } from '../terminal-text';
+import { AnswerSignals } from '../a2a/answer-signals';
+import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
 import { HostNotices } from './host-notices';
@@ -54,9 +56,11 @@ export interface NodeOptions {
   /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
   eventPollMs?: number;
   /** Serving the declared A2A agent: card refresh, forwarding limits and retries; their defaults otherwise. */
-  a2a?: A2aServingOptions;
+  a2aServing?: A2aServingOptions;
   /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
   mcp?: McpEndpointOptions;
+  /** The waits of the peers' local A2A agents (/a2a/<peer>/); their defaults otherwise. */
+  a2aCalling?: PeerAgentOptions;
   env?: NodeJS.ProcessEnv;
   onStderrLine?: (line: string) => void;
   /** Told about every question the host asked and its answer. */
@@ -125,6 +129,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const arrivals = new MessageArrivals();
   // Set once the gate exists; no plugin can declare an agent before the extension runs.
   let serving: A2aServing | undefined;
+  const a2aSignals = new AnswerSignals();
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -134,6 +139,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     onEvent: (event) => {
       events.publish(event);
       arrivals.event(event);
+      a2aSignals.event(event);
       notices.event(event);
       activity.event(event);
       serving?.event(event);
@@ -172,8 +178,13 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       permissions: grantPermissions(grants),
       arrivals,
       page,
+      a2a: { signals: a2aSignals, hurry: () => pump.hurry() },
     },
-    { ...(options.apiPort === undefined ? {} : { port: options.apiPort }), ...(options.mcp === undefined ? {} : { mcp: options.mcp }) },
+    {
+      ...(options.apiPort === undefined ? {} : { port: options.apiPort }),
+      ...(options.mcp === undefined ? {} : { mcp: options.mcp }),
+      ...(options.a2aCalling === undefined ? {} : { a2a: options.a2aCalling }),
+    },
   );
   const address = await api.listen();
   const apiUrl = `http://${address.host}:${address.port}`;
@@ -189,7 +200,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       warn: (line) => process.stderr.write(`${printable(line)}\n`),
       onLoaded: (plugin) => grants.register(plugin),
     },
-    options.a2a,
+    options.a2aServing,
   );
   serving.start();
   return {

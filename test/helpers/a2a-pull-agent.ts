@@ -104,7 +104,8 @@ export class PullAgent {
   readonly answered = new Map<string, number>();
 
   constructor(
-    private readonly node: TestNode,
+    /** A node spawned directly, or a plugin of a reference host answering the same way (test/e2e/a2a-calling.test.ts). */
+    private readonly node: Pick<TestNode, 'call' | 'attempt'>,
     private readonly peer: string,
     readonly taskStore: TaskStore = new InMemoryTaskStore(),
   ) {

@@ -9,6 +9,7 @@ import { startNode, type RunningNode } from '../../permissions/node/running-node
 import type { PluginDeclaration } from '../../permissions/gate/types';
 import { createPlugin, loadPlugins } from '../../permissions/plugins/plugin-directory';
 import type { McpEndpointOptions } from '../../permissions/mcp/mcp-endpoint';
+import type { PeerAgentOptions } from '../../permissions/a2a/peer-agent-routes';
 import { MCP_OPERATIONS } from '../../permissions/mcp/tools';
 import { BINARY, tempDir } from './extension';
 import { LOOPBACK_ENV } from './node';
@@ -32,14 +33,21 @@ export interface McpSide {
  * plugin file per id in `mcpPlugins` declaring what the MCP tools use
  * (as `p2p-comm-host mcp` creates them), plus `extraPlugins` as given.
  */
-export async function startMcpSide(t: Teardown, mcpPlugins: string[], rules: PolicyRule[], extraPlugins: PluginDeclaration[] = [], mcp?: McpEndpointOptions): Promise<McpSide> {
+export async function startMcpSide(
+  t: Teardown,
+  mcpPlugins: string[],
+  rules: PolicyRule[],
+  extraPlugins: PluginDeclaration[] = [],
+  mcp?: McpEndpointOptions,
+  a2a?: PeerAgentOptions,
+): Promise<McpSide> {
   const dir = tempDir(t);
   const hostDir = join(dir, 'host');
   for (const id of mcpPlugins) createPlugin(hostDir, id, MCP_OPERATIONS);
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ rules, default: 'deny' }));
   const declared = [...loadPlugins(hostDir), ...extraPlugins];
-  const node = await startNode({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: declared, policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, ...(mcp === undefined ? {} : { mcp }) });
+  const node = await startNode({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: declared, policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, ...(mcp === undefined ? {} : { mcp }), ...(a2a === undefined ? {} : { a2aCalling: a2a }) });
   t.teardown(() => node.stop());
   return { node, hostDir, plugins: new Map(declared.map((plugin) => [plugin.id, plugin])) };
 }

@@ -22,6 +22,9 @@ t.test('every event type the extension publishes has a rule', async (t) => {
   t.same(
     [...EVENT_PERMISSIONS.keys()].sort(),
     [
+      'p2p.a2a.answer',
+      'p2p.a2a.failed',
+      'p2p.a2a.request',
       'p2p.message.delivered',
       'p2p.message.expired',
       'p2p.message.failed',
@@ -66,6 +69,21 @@ t.test('sent-message events: send or message_status active, and the peer approve
     t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, type, PEER_B), `${type}: not of another peer`);
     t.notOk(sees({ 'agent message_status': { state: 'active' } }, type, PEER_A), `${type}: message_status alone approves no peer`);
   }
+});
+
+t.test('A2A events: calling ones as sending (send, a2a_send or a2a_task, the peer approved for send); serving ones as receiving', async (t) => {
+  for (const type of ['p2p.a2a.answer', 'p2p.a2a.failed']) {
+    for (const operation of ['send', 'a2a_send', 'a2a_task']) {
+      t.ok(sees({ [`agent ${operation}`]: { state: 'active' }, 'agent send': { state: operation === 'send' ? 'active' : 'revoked', scopes: [PEER_A] } }, type, PEER_A), `${type} with ${operation}`);
+    }
+    t.notOk(sees({ 'agent a2a_task': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), `${type}: a2a_task alone approves no peer`);
+    t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, type, PEER_B), `${type}: not of another peer`);
+    t.notOk(sees({ 'agent receive': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), `${type}: receive is not send`);
+  }
+  t.ok(sees({ 'agent receive': { state: 'active', scopes: [PEER_A] } }, 'p2p.a2a.request', PEER_A));
+  t.ok(sees({ 'agent a2a_serve': { state: 'active' }, 'agent receive': { state: 'revoked', scopes: [PEER_A] } }, 'p2p.a2a.request', PEER_A), 'with a2a_serve');
+  t.notOk(sees({ 'agent receive': { state: 'active', scopes: [PEER_A] } }, 'p2p.a2a.request', PEER_B), 'not from another peer');
+  t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] } }, 'p2p.a2a.request', PEER_A), 'send is not receive');
 });
 
 t.test('a rejected incoming message concerns receiving; a rejected outgoing one, sending', async (t) => {

@@ -64,3 +64,22 @@ t.test('an interval of 0 never polls', async (t) => {
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.notOk(polled);
 });
+
+t.test('a hurry polls at its shorter interval until released, then the pump goes back to its own', async (t) => {
+  const made = polls();
+  // An hour: without the hurry, no poll would come during the test.
+  const pump = new EventPump(made.poll, 3_600_000, Date.now, 5);
+  t.teardown(() => pump.stop());
+  pump.start();
+  const release = pump.hurry();
+  const first = await made.next();
+  const second = await made.next();
+  t.ok(second - first < 1000, `polled again soon (${second - first} ms)`);
+  release();
+  release();
+  let polled = false;
+  void made.next().then(() => (polled = true));
+  await pump.around(async () => undefined);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.notOk(polled, 'released (twice, counted once): back to polling every hour');
+});

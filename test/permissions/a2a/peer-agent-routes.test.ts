@@ -1,0 +1,344 @@
+import t, { type Test } from 'tap';
+import { AnswerSignals } from '../../../permissions/a2a/answer-signals';
+import type { IntervalTimer } from '../../../permissions/a2a/answer-stream';
+import type { PeerAgentOptions } from '../../../permissions/a2a/peer-agent-routes';
+import type { GateVerdict, PluginDeclaration } from '../../../permissions/gate/types';
+import { EventHub } from '../../../permissions/http/event-hub';
+import { HostApi, type ExecutionOutcome } from '../../../permissions/http/host-api';
+import { TokenStore } from '../../../permissions/http/tokens';
+import { MessageArrivals } from '../../../permissions/mcp/message-arrivals';
+import { eventually } from '../../helpers/node';
+
+const PLUGIN: PluginDeclaration = { id: 'caller', secret: 'caller-secret-0123456789', extensions: { 'p2p-comm': ['send'] } };
+const PEER = 'a'.repeat(51) + 'q';
+const STRANGER = 'b'.repeat(51) + 'q';
+const REQUEST_ID = 'f'.repeat(32);
+
+const PEER_CARD = {
+  name: 'Meeting planner',
+  description: 'Finds a time to meet.',
+  version: '1.0.0',
+  capabilities: { streaming: true },
+  defaultInputModes: ['text/plain'],
+  defaultOutputModes: ['text/plain'],
+  skills: [],
+  supportedInterfaces: [{ url: `p2p-comm://${PEER}`, protocolBinding: 'urn:p2p-comm:a2a:v1', protocolVersion: '1.0' }],
+  signatures: [{ protected: 'x', signature: 'y' }],
+};
+
+interface Answer {
+  seq: number;
+  kind: 'event' | 'result' | 'error' | 'end';
+  body: unknown;
+}
+
+/** Keepalive ticks the test fires itself. */
+class ManualIntervals implements IntervalTimer {
+  readonly ticks = new Set<() => void>();
+  start(_every: number, tick: () => void): () => void {
+    this.ticks.add(tick);
+    return () => this.ticks.delete(tick);
+  }
+  fire(): void {
+    for (const tick of this.ticks) tick();
+  }
+}
+
+interface Harness {
+  base: string;
+  token: string;
+  signals: AnswerSignals;
+  intervals: ManualIntervals;
+  executed: { operation: string; input: any }[];
+  gateCalls: { operation: string; input: any; signal: AbortSignal | undefined }[];
+  /** What the peer has answered so far, as a2a_task shows it. */
+  answers: Answer[];
+  state: { value: string };
+  /** Verdict of the gate; a promise holds the call in a "dialog". */
+  verdict: { next: (input: any) => GateVerdict | Promise<GateVerdict> };
+  hurries: { active: number };
+  /** Run before each a2a_task read, with how many came before it. */
+  beforeRead: { hook: (earlier: number) => void };
+  rpc(body: unknown, headers?: Record<string, string>, path?: string): Promise<Response>;
+}
+
+async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harness> {
+  const signals = new AnswerSignals();
+  const intervals = new ManualIntervals();
+  const executed: Harness['executed'] = [];
+  const gateCalls: Harness['gateCalls'] = [];
+  const answers: Answer[] = [];
+  const state = { value: 'queued' };
+  const verdict: Harness['verdict'] = { next: () => ({ allowed: true }) };
+  const hurries = { active: 0 };
+  const beforeRead: Harness['beforeRead'] = { hook: () => undefined };
+  const execute = async (operation: string, input: any): Promise<ExecutionOutcome> => {
+    executed.push({ operation, input });
+    if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER, state: 'trusted', agent_card: PEER_CARD }] } } };
+    if (operation === 'a2a_send') {
+      if (input.peer !== PEER) return { error: { message: 'not_found: not paired', data: { error: 'not_found' } } };
+      return { result: { data: { peer: PEER, request_id: REQUEST_ID, state: 'queued', reattached: false } } };
+    }
+    if (operation === 'a2a_task') {
+      beforeRead.hook(executed.filter((call) => call.operation === 'a2a_task').length - 1);
+      const after = input.after as number;
+      const shown = answers.filter((answer) => answer.seq > after);
+      const ended = answers.some((answer) => answer.kind !== 'event') && shown.length > 0 ? true : answers.some((answer) => answer.kind !== 'event') && after >= answers.length - 1;
+      return { result: { data: { state: state.value, reason: state.value === 'failed' ? 'revoked' : null, task: null, answers: shown, next: shown.at(-1)?.seq ?? after, ended } } };
+    }
+    return { error: { message: `unexpected ${operation}` } };
+  };
+  const gate = {
+    check: async (_plugin: string, operation: string, input: unknown, signal?: AbortSignal) => {
+      gateCalls.push({ operation, input, signal });
+      return verdict.next(input);
+    },
+  };
+  const api = new HostApi(
+    {
+      plugins: new Map([[PLUGIN.id, PLUGIN]]),
+      tokens: new TokenStore({ ttlMs: 60_000 }),
+      gate,
+      execute,
+      extension: { id: 'p2p-comm', display_name: 'P2P Comm', description: '', operations: [{ name: 'send' }] },
+      events: new EventHub({ extensionId: 'p2p-comm' }),
+      permissions: { isActive: () => true, scopeApproved: () => true, scopeDenied: () => false },
+      arrivals: new MessageArrivals(),
+      a2a: {
+        signals,
+        hurry: () => {
+          hurries.active += 1;
+          return () => void (hurries.active -= 1);
+        },
+      },
+    },
+    { a2a: { intervals, ...options } },
+  );
+  const { host, port } = await api.listen();
+  t.teardown(() => api.close());
+  const base = `http://${host}:${port}`;
+  const tokenResponse = await fetch(`${base}/api/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plugin_id: PLUGIN.id, secret: PLUGIN.secret }) });
+  const token = ((await tokenResponse.json()) as { access_token: string }).access_token;
+  return {
+    base,
+    token,
+    signals,
+    intervals,
+    executed,
+    gateCalls,
+    answers,
+    state,
+    verdict,
+    hurries,
+    beforeRead,
+    rpc: (body, headers = {}, path = `/a2a/${PEER}/`) =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify(body) }),
+  };
+}
+
+const rpc = (method: string, params: Record<string, unknown>) => ({ jsonrpc: '2.0', id: 11, method, params });
+const message = { message: { messageId: 'm-1', role: 'ROLE_USER', parts: [{ text: 'plan a meeting' }] } };
+const sent = (api: Harness) => api.executed.filter((call) => call.operation === 'a2a_send');
+
+t.test('the card: gated as send for the peer without content, derived from the peer card', async (t) => {
+  const api = await startApi(t);
+  const response = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
+  t.equal(response.status, 200);
+  const card = (await response.json()) as Record<string, any>;
+  t.equal(card['name'], 'Meeting planner');
+  t.same(card['supportedInterfaces'][0], { url: `${api.base}/a2a/${PEER}/`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' });
+  t.notOk('signatures' in card);
+  t.match(api.gateCalls, [{ operation: 'send', input: { peer: PEER, type: 'json', content: 'A2A agent card read' } }]);
+
+  const stranger = await fetch(`${api.base}/a2a/${STRANGER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
+  t.equal(stranger.status, 404);
+  t.match(await stranger.json(), { details: { code: 'not_paired' } });
+
+  api.verdict.next = () => ({ allowed: false, status: 403, error: 'Permission denied', details: "Plugin 'caller' lacks permission 'ext:p2p-comm:send'" });
+  const refused = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
+  t.equal(refused.status, 403, 'no send permission: no card');
+  t.equal(api.executed.filter((call) => call.operation === 'peers').length, 2, 'the refused read asked the extension nothing');
+});
+
+t.test('without a token: 401; the path without its trailing slash: 404 naming the right URL', async (t) => {
+  const api = await startApi(t);
+  const bare = await fetch(`${api.base}/a2a/${PEER}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rpc('SendMessage', message)) });
+  t.equal(bare.status, 401);
+  t.equal((await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`)).status, 401);
+  const slashless = await api.rpc(rpc('SendMessage', message), {}, `/a2a/${PEER}`);
+  t.equal(slashless.status, 404);
+  t.match(((await slashless.json()) as any).details.message, `${api.base}/a2a/${PEER}/`);
+  const oneUp = await fetch(`${api.base}/a2a/.well-known/agent-card.json`);
+  t.equal(oneUp.status, 404, 'where a client given the URL without the slash looks for the card');
+  t.match(((await oneUp.json()) as any).details.message, /trailing slash/);
+  const browser = await api.rpc(rpc('SendMessage', message), { origin: 'https://evil.example' });
+  t.equal(browser.status, 403, 'a web page is refused as on the rest of the Host API');
+  t.same(sent(api), []);
+});
+
+t.test('methods answered here never reach the gate or the peer', async (t) => {
+  const api = await startApi(t);
+  const cases: [unknown, Record<string, string>, number][] = [
+    [rpc('CreateTaskPushNotificationConfig', { taskId: 't' }), {}, -32003],
+    [rpc('GetExtendedAgentCard', {}), {}, -32007],
+    [rpc('tasks/get', { id: 't' }), {}, -32601],
+    [rpc('SendMessage', message), { 'a2a-version': '0.3' }, -32009],
+    [{ id: 11, method: 'SendMessage' }, {}, -32600],
+  ];
+  for (const [body, headers, code] of cases) {
+    const response = await api.rpc(body, headers);
+    t.equal(response.status, 200);
+    t.match(await response.json(), { jsonrpc: '2.0', id: 11, error: { code } }, String(code));
+  }
+  const garbled = await fetch(`${api.base}/a2a/${PEER}/`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` }, body: '{"jsonrpc": "2.0", ' });
+  t.equal(garbled.status, 200);
+  t.same(await garbled.json(), { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the body is not valid JSON' } }, 'not JSON: -32700');
+  t.same(api.gateCalls, []);
+  t.same(sent(api), []);
+});
+
+t.test('no send permission, or the peer denied as scope: refused, nothing sent', async (t) => {
+  const api = await startApi(t);
+  api.verdict.next = () => ({ allowed: false, status: 403, error: 'Permission denied', details: "Plugin 'caller' lacks permission 'ext:p2p-comm:send'" });
+  const refused = await api.rpc(rpc('SendMessage', message));
+  t.equal(refused.status, 403);
+  t.match(await refused.json(), { id: 11, error: { code: -32000, message: /lacks permission/ } });
+  api.verdict.next = () => ({ allowed: false, status: 403, error: 'Scope approval denied', details: `User denied access to scope 'peer' = '${PEER}'` });
+  const denied = await api.rpc(rpc('SendMessage', message));
+  t.equal(denied.status, 403);
+  t.match(await denied.json(), { error: { code: -32000, message: /Scope approval denied/ } });
+  t.match(api.gateCalls, [
+    { operation: 'send', input: { peer: PEER, type: 'json', content: rpc('SendMessage', message) } },
+    { operation: 'send', input: { peer: PEER } },
+  ]);
+  t.same(sent(api), [], 'the gate refused: nothing reached the extension');
+});
+
+t.test('a blocking call waits for the answer event, then answers with the result', async (t) => {
+  const api = await startApi(t);
+  const pending = api.rpc(rpc('SendMessage', message), { 'a2a-extensions': 'urn:x' });
+  await eventually(async () => api.executed.some((call) => call.operation === 'a2a_task'), 'the first read of the answers');
+  t.equal(api.hurries.active, 1, 'the pump is hurried while the answer is awaited');
+  t.match(sent(api), [{ input: { peer: PEER, request: { method: 'SendMessage', params: message }, a2a_extensions: 'urn:x' } }], 'gated as send, run as a2a_send');
+  api.answers.push({ seq: 0, kind: 'result', body: { task: { id: 't-1', status: { state: 'TASK_STATE_COMPLETED' } } } });
+  api.signals.event({ type: 'p2p.a2a.answer', data: { peer: PEER, request_id: REQUEST_ID, seq: 0, end: true } });
+  const response = await pending;
+  t.equal(response.status, 200);
+  t.same(await response.json(), { jsonrpc: '2.0', id: 11, result: { task: { id: 't-1', status: { state: 'TASK_STATE_COMPLETED' } } } });
+  t.equal(api.hurries.active, 0, 'released once answered');
+});
+
+t.test('no answer within the wait: -32060 PEER_OFFLINE while queued, ANSWER_PENDING once delivered, with the request id', async (t) => {
+  const api = await startApi(t, { waitMs: 0 });
+  const offline = await api.rpc(rpc('SendMessage', message));
+  t.match(await offline.json(), { id: 11, error: { code: -32060, data: [{ reason: 'PEER_OFFLINE', domain: 'p2p-comm', metadata: { request_id: REQUEST_ID, peer: PEER } }] } });
+  api.state.value = 'delivered';
+  const pending = await api.rpc(rpc('SendMessage', message));
+  t.match(await pending.json(), { error: { code: -32060, data: [{ reason: 'ANSWER_PENDING', metadata: { request_id: REQUEST_ID } }] } });
+  api.state.value = 'failed';
+  const revoked = await api.rpc(rpc('SendMessage', message));
+  t.equal(revoked.status, 404);
+  t.match(await revoked.json(), { error: { code: -32062, data: [{ reason: 'NOT_PAIRED' }] } });
+  const stranger = await api.rpc(rpc('SendMessage', message), {}, `/a2a/${STRANGER}/`);
+  t.equal(stranger.status, 404);
+  t.match(await stranger.json(), { id: 11, error: { code: -32062 } }, 'not paired');
+});
+
+t.test('a stream: headers at once, one data line per event in seq order, keepalive comments, closed after the end marker', async (t) => {
+  const api = await startApi(t);
+  const response = await api.rpc(rpc('SendStreamingMessage', message), { accept: 'text/event-stream' });
+  t.equal(response.status, 200);
+  t.match(response.headers.get('content-type'), /^text\/event-stream/);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const readUntil = async (needle: string): Promise<void> => {
+    while (!text.includes(needle)) {
+      const chunk = await reader.read();
+      if (chunk.done) throw new Error(`stream ended before ${needle}: ${text}`);
+      text += decoder.decode(chunk.value);
+    }
+  };
+  await eventually(async () => api.intervals.ticks.size === 1, 'the keepalive');
+  api.intervals.fire();
+  await readUntil(': keepalive\n\n');
+  api.answers.push({ seq: 0, kind: 'event', body: { task: { id: 't-1' } } }, { seq: 1, kind: 'event', body: { statusUpdate: { taskId: 't-1' } } });
+  api.signals.event({ type: 'p2p.a2a.answer', data: { peer: PEER, request_id: REQUEST_ID, seq: 1, end: false } });
+  await readUntil('statusUpdate');
+  api.answers.push({ seq: 2, kind: 'end', body: null });
+  api.signals.event({ type: 'p2p.a2a.answer', data: { peer: PEER, request_id: REQUEST_ID, seq: 2, end: true } });
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    text += decoder.decode(chunk.value);
+  }
+  t.equal(
+    text,
+    ': keepalive\n\n' +
+      `data: ${JSON.stringify({ jsonrpc: '2.0', id: 11, result: { task: { id: 't-1' } } })}\n\n` +
+      `data: ${JSON.stringify({ jsonrpc: '2.0', id: 11, result: { statusUpdate: { taskId: 't-1' } } })}\n\n`,
+    'the events in order, then the stream closes',
+  );
+  t.equal(api.intervals.ticks.size, 0, 'the keepalive stopped');
+});
+
+t.test('a stream whose peer answers with an error: an error event', async (t) => {
+  const api = await startApi(t);
+  api.answers.push({ seq: 0, kind: 'error', body: { code: -32001, message: 'Task not found' } });
+  const response = await api.rpc(rpc('SubscribeToTask', { id: 't-9' }));
+  t.equal(await response.text(), `event: error\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 11, error: { code: -32001, message: 'Task not found' } })}\n\n`);
+});
+
+t.test('a client that leaves while the dialog is open: the call is not run', async (t) => {
+  const api = await startApi(t);
+  let answer!: (verdict: GateVerdict) => void;
+  api.verdict.next = () => new Promise<GateVerdict>((resolve) => (answer = resolve));
+  const leaving = new AbortController();
+  const pending = fetch(`${api.base}/a2a/${PEER}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` },
+    body: JSON.stringify(rpc('SendMessage', message)),
+    signal: leaving.signal,
+  }).catch((error: unknown) => error);
+  await eventually(async () => api.gateCalls.length === 1, 'the dialog');
+  leaving.abort();
+  await pending;
+  await eventually(async () => api.gateCalls[0]?.signal?.aborted === true, 'the gate told the caller left');
+  answer({ allowed: true });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.same(sent(api), [], 'approved after the client left: nothing sent behind its back');
+});
+
+t.test('a stream with no event within its idle wait ends with -32060, naming the request', async (t) => {
+  const api = await startApi(t, { streamIdleMs: 0 });
+  api.state.value = 'delivered';
+  const response = await api.rpc(rpc('SendStreamingMessage', message));
+  const text = await response.text();
+  t.match(text, /^event: error\ndata: /);
+  t.match(JSON.parse(text.split('data: ')[1] as string), { id: 11, error: { code: -32060, data: [{ reason: 'ANSWER_PENDING', metadata: { request_id: REQUEST_ID } }] } });
+  t.equal(api.intervals.ticks.size, 0, 'the keepalive stopped');
+});
+
+t.test('a pairing revoked while a call waits wakes it: -32062', async (t) => {
+  const api = await startApi(t);
+  const pending = api.rpc(rpc('SendMessage', message));
+  await eventually(async () => api.executed.some((call) => call.operation === 'a2a_task'), 'the first read of the answers');
+  api.signals.event({ type: 'p2p.peer.revoked', data: { peer: STRANGER } });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 1, 'another peer’s revocation woke nothing');
+  api.state.value = 'failed';
+  api.signals.event({ type: 'p2p.peer.revoked', data: { peer: PEER } });
+  const response = await pending;
+  t.equal(response.status, 404);
+  t.match(await response.json(), { error: { code: -32062, data: [{ reason: 'NOT_PAIRED', metadata: { request_id: REQUEST_ID, peer: PEER } }] } });
+  t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 2, 'this one’s did');
+});
+
+t.test('an answer recorded without an event heard is found by one more read when the wait ends', async (t) => {
+  const api = await startApi(t, { waitMs: 0 });
+  api.beforeRead.hook = (earlier) => {
+    if (earlier === 1) api.answers.push({ seq: 0, kind: 'result', body: { task: { id: 't-late' } } });
+  };
+  const response = await api.rpc(rpc('SendMessage', message));
+  t.same(await response.json(), { jsonrpc: '2.0', id: 11, result: { task: { id: 't-late' } } }, 'the answer, not -32060');
+});
