@@ -63,10 +63,14 @@ export class PeerAgentRoutes {
     this.intervals = options.intervals;
   }
 
-  /** GET `/a2a/<peer>/.well-known/agent-card.json`: gated as access to `send` for that peer, without content. */
-  async card(response: ServerResponse, plugin: string, peer: string, baseUrl: string): Promise<void> {
-    const verdict = await this.deps.gate.check(plugin, GATED_OPERATION, { peer, type: 'json', content: 'A2A agent card read' });
-    if (!verdict.allowed) return sendJson(response, verdict.status, { error: verdict.error, ...(verdict.details === null ? {} : { details: verdict.details }) });
+  /**
+   * GET `/a2a/<peer>/.well-known/agent-card.json`, without a token: an A2A
+   * client reads a card before it authenticates (the card names the scheme),
+   * and SDK clients that add the token per call read it without one. It
+   * tells a local program that knows a peer's id only whether this node is
+   * paired with it and what its agent says of itself; every call is gated.
+   */
+  async card(response: ServerResponse, peer: string, baseUrl: string): Promise<void> {
     const outcome = await this.deps.execute('peers', {});
     if (outcome.error !== undefined) return sendJson(response, 503, { error: 'Service unavailable', details: { code: 'extension_unavailable', message: outcome.error.message } });
     const peers = ((outcome.result as { data?: { peers?: unknown } } | undefined)?.data?.peers ?? []) as { peer?: unknown; state?: unknown; agent_card?: unknown }[];

@@ -152,7 +152,8 @@ export class HostApi {
       { method: 'GET', path: /^\/api\/v1\/extensions$/, authenticated: true, handle: (c) => this.listExtensions(c) },
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
-      { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: true, handle: (c) => this.peerAgents.card(c.response, c.pluginId, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
+      // Public, as A2A cards are: a client reads it before it authenticates, as the card's security scheme tells it to.
+      { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: false, handle: (c) => this.peerAgents.card(c.response, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
       { method: 'POST', path: /^\/a2a\/([^/]+)\/$/, authenticated: true, handle: (c) => this.callPeerAgent(c) },
       // Where a client given the base URL without its trailing slash goes: told the right one.
       ...(['GET', 'POST'] as const).map((method) => ({ method, path: /^\/a2a\/([^/]+)$/, authenticated: false, handle: async (c: RequestContext) => misaddressed(c.response, this.apiUrl(), peerOf(c)) })),

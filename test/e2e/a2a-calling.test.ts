@@ -1,5 +1,5 @@
 import { type AgentCard, type Message, Role, type Task, TaskState } from '@a2a-js/sdk';
-import { type Client, ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
+import { type Client, ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import t, { type Test } from 'tap';
 import { PluginClient } from '../../permissions/demo/plugin-client';
 import type { PeerAgentOptions } from '../../permissions/a2a/peer-agent-routes';
@@ -39,13 +39,12 @@ function pluginNode(client: PluginClient): { call: (operation: string, input?: R
   };
 }
 
-/** The SDK's own client, with the host's bearer token on every request (the card's and the calls'). */
+/** The SDK's own client, with the host's bearer token on its calls; the card is read without one, as the docs say. */
 function sdkFactory(token: string): ClientFactory {
   const fetchImpl: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: `Bearer ${token}` } });
   return new ClientFactory(
     ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
       transports: [new JsonRpcTransportFactory({ fetchImpl })],
-      cardResolver: new DefaultAgentCardResolver({ fetchImpl }),
     }),
   );
 }

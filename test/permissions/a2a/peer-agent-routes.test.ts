@@ -140,31 +140,28 @@ const rpc = (method: string, params: Record<string, unknown>) => ({ jsonrpc: '2.
 const message = { message: { messageId: 'm-1', role: 'ROLE_USER', parts: [{ text: 'plan a meeting' }] } };
 const sent = (api: Harness) => api.executed.filter((call) => call.operation === 'a2a_send');
 
-t.test('the card: gated as send for the peer without content, derived from the peer card', async (t) => {
+t.test('the card: public, derived from the peer card, for paired peers only', async (t) => {
   const api = await startApi(t);
-  const response = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
-  t.equal(response.status, 200);
+  const response = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`);
+  t.equal(response.status, 200, 'read without a token, as A2A clients do before they authenticate');
   const card = (await response.json()) as Record<string, any>;
   t.equal(card['name'], 'Meeting planner');
   t.same(card['supportedInterfaces'][0], { url: `${api.base}/a2a/${PEER}/`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' });
   t.notOk('signatures' in card);
-  t.match(api.gateCalls, [{ operation: 'send', input: { peer: PEER, type: 'json', content: 'A2A agent card read' } }]);
+  t.same(api.gateCalls, [], 'reading a card asks nobody');
 
-  const stranger = await fetch(`${api.base}/a2a/${STRANGER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
+  const stranger = await fetch(`${api.base}/a2a/${STRANGER}/.well-known/agent-card.json`);
   t.equal(stranger.status, 404);
   t.match(await stranger.json(), { details: { code: 'not_paired' } });
 
-  api.verdict.next = () => ({ allowed: false, status: 403, error: 'Permission denied', details: "Plugin 'caller' lacks permission 'ext:p2p-comm:send'" });
-  const refused = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`, { headers: { authorization: `Bearer ${api.token}` } });
-  t.equal(refused.status, 403, 'no send permission: no card');
-  t.equal(api.executed.filter((call) => call.operation === 'peers').length, 2, 'the refused read asked the extension nothing');
+  const browser = await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`, { headers: { origin: 'https://evil.example' } });
+  t.equal(browser.status, 403, 'a web page is refused, as on the rest of the Host API');
 });
 
 t.test('without a token: 401; the path without its trailing slash: 404 naming the right URL', async (t) => {
   const api = await startApi(t);
   const bare = await fetch(`${api.base}/a2a/${PEER}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rpc('SendMessage', message)) });
   t.equal(bare.status, 401);
-  t.equal((await fetch(`${api.base}/a2a/${PEER}/.well-known/agent-card.json`)).status, 401);
   const slashless = await api.rpc(rpc('SendMessage', message), {}, `/a2a/${PEER}`);
   t.equal(slashless.status, 404);
   t.match(((await slashless.json()) as any).details.message, `${api.base}/a2a/${PEER}/`);
