@@ -26,13 +26,25 @@ export interface CardRefreshDeps {
 
 export const DEFAULT_CARD_TIMEOUT_MS = 10_000;
 
+interface CardVersion {
+  plugin: string;
+  url: string;
+  digest: string;
+}
+
+function sameVersion(a: CardVersion | undefined, b: CardVersion): boolean {
+  return a !== undefined && a.plugin === b.plugin && a.url === b.url && a.digest === b.digest;
+}
+
 interface AgentInterface {
   url?: unknown;
   protocolBinding?: unknown;
 }
 
 export class CardRefresh {
-  private published: { plugin: string; url: string; digest: string } | undefined;
+  private published: CardVersion | undefined;
+  /** The card the person last refused to publish: not asked about again until it changes (or the host restarts). */
+  private refused: CardVersion | undefined;
   /** The agent's JSON-RPC endpoint per its card, once read. */
   private endpointOf: { url: string; endpoint: string; streams: boolean } | undefined;
   private lastProblem: string | undefined;
@@ -69,11 +81,12 @@ export class CardRefresh {
     const capabilities = card['capabilities'] as { streaming?: unknown } | undefined;
     this.endpointOf = { url: agent.url, endpoint: jsonRpcEndpoint(card) ?? agent.url, streams: capabilities?.streaming === true };
     const digest = createHash('sha256').update(JSON.stringify(card)).digest('hex');
-    const last = this.published;
-    if (last !== undefined && last.plugin === agent.plugin && last.url === agent.url && last.digest === digest) return;
+    const version: CardVersion = { plugin: agent.plugin, url: agent.url, digest };
+    if (sameVersion(this.published, version) || sameVersion(this.refused, version)) return;
     const input = { card };
     const verdict = await this.deps.gate.check(agent.plugin, 'a2a_set_card', input);
     if (!verdict.allowed) {
+      this.refused = version;
       this.problem(`a2a: plugin ${agent.plugin} may not set the agent card (${verdict.error}${verdict.details === null ? '' : `: ${verdict.details}`}); its agent is not published`);
       return;
     }
@@ -82,7 +95,8 @@ export class CardRefresh {
       this.problem(`a2a: the agent card of plugin ${agent.plugin} was refused: ${outcome.error.message}`);
       return;
     }
-    this.published = { plugin: agent.plugin, url: agent.url, digest };
+    this.published = version;
+    this.refused = undefined;
     this.lastProblem = undefined;
   }
 

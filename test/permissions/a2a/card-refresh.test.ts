@@ -57,10 +57,14 @@ t.test('the card is published through the gate when it changed, not again when i
   t.equal(gated.length, 2, 'the host withdraws without asking');
 });
 
-t.test('a plugin the gate refuses publishes nothing, and the warning is given once', async (t) => {
-  const { refresh, executed, warnings } = setUp({ allowed: false, status: 403, error: 'Permission denied', details: 'no a2a_set_card' });
+t.test('a plugin the gate refuses publishes nothing; the person is not asked again about the same card, the warning is given once', async (t) => {
+  const { refresh, gated, executed, warnings, setCard } = setUp({ allowed: false, status: 403, error: 'Permission denied', details: 'no a2a_set_card' });
   await refresh.refresh(AGENT);
   await refresh.refresh(AGENT);
   t.equal(executed.length, 0);
+  t.equal(gated.length, 1, 'the refused card is not asked about at every refresh');
+  setCard({ name: 'Planner 2' });
+  await refresh.refresh(AGENT);
+  t.equal(gated.length, 2, 'a changed card is asked about');
   t.same(warnings, ['a2a: plugin planner may not set the agent card (Permission denied: no a2a_set_card); its agent is not published']);
 });
