@@ -7,6 +7,7 @@ import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi, type ExecutionOutcome } from '../../../permissions/http/host-api';
 import { TokenStore } from '../../../permissions/http/tokens';
 import { MessageArrivals } from '../../../permissions/mcp/message-arrivals';
+import { MEETING_CARD } from '../../helpers/a2a-pull-agent';
 import { eventually } from '../../helpers/node';
 
 const PLUGIN: PluginDeclaration = { id: 'caller', secret: 'caller-secret-0123456789', extensions: { 'p2p-comm': ['send'] } };
@@ -15,13 +16,7 @@ const STRANGER = 'b'.repeat(51) + 'q';
 const REQUEST_ID = 'f'.repeat(32);
 
 const PEER_CARD = {
-  name: 'Meeting planner',
-  description: 'Finds a time to meet.',
-  version: '1.0.0',
-  capabilities: { streaming: true },
-  defaultInputModes: ['text/plain'],
-  defaultOutputModes: ['text/plain'],
-  skills: [],
+  ...MEETING_CARD,
   supportedInterfaces: [{ url: `p2p-comm://${PEER}`, protocolBinding: 'urn:p2p-comm:a2a:v1', protocolVersion: '1.0' }],
   signatures: [{ protected: 'x', signature: 'y' }],
 };
