@@ -34,6 +34,10 @@ function option(name, fallback) {
 }
 const DAY = option('day', 'Tuesday');
 const RETRY_EVERY_SECONDS = Number(option('retry-every', '30'));
+if (!(RETRY_EVERY_SECONDS > 0)) {
+  console.error('--retry-every takes a number of seconds');
+  process.exit(2);
+}
 /** The code the host answers when the peer has not answered within its wait (docs/a2a.md). */
 const STILL_PENDING = -32060;
 
