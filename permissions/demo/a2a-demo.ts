@@ -30,10 +30,12 @@ const RETRY_EVERY_SECONDS = 1;
 /** How long the demo waits for Bob's card to reach Alice after pairing. */
 const CARD_WAIT_MS = 20_000;
 const CARD_POLL_MS = 200;
+/** How long one run of the caller may take before the demo gives up on it (it retries forever while the peer is away). */
+const CALLER_DEADLINE_MS = 60_000;
 
 interface Child {
   process: ChildProcess;
-  /** Resolves with the exit code; rejects with the child's stderr when it failed. */
+  /** Resolves when the child ended with code 0; rejects with its stderr otherwise. */
   exited: Promise<void>;
 }
 
@@ -43,7 +45,8 @@ function runExample(script: string, args: string[], env: Record<string, string>,
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   createInterface({ input: child.stdout! }).on('line', onLine);
-  const exited = once(child, 'exit').then(([code, signal]) => {
+  // 'close', not 'exit': every line of stdout has been read by then.
+  const exited = once(child, 'close').then(([code, signal]) => {
     if (code !== 0) throw new Error(`${script} ended with ${signal === null ? `code ${String(code)}` : String(signal)}: ${stderr.trim()}`);
   });
   // Awaited where the demo waits for it, or at cleanup: never an unhandled rejection meanwhile.
@@ -61,6 +64,19 @@ async function startAgent(secret: string, taskDir: string, children: Child[]): P
   });
   children.push(agent);
   return Promise.race([url, agent.exited.then(() => Promise.reject(new Error('the example agent ended before it listened')))]);
+}
+
+/** The caller's run, ended by the demo if it takes longer than it should. */
+async function callerFinished(caller: Child): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the caller did not finish within ${CALLER_DEADLINE_MS / 1000} s`)), CALLER_DEADLINE_MS);
+  });
+  try {
+    await Promise.race([caller.exited, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function waitForCard(alice: Side, bob: Side): Promise<string> {
@@ -100,7 +116,7 @@ export async function runA2aDemo(): Promise<void> {
     transcript.step('Alice', 'runs the example caller against her host\'s /a2a/<Bob>/');
     const online = runExample('a2a-caller.mjs', callerArgs, callerEnv, (line) => transcript.step('Alice', `caller: ${line}`));
     children.push(online);
-    await online.exited;
+    await callerFinished(online);
 
     await bob.node.stop();
     transcript.step('Bob', 'stops his node (his agent keeps running)');
@@ -109,14 +125,27 @@ export async function runA2aDemo(): Promise<void> {
       transcript.step('Alice', `caller: ${line}`);
       // Bob comes back once the caller was told its request waits.
       if (line.startsWith('-32060') && restarted === undefined) {
-        restarted = startNode(bob.options).then((node) => {
-          bob.node = node;
-          transcript.step('Bob', 'starts his node again, on the same data');
-        });
+        restarted = startNode(bob.options).then(
+          (node) => {
+            bob.node = node;
+            transcript.step('Bob', 'starts his node again, on the same data');
+          },
+          (error: unknown) => {
+            // Without Bob the caller would retry until its deadline.
+            offline.process.kill();
+            throw error;
+          },
+        );
+        // Awaited once the caller has ended.
+        restarted.catch(() => undefined);
       }
     });
     children.push(offline);
-    await offline.exited;
+    // A failed restart is the reason the caller was ended: report that.
+    await callerFinished(offline).catch(async (error: unknown) => {
+      await restarted;
+      throw error;
+    });
     if (restarted === undefined) throw new Error('the caller was never told that the request waits (-32060)');
     await restarted;
     // The agent keeps one file per task, under the calling peer: two meetings, two tasks, whatever the re-sends.
