@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PluginDeclaration } from '../gate/types';
-import { startNode, type RunningNode } from '../node/running-node';
+import { runA2aDemo } from './a2a-demo';
 import { PluginClient } from './plugin-client';
+import { pairSides, plugin, startSide, talkRules, type Side } from './sides';
 import { Transcript } from './transcript';
 
 /**
@@ -14,59 +13,23 @@ import { Transcript } from './transcript';
  * high-risk dialogs the way the person would) and an "agent" plugin holds
  * only send and receive. The agents talk both ways; the transcript shows
  * every step and every gate decision.
+ *
+ * `npm run demo -- --a2a`: the same two people, their agents talking A2A
+ * instead (a2a-demo.ts).
  */
 const POLL_WAIT_MS = 1000;
 
-interface Side {
-  name: string;
-  node: RunningNode;
-  console: PluginClient;
+interface MessagingSide extends Side {
   agent: PluginClient;
-  peerId: string;
 }
 
-function plugin(id: string, operations: string[]): PluginDeclaration {
-  return { id, secret: randomBytes(24).toString('base64url'), extensions: { 'p2p-comm': operations } };
-}
-
-async function startSide(name: string, root: string, transcript: Transcript): Promise<Side> {
-  const consolePlugin = plugin('console', ['identity', 'pair', 'requests', 'accept', 'peers', 'message_status', 'status']);
+async function startMessagingSide(name: string, root: string, transcript: Transcript): Promise<MessagingSide> {
   const agentPlugin = plugin('agent', ['send', 'receive']);
-  const dir = join(root, name.toLowerCase());
-  // The person's answers to the dialogs, written down for a headless run.
-  const policy = join(root, `${name.toLowerCase()}-policy.json`);
-  writeFileSync(
-    policy,
-    JSON.stringify({
-      rules: [
-        { plugin: 'console', operation: '*', prompt: 'permission', answer: 'approve' },
-        { plugin: 'console', operation: 'pair', prompt: 'high_risk', answer: 'approve' },
-        { plugin: 'console', operation: 'accept', prompt: 'scope', answer: 'once' },
-        { plugin: 'console', operation: 'accept', prompt: 'high_risk', answer: 'approve' },
-        { plugin: 'agent', operation: '*', prompt: 'permission', answer: 'approve' },
-        { plugin: 'agent', operation: '*', prompt: 'scope', answer: 'allow' },
-      ],
-      default: 'deny',
-    }),
-  );
-  const node = await startNode({
-    hostDir: join(dir, 'host'),
-    dataDir: join(dir, 'extension'),
-    plugins: [consolePlugin, agentPlugin],
-    policyFile: policy,
-    // Everything on loopback; the demo pairs by link and announces nothing on the LAN or the DHT.
-    env: { P2P_COMM_LISTEN_HOST: '127.0.0.1', P2P_COMM_MDNS: 'off', P2P_COMM_DHT: 'off' },
-    onStderrLine: () => undefined,
-    onDecision: (line) => transcript.note(name, line),
-  });
-  const console = new PluginClient(node.apiUrl, consolePlugin.id, consolePlugin.secret);
-  const agent = new PluginClient(node.apiUrl, agentPlugin.id, agentPlugin.secret);
-  const identity = await console.data('identity');
-  transcript.step(name, `node ${String(identity['peer_id'])} (fingerprint ${String(identity['fingerprint'])}) listening at ${node.apiUrl}`);
-  return { name, node, console, agent, peerId: identity['peer_id'] as string };
+  const side = await startSide(name, root, transcript, { plugins: [agentPlugin], rules: talkRules('agent') });
+  return { ...side, agent: new PluginClient(side.node.apiUrl, agentPlugin.id, agentPlugin.secret) };
 }
 
-async function waitForMessage(side: Side, from: string, after: number): Promise<Record<string, unknown>> {
+async function waitForMessage(side: MessagingSide, from: string, after: number): Promise<Record<string, unknown>> {
   for (let round = 0; round < 20; round += 1) {
     const data = await side.agent.data('receive', { peer: from, after, wait_ms: POLL_WAIT_MS });
     const messages = data['messages'] as Record<string, unknown>[];
@@ -75,7 +38,7 @@ async function waitForMessage(side: Side, from: string, after: number): Promise<
   throw new Error(`${side.name} received nothing from ${from}`);
 }
 
-async function waitForDelivery(side: Side, messageId: string, transcript: Transcript): Promise<void> {
+async function waitForDelivery(side: MessagingSide, messageId: string, transcript: Transcript): Promise<void> {
   for (let round = 0; round < 40; round += 1) {
     const status = await side.console.data('message_status', { message_id: messageId });
     if (status['state'] === 'delivered') {
@@ -87,36 +50,17 @@ async function waitForDelivery(side: Side, messageId: string, transcript: Transc
   throw new Error(`message ${messageId} was not delivered`);
 }
 
-/** What the two people do on the phone once paired: each reads the number their own node shows. */
-async function compareSafetyNumbers(alice: Side, bob: Side, bobsNumber: unknown, transcript: Transcript): Promise<void> {
-  const peers = (await alice.console.data('peers'))['peers'] as Record<string, unknown>[];
-  const alicesNumber = peers.find((peer) => peer['peer'] === bob.peerId)?.['safety_number'];
-  if (typeof alicesNumber !== 'string' || alicesNumber !== bobsNumber) {
-    throw new Error(`the safety numbers differ: Alice sees ${String(alicesNumber)}, Bob sees ${String(bobsNumber)}`);
-  }
-  transcript.step('demo', `Alice and Bob read out the same safety number: ${alicesNumber}`);
-}
-
-async function run(): Promise<void> {
+async function runMessagingDemo(): Promise<void> {
   const transcript = new Transcript();
   const root = mkdtempSync(join(tmpdir(), 'p2p-comm-demo-'));
-  const sides: Side[] = [];
+  const sides: MessagingSide[] = [];
   try {
-    const alice = await startSide('Alice', root, transcript);
+    const alice = await startMessagingSide('Alice', root, transcript);
     sides.push(alice);
-    const bob = await startSide('Bob', root, transcript);
+    const bob = await startMessagingSide('Bob', root, transcript);
     sides.push(bob);
 
-    const link = (await bob.console.data('identity'))['link'] as string;
-    transcript.step('Bob', `gives Alice his pairing link: ${link}`);
-    const paired = await alice.console.data('pair', { link });
-    transcript.step('Alice', `asks to pair (her consent, a high-risk approval): request ${String(paired['request_id'])} ${String(paired['state'])}`);
-    const incoming = ((await bob.console.data('requests'))['incoming'] as Record<string, unknown>[])[0];
-    if (incoming === undefined) throw new Error('Bob did not receive the request');
-    transcript.step('Bob', `sees a request from "${String(incoming['display_name'])}", fingerprint ${String(incoming['fingerprint'])}`);
-    const accepted = await bob.console.data('accept', { request_id: incoming['request_id'], peer: incoming['peer'] });
-    transcript.step('Bob', `accepts (his consent, a high-risk approval): ${String(accepted['state'])}, connected ${String(accepted['connected'])}`);
-    await compareSafetyNumbers(alice, bob, accepted['safety_number'], transcript);
+    const link = await pairSides(alice, bob, transcript);
 
     const refused = await alice.agent.call('pair', { link });
     transcript.step('Alice', `her agent tries to pair on its own: HTTP ${refused.status} ${String(refused.body['error'])} — it holds only send and receive`);
@@ -143,7 +87,7 @@ async function run(): Promise<void> {
   }
 }
 
-run().then(
+(process.argv.includes('--a2a') ? runA2aDemo() : runMessagingDemo()).then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
