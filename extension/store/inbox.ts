@@ -49,8 +49,9 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  *
  * Messages are read and acked per channel (InboxChannel): `receive` reads
  * text and json messages, the A2A service its two types, the file and
- * group services theirs, and none acks another's. The seen entries stay per peer, across channels, since a
- * message id names one message of its sender whatever its type.
+ * group services theirs, and none acks another's. The seen entries stay
+ * per peer, across channels, since a message id names one message of its
+ * sender whatever its type.
  *
  * STORED adds a message and its seen entry; ACKED and ACKED_CHANNEL remove
  * the peer's messages of one channel up to a cursor; SEEN is the seen entry of an acked message and
