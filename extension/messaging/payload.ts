@@ -10,13 +10,27 @@ import {
   encodeRequestPayload,
   encodeResponsePayload,
 } from '../wire/a2a-payload';
+import {
+  decodeFileChunk,
+  decodeFileControl,
+  decodeFileOffer,
+  encodeFileChunk,
+  encodeFileControl,
+  encodeFileOffer,
+  type FileChunk,
+  type FileControl,
+  type FileOffer,
+  FilePayloadError,
+} from '../wire/file-payload';
 import type { MessageType } from '../wire/message-leaf';
 
 /**
  * Message content as it travels: text as its UTF-8 bytes, json as the UTF-8
  * of its JSON text. The receiver hands back exactly what was sent: the same
  * string, or the same JSON value. The two A2A types carry their payloads
- * (wire/a2a-payload.ts): the content is the decoded payload.
+ * (wire/a2a-payload.ts), the three file types theirs (wire/file-payload.ts):
+ * the content is the decoded payload. The two group types are json content
+ * for now.
  *
  * json content nests at most MAX_JSON_DEPTH arrays and objects and holds no
  * unpaired surrogate, on both sides: a receiver must be able to hand it to
@@ -26,6 +40,7 @@ export { MAX_JSON_DEPTH };
 
 export function encodeContent(type: MessageType, content: unknown, maxBytes: number): Uint8Array {
   if (type === 'a2a_request' || type === 'a2a_response') return checkSize(encodeA2a(type, content), maxBytes);
+  if (isFileType(type)) return checkSize(encodeFile(type, content), maxBytes);
   let text: string;
   if (type === 'text') {
     if (typeof content !== 'string') throw new P2pError('INVALID_INPUT', 'content of a text message must be a string');
@@ -51,11 +66,24 @@ function encodeA2a(type: 'a2a_request' | 'a2a_response', content: unknown): Uint
   return type === 'a2a_request' ? encodeRequestPayload(content as A2aRequestPayload) : encodeResponsePayload(content as A2aResponsePayload);
 }
 
+type FileType = 'file_offer' | 'file_control' | 'file_chunk';
+
+function isFileType(type: MessageType): type is FileType {
+  return type === 'file_offer' || type === 'file_control' || type === 'file_chunk';
+}
+
+/** Like the A2A payloads, the file payloads are built by the file service, never by a plugin. */
+function encodeFile(type: FileType, content: unknown): Uint8Array {
+  if (type === 'file_offer') return encodeFileOffer(content as FileOffer);
+  return type === 'file_control' ? encodeFileControl(content as FileControl) : encodeFileChunk(content as FileChunk);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The content a plugin receives; null when the bytes are not a valid payload of that type. */
 export function decodeContent(type: MessageType, payload: Uint8Array): { value: unknown } | null {
   if (type === 'a2a_request' || type === 'a2a_response') return decodeA2a(type, payload);
+  if (isFileType(type)) return decodeFile(type, payload);
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -86,6 +114,16 @@ function decodeA2a(type: 'a2a_request' | 'a2a_response', payload: Uint8Array): {
     return { value: type === 'a2a_request' ? decodeRequestPayload(payload) : decodeResponsePayload(payload) };
   } catch (error) {
     if (error instanceof BindingPayloadError) return null;
+    throw error;
+  }
+}
+
+function decodeFile(type: FileType, payload: Uint8Array): { value: unknown } | null {
+  try {
+    if (type === 'file_offer') return { value: decodeFileOffer(payload) };
+    return { value: type === 'file_control' ? decodeFileControl(payload) : decodeFileChunk(payload) };
+  } catch (error) {
+    if (error instanceof FilePayloadError) return null;
     throw error;
   }
 }

@@ -41,16 +41,17 @@ import { RECORD_HEADER_BYTES, type RecordPlace, RecordReader, RecordWriter, type
  *   STORED      5 u8 | cursor f64 | Fields | digest 16 | sent at f64 | received at f64
  *                 | proof length u32 | proof | content length u32 | content
  *   ACKED       2 u8 | peer key 32 | through cursor f64                   (channel messages)
- *   ACKED_CHANNEL 6 u8 | peer key 32 | channel u8 (1 a2a) | through cursor f64
+ *   ACKED_CHANNEL 6 u8 | peer key 32 | channel u8 (1 a2a, 2 files, 3 groups) | through cursor f64
  *   SEEN        3 u8 | message id 16 | peer key 32 | digest 16 | stored at f64
  *   HIGH_WATER  4 u8 | cursor f64
  *
  * Kind 1, the STORED record of protocol 1 (a nonce, no proof), is not read.
  *
  * Messages are read and acked per channel (InboxChannel): `receive` reads
- * text and json messages, the A2A service its two types, and neither acks
- * the other's. The seen entries stay per peer, across channels, since a
- * message id names one message of its sender whatever its type.
+ * text and json messages, the A2A service its two types, the file and
+ * group services theirs, and none acks another's. The seen entries stay
+ * per peer, across channels, since a message id names one message of its
+ * sender whatever its type.
  *
  * STORED adds a message and its seen entry; ACKED and ACKED_CHANNEL remove
  * the peer's messages of one channel up to a cursor; SEEN is the seen entry of an acked message and
@@ -156,11 +157,27 @@ export const DIGEST_BYTES = 16;
 /** Room for a proof of protocol 2 (396 bytes at most) and what a later one may add. */
 export const MAX_PROOF_BYTES = 1024;
 
-/** Who reads a message: `receive` (text, json), or the A2A service (a2a_request, a2a_response). */
-export type InboxChannel = 'messages' | 'a2a';
+/**
+ * Who reads a message: `receive` (text, json), the A2A service (a2a_request,
+ * a2a_response), the file service (file_offer, file_control, file_chunk) or
+ * the group service (group_control, group_message).
+ */
+export type InboxChannel = 'messages' | 'a2a' | 'files' | 'groups';
+
+const CHANNEL_OF_TYPE: Record<MessageType, InboxChannel> = {
+  text: 'messages',
+  json: 'messages',
+  a2a_request: 'a2a',
+  a2a_response: 'a2a',
+  file_offer: 'files',
+  file_control: 'files',
+  file_chunk: 'files',
+  group_control: 'groups',
+  group_message: 'groups',
+};
 
 export function channelOf(type: MessageType): InboxChannel {
-  return type === 'a2a_request' || type === 'a2a_response' ? 'a2a' : 'messages';
+  return CHANNEL_OF_TYPE[type];
 }
 
 /** What the inbox knows of a message id from a peer, given the message's digest. */
@@ -219,7 +236,7 @@ const SEEN = 3;
 const HIGH_WATER = 4;
 const ACKED_CHANNEL = 6;
 /** Codes of the channels in ACKED_CHANNEL; `messages` is written as ACKED, as before channels. */
-const CHANNEL_CODES: readonly InboxChannel[] = ['messages', 'a2a'];
+const CHANNEL_CODES: readonly InboxChannel[] = ['messages', 'a2a', 'files', 'groups'];
 
 const ACKED_BYTES = 1 + 32 + 8;
 const ACKED_CHANNEL_BYTES = 1 + 32 + 1 + 8;

@@ -12,7 +12,8 @@ import type { MessageType } from '../wire/message-leaf';
  * inbox.log and outbox.log:
  *
  *   Fields = message id 16 | peer key 32 (the key the peer id spells)
- *            | type u8 (0 text, 1 json, 2 a2a_request, 3 a2a_response)
+ *            | type u8 (0 text, 1 json, 2 a2a_request, 3 a2a_response, 4 file_offer,
+ *                       5 file_control, 6 file_chunk, 7 group_control, 8 group_message)
  *            | correlation id length u8 (0: none) | correlation id ASCII
  */
 export interface MessageFields {
@@ -26,7 +27,18 @@ export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const MESSAGE_TYPES: readonly MessageType[] = ['text', 'json', 'a2a_request', 'a2a_response'];
+/** Append only: a record holds the index, and old files must read the same. */
+const MESSAGE_TYPES: readonly MessageType[] = [
+  'text',
+  'json',
+  'a2a_request',
+  'a2a_response',
+  'file_offer',
+  'file_control',
+  'file_chunk',
+  'group_control',
+  'group_message',
+];
 
 /** Operations check their input earlier; this guards the file, which must only hold what it can read back. */
 export function checkMessageFields(fields: MessageFields): void {

@@ -2,7 +2,8 @@
  * One message as it travels inside a signed batch (signed-batch.ts): the
  * leaf of the batch's Merkle tree. Layout, integers big-endian:
  *
- *   message_id [16] | created_at u64 (ms since the epoch) | type u8 (1 text, 2 json, 3 a2a_request, 4 a2a_response) |
+ *   message_id [16] | created_at u64 (ms since the epoch) | type u8 (1 text, 2 json, 3 a2a_request, 4 a2a_response,
+ *     5 file_offer, 6 file_control, 7 file_chunk, 8 group_control, 9 group_message) |
  *   correlation_len u8 | correlation_id [correlation_len] | payload [rest of the leaf]
  *
  * Sender, recipient and freshness are the batch's, signed once for all its
@@ -21,9 +22,25 @@ const CREATED_AT = MESSAGE_ID_BYTES;
 const TYPE_AT = CREATED_AT + 8;
 const CORRELATION_LENGTH_AT = TYPE_AT + 1;
 
-/** `a2a_request` and `a2a_response` carry the A2A binding (wire/a2a-payload.ts); only a node whose hello lists A2A_BINDING_CAPABILITY takes them. */
-export type MessageType = 'text' | 'json' | 'a2a_request' | 'a2a_response';
-const TYPE_CODES: Record<MessageType, number> = { text: 1, json: 2, a2a_request: 3, a2a_response: 4 };
+/**
+ * `a2a_request` and `a2a_response` carry the A2A binding (wire/a2a-payload.ts); only a node whose hello lists A2A_BINDING_CAPABILITY takes them.
+ * The file types carry the payloads of wire/file-payload.ts, the group types JSON; services, never plugins, send all of them.
+ */
+export type MessageType = 'text' | 'json' | 'a2a_request' | 'a2a_response' | 'file_offer' | 'file_control' | 'file_chunk' | 'group_control' | 'group_message';
+const TYPE_CODES: Record<MessageType, number> = {
+  text: 1,
+  json: 2,
+  a2a_request: 3,
+  a2a_response: 4,
+  file_offer: 5,
+  file_control: 6,
+  file_chunk: 7,
+  group_control: 8,
+  group_message: 9,
+};
+const TYPE_LIST = Object.entries(TYPE_CODES)
+  .map(([type, code]) => `${code} (${type})`)
+  .join(', ');
 const TYPES_BY_CODE = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code, type as MessageType]));
 
 export interface MessageLeaf {
@@ -79,7 +96,7 @@ export function decodeLeaf(bytes: Uint8Array, maxPayloadBytes: number): MessageL
   if (createdAt > MAX_CREATED_AT) throw new LeafFormatError('time_out_of_range', `created_at ${createdAt} is past the latest date this node can hold (${MAX_CREATED_AT} ms)`);
   const typeCode = data[TYPE_AT];
   const type = TYPES_BY_CODE.get(typeCode as number);
-  if (type === undefined) throw new LeafFormatError('unknown_type', `message type ${String(typeCode)} is none of 1 (text), 2 (json), 3 (a2a_request) and 4 (a2a_response)`);
+  if (type === undefined) throw new LeafFormatError('unknown_type', `message type ${String(typeCode)} is none of ${TYPE_LIST}`);
   const correlationLength = data[CORRELATION_LENGTH_AT] as number;
   const payloadAt = LEAF_FIXED_BYTES + correlationLength;
   if (payloadAt > data.length) throw new LeafFormatError('correlation_truncated', `a correlation id of ${correlationLength} bytes runs past the end of the leaf`);

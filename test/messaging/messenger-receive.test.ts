@@ -10,6 +10,7 @@ import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
 import type { StaticIdentity } from '../../extension/wire/handshake';
+import { encodeFileChunk, encodeFileControl, encodeFileOffer } from '../../extension/wire/file-payload';
 import { decodeLeaf, encodeLeaf, MAX_CREATED_AT } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof } from '../../extension/wire/message-proof';
 import type { Receipt } from '../../extension/wire/receipt';
@@ -68,6 +69,7 @@ function receiver(t: Test, inboxLimits: Partial<InboxLimits> = {}, config: Parti
   return {
     identity,
     inbox,
+    messenger,
     refusals,
     closed,
     /** A peer this node is paired with, with a session open. */
@@ -273,3 +275,37 @@ function flipByte(bytes: Uint8Array, at: number): Uint8Array {
 function decodeLeafFields(leaf: Uint8Array) {
   return decodeLeaf(leaf, Number.MAX_SAFE_INTEGER);
 }
+
+t.test('the file and group types are stored in their channels, never returned by receive; a file payload its codec refuses is bad_payload', async (t) => {
+  const node = receiver(t);
+  const peer = node.pairedPeer('sharer');
+  const offerId = randomBytes(16);
+  const offer = encodeFileOffer({ name: 'a.txt', size: 3, sha256: '0'.repeat(64), chunkSize: 65_536, mediaType: null, description: null });
+  const good = [
+    textLeaf('hello'),
+    textLeaf(offer, { type: 'file_offer', messageId: offerId }),
+    textLeaf(encodeFileControl({ action: 'cancel', reason: 'user' }), { type: 'file_control', correlationId: offerId.toString('hex') }),
+    textLeaf(encodeFileChunk({ transferId: offerId, index: 0, data: Buffer.from('abc') }), { type: 'file_chunk' }),
+    textLeaf('{"v":1,"kind":"leave"}', { type: 'group_control' }),
+    textLeaf('{"v":1,"envelope":{}}', { type: 'group_message' }),
+  ];
+  const bad = [
+    textLeaf(Buffer.from('{"v":1,"name":"../x","size":3,"sha256":"' + '0'.repeat(64) + '","chunk_size":65536}'), { type: 'file_offer' }),
+    textLeaf('{"v":1,"action":"accept","reason":"user"}', { type: 'file_control' }),
+    textLeaf(new Uint8Array(20), { type: 'file_chunk' }),
+    textLeaf('{"v":1', { type: 'group_control' }),
+    textLeaf(Buffer.from([0xff]), { type: 'group_message' }),
+  ];
+  peer.sendLeaves([...good, ...bad]);
+  const receipt = await peer.nextReceipt();
+  t.same(
+    exceptionsOf(receipt),
+    bad.map((leaf) => refused(leaf.subarray(0, 16), AckReason.BAD_PAYLOAD)),
+    'each refused by its own codec, the rest stored',
+  );
+  t.equal(node.refusals.get('network', 'message_bad_payload'), bad.length);
+  t.same((await node.messenger.receive(peer.peerId, 0, 100, 0)).map((m) => m.type), ['text'], 'receive returns the text message alone');
+  t.same((await node.inbox.read(peer.peerId, 0, 100, 'files')).map((m) => m.type), ['file_offer', 'file_control', 'file_chunk']);
+  t.same((await node.inbox.read(peer.peerId, 0, 100, 'groups')).map((m) => m.type), ['group_control', 'group_message']);
+  t.same((await node.inbox.read(peer.peerId, 0, 100, 'files'))[1]?.correlationId, offerId.toString('hex'), 'the control names its transfer');
+});

@@ -68,3 +68,26 @@ t.test('the A2A types carry their payloads: encoded from the payload, decoded ba
   t.throws(() => encodeContent('a2a_request', { ...request, params: {} }, 1 << 20), { name: 'P2pError' }, 'a request the peer would refuse');
   t.throws(() => encodeContent('a2a_request', request, bytes.length - 1), /the limit is/, 'the payload limit holds for them too');
 });
+
+t.test('the file types carry their payloads; the group types are json content for now', async (t) => {
+  const offer = { name: 'a.txt', size: 3, sha256: '0'.repeat(64), chunkSize: 65_536, mediaType: 'text/plain', description: null };
+  const bytes = encodeContent('file_offer', offer, 1 << 20);
+  t.same(decodeContent('file_offer', bytes), { value: offer });
+  t.equal(isValidContent('file_offer', bytes), true);
+  t.equal(isValidContent('file_control', bytes), false, 'an offer is no control');
+  t.equal(isValidContent('json', bytes), true, 'though it is json');
+  t.throws(() => encodeContent('file_offer', { ...offer, name: '..' }, 1 << 20), { name: 'P2pError', message: 'name is "..", which names a directory' }, 'an offer the peer would refuse');
+  t.throws(() => encodeContent('file_offer', offer, bytes.length - 1), /the limit is/, 'the payload limit holds for them too');
+  const control = encodeContent('file_control', { action: 'decline', reason: 'user' }, 1 << 20);
+  t.same(decodeContent('file_control', control), { value: { action: 'decline', reason: 'user' } });
+  t.equal(decodeContent('file_control', Buffer.from('{"v":1,"action":"stop"}')), null);
+  const chunk = encodeContent('file_chunk', { transferId: new Uint8Array(16).fill(1), index: 2, data: Buffer.from('abc') }, 1 << 20);
+  t.same(decodeContent('file_chunk', chunk), { value: { transferId: new Uint8Array(16).fill(1), index: 2, data: Buffer.from('abc') } });
+  t.equal(isValidContent('file_chunk', chunk), true);
+  t.equal(isValidContent('file_chunk', chunk.subarray(0, 20)), false, 'a header without data');
+  for (const type of ['group_control', 'group_message'] as const) {
+    t.same(decodeContent(type, encodeContent(type, { v: 1, kind: 'leave' }, 1 << 20)), { value: { v: 1, kind: 'leave' } }, type);
+    t.equal(isValidContent(type, Buffer.from('{"v":')), false, `${type}: not JSON`);
+    t.equal(isValidContent(type, Buffer.from(nestedText(MAX_JSON_DEPTH + 1))), false, `${type}: nested too deep`);
+  }
+});

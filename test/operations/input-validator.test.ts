@@ -32,6 +32,9 @@ t.test('errors name the field and the rule', async (t) => {
   t.equal(reason('status', { x: 1 }), 'invalid input for "status": input has an unexpected field "x"');
   t.equal(reason('ack', { peer: PEER }), 'invalid input for "ack": input is missing the required field "through"');
   t.match(reason('send', { peer: PEER, type: 'xml', content: '' }), /input.type must be one of "text", "json"/);
+  for (const type of ['a2a_request', 'a2a_response', 'file_offer', 'file_control', 'file_chunk', 'group_control', 'group_message']) {
+    t.match(reason('send', { peer: PEER, type, content: {} }), /input.type must be one of "text", "json"/, `${type} is sent by its service, never through send`);
+  }
   t.match(reason('send', { peer: PEER, type: 'text', content: 5 }), /input.content must be string/);
   t.match(reason('receive', { peer: PEER, wait_ms: 60000 }), /input.wait_ms must be <= 2000/);
   t.match(reason('set_display_name', { display_name: 'evil\u202Ename' }), /input.display_name is not in the expected format/);

@@ -167,6 +167,49 @@ t.test('channels: receive and the A2A service each read and ack their own messag
   t.same(store.depth(alice), { messages: 1, bytes: 7 });
 });
 
+t.test('channels files and groups: read and acked apart from receive, A2A and each other, across reopening and compaction', async (t) => {
+  const handle = openInbox(t, tempDir(t));
+  const alice = newPeer();
+  const types = ['text', 'file_offer', 'group_control', 'a2a_request', 'file_chunk', 'group_message', 'file_control', 'json'] as const;
+  for (const type of types) await handle.store.add(received(alice, type, { type }));
+  const channel = async (name?: 'files' | 'groups' | 'a2a') => (await handle.store.read(alice, 0, 10, name)).map((m) => [m.cursor, m.type]);
+  t.same(await channel(), [[1, 'text'], [8, 'json']], 'receive never sees the file and group types');
+  t.same(await channel('files'), [[2, 'file_offer'], [5, 'file_chunk'], [7, 'file_control']]);
+  t.same(await channel('groups'), [[3, 'group_control'], [6, 'group_message']]);
+  t.same(await channel('a2a'), [[4, 'a2a_request']]);
+  t.notOk(handle.store.hasMessagesAfter(alice, 8), 'nothing for receive past its last');
+  t.ok(handle.store.hasMessagesAfter(alice, 6, 'files'));
+  t.notOk(handle.store.hasMessagesAfter(alice, 7, 'files'));
+
+  t.equal(await handle.store.ack(alice, 5, 'files'), 2, 'the files ack takes the offer and the chunk, nothing of other channels below it');
+  t.equal(await handle.store.ack(alice, 8), 2, 'receive acks its own two');
+  let store = await handle.reopen();
+  t.same(await channel(), [], 'the plain ack survives reopening');
+  t.same(await channel('files'), [[7, 'file_control']], 'the files ack (kind 6, channel 2) survives reopening');
+  t.same(await channel('groups'), [[3, 'group_control'], [6, 'group_message']], 'each message keeps its channel from its stored type');
+  t.same(await channel('a2a'), [[4, 'a2a_request']]);
+  t.equal(await store.ack(alice, 3, 'groups'), 1);
+  store = await handle.reopen();
+  t.same(await channel('groups'), [[6, 'group_message']], 'the groups ack (channel 3) survives reopening');
+
+  // Enough acked bytes to make the file worth compacting; what is unacked keeps its channel through it.
+  const big = new Uint8Array(60 * 1024).fill(2);
+  const bigOnes = await Promise.all(Array.from({ length: 80 }, () => store.add(received(alice, big, { type: 'file_chunk' }))));
+  const last = Math.max(...bigOnes.map((m) => m.cursor));
+  handle.clock.ms += RETENTION;
+  t.ok(statSync(handle.file).size > COMPACT_FROM);
+  t.equal(await store.ack(alice, last, 'files'), 81, 'the control and the 80 chunks');
+  // Compaction runs before the next write.
+  t.equal((await store.add(received(alice, 'next'))).cursor, last + 1);
+  t.ok(statSync(handle.file).size < 2048, `compacted to ${statSync(handle.file).size} bytes`);
+  store = await handle.reopen();
+  t.same(await channel('files'), []);
+  t.same(await channel('groups'), [[6, 'group_message']]);
+  t.same(await channel('a2a'), [[4, 'a2a_request']]);
+  t.same(await channel(), [[last + 1, 'text']]);
+  t.same(texts(await store.read(alice, 0, 10, 'groups')), ['group_message'], 'content too');
+});
+
 t.test('content, digest, proof and times come back byte-exact, valid UTF-8 or not', async (t) => {
   const handle = openInbox(t, tempDir(t));
   const peer = newPeer();

@@ -7,7 +7,17 @@ const MAX = 4096;
 const leafArbitrary = fc.record({
   messageId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   createdAt: fc.integer({ min: 0, max: 2 ** 48 }),
-  type: fc.constantFrom<MessageLeaf['type']>('text', 'json', 'a2a_request', 'a2a_response'),
+  type: fc.constantFrom<MessageLeaf['type']>(
+    'text',
+    'json',
+    'a2a_request',
+    'a2a_response',
+    'file_offer',
+    'file_control',
+    'file_chunk',
+    'group_control',
+    'group_message',
+  ),
   correlationId: fc.option(fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/), { nil: null }),
   payload: fc.uint8Array({ maxLength: 512 }),
 });
@@ -56,8 +66,25 @@ t.test('each field is refused for what is wrong with it', async (t) => {
   t.ok(Number.isNaN(new Date(MAX_CREATED_AT + 1).getTime()), 'one ms later is no date');
   t.equal(refusal(createdAt(MAX_CREATED_AT + 1)), 'time_out_of_range', 'below 2^53, but no date: the receiver could not store it');
   t.throws(() => encodeLeaf({ ...sample(3), createdAt: MAX_CREATED_AT + 1 }), RangeError);
-  for (const code of [0, 5, 255]) t.equal(refusal(changed(24, code)), 'unknown_type', `type ${code}`);
-  t.same([1, 2, 3, 4].map((code) => decodeLeaf(changed(24, code), MAX).type), ['text', 'json', 'a2a_request', 'a2a_response'], 'the four type codes');
+  for (const code of [0, 10, 255]) t.equal(refusal(changed(24, code)), 'unknown_type', `type ${code}`);
+  t.throws(
+    () => decodeLeaf(changed(24, 10), MAX),
+    {
+      message:
+        'message type 10 is none of 1 (text), 2 (json), 3 (a2a_request), 4 (a2a_response), 5 (file_offer), 6 (file_control), 7 (file_chunk), 8 (group_control), 9 (group_message)',
+    },
+    'the refusal lists the codes',
+  );
+  t.same(
+    [1, 2, 3, 4, 5, 6, 7, 8, 9].map((code) => decodeLeaf(changed(24, code), MAX).type),
+    ['text', 'json', 'a2a_request', 'a2a_response', 'file_offer', 'file_control', 'file_chunk', 'group_control', 'group_message'],
+    'the nine type codes',
+  );
+  for (const type of ['file_offer', 'file_control', 'file_chunk', 'group_control', 'group_message'] as const) {
+    const leaf = { ...sample(4), type };
+    t.equal(Buffer.from(encodeLeaf(leaf))[24], ['file_offer', 'file_control', 'file_chunk', 'group_control', 'group_message'].indexOf(type) + 5, `${type} is written as its code`);
+    t.same(decodeLeaf(encodeLeaf(leaf), MAX), leaf, `${type} round trips`);
+  }
   t.equal(refusal(changed(25, 200)), 'correlation_truncated');
   t.equal(refusal(changed(26, 0x20)), 'bad_correlation_id', 'a space');
   t.equal(refusal(changed(26, 0xe9)), 'bad_correlation_id', 'not ASCII');

@@ -22,6 +22,7 @@ import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } fr
 import { openReceipt, signReceipt } from '../../extension/wire/receipt';
 import { batchSigningInput, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
 import { decodeRequestPayload, decodeResponsePayload } from '../../extension/wire/a2a-payload';
+import { decodeFileChunk, decodeFileControl, decodeFileOffer } from '../../extension/wire/file-payload';
 import { identityFromSeed } from '../helpers/fixed-identity';
 import { referenceLeafHash, referencePath, referenceRoot, referenceVerify } from '../helpers/merkle-reference';
 
@@ -322,6 +323,48 @@ t.test('the published A2A batch: the project code reproduces it; noble reads the
   t.equal(hex(signingInput), v.signing_input);
   t.ok(ed25519.verify(bytes(v.signature), signingInput, senderPublic), 'noble verifies the batch signature');
   t.equal(hex(bytes(v.encoded).subarray(74, 138)), v.signature, 'the signature in the batch header');
+});
+
+t.test('the published file batch: the project code reproduces it; noble reads the leaf types, the chunk header and the signature as §9 says', async (t) => {
+  type FileLeafVector = Omit<LeafVector, 'type' | 'payload_utf8'> & { type: 'file_offer' | 'file_control' | 'file_chunk'; payload_hex: string };
+  const v = vectors.file_batch as Omit<BatchVector, 'name' | 'proofs' | 'leaves'> & { leaves: FileLeafVector[] };
+  const sender = identityFromSeed(bytes(vectors.initiator.identity_seed));
+  const recipient = identityFromSeed(bytes(vectors.responder.identity_seed));
+  const leaves = v.leaves.map((leaf) =>
+    encodeLeaf({ messageId: bytes(leaf.message_id), createdAt: leaf.created_at_ms, type: leaf.type, correlationId: leaf.correlation_id, payload: bytes(leaf.payload_hex) }),
+  );
+  t.same(leaves.map(hex), v.leaves.map((leaf) => leaf.encoded));
+  t.equal(hex(signBatch(leaves, sender, recipient.publicKey, BATCH_TIME_MS)), v.encoded);
+  const [offer, control, chunk] = v.leaves.map((leaf) => decodeLeaf(bytes(leaf.encoded), 1 << 20));
+  const data = text('Q3 numbers\n');
+  t.same(decodeFileOffer(offer?.payload as Uint8Array), {
+    name: 'q3.txt',
+    size: data.length,
+    sha256: hex(sha256(data)),
+    chunkSize: 262_144,
+    mediaType: 'text/plain',
+    description: 'Q3 numbers we discussed',
+  });
+  t.same(decodeFileControl(control?.payload as Uint8Array), { action: 'cancel', reason: 'user' });
+  t.equal(control?.correlationId, v.leaves[0]?.message_id, 'a control names its transfer by the offer’s message id');
+  t.same(decodeFileChunk(chunk?.payload as Uint8Array), { transferId: bytes(v.leaves[0]?.message_id as string), index: 0, data });
+
+  const encodedLeaves = v.leaves.map((leaf) => bytes(leaf.encoded));
+  t.same(encodedLeaves.map((leaf) => leaf[24]), [5, 6, 7], 'type bytes 5 file_offer, 6 file_control, 7 file_chunk');
+  const chunkPayload = bytes(v.leaves[2]?.payload_hex as string);
+  t.equal(hex(chunkPayload.subarray(0, 16)), v.leaves[0]?.message_id, 'transfer_id [16]: the offer’s message id');
+  t.equal(new DataView(chunkPayload.buffer, chunkPayload.byteOffset).getUint32(16), 0, 'index u32, big-endian');
+  t.equal(hex(sha256(chunkPayload.subarray(20))), JSON.parse(Buffer.from(bytes(v.leaves[0]?.payload_hex as string)).toString('utf8')).sha256, 'the one chunk is the file the offer hashed');
+  t.same(encodedLeaves.map((leaf) => hex(referenceLeafHash(leaf))), v.leaf_hashes);
+  const root = referenceRoot(encodedLeaves);
+  t.equal(hex(root), v.root);
+  const time = new Uint8Array(8);
+  new DataView(time.buffer).setBigUint64(0, BigInt(BATCH_TIME_MS));
+  const senderPublic = ed25519.getPublicKey(bytes(vectors.initiator.identity_seed));
+  const recipientPublic = ed25519.getPublicKey(bytes(vectors.responder.identity_seed));
+  const signingInput = cat(text('P2P-COMM-BATCH2-ED25519-SHA256'), Uint8Array.of(0), senderPublic, recipientPublic, time, Uint8Array.of(0, encodedLeaves.length), root);
+  t.equal(hex(signingInput), v.signing_input);
+  t.ok(ed25519.verify(bytes(v.signature), signingInput, senderPublic), 'noble verifies the batch signature, which covers the offer’s sha256');
 });
 
 t.test('the published receipt: the project code reproduces it, and noble reads it as documented', async (t) => {
