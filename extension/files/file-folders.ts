@@ -357,5 +357,5 @@ async function fsyncFolder(folder: string): Promise<void> {
 }
 
 function checkHexId(id: string, what: string): void {
-  if (!HEX_ID.test(id)) throw new P2pError('INVALID_INPUT', `a ${what} is 32 lower-case hex characters, got ${quoteUntrusted(id)}`);
+  if (!HEX_ID.test(id)) throw new P2pError('INVALID_INPUT', `the ${what} must be 32 lower-case hex characters, got ${quoteUntrusted(id)}`);
 }

@@ -191,10 +191,10 @@ t.test('part and upload paths only take ids', async (t) => {
   const peer = peerIdFromPublicKey(new Uint8Array(randomBytes(32)));
   const id = randomBytes(16).toString('hex');
   t.equal(partFilePath(f, peer, id), join(f.partial, `${peer}-${id}.part`));
-  t.throws(() => partFilePath(f, peer, '../../x'), { errorName: 'INVALID_INPUT' });
+  t.throws(() => partFilePath(f, peer, '../../x'), { errorName: 'INVALID_INPUT', message: /the transfer id must be 32 lower-case hex/ });
   t.throws(() => partFilePath(f, '../x', id));
   t.equal(uploadFilePath(f, id), join(f.uploads, id));
-  t.throws(() => uploadFilePath(f, `${id}/..`), { errorName: 'INVALID_INPUT' });
+  t.throws(() => uploadFilePath(f, `${id}/..`), { errorName: 'INVALID_INPUT', message: /the upload id must be 32 lower-case hex/ });
 });
 
 t.test('free space is checked with the margin, and a refusal gives the numbers', async (t) => {
@@ -205,6 +205,6 @@ t.test('free space is checked with the margin, and a refusal gives the numbers',
     errorName: 'LIMIT_REACHED',
     message: /^receiving big\.iso needs 4\.0 PiB plus 256\.0 MiB kept free, and the disk holding .* has [\d.]+ [KMGTP]iB free/,
   });
-  await t.rejects(checkFreeSpace(f.incoming, 0, 'receiving a.txt', free + 1), { errorName: 'LIMIT_REACHED' }, 'the margin counts');
+  await t.rejects(checkFreeSpace(f.incoming, 0, 'receiving a.txt', free + 1), { errorName: 'LIMIT_REACHED', message: /kept free/ }, 'the margin counts');
   t.equal(DEFAULT_FREE_SPACE_MARGIN_BYTES, 256 * 1024 * 1024);
 });
