@@ -296,6 +296,8 @@ function openFailure(error: unknown): string {
     case 'ENOENT':
     case 'ENOTDIR':
       return 'does not exist; put the file in that folder first';
+    case 'ENAMETOOLONG':
+      return 'has a name too long for the file system';
     case 'ELOOP':
       return 'is a symbolic link; only files placed in the folder itself are sent';
     case 'ENXIO':

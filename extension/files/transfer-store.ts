@@ -204,6 +204,7 @@ export class TransferStore {
     return new TransferStore(dataDir, { ...DEFAULT_TRANSFER_LIMITS, ...limits }, now);
   }
 
+  /** The transfer as memory holds it: later records change what it shows. */
   get(peerId: string, transferId: string): Transfer | undefined {
     return this.transfers.get(keyOf(peerId, transferId));
   }
@@ -234,14 +235,19 @@ export class TransferStore {
   /**
    * Records a new transfer (OFFERED, then STATE if it starts ended). The
    * same offer again (an inbox replay after a crash) returns the transfer
-   * recorded; another under its key is a CONFLICT. An open transfer must
+   * recorded, ended first if it was to start ended and a crash came between
+   * the two records; another offer under its key is a CONFLICT. An open transfer must
    * fit the limits: LIMIT_REACHED otherwise.
    */
   async addTransfer(input: NewTransfer): Promise<Transfer> {
     const record = offeredRecord(input, this.now());
     const existing = this.transfers.get(keyOf(input.peerId, input.transferId));
     if (existing !== undefined) {
-      if (existing.direction === input.direction && existing.offerJson === input.offerJson) return existing;
+      if (existing.direction === input.direction && existing.offerJson === input.offerJson) {
+        // A crash between OFFERED and its STATE left it open: the offer handed over again finishes it.
+        if (input.endedAs !== undefined && existing.state === 'offered') await this.setState(input.peerId, input.transferId, input.endedAs.state, input.endedAs.reason);
+        return existing;
+      }
       throw new P2pError('CONFLICT', `a transfer ${input.transferId} with ${input.peerId} is recorded already, with another offer or the other way`);
     }
     if (input.endedAs === undefined) this.checkRoomFor(record);
@@ -529,7 +535,8 @@ const MAX_U16 = 0xffff;
 /** The smallest record limit: OFFERED with the longest path and proof fits well within it. */
 const MIN_MAX_RECORD_BYTES = 4 * 1024 * 1024;
 
-const REASON_PATTERN = /^[a-z0-9_]{1,64}$/;
+/** The reason codes of file_control (wire/file-payload.ts), and the store's own (`revoked`, …). */
+const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TRANSFER_ID_PATTERN = /^[0-9a-f]{32}$/;
 

@@ -145,6 +145,14 @@ t.test('a torn last record is dropped at reopening, as in the other journals; da
   await handle.reopen();
   t.same([...must(handle.store.get(alice, input.transferId)).chunksDone], [1]);
 
+  const declined = { ...incoming(peer()), endedAs: { state: 'declined', reason: 'limit' } } as const;
+  await handle.store.addTransfer(declined);
+  await handle.store.close();
+  truncateSync(handle.log, statSync(handle.log).size - 3);
+  await handle.reopen();
+  t.equal(handle.store.get(declined.peerId, declined.transferId)?.state, 'offered', 'a crash between an offer declined on arrival and its STATE leaves it offered');
+  t.equal((await handle.store.addTransfer(declined)).state, 'declined', 'the offer handed over again finishes it');
+
   await handle.store.close();
   const bytes = readFileSync(handle.log);
   bytes[40] = (bytes[40] as number) ^ 0xff;
