@@ -108,7 +108,9 @@ export async function openOutgoingFile(folders: FileFolders, relativePath: strin
   checkOutgoingPath(relativePath);
   const refuse = (rule: string) => new P2pError('INVALID_INPUT', `${quoteUntrusted(relativePath)} in ${folders.outgoing} ${rule}`);
   const path = join(folders.outgoing, relativePath);
-  const folderReal = await realpath(folders.outgoing);
+  const folderReal = await realpath(folders.outgoing).catch((error: unknown) => {
+    throw new P2pError('NOT_AVAILABLE', `the folder of files to send, ${folders.outgoing}, cannot be read (${error instanceof Error ? error.message : String(error)}): create it again and put the file in it`);
+  });
   const linkStats = await lstat(path).catch((error: unknown) => {
     throw refuse(openFailure(error));
   });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -123,7 +123,13 @@ t.test('symbolic links are refused: to a file outside, and a folder inside that 
   symlinkSync(join(f.outgoing, 'real'), join(f.outgoing, 'via'));
   const source = await openOutgoingFile(f, 'via/ok.txt');
   t.teardown(() => source.handle.close());
-  t.equal(source.realPath, join(await import('node:fs/promises').then((fs) => fs.realpath(f.outgoing)), 'real', 'ok.txt'), 'a linked folder staying inside is followed');
+  t.equal(source.realPath, join(realpathSync(f.outgoing), 'real', 'ok.txt'), 'a linked folder staying inside is followed');
+});
+
+t.test('a missing outgoing folder is named as such', async (t) => {
+  const { folders: f } = folders(t);
+  rmdirSync(f.outgoing);
+  await t.rejects(openOutgoingFile(f, 'a.txt'), { errorName: 'NOT_AVAILABLE', message: /the folder of files to send, .*outgoing, cannot be read/ });
 });
 
 t.test('what is not a regular file is refused: a folder, a FIFO, a socket', async (t) => {
