@@ -1,3 +1,4 @@
+import { chunkCountOf, decodeFileOffer, type FileOffer, MIN_CHUNK_SIZE } from '../wire/file-payload';
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { hexOf } from '../common/hex';
@@ -75,28 +76,13 @@ export const FINAL_STATES: readonly TransferState[] = ['received', 'declined', '
 /** Accepted and not received yet: what counts against the pending bytes limit. */
 const PENDING_INCOMING_STATES: readonly TransferState[] = ['accepted', 'receiving', 'verifying'];
 
-/**
- * The offer's fields the store and its users need, read from the offer's
- * JSON. The wire codec checks every rule of an offer on arrival; the store
- * checks what it relies on (size and chunk size give the chunk count), so
- * that what the file holds cannot make it miscount.
- */
-export interface OfferSummary {
-  name: string;
-  size: number;
-  sha256: string;
-  chunkSize: number;
-  mediaType: string | null;
-  description: string | null;
-}
-
 export interface Transfer {
   readonly direction: TransferDirection;
   readonly peerId: string;
   readonly transferId: string;
   /** The offer as sent: what the peer's batch signature covers. */
   readonly offerJson: string;
-  readonly offer: OfferSummary;
+  readonly offer: FileOffer;
   /** ⌈size / chunk size⌉. */
   readonly chunkCount: number;
   readonly correlationId: string | null;
@@ -166,15 +152,6 @@ export const DEFAULT_TRANSFER_LIMITS: TransferLimits = {
   lazyFlushMs: 50,
   compactionMinBytes: DEFAULT_COMPACTION_MIN_BYTES,
 };
-
-/** Offers are at most this on the wire (design §3.1). */
-export const MAX_OFFER_JSON_BYTES = 4096;
-
-/** Smallest chunk a receiver takes, and so the most chunks per byte of file. */
-export const MIN_CHUNK_BYTES = 65_536;
-
-/** Largest chunk: one chunk and its 20-byte header fill one leaf. */
-export const MAX_CHUNK_BYTES = 1_048_000;
 
 export class TransferStore {
   private readonly transfers = new Map<string, Entry>();
@@ -472,25 +449,13 @@ export function chunkHash(transfer: Transfer, index: number): Uint8Array | null 
   return transfer.chunkHashes.subarray(32 * index, 32 * (index + 1));
 }
 
-/** Reads the summary out of an offer's JSON; throws, naming the problem, when it lacks what the store relies on. */
-export function parseOfferSummary(offerJson: string): OfferSummary {
-  if (Buffer.byteLength(offerJson, 'utf8') > MAX_OFFER_JSON_BYTES) throw new Error(`its offer is longer than ${MAX_OFFER_JSON_BYTES} bytes`);
-  const value: unknown = JSON.parse(offerJson);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('its offer is not a JSON object');
-  const offer = value as Record<string, unknown>;
-  const { name, size, sha256 } = offer;
-  const chunkSize = offer['chunk_size'];
-  const mediaType = offer['media_type'] ?? null;
-  const description = offer['description'] ?? null;
-  if (typeof name !== 'string' || name.length === 0) throw new Error('its offer has no name');
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw new Error('its offer has no size of 1 byte or more');
-  if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) throw new Error('its offer has no sha256');
-  if (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_BYTES || chunkSize > MAX_CHUNK_BYTES) {
-    throw new Error(`its offer has no chunk_size of ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES}`);
-  }
-  if (mediaType !== null && typeof mediaType !== 'string') throw new Error('its offer has a media_type that is not text');
-  if (description !== null && typeof description !== 'string') throw new Error('its offer has a description that is not text');
-  return { name, size, sha256, chunkSize, mediaType, description };
+/**
+ * The offer out of its JSON, by the wire codec's rules: the file must only
+ * hold what the codec reads back, so that it cannot make the store
+ * miscount chunks. Throws, naming the problem.
+ */
+function parseOffer(offerJson: string): FileOffer {
+  return decodeFileOffer(Buffer.from(offerJson, 'utf8'));
 }
 
 /** A transfer as memory holds it, with the bytes of its records in the file (see liveBytes). */
@@ -502,7 +467,7 @@ interface OfferedRecord {
   peerId: string;
   transferId: string;
   offerJson: string;
-  offer: OfferSummary;
+  offer: FileOffer;
   correlationId: string | null;
   source: TransferSource;
   sourcePath: string;
@@ -537,12 +502,11 @@ const MIN_MAX_RECORD_BYTES = 4 * 1024 * 1024;
 
 /** The reason codes of file_control (wire/file-payload.ts), and the store's own (`revoked`, …). */
 const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TRANSFER_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /** Large enough for the HASHES record of the largest file at the smallest chunk; never smaller than MIN_MAX_RECORD_BYTES, so lowering the file limit never makes a file written before unreadable. */
 function maxRecordBytesFor(maxFileBytes: number): number {
-  return Math.max(MIN_MAX_RECORD_BYTES, KEY_BYTES + 4 + 32 * Math.ceil(maxFileBytes / MIN_CHUNK_BYTES));
+  return Math.max(MIN_MAX_RECORD_BYTES, KEY_BYTES + 4 + 32 * chunkCountOf(maxFileBytes, MIN_CHUNK_SIZE));
 }
 
 function keyOf(peerId: string, transferId: string): string {
@@ -553,9 +517,9 @@ function keyOf(peerId: string, transferId: string): string {
 function offeredRecord(input: NewTransfer, now: number): OfferedRecord {
   cachedPublicKeyFromPeerId(input.peerId);
   if (!TRANSFER_ID_PATTERN.test(input.transferId)) throw new P2pError('INVALID_INPUT', `a transfer id is 32 lower-case hex characters, got ${quoteUntrusted(input.transferId)}`);
-  let offer: OfferSummary;
+  let offer: FileOffer;
   try {
-    offer = parseOfferSummary(input.offerJson);
+    offer = parseOffer(input.offerJson);
   } catch (error) {
     throw new P2pError('INVALID_INPUT', `the offer of transfer ${input.transferId} cannot be recorded: ${(error as Error).message}`);
   }
@@ -603,7 +567,7 @@ function entryOf(record: OfferedRecord, recordBytes: number): Entry {
     transferId: record.transferId,
     offerJson: record.offerJson,
     offer: record.offer,
-    chunkCount: Math.ceil(record.offer.size / record.offer.chunkSize),
+    chunkCount: chunkCountOf(record.offer.size, record.offer.chunkSize),
     correlationId: record.correlationId,
     source: record.source,
     sourcePath: record.sourcePath,
@@ -729,7 +693,7 @@ function decodeRecord(body: Uint8Array): TransferRecord {
       const proofLength = readU16(reader);
       if (direction !== 'incoming' && proofLength !== 0) throw new Error('it holds a proof for an outgoing transfer');
       const proof = proofLength === 0 ? null : reader.bytes(proofLength);
-      const offer = parseOfferSummary(offerJson);
+      const offer = parseOffer(offerJson);
       record = { kind, direction: direction as TransferDirection, peerId, transferId, offerJson, offer, correlationId, source, sourcePath, offeredAt, expiresAt, proof };
       break;
     }
