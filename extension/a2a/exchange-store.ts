@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
-import { Journal } from '../store/journal';
+import { DEFAULT_COMPACTION_MIN_BYTES, Journal } from '../store/journal';
 import type { RewriteEntry } from '../store/record-log';
 import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, decodeRequestPayload, decodeResponsePayload, endsAnswers } from '../wire/a2a-payload';
 
@@ -63,12 +63,15 @@ export interface ExchangeLimits {
   retentionMs: number;
   /** Largest record: an answer of the largest message. */
   maxRecordBytes: number;
+  /** Size below which a2a.log is never compacted (see store/journal.ts). */
+  compactionMinBytes: number;
 }
 
 export const DEFAULT_EXCHANGE_LIMITS: ExchangeLimits = {
   maxOpenPerPeer: 256,
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   maxRecordBytes: 1024 * 1024 + 4096,
+  compactionMinBytes: DEFAULT_COMPACTION_MIN_BYTES,
 };
 
 export const EXCHANGES_FILE_NAME = 'a2a.log';
@@ -86,7 +89,10 @@ type ExchangeRecord =
 export class ExchangeStore {
   private readonly exchanges = new Map<string, Exchange>();
   private lastCursor = 0;
+  /** Bytes of the records a compacted file would hold: what decides when to compact. */
   private liveBytes = 0;
+  /** Per exchange, the bytes of its records in the file: dead, and taken from liveBytes, once it is forgotten. */
+  private readonly recordBytes = new Map<string, number>();
   private readonly journal: Journal;
 
   private constructor(
@@ -96,11 +102,11 @@ export class ExchangeStore {
   ) {
     this.journal = Journal.open(
       join(dataDir, EXCHANGES_FILE_NAME),
-      { name: 'A2A exchange log', costOfMovingAway: 'the A2A requests in flight and their answers are then lost', maxRecordBytes: limits.maxRecordBytes },
+      { name: 'A2A exchange log', costOfMovingAway: 'the A2A requests in flight and their answers are then lost', maxRecordBytes: limits.maxRecordBytes, compactionMinBytes: limits.compactionMinBytes },
       decodeRecord,
       (record, place) => {
         this.apply(record);
-        this.liveBytes += place.length;
+        this.account(record, place.length);
       },
     );
   }
@@ -216,16 +222,35 @@ export class ExchangeStore {
     const body = Buffer.from(JSON.stringify(record), 'utf8');
     return this.journal.commit(body, () => {
       this.apply(record);
-      this.liveBytes += body.length;
+      this.account(record, body.length);
       return result();
     });
+  }
+
+  /** A forget record and the records of the exchange it forgets are dead: a compaction drops them. */
+  private account(record: ExchangeRecord, length: number): void {
+    const key = recordKeyOf(record);
+    if (record.k === 'forget') {
+      this.liveBytes -= this.recordBytes.get(key) ?? 0;
+      this.recordBytes.delete(key);
+      return;
+    }
+    this.recordBytes.set(key, (this.recordBytes.get(key) ?? 0) + length);
+    this.liveBytes += length;
   }
 
   /** Every live exchange as the records that rebuild it. */
   private snapshot(): RewriteEntry[] {
     const entries: Uint8Array[] = [];
-    for (const exchange of this.exchanges.values()) for (const record of recordsOf(exchange)) entries.push(Buffer.from(JSON.stringify(record), 'utf8'));
-    this.liveBytes = entries.reduce((sum, entry) => sum + entry.length, 0);
+    this.recordBytes.clear();
+    this.liveBytes = 0;
+    for (const exchange of this.exchanges.values()) {
+      for (const record of recordsOf(exchange)) {
+        const entry = Buffer.from(JSON.stringify(record), 'utf8');
+        entries.push(entry);
+        this.account(record, entry.length);
+      }
+    }
     return entries;
   }
 
@@ -351,6 +376,13 @@ function recordsOf(exchange: Exchange): ExchangeRecord[] {
 
 function keyOf(direction: ExchangeDirection, peerId: string, requestId: string): string {
   return `${direction} ${peerId} ${requestId}`;
+}
+
+/** The exchange a record belongs to: claims are the serving side's, failures the calling side's. */
+function recordKeyOf(record: ExchangeRecord): string {
+  if (record.k === 'claim') return keyOf('serving', record.peer, record.id);
+  if (record.k === 'fail') return keyOf('calling', record.peer, record.id);
+  return keyOf(record.dir, record.peer, record.id);
 }
 
 /**

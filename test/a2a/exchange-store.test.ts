@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { contiguousAnswers, EXCHANGES_FILE_NAME, type ExchangeLimits, ExchangeStore, isEnded, taskSnapshotOf } from '../../extension/a2a/exchange-store';
@@ -113,6 +114,24 @@ t.test('open exchanges are bounded per peer and direction; ended ones are forgot
   t.equal(store.get('serving', alice, b), undefined, 'never answered, but expired longer than the retention: forgotten too');
   store = await handle.reopen();
   t.equal(store.openCount('serving', alice), 0);
+});
+
+t.test('forgotten exchanges leave the file at its next compaction: a2a.log does not grow for ever', async (t) => {
+  const handle = openStore(t, { retentionMs: 1000, compactionMinBytes: 16 * 1024 });
+  const alice = peer();
+  const file = join(handle.dir, EXCHANGES_FILE_NAME);
+  const bulk = 'x'.repeat(2000);
+  let largest = 0;
+  for (let round = 0; round < 200; round += 1) {
+    const id = requestId();
+    await handle.store.open('serving', alice, id, sendMessage(`m-${round}`, bulk), '');
+    await handle.store.addAnswer('serving', alice, id, 0, { kind: 'result', result: task('TASK_STATE_COMPLETED') });
+    handle.clock.ms += 2000;
+    largest = Math.max(largest, statSync(file).size);
+  }
+  t.ok(largest < 64 * 1024, `the file stays near the compaction threshold (largest ${largest} bytes for 200 exchanges of about 2.2 KB)`);
+  const store = await handle.reopen();
+  t.equal(store.list('serving', alice).length, 1, 'only the exchange within the retention is kept');
 });
 
 t.test('a failure ends a calling exchange and survives reopening', async (t) => {
