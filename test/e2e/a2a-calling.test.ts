@@ -7,7 +7,7 @@ import type { PluginDeclaration } from '../../permissions/gate/types';
 import type { RpcResponse } from '../../permissions/host/extension-process';
 import { MEETING_CARD, PullAgent } from '../helpers/a2a-pull-agent';
 import { sdkFactory, userMessage, type SendParams } from '../helpers/a2a-sdk-client';
-import { pairPlugins, startMcpSide, tokenFor, type McpSide, type PolicyRule } from '../helpers/mcp-clients';
+import { approveAll, pairPlugins, startMcpSide, tokenFor, type McpSide } from '../helpers/mcp-clients';
 import { eventually } from '../helpers/node';
 
 /**
@@ -22,12 +22,6 @@ const AGENT: PluginDeclaration = {
   secret: 'agent-secret-of-b-0123456789',
   extensions: { 'p2p-comm': ['identity', 'requests', 'accept', 'a2a_set_card', 'a2a_serve', 'a2a_respond'] },
 };
-
-const approveAll = (plugin: string): PolicyRule[] => [
-  { plugin, operation: '*', prompt: 'permission', answer: 'approve' },
-  { plugin, operation: '*', prompt: 'scope', answer: 'allow' },
-  { plugin, operation: '*', prompt: 'high_risk', answer: 'approve' },
-];
 
 /** B's plugin in the shape the pull agent calls a node in. */
 function pluginNode(client: PluginClient): { call: (operation: string, input?: Record<string, unknown>) => Promise<Record<string, unknown>>; attempt: (operation: string, input?: Record<string, unknown>) => Promise<RpcResponse> } {

@@ -5,7 +5,7 @@ import { PluginClient } from '../../permissions/demo/plugin-client';
 import type { PluginDeclaration } from '../../permissions/gate/types';
 import { PLANNER_NAME, PLANNER_SKILL, startExpressAgent, textOf } from '../helpers/a2a-express-agent';
 import { rpcErrorOf, sdkFactory, userMessage, type SendParams } from '../helpers/a2a-sdk-client';
-import { pairPlugins, startMcpSide, tokenFor, writePluginFile, type PolicyRule } from '../helpers/mcp-clients';
+import { approveAll, pairPlugins, startMcpSide, tokenFor, writePluginFile } from '../helpers/mcp-clients';
 import { eventually } from '../helpers/node';
 
 /**
@@ -20,27 +20,20 @@ const OWNER: PluginDeclaration = { id: 'owner', secret: 'owner-secret-of-b-01234
 /** How long A's host waits for an answer before a blocking call gets -32060: short, so the offline cases end soon. */
 const WAIT_MS = 4_000;
 
-const approveAll = (...plugins: string[]): PolicyRule[] =>
-  plugins.flatMap((plugin) => [
-    { plugin, operation: '*', prompt: 'permission', answer: 'approve' },
-    { plugin, operation: '*', prompt: 'scope', answer: 'allow' },
-    { plugin, operation: '*', prompt: 'high_risk', answer: 'approve' },
-  ]);
-
 const send = (message: SendParams['message'], configuration?: { returnImmediately: boolean }): SendParams =>
   ({ tenant: '', message, configuration: configuration === undefined ? undefined : { acceptedOutputModes: [], historyLength: undefined, taskPushNotificationConfig: undefined, ...configuration }, metadata: undefined }) as SendParams;
 const getTask = (id: string): Parameters<Client['getTask']>[0] => ({ tenant: '', id, historyLength: undefined }) as Parameters<Client['getTask']>[0];
 
-/** The state of each task and status event of a stream, in order, and the texts of its artifacts. */
-async function streamed(client: Client, params: SendParams): Promise<{ states: TaskState[]; artifacts: string[] }> {
-  const states: TaskState[] = [];
-  const artifacts: string[] = [];
+/** What a stream brought: its task's ids, the state of each task and status event in order, and the texts of its artifacts. */
+async function streamed(client: Client, params: SendParams): Promise<{ taskId: string; contextId: string; states: TaskState[]; artifacts: string[] }> {
+  const seen = { taskId: '', contextId: '', states: [] as TaskState[], artifacts: [] as string[] };
   for await (const event of client.sendMessageStream(params)) {
     const payload = event.payload;
-    if (payload?.$case === 'task' || payload?.$case === 'statusUpdate') states.push(payload.value.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED);
-    if (payload?.$case === 'artifactUpdate') artifacts.push(payload.value.artifact?.parts.map((part) => (part.content?.$case === 'text' ? part.content.value : '')).join('') ?? '');
+    if (payload?.$case === 'task') Object.assign(seen, { taskId: payload.value.id, contextId: payload.value.contextId });
+    if (payload?.$case === 'task' || payload?.$case === 'statusUpdate') seen.states.push(payload.value.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED);
+    if (payload?.$case === 'artifactUpdate') seen.artifacts.push(payload.value.artifact?.parts.map((part) => (part.content?.$case === 'text' ? part.content.value : '')).join('') ?? '');
   }
-  return { states, artifacts };
+  return seen;
 }
 
 function artifactText(task: Task): string {
@@ -85,16 +78,11 @@ t.test('the A2A SDK on both ends: an express agent behind host B, the SDK client
   });
 
   t.test('streaming: SUBMITTED, WORKING, INPUT_REQUIRED in order; a streamed reply brings the artifact, then COMPLETED', async (t) => {
-    let taskId = '';
-    let contextId = '';
-    const states: TaskState[] = [];
-    for await (const event of client.sendMessageStream(send(userMessage('stream-1', 'plan a call')))) {
-      const payload = event.payload;
-      if (payload?.$case === 'task') ({ id: taskId, contextId } = payload.value);
-      if (payload?.$case === 'task' || payload?.$case === 'statusUpdate') states.push(payload.value.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED);
-    }
-    t.same(states, [TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_INPUT_REQUIRED]);
-    const reply = await streamed(client, send(userMessage('stream-2', 'Monday', { taskId, contextId })));
+    const asked = await streamed(client, send(userMessage('stream-1', 'plan a call')));
+    t.same(asked.states, [TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_INPUT_REQUIRED]);
+    t.same(asked.artifacts, [], 'no plan yet');
+    const reply = await streamed(client, send(userMessage('stream-2', 'Monday', { taskId: asked.taskId, contextId: asked.contextId })));
+    t.equal(reply.taskId, asked.taskId, 'the same task');
     t.same(reply.artifacts, ['Meet on Monday.']);
     t.equal(reply.states.at(-1), TaskState.TASK_STATE_COMPLETED, 'ending COMPLETED');
   });

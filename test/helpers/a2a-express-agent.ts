@@ -120,7 +120,6 @@ export async function startExpressAgent(t: Teardown): Promise<ExpressAgent> {
     name: PLANNER_NAME,
     description: 'Plans meetings between people.',
     version: '1.0.0',
-    provider: undefined,
     documentationUrl: '',
     iconUrl: '',
     supportedInterfaces: [{ url: `http://localhost:${port}${JSONRPC_PATH}`, protocolBinding: 'JSONRPC', protocolVersion: '1.0', tenant: '' }],

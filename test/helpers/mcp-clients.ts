@@ -22,6 +22,15 @@ export const HOST_PROGRAM = join(repositoryRoot(), 'dist', 'p2p-comm-host');
 
 export type PolicyRule = { plugin: string; operation: string; prompt: 'permission' | 'scope' | 'high_risk'; answer: string; scope_value?: string };
 
+/** A policy that says yes to every question about these plugins. */
+export function approveAll(...plugins: string[]): PolicyRule[] {
+  return plugins.flatMap((plugin): PolicyRule[] => [
+    { plugin, operation: '*', prompt: 'permission', answer: 'approve' },
+    { plugin, operation: '*', prompt: 'scope', answer: 'allow' },
+    { plugin, operation: '*', prompt: 'high_risk', answer: 'approve' },
+  ]);
+}
+
 export interface McpSide {
   node: RunningNode;
   hostDir: string;
