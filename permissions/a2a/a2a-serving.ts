@@ -97,9 +97,11 @@ export class A2aServing {
     const changed = !sameAgent(agent, this.agent);
     const due = Date.now() - this.cardReadAt >= (this.options.cardRefreshMs ?? DEFAULT_CARD_REFRESH_MS);
     if (!changed && !due) return;
-    this.agent = agent;
     this.cardReadAt = Date.now();
     await this.cards.refresh(agent);
+    // Only now is the agent a target: its card names the endpoint and whether it streams, and a request that
+    // arrived during the read (as one queued while this node was down does, at once) would go to the declared url.
+    this.agent = agent;
     // A newly declared agent takes the requests that waited for one.
     if (changed && agent !== undefined) await this.forwarder.start();
   }

@@ -1,12 +1,13 @@
-import { type AgentCard, type Message, Role, type Task, TaskState } from '@a2a-js/sdk';
-import { type Client, ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
+import { type AgentCard, type Task, TaskState } from '@a2a-js/sdk';
+import type { Client, ClientFactory } from '@a2a-js/sdk/client';
 import t, { type Test } from 'tap';
 import { PluginClient } from '../../permissions/demo/plugin-client';
 import type { PeerAgentOptions } from '../../permissions/a2a/peer-agent-routes';
 import type { PluginDeclaration } from '../../permissions/gate/types';
 import type { RpcResponse } from '../../permissions/host/extension-process';
-import { MEETING_CARD, PullAgent, textPart } from '../helpers/a2a-pull-agent';
-import { startMcpSide, tokenFor, type McpSide, type PolicyRule } from '../helpers/mcp-clients';
+import { MEETING_CARD, PullAgent } from '../helpers/a2a-pull-agent';
+import { sdkFactory, userMessage, type SendParams } from '../helpers/a2a-sdk-client';
+import { approveAll, pairPlugins, startMcpSide, tokenFor, type McpSide } from '../helpers/mcp-clients';
 import { eventually } from '../helpers/node';
 
 /**
@@ -22,12 +23,6 @@ const AGENT: PluginDeclaration = {
   extensions: { 'p2p-comm': ['identity', 'requests', 'accept', 'a2a_set_card', 'a2a_serve', 'a2a_respond'] },
 };
 
-const approveAll = (plugin: string): PolicyRule[] => [
-  { plugin, operation: '*', prompt: 'permission', answer: 'approve' },
-  { plugin, operation: '*', prompt: 'scope', answer: 'allow' },
-  { plugin, operation: '*', prompt: 'high_risk', answer: 'approve' },
-];
-
 /** B's plugin in the shape the pull agent calls a node in. */
 function pluginNode(client: PluginClient): { call: (operation: string, input?: Record<string, unknown>) => Promise<Record<string, unknown>>; attempt: (operation: string, input?: Record<string, unknown>) => Promise<RpcResponse> } {
   return {
@@ -38,22 +33,6 @@ function pluginNode(client: PluginClient): { call: (operation: string, input?: R
     },
   };
 }
-
-/** The SDK's own client, with the host's bearer token on its calls; the card is read without one, as the docs say. */
-function sdkFactory(token: string): ClientFactory {
-  const fetchImpl: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: `Bearer ${token}` } });
-  return new ClientFactory(
-    ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
-      transports: [new JsonRpcTransportFactory({ fetchImpl })],
-    }),
-  );
-}
-
-function userMessage(messageId: string, text: string): Message {
-  return { messageId, contextId: '', taskId: '', role: Role.ROLE_USER, parts: [textPart(text)], metadata: undefined, extensions: [], referenceTaskIds: [] };
-}
-
-type SendParams = Parameters<Client['sendMessage']>[0];
 
 interface Sides {
   a: McpSide;
@@ -70,12 +49,7 @@ async function setUp(t: Test, { serving = true, a2a }: { serving?: boolean; a2a?
   const b = await startMcpSide(t, [], approveAll('agent'), [AGENT]);
   const caller = new PluginClient(a.node.apiUrl, CALLER.id, CALLER.secret);
   const agentPlugin = new PluginClient(b.node.apiUrl, AGENT.id, AGENT.secret);
-  const identityB = await agentPlugin.data('identity');
-  const aId = (await caller.data('identity'))['peer_id'] as string;
-  const bId = identityB['peer_id'] as string;
-  await caller.data('pair', { link: identityB['link'] });
-  const incoming = await eventually(async () => ((await agentPlugin.data('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'the pairing request at B');
-  await agentPlugin.data('accept', { request_id: incoming.request_id, peer: incoming.peer });
+  const { callerId: aId, acceptorId: bId } = await pairPlugins(caller, agentPlugin);
   await agentPlugin.data('a2a_set_card', { card: MEETING_CARD });
   await eventually(async () => ((await caller.data('peers'))['peers'] as { peer: string; agent_card: unknown }[]).some((peer) => peer.peer === bId && peer.agent_card !== null), "B's card at A");
   const agent = new PullAgent(pluginNode(agentPlugin), aId);

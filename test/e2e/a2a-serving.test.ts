@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { startNode as startHost, type RunningNode } from '../../permissions/node/running-node';
 import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
+import { writePluginFile } from '../helpers/mcp-clients';
 import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
 
 const EXAMPLE = resolve(__dirname, '..', '..', 'docs', 'examples', 'a2a-agent.mjs');
@@ -56,12 +57,12 @@ async function host(t: Test, dir: string, scopeAnswer: 'allow' | 'deny' = 'allow
 
 /** The planner's plugin file: declaring the agent's url (push), or with the operations a pulling plugin calls. */
 function declarePlanner(hostDir: string, url: string | null): void {
-  mkdirSync(join(hostDir, 'plugins'), { recursive: true, mode: 0o700 });
-  const declaration =
+  writePluginFile(
+    hostDir,
     url === null
       ? { id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['peers', 'a2a_set_card', 'a2a_serve', 'a2a_respond'] } }
-      : { id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['receive', 'a2a_set_card'] }, a2a: { url } };
-  writeFileSync(join(hostDir, 'plugins', 'planner.json'), JSON.stringify(declaration), { mode: 0o600 });
+      : { id: 'planner', secret: SECRET, extensions: { 'p2p-comm': ['receive', 'a2a_set_card'] }, a2a: { url } },
+  );
 }
 
 async function ask(call: TestNode['call'], peer: string, method: string, params: Record<string, unknown>): Promise<Answer[]> {

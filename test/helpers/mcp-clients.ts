@@ -1,18 +1,19 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult, JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { startNode, type RunningNode } from '../../permissions/node/running-node';
+import { startNode, type NodeOptions, type RunningNode } from '../../permissions/node/running-node';
 import type { PluginDeclaration } from '../../permissions/gate/types';
-import { createPlugin, loadPlugins } from '../../permissions/plugins/plugin-directory';
+import { createPlugin, loadPlugins, pluginsDirectory } from '../../permissions/plugins/plugin-directory';
+import type { PluginClient } from '../../permissions/demo/plugin-client';
 import type { McpEndpointOptions } from '../../permissions/mcp/mcp-endpoint';
 import type { PeerAgentOptions } from '../../permissions/a2a/peer-agent-routes';
 import { MCP_OPERATIONS } from '../../permissions/mcp/tools';
 import { BINARY, tempDir } from './extension';
-import { LOOPBACK_ENV } from './node';
+import { eventually, LOOPBACK_ENV } from './node';
 import { repositoryRoot } from './repository-root';
 import type { Teardown } from './teardown';
 
@@ -21,11 +22,24 @@ export const HOST_PROGRAM = join(repositoryRoot(), 'dist', 'p2p-comm-host');
 
 export type PolicyRule = { plugin: string; operation: string; prompt: 'permission' | 'scope' | 'high_risk'; answer: string; scope_value?: string };
 
+/** A policy that says yes to every question about these plugins. */
+export function approveAll(...plugins: string[]): PolicyRule[] {
+  return plugins.flatMap((plugin): PolicyRule[] => [
+    { plugin, operation: '*', prompt: 'permission', answer: 'approve' },
+    { plugin, operation: '*', prompt: 'scope', answer: 'allow' },
+    { plugin, operation: '*', prompt: 'high_risk', answer: 'approve' },
+  ]);
+}
+
 export interface McpSide {
   node: RunningNode;
   hostDir: string;
   /** Plugins declared in `<hostDir>/plugins/`, by id. */
   plugins: Map<string, PluginDeclaration>;
+  /** Stops the host and its extension, keeping their directories. */
+  stop(): Promise<void>;
+  /** Starts them again on the same directories; `node` is then the new one (with a new port). */
+  start(): Promise<void>;
 }
 
 /**
@@ -47,9 +61,40 @@ export async function startMcpSide(
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ rules, default: 'deny' }));
   const declared = [...loadPlugins(hostDir), ...extraPlugins];
-  const node = await startNode({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: declared, policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, ...(mcp === undefined ? {} : { mcp }), ...(a2a === undefined ? {} : { a2aCalling: a2a }) });
-  t.teardown(() => node.stop());
-  return { node, hostDir, plugins: new Map(declared.map((plugin) => [plugin.id, plugin])) };
+  const options: NodeOptions = { hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: declared, policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, ...(mcp === undefined ? {} : { mcp }), ...(a2a === undefined ? {} : { a2aCalling: a2a }) };
+  let running: RunningNode | undefined = await startNode(options);
+  t.teardown(() => running?.stop());
+  const side: McpSide = {
+    node: running,
+    hostDir,
+    plugins: new Map(declared.map((plugin) => [plugin.id, plugin])),
+    stop: async () => {
+      const stopping = running;
+      running = undefined;
+      await stopping?.stop();
+    },
+    start: async () => {
+      if (running !== undefined) throw new Error('the host runs already');
+      running = side.node = await startNode(options);
+    },
+  };
+  return side;
+}
+
+/** Pairs two hosts through their plugins' operations, as two people would: `caller` asks, `acceptor` accepts. */
+export async function pairPlugins(caller: PluginClient, acceptor: PluginClient): Promise<{ callerId: string; acceptorId: string }> {
+  const acceptorIdentity = await acceptor.data('identity');
+  const callerId = (await caller.data('identity'))['peer_id'] as string;
+  await caller.data('pair', { link: acceptorIdentity['link'] });
+  const incoming = await eventually(async () => ((await acceptor.data('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'the pairing request');
+  await acceptor.data('accept', { request_id: incoming.request_id, peer: incoming.peer });
+  return { callerId, acceptorId: acceptorIdentity['peer_id'] as string };
+}
+
+/** Writes a plugin file into a host dir, as a person or `add-plugin` would; a running host follows it. */
+export function writePluginFile(hostDir: string, declaration: PluginDeclaration): void {
+  mkdirSync(pluginsDirectory(hostDir), { recursive: true, mode: 0o700 });
+  writeFileSync(join(pluginsDirectory(hostDir), `${declaration.id}.json`), JSON.stringify(declaration), { mode: 0o600 });
 }
 
 /** A bearer token for `plugin` from the host's token exchange, as any HTTP client gets one. */
