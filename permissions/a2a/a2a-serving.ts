@@ -5,7 +5,6 @@ import type { Warn } from '../plugins/plugin-directory';
 import { A2aForwarder, type ForwarderOptions } from './a2a-forwarder';
 import { CardRefresh } from './card-refresh';
 import { DeclaredAgentWatch, type DeclaredAgent } from './declared-agent';
-import { forwardToken } from './forward-token';
 
 /**
  * The serving side of A2A in the reference host: follows the plugin that
@@ -54,7 +53,7 @@ export class A2aServing {
         execute: deps.execute,
         target: () => {
           const agent = this.agent;
-          return agent === undefined ? undefined : { plugin: agent.plugin, token: forwardToken(agent.secret), endpoint: this.cards.endpoint(agent), streams: this.cards.streams(agent) };
+          return agent === undefined ? undefined : { plugin: agent.plugin, secret: agent.secret, endpoint: this.cards.endpoint(agent), streams: this.cards.streams(agent) };
         },
       },
       { warn: deps.warn, ...options },
