@@ -16,6 +16,8 @@ export interface A2aServingOptions extends ForwarderOptions {
   cardRefreshMs?: number;
   /** How often the plugins directory is looked at for a changed declaration. */
   declarationCheckMs?: number;
+  /** How long one read of the agent's card may take. */
+  cardTimeoutMs?: number;
 }
 
 export const DEFAULT_CARD_REFRESH_MS = 60_000;
@@ -39,14 +41,22 @@ export class A2aServing {
   private cardReadAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private tick: Promise<void> | undefined;
-  private stopped = false;
+  /** Aborted by stop(): a card read or card dialog under way ends at once. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deps: A2aServingDeps,
     private readonly options: A2aServingOptions = {},
   ) {
     this.watch = new DeclaredAgentWatch(deps.hostDir, deps.declared, deps.warn, deps.onLoaded);
-    this.cards = new CardRefresh({ gate: deps.gate, execute: deps.execute, warn: deps.warn, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+    this.cards = new CardRefresh({
+      gate: deps.gate,
+      execute: deps.execute,
+      warn: deps.warn,
+      signal: this.stopping.signal,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      ...(options.cardTimeoutMs === undefined ? {} : { timeoutMs: options.cardTimeoutMs }),
+    });
     this.forwarder = new A2aForwarder(
       {
         gate: deps.gate,
@@ -73,8 +83,9 @@ export class A2aServing {
     this.forwarder.event(event);
   }
 
+  /** Ends at once: a dialog about the card is taken down rather than waited for. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort(new Error('the host is stopping'));
     clearTimeout(this.timer);
     this.forwarder.stop();
     await this.tick;
@@ -85,7 +96,7 @@ export class A2aServing {
     this.tick = this.check()
       .catch((error: unknown) => this.deps.warn(`a2a: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
-        if (this.stopped) return;
+        if (this.stopping.signal.aborted) return;
         this.timer = setTimeout(() => this.runCheck(), this.options.declarationCheckMs ?? DEFAULT_DECLARATION_CHECK_MS);
         this.timer.unref();
       });
@@ -100,7 +111,7 @@ export class A2aServing {
     this.cardReadAt = Date.now();
     await this.cards.refresh(agent);
     // A newly declared agent takes the requests that waited for one.
-    if (changed && agent !== undefined) await this.forwarder.start();
+    if (changed && agent !== undefined && !this.stopping.signal.aborted) await this.forwarder.start();
   }
 }
 
