@@ -224,6 +224,8 @@ export class A2aForwarder {
             if (!(error instanceof RequestEnded)) this.warn(`a2a: ${request.method} ${request.request_id} from ${peer} stopped without its last answer: ${messageOf(error)}`);
           })
           .finally(() => {
+            // Ended: it is never listed again. Not ended: the next listing of it ends it (see serve).
+            if (this.finished.has(key(peer, request.request_id))) this.claimedHere.delete(key(peer, request.request_id));
             busy.delete(request.request_id);
             if (busy.size === 0) this.inWork.delete(peer);
             this.running -= 1;
@@ -302,8 +304,6 @@ export class A2aForwarder {
       // Ended at once: left open, the peer would wait until its next request and then hear a false "restarted".
       await record({ error: internalError(`the p2p-comm host could not finish forwarding this request to its agent (${messageOf(error)}); send it again`), end: true });
       throw error;
-    } finally {
-      if (this.finished.has(requestKey)) this.claimedHere.delete(requestKey);
     }
   }
 
