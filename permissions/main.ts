@@ -13,7 +13,9 @@ import { DEFAULT_LOGIN_LINK_TTL_MS, mintLoginCode, pageLoginLink } from './page/
 import { HOST_LOCK_FILE_NAME, HostDirInUseError, startNode } from './node/running-node';
 import { runMcpCommand } from './mcp/mcp-command';
 import type { PeerAgentOptions } from './a2a/peer-agent-routes';
+import type { A2aServingOptions } from './a2a/a2a-serving';
 import { peerAgentSettings } from './a2a/peer-agent-settings';
+import { a2aServingSettings } from './a2a/serving-settings';
 import { createPlugin, loadPlugins, pluginsDirectory } from './plugins/plugin-directory';
 import { DEFAULT_RELAY_PORT, describeBootstrap, parseRelayOptions, type RelayArguments } from './relay/relay-options';
 import { relayReadyLine } from './relay/ready-line';
@@ -250,8 +252,10 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
     fail(`--dialog-timeout must be a whole number of seconds, 1-86400, got ${printable(String(dialogTimeout))}`);
   }
   let a2a: PeerAgentOptions;
+  let serving: A2aServingOptions;
   try {
     a2a = peerAgentSettings(process.env);
+    serving = a2aServingSettings(process.env);
   } catch (error) {
     fail((error as Error).message);
   }
@@ -272,6 +276,7 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       apiPort,
       dialogTimeoutMs: timeoutSeconds * 1000,
       a2aCalling: a2a,
+      a2aServing: serving,
       ...(policy === undefined ? {} : { policyFile: policy }),
       onStderrLine: (line) => process.stderr.write(`[p2p-comm] ${printable(line)}\n`),
       onNotice: notice,

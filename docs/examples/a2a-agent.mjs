@@ -15,7 +15,7 @@
 //
 //   P2P_HOST=http://127.0.0.1:PORT PLUGIN_ID=agent PLUGIN_SECRET=... node docs/examples/a2a-agent.mjs --pull --tasks ./a2a-tasks
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -240,12 +240,29 @@ async function* answersTo(request, peer) {
 
 // ---- Push mode: the host POSTs each request ------------------------------------
 
-const FORWARD_TOKEN = createHmac('sha256', PLUGIN_SECRET).update('p2p-comm a2a forward v1').digest();
+/** How far the host's signing time may be from this clock, either way (docs/a2a.md "The forward signature"). */
+const SIGNATURE_WINDOW_S = 300;
+/** Signatures taken within the window: one seen again is a replay, refused. */
+const seenSignatures = new Map();
 
-/** The host's forward bearer, compared in constant time. */
-function fromTheHost(request) {
-  const given = Buffer.from(/^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '', 'base64url');
-  return given.length === FORWARD_TOKEN.length && timingSafeEqual(given, FORWARD_TOKEN);
+/**
+ * Whether the request is the host's: its P2P-Comm-Signature signs this peer,
+ * request id and body, at a time within the window, and was not seen before.
+ * The whole header is compared, in constant time, with the one expected.
+ */
+function fromTheHost(request, peer, body) {
+  const header = request.headers['p2p-comm-signature'] ?? '';
+  const t = /^v1 t=(\d{1,12}), sig=/.exec(header)?.[1];
+  const now = Math.floor(Date.now() / 1000);
+  if (t === undefined || Math.abs(now - Number(t)) > SIGNATURE_WINDOW_S) return false;
+  const signed = ['p2p-comm a2a forward v1', peer, request.headers['p2p-comm-request'] ?? '', t, createHash('sha256').update(body).digest('hex')].join('\n');
+  const expected = Buffer.from(`v1 t=${t}, sig=${createHmac('sha256', PLUGIN_SECRET).update(signed).digest('base64url')}`);
+  const given = Buffer.from(header);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+  for (const [seen, at] of seenSignatures) if (now - at > 2 * SIGNATURE_WINDOW_S) seenSignatures.delete(seen);
+  if (seenSignatures.has(header)) return false;
+  seenSignatures.set(header, now);
+  return true;
 }
 
 async function readBody(request) {
@@ -269,13 +286,13 @@ async function serveHttp(request, response) {
     return;
   }
   const peer = request.headers['p2p-comm-peer'];
-  if (!fromTheHost(request) || typeof peer !== 'string' || !PEER_ID.test(peer)) {
-    response.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'only the p2p-comm host may call this agent' }));
-    return;
-  }
   const body = await readBody(request);
   if (body === undefined) {
     response.writeHead(413).end();
+    return;
+  }
+  if (typeof peer !== 'string' || !PEER_ID.test(peer) || !fromTheHost(request, peer, body)) {
+    response.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'only the p2p-comm host may call this agent' }));
     return;
   }
   let call;
@@ -292,10 +309,25 @@ async function serveHttp(request, response) {
   }
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   for await (const answer of answersTo(call, peer)) {
-    // Written as the host reads: a slow peer slows the agent, not its memory.
-    if (!response.write(`${answer.error === undefined ? '' : 'event: error\n'}data: ${JSON.stringify(answer)}\n\n`)) await new Promise((resolve) => response.once('drain', resolve));
+    // Written as the host reads (the host reads on once the peer's outbox took the answer): the agent's memory stays bounded.
+    if (!response.write(`${answer.error === undefined ? '' : 'event: error\n'}data: ${JSON.stringify(answer)}\n\n`)) await drainedOrClosed(response);
+    // The host went away (it stops, or gave up on the stream): nothing more can be written, so the SDK's stream is left.
+    if (response.destroyed) return;
   }
   response.end();
+}
+
+/** Resolves when the response can take more, or is closed and never will. */
+function drainedOrClosed(response) {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.once('drain', done);
+    response.once('close', done);
+  });
 }
 
 // ---- Pull mode: the plugin fetches each request (Nexus) -----------------------------
@@ -325,7 +357,11 @@ async function hostToken() {
   return (await response.json()).access_token;
 }
 
-const READS = new Set(['GetTask', 'ListTasks', 'CancelTask', 'SubscribeToTask']);
+/** The methods that may run twice with the same outcome: the reads, and CancelTask (a cancelled task stays cancelled). */
+const SAFE_TO_REPEAT = new Set(['GetTask', 'ListTasks', 'CancelTask', 'SubscribeToTask']);
+/** As the host does in push mode: a few requests of one peer at a time, and a bound over all. */
+const PER_PEER = 4;
+const TOTAL = 16;
 
 /** One request from a2a_serve: claimed, run, every answer recorded before the next is read. */
 async function servePulled(bearer, peer, request) {
@@ -335,7 +371,7 @@ async function servePulled(bearer, peer, request) {
     seq += 1;
   };
   // Taken by an earlier run that stopped: what it did is unknown, unless the request only reads.
-  if (request.claimed && (!READS.has(request.method) || request.answered_seq !== null)) {
+  if (request.claimed && (!SAFE_TO_REPEAT.has(request.method) || request.answered_seq !== null)) {
     await respond({ error: { code: -32064, message: 'the agent restarted while working on this request; its outcome is unknown (ListTasks with your contextId)' }, end: true });
     return;
   }
@@ -352,21 +388,35 @@ async function servePulled(bearer, peer, request) {
 async function pull() {
   const bearer = { token: await hostToken() };
   await hostCall(bearer, 'a2a_set_card', { card: CARD });
-  const inWork = new Set();
+  /** Request ids being served, per peer. */
+  const inWork = new Map();
+  let running = 0;
   for (;;) {
     const { peers } = await hostCall(bearer, 'peers', {});
     let found = 0;
+    let waited = false;
     for (const { peer } of peers) {
-      const { requests } = await hostCall(bearer, 'a2a_serve', { peer, wait_ms: peers.length === 1 ? 1000 : 0 });
-      for (const request of requests.filter((entry) => !inWork.has(entry.request_id))) {
+      const busy = inWork.get(peer) ?? new Set();
+      const free = Math.min(PER_PEER - busy.size, TOTAL - running);
+      if (free <= 0) continue;
+      waited = peers.length === 1;
+      const { requests } = await hostCall(bearer, 'a2a_serve', { peer, wait_ms: waited ? 1000 : 0 });
+      // The rest stay queued at the node, in order, for a later round.
+      for (const request of requests.filter((entry) => !busy.has(entry.request_id)).slice(0, free)) {
         found += 1;
-        inWork.add(request.request_id);
+        busy.add(request.request_id);
+        inWork.set(peer, busy);
+        running += 1;
         servePulled(bearer, peer, request)
           .catch((error) => console.error(`${request.method} ${request.request_id}: ${error.message}`))
-          .finally(() => inWork.delete(request.request_id));
+          .finally(() => {
+            busy.delete(request.request_id);
+            if (busy.size === 0) inWork.delete(peer);
+            running -= 1;
+          });
       }
     }
-    if (found === 0 && peers.length !== 1) await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (found === 0 && !waited) await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 

@@ -5,7 +5,6 @@ import type { Warn } from '../plugins/plugin-directory';
 import { A2aForwarder, type ForwarderOptions } from './a2a-forwarder';
 import { CardRefresh } from './card-refresh';
 import { DeclaredAgentWatch, type DeclaredAgent } from './declared-agent';
-import { forwardToken } from './forward-token';
 
 /**
  * The serving side of A2A in the reference host: follows the plugin that
@@ -17,6 +16,8 @@ export interface A2aServingOptions extends ForwarderOptions {
   cardRefreshMs?: number;
   /** How often the plugins directory is looked at for a changed declaration. */
   declarationCheckMs?: number;
+  /** How long one read of the agent's card may take. */
+  cardTimeoutMs?: number;
 }
 
 export const DEFAULT_CARD_REFRESH_MS = 60_000;
@@ -40,21 +41,29 @@ export class A2aServing {
   private cardReadAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private tick: Promise<void> | undefined;
-  private stopped = false;
+  /** Aborted by stop(): a card read or card dialog under way ends at once. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deps: A2aServingDeps,
     private readonly options: A2aServingOptions = {},
   ) {
     this.watch = new DeclaredAgentWatch(deps.hostDir, deps.declared, deps.warn, deps.onLoaded);
-    this.cards = new CardRefresh({ gate: deps.gate, execute: deps.execute, warn: deps.warn, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+    this.cards = new CardRefresh({
+      gate: deps.gate,
+      execute: deps.execute,
+      warn: deps.warn,
+      signal: this.stopping.signal,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      ...(options.cardTimeoutMs === undefined ? {} : { timeoutMs: options.cardTimeoutMs }),
+    });
     this.forwarder = new A2aForwarder(
       {
         gate: deps.gate,
         execute: deps.execute,
         target: () => {
           const agent = this.agent;
-          return agent === undefined ? undefined : { plugin: agent.plugin, token: forwardToken(agent.secret), endpoint: this.cards.endpoint(agent), streams: this.cards.streams(agent) };
+          return agent === undefined ? undefined : { plugin: agent.plugin, secret: agent.secret, endpoint: this.cards.endpoint(agent), streams: this.cards.streams(agent) };
         },
       },
       { warn: deps.warn, ...options },
@@ -74,8 +83,9 @@ export class A2aServing {
     this.forwarder.event(event);
   }
 
+  /** Ends at once: a dialog about the card is taken down rather than waited for. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort(new Error('the host is stopping'));
     clearTimeout(this.timer);
     this.forwarder.stop();
     await this.tick;
@@ -86,7 +96,7 @@ export class A2aServing {
     this.tick = this.check()
       .catch((error: unknown) => this.deps.warn(`a2a: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
-        if (this.stopped) return;
+        if (this.stopping.signal.aborted) return;
         this.timer = setTimeout(() => this.runCheck(), this.options.declarationCheckMs ?? DEFAULT_DECLARATION_CHECK_MS);
         this.timer.unref();
       });
@@ -103,7 +113,7 @@ export class A2aServing {
     // arrived during the read (as one queued while this node was down does, at once) would go to the declared url.
     this.agent = agent;
     // A newly declared agent takes the requests that waited for one.
-    if (changed && agent !== undefined) await this.forwarder.start();
+    if (changed && agent !== undefined && !this.stopping.signal.aborted) await this.forwarder.start();
   }
 }
 

@@ -4,7 +4,7 @@ import type { PluginDeclaration } from '../gate/types';
 import { fileVersion } from '../file-version';
 import { loadPlugins, pluginsDirectory, type Warn } from '../plugins/plugin-directory';
 
-/** The A2A agent this host serves: the declaring plugin, its secret (for the forward token) and the declared url. */
+/** The A2A agent this host serves: the declaring plugin, its secret (which signs each forwarded request) and the declared url. */
 export interface DeclaredAgent {
   plugin: string;
   secret: string;

@@ -21,9 +21,19 @@ export function peerAgentSettings(env: NodeJS.ProcessEnv): PeerAgentOptions {
 }
 
 function seconds(env: NodeJS.ProcessEnv, name: string, max: number): number | undefined {
+  return wholeNumber(env, name, { min: 1, max, unit: 'seconds' });
+}
+
+/**
+ * The whole number a variable sets, or undefined when unset; out of range
+ * or not digits alone, an Error naming the variable, its range and unit.
+ */
+export function wholeNumber(env: NodeJS.ProcessEnv, name: string, range: { min: number; max: number; unit: string }): number | undefined {
   const text = env[name];
   if (text === undefined || text === '') return undefined;
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value < 1 || value > max) throw new Error(`${name} must be a whole number of seconds, 1-${max}, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || value < range.min || value > range.max) {
+    throw new Error(`${name} must be a whole number of ${range.unit}, ${range.min}-${range.max}, got ${JSON.stringify(text)}`);
+  }
   return value;
 }

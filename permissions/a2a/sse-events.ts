@@ -19,6 +19,7 @@ export class SseEventTooLarge extends Error {
 export async function* sseEvents(body: ReadableStream<Uint8Array>, maxEventChars: number): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffered = '';
+  let scanned = 0;
   let event = '';
   let data: string[] = [];
   let dataChars = 0;
@@ -49,11 +50,14 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>, maxEventChars
       const { done, value } = await reader.read();
       buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
       let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
+      // Searched from where the last search stopped: a long line arriving in small chunks is scanned once, not once per chunk.
+      while ((newline = buffered.indexOf('\n', scanned)) !== -1) {
         const ready = take(buffered.slice(0, newline).replace(/\r$/, ''));
         buffered = buffered.slice(newline + 1);
+        scanned = 0;
         if (ready !== undefined) yield ready;
       }
+      scanned = buffered.length;
       if (buffered.length > maxEventChars) throw new SseEventTooLarge(`a line of the stream is longer than ${maxEventChars} characters`);
       if (done) break;
     }

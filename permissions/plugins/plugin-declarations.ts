@@ -59,24 +59,36 @@ export function loadPluginDeclaration(path: string): PluginDeclaration {
   return value;
 }
 
-/** The names of this machine's loopback interface as a URL spells them. */
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
-/** Whether `url` is an http URL on this machine's loopback interface. */
+/**
+ * Whether `url` is an http URL on this machine's loopback interface, as an
+ * address: 127.0.0.0/8 or [::1]. A name (even `localhost`) is resolved
+ * through the hosts file and NSS, which a change could point off the machine.
+ */
 export function isLoopbackHttpUrl(url: string): boolean {
   if (!URL.canParse(url)) return false;
   const parsed = new URL(url);
-  return parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname) && parsed.username === '' && parsed.password === '';
+  return parsed.protocol === 'http:' && isLoopbackAddress(parsed.hostname) && parsed.username === '' && parsed.password === '';
+}
+
+/** The WHATWG URL parser has already normalized IPv4 (127.1 is 127.0.0.1) and IPv6 ([0::1] is [::1]). */
+function isLoopbackAddress(hostname: string): boolean {
+  return hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /**
- * The host hands the agent its peers' requests and a token that proves they
- * come from the host: sent anywhere but this machine, both would leave it
- * in plain text, so only a loopback http URL is taken.
+ * The host hands the agent its peers' requests, signed with the plugin's
+ * secret: sent anywhere but this machine, they would leave it in plain
+ * text, so only a loopback http URL is taken. It ends with "/": the card
+ * is read at <url>.well-known/agent-card.json, and a URL without it would
+ * lose its last segment there.
  */
 function checkAgentUrl(path: string, url: string): void {
-  if (isLoopbackHttpUrl(url)) return;
-  throw new Error(
-    `plugin declaration ${path}: a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to http://127.0.0.1, http://[::1] or http://localhost (with any port)`,
-  );
+  if (!isLoopbackHttpUrl(url)) {
+    throw new Error(
+      `plugin declaration ${path}: a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to a loopback address, http://127.x.x.x or http://[::1] (with any port; write 127.0.0.1, not localhost)`,
+    );
+  }
+  if (!new URL(url).pathname.endsWith('/')) {
+    throw new Error(`plugin declaration ${path}: a2a.url ${JSON.stringify(url)} must end with "/" (the card is read at <url>.well-known/agent-card.json); write ${JSON.stringify(`${url}/`)}`);
+  }
 }

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
+import { forwardSignature } from '../../permissions/a2a/forward-signature';
 import { startNode as startHost, type RunningNode } from '../../permissions/node/running-node';
 import { BINARY, LOOPBACK_ONLY, tempDir } from '../helpers/extension';
 import { writePluginFile } from '../helpers/mcp-clients';
@@ -160,4 +161,21 @@ t.test('pull mode, as under Nexus: the example takes its requests with a2a_serve
   const taskId = (asked[0]?.body?.['task'] as { id: string }).id;
   const replied = await ask(alice.call, bId, 'SendMessage', message('m-2', 'Monday', { contextId: 'ctx-pull', taskId }));
   t.match(replied, [{ seq: 0, kind: 'result', body: { task: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' }, artifacts: [{ parts: [{ text: 'Meeting on Monday.' }] }] } } }]);
+});
+
+t.test('the example takes a request only with the host\'s signature of it, once, within 5 minutes', async (t) => {
+  const { url } = await startExample(t, tempDir(t));
+  const peer = `${'b'.repeat(51)}q`;
+  const requestId = 'a'.repeat(32);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: requestId, method: 'GetTask', params: { id: 'no-such-task' } });
+  const post = (signature: string, sentBody = body) =>
+    fetch(url, { method: 'POST', body: sentBody, headers: { 'content-type': 'application/json', 'p2p-comm-peer': peer, 'p2p-comm-request': requestId, 'p2p-comm-signature': signature } }).then((response) => response.status);
+  const now = Math.floor(Date.now() / 1000);
+  const signed = forwardSignature(SECRET, { peer, requestId, t: now, body });
+  t.equal(await post(forwardSignature(SECRET, { peer, requestId, t: now, body: '{}' })), 401, 'signed for another body');
+  t.equal(await post(forwardSignature('another-secret-0123456789', { peer, requestId, t: now, body })), 401, 'another secret');
+  t.equal(await post(forwardSignature(SECRET, { peer, requestId, t: now - 301, body })), 401, 'too old');
+  t.equal(await post(`${signed}!`), 401, 'another spelling');
+  t.equal(await post(signed), 200, "the host's");
+  t.equal(await post(signed), 401, 'the same again: a replay');
 });

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { A2aForwarder, type ForwarderOptions, type ServedRequest } from '../../../permissions/a2a/a2a-forwarder';
 import { declaredAgentOf } from '../../../permissions/a2a/declared-agent';
-import { forwardToken } from '../../../permissions/a2a/forward-token';
+import { forwardSignature, verifyForwardSignature } from '../../../permissions/a2a/forward-signature';
+import type { ExtensionRefusal } from '../../../permissions/http/extension-errors';
 import type { GateVerdict, PluginDeclaration } from '../../../permissions/gate/types';
 import { loadPluginDeclaration } from '../../../permissions/plugins/plugin-declarations';
 import { tempDir } from '../../helpers/extension';
@@ -17,6 +18,7 @@ const SECRET = 'a-plugin-secret-of-24-chars';
 
 interface Received {
   headers: IncomingHttpHeaders;
+  text: string;
   body: Record<string, unknown>;
 }
 
@@ -27,7 +29,7 @@ async function fakeAgent(t: Test, answer: (request: Received, response: ServerRe
     let text = '';
     request.on('data', (chunk: Buffer) => (text += chunk.toString()));
     request.on('end', () => {
-      const entry = { headers: request.headers, body: JSON.parse(text) as Record<string, unknown> };
+      const entry = { headers: request.headers, text, body: JSON.parse(text) as Record<string, unknown> };
       received.push(entry);
       void answer(entry, response);
     });
@@ -44,7 +46,7 @@ function request(id: string, method = 'SendMessage', extra: Partial<ServedReques
 }
 
 /** A node's side of the forwarder: the requests it lists, and every call the forwarder made of it, in order. */
-function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: true }, streams = false) {
+function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: true }, streams = false, refuse: (input: Record<string, unknown>) => ExtensionRefusal | undefined = () => undefined) {
   const calls: { operation: string; input: Record<string, unknown> }[] = [];
   const gated: unknown[][] = [];
   const ended = new Set<string>();
@@ -64,10 +66,12 @@ function fakeNode(requests: ServedRequest[], verdict: GateVerdict = { allowed: t
         calls.push(call);
         if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER }] } } };
         if (operation === 'a2a_serve') return { result: { data: { requests: requests.filter((entry) => !ended.has(entry.request_id)) } } };
+        const refusal = operation === 'a2a_respond' ? refuse(call.input) : undefined;
+        if (refusal !== undefined) return { error: refusal };
         if (call.input['end'] === true) ended.add(call.input['request_id'] as string);
         return { result: { data: { outcome: 'recorded' } } };
       },
-      target: () => ({ plugin: 'agent', token: forwardToken(SECRET), endpoint, streams }),
+      target: () => ({ plugin: 'agent', secret: SECRET, endpoint, streams }),
     }),
   };
 }
@@ -84,7 +88,7 @@ function json(response: ServerResponse, status: number, body: unknown): void {
   response.end(JSON.stringify(body));
 }
 
-t.test('a request goes to the agent with the A2A and p2p-comm headers and the forward bearer, after the receive gate and the claim', async (t) => {
+t.test('a request goes to the agent with the A2A and p2p-comm headers and the forward signature, after the receive gate and the claim', async (t) => {
   const agent = await fakeAgent(t, ({ body }, response) => json(response, 200, { jsonrpc: '2.0', id: body['id'], result: { task: { id: 't-1' } } }));
   const node = fakeNode([{ ...request('r1'), a2a_extensions: 'https://example.org/ext' }]);
   await forwardAll(node, agent.url);
@@ -96,9 +100,13 @@ t.test('a request goes to the agent with the A2A and p2p-comm headers and the fo
     'a2a-extensions': 'https://example.org/ext',
     'p2p-comm-peer': PEER,
     'p2p-comm-request': request('r1').request_id,
-    authorization: `Bearer ${forwardToken(SECRET)}`,
+    'p2p-comm-signature': /^v1 t=\d+, sig=[A-Za-z0-9_-]{43}$/,
   });
-  t.match(forwardToken(SECRET), /^[A-Za-z0-9_-]{43}$/, 'base64url of an HMAC-SHA256');
+  t.equal(arrived?.headers.authorization, undefined, 'no bearer: a static value would replay for any peer');
+  const signed = { peer: PEER, requestId: request('r1').request_id, body: arrived?.text ?? '' };
+  const header = arrived?.headers['p2p-comm-signature'] as string;
+  const now = Math.floor(Date.now() / 1000);
+  t.ok(verifyForwardSignature(SECRET, header, signed, now), 'the agent checks it against what it received');
   t.same(arrived?.body, { jsonrpc: '2.0', id: request('r1').request_id, method: 'SendMessage', params: request('r1').params });
   t.same(node.gated.map((call) => call.slice(0, 3)), [['agent', 'receive', { peer: PEER }]], 'gated as the plugin receiving from that peer');
   t.same(
@@ -109,6 +117,22 @@ t.test('a request goes to the agent with the A2A and p2p-comm headers and the fo
     { peer: PEER, request_id: request('r1').request_id, claim: true },
     { peer: PEER, request_id: request('r1').request_id, seq: 0, result: { task: { id: 't-1' } }, end: true },
   ]);
+});
+
+t.test('a forward signature holds only for its peer, request, body and time, in its one spelling', async (t) => {
+  const forward = { peer: PEER, requestId: 'a'.repeat(32), body: '{"jsonrpc":"2.0"}' };
+  const t0 = 1_800_000_000;
+  const header = forwardSignature(SECRET, { ...forward, t: t0 });
+  t.ok(verifyForwardSignature(SECRET, header, forward, t0 + 300));
+  t.ok(verifyForwardSignature(SECRET, header, forward, t0 - 300));
+  t.notOk(verifyForwardSignature(SECRET, header, forward, t0 + 301), 'too old');
+  t.notOk(verifyForwardSignature(SECRET, header, { ...forward, body: '{"jsonrpc":"2.0" }' }, t0), 'another body');
+  t.notOk(verifyForwardSignature(SECRET, header, { ...forward, peer: `${'c'.repeat(51)}q` }, t0), 'another peer');
+  t.notOk(verifyForwardSignature(SECRET, header, { ...forward, requestId: 'b'.repeat(32) }, t0), 'another request');
+  t.notOk(verifyForwardSignature('another-secret-of-24-chars', header, forward, t0), 'another secret');
+  t.notOk(verifyForwardSignature(SECRET, `${header}!!`, forward, t0), 'trailing characters base64url decoding would ignore');
+  t.notOk(verifyForwardSignature(SECRET, header.replace(/t=\d+/, `t=${t0 + 1}`), forward, t0), 'the time is signed');
+  t.notOk(verifyForwardSignature(SECRET, undefined, forward, t0));
 });
 
 t.test('a peer the owner does not let reach the agent is answered -32066 and the agent never sees it', async (t) => {
@@ -225,7 +249,7 @@ t.test('an agent that cannot be reached is retried with backoff, then the reques
     },
     fetch: async () => {
       attempts.push(clock);
-      throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:9') });
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
     },
   };
   const node = fakeNode([request('u1')]);
@@ -244,7 +268,7 @@ t.test('an agent that cannot be reached is retried with backoff, then the reques
   await forwardAll(back, agent.url, {
     sleep: async () => undefined,
     fetch: async (...args) => {
-      if (failures-- > 0) throw new TypeError('fetch failed');
+      if (failures-- > 0) throw new TypeError('fetch failed', { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
       return fetch(...args);
     },
   });
@@ -309,7 +333,7 @@ t.test('stopping ends an open stream and a retry wait without a last answer, for
     sleep: () => new Promise(() => undefined),
     fetch: async () => {
       attempts += 1;
-      throw new TypeError('fetch failed');
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     },
   });
   await waiting.start();
@@ -331,10 +355,15 @@ t.test('a declared agent is on loopback only; a host serves the first declared, 
     writeFileSync(path, JSON.stringify({ id: 'agent', secret: SECRET, extensions: { 'p2p-comm': ['receive'] }, a2a: { url } }));
     return loadPluginDeclaration(path);
   };
-  for (const url of ['http://127.0.0.1:41241/', 'http://[::1]:8080/a2a/', 'http://localhost:3000']) t.equal(declare(url).a2a?.url, url, `${url} is taken`);
-  for (const url of ['http://192.168.1.5:41241/', 'https://127.0.0.1:41241/', 'http://example.org/', 'http://127.0.0.1.example.org/', 'http://user:pw@127.0.0.1/', 'not a url']) {
-    t.throws(() => declare(url), { message: `a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to http://127.0.0.1, http://[::1] or http://localhost (with any port)` }, `${url} is refused`);
+  for (const url of ['http://127.0.0.1:41241/', 'http://[::1]:8080/a2a/', 'http://127.0.0.2:3000/']) t.equal(declare(url).a2a?.url, url, `${url} is taken`);
+  for (const url of ['http://localhost:3000/', 'http://192.168.1.5:41241/', 'https://127.0.0.1:41241/', 'http://example.org/', 'http://127.0.0.1.example.org/', 'http://user:pw@127.0.0.1/', 'not a url']) {
+    t.throws(
+      () => declare(url),
+      { message: `a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to a loopback address, http://127.x.x.x or http://[::1] (with any port; write 127.0.0.1, not localhost)` },
+      `${url} is refused`,
+    );
   }
+  t.throws(() => declare('http://127.0.0.1:4/agent'), { message: 'a2a.url "http://127.0.0.1:4/agent" must end with "/" (the card is read at <url>.well-known/agent-card.json); write "http://127.0.0.1:4/agent/"' });
   writeFileSync(join(dir, 'agent.json'), JSON.stringify({ id: 'agent', secret: SECRET, extensions: {}, a2a: { url: 'http://127.0.0.1/', port: 1 } }));
   t.throws(() => loadPluginDeclaration(join(dir, 'agent.json')), /a2a/, 'the a2a field is closed too');
 
@@ -344,4 +373,160 @@ t.test('a declared agent is on loopback only; a host serves the first declared, 
   t.same(agent, { plugin: 'alpha', secret: 'alpha-secret-0123456789', url: 'http://127.0.0.1:1/' });
   t.same(warnings, ['warning: plugin zeta declares an A2A agent, but plugin alpha already does and a host serves one: the a2a field of zeta is left out']);
   t.equal(declaredAgentOf([plugin('plain')], () => t.fail('no warning')), undefined);
+});
+
+t.test('an A2A-Extensions value that is no HTTP field value is answered -32602 at once, and the agent never sees it', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => json(response, 200, { jsonrpc: '2.0', id: body['id'], result: { message: {} } }));
+  const warnings: string[] = [];
+  const node = fakeNode([{ ...request('x1'), a2a_extensions: 'x\r\ny' }, { ...request('x2'), a2a_extensions: 'caf\u00e9' }]);
+  await forwardAll(node, agent.url, { warn: (line) => warnings.push(line), sleep: async () => void t.fail('not retried') });
+  t.equal(agent.received.length, 0);
+  for (const id of ['x1', 'x2']) {
+    t.match(node.responds().filter((answer) => answer['request_id'] === request(id).request_id), [{ seq: 0, end: true, error: { code: -32602, message: /A2A-Extensions/ } }]);
+  }
+  t.match(warnings, [/\(1 so far\)/, /\(2 so far\)/]);
+});
+
+t.test('a fetch failure that is no connection error is answered -32603 at once, not retried', async (t) => {
+  const node = fakeNode([request('f1')]);
+  await forwardAll(node, 'http://127.0.0.1:9/', {
+    sleep: async () => void t.fail('not retried'),
+    fetch: async () => {
+      throw new TypeError('fetch failed', { cause: new Error('unexpected redirect') });
+    },
+  });
+  t.match(node.responds().at(-1), { seq: 0, end: true, error: { code: -32603, message: /could not send the request to its agent \(fetch failed \(unexpected redirect\)\)/ } });
+});
+
+t.test('a redirect from the agent is not followed: the request ends -32603', async (t) => {
+  const elsewhere = await fakeAgent(t, ({ body }, response) => json(response, 200, { jsonrpc: '2.0', id: body['id'], result: { message: {} } }));
+  const agent = await fakeAgent(t, (_, response) => {
+    response.writeHead(307, { location: elsewhere.url });
+    response.end();
+  });
+  const node = fakeNode([request('d1')]);
+  await forwardAll(node, agent.url);
+  t.equal(agent.received.length, 1);
+  t.equal(elsewhere.received.length, 0, 'the request went nowhere else');
+  t.match(node.responds().at(-1), { seq: 0, end: true, error: { code: -32603, message: /redirect/ } });
+});
+
+/** The extension's refusal of an answer larger than a message carries (extension/messaging/payload.ts). */
+function refuseOver(bytes: number) {
+  return (input: Record<string, unknown>): ExtensionRefusal | undefined => {
+    const size = Buffer.byteLength(JSON.stringify(input));
+    return size > bytes ? { message: `content is ${size} bytes once encoded; the limit is ${bytes} bytes (send it in parts)`, data: { error: 'invalid_input' } } : undefined;
+  };
+}
+
+t.test('an answer the extension refuses ends the request in its place: -32067 when too large, else -32603 naming why', async (t) => {
+  const big = 'x'.repeat(1.5 * 1024 * 1024);
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    const id = body['id'];
+    if (body['method'] === 'SendStreamingMessage') {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { task: { id: 't' } } })}\n\n`);
+      response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { artifactUpdate: { taskId: 't', text: big } } })}\n\n`);
+      response.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { statusUpdate: { taskId: 't' } } })}\n\n`);
+    } else if (body['method'] === 'ListTasks') json(response, 200, { jsonrpc: '2.0', id, result: { tasks: [], text: big } });
+    else json(response, 200, { jsonrpc: '2.0', id, error: { code: -32001, message: 'm'.repeat(5000) } });
+  });
+  const warnings: string[] = [];
+  const refuseLarge = refuseOver(1024 * 1024);
+  const node = fakeNode([request('e1', 'SendStreamingMessage'), request('l1', 'ListTasks'), request('g1', 'GetTask')], { allowed: true }, false, (input) => {
+    const error = input['error'] as { message?: string } | undefined;
+    if ((error?.message?.length ?? 0) > 4096) return { message: 'the error message is longer than 4096 characters', data: { error: 'invalid_input' } };
+    return refuseLarge(input);
+  });
+  await forwardAll(node, agent.url, { warn: (line) => warnings.push(line) });
+  const accepted = (id: string) => node.responds().filter((answer) => answer['request_id'] === request(id).request_id && answer['claim'] === undefined);
+  t.match(accepted('e1').map(({ seq, end, error }) => ({ seq, end, error })), [
+    { seq: 0, end: undefined, error: undefined },
+    { seq: 1, end: undefined, error: undefined },
+    { seq: 1, end: true, error: { code: -32067, data: [{ reason: 'TOO_LARGE' }] } },
+  ], 'the 1.5 MiB event is replaced by the end at its seq; nothing after it');
+  t.match(accepted('l1').at(-1), { seq: 0, end: true, error: { code: -32067 } }, 'an oversize plain answer');
+  t.match(accepted('g1').at(-1), { seq: 0, end: true, error: { code: -32603, message: /could not be carried to the peer: the error message is longer than 4096/ } });
+  t.equal(warnings.length, 3, 'each told to the owner');
+});
+
+t.test('an error that is no JSON-RPC error object, and a plain body over the limit, are answered without asking the extension', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    if (body['method'] === 'GetTask') json(response, 200, { jsonrpc: '2.0', id: body['id'], error: 'oops' });
+    else {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('x'.repeat(5000));
+    }
+  });
+  const node = fakeNode([request('g1', 'GetTask'), request('l1', 'ListTasks')]);
+  await forwardAll(node, agent.url, { maxEventChars: 1000 });
+  const last = (id: string) => node.responds().filter((answer) => answer['request_id'] === request(id).request_id).at(-1);
+  t.match(last('g1'), { seq: 0, end: true, error: { code: -32603, message: 'the agent answered with an error that is not a JSON-RPC error object' } });
+  t.match(last('l1'), { seq: 0, end: true, error: { code: -32067 } });
+});
+
+t.test('a full outbox holds the answer: offered again at the same seq until it fits', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id: body['id'], result: { task: { id: 't' } } })}\n\n`);
+    response.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id: body['id'], result: { statusUpdate: { taskId: 't' } } })}\n\n`);
+  });
+  let full = 3;
+  const node = fakeNode([request('o1', 'SendStreamingMessage')], { allowed: true }, false, (input) =>
+    input['seq'] === 1 && full-- > 0 ? { message: 'the outbox for the peer already holds 10000 undelivered messages', data: { error: 'limit_reached' } } : undefined,
+  );
+  const slept: number[] = [];
+  await forwardAll(node, agent.url, { sleep: async (ms) => void slept.push(ms) });
+  t.same(node.responds().filter((answer) => answer['claim'] === undefined).map(({ seq, end }) => ({ seq, end })), [
+    { seq: 0, end: undefined },
+    { seq: 1, end: undefined },
+    { seq: 1, end: undefined },
+    { seq: 1, end: undefined },
+    { seq: 1, end: undefined },
+    { seq: 2, end: true },
+  ]);
+  t.equal(slept.length, 3, 'a wait before each offer again');
+});
+
+t.test('an agent that streams more answers than the peer takes is ended at the last seq', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (let index = 0; index < 5; index += 1) response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id: body['id'], result: { statusUpdate: { taskId: 't' } } })}\n\n`);
+    response.end();
+  });
+  const node = fakeNode([request('n1', 'SendStreamingMessage')]);
+  await forwardAll(node, agent.url, { maxAnswers: 3 });
+  t.match(node.responds().filter((answer) => answer['claim'] === undefined), [{ seq: 0, event: {} }, { seq: 1, event: {} }, { seq: 2, end: true, error: { code: -32603, message: /more than 2 answers/ } }]);
+});
+
+t.test('a request this run claimed whose forwarding failed is ended -32603 at once; one claimed by an earlier run is -32064', async (t) => {
+  const agent = await fakeAgent(t, ({ body }, response) => json(response, 200, { jsonrpc: '2.0', id: body['id'], result: { message: {} } }));
+  let failing = true;
+  const listed = [request('c1')];
+  const node = fakeNode(listed, { allowed: true }, false, (input) => (failing && input['claim'] === undefined ? { message: 'the extension is restarting', data: { error: 'extension_unavailable' } } : undefined));
+  const warnings: string[] = [];
+  const forwarder = await forwardAll(node, agent.url, { warn: (line) => warnings.push(line) });
+  t.match(warnings, [/stopped without its last answer/]);
+  // Listed again, now as claimed (by this run), once the extension answers again.
+  failing = false;
+  listed[0] = { ...request('c1'), claimed: true };
+  listed.push({ ...request('c2'), claimed: true });
+  await forwarder.start();
+  await forwarder.idle();
+  const last = (id: string) => node.responds().filter((answer) => answer['request_id'] === request(id).request_id).at(-1);
+  t.match(last('c1'), { seq: 0, end: true, error: { code: -32603, message: /could not finish forwarding/ } }, 'this run ends it -32603, not "restarted"');
+  t.match(last('c2'), { seq: 0, end: true, error: { code: -32064 } }, 'claimed before this run');
+  t.equal(agent.received.length, 1, 'neither forwarded again');
+});
+
+t.test('an agent answering an HTTP error is told to the owner once', async (t) => {
+  const agent = await fakeAgent(t, (_, response) => {
+    response.writeHead(401, { 'content-type': 'application/json' });
+    response.end('{"error":"only the p2p-comm host may call this agent"}');
+  });
+  const warnings: string[] = [];
+  const node = fakeNode([request('a1'), request('a2')]);
+  await forwardAll(node, agent.url, { warn: (line) => warnings.push(line) });
+  t.match(warnings, [/the agent answered HTTP 401/]);
+  t.equal(warnings.length, 1);
 });
