@@ -109,11 +109,15 @@ export class A2aServing {
     if (!changed && !due) return;
     this.cardReadAt = Date.now();
     await this.cards.refresh(agent);
-    // Only now is the agent a target: its card names the endpoint and whether it streams, and a request that
-    // arrived during the read (as one queued while this node was down does, at once) would go to the declared url.
-    this.agent = agent;
+    // Only an agent whose card was read is a target: the card names the endpoint and whether it streams. A request
+    // that arrived during the read (as one queued while this node was down does, at once), or while the agent was
+    // not up yet, would otherwise go to the declared url. Until then requests wait at the node, and the card is
+    // read again at the next check.
+    const ready = agent !== undefined && this.cards.hasRead(agent) ? agent : undefined;
+    const becameTarget = ready !== undefined && !sameAgent(ready, this.agent);
+    this.agent = ready;
     // A newly declared agent takes the requests that waited for one.
-    if (changed && agent !== undefined && !this.stopping.signal.aborted) await this.forwarder.start();
+    if (becameTarget && !this.stopping.signal.aborted) await this.forwarder.start();
   }
 }
 

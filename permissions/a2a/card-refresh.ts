@@ -57,6 +57,8 @@ export class CardRefresh {
    * earlier run may have published one for a declaration since removed.
    */
   private mayHoldCard = true;
+  /** The declared url whose card was last read, whatever became of it. */
+  private readFrom: string | undefined;
   private lastProblem: string | undefined;
 
   constructor(private readonly deps: CardRefreshDeps) {}
@@ -64,6 +66,11 @@ export class CardRefresh {
   /** Where to POST requests for `agent`: the card's first loopback JSONRPC interface, else the declared url. */
   endpoint(agent: DeclaredAgent): string {
     return this.endpointOf?.url === agent.url ? this.endpointOf.endpoint : agent.url;
+  }
+
+  /** Whether the agent's card has been read since it was declared: until then, where its endpoint is is unknown. */
+  hasRead(agent: DeclaredAgent): boolean {
+    return this.readFrom === agent.url;
   }
 
   /** Whether the agent's card, once read, says it streams. */
@@ -97,6 +104,7 @@ export class CardRefresh {
       this.problem(`a2a: the agent card of plugin ${agent.plugin} could not be read from ${new URL(AGENT_CARD_PATH, agent.url).href}: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
+    this.readFrom = agent.url;
     const capabilities = card['capabilities'] as { streaming?: unknown } | undefined;
     // Taken only with a card the person let through: a refused card must not steer where requests go.
     const endpointOf = { url: agent.url, endpoint: jsonRpcEndpoint(card) ?? agent.url, streams: capabilities?.streaming === true };

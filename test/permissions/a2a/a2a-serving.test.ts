@@ -114,3 +114,50 @@ t.test('a request that arrives while the card is being read waits for it, then g
   await eventually(async () => answered.length === 1, 'the request answered');
   t.same(posted, [ENDPOINT_ADDRESS], "forwarded to the card's endpoint, not the declared url");
 });
+
+t.test('an agent not up when the host starts becomes a target once its card can be read; what waited then goes to its endpoint', async (t) => {
+  const hostDir = tempDir(t);
+  mkdirSync(join(hostDir, 'plugins'), { recursive: true });
+  let up = false;
+  let cardReads = 0;
+  const posted: string[] = [];
+  const fetchFake: typeof fetch = async (input) => {
+    const url = String(input);
+    if (url.endsWith('/.well-known/agent-card.json')) {
+      cardReads += 1;
+      if (!up) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:41241'), { code: 'ECONNREFUSED' }) });
+      return Response.json(CARD);
+    }
+    posted.push(url);
+    return Response.json({ jsonrpc: '2.0', id: 1, result: { message: { messageId: 'answer', role: 'ROLE_AGENT', parts: [{ text: 'hi' }] } } });
+  };
+  const request: ServedRequest = { request_id: 's'.repeat(32), method: 'SendMessage', params: { message: { messageId: 'm-2', role: 'ROLE_USER', parts: [{ text: 'hi' }] } }, a2a_extensions: null, claimed: false, answered_seq: null };
+  const answered: unknown[] = [];
+  const warnings: string[] = [];
+  const serving = new A2aServing(
+    {
+      hostDir,
+      declared: [{ ...PLANNER }],
+      gate: { check: async () => ({ allowed: true }) },
+      execute: async (operation, input) => {
+        if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER }] } } };
+        if (operation === 'a2a_serve') return { result: { data: { requests: answered.length === 0 ? [request] : [] } } };
+        if (operation === 'a2a_respond' && (input as { end?: boolean }).end === true) answered.push(input);
+        return { result: { data: {} } };
+      },
+      warn: (line) => warnings.push(line),
+      onLoaded: () => undefined,
+    },
+    { fetch: fetchFake, declarationCheckMs: 5 },
+  );
+  t.teardown(() => serving.stop());
+  serving.start();
+  await eventually(async () => cardReads >= 2, 'the card read again while the agent is down');
+  serving.event({ id: 'e2', type: 'p2p.a2a.request', data: { peer: PEER, request_id: request.request_id, method: 'SendMessage' } });
+  await eventually(async () => cardReads >= 4, 'more checks while the agent is down');
+  t.same(posted, [], 'nothing is sent to the declared url while the card is unknown');
+  t.equal(warnings.filter((line) => line.includes('could not be read')).length, 1, 'the unreadable card is warned about once');
+  up = true;
+  await eventually(async () => answered.length === 1, 'the request answered once the agent is up');
+  t.same(posted, [ENDPOINT_ADDRESS], "sent to the card's endpoint");
+});
