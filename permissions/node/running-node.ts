@@ -30,6 +30,7 @@ import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
 import { printable } from '../terminal-text';
 import { AnswerSignals } from '../a2a/answer-signals';
+import { PeerCards } from '../a2a/peer-cards';
 import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
@@ -130,6 +131,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   // Set once the gate exists; no plugin can declare an agent before the extension runs.
   let serving: A2aServing | undefined;
   const a2aSignals = new AnswerSignals();
+  const peerCards = new PeerCards(() => pump.around(() => supervisor.execute('peers', {})));
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -140,13 +142,17 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       events.publish(event);
       arrivals.event(event);
       a2aSignals.event(event);
+      peerCards.event(event);
       notices.event(event);
       activity.event(event);
       serving?.event(event);
       if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
     },
     onExit: (exit) => notices.exited(exit),
-    onRestart: (pid) => notices.restarted(pid),
+    onRestart: (pid) => {
+      peerCards.forget();
+      notices.restarted(pid);
+    },
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
   await supervisor.start();
@@ -178,7 +184,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       permissions: grantPermissions(grants),
       arrivals,
       page,
-      a2a: { signals: a2aSignals, hurry: () => pump.hurry() },
+      a2a: { signals: a2aSignals, hurry: () => pump.hurry(), cards: peerCards },
     },
     {
       ...(options.apiPort === undefined ? {} : { port: options.apiPort }),
