@@ -56,6 +56,8 @@ export interface NodeOptions {
   dialogTimeoutMs?: number;
   /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
   eventPollMs?: number;
+  /** How often, and for how long after an A2A call or answer, the host asks for events while a peer's answer is awaited; see EventPump. */
+  hurriedPoll?: { everyMs: number; windowMs: number };
   /** Serving the declared A2A agent: card refresh, forwarding limits and retries; their defaults otherwise. */
   a2aServing?: A2aServingOptions;
   /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
@@ -156,7 +158,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
   await supervisor.start();
-  const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
+  const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs, Date.now, options.hurriedPoll?.everyMs, options.hurriedPoll?.windowMs);
   const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
   const gate = new Gate({
