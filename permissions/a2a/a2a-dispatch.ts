@@ -1,4 +1,5 @@
 import { A2A_PROTOCOL_VERSION } from '../../extension/common/a2a-binding';
+import { isRecord } from './json-values';
 
 /**
  * Which way one JSON-RPC request to a peer's local agent goes, decided
@@ -66,14 +67,20 @@ export function routeRequest(body: unknown, versionHeader: string | undefined): 
   return { kind: 'carried', id, method: method as CarriedMethod, params, streaming };
 }
 
+/** The one way this host words a JSON-RPC error of its own. */
+export function rpcError(code: number, message: string): JsonRpcError {
+  return { code, message };
+}
+
+/** JSON-RPC's internal error: something on this side failed, not the request. */
+export function internalError(message: string): JsonRpcError {
+  return rpcError(RPC_ERRORS.INTERNAL, message);
+}
+
 function answered(id: JsonRpcId, code: number, message: string): RoutedRequest {
-  return { kind: 'answered', id, error: { code, message } };
+  return { kind: 'answered', id, error: rpcError(code, message) };
 }
 
 function isId(value: unknown): value is JsonRpcId {
   return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) || value === null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -4,6 +4,7 @@ import { bindingError, type A2aBindingError } from '../../extension/common/a2a-b
 import type { ExtensionEvent } from '../host/process-manager';
 import type { ExtensionRefusal } from '../http/extension-errors';
 import type { GateVerdict } from '../gate/types';
+import { internalError } from './a2a-dispatch';
 import { BodyTooLarge, readBoundedText } from './bounded-body';
 import { FORWARD_SIGNATURE_HEADER, forwardSignature } from './forward-signature';
 import { isRecord, parseJson } from './json-values';
@@ -523,10 +524,6 @@ function taskIdOf(event: Record<string, unknown>): string | undefined {
     if (typeof update?.taskId === 'string') return update.taskId;
   }
   return undefined;
-}
-
-function internalError(message: string): { code: number; message: string } {
-  return { code: -32603, message };
 }
 
 /** The agent's JSON-RPC error as it sent it, when it is one; otherwise an error the peer's node takes, naming what was wrong. */

@@ -4,7 +4,7 @@ import type { AnswerSignals } from './answer-signals';
  * Follows the answers to one A2A request this node sent, in seq order:
  * reads what is recorded with `a2a_task {after}`, then waits for the next
  * event about the request, until the end marker, a failure, the caller
- * leaving, or `idleMs` without a new answer.
+ * leaving, or the wait running out (FollowWait).
  */
 
 export interface RecordedAnswer {
@@ -27,20 +27,33 @@ export interface TaskView {
 export type FollowStep =
   | { kind: 'answer'; answer: RecordedAnswer }
   | { kind: 'failed'; view: TaskView }
-  /** `idleMs` passed without a new answer; the view says how far the request got. */
-  | { kind: 'idle'; view: TaskView };
+  /** The wait ran out first; the view says how far the request got. */
+  | { kind: 'waited'; view: TaskView };
+
+export type FollowWait =
+  /** A blocking call: its answer is due `ms` after the call started, whatever was recorded meanwhile. */
+  | { kind: 'deadline'; ms: number }
+  /** A stream: `ms` without a new answer ends it, so a peer that keeps answering keeps it open. */
+  | { kind: 'idle'; ms: number };
 
 export interface FollowDeps {
   readTask(peer: string, requestId: string, after: number): Promise<TaskView>;
   signals: Pick<AnswerSignals, 'next'>;
-  /** Makes events arrive sooner while the answers are awaited; returns the release. */
+  /**
+   * Makes events arrive sooner for a short while (the event pump's hurry
+   * window); returns the release. Taken when the call starts and again
+   * after each answer, when the next one is likeliest to come soon.
+   */
   hurry(): () => void;
+  /** Milliseconds; Date.now unless a test moves time itself. */
+  now?: () => number;
 }
 
-export async function* followAnswers(deps: FollowDeps, peer: string, requestId: string, idleMs: number, signal: AbortSignal): AsyncGenerator<FollowStep> {
-  const release = deps.hurry();
+export async function* followAnswers(deps: FollowDeps, peer: string, requestId: string, wait: FollowWait, signal: AbortSignal): AsyncGenerator<FollowStep> {
+  const now = deps.now ?? Date.now;
+  let release = deps.hurry();
   let after = -1;
-  let idleSince = Date.now();
+  let since = now();
   // Set when the wait ran out: one more read, since an answer may have come with no event heard (the events arrive with the next call).
   let lastLook = false;
   try {
@@ -50,8 +63,12 @@ export async function* followAnswers(deps: FollowDeps, peer: string, requestId: 
         const view = await deps.readTask(peer, requestId, after);
         for (const answer of view.answers) yield { kind: 'answer', answer };
         if (view.answers.length > 0) {
-          idleSince = Date.now();
-          lastLook = false;
+          release();
+          release = deps.hurry();
+          if (wait.kind === 'idle') {
+            since = now();
+            lastLook = false;
+          }
         }
         after = view.next;
         if (view.ended) return;
@@ -60,10 +77,10 @@ export async function* followAnswers(deps: FollowDeps, peer: string, requestId: 
           return;
         }
         if (lastLook) {
-          yield { kind: 'idle', view };
+          yield { kind: 'waited', view };
           return;
         }
-        const remaining = idleSince + idleMs - Date.now();
+        const remaining = since + wait.ms - now();
         if (remaining <= 0 || !(await changedWithin(change.changed, remaining, signal))) lastLook = true;
       } finally {
         change.cancel();

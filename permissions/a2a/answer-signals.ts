@@ -1,3 +1,5 @@
+import { isRecord } from './json-values';
+
 /**
  * Tells a waiting HTTP call that something happened to its A2A request,
  * from the events the extension publishes: an answer recorded
@@ -23,11 +25,6 @@ interface Waiter {
 
 export class AnswerSignals {
   private readonly waiters = new Set<Waiter>();
-
-  /** Counts the calls waiting, so the event pump can poll faster while any waits. */
-  get waiting(): number {
-    return this.waiters.size;
-  }
 
   event(event: ObservedEvent): void {
     const data = isRecord(event.data) ? event.data : {};
@@ -58,8 +55,4 @@ export class AnswerSignals {
     this.waiters.add(waiter);
     return { changed, cancel: () => void this.waiters.delete(waiter) };
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

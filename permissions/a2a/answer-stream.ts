@@ -7,6 +7,11 @@ import type { JsonRpcError, JsonRpcId } from './a2a-dispatch';
  * `event: error`, and a `: keepalive` comment while nothing else is
  * written, so an idle connection is not closed by a proxy or a client's
  * timeout. A2A clients skip comments.
+ *
+ * A client that reads slowly, or not at all, slows the writer down: each
+ * event waits until the socket has taken the one before (or the client has
+ * gone), so the answers are read from the extension no faster than the
+ * client takes them, and a keepalive is skipped while the buffer is full.
  */
 
 export const DEFAULT_KEEPALIVE_MS = 15_000;
@@ -37,15 +42,34 @@ export class AnswerStream {
   open(): void {
     this.response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     this.response.flushHeaders();
-    this.stopKeepalive = this.intervals.start(this.keepaliveMs, () => void this.response.write(': keepalive\n\n'));
+    this.stopKeepalive = this.intervals.start(this.keepaliveMs, () => {
+      // Data still waiting to be sent keeps the connection busy already.
+      if (!this.response.writableNeedDrain) this.response.write(': keepalive\n\n');
+    });
   }
 
-  event(result: unknown): void {
-    this.response.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id: this.id, result })}\n\n`);
+  /** Resolves once the client can take more, or has gone. */
+  event(result: unknown): Promise<void> {
+    return this.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id: this.id, result })}\n\n`);
   }
 
-  error(error: JsonRpcError): void {
-    this.response.write(`event: error\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: this.id, error })}\n\n`);
+  error(error: JsonRpcError): Promise<void> {
+    return this.write(`event: error\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: this.id, error })}\n\n`);
+  }
+
+  private async write(text: string): Promise<void> {
+    const response = this.response;
+    if (response.writableEnded || response.destroyed) return;
+    if (response.write(text)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        response.off('drain', done);
+        response.off('close', done);
+        resolve();
+      };
+      response.on('drain', done);
+      response.on('close', done);
+    });
   }
 
   /** After the last event; also when the client left, to stop the keepalive. */

@@ -1,7 +1,9 @@
 import { type A2aBindingError, bindingError } from '../../extension/common/a2a-binding';
 import type { GateVerdict } from '../gate/types';
 import type { ExtensionRefusal } from '../http/extension-errors';
-import { RPC_ERRORS, type JsonRpcError } from './a2a-dispatch';
+import { PEER_ID_PATTERN } from '../../extension/common/peer-id';
+import { quoteUntrusted } from '../../extension/common/quote-text';
+import { internalError, rpcError, RPC_ERRORS, type JsonRpcError } from './a2a-dispatch';
 import type { TaskView } from './answer-follower';
 
 /**
@@ -31,8 +33,33 @@ export function extensionRefusal(refusal: ExtensionRefusal, peer: string): CallE
   if (code === 'not_found' || code === 'revoked_by_peer') return { status: 404, error: bindingError('NOT_PAIRED', metadata) };
   if (code === 'not_available') return { status: 200, error: bindingError('NO_A2A_AGENT', metadata) };
   if (code === 'limit_reached') return { status: 429, error: bindingError('TOO_MANY_REQUESTS', metadata) };
-  if (code === 'invalid_input') return { status: 200, error: { code: RPC_ERRORS.INVALID_PARAMS, message: `Invalid params: ${refusal.message}` } };
-  return { status: 503, error: { code: RPC_ERRORS.INTERNAL, message: `the p2p-comm node could not take the request: ${refusal.message}` } };
+  if (code === 'invalid_input') return { status: 200, error: rpcError(RPC_ERRORS.INVALID_PARAMS, `Invalid params: ${refusal.message}`) };
+  return { status: 503, error: internalError(`the p2p-comm node could not take the request: ${refusal.message}`) };
+}
+
+/** Whether `/a2a/<peer>/` names a peer id at all; one that does not is no peer this node can be paired with. */
+export function isPeerId(peer: string): boolean {
+  return PEER_ID_PATTERN.test(peer);
+}
+
+/** Why a path with a malformed peer id names no paired peer: the format it should have. */
+export function malformedPeerMessage(peer: string): string {
+  return `${quoteUntrusted(peer)} is not a peer id, so this node is not paired with it: a peer id is 52 characters a-z and 2-7 (lower case) ending in "a" or "q"`;
+}
+
+/** `/a2a/<peer>/` with a malformed peer id: not paired, as for a peer id this node does not know, with the format named. */
+export function malformedPeer(peer: string): CallError {
+  return { status: 404, error: { ...bindingError('NOT_PAIRED', { peer }), message: malformedPeerMessage(peer) } };
+}
+
+/**
+ * The request went out, but its answers could not be read (the extension
+ * restarting, or refusing `a2a_task`): the request itself is still there,
+ * so the client is told to re-attach rather than given a clean end.
+ */
+export function answersUnreadable(cause: unknown): CallError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return { status: 503, error: internalError(`the p2p-comm node could not read the answers: ${reason}; send the same message again to re-attach`) };
 }
 
 const FAILURES: Readonly<Record<string, A2aBindingError>> = {

@@ -1,4 +1,5 @@
 import { A2A_BINDING_URI, A2A_PROTOCOL_VERSION } from '../../extension/common/a2a-binding';
+import { isRecord } from './json-values';
 
 /**
  * The card a local A2A client reads for a paired peer at
@@ -31,8 +32,4 @@ export function derivedCard(peerCard: Record<string, unknown>, baseUrl: string):
 
 function isBindingInterface(entry: unknown): boolean {
   return isRecord(entry) && entry['protocolBinding'] === A2A_BINDING_URI;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -8,10 +8,13 @@ import type { EventHub } from './event-hub';
 import { mayReceiveEvent, type PluginPermissions } from './event-permissions';
 import { extensionErrorAnswer, type ExtensionRefusal } from './extension-errors';
 import { gatedCall } from './gated-call';
+import { sendJson } from './json-response';
 import type { TokenStore } from './tokens';
 import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
 import type { ArrivalSource } from '../mcp/message-arrivals';
 import { AnswerSignals } from '../a2a/answer-signals';
+import { parseJson } from '../a2a/json-values';
+import { PeerCards } from '../a2a/peer-cards';
 import { misaddressed, PeerAgentRoutes, unparsableRpc, type PeerAgentOptions } from '../a2a/peer-agent-routes';
 
 /**
@@ -69,8 +72,13 @@ export interface HostApiDeps {
   arrivals: ArrivalSource;
   /** The person's web page, on the same port (paths `/` and `/ui/...`), with its own rules for browsers. */
   page?: PageHandler;
-  /** The extension's events about A2A requests, and the pump to hurry while answers are awaited (`/a2a/<peer>/`); without them, answers are found only when a wait ends. */
-  a2a?: { signals: AnswerSignals; hurry(): () => void };
+  /**
+   * The extension's events about A2A requests, the pump to hurry while
+   * answers are awaited, and the peers' cards kept from the events
+   * (`/a2a/<peer>/`); without them, answers are found only when a wait
+   * ends, and every card read lists the peers.
+   */
+  a2a?: { signals: AnswerSignals; hurry(): () => void; cards: PeerCards };
 }
 
 /** Serves the paths it claims; the Host API has checked the Host header first. */
@@ -153,11 +161,11 @@ export class HostApi {
       { method: 'POST', path: /^(?:\/api)?\/v1\/extensions\/([^/]+)\/([^/]+)$/, authenticated: true, handle: (c) => this.callExtension(c) },
       { method: 'GET', path: /^\/api\/v1\/events\/subscribe$/, authenticated: true, handle: (c) => this.subscribe(c) },
       // Public, as A2A cards are: a client reads it before it authenticates, as the card's security scheme tells it to.
-      { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: false, handle: (c) => this.peerAgents.card(c.response, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
+      { method: 'GET', path: /^\/a2a\/([^/]+)\/\.well-known\/agent-card\.json$/, authenticated: false, handle: (c) => this.peerAgents.card(c.request, c.response, peerOf(c), this.a2aBaseUrl(peerOf(c))) },
       { method: 'POST', path: /^\/a2a\/([^/]+)\/$/, authenticated: true, handle: (c) => this.callPeerAgent(c) },
       // Where a client given the base URL without its trailing slash goes: told the right one.
-      ...(['GET', 'POST'] as const).map((method) => ({ method, path: /^\/a2a\/([^/]+)$/, authenticated: false, handle: async (c: RequestContext) => misaddressed(c.response, this.apiUrl(), peerOf(c)) })),
-      { method: 'GET', path: /^\/a2a\/\.well-known\/agent-card\.json$/, authenticated: false, handle: async (c) => misaddressed(c.response, this.apiUrl(), undefined) },
+      ...(['GET', 'POST'] as const).map((method) => ({ method, path: /^\/a2a\/([^/]+)$/, authenticated: false, handle: async (c: RequestContext) => misaddressed(c.request, c.response, this.apiUrl(), peerOf(c)) })),
+      { method: 'GET', path: /^\/a2a\/\.well-known\/agent-card\.json$/, authenticated: false, handle: async (c) => misaddressed(c.request, c.response, this.apiUrl(), undefined) },
     ];
     this.mcp = new McpEndpoint(
       {
@@ -170,7 +178,7 @@ export class HostApi {
       options.mcp,
     );
     this.peerAgents = new PeerAgentRoutes(
-      { gate: deps.gate, execute: (operation, input) => deps.execute(operation, input), ...(deps.a2a ?? { signals: new AnswerSignals(), hurry: () => () => undefined }) },
+      { gate: deps.gate, execute: (operation, input) => deps.execute(operation, input), ...(deps.a2a ?? { signals: new AnswerSignals(), hurry: () => () => undefined, cards: new PeerCards(() => deps.execute('peers', {}), false) }) },
       options.a2a,
     );
     const { burst, perSecond } = options.tokenRateLimit ?? DEFAULT_TOKEN_RATE_LIMIT;
@@ -334,7 +342,7 @@ export class HostApi {
       body = await readJsonBody(request, MAX_CALL_BODY_BYTES);
     } catch (error) {
       // A2A clients read a body that is not JSON as JSON-RPC's parse error; a body too large stays a 413.
-      if (error instanceof HttpError && error.status === 400) return unparsableRpc(response);
+      if (error instanceof HttpError && error.status === 400) return unparsableRpc(request, response);
       throw error;
     }
     await this.peerAgents.call(request, response, pluginId, peerOf(context), body);
@@ -388,18 +396,6 @@ function refuseBrowsers(request: IncomingMessage): void {
   }
 }
 
-function sendJson(request: IncomingMessage, response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    // A body left unread (too large, or refused before reading) is not worth reading to keep the connection.
-    ...(request.complete ? {} : { connection: 'close' }),
-    ...headers,
-  });
-  response.end(text);
-}
-
 /** Reads the body up to `limit` bytes and parses it as a JSON object. */
 async function readJsonObject(request: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const value = await readJsonBody(request, limit);
@@ -433,12 +429,10 @@ async function readJsonBody(request: IncomingMessage, limit: number): Promise<un
     // After 'end' this changes nothing; before it, the client went away mid-body.
     request.once('close', () => reject(new Error('the client closed the connection before the body was complete')));
   });
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    // Not the parser's message: it quotes the body, which may hold a secret.
-    throw new HttpError(400, { error: 'Invalid input', details: 'the body is not valid JSON' });
-  }
+  const value = parseJson(Buffer.concat(chunks).toString('utf8'));
+  // Not the parser's message: it quotes the body, which may hold a secret.
+  if (value === undefined) throw new HttpError(400, { error: 'Invalid input', details: 'the body is not valid JSON' });
+  return value;
 }
 
 /** Compares digests, so the comparison takes the same time whatever the secrets' lengths and contents. */

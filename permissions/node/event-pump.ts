@@ -9,36 +9,51 @@
 export const DEFAULT_EVENT_POLL_MS = 1000;
 /** While a call waits for a peer's answer (an A2A request over HTTP), its events are polled for this often. */
 export const DEFAULT_HURRIED_POLL_MS = 50;
+/**
+ * How long one hurry lasts. A peer's agent that answers at all usually
+ * does within seconds of the request or of its previous answer; one that
+ * works longer is heard of at the normal poll, a second later at most,
+ * and a stream left open for hours does not keep the extension polled 20
+ * times a second.
+ */
+export const DEFAULT_HURRY_WINDOW_MS = 10_000;
 
 export class EventPump {
   private timer: NodeJS.Timeout | undefined;
   private lastCallAt = 0;
   private polling = false;
   private running = false;
-  private hurries = 0;
+  /** Each hurry not yet released, with the time its window closes. */
+  private readonly hurries = new Set<{ until: number }>();
 
   constructor(
     private readonly poll: () => Promise<unknown>,
     private readonly intervalMs = DEFAULT_EVENT_POLL_MS,
     private readonly now: () => number = Date.now,
     private readonly hurriedIntervalMs = DEFAULT_HURRIED_POLL_MS,
+    private readonly hurryWindowMs = DEFAULT_HURRY_WINDOW_MS,
   ) {}
 
   /**
-   * Polls every `hurriedIntervalMs` until the returned function is called
-   * (once per hurry; several may overlap): a caller waiting on an event
-   * hears of it within that time instead of `intervalMs`.
+   * Polls every `hurriedIntervalMs` for `hurryWindowMs`, or until the
+   * returned function is called (several hurries may overlap): a caller
+   * waiting on an event hears of it within that time instead of
+   * `intervalMs`. A caller still waiting after the window hurries again
+   * when something tells it more may come soon.
    */
   hurry(): () => void {
-    this.hurries += 1;
+    const hurry = { until: this.now() + this.hurryWindowMs };
+    this.hurries.add(hurry);
     this.schedule();
-    let released = false;
     return () => {
-      if (released) return;
-      released = true;
-      this.hurries -= 1;
-      this.schedule();
+      if (this.hurries.delete(hurry)) this.schedule();
     };
+  }
+
+  /** Whether a hurry's window is open now. */
+  get hurried(): boolean {
+    const now = this.now();
+    return [...this.hurries].some((hurry) => hurry.until > now);
   }
 
   start(): void {
@@ -66,7 +81,7 @@ export class EventPump {
   private schedule(): void {
     if (!this.running || this.polling) return;
     clearTimeout(this.timer);
-    const interval = this.hurries > 0 ? Math.min(this.hurriedIntervalMs, this.intervalMs) : this.intervalMs;
+    const interval = this.hurried ? Math.min(this.hurriedIntervalMs, this.intervalMs) : this.intervalMs;
     this.timer = setTimeout(() => void this.tick(), Math.max(0, this.lastCallAt + interval - this.now()));
     this.timer.unref();
   }

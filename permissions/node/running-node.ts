@@ -30,6 +30,7 @@ import { PageSessions } from '../page/page-sessions';
 import { PeerActivity } from '../page/peer-activity';
 import { printable } from '../terminal-text';
 import { AnswerSignals } from '../a2a/answer-signals';
+import { PeerCards } from '../a2a/peer-cards';
 import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
@@ -55,6 +56,8 @@ export interface NodeOptions {
   dialogTimeoutMs?: number;
   /** How often an idle host asks the extension for its queued events (0: never); see EventPump. */
   eventPollMs?: number;
+  /** How often, and for how long after an A2A call or answer, the host asks for events while a peer's answer is awaited; see EventPump. */
+  hurriedPoll?: { everyMs: number; windowMs: number };
   /** Serving the declared A2A agent: card refresh, forwarding limits and retries; their defaults otherwise. */
   a2aServing?: A2aServingOptions;
   /** The MCP endpoint's limits (sessions, p2p_get_messages); its defaults otherwise. */
@@ -130,6 +133,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   // Set once the gate exists; no plugin can declare an agent before the extension runs.
   let serving: A2aServing | undefined;
   const a2aSignals = new AnswerSignals();
+  const peerCards = new PeerCards(() => pump.around(() => supervisor.execute('peers', {})));
   const supervisor = new ExtensionSupervisor({
     binary: options.binary ?? join(__dirname, 'p2p-comm'),
     extensionId: manifest.id,
@@ -140,17 +144,21 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       events.publish(event);
       arrivals.event(event);
       a2aSignals.event(event);
+      peerCards.event(event);
       notices.event(event);
       activity.event(event);
       serving?.event(event);
       if (event.type.startsWith('p2p.peer.') || event.type.startsWith('p2p.message.')) page?.changed();
     },
     onExit: (exit) => notices.exited(exit),
-    onRestart: (pid) => notices.restarted(pid),
+    onRestart: (pid) => {
+      peerCards.forget();
+      notices.restarted(pid);
+    },
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
   await supervisor.start();
-  const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs);
+  const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs, Date.now, options.hurriedPoll?.everyMs, options.hurriedPoll?.windowMs);
   const facts = new CallFacts(extensionDirectory(supervisor));
   const tokens = new TokenStore();
   const gate = new Gate({
@@ -178,7 +186,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
       permissions: grantPermissions(grants),
       arrivals,
       page,
-      a2a: { signals: a2aSignals, hurry: () => pump.hurry() },
+      a2a: { signals: a2aSignals, hurry: () => pump.hurry(), cards: peerCards },
     },
     {
       ...(options.apiPort === undefined ? {} : { port: options.apiPort }),

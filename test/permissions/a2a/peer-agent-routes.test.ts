@@ -1,7 +1,10 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { AnswerSignals } from '../../../permissions/a2a/answer-signals';
 import type { IntervalTimer } from '../../../permissions/a2a/answer-stream';
-import type { PeerAgentOptions } from '../../../permissions/a2a/peer-agent-routes';
+import { PeerCards } from '../../../permissions/a2a/peer-cards';
+import { PeerAgentRoutes, type PeerAgentOptions } from '../../../permissions/a2a/peer-agent-routes';
 import type { GateVerdict, PluginDeclaration } from '../../../permissions/gate/types';
 import { EventHub } from '../../../permissions/http/event-hub';
 import { HostApi, type ExecutionOutcome } from '../../../permissions/http/host-api';
@@ -51,7 +54,12 @@ interface Harness {
   state: { value: string };
   /** Verdict of the gate; a promise holds the call in a "dialog". */
   verdict: { next: (input: any) => GateVerdict | Promise<GateVerdict> };
-  hurries: { active: number };
+  hurries: { active: number; taken: number };
+  cards: PeerCards;
+  /** What `peers` lists. */
+  peers: { list: { peer: string; state: string; agent_card: unknown }[] };
+  /** Set: a2a_task is refused, as by an extension restarting. */
+  taskRefusal: { message: string | undefined };
   /** Run before each a2a_task read, with how many came before it. */
   beforeRead: { hook: (earlier: number) => void };
   rpc(body: unknown, headers?: Record<string, string>, path?: string): Promise<Response>;
@@ -65,16 +73,19 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
   const answers: Answer[] = [];
   const state = { value: 'queued' };
   const verdict: Harness['verdict'] = { next: () => ({ allowed: true }) };
-  const hurries = { active: 0 };
+  const hurries = { active: 0, taken: 0 };
   const beforeRead: Harness['beforeRead'] = { hook: () => undefined };
+  const peers: Harness['peers'] = { list: [{ peer: PEER, state: 'trusted', agent_card: PEER_CARD }] };
+  const taskRefusal: Harness['taskRefusal'] = { message: undefined };
   const execute = async (operation: string, input: any): Promise<ExecutionOutcome> => {
     executed.push({ operation, input });
-    if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER, state: 'trusted', agent_card: PEER_CARD }] } } };
+    if (operation === 'peers') return { result: { data: { peers: structuredClone(peers.list) } } };
     if (operation === 'a2a_send') {
       if (input.peer !== PEER) return { error: { message: 'not_found: not paired', data: { error: 'not_found' } } };
       return { result: { data: { peer: PEER, request_id: REQUEST_ID, state: 'queued', reattached: false } } };
     }
     if (operation === 'a2a_task') {
+      if (taskRefusal.message !== undefined) return { error: { message: taskRefusal.message, data: { error: 'extension_unavailable' } } };
       beforeRead.hook(executed.filter((call) => call.operation === 'a2a_task').length - 1);
       const after = input.after as number;
       const shown = answers.filter((answer) => answer.seq > after);
@@ -89,6 +100,7 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
       return verdict.next(input);
     },
   };
+  const cards = new PeerCards(() => execute('peers', {}));
   const api = new HostApi(
     {
       plugins: new Map([[PLUGIN.id, PLUGIN]]),
@@ -103,8 +115,14 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
         signals,
         hurry: () => {
           hurries.active += 1;
-          return () => void (hurries.active -= 1);
+          hurries.taken += 1;
+          let released = false;
+          return () => {
+            if (!released) hurries.active -= 1;
+            released = true;
+          };
         },
+        cards,
       },
     },
     { a2a: { intervals, ...options } },
@@ -125,6 +143,9 @@ async function startApi(t: Test, options: PeerAgentOptions = {}): Promise<Harnes
     state,
     verdict,
     hurries,
+    cards,
+    peers,
+    taskRefusal,
     beforeRead,
     rpc: (body, headers = {}, path = `/a2a/${PEER}/`) =>
       fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify(body) }),
@@ -333,4 +354,126 @@ t.test('an answer recorded without an event heard is found by one more read when
   };
   const response = await api.rpc(rpc('SendMessage', message));
   t.same(await response.json(), { jsonrpc: '2.0', id: 11, result: { task: { id: 't-late' } } }, 'the answer, not -32060');
+});
+
+const cardUrl = (api: Harness, peer = PEER) => `${api.base}/a2a/${peer}/.well-known/agent-card.json`;
+const peerListings = (api: Harness) => api.executed.filter((call) => call.operation === 'peers').length;
+
+t.test('the card is kept from one listing of the peers, and listed again once an event says a peer changed', async (t) => {
+  const api = await startApi(t);
+  for (let read = 0; read < 10; read += 1) t.equal((await fetch(cardUrl(api))).status, 200);
+  t.equal(peerListings(api), 1, 'ten reads, one extension call');
+
+  api.peers.list = [{ peer: PEER, state: 'trusted', agent_card: { ...PEER_CARD, name: 'Meeting planner 2' } }];
+  api.cards.event({ type: 'p2p.peer.card', data: { peer: PEER, name: 'Meeting planner 2' } });
+  t.match(await (await fetch(cardUrl(api))).json(), { name: 'Meeting planner 2' }, 'the changed card');
+
+  api.peers.list = [];
+  api.cards.event({ type: 'p2p.peer.revoked', data: { peer: PEER } });
+  const revoked = await fetch(cardUrl(api));
+  t.equal(revoked.status, 404, 'revoked: no card');
+  t.match(await revoked.json(), { details: { code: 'not_paired' } });
+  t.equal(peerListings(api), 3);
+
+  api.cards.event({ type: 'p2p.message.received', data: { peer: PEER } });
+  await fetch(cardUrl(api));
+  t.equal(peerListings(api), 3, 'other events change no card');
+});
+
+t.test('the card route is rate limited, and a malformed peer id is named as such', async (t) => {
+  const api = await startApi(t, { cardRateLimit: { burst: 2, perSecond: 1 }, now: () => 0 });
+  const malformed = await fetch(cardUrl(api, 'not-a-peer'));
+  t.equal(malformed.status, 404);
+  t.match(await malformed.json(), { details: { code: 'not_paired', message: /"not-a-peer" is not a peer id.*52 characters/ } });
+  t.equal((await fetch(cardUrl(api))).status, 200);
+  const limited = await fetch(cardUrl(api));
+  t.equal(limited.status, 429, 'the third read within the second');
+  t.equal(limited.headers.get('retry-after'), '1');
+  t.match(await limited.json(), { details: { code: 'rate_limited' } });
+  t.equal(peerListings(api), 1, 'the refused reads reached no extension');
+});
+
+t.test('POST to a malformed peer id: 404 not paired, naming the format; nothing gated or sent', async (t) => {
+  const api = await startApi(t);
+  const response = await api.rpc(rpc('SendMessage', message), {}, '/a2a/not-a-peer/');
+  t.equal(response.status, 404);
+  t.match(await response.json(), { id: 11, error: { code: -32062, message: /"not-a-peer" is not a peer id.*ending in "a" or "q"/, data: [{ reason: 'NOT_PAIRED' }] } });
+  t.same(api.gateCalls, []);
+  t.same(sent(api), []);
+});
+
+t.test("a blocking call's wait counts from its start: events from the peer do not extend it", async (t) => {
+  const clock = { now: 0 };
+  const api = await startApi(t, { waitMs: 1000, now: () => clock.now });
+  api.state.value = 'delivered';
+  api.beforeRead.hook = (earlier) => {
+    // Each read finds a new progress event, 400 ms after the one before; the result would come with the 20th.
+    clock.now += 400;
+    const seq = api.answers.length;
+    api.answers.push(earlier === 20 ? { seq, kind: 'result', body: { task: { id: 't-1' } } } : { seq, kind: 'event', body: { statusUpdate: { taskId: 't-1' } } });
+    api.signals.event({ type: 'p2p.a2a.answer', data: { peer: PEER, request_id: REQUEST_ID, seq, end: false } });
+  };
+  const response = await api.rpc(rpc('SendMessage', message));
+  t.match(await response.json(), { id: 11, error: { code: -32060, data: [{ reason: 'ANSWER_PENDING' }] } }, '-32060 once the wait is over');
+  t.equal(api.executed.filter((call) => call.operation === 'a2a_task').length, 4, 'reads until the deadline, and one more');
+});
+
+t.test('answers that cannot be read: a JSON-RPC -32603 telling to re-attach, the hurry released', async (t) => {
+  const api = await startApi(t);
+  api.taskRefusal.message = 'the extension is restarting';
+  const blocking = await api.rpc(rpc('SendMessage', message));
+  t.equal(blocking.status, 503);
+  t.match(await blocking.json(), {
+    jsonrpc: '2.0',
+    id: 11,
+    error: { code: -32603, message: /^the p2p-comm node could not read the answers: .*the extension is restarting; send the same message again to re-attach$/ },
+  });
+  t.equal(api.hurries.active, 0, 'released after the failed read');
+
+  const stream = await api.rpc(rpc('SendStreamingMessage', message));
+  const text = await stream.text();
+  t.match(text, /^event: error\ndata: /, 'the stream ends with an error event, not a clean end');
+  t.match(JSON.parse(text.split('data: ')[1] as string), { id: 11, error: { code: -32603, message: /could not read the answers/ } });
+  t.equal(api.hurries.active, 0);
+  t.equal(api.intervals.ticks.size, 0, 'the keepalive stopped');
+});
+
+t.test('the pump is hurried again after each answer, and released at the end', async (t) => {
+  const api = await startApi(t);
+  api.answers.push({ seq: 0, kind: 'event', body: { task: { id: 't-1' } } });
+  const response = await api.rpc(rpc('SendStreamingMessage', message));
+  const reader = response.body!.getReader();
+  await reader.read();
+  t.equal(api.hurries.taken, 2, 'once at the start, once after the answer');
+  t.equal(api.hurries.active, 1, 'the first released when the second was taken');
+  api.answers.push({ seq: 1, kind: 'end', body: null });
+  api.signals.event({ type: 'p2p.a2a.answer', data: { peer: PEER, request_id: REQUEST_ID, seq: 1, end: true } });
+  while (!(await reader.read()).done);
+  t.equal(api.hurries.active, 0);
+});
+
+t.test('a client gone before its call is handled: nothing asked, nothing sent', async (t) => {
+  const gateCalls: string[] = [];
+  const executed: string[] = [];
+  const routes = new PeerAgentRoutes({
+    gate: {
+      check: async (_plugin, operation) => {
+        gateCalls.push(operation);
+        return { allowed: true };
+      },
+    },
+    execute: async (operation) => {
+      executed.push(operation);
+      return { result: { data: { request_id: REQUEST_ID } } };
+    },
+    signals: new AnswerSignals(),
+    hurry: () => () => undefined,
+    cards: { lookup: async () => ({ kind: 'not_paired' }) },
+  });
+  // What the server holds once the client closed the connection while its body was read.
+  const gone = Object.assign(new EventEmitter(), { destroyed: true, writableEnded: false, writableFinished: false }) as unknown as ServerResponse;
+  const request = { headers: {}, complete: true } as unknown as IncomingMessage;
+  await routes.call(request, gone, PLUGIN.id, PEER, rpc('SendMessage', message));
+  t.same(gateCalls, [], 'no dialog for nobody');
+  t.same(executed, []);
 });

@@ -83,3 +83,19 @@ t.test('a hurry polls at its shorter interval until released, then the pump goes
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.notOk(polled, 'released (twice, counted once): back to polling every hour');
 });
+
+t.test('a hurry lasts its window only: a stream left open does not keep the pump hurried', async (t) => {
+  const clock = { now: 0 };
+  const pump = new EventPump(async () => undefined, 3_600_000, () => clock.now, 5, 10_000);
+  const first = pump.hurry();
+  t.ok(pump.hurried);
+  clock.now = 9_999;
+  t.ok(pump.hurried, 'within the window');
+  clock.now = 10_000;
+  t.notOk(pump.hurried, 'the window closed, though not released');
+  const second = pump.hurry();
+  t.ok(pump.hurried, 'hurried again, as after an answer');
+  second();
+  t.notOk(pump.hurried, 'released before its window closed');
+  first();
+});
