@@ -123,7 +123,7 @@ export class FileReceiver {
   start(): void {
     this.deps.inbox.on('stored', this.onStored);
     for (const transfer of this.deps.transfers.list({ direction: 'incoming' })) {
-      if (isFinal(transfer.state)) this.track(rm(this.partOf(transfer), { force: true }));
+      if (isFinal(transfer.state)) this.track(this.removePart(transfer));
       else if (isComplete(transfer)) this.track(this.exclusive(transfer.peerId, () => this.complete(transfer.peerId, transfer.transferId)));
     }
     for (const peerId of this.deps.peers()) if (this.deps.inbox.hasMessagesAfter(peerId, 0, 'files')) this.drain(peerId);
@@ -439,7 +439,7 @@ export class FileReceiver {
     }
     await this.sendControl(peerId, transferId, { action: 'received', reason: null });
     await transfers.setState(peerId, transferId, 'received');
-    await rm(this.partOf(transfer), { force: true });
+    await this.removePart(transfer);
     this.progress.delete(keyOf(peerId, transferId));
     const { name, size, sha256 } = transfer.offer;
     this.deps.events.enqueue({
@@ -454,7 +454,7 @@ export class FileReceiver {
     const { peerId, transferId } = transfer;
     if (control !== null) await this.sendControl(peerId, transferId, control);
     await this.deps.transfers.setState(peerId, transferId, state, reason);
-    await rm(this.partOf(transfer), { force: true });
+    await this.removePart(transfer);
     this.progress.delete(keyOf(peerId, transferId));
     this.announceFailure(peerId, transferId, reason);
   }
@@ -493,6 +493,15 @@ export class FileReceiver {
   private drop(peerId: string, reason: string, charged = true): void {
     this.deps.refuse(peerId, `file_${reason}`, charged);
     this.deps.logger.debug(`a file message from ${peerId} was dropped: file_${reason}`);
+  }
+
+  /** Best effort: a part file left behind only takes space, where a failure here would stop the peer's file messages. */
+  private async removePart(transfer: Transfer): Promise<void> {
+    try {
+      await rm(this.partOf(transfer), { force: true });
+    } catch (error) {
+      this.deps.logger.warn(`the part file of transfer ${transfer.transferId} from ${transfer.peerId} could not be removed: ${(error as Error).message}`);
+    }
   }
 
   private partOf(transfer: Transfer): string {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, openSync, readdirSync, readFileSync, closeSync, writeSync } from 'node:fs';
+import { existsSync, openSync, symlinkSync, readdirSync, readFileSync, closeSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
@@ -44,6 +44,7 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
   const sent: SentControl[] = [];
   const events: Event[] = [];
   const refusals: { reason: string; charged: boolean }[] = [];
+  const outgoingControls: { transferId: string; control: FileControl }[] = [];
   const config = { ...DEFAULT_FILE_RECEIVER_CONFIG, freeSpaceMarginBytes: 0, ...options.config };
 
   const open = () => {
@@ -66,6 +67,10 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
         t.equal(peerId, peer, 'refusals name the peer');
         refusals.push({ reason, charged });
       },
+      outgoingControl: async (peerId, transferId, control) => {
+        t.equal(peerId, peer);
+        outgoingControls.push({ transferId, control });
+      },
       logger: quietLogger,
       config,
       now: () => clock.ms,
@@ -80,6 +85,7 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
     sent,
     events,
     refusals,
+    outgoingControls,
     ...open(),
     /** Closes everything, as a stop; nothing is started again until `start`. */
     async stop(): Promise<void> {
@@ -437,4 +443,73 @@ t.test('progress events are spaced by the interval, besides one at each tenth', 
   }
   t.equal(receiving().length, 10, 'one per interval when the clock moves');
   t.match(receiving().at(-1)?.data, { peer: h.peer, transfer_id: id, direction: 'incoming', phase: 'receiving', bytes_done: 20 * CHUNK, size: 32 * CHUNK });
+});
+
+t.test('an offer not accepted in time expires, as do transfers under way; a revoked pairing fails the rest', async (t) => {
+  const h = setUp(t, { config: { ttlSeconds: 60 } });
+  h.receiver.start();
+  const data = new Uint8Array(randomBytes(2 * CHUNK));
+  const waiting = await h.offer(data);
+  const started = await h.offer(data);
+  const late = await h.offer(data);
+  await h.receiver.accept(h.peer, started);
+  await h.chunk(started, 0, data);
+  t.equal(h.transfer(started).expiresAt, START + 60_000, 'an offer lives ttlSeconds from its arrival');
+  h.clock.ms = START + 60_001;
+  await t.rejects(h.receiver.accept(h.peer, late), { errorName: 'CONFLICT', message: /expired; ask the peer to send it again/ });
+  t.equal(h.transfer(late).state, 'expired');
+  t.same(h.controls(late), [{ action: 'decline', reason: 'expired' }]);
+  await h.receiver.expireDue();
+  for (const id of [waiting, started]) {
+    t.equal(h.transfer(id).state, 'expired');
+    t.same(h.controls(id).at(-1), { action: 'decline', reason: 'expired' });
+    t.same(h.eventsOf('p2p.file.failed', id).map((event) => event.data['reason']), ['expired']);
+  }
+  t.notOk(existsSync(h.part(started)), 'the part of an expired transfer is deleted');
+
+  const open = await h.offer(data);
+  const receiving = await h.offer(data);
+  await h.receiver.accept(h.peer, receiving);
+  await h.chunk(receiving, 1, data);
+  const sentBefore = h.sent.length;
+  await h.receiver.peerRevoked(h.peer, 'revoked');
+  for (const id of [open, receiving]) {
+    t.equal(h.transfer(id).state, 'failed');
+    t.equal(h.transfer(id).reason, 'revoked');
+  }
+  t.equal(h.sent.length, sentBefore, 'nothing is sent to a revoked peer');
+  t.notOk(existsSync(h.part(receiving)));
+});
+
+t.test('a part file that cannot be written fails the transfer as storage_error and tells the peer', async (t) => {
+  const h = setUp(t);
+  h.receiver.start();
+  const data = new Uint8Array(randomBytes(2 * CHUNK));
+  const id = await h.offer(data);
+  await h.receiver.accept(h.peer, id);
+  // A link to a folder where the part file goes: the open fails as a failing disk would, with an errno.
+  symlinkSync(h.dir, h.part(id));
+  await h.chunk(id, 0, data);
+  t.equal(h.transfer(id).state, 'failed');
+  t.equal(h.transfer(id).reason, 'storage_error');
+  t.same(h.controls(id).at(-1), { action: 'failed', reason: 'storage_error' });
+  t.equal(h.inbox.hasMessagesAfter(h.peer, 0, 'files'), false);
+  t.notOk(existsSync(h.part(id)), 'what stood in the part file\'s place is removed');
+});
+
+t.test('the peer\'s controls about this node\'s own offers go to the sending side', async (t) => {
+  const h = setUp(t);
+  h.receiver.start();
+  const transferId = newId();
+  const offerJson = JSON.stringify({ v: 1, name: 'mine.txt', size: 10, sha256: 'ab'.repeat(32), chunk_size: CHUNK });
+  await h.transfers.addTransfer({ direction: 'outgoing', peerId: h.peer, transferId, offerJson, correlationId: null, source: 'folder', sourcePath: 'mine.txt', expiresAt: START + 60_000, proof: null });
+  await h.arrive('file_control', { action: 'accept', reason: null }, { correlationId: transferId });
+  await h.arrive('file_control', { action: 'decline', reason: 'too_large' }, { correlationId: transferId });
+  t.same(h.outgoingControls, [
+    { transferId, control: { action: 'accept', reason: null } },
+    { transferId, control: { action: 'decline', reason: 'too_large' } },
+  ]);
+  t.same(h.refusals, []);
+  await h.arrive('file_chunk', { transferId: Buffer.from(transferId, 'hex'), index: 0, data: new Uint8Array(10) });
+  t.same(h.refusals, [{ reason: 'file_unexpected_chunk', charged: true }], 'a chunk of a transfer this node sends is refused');
 });
