@@ -7,7 +7,7 @@ import { hexOf } from '../common/hex';
 import { quoteUntrusted } from '../common/quote-text';
 import type { Logger } from '../log';
 import { decodeContent } from '../messaging/payload';
-import type { InboxStore, StoredMessage } from '../store/inbox';
+import { channelOf, type InboxStore, type StoredMessage } from '../store/inbox';
 import type { FileChunk, FileControl, FileOffer } from '../wire/file-payload';
 import { checkFreeSpace, describeBytes, type FileFolders, linkIntoIncoming, partFilePath, PRIVATE_FILE_MODE } from './file-folders';
 import { bytesDone, isFinal, type Transfer, type TransferState, type TransferStore } from './transfer-store';
@@ -107,7 +107,7 @@ export class FileReceiver {
   private readonly now: () => number;
   private closed = false;
   private readonly onStored = (message: StoredMessage): void => {
-    if (message.type === 'file_offer' || message.type === 'file_control' || message.type === 'file_chunk') this.drain(message.peerId);
+    if (channelOf(message.type) === 'files') this.drain(message.peerId);
   };
 
   constructor(private readonly deps: FileReceiverDeps) {
