@@ -159,7 +159,8 @@ export class TransferStore {
 
   private constructor(
     dataDir: string,
-    private readonly limits: TransferLimits,
+    /** Read by the receiver, which declines on arrival the offers these would refuse. */
+    readonly limits: TransferLimits,
     private readonly now: () => number,
   ) {
     this.journal = Journal.open(
