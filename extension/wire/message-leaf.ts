@@ -38,6 +38,8 @@ const TYPE_CODES: Record<MessageType, number> = {
   group_control: 8,
   group_message: 9,
 };
+/** Every type, in code order. */
+export const MESSAGE_TYPES = Object.keys(TYPE_CODES) as readonly MessageType[];
 const TYPE_LIST = Object.entries(TYPE_CODES)
   .map(([type, code]) => `${code} (${type})`)
   .join(', ');

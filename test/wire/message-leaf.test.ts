@@ -1,23 +1,13 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { decodeLeaf, encodeLeaf, LEAF_FIXED_BYTES, LeafFormatError, leafMessageId, MAX_CREATED_AT, type MessageLeaf } from '../../extension/wire/message-leaf';
+import { decodeLeaf, encodeLeaf, LEAF_FIXED_BYTES, LeafFormatError, leafMessageId, MAX_CREATED_AT, MESSAGE_TYPES, type MessageLeaf } from '../../extension/wire/message-leaf';
 
 const MAX = 4096;
 
 const leafArbitrary = fc.record({
   messageId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   createdAt: fc.integer({ min: 0, max: 2 ** 48 }),
-  type: fc.constantFrom<MessageLeaf['type']>(
-    'text',
-    'json',
-    'a2a_request',
-    'a2a_response',
-    'file_offer',
-    'file_control',
-    'file_chunk',
-    'group_control',
-    'group_message',
-  ),
+  type: fc.constantFrom(...MESSAGE_TYPES),
   correlationId: fc.option(fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/), { nil: null }),
   payload: fc.uint8Array({ maxLength: 512 }),
 });

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { ServedRequest } from '../../../permissions/a2a/a2a-forwarder';
 import { A2aServing } from '../../../permissions/a2a/a2a-serving';
 import type { GateVerdict, PluginDeclaration } from '../../../permissions/gate/types';
@@ -56,7 +56,6 @@ t.test('with no agent declared, a card an earlier run published is withdrawn at 
 });
 
 const PEER = `${'b'.repeat(51)}q`;
-const DECLARED_URL = 'http://127.0.0.1:41241/';
 /** The card names its JSON-RPC endpoint elsewhere than the declared url, as the A2A SDK's samples do. */
 const ENDPOINT = 'http://localhost:41241/a2a/jsonrpc';
 /** Where the host connects for it: localhost taken as 127.0.0.1, never resolved. */
@@ -67,77 +66,28 @@ const CARD = {
   supportedInterfaces: [{ url: ENDPOINT, protocolBinding: 'JSONRPC', protocolVersion: '1.0' }],
 };
 
-t.test('a request that arrives while the card is being read waits for it, then goes to the endpoint the card names', async (t) => {
+/**
+ * A host serving PLANNER whose agent is `card` (read through it) and whose
+ * JSON-RPC endpoint answers every POST; one request from PEER waits at the
+ * node until it is answered. Returns what was POSTed, answered and warned.
+ */
+function servingOne(t: Test, card: () => Promise<Response>, requestId: string, declarationCheckMs: number) {
   const hostDir = tempDir(t);
   mkdirSync(join(hostDir, 'plugins'), { recursive: true });
-  let releaseCard: () => void = () => undefined;
-  const cardHeld = new Promise<void>((resolve) => (releaseCard = resolve));
-  let cardAsked: () => void = () => undefined;
-  const cardRead = new Promise<void>((resolve) => (cardAsked = resolve));
   const posted: string[] = [];
-  const fetchFake: typeof fetch = async (input) => {
-    const url = String(input);
-    if (url.endsWith('/.well-known/agent-card.json')) {
-      cardAsked();
-      await cardHeld;
-      return Response.json(CARD);
-    }
-    posted.push(url);
-    return Response.json({ jsonrpc: '2.0', id: 1, result: { message: { messageId: 'answer', role: 'ROLE_AGENT', parts: [{ text: 'hi' }] } } });
-  };
-  const request: ServedRequest = { request_id: 'r'.repeat(32), method: 'SendMessage', params: { message: { messageId: 'm-1', role: 'ROLE_USER', parts: [{ text: 'hi' }] } }, a2a_extensions: null, claimed: false, answered_seq: null };
-  const answered: unknown[] = [];
-  const serving = new A2aServing(
-    {
-      hostDir,
-      declared: [{ id: 'planner', secret: 'planner-secret-0123456789', extensions: { 'p2p-comm': ['receive', 'a2a_set_card'] }, a2a: { url: DECLARED_URL } }],
-      gate: { check: async () => ({ allowed: true }) },
-      execute: async (operation, input) => {
-        if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER }] } } };
-        if (operation === 'a2a_serve') return { result: { data: { requests: answered.length === 0 ? [request] : [] } } };
-        if (operation === 'a2a_respond' && (input as { end?: boolean }).end === true) answered.push(input);
-        return { result: { data: {} } };
-      },
-      warn: () => undefined,
-      onLoaded: () => undefined,
-    },
-    { fetch: fetchFake, declarationCheckMs: 60_000 },
-  );
-  t.teardown(() => serving.stop());
-  serving.start();
-  await cardRead;
-  // As a request queued while this node was down arrives right after it starts.
-  serving.event({ id: 'e1', type: 'p2p.a2a.request', data: { peer: PEER, request_id: request.request_id, method: 'SendMessage' } });
-  await new Promise((resolve) => setImmediate(resolve));
-  t.same(posted, [], 'nothing is forwarded before the card says where');
-  releaseCard();
-  await eventually(async () => answered.length === 1, 'the request answered');
-  t.same(posted, [ENDPOINT_ADDRESS], "forwarded to the card's endpoint, not the declared url");
-});
-
-t.test('an agent not up when the host starts becomes a target once its card can be read; what waited then goes to its endpoint', async (t) => {
-  const hostDir = tempDir(t);
-  mkdirSync(join(hostDir, 'plugins'), { recursive: true });
-  let up = false;
-  let cardReads = 0;
-  const posted: string[] = [];
-  const fetchFake: typeof fetch = async (input) => {
-    const url = String(input);
-    if (url.endsWith('/.well-known/agent-card.json')) {
-      cardReads += 1;
-      if (!up) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:41241'), { code: 'ECONNREFUSED' }) });
-      return Response.json(CARD);
-    }
-    posted.push(url);
-    return Response.json({ jsonrpc: '2.0', id: 1, result: { message: { messageId: 'answer', role: 'ROLE_AGENT', parts: [{ text: 'hi' }] } } });
-  };
-  const request: ServedRequest = { request_id: 's'.repeat(32), method: 'SendMessage', params: { message: { messageId: 'm-2', role: 'ROLE_USER', parts: [{ text: 'hi' }] } }, a2a_extensions: null, claimed: false, answered_seq: null };
   const answered: unknown[] = [];
   const warnings: string[] = [];
+  const fetchFake: typeof fetch = async (input) => {
+    const url = String(input);
+    if (url.endsWith('/.well-known/agent-card.json')) return card();
+    posted.push(url);
+    return Response.json({ jsonrpc: '2.0', id: 1, result: { message: { messageId: 'answer', role: 'ROLE_AGENT', parts: [{ text: 'hi' }] } } });
+  };
+  const request: ServedRequest = { request_id: requestId, method: 'SendMessage', params: { message: { messageId: 'm-1', role: 'ROLE_USER', parts: [{ text: 'hi' }] } }, a2a_extensions: null, claimed: false, answered_seq: null };
   const serving = new A2aServing(
     {
       hostDir,
-      declared: [{ ...PLANNER }],
+      declared: [PLANNER],
       gate: { check: async () => ({ allowed: true }) },
       execute: async (operation, input) => {
         if (operation === 'peers') return { result: { data: { peers: [{ peer: PEER }] } } };
@@ -148,12 +98,47 @@ t.test('an agent not up when the host starts becomes a target once its card can 
       warn: (line) => warnings.push(line),
       onLoaded: () => undefined,
     },
-    { fetch: fetchFake, declarationCheckMs: 5 },
+    { fetch: fetchFake, declarationCheckMs },
   );
   t.teardown(() => serving.stop());
+  // As a request queued while this node was down arrives right after it starts.
+  const arrives = () => serving.event({ id: `e-${requestId}`, type: 'p2p.a2a.request', data: { peer: PEER, request_id: requestId, method: 'SendMessage' } });
+  return { serving, posted, answered, warnings, arrives };
+}
+
+t.test('a request that arrives while the card is being read waits for it, then goes to the endpoint the card names', async (t) => {
+  let releaseCard: () => void = () => undefined;
+  const cardHeld = new Promise<void>((resolve) => (releaseCard = resolve));
+  let cardAsked: () => void = () => undefined;
+  const cardRead = new Promise<void>((resolve) => (cardAsked = resolve));
+  const card = async (): Promise<Response> => {
+    cardAsked();
+    await cardHeld;
+    return Response.json(CARD);
+  };
+  const { serving, posted, answered, arrives } = servingOne(t, card, 'r'.repeat(32), 60_000);
+  serving.start();
+  await cardRead;
+  arrives();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(posted, [], 'nothing is forwarded before the card says where');
+  releaseCard();
+  await eventually(async () => answered.length === 1, 'the request answered');
+  t.same(posted, [ENDPOINT_ADDRESS], "forwarded to the card's endpoint, not the declared url");
+});
+
+t.test('an agent not up when the host starts becomes a target once its card can be read; what waited then goes to its endpoint', async (t) => {
+  let up = false;
+  let cardReads = 0;
+  const card = async (): Promise<Response> => {
+    cardReads += 1;
+    if (!up) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:41241'), { code: 'ECONNREFUSED' }) });
+    return Response.json(CARD);
+  };
+  const { serving, posted, answered, warnings, arrives } = servingOne(t, card, 's'.repeat(32), 5);
   serving.start();
   await eventually(async () => cardReads >= 2, 'the card read again while the agent is down');
-  serving.event({ id: 'e2', type: 'p2p.a2a.request', data: { peer: PEER, request_id: request.request_id, method: 'SendMessage' } });
+  arrives();
   await eventually(async () => cardReads >= 4, 'more checks while the agent is down');
   t.same(posted, [], 'nothing is sent to the declared url while the card is unknown');
   t.equal(warnings.filter((line) => line.includes('could not be read')).length, 1, 'the unreadable card is warned about once');
