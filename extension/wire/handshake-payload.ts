@@ -72,7 +72,7 @@ function decodeNameAndChain(bytes: Uint8Array, offset: number): { displayName: s
   try {
     return { displayName, keyChain: decodeKeyChain(bytes.subarray(end)) };
   } catch (error) {
-    if (error instanceof KeyChainFormatError) throw new PayloadError(`key chain: ${error.message}`);
+    if (error instanceof KeyChainFormatError) throw new PayloadError(`what follows the display name does not match a key chain: ${error.message}`);
     throw error;
   }
 }
