@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import t from 'tap';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
+import { Intent } from '../../extension/wire/handshake-payload';
+import { ephemeralFromSecret } from '../../extension/wire/primitives';
 import {
   decodeKeyChain,
   decodeRotationStatement,
@@ -229,4 +235,31 @@ t.test('any single bit flipped in a valid chain is refused, by the decoder or th
     }
   }
   t.equal(refused, positions.length);
+});
+
+t.test('the published handshake whose responder carries its chain: reproduced, and read with noble', async (t) => {
+  const v = vectors.handshake_response_with_chain;
+  const initiatorIdentity = identityFromSeed(bytes(v.initiator_seed));
+  const responderIdentity = identityFromSeed(bytes(v.responder_seed));
+  t.equal(hex(responderIdentity.publicKey), vectors.key_chain.current_key, 'the responder proves its current key');
+  const payload = { intent: Intent.SESSION, requestId: bytes(v.initiator_payload.request_id), listenPort: v.initiator_payload.listen_port, displayName: v.initiator_payload.display_name };
+  const initiator = new InitiatorHandshake(initiatorIdentity, responderIdentity.publicKey, payload, ephemeralFromSecret(bytes(v.initiator_ephemeral_secret)));
+  const responder = new ResponderHandshake(responderIdentity, { displayName: v.responder_display_name, keyChain: threeRotations }, ephemeralFromSecret(bytes(v.responder_ephemeral_secret)));
+  const init = initiator.start();
+  t.equal(hex(init), v.init);
+  const response = responder.respond(init);
+  t.equal(hex(response), v.response);
+  const finished = initiator.finish(response);
+  t.equal(hex(finished.finish), v.finish);
+  t.equal(hex(finished.keys.transcriptHash), v.transcript_hash);
+  t.equal(hex(finished.responder.keyChain?.root ?? new Uint8Array(0)), hex(k0.publicKey), 'the chain names the root');
+  t.equal(responder.finish(finished.finish).initiator.keyChain, undefined, 'an unrotated initiator sends none');
+
+  const eR = bytes(v.response).subarray(1, 33);
+  const th2 = nobleSha256(cat(bytes(v.init), Uint8Array.of(2), eR));
+  const secret = x25519.getSharedSecret(bytes(v.initiator_ephemeral_secret), eR);
+  const kR = hkdf(nobleSha256, secret, th2, Buffer.from('p2p-comm/2 handshake responder'), 32);
+  const plaintext = chacha20poly1305(kR, new Uint8Array(12), th2).decrypt(bytes(v.response).subarray(33));
+  t.equal(hex(plaintext.subarray(96)), `0003${hex(Buffer.from('Bob'))}${vectors.key_chain.encoded}`, 'payload_R = name_len | name | key chain');
+  t.equal(bytes(v.response).length, 147 + 3 + 1 + 3 * 234);
 });
