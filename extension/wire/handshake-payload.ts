@@ -1,11 +1,16 @@
+import { decodeKeyChain, encodeKeyChain, KeyChainFormatError, type RotationStatement } from './key-rotation';
+
 /**
  * What each side says about itself inside the encrypted part of the
  * handshake. Fixed layouts, decoded strictly: every byte is accounted for.
  *
- * Responder payload: name_len u16 BE | name (UTF-8)
- * Initiator payload: intent u8 | request_id [16] | listen_port u16 BE | name_len u16 BE | name (UTF-8)
+ * Responder payload: name_len u16 BE | name (UTF-8) [| key chain]
+ * Initiator payload: intent u8 | request_id [16] | listen_port u16 BE | name_len u16 BE | name (UTF-8) [| key chain]
  *
  * A display name is at most 64 code points, so at most 256 bytes of UTF-8.
+ * The key chain (key-rotation.ts) comes only from a node that has rotated
+ * its key; a node that never did sends no byte of it, so its payloads are
+ * those of a build that knows nothing of rotation.
  */
 
 export const REQUEST_ID_BYTES = 16;
@@ -22,6 +27,8 @@ export type Intent = (typeof Intent)[keyof typeof Intent];
 
 export interface ResponderPayload {
   displayName: string;
+  /** The statements certifying the sender's current key; absent until it rotates. */
+  keyChain?: RotationStatement[];
 }
 
 export interface InitiatorPayload {
@@ -31,6 +38,8 @@ export interface InitiatorPayload {
   /** Where the initiator accepts connections (with the address it connected from); 0 when it does not listen. */
   listenPort: number;
   displayName: string;
+  /** As in ResponderPayload. */
+  keyChain?: RotationStatement[];
 }
 
 export class PayloadError extends Error {
@@ -47,25 +56,43 @@ function encodeName(name: string): Uint8Array {
   return Buffer.concat([length, bytes]);
 }
 
-function decodeName(bytes: Uint8Array, offset: number): string {
+/** The name at `offset` and the optional chain after it, which must end the payload. */
+function decodeNameAndChain(bytes: Uint8Array, offset: number): { displayName: string; keyChain?: RotationStatement[] } {
   if (bytes.length < offset + NAME_LENGTH_BYTES) throw new PayloadError('display name length is missing');
   const length = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt16BE(offset);
-  if (length > MAX_NAME_BYTES || offset + NAME_LENGTH_BYTES + length !== bytes.length) {
-    throw new PayloadError('display name length does not match the payload');
-  }
+  const end = offset + NAME_LENGTH_BYTES + length;
+  if (length > MAX_NAME_BYTES || end > bytes.length) throw new PayloadError('display name length does not match the payload');
+  let displayName: string;
   try {
-    return utf8.decode(bytes.subarray(offset + NAME_LENGTH_BYTES));
+    displayName = utf8.decode(bytes.subarray(offset + NAME_LENGTH_BYTES, end));
   } catch {
     throw new PayloadError('display name is not valid UTF-8');
+  }
+  if (end === bytes.length) return { displayName };
+  try {
+    return { displayName, keyChain: decodeKeyChain(bytes.subarray(end)) };
+  } catch (error) {
+    if (error instanceof KeyChainFormatError) throw new PayloadError(`what follows the display name does not match a key chain: ${error.message}`);
+    throw error;
+  }
+}
+
+function encodeChain(keyChain: RotationStatement[] | undefined): Uint8Array {
+  if (keyChain === undefined) return new Uint8Array(0);
+  try {
+    return encodeKeyChain(keyChain);
+  } catch (error) {
+    if (error instanceof KeyChainFormatError) throw new PayloadError(`key chain: ${error.message}`);
+    throw error;
   }
 }
 
 export function encodeResponderPayload(payload: ResponderPayload): Uint8Array {
-  return encodeName(payload.displayName);
+  return Buffer.concat([encodeName(payload.displayName), encodeChain(payload.keyChain)]);
 }
 
 export function decodeResponderPayload(bytes: Uint8Array): ResponderPayload {
-  return { displayName: decodeName(bytes, 0) };
+  return decodeNameAndChain(bytes, 0);
 }
 
 export function encodeInitiatorPayload(payload: InitiatorPayload): Uint8Array {
@@ -77,7 +104,7 @@ export function encodeInitiatorPayload(payload: InitiatorPayload): Uint8Array {
   head[0] = payload.intent;
   head.set(payload.requestId, 1);
   head.writeUInt16BE(payload.listenPort, 1 + REQUEST_ID_BYTES);
-  return Buffer.concat([head, encodeName(payload.displayName)]);
+  return Buffer.concat([head, encodeName(payload.displayName), encodeChain(payload.keyChain)]);
 }
 
 export function decodeInitiatorPayload(bytes: Uint8Array): InitiatorPayload {
@@ -89,6 +116,6 @@ export function decodeInitiatorPayload(bytes: Uint8Array): InitiatorPayload {
     intent,
     requestId: bytes.slice(1, 1 + REQUEST_ID_BYTES),
     listenPort: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt16BE(1 + REQUEST_ID_BYTES),
-    displayName: decodeName(bytes, nameOffset),
+    ...decodeNameAndChain(bytes, nameOffset),
   };
 }

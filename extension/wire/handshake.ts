@@ -25,6 +25,7 @@ import {
   type InitiatorPayload,
   type ResponderPayload,
 } from './handshake-payload';
+import { MAX_KEY_CHAIN_BYTES, verifyKeyChain, describeKeyChainRefusal, type KeyChainRefusal, type RotationStatement, type VerifiedKeyChain } from './key-rotation';
 
 /**
  * The p2p-comm handshake (docs/protocol.md, "Handshake"): SIGMA-I over
@@ -36,6 +37,10 @@ import {
  *   1 I->R  0x01 | version | e_I
  *   2 R->I  0x02 | e_R | seal(k_r, th2; S_R | sig_R | payload_R)
  *   3 I->R  0x03 | seal(k_i, th3; S_I | sig_I | payload_I)
+ *
+ * A payload may end with the sender's key chain (key-rotation.ts); the
+ * size caps leave room for the longest one, and are still checked before
+ * anything is decrypted.
  */
 
 export const PROTOCOL_VERSION = 2;
@@ -46,9 +51,9 @@ export const MSG_FINISH = 0x03;
 export const INIT_BYTES = 2 + KEY_BYTES;
 const PROOF_BYTES = KEY_BYTES + SIGNATURE_BYTES;
 const RESPONSE_MIN = 1 + KEY_BYTES + PROOF_BYTES + NAME_LENGTH_BYTES + TAG_BYTES;
-const RESPONSE_MAX = RESPONSE_MIN + MAX_NAME_BYTES;
+const RESPONSE_MAX = RESPONSE_MIN + MAX_NAME_BYTES + MAX_KEY_CHAIN_BYTES;
 const FINISH_MIN = 1 + PROOF_BYTES + 1 + REQUEST_ID_BYTES + 2 + NAME_LENGTH_BYTES + TAG_BYTES;
-const FINISH_MAX = FINISH_MIN + MAX_NAME_BYTES;
+const FINISH_MAX = FINISH_MIN + MAX_NAME_BYTES + MAX_KEY_CHAIN_BYTES;
 /** Largest handshake message: anything bigger is refused before parsing. */
 export const MAX_HANDSHAKE_MESSAGE_BYTES = Math.max(INIT_BYTES, RESPONSE_MAX, FINISH_MAX);
 
@@ -64,7 +69,8 @@ export type HandshakeFailure =
   | 'decrypt_failed'
   | 'bad_signature'
   | 'key_mismatch'
-  | 'self_connection';
+  | 'self_connection'
+  | `key_chain_${KeyChainRefusal}`;
 
 export class HandshakeError extends Error {
   override name = 'HandshakeError';
@@ -97,6 +103,12 @@ export interface SessionKeys {
 export interface PeerProof<P> {
   publicKey: Uint8Array;
   payload: P;
+  /**
+   * The payload's key chain, verified in itself (links, keys, both
+   * signatures); absent when the peer sent none. Whether it certifies
+   * `publicKey` for a peer this node knows is for the caller to decide.
+   */
+  keyChain?: VerifiedKeyChain;
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -162,6 +174,18 @@ function decodePayload<P>(decode: (bytes: Uint8Array) => P, bytes: Uint8Array): 
   }
 }
 
+/** The proof with the chain that came, verified in itself, or the handshake is refused. */
+function withChain<P extends { keyChain?: RotationStatement[] }>(publicKey: Uint8Array, payload: P, role: 'initiator' | 'responder'): PeerProof<P> {
+  if (payload.keyChain === undefined) return { publicKey, payload };
+  const verdict = verifyKeyChain(payload.keyChain);
+  if (verdict.ok) return { publicKey, payload, keyChain: verdict.chain };
+  throw new HandshakeError(
+    `key_chain_${verdict.refusal}`,
+    `${role} key chain ${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`,
+    publicKey,
+  );
+}
+
 function checkType(message: Uint8Array, type: number, min: number, max: number, name: string): void {
   if (message[0] !== type) throw new HandshakeError('unexpected_message', `expected ${name} (type ${type}), got type ${String(message[0])}`);
   if (message.length < min || message.length > max) {
@@ -206,7 +230,7 @@ export class InitiatorHandshake {
     if (!sameBytes(proof.publicKey, this.expectedPeer)) {
       throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected', proof.publicKey);
     }
-    const responderPayload = decodePayload(decodeResponderPayload, proof.payload);
+    const responder = withChain(proof.publicKey, decodePayload(decodeResponderPayload, proof.payload), 'responder');
 
     const th3 = sha256(this.init, response);
     const signature = this.identity.sign(signatureInput('initiator', th3, this.identity.publicKey));
@@ -214,7 +238,7 @@ export class InitiatorHandshake {
     const finish = concat(Uint8Array.of(MSG_FINISH), sealed);
     return {
       finish,
-      responder: { publicKey: proof.publicKey, payload: responderPayload },
+      responder,
       keys: sessionKeys(secret, sha256(this.init, response, finish), 'initiator'),
     };
   }
@@ -264,7 +288,7 @@ export class ResponderHandshake {
       throw new HandshakeError('self_connection', 'a node cannot connect to itself');
     }
     return {
-      initiator: { publicKey: proof.publicKey, payload: decodePayload(decodeInitiatorPayload, proof.payload) },
+      initiator: withChain(proof.publicKey, decodePayload(decodeInitiatorPayload, proof.payload), 'initiator'),
       keys: sessionKeys(secret, sha256(init, response, finish), 'responder'),
     };
   }

@@ -25,7 +25,6 @@ import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
 import { decodeDecision } from '../../extension/wire/decision';
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
-import { Intent } from '../../extension/wire/handshake-payload';
 import {
   decodeFileChunk,
   decodeFileControl,
@@ -35,6 +34,16 @@ import {
   encodeFileOffer,
   FilePayloadError,
 } from '../../extension/wire/file-payload';
+import { decodeInitiatorPayload, decodeResponderPayload, encodeInitiatorPayload, encodeResponderPayload, Intent, PayloadError } from '../../extension/wire/handshake-payload';
+import {
+  decodeKeyChain,
+  encodeKeyChain,
+  encodeRotationStatement,
+  extendKeyChain,
+  KeyChainFormatError,
+  verifyKeyChain,
+  type RotationStatement,
+} from '../../extension/wire/key-rotation';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
 import { MerkleTree } from '../../extension/wire/merkle';
 import { decodeLeaf, encodeLeaf, LeafFormatError } from '../../extension/wire/message-leaf';
@@ -237,6 +246,7 @@ export function fuzzTargets(): FuzzTarget[] {
     ...agentCardTargets(),
     ...bindingPayloadTargets(),
     ...filePayloadTargets(),
+    ...keyRotationTargets(),
   ];
 }
 
@@ -417,4 +427,56 @@ function jsonRpcTarget(): FuzzTarget {
       if (delivered === 0) throw new Finding('a line produced neither a message nor a refusal');
     },
   };
+}
+
+/**
+ * Key rotation (docs/protocol.md §19): the key chain, and handshake
+ * payloads and messages that carry one. A chain has no encoding freedom,
+ * so one that still verifies must be the seed or a prefix of it (the same
+ * identity before its later rotations); anything else is a forgery.
+ */
+function keyRotationTargets(): FuzzTarget[] {
+  const signers = [alice, throwawayIdentity(), throwawayIdentity(), throwawayIdentity()];
+  let chain: RotationStatement[] = [];
+  for (let i = 1; i < signers.length; i += 1) chain = extendKeyChain(chain, signers[i - 1]!, signers[i]!, 1_900_000_000_000 + i);
+  const block = encodeKeyChain(chain);
+  const statements = chain.map(encodeRotationStatement);
+  const isSeedPrefix = (accepted: RotationStatement[]): boolean =>
+    accepted.every((statement, i) => Buffer.compare(encodeRotationStatement(statement), statements[i] ?? new Uint8Array(0)) === 0);
+  const payloads = [encodeResponderPayload({ displayName: 'Bob', keyChain: chain }), encodeInitiatorPayload({ ...request, keyChain: chain })];
+  const current = signers[signers.length - 1]!;
+  const rotatedResponse = (): Uint8Array[] => {
+    const initiator = new InitiatorHandshake(bob, current.publicKey, request);
+    const m1 = initiator.start();
+    const m2 = new ResponderHandshake(current, { displayName: 'Carol', keyChain: chain }).respond(m1);
+    return [m1, m2, initiator.finish(m2).finish];
+  };
+  return [
+    {
+      name: 'key chain',
+      seeds: [block, ...statements.map((statement) => Buffer.concat([Uint8Array.of(1), statement]))],
+      run: (input) =>
+        refusesOnly(() => {
+          const verdict = verifyKeyChain(decodeKeyChain(input));
+          if (verdict.ok && !isSeedPrefix(verdict.chain.statements)) throw new Finding('a damaged key chain verified');
+        }, KeyChainFormatError),
+    },
+    {
+      name: 'handshake payload with a key chain',
+      seeds: payloads,
+      run: (input) => {
+        refusesOnly(() => decodeResponderPayload(input), PayloadError);
+        refusesOnly(() => decodeInitiatorPayload(input), PayloadError);
+      },
+    },
+    {
+      name: 'handshake message with a key chain (initiator side)',
+      seeds: rotatedResponse(),
+      run: (input) => {
+        const initiator = new InitiatorHandshake(bob, current.publicKey, request);
+        initiator.start();
+        refusesOnly(() => initiator.finish(input), HandshakeError);
+      },
+    },
+  ];
 }

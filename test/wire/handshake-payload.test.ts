@@ -11,6 +11,8 @@ import {
   PayloadError,
   REQUEST_ID_BYTES,
 } from '../../extension/wire/handshake-payload';
+import { encodeKeyChain, extendKeyChain } from '../../extension/wire/key-rotation';
+import { throwawayIdentity } from '../helpers/raw-peer';
 
 const EMOJI_NAME = '🦊'.repeat(64);
 
@@ -157,4 +159,27 @@ t.test('responder decode refuses every malformed payload', async (t) => {
   payloadError(t, () => decodeResponderPayload(Buffer.concat([responderBytes(3, name), Uint8Array.of(0x21)])), /does not match/, 'a trailing byte');
   payloadError(t, () => decodeResponderPayload(responderBytes(257, Buffer.alloc(257, 0x61))), /does not match/, 'a 257-byte name');
   payloadError(t, () => decodeResponderPayload(responderBytes(2, Uint8Array.of(0xc3, 0x28))), /not valid UTF-8/, 'invalid UTF-8');
+});
+
+t.test('a key chain may follow the name; without one the bytes are those of a node that never rotated', async (t) => {
+  const [root, next] = [throwawayIdentity(), throwawayIdentity()];
+  const keyChain = extendKeyChain([], root, next, 1_900_000_000_000);
+  const plain = initiator();
+  const withChain = { ...plain, keyChain };
+  const encoded = encodeInitiatorPayload(withChain);
+  const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+  t.equal(hex(encoded.subarray(0, encoded.length - 235)), hex(encodeInitiatorPayload(plain)), 'the chain block is appended, nothing else moves');
+  t.equal(hex(encoded.subarray(encoded.length - 235)), hex(encodeKeyChain(keyChain)));
+  const decoded = decodeInitiatorPayload(encoded);
+  t.equal(hex(encodeKeyChain(decoded.keyChain ?? [])), hex(encodeKeyChain(keyChain)));
+  t.equal(hex(encodeInitiatorPayload(decoded)), hex(encoded), 'decodes to what encodes to the same bytes');
+  const responder = decodeResponderPayload(encodeResponderPayload({ displayName: 'Bob', keyChain }));
+  t.equal(responder.displayName, 'Bob');
+  t.equal(hex(encodeKeyChain(responder.keyChain ?? [])), hex(encodeKeyChain(keyChain)));
+  t.equal(hex(encodeResponderPayload({ displayName: 'Bob' })), '0003426f62', 'no chain: name_len | name only');
+  t.notOk('keyChain' in decodeResponderPayload(encodeResponderPayload({ displayName: 'Bob' })));
+  for (const tail of [Uint8Array.of(0), Uint8Array.of(1), encodeKeyChain(keyChain).subarray(0, 100), Uint8Array.of(17)]) {
+    t.throws(() => decodeResponderPayload(Buffer.concat([encodeResponderPayload({ displayName: 'Bob' }), tail])), PayloadError, `tail of ${tail.length} bytes`);
+  }
+  t.throws(() => encodeResponderPayload({ displayName: 'Bob', keyChain: [] }), PayloadError, 'an empty chain is no chain');
 });

@@ -8,7 +8,9 @@ import {
   MAX_HANDSHAKE_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   ResponderHandshake,
+  type StaticIdentity,
 } from '../../extension/wire/handshake';
+import { extendKeyChain, type RotationStatement } from '../../extension/wire/key-rotation';
 import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { IDENTITY_KEY, SMALL_ORDER_IDENTITY, WEAK_KEYS } from '../helpers/weak-keys';
@@ -193,5 +195,87 @@ t.test('message sizes are those docs/protocol.md states', async (t) => {
     const m3 = initiator.finish(m2).finish;
     t.same([m1.length, m2.length, m3.length], [34, 147 + extra, 134 + extra], `name of ${extra} bytes`);
   }
-  t.equal(MAX_HANDSHAKE_MESSAGE_BYTES, 403);
+  // 403 without a key chain; the cap leaves room for the longest one (16 statements).
+  t.equal(MAX_HANDSHAKE_MESSAGE_BYTES, 4148);
+});
+
+/** A node that rotated from `root` through `current`: the chain certifying its current key, and that key's signer. */
+function rotated(rotations: number): { root: StaticIdentity; current: StaticIdentity; keyChain: RotationStatement[] } {
+  const signers = Array.from({ length: rotations + 1 }, () => identity());
+  let keyChain: RotationStatement[] = [];
+  for (let i = 1; i <= rotations; i += 1) keyChain = extendKeyChain(keyChain, signers[i - 1]!, signers[i]!, 1_900_000_000_000 + i);
+  return { root: signers[0]!, current: signers[rotations]!, keyChain };
+}
+
+t.test('key chain block: both sides may carry one, and get it back verified', async (t) => {
+  const carol = rotated(2);
+  const dave = rotated(1);
+  const initiator = new InitiatorHandshake(dave.current, carol.current.publicKey, { ...request, keyChain: dave.keyChain });
+  const responder = new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: carol.keyChain });
+  const m2 = responder.respond(initiator.start());
+  const out = initiator.finish(m2);
+  const done = responder.finish(out.finish);
+  t.equal(m2.length, 147 + 5 + 1 + 2 * 234, 'name, then count and two statements');
+  t.equal(out.finish.length, 134 + 5 + 1 + 234);
+  t.same(out.responder.keyChain?.root, carol.root.publicKey);
+  t.same(out.responder.keyChain?.currentKey, carol.current.publicKey);
+  t.equal(out.responder.payload.displayName, 'Carol');
+  t.same(done.initiator.keyChain?.root, dave.root.publicKey);
+  t.same(done.initiator.keyChain?.keys, [dave.root.publicKey, dave.current.publicKey]);
+  t.same(done.initiator.payload.requestId, request.requestId);
+  t.same(out.keys.send, done.keys.receive);
+});
+
+t.test('a node that never rotated sends no chain block: the proofs carry none', async (t) => {
+  const { initiatorSide, responderSide } = run();
+  t.notOk('keyChain' in initiatorSide.responder, 'no chain on the responder proof');
+  t.notOk('keyChain' in responderSide.initiator);
+  t.notOk('keyChain' in initiatorSide.responder.payload);
+});
+
+t.test('a tampered chain refuses the handshake, naming why, with the key presented', async (t) => {
+  const carol = rotated(2);
+  const [first, second] = carol.keyChain as [RotationStatement, RotationStatement];
+  const badSecond = { ...second, oldSignature: Uint8Array.from(second.oldSignature, (b, i) => (i === 0 ? b ^ 1 : b)) };
+  const initiator = new InitiatorHandshake(alice, carol.current.publicKey, request);
+  const responder = new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: [first, badSecond] });
+  const m2 = responder.respond(initiator.start());
+  try {
+    initiator.finish(m2);
+    t.fail('accepted a tampered chain');
+  } catch (error) {
+    t.ok(error instanceof HandshakeError);
+    t.equal((error as HandshakeError).reason, 'key_chain_bad_old_signature');
+    t.same((error as HandshakeError).presentedKey, carol.current.publicKey);
+  }
+
+  const dave = rotated(2);
+  const [d1, d2] = dave.keyChain as [RotationStatement, RotationStatement];
+  const broken = new InitiatorHandshake(dave.current, bob.publicKey, { ...request, keyChain: [d1, { ...d2, seq: 1 }] });
+  const bobSide = new ResponderHandshake(bob, { displayName: 'Bob' });
+  const m3 = broken.finish(bobSide.respond(broken.start())).finish;
+  t.equal(reason(() => bobSide.finish(m3)), 'key_chain_bad_seq');
+});
+
+t.test('caps: the longest chain with the longest name fits exactly, one byte more is refused before decryption', async (t) => {
+  const erin = rotated(16);
+  const longName = '\u{1F600}'.repeat(64);
+  const initiator = new InitiatorHandshake(erin.current, bob.publicKey, { ...request, displayName: longName, keyChain: erin.keyChain });
+  const responder = new ResponderHandshake(erin.current, { displayName: longName, keyChain: erin.keyChain });
+  const bobSide = new ResponderHandshake(bob, { displayName: longName, keyChain: erin.keyChain });
+  const m1 = initiator.start();
+  const m2 = bobSide.respond(m1);
+  t.equal(m2.length, 4148, 'message 2 at its cap');
+  t.equal(MAX_HANDSHAKE_MESSAGE_BYTES, m2.length);
+  const m3 = initiator.finish(m2).finish;
+  t.equal(m3.length, 4135, 'message 3 at its cap');
+  t.ok(bobSide.finish(m3).initiator.keyChain);
+
+  const other = new InitiatorHandshake(alice, erin.current.publicKey, request);
+  const longer = responder.respond(other.start());
+  // A valid message 2 with one byte more: refused on its size, so it is never decrypted (else: decrypt_failed).
+  t.equal(reason(() => other.finish(Uint8Array.from([...longer, 0]))), 'malformed');
+  const late = new ResponderHandshake(bob, { displayName: 'Bob' });
+  late.respond(new InitiatorHandshake(alice, bob.publicKey, request).start());
+  t.equal(reason(() => late.finish(Uint8Array.from([...m3, 0]))), 'malformed');
 });
