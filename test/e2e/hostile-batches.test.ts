@@ -74,7 +74,7 @@ t.test('batches: every kind of bad one is refused and counted while the real pee
       add('invalid UTF-8 text', leaf({ payload: Uint8Array.of(0xff, 0xfe) }), AckReason.BAD_PAYLOAD, (l) => batch([l]));
       add('oversize payload', leaf({ payload: Buffer.alloc(1024 * 1024 + 1, 0x61) }), AckReason.PAYLOAD_TOO_LARGE, (l) => batch([l]));
       const unknownType = Uint8Array.from(leaf());
-      unknownType[24] = 9;
+      unknownType[24] = 0xff; // no type has this code
       add('a leaf of an unknown type', unknownType, AckReason.MALFORMED, (l) => batch([l]));
       return made;
     })(),
