@@ -148,6 +148,8 @@ export interface MessagingConfig {
   outboxMaxBytesPerPeer: number;
   /** How often queued messages are checked for expiry. */
   expirySweepMs: number;
+  /** File chunks per peer on the wire and not yet receipted, at most: the rest of the in-flight window stays free for messages. */
+  bulkInFlightPerPeer: number;
 }
 
 export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
@@ -172,6 +174,8 @@ export const DEFAULT_MESSAGING_CONFIG: MessagingConfig = {
   outboxMaxMessagesPerPeer: 10_000,
   outboxMaxBytesPerPeer: 256 * 1024 * 1024,
   expirySweepMs: 1000,
+  // 8 chunks of 256 KiB are 2 MiB on the wire per peer: enough to keep a transfer moving, while a message sent meanwhile waits at most for one batch.
+  bulkInFlightPerPeer: 8,
 };
 
 /** `on`: announce this node and list others; `advertise` / `browse`: only one of the two; `off`: no multicast at all. */
@@ -399,6 +403,7 @@ export function messagingConfigFromEnv(env: NodeJS.ProcessEnv): MessagingConfig 
     outboxMaxMessagesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_MESSAGES', d.outboxMaxMessagesPerPeer),
     outboxMaxBytesPerPeer: integer(env, 'P2P_COMM_OUTBOX_MAX_BYTES', d.outboxMaxBytesPerPeer),
     expirySweepMs: integer(env, 'P2P_COMM_EXPIRY_SWEEP_MS', d.expirySweepMs, 10),
+    bulkInFlightPerPeer: integer(env, 'P2P_COMM_BULK_IN_FLIGHT', d.bulkInFlightPerPeer),
   };
 }
 

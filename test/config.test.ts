@@ -6,6 +6,7 @@ import {
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
   discoveryConfigFromEnv,
+  messagingConfigFromEnv,
   MIN_FRAME_BYTES,
   networkConfigFromEnv,
   resolveDataDir,
@@ -155,4 +156,11 @@ t.test('A2A requests: time to live, open requests and retention, read strictly',
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_REQUEST_TTL_SECONDS: '604801' }), /P2P_COMM_AGENT_REQUEST_TTL_SECONDS must be a whole number from 1 to 604800/);
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_MAX_OPEN_REQUESTS: '0' }), /P2P_COMM_AGENT_MAX_OPEN_REQUESTS must be a whole number from 1/);
   t.throws(() => a2aConfigFromEnv({ P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS: '59' }), /from 60 to 31536000/);
+});
+
+t.test('P2P_COMM_BULK_IN_FLIGHT: file chunks in flight per peer, 8 unless set, at least 1', async (t) => {
+  t.equal(messagingConfigFromEnv({}).bulkInFlightPerPeer, 8);
+  t.equal(messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: '2' }).bulkInFlightPerPeer, 2);
+  t.throws(() => messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: '0' }), /P2P_COMM_BULK_IN_FLIGHT must be a whole number from 1/);
+  t.throws(() => messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: 'eight' }), /P2P_COMM_BULK_IN_FLIGHT must be a whole number/);
 });

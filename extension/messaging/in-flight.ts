@@ -2,11 +2,14 @@
  * Messages sent on a session and not yet settled by a receipt, with a count
  * per peer so that the send window is checked in constant time on the hot
  * path, and, per peer, the ids of each batch the current session carried:
- * a receipt names batches by their position in the session (from 0).
+ * a receipt names batches by their position in the session (from 0). The
+ * bulk messages (file chunks) are counted apart too, as they may take only
+ * part of the window.
  */
 export class InFlight {
-  private readonly entries = new Map<string, { peer: string; sentAt: number }>();
+  private readonly entries = new Map<string, { peer: string; sentAt: number; bulk: boolean }>();
   private readonly perPeer = new Map<string, number>();
+  private readonly bulkPerPeer = new Map<string, number>();
   private readonly sessions = new Map<string, SentBatches>();
 
   get size(): number {
@@ -21,13 +24,22 @@ export class InFlight {
     return this.perPeer.get(peerId) ?? 0;
   }
 
+  /** The bulk messages among countFor(peerId). */
+  bulkCountFor(peerId: string): number {
+    return this.bulkPerPeer.get(peerId) ?? 0;
+  }
+
   /** Message ids, counted once per batch naming them, in the batches of the peer's current session that no receipt has covered yet. */
   awaitingReceipt(peerId: string): number {
     return this.sessions.get(peerId)?.awaiting ?? 0;
   }
 
-  /** Records a batch sent on the peer's current session; returns its position there. */
-  addBatch(peerId: string, messageIds: readonly string[], sentAt: number): number {
+  /**
+   * Records a batch sent on the peer's current session; returns its
+   * position there. Its last `bulkCount` ids are bulk messages (a batch
+   * takes the ordinary ones first).
+   */
+  addBatch(peerId: string, messageIds: readonly string[], sentAt: number, bulkCount = 0): number {
     let session = this.sessions.get(peerId);
     if (session === undefined) {
       session = { next: 0, receiptFrom: 0, batches: new Map(), awaiting: 0 };
@@ -37,7 +49,8 @@ export class InFlight {
     session.next += 1;
     session.batches.set(position, messageIds);
     session.awaiting += messageIds.length;
-    for (const id of messageIds) this.add(id, peerId, sentAt);
+    const firstBulk = messageIds.length - bulkCount;
+    for (let index = 0; index < messageIds.length; index += 1) this.add(messageIds[index] as string, peerId, sentAt, index >= firstBulk);
     return position;
   }
 
@@ -70,9 +83,8 @@ export class InFlight {
     const entry = this.entries.get(messageId);
     if (entry === undefined) return;
     this.entries.delete(messageId);
-    const left = this.countFor(entry.peer) - 1;
-    if (left === 0) this.perPeer.delete(entry.peer);
-    else this.perPeer.set(entry.peer, left);
+    decrement(this.perPeer, entry.peer);
+    if (entry.bulk) decrement(this.bulkPerPeer, entry.peer);
   }
 
   /** Forgets everything in flight to a peer, and its batch positions (its session ended or was replaced). */
@@ -81,6 +93,7 @@ export class InFlight {
     if (!this.perPeer.has(peerId)) return;
     for (const [id, entry] of this.entries) if (entry.peer === peerId) this.entries.delete(id);
     this.perPeer.delete(peerId);
+    this.bulkPerPeer.delete(peerId);
   }
 
   /** Removes the entries sent before `cutoff`; returns the peers they were for. Their batches stay, for a receipt that comes late. */
@@ -94,11 +107,18 @@ export class InFlight {
     return peers;
   }
 
-  private add(messageId: string, peerId: string, sentAt: number): void {
+  private add(messageId: string, peerId: string, sentAt: number, bulk: boolean): void {
     if (this.entries.has(messageId)) return;
-    this.entries.set(messageId, { peer: peerId, sentAt });
+    this.entries.set(messageId, { peer: peerId, sentAt, bulk });
     this.perPeer.set(peerId, this.countFor(peerId) + 1);
+    if (bulk) this.bulkPerPeer.set(peerId, this.bulkCountFor(peerId) + 1);
   }
+}
+
+function decrement(counts: Map<string, number>, peerId: string): void {
+  const left = (counts.get(peerId) ?? 0) - 1;
+  if (left <= 0) counts.delete(peerId);
+  else counts.set(peerId, left);
 }
 
 interface SentBatches {

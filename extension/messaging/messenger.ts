@@ -59,12 +59,38 @@ export interface SendRequest {
 
 export type ReportedState = OutgoingMessage['state'];
 
+/** A message's last state: the outbox records no other after it. */
+export type SettledState = 'delivered' | 'failed' | 'expired';
+
+/** Told of each message once its final state is recorded; `reason` is null for 'delivered'. */
+export type SettledListener = (peerId: string, messageId: string, state: SettledState, reason: string | null) => void;
+
+/**
+ * The messages that go in the bulk lane: they wait behind the ordinary ones
+ * and take at most bulkInFlightPerPeer of the in-flight window, so that a
+ * transfer never holds back a message sent during it.
+ */
+function isBulk(type: MessageType): boolean {
+  return type === 'file_chunk';
+}
+
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
 const MAX_DEFER_MS = 60_000;
 
 /** Why messages to a revoked pairing fail: the peer revoked this node, or this node's user revoked the peer. */
 const REVOKED_BY_PEER = 'revoked_by_peer';
 const REVOKED = 'revoked';
+
+/** A batch being filled by the pump. */
+interface BatchDraft {
+  ids: string[];
+  /** The same ids, to find one in constant time. */
+  named: Set<string>;
+  leaves: Uint8Array[];
+  bytes: number;
+  /** The next message did not fit. */
+  full: boolean;
+}
 
 /** The receiving side of a peer's current session: its batches, and when their receipt goes out. */
 interface ReceivingSession {
@@ -88,8 +114,13 @@ export class Messenger implements SessionListener {
   private readonly messageIds = new MessageIds();
   /** Peers whose waiting messages go out at the next turn of the event loop, in as few batches as the limits allow. */
   private readonly pumpsDue = new Set<string>();
-  /** Per peer: ids waiting to go out on the current session, in send order. */
+  /** Per peer: ids of ordinary messages waiting to go out on the current session, in send order. */
   private readonly waiting = new Map<string, string[]>();
+  /** Per peer: ids of bulk messages waiting to go out on the current session, in send order; a batch takes them after the ordinary ones. */
+  private readonly bulkWaiting = new Map<string, string[]>();
+  private readonly settledListeners: SettledListener[] = [];
+  /** Messages whose refusal by the peer is being recorded. */
+  private readonly refusing = new Set<string>();
   /**
    * Messages whose outbox add is still being written, and whether one went
    * out in a batch meanwhile: what `send` says when that write fails. Being
@@ -153,6 +184,24 @@ export class Messenger implements SessionListener {
     return this.inFlight.size;
   }
 
+  /** Calls `listener` after the outbox records a message's final state, wherever it is recorded; once per message. */
+  onSettled(listener: SettledListener): void {
+    this.settledListeners.push(listener);
+  }
+
+  /**
+   * Fails those of `messageIds` still pending to the peer (a cancelled
+   * transfer's chunks), each with its event and settle call; returns the
+   * ids it failed. One already on the wire may still be stored by the peer,
+   * which is why a service cancelling a transfer tells the peer too.
+   */
+  async failPending(peerId: string, messageIds: readonly string[], reason: string): Promise<string[]> {
+    const failed = await this.failMessages(peerId, reason, messageIds);
+    // Failed in flight, they leave room in the window (a bulk one, in the bulk share).
+    if (failed.length > 0) this.schedulePump(peerId);
+    return failed;
+  }
+
   async send(request: SendRequest): Promise<{ messageId: string; state: ReportedState; size: number }> {
     const { trust, outbox, config } = this.deps;
     // The caller's own mistakes first: they hold whichever peer it names.
@@ -169,7 +218,7 @@ export class Messenger implements SessionListener {
     });
     const offer = (): void => {
       if (!this.deps.network.isOnline(request.peer)) return;
-      this.queueFor(request.peer).push(messageId);
+      this.lineFor(request.peer, request.type).push(messageId);
       this.schedulePump(request.peer);
     };
     // The outbox holds it at once (unless a compaction runs first): it is signed and sent while its record is written,
@@ -236,6 +285,7 @@ export class Messenger implements SessionListener {
 
   closed(peerId: string): void {
     this.waiting.delete(peerId);
+    this.bulkWaiting.delete(peerId);
     this.inFlight.clearPeer(peerId);
     // Receipts for a closed session are moot: the sender offers what they would cover again on the next one.
     this.endReceiving(peerId);
@@ -294,13 +344,14 @@ export class Messenger implements SessionListener {
     throw new P2pError('NOT_FOUND', `${peerId} is not a paired peer; pair with it first (see peers)`);
   }
 
-  private queueFor(peerId: string): string[] {
-    let queue = this.waiting.get(peerId);
-    if (queue === undefined) {
-      queue = [];
-      this.waiting.set(peerId, queue);
+  private lineFor(peerId: string, type: MessageType): string[] {
+    const lines = isBulk(type) ? this.bulkWaiting : this.waiting;
+    let line = lines.get(peerId);
+    if (line === undefined) {
+      line = [];
+      lines.set(peerId, line);
     }
-    return queue;
+    return line;
   }
 
   /**
@@ -321,51 +372,72 @@ export class Messenger implements SessionListener {
 
   /**
    * Sends what waits for the peer while its in-flight window has room, in
-   * signed batches of at most maxBatchLeaves messages and MAX_BATCH_BYTES.
-   * Signed at transmission time: a batch of messages that waited in the
-   * outbox still carries a fresh time, while each message's leaf (with the
-   * time it was accepted) stays the same bytes at every transmission.
+   * signed batches of at most maxBatchLeaves messages and MAX_BATCH_BYTES:
+   * the ordinary messages first, then bulk ones while fewer than
+   * bulkInFlightPerPeer of those are in flight. Signed at transmission
+   * time: a batch of messages that waited in the outbox still carries a
+   * fresh time, while each message's leaf (with the time it was accepted)
+   * stays the same bytes at every transmission.
    */
   private pump(peerId: string): void {
-    const { outbox, network, identity, config } = this.deps;
-    const queue = this.waiting.get(peerId);
-    if (queue === undefined || this.deferTimers.has(peerId)) return;
+    const { network, identity, config } = this.deps;
+    const line = this.waiting.get(peerId);
+    const bulkLine = this.bulkWaiting.get(peerId);
+    if ((line === undefined && bulkLine === undefined) || this.deferTimers.has(peerId)) return;
     const recipient = cachedPublicKeyFromPeerId(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
-    while (queue.length > 0) {
+    for (;;) {
+      const bulkRoom = bulkLine === undefined || bulkLine.length === 0 ? 0 : config.bulkInFlightPerPeer - this.inFlight.bulkCountFor(peerId);
+      if ((line === undefined || line.length === 0) && bulkRoom <= 0) return;
       // Each batch's ids are remembered until a receipt covers it, and each ack timeout offers its messages again: at most a window in flight and that window offered again, so that a peer sending no receipt cannot grow them without end.
       const unreceipted = 2 * config.maxInFlightPerPeer - this.inFlight.awaitingReceipt(peerId);
       const room = Math.min(config.maxBatchLeaves, window - this.inFlight.countFor(peerId), unreceipted);
       if (room <= 0) return;
-      const ids: string[] = [];
-      const leaves: Uint8Array[] = [];
-      const inBatch = new Set<string>();
-      let bytes = BATCH_HEADER_BYTES;
-      let taken = 0;
-      for (; taken < queue.length && ids.length < room; taken += 1) {
-        const id = queue[taken] as string;
-        const message = outbox.get(id);
-        // A batch names each message once: the receiver takes a repeated id for a malformed batch.
-        if (message === undefined || isFinal(message.state) || this.inFlight.has(id) || inBatch.has(id)) continue;
-        const leaf = encodeLeaf({
-          messageId: Buffer.from(id, 'hex'),
-          createdAt: message.createdAt.getTime(),
-          type: message.type,
-          correlationId: message.correlationId,
-          payload: message.content,
-        });
-        // A single message always fits (maxPayloadBytes is at most 1 MiB); more wait for the next batch.
-        if (ids.length > 0 && bytes + LEAF_LENGTH_BYTES + leaf.length > MAX_BATCH_BYTES) break;
-        bytes += LEAF_LENGTH_BYTES + leaf.length;
-        ids.push(id);
-        inBatch.add(id);
-        leaves.push(leaf);
-      }
-      if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatchParts(leaves, identity, recipient, Date.now()))) return;
+      const batch: BatchDraft = { ids: [], named: new Set(), leaves: [], bytes: BATCH_HEADER_BYTES, full: false };
+      const taken = line === undefined ? 0 : this.fill(batch, line, room);
+      const ordinary = batch.ids.length;
+      const bulkTaken = bulkRoom > 0 && !batch.full ? this.fill(batch, bulkLine as string[], ordinary + Math.min(room - ordinary, bulkRoom)) : 0;
+      const { ids } = batch;
+      if (ids.length > 0 && !network.sendTo(peerId, MSG_BATCH, signBatchParts(batch.leaves, identity, recipient, Date.now()))) return;
       if (this.storing.size > 0) for (const id of ids) if (this.storing.has(id)) this.storing.set(id, true);
-      queue.splice(0, taken);
-      if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now());
+      if (taken > 0) (line as string[]).splice(0, taken);
+      if (bulkTaken > 0) (bulkLine as string[]).splice(0, bulkTaken);
+      if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now(), ids.length - ordinary);
     }
+  }
+
+  /**
+   * Adds messages from the front of `line` to the batch until it names
+   * `limit` of them or the next would not fit; returns how many entries of
+   * the line it went through (those settled or in flight meanwhile are
+   * passed over).
+   */
+  private fill(batch: BatchDraft, line: readonly string[], limit: number): number {
+    const { outbox } = this.deps;
+    let taken = 0;
+    for (; taken < line.length && batch.ids.length < limit; taken += 1) {
+      const id = line[taken] as string;
+      const message = outbox.get(id);
+      // A batch names each message once: the receiver takes a repeated id for a malformed batch.
+      if (message === undefined || isFinal(message.state) || this.inFlight.has(id) || batch.named.has(id)) continue;
+      const leaf = encodeLeaf({
+        messageId: Buffer.from(id, 'hex'),
+        createdAt: message.createdAt.getTime(),
+        type: message.type,
+        correlationId: message.correlationId,
+        payload: message.content,
+      });
+      // A single message always fits (maxPayloadBytes is at most 1 MiB); more wait for the next batch.
+      if (batch.ids.length > 0 && batch.bytes + LEAF_LENGTH_BYTES + leaf.length > MAX_BATCH_BYTES) {
+        batch.full = true;
+        break;
+      }
+      batch.bytes += LEAF_LENGTH_BYTES + leaf.length;
+      batch.ids.push(id);
+      batch.named.add(id);
+      batch.leaves.push(leaf);
+    }
+    return taken;
   }
 
   /**
@@ -425,7 +497,10 @@ export class Messenger implements SessionListener {
       deliveries.push({ messageId: id, attempts: message.attempts + 1 });
     }
     outbox.markDelivered(deliveries);
-    for (const { messageId } of deliveries) events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
+    for (const { messageId } of deliveries) {
+      events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
+      this.settled(peerId, messageId, 'delivered', null);
+    }
   }
 
   /** Records what the peer's exception says of one message; returns its attempts so far when the peer deferred it, else 0. */
@@ -438,8 +513,19 @@ export class Messenger implements SessionListener {
     const attempts = message.attempts + 1;
     if (exception.status === AckStatus.REFUSED) {
       const reason = ackReasonName(exception.reason);
-      await outbox.update(id, { state: 'failed', reason, attempts });
+      // Offered twice, it may be refused by two receipts at once: one records and tells.
+      if (this.refusing.has(id)) return 0;
+      this.refusing.add(id);
+      let recorded: OutgoingMessage;
+      try {
+        recorded = await outbox.update(id, { state: 'failed', reason, attempts });
+      } finally {
+        this.refusing.delete(id);
+      }
+      // A revocation failed it meanwhile, and told of it.
+      if (recorded.state !== 'failed' || recorded.reason !== reason) return 0;
       events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
+      this.settled(peerId, id, 'failed', reason);
       return 0;
     }
     await outbox.update(id, { reason: ackReasonName(exception.reason), attempts });
@@ -479,11 +565,16 @@ export class Messenger implements SessionListener {
     }
   }
 
-  /** Rebuilds the peer's waiting line from the outbox, so messages offered again keep their send order. */
+  /** Rebuilds the peer's two waiting lines from the outbox, so messages offered again keep their send order within each. */
   private requeue(peerId: string): void {
     if (!this.deps.network.isOnline(peerId)) return;
-    const waiting = this.deps.outbox.pendingFor(peerId).filter((message) => !this.inFlight.has(message.messageId));
-    this.waiting.set(peerId, waiting.map((message) => message.messageId));
+    const line: string[] = [];
+    const bulkLine: string[] = [];
+    for (const message of this.deps.outbox.pendingFor(peerId)) {
+      if (!this.inFlight.has(message.messageId)) (isBulk(message.type) ? bulkLine : line).push(message.messageId);
+    }
+    this.waiting.set(peerId, line);
+    this.bulkWaiting.set(peerId, bulkLine);
   }
 
   private async expireDue(): Promise<void> {
@@ -494,19 +585,37 @@ export class Messenger implements SessionListener {
         subject: message.peerId,
         data: { peer: message.peerId, message_id: message.messageId },
       });
+      this.settled(message.peerId, message.messageId, 'expired', message.reason);
     }
   }
 
   /** Nothing can reach a revoked pairing (either side's revocation): its pending messages fail now, each with an event, instead of waiting out their TTL. */
   private async failAllFor(peerId: string, reason: typeof REVOKED_BY_PEER | typeof REVOKED): Promise<void> {
     this.waiting.delete(peerId);
-    for (const message of await this.deps.outbox.failPending(peerId, reason)) {
-      this.inFlight.delete(message.messageId);
-      this.deps.events.enqueue({
-        type: 'p2p.message.failed',
-        subject: peerId,
-        data: { message_id: message.messageId, peer: peerId, reason },
-      });
+    this.bulkWaiting.delete(peerId);
+    await this.failMessages(peerId, reason);
+  }
+
+  /** Fails the pending messages to the peer (only those of `messageIds`, if given), each with its event; returns the ids failed. */
+  private async failMessages(peerId: string, reason: string, messageIds?: readonly string[]): Promise<string[]> {
+    const failed: string[] = [];
+    for (const { messageId } of await this.deps.outbox.failPending(peerId, reason, messageIds)) {
+      this.inFlight.delete(messageId);
+      this.deps.events.enqueue({ type: 'p2p.message.failed', subject: peerId, data: { message_id: messageId, peer: peerId, reason } });
+      this.settled(peerId, messageId, 'failed', reason);
+      failed.push(messageId);
+    }
+    return failed;
+  }
+
+  /** Tells the settle listeners; one that throws is logged, and keeps neither the others nor messaging from going on. */
+  private settled(peerId: string, messageId: string, state: SettledState, reason: string | null): void {
+    for (const listener of this.settledListeners) {
+      try {
+        listener(peerId, messageId, state, reason);
+      } catch (error) {
+        this.deps.logger.error(`a listener for settled messages failed on message ${messageId} to ${peerId}: ${(error as Error).message}`);
+      }
     }
   }
 

@@ -309,9 +309,16 @@ export class OutboxStore {
     return this.finish(due, 'expired', 'ttl');
   }
 
-  /** Every pending message to the peer becomes 'failed' with `reason`, on disk; returns them. */
-  failPending(peerId: string, reason: string): Promise<OutgoingMessage[]> {
-    return this.finish(this.pendingFor(peerId), 'failed', reason);
+  /**
+   * Every pending message to the peer, or only those of them `messageIds`
+   * names (a cancelled transfer's chunks), becomes 'failed' with `reason`,
+   * on disk; returns them, in send order. An id that is not pending to
+   * this peer is left as it is.
+   */
+  failPending(peerId: string, reason: string, messageIds?: Iterable<string>): Promise<OutgoingMessage[]> {
+    const named = messageIds === undefined ? null : new Set(messageIds);
+    const pending = this.pendingFor(peerId);
+    return this.finish(named === null ? pending : pending.filter((message) => named.has(message.messageId)), 'failed', reason);
   }
 
   /**

@@ -12,6 +12,7 @@ import {
   OUTBOX_FILE_NAME,
   type OutboxLimits,
   OutboxStore,
+  type OutgoingMessage,
 } from '../../extension/store/outbox';
 import { tempDir } from '../helpers/extension';
 import { eventually } from '../helpers/node';
@@ -464,4 +465,22 @@ t.test('deliveries beyond what one record holds are split over several', async (
   const store = await handle.reopen();
   t.same(recordKinds(handle.file), [1, 1, 1, 1, 1, 4, 4], 'three, then two');
   for (const { messageId } of sent) t.match(store.get(messageId), { state: 'delivered', attempts: 1 });
+});
+
+t.test('failPending with ids fails those of them pending to that peer, and no other', async (t) => {
+  const handle = openStore(t, tempDir(t));
+  const peer = newPeer();
+  const other = newPeer();
+  const sent = await Promise.all(['a', 'b', 'c', 'd'].map((text) => handle.store.add(message(peer, text))));
+  const elsewhere = await handle.store.add(message(other, 'to another peer'));
+  const settled = sent[3] as OutgoingMessage;
+  await handle.store.update(settled.messageId, { state: 'delivered' });
+  const named = [sent[2], sent[0], settled, elsewhere].map((m) => (m as OutgoingMessage).messageId);
+  const failed = await handle.store.failPending(peer, 'cancelled', [...named, 'ff'.repeat(16)]);
+  t.same(failed.map((m) => m.messageId), [sent[0], sent[2]].map((m) => (m as OutgoingMessage).messageId), 'the pending ones named, in send order');
+  t.ok(failed.every((m) => m.state === 'failed' && m.reason === 'cancelled'));
+  t.same(handle.store.pendingFor(peer).map((m) => m.messageId), [(sent[1] as OutgoingMessage).messageId], 'the one not named stays pending');
+  t.match(handle.store.get(settled.messageId), { state: 'delivered' }, 'a final one keeps its state');
+  t.match(handle.store.get(elsewhere.messageId), { state: 'queued' }, 'a message to another peer is not touched');
+  t.same(await handle.store.failPending(peer, 'cancelled', named), [], 'nothing named is left to fail');
 });
