@@ -100,3 +100,20 @@ export function envelopeBy(author: GroupPerson, statement: EpochStatement, chang
     author.identity,
   );
 }
+
+/** An independent RFC 4648 base32 (lower case, no padding), bit by bit, to re-derive group ids. */
+export function referenceBase32(bytes: Uint8Array): string {
+  const bits = [...bytes].map((byte) => byte.toString(2).padStart(8, '0')).join('');
+  const chars = bits.match(/.{1,5}/g) ?? [];
+  return chars.map((group) => 'abcdefghijklmnopqrstuvwxyz234567'[parseInt(group.padEnd(5, '0'), 2)]).join('');
+}
+
+/** An independent JCS for the test objects (well-formed strings, integers, null): members sorted by code unit, no whitespace. */
+export function referenceJcs(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(referenceJcs).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${referenceJcs(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

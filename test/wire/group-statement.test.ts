@@ -27,28 +27,11 @@ import {
   verifyMemberStatement,
 } from '../../extension/wire/group-statement';
 import { WEAK_KEYS } from '../helpers/weak-keys';
-import { addChange, createStatement, GROUP_NONCE, GROUP_TIME, groupHistory, groupPerson, leaveChange, memberOf, nextStatement } from '../helpers/groups';
+import { addChange, createStatement, GROUP_NONCE, GROUP_TIME, groupHistory, groupPerson, leaveChange, memberOf, nextStatement, referenceBase32, referenceJcs } from '../helpers/groups';
 
 const { alice, bob, carol, epochs } = groupHistory();
 const [e0, e1, e2, e3] = epochs as [EpochStatement, EpochStatement, EpochStatement, EpochStatement];
 const aliceKey = alice.identity.publicKey;
-
-/** An independent RFC 4648 base32 (lower case, no padding), bit by bit. */
-function referenceBase32(bytes: Uint8Array): string {
-  const bits = [...bytes].map((byte) => byte.toString(2).padStart(8, '0')).join('');
-  const chars = bits.match(/.{1,5}/g) ?? [];
-  return chars.map((group) => 'abcdefghijklmnopqrstuvwxyz234567'[parseInt(group.padEnd(5, '0'), 2)]).join('');
-}
-
-/** An independent JCS for these objects (ASCII strings, integers, null): members sorted, no whitespace. */
-function referenceJcs(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(referenceJcs).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${referenceJcs(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 function nobleVerifies(object: { sig: string }, publicKey: Uint8Array): boolean {
   const { sig, ...unsigned } = object;
