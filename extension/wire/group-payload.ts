@@ -27,7 +27,7 @@ import {
   signature,
   time,
 } from './group-statement';
-import { canonicalJson } from './jcs';
+import { canonicalJson, JcsError } from './jcs';
 
 /**
  * The payloads of the two group message types (docs/protocol.md §18):
@@ -187,7 +187,15 @@ export function readGroupEnvelope(value: unknown, where = 'envelope'): GroupEnve
     content,
     sig: signature(sig, where),
   };
-  const size = Buffer.byteLength(canonicalJson(envelope), 'utf8');
+  let canonical: string;
+  try {
+    canonical = canonicalJson(envelope);
+  } catch (error) {
+    // JSON.parse reads 1e400 as Infinity, which has no JSON form to sign.
+    if (error instanceof JcsError) throw schema(`${where}.content holds a number too large for JSON`);
+    throw error;
+  }
+  const size = Buffer.byteLength(canonical, 'utf8');
   if (size > MAX_ENVELOPE_BYTES) throw new GroupFormatError('too_large', `${where} is ${size} bytes in JCS, more than the ${MAX_ENVELOPE_BYTES} an envelope may take`);
   return envelope;
 }

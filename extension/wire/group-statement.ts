@@ -133,10 +133,10 @@ export function epochStatementHash(statement: EpochStatement): string {
   return Buffer.from(sha256(Buffer.from(canonicalJson(statement), 'utf8'))).toString('hex');
 }
 
-function signed<T extends { sig: string }>(unsigned: Omit<T, 'sig'>, signer: GroupSigner, read: (value: unknown, where: string) => T): T {
+function signed<T extends { t: string; sig: string }>(unsigned: Omit<T, 'sig'>, signer: GroupSigner, read: (value: unknown, where: string) => T): T {
   const object = { ...unsigned, sig: encodeBase64url(signer.sign(groupSigningInput(unsigned))) } as T;
   try {
-    return read(JSON.parse(JSON.stringify(object)), 'the statement');
+    return read(JSON.parse(JSON.stringify(object)), `the ${unsigned.t}`);
   } catch (error) {
     if (error instanceof GroupFormatError) throw new P2pError('INVALID_INPUT', error.message);
     throw error;

@@ -139,6 +139,7 @@ t.test('every refusal of a group_message, with its message', async (t) => {
     [message({}, { content: 1 }), 'bad_schema', 'envelope.content of a text message is not a well-formed string'],
     [Buffer.from(`{"v":1,"envelope":${JSON.stringify({ ...envelope, content: 'X' }).replace('"X"', '"\\ud800"')}}`), 'bad_schema', 'envelope.content of a text message is not a well-formed string'],
     [message({}, { type: 'json', content: JSON.parse('['.repeat(101) + ']'.repeat(101)) }), 'bad_schema', 'envelope.content nests deeper than 100 or holds an unpaired surrogate'],
+    [Buffer.from(`{"v":1,"envelope":${JSON.stringify({ ...envelope, type: 'json', content: [0] }).replace('[0]', '[1e400]')}}`), 'bad_schema', 'envelope.content holds a number too large for JSON'],
     [message({}, { id: 'C0'.repeat(16) }), 'bad_schema', 'envelope.id is not 32 lower-case hex characters'],
     [message({}, { author: 'carol' }), 'bad_schema', 'envelope.author is not a peer id'],
     [message({}, { group: 'grp-' }), 'bad_schema', 'envelope.group is not a group id (grp- and 32 characters a-z, 2-7)'],

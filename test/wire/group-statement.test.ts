@@ -212,8 +212,8 @@ t.test('schema refusals say what is wrong', async (t) => {
 
 t.test('signing refuses what a peer would refuse', async (t) => {
   const { sig: _sig, ...unsigned } = e1;
-  t.throws(() => signEpochStatement({ ...unsigned, name: '' }, alice.identity), { name: 'P2pError', message: /the statement\.name is not a display name/ });
-  t.throws(() => signJoinStatement({ t: 'join', group: e1.group, peer: bob.peer, epoch_seen: -1, at: 0 }, bob.identity), { name: 'P2pError', message: 'the statement.epoch_seen is not a whole number from 0 to 4294967295' });
+  t.throws(() => signEpochStatement({ ...unsigned, name: '' }, alice.identity), { name: 'P2pError', message: /^the epoch\.name is not a display name/ });
+  t.throws(() => signJoinStatement({ t: 'join', group: e1.group, peer: bob.peer, epoch_seen: -1, at: 0 }, bob.identity), { name: 'P2pError', message: 'the join.epoch_seen is not a whole number from 0 to 4294967295' });
 });
 
 t.test('invites, joins and leaves verify against the keys their readers know', async (t) => {
