@@ -75,7 +75,8 @@ export function fingerprintOf(publicKey: Uint8Array): string {
   return Array.from(digest.subarray(0, 16), (byte) => byte.toString(16).padStart(2, '0')).join(':');
 }
 
-function encodeBase32(bytes: Uint8Array): string {
+/** Lower-case RFC 4648 base32 without padding; group ids (wire/group-statement.ts) are spelled with it too. */
+export function encodeBase32(bytes: Uint8Array): string {
   let out = '';
   let buffer = 0;
   let bits = 0;

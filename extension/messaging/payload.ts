@@ -22,6 +22,8 @@ import {
   type FileOffer,
   FilePayloadError,
 } from '../wire/file-payload';
+import { decodeGroupControl, decodeGroupMessage, encodeGroupControl, encodeGroupMessage, type GroupControl, type GroupMessage } from '../wire/group-payload';
+import { GroupFormatError } from '../wire/group-statement';
 import type { MessageType } from '../wire/message-leaf';
 
 /**
@@ -29,8 +31,8 @@ import type { MessageType } from '../wire/message-leaf';
  * of its JSON text. The receiver hands back exactly what was sent: the same
  * string, or the same JSON value. The two A2A types carry their payloads
  * (wire/a2a-payload.ts), the three file types theirs (wire/file-payload.ts):
- * the content is the decoded payload. The two group types are json content
- * for now.
+ * the content is the decoded payload, and so for the two group types
+ * (wire/group-payload.ts).
  *
  * json content nests at most MAX_JSON_DEPTH arrays and objects and holds no
  * unpaired surrogate, on both sides: a receiver must be able to hand it to
@@ -41,6 +43,7 @@ export { MAX_JSON_DEPTH };
 export function encodeContent(type: MessageType, content: unknown, maxBytes: number): Uint8Array {
   if (type === 'a2a_request' || type === 'a2a_response') return checkSize(encodeA2a(type, content), maxBytes);
   if (isFileType(type)) return checkSize(encodeFile(type, content), maxBytes);
+  if (isGroupType(type)) return checkSize(encodeGroup(type, content), maxBytes);
   let text: string;
   if (type === 'text') {
     if (typeof content !== 'string') throw new P2pError('INVALID_INPUT', 'content of a text message must be a string');
@@ -78,12 +81,24 @@ function encodeFile(type: FileType, content: unknown): Uint8Array {
   return type === 'file_control' ? encodeFileControl(content as FileControl) : encodeFileChunk(content as FileChunk);
 }
 
+type GroupType = 'group_control' | 'group_message';
+
+function isGroupType(type: MessageType): type is GroupType {
+  return type === 'group_control' || type === 'group_message';
+}
+
+/** The group payloads are built by the group service, never by a plugin. */
+function encodeGroup(type: GroupType, content: unknown): Uint8Array {
+  return type === 'group_control' ? encodeGroupControl(content as GroupControl) : encodeGroupMessage(content as GroupMessage);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The content a plugin receives; null when the bytes are not a valid payload of that type. */
 export function decodeContent(type: MessageType, payload: Uint8Array): { value: unknown } | null {
   if (type === 'a2a_request' || type === 'a2a_response') return decodeA2a(type, payload);
   if (isFileType(type)) return decodeFile(type, payload);
+  if (isGroupType(type)) return decodeGroup(type, payload);
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -124,6 +139,15 @@ function decodeFile(type: FileType, payload: Uint8Array): { value: unknown } | n
     return { value: type === 'file_control' ? decodeFileControl(payload) : decodeFileChunk(payload) };
   } catch (error) {
     if (error instanceof FilePayloadError) return null;
+    throw error;
+  }
+}
+
+function decodeGroup(type: GroupType, payload: Uint8Array): { value: unknown } | null {
+  try {
+    return { value: type === 'group_control' ? decodeGroupControl(payload) : decodeGroupMessage(payload) };
+  } catch (error) {
+    if (error instanceof GroupFormatError) return null;
     throw error;
   }
 }

@@ -24,7 +24,7 @@ const CORRELATION_LENGTH_AT = TYPE_AT + 1;
 
 /**
  * `a2a_request` and `a2a_response` carry the A2A binding (wire/a2a-payload.ts); only a node whose hello lists A2A_BINDING_CAPABILITY takes them.
- * The file types carry the payloads of wire/file-payload.ts, the group types JSON; services, never plugins, send all of them.
+ * The file types carry the payloads of wire/file-payload.ts, the group types those of wire/group-payload.ts; services, never plugins, send all of them.
  */
 export type MessageType = 'text' | 'json' | 'a2a_request' | 'a2a_response' | 'file_offer' | 'file_control' | 'file_chunk' | 'group_control' | 'group_message';
 const TYPE_CODES: Record<MessageType, number> = {

@@ -44,7 +44,10 @@ import {
   verifyKeyChain,
   type RotationStatement,
 } from '../../extension/wire/key-rotation';
+import { decodeGroupControl, decodeGroupMessage, encodeGroupControl, encodeGroupMessage, verifyGroupEnvelope } from '../../extension/wire/group-payload';
+import { epochStatementHash, GroupFormatError, signInviteStatement, verifyEpochStatement } from '../../extension/wire/group-statement';
 import { decodeHello, encodeHello } from '../../extension/wire/hello';
+import { canonicalJson } from '../../extension/wire/jcs';
 import { MerkleTree } from '../../extension/wire/merkle';
 import { decodeLeaf, encodeLeaf, LeafFormatError } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof, encodeMessageProof, messageProof } from '../../extension/wire/message-proof';
@@ -54,6 +57,7 @@ import { checkRevocationNotice, signRevocationNotice } from '../../extension/wir
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { BatchFormatError, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
 import { sdkStyleCard } from '../helpers/agent-cards';
+import { addChange, envelopeBy, groupHistory, leaveChange } from '../helpers/groups';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { claimFor, wire } from '../helpers/txt-claims';
 
@@ -247,6 +251,7 @@ export function fuzzTargets(): FuzzTarget[] {
     ...bindingPayloadTargets(),
     ...filePayloadTargets(),
     ...keyRotationTargets(),
+    ...groupPayloadTargets(),
   ];
 }
 
@@ -477,6 +482,58 @@ function keyRotationTargets(): FuzzTarget[] {
         initiator.start();
         refusesOnly(() => initiator.finish(input), HandshakeError);
       },
+    },
+  ];
+}
+
+/**
+ * Groups (docs/protocol.md §18): the two payloads. One that decodes must
+ * keep its meaning through a fresh encoding, and a statement or envelope
+ * that still verifies under the seeds' keys must be one of the seeds' (its
+ * JCS the same): anything else is a forgery.
+ */
+function groupPayloadTargets(): FuzzTarget[] {
+  const { alice, bob, carol, epochs } = groupHistory();
+  const [e0, e1, e2, e3] = epochs as [(typeof epochs)[0], (typeof epochs)[0], (typeof epochs)[0], (typeof epochs)[0]];
+  const invite = signInviteStatement({ t: 'invite', group: e1.group, invitee: carol.peer, epoch: 1, at: 1_900_000_000_000 }, alice.identity);
+  const controls = [
+    encodeGroupControl({ kind: 'invite', invite, epochs: [e0, e1] }),
+    encodeGroupControl({ kind: 'epochs', epochs: [e1, e2, e3] }),
+    encodeGroupControl({ kind: 'join', join: addChange(e1, carol).join }),
+    encodeGroupControl({ kind: 'leave', leave: leaveChange(e2, bob).leave }),
+  ];
+  const envelopes = [envelopeBy(carol, e2), envelopeBy(alice, e2, { type: 'json', content: { a: [1, 'b'] }, seq: 2, prev_epoch: 1 })];
+  const messages = [encodeGroupMessage({ envelope: envelopes[0]!, relay: [bob.peer] }), encodeGroupMessage({ envelope: envelopes[1]!, relay: null })];
+  const knownStatements = new Set(epochs.map(epochStatementHash));
+  const knownEnvelopes = new Set(envelopes.map((envelope) => canonicalJson(envelope)));
+  const stable = <T>(decode: (bytes: Uint8Array) => T, encode: (value: T) => Uint8Array, decoded: T): void => {
+    if (JSON.stringify(decode(encode(decoded))) !== JSON.stringify(decoded)) throw new Finding('a payload changed meaning when encoded again');
+  };
+  return [
+    {
+      name: 'group_control payload',
+      seeds: controls,
+      run: (input) =>
+        refusesOnly(() => {
+          const control = decodeGroupControl(input);
+          stable(decodeGroupControl, encodeGroupControl, control);
+          for (const statement of 'epochs' in control ? control.epochs : []) {
+            if (verifyEpochStatement(statement, alice.identity.publicKey) === null && !knownStatements.has(epochStatementHash(statement))) {
+              throw new Finding('a damaged epoch statement verified');
+            }
+          }
+        }, GroupFormatError),
+    },
+    {
+      name: 'group_message payload',
+      seeds: messages,
+      run: (input) =>
+        refusesOnly(() => {
+          const message = decodeGroupMessage(input);
+          stable(decodeGroupMessage, encodeGroupMessage, message);
+          const { envelope } = message;
+          if (verifyGroupEnvelope(envelope, e2) === null && !knownEnvelopes.has(canonicalJson(envelope))) throw new Finding('a damaged envelope verified');
+        }, GroupFormatError),
     },
   ];
 }

@@ -11,6 +11,7 @@ import { TrustStore } from '../../extension/trust/trust-store';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { encodeFileChunk, encodeFileControl, encodeFileOffer } from '../../extension/wire/file-payload';
+import { encodeGroupControl, encodeGroupMessage } from '../../extension/wire/group-payload';
 import { decodeLeaf, encodeLeaf, MAX_CREATED_AT } from '../../extension/wire/message-leaf';
 import { checkMessage, decodeMessageProof } from '../../extension/wire/message-proof';
 import type { Receipt } from '../../extension/wire/receipt';
@@ -19,6 +20,7 @@ import { MSG_BATCH, MSG_RECEIPT } from '../../extension/wire/session-messages';
 import { AsyncQueue } from '../helpers/async-queue';
 import { batchOf, exceptionsOf, readReceipt, textLeaf } from '../helpers/batches';
 import { tempDir } from '../helpers/extension';
+import { envelopeBy, groupHistory, leaveChange } from '../helpers/groups';
 import { testMessenger } from '../helpers/messenger';
 import { throwawayIdentity } from '../helpers/raw-peer';
 
@@ -276,8 +278,9 @@ function decodeLeafFields(leaf: Uint8Array) {
   return decodeLeaf(leaf, Number.MAX_SAFE_INTEGER);
 }
 
-t.test('the file and group types are stored in their channels, never returned by receive; a file payload its codec refuses is bad_payload', async (t) => {
+t.test('the file and group types are stored in their channels, never returned by receive; a payload its codec refuses is bad_payload', async (t) => {
   const node = receiver(t);
+  const groups = groupHistory();
   const peer = node.pairedPeer('sharer');
   const offerId = randomBytes(16);
   const offer = encodeFileOffer({ name: 'a.txt', size: 3, sha256: '0'.repeat(64), chunkSize: 65_536, mediaType: null, description: null });
@@ -286,15 +289,17 @@ t.test('the file and group types are stored in their channels, never returned by
     textLeaf(offer, { type: 'file_offer', messageId: offerId }),
     textLeaf(encodeFileControl({ action: 'cancel', reason: 'user' }), { type: 'file_control', correlationId: offerId.toString('hex') }),
     textLeaf(encodeFileChunk({ transferId: offerId, index: 0, data: Buffer.from('abc') }), { type: 'file_chunk' }),
-    textLeaf('{"v":1,"kind":"leave"}', { type: 'group_control' }),
-    textLeaf('{"v":1,"envelope":{}}', { type: 'group_message' }),
+    textLeaf(encodeGroupControl({ kind: 'leave', leave: leaveChange(groups.epochs[2]!, groups.bob).leave }), { type: 'group_control' }),
+    textLeaf(encodeGroupMessage({ envelope: envelopeBy(groups.bob, groups.epochs[1]!), relay: null }), { type: 'group_message' }),
   ];
   const bad = [
     textLeaf(Buffer.from('{"v":1,"name":"../x","size":3,"sha256":"' + '0'.repeat(64) + '","chunk_size":65536}'), { type: 'file_offer' }),
     textLeaf('{"v":1,"action":"accept","reason":"user"}', { type: 'file_control' }),
     textLeaf(new Uint8Array(20), { type: 'file_chunk' }),
     textLeaf('{"v":1', { type: 'group_control' }),
+    textLeaf('{"v":1,"kind":"leave"}', { type: 'group_control' }),
     textLeaf(Buffer.from([0xff]), { type: 'group_message' }),
+    textLeaf('{"v":1,"envelope":{}}', { type: 'group_message' }),
   ];
   peer.sendLeaves([...good, ...bad]);
   const receipt = await peer.nextReceipt();
