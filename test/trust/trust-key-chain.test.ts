@@ -129,7 +129,7 @@ t.test('refused chains leave the pinned key, with a reason', async (t) => {
 
   t.same(store.currentKey(alice.peerId), alice.keys[2]!.publicKey);
   t.same(readFileSync(join(dir, TRUST_FILE_NAME)), before, 'nothing written');
-  t.throws(() => store.applyKeyChain(mallory.peerId, mallory.chains[1] as RotationStatement[]), { errorName: 'NOT_FOUND' });
+  t.throws(() => store.applyKeyChain(mallory.peerId, mallory.chains[1] as RotationStatement[]), { errorName: 'NOT_FOUND', message: /no paired peer/ });
 });
 
 t.test('a conflicting chain is refused against an unrotated peer too: its root must be the pinned key', async (t) => {
