@@ -14,7 +14,7 @@ import {
 import { replaceLegacyNames } from './legacy-names';
 import { isDhtAddress } from '../common/dht-address';
 import { decodeKeyChain, describeKeyChainRefusal, encodeRotationStatement, MAX_KEY_CHAIN_BYTES, verifyKeyChain, type KeyChainRefusal, type RotationStatement } from '../wire/key-rotation';
-import { keyChainFromText, keyChainToText } from '../wire/stored-key-chain';
+import { keyChainToText, storedKeyProblem } from '../wire/stored-key-chain';
 
 /**
  * The peers this node has paired with (trust on first use): the key of a
@@ -175,7 +175,7 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
   }),
   check: (file) => {
     for (const [peerId, entry] of Object.entries(file.peers)) {
-      const problem = pinnedKeyProblem(peerId, entry);
+      const problem = storedKeyProblem(peerId, entry.public_key, entry.key_chain);
       if (problem !== undefined) return problem;
     }
     return undefined;
@@ -439,18 +439,6 @@ export class TrustStore {
     this.seenUnwritten = false;
     for (const [peerId, entry] of peers) this.writtenLastSeen.set(peerId, entry.last_seen);
   }
-}
-
-/** The pinned key is the one the peer id names, or the end of a valid chain that roots there. */
-function pinnedKeyProblem(peerId: string, entry: PeerEntry): string | undefined {
-  if (entry.key_chain === undefined) {
-    return peerIdFromPublicKey(decodeKey(entry.public_key)) === peerId ? undefined : `the public_key of ${peerId} is not the key that peer id names`;
-  }
-  const chain = keyChainFromText(entry.key_chain);
-  if (typeof chain === 'string') return `the key_chain of ${peerId} ${chain}`;
-  if (peerIdFromPublicKey(chain.root) !== peerId) return `the key_chain of ${peerId} does not start at the key that peer id names`;
-  if (encodeKey(chain.currentKey) !== entry.public_key) return `the public_key of ${peerId} is not the last key of its key_chain`;
-  return undefined;
 }
 
 /** The chain the file holds, checked when the file was read. */

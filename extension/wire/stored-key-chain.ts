@@ -1,3 +1,4 @@
+import { peerIdFromPublicKey } from '../common/peer-id';
 import { decodeKeyChain, describeKeyChainRefusal, encodeKeyChain, KeyChainFormatError, verifyKeyChain, type RotationStatement, type VerifiedKeyChain } from './key-rotation';
 
 /**
@@ -25,4 +26,20 @@ export function keyChainFromText(text: unknown): VerifiedKeyChain | string {
   const verdict = verifyKeyChain(statements);
   if (!verdict.ok) return `${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`;
   return verdict.chain;
+}
+
+/**
+ * Whether a key stored for a peer is the one its peer id names or, once
+ * the peer rotated, the end of a valid key chain that starts there;
+ * undefined when it is, otherwise why not, naming the fields.
+ */
+export function storedKeyProblem(peerId: string, publicKey: string, keyChain: string | undefined): string | undefined {
+  if (keyChain === undefined) {
+    return peerIdFromPublicKey(Buffer.from(publicKey, 'base64')) === peerId ? undefined : `the public_key of ${peerId} is not the key that peer id names`;
+  }
+  const chain = keyChainFromText(keyChain);
+  if (typeof chain === 'string') return `the key_chain of ${peerId} ${chain}`;
+  if (peerIdFromPublicKey(chain.root) !== peerId) return `the key_chain of ${peerId} does not start at the key that peer id names`;
+  if (Buffer.from(chain.currentKey).toString('base64') !== publicKey) return `the public_key of ${peerId} is not the last key of its key_chain`;
+  return undefined;
 }
