@@ -34,6 +34,12 @@ export function createFileAtomic(path: string, data: string | Uint8Array, mode: 
   fsyncDirectory(dirname(path));
 }
 
+/** Moves a file already durable into place over `to`; the rename itself is durable on return. */
+export function renameDurably(from: string, to: string): void {
+  renameSync(from, to);
+  fsyncDirectory(dirname(to));
+}
+
 /** Undefined only when the file does not exist; any other failure is the caller's to report. */
 export function readFileIfExists(path: string): Buffer | undefined {
   try {

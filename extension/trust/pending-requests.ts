@@ -13,6 +13,8 @@ import {
 } from '../common/json-state-file';
 import { replaceLegacyNames } from './legacy-names';
 import { quoteUntrusted } from '../common/quote-text';
+import { decodeKeyChain, MAX_KEY_CHAIN_BYTES, type RotationStatement } from '../wire/key-rotation';
+import { keyChainToText, storedKeyProblem } from '../wire/stored-key-chain';
 
 /**
  * Pairing requests waiting for a person's answer, both directions, and the
@@ -38,10 +40,13 @@ import { quoteUntrusted } from '../common/quote-text';
  *
  *   Request = {"request_id": "<32 hex>", "peer": "<peer id>", "public_key": "<base64>",
  *              "display_name": "...", "address": "host:port" | null,
- *              "created_at": "<ISO>", "expires_at": "<ISO>"}
+ *              "created_at": "<ISO>", "expires_at": "<ISO>", "key_chain"?: "<base64 key chain>"}
  *
  * `latest_claim` is absent until a repeat changes the name or the address,
- * so files written before it existed load as they are.
+ * so files written before it existed load as they are. `key_chain` is there
+ * only for a peer that rotated its key (docs/protocol.md §19): its request
+ * is kept under its first key's peer id, and `public_key` is the chain's
+ * last key; without one, the file is what older builds wrote and read.
  */
 export interface PendingLimits {
   /** Incoming requests kept; beyond this the oldest is evicted. */
@@ -71,8 +76,10 @@ export const PENDING_FILE_NAME = 'pending_requests.json';
 export interface NewPendingRequest {
   /** 32 lower-case hex characters. */
   requestId: string;
-  /** The other node's key; the peer id is derived from it. */
+  /** The other node's current key; the peer id is derived from it, or from keyChain's root. */
   publicKey: Uint8Array;
+  /** A rotated peer's chain, already verified, ending at publicKey. */
+  keyChain?: readonly RotationStatement[];
   displayName: string;
   address: string | null;
   /** Outgoing only: the peer's DHT address (`dht:<key>`, from its signed link), tried after `address`. */
@@ -83,6 +90,8 @@ export interface PendingRequest {
   readonly requestId: string;
   readonly peerId: string;
   readonly publicKey: Uint8Array;
+  /** Empty unless the peer rotated its key. */
+  readonly keyChain: readonly RotationStatement[];
   readonly displayName: string;
   readonly address: string | null;
   readonly createdAt: Date;
@@ -133,6 +142,7 @@ interface RequestEntry {
   address: string | null;
   created_at: string;
   expires_at: string;
+  key_chain?: string;
 }
 
 interface ClaimEntry {
@@ -178,6 +188,9 @@ const REQUEST_PROPERTIES = {
   expires_at: TIME_SCHEMA,
 };
 
+/** Optional: only a rotated peer's request has one. */
+const KEY_CHAIN_PROPERTY = { key_chain: { type: 'string', maxLength: 4 * Math.ceil(MAX_KEY_CHAIN_BYTES / 3) } };
+
 const PENDING_FILE = new StateFileFormat<PendingFile>({
   name: 'the pending pairing requests file',
   movingAwayMeans: 'forget every pending pairing request and rejection',
@@ -188,6 +201,7 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
       items: closedObject(
         {
           ...REQUEST_PROPERTIES,
+          ...KEY_CHAIN_PROPERTY,
           latest_claim: closedObject({
             display_name: REQUEST_PROPERTIES.display_name,
             address: REQUEST_PROPERTIES.address,
@@ -203,6 +217,7 @@ const PENDING_FILE = new StateFileFormat<PendingFile>({
       items: closedObject(
         {
           ...REQUEST_PROPERTIES,
+          ...KEY_CHAIN_PROPERTY,
           dht_address: nullable(DHT_ADDRESS_SCHEMA),
           state: { enum: ['queued', 'delivered', 'rejected'] },
           attempts: { type: 'integer', minimum: 0 },
@@ -225,9 +240,8 @@ function requestListProblem(list: string, entries: readonly RequestEntry[]): str
   const ids = new Set<string>();
   const peers = new Set<string>();
   for (const entry of entries) {
-    if (peerIdFromPublicKey(decodeKey(entry.public_key)) !== entry.peer) {
-      return `${list} request ${entry.request_id}: public_key is not the key that peer ${entry.peer} names`;
-    }
+    const keyProblem = storedKeyProblem(entry.peer, entry.public_key, entry.key_chain);
+    if (keyProblem !== undefined) return `${list} request ${entry.request_id}: ${keyProblem}`;
     if (ids.has(entry.request_id)) return `${list} request id ${entry.request_id} appears twice`;
     if (peers.has(entry.peer)) return `${list} has two requests for peer ${entry.peer}`;
     ids.add(entry.request_id);
@@ -391,15 +405,22 @@ export class PendingRequests {
       throw new P2pError('INVALID_INPUT', `a request id is 32 lower-case hex characters, got ${quoteUntrusted(request.requestId)}`);
     }
     const now = this.now();
-    return {
+    const chain = request.keyChain ?? [];
+    const root = chain[0]?.root ?? request.publicKey;
+    const entry: RequestEntry = {
       request_id: request.requestId,
-      peer: peerIdFromPublicKey(request.publicKey),
+      peer: peerIdFromPublicKey(root),
       public_key: Buffer.from(request.publicKey).toString('base64'),
       display_name: validateDisplayName(request.displayName),
       address: request.address,
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + this.limits.requestTtlMs).toISOString(),
     };
+    // Absent, not undefined, for an unrotated peer: the file then reads as older builds wrote it.
+    if (chain.length > 0) entry.key_chain = keyChainToText(chain);
+    const keyProblem = storedKeyProblem(entry.peer, entry.public_key, entry.key_chain);
+    if (keyProblem !== undefined) throw new P2pError('INVALID_INPUT', `refusing a pairing request: ${keyProblem}`);
+    return entry;
   }
 
   /** `repeat` is validated like a new request; only its name and address are kept, and only when they are news. */
@@ -457,6 +478,7 @@ function requestOf(entry: RequestEntry): PendingRequest {
     requestId: entry.request_id,
     peerId: entry.peer,
     publicKey: decodeKey(entry.public_key),
+    keyChain: entry.key_chain === undefined ? [] : decodeKeyChain(decodeKey(entry.key_chain)),
     displayName: entry.display_name,
     address: entry.address,
     createdAt: new Date(entry.created_at),

@@ -13,13 +13,17 @@ import {
 } from '../common/json-state-file';
 import { replaceLegacyNames } from './legacy-names';
 import { isDhtAddress } from '../common/dht-address';
+import { decodeKeyChain, describeKeyChainRefusal, encodeRotationStatement, MAX_KEY_CHAIN_BYTES, verifyKeyChain, type KeyChainRefusal, type RotationStatement } from '../wire/key-rotation';
+import { keyChainToText, storedKeyProblem } from '../wire/stored-key-chain';
 
 /**
  * The peers this node has paired with (trust on first use): the key of a
- * peer is pinned when pairing is accepted and is never replaced. A peer id
- * is its key, so a different key is by definition a different peer; a
- * connection that claims a known peer but presents another key is refused,
- * and the presented key is kept as evidence under `refused_keys`.
+ * peer is pinned when pairing is accepted. A peer id names the peer's first
+ * key (its root); the pinned key moves on only along the peer's key chain
+ * (docs/protocol.md §19), each step signed by the key before it, so the
+ * peer id stays. A connection that claims a known peer but presents a key
+ * the chain does not certify is refused, and the presented key is kept as
+ * evidence under `refused_keys`.
  *
  * File `<data_dir>/trusted_peers.json`, mode 0600, replaced atomically on
  * every change (a connection's traces, last_seen and the address and name
@@ -31,9 +35,15 @@ import { isDhtAddress } from '../common/dht-address';
  *     "state": "trusted" | "revoked" | "revoked_by_peer",
  *     "first_seen": "<ISO>", "last_seen": "<ISO>" | null,
  *     "trusted_at": "<ISO>", "revoked_at": "<ISO>" | null,   // when the current state began, unless "trusted"
- *     "key_history": [{"public_key": "<base64>", "pinned_at": "<ISO>"}],
+ *     "key_history": [{"public_key": "<base64>", "pinned_at": "<ISO>", "retired_at"?: "<ISO>"}],
+     "key_chain"?: "<base64 key chain>",   // root to public_key; only once the peer rotated
  *     "refused_keys": [{"public_key": "<base64>", "seen_at": "<ISO>", "address": "host:port" | null}]
  *   }}}                                      // refused_keys: the 16 most recent, oldest first
+ *
+ * `key_chain` and `retired_at` appear only once a peer rotated its key:
+ * older builds check this file against a closed schema and would refuse it
+ * whole for a field they do not know, so an unrotated peer's entry is
+ * written exactly as they wrote it.
  *
  * `revoked`: this node's user revoked the peer. `revoked_by_peer`: the peer
  * told us, authenticated, that its user revoked this node; we stop reaching
@@ -46,6 +56,8 @@ export type TrustState = 'trusted' | 'revoked' | 'revoked_by_peer';
 export interface PinnedKey {
   readonly publicKey: Uint8Array;
   readonly pinnedAt: Date;
+  /** When a key of the chain replaced it; null for the current key. */
+  readonly retiredAt: Date | null;
 }
 
 export interface RefusedKey {
@@ -66,7 +78,22 @@ export interface TrustedPeerRecord {
   readonly revokedAt: Date | null;
   readonly keyHistory: readonly PinnedKey[];
   readonly refusedKeys: readonly RefusedKey[];
+  /** Root to publicKey; empty while the peer never rotated. */
+  readonly keyChain: readonly RotationStatement[];
 }
+
+/**
+ * Why a key chain was not applied: it does not verify in itself
+ * (`invalid_<refusal>`), it belongs to another identity (`other_root`), it
+ * ends at a key the peer already left (`older_chain`), or it holds another
+ * statement than the known chain at some seq (`conflict`: one of the two
+ * was signed by a stolen key).
+ */
+export type KeyChainApplyRefusal = `invalid_${KeyChainRefusal}` | 'other_root' | 'older_chain' | 'conflict';
+
+export type KeyChainApplied =
+  | { ok: true; changed: boolean; record: TrustedPeerRecord }
+  | { ok: false; refusal: KeyChainApplyRefusal; message: string };
 
 export interface TrustRequest {
   publicKey: Uint8Array;
@@ -93,14 +120,18 @@ interface PeerEntry {
   last_seen: string | null;
   trusted_at: string;
   revoked_at: string | null;
-  key_history: { public_key: string; pinned_at: string }[];
+  key_history: { public_key: string; pinned_at: string; retired_at?: string }[];
   refused_keys: { public_key: string; seen_at: string; address: string | null }[];
+  key_chain?: string;
 }
 
 interface TrustFile {
   version: 1;
   peers: Record<string, PeerEntry>;
 }
+
+/** All but key_chain, which only a rotated peer has. */
+const REQUIRED_PEER_FIELDS = ['public_key', 'display_name', 'addresses', 'state', 'first_seen', 'last_seen', 'trusted_at', 'revoked_at', 'key_history', 'refused_keys'];
 
 const PEER_ENTRY_SCHEMA = closedObject({
   public_key: PUBLIC_KEY_SCHEMA,
@@ -114,7 +145,7 @@ const PEER_ENTRY_SCHEMA = closedObject({
   key_history: {
     type: 'array',
     minItems: 1,
-    items: closedObject({ public_key: PUBLIC_KEY_SCHEMA, pinned_at: TIME_SCHEMA }),
+    items: closedObject({ public_key: PUBLIC_KEY_SCHEMA, pinned_at: TIME_SCHEMA, retired_at: TIME_SCHEMA }, ['public_key', 'pinned_at']),
   },
   refused_keys: {
     type: 'array',
@@ -125,7 +156,8 @@ const PEER_ENTRY_SCHEMA = closedObject({
       address: nullable(ADDRESS_SCHEMA),
     }),
   },
-});
+  key_chain: { type: 'string', maxLength: 4 * Math.ceil(MAX_KEY_CHAIN_BYTES / 3) },
+}, REQUIRED_PEER_FIELDS);
 
 /** A seen update is checked when it is made: the write that carries it comes later, and must not fail on it. */
 const peerEntryProblem = partChecker(PEER_ENTRY_SCHEMA);
@@ -143,9 +175,8 @@ const TRUST_FILE = new StateFileFormat<TrustFile>({
   }),
   check: (file) => {
     for (const [peerId, entry] of Object.entries(file.peers)) {
-      if (peerIdFromPublicKey(decodeKey(entry.public_key)) !== peerId) {
-        return `the public_key of ${peerId} is not the key that peer id names`;
-      }
+      const problem = storedKeyProblem(peerId, entry.public_key, entry.key_chain);
+      if (problem !== undefined) return problem;
     }
     return undefined;
   },
@@ -206,6 +237,12 @@ export class TrustStore {
   /** The peer's state alone: cheap enough for every send, unlike get(), which copies and decodes the whole record. */
   stateOf(peerId: string): TrustState | undefined {
     return this.peers.get(peerId)?.state;
+  }
+
+  /** The key the peer signs with now: the end of its key chain, or the key its id names. */
+  currentKey(peerId: string): Uint8Array | undefined {
+    const entry = this.peers.get(peerId);
+    return entry === undefined ? undefined : decodeKey(entry.public_key);
   }
 
   isTrusted(peerId: string): boolean {
@@ -313,6 +350,48 @@ export class TrustStore {
     });
   }
 
+  /**
+   * Follows the peer's key chain: accepted only when it verifies, roots at
+   * the peer id, and holds the known chain as its beginning. A longer chain
+   * pins its last key (the one replaced gets `retired_at`); the same chain
+   * changes nothing. The state is left alone: a revoked peer's chain is
+   * kept too, since only a new pairing makes it trusted again.
+   */
+  applyKeyChain(peerId: string, chain: readonly RotationStatement[], now = new Date()): KeyChainApplied {
+    const existing = this.existing(peerId);
+    const refuse = (refusal: KeyChainApplyRefusal, why: string): KeyChainApplied => ({
+      ok: false,
+      refusal,
+      message: `the key chain presented for ${peerId} ${why}; the pinned key stays`,
+    });
+    const verdict = verifyKeyChain(chain);
+    if (!verdict.ok) return refuse(`invalid_${verdict.refusal}`, `${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`);
+    if (peerIdFromPublicKey(verdict.chain.root) !== peerId) return refuse('other_root', 'starts at another identity\'s key');
+    const known = knownChainOf(existing);
+    const shared = Math.min(known.length, chain.length);
+    for (let index = 0; index < shared; index += 1) {
+      const ours = encodeRotationStatement(known[index] as RotationStatement);
+      const theirs = encodeRotationStatement(chain[index] as RotationStatement);
+      if (Buffer.compare(ours, theirs) !== 0) {
+        return refuse('conflict', `holds another rotation statement at seq ${index + 1} than the one already known (one of the two keys that signed them may be stolen)`);
+      }
+    }
+    if (chain.length < known.length) return refuse('older_chain', `ends at key ${chain.length} of the ${known.length} rotations already known`);
+    if (chain.length === known.length) return { ok: true, changed: false, record: recordOf(peerId, existing) };
+    const at = now.toISOString();
+    const publicKey = encodeKey(verdict.chain.currentKey);
+    const history = existing.key_history.map((pinned) =>
+      pinned.public_key === existing.public_key && pinned.retired_at === undefined ? { ...pinned, retired_at: at } : pinned,
+    );
+    const record = this.commit(peerId, {
+      ...existing,
+      public_key: publicKey,
+      key_history: [...history, { public_key: publicKey, pinned_at: at }],
+      key_chain: keyChainToText(chain),
+    });
+    return { ok: true, changed: true, record };
+  }
+
   private existing(peerId: string): PeerEntry {
     const entry = this.peers.get(peerId);
     if (entry === undefined) {
@@ -362,6 +441,11 @@ export class TrustStore {
   }
 }
 
+/** The chain the file holds, checked when the file was read. */
+function knownChainOf(entry: PeerEntry): RotationStatement[] {
+  return entry.key_chain === undefined ? [] : decodeKeyChain(decodeKey(entry.key_chain));
+}
+
 /** Newest first, at most MAX_PEER_ADDRESSES, and one DHT address: a node has one DHT key, so an older one is stale. */
 function mostRecentAddresses(newest: readonly string[], older: readonly string[]): string[] {
   const merged = [...new Set([...newest, ...older])];
@@ -380,12 +464,17 @@ function recordOf(peerId: string, entry: PeerEntry): TrustedPeerRecord {
     lastSeen: entry.last_seen === null ? null : new Date(entry.last_seen),
     trustedAt: new Date(entry.trusted_at),
     revokedAt: entry.revoked_at === null ? null : new Date(entry.revoked_at),
-    keyHistory: entry.key_history.map((pinned) => ({ publicKey: decodeKey(pinned.public_key), pinnedAt: new Date(pinned.pinned_at) })),
+    keyHistory: entry.key_history.map((pinned) => ({
+      publicKey: decodeKey(pinned.public_key),
+      pinnedAt: new Date(pinned.pinned_at),
+      retiredAt: pinned.retired_at === undefined ? null : new Date(pinned.retired_at),
+    })),
     refusedKeys: entry.refused_keys.map((refused) => ({
       publicKey: decodeKey(refused.public_key),
       seenAt: new Date(refused.seen_at),
       address: refused.address,
     })),
+    keyChain: knownChainOf(entry),
   };
 }
 

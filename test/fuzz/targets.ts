@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -22,7 +22,8 @@ import { RequestIdMap } from '../../extension/host/request-ids';
 import { parsePairingLink } from '../../extension/common/pairing-link';
 import { InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
-import { TrustStore } from '../../extension/trust/trust-store';
+import { TrustStore, TRUST_FILE_NAME } from '../../extension/trust/trust-store';
+import { IDENTITY_FILE_NAME, loadOrCreateIdentity, prepareRotation } from '../../extension/identity/node-identity';
 import { decodeDecision } from '../../extension/wire/decision';
 import { HandshakeError, InitiatorHandshake, ResponderHandshake } from '../../extension/wire/handshake';
 import {
@@ -243,7 +244,7 @@ export function fuzzTargets(): FuzzTarget[] {
     },
     ...signedBatchTargets(),
     jsonRpcTarget(),
-    fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}')], (dir) => void TrustStore.open(dir)),
+    fileTarget('trusted_peers.json', 'trusted_peers.json', [Buffer.from('{"version":1,"peers":{}}'), rotatedStateFiles().trust], (dir) => void TrustStore.open(dir)),
     fileTarget('outbox log', 'outbox.log', [logSeed(['\u0001'.repeat(40)])], (dir) => OutboxStore.open(dir)),
     fileTarget('inbox log', 'inbox.log', [logSeed(['\u0004'.repeat(9)])], (dir) => InboxStore.open(dir)),
     fileTarget('a2a exchange log', EXCHANGES_FILE_NAME, [checkedLog(exchangeRecords())], (dir) => ExchangeStore.open(dir)),
@@ -252,6 +253,7 @@ export function fuzzTargets(): FuzzTarget[] {
     ...filePayloadTargets(),
     ...keyRotationTargets(),
     ...groupPayloadTargets(),
+    fileTarget('identity.key', IDENTITY_FILE_NAME, rotatedStateFiles().identity, (dir) => void loadOrCreateIdentity(dir)),
   ];
 }
 
@@ -536,4 +538,25 @@ function groupPayloadTargets(): FuzzTarget[] {
         }, GroupFormatError),
     },
   ];
+}
+
+/**
+ * State files as a rotation leaves them, so that mutation reaches the new
+ * fields: identity.key before (version 1) and after (version 2) a rotation,
+ * and a trust store holding a rotated peer's key_chain and retired_at.
+ */
+let rotatedFiles: { identity: Uint8Array[]; trust: Uint8Array } | undefined;
+function rotatedStateFiles(): { identity: Uint8Array[]; trust: Uint8Array } {
+  if (rotatedFiles !== undefined) return rotatedFiles;
+  const identityDir = scratch();
+  const unrotated = loadOrCreateIdentity(identityDir);
+  const v1 = readFileSync(join(identityDir, IDENTITY_FILE_NAME));
+  const rotation = prepareRotation(unrotated, { clock: { now: () => new Date(1_900_000_000_000) } });
+  rotation.commit();
+  const trustDir = scratch();
+  const store = TrustStore.open(trustDir);
+  store.trust({ publicKey: unrotated.publicKey, displayName: 'Alice', addresses: ['alice.local:7070'] });
+  store.applyKeyChain(unrotated.peerId, rotation.next.keyChain);
+  rotatedFiles = { identity: [v1, readFileSync(join(identityDir, IDENTITY_FILE_NAME))], trust: readFileSync(join(trustDir, TRUST_FILE_NAME)) };
+  return rotatedFiles;
 }

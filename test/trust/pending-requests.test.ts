@@ -13,6 +13,9 @@ import {
   PendingRequests,
 } from '../../extension/trust/pending-requests';
 import { tempDir } from '../helpers/extension';
+import { identityFromSeed } from '../helpers/fixed-identity';
+import { extendKeyChain } from '../../extension/wire/key-rotation';
+import { keyChainToText } from '../../extension/wire/stored-key-chain';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -57,6 +60,7 @@ t.test('an incoming request is stored with its expiry, on disk, owner-only', asy
     requestId: sent.requestId,
     peerId: peerIdFromPublicKey(sent.publicKey),
     publicKey: sent.publicKey,
+    keyChain: [],
     displayName: 'Alice',
     address: 'peer.local:7070',
     createdAt: new Date(clock.ms),
@@ -323,7 +327,7 @@ t.test('a damaged pending requests file is refused, named, and left untouched', 
     [JSON.stringify({ version: 1, incoming: [], outgoing: [] }), /missing the required field "rejected"/],
     [withIncoming({ ...entry, request_id: 'XYZ' }), /\/incoming\/0\/request_id is not in the expected format/],
     [withIncoming({ ...entry, peer: String(entry['peer']).toUpperCase() }), /\/incoming\/0\/peer is not in the expected format/],
-    [withIncoming({ ...entry, public_key: Buffer.from(randomBytes(32)).toString('base64') }), /public_key is not the key that peer .* names/],
+    [withIncoming({ ...entry, public_key: Buffer.from(randomBytes(32)).toString('base64') }), /the public_key of .* is not the key that peer id names/],
     [withIncoming(entry, { ...entry, request_id: randomBytes(16).toString('hex') }), /incoming has two requests for peer/],
     [withIncoming({ ...entry, latest_claim: { display_name: 'B', address: null, changes: 0, changed_at: entry['created_at'] } }), /\/incoming\/0\/latest_claim\/changes/],
     [withIncoming({ ...entry, latest_claim: { display_name: 'B', address: null, changes: 1 } }), /\/incoming\/0\/latest_claim.*changed_at/],
@@ -367,4 +371,29 @@ t.test('a name the legacy rule allowed is shown as unnamed peer, said so, and wr
   writeFileSync(path, damaged);
   t.throws(() => reopen(), { errorName: 'STATE_FILE_CORRUPT', message: /\/incoming\/0\/created_at is not in the expected format/ });
   t.equal(readFileSync(path, 'utf8'), damaged, 'a damaged file is left untouched, legacy names and all');
+});
+
+t.test('a rotated requester is stored under its first key\'s peer id, with its chain; others as before', async (t) => {
+  const dir = tempDir(t);
+  const { store, reopen } = openStore(dir);
+  const root = identityFromSeed(randomBytes(32));
+  const current = identityFromSeed(randomBytes(32));
+  const chain = extendKeyChain([], root, current, 1_900_000_000_000);
+  const rotated = { ...request('Alice', new Uint8Array(current.publicKey)), keyChain: chain };
+  const { request: stored } = addNew(store, rotated);
+  t.equal(stored.peerId, peerIdFromPublicKey(root.publicKey), 'the root names the request');
+  t.same(stored.publicKey, current.publicKey);
+  t.equal(stored.keyChain.length, 1);
+  const plain = request('Bob');
+  addNew(store, plain);
+  const file = JSON.parse(readFileSync(join(dir, PENDING_FILE_NAME), 'utf8'));
+  t.equal(file.incoming[0].key_chain, keyChainToText(chain));
+  t.notOk('key_chain' in file.incoming[1], 'an unrotated requester has no key_chain field');
+  t.same(reopen().findIncomingByPeer(stored.peerId), stored, 'reopening keeps the chain');
+
+  const stranger = identityFromSeed(randomBytes(32));
+  t.throws(() => addNew(store, { ...request('Eve', new Uint8Array(stranger.publicKey)), keyChain: chain }), {
+    errorName: 'INVALID_INPUT',
+    message: /public_key of .* is not the last key of its key_chain/,
+  });
 });

@@ -67,8 +67,9 @@ t.test('trusted peers persist across reopening', async (t) => {
     lastSeen: null,
     trustedAt: T0,
     revokedAt: null,
-    keyHistory: [{ publicKey: alice, pinnedAt: T0 }],
+    keyHistory: [{ publicKey: alice, pinnedAt: T0, retiredAt: null }],
     refusedKeys: [],
+    keyChain: [],
   });
   const reopened = TrustStore.open(dir);
   t.same(reopened.get(record.peerId), record);
@@ -98,7 +99,7 @@ t.test('revoke, then trust again after a new pairing', async (t) => {
   t.same(again.firstSeen, T0);
   t.equal(again.displayName, 'Alice 2');
   t.same(again.addresses, ['b.local:2', 'a.local:1']);
-  t.same(again.keyHistory, [{ publicKey: key, pinnedAt: T0 }]);
+  t.same(again.keyHistory, [{ publicKey: key, pinnedAt: T0, retiredAt: null }]);
   t.ok(TrustStore.open(dir).isTrusted(peerId));
 });
 
@@ -211,7 +212,7 @@ t.test('a refused key is kept as evidence (the 16 most recent) and never replace
   const record = TrustStore.open(dir).get(peerId);
   t.same(record?.publicKey, key);
   t.equal(record?.state, 'trusted');
-  t.same(record?.keyHistory, [{ publicKey: key, pinnedAt: T0 }]);
+  t.same(record?.keyHistory, [{ publicKey: key, pinnedAt: T0, retiredAt: null }]);
   t.equal(record?.refusedKeys.length, MAX_REFUSED_KEYS);
   t.same(record?.refusedKeys[0], { publicKey: impostors[4], seenAt: at(4), address: 'x4:9' });
   t.same(record?.refusedKeys[MAX_REFUSED_KEYS - 1], { publicKey: impostors[19], seenAt: at(19), address: null });
