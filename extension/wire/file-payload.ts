@@ -1,5 +1,6 @@
 import { P2pError } from '../common/errors';
 import { SCHEMA_FORBIDDEN_CLASS } from '../common/display-name';
+import { parseJsonObjectPayload } from './json-object-payload';
 import { MESSAGE_ID_BYTES } from './message-leaf';
 
 /**
@@ -214,18 +215,8 @@ function encodeChecked(value: Record<string, unknown>, decode: (bytes: Uint8Arra
   return bytes;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function parseObject(bytes: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
-  if (bytes.length > maxBytes) throw new FilePayloadError('too_large', `${what} of ${bytes.length} bytes exceeds the ${maxBytes} bytes it may take`);
-  let value: unknown;
-  try {
-    value = JSON.parse(utf8.decode(bytes));
-  } catch {
-    throw new FilePayloadError('malformed', `${what} is not UTF-8 JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FilePayloadError('malformed', `${what} is not a JSON object`);
-  return value as Record<string, unknown>;
+  return parseJsonObjectPayload(bytes, maxBytes, what, (reason, message) => new FilePayloadError(reason, message));
 }
 
 function checkVersion(value: Record<string, unknown>): void {

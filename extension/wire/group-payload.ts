@@ -1,6 +1,7 @@
 import { encodeBase64url } from '../common/base64url';
 import { P2pError } from '../common/errors';
 import { firstJsonProblem, MAX_JSON_DEPTH } from '../common/json-value';
+import { parseJsonObjectPayload } from './json-object-payload';
 import {
   boundedArray,
   closedObject,
@@ -92,18 +93,8 @@ export interface GroupMessage {
   relay: string[] | null;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function parseObject(bytes: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
-  if (bytes.length > maxBytes) throw new GroupFormatError('too_large', `${what} of ${bytes.length} bytes exceeds the ${maxBytes} bytes it may take`);
-  let value: unknown;
-  try {
-    value = JSON.parse(utf8.decode(bytes));
-  } catch {
-    throw new GroupFormatError('malformed', `${what} is not UTF-8 JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GroupFormatError('malformed', `${what} is not a JSON object`);
-  const object = value as Record<string, unknown>;
+  const object = parseJsonObjectPayload(bytes, maxBytes, what, (reason, message) => new GroupFormatError(reason, message));
   if (object['v'] !== GROUP_PAYLOAD_VERSION) throw new GroupFormatError('bad_version', `payload version ${JSON.stringify(object['v'] ?? null)} is not ${GROUP_PAYLOAD_VERSION}`);
   return object;
 }
