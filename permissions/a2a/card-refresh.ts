@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ExtensionRefusal } from '../http/extension-errors';
 import type { GateVerdict } from '../gate/types';
-import { isLoopbackHttpUrl } from '../plugins/plugin-declarations';
+import { loopbackAddressUrl } from '../plugins/plugin-declarations';
 import { BodyTooLarge, readBoundedText } from './bounded-body';
 import { isRecord } from './json-values';
 import type { DeclaredAgent } from './declared-agent';
@@ -170,22 +170,9 @@ function jsonRpcEndpoint(card: Record<string, unknown>): string | undefined {
   const interfaces = Array.isArray(card['supportedInterfaces']) ? (card['supportedInterfaces'] as AgentInterface[]) : [];
   for (const entry of interfaces) {
     if (entry.protocolBinding !== 'JSONRPC' || typeof entry.url !== 'string') continue;
-    const endpoint = loopbackEndpoint(entry.url);
+    const endpoint = loopbackAddressUrl(entry.url);
     if (endpoint !== undefined) return endpoint;
   }
   return undefined;
 }
 
-/**
- * A loopback address as it is; `localhost`, which A2A's own samples put in
- * their cards, as 127.0.0.1 with the same port and path: the name is never
- * resolved, so a changed hosts file cannot send requests off the machine.
- */
-function loopbackEndpoint(url: string): string | undefined {
-  if (isLoopbackHttpUrl(url)) return url;
-  if (!URL.canParse(url)) return undefined;
-  const parsed = new URL(url);
-  if (parsed.hostname !== 'localhost') return undefined;
-  parsed.hostname = '127.0.0.1';
-  return isLoopbackHttpUrl(parsed.href) ? parsed.href : undefined;
-}

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PluginDeclaration } from '../gate/types';
 import { fileVersion } from '../file-version';
+import { loopbackAddressUrl } from '../plugins/plugin-declarations';
 import { loadPlugins, pluginsDirectory, type Warn } from '../plugins/plugin-directory';
 
 /** The A2A agent this host serves: the declaring plugin, its secret (which signs each forwarded request) and the declared url. */
@@ -23,7 +24,8 @@ export function declaredAgentOf(declarations: readonly PluginDeclaration[], warn
   for (const other of others) {
     warn(`warning: plugin ${other.id} declares an A2A agent, but plugin ${first.id} already does and a host serves one: the a2a field of ${other.id} is left out`);
   }
-  return { plugin: first.id, secret: first.secret, url: first.a2a.url };
+  // Checked when the file was read: loopbackAddressUrl takes it. localhost becomes 127.0.0.1, never resolved.
+  return { plugin: first.id, secret: first.secret, url: loopbackAddressUrl(first.a2a.url) ?? first.a2a.url };
 }
 
 /**

@@ -70,6 +70,22 @@ export function isLoopbackHttpUrl(url: string): boolean {
   return parsed.protocol === 'http:' && isLoopbackAddress(parsed.hostname) && parsed.username === '' && parsed.password === '';
 }
 
+/**
+ * The loopback URL to connect to for `url`, or undefined when it is not on
+ * this machine: a loopback address as it is, and `localhost` (which A2A's
+ * own samples write) as 127.0.0.1 with the same port and path, so the name
+ * is never resolved and a changed hosts file cannot send requests off the
+ * machine.
+ */
+export function loopbackAddressUrl(url: string): string | undefined {
+  if (isLoopbackHttpUrl(url)) return url;
+  if (!URL.canParse(url)) return undefined;
+  const parsed = new URL(url);
+  if (parsed.hostname !== 'localhost') return undefined;
+  parsed.hostname = '127.0.0.1';
+  return isLoopbackHttpUrl(parsed.href) ? parsed.href : undefined;
+}
+
 /** The WHATWG URL parser has already normalized IPv4 (127.1 is 127.0.0.1) and IPv6 ([0::1] is [::1]). */
 function isLoopbackAddress(hostname: string): boolean {
   return hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
@@ -83,9 +99,9 @@ function isLoopbackAddress(hostname: string): boolean {
  * lose its last segment there.
  */
 function checkAgentUrl(path: string, url: string): void {
-  if (!isLoopbackHttpUrl(url)) {
+  if (loopbackAddressUrl(url) === undefined) {
     throw new Error(
-      `plugin declaration ${path}: a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to a loopback address, http://127.x.x.x or http://[::1] (with any port; write 127.0.0.1, not localhost)`,
+      `plugin declaration ${path}: a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to loopback, http://127.x.x.x, http://[::1] or http://localhost (with any port; localhost is taken as 127.0.0.1)`,
     );
   }
   if (!new URL(url).pathname.endsWith('/')) {

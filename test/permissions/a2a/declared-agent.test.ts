@@ -25,11 +25,13 @@ t.test('the watch follows the plugin files: a declaration added, changed, made i
   t.equal(warnings.length, warned, 'an unchanged directory is not read again, nor warned about');
   write('alpha', { url: 'http://127.0.0.1:2/' });
   t.match(watch.current(), { url: 'http://127.0.0.1:2/' }, 'a changed file');
+  write('alpha', { url: 'http://localhost:3/a2a/' });
+  t.match(watch.current(), { url: 'http://127.0.0.1:3/a2a/' }, 'localhost is taken as 127.0.0.1, never resolved');
   write('alpha', { url: 'http://10.0.0.1:2/' });
   t.match(watch.current(), { plugin: 'held' }, 'an invalid file leaves its plugin out');
   t.match(warnings.at(-1), /is not on this machine/);
   rmSync(join(plugins, 'alpha.json'));
   write('held');
   t.equal(watch.current(), undefined, "a file wins over the program's declaration of the same id");
-  t.same(loaded, ['held', 'alpha', 'alpha', 'held'], 'the declaring plugin is told each time it was read');
+  t.same(loaded, ['held', 'alpha', 'alpha', 'alpha', 'held'], 'the declaring plugin is told each time it was read');
 });

@@ -355,11 +355,11 @@ t.test('a declared agent is on loopback only; a host serves the first declared, 
     writeFileSync(path, JSON.stringify({ id: 'agent', secret: SECRET, extensions: { 'p2p-comm': ['receive'] }, a2a: { url } }));
     return loadPluginDeclaration(path);
   };
-  for (const url of ['http://127.0.0.1:41241/', 'http://[::1]:8080/a2a/', 'http://127.0.0.2:3000/']) t.equal(declare(url).a2a?.url, url, `${url} is taken`);
-  for (const url of ['http://localhost:3000/', 'http://192.168.1.5:41241/', 'https://127.0.0.1:41241/', 'http://example.org/', 'http://127.0.0.1.example.org/', 'http://user:pw@127.0.0.1/', 'not a url']) {
+  for (const url of ['http://127.0.0.1:41241/', 'http://[::1]:8080/a2a/', 'http://127.0.0.2:3000/', 'http://localhost:3000/']) t.equal(declare(url).a2a?.url, url, `${url} is taken`);
+  for (const url of ['http://192.168.1.5:41241/', 'http://localhost.example.org/', 'https://127.0.0.1:41241/', 'http://example.org/', 'http://127.0.0.1.example.org/', 'http://user:pw@127.0.0.1/', 'not a url']) {
     t.throws(
       () => declare(url),
-      { message: `a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to a loopback address, http://127.x.x.x or http://[::1] (with any port; write 127.0.0.1, not localhost)` },
+      { message: `a2a.url ${JSON.stringify(url)} is not on this machine; the host forwards A2A requests only to loopback, http://127.x.x.x, http://[::1] or http://localhost (with any port; localhost is taken as 127.0.0.1)` },
       `${url} is refused`,
     );
   }
