@@ -3,6 +3,7 @@ import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a
 import { AgentCards } from '../../extension/a2a/agent-cards';
 import { CardStore } from '../../extension/a2a/card-store';
 import { encodeCard, signCard } from '../../extension/a2a/signed-card';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import type { OutgoingEvent } from '../../extension/events/outbox';
 import type { NodeIdentity } from '../../extension/identity/node-identity';
 import type { TrustState } from '../../extension/trust/trust-store';
@@ -42,6 +43,7 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
       list: () => [...states].map(([peerId, state]) => ({ peerId, state }) as never),
       stateOf: (peer) => states.get(peer),
       isTrusted: (peer) => states.get(peer) === 'trusted',
+      keyOf: publicKeyFromPeerId,
     },
     pending: { findIncomingByPeer: (peer) => (requests.has(peer) ? ({ peerId: peer } as never) : undefined) },
     events: { enqueue: (event) => void events.push(event) },
@@ -131,7 +133,7 @@ t.test('an own card the lowered size limit no longer allows is dropped at start,
     identity: { ...first.me, fingerprint: '', dhtSeed: new Uint8Array(32) } as NodeIdentity,
     store,
     network: { sendTo: () => false, isOnline: () => false, refuse: () => undefined },
-    trust: { list: () => [], stateOf: () => undefined, isTrusted: () => false },
+    trust: { list: () => [], stateOf: () => undefined, isTrusted: () => false, keyOf: publicKeyFromPeerId },
     pending: { findIncomingByPeer: () => undefined },
     events: { enqueue: () => undefined },
     logger: { debug: () => undefined, info: () => undefined, warn: (line) => void warnings.push(line), error: () => undefined },
