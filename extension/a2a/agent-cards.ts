@@ -15,7 +15,7 @@ export interface AgentCardsDeps {
   identity: NodeIdentity;
   store: CardStore;
   network: Pick<PeerNetwork, 'sendTo' | 'isOnline' | 'refuse'>;
-  trust: Pick<TrustStore, 'list' | 'stateOf' | 'isTrusted'>;
+  trust: Pick<TrustStore, 'list' | 'stateOf' | 'isTrusted' | 'keyOf'>;
   pending: Pick<PendingRequests, 'findIncomingByPeer'>;
   events: Pick<EventOutbox, 'enqueue'>;
   logger: Logger;
@@ -145,7 +145,7 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
    */
   private receive(peerId: string, body: Uint8Array, withRequest: boolean): void {
     const { store, network, events, logger, limits } = this.deps;
-    const card = body.length === 0 ? null : decodeCard(body, peerId, limits);
+    const card = body.length === 0 ? null : decodeCard(body, peerId, limits, this.deps.trust.keyOf(peerId));
     if (typeof card === 'string') {
       network.refuse(peerId, `agent_card_${card}`, !withRequest);
       logger.debug(`${peerId} sent an agent card that was refused (${card}); the card kept for it stays`);

@@ -55,8 +55,10 @@ export function encodeCard(card: SignedAgentCard): Uint8Array {
  * is not exactly a card in normalized form is refused rather than
  * normalized here: a field the signature does not cover could otherwise be
  * shown to a person as the peer's. `body` is not empty (empty is "no card").
+ * `signerKey` is the key the peer signs with now (TrustStore.keyOf); the
+ * key its id names, the default, is that key until the peer rotates.
  */
-export function decodeCard(body: Uint8Array, peerId: string, limits: AgentCardLimits): SignedAgentCard | CardRefusal {
+export function decodeCard(body: Uint8Array, peerId: string, limits: AgentCardLimits, signerKey = cachedPublicKeyFromPeerId(peerId)): SignedAgentCard | CardRefusal {
   if (body.length > limits.maxCardBytes) return 'too_large';
   let value: unknown;
   try {
@@ -82,7 +84,7 @@ export function decodeCard(body: Uint8Array, peerId: string, limits: AgentCardLi
   const expected = interfaceOf(peerId);
   if (supportedInterfaces.length !== 1 || canonicalJson(supportedInterfaces[0]) !== canonicalJson(expected)) return 'wrong_interface';
   const unsigned = { ...card, supportedInterfaces: [expected] };
-  const refusal = checkAgentCardSignature(unsigned, signature, peerId, cachedPublicKeyFromPeerId(peerId));
+  const refusal = checkAgentCardSignature(unsigned, signature, peerId, signerKey);
   if (refusal !== null) return refusal;
   return { ...unsigned, signatures: [{ protected: signature.protected, signature: signature.signature }] };
 }

@@ -1,4 +1,3 @@
-import { peerIdFromPublicKey } from '../common/peer-id';
 import type { TrustStore } from '../trust/trust-store';
 import { AckReason, type RefusalReason } from '../wire/delivery-codes';
 import { decodeLeaf, LeafFormatError, type MessageLeaf } from '../wire/message-leaf';
@@ -26,9 +25,9 @@ export interface CheckContext {
  */
 export function checkAddressing(header: BatchHeader, context: CheckContext): RefusalReason | null {
   if (Buffer.compare(header.recipient, context.me) !== 0) return AckReason.WRONG_RECIPIENT;
-  const sender = peerIdFromPublicKey(header.sender);
-  if (sender !== context.sessionPeer) return AckReason.SENDER_MISMATCH;
-  if (!context.trust.isTrusted(sender)) return AckReason.UNKNOWN_SENDER;
+  // The session peer's current key, not the key its id names: a peer that rotated signs with the end of its key chain.
+  if (Buffer.compare(header.sender, context.trust.keyOf(context.sessionPeer)) !== 0) return AckReason.SENDER_MISMATCH;
+  if (!context.trust.isTrusted(context.sessionPeer)) return AckReason.UNKNOWN_SENDER;
   if (header.time < context.now - context.clockSkewMs) return AckReason.STALE_TIMESTAMP;
   if (header.time > context.now + context.clockSkewMs) return AckReason.FUTURE_TIMESTAMP;
   return null;

@@ -3,7 +3,6 @@ import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
 import type { NodeIdentity } from '../identity/node-identity';
 import { hexOf } from '../common/hex';
-import { cachedPublicKeyFromPeerId } from '../common/peer-id';
 import { TokenBucket } from '../common/token-bucket';
 import type { Logger } from '../log';
 import type { PeerNetwork, SessionListener } from '../network/peer-network';
@@ -384,7 +383,8 @@ export class Messenger implements SessionListener {
     const line = this.waiting.get(peerId);
     const bulkLine = this.bulkWaiting.get(peerId);
     if ((line === undefined && bulkLine === undefined) || this.deferTimers.has(peerId)) return;
-    const recipient = cachedPublicKeyFromPeerId(peerId);
+    // Addressed to the key the peer holds now (it may have rotated since the message was queued).
+    const recipient = this.deps.trust.keyOf(peerId);
     const window = this.windows.get(peerId) ?? config.maxInFlightPerPeer;
     for (;;) {
       const bulkRoom = bulkLine === undefined || bulkLine.length === 0 ? 0 : config.bulkInFlightPerPeer - this.inFlight.bulkCountFor(peerId);
@@ -451,7 +451,7 @@ export class Messenger implements SessionListener {
     const { identity, network } = this.deps;
     const session = network.sessionIdOf(peerId);
     if (session === null) return;
-    const receipt = openReceipt(body, { acker: cachedPublicKeyFromPeerId(peerId), sender: identity.publicKey, session });
+    const receipt = openReceipt(body, { acker: this.deps.trust.keyOf(peerId), sender: identity.publicKey, session });
     const covered = typeof receipt === 'string' ? null : this.inFlight.covered(peerId, receipt.firstBatch, receipt.lastBatch);
     const exceptions = new Map<string, ReceiptException>();
     if (typeof receipt !== 'string') for (const exception of receipt.exceptions) exceptions.set(hexOf(exception.messageId), exception);
@@ -847,7 +847,7 @@ export class Messenger implements SessionListener {
     session.flushTimer = null;
     const sessionId = this.deps.network.sessionIdOf(peerId);
     if (this.receiving.get(peerId) !== session || sessionId === null) return;
-    const sender = cachedPublicKeyFromPeerId(peerId);
+    const sender = this.deps.trust.keyOf(peerId);
     for (const receipt of session.receipts.take()) {
       this.deps.network.sendTo(peerId, MSG_RECEIPT, signReceipt(receipt, this.deps.identity, sender, sessionId));
     }

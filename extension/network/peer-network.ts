@@ -232,7 +232,8 @@ export class PeerNetwork {
     if (channel === undefined || this.dhtBindingLearned.has(channel)) return;
     this.dhtBindingLearned.add(channel);
     const { trust } = this.deps;
-    const address = binding === null ? null : this.dht.addressFromBinding(binding, publicKeyFromPeerId(peerId));
+    // The binding is signed by the key the peer holds now, which a rotation moved away from the one its id names.
+    const address = binding === null ? null : this.dht.addressFromBinding(binding, trust.keyOf(peerId));
     if (binding !== null && address === null) return this.refuse(peerId, 'bad_dht_key_binding');
     const peer = trust.get(peerId);
     if (peer?.state !== 'trusted') return;
@@ -286,8 +287,8 @@ export class PeerNetwork {
    * out; a peer that was offline learns it when it next asks for a session.
    */
   announceRevocation(peerId: string): boolean {
-    const { identity } = this.deps;
-    const sent = this.isOnline(peerId) && this.sendTo(peerId, MSG_REVOCATION, signRevocationNotice(identity, publicKeyFromPeerId(peerId), Date.now()));
+    const { identity, trust } = this.deps;
+    const sent = this.isOnline(peerId) && this.sendTo(peerId, MSG_REVOCATION, signRevocationNotice(identity, trust.keyOf(peerId), Date.now()));
     this.disconnect(peerId, CloseCode.REVOKED, 'trust revoked');
     return sent;
   }
@@ -569,6 +570,16 @@ export class PeerNetwork {
   }
 
   /**
+   * The key the dialed peer must prove: for a pair request, the one its link
+   * gave (a revoked pairing's record may hold an older key); otherwise the
+   * one this node holds now, which follows the peer's rotations.
+   */
+  private expectedKey(peerId: string, intent: Intent): Uint8Array {
+    const request = intent === Intent.PAIR_REQUEST ? this.deps.pending.findOutgoingByPeer(peerId) : undefined;
+    return request?.publicKey ?? this.deps.trust.keyOf(peerId);
+  }
+
+  /**
    * The WebSocket (over TCP to `address`, or over an open DHT `stream`) and
    * the handshake. The DHT connection had its own deadline
    * (P2P_COMM_DHT_CONNECT_TIMEOUT_MS); the handshake's starts here.
@@ -586,7 +597,7 @@ export class PeerNetwork {
     }
     try {
       const followUp = payload.intent === Intent.PAIR_REQUEST && this.requestCards !== null ? { type: MSG_AGENT_CARD, body: this.requestCards.cardForRequest() } : null;
-      const outcome = await initiateChannel(socket, identity, publicKeyFromPeerId(peerId), payload, address, this.handshakeOptions, startedAt, followUp);
+      const outcome = await initiateChannel(socket, identity, this.expectedKey(peerId, payload.intent), payload, address, this.handshakeOptions, startedAt, followUp);
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         if (!this.mayOpenSession(peerId)) {
@@ -654,7 +665,7 @@ export class PeerNetwork {
       subject: peerId,
       data: {
         peer: peerId,
-        expected_fingerprint: fingerprintOf(publicKeyFromPeerId(peerId)),
+        expected_fingerprint: fingerprintOf(trust.keyOf(peerId)),
         presented_fingerprint: fingerprintOf(presentedKey),
         address,
       },
@@ -692,8 +703,8 @@ export class PeerNetwork {
 
   /** A notice that is not the session peer revoking this node, recently and in its own hand, changes nothing. */
   private receiveRevocation(peerId: string, body: Uint8Array): void {
-    const { identity, logger, clockSkewMs } = this.deps;
-    const refusal = checkRevocationNotice(body, { revoker: publicKeyFromPeerId(peerId), me: identity.publicKey, now: Date.now(), clockSkewMs });
+    const { identity, trust, logger, clockSkewMs } = this.deps;
+    const refusal = checkRevocationNotice(body, { revoker: trust.keyOf(peerId), me: identity.publicKey, now: Date.now(), clockSkewMs });
     if (refusal !== null) {
       this.refuse(peerId, `revocation_notice_${refusal}`);
       logger.warn(`${peerId} sent a revocation notice that does not hold (${refusal}); ignored`);

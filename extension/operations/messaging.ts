@@ -1,4 +1,4 @@
-import { cachedPublicKeyFromPeerId, fingerprintOf } from '../common/peer-id';
+import { fingerprintOf } from '../common/peer-id';
 import { decodeContent } from '../messaging/payload';
 import type { StoredMessage } from '../store/inbox';
 import type { MessageType } from '../wire/message-leaf';
@@ -35,7 +35,8 @@ interface MessageSender {
 function senderOf(peerId: string, node: NodeContext): MessageSender {
   return {
     peer: peerId,
-    fingerprint: fingerprintOf(cachedPublicKeyFromPeerId(peerId)),
+    // The key the peer signs with now: after a rotation, not the one its id names.
+    fingerprint: fingerprintOf(node.trust.keyOf(peerId)),
     self_chosen_name: node.trust.get(peerId)?.displayName ?? null,
     signature: 'verified',
   };

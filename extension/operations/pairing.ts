@@ -73,10 +73,11 @@ export const pair: OperationHandler = async (input, node) => {
     throw new P2pError('INVALID_INPUT', 'that is this node’s own peer id; pair with the other person’s link');
   }
   const publicKey = publicKeyFromPeerId(target.peerId);
-  const keys = { fingerprint: fingerprintOf(publicKey), safety_number: safetyNumber(node.identity.publicKey, publicKey) };
   if (node.trust.isTrusted(target.peerId)) {
-    return { data: { request_id: null, peer: target.peerId, state: 'trusted', ...keys }, message: 'already paired' };
+    // Paired already: the key it holds now, which a rotation since the link was made moved away from the one the id names.
+    return { data: { request_id: null, peer: target.peerId, state: 'trusted', ...keysFor(node.trust.keyOf(target.peerId), node) }, message: 'already paired' };
   }
+  const keys = keysFor(publicKey, node);
   if (target.addresses.length === 0 && node.networkConfig.dht.mode === 'off') {
     throw new P2pError(
       'NOT_AVAILABLE',
@@ -104,6 +105,11 @@ export const pair: OperationHandler = async (input, node) => {
     message: outcome.message,
   };
 };
+
+/** What two people compare for a key: its fingerprint, and the safety number of the pair. */
+function keysFor(publicKey: Uint8Array, node: NodeContext): { fingerprint: string; safety_number: string } {
+  return { fingerprint: fingerprintOf(publicKey), safety_number: safetyNumber(node.identity.publicKey, publicKey) };
+}
 
 function describe(request: PendingRequest, node: NodeContext): Record<string, unknown> {
   return {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { P2pError } from '../common/errors';
 import { DISPLAY_NAME_PATTERN, validateDisplayName } from '../common/display-name';
-import { PEER_ID_PATTERN, peerIdFromPublicKey } from '../common/peer-id';
+import { cachedPublicKeyFromPeerId, PEER_ID_PATTERN, peerIdFromPublicKey } from '../common/peer-id';
 import {
   ADDRESS_SCHEMA,
   closedObject,
@@ -243,6 +243,15 @@ export class TrustStore {
   currentKey(peerId: string): Uint8Array | undefined {
     const entry = this.peers.get(peerId);
     return entry === undefined ? undefined : decodeKey(entry.public_key);
+  }
+
+  /**
+   * The key that signs for the peer and that messages to it are addressed
+   * to: its current key, or the key its id names for a peer this node keeps
+   * no record of (one it only asked to pair with, from its link).
+   */
+  keyOf(peerId: string): Uint8Array {
+    return this.currentKey(peerId) ?? cachedPublicKeyFromPeerId(peerId);
   }
 
   isTrusted(peerId: string): boolean {

@@ -11,7 +11,8 @@ import { printable, printableJson } from '../terminal-text';
  *
  * A request id or a display name is chosen by the remote side, so they are
  * never the only thing shown: the fingerprint comes from the peer id, which
- * is the key. Facts the host has to ask the extension for (a pending
+ * names the peer's first key, unless the extension reports the key the
+ * peer holds now (a paired peer or a request, once that peer rotated). Facts the host has to ask the extension for (a pending
  * request, a paired peer's name) come from a PeerDirectory; when it cannot
  * answer, the dialog says so rather than failing the call.
  */
@@ -21,6 +22,8 @@ export interface KnownRequest {
   display_name: string;
   address: string | null;
   created_at: string;
+  /** Of the key the requester proved; absent, the key its peer id names. */
+  fingerprint?: string;
   /** How the requester's later repeats differ; null (absent from an older extension) while they do not. */
   changed?: RequestChanges | null;
   /** The A2A agent card the requester sent with its request; absent from an extension before agent cards. */
@@ -51,6 +54,8 @@ export interface RequestChanges {
 
 export interface KnownPeer {
   display_name: string;
+  /** Of the key the peer signs with now, which a rotation moves away from the one its id names; absent, that one. */
+  fingerprint?: string;
   addresses: readonly string[];
   /** The A2A agent card the peer sent; absent from an extension before agent cards. */
   agent_card?: AgentCardFacts | null;
@@ -153,7 +158,7 @@ export class CallFacts {
     }
     const facts = [
       line('asks', operation === 'accept' ? 'to pair with the node below: you trust it, and your agents can exchange messages' : 'to refuse the pairing request of the node below'),
-      ...(await this.identityFacts(request.peer, request.display_name)),
+      ...(await this.identityFacts(request.peer, request.display_name, request.fingerprint)),
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
       ...changeFacts(operation, request.changed ?? null),
@@ -169,19 +174,19 @@ export class CallFacts {
   private async peerFacts(peer: string | undefined): Promise<string[]> {
     if (peer === undefined) return [];
     const paired = await this.directory.pairedPeer(peer);
-    const facts = await this.identityFacts(peer, paired?.display_name ?? null);
+    const facts = await this.identityFacts(peer, paired?.display_name ?? null, paired?.fingerprint);
     if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
     else if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
     facts.push(...agentCardFacts(paired?.agent_card ?? null, CARD_CHOSEN));
     return facts;
   }
 
-  /** Peer id, fingerprint, name (as a claim) and safety number. */
-  private async identityFacts(peer: string, displayName: string | null): Promise<string[]> {
+  /** Peer id, fingerprint (the extension's when it knows the peer's current key), name (as a claim) and safety number. */
+  private async identityFacts(peer: string, displayName: string | null, fingerprint?: string): Promise<string[]> {
     const safetyNumber = await this.directory.safetyNumber(peer);
     return [
       line('peer', peer),
-      line('fingerprint', fingerprintOf(publicKeyFromPeerId(peer))),
+      line('fingerprint', fingerprint === undefined ? fingerprintOf(publicKeyFromPeerId(peer)) : printable(fingerprint)),
       line('name', displayName === null ? 'not known yet' : `${printableJson(displayName)} ${SELF_CHOSEN}`),
       line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
     ];

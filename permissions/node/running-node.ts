@@ -256,6 +256,9 @@ function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
   };
   return {
     safetyNumber: async (peer) => {
+      // A paired peer's as the extension computes it, from both current keys: a rotation on either side changes it.
+      const paired = listed<{ peer: string; safety_number?: string }>((await data('peers'))['peers']).find((entry) => entry.peer === peer);
+      if (paired?.safety_number !== undefined) return paired.safety_number;
       const own = (await data('identity'))['peer_id'];
       return typeof own === 'string' ? safetyNumber(publicKeyFromPeerId(own), publicKeyFromPeerId(peer)) : null;
     },

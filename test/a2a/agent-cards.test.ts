@@ -3,6 +3,7 @@ import { DEFAULT_AGENT_CARD_LIMITS, normalizeAgentCard } from '../../extension/a
 import { AgentCards } from '../../extension/a2a/agent-cards';
 import { CardStore } from '../../extension/a2a/card-store';
 import { encodeCard, signCard } from '../../extension/a2a/signed-card';
+import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import type { OutgoingEvent } from '../../extension/events/outbox';
 import type { NodeIdentity } from '../../extension/identity/node-identity';
 import type { TrustState } from '../../extension/trust/trust-store';
@@ -25,6 +26,8 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
   const states = new Map<string, TrustState>();
   const online = new Set<string>();
   const requests = new Set<string>();
+  /** The current key of each peer that rotated; the others sign with the key their id names. */
+  const rotatedKeys = new Map<string, Uint8Array>();
   const store = CardStore.open(dir, limits);
   const cards = new AgentCards({
     identity: { ...me, fingerprint: '', dhtSeed: new Uint8Array(32) } as NodeIdentity,
@@ -42,6 +45,7 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
       list: () => [...states].map(([peerId, state]) => ({ peerId, state }) as never),
       stateOf: (peer) => states.get(peer),
       isTrusted: (peer) => states.get(peer) === 'trusted',
+      keyOf: (peer) => rotatedKeys.get(peer) ?? publicKeyFromPeerId(peer),
     },
     pending: { findIncomingByPeer: (peer) => (requests.has(peer) ? ({ peerId: peer } as never) : undefined) },
     events: { enqueue: (event) => void events.push(event) },
@@ -50,7 +54,7 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
     rate: { burst: 4, perMinute: 10 },
     now: () => clock.now,
   });
-  return { me, cards, store, sent, refused, events, warnings, states, online, requests, dir, clock };
+  return { me, cards, store, sent, refused, events, warnings, states, online, requests, rotatedKeys, dir, clock };
 }
 
 t.test('the own card: signed, sent to every connected paired peer at once, and after the hello of each session', async (t) => {
@@ -131,7 +135,7 @@ t.test('an own card the lowered size limit no longer allows is dropped at start,
     identity: { ...first.me, fingerprint: '', dhtSeed: new Uint8Array(32) } as NodeIdentity,
     store,
     network: { sendTo: () => false, isOnline: () => false, refuse: () => undefined },
-    trust: { list: () => [], stateOf: () => undefined, isTrusted: () => false },
+    trust: { list: () => [], stateOf: () => undefined, isTrusted: () => false, keyOf: publicKeyFromPeerId },
     pending: { findIncomingByPeer: () => undefined },
     events: { enqueue: () => undefined },
     logger: { debug: () => undefined, info: () => undefined, warn: (line) => void warnings.push(line), error: () => undefined },
@@ -154,4 +158,20 @@ t.test('a paired peer’s card messages are rate limited before any signature ch
   node.clock.now += 6_000;
   node.cards.message(alice.peerId, cards[4] as Uint8Array);
   t.equal(node.cards.cardOf(alice.peerId)?.card?.name, 'E', 'one more after 6 s (10 a minute)');
+});
+
+t.test('a rotated peer’s card: signed by its current key it is kept; signed by its first key it is refused', async (t) => {
+  const node = cardsNode(t);
+  const alice = cardSigner();
+  const current = cardSigner();
+  node.states.set(alice.peerId, 'trusted');
+  node.rotatedKeys.set(alice.peerId, current.publicKey);
+  // The card names the peer id (its kid) and is signed by whichever key the signer holds.
+  const byCurrentKey = signCard(card, { peerId: alice.peerId, sign: current.sign }, limits.maxCardBytes);
+  node.cards.message(alice.peerId, encodeCard(signCard(card, alice, limits.maxCardBytes)));
+  t.same(node.refused, [[alice.peerId, 'agent_card_bad_signature', true]], 'the first key no longer signs for the peer');
+  t.equal(node.cards.cardOf(alice.peerId), undefined);
+  node.cards.message(alice.peerId, encodeCard(byCurrentKey));
+  t.same(node.cards.cardOf(alice.peerId)?.card, byCurrentKey, 'the current key’s card is kept');
+  t.equal(node.refused.length, 1);
 });

@@ -55,3 +55,11 @@ t.test('each refusal, in the order of the checks', async (t) => {
   t.equal(decode({ ...unsigned, signatures: [signAgentCard(unsigned, otherSigner)] }), 'bad_signature', 'the right header, another key');
   t.equal(agentCardProtectedHeader(signer.peerId), (signed.signatures[0] as SignedAgentCard['signatures'][number]).protected);
 });
+
+t.test('a card is checked against the key the peer signs with now, which a rotation moves away from the one its id names', async (t) => {
+  const current = cardSigner();
+  const byCurrentKey = signCard(normalizeAgentCard(sdkStyleCard()), { peerId: signer.peerId, sign: current.sign }, DEFAULT_AGENT_CARD_LIMITS.maxCardBytes);
+  t.same(decodeCard(encodeCard(byCurrentKey), signer.peerId, DEFAULT_AGENT_CARD_LIMITS, current.publicKey), byCurrentKey, 'signed by the current key');
+  t.equal(decodeCard(encodeCard(signed), signer.peerId, DEFAULT_AGENT_CARD_LIMITS, current.publicKey), 'bad_signature', 'signed by the first key after the rotation');
+  t.equal(decodeCard(encodeCard(byCurrentKey), signer.peerId, DEFAULT_AGENT_CARD_LIMITS), 'bad_signature', 'without the current key, only the key the id names counts');
+});

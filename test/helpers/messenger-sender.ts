@@ -9,6 +9,7 @@ import type { PeerNetwork } from '../../extension/network/peer-network';
 import { InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore } from '../../extension/trust/trust-store';
+import type { StaticIdentity } from '../../extension/wire/handshake';
 import { MerkleTree } from '../../extension/wire/merkle';
 import type { MessageType } from '../../extension/wire/message-leaf';
 import { type Receipt, signReceipt } from '../../extension/wire/receipt';
@@ -69,6 +70,9 @@ export function messengerSender(t: Test, config: Partial<MessagingConfig> = {}, 
     /** The size of every batch sent, in order. */
     batchSizes,
     peerId,
+    /** The peer's first key: the one its id names. */
+    peer,
+    trust,
     send: async (content: string) => (await messenger.send({ peer: peerId, type: 'text', content, correlationId: null, ttlSeconds: null })).messageId,
     /** Sends a message of any type, with a TTL if given. */
     sendAs: async (type: MessageType, content: unknown, ttlSeconds: number | null = null) =>
@@ -82,9 +86,9 @@ export function messengerSender(t: Test, config: Partial<MessagingConfig> = {}, 
       session = null;
       messenger.closed(peerId);
     },
-    /** Hands the node a receipt signed by the peer, for the current session unless said otherwise. */
-    receipt(receipt: Receipt, forSession = session as Uint8Array): void {
-      messenger.message(peerId, MSG_RECEIPT, signReceipt(receipt, peer, identity.publicKey, forSession));
+    /** Hands the node a receipt signed by the peer (its first key unless another is given), for the current session unless said otherwise. */
+    receipt(receipt: Receipt, forSession = session as Uint8Array, signer: StaticIdentity = peer): void {
+      messenger.message(peerId, MSG_RECEIPT, signReceipt(receipt, signer, identity.publicKey, forSession));
     },
     stateOf: (id: string) => messenger.status(id).reportedState,
     reasonOf: (id: string) => messenger.status(id).reason,

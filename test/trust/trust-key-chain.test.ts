@@ -172,3 +172,17 @@ t.test('a file whose chain does not hold together is refused whole', async (t) =
     t.throws(() => TrustStore.open(dir), { errorName: 'STATE_FILE_CORRUPT', message }, String(message));
   }
 });
+
+t.test('keyOf: the current key of a peer with a record, the key its id names for one without', async (t) => {
+  const dir = tempDir(t);
+  const alice = rotatedPeer(2);
+  const [root, , third] = alice.keys.map((key) => key.publicKey) as [Uint8Array, Uint8Array, Uint8Array];
+  const store = pairedStore(dir, root);
+  t.same(store.keyOf(alice.peerId), root, 'unrotated: the key the id names');
+  t.ok(store.applyKeyChain(alice.peerId, alice.chains[2] as RotationStatement[], T1).ok);
+  t.same(store.keyOf(alice.peerId), third, 'rotated twice: the end of the chain');
+  store.revoke(alice.peerId, T2);
+  t.same(store.keyOf(alice.peerId), third, 'a revoked peer keeps its last key, to check its notices with');
+  const stranger = newSigner().publicKey;
+  t.same(store.keyOf(peerIdFromPublicKey(stranger)), stranger, 'no record: the key the id names');
+});

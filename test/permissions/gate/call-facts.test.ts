@@ -160,3 +160,16 @@ t.test('a2a_set_card shows what every paired peer will see', async (t) => {
   t.match(set, 'skills      "Answer"');
   t.match(await facts.describe('a2a_set_card', { card: null }), [/^asks +to withdraw this node’s agent card/]);
 });
+
+t.test('after a rotation, a peer’s dialogs show the fingerprint of the key the extension reports, not the one its id names', async (t) => {
+  const current = fingerprintOf(ed25519FromSeed(new Uint8Array(32).fill(11)).publicKey);
+  const paired = new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: [], fingerprint: current } }));
+  const send = (await paired.describe('send', { peer: PEER, type: 'text', content: 'x' })).join('\n');
+  t.match(send, `peer        ${PEER}`, 'the peer id stays');
+  t.match(send, `fingerprint ${current}`);
+  t.notMatch(send, fingerprintOf(KEY));
+  const request: KnownRequest = { peer: PEER, display_name: 'Alice', address: null, created_at: '2026-01-01T00:00:00.000Z', fingerprint: current };
+  const accept = (await new CallFacts(directory({ r1: request })).describe('accept', { request_id: 'r1', peer: PEER })).join('\n');
+  t.match(accept, `fingerprint ${current}`, 'a request shows the key its requester proved');
+  t.notMatch(accept, fingerprintOf(KEY));
+});
