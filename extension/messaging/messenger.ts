@@ -55,6 +55,8 @@ export interface SendRequest {
   content: unknown;
   correlationId: string | null;
   ttlSeconds: number | null;
+  /** The id to send it under (32 lower-case hex, random): a file offer's id is its transfer id, recorded before it is sent. */
+  messageId?: string;
 }
 
 export type ReportedState = OutgoingMessage['state'];
@@ -207,7 +209,7 @@ export class Messenger implements SessionListener {
     // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     this.assertSendable(request.peer);
-    const messageId = this.messageIds.take();
+    const messageId = request.messageId ?? this.messageIds.take();
     const stored = outbox.add({
       messageId,
       peerId: request.peer,
