@@ -359,8 +359,14 @@ export class FileSender {
         proof: null,
       });
       await this.deps.transfers.setChunkHashes(peer, transferId, hashes);
-      await this.sendOffer(this.outgoing(peer, transferId));
+      await this.sendOffer(this.outgoing(peer, transferId)).catch((error: unknown) => this.sendRefused(this.outgoing(peer, transferId), error));
     });
+  }
+
+  /** The messenger would not take a message for the peer (no longer paired, outbox full): the transfer fails, saying why in the log. */
+  private async sendRefused(transfer: Transfer, error: unknown): Promise<void> {
+    this.deps.logger.warn(`the file ${quoteUntrusted(transfer.offer.name)} could not be sent to ${transfer.peerId}: ${(error as Error).message}`);
+    await this.end(transfer, 'failed', 'send_refused', null);
   }
 
   private async hashFile(peerId: string, transferId: string, handle: FileHandle, offer: FileOffer): Promise<{ hashes: Uint8Array; sha256: string }> {
@@ -486,6 +492,11 @@ export class FileSender {
           correlationId: null,
           ttlSeconds: this.remainingSeconds(transfer),
         }));
+      } catch (error) {
+        this.handingOver.delete(peerId);
+        return this.sendRefused(transfer, error);
+      }
+      try {
         await this.deps.transfers.recordSent(peerId, transfer.transferId, index, messageId);
       } finally {
         this.handingOver.delete(peerId);
@@ -598,7 +609,8 @@ export class FileSender {
     await this.removeUpload(transfer);
     this.progress.delete(keyOf(peerId, transferId));
     this.announceFailure(peerId, transferId, reason);
-    if (this.sending.get(peerId) === undefined) await this.fill(peerId);
+    // The next accepted transfer's turn, unless the pairing is gone: then it ends too, by the same call.
+    if (!REVOCATION_REASONS.includes(reason) && this.sending.get(peerId) === undefined) await this.fill(peerId);
   }
 
   /** Closes the transfer's source if it is the one being sent, and fails its chunks still pending (when `reason` is given). */

@@ -44,8 +44,10 @@ function fakeMessenger() {
     message.reason = reason;
     if (tell) for (const listener of listeners) listener(message.peer, messageId, state, reason);
   };
+  const refusing = { sends: false };
   const messenger: FileMessenger = {
     send: async (request) => {
+      if (refusing.sends) throw new Error('not paired with this peer');
       const messageId = request.messageId ?? randomBytes(16).toString('hex');
       outbox.set(messageId, { messageId, peer: request.peer, type: request.type, content: request.content, correlationId: request.correlationId, state: 'queued', reason: null });
       return { messageId };
@@ -66,6 +68,7 @@ function fakeMessenger() {
   return {
     messenger,
     outbox,
+    refusing,
     settle,
     failPendingCalls,
     ofType,
@@ -338,4 +341,28 @@ t.test('expiry cancels with expired; a revoked peer fails the transfer without a
   await s.sender.whenIdle();
   t.match(s.transfers.get(s.peer, revoked), { state: 'failed', reason: 'revoked' });
   t.equal(s.fake.ofType('file_control').length, 1, 'nothing sent to a revoked peer');
+});
+
+t.test('a peer the messenger refuses fails the transfer; revocation ends every transfer to the peer, queued ones too', async (t) => {
+  const s = setUp(t, { windowChunks: 2 });
+  const first = await s.offer('a.bin', randomBytes(4 * CHUNK));
+  const second = await s.offer('b.bin', randomBytes(4 * CHUNK));
+  await s.control(first, { action: 'accept', reason: null });
+  await s.control(second, { action: 'accept', reason: null });
+  s.fake.refusing.sends = true;
+  await s.sender.peerRevoked(s.peer, 'revoked_by_peer');
+  await s.sender.whenIdle();
+  t.match(s.transfers.get(s.peer, first), { state: 'failed', reason: 'revoked_by_peer' });
+  t.match(s.transfers.get(s.peer, second), { state: 'failed', reason: 'revoked_by_peer' }, 'the waiting transfer is not started');
+  t.equal(s.fake.chunks().length, 2, 'no chunk after the revocation');
+  s.fake.refusing.sends = false;
+  const third = await s.offer('c.bin', randomBytes(4 * CHUNK));
+  await s.control(third, { action: 'accept', reason: null });
+  await s.deliver([s.fake.pendingChunks()[0]!.messageId]);
+  t.equal(s.transfers.get(s.peer, third)?.state, 'sending');
+  s.fake.refusing.sends = true;
+  await s.deliver([s.fake.pendingChunks()[0]!.messageId]);
+  t.match(s.transfers.get(s.peer, third), { state: 'failed', reason: 'send_refused' }, 'a chunk the messenger refuses ends the transfer');
+  const fourth = await s.offer('d.bin', randomBytes(CHUNK));
+  t.match(s.transfers.get(s.peer, fourth), { state: 'failed', reason: 'send_refused' }, 'and so does a refused offer');
 });
