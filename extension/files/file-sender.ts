@@ -71,6 +71,8 @@ export interface FileSenderDeps {
   /** The outbox's record of a message: what a restart asks about chunks handed over before it. */
   outboxMessage: (messageId: string) => Pick<OutgoingMessage, 'state' | 'reason'> | undefined;
   events: { enqueue(event: { type: string; subject?: string; data: Record<string, unknown> }): void };
+  /** Why the pairing with the peer is over (revoked, revoked_by_peer), or null while it lasts: names a refused send. */
+  pairingEnded: (peerId: string) => string | null;
   logger: Logger;
   config: FileSenderConfig;
   now?: () => number;
@@ -365,8 +367,10 @@ export class FileSender {
 
   /** The messenger would not take a message for the peer (no longer paired, outbox full): the transfer fails, saying why in the log. */
   private async sendRefused(transfer: Transfer, error: unknown): Promise<void> {
-    this.deps.logger.warn(`the file ${quoteUntrusted(transfer.offer.name)} could not be sent to ${transfer.peerId}: ${(error as Error).message}`);
-    await this.end(transfer, 'failed', 'send_refused', null);
+    // A revocation refuses sends before it fails the pending chunks: the transfer fails for the same reason either way.
+    const ended = this.deps.pairingEnded(transfer.peerId);
+    if (ended === null) this.deps.logger.warn(`the file ${quoteUntrusted(transfer.offer.name)} could not be sent to ${transfer.peerId}: ${(error as Error).message}`);
+    await this.end(transfer, 'failed', ended ?? 'send_refused', null);
   }
 
   private async hashFile(peerId: string, transferId: string, handle: FileHandle, offer: FileOffer): Promise<{ hashes: Uint8Array; sha256: string }> {

@@ -21,7 +21,7 @@ export interface FileServiceOptions {
   messenger: Messenger;
   events: { enqueue(event: { type: string; subject?: string; data: Record<string, unknown> }): void };
   /** The paired peers, and whether one still is. */
-  trust: { list(): { peerId: string }[]; isTrusted(peerId: string): boolean };
+  trust: { list(): { peerId: string }[]; isTrusted(peerId: string): boolean; stateOf(peerId: string): string | undefined };
   refuse: (peerId: string, reason: string, charged: boolean) => void;
   logger: Logger;
   config: FilesConfig;
@@ -65,6 +65,10 @@ export class FileService {
       messenger,
       outboxMessage: (messageId) => outbox.get(messageId),
       events,
+      pairingEnded: (peerId) => {
+        const state = trust.stateOf(peerId);
+        return state !== undefined && REVOCATION_REASONS.includes(state) ? state : null;
+      },
       logger,
       config: {
         ...DEFAULT_FILE_SENDER_CONFIG,

@@ -88,6 +88,7 @@ function setUp(t: Test, config: Partial<FileSenderConfig> = {}) {
   const events: { type: string; data: Record<string, unknown> }[] = [];
   const folders = prepareFileFolders(dir);
   const clock = { ms: START };
+  const pairing: { ended: string | null } = { ended: null };
   const open = () => {
     const transfers = TransferStore.open(dir, {}, () => clock.ms);
     const sender = new FileSender({
@@ -96,6 +97,7 @@ function setUp(t: Test, config: Partial<FileSenderConfig> = {}) {
       messenger: fake.messenger,
       outboxMessage: (id) => fake.outbox.get(id) as { state: 'queued' | SettledState; reason: string | null } | undefined,
       events: { enqueue: (event) => events.push({ type: event.type, data: event.data }) },
+      pairingEnded: () => pairing.ended,
       logger: quietLogger,
       config: { ...DEFAULT_FILE_SENDER_CONFIG, chunkBytes: CHUNK, ...config },
       now: () => clock.ms,
@@ -134,7 +136,7 @@ function setUp(t: Test, config: Partial<FileSenderConfig> = {}) {
     for (const id of messageIds) fake.settle(id, 'delivered');
     await node.sender.whenIdle();
   };
-  return { dir, peer, fake, events, folders, clock, offer, place, control, deliver, restart, get sender() { return node.sender; }, get transfers() { return node.transfers; } };
+  return { dir, peer, fake, events, folders, clock, pairing, offer, place, control, deliver, restart, get sender() { return node.sender; }, get transfers() { return node.transfers; } };
 }
 
 t.test('the offer goes out after hashing, under the transfer id, with the whole file hash and the shared context', async (t) => {
@@ -365,4 +367,7 @@ t.test('a peer the messenger refuses fails the transfer; revocation ends every t
   t.match(s.transfers.get(s.peer, third), { state: 'failed', reason: 'send_refused' }, 'a chunk the messenger refuses ends the transfer');
   const fourth = await s.offer('d.bin', randomBytes(CHUNK));
   t.match(s.transfers.get(s.peer, fourth), { state: 'failed', reason: 'send_refused' }, 'and so does a refused offer');
+  s.pairing.ended = 'revoked_by_peer';
+  const fifth = await s.offer('e.bin', randomBytes(CHUNK));
+  t.match(s.transfers.get(s.peer, fifth), { state: 'failed', reason: 'revoked_by_peer' }, 'refused because the pairing ended: named so');
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import {
@@ -118,4 +118,44 @@ t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder,
     { peer: bId, transfer_id: transferId, direction: 'outgoing', sha256 },
   );
   t.same(a.files.stats(), { chunksSent: 32, chunksResent: 0, chunksReceived: 0, chunksDuplicate: 0 });
+});
+
+t.test('a revocation mid-transfer fails the transfer on both sides and removes the part file', async (t) => {
+  const a = await startNode(t, 'node a');
+  const b = await startNode(t, 'node b');
+  const aId = a.identity.peerId;
+  const bId = b.identity.peerId;
+  a.trust.trust({ publicKey: b.identity.publicKey, displayName: 'node b', addresses: [b.address] });
+  b.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
+  t.equal(await a.network.attemptNow(bId), 'connected');
+  await eventually(async () => b.network.isOnline(aId), 'B to see the session');
+
+  writeFileSync(join(a.files.folders.outgoing, 'big.bin'), randomBytes(8 * MIB));
+  const started = await a.files.sender.sendFromFolder({ peer: bId, path: 'big.bin' });
+  if (!('transferId' in started)) throw new Error('no transfer');
+  const { transferId } = started;
+  await eventually(async () => b.files.transfers.get(aId, transferId), 'B to record the offer');
+  await b.files.receiver.accept(aId, transferId);
+  await eventually(async () => (b.files.transfers.get(aId, transferId)?.chunksDone.size ?? 0) > 0, 'B to write a first chunk');
+
+  // What the revoke operation does on B.
+  b.trust.revoke(aId);
+  b.network.announceRevocation(aId);
+  await b.messenger.revokedHere(aId);
+  // B had nothing pending to A, so no settle call tells its file service: the sweep finds the unpaired peer.
+  await b.files.sweep();
+  t.match(b.files.transfers.get(aId, transferId), { state: 'failed', reason: 'revoked' });
+  await b.files.receiver.whenIdle();
+  t.same(readdirSync(b.files.folders.partial), [], 'the part file is removed');
+  const onA = await eventually(async () => {
+    const transfer = a.files.transfers.get(bId, transferId);
+    return transfer?.state === 'failed' ? transfer : undefined;
+  }, 'A to fail the transfer');
+  t.equal(onA.reason, 'revoked_by_peer', 'A learns it from the revocation notice, through its failed chunks');
+  t.match(
+    await eventually(async () => a.events.seen.find((event) => event.type === 'p2p.file.failed')?.data, 'A’s failed event'),
+    { transfer_id: transferId, direction: 'outgoing', reason: 'revoked_by_peer' },
+  );
+  const messageEvents = a.events.seen.filter((event) => event.type.startsWith('p2p.message.'));
+  t.same([...new Set(messageEvents.map((event) => event.data['message_id']))], [transferId], 'message events for the offer only, none for a chunk');
 });
