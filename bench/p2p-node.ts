@@ -94,7 +94,7 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
   const messagingConfig: MessagingConfig = { ...DEFAULT_MESSAGING_CONFIG, ...options.messaging };
   const events = new CountingEventOutbox(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
   const refusals = new RefusalCounters();
-  const { identity, trust, network, outboxStore, inbox, messenger } = assembleNode({
+  const { identity, trust, network, outboxStore, inbox, messenger, files } = assembleNode({
     dataDir,
     events,
     refusals,
@@ -124,6 +124,8 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
     close: async () => {
       messenger.close();
       await network.close();
+      // Not started (no scenario sends files yet), but its journal is open.
+      await files.close();
       await Promise.all([outboxStore.close(), inbox.close()]);
       trust.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { useNativeAddonDirectory } from './common/native-addons';
-import type { A2aConfig, DiscoveryConfig, MessagingConfig, NetworkConfig } from './config';
+import type { A2aConfig, DiscoveryConfig, FilesConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import type { HeldLock } from './common/lock-file';
 import { lockDataDir } from './data-dir-lock';
@@ -27,6 +27,7 @@ export interface AppDependencies {
   messagingConfig: MessagingConfig;
   discoveryConfig: DiscoveryConfig;
   a2aConfig: A2aConfig;
+  filesConfig?: FilesConfig | undefined;
 }
 
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
@@ -74,6 +75,7 @@ export class P2pCommApp implements ExtensionApp {
       networkConfig,
       messagingConfig,
       a2aConfig,
+      filesConfig: this.deps.filesConfig,
       software: `p2p-comm/${manifest.version}`,
       discoveredAddress: (peerId) => discovery?.find(peerId)?.address ?? null,
     });
@@ -111,6 +113,7 @@ export class P2pCommApp implements ExtensionApp {
     this.deps.outbox.enqueue({ type: 'p2p.node.started', data: { version: manifest.version, peer: node.identity.peerId } });
     node.messenger.start();
     node.a2a.start();
+    node.files.start();
     node.network.start().then(
       () => this.startDiscovery(node),
       (error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`),
@@ -149,6 +152,7 @@ export class P2pCommApp implements ExtensionApp {
       node.messenger.close();
       await node.network.close();
       await node.a2a.close();
+      await node.files.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
       node.trust.close();
     }

@@ -10,6 +10,7 @@ import { quoteUntrusted } from './common/quote-text';
 import type { EventOutboxLimits } from './events/outbox';
 import { type A2aBindingConfig, DEFAULT_A2A_BINDING_CONFIG } from './a2a/a2a-service';
 import { type AgentCardLimits, DEFAULT_AGENT_CARD_LIMITS, MAX_CARD_BYTES_LIMIT } from './a2a/agent-card';
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './wire/file-payload';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -251,6 +252,40 @@ export const DEFAULT_A2A_CONFIG: A2aConfig = {
   exchanges: { maxOpenPerPeer: 256, retentionSeconds: 7 * 24 * 60 * 60 },
 };
 
+/** File transfers (design §3.7): every bound on what a transfer may hold on disk, in the outbox and in memory. */
+export interface FilesConfig {
+  /** Largest file sent or accepted (P2P_COMM_FILE_MAX_BYTES). */
+  maxFileBytes: number;
+  /** Accepted incoming bytes not received yet, all peers (P2P_COMM_FILE_MAX_PENDING_BYTES). */
+  maxPendingBytes: number;
+  /** Incoming offers not answered yet, per peer; more are declined `limit` (P2P_COMM_FILE_MAX_OFFERS_PER_PEER). */
+  maxOffersPerPeer: number;
+  /** Outgoing transfers not ended, all peers (P2P_COMM_FILE_MAX_OUTGOING). */
+  maxOutgoing: number;
+  /** Chunk size this node sends; the wire allows 65536 to 1048000 (P2P_COMM_FILE_CHUNK_BYTES). */
+  chunkBytes: number;
+  /** Chunks pending in the outbox per peer (P2P_COMM_FILE_WINDOW_CHUNKS): bounds the peer's inbox share a transfer takes. */
+  windowChunks: number;
+  /** Lifetime of an offer and of the transfer it starts (P2P_COMM_FILE_TTL_SECONDS). */
+  ttlSeconds: number;
+  /** Least time between two progress events of a transfer, besides one at each tenth (P2P_COMM_FILE_PROGRESS_MS). */
+  progressMs: number;
+  /** How often transfers past their lifetime, and abandoned uploads, are looked for (P2P_COMM_FILE_EXPIRY_SWEEP_MS). */
+  expirySweepMs: number;
+}
+
+export const DEFAULT_FILES_CONFIG: FilesConfig = {
+  maxFileBytes: 1024 * 1024 * 1024,
+  maxPendingBytes: 4 * 1024 * 1024 * 1024,
+  maxOffersPerPeer: 16,
+  maxOutgoing: 64,
+  chunkBytes: 262_144,
+  windowChunks: 16,
+  ttlSeconds: 604_800,
+  progressMs: 1_000,
+  expirySweepMs: 60_000,
+};
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -425,6 +460,21 @@ export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
       maxOpenPerPeer: integer(env, 'P2P_COMM_AGENT_MAX_OPEN_REQUESTS', d.exchanges.maxOpenPerPeer, 1, 100_000),
       retentionSeconds: integer(env, 'P2P_COMM_AGENT_EXCHANGE_RETENTION_SECONDS', d.exchanges.retentionSeconds, 60, 365 * 24 * 60 * 60),
     },
+  };
+}
+
+export function filesConfigFromEnv(env: NodeJS.ProcessEnv): FilesConfig {
+  const d = DEFAULT_FILES_CONFIG;
+  return {
+    maxFileBytes: integer(env, 'P2P_COMM_FILE_MAX_BYTES', d.maxFileBytes),
+    maxPendingBytes: integer(env, 'P2P_COMM_FILE_MAX_PENDING_BYTES', d.maxPendingBytes),
+    maxOffersPerPeer: integer(env, 'P2P_COMM_FILE_MAX_OFFERS_PER_PEER', d.maxOffersPerPeer, 1, 100_000),
+    maxOutgoing: integer(env, 'P2P_COMM_FILE_MAX_OUTGOING', d.maxOutgoing, 1, 100_000),
+    chunkBytes: integer(env, 'P2P_COMM_FILE_CHUNK_BYTES', d.chunkBytes, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+    windowChunks: integer(env, 'P2P_COMM_FILE_WINDOW_CHUNKS', d.windowChunks, 1, 1024),
+    ttlSeconds: integer(env, 'P2P_COMM_FILE_TTL_SECONDS', d.ttlSeconds, 60, 365 * 24 * 60 * 60),
+    progressMs: integer(env, 'P2P_COMM_FILE_PROGRESS_MS', d.progressMs, 0, 3_600_000),
+    expirySweepMs: integer(env, 'P2P_COMM_FILE_EXPIRY_SWEEP_MS', d.expirySweepMs, 10, 3_600_000),
   };
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { P2pCommApp } from './app';
-import { a2aConfigFromEnv, discoveryConfigFromEnv, eventOutboxLimits, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
+import { a2aConfigFromEnv, discoveryConfigFromEnv, eventOutboxLimits, filesConfigFromEnv, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
 import { EventOutbox } from './events/outbox';
 import { HostSession } from './host/session';
 import { logLevelFromEnv, StderrLogger } from './log';
@@ -17,6 +17,7 @@ function main(): void {
   let messagingConfig;
   let discoveryConfig;
   let a2aConfig;
+  let filesConfig;
   let logger: StderrLogger;
   try {
     limits = stdioLimitsFromEnv(process.env);
@@ -24,6 +25,7 @@ function main(): void {
     messagingConfig = messagingConfigFromEnv(process.env);
     discoveryConfig = discoveryConfigFromEnv(process.env);
     a2aConfig = a2aConfigFromEnv(process.env);
+    filesConfig = filesConfigFromEnv(process.env);
     logger = new StderrLogger(undefined, logLevelFromEnv(process.env));
   } catch (error) {
     process.stderr.write(`p2p-comm: invalid configuration: ${(error as Error).message}\n`);
@@ -43,7 +45,7 @@ function main(): void {
 
   const outbox = new EventOutbox(eventOutboxLimits(limits));
   const refusals = new RefusalCounters();
-  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig, a2aConfig });
+  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig, a2aConfig, filesConfig });
   // A fatal error or the shutdown deadline exits without close: the lock still goes (kill -9 leaves a stale one, taken over at the next start).
   process.on('exit', () => app.releaseDataDir());
   const session = new HostSession({

@@ -3,7 +3,7 @@ import { AgentCards } from './a2a/agent-cards';
 import { ExchangeStore } from './a2a/exchange-store';
 import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
 import { CardStore } from './a2a/card-store';
-import type { A2aConfig, MessagingConfig, NetworkConfig } from './config';
+import { type A2aConfig, DEFAULT_FILES_CONFIG, type FilesConfig, type MessagingConfig, type NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
 import { isValidDisplayName } from './common/display-name';
@@ -20,14 +20,15 @@ import { PeerNotes } from './trust/peer-notes';
 import { TrustStore } from './trust/trust-store';
 import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
+import { FILES_CAPABILITY, FileService } from './files/file-service';
 import { MSG_AGENT_CARD } from './wire/session-messages';
 
 /**
  * What this version can exchange; told to peers in the hello (`a2a`: A2A
  * agent cards, docs/protocol.md §15; A2A_BINDING_CAPABILITY: the A2A
- * binding's message types, §16).
+ * binding's message types, §16; FILES_CAPABILITY: file transfers, §9).
  */
-export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY];
+export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY];
 
 export interface NodePartsOptions {
   dataDir: string;
@@ -37,6 +38,8 @@ export interface NodePartsOptions {
   networkConfig: NetworkConfig;
   messagingConfig: MessagingConfig;
   a2aConfig: A2aConfig;
+  /** File transfers; the defaults when not given. */
+  filesConfig?: FilesConfig | undefined;
   /** Told to peers in the hello, e.g. `p2p-comm/0.1.0`. */
   software: string;
   /** Where LAN discovery last saw a peer; null without discovery. */
@@ -61,6 +64,8 @@ export interface NodeParts {
   cards: AgentCards;
   /** A2A requests and answers, both ways. */
   a2a: A2aService;
+  /** File transfers, both ways. */
+  files: FileService;
 }
 
 /**
@@ -149,5 +154,16 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     servesAgent: () => cards.ownCard() !== null,
     config: a2aConfig.binding,
   });
-  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a };
+  const files = new FileService({
+    dataDir,
+    inbox,
+    outbox: outboxStore,
+    messenger,
+    events,
+    trust,
+    refuse: (peerId, reason, charged) => network.refuse(peerId, reason, charged),
+    logger,
+    config: options.filesConfig ?? DEFAULT_FILES_CONFIG,
+  });
+  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a, files };
 }

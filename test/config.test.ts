@@ -1,6 +1,8 @@
 import t from 'tap';
 import {
   a2aConfigFromEnv,
+  DEFAULT_FILES_CONFIG,
+  filesConfigFromEnv,
   DEFAULT_A2A_CONFIG,
   DEFAULT_DHT_CONFIG,
   DEFAULT_DISCOVERY_CONFIG,
@@ -163,4 +165,29 @@ t.test('P2P_COMM_BULK_IN_FLIGHT: file chunks in flight per peer, 8 unless set, a
   t.equal(messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: '2' }).bulkInFlightPerPeer, 2);
   t.throws(() => messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: '0' }), /P2P_COMM_BULK_IN_FLIGHT must be a whole number from 1/);
   t.throws(() => messagingConfigFromEnv({ P2P_COMM_BULK_IN_FLIGHT: 'eight' }), /P2P_COMM_BULK_IN_FLIGHT must be a whole number/);
+});
+
+t.test('file transfers: the design’s defaults, every limit read strictly', async (t) => {
+  t.same(filesConfigFromEnv({}), DEFAULT_FILES_CONFIG);
+  t.same(
+    [DEFAULT_FILES_CONFIG.maxFileBytes, DEFAULT_FILES_CONFIG.maxPendingBytes, DEFAULT_FILES_CONFIG.chunkBytes, DEFAULT_FILES_CONFIG.windowChunks, DEFAULT_FILES_CONFIG.ttlSeconds],
+    [2 ** 30, 2 ** 32, 262_144, 16, 604_800],
+  );
+  const read = filesConfigFromEnv({
+    P2P_COMM_FILE_MAX_BYTES: '1000',
+    P2P_COMM_FILE_MAX_PENDING_BYTES: '2000',
+    P2P_COMM_FILE_MAX_OFFERS_PER_PEER: '2',
+    P2P_COMM_FILE_MAX_OUTGOING: '3',
+    P2P_COMM_FILE_CHUNK_BYTES: '65536',
+    P2P_COMM_FILE_WINDOW_CHUNKS: '4',
+    P2P_COMM_FILE_TTL_SECONDS: '60',
+    P2P_COMM_FILE_PROGRESS_MS: '0',
+    P2P_COMM_FILE_EXPIRY_SWEEP_MS: '10',
+  });
+  t.same(read, { maxFileBytes: 1000, maxPendingBytes: 2000, maxOffersPerPeer: 2, maxOutgoing: 3, chunkBytes: 65_536, windowChunks: 4, ttlSeconds: 60, progressMs: 0, expirySweepMs: 10 });
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_CHUNK_BYTES: '65535' }), /P2P_COMM_FILE_CHUNK_BYTES must be a whole number from 65536 to 1048000/);
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_CHUNK_BYTES: '1048001' }), /from 65536 to 1048000/);
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '0' }), /P2P_COMM_FILE_WINDOW_CHUNKS must be a whole number from 1 to 1024/);
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_MAX_BYTES: '1e9' }), /P2P_COMM_FILE_MAX_BYTES must be a whole number/);
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_TTL_SECONDS: '59' }), /P2P_COMM_FILE_TTL_SECONDS must be a whole number from 60/);
 });

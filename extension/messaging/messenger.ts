@@ -54,6 +54,8 @@ export interface SendRequest {
   content: unknown;
   correlationId: string | null;
   ttlSeconds: number | null;
+  /** The id to send it under (32 lower-case hex, random): a file offer's id is its transfer id, recorded before it is sent. */
+  messageId?: string;
 }
 
 export type ReportedState = OutgoingMessage['state'];
@@ -71,6 +73,16 @@ export type SettledListener = (peerId: string, messageId: string, state: Settled
  */
 function isBulk(type: MessageType): boolean {
   return type === 'file_chunk';
+}
+
+/**
+ * Whether a sent message's fate is told as p2p.message.* events. Not for
+ * chunks: no plugin sends them or knows their ids, the file service reports
+ * transfers as p2p.file.* events, and a 1 GiB file would otherwise put
+ * thousands of events in the bounded event queue.
+ */
+function announced(type: MessageType): boolean {
+  return !isBulk(type);
 }
 
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */
@@ -206,7 +218,7 @@ export class Messenger implements SessionListener {
     // The caller's own mistakes first: they hold whichever peer it names.
     const content = encodeContent(request.type, request.content, config.maxPayloadBytes);
     this.assertSendable(request.peer);
-    const messageId = this.messageIds.take();
+    const messageId = request.messageId ?? this.messageIds.take();
     const stored = outbox.add({
       messageId,
       peerId: request.peer,
@@ -488,17 +500,19 @@ export class Messenger implements SessionListener {
     const { outbox, events } = this.deps;
     const deliveries: Delivery[] = [];
     const settled = new Set<string>();
+    const silent = new Set<string>();
     for (const id of ids) {
       const message = outbox.get(id);
       if (message === undefined || isFinal(message.state) || settled.has(id)) continue;
       settled.add(id);
+      if (!announced(message.type)) silent.add(id);
       this.inFlight.delete(id);
       this.widenWindow(peerId);
       deliveries.push({ messageId: id, attempts: message.attempts + 1 });
     }
     outbox.markDelivered(deliveries);
     for (const { messageId } of deliveries) {
-      events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
+      if (!silent.has(messageId)) events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
       this.settled(peerId, messageId, 'delivered', null);
     }
   }
@@ -524,7 +538,7 @@ export class Messenger implements SessionListener {
       }
       // A revocation failed it meanwhile, and told of it.
       if (recorded.state !== 'failed' || recorded.reason !== reason) return 0;
-      events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
+      if (announced(message.type)) events.enqueue({ type: 'p2p.message.rejected', subject: peerId, data: { peer: peerId, message_id: id, reason, side: 'remote' } });
       this.settled(peerId, id, 'failed', reason);
       return 0;
     }
@@ -580,11 +594,13 @@ export class Messenger implements SessionListener {
   private async expireDue(): Promise<void> {
     for (const message of await this.deps.outbox.expireDue()) {
       this.inFlight.delete(message.messageId);
-      this.deps.events.enqueue({
-        type: 'p2p.message.expired',
-        subject: message.peerId,
-        data: { peer: message.peerId, message_id: message.messageId },
-      });
+      if (announced(message.type)) {
+        this.deps.events.enqueue({
+          type: 'p2p.message.expired',
+          subject: message.peerId,
+          data: { peer: message.peerId, message_id: message.messageId },
+        });
+      }
       this.settled(message.peerId, message.messageId, 'expired', message.reason);
     }
   }
@@ -599,9 +615,9 @@ export class Messenger implements SessionListener {
   /** Fails the pending messages to the peer (only those of `messageIds`, if given), each with its event; returns the ids failed. */
   private async failMessages(peerId: string, reason: string, messageIds?: readonly string[]): Promise<string[]> {
     const failed: string[] = [];
-    for (const { messageId } of await this.deps.outbox.failPending(peerId, reason, messageIds)) {
+    for (const { messageId, type } of await this.deps.outbox.failPending(peerId, reason, messageIds)) {
       this.inFlight.delete(messageId);
-      this.deps.events.enqueue({ type: 'p2p.message.failed', subject: peerId, data: { message_id: messageId, peer: peerId, reason } });
+      if (announced(type)) this.deps.events.enqueue({ type: 'p2p.message.failed', subject: peerId, data: { message_id: messageId, peer: peerId, reason } });
       this.settled(peerId, messageId, 'failed', reason);
       failed.push(messageId);
     }

@@ -173,4 +173,10 @@ t.test('failPending fails exactly the pending messages named, settles them, and 
   await eventually(async () => node.stateOf(c2) === 'delivered', 'c2 delivered');
   t.same(node.stateOf(c3), 'failed', 'a receipt covering a failed message leaves it failed');
   t.equal(settled.filter(({ id }) => id === c3).length, 1, 'and settles it only once');
+  // Chunks are reported by the file service as transfers: no p2p.message.* event for any of them, the text's as ever.
+  const events = node.events.takeBatch(1000).filter((event) => event.type.startsWith('p2p.message.'));
+  t.same(
+    events.map((event) => [event.type, event.data['message_id']]),
+    [['p2p.message.delivered', text]],
+  );
 });
