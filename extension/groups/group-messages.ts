@@ -135,7 +135,7 @@ export class GroupMessageLog {
     this.journal = Journal.open(
       join(dataDir, GROUP_MESSAGES_FILE_NAME),
       {
-        name: 'group message log',
+        name: 'unread group message log',
         costOfMovingAway: 'the group messages not read yet are then lost',
         maxRecordBytes: STORED_HEADER_BYTES + MAX_ENVELOPE_BYTES,
         compactionMinBytes: limits.compactionMinBytes,
