@@ -338,6 +338,8 @@ export class GroupMessageLog {
           deliveredLater: false,
           recordBytes: place.length,
         };
+        // Only a damaged file holds a slot or a seq twice: the later record stands.
+        this.forgetEntry(this.bySlot.get(record.slot));
         this.forgetEntry(entries.bySeq.get(`${record.author} ${record.seq}`));
         entries.messages.set(entry.slot, entry);
         entries.bySeq.set(`${entry.author} ${entry.seq}`, entry);
