@@ -340,13 +340,14 @@ export class GroupStore {
     return entry;
   }
 
-  /** Writes the group and drops the oldest ended groups beyond maxGroups of them. */
+  /** Writes the group and drops the oldest ended groups beyond maxGroups of them; the group written is the newest. */
   private put(groupId: string, entry: GroupEntry): StoredGroup {
     const groups = { ...this.file.groups, [groupId]: entry };
-    const ended = Object.entries(groups)
-      .filter(([, candidate]) => ENDED_GROUP_STATES.includes(candidate.state))
+    const room = this.limits.maxGroups - (ENDED_GROUP_STATES.includes(entry.state) ? 1 : 0);
+    const endedBefore = Object.entries(groups)
+      .filter(([id, candidate]) => id !== groupId && ENDED_GROUP_STATES.includes(candidate.state))
       .sort(([, a], [, b]) => b.updated_at.localeCompare(a.updated_at));
-    for (const [id] of ended.slice(this.limits.maxGroups)) delete groups[id];
+    for (const [id] of endedBefore.slice(room)) delete groups[id];
     this.commit({ ...this.file, groups });
     return groupOf(groupId, entry);
   }
@@ -413,10 +414,31 @@ function keyBytes(text: string): Uint8Array {
   return decodeBase64urlExact(text, 32) as Uint8Array;
 }
 
+/**
+ * The statement chains checked already, with the creator key and invite
+ * they were checked with. The rules run before every write too, and a
+ * write (a seq taken, a seq seen) mostly leaves the chains as they were:
+ * their signatures are checked once, not at every message.
+ */
+const checkedChains = new WeakMap<readonly EpochStatement[], string>();
+
 /** What is wrong with a group as the file holds it, or undefined: its statements and invite by the wire rules, then its chain. */
 function entryProblem(id: string, entry: GroupEntry): string | undefined {
   const creatorKey = decodeBase64urlExact(entry.creator_key, 32);
   if (creatorKey === null) return 'creator_key is not a 32-byte key';
+  const checkedWith = `${id} ${entry.creator_key} ${entry.state} ${entry.invite === null ? '' : JSON.stringify(entry.invite)}`;
+  if (checkedChains.get(entry.statements) !== checkedWith) {
+    const problem = chainAndInviteProblem(id, entry, creatorKey);
+    if (problem !== undefined) return problem;
+    checkedChains.set(entry.statements, checkedWith);
+  }
+  const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+  if (entry.state === 'member' && entry.joined_epoch === null) return 'a member has no joined_epoch';
+  if (entry.my_prev_epoch > head.epoch) return `my_prev_epoch ${entry.my_prev_epoch} is after the current epoch ${head.epoch}`;
+  return undefined;
+}
+
+function chainAndInviteProblem(id: string, entry: GroupEntry, creatorKey: Uint8Array): string | undefined {
   try {
     entry.statements.forEach((statement, index) => readEpochStatement(statement, `statements[${index}]`));
     if (entry.invite !== null) readInviteStatement(entry.invite, 'invite');
@@ -429,10 +451,7 @@ function entryProblem(id: string, entry: GroupEntry): string | undefined {
   const problem = chainProblem(entry.statements, creatorKey);
   if (problem !== undefined) return problem;
   if ((entry.state === 'invited') !== (entry.invite !== null)) return 'an invite is held exactly while the state is invited';
-  if (entry.invite !== null) return inviteProblem(entry.invite, head, creatorKey);
-  if (entry.state === 'member' && entry.joined_epoch === null) return 'a member has no joined_epoch';
-  if (entry.my_prev_epoch > head.epoch) return `my_prev_epoch ${entry.my_prev_epoch} is after the current epoch ${head.epoch}`;
-  return undefined;
+  return entry.invite === null ? undefined : inviteProblem(entry.invite, head, creatorKey);
 }
 
 /** Statements of one group, consecutive, each verified against the one before it (the first on its own). */

@@ -92,6 +92,8 @@ t.test('leaving, removal and dissolution show in the state, and survive reopenin
   const declined = openStore(t, carol);
   declined.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
   t.match(declined.store.leave(e0.group, 'declined'), { state: 'left', invite: null });
+  declined.store.forget(e0.group);
+  t.same(declined.reopen().list(), [], 'a group forgotten is gone from the file');
 
   const carolHandle = openStore(t, carol);
   carolHandle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
@@ -176,12 +178,15 @@ t.test('limits: groups per node, invites per creator, members per group, stateme
   creator.store.leave(e0.group, 'user_left');
   creator.store.create(createStatement(alice, new Uint8Array(16).fill(1)), aliceKey);
   t.equal(creator.store.list().length, 2, 'a group left holds no place among the open ones');
+  const second = createStatement(alice, new Uint8Array(16).fill(1)).group;
+  creator.store.leave(second, 'user_left');
+  t.same(creator.reopen().list().map((group) => group.id), [second], 'as many ended groups are kept as open ones may be, the newest');
 
   const invitee = openStore(t, carol, { maxInvitesPerCreator: 1 });
   invitee.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
   t.equal(invitee.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey).state, 'invited', 'the same invite again takes no second place');
-  const second = createStatement(alice, new Uint8Array(16).fill(2));
-  t.throws(() => invitee.store.addInvite(inviteFor(carol, second), [second], aliceKey), { errorName: 'LIMIT_REACHED', message: /1 invites from .*P2P_COMM_GROUP_MAX_INVITES_PER_PEER/ });
+  const another = createStatement(alice, new Uint8Array(16).fill(2));
+  t.throws(() => invitee.store.addInvite(inviteFor(carol, another), [another], aliceKey), { errorName: 'LIMIT_REACHED', message: /1 invites from .*P2P_COMM_GROUP_MAX_INVITES_PER_PEER/ });
 
   t.throws(() => GroupStore.open(tempDir(t), alice.peer, { maxMembers: 33 }), RangeError, 'above the format cap');
   t.throws(() => GroupStore.open(tempDir(t), alice.peer, { maxGroups: 0 }), RangeError);
