@@ -126,6 +126,7 @@ export class GroupMessageLog {
   private readonly journal: Journal;
   /** Changes run one after another: each checks limits and numbers against what the one before left. */
   private queue: Promise<unknown> = Promise.resolve();
+  private changesUnderWay = 0;
 
   private constructor(
     dataDir: string,
@@ -261,12 +262,17 @@ export class GroupMessageLog {
     });
   }
 
+  /** Waits for the changes under way; with none, the file is let go at once. */
   close(): Promise<void> {
-    return this.queue.then(() => this.journal.close(), () => this.journal.close());
+    if (this.changesUnderWay === 0) return this.journal.close();
+    return this.queue.then(() => this.journal.close());
   }
 
   private serially<T>(change: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(change, change);
+    this.changesUnderWay += 1;
+    const result = this.queue.then(change).finally(() => {
+      this.changesUnderWay -= 1;
+    });
     this.queue = result.catch(() => undefined);
     return result;
   }
