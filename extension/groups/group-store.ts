@@ -293,10 +293,7 @@ export class GroupStore {
     return true;
   }
 
-  /**
-   * Refuses, with GROUP limit wording, a member beyond the group's limit:
-   * what the creator checks before it invites.
-   */
+  /** Refuses (LIMIT_REACHED, naming the setting) a member beyond the group's limit: what the creator checks before it invites. */
   checkRoomForMember(groupId: string): void {
     const entry = this.entry(groupId);
     const members = (entry.statements[entry.statements.length - 1] as EpochStatement).members.length;
