@@ -58,7 +58,10 @@ import { checkRevocationNotice, signRevocationNotice } from '../../extension/wir
 import { SessionCipher } from '../../extension/wire/session-cipher';
 import { BatchFormatError, checkBatch, decodeBatch, signBatch } from '../../extension/wire/signed-batch';
 import { sdkStyleCard } from '../helpers/agent-cards';
-import { addChange, envelopeBy, groupHistory, leaveChange } from '../helpers/groups';
+import { addChange, createStatement, envelopeBy, groupHistory, leaveChange } from '../helpers/groups';
+import { GROUP_MESSAGES_FILE_NAME, GroupMessageLog } from '../../extension/groups/group-messages';
+import { GROUPS_FILE_NAME, GroupStore } from '../../extension/groups/group-store';
+import { RecordWriter } from '../../extension/store/record-log';
 import { throwawayIdentity } from '../helpers/raw-peer';
 import { claimFor, wire } from '../helpers/txt-claims';
 
@@ -129,10 +132,10 @@ function fileTarget(name: string, fileName: string, seeds: Uint8Array[], open: (
 }
 
 /** A log whose records pass their checksums, so that mutation reaches the record decoder. */
-function checkedLog(records: string[]): Uint8Array {
-  const parts = [Buffer.from('P2PLOG2\n', 'latin1')];
+function checkedLog(records: (string | Uint8Array)[]): Uint8Array {
+  const parts: Uint8Array[] = [Buffer.from('P2PLOG2\n', 'latin1')];
   for (const record of records) {
-    const body = Buffer.from(record, 'utf8');
+    const body = typeof record === 'string' ? Buffer.from(record, 'utf8') : record;
     const header = Buffer.alloc(12);
     header.writeUInt32BE(body.length, 0);
     header.writeUInt32BE(crc32(header.subarray(0, 4)), 4);
@@ -254,6 +257,7 @@ export function fuzzTargets(): FuzzTarget[] {
     ...keyRotationTargets(),
     ...groupPayloadTargets(),
     fileTarget('identity.key', IDENTITY_FILE_NAME, rotatedStateFiles().identity, (dir) => void loadOrCreateIdentity(dir)),
+    ...groupStateTargets(),
   ];
 }
 
@@ -559,4 +563,46 @@ function rotatedStateFiles(): { identity: Uint8Array[]; trust: Uint8Array } {
   store.applyKeyChain(unrotated.peerId, rotation.next.keyChain);
   rotatedFiles = { identity: [v1, readFileSync(join(identityDir, IDENTITY_FILE_NAME))], trust: readFileSync(join(trustDir, TRUST_FILE_NAME)) };
   return rotatedFiles;
+}
+
+/**
+ * groups.json as a creator and an invitee write it, and a group message
+ * log holding each record kind, so that mutation reaches the statement
+ * checks and the record decoder.
+ */
+function groupStateTargets(): FuzzTarget[] {
+  const { alice, bob, carol, epochs } = groupHistory();
+  const [e0, e1] = epochs as [(typeof epochs)[0], (typeof epochs)[0]];
+  const creatorDir = scratch();
+  const creator = GroupStore.open(creatorDir, alice.peer);
+  creator.create(e0, alice.identity.publicKey);
+  for (const statement of epochs.slice(1)) creator.recordEpoch(e0.group, statement);
+  creator.takeSeq(e0.group);
+  creator.recordSeen(e0.group, carol.peer, 2);
+  const inviteeDir = scratch();
+  const invite = signInviteStatement({ t: 'invite', group: e1.group, invitee: carol.peer, epoch: 1, at: 1_900_000_000_000 }, alice.identity);
+  GroupStore.open(inviteeDir, carol.peer).addInvite(invite, [e0, e1], alice.identity.publicKey);
+  const groupFiles = [readFileSync(join(creatorDir, GROUPS_FILE_NAME)), readFileSync(join(inviteeDir, GROUPS_FILE_NAME))];
+
+  const e2 = epochs[2] as (typeof epochs)[0];
+  const other = createStatement(bob);
+  const stored = (slot: number, cursor: number, author: typeof bob, seq: number, statement: typeof e2): Uint8Array => {
+    const json = Buffer.from(canonicalJson(envelopeBy(author, statement, { seq, prev_epoch: seq === 1 ? 0 : statement.epoch, id: slot.toString(16).padStart(32, '0') })), 'utf8');
+    return new RecordWriter(1 + 24 + 64 + 4 + json.length).u8(1).uint(slot).uint(cursor).uint(1_900_000_000_000).latin1(statement.group.slice(4)).bytes(author.identity.publicKey).u32(seq).bytes(json).finish();
+  };
+  const log = checkedLog([
+    new RecordWriter(17).u8(6).uint(10).uint(20).finish(),
+    stored(11, 21, bob, 1, e2),
+    stored(12, 0, carol, 2, e2),
+    stored(13, 0, carol, 3, e2),
+    stored(14, 22, bob, 1, other),
+    new RecordWriter(17).u8(2).uint(12).uint(23).finish(),
+    new RecordWriter(41).u8(3).latin1(e2.group.slice(4)).uint(21).finish(),
+    new RecordWriter(9).u8(4).uint(13).finish(),
+    new RecordWriter(33).u8(5).latin1(other.group.slice(4)).finish(),
+  ]);
+  return [
+    fileTarget('groups.json', GROUPS_FILE_NAME, groupFiles, (dir) => void GroupStore.open(dir, alice.peer)),
+    fileTarget('group message log', GROUP_MESSAGES_FILE_NAME, [log], (dir) => GroupMessageLog.open(dir)),
+  ];
 }

@@ -1,0 +1,469 @@
+import { join } from 'node:path';
+import { decodeBase64urlExact, encodeBase64url } from '../common/base64url';
+import { P2pError } from '../common/errors';
+import { closedObject, nullable, StateFileFormat, TIME_SCHEMA } from '../common/json-state-file';
+import { PEER_ID_PATTERN } from '../common/peer-id';
+import { quoteUntrusted } from '../common/quote-text';
+import {
+  describeEpochRefusal,
+  epochStatementHash,
+  type EpochStatement,
+  GROUP_ID_PATTERN,
+  GroupFormatError,
+  type InviteStatement,
+  MAX_GROUP_COUNTER,
+  MAX_GROUP_MEMBERS,
+  readEpochStatement,
+  readInviteStatement,
+  verifyEpochStatement,
+  verifyInvite,
+} from '../wire/group-statement';
+
+/**
+ * The groups this node belongs to or was invited to (design §4.5), with
+ * what is needed to go on verifying them: the creator's key, and the
+ * chain of epoch statements from the one before this node joined to the
+ * current one, each checked against the one before it. The store applies
+ * a statement only as the next link of that chain (or, for a node not a
+ * member, a later statement that adds it: an invitee needs no history);
+ * whether to accept a statement or an invite at all is the caller's call.
+ *
+ * File `<data_dir>/groups.json`, mode 0600, replaced atomically on every
+ * change (design: a seq is taken, and written, before any copy leaves):
+ *
+ *   {"version": 1, "groups": {"<group id>": {
+ *     "creator_key": "<base64url>",        // the creator's key the chain is checked with
+ *     "state": "invited" | "member" | "left" | "removed" | "dissolved",
+ *     "reason": null | "<code>",           // why left, e.g. "creator_revoked"
+ *     "joined_epoch": null | n,            // null until this node is a member
+ *     "invite": null | <invite statement>, // while invited
+ *     "statements": [<epoch statement>…],  // consecutive and hash-linked, oldest first, ≥ 1
+ *     "my_seq": n, "my_prev_epoch": n,     // this node's last message to the group (0, 0: none)
+ *     "last_seq": {"<peer id>": n},        // per author, the last seq taken in
+ *     "updated_at": "<ISO>"}}}
+ *
+ * Everything in it is checked again at open (statements by the wire
+ * readers, links and signatures by verifyEpochStatement): a file that
+ * fails is refused whole, with the first problem. Name and creator are
+ * those of the statements, so they are not written twice.
+ */
+export const GROUPS_FILE_NAME = 'groups.json';
+
+export type GroupState = 'invited' | 'member' | 'left' | 'removed' | 'dissolved';
+
+/** The states a group is over in: it holds no place among the open groups. */
+export const ENDED_GROUP_STATES: readonly GroupState[] = ['left', 'removed', 'dissolved'];
+
+export interface StoredGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly creator: string;
+  readonly creatorKey: Uint8Array;
+  readonly state: GroupState;
+  readonly reason: string | null;
+  readonly joinedEpoch: number | null;
+  readonly invite: InviteStatement | null;
+  /** Oldest first; the last is the current epoch. */
+  readonly statements: readonly EpochStatement[];
+  readonly mySeq: number;
+  readonly myPrevEpoch: number;
+  readonly lastSeq: Readonly<Record<string, number>>;
+  readonly updatedAt: Date;
+}
+
+export interface GroupStoreLimits {
+  /** Groups not ended, invites included (P2P_COMM_MAX_GROUPS); as many ended ones are kept besides, the newest. */
+  maxGroups: number;
+  /** Members a group of this node's may have, at most the format's 32 (P2P_COMM_GROUP_MAX_MEMBERS). */
+  maxMembers: number;
+  /** Open invites from one creator (P2P_COMM_GROUP_MAX_INVITES_PER_PEER). */
+  maxInvitesPerCreator: number;
+  /** Statements kept per group, the newest: what envelopes held for an older epoch can still be checked against. */
+  maxStatements: number;
+}
+
+export const DEFAULT_GROUP_STORE_LIMITS: GroupStoreLimits = {
+  maxGroups: 64,
+  maxMembers: MAX_GROUP_MEMBERS,
+  maxInvitesPerCreator: 4,
+  maxStatements: 64,
+};
+
+/** What recording a statement did: `gap` means an earlier one is missing (hold it); `refused` carries why. */
+export type EpochOutcome =
+  | { outcome: 'applied'; group: StoredGroup }
+  | { outcome: 'known'; group: StoredGroup }
+  | { outcome: 'gap'; group: StoredGroup }
+  | { outcome: 'refused'; message: string };
+
+interface GroupEntry {
+  creator_key: string;
+  state: GroupState;
+  reason: string | null;
+  joined_epoch: number | null;
+  invite: InviteStatement | null;
+  statements: EpochStatement[];
+  my_seq: number;
+  my_prev_epoch: number;
+  last_seq: Record<string, number>;
+  updated_at: string;
+}
+
+interface GroupsFile {
+  version: 1;
+  groups: Record<string, GroupEntry>;
+}
+
+const COUNTER_SCHEMA = { type: 'integer', minimum: 0, maximum: MAX_GROUP_COUNTER };
+const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+const GROUPS_FILE = new StateFileFormat<GroupsFile>({
+  name: 'the groups file',
+  movingAwayMeans: 'leave every group and drop every invite (the creators must invite this node again)',
+  schema: closedObject({
+    version: { const: 1 },
+    groups: {
+      type: 'object',
+      propertyNames: { pattern: GROUP_ID_PATTERN.source },
+      additionalProperties: closedObject({
+        creator_key: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+        state: { enum: ['invited', 'member', 'left', 'removed', 'dissolved'] },
+        reason: nullable({ type: 'string', pattern: REASON_PATTERN.source } as { type: string }),
+        joined_epoch: nullable(COUNTER_SCHEMA),
+        // The statements' own rules are the wire readers', applied by check.
+        invite: { type: ['object', 'null'] },
+        statements: { type: 'array', minItems: 1, items: { type: 'object' } },
+        my_seq: COUNTER_SCHEMA,
+        my_prev_epoch: COUNTER_SCHEMA,
+        last_seq: { type: 'object', propertyNames: { pattern: PEER_ID_PATTERN.source }, additionalProperties: COUNTER_SCHEMA },
+        updated_at: TIME_SCHEMA,
+      }),
+    },
+  }),
+  check: (file) => {
+    for (const [id, entry] of Object.entries(file.groups)) {
+      const problem = entryProblem(id, entry);
+      if (problem !== undefined) return `group ${id}: ${problem}`;
+    }
+    return undefined;
+  },
+});
+
+export class GroupStore {
+  private constructor(
+    private readonly path: string,
+    private file: GroupsFile,
+    private readonly self: string,
+    readonly limits: GroupStoreLimits,
+    private readonly now: () => Date,
+  ) {}
+
+  /** `self`: this node's peer id, what tells whether a statement lists this node. */
+  static open(dataDir: string, self: string, limits: Partial<GroupStoreLimits> = {}, now: () => Date = () => new Date()): GroupStore {
+    const all = { ...DEFAULT_GROUP_STORE_LIMITS, ...limits };
+    if (!Number.isInteger(all.maxMembers) || all.maxMembers < 2 || all.maxMembers > MAX_GROUP_MEMBERS) {
+      throw new RangeError(`a group has 2 to ${MAX_GROUP_MEMBERS} members at most (the format's cap), not ${all.maxMembers}`);
+    }
+    for (const name of ['maxGroups', 'maxInvitesPerCreator', 'maxStatements'] as const) {
+      if (!Number.isInteger(all[name]) || all[name] < 1) throw new RangeError(`${name} must be a whole number >= 1, not ${all[name]}`);
+    }
+    const path = join(dataDir, GROUPS_FILE_NAME);
+    return new GroupStore(path, GROUPS_FILE.load(path) ?? { version: 1, groups: {} }, self, all, now);
+  }
+
+  get(groupId: string): StoredGroup | undefined {
+    const entry = this.file.groups[groupId];
+    return entry === undefined ? undefined : groupOf(groupId, entry);
+  }
+
+  /** Oldest change first. */
+  list(): StoredGroup[] {
+    return Object.entries(this.file.groups)
+      .map(([id, entry]) => groupOf(id, entry))
+      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime());
+  }
+
+  /** A group this node creates: epoch 0, signed by this node, which is its creator. */
+  create(statement: EpochStatement, creatorKey: Uint8Array): StoredGroup {
+    if (statement.epoch !== 0 || statement.creator !== this.self) throw new P2pError('INVALID_INPUT', 'a group this node creates starts at epoch 0 with this node as its creator');
+    const refusal = verifyEpochStatement(statement, creatorKey);
+    if (refusal !== null) throw new P2pError('INVALID_INPUT', `the create statement of ${statement.group} is refused: ${describeEpochRefusal(refusal)}`);
+    if (this.file.groups[statement.group] !== undefined) throw new P2pError('CONFLICT', `group ${statement.group} is recorded already`);
+    this.checkRoomForGroup();
+    return this.put(statement.group, {
+      ...freshEntry(creatorKey, [statement], this.now()),
+      state: 'member',
+      joined_epoch: 0,
+    });
+  }
+
+  /**
+   * An invite with the statements sent beside it (consecutive, the last of
+   * the invite's epoch), checked with the creator's key. An invite to a
+   * group this node is a member of changes nothing; one to a group it left
+   * or was removed from invites it again; a dissolved group takes none.
+   */
+  addInvite(invite: InviteStatement, statements: readonly EpochStatement[], creatorKey: Uint8Array): StoredGroup {
+    const head = statements[statements.length - 1];
+    if (head === undefined) throw new P2pError('INVALID_INPUT', 'an invite comes with at least the statement of its epoch');
+    if (invite.invitee !== this.self) throw new P2pError('INVALID_INPUT', `the invite is for ${invite.invitee}, not this node`);
+    const problem = chainProblem(statements, creatorKey) ?? inviteProblem(invite, head, creatorKey);
+    if (problem !== undefined) throw new P2pError('INVALID_INPUT', `the invite to ${invite.group} is refused: ${problem}`);
+    const existing = this.file.groups[invite.group];
+    if (existing?.state === 'member') return groupOf(invite.group, existing);
+    if (existing?.state === 'dissolved') throw new P2pError('CONFLICT', `group ${invite.group} was dissolved: it takes no new members`);
+    if (existing === undefined || existing.state !== 'invited') {
+      this.checkRoomForGroup();
+      this.checkRoomForInvite(head.creator);
+    }
+    // Counters survive a new invite: a seq this node used before it left is never used again.
+    const counters = existing === undefined ? {} : { my_seq: existing.my_seq, my_prev_epoch: Math.min(existing.my_prev_epoch, head.epoch), last_seq: existing.last_seq };
+    return this.put(invite.group, { ...freshEntry(creatorKey, [...statements], this.now()), ...counters, invite });
+  }
+
+  /**
+   * The next epoch of a group, checked against the current one with the
+   * creator's key; this node's state follows what it says of this node.
+   * A node not a member (invited, left, removed) also takes a later
+   * statement that lists it: its chain starts there. A statement already
+   * held is `known`; a later one `gap`, for the caller to hold.
+   */
+  recordEpoch(groupId: string, statement: EpochStatement): EpochOutcome {
+    const entry = this.entry(groupId);
+    const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+    const creatorKey = keyBytes(entry.creator_key);
+    if (statement.group !== groupId) return { outcome: 'refused', message: `the statement is of group ${statement.group}, not ${groupId}` };
+    if (statement.epoch <= head.epoch) {
+      const held = entry.statements.find((candidate) => candidate.epoch === statement.epoch);
+      if (held === undefined) return { outcome: 'known', group: groupOf(groupId, entry) };
+      if (epochStatementHash(held) === epochStatementHash(statement)) return { outcome: 'known', group: groupOf(groupId, entry) };
+      return { outcome: 'refused', message: `another statement of epoch ${statement.epoch} is held already: the creator signed two` };
+    }
+    const restarts = entry.state !== 'member' && statement.epoch > head.epoch + 1 && statement.members.some((member) => member.peer === this.self);
+    if (statement.epoch > head.epoch + 1 && !restarts) return { outcome: 'gap', group: groupOf(groupId, entry) };
+    if (entry.state === 'dissolved') return { outcome: 'refused', message: `group ${groupId} is dissolved: no epoch follows` };
+    if (entry.state === 'invited' && !statement.members.some((member) => member.peer === this.self)) {
+      return { outcome: 'refused', message: `this node is only invited to ${groupId}: the statement it takes is the one that adds it` };
+    }
+    const refusal = verifyEpochStatement(statement, creatorKey, restarts ? null : head);
+    if (refusal !== null) return { outcome: 'refused', message: describeEpochRefusal(refusal) };
+    const statements = restarts ? [statement] : [...entry.statements, statement];
+    const next: GroupEntry = { ...entry, ...this.stateAfter(entry, statement), statements, updated_at: this.now().toISOString() };
+    next.statements = kept(next, this.limits.maxStatements);
+    next.last_seq = lastSeqOfListed(next);
+    return { outcome: 'applied', group: this.put(groupId, next) };
+  }
+
+  /** This node leaves at once (design §4.4: it sends and takes nothing more); also declines an invite. */
+  leave(groupId: string, reason: string): StoredGroup {
+    if (!REASON_PATTERN.test(reason)) throw new RangeError(`a reason is a code of a-z, 0-9 and _, got ${quoteUntrusted(reason)}`);
+    const entry = this.entry(groupId);
+    if (ENDED_GROUP_STATES.includes(entry.state)) return groupOf(groupId, entry);
+    return this.put(groupId, { ...entry, state: 'left', reason, invite: null, updated_at: this.now().toISOString() });
+  }
+
+  /** Drops a group from the file: one this node is done with. */
+  forget(groupId: string): void {
+    if (this.file.groups[groupId] === undefined) return;
+    const groups = { ...this.file.groups };
+    delete groups[groupId];
+    this.commit({ ...this.file, groups });
+  }
+
+  /** Takes the seq of this node's next message to the group, written before it is returned: a seq is never used twice. */
+  takeSeq(groupId: string): { seq: number; prevEpoch: number; epoch: number } {
+    const entry = this.entry(groupId);
+    if (entry.state !== 'member') throw new P2pError('CONFLICT', `this node is not a member of ${groupId} (it is ${entry.state}) and sends nothing to it`);
+    if (entry.my_seq >= MAX_GROUP_COUNTER) throw new P2pError('LIMIT_REACHED', `this node sent ${MAX_GROUP_COUNTER} messages to ${groupId}, the most a group takes from one author`);
+    const epoch = (entry.statements[entry.statements.length - 1] as EpochStatement).epoch;
+    const taken = { seq: entry.my_seq + 1, prevEpoch: entry.my_prev_epoch, epoch };
+    this.put(groupId, { ...entry, my_seq: taken.seq, my_prev_epoch: epoch, updated_at: this.now().toISOString() });
+    return taken;
+  }
+
+  /** The last seq taken in from an author moves forward only; returns false when it did not move. */
+  recordSeen(groupId: string, author: string, seq: number): boolean {
+    const entry = this.entry(groupId);
+    if (!Number.isInteger(seq) || seq < 1 || seq > MAX_GROUP_COUNTER) throw new RangeError(`a seq is 1 to ${MAX_GROUP_COUNTER}, not ${seq}`);
+    if (!entry.statements.some((statement) => statement.members.some((member) => member.peer === author))) {
+      throw new P2pError('INVALID_INPUT', `${author} is a member of no epoch of ${groupId} this node holds`);
+    }
+    if ((entry.last_seq[author] ?? 0) >= seq) return false;
+    this.put(groupId, { ...entry, last_seq: { ...entry.last_seq, [author]: seq } });
+    return true;
+  }
+
+  /** Refuses (LIMIT_REACHED, naming the setting) a member beyond the group's limit: what the creator checks before it invites. */
+  checkRoomForMember(groupId: string): void {
+    const entry = this.entry(groupId);
+    const members = (entry.statements[entry.statements.length - 1] as EpochStatement).members.length;
+    if (members >= this.limits.maxMembers) {
+      throw new P2pError('LIMIT_REACHED', `group ${groupId} has ${members} members, the most a group may have (P2P_COMM_GROUP_MAX_MEMBERS, ${this.limits.maxMembers})`);
+    }
+  }
+
+  /** This node's state once a statement is applied: what it says of this node. */
+  private stateAfter(entry: GroupEntry, statement: EpochStatement): Pick<GroupEntry, 'state' | 'reason' | 'joined_epoch' | 'invite'> {
+    if (statement.changes.some((change) => change.op === 'dissolve')) return { state: 'dissolved', reason: null, joined_epoch: entry.joined_epoch, invite: null };
+    const listed = statement.members.some((member) => member.peer === this.self);
+    if (listed && entry.state !== 'left') {
+      const joined = entry.state === 'member' ? entry.joined_epoch : statement.epoch;
+      return { state: 'member', reason: null, joined_epoch: joined, invite: null };
+    }
+    if (!listed && entry.state === 'member') {
+      const removed = statement.changes.some((change) => change.op === 'remove' && change.peer === this.self);
+      return { state: removed ? 'removed' : 'left', reason: removed ? null : entry.reason, joined_epoch: entry.joined_epoch, invite: null };
+    }
+    return { state: entry.state, reason: entry.reason, joined_epoch: entry.joined_epoch, invite: entry.invite };
+  }
+
+  private checkRoomForGroup(): void {
+    const open = Object.values(this.file.groups).filter((entry) => !ENDED_GROUP_STATES.includes(entry.state)).length;
+    if (open >= this.limits.maxGroups) {
+      throw new P2pError('LIMIT_REACHED', `this node is in ${open} groups or invites, the most it takes (P2P_COMM_MAX_GROUPS, ${this.limits.maxGroups}): leave a group or decline an invite first`);
+    }
+  }
+
+  private checkRoomForInvite(creator: string): void {
+    const open = Object.values(this.file.groups).filter((entry) => entry.state === 'invited' && creatorOf(entry) === creator).length;
+    if (open >= this.limits.maxInvitesPerCreator) {
+      throw new P2pError('LIMIT_REACHED', `${open} invites from ${creator} are open, the most from one creator (P2P_COMM_GROUP_MAX_INVITES_PER_PEER, ${this.limits.maxInvitesPerCreator})`);
+    }
+  }
+
+  private entry(groupId: string): GroupEntry {
+    const entry = this.file.groups[groupId];
+    if (entry === undefined) throw new P2pError('NOT_FOUND', `this node holds no group ${quoteUntrusted(groupId)}`);
+    return entry;
+  }
+
+  /** Writes the group and drops the oldest ended groups beyond maxGroups of them; the group written is the newest. */
+  private put(groupId: string, entry: GroupEntry): StoredGroup {
+    const groups = { ...this.file.groups, [groupId]: entry };
+    const room = this.limits.maxGroups - (ENDED_GROUP_STATES.includes(entry.state) ? 1 : 0);
+    const endedBefore = Object.entries(groups)
+      .filter(([id, candidate]) => id !== groupId && ENDED_GROUP_STATES.includes(candidate.state))
+      .sort(([, a], [, b]) => b.updated_at.localeCompare(a.updated_at));
+    for (const [id] of endedBefore.slice(room)) delete groups[id];
+    this.commit({ ...this.file, groups });
+    return groupOf(groupId, entry);
+  }
+
+  /** The file is written first, so a failed write leaves memory and disk alike. */
+  private commit(next: GroupsFile): void {
+    GROUPS_FILE.save(this.path, next);
+    this.file = next;
+  }
+}
+
+function freshEntry(creatorKey: Uint8Array, statements: EpochStatement[], now: Date): GroupEntry {
+  return {
+    creator_key: encodeBase64url(creatorKey),
+    state: 'invited',
+    reason: null,
+    joined_epoch: null,
+    invite: null,
+    statements,
+    my_seq: 0,
+    my_prev_epoch: 0,
+    last_seq: {},
+    updated_at: now.toISOString(),
+  };
+}
+
+function groupOf(id: string, entry: GroupEntry): StoredGroup {
+  const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+  return {
+    id,
+    name: head.name,
+    creator: head.creator,
+    creatorKey: keyBytes(entry.creator_key),
+    state: entry.state,
+    reason: entry.reason,
+    joinedEpoch: entry.joined_epoch,
+    invite: entry.invite,
+    statements: entry.statements,
+    mySeq: entry.my_seq,
+    myPrevEpoch: entry.my_prev_epoch,
+    lastSeq: entry.last_seq,
+    updatedAt: new Date(entry.updated_at),
+  };
+}
+
+function creatorOf(entry: GroupEntry): string {
+  return (entry.statements[0] as EpochStatement).creator;
+}
+
+/** From the epoch before this node joined on (design §4.5), and at most `max`, the newest. */
+function kept(entry: GroupEntry, max: number): EpochStatement[] {
+  const from = entry.joined_epoch === null ? 0 : entry.joined_epoch - 1;
+  const statements = entry.statements.filter((statement) => statement.epoch >= from);
+  return statements.slice(Math.max(0, statements.length - max));
+}
+
+/** Authors listed by no statement held can no longer be checked: their counters go (bounded by members × statements). */
+function lastSeqOfListed(entry: GroupEntry): Record<string, number> {
+  const listed = new Set(entry.statements.flatMap((statement) => statement.members.map((member) => member.peer)));
+  return Object.fromEntries(Object.entries(entry.last_seq).filter(([author]) => listed.has(author)));
+}
+
+function keyBytes(text: string): Uint8Array {
+  return decodeBase64urlExact(text, 32) as Uint8Array;
+}
+
+/**
+ * The statement chains checked already, with the creator key and invite
+ * they were checked with. The rules run before every write too, and a
+ * write (a seq taken, a seq seen) mostly leaves the chains as they were:
+ * their signatures are checked once, not at every message.
+ */
+const checkedChains = new WeakMap<readonly EpochStatement[], string>();
+
+/** What is wrong with a group as the file holds it, or undefined: its statements and invite by the wire rules, then its chain. */
+function entryProblem(id: string, entry: GroupEntry): string | undefined {
+  const creatorKey = decodeBase64urlExact(entry.creator_key, 32);
+  if (creatorKey === null) return 'creator_key is not a 32-byte key';
+  const checkedWith = `${id} ${entry.creator_key} ${entry.state} ${entry.invite === null ? '' : JSON.stringify(entry.invite)}`;
+  if (checkedChains.get(entry.statements) !== checkedWith) {
+    const problem = chainAndInviteProblem(id, entry, creatorKey);
+    if (problem !== undefined) return problem;
+    checkedChains.set(entry.statements, checkedWith);
+  }
+  const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+  if (entry.state === 'member' && entry.joined_epoch === null) return 'a member has no joined_epoch';
+  if (entry.my_prev_epoch > head.epoch) return `my_prev_epoch ${entry.my_prev_epoch} is after the current epoch ${head.epoch}`;
+  return undefined;
+}
+
+function chainAndInviteProblem(id: string, entry: GroupEntry, creatorKey: Uint8Array): string | undefined {
+  try {
+    entry.statements.forEach((statement, index) => readEpochStatement(statement, `statements[${index}]`));
+    if (entry.invite !== null) readInviteStatement(entry.invite, 'invite');
+  } catch (error) {
+    if (error instanceof GroupFormatError) return error.message;
+    throw error;
+  }
+  const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+  if (head.group !== id) return `its statements are of group ${head.group}`;
+  const problem = chainProblem(entry.statements, creatorKey);
+  if (problem !== undefined) return problem;
+  if ((entry.state === 'invited') !== (entry.invite !== null)) return 'an invite is held exactly while the state is invited';
+  return entry.invite === null ? undefined : inviteProblem(entry.invite, head, creatorKey);
+}
+
+/** Statements of one group, consecutive, each verified against the one before it (the first on its own). */
+function chainProblem(statements: readonly EpochStatement[], creatorKey: Uint8Array): string | undefined {
+  let previous: EpochStatement | null = null;
+  for (const statement of statements) {
+    if (previous !== null && statement.group !== previous.group) return `epoch ${statement.epoch} is of another group`;
+    const refusal = verifyEpochStatement(statement, creatorKey, previous);
+    if (refusal !== null) return `epoch ${statement.epoch}: ${describeEpochRefusal(refusal)}`;
+    previous = statement;
+  }
+  return undefined;
+}
+
+function inviteProblem(invite: InviteStatement, head: EpochStatement, creatorKey: Uint8Array): string | undefined {
+  const refusal = verifyInvite(invite, head, creatorKey);
+  return refusal === null ? undefined : `the invite is refused (${refusal})`;
+}

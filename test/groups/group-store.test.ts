@@ -1,0 +1,220 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { GROUPS_FILE_NAME, type GroupStoreLimits, GroupStore, type StoredGroup } from '../../extension/groups/group-store';
+import { type EpochStatement, type InviteStatement, signInviteStatement } from '../../extension/wire/group-statement';
+import { tempDir } from '../helpers/extension';
+import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, memberOf, nextStatement } from '../helpers/groups';
+
+const { alice, bob, carol, epochs } = groupHistory();
+const [e0, e1, e2, e3] = epochs as [EpochStatement, EpochStatement, EpochStatement, EpochStatement];
+const aliceKey = alice.identity.publicKey;
+
+function openStore(t: Test, self: GroupPerson, limits: Partial<GroupStoreLimits> = {}) {
+  const dir = tempDir(t);
+  const handle = {
+    dir,
+    file: join(dir, GROUPS_FILE_NAME),
+    store: GroupStore.open(dir, self.peer, limits),
+    reopen(): GroupStore {
+      handle.store = GroupStore.open(dir, self.peer, limits);
+      return handle.store;
+    },
+  };
+  return handle;
+}
+
+function inviteFor(invitee: GroupPerson, head: EpochStatement): InviteStatement {
+  return signInviteStatement({ t: 'invite', group: head.group, invitee: invitee.peer, epoch: head.epoch, at: GROUP_TIME }, alice.identity);
+}
+
+function must(group: StoredGroup | undefined): StoredGroup {
+  if (group === undefined) throw new Error('the group is not held');
+  return group;
+}
+
+function epochsOf(group: StoredGroup | undefined): number[] {
+  return must(group).statements.map((statement) => statement.epoch);
+}
+
+t.test('the creator records its group and every epoch after it; all of it survives reopening', async (t) => {
+  const handle = openStore(t, alice);
+  const created = handle.store.create(e0, aliceKey);
+  t.match(created, { id: e0.group, name: 'Project X', creator: alice.peer, state: 'member', joinedEpoch: 0, mySeq: 0 });
+  for (const statement of [e1, e2, e3]) t.equal(handle.store.recordEpoch(e0.group, statement).outcome, 'applied', `epoch ${statement.epoch}`);
+  const store = handle.reopen();
+  const group = must(store.get(e0.group));
+  t.same(epochsOf(group), [0, 1, 2, 3]);
+  t.match(group, { state: 'member', joinedEpoch: 0, reason: null, invite: null });
+  t.same(Buffer.from(group.creatorKey), Buffer.from(aliceKey));
+  t.equal(statSync(handle.file).mode & 0o777, 0o600, 'the file is private');
+  t.throws(() => store.create(e0, aliceKey), { name: 'P2pError', errorName: 'CONFLICT' }, 'the same group twice');
+  t.throws(() => GroupStore.open(handle.dir, bob.peer).create(e0, aliceKey), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'only its creator creates a group');
+});
+
+t.test('an invitee holds the invite, becomes a member with the epoch that adds it, and keeps the chain from the epoch before', async (t) => {
+  const handle = openStore(t, carol);
+  const invited = handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  t.match(invited, { state: 'invited', joinedEpoch: null });
+  t.equal(invited.invite?.invitee, carol.peer);
+  let store = handle.reopen();
+  t.equal(must(store.get(e0.group)).state, 'invited', 'the invite survives reopening');
+  t.equal(store.recordEpoch(e0.group, e2).outcome, 'applied');
+  t.match(store.get(e0.group), { state: 'member', joinedEpoch: 2, invite: null });
+  t.equal(store.recordEpoch(e0.group, e3).outcome, 'applied');
+  store = handle.reopen();
+  t.same(epochsOf(store.get(e0.group)), [1, 2, 3], 'older statements are pruned: from the epoch before joining');
+  t.equal(must(store.get(e0.group)).state, 'member');
+});
+
+t.test('an invitee accepting late takes only the statement that adds it', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e0), [e0], aliceKey);
+  t.match(handle.store.recordEpoch(e0.group, e1), { outcome: 'refused', message: /only invited/ }, 'an epoch that does not add it');
+  t.equal(handle.store.recordEpoch(e0.group, e2).outcome, 'applied', 'epoch 2 adds carol, after a gap');
+  t.same(epochsOf(handle.reopen().get(e0.group)), [2]);
+});
+
+t.test('leaving, removal and dissolution show in the state, and survive reopening', async (t) => {
+  const bobHandle = openStore(t, bob);
+  bobHandle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  for (const statement of [e1, e2, e3]) bobHandle.store.recordEpoch(e0.group, statement);
+  t.match(bobHandle.reopen().get(e0.group), { state: 'left', joinedEpoch: 1 }, 'the epoch with its leave');
+
+  const early = openStore(t, bob);
+  early.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  early.store.recordEpoch(e0.group, e1);
+  t.match(early.store.leave(e0.group, 'user_left'), { state: 'left', reason: 'user_left' });
+  early.store.recordEpoch(e0.group, e2);
+  t.match(early.reopen().get(e0.group), { state: 'left', reason: 'user_left' }, 'a leave of its own stays, whatever epochs follow');
+  t.throws(() => early.store.leave(e0.group, 'Not A Code'), RangeError);
+
+  const declined = openStore(t, carol);
+  declined.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  t.match(declined.store.leave(e0.group, 'declined'), { state: 'left', invite: null });
+  declined.store.forget(e0.group);
+  t.same(declined.reopen().list(), [], 'a group forgotten is gone from the file');
+
+  const carolHandle = openStore(t, carol);
+  carolHandle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  for (const statement of [e2, e3]) carolHandle.store.recordEpoch(e0.group, statement);
+  const e4 = nextStatement(e3, alice, [memberOf(alice)], [{ op: 'remove', peer: carol.peer }]);
+  t.equal(carolHandle.store.recordEpoch(e0.group, e4).outcome, 'applied');
+  t.equal(must(carolHandle.reopen().get(e0.group)).state, 'removed');
+
+  const creator = openStore(t, alice);
+  creator.store.create(e0, aliceKey);
+  for (const statement of [e1, e2, e3]) creator.store.recordEpoch(e0.group, statement);
+  const dissolved = nextStatement(e3, alice, [], [{ op: 'dissolve' }]);
+  t.equal(creator.store.recordEpoch(e0.group, dissolved).outcome, 'applied');
+  const store = creator.reopen();
+  t.equal(must(store.get(e0.group)).state, 'dissolved');
+  t.match(store.recordEpoch(e0.group, nextStatement(dissolved, alice, [memberOf(alice)], [])), { outcome: 'refused', message: /dissolved/ });
+  t.throws(() => store.takeSeq(e0.group), { errorName: 'CONFLICT', message: /not a member/ });
+});
+
+t.test('a statement held already is known, a later one is a gap, a forged or second one is refused', async (t) => {
+  const { store } = openStore(t, alice);
+  store.create(e0, aliceKey);
+  store.recordEpoch(e0.group, e1);
+  t.equal(store.recordEpoch(e0.group, e1).outcome, 'known');
+  t.equal(store.recordEpoch(e0.group, e0).outcome, 'known');
+  t.equal(store.recordEpoch(e0.group, e3).outcome, 'gap', 'epoch 3 before epoch 2');
+  const other = nextStatement(e0, alice, [memberOf(alice), memberOf(carol)], [addChange(e0, carol)]);
+  t.match(store.recordEpoch(e0.group, other), { outcome: 'refused', message: /another statement of epoch 1/ });
+  const forged = nextStatement(e1, bob, e2.members, e2.changes);
+  t.match(store.recordEpoch(e0.group, forged), { outcome: 'refused', message: /signature|sign/ }, 'signed by someone else than the creator');
+  t.match(store.recordEpoch(e0.group, createStatement(bob)), { outcome: 'refused', message: /of group/ });
+  t.same(epochsOf(store.get(e0.group)), [0, 1], 'nothing refused was kept');
+  t.throws(() => store.recordEpoch('grp-' + 'a'.repeat(32), e1), { name: 'P2pError', errorName: 'NOT_FOUND' });
+});
+
+t.test('an invite must verify: its statements with the creator key, and itself', async (t) => {
+  const { store } = openStore(t, carol);
+  t.throws(() => store.addInvite(inviteFor(carol, e1), [e0, e1], bob.identity.publicKey), { errorName: 'INVALID_INPUT', message: /refused/ });
+  t.throws(() => store.addInvite(inviteFor(carol, e1), [e1, e0], aliceKey), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'out of order');
+  t.throws(() => store.addInvite(inviteFor(carol, e0), [e0, e1], aliceKey), { errorName: 'INVALID_INPUT', message: /other_epoch/ });
+  t.throws(() => store.addInvite(inviteFor(bob, e1), [e0, e1], aliceKey), { errorName: 'INVALID_INPUT', message: /for .* not this node/ });
+  t.throws(() => store.addInvite(inviteFor(carol, e1), [], aliceKey), { name: 'P2pError', errorName: 'INVALID_INPUT' });
+  t.same(store.list(), []);
+});
+
+t.test("this node's seq is written before it is handed out, and goes on after a new invite", async (t) => {
+  const handle = openStore(t, bob);
+  handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  t.throws(() => handle.store.takeSeq(e0.group), { name: 'P2pError', errorName: 'CONFLICT' }, 'an invitee sends nothing');
+  handle.store.recordEpoch(e0.group, e1);
+  t.same(handle.store.takeSeq(e0.group), { seq: 1, prevEpoch: 0, epoch: 1 });
+  handle.store.recordEpoch(e0.group, e2);
+  t.same(handle.reopen().takeSeq(e0.group), { seq: 2, prevEpoch: 1, epoch: 2 }, 'after reopening');
+  handle.store.recordEpoch(e0.group, e3);
+  t.equal(must(handle.store.get(e0.group)).state, 'left');
+  handle.store.addInvite(inviteFor(bob, e3), [e3], aliceKey);
+  t.match(handle.store.get(e0.group), { state: 'invited', mySeq: 2 }, 'invited again, its counter kept: a seq is never used twice');
+});
+
+t.test('the last seq seen per author only moves forward, and only for members', async (t) => {
+  const handle = openStore(t, alice);
+  handle.store.create(e0, aliceKey);
+  handle.store.recordEpoch(e0.group, e1);
+  t.equal(handle.store.recordSeen(e0.group, bob.peer, 3), true);
+  t.equal(handle.store.recordSeen(e0.group, bob.peer, 2), false);
+  t.equal(handle.store.recordSeen(e0.group, bob.peer, 3), false);
+  t.same(handle.reopen().get(e0.group)?.lastSeq, { [bob.peer]: 3 });
+  t.throws(() => handle.store.recordSeen(e0.group, carol.peer, 1), { errorName: 'INVALID_INPUT', message: /member of no epoch/ });
+  t.throws(() => handle.store.recordSeen(e0.group, bob.peer, 0), RangeError);
+});
+
+t.test('limits: groups per node, invites per creator, members per group, statements kept', async (t) => {
+  const creator = openStore(t, alice, { maxGroups: 1, maxMembers: 2, maxStatements: 2 });
+  creator.store.create(e0, aliceKey);
+  t.throws(() => creator.store.create(createStatement(alice, new Uint8Array(16).fill(1)), aliceKey), { errorName: 'LIMIT_REACHED', message: /1 groups or invites.*P2P_COMM_MAX_GROUPS/ });
+  creator.store.checkRoomForMember(e0.group);
+  creator.store.recordEpoch(e0.group, e1);
+  t.throws(() => creator.store.checkRoomForMember(e0.group), { errorName: 'LIMIT_REACHED', message: /2 members.*P2P_COMM_GROUP_MAX_MEMBERS/ });
+  creator.store.recordEpoch(e0.group, e2);
+  creator.store.recordEpoch(e0.group, e3);
+  t.same(epochsOf(creator.reopen().get(e0.group)), [2, 3], 'the newest maxStatements');
+  creator.store.leave(e0.group, 'user_left');
+  creator.store.create(createStatement(alice, new Uint8Array(16).fill(1)), aliceKey);
+  t.equal(creator.store.list().length, 2, 'a group left holds no place among the open ones');
+  const second = createStatement(alice, new Uint8Array(16).fill(1)).group;
+  creator.store.leave(second, 'user_left');
+  t.same(creator.reopen().list().map((group) => group.id), [second], 'as many ended groups are kept as open ones may be, the newest');
+
+  const invitee = openStore(t, carol, { maxInvitesPerCreator: 1 });
+  invitee.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  t.equal(invitee.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey).state, 'invited', 'the same invite again takes no second place');
+  const another = createStatement(alice, new Uint8Array(16).fill(2));
+  t.throws(() => invitee.store.addInvite(inviteFor(carol, another), [another], aliceKey), { errorName: 'LIMIT_REACHED', message: /1 invites from .*P2P_COMM_GROUP_MAX_INVITES_PER_PEER/ });
+
+  t.throws(() => GroupStore.open(tempDir(t), alice.peer, { maxMembers: 33 }), RangeError, 'above the format cap');
+  t.throws(() => GroupStore.open(tempDir(t), alice.peer, { maxGroups: 0 }), RangeError);
+});
+
+t.test('damaged files are refused with the file and the first problem named', async (t) => {
+  const handle = openStore(t, alice);
+  handle.store.create(e0, aliceKey);
+  handle.store.recordEpoch(e0.group, e1);
+  const good = JSON.parse(readFileSync(handle.file, 'utf8'));
+  const entry = good.groups[e0.group];
+  const cases: [string, unknown, RegExp][] = [
+    ['not JSON', '{"version":1,', /not valid JSON/],
+    ['an unknown field', { ...good, extra: 1 }, /unexpected field "extra"/],
+    ['a bad group id', { ...good, groups: { 'grp-x': entry } }, /key "grp-x"/],
+    ['an unknown state', { ...good, groups: { [e0.group]: { ...entry, state: 'joining' } } }, /state must be one of/],
+    ['a tampered statement', { ...good, groups: { [e0.group]: { ...entry, statements: [e0, { ...e1, at: e1.at + 1 }] } } }, /epoch 1: .*sign/],
+    ['a gap in the chain', { ...good, groups: { [e0.group]: { ...entry, statements: [e0, e2] } } }, /epoch 2/],
+    ['a statement of another schema', { ...good, groups: { [e0.group]: { ...entry, statements: [{ ...e0, extra: true }] } } }, /statements\[0\]/],
+    ['another creator key', { ...good, groups: { [e0.group]: { ...entry, creator_key: Buffer.from(bob.identity.publicKey).toString('base64url') } } }, /epoch 0: .*sign/],
+    ['an invite beside the member state', { ...good, groups: { [e0.group]: { ...entry, invite: inviteFor(carol, e1) } } }, /invite is held exactly while/],
+    ['a group under another id', { ...good, groups: { [createStatement(alice, new Uint8Array(16).fill(3)).group]: entry } }, /statements are of group/],
+  ];
+  for (const [what, content, problem] of cases) {
+    writeFileSync(handle.file, typeof content === 'string' ? content : JSON.stringify(content));
+    t.throws(() => GroupStore.open(handle.dir, alice.peer), { errorName: 'STATE_FILE_CORRUPT', message: problem }, what);
+    t.throws(() => GroupStore.open(handle.dir, alice.peer), { message: /the groups file .*groups\.json is corrupt.*move it away to leave every group/ });
+  }
+  writeFileSync(handle.file, JSON.stringify(good));
+  t.same(epochsOf(GroupStore.open(handle.dir, alice.peer).get(e0.group)), [0, 1], 'the file as written opens');
+});
