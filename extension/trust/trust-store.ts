@@ -211,6 +211,8 @@ export class TrustStore {
   /** Whether memory holds connection traces that are due on disk. */
   private seenUnwritten = false;
   private seenWrite: NodeJS.Timeout | null = null;
+  /** Each peer's current key as bytes, with the stored text it was decoded from (a rotation changes that text). */
+  private readonly decodedKeys = new Map<string, { encoded: string; key: Uint8Array }>();
 
   private constructor(
     private readonly path: string,
@@ -242,7 +244,13 @@ export class TrustStore {
   /** The key the peer signs with now: the end of its key chain, or the key its id names. */
   currentKey(peerId: string): Uint8Array | undefined {
     const entry = this.peers.get(peerId);
-    return entry === undefined ? undefined : decodeKey(entry.public_key);
+    if (entry === undefined) return undefined;
+    // Asked for every batch and receipt: decoded once per stored key, not at each call.
+    const known = this.decodedKeys.get(peerId);
+    if (known?.encoded === entry.public_key) return known.key;
+    const key = decodeKey(entry.public_key);
+    this.decodedKeys.set(peerId, { encoded: entry.public_key, key });
+    return key;
   }
 
   /**
