@@ -11,6 +11,7 @@ import { channelOf, type InboxStore, type StoredMessage } from '../store/inbox';
 import type { FileChunk, FileControl, FileOffer } from '../wire/file-payload';
 import { checkFreeSpace, describeBytes, type FileFolders, linkIntoIncoming, partFilePath, PRIVATE_FILE_MODE } from './file-folders';
 import { bytesDone, isFinal, type Transfer, type TransferState, type TransferStore } from './transfer-store';
+import { PerPeerLock } from './per-peer-lock';
 
 /**
  * The receiving side of file transfers (design §3): reads the inbox's
@@ -97,8 +98,8 @@ export class FileReceiver {
   private readonly draining = new Map<string, Promise<void>>();
   /** Peers with a message stored while their drain ran. */
   private readonly drainAgain = new Set<string>();
-  /** Per peer, the tail of the work on its transfers: a batch, an accept, a decline run one after the other. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** A batch, an accept and a decline of one peer's transfers run one after the other. */
+  private readonly lock = new PerPeerLock();
   /** Work started outside a drain (completions resumed at start). */
   private readonly running = new Set<Promise<void>>();
   /** Per transfer, when its last progress event went out and at which tenth. */
@@ -124,7 +125,7 @@ export class FileReceiver {
     this.deps.inbox.on('stored', this.onStored);
     for (const transfer of this.deps.transfers.list({ direction: 'incoming' })) {
       if (isFinal(transfer.state)) this.track(this.removePart(transfer));
-      else if (isComplete(transfer)) this.track(this.exclusive(transfer.peerId, () => this.complete(transfer.peerId, transfer.transferId)));
+      else if (isComplete(transfer)) this.track(this.lock.run(transfer.peerId, () => this.complete(transfer.peerId, transfer.transferId)));
     }
     for (const peerId of this.deps.peers()) if (this.deps.inbox.hasMessagesAfter(peerId, 0, 'files')) this.drain(peerId);
   }
@@ -152,7 +153,7 @@ export class FileReceiver {
    * accepted transfer accepted again is returned as it is.
    */
   accept(peerId: string, transferId: string): Promise<Transfer> {
-    return this.exclusive(peerId, async () => {
+    return this.lock.run(peerId, async () => {
       const transfer = this.incoming(peerId, transferId);
       if (transfer.state === 'accepted' || transfer.state === 'receiving') return transfer;
       if (transfer.state !== 'offered') throw new P2pError('CONFLICT', `the file ${quoteUntrusted(transfer.offer.name)} of transfer ${transferId} is ${transfer.state}; only an offered file can be accepted`);
@@ -173,7 +174,7 @@ export class FileReceiver {
    * so that it stops sending. A transfer ended already is returned as it is.
    */
   decline(peerId: string, transferId: string): Promise<Transfer> {
-    return this.exclusive(peerId, async () => {
+    return this.lock.run(peerId, async () => {
       const transfer = this.incoming(peerId, transferId);
       if (isFinal(transfer.state)) return transfer;
       if (transfer.state === 'verifying') throw new P2pError('CONFLICT', `the file ${quoteUntrusted(transfer.offer.name)} of transfer ${transferId} is all here and being checked; it can no longer be declined`);
@@ -187,7 +188,7 @@ export class FileReceiver {
     const now = this.now();
     const due = this.deps.transfers.list({ direction: 'incoming' }).filter((transfer) => !isFinal(transfer.state) && transfer.state !== 'verifying' && transfer.expiresAt < now);
     for (const { peerId, transferId } of due) {
-      await this.exclusive(peerId, async () => {
+      await this.lock.run(peerId, async () => {
         const transfer = this.incoming(peerId, transferId);
         if (!isFinal(transfer.state) && transfer.state !== 'verifying') await this.end(transfer, 'expired', 'expired', { action: 'decline', reason: 'expired' });
       });
@@ -196,7 +197,7 @@ export class FileReceiver {
 
   /** The pairing is gone: the peer's open transfers fail with `reason` (revoked, revoked_by_peer); nothing can be sent to it any more. */
   async peerRevoked(peerId: string, reason: string): Promise<void> {
-    await this.exclusive(peerId, async () => {
+    await this.lock.run(peerId, async () => {
       for (const transfer of this.deps.transfers.list({ peerId, direction: 'incoming' })) if (!isFinal(transfer.state)) await this.end(transfer, 'failed', reason, null);
     });
   }
@@ -247,7 +248,7 @@ export class FileReceiver {
   }
 
   private async drainAll(peerId: string): Promise<void> {
-    while (!this.closed && (await this.exclusive(peerId, () => this.takeBatch(peerId)))) {
+    while (!this.closed && (await this.lock.run(peerId, () => this.takeBatch(peerId)))) {
       // Each batch takes the lock apart, so that an accept or a decline waits for one batch, not for the whole backlog.
     }
   }
@@ -506,18 +507,6 @@ export class FileReceiver {
 
   private partOf(transfer: Transfer): string {
     return partFilePath(this.deps.folders, transfer.peerId, transfer.transferId);
-  }
-
-  /** Runs `work` after the peer's earlier work, whether that succeeded or not. */
-  private exclusive<T>(peerId: string, work: () => Promise<T>): Promise<T> {
-    const before = this.locks.get(peerId) ?? Promise.resolve();
-    const run = before.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.locks.set(peerId, tail);
-    void tail.then(() => {
-      if (this.locks.get(peerId) === tail) this.locks.delete(peerId);
-    });
-    return run;
   }
 
   private track(work: Promise<unknown>): void {

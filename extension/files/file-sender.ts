@@ -10,6 +10,7 @@ import { MESSAGE_ID_BYTES } from '../wire/message-leaf';
 import { chunkCountOf, type FileChunk, type FileControl, type FileOffer, encodeFileOffer } from '../wire/file-payload';
 import { type FileFolders, openOutgoingFile, PRIVATE_FILE_MODE, uploadFilePath } from './file-folders';
 import { isFinal, type Transfer, type TransferState, type TransferStore } from './transfer-store';
+import { PerPeerLock } from './per-peer-lock';
 
 /**
  * The sending side of file transfers (design §3): hashes a file from
@@ -140,8 +141,8 @@ export class FileSender {
    */
   private readonly early = new Map<string, { state: SettledState; reason: string | null }>();
   private readonly handingOver = new Set<string>();
-  /** Per peer, the tail of the work on its transfers, so a settle, a control and a cancel never interleave. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** A settle, a control and a cancel of one peer's transfers never interleave. */
+  private readonly lock = new PerPeerLock();
   /** Hashing passes under way (the transfer is recorded once its hash is known). */
   private readonly hashing = new Map<string, { peerId: string; name: string; size: number; bytesDone: number }>();
   private readonly running = new Set<Promise<unknown>>();
@@ -166,7 +167,7 @@ export class FileSender {
       .list({ direction: 'outgoing' })
       .filter((transfer) => !isFinal(transfer.state))
       .sort((a, b) => a.updatedAt - b.updatedAt);
-    for (const transfer of open) this.track(this.exclusive(transfer.peerId, () => this.resume(transfer)));
+    for (const transfer of open) this.track(this.lock.run(transfer.peerId, () => this.resume(transfer)));
   }
 
   async close(): Promise<void> {
@@ -242,12 +243,12 @@ export class FileSender {
 
   /** The peer's answer to an offer of this node (the receiver routes it here). */
   control(peerId: string, transferId: string, control: FileControl): Promise<void> {
-    return this.exclusive(peerId, () => this.takeControl(peerId, transferId, control));
+    return this.lock.run(peerId, () => this.takeControl(peerId, transferId, control));
   }
 
   /** The user withdraws a transfer: its pending chunks fail, the peer is told `cancel user`. */
   cancel(peerId: string, transferId: string): Promise<Transfer> {
-    return this.exclusive(peerId, async () => {
+    return this.lock.run(peerId, async () => {
       const transfer = this.outgoing(peerId, transferId);
       if (!isFinal(transfer.state)) await this.end(transfer, 'cancelled', 'user', { action: 'cancel', reason: 'user' });
       return this.outgoing(peerId, transferId);
@@ -259,7 +260,7 @@ export class FileSender {
     const now = this.now();
     for (const transfer of this.deps.transfers.list({ direction: 'outgoing' })) {
       if (isFinal(transfer.state) || transfer.expiresAt > now || transfer.state === 'hashing') continue;
-      await this.exclusive(transfer.peerId, async () => {
+      await this.lock.run(transfer.peerId, async () => {
         const current = this.outgoing(transfer.peerId, transfer.transferId);
         if (!isFinal(current.state)) await this.end(current, 'expired', 'expired', { action: 'cancel', reason: 'expired' });
       });
@@ -269,7 +270,7 @@ export class FileSender {
 
   /** The pairing is gone: open transfers to the peer fail, nothing is sent. */
   peerRevoked(peerId: string, reason: string): Promise<void> {
-    return this.exclusive(peerId, async () => {
+    return this.lock.run(peerId, async () => {
       for (const transfer of this.deps.transfers.list({ peerId, direction: 'outgoing' })) {
         if (!isFinal(transfer.state)) await this.end(transfer, 'failed', reason, null);
       }
@@ -348,7 +349,7 @@ export class FileSender {
     }
     const offer = { ...draft, sha256 };
     const offerJson = Buffer.from(encodeFileOffer(offer)).toString('utf8');
-    await this.exclusive(peer, async () => {
+    await this.lock.run(peer, async () => {
       await this.deps.transfers.addTransfer({
         direction: 'outgoing',
         peerId: peer,
@@ -567,14 +568,14 @@ export class FileSender {
     const chunk = this.chunks.get(messageId);
     if (chunk !== undefined) {
       this.chunks.delete(messageId);
-      this.track(this.exclusive(peerId, () => this.chunkSettled(chunk.transferId, peerId, messageId, chunk.index, state, reason)));
+      this.track(this.lock.run(peerId, () => this.chunkSettled(chunk.transferId, peerId, messageId, chunk.index, state, reason)));
       return;
     }
     if (this.handingOver.has(peerId)) this.early.set(messageId, { state, reason });
     const offered = this.deps.transfers.get(peerId, messageId);
     if (offered === undefined || offered.direction !== 'outgoing' || state === 'delivered') return;
     this.track(
-      this.exclusive(peerId, async () => {
+      this.lock.run(peerId, async () => {
         const transfer = this.outgoing(peerId, messageId);
         if (transfer.state !== 'offered') return;
         // A node without files-v1 refuses the leaf type as malformed, finally.
@@ -692,17 +693,6 @@ export class FileSender {
       throw new P2pError('NOT_FOUND', `no file transfer ${transferId} to ${peerId} was offered from this node (or it ended long enough ago to be forgotten)`);
     }
     return transfer;
-  }
-
-  private exclusive<T>(peerId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(peerId) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const tail = next.catch(() => undefined);
-    this.locks.set(peerId, tail);
-    void tail.then(() => {
-      if (this.locks.get(peerId) === tail) this.locks.delete(peerId);
-    });
-    return next;
   }
 
   private track(work: Promise<unknown>): void {
