@@ -135,11 +135,12 @@ export class FileSender {
   /** Chunk message id → its peer and transfer, for settle calls. */
   private readonly chunks = new Map<string, { peerId: string; transferId: string; index: number }>();
   /**
-   * Settle calls for messages not known as chunks, kept while a chunk is
-   * being handed over to that peer: a receipt can come back before the
-   * hand-over (outbox write, SENT record) returns its id.
+   * Per peer, settle calls for messages not known as chunks, kept while a
+   * chunk is being handed over to that peer: a receipt can come back before
+   * the hand-over (outbox write, SENT record) returns its id. Per peer, so
+   * that one peer's hand-over ending never drops another's.
    */
-  private readonly early = new Map<string, { state: SettledState; reason: string | null }>();
+  private readonly early = new Map<string, Map<string, { state: SettledState; reason: string | null }>>();
   private readonly handingOver = new Set<string>();
   /** A settle, a control and a cancel of one peer's transfers never interleave. */
   private readonly lock = new PerPeerLock();
@@ -499,6 +500,7 @@ export class FileSender {
         }));
       } catch (error) {
         this.handingOver.delete(peerId);
+        this.early.delete(peerId);
         return this.sendRefused(transfer, error);
       }
       try {
@@ -510,8 +512,8 @@ export class FileSender {
       if (resent) this.counters.chunksResent += 1;
       sending.pending.set(messageId, index);
       this.chunks.set(messageId, { peerId, transferId: transfer.transferId, index });
-      const early = this.early.get(messageId);
-      this.early.clear();
+      const early = this.early.get(peerId)?.get(messageId);
+      this.early.delete(peerId);
       // Its settle call came during the hand-over: taken under this lock, once this fill ends.
       if (early !== undefined) this.settled(peerId, messageId, early.state, early.reason);
     }
@@ -571,7 +573,11 @@ export class FileSender {
       this.track(this.lock.run(peerId, () => this.chunkSettled(chunk.transferId, peerId, messageId, chunk.index, state, reason)));
       return;
     }
-    if (this.handingOver.has(peerId)) this.early.set(messageId, { state, reason });
+    if (this.handingOver.has(peerId)) {
+      const early = this.early.get(peerId) ?? new Map<string, { state: SettledState; reason: string | null }>();
+      early.set(messageId, { state, reason });
+      this.early.set(peerId, early);
+    }
     const offered = this.deps.transfers.get(peerId, messageId);
     if (offered === undefined || offered.direction !== 'outgoing' || state === 'delivered') return;
     this.track(

@@ -371,3 +371,38 @@ t.test('a peer the messenger refuses fails the transfer; revocation ends every t
   const fifth = await s.offer('e.bin', randomBytes(CHUNK));
   t.match(s.transfers.get(s.peer, fifth), { state: 'failed', reason: 'revoked_by_peer' }, 'refused because the pairing ended: named so');
 });
+
+t.test("a receipt that comes during one peer's chunk hand-over is kept while another peer's hand-over ends", async (t) => {
+  const s = setUp(t, { windowChunks: 1 });
+  const other = newPeer();
+  const toPeer = await s.offer('a.bin', randomBytes(3 * CHUNK));
+  s.place('b.bin', randomBytes(3 * CHUNK));
+  const toOther = await s.sender.sendFromFolder({ peer: other, path: 'b.bin' });
+  if (!('transferId' in toOther)) throw new Error('no transfer');
+  await s.sender.whenIdle();
+  // The peer's first chunk is delivered before its hand-over returns, and the hand-over is held there.
+  const send = s.fake.messenger.send;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let reached!: () => void;
+  const inside = new Promise<void>((resolve) => (reached = resolve));
+  let armed = true;
+  s.fake.messenger.send = async (request) => {
+    const sent = await send(request);
+    if (armed && request.peer === s.peer && request.type === 'file_chunk') {
+      armed = false;
+      s.fake.settle(sent.messageId, 'delivered');
+      reached();
+      await held;
+    }
+    return sent;
+  };
+  const accepted = s.sender.control(s.peer, toPeer, { action: 'accept', reason: null });
+  await inside;
+  await s.sender.control(other, toOther.transferId, { action: 'accept', reason: null });
+  release();
+  await accepted;
+  await s.sender.whenIdle();
+  t.equal(s.fake.chunks().filter((chunk) => chunk.peer === s.peer).length, 2, 'the first chunk, delivered during its hand-over, freed the window for the second');
+  t.equal(s.fake.chunks().filter((chunk) => chunk.peer === other).length, 1, "the other peer's window holds its first chunk");
+});
