@@ -125,29 +125,23 @@ export function isValidContent(type: MessageType, payload: Uint8Array): boolean 
 }
 
 function decodeA2a(type: 'a2a_request' | 'a2a_response', payload: Uint8Array): { value: unknown } | null {
-  try {
-    return { value: type === 'a2a_request' ? decodeRequestPayload(payload) : decodeResponsePayload(payload) };
-  } catch (error) {
-    if (error instanceof BindingPayloadError) return null;
-    throw error;
-  }
+  return decodedOrNull(() => (type === 'a2a_request' ? decodeRequestPayload(payload) : decodeResponsePayload(payload)), BindingPayloadError);
 }
 
 function decodeFile(type: FileType, payload: Uint8Array): { value: unknown } | null {
-  try {
-    if (type === 'file_offer') return { value: decodeFileOffer(payload) };
-    return { value: type === 'file_control' ? decodeFileControl(payload) : decodeFileChunk(payload) };
-  } catch (error) {
-    if (error instanceof FilePayloadError) return null;
-    throw error;
-  }
+  return decodedOrNull(() => (type === 'file_offer' ? decodeFileOffer(payload) : type === 'file_control' ? decodeFileControl(payload) : decodeFileChunk(payload)), FilePayloadError);
 }
 
 function decodeGroup(type: GroupType, payload: Uint8Array): { value: unknown } | null {
+  return decodedOrNull(() => (type === 'group_control' ? decodeGroupControl(payload) : decodeGroupMessage(payload)), GroupFormatError);
+}
+
+/** The decoded value, or null when the format's decoder refused the bytes (any other error is a bug, and thrown). */
+function decodedOrNull(decode: () => unknown, Refusal: new (...args: never[]) => Error): { value: unknown } | null {
   try {
-    return { value: type === 'group_control' ? decodeGroupControl(payload) : decodeGroupMessage(payload) };
+    return { value: decode() };
   } catch (error) {
-    if (error instanceof GroupFormatError) return null;
+    if (error instanceof Refusal) return null;
     throw error;
   }
 }

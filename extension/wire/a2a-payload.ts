@@ -1,6 +1,7 @@
 import { P2pError } from '../common/errors';
 import { firstJsonProblem } from '../common/json-value';
 import { MAX_JSON_DEPTH } from '../common/json-value';
+import { checkClosedMembers } from './json-object-payload';
 
 /**
  * The payloads of the two message types of the A2A binding (docs/a2a.md
@@ -179,14 +180,14 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> {
 
 function readRequest(value: Record<string, unknown>, limits: BindingPayloadLimits): A2aRequestPayload {
   checkVersion(value);
-  closedMembers(value, ['v', 'method', 'params', 'service', 'expires_at'], ['v', 'method', 'params', 'service', 'expires_at'], 'a request');
+  checkClosedMembers(value, ['v', 'method', 'params', 'service', 'expires_at'], ['v', 'method', 'params', 'service', 'expires_at'], 'a request', schema);
   const { method, params, service, expires_at: expiresAt } = value;
   if (typeof method !== 'string' || !(A2A_CARRIED_METHODS as readonly string[]).includes(method)) {
     throw new BindingPayloadError('unknown_method', `method ${JSON.stringify(String(method).slice(0, 64))} is not one the binding carries (${A2A_CARRIED_METHODS.join(', ')})`);
   }
   if (!isObject(params)) throw schema('params is not an object');
   if (!isObject(service)) throw schema('service is not an object');
-  closedMembers(service, [SERVICE_EXTENSIONS], [], 'service');
+  checkClosedMembers(service, [SERVICE_EXTENSIONS], [], 'service', schema);
   const extensions = service[SERVICE_EXTENSIONS];
   if (extensions !== undefined && !isText(extensions, limits.maxServiceChars)) throw schema(`service.${SERVICE_EXTENSIONS} is not a string of at most ${limits.maxServiceChars} characters`);
   if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0) throw schema('expires_at is not a whole number of milliseconds since 1970');
@@ -211,7 +212,7 @@ function checkIds(request: A2aRequestPayload, limits: BindingPayloadLimits): voi
 
 function readResponse(value: Record<string, unknown>, limits: BindingPayloadLimits): A2aResponsePayload {
   checkVersion(value);
-  closedMembers(value, ['v', 'seq', 'event', 'result', 'error', 'end'], ['v', 'seq'], 'a response');
+  checkClosedMembers(value, ['v', 'seq', 'event', 'result', 'error', 'end'], ['v', 'seq'], 'a response', schema);
   const { seq, end } = value;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw schema('seq is not a whole number');
   if (seq >= limits.maxAnswers) throw new BindingPayloadError('seq_out_of_range', `seq ${seq} is past the ${limits.maxAnswers} answers this node takes for one request`);
@@ -243,7 +244,7 @@ function readEvent(event: unknown): Record<string, unknown> {
 
 function readError(error: unknown, limits: BindingPayloadLimits): A2aErrorObject {
   if (!isObject(error)) throw schema('error is not an object');
-  closedMembers(error, ['code', 'message', 'data'], ['code', 'message'], 'error');
+  checkClosedMembers(error, ['code', 'message', 'data'], ['code', 'message'], 'error', schema);
   const { code, message } = error;
   if (typeof code !== 'number' || !Number.isInteger(code) || Math.abs(code) >= MAX_ERROR_CODE) throw schema('error.code is not a 32-bit integer');
   if (!isText(message, limits.maxErrorMessageChars)) throw schema(`error.message is not a string of at most ${limits.maxErrorMessageChars} characters`);
@@ -254,12 +255,6 @@ function checkVersion(value: Record<string, unknown>): void {
   if (value['v'] !== BINDING_PAYLOAD_VERSION) throw new BindingPayloadError('bad_version', `payload version ${JSON.stringify(value['v'] ?? null)} is not ${BINDING_PAYLOAD_VERSION}`);
 }
 
-function closedMembers(value: Record<string, unknown>, allowed: readonly string[], required: readonly string[], what: string): void {
-  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
-  if (unknown !== undefined) throw schema(`${what} has no member ${JSON.stringify(unknown.slice(0, 64))}`);
-  const missing = required.find((key) => !(key in value));
-  if (missing !== undefined) throw schema(`${what} lacks ${missing}`);
-}
 
 function schema(message: string): BindingPayloadError {
   return new BindingPayloadError('bad_schema', message);

@@ -1,6 +1,6 @@
 import { P2pError } from '../common/errors';
 import { SCHEMA_FORBIDDEN_CLASS } from '../common/display-name';
-import { parseJsonObjectPayload } from './json-object-payload';
+import { checkClosedMembers, encodeCheckedJson, parseJsonObjectPayload } from './json-object-payload';
 import { MESSAGE_ID_BYTES } from './message-leaf';
 
 /**
@@ -128,13 +128,13 @@ export function encodeFileOffer(offer: FileOffer): Uint8Array {
   };
   if (offer.mediaType !== null) value['media_type'] = offer.mediaType;
   if (offer.description !== null) value['description'] = offer.description;
-  return encodeChecked(value, decodeFileOffer);
+  return encodeCheckedJson(value, decodeFileOffer, isFilePayloadError);
 }
 
 export function decodeFileOffer(bytes: Uint8Array): FileOffer {
   const value = parseObject(bytes, MAX_OFFER_BYTES, 'an offer');
   checkVersion(value);
-  closedMembers(value, ['v', 'name', 'size', 'sha256', 'chunk_size', 'media_type', 'description'], ['v', 'name', 'size', 'sha256', 'chunk_size'], 'an offer');
+  checkClosedMembers(value, ['v', 'name', 'size', 'sha256', 'chunk_size', 'media_type', 'description'], ['v', 'name', 'size', 'sha256', 'chunk_size'], 'an offer', schema);
   const { name, size, sha256, chunk_size: chunkSize, media_type: mediaType, description } = value;
   checkName(name);
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw schema(`size is not a whole number of bytes from 1 to ${MAX_FILE_SIZE}`);
@@ -161,13 +161,13 @@ export function encodeFileControl(control: FileControl): Uint8Array {
   }
   const value: Record<string, unknown> = { v: FILE_PAYLOAD_VERSION, action: control.action };
   if (control.reason !== null) value['reason'] = control.reason;
-  return encodeChecked(value, decodeFileControl);
+  return encodeCheckedJson(value, decodeFileControl, isFilePayloadError);
 }
 
 export function decodeFileControl(bytes: Uint8Array): FileControl {
   const value = parseObject(bytes, MAX_CONTROL_BYTES, 'a control');
   checkVersion(value);
-  closedMembers(value, ['v', 'action', 'reason'], ['v', 'action'], 'a control');
+  checkClosedMembers(value, ['v', 'action', 'reason'], ['v', 'action'], 'a control', schema);
   const { action, reason } = value;
   if (typeof action !== 'string' || !(FILE_CONTROL_ACTIONS as readonly string[]).includes(action)) {
     throw schema(`action ${JSON.stringify(String(action).slice(0, 32))} is none of ${FILE_CONTROL_ACTIONS.join(', ')}`);
@@ -203,16 +203,9 @@ export function decodeFileChunk(bytes: Uint8Array): FileChunk {
   return { transferId: Uint8Array.prototype.slice.call(bytes, 0, MESSAGE_ID_BYTES), index: view.readUInt32BE(MESSAGE_ID_BYTES), data: bytes.subarray(CHUNK_HEADER_BYTES) };
 }
 
-/** The encoder runs the decoder's checks, so that this node never sends what a peer refuses. */
-function encodeChecked(value: Record<string, unknown>, decode: (bytes: Uint8Array) => unknown): Uint8Array {
-  const bytes = Buffer.from(JSON.stringify(value), 'utf8');
-  try {
-    decode(bytes);
-  } catch (error) {
-    if (error instanceof FilePayloadError) throw new P2pError('INVALID_INPUT', error.message);
-    throw error;
-  }
-  return bytes;
+
+function isFilePayloadError(error: unknown): error is FilePayloadError {
+  return error instanceof FilePayloadError;
 }
 
 function parseObject(bytes: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
@@ -223,12 +216,6 @@ function checkVersion(value: Record<string, unknown>): void {
   if (value['v'] !== FILE_PAYLOAD_VERSION) throw new FilePayloadError('bad_version', `payload version ${JSON.stringify(value['v'] ?? null)} is not ${FILE_PAYLOAD_VERSION}`);
 }
 
-function closedMembers(value: Record<string, unknown>, allowed: readonly string[], required: readonly string[], what: string): void {
-  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
-  if (unknown !== undefined) throw schema(`${what} has no member ${JSON.stringify(unknown.slice(0, 64))}`);
-  const missing = required.find((key) => !(key in value));
-  if (missing !== undefined) throw schema(`${what} lacks ${missing}`);
-}
 
 /**
  * A name is shown to the user (in the offer's dialog, in lists) by the

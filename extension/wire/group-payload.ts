@@ -1,7 +1,7 @@
 import { encodeBase64url } from '../common/base64url';
 import { P2pError } from '../common/errors';
 import { firstJsonProblem, MAX_JSON_DEPTH } from '../common/json-value';
-import { parseJsonObjectPayload } from './json-object-payload';
+import { encodeCheckedJson, parseJsonObjectPayload } from './json-object-payload';
 import {
   boundedArray,
   closedObject,
@@ -93,23 +93,16 @@ export interface GroupMessage {
   relay: string[] | null;
 }
 
+function isGroupFormatError(error: unknown): error is GroupFormatError {
+  return error instanceof GroupFormatError;
+}
+
 function parseObject(bytes: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
   const object = parseJsonObjectPayload(bytes, maxBytes, what, (reason, message) => new GroupFormatError(reason, message));
   if (object['v'] !== GROUP_PAYLOAD_VERSION) throw new GroupFormatError('bad_version', `payload version ${JSON.stringify(object['v'] ?? null)} is not ${GROUP_PAYLOAD_VERSION}`);
   return object;
 }
 
-/** The encoder runs the decoder's checks, so that this node never sends what a peer refuses. */
-function encodeChecked(value: Record<string, unknown>, decode: (bytes: Uint8Array) => unknown): Uint8Array {
-  const bytes = Buffer.from(JSON.stringify(value), 'utf8');
-  try {
-    decode(bytes);
-  } catch (error) {
-    if (error instanceof GroupFormatError) throw new P2pError('INVALID_INPUT', error.message);
-    throw error;
-  }
-  return bytes;
-}
 
 /** Statements of one group, consecutive epochs, each naming the hash of the one before: a piece of its history. */
 function readEpochs(value: unknown): EpochStatement[] {
@@ -147,7 +140,7 @@ export function decodeGroupControl(bytes: Uint8Array): GroupControl {
 }
 
 export function encodeGroupControl(control: GroupControl): Uint8Array {
-  return encodeChecked({ v: GROUP_PAYLOAD_VERSION, ...control }, decodeGroupControl);
+  return encodeCheckedJson({ v: GROUP_PAYLOAD_VERSION, ...control }, decodeGroupControl, isGroupFormatError);
 }
 
 export function readGroupEnvelope(value: unknown, where = 'envelope'): GroupEnvelope {
@@ -202,7 +195,7 @@ export function decodeGroupMessage(bytes: Uint8Array): GroupMessage {
 }
 
 export function encodeGroupMessage(message: GroupMessage): Uint8Array {
-  return encodeChecked({ v: GROUP_PAYLOAD_VERSION, envelope: message.envelope, ...(message.relay === null ? {} : { relay: message.relay }) }, decodeGroupMessage);
+  return encodeCheckedJson({ v: GROUP_PAYLOAD_VERSION, envelope: message.envelope, ...(message.relay === null ? {} : { relay: message.relay }) }, decodeGroupMessage, isGroupFormatError);
 }
 
 /** The envelope with the author's signature; throws INVALID_INPUT for one a receiver would refuse. */
