@@ -61,7 +61,8 @@ async function startNode(t: Test, name: string): Promise<NodeParts & { events: R
   return { ...parts, events, address };
 }
 
-t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder, a message overtaking its chunks', async (t) => {
+/** Two nodes that trust each other, with a session open between them. */
+async function pairedNodes(t: Test) {
   const a = await startNode(t, 'node a');
   const b = await startNode(t, 'node b');
   const aId = a.identity.peerId;
@@ -70,6 +71,11 @@ t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder,
   b.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
   t.equal(await a.network.attemptNow(bId), 'connected');
   await eventually(async () => b.network.isOnline(aId), 'B to see the session');
+  return { a, b, aId, bId };
+}
+
+t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder, a message overtaking its chunks', async (t) => {
+  const { a, b, aId, bId } = await pairedNodes(t);
   t.ok(CAPABILITIES.includes('files-v1'), 'files-v1 is announced');
   await eventually(async () => a.messenger.helloOf(bId)?.capabilities.includes('files-v1'), 'B’s hello to list files-v1');
 
@@ -121,14 +127,7 @@ t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder,
 });
 
 t.test('a revocation mid-transfer fails the transfer on both sides and removes the part file', async (t) => {
-  const a = await startNode(t, 'node a');
-  const b = await startNode(t, 'node b');
-  const aId = a.identity.peerId;
-  const bId = b.identity.peerId;
-  a.trust.trust({ publicKey: b.identity.publicKey, displayName: 'node b', addresses: [b.address] });
-  b.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
-  t.equal(await a.network.attemptNow(bId), 'connected');
-  await eventually(async () => b.network.isOnline(aId), 'B to see the session');
+  const { a, b, aId, bId } = await pairedNodes(t);
 
   writeFileSync(join(a.files.folders.outgoing, 'big.bin'), randomBytes(8 * MIB));
   const started = await a.files.sender.sendFromFolder({ peer: bId, path: 'big.bin' });
