@@ -578,8 +578,10 @@ export class FileSender {
       early.set(messageId, { state, reason });
       this.early.set(peerId, early);
     }
+    // Most settle calls are ordinary messages delivered: only a lost offer ends a transfer here.
+    if (state === 'delivered') return;
     const offered = this.deps.transfers.get(peerId, messageId);
-    if (offered === undefined || offered.direction !== 'outgoing' || state === 'delivered') return;
+    if (offered === undefined || offered.direction !== 'outgoing') return;
     this.track(
       this.lock.run(peerId, async () => {
         const transfer = this.outgoing(peerId, messageId);

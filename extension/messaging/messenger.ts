@@ -499,22 +499,23 @@ export class Messenger implements SessionListener {
   private recordDelivered(peerId: string, ids: readonly string[]): void {
     const { outbox, events } = this.deps;
     const deliveries: Delivery[] = [];
+    /** Each delivery's message type, at the same index. */
+    const types: MessageType[] = [];
     const settled = new Set<string>();
-    const silent = new Set<string>();
     for (const id of ids) {
       const message = outbox.get(id);
       if (message === undefined || isFinal(message.state) || settled.has(id)) continue;
       settled.add(id);
-      if (!announced(message.type)) silent.add(id);
       this.inFlight.delete(id);
       this.widenWindow(peerId);
       deliveries.push({ messageId: id, attempts: message.attempts + 1 });
+      types.push(message.type);
     }
     outbox.markDelivered(deliveries);
-    for (const { messageId } of deliveries) {
-      if (!silent.has(messageId)) events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
+    deliveries.forEach(({ messageId }, index) => {
+      if (announced(types[index] as MessageType)) events.enqueue({ type: 'p2p.message.delivered', subject: peerId, data: { peer: peerId, message_id: messageId } });
       this.settled(peerId, messageId, 'delivered', null);
-    }
+    });
   }
 
   /** Records what the peer's exception says of one message; returns its attempts so far when the peer deferred it, else 0. */
