@@ -55,8 +55,7 @@ export class Journal {
       try {
         record = decode(body);
       } catch (error) {
-        // The corruption is what to report, not a failure to close.
-        log.close().catch(() => undefined);
+        log.discard();
         throw new P2pError(
           'STATE_FILE_CORRUPT',
           `the ${name} ${path} is corrupt: record ${index + 1} is not an ${name} record (${(error as Error).message}). ` +
@@ -64,7 +63,12 @@ export class Journal {
             `(${costOfMovingAway})`,
         );
       }
-      apply(record, { position: positions[index] as number, length: body.length });
+      try {
+        apply(record, { position: positions[index] as number, length: body.length });
+      } catch (error) {
+        log.discard();
+        throw error;
+      }
     });
     return new Journal(log, options.compactionMinBytes ?? DEFAULT_COMPACTION_MIN_BYTES);
   }

@@ -286,6 +286,18 @@ export class RecordLog {
     return this.file.borrow((fd) => readRanges(this.path, fd, places));
   }
 
+  /**
+   * Closes the file at once, for a log whose records the caller refused
+   * right after open: nothing was appended or read yet, so nothing waits.
+   * Unlike close, it holds no descriptor open past the refusal, so a
+   * process that keeps going (a retry, a test) does not run out of them.
+   */
+  discard(): void {
+    if (this.closing !== undefined) return;
+    this.closing = Promise.resolve();
+    closeQuietly(this.file.fd);
+  }
+
   /** Finishes every append asked for before, then closes the file. */
   close(): Promise<void> {
     this.closing ??= new Promise((resolve, reject) => {

@@ -8,8 +8,10 @@ const RUNS = 300;
 
 for (const target of fuzzTargets()) {
   t.test(target.name, async (t) => {
-    for (const seed of target.seeds) target.run(seed);
-    fc.assert(fc.property(fuzzInput(target.seeds), (input) => target.run(input)), { numRuns: RUNS, seed: 20261122 });
+    for (const seed of target.seeds) await target.run(seed);
+    await fc.assert(fc.asyncProperty(fuzzInput(target.seeds), async (input) => {
+      await target.run(input);
+    }), { numRuns: RUNS, seed: 20261122 });
     t.pass(`${RUNS} seeded inputs, no crash`);
   });
 }

@@ -11,21 +11,30 @@ const seconds = Number(process.env['P2P_COMM_FUZZ_SECONDS'] ?? '20');
 const seed = Number(process.env['P2P_COMM_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 let failed = false;
 process.stdout.write(`seed ${seed}, ${seconds} s per target\n\n| target | inputs | inputs/s |\n|---|---:|---:|\n`);
-for (const target of fuzzTargets()) {
-  let count = 0;
-  const started = process.hrtime.bigint();
-  const result = fc.check(
-    fc.property(fuzzInput(target.seeds), (input) => {
-      count += 1;
-      target.run(input);
-    }),
-    { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, seed, markInterruptAsFailure: false },
-  );
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`| ${target.name} | ${count} | ${Math.round(count / elapsed)} |\n`);
-  if (result.failed) {
-    failed = true;
-    process.stderr.write(`finding in ${target.name}: ${String(result.errorInstance)}\ncounterexample: ${JSON.stringify(result.counterexample)}\n`);
+async function main(): Promise<void> {
+  for (const target of fuzzTargets()) {
+    let count = 0;
+    const started = process.hrtime.bigint();
+    const result = await fc.check(
+      fc.asyncProperty(fuzzInput(target.seeds), async (input) => {
+        count += 1;
+        await target.run(input);
+      }),
+      { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, seed, markInterruptAsFailure: false },
+    );
+    const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+    process.stdout.write(`| ${target.name} | ${count} | ${Math.round(count / elapsed)} |\n`);
+    if (result.failed) {
+      failed = true;
+      process.stderr.write(`finding in ${target.name}: ${String(result.errorInstance)}\ncounterexample: ${JSON.stringify(result.counterexample)}\n`);
+    }
   }
 }
-process.exit(failed ? 1 : 0);
+
+main().then(
+  () => process.exit(failed ? 1 : 0),
+  (error: unknown) => {
+    process.stderr.write(`fuzz run failed: ${String(error)}\n`);
+    process.exit(2);
+  },
+);

@@ -74,7 +74,8 @@ import { claimFor, wire } from '../helpers/txt-claims';
 export interface FuzzTarget {
   name: string;
   seeds: Uint8Array[];
-  run(input: Uint8Array): void;
+  /** A promise when the target opens something that closes asynchronously: the runners wait for it, so descriptors do not pile up. */
+  run(input: Uint8Array): void | Promise<void>;
 }
 
 class Finding extends Error {
@@ -82,11 +83,11 @@ class Finding extends Error {
 }
 
 /** Runs `fn`, letting only the refusals the decoder documents through. */
-function refusesOnly(fn: () => unknown, ...allowed: (abstract new (...args: never[]) => Error)[]): void {
+function refusesOnly<T>(fn: () => T, ...allowed: (abstract new (...args: never[]) => Error)[]): T | undefined {
   try {
-    fn();
+    return fn();
   } catch (error) {
-    if (allowed.some((kind) => error instanceof kind)) return;
+    if (allowed.some((kind) => error instanceof kind)) return undefined;
     throw new Finding(`unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
   }
 }
@@ -109,10 +110,13 @@ const sampleLeaves = [
   encodeLeaf({ messageId: new Uint8Array(16).fill(3), createdAt: 1_900_000_000_001, type: 'text', correlationId: null, payload: Buffer.from('hello') }),
 ];
 
-/** A scratch directory per target, reused across inputs (each input overwrites the file). */
+const scratchDirs: string[] = [];
+
+/** A scratch directory per target, reused across inputs (each input overwrites the file); all removed at exit. */
 function scratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'p2p-comm-fuzz-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  if (scratchDirs.length === 0) process.once('exit', () => scratchDirs.forEach((each) => rmSync(each, { recursive: true, force: true })));
+  scratchDirs.push(dir);
   return dir;
 }
 
@@ -121,12 +125,10 @@ function fileTarget(name: string, fileName: string, seeds: Uint8Array[], open: (
   return {
     name,
     seeds,
-    run: (input) => {
+    run: async (input) => {
       writeFileSync(join(dir, fileName), input, { mode: 0o600 });
-      refusesOnly(() => {
-        const opened = open(dir);
-        void opened?.close?.();
-      }, P2pError);
+      const opened = refusesOnly(() => open(dir), P2pError);
+      await opened?.close?.();
     },
   };
 }
