@@ -1,6 +1,6 @@
 import { P2pError } from '../common/errors';
 import { validateDisplayName } from '../common/display-name';
-import { firstJsonProblem } from '../common/json-value';
+import { firstJsonProblem, jsonProblemText } from '../common/json-value';
 import { quoteUntrusted } from '../common/quote-text';
 
 /**
@@ -109,8 +109,7 @@ export function maxCardDepth(limits: AgentCardLimits): number {
 export function normalizeAgentCard(input: unknown, limits: AgentCardLimits = DEFAULT_AGENT_CARD_LIMITS): AgentCard {
   const problem = firstJsonProblem(input, maxCardDepth(limits));
   if (problem !== null) {
-    const rule = problem.rule === 'max_depth' ? 'nests too deep' : 'holds an unpaired UTF-16 surrogate';
-    throw refusal(problem.path, problem.rule, `${fieldName(problem.path)} ${rule}`);
+    throw refusal(problem.path, problem.rule, `${fieldName(problem.path)} ${jsonProblemText(problem.rule, maxCardDepth(limits))}`);
   }
   const card = objectAt(withoutEmpty(input) ?? {}, '');
   const rules = new TextRules(limits);

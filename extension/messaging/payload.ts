@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { P2pError } from '../common/errors';
-import { firstJsonProblem, MAX_JSON_DEPTH } from '../common/json-value';
+import { firstJsonProblem, jsonProblemText, MAX_JSON_DEPTH } from '../common/json-value';
 import {
   type A2aRequestPayload,
   type A2aResponsePayload,
@@ -150,10 +150,5 @@ function refuseUnpassableJson(content: unknown): void {
   const problem = firstJsonProblem(content, MAX_JSON_DEPTH);
   if (problem === null) return;
   const where = problem.path === '' ? 'content' : `content at ${problem.path}`;
-  throw new P2pError(
-    'INVALID_INPUT',
-    problem.rule === 'max_depth'
-      ? `${where} nests deeper than ${MAX_JSON_DEPTH} arrays and objects; flatten it`
-      : `${where} holds an unpaired UTF-16 surrogate, which cannot be sent as UTF-8`,
-  );
+  throw new P2pError('INVALID_INPUT', `${where} ${jsonProblemText(problem.rule, MAX_JSON_DEPTH)}`);
 }

@@ -2,7 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { P2pError } from '../common/errors';
 import type { OperationDefinition } from '../common/manifest';
 import { describeSchemaError } from '../common/describe-schema-error';
-import { firstJsonProblem } from '../common/json-value';
+import { firstJsonProblem, jsonProblemText } from '../common/json-value';
 
 /**
  * Validates every operation input against the schema declared for it in
@@ -50,7 +50,7 @@ function checkWellFormed(operation: string, input: unknown): void {
   if (problem === null) return;
   throw new P2pError(
     'INVALID_INPUT',
-    `invalid input for "${operation}": ${placeOf(problem.path)} holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text`,
+    `invalid input for "${operation}": ${placeOf(problem.path)} ${jsonProblemText(problem.rule, Number.POSITIVE_INFINITY)}`,
     { path: problem.path, rule: problem.rule },
   );
 }

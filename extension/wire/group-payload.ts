@@ -1,6 +1,6 @@
 import { encodeBase64url } from '../common/base64url';
 import { P2pError } from '../common/errors';
-import { firstJsonProblem, MAX_JSON_DEPTH } from '../common/json-value';
+import { firstJsonProblem, jsonProblemText, MAX_JSON_DEPTH } from '../common/json-value';
 import { encodeCheckedJson, parseJsonObjectPayload } from './json-object-payload';
 import {
   boundedArray,
@@ -154,7 +154,8 @@ export function readGroupEnvelope(value: unknown, where = 'envelope'): GroupEnve
   if (type === 'text') {
     if (typeof content !== 'string' || !content.isWellFormed()) throw schema(`${where}.content of a text message is not a well-formed string`);
   } else if (type === 'json') {
-    if (firstJsonProblem(content, MAX_JSON_DEPTH) !== null) throw schema(`${where}.content nests deeper than ${MAX_JSON_DEPTH} or holds an unpaired surrogate`);
+    const problem = firstJsonProblem(content, MAX_JSON_DEPTH);
+    if (problem !== null) throw schema(`${where}.content${problem.path === '' ? '' : ` at ${problem.path}`} ${jsonProblemText(problem.rule, MAX_JSON_DEPTH)}`);
   } else {
     throw schema(`${where}.type is neither "text" nor "json"`);
   }

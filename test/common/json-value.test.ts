@@ -20,6 +20,12 @@ t.test('an unpaired surrogate is found in a string or a key, first in document o
   t.same(firstJsonProblem({ 'a/b~c': ['\udc00'] }), { path: '/a~1b~0c/0', rule: 'well_formed_unicode' }, 'JSON pointer escapes');
 });
 
+t.test('a number JSON.parse read as Infinity is found, with its place', async (t) => {
+  t.same(firstJsonProblem(JSON.parse('{"a":[1,1e400]}')), { path: '/a/1', rule: 'finite_number' });
+  t.same(firstJsonProblem(JSON.parse('-1e999')), { path: '', rule: 'finite_number' });
+  t.equal(firstJsonProblem(JSON.parse('[1.7976931348623157e308, -0, 5e-324]')), null, 'the largest, negative zero and the smallest are fine');
+});
+
 t.test('nesting is bounded by maxDepth arrays and objects', async (t) => {
   t.equal(firstJsonProblem(nested(3), 3), null);
   t.same(firstJsonProblem(nested(4), 3), { path: '/a/0/a', rule: 'max_depth' });

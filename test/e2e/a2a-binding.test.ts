@@ -224,10 +224,15 @@ t.test('a peer’s malformed A2A payload is refused; an answer to no request is 
 
   await bob.call('a2a_set_card', { card: MEETING_CARD });
   const huge = textLeaf(`{"v":1,"method":"GetTask","params":{"id":"t","n":1e400},"service":{},"expires_at":${Date.now() + 60_000}}`, { type: 'a2a_request' });
-  t.same(await send([huge], 1), [], 'a number JSON reads as Infinity is still JSON');
+  const plain = textLeaf(`{"v":1,"method":"GetTask","params":{"id":"t"},"service":{},"expires_at":${Date.now() + 60_000}}`, { type: 'a2a_request' });
+  t.same(
+    await send([huge, plain], 1),
+    [{ id: Buffer.from(huge.subarray(0, 16)).toString('hex'), status: AckStatus.REFUSED, reason: AckReason.BAD_PAYLOAD }],
+    'a number JSON.parse reads as Infinity is refused: it would reach the agent as null',
+  );
   const listed = await eventually(async () => {
     const requests = (await bob.call('a2a_serve', { peer: mallory.peerId }))['requests'] as { request_id: string }[];
     return requests.length === 1 ? requests : false;
   }, 'the request listed');
-  t.equal(listed[0]?.request_id, Buffer.from(huge.subarray(0, 16)).toString('hex'), 'recorded: it does not stall the peer’s A2A messages');
+  t.equal(listed[0]?.request_id, Buffer.from(plain.subarray(0, 16)).toString('hex'), 'the request beside it recorded: the refusal does not stall the peer’s A2A messages');
 });

@@ -209,6 +209,13 @@ t.test('a client mistake is answered with its code, named in the message text to
       message: /^invalid_input: invalid input for "send": input\.content\.a\.0 holds an unpaired UTF-16 surrogate/,
     },
     {
+      name: 'a number beyond a 64-bit float in json content',
+      line: execute('send', `{"peer":"${peer}","type":"json","content":{"n":1e400}}`),
+      error: 'invalid_input',
+      code: -32011,
+      message: /^invalid_input: invalid input for "send": input\.content\.n holds a number beyond the range of a 64-bit float/,
+    },
+    {
       name: 'lone surrogate in a display name',
       line: execute('set_display_name', '{"display_name":"\\ud800"}'),
       error: 'invalid_input',

@@ -18,10 +18,14 @@ t.test('refusals say what is wrong', async (t) => {
   t.throws(() => encodeContent('text', 'a\ud800b', 100), /unpaired UTF-16 surrogate/);
   t.throws(() => encodeContent('text', 'ééé', 5), /content is 6 bytes once encoded; the limit is 5 bytes/);
   t.throws(() => encodeContent('json', { k: 'v'.repeat(10) }, 10), /the limit is 10 bytes/);
-  t.throws(() => encodeContent('json', { k: ['\ud800'] }, 100), { errorName: 'INVALID_INPUT', message: 'content at /k/0 holds an unpaired UTF-16 surrogate, which cannot be sent as UTF-8' });
+  t.throws(() => encodeContent('json', { k: ['\ud800'] }, 100), { errorName: 'INVALID_INPUT', message: 'content at /k/0 holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text' });
   t.throws(() => encodeContent('json', JSON.parse(nestedText(MAX_JSON_DEPTH + 1)), 1 << 20), {
     errorName: 'INVALID_INPUT',
     message: new RegExp(`nests deeper than ${MAX_JSON_DEPTH} arrays and objects`),
+  });
+  t.throws(() => encodeContent('json', JSON.parse('{"n":1e400}'), 100), {
+    errorName: 'INVALID_INPUT',
+    message: 'content at /n holds a number beyond the range of a 64-bit float (such as 1e400), which would arrive as null; send it as a string',
   });
   t.throws(() => encodeContent('json', JSON.parse(nestedText(1_000_000)), 1 << 24), { name: 'P2pError', errorName: 'INVALID_INPUT' }, 'far too deep for JSON.stringify');
 });
@@ -37,6 +41,7 @@ t.test('bytes that are not a valid payload decode to null', async (t) => {
   t.equal(decodeContent('json', Buffer.from('')), null, 'empty is not JSON');
   t.equal(decodeContent('json', Buffer.from('["\\ud800"]')), null, 'an escaped unpaired surrogate');
   t.equal(decodeContent('json', Buffer.from(nestedText(MAX_JSON_DEPTH + 1))), null, 'nested too deep');
+  t.equal(decodeContent('json', Buffer.from('{"n":1e400}')), null, 'a number that would reach the plugin as null');
 });
 
 t.test('isValidContent takes exactly what decodeContent takes', async (t) => {

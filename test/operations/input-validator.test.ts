@@ -69,6 +69,10 @@ t.test('an unpaired surrogate is refused in any string or key, with its place', 
   t.match(reason('send', { peer: PEER, type: 'json', content: { list: ['ok', { ['k\udfff']: 1 }] } }), /input\.content\.list\.1\.k\ufffd holds an unpaired/);
   t.match(reason('set_display_name', { display_name: 'x\udc00y' }), /input\.display_name holds an unpaired UTF-16 surrogate/);
   t.equal(reason('send', { peer: PEER, type: 'text', content: 'paired \ud83d\udc4b is fine' }), 'valid');
+  t.equal(
+    reason('send', { peer: PEER, type: 'json', content: JSON.parse('{"n":[1e400]}') }),
+    'invalid input for "send": input.content.n.0 holds a number beyond the range of a 64-bit float (such as 1e400), which would arrive as null; send it as a string',
+  );
   try {
     validator.check('send', { peer: PEER, type: 'json', content: ['\ud800'] });
     t.fail('refused');

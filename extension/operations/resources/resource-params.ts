@@ -1,7 +1,7 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import { describeSchemaError } from '../../common/describe-schema-error';
 import { P2pError } from '../../common/errors';
-import { firstJsonProblem } from '../../common/json-value';
+import { firstJsonProblem, jsonProblemText } from '../../common/json-value';
 import type { ResourceRole, ResourceTypeDefinition } from '../../common/manifest';
 import { quoteUntrusted } from '../../common/quote-text';
 import { SORT_ORDERS, type ListRequest, type SortOrder } from './paging';
@@ -121,7 +121,7 @@ export class ResourceParams {
     if (problem !== null) {
       throw new P2pError(
         'INVALID_INPUT',
-        `${method}: ${this.placeOf(type, problem.path)} holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text`,
+        `${method}: ${this.placeOf(type, problem.path)} ${jsonProblemText(problem.rule, Number.POSITIVE_INFINITY)}`,
         { path: problem.path, rule: problem.rule },
       );
     }
