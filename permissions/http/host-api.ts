@@ -14,6 +14,7 @@ import { McpEndpoint, type McpEndpointOptions } from '../mcp/mcp-endpoint';
 import type { ArrivalSource } from '../mcp/message-arrivals';
 import { AnswerSignals } from '../a2a/answer-signals';
 import { parseJson } from '../a2a/json-values';
+import { firstJsonProblem, jsonProblemText } from '../../extension/common/json-value';
 import { PeerCards } from '../a2a/peer-cards';
 import { misaddressed, PeerAgentRoutes, unparsableRpc, type PeerAgentOptions } from '../a2a/peer-agent-routes';
 
@@ -432,6 +433,11 @@ async function readJsonBody(request: IncomingMessage, limit: number): Promise<un
   const value = parseJson(Buffer.concat(chunks).toString('utf8'));
   // Not the parser's message: it quotes the body, which may hold a secret.
   if (value === undefined) throw new HttpError(400, { error: 'Invalid input', details: 'the body is not valid JSON' });
+  // Passed on, such a number would become null; Nexus's parser refuses it outright.
+  const problem = firstJsonProblem(value);
+  if (problem?.rule === 'finite_number') {
+    throw new HttpError(400, { error: 'Invalid input', details: `the body at ${problem.path} ${jsonProblemText(problem.rule, Number.POSITIVE_INFINITY)}` });
+  }
   return value;
 }
 

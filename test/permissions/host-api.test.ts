@@ -411,6 +411,19 @@ t.test('calling an operation', async (t) => {
     }
   });
 
+  t.test('a number beyond a 64-bit float is 400, not passed on as null', async (t) => {
+    const response = await fetch(`${api.base}/api/v1/extensions/p2p-comm/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"input":{"type":"json","content":{"n":[1e400]}}}',
+    });
+    t.equal(response.status, 400);
+    t.same(await jsonOf(t, response), {
+      error: 'Invalid input',
+      details: 'the body at /input/content/n/0 holds a number beyond the range of a 64-bit float (such as 1e400), which would arrive as null; send it as a string',
+    });
+  });
+
   t.test('a body over the limit is 413, declared or streamed', async (t) => {
     const atLimit = JSON.stringify({ input: { text: 'x'.repeat(MAX_CALL_BODY_BYTES - 30) } });
     t.equal((await call('status', JSON.parse(atLimit))).status, 200, 'just under the limit is fine');
