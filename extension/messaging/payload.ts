@@ -59,7 +59,11 @@ export function encodeContent(type: MessageType, content: unknown, maxBytes: num
 
 function checkSize(bytes: Uint8Array, maxBytes: number): Uint8Array {
   if (bytes.length > maxBytes) {
-    throw new P2pError('INVALID_INPUT', `content is ${bytes.length} bytes once encoded; the limit is ${maxBytes} bytes (send it in parts)`);
+    throw new P2pError('INVALID_INPUT', `content is ${bytes.length} bytes once encoded; the limit is ${maxBytes} bytes (send it in parts)`, {
+      rule: 'max_bytes',
+      bytes: bytes.length,
+      limit: maxBytes,
+    });
   }
   return bytes;
 }

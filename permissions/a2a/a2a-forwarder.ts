@@ -363,8 +363,7 @@ export class A2aForwarder {
 
   /** The error recorded in place of an answer the extension refused: -32067 when it was too large to carry. */
   private refusedAnswer(refusal: ExtensionRefusal, peer: string, requestId: string): { code: number; message: string } {
-    // The extension's size refusal (extension/messaging/payload.ts) is invalid_input; its message tells it apart.
-    if (refusalCode(refusal) === 'invalid_input' && /once encoded; the limit is/.test(refusal.message)) return bindingError('TOO_LARGE', { request_id: requestId, peer });
+    if (refusalCode(refusal) === 'invalid_input' && refusalRule(refusal) === 'max_bytes') return bindingError('TOO_LARGE', { request_id: requestId, peer });
     return internalError(`the agent's answer could not be carried to the peer: ${refusal.message}`);
   }
 
@@ -544,6 +543,13 @@ function isConnectionError(error: unknown): boolean {
 function refusalCode(refusal: ExtensionRefusal): string | undefined {
   const code = isRecord(refusal.data) ? refusal.data['error'] : undefined;
   return typeof code === 'string' ? code : undefined;
+}
+
+/** The rule an invalid_input names in its details: `max_bytes` for content too large to carry (errors.md). */
+function refusalRule(refusal: ExtensionRefusal): string | undefined {
+  const details = isRecord(refusal.data) ? refusal.data['details'] : undefined;
+  const rule = isRecord(details) ? details['rule'] : undefined;
+  return typeof rule === 'string' ? rule : undefined;
 }
 
 function messageOf(error: unknown): string {

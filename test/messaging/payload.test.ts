@@ -17,7 +17,7 @@ t.test('refusals say what is wrong', async (t) => {
   t.throws(() => encodeContent('text', 42, 100), /content of a text message must be a string/);
   t.throws(() => encodeContent('text', 'a\ud800b', 100), /unpaired UTF-16 surrogate/);
   t.throws(() => encodeContent('text', 'ééé', 5), /content is 6 bytes once encoded; the limit is 5 bytes/);
-  t.throws(() => encodeContent('json', { k: 'v'.repeat(10) }, 10), /the limit is 10 bytes/);
+  t.throws(() => encodeContent('json', { k: 'v'.repeat(10) }, 10), { message: /the limit is 10 bytes/, details: { rule: 'max_bytes', bytes: 18, limit: 10 } }, 'the rule in details, for programs');
   t.throws(() => encodeContent('json', { k: ['\ud800'] }, 100), { errorName: 'INVALID_INPUT', message: 'content at /k/0 holds an unpaired UTF-16 surrogate, which has no UTF-8 form; send well-formed Unicode text' });
   t.throws(() => encodeContent('json', JSON.parse(nestedText(MAX_JSON_DEPTH + 1)), 1 << 20), {
     errorName: 'INVALID_INPUT',

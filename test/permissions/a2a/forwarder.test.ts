@@ -415,7 +415,9 @@ t.test('a redirect from the agent is not followed: the request ends -32603', asy
 function refuseOver(bytes: number) {
   return (input: Record<string, unknown>): ExtensionRefusal | undefined => {
     const size = Buffer.byteLength(JSON.stringify(input));
-    return size > bytes ? { message: `content is ${size} bytes once encoded; the limit is ${bytes} bytes (send it in parts)`, data: { error: 'invalid_input' } } : undefined;
+    return size > bytes
+      ? { message: `content is ${size} bytes once encoded; the limit is ${bytes} bytes (send it in parts)`, data: { error: 'invalid_input', details: { rule: 'max_bytes', bytes: size, limit: bytes } } }
+      : undefined;
   };
 }
 
