@@ -192,8 +192,11 @@ export async function runFilesNodeChild(): Promise<void> {
   const start = (await nextFromParent()) as NodeCommand;
   if (start.do !== 'start') throw new Error(`the first command must be start, not ${start.do}`);
   const node = await startBenchNode(start.name, { startFiles: true });
-  const serve = (): Promise<number> => serveCommands(node);
-  sendToParent({ ok: { peerId: node.identity.peerId, publicKey: [...node.identity.publicKey], address: node.address() } satisfies Card });
+  // The answer to start goes once the profiler (if any) runs, and just before the loop that takes the next command.
+  const serve = (): Promise<number> => {
+    sendToParent({ ok: { peerId: node.identity.peerId, publicKey: [...node.identity.publicKey], address: node.address() } satisfies Card });
+    return serveCommands(node);
+  };
   let hottest: string[] = [];
   let peak: number;
   if (start.profilePath === null) {
