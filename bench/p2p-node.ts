@@ -13,6 +13,7 @@ import {
 import { EventOutbox, type OutgoingEvent } from '../extension/events/outbox';
 import type { NodeIdentity } from '../extension/identity/node-identity';
 import type { Logger } from '../extension/log';
+import type { FileService } from '../extension/files/file-service';
 import type { Messenger } from '../extension/messaging/messenger';
 import type { PeerNetwork } from '../extension/network/peer-network';
 import { assembleNode } from '../extension/node-parts';
@@ -33,6 +34,8 @@ export interface BenchNode {
   readonly inbox: InboxStore;
   readonly events: CountingEventOutbox;
   readonly refusals: RefusalCounters;
+  /** File transfers: started only when the options ask for it. */
+  readonly files: FileService;
   /** `127.0.0.1:port`, once started. */
   address(): string;
   close(): Promise<void>;
@@ -41,6 +44,8 @@ export interface BenchNode {
 export interface BenchNodeOptions {
   network?: Partial<NetworkConfig>;
   messaging?: Partial<MessagingConfig>;
+  /** Starts the file service, as app.ts does; off by default so the other scenarios measure messaging alone. */
+  startFiles?: boolean;
   /** Keys pinned before the network starts. */
   trusted?: readonly { publicKey: Uint8Array; displayName: string; addresses: readonly string[] }[];
 }
@@ -49,13 +54,27 @@ export interface BenchNodeOptions {
 export class CountingEventOutbox extends EventOutbox {
   delivered = 0;
   private onDelivered: (() => void) | null = null;
+  private readonly watchers = new Set<(event: OutgoingEvent) => void>();
 
   override enqueue(event: OutgoingEvent): void {
     if (event.type === 'p2p.message.delivered') {
       this.delivered += 1;
       this.onDelivered?.();
     }
+    for (const watcher of this.watchers) watcher(event);
     super.enqueue(event);
+  }
+
+  /** Resolves with the first event from now on that `matches` accepts. */
+  next(matches: (event: OutgoingEvent) => boolean): Promise<OutgoingEvent> {
+    return new Promise((resolve) => {
+      const watcher = (event: OutgoingEvent): void => {
+        if (!matches(event)) return;
+        this.watchers.delete(watcher);
+        resolve(event);
+      };
+      this.watchers.add(watcher);
+    });
   }
 
   /** Resolves once `count` deliveries have been counted in all. */
@@ -109,6 +128,7 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
   });
   for (const peer of options.trusted ?? []) trust.trust(peer);
   messenger.start();
+  if (options.startFiles === true) files.start();
   await network.start();
   const address = network.addresses()[0];
   if (address === undefined) throw new Error(`${name} is not listening: ${JSON.stringify(network.status().listening)}`);
@@ -120,11 +140,12 @@ export async function startBenchNode(name: string, options: BenchNodeOptions = {
     inbox,
     events,
     refusals,
+    files,
     address: () => address,
     close: async () => {
       messenger.close();
       await network.close();
-      // Not started (no scenario sends files yet), but its journal is open.
+      // Started or not, its journal is open.
       await files.close();
       await Promise.all([outboxStore.close(), inbox.close()]);
       trust.close();

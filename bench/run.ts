@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fsyncTimes } from './baseline-disk';
 import { wsConnectTimes, wsRoundTrips } from './baseline-ws';
 import { renderMarkdown } from './markdown';
@@ -8,6 +8,7 @@ import { profiled } from './profile';
 import { atLeast, atLeastRatio, atMost, currentLoad, describeMachine, Results } from './results';
 import { runScaleChild, type ChildKind } from './scale-child';
 import { cryptoOperations, opsPerSecond, verifyKeyImport } from './scenarios/crypto';
+import { filesRun, runFilesNodeChild, writeRandomFile, type FilesRun, type MessageLatency } from './scenarios/files';
 import { floodRun, runFloodChild } from './scenarios/flood';
 import { handshakeTimes } from './scenarios/handshake';
 import { p2pLatency } from './scenarios/latency';
@@ -27,8 +28,9 @@ import { natTopologyObstacle } from '../test/helpers/nat-topology';
  * bench/results.json. `--only=<section>,…` runs the baselines and the named
  * sections alone; `--profile` writes a CPU profile of each section but the
  * baselines (bench/<n>-<section>.cpuprofile) and prints its hottest
- * functions. Either leaves results.json as it is: a partial or profiled run
- * is not the record of this machine.
+ * functions; `--file-mib=<n>` sends a file of n MiB instead of 256 in the
+ * files section, for a quick check. Any of them leaves results.json as it
+ * is: a partial, profiled or resized run is not the record of this machine.
  */
 
 const REPETITIONS = 5;
@@ -60,6 +62,16 @@ const KIB64 = 64 * 1024;
 /** Per path and repetition: fresh namespaces and nodes, a pairing, 100 × 64 KiB one way, 30 round trips of 256 B. */
 const REACH_LOAD = { messages: 100, messageBytes: KIB64, roundTrips: 30, roundTripBytes: 256 };
 const REACH_PATHS: readonly ReachPath[] = ['direct', 'holepunched', 'relayed'];
+
+const MIB = 1024 * 1024;
+/** The design's figure: a file of 256 MiB, in 256 KiB chunks (the default), at most 16 of them pending. */
+const FILE_MIB = 256;
+const FILE_CHUNK_BYTES = 256 * 1024;
+const FILE_WINDOW_CHUNKS = 16;
+const FILE_SIZE_OPTION = '--file-mib=';
+/** 2 s of the message stream before the offer, the idle figures. */
+const FILE_STREAM = { idleMessages: 200, messageBytes: 256, messageIntervalMs: 10 };
+const RAW_WS_FRAMES = `raw ws one-way 256 KiB frames, ${FILE_WINDOW_CHUNKS} in flight (MB/s)`;
 
 interface Section {
   key: string;
@@ -295,6 +307,73 @@ const SECTIONS: Section[] = [
     },
   },
   {
+    key: 'files',
+    title: 'file transfer A → B, each node in its own process, with a 256 B message every 10 ms',
+    profilesInChild: true,
+    run: async (results, profilePath) => {
+      const size = fileSizeBytes();
+      const label = `${size / MIB} MiB`;
+      // Frames of the chunk size and as many in flight as the file window: the same load on the same loopback, nothing signed, stored or hashed.
+      const raw = await throughputInChild({ implementation: 'ws', payloadBytes: FILE_CHUNK_BYTES, window: FILE_WINDOW_CHUNKS, warmUpMs: 300, durationMs: WS_THROUGHPUT_MS, repetitions: SLOW_REPETITIONS, profilePath: null });
+      results.addBaseline(RAW_WS_FRAMES, 'MB/s', summarize(raw.runs.map((run) => run.megabytesPerSecond)));
+      const sourceDir = mkdtempSync(join(tmpdir(), 'p2p-comm-bench-file-'));
+      let runs: FilesRun[];
+      try {
+        const sourcePath = join(sourceDir, 'source.bin');
+        await writeRandomFile(sourcePath, size);
+        // A profiled run is one run: the profiler slows it, and the profiles of one are what is read.
+        const profilePaths = profilePath === null ? null : { sender: profilePath.replace(/\.cpuprofile$/, '-sender.cpuprofile'), receiver: profilePath.replace(/\.cpuprofile$/, '-receiver.cpuprofile') };
+        runs = await repeat(profilePaths === null ? SLOW_REPETITIONS : 1, () => filesRun({ sourcePath, size, ...FILE_STREAM, profilePaths }));
+      } finally {
+        rmSync(sourceDir, { recursive: true, force: true });
+      }
+      const transfer = results.add({
+        name: `file ${label} A → B: accept → p2p.file.received at B (MB/s)`,
+        unit: 'MB/s',
+        summary: summarize(runs.map((run) => run.megabytesPerSecond)),
+        baseline: RAW_WS_FRAMES,
+        target: atLeastRatio(0.25),
+        note:
+          `${format(runs.map((run) => run.transferMs / 1000))} s from accept to received: every chunk signed, sealed, stored in both logs, written to the part file and fsync'd, ` +
+          `then the whole file hashed and linked into incoming/; raw ws: ${WS_THROUGHPUT_MS / 1000} s runs, client and server in one process`,
+      });
+      results.add({
+        name: `file ${label}: sender hashing before the offer (MB/s)`,
+        unit: 'MB/s',
+        summary: summarize(runs.map((run) => size / 1e6 / (run.hashMs / 1000))),
+        baseline: transfer.name,
+        note: `${format(runs.map((run) => run.hashMs))} ms for the whole-file and per-chunk SHA-256, from sendFromFolder to the offer sent; not part of the transfer time`,
+      });
+      const stream = `${FILE_STREAM.messageBytes} B message every ${FILE_STREAM.messageIntervalMs} ms, send → stored at B`;
+      const latencies: [string, (latency: MessageLatency) => number][] = [['p50', (latency) => latency.p50Ms], ['p99', (latency) => latency.p99Ms], ['max', (latency) => latency.maxMs]];
+      let p99 = 0;
+      for (const [which, of] of latencies) {
+        const idle = `${stream}, idle before the offer, ${which} (ms)`;
+        results.addBaseline(idle, 'ms', summarize(runs.map((run) => of(run.idle))));
+        const entry = results.add({
+          name: `${stream}, during the file transfer, ${which} (ms)`,
+          unit: 'ms',
+          summary: summarize(runs.map((run) => of(run.duringTransfer))),
+          baseline: idle,
+          ...(which === 'p99' ? { target: atMost(20, 'ms') } : {}),
+          ...(which === 'p50' ? { note: `${format(runs.map((run) => run.duringTransfer.count))} messages sent between accept and received (${FILE_STREAM.idleMessages} idle)` } : {}),
+        });
+        if (which === 'p99') p99 = entry.median;
+      }
+      for (const role of ['sender', 'receiver'] as const) {
+        const before = `file ${role} node process RSS before the transfer (MB)`;
+        results.addBaseline(before, 'MB', summarize(runs.map((run) => run[role].rssBeforeMb)));
+        results.add({ name: `file ${label}: ${role} node process peak RSS (MB)`, unit: 'MB', summary: summarize(runs.map((run) => run[role].peakRssMb)), baseline: before, note: 'VmHWM of the process, read after the transfer' });
+      }
+      const hottest = runs.flatMap((run) => [
+        ...(run.hottest.sender.length === 0 ? [] : ['sender:', ...run.hottest.sender]),
+        ...(run.hottest.receiver.length === 0 ? [] : ['receiver:', ...run.hottest.receiver]),
+      ]);
+      const profiles = hottest.length === 0 ? '' : `; hottest functions (self time), profiles beside ${profilePath ?? ''}:${hottest.map((line) => `\n    ${line}`).join('')}`;
+      return `${transfer.median.toFixed(0)} MB/s, ${transfer.ratio.toFixed(2)}× raw ws; message p99 ${p99.toFixed(1)} ms during the transfer${profiles}`;
+    },
+  },
+  {
     key: 'reach',
     title: 'reach: pairing, throughput and round trip over a direct, a hole-punched and a relayed session between two built nodes (NATs in network namespaces)',
     obstacle: natTopologyObstacle,
@@ -371,6 +450,15 @@ function format(values: readonly number[]): string {
   return median >= 10 ? median.toFixed(0) : median.toFixed(2);
 }
 
+/** `--file-mib=<n>`: the size of the file sent in the files section. */
+function fileSizeBytes(): number {
+  const option = process.argv.find((arg) => arg.startsWith(FILE_SIZE_OPTION));
+  if (option === undefined) return FILE_MIB * MIB;
+  const mib = Number(option.slice(FILE_SIZE_OPTION.length));
+  if (!Number.isInteger(mib) || mib < 1 || mib > 1024) throw new Error(`${option}: give a whole number of MiB from 1 to 1024 (the file service's default limit is 1 GiB)`);
+  return mib * MIB;
+}
+
 function selectedSections(): Section[] {
   const only = process.argv.find((arg) => arg.startsWith('--only='));
   if (only === undefined) return SECTIONS;
@@ -390,7 +478,7 @@ async function main(): Promise<void> {
   // Before anything runs: a section this machine cannot run is an error, never a silent gap in the table.
   if (obstacles.length > 0) throw new Error(obstacles.join('\n'));
   const profile = process.argv.includes('--profile');
-  const partial = profile || sections.length < SECTIONS.length;
+  const partial = profile || sections.length < SECTIONS.length || process.argv.some((arg) => arg.startsWith(FILE_SIZE_OPTION));
   const results = new Results();
   const began = nowMs();
   const loadAtStart = currentLoad();
@@ -430,7 +518,9 @@ const entry = process.argv.includes(SIM_PEERS_THREAD_FLAG)
       ? runFloodChild()
       : childKind === 'throughput'
         ? runThroughputChild()
-        : runScaleChild(childKind as ChildKind);
+        : childKind === 'files-node'
+          ? runFilesNodeChild()
+          : runScaleChild(childKind as ChildKind);
 entry.catch((error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

@@ -68,7 +68,7 @@ export async function p2pThroughput(payloadBytes: number, window: number, durati
  * plugin does, so that the receiver runs with its default limits (an inbox
  * of 1,000 unread messages per peer) like any node.
  */
-function readAndAck(node: BenchNode, from: string): { stop(): Promise<void> } {
+export function readAndAck(node: BenchNode, from: string): { stop(): Promise<void> } {
   let reading = true;
   const loop = (async (): Promise<void> => {
     let cursor = 0;
