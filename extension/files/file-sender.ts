@@ -280,7 +280,7 @@ export class FileSender {
 
   private checkSize(size: number, what: string): void {
     if (size > this.deps.config.maxFileBytes) {
-      throw new P2pError('LIMIT_REACHED', `${what} has ${size} bytes, above the limit of ${this.deps.config.maxFileBytes} (P2P_COMM_FILE_MAX_BYTES); send a smaller file or raise the limit`);
+      throw new P2pError('FILE_LIMIT', `${what} has ${size} bytes, above the limit of ${this.deps.config.maxFileBytes} (P2P_COMM_FILE_MAX_BYTES); send a smaller file or raise the limit`);
     }
   }
 
@@ -306,7 +306,7 @@ export class FileSender {
     }
     if (this.deps.transfers.openOutgoingCount() + this.hashing.size >= this.deps.transfers.limits.maxOutgoing) {
       void handle.close();
-      throw new P2pError('LIMIT_REACHED', `${this.deps.transfers.limits.maxOutgoing} outgoing transfers are open (P2P_COMM_FILE_MAX_OUTGOING); wait for one to end or cancel one`);
+      throw new P2pError('FILE_LIMIT', `${this.deps.transfers.limits.maxOutgoing} outgoing transfers are open (P2P_COMM_FILE_MAX_OUTGOING); wait for one to end or cancel one`);
     }
     const transferId = randomBytes(MESSAGE_ID_BYTES).toString('hex');
     const key = keyOf(request.peer, transferId);
@@ -434,8 +434,10 @@ export class FileSender {
     if (transfer === undefined || transfer.direction !== 'outgoing' || isFinal(transfer.state)) return;
     switch (control.action) {
       case 'accept':
-        if (transfer.state !== 'offered') return;
-        await this.deps.transfers.setState(peerId, transferId, 'accepted');
+        // A repeat (the receiver sends its accept again after a stop) means "send what is missing": chunks neither
+        // delivered nor pending go out, in turn; once all are delivered (`sent`) there is nothing more to send.
+        if (transfer.state === 'sent') return;
+        if (transfer.state === 'offered') await this.deps.transfers.setState(peerId, transferId, 'accepted');
         this.enqueue(peerId, transferId);
         return this.fill(peerId);
       case 'decline':

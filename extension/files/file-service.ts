@@ -87,6 +87,7 @@ export class FileService {
       messenger,
       events,
       peers: () => trust.list().map((peer) => peer.peerId),
+      isPaired: (peerId) => trust.isTrusted(peerId),
       refuse,
       outgoingControl: (peerId, transferId, control) => this.sender.control(peerId, transferId, control),
       logger,

@@ -306,7 +306,7 @@ t.test('upload in parts: order, limits, then the offer; the upload goes once the
     message: new RegExp(`offset ${CHUNK}`),
   });
   await t.rejects(s.sender.upload({ peer: s.peer, name: 'notes.txt' }, { uploadId: started.uploadId, offset: CHUNK, data: randomBytes(3 * CHUNK), done: false }), {
-    errorName: 'LIMIT_REACHED',
+    errorName: 'FILE_LIMIT',
     message: /P2P_COMM_FILE_MAX_BYTES/,
   });
   await t.rejects(s.sender.upload({ peer: s.peer, name: 'x' }, { uploadId: 'ab'.repeat(16), offset: 0, data: part1, done: false }), { errorName: 'NOT_FOUND', message: /no upload/ });
