@@ -510,7 +510,7 @@ export class FileReceiver {
     this.deps.events.enqueue({
       type: 'p2p.file.progress',
       subject: transfer.peerId,
-      data: { peer: transfer.peerId, transfer_id: transfer.transferId, direction: 'incoming', phase, bytes_done: done, size },
+      data: { peer: transfer.peerId, transfer_id: transfer.transferId, direction: 'incoming', name: transfer.offer.name, phase, bytes_done: done, size },
     });
   }
 

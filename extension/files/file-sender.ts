@@ -387,7 +387,7 @@ export class FileSender {
       hashes.set(createHash('sha256').update(data).digest(), index * 32);
       const entry = this.hashing.get(keyOf(peerId, transferId));
       if (entry !== undefined) entry.bytesDone += data.length;
-      this.reportProgress(peerId, transferId, 'hashing', Math.min(offer.size, (index + 1) * offer.chunkSize), offer.size);
+      this.reportProgress(peerId, transferId, offer.name, 'hashing', Math.min(offer.size, (index + 1) * offer.chunkSize), offer.size);
     }
     return { hashes, sha256: whole.digest('hex') };
   }
@@ -602,7 +602,7 @@ export class FileSender {
     if (transfer === undefined || isFinal(transfer.state)) return;
     if (state === 'delivered') {
       await this.deps.transfers.addChunksDone(peerId, transferId, [index], { lazy: true });
-      this.reportProgress(peerId, transferId, 'sending', this.outgoing(peerId, transferId).chunksDone.size * transfer.offer.chunkSize, transfer.offer.size);
+      this.reportProgress(peerId, transferId, transfer.offer.name, 'sending', this.outgoing(peerId, transferId).chunksDone.size * transfer.offer.chunkSize, transfer.offer.size);
       return this.fill(peerId);
     }
     if (reason === WITHDRAWN) return;
@@ -682,7 +682,7 @@ export class FileSender {
   }
 
   /** At most one event per progressIntervalMs per transfer, and one whenever another tenth is done. */
-  private reportProgress(peerId: string, transferId: string, phase: 'hashing' | 'sending', bytesDone: number, size: number): void {
+  private reportProgress(peerId: string, transferId: string, name: string, phase: 'hashing' | 'sending', bytesDone: number, size: number): void {
     const key = keyOf(peerId, transferId);
     const done = Math.min(bytesDone, size);
     const tenth = Math.floor((done * 10) / size);
@@ -693,7 +693,7 @@ export class FileSender {
     this.deps.events.enqueue({
       type: 'p2p.file.progress',
       subject: peerId,
-      data: { peer: peerId, transfer_id: transferId, direction: 'outgoing', phase, bytes_done: done, size },
+      data: { peer: peerId, transfer_id: transferId, direction: 'outgoing', name, phase, bytes_done: done, size },
     });
   }
 

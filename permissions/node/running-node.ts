@@ -35,7 +35,7 @@ import { PeerCards } from '../a2a/peer-cards';
 import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
-import { HostNotices } from './host-notices';
+import { HostNotices, type ProgressOutput } from './host-notices';
 
 const manifest = manifestJson as ExtensionManifest;
 
@@ -71,6 +71,8 @@ export interface NodeOptions {
   onDecision?: (line: string) => void;
   /** Told, one line each, about pairing requests, pairings, revocations, key mismatches and restarts. */
   onNotice?: (line: string) => void;
+  /** Where file transfer progress is rewritten in place (a terminal); without it, progress is a notice at each tenth. */
+  onProgress?: ProgressOutput;
 }
 
 export interface RunningNode {
@@ -127,7 +129,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const sessions = new PageSessions();
   const { prompter: basePrompter, pagePrompter } = prompters(options.policyFile, () => page, sessions);
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
-  const notices = new HostNotices(options.onNotice ?? (() => undefined));
+  const notices = new HostNotices(options.onNotice ?? (() => undefined), options.onProgress);
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const arrivals = new MessageArrivals();
