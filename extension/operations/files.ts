@@ -19,8 +19,6 @@ import type { NodeContext, OperationHandler } from './context';
  * extension writes it there once its SHA-256 matched the offer).
  */
 
-/** Largest upload part, decoded: 768 KiB keeps a part's base64 (1 MiB) far below the line limit. */
-export const MAX_UPLOAD_PART_BYTES = 768 * 1024;
 /** Largest read of fetch_file. */
 export const MAX_FETCH_BYTES = 1024 * 1024;
 const DEFAULT_LIST_LIMIT = 100;
@@ -60,10 +58,8 @@ interface UploadInput {
 
 async function upload(files: FileService, request: SendFileRequest, part: UploadInput): Promise<SendFileResult> {
   if (!BASE64.test(part.data)) throw new P2pError('INVALID_INPUT', 'input.source.upload.data is not base64 (A-Z, a-z, 0-9, +, / and = padding, in groups of 4)', { path: '/source/upload/data', rule: 'base64' });
+  // The schema bounds the text to 1 MiB, so a part is at most 768 KiB.
   const data = Buffer.from(part.data, 'base64');
-  if (data.length > MAX_UPLOAD_PART_BYTES) {
-    throw new P2pError('INVALID_INPUT', `an upload part holds ${data.length} bytes, above the ${MAX_UPLOAD_PART_BYTES} of one part; send the file in smaller parts`, { path: '/source/upload/data', rule: 'max_bytes' });
-  }
   // The name is what the peer is shown, and an upload has no file name of its own: the last part must say it.
   if (part.done && request.name === undefined) {
     throw new P2pError('INVALID_INPUT', 'the last part of an upload (done: true) must give name: the file name the peer is shown', { path: '/name', rule: 'required' });
