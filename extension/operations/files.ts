@@ -19,8 +19,6 @@ import type { NodeContext, OperationHandler } from './context';
  * extension writes it there once its SHA-256 matched the offer).
  */
 
-/** Largest read of fetch_file. */
-export const MAX_FETCH_BYTES = 1024 * 1024;
 const DEFAULT_LIST_LIMIT = 100;
 
 /** Characters of base64, with its padding: Buffer.from would skip anything else silently. */
@@ -64,6 +62,7 @@ async function upload(files: FileService, request: SendFileRequest, part: Upload
   if (part.done && request.name === undefined) {
     throw new P2pError('INVALID_INPUT', 'the last part of an upload (done: true) must give name: the file name the peer is shown', { path: '/name', rule: 'required' });
   }
+  // Only the last part's name is used: the earlier parts need none.
   return files.sender.upload({ ...request, name: request.name ?? '' }, { uploadId: part.id, offset: part.offset, data, done: part.done });
 }
 
