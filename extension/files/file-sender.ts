@@ -431,7 +431,12 @@ export class FileSender {
 
   private async takeControl(peerId: string, transferId: string, control: FileControl): Promise<void> {
     const transfer = this.deps.transfers.get(peerId, transferId);
-    if (transfer === undefined || transfer.direction !== 'outgoing' || isFinal(transfer.state)) return;
+    if (transfer === undefined || transfer.direction !== 'outgoing') return;
+    if (isFinal(transfer.state)) {
+      // The receiver stopped between sending its decline and recording it, then accepted: it would wait for chunks until its TTL.
+      if (control.action === 'accept' && transfer.state !== 'received') await this.sendControl(transfer, { action: 'cancel', reason: 'ended' });
+      return;
+    }
     switch (control.action) {
       case 'accept':
         // A repeat (the receiver sends its accept again after a stop) means "send what is missing": chunks neither

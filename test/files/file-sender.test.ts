@@ -206,7 +206,12 @@ t.test('decline and failed answers end the transfer', async (t) => {
   t.match(s.transfers.get(s.peer, declined), { state: 'declined', reason: 'too_large' });
   t.match(s.events.find((event) => event.type === 'p2p.file.failed')?.data, { transfer_id: declined, direction: 'outgoing', reason: 'too_large' });
   await s.control(declined, { action: 'accept', reason: null });
-  t.equal(s.fake.chunks().length, 0, 'an accept after the end sends nothing');
+  t.equal(s.fake.chunks().length, 0, 'an accept after the end sends no chunk');
+  t.same(
+    s.fake.ofType('file_control').map((message) => message.content),
+    [{ action: 'cancel', reason: 'ended' }],
+    'but tells the receiver the transfer is over, so it does not wait for chunks (it stopped between its decline and recording it)',
+  );
   const failed = await s.offer('b.bin', randomBytes(2 * CHUNK));
   await s.control(failed, { action: 'accept', reason: null });
   await s.deliver(s.fake.pendingChunks().map((message) => message.messageId));
