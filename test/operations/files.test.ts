@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { DEFAULT_FILES_CONFIG } from '../../extension/config';
 import { manifest } from '../../extension/common/manifest';
-import { peerIdFromPublicKey } from '../../extension/common/peer-id';
+import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import type { NodeContext } from '../../extension/operations/context';
 import { fileStatus } from '../../extension/operations/files';
 import { OperationRegistry } from '../../extension/operations/registry';
@@ -84,7 +84,7 @@ t.test('send_file from the folder, files on both sides, accept_file, fetch_file 
     size: bytes.length,
     sha256: sha256(bytes),
     display_name: b.trust.get(aId)?.displayName,
-    fingerprint: /^[0-9a-f]{2}(:[0-9a-f]{2})+$/,
+    fingerprint: fingerprintOf(b.trust.keyOf(aId)),
   });
   t.same(fileStatus(b as unknown as NodeContext), { incoming: 1, outgoing: 0, pending_bytes: 0, chunks_sent: 0, chunks_resent: 0, chunks_duplicate: 0 });
 
