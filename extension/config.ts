@@ -463,9 +463,17 @@ export function a2aConfigFromEnv(env: NodeJS.ProcessEnv): A2aConfig {
   };
 }
 
+/**
+ * Most bytes of chunks one transfer may have in flight: half of what a
+ * peer keeps unacknowledged from this node by default
+ * (P2P_COMM_INBOX_MAX_BYTES, 64 MiB), so that a transfer never fills the
+ * peer's inbox and its ordinary messages keep room there.
+ */
+export const MAX_FILE_WINDOW_BYTES = DEFAULT_MESSAGING_CONFIG.inboxMaxBytesPerPeer / 2;
+
 export function filesConfigFromEnv(env: NodeJS.ProcessEnv): FilesConfig {
   const d = DEFAULT_FILES_CONFIG;
-  return {
+  const config = {
     maxFileBytes: integer(env, 'P2P_COMM_FILE_MAX_BYTES', d.maxFileBytes),
     maxPendingBytes: integer(env, 'P2P_COMM_FILE_MAX_PENDING_BYTES', d.maxPendingBytes),
     maxOffersPerPeer: integer(env, 'P2P_COMM_FILE_MAX_OFFERS_PER_PEER', d.maxOffersPerPeer, 1, 100_000),
@@ -476,6 +484,14 @@ export function filesConfigFromEnv(env: NodeJS.ProcessEnv): FilesConfig {
     progressMs: integer(env, 'P2P_COMM_FILE_PROGRESS_MS', d.progressMs, 0, 3_600_000),
     expirySweepMs: integer(env, 'P2P_COMM_FILE_EXPIRY_SWEEP_MS', d.expirySweepMs, 10, 3_600_000),
   };
+  const window = config.windowChunks * config.chunkBytes;
+  if (window > MAX_FILE_WINDOW_BYTES) {
+    throw new Error(
+      `P2P_COMM_FILE_WINDOW_CHUNKS × P2P_COMM_FILE_CHUNK_BYTES is ${window} bytes, above ${MAX_FILE_WINDOW_BYTES}: ` +
+        "half of a peer's default inbox (P2P_COMM_INBOX_MAX_BYTES), so that a transfer leaves room for ordinary messages; lower one of the two",
+    );
+  }
+  return config;
 }
 
 export function discoveryConfigFromEnv(env: NodeJS.ProcessEnv): DiscoveryConfig {

@@ -280,6 +280,10 @@ async function start({ hostDir, dataDir, port, policy, dialogTimeout }: StartOpt
       ...(policy === undefined ? {} : { policyFile: policy }),
       onStderrLine: (line) => process.stderr.write(`[p2p-comm] ${printable(line)}\n`),
       onNotice: notice,
+      // On a terminal a transfer's progress is one line rewritten in place (\x1b[2K clears what the last one left).
+      ...(process.stderr.isTTY === true
+        ? { onProgress: { rewrite: (line: string) => void process.stderr.write(`\r\x1b[2Kp2p-comm-host: ${line}`), endLine: () => void process.stderr.write('\n') } }
+        : {}),
     });
   } catch (error) {
     if (error instanceof HostDirInUseError) fail(error.message);

@@ -190,4 +190,10 @@ t.test('file transfers: the design’s defaults, every limit read strictly', asy
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '0' }), /P2P_COMM_FILE_WINDOW_CHUNKS must be a whole number from 1 to 1024/);
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_MAX_BYTES: '1e9' }), /P2P_COMM_FILE_MAX_BYTES must be a whole number/);
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_TTL_SECONDS: '59' }), /P2P_COMM_FILE_TTL_SECONDS must be a whole number from 60/);
+  t.same(filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '128' }).windowChunks, 128, '128 chunks of 256 KiB: 32 MiB, the most in flight');
+  t.throws(
+    () => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '129' }),
+    /P2P_COMM_FILE_WINDOW_CHUNKS × P2P_COMM_FILE_CHUNK_BYTES is 33816576 bytes, above 33554432: half of a peer's default inbox \(P2P_COMM_INBOX_MAX_BYTES\)/,
+  );
+  t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '64', P2P_COMM_FILE_CHUNK_BYTES: '1048000' }), /lower one of the two/);
 });

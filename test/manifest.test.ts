@@ -30,6 +30,11 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['a2a_task', 'low', 'peer'],
   ['a2a_serve', 'low', 'peer'],
   ['a2a_respond', 'medium', 'peer'],
+  ['send_file', 'medium', 'peer'],
+  ['files', 'low', 'peer'],
+  ['accept_file', 'high', 'peer'],
+  ['cancel_file', 'medium', 'peer'],
+  ['fetch_file', 'low', 'peer'],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {
@@ -68,7 +73,7 @@ t.test('declares exactly the operations of the design, with their risk and scope
  * may be tools there (docs/nexus.md).
  */
 const NEXUS_MCP_TOOLS = ['identity', 'requests', 'peers', 'discover', 'message_status', 'status'];
-const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card', 'a2a_send', 'a2a_task', 'a2a_serve', 'a2a_respond'];
+const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card', 'a2a_send', 'a2a_task', 'a2a_serve', 'a2a_respond', 'send_file', 'accept_file', 'cancel_file'];
 
 t.test("Nexus's MCP gateway gets the read-only operations only, each described for a model", async (t) => {
   const exposed = manifest.operations.filter((op) => op.mcp_expose === true);

@@ -25,6 +25,9 @@ export const ErrorCode = {
   REVOKED_BY_PEER: -32017,
   PEER_MISMATCH: -32018,
   NATIVE_ADDON_UNUSABLE: -32019,
+  FILE_LIMIT: -32020,
+  FILE_SOURCE_CHANGED: -32021,
+  PEER_UNSUPPORTED: -32022,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

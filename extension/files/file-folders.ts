@@ -221,7 +221,7 @@ export function uploadFilePath(folders: FileFolders, uploadId: string): string {
 }
 
 /**
- * Refuses, with LIMIT_REACHED and the numbers, when the disk holding
+ * Refuses, with FILE_LIMIT and the numbers, when the disk holding
  * `directory` has less than `neededBytes` plus `marginBytes` free for this
  * user (statfs bavail: what an unprivileged writer may use); `what` names
  * the need ("receiving report.pdf"). Returns the free bytes.
@@ -231,7 +231,7 @@ export async function checkFreeSpace(directory: string, neededBytes: number, wha
   const free = stats.bavail * stats.bsize;
   if (free < neededBytes + marginBytes) {
     throw new P2pError(
-      'LIMIT_REACHED',
+      'FILE_LIMIT',
       `${what} needs ${describeBytes(neededBytes)} plus ${describeBytes(marginBytes)} kept free, and the disk holding ${directory} has ${describeBytes(free)} free: ` +
         'free some space and try again, or cancel the transfer',
     );

@@ -24,9 +24,16 @@ import { PerPeerLock } from './per-peer-lock';
  * part fsync'd, the chunk recorded done in files.log, and only then is the
  * inbox acked. A crash before the record hands the chunk over again, and
  * rewriting it at its offset changes nothing; a chunk recorded done is
- * acked without a rewrite. Controls to the peer are sent before the state
- * they announce is recorded: a crash in between sends them again, which
- * the peer takes as a repeat, where the other order could lose them.
+ * acked without a rewrite. Controls that end a transfer are sent before
+ * the state they announce is recorded: a crash in between sends them
+ * again, which the peer takes as a repeat. `accept` is the exception: it
+ * is recorded first, because chunks answering an accept this node did not
+ * record would be dropped; a start sends `accept` again for every accepted
+ * transfer that has no chunk yet, and the sender takes a repeat as "send
+ * what is missing".
+ *
+ * A control that cannot be sent (the pairing is gone, the outbox is full)
+ * never stops the channel: it is logged, and the transfer it concerns ends.
  *
  * The controls of the peer about this node's own offers (accept, decline,
  * received, failed) arrive on the same channel; they are handed to the
@@ -66,6 +73,8 @@ export interface FileReceiverDeps {
   events: { enqueue(event: { type: string; subject?: string; data: Record<string, unknown> }): void };
   /** The paired peers: whose inbox is read at start. */
   peers: () => Iterable<string>;
+  /** Whether the peer is paired now: file messages of a peer no longer paired are dropped, uncharged, and acked. */
+  isPaired: (peerId: string) => boolean;
   /** Counts a refusal of a peer's input and, when charged, takes it from the peer's refusal budget: the network's refuse. */
   refuse: (peerId: string, reason: string, charged: boolean) => void;
   /** A control of the peer about a transfer this node offered: the sending side's. Without one such controls are dropped, counted. */
@@ -126,6 +135,10 @@ export class FileReceiver {
     for (const transfer of this.deps.transfers.list({ direction: 'incoming' })) {
       if (isFinal(transfer.state)) this.track(this.removePart(transfer));
       else if (isComplete(transfer)) this.track(this.lock.run(transfer.peerId, () => this.complete(transfer.peerId, transfer.transferId)));
+      else if (transfer.state === 'accepted' && transfer.chunksDone.size === 0 && this.deps.isPaired(transfer.peerId)) {
+        // A stop may have come between recording the accept and sending it: the sender takes a repeat as "send what is missing".
+        this.track(this.lock.run(transfer.peerId, () => this.sendAccept(transfer)));
+      }
     }
     for (const peerId of this.deps.peers()) if (this.deps.inbox.hasMessagesAfter(peerId, 0, 'files')) this.drain(peerId);
   }
@@ -148,8 +161,8 @@ export class FileReceiver {
 
   /**
    * Accepts an offered file: checks the limits and the free space (each a
-   * LIMIT_REACHED naming the number and the setting), sends `accept`, then
-   * records the transfer accepted; its chunks are taken from then on. An
+   * FILE_LIMIT naming the number and the setting), records the transfer
+   * accepted (its chunks are taken from then on), then sends `accept`. An
    * accepted transfer accepted again is returned as it is.
    */
   accept(peerId: string, transferId: string): Promise<Transfer> {
@@ -162,8 +175,8 @@ export class FileReceiver {
         throw new P2pError('CONFLICT', `the offer of ${quoteUntrusted(transfer.offer.name)} (transfer ${transferId}) expired; ask the peer to send it again`);
       }
       await this.checkRoomToAccept(transfer);
-      await this.sendControl(peerId, transferId, { action: 'accept', reason: null });
       await this.deps.transfers.setState(peerId, transferId, 'accepted');
+      await this.sendAccept(this.incoming(peerId, transferId));
       return this.incoming(peerId, transferId);
     });
   }
@@ -202,6 +215,14 @@ export class FileReceiver {
     });
   }
 
+  /** An accept that cannot reach the peer leaves nothing to wait for: the transfer fails and the caller learns why. */
+  private async sendAccept(transfer: Transfer): Promise<void> {
+    const refused = await this.sendControl(transfer.peerId, transfer.transferId, { action: 'accept', reason: null });
+    if (refused === null) return;
+    await this.end(transfer, 'failed', 'send_refused', null);
+    throw refused;
+  }
+
   private incoming(peerId: string, transferId: string): Transfer {
     const transfer = this.deps.transfers.get(peerId, transferId);
     if (transfer === undefined || transfer.direction !== 'incoming') throw new P2pError('NOT_FOUND', `no file offered by ${peerId} as transfer ${quoteUntrusted(transferId)} is kept here; see files`);
@@ -213,12 +234,12 @@ export class FileReceiver {
     const { transfers, config } = this.deps;
     const what = `accepting ${quoteUntrusted(name)} (${describeBytes(size)})`;
     if (size > transfers.limits.maxFileBytes) {
-      throw new P2pError('LIMIT_REACHED', `${what} is above the limit of ${describeBytes(transfers.limits.maxFileBytes)} for one file (P2P_COMM_FILE_MAX_BYTES): raise the limit to take it`);
+      throw new P2pError('FILE_LIMIT', `${what} is above the limit of ${describeBytes(transfers.limits.maxFileBytes)} for one file (P2P_COMM_FILE_MAX_BYTES): raise the limit to take it`);
     }
     const pending = transfers.pendingIncomingBytes() + size;
     if (pending > config.maxPendingBytes) {
       throw new P2pError(
-        'LIMIT_REACHED',
+        'FILE_LIMIT',
         `${what} would make ${describeBytes(pending)} of accepted transfers pending, above the limit of ${describeBytes(config.maxPendingBytes)} (P2P_COMM_FILE_MAX_PENDING_BYTES): ` +
           'let the others finish, cancel one with cancel_file, or raise the limit',
       );
@@ -259,6 +280,12 @@ export class FileReceiver {
     const batch = await inbox.read(peerId, 0, config.inboxBatch, 'files');
     const last = batch.at(-1);
     if (last === undefined) return false;
+    if (!this.deps.isPaired(peerId)) {
+      // What a peer sent before its pairing ended: nothing can answer it, and none of it is offered to the user.
+      for (let i = 0; i < batch.length; i += 1) this.drop(peerId, 'unpaired', false);
+      await inbox.ack(peerId, last.cursor, 'files');
+      return true;
+    }
     const writes = new Map<string, PartWrite>();
     try {
       for (const message of batch) {
@@ -356,8 +383,9 @@ export class FileReceiver {
     const chunk = decoded.value as FileChunk;
     const transferId = hexOf(chunk.transferId);
     const transfer = this.deps.transfers.get(peerId, transferId);
-    if (transfer === undefined || transfer.direction !== 'incoming' || transfer.state === 'offered') return this.drop(peerId, 'unexpected_chunk');
-    // The chunks the sender had in flight when the transfer ended still come: no fault of an honest sender.
+    // Only a chunk naming no transfer of this peer's is charged: for one this node recorded, an honest sender can have
+    // chunks in flight when it ended, or answer an accept this node recorded and sent again after a stop.
+    if (transfer === undefined || transfer.direction !== 'incoming') return this.drop(peerId, 'unexpected_chunk');
     if (!RECEIVING_STATES.includes(transfer.state)) return this.drop(peerId, 'unexpected_chunk', false);
     if (chunk.index >= transfer.chunkCount || chunk.data.length !== chunkLengthOf(transfer, chunk.index)) return this.drop(peerId, 'bad_chunk');
     const key = keyOf(peerId, transferId);
@@ -482,12 +510,19 @@ export class FileReceiver {
     this.deps.events.enqueue({
       type: 'p2p.file.progress',
       subject: transfer.peerId,
-      data: { peer: transfer.peerId, transfer_id: transfer.transferId, direction: 'incoming', phase, bytes_done: done, size },
+      data: { peer: transfer.peerId, transfer_id: transfer.transferId, direction: 'incoming', name: transfer.offer.name, phase, bytes_done: done, size },
     });
   }
 
-  private sendControl(peerId: string, transferId: string, control: FileControl): Promise<unknown> {
-    return this.deps.messenger.send({ peer: peerId, type: 'file_control', content: control, correlationId: transferId, ttlSeconds: null });
+  /** Sends a control; null once it is in the outbox, else the messenger's refusal, logged (see the top). */
+  private async sendControl(peerId: string, transferId: string, control: FileControl): Promise<Error | null> {
+    try {
+      await this.deps.messenger.send({ peer: peerId, type: 'file_control', content: control, correlationId: transferId, ttlSeconds: null });
+      return null;
+    } catch (error) {
+      this.deps.logger.warn(`could not send ${control.action} about transfer ${transferId} to ${peerId}: ${(error as Error).message}`);
+      return error as Error;
+    }
   }
 
   /** Counted as `file_<reason>`; charged, like any refused input, when an honest peer never sends it. */

@@ -280,7 +280,7 @@ export class FileSender {
 
   private checkSize(size: number, what: string): void {
     if (size > this.deps.config.maxFileBytes) {
-      throw new P2pError('LIMIT_REACHED', `${what} has ${size} bytes, above the limit of ${this.deps.config.maxFileBytes} (P2P_COMM_FILE_MAX_BYTES); send a smaller file or raise the limit`);
+      throw new P2pError('FILE_LIMIT', `${what} has ${size} bytes, above the limit of ${this.deps.config.maxFileBytes} (P2P_COMM_FILE_MAX_BYTES); send a smaller file or raise the limit`);
     }
   }
 
@@ -306,7 +306,7 @@ export class FileSender {
     }
     if (this.deps.transfers.openOutgoingCount() + this.hashing.size >= this.deps.transfers.limits.maxOutgoing) {
       void handle.close();
-      throw new P2pError('LIMIT_REACHED', `${this.deps.transfers.limits.maxOutgoing} outgoing transfers are open (P2P_COMM_FILE_MAX_OUTGOING); wait for one to end or cancel one`);
+      throw new P2pError('FILE_LIMIT', `${this.deps.transfers.limits.maxOutgoing} outgoing transfers are open (P2P_COMM_FILE_MAX_OUTGOING); wait for one to end or cancel one`);
     }
     const transferId = randomBytes(MESSAGE_ID_BYTES).toString('hex');
     const key = keyOf(request.peer, transferId);
@@ -387,7 +387,7 @@ export class FileSender {
       hashes.set(createHash('sha256').update(data).digest(), index * 32);
       const entry = this.hashing.get(keyOf(peerId, transferId));
       if (entry !== undefined) entry.bytesDone += data.length;
-      this.reportProgress(peerId, transferId, 'hashing', Math.min(offer.size, (index + 1) * offer.chunkSize), offer.size);
+      this.reportProgress(peerId, transferId, offer.name, 'hashing', Math.min(offer.size, (index + 1) * offer.chunkSize), offer.size);
     }
     return { hashes, sha256: whole.digest('hex') };
   }
@@ -431,11 +431,18 @@ export class FileSender {
 
   private async takeControl(peerId: string, transferId: string, control: FileControl): Promise<void> {
     const transfer = this.deps.transfers.get(peerId, transferId);
-    if (transfer === undefined || transfer.direction !== 'outgoing' || isFinal(transfer.state)) return;
+    if (transfer === undefined || transfer.direction !== 'outgoing') return;
+    if (isFinal(transfer.state)) {
+      // The receiver stopped between sending its decline and recording it, then accepted: it would wait for chunks until its TTL.
+      if (control.action === 'accept' && transfer.state !== 'received') await this.sendControl(transfer, { action: 'cancel', reason: 'ended' });
+      return;
+    }
     switch (control.action) {
       case 'accept':
-        if (transfer.state !== 'offered') return;
-        await this.deps.transfers.setState(peerId, transferId, 'accepted');
+        // A repeat (the receiver sends its accept again after a stop) means "send what is missing": chunks neither
+        // delivered nor pending go out, in turn; once all are delivered (`sent`) there is nothing more to send.
+        if (transfer.state === 'sent') return;
+        if (transfer.state === 'offered') await this.deps.transfers.setState(peerId, transferId, 'accepted');
         this.enqueue(peerId, transferId);
         return this.fill(peerId);
       case 'decline':
@@ -600,7 +607,7 @@ export class FileSender {
     if (transfer === undefined || isFinal(transfer.state)) return;
     if (state === 'delivered') {
       await this.deps.transfers.addChunksDone(peerId, transferId, [index], { lazy: true });
-      this.reportProgress(peerId, transferId, 'sending', this.outgoing(peerId, transferId).chunksDone.size * transfer.offer.chunkSize, transfer.offer.size);
+      this.reportProgress(peerId, transferId, transfer.offer.name, 'sending', this.outgoing(peerId, transferId).chunksDone.size * transfer.offer.chunkSize, transfer.offer.size);
       return this.fill(peerId);
     }
     if (reason === WITHDRAWN) return;
@@ -680,7 +687,7 @@ export class FileSender {
   }
 
   /** At most one event per progressIntervalMs per transfer, and one whenever another tenth is done. */
-  private reportProgress(peerId: string, transferId: string, phase: 'hashing' | 'sending', bytesDone: number, size: number): void {
+  private reportProgress(peerId: string, transferId: string, name: string, phase: 'hashing' | 'sending', bytesDone: number, size: number): void {
     const key = keyOf(peerId, transferId);
     const done = Math.min(bytesDone, size);
     const tenth = Math.floor((done * 10) / size);
@@ -691,7 +698,7 @@ export class FileSender {
     this.deps.events.enqueue({
       type: 'p2p.file.progress',
       subject: peerId,
-      data: { peer: peerId, transfer_id: transferId, direction: 'outgoing', phase, bytes_done: done, size },
+      data: { peer: peerId, transfer_id: transferId, direction: 'outgoing', name, phase, bytes_done: done, size },
     });
   }
 

@@ -1,4 +1,5 @@
 import type { FilesConfig } from '../config';
+import { fingerprintOf } from '../common/peer-id';
 import type { Logger } from '../log';
 import type { Messenger } from '../messaging/messenger';
 import type { InboxStore } from '../store/inbox';
@@ -11,6 +12,8 @@ import { isFinal, TransferStore } from './transfer-store';
 /** The capability a node lists in its hello once it takes leaf types 5-7 (docs/protocol.md §9). */
 export const FILES_CAPABILITY = 'files-v1';
 
+type FileEvent = { type: string; subject?: string; data: Record<string, unknown> };
+
 /** Settle reasons that mean the pairing is gone. */
 const REVOCATION_REASONS = ['revoked', 'revoked_by_peer'];
 
@@ -21,7 +24,13 @@ export interface FileServiceOptions {
   messenger: Messenger;
   events: { enqueue(event: { type: string; subject?: string; data: Record<string, unknown> }): void };
   /** The paired peers, and whether one still is. */
-  trust: { list(): { peerId: string }[]; isTrusted(peerId: string): boolean; stateOf(peerId: string): string | undefined };
+  trust: {
+    list(): { peerId: string }[];
+    isTrusted(peerId: string): boolean;
+    stateOf(peerId: string): string | undefined;
+    get(peerId: string): { displayName: string } | undefined;
+    keyOf(peerId: string): Uint8Array;
+  };
   refuse: (peerId: string, reason: string, charged: boolean) => void;
   logger: Logger;
   config: FilesConfig;
@@ -46,7 +55,8 @@ export class FileService {
   private readonly revoking = new Set<string>();
 
   constructor(private readonly options: FileServiceOptions) {
-    const { dataDir, inbox, outbox, messenger, events, trust, refuse, logger, config } = options;
+    const { dataDir, inbox, outbox, messenger, trust, refuse, logger, config } = options;
+    const events = { enqueue: (event: FileEvent): void => options.events.enqueue(event.type === 'p2p.file.offered' ? this.withSender(event) : event) };
     const now = options.now ?? Date.now;
     this.folders = prepareFileFolders(dataDir);
     this.transfers = TransferStore.open(
@@ -87,6 +97,7 @@ export class FileService {
       messenger,
       events,
       peers: () => trust.list().map((peer) => peer.peerId),
+      isPaired: (peerId) => trust.isTrusted(peerId),
       refuse,
       outgoingControl: (peerId, transferId, control) => this.sender.control(peerId, transferId, control),
       logger,
@@ -148,6 +159,17 @@ export class FileService {
       }
     })();
     return this.sweeping;
+  }
+
+  /**
+   * An offer names who it comes from as a person can check it: the name the
+   * peer chose and the fingerprint of the key it signs with now (after a
+   * rotation not the one its id names), as `p2p.peer.request` does.
+   */
+  private withSender(event: FileEvent): FileEvent {
+    const peerId = event.data['peer'] as string;
+    const { trust } = this.options;
+    return { ...event, data: { ...event.data, display_name: trust.get(peerId)?.displayName ?? null, fingerprint: fingerprintOf(trust.keyOf(peerId)) } };
   }
 
   private revoked(peerId: string, reason: string): void {

@@ -215,7 +215,7 @@ export class TransferStore {
    * same offer again (an inbox replay after a crash) returns the transfer
    * recorded, ended first if it was to start ended and a crash came between
    * the two records; another offer under its key is a CONFLICT. An open transfer must
-   * fit the limits: LIMIT_REACHED otherwise.
+   * fit the limits: FILE_LIMIT otherwise.
    */
   async addTransfer(input: NewTransfer): Promise<Transfer> {
     const record = offeredRecord(input, this.now());
@@ -324,17 +324,17 @@ export class TransferStore {
   private checkRoomFor(record: OfferedRecord): void {
     const { size } = record.offer;
     if (size > this.limits.maxFileBytes) {
-      throw new P2pError('LIMIT_REACHED', `${quoteUntrusted(record.offer.name)} has ${size} bytes, more than the ${this.limits.maxFileBytes} allowed for one file (P2P_COMM_FILE_MAX_BYTES)`);
+      throw new P2pError('FILE_LIMIT', `${quoteUntrusted(record.offer.name)} has ${size} bytes, more than the ${this.limits.maxFileBytes} allowed for one file (P2P_COMM_FILE_MAX_BYTES)`);
     }
     if (record.direction === 'outgoing' && this.openOutgoingCount() >= this.limits.maxOutgoing) {
       throw new P2pError(
-        'LIMIT_REACHED',
+        'FILE_LIMIT',
         `${this.limits.maxOutgoing} outgoing file transfers are not finished, the most at once (P2P_COMM_FILE_MAX_OUTGOING): wait for some to finish, or cancel one with cancel_file`,
       );
     }
     if (record.direction === 'incoming' && this.openOffersFrom(record.peerId) >= this.limits.maxOffersPerPeer) {
       throw new P2pError(
-        'LIMIT_REACHED',
+        'FILE_LIMIT',
         `${this.limits.maxOffersPerPeer} file offers of ${record.peerId} are not answered yet, the most per peer (P2P_COMM_FILE_MAX_OFFERS_PER_PEER)`,
       );
     }

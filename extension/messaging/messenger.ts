@@ -342,7 +342,7 @@ export class Messenger implements SessionListener {
   // Sending
 
   /** Refuses at once what could never be delivered, saying why. */
-  private assertSendable(peerId: string): void {
+  assertSendable(peerId: string): void {
     if (this.deps.trust.isTrusted(peerId)) return;
     const peer = this.deps.trust.get(peerId);
     if (peer?.state === 'revoked_by_peer') {

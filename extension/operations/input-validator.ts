@@ -67,9 +67,12 @@ interface Branch {
  */
 function mostRelevantError(errors: ErrorObject[], input: unknown): ErrorObject | undefined {
   const last = errors[errors.length - 1];
-  if (last?.keyword !== 'oneOf' || typeof input !== 'object' || input === null) return errors[0];
+  if (last?.keyword !== 'oneOf') return errors[0];
+  // The alternatives may be those of a nested field (send_file's source): look at what the input holds there.
+  const value = last.instancePath.split('/').slice(1).reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key.replaceAll('~1', '/').replaceAll('~0', '~')] : undefined), input);
+  if (typeof value !== 'object' || value === null) return errors[0];
   const branches = last.schema as Branch[];
-  const meant = branches.findIndex((branch) => (branch.required ?? []).every((key) => key in input));
+  const meant = branches.findIndex((branch) => (branch.required ?? []).every((key) => key in value));
   if (meant === -1) return last;
   const prefix = `${last.schemaPath}/${meant}/`;
   return errors.find((error) => error.schemaPath.startsWith(prefix)) ?? last;

@@ -4,6 +4,7 @@ import type { OperationDefinition } from '../common/manifest';
 import type { NodeContext, OperationHandler } from './context';
 import { a2aCard, a2aRespond, a2aSend, a2aServe, a2aSetCard, a2aTask } from './a2a';
 import { discover } from './discovery';
+import { acceptFile, cancelFile, fetchFile, files, sendFile } from './files';
 import { identity, setDisplayName } from './identity';
 import { InputValidator } from './input-validator';
 import { ack, messageStatus, receive, send } from './messaging';
@@ -32,6 +33,11 @@ const HANDLERS: Record<string, OperationHandler> = {
   a2a_task: a2aTask,
   a2a_serve: a2aServe,
   a2a_respond: a2aRespond,
+  send_file: sendFile,
+  files,
+  accept_file: acceptFile,
+  cancel_file: cancelFile,
+  fetch_file: fetchFile,
 };
 
 /**

@@ -1,4 +1,5 @@
 import type { OperationHandler } from './context';
+import { fileStatus } from './files';
 
 /** Health of the node. */
 export const status: OperationHandler = async (_input, node) => {
@@ -22,6 +23,7 @@ export const status: OperationHandler = async (_input, node) => {
       discovery: node.discovery.status(),
       refusals: node.refusals.snapshot(),
       host_events_received: node.hostEventsReceived(),
+      files: fileStatus(node),
     },
     message: null,
   };

@@ -72,7 +72,7 @@ export type FileControlAction = (typeof FILE_CONTROL_ACTIONS)[number];
 export const FILE_CONTROL_REASONS: Record<FileControlAction, readonly string[]> = {
   accept: [],
   decline: ['user', 'too_large', 'limit', 'expired'],
-  cancel: ['user', 'source_changed', 'expired'],
+  cancel: ['user', 'source_changed', 'expired', 'ended'],
   received: [],
   failed: ['hash_mismatch', 'disk_full', 'storage_error'],
 };

@@ -66,6 +66,17 @@ export interface DiscoveredPeer {
   addresses: readonly string[];
 }
 
+/** A file a peer offered, as the extension's `files` lists it. Every word of it but the sizes is the peer's own. */
+export interface OfferedFile {
+  name: string;
+  size: number;
+  sha256: string | null;
+  media_type: string | null;
+  description: string | null;
+  correlation_id: string | null;
+  state: string;
+}
+
 export interface PeerDirectory {
   /** The safety number of this node and the peer; null when this node's key is unknown. */
   safetyNumber(peer: string): Promise<string | null>;
@@ -75,6 +86,10 @@ export interface PeerDirectory {
   pairedPeer(peer: string): Promise<KnownPeer | undefined>;
   /** A node LAN discovery heard announce itself; undefined when not heard (or discovery is off). */
   discoveredPeer(peer: string): Promise<DiscoveredPeer | undefined>;
+  /** A file transfer with the peer as the extension lists it (files); undefined when it keeps none under that id. */
+  fileTransfer(peer: string, transferId: string): Promise<OfferedFile | undefined>;
+  /** The size of a file under files/outgoing, named relative to it; undefined when there is no regular file there. */
+  outgoingFileSize(relativePath: string): Promise<number | undefined>;
 }
 
 /** Longest message preview, in characters, before it is cut. */
@@ -112,6 +127,10 @@ export class CallFacts {
         return typeof input['display_name'] === 'string' ? [line('new name', printableJson(input['display_name']))] : [];
       case 'a2a_set_card':
         return ownCardFacts(input['card']);
+      case 'accept_file':
+        return this.offeredFileFacts(peer, input['transfer_id']);
+      case 'send_file':
+        return this.sentFileFacts(peer, input);
       default:
         return this.peerFacts(peer);
     }
@@ -169,6 +188,51 @@ export class CallFacts {
       facts.unshift(line('WARNING', `request ${printable(requestId)} comes from another peer than the one this call names (${peer}); the extension will refuse it`));
     }
     return facts;
+  }
+
+  /** What accepting stores on this disk, from whom: the offer as the extension recorded it, every word of it the peer's. */
+  private async offeredFileFacts(peer: string | undefined, transferId: unknown): Promise<string[]> {
+    if (peer === undefined || typeof transferId !== 'string') return this.peerFacts(peer);
+    const [offered, paired] = await Promise.all([this.directory.fileTransfer(peer, transferId), this.directory.pairedPeer(peer)]);
+    const owner = paired === undefined ? `Peer ${peer}` : printableJson(paired.display_name);
+    const facts = [line('offer', `${owner}'s agent wants to share a file with you. Allow?`)];
+    facts.push(line('asks', 'to receive the file below from this peer; it is saved in files/incoming once its SHA-256 matches the offer'));
+    facts.push(...(await this.peerFacts(peer)));
+    if (offered === undefined) return [...facts, line('file', `transfer ${printable(transferId)} is not a file this peer offered; the extension will refuse this call`)];
+    return [
+      ...facts,
+      line('file', `${printableJson(offered.name)} (chosen by them)`),
+      line('size', sizeText(offered.size)),
+      line('sha256', offered.sha256 === null ? 'unknown' : printable(offered.sha256)),
+      line('type', offered.media_type === null ? 'not given' : `${printable(offered.media_type)} (as they say)`),
+      ...(offered.description === null ? [] : [line('about', preview(offered.description))]),
+      ...(offered.correlation_id === null ? [] : [line('context', printable(offered.correlation_id))]),
+      ...(offered.state === 'offered' ? [] : [line('state', `${printable(offered.state)}: only an offered file can be accepted; the extension will refuse this call`)]),
+    ];
+  }
+
+  /** What leaves this node, to whom: the file's name, size and where its bytes come from. */
+  private async sentFileFacts(peer: string | undefined, input: Record<string, unknown>): Promise<string[]> {
+    const source = input['source'] as { folder?: unknown; upload?: { data?: unknown } } | undefined;
+    const folder = typeof source?.folder === 'string' ? source.folder : null;
+    const name = typeof input['name'] === 'string' ? input['name'] : folder === null ? null : folder.slice(folder.lastIndexOf('/') + 1);
+    let size: string;
+    if (folder !== null) {
+      const bytes = await this.directory.outgoingFileSize(folder);
+      size = bytes === undefined ? 'no such file in files/outgoing; the extension will refuse this call' : sizeText(bytes);
+    } else {
+      size = 'given by the plugin, in parts';
+    }
+    return [
+      line('asks', 'to offer the file below to this peer; its user is asked before any byte is sent'),
+      ...(await this.peerFacts(peer)),
+      line('file', name === null ? 'not named yet (the last part names it)' : printableJson(name)),
+      line('size', size),
+      line('from', folder === null ? 'bytes the plugin uploads' : `files/outgoing/${printable(folder)}`),
+      ...(typeof input['media_type'] === 'string' ? [line('type', printable(input['media_type']))] : []),
+      ...(typeof input['description'] === 'string' ? [line('about', preview(input['description']))] : []),
+      ...(typeof input['correlation_id'] === 'string' ? [line('context', printable(input['correlation_id']))] : []),
+    ];
   }
 
   private async peerFacts(peer: string | undefined): Promise<string[]> {
@@ -249,6 +313,11 @@ function ownCardFacts(card: unknown): string[] {
   if (card === null) return [line('asks', 'to withdraw this node’s agent card: paired peers no longer see one')];
   if (typeof card !== 'object') return [];
   return [line('asks', 'to show every paired peer this agent card for your agent, signed with this node’s key'), ...agentCardFacts(card as AgentCardFacts, '(as the plugin wrote it)')];
+}
+
+/** "268,435,456 bytes (256.0 MiB)": exact, and as people read it. */
+function sizeText(bytes: number): string {
+  return `${bytes.toLocaleString('en-US')} bytes (${(bytes / (1024 * 1024)).toFixed(1)} MiB)`;
 }
 
 function addressText(address: string | null): string {

@@ -42,6 +42,8 @@ const PEER_STATE: EventRule = { anyActive: ['peers'] };
 const A2A_CALLING: EventRule = { anyActive: ['send', 'a2a_send', 'a2a_task'], peerApprovedFor: 'send' };
 /** About a peer's request to this node's agent, served by a declared endpoint (gated as `receive`) or with a2a_serve. */
 const A2A_SERVING: EventRule = { anyActive: ['receive', 'a2a_serve'], peerApprovedFor: 'receive' };
+/** About a file transfer either way: seen by a plugin that may list or accept that peer's files (design §3.5). */
+const FILE_TRANSFER: EventRule = { anyActive: ['files', 'accept_file'], peerApprovedFor: 'files' };
 
 /**
  * Every event type the extension publishes (docs/operations.md "Events").
@@ -70,6 +72,10 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.a2a.answer', A2A_CALLING],
   ['p2p.a2a.failed', A2A_CALLING],
   ['p2p.a2a.request', A2A_SERVING],
+  ['p2p.file.offered', FILE_TRANSFER],
+  ['p2p.file.progress', FILE_TRANSFER],
+  ['p2p.file.received', FILE_TRANSFER],
+  ['p2p.file.failed', FILE_TRANSFER],
 ]);
 
 export interface EventFacts {

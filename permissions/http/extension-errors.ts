@@ -31,6 +31,11 @@ export const EXTENSION_ERROR_STATUS: ReadonlyMap<string, number> = new Map([
   // The peer ended the pairing: nothing can be sent until both pair again.
   ['revoked_by_peer', 409],
   ['limit_reached', 429],
+  // A file transfer limit: let transfers finish, free space or raise the setting the message names.
+  ['file_limit', 429],
+  // The received file changed on disk, or the peer runs a version without files: retrying the same call will not help.
+  ['file_source_changed', 409],
+  ['peer_unsupported', 409],
   ['not_initialized', 503],
   ['shutting_down', 503],
   [EXTENSION_UNAVAILABLE, 503],

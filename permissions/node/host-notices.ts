@@ -6,7 +6,8 @@ import { printable, printableJson } from '../terminal-text';
  * they may have to act on or should know about: a pairing request waiting
  * for them, a pairing completed, a revocation either way, a node that
  * claimed a peer's identity with another key, a peer reachable only
- * through a relay, the extension restarting.
+ * through a relay, the extension restarting, a file offered, and how far
+ * each file transfer is.
  * Every value from the extension (and so from a peer) is escaped, and a
  * name is always marked as the peer's own claim.
  */
@@ -27,31 +28,134 @@ const NOTICES: Record<string, (data: Fields) => string | null> = {
       ? `peer ${text(data['peer'])} is connected only through a relay: both sides are behind NATs that hole punching cannot cross. ` +
         'The relay passes encrypted bytes it cannot read, but sees that you two talk and how much'
       : null,
+  'p2p.file.offered': (data) =>
+    `${who(data)} offers the file ${printableJson(String(data['name']))} (${typeof data['size'] === 'number' ? mebibytes(data['size']) : '?'} MiB, ` +
+    `sha256 ${text(data['sha256']).slice(0, 16)}…); a plugin with accept_file can take it, you will be asked`,
   'p2p.peer.key_mismatch': (data) =>
     `WARNING: the node at ${text(data['address'])} claimed to be peer ${text(data['peer'])} ` +
     `(fingerprint ${text(data['expected_fingerprint'])}) but proved another key (fingerprint ${text(data['presented_fingerprint'])}); refused`,
 };
 
+/**
+ * Where the progress of file transfers goes. On a terminal (`rewrite`
+ * given) one line per transfer is rewritten in place and ended by
+ * `endLine`; elsewhere (a log file) a line is printed at each tenth.
+ */
+export interface ProgressOutput {
+  rewrite?: (line: string) => void;
+  endLine?: () => void;
+  now?: () => number;
+}
+
+/** A transfer whose progress is shown: its name, the start of its current phase (for the rate) and the last tenth printed. */
+interface ShownTransfer {
+  name: string;
+  phase: string;
+  startedAt: number;
+  startBytes: number;
+  tenth: number;
+}
+
 export class HostNotices {
-  constructor(private readonly write: (line: string) => void) {}
+  /** Names peers gave themselves, learned from events: the progress line says whose file it is. */
+  private readonly peerNames = new Map<string, string>();
+  private readonly transfers = new Map<string, ShownTransfer>();
+  /** The transfer whose progress line is on screen, not ended by a newline yet (terminal only). */
+  private openLine: string | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly progress: ProgressOutput = {},
+  ) {
+    this.now = progress.now ?? Date.now;
+  }
 
   /** Writes a line for the events a person should see; other events are left to plugins. */
   event(event: ExtensionEvent): void {
+    const data = isFields(event.data) ? event.data : {};
+    if (typeof data['peer'] === 'string' && typeof data['display_name'] === 'string') this.peerNames.set(data['peer'], data['display_name']);
+    if (event.type === 'p2p.file.progress') return this.fileProgress(data);
+    if (event.type === 'p2p.file.received' || event.type === 'p2p.file.failed') return this.fileEnded(event.type, data);
     const notice = Object.hasOwn(NOTICES, event.type) ? NOTICES[event.type] : undefined;
     if (notice === undefined) return;
-    const line = notice(isFields(event.data) ? event.data : {});
-    if (line !== null) this.write(line);
+    const line = notice(data);
+    if (line !== null) this.print(line);
   }
 
   exited(exit: SupervisedExit): void {
     if (exit.restartInMs === null) return;
     const how = exit.signal === null ? `with code ${String(exit.code)}` : `on signal ${exit.signal}`;
-    this.write(`the p2p-comm extension exited ${how}; restarting it in ${exit.restartInMs} ms`);
+    this.print(`the p2p-comm extension exited ${how}; restarting it in ${exit.restartInMs} ms`);
   }
 
   restarted(pid: number | undefined): void {
-    this.write(`the p2p-comm extension was restarted (pid ${String(pid)}) and takes calls again`);
+    this.print(`the p2p-comm extension was restarted (pid ${String(pid)}) and takes calls again`);
   }
+
+  /** A whole line: a progress line on screen is ended first, so the two never share a line. */
+  private print(line: string): void {
+    if (this.openLine !== null) {
+      this.openLine = null;
+      this.progress.endLine?.();
+    }
+    this.write(line);
+  }
+
+  /** `file "report.pdf" from Alice: 37 % (95.0 of 256.0 MiB), 112 MB/s`: rewritten in place on a terminal, else at each tenth. */
+  private fileProgress(data: Fields): void {
+    const id = data['transfer_id'];
+    const size = data['size'];
+    const done = data['bytes_done'];
+    if (typeof id !== 'string' || typeof size !== 'number' || typeof done !== 'number' || size <= 0) return;
+    const phase = text(data['phase']);
+    const now = this.now();
+    let shown = this.transfers.get(id);
+    if (shown === undefined || shown.phase !== phase) {
+      shown = { name: typeof data['name'] === 'string' ? data['name'] : shown?.name ?? `transfer ${id}`, phase, startedAt: now, startBytes: done, tenth: -1 };
+      this.transfers.set(id, shown);
+    }
+    const percent = Math.floor((done * 100) / size);
+    const seconds = (now - shown.startedAt) / 1000;
+    const rate = seconds > 0 && done > shown.startBytes ? `, ${((done - shown.startBytes) / seconds / 1e6).toFixed(0)} MB/s` : '';
+    const what = phase === 'receiving' || phase === 'sending' ? '' : `${phase} `;
+    const line = `${this.fileLabel(shown.name, data)}: ${what}${percent} % (${mebibytes(done)} of ${mebibytes(size)} MiB)${rate}`;
+    if (this.progress.rewrite !== undefined) {
+      this.openLine = id;
+      this.progress.rewrite(line);
+      return;
+    }
+    const tenth = Math.floor((done * 10) / size);
+    if (tenth <= shown.tenth) return;
+    shown.tenth = tenth;
+    this.write(line);
+  }
+
+  /** received or failed: ends the transfer's progress line with a line saying how it ended. */
+  private fileEnded(type: string, data: Fields): void {
+    const id = text(data['transfer_id']);
+    const shown = this.transfers.get(id);
+    this.transfers.delete(id);
+    const name = typeof data['name'] === 'string' ? data['name'] : shown?.name ?? `transfer ${id}`;
+    const label = this.fileLabel(name, data);
+    if (type === 'p2p.file.failed') return this.print(`${label}: failed (${text(data['reason'])})`);
+    this.print(
+      data['direction'] === 'incoming'
+        ? `${label}: received, SHA-256 checked; saved as ${text(data['path'])}`
+        : `${label}: the peer received it and checked its SHA-256`,
+    );
+  }
+
+  private fileLabel(name: string, data: Fields): string {
+    const peer = text(data['peer']);
+    const known = this.peerNames.get(peer);
+    const who = known === undefined ? `peer ${peer}` : printableJson(known);
+    return `file ${printableJson(name)} ${data['direction'] === 'outgoing' ? 'to' : 'from'} ${who}`;
+  }
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / (1024 * 1024)).toFixed(1);
 }
 
 function who(data: Fields): string {

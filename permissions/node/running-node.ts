@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import manifestJson from '../../manifest.json';
 import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type OfferedFile, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -34,7 +35,7 @@ import { PeerCards } from '../a2a/peer-cards';
 import type { PeerAgentOptions } from '../a2a/peer-agent-routes';
 import { publishHostEndpoint } from './host-endpoint-file';
 import { EventPump } from './event-pump';
-import { HostNotices } from './host-notices';
+import { HostNotices, type ProgressOutput } from './host-notices';
 
 const manifest = manifestJson as ExtensionManifest;
 
@@ -70,6 +71,8 @@ export interface NodeOptions {
   onDecision?: (line: string) => void;
   /** Told, one line each, about pairing requests, pairings, revocations, key mismatches and restarts. */
   onNotice?: (line: string) => void;
+  /** Where file transfer progress is rewritten in place (a terminal); without it, progress is a notice at each tenth. */
+  onProgress?: ProgressOutput;
 }
 
 export interface RunningNode {
@@ -126,7 +129,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const sessions = new PageSessions();
   const { prompter: basePrompter, pagePrompter } = prompters(options.policyFile, () => page, sessions);
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
-  const notices = new HostNotices(options.onNotice ?? (() => undefined));
+  const notices = new HostNotices(options.onNotice ?? (() => undefined), options.onProgress);
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const arrivals = new MessageArrivals();
@@ -159,7 +162,7 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   });
   await supervisor.start();
   const pump = new EventPump(() => supervisor.execute('status', {}), options.eventPollMs, Date.now, options.hurriedPoll?.everyMs, options.hurriedPoll?.windowMs);
-  const facts = new CallFacts(extensionDirectory(supervisor));
+  const facts = new CallFacts(extensionDirectory(supervisor, options.dataDir));
   const tokens = new TokenStore();
   const gate = new Gate({
     extensionId: manifest.id,
@@ -245,9 +248,9 @@ function prompters(policyFile: string | undefined, page: () => PageServer | unde
 }
 
 /** The facts a dialog needs, asked of the extension itself (never through the gate: no plugin is calling). */
-function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
-  const data = async (operation: string): Promise<Record<string, unknown>> => {
-    const response = await supervisor.execute(operation, {});
+function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): PeerDirectory {
+  const data = async (operation: string, input: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
+    const response = await supervisor.execute(operation, input);
     if (response.error !== undefined) throw new Error(`${operation} failed: ${response.error.message}`);
     const result = response.result as { data?: unknown } | undefined;
     const value = result?.data;
@@ -270,6 +273,14 @@ function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
       const response = await supervisor.execute('discover', {});
       const peers = (response.result as { data?: { peers?: unknown } } | undefined)?.data?.peers;
       return listed<DiscoveredPeer & { peer: string }>(peers).find((entry) => entry.peer === peer);
+    },
+    fileTransfer: async (peer, transferId) =>
+      listed<OfferedFile & { transfer_id: string }>((await data('files', { peer }))['transfers']).find((entry) => entry.transfer_id === transferId),
+    outgoingFileSize: async (relativePath) => {
+      // Only for the dialog: the extension applies the real rules (no symlink, no way out of the folder) when it opens the file.
+      if (relativePath.startsWith('/') || relativePath.split('/').includes('..')) return undefined;
+      const stats = await stat(join(dataDir, 'files', 'outgoing', relativePath)).catch(() => null);
+      return stats?.isFile() === true ? stats.size : undefined;
     },
   };
 }

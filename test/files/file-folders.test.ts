@@ -208,9 +208,9 @@ t.test('free space is checked with the margin, and a refusal gives the numbers',
   const free = await checkFreeSpace(f.incoming, 1, 'receiving a.txt', 0);
   t.ok(free > 1, 'the free bytes are returned');
   await t.rejects(checkFreeSpace(f.incoming, 2 ** 52, 'receiving big.iso'), {
-    errorName: 'LIMIT_REACHED',
+    errorName: 'FILE_LIMIT',
     message: /^receiving big\.iso needs 4\.0 PiB plus 256\.0 MiB kept free, and the disk holding .* has [\d.]+ [KMGTP]iB free/,
   });
-  await t.rejects(checkFreeSpace(f.incoming, 0, 'receiving a.txt', free + 1), { errorName: 'LIMIT_REACHED', message: /kept free/ }, 'the margin counts');
+  await t.rejects(checkFreeSpace(f.incoming, 0, 'receiving a.txt', free + 1), { errorName: 'FILE_LIMIT', message: /kept free/ }, 'the margin counts');
   t.equal(DEFAULT_FREE_SPACE_MARGIN_BYTES, 256 * 1024 * 1024);
 });

@@ -46,6 +46,8 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
   const refusals: { reason: string; charged: boolean }[] = [];
   const outgoingControls: { transferId: string; control: FileControl }[] = [];
   const config = { ...DEFAULT_FILE_RECEIVER_CONFIG, freeSpaceMarginBytes: 0, ...options.config };
+  /** Whether the peer is paired; a test ends the pairing by setting it false. */
+  const paired = { now: true };
 
   const open = () => {
     const inbox = InboxStore.open(dir, {}, () => clock.ms);
@@ -63,6 +65,7 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
       },
       events: { enqueue: (event) => events.push({ type: event.type, data: event.data }) },
       peers: () => [peer],
+      isPaired: () => paired.now,
       refuse: (peerId, reason, charged) => {
         t.equal(peerId, peer, 'refusals name the peer');
         refusals.push({ reason, charged });
@@ -86,6 +89,7 @@ function setUp(t: Test, options: { limits?: Partial<TransferLimits>; config?: Pa
     events,
     refusals,
     outgoingControls,
+    paired,
     ...open(),
     /** Closes everything, as a stop; nothing is started again until `start`. */
     async stop(): Promise<void> {
@@ -247,7 +251,7 @@ t.test('accept refuses what the pending bytes or the free space do not allow, an
   const first = await h.offer(new Uint8Array(3 * CHUNK));
   const second = await h.offer(new Uint8Array(3 * CHUNK));
   await h.receiver.accept(h.peer, first);
-  await t.rejects(h.receiver.accept(h.peer, second), { errorName: 'LIMIT_REACHED', message: /384\.0 KiB of accepted transfers pending, above the limit of 320\.0 KiB \(P2P_COMM_FILE_MAX_PENDING_BYTES\)/ });
+  await t.rejects(h.receiver.accept(h.peer, second), { errorName: 'FILE_LIMIT', message: /384\.0 KiB of accepted transfers pending, above the limit of 320\.0 KiB \(P2P_COMM_FILE_MAX_PENDING_BYTES\)/ });
   t.same(h.controls(second), []);
   t.equal(h.transfer(second).state, 'offered', 'still there to accept once the other is done');
   await h.receiver.decline(h.peer, first);
@@ -257,7 +261,7 @@ t.test('accept refuses what the pending bytes or the free space do not allow, an
   const tight = setUp(t, { config: { freeSpaceMarginBytes: Number.MAX_SAFE_INTEGER / 2 } });
   tight.receiver.start();
   const id = await tight.offer(new Uint8Array(CHUNK));
-  await t.rejects(tight.receiver.accept(tight.peer, id), { errorName: 'LIMIT_REACHED', message: /free/ });
+  await t.rejects(tight.receiver.accept(tight.peer, id), { errorName: 'FILE_LIMIT', message: /free/ });
   t.same(tight.controls(id), []);
   await t.rejects(tight.receiver.accept(tight.peer, newId()), { errorName: 'NOT_FOUND', message: /see files/ });
 });
@@ -285,7 +289,7 @@ t.test('bad and unexpected chunks are dropped and counted; the file still comple
   const data = new Uint8Array(randomBytes(2 * CHUNK + 10));
   const id = await h.offer(data);
   await h.chunk(id, 0, data);
-  t.same(h.refusals, [{ reason: 'file_unexpected_chunk', charged: true }], 'a chunk before the accept is charged: an honest sender waits for it');
+  t.same(h.refusals, [{ reason: 'file_unexpected_chunk', charged: false }], 'a chunk of an offer not accepted is dropped uncharged: it names a transfer this node recorded');
   await h.chunk(newId(), 0, data);
   t.same(h.refusals.at(-1), { reason: 'file_unexpected_chunk', charged: true }, 'so is a chunk of no transfer');
   await h.receiver.accept(h.peer, id);
@@ -512,4 +516,77 @@ t.test('the peer\'s controls about this node\'s own offers go to the sending sid
   t.same(h.refusals, []);
   await h.arrive('file_chunk', { transferId: Buffer.from(transferId, 'hex'), index: 0, data: new Uint8Array(10) });
   t.same(h.refusals, [{ reason: 'file_unexpected_chunk', charged: true }], 'a chunk of a transfer this node sends is refused');
+});
+
+t.test('accept is recorded before it is sent; a stop in between sends it again at start, and chunks are taken, none charged', async (t) => {
+  const h = setUp(t);
+  h.receiver.start();
+  const data = new Uint8Array(randomBytes(2 * CHUNK));
+  const id = await h.offer(data);
+  const statesWhenSent: string[] = [];
+  const send = h.sent.push.bind(h.sent);
+  h.sent.push = (...items: SentControl[]) => {
+    for (const item of items) if (item.control.action === 'accept') statesWhenSent.push(h.transfer(item.transferId).state);
+    return send(...items);
+  };
+  await h.receiver.accept(h.peer, id);
+  t.same(statesWhenSent, ['accepted'], 'when accept leaves, the transfer is recorded accepted');
+  h.sent.push = send;
+
+  // A stop right after the record, before the send: the journal says accepted, the peer heard nothing.
+  await h.stop();
+  h.sent.length = 0;
+  await h.start();
+  t.same(h.controls(id), [{ action: 'accept', reason: null }], 'the start sends accept again for an accepted transfer with no chunk');
+  for (const index of [0, 1]) await h.chunk(id, index, data);
+  t.equal(h.transfer(id).state, 'received', 'the chunks answering it are taken');
+  t.same(h.refusals, [], 'and nothing is charged');
+
+  await h.stop();
+  h.sent.length = 0;
+  await h.start();
+  t.same(h.controls(id), [], 'a transfer ended is not accepted again');
+});
+
+t.test('an accept that cannot be sent fails the transfer and says why', async (t) => {
+  const h = setUp(t);
+  h.receiver.start();
+  const id = await h.offer(new Uint8Array(randomBytes(CHUNK)));
+  h.sent.push = () => {
+    throw new Error('the outbox is full');
+  };
+  await t.rejects(h.receiver.accept(h.peer, id), /the outbox is full/);
+  t.equal(h.transfer(id).state, 'failed');
+  t.equal(h.transfer(id).reason, 'send_refused');
+  t.same(h.eventsOf('p2p.file.failed', id).map((event) => event.data['reason']), ['send_refused']);
+});
+
+t.test('file messages of a peer no longer paired are dropped uncharged and acked: nothing is announced, the channel does not wedge', async (t) => {
+  const h = setUp(t);
+  h.receiver.start();
+  h.paired.now = false;
+  // Sending to a revoked peer throws, as the messenger does: a decline would have thrown inside the batch.
+  h.sent.push = () => {
+    throw new Error('not a paired peer');
+  };
+  const ids = [await h.offer(new Uint8Array(randomBytes(10))), await h.offer(new Uint8Array(randomBytes(10)), 'b.txt')];
+  t.same(h.events, [], 'no offer of a peer no longer paired is announced');
+  t.same(ids.map((id) => h.transfers.get(h.peer, id)), [undefined, undefined], 'nor recorded');
+  t.same(h.refusals, [{ reason: 'file_unpaired', charged: false }, { reason: 'file_unpaired', charged: false }], 'each is counted, uncharged');
+  t.equal(h.inbox.hasMessagesAfter(h.peer, 0, 'files'), false, 'and acked: the next start does not take them again');
+  await h.stop();
+  await h.start();
+  t.same(h.events, [], 'a start announces nothing');
+});
+
+t.test('a decline on arrival that cannot be sent is still recorded and the channel goes on', async (t) => {
+  const h = setUp(t, { limits: { maxOffersPerPeer: 1 } });
+  h.receiver.start();
+  await h.offer(new Uint8Array(randomBytes(10)));
+  h.sent.push = () => {
+    throw new Error('the outbox is full');
+  };
+  const over = await h.offer(new Uint8Array(randomBytes(10)), 'b.txt');
+  t.equal(h.transfer(over).state, 'declined', 'the offer over the limit is declined');
+  t.equal(h.inbox.hasMessagesAfter(h.peer, 0, 'files'), false, 'its message is acked, not taken again and again');
 });

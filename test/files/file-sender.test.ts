@@ -206,7 +206,12 @@ t.test('decline and failed answers end the transfer', async (t) => {
   t.match(s.transfers.get(s.peer, declined), { state: 'declined', reason: 'too_large' });
   t.match(s.events.find((event) => event.type === 'p2p.file.failed')?.data, { transfer_id: declined, direction: 'outgoing', reason: 'too_large' });
   await s.control(declined, { action: 'accept', reason: null });
-  t.equal(s.fake.chunks().length, 0, 'an accept after the end sends nothing');
+  t.equal(s.fake.chunks().length, 0, 'an accept after the end sends no chunk');
+  t.same(
+    s.fake.ofType('file_control').map((message) => message.content),
+    [{ action: 'cancel', reason: 'ended' }],
+    'but tells the receiver the transfer is over, so it does not wait for chunks (it stopped between its decline and recording it)',
+  );
   const failed = await s.offer('b.bin', randomBytes(2 * CHUNK));
   await s.control(failed, { action: 'accept', reason: null });
   await s.deliver(s.fake.pendingChunks().map((message) => message.messageId));
@@ -306,7 +311,7 @@ t.test('upload in parts: order, limits, then the offer; the upload goes once the
     message: new RegExp(`offset ${CHUNK}`),
   });
   await t.rejects(s.sender.upload({ peer: s.peer, name: 'notes.txt' }, { uploadId: started.uploadId, offset: CHUNK, data: randomBytes(3 * CHUNK), done: false }), {
-    errorName: 'LIMIT_REACHED',
+    errorName: 'FILE_LIMIT',
     message: /P2P_COMM_FILE_MAX_BYTES/,
   });
   await t.rejects(s.sender.upload({ peer: s.peer, name: 'x' }, { uploadId: 'ab'.repeat(16), offset: 0, data: part1, done: false }), { errorName: 'NOT_FOUND', message: /no upload/ });
@@ -405,4 +410,38 @@ t.test("a receipt that comes during one peer's chunk hand-over is kept while ano
   await s.sender.whenIdle();
   t.equal(s.fake.chunks().filter((chunk) => chunk.peer === s.peer).length, 2, 'the first chunk, delivered during its hand-over, freed the window for the second');
   t.equal(s.fake.chunks().filter((chunk) => chunk.peer === other).length, 1, "the other peer's window holds its first chunk");
+});
+
+t.test('a repeated accept (the receiver sends it again after a stop) sends what is missing, nothing twice', async (t) => {
+  const s = setUp(t, { windowChunks: 4 });
+  const bytes = randomBytes(10 * CHUNK);
+  const id = await s.offer('again.bin', bytes);
+  await s.control(id, { action: 'accept', reason: null });
+  await s.deliver(s.fake.pendingChunks().slice(0, 2).map((message) => message.messageId));
+  const before = s.fake.chunks().map((message) => message.chunk.index);
+  t.same(before, [0, 1, 2, 3, 4, 5]);
+  await s.control(id, { action: 'accept', reason: null });
+  t.same(s.fake.chunks().map((message) => message.chunk.index), before, 'the window is full: a repeat adds no chunk and sends none again');
+  t.equal(s.transfers.get(s.peer, id)?.state, 'sending', 'and is no error');
+  while (s.fake.pendingChunks().length > 0) await s.deliver(s.fake.pendingChunks().map((message) => message.messageId));
+  t.equal(s.transfers.get(s.peer, id)?.state, 'sent');
+  await s.control(id, { action: 'accept', reason: null });
+  t.equal(s.fake.chunks().length, 10, 'after every chunk was delivered, a repeat sends nothing');
+  t.equal(s.transfers.get(s.peer, id)?.state, 'sent');
+  t.same(s.events.filter((event) => event.type === 'p2p.file.failed'), [], 'nothing failed');
+});
+
+t.test('an accept repeated after a restart resumes the transfer from what the outbox holds', async (t) => {
+  const s = setUp(t, { windowChunks: 4 });
+  const id = await s.offer('resume.bin', randomBytes(6 * CHUNK));
+  await s.control(id, { action: 'accept', reason: null });
+  await s.deliver(s.fake.pendingChunks().map((message) => message.messageId));
+  const sentBefore = s.fake.chunks().length;
+  await s.restart();
+  await s.control(id, { action: 'accept', reason: null });
+  const indexes = s.fake.chunks().map((message) => message.chunk.index);
+  t.same(indexes.slice(sentBefore).sort(), [...new Set(indexes.slice(sentBefore))].sort(), 'no chunk is handed over twice after the restart');
+  t.notOk(indexes.slice(sentBefore).some((index) => index < 4), 'the delivered ones are not sent again');
+  while (s.fake.pendingChunks().length > 0) await s.deliver(s.fake.pendingChunks().map((message) => message.messageId));
+  t.equal(s.transfers.get(s.peer, id)?.state, 'sent');
 });

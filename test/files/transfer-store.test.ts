@@ -246,19 +246,19 @@ t.test('limits: outgoing transfers open, offers per peer, file size', async (t) 
   const bob = peer();
   const first = await handle.store.addTransfer(outgoing(alice));
   await handle.store.addTransfer(outgoing(bob));
-  await t.rejects(handle.store.addTransfer(outgoing(alice)), { errorName: 'LIMIT_REACHED', message: /2 outgoing file transfers are not finished.*P2P_COMM_FILE_MAX_OUTGOING/ });
+  await t.rejects(handle.store.addTransfer(outgoing(alice)), { errorName: 'FILE_LIMIT', message: /2 outgoing file transfers are not finished.*P2P_COMM_FILE_MAX_OUTGOING/ });
   await handle.store.setState(alice, first.transferId, 'failed', 'storage_error');
   t.equal(handle.store.openOutgoingCount(), 1);
   await handle.store.addTransfer(outgoing(alice));
 
   await handle.store.addTransfer(incoming(alice));
-  await t.rejects(handle.store.addTransfer(incoming(alice)), { errorName: 'LIMIT_REACHED', message: /1 file offers of .* are not answered yet/ });
+  await t.rejects(handle.store.addTransfer(incoming(alice)), { errorName: 'FILE_LIMIT', message: /1 file offers of .* are not answered yet/ });
   const declined = await handle.store.addTransfer({ ...incoming(alice), endedAs: { state: 'declined', reason: 'limit' } });
   t.match(declined, { state: 'declined', reason: 'limit' }, 'an offer declined on arrival is listed');
   await handle.store.addTransfer(incoming(bob));
   t.equal(handle.store.openOffersFrom(alice), 1, 'per peer');
 
-  await t.rejects(handle.store.addTransfer(incoming(bob, 4 * CHUNK + 1)), { errorName: 'LIMIT_REACHED', message: /P2P_COMM_FILE_MAX_BYTES/ });
+  await t.rejects(handle.store.addTransfer(incoming(bob, 4 * CHUNK + 1)), { errorName: 'FILE_LIMIT', message: /P2P_COMM_FILE_MAX_BYTES/ });
   const tooLarge = await handle.store.addTransfer({ ...incoming(peer(), 4 * CHUNK + 1), endedAs: { state: 'declined', reason: 'too_large' } });
   t.equal(tooLarge.state, 'declined');
 

@@ -25,6 +25,10 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.a2a.answer',
       'p2p.a2a.failed',
       'p2p.a2a.request',
+      'p2p.file.failed',
+      'p2p.file.offered',
+      'p2p.file.progress',
+      'p2p.file.received',
       'p2p.message.delivered',
       'p2p.message.expired',
       'p2p.message.failed',
@@ -124,4 +128,15 @@ t.test("the event's peer: data.peer, else the subject, never two that disagree",
   t.notOk(check(PEER_B, { peer: PEER_A }));
   t.notOk(check(undefined, { peer: 7 }));
   t.notOk(check(undefined, null));
+});
+
+t.test('file events: files or accept_file active, and the peer approved for files', async (t) => {
+  const types = ['p2p.file.offered', 'p2p.file.progress', 'p2p.file.received', 'p2p.file.failed'];
+  for (const type of types) {
+    t.ok(sees({ 'agent files': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), `${type}: a plugin listing the peer's files`);
+    t.ok(sees({ 'agent accept_file': { state: 'active' }, 'agent files': { state: 'deferred', scopes: [PEER_A] } }, type, PEER_A), `${type}: a plugin that may accept them`);
+    t.notOk(sees({ 'agent files': { state: 'active', scopes: [PEER_A] } }, type, PEER_B), `${type}: not about another peer`);
+    t.notOk(sees({ 'agent accept_file': { state: 'active' } }, type, PEER_A), `${type}: not without the peer approved for files`);
+    t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] }, 'agent receive': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), `${type}: messaging grants are not file grants`);
+  }
 });

@@ -28,5 +28,8 @@ t.test('every error code the extension can give a plugin has a status of its own
   }
   t.equal(extensionErrorAnswer({ message: 'x', data: { error: 'peer_mismatch' } }).status, 409);
   t.equal(extensionErrorAnswer({ message: 'x', data: { error: 'revoked_by_peer' } }).status, 409);
+  t.equal(extensionErrorAnswer({ message: 'x', data: { error: 'file_limit' } }).status, 429);
+  t.equal(extensionErrorAnswer({ message: 'x', data: { error: 'peer_unsupported' } }).status, 409);
+  t.equal(extensionErrorAnswer({ message: 'x', data: { error: 'file_source_changed' } }).status, 409);
   t.equal(extensionErrorAnswer({ message: 'x' }).status, 500, 'no code: a fault');
 });

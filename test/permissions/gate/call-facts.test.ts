@@ -2,7 +2,7 @@ import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
 import { ed25519FromSeed } from '../../../extension/wire/primitives';
-import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../../../permissions/gate/call-facts';
+import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type OfferedFile, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
 const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
@@ -10,12 +10,20 @@ const OTHER = peerIdFromPublicKey(ed25519FromSeed(new Uint8Array(32).fill(9)).pu
 const SAFETY = '12345 67890';
 const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
 
-function directory(requests: Record<string, KnownRequest> = {}, peers: Record<string, KnownPeer> = {}, heard: Record<string, DiscoveredPeer> = {}): PeerDirectory {
+function directory(
+  requests: Record<string, KnownRequest> = {},
+  peers: Record<string, KnownPeer> = {},
+  heard: Record<string, DiscoveredPeer> = {},
+  files: Record<string, OfferedFile> = {},
+  outgoing: Record<string, number> = {},
+): PeerDirectory {
   return {
     safetyNumber: async () => SAFETY,
     incomingRequest: async (id) => requests[id],
     pairedPeer: async (peer) => peers[peer],
     discoveredPeer: async (peer) => heard[peer],
+    fileTransfer: async (peer, transferId) => files[`${peer} ${transferId}`],
+    outgoingFileSize: async (path) => outgoing[path],
   };
 }
 
@@ -172,4 +180,69 @@ t.test('after a rotation, a peer’s dialogs show the fingerprint of the key the
   const accept = (await new CallFacts(directory({ r1: request })).describe('accept', { request_id: 'r1', peer: PEER })).join('\n');
   t.match(accept, `fingerprint ${current}`, 'a request shows the key its requester proved');
   t.notMatch(accept, fingerprintOf(KEY));
+});
+
+const TRANSFER = 'ab'.repeat(16);
+const OFFER: OfferedFile = {
+  name: 'report\u202e.pdf',
+  size: 268_435_456,
+  sha256: '3f2a'.repeat(16),
+  media_type: 'application/pdf',
+  description: 'Q3 numbers\u001b[2J we discussed',
+  correlation_id: 'task-7',
+  state: 'offered',
+};
+const ROTATED_FINGERPRINT = fingerprintOf(ed25519FromSeed(new Uint8Array(32).fill(3)).publicKey);
+
+t.test('accept_file: who offers (current key\'s fingerprint), and the file: name, size, sha256, type, about, context, all escaped', async (t) => {
+  const paired: KnownPeer = { display_name: 'Alice', fingerprint: ROTATED_FINGERPRINT, addresses: [] };
+  const facts = await new CallFacts(directory({}, { [PEER]: paired }, {}, { [`${PEER} ${TRANSFER}`]: OFFER })).describe('accept_file', { peer: PEER, transfer_id: TRANSFER });
+  const shown = facts.join('\n');
+  t.equal(facts[0], 'offer       "Alice"\'s agent wants to share a file with you. Allow?');
+  t.match(facts[1], /^asks +to receive the file below from this peer; it is saved in files\/incoming/);
+  t.match(shown, `fingerprint ${ROTATED_FINGERPRINT}`, 'the fingerprint of the key the peer holds now, as the extension reports it');
+  t.notMatch(shown, fingerprintOf(KEY), 'not one computed from the peer id');
+  t.match(shown, 'name        "Alice" (chosen by them');
+  t.match(shown, `safety no.  ${SAFETY}`);
+  t.match(shown, 'file        "report\\u202e.pdf" (chosen by them)');
+  t.match(shown, 'size        268,435,456 bytes (256.0 MiB)');
+  t.match(shown, `sha256      ${'3f2a'.repeat(16)}`);
+  t.match(shown, 'type        application/pdf (as they say)');
+  t.match(shown, 'about       "Q3 numbers\\u001b[2J we discussed"');
+  t.match(shown, 'context     task-7');
+  t.notOk(facts.some((fact) => UNSAFE.test(fact)), 'nothing the peer chose reaches the terminal raw');
+});
+
+t.test('accept_file: an unknown transfer or one no longer offered is said to be refused', async (t) => {
+  const unknown = (await new CallFacts(directory()).describe('accept_file', { peer: PEER, transfer_id: TRANSFER })).join('\n');
+  t.match(unknown, `offer       Peer ${PEER}'s agent wants to share a file with you. Allow?`);
+  t.match(unknown, `file        transfer ${TRANSFER} is not a file this peer offered; the extension will refuse this call`);
+  t.match(unknown, 'paired      no');
+  const ended = { ...OFFER, state: 'declined' };
+  const declined = (await new CallFacts(directory({}, {}, {}, { [`${PEER} ${TRANSFER}`]: ended })).describe('accept_file', { peer: PEER, transfer_id: TRANSFER })).join('\n');
+  t.match(declined, 'state       declined: only an offered file can be accepted');
+});
+
+t.test('send_file: the peer, and the file from files/outgoing with its size, or an upload given by the plugin', async (t) => {
+  const fromFolder = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Bob', addresses: [] } }, {}, {}, { 'q3/report.pdf': 1_048_576 })).describe('send_file', {
+    peer: PEER,
+    source: { folder: 'q3/report.pdf' },
+    description: 'as promised',
+    correlation_id: 'task-9',
+  })).join('\n');
+  t.match(fromFolder, /^asks +to offer the file below to this peer; its user is asked before any byte is sent/);
+  t.match(fromFolder, `fingerprint ${fingerprintOf(KEY)}`);
+  t.match(fromFolder, 'file        "report.pdf"');
+  t.match(fromFolder, 'size        1,048,576 bytes (1.0 MiB)');
+  t.match(fromFolder, 'from        files/outgoing/q3/report.pdf');
+  t.match(fromFolder, 'about       "as promised"');
+  t.match(fromFolder, 'context     task-9');
+  const missing = (await new CallFacts(directory()).describe('send_file', { peer: PEER, source: { folder: 'gone.txt' } })).join('\n');
+  t.match(missing, 'size        no such file in files/outgoing; the extension will refuse this call');
+  const uploadFacts = await new CallFacts(directory()).describe('send_file', { peer: PEER, name: 'notes\u2028.txt', source: { upload: { offset: 0, data: 'AAAA', done: true } } });
+  const uploaded = uploadFacts.join('\n');
+  t.match(uploaded, 'file        "notes\\u2028.txt"');
+  t.match(uploaded, 'size        given by the plugin, in parts');
+  t.match(uploaded, 'from        bytes the plugin uploads');
+  t.notOk(uploadFacts.some((fact) => UNSAFE.test(fact)), 'the name the plugin gives is escaped');
 });

@@ -70,3 +70,68 @@ t.test('a request repeated with another name or address is announced as a change
       'the name and address it arrived with again; accept still pairs under the name it arrived with',
   ]);
 });
+
+const TRANSFER = 'cd'.repeat(16);
+const MIB = 1024 * 1024;
+const progress = (bytes: number, extra: Record<string, unknown> = {}) => ({
+  id: `p${bytes}`,
+  type: 'p2p.file.progress',
+  data: { peer: PEER, transfer_id: TRANSFER, direction: 'incoming', name: 'report\u202e.pdf', phase: 'receiving', bytes_done: bytes, size: 100 * MIB, ...extra },
+});
+
+t.test('a file offered: who offers it (as a claim, with the fingerprint), its escaped name, size and hash, and what happens next', async (t) => {
+  const { lines, notices } = capture();
+  notices.event({
+    id: '1',
+    type: 'p2p.file.offered',
+    data: { peer: PEER, transfer_id: TRANSFER, name: 'report\u202e.pdf', size: 256 * MIB, sha256: '3f2a'.repeat(16), display_name: 'Alice', fingerprint: '01:02' },
+  });
+  t.same(lines, [
+    '"Alice" (name chosen by them) fingerprint 01:02 offers the file "report\\u202e.pdf" (256.0 MiB, sha256 3f2a3f2a3f2a3f2a…); a plugin with accept_file can take it, you will be asked',
+  ]);
+});
+
+t.test('progress on a log: a line at each tenth, the rate since the phase began; received ends it', async (t) => {
+  const clock = { ms: 0 };
+  const lines: string[] = [];
+  const notices = new HostNotices((line) => lines.push(line), { now: () => clock.ms });
+  notices.event({ id: 'o', type: 'p2p.file.offered', data: { peer: PEER, transfer_id: TRANSFER, name: 'r', size: 1, sha256: 'ab', display_name: 'Alice', fingerprint: '01:02' } });
+  lines.length = 0;
+  notices.event(progress(0));
+  clock.ms = 1000;
+  notices.event(progress(5 * MIB));
+  notices.event(progress(12 * MIB));
+  clock.ms = 2000;
+  notices.event(progress(19 * MIB));
+  notices.event(progress(37 * MIB));
+  notices.event({ id: 'r', type: 'p2p.file.received', data: { peer: PEER, transfer_id: TRANSFER, direction: 'incoming', name: 'report\u202e.pdf', path: 'incoming/report.pdf' } });
+  t.same(lines, [
+    'file "report\\u202e.pdf" from "Alice": 0 % (0.0 of 100.0 MiB)',
+    'file "report\\u202e.pdf" from "Alice": 12 % (12.0 of 100.0 MiB), 13 MB/s',
+    'file "report\\u202e.pdf" from "Alice": 37 % (37.0 of 100.0 MiB), 19 MB/s',
+    'file "report\\u202e.pdf" from "Alice": received, SHA-256 checked; saved as incoming/report.pdf',
+  ], 'no line within a tenth already printed; the received line closes the transfer');
+});
+
+t.test('progress on a terminal: one line rewritten, ended before any other notice and by failed', async (t) => {
+  const written: string[] = [];
+  const notices = new HostNotices((line) => written.push(`line ${line}`), {
+    rewrite: (line) => written.push(`rewrite ${line}`),
+    endLine: () => written.push('newline'),
+    now: () => 0,
+  });
+  notices.event(progress(1 * MIB, { direction: 'outgoing', phase: 'hashing' }));
+  notices.event(progress(2 * MIB, { direction: 'outgoing', phase: 'sending' }));
+  notices.event({ id: '2', type: 'p2p.peer.paired', data: { peer: PEER, fingerprint: '01:02', display_name: 'Bob' } });
+  notices.event(progress(3 * MIB, { direction: 'outgoing', phase: 'sending' }));
+  notices.event({ id: 'f', type: 'p2p.file.failed', data: { peer: PEER, transfer_id: TRANSFER, direction: 'outgoing', reason: 'declined' } });
+  t.same(written, [
+    `rewrite file "report\\u202e.pdf" to peer ${PEER}: hashing 1 % (1.0 of 100.0 MiB)`,
+    `rewrite file "report\\u202e.pdf" to peer ${PEER}: 2 % (2.0 of 100.0 MiB)`,
+    'newline',
+    'line paired with "Bob" (name chosen by them) fingerprint 01:02: your agents can now exchange messages',
+    'rewrite file "report\\u202e.pdf" to "Bob": 3 % (3.0 of 100.0 MiB)',
+    'newline',
+    'line file "report\\u202e.pdf" to "Bob": failed (declined)',
+  ]);
+});
