@@ -42,7 +42,8 @@ export function planCopies(current: EpochStatement, self: string, isPaired: (pee
   const direct = others.filter((peer) => peer !== creator && isPaired(peer));
   const relayed = others.filter((peer) => peer !== creator && !isPaired(peer));
   const copies: PlannedCopy[] = direct.map((peer) => ({ peer, relay: null }));
-  if (self === creator || !others.includes(creator)) return { copies, relayed: [], unreachable: self === creator ? [] : relayed };
+  // The creator relays for others; its own unpaired members (a revoked peer) have nobody to go through.
+  if (self === creator || !others.includes(creator)) return { copies, relayed: [], unreachable: relayed };
   if (!isPaired(creator)) return { copies, relayed: [], unreachable: [creator, ...relayed] };
   copies.push({ peer: creator, relay: relayed.length === 0 ? null : relayed });
   return { copies, relayed, unreachable: [] };
@@ -63,7 +64,6 @@ export function planCopies(current: EpochStatement, self: string, isPaired: (pee
  *  - author_revoked: this node's user revoked the author: its messages are dropped;
  *  - bad_sender: the pairwise sender is neither the author nor the creator;
  *  - relay_not_creator: a relay list sent to a node that is not the creator;
- *  - relay_not_from_author: a relay list from a peer that is not the author;
  *  - author_not_member / bad_signature: the envelope fails against its epoch's statement (a forged relay among them);
  *  - seq_reused: another message under a seq the author used (group-order.ts).
  */
@@ -78,7 +78,6 @@ export type EnvelopeRefusal =
   | 'author_revoked'
   | 'bad_sender'
   | 'relay_not_creator'
-  | 'relay_not_from_author'
   | 'author_not_member'
   | 'bad_signature'
   | 'seq_reused';
@@ -87,7 +86,6 @@ export const CHARGEABLE_REFUSALS: ReadonlySet<EnvelopeRefusal> = new Set<Envelop
   'future_epoch',
   'bad_sender',
   'relay_not_creator',
-  'relay_not_from_author',
   'author_not_member',
   'bad_signature',
   'seq_reused',
@@ -145,14 +143,13 @@ export function checkEnvelope(envelope: GroupEnvelope, group: StoredGroup | unde
 
 /**
  * Whether the pairwise sender may hand this node the envelope: its author
- * sends its own copies; the creator relays others'; and only the author
- * asks the creator to relay.
+ * sends its own copies, the creator relays others', and a relay list goes
+ * to the creator only (so, the creator not sending to itself, only from
+ * the author).
  */
 export function senderRefusal(envelope: GroupEnvelope, relay: readonly string[] | null, sender: string, group: StoredGroup, self: string): EnvelopeRefusal | null {
   if (sender !== envelope.author && sender !== group.creator) return 'bad_sender';
-  if (relay === null) return null;
-  if (group.creator !== self) return 'relay_not_creator';
-  return sender === envelope.author ? null : 'relay_not_from_author';
+  return relay !== null && group.creator !== self ? 'relay_not_creator' : null;
 }
 
 /**
