@@ -258,3 +258,18 @@ t.test('who may hand over an envelope: its author, or the creator relaying it; a
   t.match(await node.order.receive({ envelope: envelopeBy(alice, e2, { group: 'grp-' + 'a'.repeat(32) }), relay: null }, alice.peer), { verdict: 'refused', refusal: 'unknown_group', chargeable: false });
   t.equal(node.log.counts(group).unread, 0);
 });
+
+t.test('envelopes that waited for their epoch are released in seq order, also after a restart, and their successors with them', async (t) => {
+  const node = carolNode(t);
+  await receive(node, message(alice, 1));
+  await receive(node, envelopeBy(alice, e3, { seq: 3, prev_epoch: 3, id: 'a3'.repeat(16) }));
+  await receive(node, envelopeBy(alice, e3, { seq: 2, prev_epoch: 2, id: 'a2'.repeat(16) }));
+  await receive(node, envelopeBy(alice, e3, { seq: 4, prev_epoch: 3, id: 'a4'.repeat(16) }));
+  t.equal(node.order.uncheckedCount(group), 3);
+  await node.restart();
+  t.equal(node.store.recordEpoch(group, e3).outcome, 'applied');
+  const released = await node.order.resume();
+  t.same(released.map((kept) => kept.seq), [2, 3, 4]);
+  t.same(released.map((kept) => kept.cursor), [2, 3, 4], 'cursors follow seq, not arrival');
+  t.equal(node.store.get(group)?.lastSeq[alice.peer], 4);
+});
