@@ -244,6 +244,8 @@ export class GroupOrder {
   /** Releases the author's held, checked messages that follow what is readable, in seq order. */
   private async release(group: string, author: string): Promise<StoredGroupMessage[]> {
     const delivered: StoredGroupMessage[] = [];
+    // Most arrivals find nothing held: no walk over the group's messages then.
+    if (this.log.counts(group).held === 0) return delivered;
     const unchecked = this.uncheckedOf(group);
     const waiting = this.log
       .held(group)
