@@ -205,8 +205,7 @@ export class GroupOrder {
       }
       if (this.deliverable(envelope, last)) {
         const stored = await this.log.store(envelope, { held: false });
-        this.recordSeen(group, author, seq);
-        return { verdict: 'delivered', delivered: [...delivered, stored, ...(await this.release(group, author))] };
+        return { verdict: 'delivered', delivered: [...delivered, stored, ...(await this.release(group, author, seq))] };
       }
       if (this.log.counts(group).held < this.log.limits.maxHeldPerGroup) {
         await this.log.store(envelope, { held: true });
@@ -241,27 +240,28 @@ export class GroupOrder {
     return last === null && envelope.prev_epoch < joined;
   }
 
-  /** Releases the author's held, checked messages that follow what is readable, in seq order. */
-  private async release(group: string, author: string): Promise<StoredGroupMessage[]> {
+  /**
+   * Releases the author's held, checked messages that follow `after` (the
+   * last readable seq), in seq order, then writes last_seq once for the
+   * chain: the log first, so a crash between leaves what resume catches up.
+   */
+  private async release(group: string, author: string, after = this.lastSeq(group, author) ?? 0): Promise<StoredGroupMessage[]> {
     const delivered: StoredGroupMessage[] = [];
+    let last = after;
     // Most arrivals find nothing held: no walk over the group's messages then.
-    if (this.log.counts(group).held === 0) return delivered;
-    const unchecked = this.uncheckedOf(group);
-    const waiting = this.log
-      .held(group)
-      .filter((held) => held.author === author && !unchecked.has(held.slot))
-      .sort((a, b) => a.seq - b.seq);
-    for (const held of waiting) {
-      if (held.seq > (this.lastSeq(group, author) ?? 0) + 1) break;
-      delivered.push(await this.deliver(held, false));
+    if (this.log.counts(group).held > 0) {
+      const unchecked = this.uncheckedOf(group);
+      const waiting = this.log
+        .held(group)
+        .filter((held) => held.author === author && !unchecked.has(held.slot))
+        .sort((a, b) => a.seq - b.seq);
+      for (const held of waiting) {
+        if (held.seq > last + 1) break;
+        delivered.push(await this.log.deliver(held.slot));
+        last = Math.max(last, held.seq);
+      }
     }
-    return delivered;
-  }
-
-  private async deliver(held: StoredGroupMessage, gap: boolean): Promise<StoredGroupMessage> {
-    const delivered = await this.log.deliver(held.slot, { gap });
-    this.recordSeen(held.group, held.author, held.seq);
-    if (gap) this.count('group_gap_released');
+    if (last > (this.lastSeq(group, author) ?? 0)) this.recordSeen(group, author, last);
     return delivered;
   }
 
@@ -285,7 +285,9 @@ export class GroupOrder {
       .filter((held) => held.author === author && !unchecked.has(held.slot))
       .sort((a, b) => a.seq - b.seq)[0];
     if (lowest === undefined) return [];
-    return [await this.deliver(lowest, true), ...(await this.release(group, author))];
+    const first = await this.log.deliver(lowest.slot, { gap: true });
+    this.count('group_gap_released');
+    return [first, ...(await this.release(group, author, lowest.seq))];
   }
 
   private async releaseDueIn(group: string): Promise<StoredGroupMessage[]> {
@@ -321,7 +323,8 @@ export class GroupOrder {
       if (last !== null && held.seq <= last) {
         await this.drop(held, 'group_duplicate');
       } else if (this.deliverable(envelope, last)) {
-        delivered.push(await this.deliver(held, false));
+        delivered.push(await this.log.deliver(held.slot));
+        this.recordSeen(group, held.author, held.seq);
       }
       authors.add(held.author);
     }
