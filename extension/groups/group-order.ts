@@ -228,6 +228,11 @@ export class GroupOrder {
     const delivered: StoredGroupMessage[] = [];
     const known = this.log.find(envelope.group, envelope.author, envelope.seq);
     if (known !== undefined) return { ...(await this.replayed(envelope, known)), delivered };
+    // Past last_seq already: not worth a place among the held, whatever checking it would say.
+    if (envelope.seq <= (this.lastSeq(envelope.group, envelope.author) ?? 0)) {
+      this.count('group_duplicate');
+      return { verdict: 'duplicate', delivered };
+    }
     while (this.log.counts(envelope.group).held >= this.log.limits.maxHeldPerGroup) delivered.push(...(await this.makeRoom(envelope.group)));
     const stored = await this.log.store(envelope, { held: true });
     this.uncheckedOf(envelope.group).add(stored.slot);

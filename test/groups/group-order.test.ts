@@ -178,11 +178,14 @@ t.test('an envelope of an epoch not known yet waits for its statement, then is c
 
 t.test('an envelope waiting for its epoch is dropped when the hold time passes without the statement', async (t) => {
   const node = carolNode(t);
-  await receive(node, envelopeBy(alice, e3, { seq: 1, id: 'a1'.repeat(16) }));
+  await receive(node, message(alice, 1));
+  await node.log.ack(group, 1);
+  t.match(await receive(node, envelopeBy(alice, e3, { seq: 1, id: 'a0'.repeat(16) })), { verdict: 'duplicate' }, 'a seq taken in (and acked) already is not held, whatever its epoch');
+  await receive(node, envelopeBy(alice, e3, { seq: 2, prev_epoch: 2, id: 'a1'.repeat(16) }));
   node.clock.ms += HOLD_MS;
   t.same(await node.order.releaseDue(), []);
   t.same(node.log.held(group), []);
-  t.same(node.order.counters(), { group_epoch_timeout: 1 });
+  t.same(node.order.counters(), { group_duplicate: 1, group_epoch_timeout: 1 });
 });
 
 t.test('held messages and last_seq survive a restart; resume finishes what a crash cut short', async (t) => {
