@@ -24,7 +24,7 @@ import { canonicalJson } from '../wire/jcs';
  * in the first byte, numbers big-endian, counters and times f64:
  *
  *   STORED    1 | slot | cursor (0: held) | received at | group 32 | author key 32 | seq u32 | envelope JCS
- *   DELIVERED 2 | slot | cursor
+ *   DELIVERED 2 | slot | cursor | gap u8       (gap 1: released before its predecessor came)
  *   ACKED     3 | group 32 | through cursor
  *   DROPPED   4 | slot                         (a held message given up: its predecessor will not come, its author was revoked)
  *   FORGOTTEN 5 | group 32                     (every record of the group)
@@ -68,6 +68,8 @@ export interface StoredGroupMessage {
   readonly receivedAt: number;
   /** Bytes of the envelope's JCS. */
   readonly bytes: number;
+  /** Made readable without its predecessor (it never came in time): the reader is told messages may be missing before it. */
+  readonly gap: boolean;
 }
 
 export interface ReadGroupMessage extends StoredGroupMessage {
@@ -104,7 +106,7 @@ interface GroupEntries {
 
 type LogRecord =
   | { kind: 'stored'; slot: number; cursor: number; at: number; group: string; author: string; seq: number; json: Uint8Array; envelope: GroupEnvelope }
-  | { kind: 'delivered'; slot: number; cursor: number }
+  | { kind: 'delivered'; slot: number; cursor: number; gap: boolean }
   | { kind: 'acked'; group: string; through: number }
   | { kind: 'dropped'; slot: number }
   | { kind: 'forgotten'; group: string }
@@ -155,6 +157,11 @@ export class GroupMessageLog {
     return this.groups.get(group)?.bySeq.get(`${author} ${seq}`);
   }
 
+  /** The readable messages of a group not acked yet, in cursor order. */
+  readable(group: string): StoredGroupMessage[] {
+    return [...(this.groups.get(group)?.messages.values() ?? [])].filter((entry) => entry.cursor !== null).sort((a, b) => (a.cursor as number) - (b.cursor as number));
+  }
+
   /** The held messages of a group, oldest first. */
   held(group: string): StoredGroupMessage[] {
     return [...(this.groups.get(group)?.messages.values() ?? [])].filter((entry) => entry.cursor === null).sort((a, b) => a.slot - b.slot);
@@ -201,12 +208,12 @@ export class GroupMessageLog {
     });
   }
 
-  /** A held message becomes readable, with the next cursor; one readable already is left as it is. */
-  deliver(slot: number): Promise<StoredGroupMessage> {
+  /** A held message becomes readable, with the next cursor (`gap`: without its predecessor); one readable already is left as it is. */
+  deliver(slot: number, options: { gap: boolean } = { gap: false }): Promise<StoredGroupMessage> {
     return this.serially(async () => {
       const entry = this.entry(slot);
       if (entry.cursor !== null) return entry;
-      await this.commit({ kind: 'delivered', slot, cursor: this.lastCursor + 1 });
+      await this.commit({ kind: 'delivered', slot, cursor: this.lastCursor + 1, gap: options.gap });
       return entry;
     });
   }
@@ -251,14 +258,23 @@ export class GroupMessageLog {
       .filter((entry): entry is Entry & { cursor: number } => entry.cursor !== null && entry.cursor > from)
       .sort((a, b) => a.cursor - b.cursor)
       .slice(0, limit);
-    const bodies = await this.journal.read(wanted.map((entry) => entry.place));
+    const envelopes = await this.envelopes(wanted);
     return wanted.map((entry, index) => {
+      const { slot, cursor, author, seq, id, receivedAt, bytes, gap } = entry;
+      return { slot, cursor, group, author, seq, id, receivedAt, bytes, gap, envelope: envelopes[index] as GroupEnvelope };
+    });
+  }
+
+  /** The envelopes of messages kept (held or readable), read from the file, in the order asked. */
+  async envelopes(messages: readonly StoredGroupMessage[]): Promise<GroupEnvelope[]> {
+    const places = messages.map((message) => this.entry(message.slot).place);
+    const bodies = await this.journal.read(places);
+    return messages.map((message, index) => {
       const body = bodies[index];
       if (body instanceof Error) throw body;
       const record = decodeRecord(body as Uint8Array);
-      if (record.kind !== 'stored') throw new P2pError('STATE_FILE_CORRUPT', `the record of group message ${entry.slot} is no longer a stored message`);
-      const { slot, cursor, author, seq, id, receivedAt, bytes } = entry;
-      return { slot, cursor, group, author, seq, id, receivedAt, bytes, envelope: record.envelope };
+      if (record.kind !== 'stored') throw new P2pError('STATE_FILE_CORRUPT', `the record of group message ${message.slot} is no longer a stored message`);
+      return record.envelope;
     });
   }
 
@@ -316,7 +332,7 @@ export class GroupMessageLog {
         entries.push(entry.place);
         entry.recordBytes = entry.place.length;
         if (entry.deliveredLater) {
-          const delivered = encodeRecord({ kind: 'delivered', slot: entry.slot, cursor: entry.cursor as number });
+          const delivered = encodeRecord({ kind: 'delivered', slot: entry.slot, cursor: entry.cursor as number, gap: entry.gap });
           entries.push(delivered);
           entry.recordBytes += delivered.length;
         }
@@ -341,6 +357,7 @@ export class GroupMessageLog {
           receivedAt: record.at,
           bytes: record.json.length,
           place,
+          gap: false,
           deliveredLater: false,
           recordBytes: place.length,
         };
@@ -366,6 +383,7 @@ export class GroupMessageLog {
         if (entry === undefined || entry.cursor !== null) break;
         const entries = this.groupEntries(entry.group);
         entry.cursor = record.cursor;
+        entry.gap = record.gap;
         entry.deliveredLater = true;
         entry.recordBytes += place.length;
         this.entryBytes += place.length;
@@ -433,7 +451,7 @@ function encodeRecord(record: LogRecord): Uint8Array {
         .bytes(record.json)
         .finish();
     case 'delivered':
-      return new RecordWriter(1 + 16).u8(KIND_CODES.delivered).uint(record.slot).uint(record.cursor).finish();
+      return new RecordWriter(1 + 16 + 1).u8(KIND_CODES.delivered).uint(record.slot).uint(record.cursor).u8(record.gap ? 1 : 0).finish();
     case 'acked':
       return new RecordWriter(ACKED_BYTES).u8(KIND_CODES.acked).latin1(groupBytesOf(record.group)).uint(record.through).finish();
     case 'dropped':
@@ -469,7 +487,7 @@ function decodeRecord(body: Uint8Array): LogRecord {
       return { kind: 'stored', slot, cursor, at, group, author, seq, json, envelope };
     }
     case KIND_CODES.delivered:
-      record = { kind: 'delivered', slot: positive(reader.uint(), 'slot'), cursor: positive(reader.uint(), 'cursor') };
+      record = { kind: 'delivered', slot: positive(reader.uint(), 'slot'), cursor: positive(reader.uint(), 'cursor'), gap: flag(reader.u8(), 'gap') };
       break;
     case KIND_CODES.acked:
       record = { kind: 'acked', group: groupOf(reader.bytes(GROUP_BYTES)), through: reader.uint() };
@@ -497,6 +515,11 @@ function envelopeOf(json: Uint8Array): GroupEnvelope {
     if (error instanceof GroupFormatError || error instanceof SyntaxError || error instanceof TypeError) throw new Error(`its envelope is not one: ${error.message}`);
     throw error;
   }
+}
+
+function flag(value: number, what: string): boolean {
+  if (value > 1) throw new Error(`its ${what} flag is ${value}, neither 0 nor 1`);
+  return value === 1;
 }
 
 function positive(value: number, what: string): number {

@@ -598,7 +598,7 @@ function groupStateTargets(): FuzzTarget[] {
     stored(12, 0, carol, 2, e2),
     stored(13, 0, carol, 3, e2),
     stored(14, 22, bob, 1, other),
-    new RecordWriter(17).u8(2).uint(12).uint(23).finish(),
+    new RecordWriter(18).u8(2).uint(12).uint(23).u8(1).finish(),
     new RecordWriter(41).u8(3).latin1(e2.group.slice(4)).uint(21).finish(),
     new RecordWriter(9).u8(4).uint(13).finish(),
     new RecordWriter(33).u8(5).latin1(other.group.slice(4)).finish(),

@@ -144,6 +144,7 @@ t.test('records that frame well but say nothing valid are refused, naming the pr
     ['an envelope that is not JSON', stored({ json: Buffer.from('{"t":') }), /envelope is not one/],
     ['a group id out of the alphabet', stored({ group: 'grp-' + '1'.repeat(32) }), /names no group/],
     ['a slot of 0', new RecordWriter(9).u8(4).uint(0).finish(), /slot is 0/],
+    ['a gap flag neither 0 nor 1', new RecordWriter(18).u8(2).uint(1).uint(1).u8(2).finish(), /gap flag is 2/],
     ['bytes after a record', Buffer.concat([new RecordWriter(9).u8(4).uint(1).finish(), Uint8Array.of(0)]), /follow its last field/],
   ];
   for (const [what, body, problem] of cases) {
@@ -192,3 +193,22 @@ t.test('acked, dropped and forgotten messages leave the file at its next compact
   await log.forgetGroup(other.group);
   t.equal((await log.store(message(alice, 2), { held: false })).cursor, last + 1, 'cursors go on from the last given out');
 });
+
+t.test('a message released without its predecessor keeps its gap mark across reopening and compaction; readable and envelopes list what is kept', async (t) => {
+  const handle = openLog(t, { compactionMinBytes: 1 });
+  const first = await handle.log.store(message(bob, 1), { held: false });
+  const late = await handle.log.store(message(bob, 4, 'after a gap'), { held: true });
+  const inOrder = await handle.log.store(message(carol, 2), { held: true });
+  t.same((await handle.log.envelopes([late, first])).map((envelope) => envelope.seq), [4, 1], 'held and readable envelopes are read back in the order asked');
+  t.equal((await handle.log.deliver(late.slot, { gap: true })).gap, true);
+  t.equal((await handle.log.deliver(inOrder.slot)).gap, false);
+  t.same(handle.log.readable(group).map((kept) => [kept.seq, kept.gap]), [[1, false], [4, true], [2, false]]);
+  let log = await handle.reopen();
+  t.same(log.readable(group).map((kept) => [kept.seq, kept.gap]), [[1, false], [4, true], [2, false]], 'the mark is in the DELIVERED record');
+  await log.ack(group, 1);
+  await log.store(message(carol, 3), { held: false });
+  log = await handle.reopen();
+  t.same(log.readable(group).map((kept) => [kept.seq, kept.gap]), [[4, true], [2, false], [3, false]], 'a compaction writes the mark again');
+  t.same((await log.read(group, 0, 10)).map((kept) => kept.gap), [true, false, false]);
+});
+
