@@ -28,6 +28,13 @@ function inviteFor(invitee: GroupPerson, head: EpochStatement): InviteStatement 
   return signInviteStatement({ t: 'invite', group: head.group, invitee: invitee.peer, epoch: head.epoch, at: GROUP_TIME }, alice.identity);
 }
 
+/** The invitee accepts: it keeps the join the history's epoch that adds it carries. */
+function accept(store: GroupStore, person: GroupPerson): void {
+  for (const statement of [e1, e2]) {
+    for (const change of statement.changes) if (change.op === 'add' && change.peer === person.peer) store.recordJoin(statement.group, change.join);
+  }
+}
+
 function must(group: StoredGroup | undefined): StoredGroup {
   if (group === undefined) throw new Error('the group is not held');
   return group;
@@ -59,6 +66,7 @@ t.test('an invitee holds the invite, becomes a member with the epoch that adds i
   t.equal(invited.invite?.invitee, carol.peer);
   let store = handle.reopen();
   t.equal(must(store.get(e0.group)).state, 'invited', 'the invite survives reopening');
+  accept(store, carol);
   t.equal(store.recordEpoch(e0.group, e2).outcome, 'applied');
   t.match(store.get(e0.group), { state: 'member', joinedEpoch: 2, invite: null });
   t.equal(store.recordEpoch(e0.group, e3).outcome, 'applied');
@@ -70,6 +78,7 @@ t.test('an invitee holds the invite, becomes a member with the epoch that adds i
 t.test('an invitee accepting late takes only the statement that adds it', async (t) => {
   const handle = openStore(t, carol);
   handle.store.addInvite(inviteFor(carol, e0), [e0], aliceKey);
+  accept(handle.store, carol);
   t.match(handle.store.recordEpoch(e0.group, e1), { outcome: 'refused', message: /only invited/ }, 'an epoch that does not add it');
   t.equal(handle.store.recordEpoch(e0.group, e2).outcome, 'applied', 'epoch 2 adds carol, after a gap');
   t.same(epochsOf(handle.reopen().get(e0.group)), [2]);
@@ -78,11 +87,13 @@ t.test('an invitee accepting late takes only the statement that adds it', async 
 t.test('leaving, removal and dissolution show in the state, and survive reopening', async (t) => {
   const bobHandle = openStore(t, bob);
   bobHandle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(bobHandle.store, bob);
   for (const statement of [e1, e2, e3]) bobHandle.store.recordEpoch(e0.group, statement);
   t.match(bobHandle.reopen().get(e0.group), { state: 'left', joinedEpoch: 1 }, 'the epoch with its leave');
 
   const early = openStore(t, bob);
   early.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(early.store, bob);
   early.store.recordEpoch(e0.group, e1);
   t.match(early.store.leave(e0.group, 'user_left'), { state: 'left', reason: 'user_left' });
   early.store.recordEpoch(e0.group, e2);
@@ -97,6 +108,7 @@ t.test('leaving, removal and dissolution show in the state, and survive reopenin
 
   const carolHandle = openStore(t, carol);
   carolHandle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(carolHandle.store, carol);
   for (const statement of [e2, e3]) carolHandle.store.recordEpoch(e0.group, statement);
   const e4 = nextStatement(e3, alice, [memberOf(alice)], [{ op: 'remove', peer: carol.peer }]);
   t.equal(carolHandle.store.recordEpoch(e0.group, e4).outcome, 'applied');
@@ -143,6 +155,7 @@ t.test("this node's seq is written before it is handed out, and goes on after a 
   const handle = openStore(t, bob);
   handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
   t.throws(() => handle.store.takeSeq(e0.group), { name: 'P2pError', errorName: 'CONFLICT' }, 'an invitee sends nothing');
+  accept(handle.store, bob);
   handle.store.recordEpoch(e0.group, e1);
   t.same(handle.store.takeSeq(e0.group), { seq: 1, prevEpoch: 0, epoch: 1 });
   handle.store.recordEpoch(e0.group, e2);
