@@ -405,8 +405,8 @@ export class GroupService {
     const { self, store, trust } = this.options;
     const group = store.get(groupId) as StoredGroup;
     for (const statement of group.statements.filter((candidate) => candidate.epoch > group.sentEpoch)) {
-      const removed = statement.changes.flatMap((change) => (change.op === 'remove' ? [change.peer] : []));
-      const recipients = [...statement.members.map((member) => member.peer), ...removed].filter((peer) => peer !== self.peerId && trust.isTrusted(peer));
+      const previous = group.statements.find((candidate) => candidate.epoch === statement.epoch - 1);
+      const recipients = recipientsOf(statement, previous).filter((peer) => peer !== self.peerId && trust.isTrusted(peer));
       let all = true;
       for (const peer of recipients) {
         await this.sendControl(peer, { kind: 'epochs', epochs: [statement] }).catch((error: unknown) => {
@@ -509,6 +509,17 @@ export class GroupService {
     this.serial = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * Who an epoch goes to: its members, the peers it removes (so that they
+ * know), and, for a dissolution (which lists none), the members before it.
+ */
+function recipientsOf(statement: EpochStatement, previous: EpochStatement | undefined): string[] {
+  const dissolved = statement.changes.some((change) => change.op === 'dissolve');
+  const removed = statement.changes.flatMap((change) => (change.op === 'remove' ? [change.peer] : []));
+  const listed = dissolved ? (previous?.members ?? []) : statement.members;
+  return [...listed.map((member) => member.peer), ...removed];
 }
 
 /** The group of a pending group_message copy, or null when its content is gone or not one. */
