@@ -139,9 +139,38 @@ t.test('a member leaves: left at once, and the creator’s next epoch carries it
   t.match(change, { op: 'leave', peer: carol.peer, leave: { t: 'leave', peer: carol.peer } }, 'the evidence is Carol’s own signed leave');
   t.equal(group(carol, id).state, 'left', 'Carol stays out');
   t.same(await carol.service.leave(id), { group: id, state: 'left' }, 'leaving twice changes nothing');
+  const leaveSent = nodes.sent.filter((copy) => copy.from === carol.peer && copy.type === 'group_control').at(-1);
+  if (leaveSent === undefined) throw new Error('Carol sent her leave');
+  await alice.inbox.add({
+    messageId: randomBytes(16).toString('hex'),
+    peerId: carol.peer,
+    type: 'group_control',
+    correlationId: null,
+    content: leaveSent.content,
+    digest: new Uint8Array(16),
+    proof: new Uint8Array(0),
+    sentAt: new Date(),
+  });
+  await nodes.settled();
+  t.match(alice.refusals, [{ from: carol.peer, reason: 'group_leave_not_member', charged: false }], 'the same leave again: counted, not charged');
+  t.equal(headOf(group(alice, id)).epoch, 3, 'and no epoch for it');
 });
 
-t.test('an invitee declines, and a leave replayed after the member is out is refused uncharged', async (t) => {
+t.test('an invite a peer refuses as malformed (no groups there) is closed', async (t) => {
+  const { nodes, alice, carol } = await threeNodes(t);
+  const { id } = await alice.service.create('Project X');
+  alice.noHello.add(carol.peer);
+  nodes.holdBack = (copy) => copy.to === carol.peer;
+  await alice.service.invite(id, carol.peer);
+  t.same(Object.keys(group(alice, id).invitesOut), [carol.peer], 'sent without a hello to check: the peer decides');
+  const [invite] = nodes.held;
+  if (invite === undefined) throw new Error('the invite is on its way');
+  alice.settle(carol.peer, invite.messageId, 'failed', 'malformed');
+  await alice.service.whenIdle();
+  t.same(group(alice, id).invitesOut, {}, 'closed: a join for it would not be taken');
+});
+
+t.test('an invitee declines: it can no longer accept', async (t) => {
   const { nodes, alice, bob } = await threeNodes(t);
   const { id } = await alice.service.create('Project X');
   await alice.service.invite(id, bob.peer);

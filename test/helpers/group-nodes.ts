@@ -45,6 +45,10 @@ export interface GroupNode {
   trust: Map<string, { record: TrustedPeerRecord }>;
   /** Peers whose hello lacks groups-v1. */
   withoutGroups: Set<string>;
+  /** Peers this node has no hello from yet. */
+  noHello: Set<string>;
+  /** Tells the service a message to a peer settled, as the messenger does. */
+  settle: (peer: string, messageId: string, state: 'delivered' | 'failed' | 'expired', reason: string | null) => void;
   running: boolean;
 }
 
@@ -76,6 +80,7 @@ export class GroupNodes {
       pending: new Map(),
       trust: new Map(),
       withoutGroups: new Set(),
+      noHello: new Set(),
       running: false,
     } as unknown as GroupNode;
     this.nodes.set(person.peer, node);
@@ -119,7 +124,7 @@ export class GroupNodes {
       messenger: {
         send: async (request) => this.send(node, request.peer, request.type, request.content),
         helloOf: (peer) =>
-          this.nodes.has(peer)
+          this.nodes.has(peer) && !node.noHello.has(peer)
             ? { protocolVersion: 2, agent: 'x', capabilities: node.withoutGroups.has(peer) ? ['text'] : [GROUPS_CAPABILITY], software: 't', dhtBinding: null }
             : undefined,
         onSettled: (listener) => void settledListeners.push(listener),
@@ -142,6 +147,9 @@ export class GroupNodes {
       config: { sweepMs: 3_600_000 },
       messages: this.messages?.(node),
     });
+    node.settle = (peer, messageId, state, reason) => {
+      for (const listener of settledListeners) listener(peer, messageId, state, reason);
+    };
     node.running = true;
     node.service.start();
     for (const copy of this.undelivered.splice(0).filter((waiting) => waiting.to === node.peer)) this.held.push(copy);
