@@ -314,12 +314,12 @@ export class GroupStore {
     if (listed !== undefined && !this.ownKeys().some((key) => encodeBase64url(key) === listed.key)) {
       return { outcome: 'refused', message: `the statement lists this node with a key it does not hold` };
     }
-    if (entry.state === 'invited' && !this.addsOwnJoin(entry, statement)) {
-      return { outcome: 'refused', message: `this node is only invited to ${groupId}: the statement it takes is the one that adds it with the join it signed` };
-    }
     // Without the epoch before it, a leave's signature cannot be checked: such a statement is not where a chain starts.
     if (restarts && statement.changes.some((change) => change.op === 'leave')) {
       return { outcome: 'refused', message: `the statement records a leave this node cannot check (it holds no epoch before it)` };
+    }
+    if (entry.state === 'invited' && !this.addsOwnJoin(entry, statement)) {
+      return { outcome: 'refused', message: `this node is only invited to ${groupId}: the statement it takes is the one that adds it with the join it signed` };
     }
     const replayed = replayedJoin(entry.statements, statement);
     if (replayed !== undefined) return { outcome: 'refused', message: `the statement adds ${replayed} with a join older than its last leave or removal` };
