@@ -2,76 +2,26 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import {
-  DEFAULT_A2A_CONFIG,
-  DEFAULT_FILES_CONFIG,
-  DEFAULT_MESSAGING_CONFIG,
-  DEFAULT_NETWORK_CONFIG,
-  DEFAULT_STDIO_LIMITS,
-  eventOutboxLimits,
-} from '../../extension/config';
-import { EventOutbox, type OutgoingEvent } from '../../extension/events/outbox';
-import { RefusalCounters } from '../../extension/metrics/refusals';
-import { assembleNode, CAPABILITIES, type NodeParts } from '../../extension/node-parts';
+import { DEFAULT_FILES_CONFIG } from '../../extension/config';
+import { CAPABILITIES } from '../../extension/node-parts';
 import type { StoredMessage } from '../../extension/store/inbox';
-import { tempDir } from '../helpers/extension';
-import { quietLogger } from '../helpers/messenger';
+import { connectNodes, type InProcessNode, startInProcessNode } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 const MIB = 1024 * 1024;
 const CHUNK = 64 * 1024;
 
-class RecordingEvents extends EventOutbox {
-  readonly seen: OutgoingEvent[] = [];
-  override enqueue(event: OutgoingEvent): void {
-    this.seen.push(event);
-    super.enqueue(event);
-  }
-}
-
-/** A node assembled in-process as extension/app.ts does, on 127.0.0.1, DHT and LAN discovery off. */
-async function startNode(t: Test, name: string): Promise<NodeParts & { events: RecordingEvents; address: string }> {
-  const events = new RecordingEvents(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
-  const parts = assembleNode({
-    dataDir: tempDir(t),
-    events,
-    refusals: new RefusalCounters(),
-    logger: quietLogger,
-    networkConfig: { ...DEFAULT_NETWORK_CONFIG, listenHost: '127.0.0.1', listenPort: 0, dht: { ...DEFAULT_NETWORK_CONFIG.dht, mode: 'off' } },
-    messagingConfig: DEFAULT_MESSAGING_CONFIG,
-    a2aConfig: DEFAULT_A2A_CONFIG,
-    // 32 chunks for 2 MiB: more than the window, so the transfer needs refills.
-    filesConfig: { ...DEFAULT_FILES_CONFIG, chunkBytes: CHUNK },
-    software: 'p2p-comm/test',
-    discoveredAddress: () => null,
-    hostName: name,
-  });
-  parts.messenger.start();
-  parts.files.start();
-  await parts.network.start();
-  const address = parts.network.addresses()[0];
-  if (address === undefined) throw new Error(`${name} is not listening`);
-  t.teardown(async () => {
-    parts.messenger.close();
-    await parts.network.close();
-    await parts.files.close();
-    await Promise.all([parts.outboxStore.close(), parts.inbox.close()]);
-    parts.trust.close();
-  });
-  return { ...parts, events, address };
+/** 32 chunks for 2 MiB: more than the window, so the transfer needs refills. */
+function startNode(t: Test, name: string): Promise<InProcessNode> {
+  return startInProcessNode(t, name, { filesConfig: { ...DEFAULT_FILES_CONFIG, chunkBytes: CHUNK } });
 }
 
 /** Two nodes that trust each other, with a session open between them. */
 async function pairedNodes(t: Test) {
   const a = await startNode(t, 'node a');
   const b = await startNode(t, 'node b');
-  const aId = a.identity.peerId;
-  const bId = b.identity.peerId;
-  a.trust.trust({ publicKey: b.identity.publicKey, displayName: 'node b', addresses: [b.address] });
-  b.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
-  t.equal(await a.network.attemptNow(bId), 'connected');
-  await eventually(async () => b.network.isOnline(aId), 'B to see the session');
-  return { a, b, aId, bId };
+  await connectNodes(t, a, b);
+  return { a, b, aId: a.identity.peerId, bId: b.identity.peerId };
 }
 
 t.test('a 2 MiB file goes from A’s outgoing folder into B’s incoming folder, a message overtaking its chunks', async (t) => {
