@@ -178,7 +178,8 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     identity.peerId,
     { maxGroups: groupsConfig.maxGroups, maxMembers: groupsConfig.maxMembers, maxInvitesPerCreator: groupsConfig.maxInvitesPerPeer },
     () => new Date(),
-    () => [identity.publicKey],
+    // Every key this node may still be listed with: a creator that has not yet learned of a rotation lists an older one.
+    () => [identity.publicKey, identity.rootKey, ...identity.retiring.map((retiring) => retiring.publicKey)],
   );
   const groups = new GroupService({
     self: identity,

@@ -301,6 +301,8 @@ export class GroupService {
 
   private async take(message: StoredMessage): Promise<void> {
     const { peerId } = message;
+    // Stored before a revocation: what the user stopped trusting is dropped, not taken (and not kept in the inbox).
+    if (!this.options.trust.isTrusted(peerId)) return this.drop(peerId, 'sender_not_trusted', false);
     const decoded = decodeContent(message.type, message.content);
     // Checked when it arrived: only a changed format makes this happen.
     if (decoded === null) return this.drop(peerId, 'bad_payload', false);

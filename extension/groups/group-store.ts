@@ -27,8 +27,8 @@ import {
  * what is needed to go on verifying them: the creator's key, and the
  * chain of epoch statements from the one before this node joined to the
  * current one, each checked against the one before it. The store applies
- * a statement only as the next link of that chain (or, for a node not a
- * member, a later statement that adds it: an invitee needs no history);
+ * a statement only as the next link of that chain (or, for an invitee, a
+ * later statement that adds it with its own join: it needs no history);
  * whether to accept a statement or an invite at all is the caller's call.
  *
  * File `<data_dir>/groups.json`, mode 0600, replaced atomically on every
@@ -277,8 +277,8 @@ export class GroupStore {
    * creator's key; this node's state follows what it says of this node.
    * `creatorKey` is the key this node knows for the creator now: after a
    * rotation it replaces the one held (which older statements stay checked
-   * with). A node not a member (invited, left, removed) also takes a later
-   * statement that lists it: its chain starts there. A statement already
+   * with). An invited node also takes a later statement that adds it with
+   * the join it signed: its chain starts there. A statement already
    * held is `known`; a later one is held (`gap`) and applied once the
    * statements before it are, in the same call as the last of them.
    */
@@ -308,7 +308,9 @@ export class GroupStore {
       return { outcome: 'refused', message: `another statement of epoch ${statement.epoch} is held already: the creator signed two` };
     }
     const listed = statement.members.find((member) => member.peer === this.self);
-    const restarts = entry.state !== 'member' && statement.epoch > head.epoch + 1 && listed !== undefined;
+    // An invitee needs no history: the statement that adds it with its own join starts its chain. Any other later one
+    // waits for those before it (for an invitee, one that follows its add and overtook it).
+    const restarts = entry.state === 'invited' && statement.epoch > head.epoch + 1 && this.addsOwnJoin(entry, statement);
     if (statement.epoch > head.epoch + 1 && !restarts) return { outcome: 'gap', group: groupOf(groupId, entry) };
     if (entry.state === 'dissolved') return { outcome: 'refused', message: `group ${groupId} is dissolved: no epoch follows` };
     if (listed !== undefined && !this.ownKeys().some((key) => encodeBase64url(key) === listed.key)) {

@@ -353,6 +353,11 @@ t.test('revocations: a revoked creator ends the group here; a revoked member lea
   await bob.service.sweep();
   t.equal(eventsOf(bob, 'p2p.group.left').length, 1, 'once');
   t.equal(group(carol, id).state, 'member');
+  await alice.service.remove(id, carol.peer);
+  await nodes.settled();
+  t.match(bob.refusals, [{ from: alice.peer, reason: 'group_sender_not_trusted', charged: false }], 'what the revoked creator still sends is dropped');
+  t.notOk(bob.inbox.hasMessagesAfter(alice.peer, 0, 'groups'), 'and acked: nothing wedges the channel');
+  t.equal(headOf(group(bob, id)).epoch, 2);
 });
 
 t.test('until the message path is given, a group message is refused, counted and acked: never left unseen', async (t) => {

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { GROUPS_FILE_NAME, type GroupStoreLimits, GroupStore, type StoredGroup } from '../../extension/groups/group-store';
 import { type EpochStatement, type InviteStatement, signInviteStatement } from '../../extension/wire/group-statement';
 import { tempDir } from '../helpers/extension';
-import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, groupPerson, memberOf, nextStatement } from '../helpers/groups';
+import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, groupPerson, leaveChange, memberOf, nextStatement } from '../helpers/groups';
 
 const { alice, bob, carol, epochs } = groupHistory();
 const [e0, e1, e2, e3] = epochs as [EpochStatement, EpochStatement, EpochStatement, EpochStatement];
@@ -285,7 +285,20 @@ t.test('a chain does not start at a statement whose leave this node cannot check
   const handle = openStore(t, carol);
   handle.store.addInvite(inviteFor(carol, e0), [e0], aliceKey);
   accept(handle.store, carol);
-  t.match(handle.store.recordEpoch(e0.group, e3), { outcome: 'refused', message: /leave this node cannot check/ });
+  const addsAndLeaves = nextStatement(e1, alice, [memberOf(alice), memberOf(carol)], [leaveChange(e1, bob), addChange(e1, carol)]);
+  t.match(handle.store.recordEpoch(e0.group, addsAndLeaves), { outcome: 'refused', message: /leave this node cannot check/ });
+  t.equal(must(handle.store.get(e0.group)).state, 'invited');
+});
+
+t.test('an invitee holds a statement that overtook the one adding it, and applies both in order', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(handle.store, carol);
+  t.equal(handle.store.recordEpoch(e0.group, e3).outcome, 'gap', 'epoch 3 first: held');
+  const outcome = handle.store.recordEpoch(e0.group, e2);
+  if (outcome.outcome !== 'applied') throw new Error(`epoch 2 was ${outcome.outcome}`);
+  t.same(outcome.applied.map((statement) => statement.epoch), [2, 3]);
+  t.match(handle.store.get(e0.group), { state: 'member', joinedEpoch: 2 });
 });
 
 t.test('after the creator rotates, its statements are checked with its new key, the older ones with the former', async (t) => {
