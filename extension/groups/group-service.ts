@@ -107,6 +107,8 @@ export class GroupService {
   /** Invites in the outbox, by message id: a peer refusing type 8 (`malformed`) does not take groups. */
   private readonly invitesSent = new Map<string, { group: string; peer: string }>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** A sweep waiting for its turn: a revocation settles every pending message, each asking for one. */
+  private queuedSweep: Promise<void> | null = null;
   private closed = false;
   private readonly now: () => number;
   private readonly onStored = (message: StoredMessage): void => {
@@ -250,7 +252,8 @@ export class GroupService {
    * (a crash, a full outbox) are sent again.
    */
   sweep(): Promise<void> {
-    return this.exclusive(async () => {
+    this.queuedSweep ??= this.exclusive(async () => {
+      this.queuedSweep = null;
       const { self, store, trust } = this.options;
       for (const group of store.list()) {
         if (ENDED_GROUP_STATES.includes(group.state)) continue;
@@ -266,6 +269,7 @@ export class GroupService {
         else if (group.sentEpoch < headOf(group).epoch) await this.announce(group.id);
       }
     }).catch((error: unknown) => this.options.logger.error(`the group sweep failed: ${(error as Error).message}; it runs again in ${this.options.config.sweepMs} ms`));
+    return this.queuedSweep;
   }
 
   // ---- The groups channel.
