@@ -312,7 +312,10 @@ export class GroupService {
     if (decoded === null) return this.drop(peerId, 'bad_payload', false);
     if (message.type === 'group_message') {
       const handler = this.options.messages;
-      if (handler === undefined) return this.drop(peerId, 'message_unhandled', false);
+      if (handler === undefined) {
+        this.options.logger.warn(`a group message from ${peerId} is refused: this node does not take group messages yet (counted as group_message_unhandled)`);
+        return this.drop(peerId, 'message_unhandled', false);
+      }
       return handler.take(peerId, message, decoded.value as GroupMessage);
     }
     const control = decoded.value as GroupControl;
