@@ -12,7 +12,6 @@ import { decodeGroupMessage, type GroupControl, type GroupMessage } from '../wir
 import {
   type EpochStatement,
   type GroupSigner,
-  type InviteStatement,
   type JoinStatement,
   type LeaveStatement,
   signInviteStatement,
@@ -340,12 +339,12 @@ export class GroupService {
   }
 
   private takeInvite(sender: string, control: ControlOf<'invite'>): void {
-    const { store, trust, events } = this.options;
+    const { store, events } = this.options;
     const head = control.epochs[control.epochs.length - 1] as EpochStatement;
     // Only a creator invites to its group, with its own key.
     if (head.creator !== sender) return this.drop(sender, 'invite_not_creator');
     const before = store.get(head.group);
-    const group = store.addInvite(control.invite as InviteStatement, control.epochs, trust.currentKey(sender) as Uint8Array);
+    const group = store.addInvite(control.invite, control.epochs, this.pinned(sender).publicKey);
     if (group.state === 'invited' && before?.state !== 'invited') {
       events.enqueue({ type: 'p2p.group.invited', subject: group.id, data: { group: group.id, name: group.name, creator: group.creator } });
     }
@@ -370,25 +369,25 @@ export class GroupService {
   }
 
   private async takeJoin(sender: string, join: JoinStatement): Promise<void> {
-    const { self, store, trust } = this.options;
+    const { self, store } = this.options;
     const group = store.get(join.group);
     if (group === undefined || group.creator !== self.peerId || group.state !== 'member') return this.drop(sender, 'join_unknown_group');
-    const refusal = joinRefusal(group, join, sender, trust.currentKey(sender) as Uint8Array);
+    const refusal = joinRefusal(group, join, sender, this.pinned(sender).publicKey);
     // The same join again (a retransmission the creator took already) is no one's fault.
     if (refusal === 'join_already_member') return this.drop(sender, refusal, false);
     if (refusal !== null) return this.drop(sender, refusal);
     store.checkRoomForMember(group.id);
-    const record = trust.get(sender) as TrustedPeerRecord;
+    const record = this.pinned(sender);
     const member = { peer: sender, key: encodeBase64url(record.publicKey), name: record.displayName };
     await this.issue(group, addEpoch(headOf(group), member, join, self, this.now()));
     store.closeInvite(group.id, sender);
   }
 
   private async takeLeave(sender: string, leave: LeaveStatement): Promise<void> {
-    const { self, store, trust } = this.options;
+    const { self, store } = this.options;
     const group = store.get(leave.group);
     if (group === undefined || group.creator !== self.peerId || group.state !== 'member') return this.drop(sender, 'leave_unknown_group');
-    const refusal = leaveRefusal(group, leave, sender, trust.currentKey(sender) as Uint8Array);
+    const refusal = leaveRefusal(group, leave, sender, this.pinned(sender).publicKey);
     if (refusal === 'leave_not_member') return this.drop(sender, refusal, false);
     if (refusal !== null) return this.drop(sender, refusal);
     await this.issue(group, leaveEpoch(headOf(group), leave, self, this.now()));
@@ -477,6 +476,13 @@ export class GroupService {
   }
 
   // ---- Helpers.
+
+  /** The trust record of a peer whose message is being taken: the drain takes only trusted peers' messages. */
+  private pinned(peer: string): TrustedPeerRecord {
+    const record = this.options.trust.get(peer);
+    if (record === undefined) throw new P2pError('INTERNAL_ERROR', `no trust record for ${peer}, whose message is being taken`);
+    return record;
+  }
 
   private held(groupId: string): StoredGroup {
     const group = this.options.store.get(groupId);
