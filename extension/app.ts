@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { useNativeAddonDirectory } from './common/native-addons';
-import type { A2aConfig, DiscoveryConfig, FilesConfig, MessagingConfig, NetworkConfig } from './config';
+import type { A2aConfig, DiscoveryConfig, FilesConfig, GroupsConfig, MessagingConfig, NetworkConfig } from './config';
 import { resolveDataDir } from './config';
 import type { HeldLock } from './common/lock-file';
 import { lockDataDir } from './data-dir-lock';
@@ -28,6 +28,7 @@ export interface AppDependencies {
   discoveryConfig: DiscoveryConfig;
   a2aConfig: A2aConfig;
   filesConfig?: FilesConfig | undefined;
+  groupsConfig?: GroupsConfig | undefined;
 }
 
 /** The p2p-comm node behind the host session: opens its state, runs the network, runs operations. */
@@ -76,6 +77,7 @@ export class P2pCommApp implements ExtensionApp {
       messagingConfig,
       a2aConfig,
       filesConfig: this.deps.filesConfig,
+      groupsConfig: this.deps.groupsConfig,
       software: `p2p-comm/${manifest.version}`,
       discoveredAddress: (peerId) => discovery?.find(peerId)?.address ?? null,
     });
@@ -114,6 +116,7 @@ export class P2pCommApp implements ExtensionApp {
     node.messenger.start();
     node.a2a.start();
     node.files.start();
+    node.groups.start();
     node.network.start().then(
       () => this.startDiscovery(node),
       (error: unknown) => this.deps.logger.error(`network start failed: ${(error as Error).message}`),
@@ -153,6 +156,7 @@ export class P2pCommApp implements ExtensionApp {
       await node.network.close();
       await node.a2a.close();
       await node.files.close();
+      await node.groups.close();
       await Promise.all([node.outboxStore.close(), node.inbox.close()]);
       node.trust.close();
     }

@@ -11,6 +11,7 @@ import type { EventOutboxLimits } from './events/outbox';
 import { type A2aBindingConfig, DEFAULT_A2A_BINDING_CONFIG } from './a2a/a2a-service';
 import { type AgentCardLimits, DEFAULT_AGENT_CARD_LIMITS, MAX_CARD_BYTES_LIMIT } from './a2a/agent-card';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './wire/file-payload';
+import { MAX_GROUP_MEMBERS } from './wire/group-statement';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -286,6 +287,25 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   expirySweepMs: 60_000,
 };
 
+/** Groups (design §4.9): how many, how large, how many invites one creator may hold open here. */
+export interface GroupsConfig {
+  /** Members a group may have, at most the format's 32 (P2P_COMM_GROUP_MAX_MEMBERS). */
+  maxMembers: number;
+  /** Groups not ended, invites included (P2P_COMM_MAX_GROUPS). */
+  maxGroups: number;
+  /** Open invites from one creator (P2P_COMM_GROUP_MAX_INVITES_PER_PEER). */
+  maxInvitesPerPeer: number;
+  /** How often revoked creators, members' new keys and epochs not yet sent are looked for (P2P_COMM_GROUP_SWEEP_MS). */
+  sweepMs: number;
+}
+
+export const DEFAULT_GROUPS_CONFIG: GroupsConfig = {
+  maxMembers: MAX_GROUP_MEMBERS,
+  maxGroups: 64,
+  maxInvitesPerPeer: 4,
+  sweepMs: 60_000,
+};
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -492,6 +512,16 @@ export function filesConfigFromEnv(env: NodeJS.ProcessEnv): FilesConfig {
     );
   }
   return config;
+}
+
+export function groupsConfigFromEnv(env: NodeJS.ProcessEnv): GroupsConfig {
+  const d = DEFAULT_GROUPS_CONFIG;
+  return {
+    maxMembers: integer(env, 'P2P_COMM_GROUP_MAX_MEMBERS', d.maxMembers, 2, MAX_GROUP_MEMBERS),
+    maxGroups: integer(env, 'P2P_COMM_MAX_GROUPS', d.maxGroups, 1, 10_000),
+    maxInvitesPerPeer: integer(env, 'P2P_COMM_GROUP_MAX_INVITES_PER_PEER', d.maxInvitesPerPeer, 1, 10_000),
+    sweepMs: integer(env, 'P2P_COMM_GROUP_SWEEP_MS', d.sweepMs, 10, 3_600_000),
+  };
 }
 
 export function discoveryConfigFromEnv(env: NodeJS.ProcessEnv): DiscoveryConfig {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { P2pCommApp } from './app';
-import { a2aConfigFromEnv, discoveryConfigFromEnv, eventOutboxLimits, filesConfigFromEnv, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
+import { a2aConfigFromEnv, discoveryConfigFromEnv, eventOutboxLimits, filesConfigFromEnv, groupsConfigFromEnv, messagingConfigFromEnv, networkConfigFromEnv, stdioLimitsFromEnv } from './config';
 import { EventOutbox } from './events/outbox';
 import { HostSession } from './host/session';
 import { logLevelFromEnv, StderrLogger } from './log';
@@ -18,6 +18,7 @@ function main(): void {
   let discoveryConfig;
   let a2aConfig;
   let filesConfig;
+  let groupsConfig;
   let logger: StderrLogger;
   try {
     limits = stdioLimitsFromEnv(process.env);
@@ -26,6 +27,7 @@ function main(): void {
     discoveryConfig = discoveryConfigFromEnv(process.env);
     a2aConfig = a2aConfigFromEnv(process.env);
     filesConfig = filesConfigFromEnv(process.env);
+    groupsConfig = groupsConfigFromEnv(process.env);
     logger = new StderrLogger(undefined, logLevelFromEnv(process.env));
   } catch (error) {
     process.stderr.write(`p2p-comm: invalid configuration: ${(error as Error).message}\n`);
@@ -45,7 +47,7 @@ function main(): void {
 
   const outbox = new EventOutbox(eventOutboxLimits(limits));
   const refusals = new RefusalCounters();
-  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig, a2aConfig, filesConfig });
+  const app = new P2pCommApp({ logger, outbox, refusals, networkConfig, messagingConfig, discoveryConfig, a2aConfig, filesConfig, groupsConfig });
   // A fatal error or the shutdown deadline exits without close: the lock still goes (kill -9 leaves a stale one, taken over at the next start).
   process.on('exit', () => app.releaseDataDir());
   const session = new HostSession({

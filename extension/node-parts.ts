@@ -3,7 +3,7 @@ import { AgentCards } from './a2a/agent-cards';
 import { ExchangeStore } from './a2a/exchange-store';
 import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
 import { CardStore } from './a2a/card-store';
-import { type A2aConfig, DEFAULT_FILES_CONFIG, type FilesConfig, type MessagingConfig, type NetworkConfig } from './config';
+import { type A2aConfig, DEFAULT_FILES_CONFIG, DEFAULT_GROUPS_CONFIG, type FilesConfig, type GroupsConfig, type MessagingConfig, type NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
 import { isValidDisplayName } from './common/display-name';
@@ -22,13 +22,16 @@ import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
 import { FILES_CAPABILITY, FileService } from './files/file-service';
 import { MSG_AGENT_CARD } from './wire/session-messages';
+import { GroupStore } from './groups/group-store';
+import { GROUPS_CAPABILITY, GroupService } from './groups/group-service';
 
 /**
  * What this version can exchange; told to peers in the hello (`a2a`: A2A
  * agent cards, docs/protocol.md §15; A2A_BINDING_CAPABILITY: the A2A
- * binding's message types, §16; FILES_CAPABILITY: file transfers, §9).
+ * binding's message types, §16; FILES_CAPABILITY: file transfers, §9;
+ * GROUPS_CAPABILITY: group membership controls, §18).
  */
-export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY];
+export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY, GROUPS_CAPABILITY];
 
 export interface NodePartsOptions {
   dataDir: string;
@@ -40,6 +43,8 @@ export interface NodePartsOptions {
   a2aConfig: A2aConfig;
   /** File transfers; the defaults when not given. */
   filesConfig?: FilesConfig | undefined;
+  /** Groups; the defaults when not given. */
+  groupsConfig?: GroupsConfig | undefined;
   /** Told to peers in the hello, e.g. `p2p-comm/0.1.0`. */
   software: string;
   /** Where LAN discovery last saw a peer; null without discovery. */
@@ -66,6 +71,8 @@ export interface NodeParts {
   a2a: A2aService;
   /** File transfers, both ways. */
   files: FileService;
+  /** Group membership: groups.json and the groups channel. */
+  groups: GroupService;
 }
 
 /**
@@ -165,5 +172,27 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     logger,
     config: options.filesConfig ?? DEFAULT_FILES_CONFIG,
   });
-  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a, files };
+  const groupsConfig = options.groupsConfig ?? DEFAULT_GROUPS_CONFIG;
+  const groupStore = GroupStore.open(
+    dataDir,
+    identity.peerId,
+    { maxGroups: groupsConfig.maxGroups, maxMembers: groupsConfig.maxMembers, maxInvitesPerCreator: groupsConfig.maxInvitesPerPeer },
+    () => new Date(),
+    // Every key this node may still be listed with: a creator that has not yet learned of a rotation lists an older one.
+    () => [identity.publicKey, identity.rootKey, ...identity.retiring.map((retiring) => retiring.publicKey)],
+  );
+  const groups = new GroupService({
+    self: identity,
+    displayName: () => profile.displayName,
+    store: groupStore,
+    inbox,
+    messenger,
+    outbox: outboxStore,
+    trust,
+    events,
+    refuse: (peerId, reason, charged) => network.refuse(peerId, reason, charged),
+    logger,
+    config: groupsConfig,
+  });
+  return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a, files, groups };
 }

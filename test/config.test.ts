@@ -2,7 +2,9 @@ import t from 'tap';
 import {
   a2aConfigFromEnv,
   DEFAULT_FILES_CONFIG,
+  DEFAULT_GROUPS_CONFIG,
   filesConfigFromEnv,
+  groupsConfigFromEnv,
   DEFAULT_A2A_CONFIG,
   DEFAULT_DHT_CONFIG,
   DEFAULT_DISCOVERY_CONFIG,
@@ -196,4 +198,20 @@ t.test('file transfers: the design’s defaults, every limit read strictly', asy
     /P2P_COMM_FILE_WINDOW_CHUNKS × P2P_COMM_FILE_CHUNK_BYTES is 33816576 bytes, above 33554432: half of a peer's default inbox \(P2P_COMM_INBOX_MAX_BYTES\)/,
   );
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '64', P2P_COMM_FILE_CHUNK_BYTES: '1048000' }), /lower one of the two/);
+});
+
+t.test('groups: the design’s defaults, every limit read strictly', async (t) => {
+  t.same(groupsConfigFromEnv({}), DEFAULT_GROUPS_CONFIG);
+  t.same(DEFAULT_GROUPS_CONFIG, { maxMembers: 32, maxGroups: 64, maxInvitesPerPeer: 4, sweepMs: 60_000 });
+  const read = groupsConfigFromEnv({
+    P2P_COMM_GROUP_MAX_MEMBERS: '2',
+    P2P_COMM_MAX_GROUPS: '3',
+    P2P_COMM_GROUP_MAX_INVITES_PER_PEER: '1',
+    P2P_COMM_GROUP_SWEEP_MS: '10',
+  });
+  t.same(read, { maxMembers: 2, maxGroups: 3, maxInvitesPerPeer: 1, sweepMs: 10 });
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MEMBERS: '33' }), /P2P_COMM_GROUP_MAX_MEMBERS must be a whole number from 2 to 32/);
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MEMBERS: '1' }), /from 2 to 32/);
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_MAX_GROUPS: '0' }), /P2P_COMM_MAX_GROUPS must be a whole number from 1/);
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_INVITES_PER_PEER: 'four' }), /P2P_COMM_GROUP_MAX_INVITES_PER_PEER must be a whole number/);
 });

@@ -2,19 +2,22 @@ import { join } from 'node:path';
 import { decodeBase64urlExact, encodeBase64url } from '../common/base64url';
 import { P2pError } from '../common/errors';
 import { closedObject, nullable, StateFileFormat, TIME_SCHEMA } from '../common/json-state-file';
-import { PEER_ID_PATTERN } from '../common/peer-id';
+import { PEER_ID_PATTERN, publicKeyFromPeerId } from '../common/peer-id';
 import { quoteUntrusted } from '../common/quote-text';
 import {
   describeEpochRefusal,
+  type EpochRefusal,
   epochStatementHash,
   type EpochStatement,
   GROUP_ID_PATTERN,
   GroupFormatError,
   type InviteStatement,
+  type JoinStatement,
   MAX_GROUP_COUNTER,
   MAX_GROUP_MEMBERS,
   readEpochStatement,
   readInviteStatement,
+  readJoinStatement,
   verifyEpochStatement,
   verifyInvite,
 } from '../wire/group-statement';
@@ -24,19 +27,24 @@ import {
  * what is needed to go on verifying them: the creator's key, and the
  * chain of epoch statements from the one before this node joined to the
  * current one, each checked against the one before it. The store applies
- * a statement only as the next link of that chain (or, for a node not a
- * member, a later statement that adds it: an invitee needs no history);
+ * a statement only as the next link of that chain (or, for an invitee, a
+ * later statement that adds it with its own join: it needs no history);
  * whether to accept a statement or an invite at all is the caller's call.
  *
  * File `<data_dir>/groups.json`, mode 0600, replaced atomically on every
  * change (design: a seq is taken, and written, before any copy leaves):
  *
  *   {"version": 1, "groups": {"<group id>": {
- *     "creator_key": "<base64url>",        // the creator's key the chain is checked with
+ *     "creator_key": "<base64url>",        // the creator's key the next statement is checked with
+ *     "former_creator_keys": ["<base64url>"…], // keys the creator signed older statements with, before a rotation
  *     "state": "invited" | "member" | "left" | "removed" | "dissolved",
  *     "reason": null | "<code>",           // why left, e.g. "creator_revoked"
  *     "joined_epoch": null | n,            // null until this node is a member
  *     "invite": null | <invite statement>, // while invited
+ *     "join": null | <join statement>,     // while invited, once this node accepted: the add it waits for carries it
+ *     "invites_out": {"<peer id>": epoch}, // the creator's open invites: a join is taken only against one
+ *     "sent_epoch": n,                     // the creator's: the last epoch whose copies are all in the outbox
+ *     "held": [<epoch statement>…],        // later statements waiting for the one before them
  *     "statements": [<epoch statement>…],  // consecutive and hash-linked, oldest first, ≥ 1
  *     "my_seq": n, "my_prev_epoch": n,     // this node's last message to the group (0, 0: none)
  *     "last_seq": {"<peer id>": n},        // per author, the last seq taken in
@@ -63,6 +71,14 @@ export interface StoredGroup {
   readonly reason: string | null;
   readonly joinedEpoch: number | null;
   readonly invite: InviteStatement | null;
+  /** The join this node signed for the invite, once it accepted it. */
+  readonly join: JoinStatement | null;
+  /** The creator's open invites: peer → the epoch it was invited at. */
+  readonly invitesOut: Readonly<Record<string, number>>;
+  /** The creator's: the last epoch whose copies to the members are all in the outbox. */
+  readonly sentEpoch: number;
+  /** Statements that came before the one they follow, oldest first. */
+  readonly held: readonly EpochStatement[];
   /** Oldest first; the last is the current epoch. */
   readonly statements: readonly EpochStatement[];
   readonly mySeq: number;
@@ -91,17 +107,22 @@ export const DEFAULT_GROUP_STORE_LIMITS: GroupStoreLimits = {
 
 /** What recording a statement did: `gap` means an earlier one is missing (hold it); `refused` carries why. */
 export type EpochOutcome =
-  | { outcome: 'applied'; group: StoredGroup }
+  | { outcome: 'applied'; group: StoredGroup; applied: EpochStatement[] }
   | { outcome: 'known'; group: StoredGroup }
   | { outcome: 'gap'; group: StoredGroup }
   | { outcome: 'refused'; message: string };
 
 interface GroupEntry {
   creator_key: string;
+  former_creator_keys: string[];
   state: GroupState;
   reason: string | null;
   joined_epoch: number | null;
   invite: InviteStatement | null;
+  join: JoinStatement | null;
+  invites_out: Record<string, number>;
+  sent_epoch: number;
+  held: EpochStatement[];
   statements: EpochStatement[];
   my_seq: number;
   my_prev_epoch: number;
@@ -116,6 +137,9 @@ interface GroupsFile {
 
 const COUNTER_SCHEMA = { type: 'integer', minimum: 0, maximum: MAX_GROUP_COUNTER };
 const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+const KEY_PATTERN = '^[A-Za-z0-9_-]{43}$';
+/** Rotations of a creator whose older statements are still held: more means statements that old are pruned anyway. */
+const MAX_FORMER_CREATOR_KEYS = 16;
 
 const GROUPS_FILE = new StateFileFormat<GroupsFile>({
   name: 'the groups file',
@@ -126,12 +150,17 @@ const GROUPS_FILE = new StateFileFormat<GroupsFile>({
       type: 'object',
       propertyNames: { pattern: GROUP_ID_PATTERN.source },
       additionalProperties: closedObject({
-        creator_key: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+        creator_key: { type: 'string', pattern: KEY_PATTERN },
+        former_creator_keys: { type: 'array', maxItems: MAX_FORMER_CREATOR_KEYS, items: { type: 'string', pattern: KEY_PATTERN } },
         state: { enum: ['invited', 'member', 'left', 'removed', 'dissolved'] },
         reason: nullable({ type: 'string', pattern: REASON_PATTERN.source } as { type: string }),
         joined_epoch: nullable(COUNTER_SCHEMA),
         // The statements' own rules are the wire readers', applied by check.
         invite: { type: ['object', 'null'] },
+        join: { type: ['object', 'null'] },
+        invites_out: { type: 'object', propertyNames: { pattern: PEER_ID_PATTERN.source }, additionalProperties: COUNTER_SCHEMA },
+        sent_epoch: COUNTER_SCHEMA,
+        held: { type: 'array', items: { type: 'object' } },
         statements: { type: 'array', minItems: 1, items: { type: 'object' } },
         my_seq: COUNTER_SCHEMA,
         my_prev_epoch: COUNTER_SCHEMA,
@@ -156,10 +185,21 @@ export class GroupStore {
     private readonly self: string,
     readonly limits: GroupStoreLimits,
     private readonly now: () => Date,
+    private readonly ownKeys: () => readonly Uint8Array[],
   ) {}
 
-  /** `self`: this node's peer id, what tells whether a statement lists this node. */
-  static open(dataDir: string, self: string, limits: Partial<GroupStoreLimits> = {}, now: () => Date = () => new Date()): GroupStore {
+  /**
+   * `self`: this node's peer id, what tells whether a statement lists this
+   * node; `ownKeys`: the keys this node signs with (its current one, and
+   * one still retiring), the only ones a statement may list for it.
+   */
+  static open(
+    dataDir: string,
+    self: string,
+    limits: Partial<GroupStoreLimits> = {},
+    now: () => Date = () => new Date(),
+    ownKeys: () => readonly Uint8Array[] = () => [publicKeyFromPeerId(self)],
+  ): GroupStore {
     const all = { ...DEFAULT_GROUP_STORE_LIMITS, ...limits };
     if (!Number.isInteger(all.maxMembers) || all.maxMembers < 2 || all.maxMembers > MAX_GROUP_MEMBERS) {
       throw new RangeError(`a group has 2 to ${MAX_GROUP_MEMBERS} members at most (the format's cap), not ${all.maxMembers}`);
@@ -168,7 +208,7 @@ export class GroupStore {
       if (!Number.isInteger(all[name]) || all[name] < 1) throw new RangeError(`${name} must be a whole number >= 1, not ${all[name]}`);
     }
     const path = join(dataDir, GROUPS_FILE_NAME);
-    return new GroupStore(path, GROUPS_FILE.load(path) ?? { version: 1, groups: {} }, self, all, now);
+    return new GroupStore(path, GROUPS_FILE.load(path) ?? { version: 1, groups: {} }, self, all, now, ownKeys);
   }
 
   get(groupId: string): StoredGroup | undefined {
@@ -212,26 +252,54 @@ export class GroupStore {
     const existing = this.file.groups[invite.group];
     if (existing?.state === 'member') return groupOf(invite.group, existing);
     if (existing?.state === 'dissolved') throw new P2pError('CONFLICT', `group ${invite.group} was dissolved: it takes no new members`);
+    const fork = existing === undefined ? undefined : forkIn(existing.statements, statements);
+    // The chain held is the evidence of what the creator signed before: an invite that contradicts it does not replace it.
+    if (fork !== undefined) throw new P2pError('CONFLICT', `the invite to ${invite.group} is refused: the creator signed two statements of epoch ${fork}`);
     if (existing === undefined || existing.state !== 'invited') {
       this.checkRoomForGroup();
       this.checkRoomForInvite(head.creator);
     }
     // Counters survive a new invite: a seq this node used before it left is never used again.
-    const counters = existing === undefined ? {} : { my_seq: existing.my_seq, my_prev_epoch: Math.min(existing.my_prev_epoch, head.epoch), last_seq: existing.last_seq };
+    const counters =
+      existing === undefined
+        ? {}
+        : {
+            my_seq: existing.my_seq,
+            my_prev_epoch: Math.min(existing.my_prev_epoch, head.epoch),
+            last_seq: existing.last_seq,
+            former_creator_keys: formerKeysAfter(existing, creatorKey),
+          };
     return this.put(invite.group, { ...freshEntry(creatorKey, [...statements], this.now()), ...counters, invite });
   }
 
   /**
    * The next epoch of a group, checked against the current one with the
    * creator's key; this node's state follows what it says of this node.
-   * A node not a member (invited, left, removed) also takes a later
-   * statement that lists it: its chain starts there. A statement already
-   * held is `known`; a later one `gap`, for the caller to hold.
+   * `creatorKey` is the key this node knows for the creator now: after a
+   * rotation it replaces the one held (which older statements stay checked
+   * with). An invited node also takes a later statement that adds it with
+   * the join it signed: its chain starts there. A statement already
+   * held is `known`; a later one is held (`gap`) and applied once the
+   * statements before it are, in the same call as the last of them.
    */
-  recordEpoch(groupId: string, statement: EpochStatement): EpochOutcome {
+  recordEpoch(groupId: string, statement: EpochStatement, creatorKey?: Uint8Array): EpochOutcome {
+    const first = this.applyOne(groupId, statement, creatorKey);
+    if (first.outcome !== 'applied') return first.outcome === 'gap' ? this.hold(groupId, statement) : first;
+    const applied = [statement];
+    let group = first.group;
+    for (let next = this.heldAfter(groupId); next !== undefined; next = this.heldAfter(groupId)) {
+      const outcome = this.applyOne(groupId, next, creatorKey);
+      this.dropHeld(groupId, next.epoch);
+      if (outcome.outcome !== 'applied') continue;
+      applied.push(next);
+      group = outcome.group;
+    }
+    return { outcome: 'applied', group: this.get(groupId) ?? group, applied };
+  }
+
+  private applyOne(groupId: string, statement: EpochStatement, currentCreatorKey: Uint8Array | undefined): EpochOutcome {
     const entry = this.entry(groupId);
     const head = entry.statements[entry.statements.length - 1] as EpochStatement;
-    const creatorKey = keyBytes(entry.creator_key);
     if (statement.group !== groupId) return { outcome: 'refused', message: `the statement is of group ${statement.group}, not ${groupId}` };
     if (statement.epoch <= head.epoch) {
       const held = entry.statements.find((candidate) => candidate.epoch === statement.epoch);
@@ -239,19 +307,107 @@ export class GroupStore {
       if (epochStatementHash(held) === epochStatementHash(statement)) return { outcome: 'known', group: groupOf(groupId, entry) };
       return { outcome: 'refused', message: `another statement of epoch ${statement.epoch} is held already: the creator signed two` };
     }
-    const restarts = entry.state !== 'member' && statement.epoch > head.epoch + 1 && statement.members.some((member) => member.peer === this.self);
+    const listed = statement.members.find((member) => member.peer === this.self);
+    // An invitee needs no history: the statement that adds it with its own join starts its chain. Any other later one
+    // waits for those before it (for an invitee, one that follows its add and overtook it).
+    const restarts = entry.state === 'invited' && statement.epoch > head.epoch + 1 && this.addsOwnJoin(entry, statement);
     if (statement.epoch > head.epoch + 1 && !restarts) return { outcome: 'gap', group: groupOf(groupId, entry) };
     if (entry.state === 'dissolved') return { outcome: 'refused', message: `group ${groupId} is dissolved: no epoch follows` };
-    if (entry.state === 'invited' && !statement.members.some((member) => member.peer === this.self)) {
-      return { outcome: 'refused', message: `this node is only invited to ${groupId}: the statement it takes is the one that adds it` };
+    if (listed !== undefined && !this.ownKeys().some((key) => encodeBase64url(key) === listed.key)) {
+      return { outcome: 'refused', message: `the statement lists this node with a key it does not hold` };
     }
-    const refusal = verifyEpochStatement(statement, creatorKey, restarts ? null : head);
-    if (refusal !== null) return { outcome: 'refused', message: describeEpochRefusal(refusal) };
+    // Without the epoch before it, a leave's signature cannot be checked: such a statement is not where a chain starts.
+    if (restarts && statement.changes.some((change) => change.op === 'leave')) {
+      return { outcome: 'refused', message: `the statement records a leave this node cannot check (it holds no epoch before it)` };
+    }
+    if (entry.state === 'invited' && !this.addsOwnJoin(entry, statement)) {
+      return { outcome: 'refused', message: `this node is only invited to ${groupId}: the statement it takes is the one that adds it with the join it signed` };
+    }
+    const replayed = replayedJoin(entry.statements, statement);
+    if (replayed !== undefined) return { outcome: 'refused', message: `the statement adds ${replayed} with a join older than its last leave or removal` };
+    const keys = this.creatorKeysFor(entry, statement, currentCreatorKey, restarts ? null : head);
+    if (typeof keys === 'string') return { outcome: 'refused', message: keys };
     const statements = restarts ? [statement] : [...entry.statements, statement];
-    const next: GroupEntry = { ...entry, ...this.stateAfter(entry, statement), statements, updated_at: this.now().toISOString() };
+    const next: GroupEntry = { ...entry, ...keys, ...this.stateAfter(entry, statement), statements, updated_at: this.now().toISOString() };
     next.statements = kept(next, this.limits.maxStatements);
     next.last_seq = lastSeqOfListed(next);
-    return { outcome: 'applied', group: this.put(groupId, next) };
+    return { outcome: 'applied', group: this.put(groupId, next), applied: [statement] };
+  }
+
+  /**
+   * The statement verified with the creator key held, or with the one this
+   * node knows now when the creator rotated: that one then becomes the key
+   * held, and the one before joins the former keys. A refusal's text otherwise.
+   */
+  private creatorKeysFor(
+    entry: GroupEntry,
+    statement: EpochStatement,
+    currentKey: Uint8Array | undefined,
+    previous: EpochStatement | null,
+  ): Pick<GroupEntry, 'creator_key' | 'former_creator_keys'> | string {
+    const refusal = verifyEpochStatement(statement, keyBytes(entry.creator_key), previous);
+    if (refusal === null) return { creator_key: entry.creator_key, former_creator_keys: entry.former_creator_keys };
+    if (currentKey === undefined || encodeBase64url(currentKey) === entry.creator_key || refusal !== 'bad_signature') return describeEpochRefusal(refusal);
+    const rotated = verifyEpochStatement(statement, currentKey, previous);
+    if (rotated !== null) return describeEpochRefusal(rotated);
+    return { creator_key: encodeBase64url(currentKey), former_creator_keys: formerKeysAfter(entry, currentKey) };
+  }
+
+  /** Whether the statement adds this node with the very join it signed when it accepted. */
+  private addsOwnJoin(entry: GroupEntry, statement: EpochStatement): boolean {
+    if (entry.join === null) return false;
+    const signed = entry.join.sig;
+    return statement.changes.some((change) => change.op === 'add' && change.peer === this.self && change.join.sig === signed);
+  }
+
+  /** A statement for a later epoch than the next, kept (at most maxStatements of them) until the ones before it arrive. */
+  private hold(groupId: string, statement: EpochStatement): EpochOutcome {
+    const entry = this.entry(groupId);
+    if (entry.held.some((held) => held.epoch === statement.epoch) || entry.held.length >= this.limits.maxStatements) {
+      return { outcome: 'gap', group: groupOf(groupId, entry) };
+    }
+    const held = [...entry.held, statement].sort((a, b) => a.epoch - b.epoch);
+    return { outcome: 'gap', group: this.put(groupId, { ...entry, held }) };
+  }
+
+  private heldAfter(groupId: string): EpochStatement | undefined {
+    const entry = this.entry(groupId);
+    const head = entry.statements[entry.statements.length - 1] as EpochStatement;
+    return entry.held.find((held) => held.epoch <= head.epoch + 1);
+  }
+
+  private dropHeld(groupId: string, epoch: number): void {
+    const entry = this.entry(groupId);
+    this.put(groupId, { ...entry, held: entry.held.filter((held) => held.epoch !== epoch) });
+  }
+
+  /** This node accepted the invite: the join it signed is kept, and only the add that carries it makes this node a member. */
+  recordJoin(groupId: string, join: JoinStatement): StoredGroup {
+    const entry = this.entry(groupId);
+    if (entry.state !== 'invited') throw new P2pError('CONFLICT', `this node is not invited to ${groupId} (it is ${entry.state})`);
+    return this.put(groupId, { ...entry, join, updated_at: this.now().toISOString() });
+  }
+
+  /** The creator invited `peer` at `epoch`: one join of it is taken, with epoch_seen at least that. */
+  openInvite(groupId: string, peer: string, epoch: number): StoredGroup {
+    const entry = this.entry(groupId);
+    return this.put(groupId, { ...entry, invites_out: { ...entry.invites_out, [peer]: epoch }, updated_at: this.now().toISOString() });
+  }
+
+  /** The creator took the peer's join, or the peer declined: no other join of it is taken until a new invite. */
+  closeInvite(groupId: string, peer: string): StoredGroup {
+    const entry = this.entry(groupId);
+    if (entry.invites_out[peer] === undefined) return groupOf(groupId, entry);
+    const invitesOut = { ...entry.invites_out };
+    delete invitesOut[peer];
+    return this.put(groupId, { ...entry, invites_out: invitesOut });
+  }
+
+  /** The creator's copies of every epoch through `epoch` are in the outbox: at start, later ones are sent again. */
+  markSent(groupId: string, epoch: number): StoredGroup {
+    const entry = this.entry(groupId);
+    if (entry.sent_epoch >= epoch) return groupOf(groupId, entry);
+    return this.put(groupId, { ...entry, sent_epoch: epoch });
   }
 
   /** This node leaves at once (design §4.4: it sends and takes nothing more); also declines an invite. */
@@ -259,7 +415,7 @@ export class GroupStore {
     if (!REASON_PATTERN.test(reason)) throw new RangeError(`a reason is a code of a-z, 0-9 and _, got ${quoteUntrusted(reason)}`);
     const entry = this.entry(groupId);
     if (ENDED_GROUP_STATES.includes(entry.state)) return groupOf(groupId, entry);
-    return this.put(groupId, { ...entry, state: 'left', reason, invite: null, updated_at: this.now().toISOString() });
+    return this.put(groupId, { ...entry, state: 'left', reason, invite: null, join: null, updated_at: this.now().toISOString() });
   }
 
   /** Drops a group from the file: one this node is done with. */
@@ -302,19 +458,21 @@ export class GroupStore {
     }
   }
 
-  /** This node's state once a statement is applied: what it says of this node. */
-  private stateAfter(entry: GroupEntry, statement: EpochStatement): Pick<GroupEntry, 'state' | 'reason' | 'joined_epoch' | 'invite'> {
-    if (statement.changes.some((change) => change.op === 'dissolve')) return { state: 'dissolved', reason: null, joined_epoch: entry.joined_epoch, invite: null };
+  /**
+   * This node's state once a statement is applied: what it says of this
+   * node. Only an invited node becomes a member, and only through the add
+   * that carries its own join (checked before); a node that left or was
+   * removed stays out whatever a later statement lists.
+   */
+  private stateAfter(entry: GroupEntry, statement: EpochStatement): Pick<GroupEntry, 'state' | 'reason' | 'joined_epoch' | 'invite' | 'join'> {
+    if (statement.changes.some((change) => change.op === 'dissolve')) return { state: 'dissolved', reason: null, joined_epoch: entry.joined_epoch, invite: null, join: null };
     const listed = statement.members.some((member) => member.peer === this.self);
-    if (listed && entry.state !== 'left') {
-      const joined = entry.state === 'member' ? entry.joined_epoch : statement.epoch;
-      return { state: 'member', reason: null, joined_epoch: joined, invite: null };
-    }
+    if (listed && entry.state === 'invited') return { state: 'member', reason: null, joined_epoch: statement.epoch, invite: null, join: null };
     if (!listed && entry.state === 'member') {
       const removed = statement.changes.some((change) => change.op === 'remove' && change.peer === this.self);
-      return { state: removed ? 'removed' : 'left', reason: removed ? null : entry.reason, joined_epoch: entry.joined_epoch, invite: null };
+      return { state: removed ? 'removed' : 'left', reason: removed ? null : entry.reason, joined_epoch: entry.joined_epoch, invite: null, join: null };
     }
-    return { state: entry.state, reason: entry.reason, joined_epoch: entry.joined_epoch, invite: entry.invite };
+    return { state: entry.state, reason: entry.reason, joined_epoch: entry.joined_epoch, invite: entry.invite, join: entry.join };
   }
 
   private checkRoomForGroup(): void {
@@ -359,10 +517,15 @@ export class GroupStore {
 function freshEntry(creatorKey: Uint8Array, statements: EpochStatement[], now: Date): GroupEntry {
   return {
     creator_key: encodeBase64url(creatorKey),
+    former_creator_keys: [],
     state: 'invited',
     reason: null,
     joined_epoch: null,
     invite: null,
+    join: null,
+    invites_out: {},
+    sent_epoch: 0,
+    held: [],
     statements,
     my_seq: 0,
     my_prev_epoch: 0,
@@ -382,6 +545,10 @@ function groupOf(id: string, entry: GroupEntry): StoredGroup {
     reason: entry.reason,
     joinedEpoch: entry.joined_epoch,
     invite: entry.invite,
+    join: entry.join,
+    invitesOut: entry.invites_out,
+    sentEpoch: entry.sent_epoch,
+    held: entry.held,
     statements: entry.statements,
     mySeq: entry.my_seq,
     myPrevEpoch: entry.my_prev_epoch,
@@ -407,6 +574,37 @@ function lastSeqOfListed(entry: GroupEntry): Record<string, number> {
   return Object.fromEntries(Object.entries(entry.last_seq).filter(([author]) => listed.has(author)));
 }
 
+/** The keys older statements were signed with, once `currentKey` replaces the one held; bounded, the newest kept. */
+function formerKeysAfter(entry: GroupEntry, currentKey: Uint8Array): string[] {
+  const current = encodeBase64url(currentKey);
+  const former = [...entry.former_creator_keys, entry.creator_key].filter((key, index, all) => key !== current && all.indexOf(key) === index);
+  return former.slice(Math.max(0, former.length - MAX_FORMER_CREATOR_KEYS));
+}
+
+/** The first epoch both chains hold under different statements: the creator signed two. */
+function forkIn(held: readonly EpochStatement[], offered: readonly EpochStatement[]): number | undefined {
+  const hashes = new Map(held.map((statement) => [statement.epoch, epochStatementHash(statement)]));
+  return offered.find((statement) => {
+    const hash = hashes.get(statement.epoch);
+    return hash !== undefined && hash !== epochStatementHash(statement);
+  })?.epoch;
+}
+
+/**
+ * A peer the statement adds with a join older than the last epoch (of
+ * those held) that recorded its leave or removal: a join replayed to put
+ * back a member who is out, without a new invite it accepted.
+ */
+function replayedJoin(held: readonly EpochStatement[], statement: EpochStatement): string | undefined {
+  for (const change of statement.changes) {
+    if (change.op !== 'add') continue;
+    const exits = held.filter((earlier) => earlier.changes.some((other) => (other.op === 'leave' || other.op === 'remove') && other.peer === change.peer));
+    const lastExit = exits.at(-1)?.epoch;
+    if (lastExit !== undefined && change.join.epoch_seen < lastExit) return change.peer;
+  }
+  return undefined;
+}
+
 function keyBytes(text: string): Uint8Array {
   return decodeBase64urlExact(text, 32) as Uint8Array;
 }
@@ -423,7 +621,7 @@ const checkedChains = new WeakMap<readonly EpochStatement[], string>();
 function entryProblem(id: string, entry: GroupEntry): string | undefined {
   const creatorKey = decodeBase64urlExact(entry.creator_key, 32);
   if (creatorKey === null) return 'creator_key is not a 32-byte key';
-  const checkedWith = `${id} ${entry.creator_key} ${entry.state} ${entry.invite === null ? '' : JSON.stringify(entry.invite)}`;
+  const checkedWith = `${id} ${entry.creator_key} ${entry.former_creator_keys.join(',')} ${entry.state} ${entry.invite === null ? '' : JSON.stringify(entry.invite)}`;
   if (checkedChains.get(entry.statements) !== checkedWith) {
     const problem = chainAndInviteProblem(id, entry, creatorKey);
     if (problem !== undefined) return problem;
@@ -438,25 +636,36 @@ function entryProblem(id: string, entry: GroupEntry): string | undefined {
 function chainAndInviteProblem(id: string, entry: GroupEntry, creatorKey: Uint8Array): string | undefined {
   try {
     entry.statements.forEach((statement, index) => readEpochStatement(statement, `statements[${index}]`));
+    entry.held.forEach((statement, index) => readEpochStatement(statement, `held[${index}]`));
     if (entry.invite !== null) readInviteStatement(entry.invite, 'invite');
+    if (entry.join !== null) readJoinStatement(entry.join, 'join');
   } catch (error) {
     if (error instanceof GroupFormatError) return error.message;
     throw error;
   }
   const head = entry.statements[entry.statements.length - 1] as EpochStatement;
   if (head.group !== id) return `its statements are of group ${head.group}`;
-  const problem = chainProblem(entry.statements, creatorKey);
+  const formerKeys = entry.former_creator_keys.map((key) => decodeBase64urlExact(key, 32));
+  if (formerKeys.some((key) => key === null)) return 'former_creator_keys holds a text that is not a 32-byte key';
+  const problem = chainProblem(entry.statements, creatorKey, formerKeys as Uint8Array[]);
   if (problem !== undefined) return problem;
+  if (entry.join !== null && entry.state !== 'invited') return 'a join is held only while the state is invited';
   if ((entry.state === 'invited') !== (entry.invite !== null)) return 'an invite is held exactly while the state is invited';
   return entry.invite === null ? undefined : inviteProblem(entry.invite, head, creatorKey);
 }
 
-/** Statements of one group, consecutive, each verified against the one before it (the first on its own). */
-function chainProblem(statements: readonly EpochStatement[], creatorKey: Uint8Array): string | undefined {
+/**
+ * Statements of one group, consecutive, each verified against the one
+ * before it (the first on its own), signed with the creator's key or, for
+ * those before a rotation, one of its former keys.
+ */
+function chainProblem(statements: readonly EpochStatement[], creatorKey: Uint8Array, formerKeys: readonly Uint8Array[] = []): string | undefined {
   let previous: EpochStatement | null = null;
   for (const statement of statements) {
     if (previous !== null && statement.group !== previous.group) return `epoch ${statement.epoch} is of another group`;
-    const refusal = verifyEpochStatement(statement, creatorKey, previous);
+    const before = previous;
+    const verdicts = [creatorKey, ...formerKeys].map((key) => verifyEpochStatement(statement, key, before));
+    const refusal = verdicts.includes(null) ? null : (verdicts[0] as EpochRefusal);
     if (refusal !== null) return `epoch ${statement.epoch}: ${describeEpochRefusal(refusal)}`;
     previous = statement;
   }

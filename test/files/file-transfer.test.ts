@@ -5,7 +5,7 @@ import t from 'tap';
 import { DEFAULT_FILES_CONFIG } from '../../extension/config';
 import { CAPABILITIES } from '../../extension/node-parts';
 import type { StoredMessage } from '../../extension/store/inbox';
-import { pairedNodes } from '../helpers/file-nodes';
+import { pairedNodes } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 const MIB = 1024 * 1024;

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { GROUPS_FILE_NAME, type GroupStoreLimits, GroupStore, type StoredGroup } from '../../extension/groups/group-store';
 import { type EpochStatement, type InviteStatement, signInviteStatement } from '../../extension/wire/group-statement';
 import { tempDir } from '../helpers/extension';
-import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, memberOf, nextStatement } from '../helpers/groups';
+import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, groupPerson, leaveChange, memberOf, nextStatement } from '../helpers/groups';
 
 const { alice, bob, carol, epochs } = groupHistory();
 const [e0, e1, e2, e3] = epochs as [EpochStatement, EpochStatement, EpochStatement, EpochStatement];
@@ -26,6 +26,13 @@ function openStore(t: Test, self: GroupPerson, limits: Partial<GroupStoreLimits>
 
 function inviteFor(invitee: GroupPerson, head: EpochStatement): InviteStatement {
   return signInviteStatement({ t: 'invite', group: head.group, invitee: invitee.peer, epoch: head.epoch, at: GROUP_TIME }, alice.identity);
+}
+
+/** The invitee accepts: it keeps the join the history's epoch that adds it carries. */
+function accept(store: GroupStore, person: GroupPerson): void {
+  for (const statement of [e1, e2]) {
+    for (const change of statement.changes) if (change.op === 'add' && change.peer === person.peer) store.recordJoin(statement.group, change.join);
+  }
 }
 
 function must(group: StoredGroup | undefined): StoredGroup {
@@ -59,6 +66,7 @@ t.test('an invitee holds the invite, becomes a member with the epoch that adds i
   t.equal(invited.invite?.invitee, carol.peer);
   let store = handle.reopen();
   t.equal(must(store.get(e0.group)).state, 'invited', 'the invite survives reopening');
+  accept(store, carol);
   t.equal(store.recordEpoch(e0.group, e2).outcome, 'applied');
   t.match(store.get(e0.group), { state: 'member', joinedEpoch: 2, invite: null });
   t.equal(store.recordEpoch(e0.group, e3).outcome, 'applied');
@@ -70,6 +78,7 @@ t.test('an invitee holds the invite, becomes a member with the epoch that adds i
 t.test('an invitee accepting late takes only the statement that adds it', async (t) => {
   const handle = openStore(t, carol);
   handle.store.addInvite(inviteFor(carol, e0), [e0], aliceKey);
+  accept(handle.store, carol);
   t.match(handle.store.recordEpoch(e0.group, e1), { outcome: 'refused', message: /only invited/ }, 'an epoch that does not add it');
   t.equal(handle.store.recordEpoch(e0.group, e2).outcome, 'applied', 'epoch 2 adds carol, after a gap');
   t.same(epochsOf(handle.reopen().get(e0.group)), [2]);
@@ -78,11 +87,13 @@ t.test('an invitee accepting late takes only the statement that adds it', async 
 t.test('leaving, removal and dissolution show in the state, and survive reopening', async (t) => {
   const bobHandle = openStore(t, bob);
   bobHandle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(bobHandle.store, bob);
   for (const statement of [e1, e2, e3]) bobHandle.store.recordEpoch(e0.group, statement);
   t.match(bobHandle.reopen().get(e0.group), { state: 'left', joinedEpoch: 1 }, 'the epoch with its leave');
 
   const early = openStore(t, bob);
   early.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(early.store, bob);
   early.store.recordEpoch(e0.group, e1);
   t.match(early.store.leave(e0.group, 'user_left'), { state: 'left', reason: 'user_left' });
   early.store.recordEpoch(e0.group, e2);
@@ -97,6 +108,7 @@ t.test('leaving, removal and dissolution show in the state, and survive reopenin
 
   const carolHandle = openStore(t, carol);
   carolHandle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(carolHandle.store, carol);
   for (const statement of [e2, e3]) carolHandle.store.recordEpoch(e0.group, statement);
   const e4 = nextStatement(e3, alice, [memberOf(alice)], [{ op: 'remove', peer: carol.peer }]);
   t.equal(carolHandle.store.recordEpoch(e0.group, e4).outcome, 'applied');
@@ -143,6 +155,7 @@ t.test("this node's seq is written before it is handed out, and goes on after a 
   const handle = openStore(t, bob);
   handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
   t.throws(() => handle.store.takeSeq(e0.group), { name: 'P2pError', errorName: 'CONFLICT' }, 'an invitee sends nothing');
+  accept(handle.store, bob);
   handle.store.recordEpoch(e0.group, e1);
   t.same(handle.store.takeSeq(e0.group), { seq: 1, prevEpoch: 0, epoch: 1 });
   handle.store.recordEpoch(e0.group, e2);
@@ -217,4 +230,100 @@ t.test('damaged files are refused with the file and the first problem named', as
   }
   writeFileSync(handle.file, JSON.stringify(good));
   t.same(epochsOf(GroupStore.open(handle.dir, alice.peer).get(e0.group)), [0, 1], 'the file as written opens');
+});
+
+t.test('statements that come early are held, applied with the one before them, and kept across reopening', async (t) => {
+  const handle = openStore(t, alice);
+  handle.store.create(e0, aliceKey);
+  t.equal(handle.store.recordEpoch(e0.group, e3).outcome, 'gap');
+  t.equal(handle.store.recordEpoch(e0.group, e2).outcome, 'gap');
+  t.same(must(handle.reopen().get(e0.group)).held.map((statement) => statement.epoch), [2, 3], 'held, oldest first, across reopening');
+  const outcome = handle.store.recordEpoch(e0.group, e1);
+  t.equal(outcome.outcome, 'applied');
+  if (outcome.outcome === 'applied') t.same(outcome.applied.map((statement) => statement.epoch), [1, 2, 3], 'the held ones follow in the same call');
+  t.same(must(handle.store.get(e0.group)).held, []);
+  t.same(epochsOf(handle.store.get(e0.group)), [0, 1, 2, 3]);
+});
+
+t.test('a join replayed to re-add a member who left or was removed is refused; a fresh one is taken', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(handle.store, carol);
+  for (const statement of [e2, e3]) handle.store.recordEpoch(e0.group, statement);
+  const bobsOldJoin = (e1.changes[0] as Extract<EpochStatement['changes'][number], { op: 'add' }>).join;
+  const replayed = nextStatement(e3, alice, [...e3.members, memberOf(bob)], [{ op: 'add', peer: bob.peer, join: bobsOldJoin }]);
+  t.match(handle.store.recordEpoch(e0.group, replayed), { outcome: 'refused', message: /adds .* with a join older than its last leave/ });
+  const fresh = nextStatement(e3, alice, [...e3.members, memberOf(bob)], [addChange(e3, bob)]);
+  t.equal(handle.store.recordEpoch(e0.group, fresh).outcome, 'applied', 'a join that saw the epoch of the leave');
+});
+
+t.test('a node out of a group is not made a member again by a statement that lists it', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(handle.store, carol);
+  for (const statement of [e2, e3]) handle.store.recordEpoch(e0.group, statement);
+  const e4 = nextStatement(e3, alice, [memberOf(alice)], [{ op: 'remove', peer: carol.peer }]);
+  handle.store.recordEpoch(e0.group, e4);
+  const e5 = nextStatement(e4, alice, [memberOf(alice), memberOf(carol)], [addChange(e4, carol)]);
+  t.equal(handle.store.recordEpoch(e0.group, e5).outcome, 'applied', 'the creator may sign it');
+  t.equal(must(handle.store.get(e0.group)).state, 'removed', 'but this node accepted no new invite: it stays out');
+});
+
+t.test('a statement that lists this node with a key it does not hold is refused', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(handle.store, carol);
+  const impostor = { ...carol, identity: groupPerson(0x2c, 'Impostor').identity };
+  const forgedJoin = addChange(e1, impostor);
+  const forged = nextStatement(e1, alice, [...e1.members, memberOf(carol, impostor.identity.publicKey)], [forgedJoin]);
+  t.match(handle.store.recordEpoch(e0.group, forged), { outcome: 'refused', message: /lists this node with a key it does not hold/ });
+  t.equal(must(handle.store.get(e0.group)).state, 'invited');
+  t.equal(handle.store.recordEpoch(e0.group, e2).outcome, 'applied', 'the statement with its own key and join is taken');
+});
+
+t.test('a chain does not start at a statement whose leave this node cannot check', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e0), [e0], aliceKey);
+  accept(handle.store, carol);
+  const addsAndLeaves = nextStatement(e1, alice, [memberOf(alice), memberOf(carol)], [leaveChange(e1, bob), addChange(e1, carol)]);
+  t.match(handle.store.recordEpoch(e0.group, addsAndLeaves), { outcome: 'refused', message: /leave this node cannot check/ });
+  t.equal(must(handle.store.get(e0.group)).state, 'invited');
+});
+
+t.test('an invitee holds a statement that overtook the one adding it, and applies both in order', async (t) => {
+  const handle = openStore(t, carol);
+  handle.store.addInvite(inviteFor(carol, e1), [e0, e1], aliceKey);
+  accept(handle.store, carol);
+  t.equal(handle.store.recordEpoch(e0.group, e3).outcome, 'gap', 'epoch 3 first: held');
+  const outcome = handle.store.recordEpoch(e0.group, e2);
+  if (outcome.outcome !== 'applied') throw new Error(`epoch 2 was ${outcome.outcome}`);
+  t.same(outcome.applied.map((statement) => statement.epoch), [2, 3]);
+  t.match(handle.store.get(e0.group), { state: 'member', joinedEpoch: 2 });
+});
+
+t.test('after the creator rotates, its statements are checked with its new key, the older ones with the former', async (t) => {
+  const handle = openStore(t, bob);
+  handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(handle.store, bob);
+  handle.store.recordEpoch(e0.group, e1);
+  const rotated = { ...alice, identity: groupPerson(0x2d, 'Alice rotated').identity };
+  const e2r = nextStatement(e1, rotated, [...e1.members, memberOf(carol)], [addChange(e1, carol)]);
+  t.match(handle.store.recordEpoch(e0.group, e2r), { outcome: 'refused', message: /not signed by the creator/ }, 'without the new key');
+  t.equal(handle.store.recordEpoch(e0.group, e2r, rotated.identity.publicKey).outcome, 'applied', 'with the key this node now knows');
+  const reopened = must(handle.reopen().get(e0.group));
+  t.same(Buffer.from(reopened.creatorKey), Buffer.from(rotated.identity.publicKey), 'the new key is held');
+  t.same(epochsOf(reopened), [0, 1, 2], 'the older statements still verify, with the former key');
+});
+
+t.test('a new invite that contradicts the chain held is refused: the fork stays on record', async (t) => {
+  const handle = openStore(t, bob);
+  handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(handle.store, bob);
+  for (const statement of [e1, e2, e3]) handle.store.recordEpoch(e0.group, statement);
+  t.equal(must(handle.store.get(e0.group)).state, 'left');
+  const dave = groupPerson(0x2e, 'Dave');
+  const e2x = nextStatement(e1, alice, [...e1.members, memberOf(dave)], [addChange(e1, dave)]);
+  t.throws(() => handle.store.addInvite(inviteFor(bob, e2x), [e1, e2x], aliceKey), { name: 'P2pError', errorName: 'CONFLICT', message: /signed two statements of epoch 2/ });
+  t.same(epochsOf(handle.reopen().get(e0.group)), [0, 1, 2, 3], 'the chain held, the evidence, is kept');
+  t.equal(handle.store.addInvite(inviteFor(bob, e3), [e2, e3], aliceKey).state, 'invited', 'an invite that agrees with it is taken');
 });

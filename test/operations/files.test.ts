@@ -8,7 +8,7 @@ import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-
 import type { NodeContext } from '../../extension/operations/context';
 import { fileStatus } from '../../extension/operations/files';
 import { OperationRegistry } from '../../extension/operations/registry';
-import { type FileNode, pairedNodes } from '../helpers/file-nodes';
+import { type InProcessNode, pairedNodes } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 const KIB = 1024;
@@ -19,7 +19,7 @@ const FILES_CONFIG = { ...DEFAULT_FILES_CONFIG, chunkBytes: CHUNK, maxFileBytes:
 const registry = new OperationRegistry(manifest.operations);
 
 /** Runs an operation as the extension's dispatcher does: schema first, then the handler. */
-async function call(node: FileNode, operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function call(node: InProcessNode, operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
   const outcome = await registry.run(operation, input, node as unknown as NodeContext);
   return outcome.data as Record<string, unknown>;
 }
@@ -27,7 +27,7 @@ async function call(node: FileNode, operation: string, input: Record<string, unk
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Puts `bytes` in A's files/outgoing, sends it to B, waits for B's offer and returns the transfer id. */
-async function offerFromFolder(a: FileNode, b: FileNode, name: string, bytes: Uint8Array): Promise<string> {
+async function offerFromFolder(a: InProcessNode, b: InProcessNode, name: string, bytes: Uint8Array): Promise<string> {
   writeFileSync(join(a.files.folders.outgoing, name), bytes);
   const started = await call(a, 'send_file', { peer: b.identity.peerId, source: { folder: name } });
   const transferId = started['transfer_id'] as string;
@@ -35,7 +35,7 @@ async function offerFromFolder(a: FileNode, b: FileNode, name: string, bytes: Ui
   return transferId;
 }
 
-async function receivedOn(b: FileNode, aId: string, transferId: string): Promise<void> {
+async function receivedOn(b: InProcessNode, aId: string, transferId: string): Promise<void> {
   await eventually(async () => b.files.transfers.get(aId, transferId)?.state === 'received', 'B to receive the file');
 }
 
@@ -150,7 +150,7 @@ t.test('a peer whose hello lacks files-v1 is refused as PEER_UNSUPPORTED', async
   writeFileSync(join(a.files.folders.outgoing, 'a.txt'), 'hello');
   const hello = { protocolVersion: 2, agent: 'old', capabilities: ['a2a-v1'], software: 'p2p-comm/old' };
   const messenger = Object.assign(Object.create(a.messenger) as typeof a.messenger, { helloOf: () => hello });
-  const old = { ...a, messenger } as FileNode;
+  const old = { ...a, messenger } as InProcessNode;
   await t.rejects(call(old, 'send_file', { peer: bId, source: { folder: 'a.txt' } }), { errorName: 'PEER_UNSUPPORTED', message: /files-v1/ });
 });
 
