@@ -186,10 +186,14 @@ export function verifyKeyChain(chain: readonly RotationStatement[]): KeyChainVer
   return verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
 }
 
+/**
+ * Byte comparisons over the whole chain first, then the root's and each
+ * new key's point check and signatures, statement by statement: a forged
+ * statement is refused by its old key's signature (a key already checked)
+ * before its new key costs a point decoding.
+ */
 function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict {
   const first = chain[0] as RotationStatement;
-  const rootRefusal = publicKeyRefusal(first.root);
-  if (rootRefusal !== null) return { ok: false, refusal: `key_${rootRefusal}`, index: 0 };
   const keys = [first.root];
   const seen = new Set([hexOf(first.root)]);
   for (const [index, statement] of chain.entries()) {
@@ -198,15 +202,20 @@ function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict 
     if (statement.seq !== index + 1) return refuse('bad_seq');
     if (Buffer.compare(statement.oldKey, keys[index] as Uint8Array) !== 0) return refuse('broken_link');
     if (seen.has(hexOf(statement.newKey))) return refuse('repeated_key');
-    const keyRefusal = publicKeyRefusal(statement.newKey);
-    if (keyRefusal !== null) return refuse(`key_${keyRefusal}`);
-    const signed = rotationSigningInput(statement);
-    if (!ed25519Verify(statement.oldKey, signed, statement.oldSignature)) return refuse('bad_old_signature');
-    if (!ed25519Verify(statement.newKey, signed, statement.newSignature)) return refuse('bad_new_signature');
     keys.push(statement.newKey);
     seen.add(hexOf(statement.newKey));
   }
-  return { ok: true, chain: { root: first.root, currentKey: keys[keys.length - 1] as Uint8Array, keys, statements: [...chain] } };
+  const rootRefusal = publicKeyRefusal(first.root);
+  if (rootRefusal !== null) return { ok: false, refusal: `key_${rootRefusal}`, index: 0 };
+  for (const [index, statement] of chain.entries()) {
+    const refuse = (refusal: KeyChainRefusal): KeyChainVerdict => ({ ok: false, refusal, index });
+    const signed = rotationSigningInput(statement);
+    if (!ed25519Verify(statement.oldKey, signed, statement.oldSignature)) return refuse('bad_old_signature');
+    const keyRefusal = publicKeyRefusal(statement.newKey);
+    if (keyRefusal !== null) return refuse(`key_${keyRefusal}`);
+    if (!ed25519Verify(statement.newKey, signed, statement.newSignature)) return refuse('bad_new_signature');
+  }
+  return { ok: true, chain: Object.freeze({ root: first.root, currentKey: keys[keys.length - 1] as Uint8Array, keys, statements: [...chain] }) };
 }
 
 /** The chain one rotation longer: `previous` (the current key) certifies `next`. Checks nothing the signers could not: verifyKeyChain does. */

@@ -243,7 +243,8 @@ t.test('the published handshake whose responder carries its chain: reproduced, a
   const responderIdentity = identityFromSeed(bytes(v.responder_seed));
   t.equal(hex(responderIdentity.publicKey), vectors.key_chain.current_key, 'the responder proves its current key');
   const payload = { intent: Intent.SESSION, requestId: bytes(v.initiator_payload.request_id), listenPort: v.initiator_payload.listen_port, displayName: v.initiator_payload.display_name };
-  const initiator = new InitiatorHandshake(initiatorIdentity, responderIdentity.publicKey, payload, ephemeralFromSecret(bytes(v.initiator_ephemeral_secret)));
+  // The initiator still pins the root: the chain is what takes it to the current key.
+  const initiator = new InitiatorHandshake(initiatorIdentity, k0.publicKey, payload, ephemeralFromSecret(bytes(v.initiator_ephemeral_secret)));
   const responder = new ResponderHandshake(responderIdentity, { displayName: v.responder_display_name, keyChain: threeRotations }, ephemeralFromSecret(bytes(v.responder_ephemeral_secret)));
   const init = initiator.start();
   t.equal(hex(init), v.init);
