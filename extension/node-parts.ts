@@ -5,7 +5,8 @@ import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
 import { CardStore } from './a2a/card-store';
 import { type A2aConfig, DEFAULT_FILES_CONFIG, type FilesConfig, type MessagingConfig, type NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
-import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
+import { loadOrCreateIdentity } from './identity/node-identity';
+import { LiveIdentity } from './identity/live-identity';
 import { isValidDisplayName } from './common/display-name';
 import { Profile } from './identity/profile';
 import type { Logger } from './log';
@@ -49,7 +50,7 @@ export interface NodePartsOptions {
 }
 
 export interface NodeParts {
-  identity: NodeIdentity;
+  identity: LiveIdentity;
   profile: Profile;
   trust: TrustStore;
   pending: PendingRequests;
@@ -75,7 +76,7 @@ export interface NodeParts {
  */
 export function assembleNode(options: NodePartsOptions): NodeParts {
   const { dataDir, events, refusals, logger, networkConfig, messagingConfig, a2aConfig } = options;
-  const identity = loadOrCreateIdentity(dataDir);
+  const identity = new LiveIdentity(loadOrCreateIdentity(dataDir));
   const profile = Profile.open(dataDir, options.hostName === undefined ? {} : { hostName: options.hostName });
   const trust = TrustStore.open(dataDir, {
     onSeenWriteError: (error) => logger.warn(`could not write when peers were last seen to the trust store: ${error.message}; the next connection tries again`),

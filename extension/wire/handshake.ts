@@ -119,11 +119,15 @@ export interface PeerProof<P> {
 }
 
 /**
- * Why the initiator refused a responder's key: no chain came (`none`), or
- * one came that does not certify the expected key onward to the proven one
- * (`invalid_<refusal>`, or `other_root` when the expected key is not in it).
+ * Why a key presented in a peer's name was refused (the `chain` field of
+ * `p2p.peer.key_mismatch`): no chain came (`none`), the chain does not
+ * verify (`invalid_<refusal>`), it does not hold the expected key or roots
+ * at another identity (`other_root`), the key is one the peer already left
+ * (`older_key`), or the chain forks from the one this node holds
+ * (`conflict`). The handshake itself tells the first three; the last two
+ * come from what the trust store holds.
  */
-export type ChainMismatch = 'none' | 'other_root' | `invalid_${KeyChainRefusal}`;
+export type ChainMismatch = 'none' | 'other_root' | 'older_key' | 'conflict' | `invalid_${KeyChainRefusal}`;
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
