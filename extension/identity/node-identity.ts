@@ -151,7 +151,7 @@ function settleInterruptedRotation(path: string): void {
 function checkWritable(state: IdentityState): void {
   const nextPath = `${state.path}.next`;
   if (readFileIfExists(nextPath) !== undefined) {
-    throw new P2pError('CONFLICT', `a key rotation is under way (${nextPath} exists); the identity key is rewritten once it is done`);
+    throw new P2pError('CONFLICT', `a key rotation is already under way (${nextPath} exists); wait for it to finish`);
   }
   const content = readFileIfExists(state.path);
   const onDisk = content === undefined ? 'missing' : parseIdentityFile(content, state.path);
