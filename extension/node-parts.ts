@@ -23,13 +23,15 @@ import { loadHyperDht } from './transport/dht/load-hyperdht';
 import { PROTOCOL_VERSION } from './wire/handshake';
 import { FILES_CAPABILITY, FileService } from './files/file-service';
 import { MSG_AGENT_CARD } from './wire/session-messages';
+import { KEY_ROTATION_CAPABILITY } from './network/rotation-follow';
 
 /**
  * What this version can exchange; told to peers in the hello (`a2a`: A2A
  * agent cards, docs/protocol.md §15; A2A_BINDING_CAPABILITY: the A2A
- * binding's message types, §16; FILES_CAPABILITY: file transfers, §9).
+ * binding's message types, §16; FILES_CAPABILITY: file transfers, §9;
+ * KEY_ROTATION_CAPABILITY: key chains in handshakes, §19).
  */
-export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY];
+export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY, KEY_ROTATION_CAPABILITY];
 
 export interface NodePartsOptions {
   dataDir: string;

@@ -124,6 +124,11 @@ export class DhtReach {
     return this.node.dial(dhtKeyOf(address), relay);
   }
 
+  /** The DHT keys this node listens under, current first; empty while it does not listen. */
+  listeningKeys(): Uint8Array[] {
+    return this.node?.listeningKeys ?? [];
+  }
+
   pathOf(socket: DhtSocket): DhtPath {
     return this.node?.pathOf(socket) ?? 'holepunched';
   }

@@ -7,6 +7,12 @@ import type { RotationStatement } from '../wire/key-rotation';
 import { CloseCode } from '../wire/secure-channel';
 import type { DhtReach } from './dht-reach';
 
+/**
+ * Told to peers in the hello. A node always takes a chain in a handshake;
+ * the capability tells a rotated node which peers will follow it.
+ */
+export const KEY_ROTATION_CAPABILITY = 'key-rotation-v1';
+
 /** What the rotation needs of the network around it. */
 export interface RotatingNetwork {
   /** No new handshakes and no dials; every session closed with `code`; resolves once they are closed. */

@@ -39,7 +39,7 @@ export class PeerKeys {
   follow(peerId: string, presented: Uint8Array, keyChain: PresentedChain): KeyMismatchChain | null {
     const pinned = this.trust.keyOf(peerId);
     if (sameBytes(presented, pinned)) return null;
-    if (keyChain === undefined) return this.isOlderKey(peerId, presented) ? 'older_key' : 'none';
+    if (keyChain === undefined) return 'none';
     const applied = this.trust.applyKeyChain(peerId, keyChain);
     if (!applied.ok) return mismatchOf(applied.refusal);
     if (applied.changed) {
@@ -65,8 +65,13 @@ export class PeerKeys {
     return null;
   }
 
-  /** Counts, keeps (for a peer with a record) and publishes a refused key. */
-  mismatch(peerId: string, presented: Uint8Array, address: string | null, chain: KeyMismatchChain, expected = this.trust.keyOf(peerId)): KeyMismatchChain {
+  /**
+   * Counts, keeps (for a peer with a record) and publishes a refused key.
+   * A key that came without a chain is named `older_key` when it is one the
+   * peer already left: what a thief of a retired key presents.
+   */
+  mismatch(peerId: string, presented: Uint8Array, address: string | null, reason: KeyMismatchChain, expected = this.trust.keyOf(peerId)): KeyMismatchChain {
+    const chain = reason === 'none' && this.isOlderKey(peerId, presented) ? 'older_key' : reason;
     this.refusals.count('network', 'key_mismatch');
     if (this.trust.get(peerId) !== undefined) this.trust.recordRefusedKey(peerId, presented, address);
     this.outbox.enqueue({
