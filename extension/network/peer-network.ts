@@ -439,14 +439,14 @@ export class PeerNetwork {
         (initiator) => {
           // The decision and what the session sends once adopted (the hello) leave in one write, uncorked below.
           stream.cork();
-          return this.keptAway(claimedPeerId(initiator.publicKey, initiator.payload.keyChain)) ?? consent.decide(initiator, reachBack(initiator.payload));
+          return this.keptAway(consent.keys.peerIdOf(initiator.publicKey, initiator.payload.keyChain)) ?? consent.decide(initiator, reachBack(initiator.payload));
         },
         this.handshakeOptions,
         acceptedAt,
         this.requestCards !== null,
       );
       // The decision took the chain's root as the initiator's id, after checking the key against it.
-      const peerId = claimedPeerId(outcome.peer.publicKey, outcome.peer.payload.keyChain);
+      const peerId = consent.keys.peerIdOf(outcome.peer.publicKey, outcome.peer.payload.keyChain);
       if (outcome.requestChannel !== null) this.readRequestCard(peerId, outcome.requestChannel);
       if (outcome.channel !== null) {
         if (!this.mayOpenSession(peerId)) {

@@ -54,7 +54,7 @@ export class Consent {
     const { publicKey } = initiator;
     const keyChain = initiator.payload.keyChain;
     const payload = { ...initiator.payload, displayName: this.acceptableName(initiator.payload.displayName) };
-    const peerId = claimedPeerId(publicKey, keyChain);
+    const peerId = this.keys.peerIdOf(publicKey, keyChain);
     // A key refused in a known peer's name is told no more than a stranger is.
     const refusedKey = this.trust.stateOf(peerId) === undefined ? null : this.keys.follow(peerId, publicKey, keyChain);
     if (refusedKey !== null) return this.refuseKey(peerId, publicKey, address, refusedKey);
@@ -140,7 +140,7 @@ export class Consent {
 
   private takeRequest(publicKey: Uint8Array, payload: InitiatorPayload, address: string | null): Decision {
     const { keyChain } = payload;
-    const peerId = claimedPeerId(publicKey, keyChain);
+    const peerId = this.keys.peerIdOf(publicKey, keyChain);
     if (this.pending.isRejected(peerId)) {
       this.refusals.count('network', 'request_from_rejected_peer');
       return refuse(RefusalReason.REJECTED);

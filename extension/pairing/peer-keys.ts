@@ -33,6 +33,16 @@ export class PeerKeys {
   ) {}
 
   /**
+   * The peer id a proven key speaks for: its chain's root; without a chain,
+   * the rotated peer this node pinned that key for (a peer that knows this
+   * node follows it sends no chain), or else the key's own id.
+   */
+  peerIdOf(publicKey: Uint8Array, keyChain: PresentedChain): string {
+    if (keyChain !== undefined) return claimedPeerId(publicKey, keyChain);
+    return this.trust.rotatedPeerWithKey(publicKey) ?? peerIdFromPublicKey(publicKey);
+  }
+
+  /**
    * For a peer with a record: null when `presented` is (now) its pinned
    * key, else why it is refused (for `mismatch`, which the caller calls).
    */

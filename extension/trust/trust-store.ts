@@ -265,6 +265,17 @@ export class TrustStore {
     return this.currentKey(peerId) ?? cachedPublicKeyFromPeerId(peerId);
   }
 
+  /**
+   * The peer whose current key this is, among peers that rotated: a
+   * rotated peer that knows this node follows it sends no chain, and its
+   * key then names no peer id by itself. Undefined for any other key.
+   */
+  rotatedPeerWithKey(publicKey: Uint8Array): string | undefined {
+    const encoded = encodeKey(publicKey);
+    for (const [peerId, entry] of this.peers) if (entry.key_chain !== undefined && entry.public_key === encoded) return peerId;
+    return undefined;
+  }
+
   isTrusted(peerId: string): boolean {
     return this.stateOf(peerId) === 'trusted';
   }
