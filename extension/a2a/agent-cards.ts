@@ -156,7 +156,9 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
    */
   private receive(peerId: string, body: Uint8Array, withRequest: boolean): void {
     const { store, network, events, logger, limits } = this.deps;
-    const card = body.length === 0 ? null : decodeCard(body, peerId, limits, this.deps.trust.keyOf(peerId));
+    // A requester that rotated is kept under its root's id with its current key, which signs its card.
+    const signer = (withRequest ? this.deps.pending.findIncomingByPeer(peerId)?.publicKey : undefined) ?? this.deps.trust.keyOf(peerId);
+    const card = body.length === 0 ? null : decodeCard(body, peerId, limits, signer);
     if (typeof card === 'string') {
       network.refuse(peerId, `agent_card_${card}`, !withRequest);
       logger.debug(`${peerId} sent an agent card that was refused (${card}); the card kept for it stays`);

@@ -145,7 +145,7 @@ export class DhtNode {
       this.servers.delete(key);
       await server.close();
     }
-    for (const keyPair of this.keyPairs) if (!this.servers.has(hexOf(keyPair.publicKey))) await this.listenAs(dht, keyPair);
+    for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
   }
 
   private currentKeyPair(): HyperDHT.KeyPair {
@@ -155,6 +155,8 @@ export class DhtNode {
   }
 
   private async listenAs(dht: HyperDHT, keyPair: HyperDHT.KeyPair): Promise<void> {
+    // A rotation during the start may have listened under this key already.
+    if (this.servers.has(hexOf(keyPair.publicKey))) return;
     const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
       // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
       stream.on('error', () => undefined);
