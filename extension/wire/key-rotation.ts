@@ -1,4 +1,5 @@
 import { BoundedMemo } from '../common/bounded-memo';
+import { hexOf } from '../common/hex';
 import { publicKeyRefusal, type PublicKeyRefusal } from '../common/ed25519-public-key';
 import { ed25519Verify, KEY_BYTES, sha256, SIGNATURE_BYTES } from './primitives';
 
@@ -166,10 +167,6 @@ export interface VerifiedKeyChain {
 
 export type KeyChainVerdict = { ok: true; chain: VerifiedKeyChain } | { ok: false; refusal: KeyChainRefusal; index: number };
 
-function hexOf(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('hex');
-}
-
 /**
  * Verdicts by the SHA-256 of the chain's bytes: a rotated peer sends the
  * same chain at every handshake, and verifying it costs up to 32 signature
@@ -183,7 +180,9 @@ const verdicts = new BoundedMemo<string, KeyChainVerdict>(VERDICTS_REMEMBERED);
 export function verifyKeyChain(chain: readonly RotationStatement[]): KeyChainVerdict {
   if (chain.length === 0) throw new KeyChainFormatError('a key chain holds at least one statement');
   if (chain.length > MAX_KEY_CHAIN) return { ok: false, refusal: 'too_long', index: MAX_KEY_CHAIN };
-  return verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
+  const verdict = verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
+  // Each caller gets its own lists: one that changed them would otherwise change the remembered verdict.
+  return verdict.ok ? { ok: true, chain: { ...verdict.chain, keys: [...verdict.chain.keys], statements: [...verdict.chain.statements] } } : verdict;
 }
 
 /**
@@ -215,7 +214,7 @@ function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict 
     if (keyRefusal !== null) return refuse(`key_${keyRefusal}`);
     if (!ed25519Verify(statement.newKey, signed, statement.newSignature)) return refuse('bad_new_signature');
   }
-  return { ok: true, chain: Object.freeze({ root: first.root, currentKey: keys[keys.length - 1] as Uint8Array, keys, statements: [...chain] }) };
+  return { ok: true, chain: { root: first.root, currentKey: keys[keys.length - 1] as Uint8Array, keys, statements: [...chain] } };
 }
 
 /** The chain one rotation longer: `previous` (the current key) certifies `next`. Checks nothing the signers could not: verifyKeyChain does. */
