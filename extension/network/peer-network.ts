@@ -697,8 +697,8 @@ export class PeerNetwork {
    * or one its chain (verified by the handshake, holding the expected key)
    * certifies. A known peer's record then follows the chain (the new key
    * is pinned, durably, before this node says anything more); for a peer
-   * this node only asked to pair with, the chain must root at its id, and
-   * is returned to be pinned with the pairing.
+   * this node only asked to pair with, the chain must root at its id. The
+   * chain is returned for the pairing this session may complete.
    */
   private followResponder(peerId: string, responder: PeerProof<ResponderPayload>): RotationStatement[] {
     const { trust, consent } = this.deps;
@@ -708,7 +708,8 @@ export class PeerNetwork {
     if (trust.stateOf(peerId) !== undefined) {
       const refused = responder.keyChain === undefined ? null : consent.keys.follow(peerId, responder.publicKey, statements);
       if (refused !== null) throw mismatch(refused);
-      return [];
+      // Names the record's root when a revoked peer is paired again (the pinned key is then its end).
+      return statements ?? [];
     }
     if (claimedPeerId(responder.publicKey, statements) !== peerId) throw mismatch('other_root');
     if (statements === undefined) return [];

@@ -239,3 +239,20 @@ t.test('the DHT follows the key: the old DHT key still leads to the node until i
 t.test('key-rotation-v1 is announced', async (t) => {
   t.ok(CAPABILITIES.includes('key-rotation-v1'));
 });
+
+t.test('pairing with a node that rotated since its link was made: the chain takes the link’s key to its current one', async (t) => {
+  const a = await startNode(t, 'node a');
+  const b = await startNode(t, 'node b');
+  const bId = b.identity.peerId;
+  // a asks to pair under the key b's link named (its root); b already trusts a, so the answer is a session.
+  a.pending.addOutgoing({ requestId: 'ab'.repeat(16), publicKey: b.identity.publicKey, displayName: 'node b', address: b.address, dhtAddress: null });
+  b.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
+  await b.network.rotation.rotate({ graceMs: HOUR_MS });
+
+  t.equal(await a.network.attemptNow(bId), 'connected');
+  const record = a.trust.get(bId);
+  t.equal(record?.state, 'trusted', 'paired under b’s peer id');
+  t.equal(hex(record?.publicKey), hex(b.identity.publicKey), 'pinning b’s current key');
+  t.equal(record?.keyChain.length, 1, 'with the chain that certifies it');
+  t.equal(a.pending.findOutgoingByPeer(bId), undefined, 'the request is done');
+});
