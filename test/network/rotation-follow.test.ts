@@ -1,4 +1,4 @@
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { dhtAddress } from '../../extension/common/dht-address';
@@ -255,4 +255,15 @@ t.test('pairing with a node that rotated since its link was made: the chain take
   t.equal(hex(record?.publicKey), hex(b.identity.publicKey), 'pinning b’s current key');
   t.equal(record?.keyChain.length, 1, 'with the chain that certifies it');
   t.equal(a.pending.findOutgoingByPeer(bId), undefined, 'the request is done');
+});
+
+t.test('the retire timer: once the grace period is over, the replaced key’s seed is erased', async (t) => {
+  const b = await startNode(t, 'node b');
+  const root = b.identity.publicKey;
+  await b.network.rotation.rotate({ graceMs: 300 });
+  t.same(b.identity.retiring.map((key) => hex(key.publicKey)), [hex(root)], 'kept during the grace period');
+  await eventually(async () => b.identity.retiring.length === 0, 'the seed to be erased at its retire time');
+  const file = JSON.parse(readFileSync(join(b.dataDir, IDENTITY_FILE_NAME), 'utf8')) as { retiring: unknown[]; chain: string };
+  t.same(file.retiring, [], 'and gone from the identity file');
+  t.ok(file.chain.length > 0, 'the chain stays');
 });
