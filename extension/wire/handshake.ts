@@ -204,14 +204,17 @@ function checkChainEnd<P extends { keyChain?: RotationStatement[] }>(publicKey: 
 
 /**
  * The responder proved `presented` where `expected` was meant: accepted
- * only with a chain that holds `expected` before its end, then verified.
- * The position checks are byte comparisons, made before any signature.
+ * only with a chain that ends at `presented` and holds `expected` before
+ * its end, then verified. The position checks are byte comparisons, made
+ * before any signature.
  */
 function certifiedChain(expected: Uint8Array, presented: Uint8Array, payload: ResponderPayload): VerifiedKeyChain {
   const mismatch = (chain: ChainMismatch, why: string): HandshakeError =>
     new HandshakeError('key_mismatch', `the node at this address proved a different identity than the one expected${why}`, presented, chain);
   const statements = payload.keyChain;
   if (statements === undefined) throw mismatch('none', '');
+  const last = statements.at(-1)?.newKey;
+  if (last === undefined || !sameBytes(last, presented)) throw mismatch('invalid_broken_link', ', and its key chain does not end at the key it proved');
   const earlier = [statements[0]?.root, ...statements.slice(0, -1).map((statement) => statement.newKey)];
   if (!earlier.some((key) => key !== undefined && sameBytes(key, expected))) throw mismatch('other_root', ', and its key chain does not hold the expected key');
   const verdict = verifyKeyChain(statements);
@@ -272,13 +275,13 @@ export class InitiatorHandshake {
     if (sameBytes(proof.publicKey, this.identity.publicKey)) {
       throw new HandshakeError('self_connection', 'the address leads back to this node');
     }
-    // Decoded only once the key passed or a chain may vouch for it: a stranger's payload is never parsed.
+    // Another key than the expected one passes only with a chain certifying it; anything short of that is key_mismatch.
     let responder: PeerProof<ResponderPayload>;
     if (sameBytes(proof.publicKey, this.expectedPeer)) {
       responder = { publicKey: proof.publicKey, payload: checkChainEnd(proof.publicKey, decodePayload(decodeResponderPayload, proof.payload), 'responder') };
     } else {
       const payload = decodeWhenVouched(proof.publicKey, proof.payload);
-      responder = { publicKey: proof.publicKey, payload, keyChain: certifiedChain(this.expectedPeer, proof.publicKey, checkChainEnd(proof.publicKey, payload, 'responder')) };
+      responder = { publicKey: proof.publicKey, payload, keyChain: certifiedChain(this.expectedPeer, proof.publicKey, payload) };
     }
 
     const th3 = sha256(this.init, response);

@@ -262,6 +262,7 @@ t.test('another key than the pinned one: key_mismatch, naming what the chain fai
 
   t.same(dial(carol.root.publicKey, [first, badSecond]), { reason: 'key_mismatch', chain: 'invalid_bad_old_signature', presented: carol.current.publicKey });
   t.same(dial(carol.root.publicKey), { reason: 'key_mismatch', chain: 'none', presented: carol.current.publicKey }, 'no chain');
+  t.same(dial(carol.root.publicKey, [first]), { reason: 'key_mismatch', chain: 'invalid_broken_link', presented: carol.current.publicKey }, 'a chain ending at another key');
   t.same(dial(bob.publicKey, carol.keyChain), { reason: 'key_mismatch', chain: 'other_root', presented: carol.current.publicKey }, 'a valid chain that does not hold the pinned key');
   t.same(dial(carol.current.publicKey, [first, badSecond]).reason, 'accepted', 'a chain is not verified when the pinned key is proven');
 
