@@ -9,7 +9,7 @@ import type { Profile } from '../identity/profile';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { Consent } from '../pairing/consent';
-import { claimedPeerId, type KeyMismatchChain } from '../pairing/peer-keys';
+import { claimedPeerId } from '../pairing/peer-keys';
 import { Backoff } from '../common/backoff';
 import { dial } from '../transport/dial';
 import { PeerServer } from '../transport/peer-server';
@@ -17,7 +17,7 @@ import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../wire/channel-handshake';
 import { type Decision, DecisionResult, RefusalReason, refusalName } from '../wire/decision';
-import { HandshakeError, type PeerProof } from '../wire/handshake';
+import { HandshakeError, type ChainMismatch, type PeerProof } from '../wire/handshake';
 import { checkRevocationNotice, signRevocationNotice } from '../wire/revocation-notice';
 import { MSG_AGENT_CARD, MSG_REVOCATION } from '../wire/session-messages';
 import { Intent, type InitiatorPayload, type ResponderPayload } from '../wire/handshake-payload';
@@ -702,7 +702,7 @@ export class PeerNetwork {
    */
   private followResponder(peerId: string, responder: PeerProof<ResponderPayload>): RotationStatement[] {
     const { trust, consent } = this.deps;
-    const mismatch = (chain: KeyMismatchChain): HandshakeError =>
+    const mismatch = (chain: ChainMismatch): HandshakeError =>
       new HandshakeError('key_mismatch', 'the node at this address proved a key its chain does not certify for this peer', responder.publicKey, chain);
     const statements = responder.payload.keyChain;
     if (trust.stateOf(peerId) !== undefined) {
@@ -732,7 +732,7 @@ export class PeerNetwork {
     }
   }
 
-  private reportKeyMismatch(peerId: string, presentedKey: Uint8Array, address: string, chain: KeyMismatchChain): void {
+  private reportKeyMismatch(peerId: string, presentedKey: Uint8Array, address: string, chain: ChainMismatch): void {
     const { consent, logger } = this.deps;
     logger.warn(`${address} claimed to be ${peerId} but proved another key (${fingerprintOf(presentedKey)}, key chain: ${chain}); refused`);
     consent.keys.mismatch(peerId, presentedKey, address, chain, this.expectedKey(peerId, Intent.PAIR_REQUEST));

@@ -8,10 +8,10 @@ import type { RefusalCounters } from '../metrics/refusals';
 import type { IncomingOutcome, PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
-import type { PeerProof } from '../wire/handshake';
+import type { ChainMismatch, PeerProof } from '../wire/handshake';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
 import { verifyKeyChain, type RotationStatement } from '../wire/key-rotation';
-import { claimedPeerId, PeerKeys, type KeyMismatchChain } from './peer-keys';
+import { claimedPeerId, PeerKeys } from './peer-keys';
 import { changesSinceArrival } from './request-changes';
 
 export interface ConsentOptions {
@@ -120,7 +120,7 @@ export class Consent {
     return true;
   }
 
-  private refuseKey(peerId: string, presented: Uint8Array, address: string | null, chain: KeyMismatchChain, expected?: Uint8Array): Decision {
+  private refuseKey(peerId: string, presented: Uint8Array, address: string | null, chain: ChainMismatch, expected?: Uint8Array): Decision {
     this.keys.mismatch(peerId, presented, address, chain, expected);
     return refuse(RefusalReason.NOT_TRUSTED);
   }

@@ -5,9 +5,6 @@ import type { KeyChainApplyRefusal, TrustStore } from '../trust/trust-store';
 import type { ChainMismatch } from '../wire/handshake';
 import { verifyKeyChain, type RotationStatement } from '../wire/key-rotation';
 
-/** Why a key presented in a peer's name was refused: see ChainMismatch. */
-export type KeyMismatchChain = ChainMismatch;
-
 /** The chain a handshake carried for the key it proved, ending at that key; not yet verified. */
 export type PresentedChain = readonly RotationStatement[] | undefined;
 
@@ -46,7 +43,7 @@ export class PeerKeys {
    * For a peer with a record: null when `presented` is (now) its pinned
    * key, else why it is refused (for `mismatch`, which the caller calls).
    */
-  follow(peerId: string, presented: Uint8Array, keyChain: PresentedChain): KeyMismatchChain | null {
+  follow(peerId: string, presented: Uint8Array, keyChain: PresentedChain): ChainMismatch | null {
     const pinned = this.trust.keyOf(peerId);
     if (sameBytes(presented, pinned)) return null;
     if (keyChain === undefined) return 'none';
@@ -67,7 +64,7 @@ export class PeerKeys {
    * null when `presented` is that key or the chain certifies it onward,
    * else why it is refused.
    */
-  certifiesRequested(peerId: string, requested: Uint8Array, presented: Uint8Array, keyChain: PresentedChain): KeyMismatchChain | null {
+  certifiesRequested(peerId: string, requested: Uint8Array, presented: Uint8Array, keyChain: PresentedChain): ChainMismatch | null {
     if (keyChain === undefined) return sameBytes(presented, requested) ? null : 'none';
     const verdict = verifyKeyChain(keyChain);
     if (!verdict.ok) return `invalid_${verdict.refusal}`;
@@ -80,7 +77,7 @@ export class PeerKeys {
    * A key that came without a chain is named `older_key` when it is one the
    * peer already left: what a thief of a retired key presents.
    */
-  mismatch(peerId: string, presented: Uint8Array, address: string | null, reason: KeyMismatchChain, expected = this.trust.keyOf(peerId)): KeyMismatchChain {
+  mismatch(peerId: string, presented: Uint8Array, address: string | null, reason: ChainMismatch, expected = this.trust.keyOf(peerId)): void {
     const chain = reason === 'none' && this.isOlderKey(peerId, presented) ? 'older_key' : reason;
     this.refusals.count('network', 'key_mismatch');
     if (this.trust.get(peerId) !== undefined) this.trust.recordRefusedKey(peerId, presented, address);
@@ -95,7 +92,6 @@ export class PeerKeys {
         chain,
       },
     });
-    return chain;
   }
 
   private isOlderKey(peerId: string, presented: Uint8Array): boolean {
@@ -106,7 +102,7 @@ export class PeerKeys {
   }
 }
 
-function mismatchOf(refusal: KeyChainApplyRefusal): KeyMismatchChain {
+function mismatchOf(refusal: KeyChainApplyRefusal): ChainMismatch {
   return refusal === 'older_chain' ? 'older_key' : refusal;
 }
 
