@@ -18,6 +18,7 @@ import type { NodeContext } from './operations/context';
 import { OperationRegistry } from './operations/registry';
 import { ResourceRegistry } from './operations/resources/resource-registry';
 import { DHT_ON_NOTICE } from './operations/identity';
+import { fingerprintOf } from './common/peer-id';
 
 export interface AppDependencies {
   logger: Logger;
@@ -83,7 +84,8 @@ export class P2pCommApp implements ExtensionApp {
     });
     discovery = new MdnsDiscovery({
       config: discoveryConfig,
-      identity: parts.identity,
+      // The announcement names the root's fingerprint, the one its peer id names, whatever key the node holds now (protocol.md §19).
+      identity: { peerId: parts.identity.peerId, fingerprint: fingerprintOf(parts.identity.rootKey) },
       displayName: () => parts.profile.displayName,
       logger,
       createResponder: createBonjourResponder,

@@ -5,7 +5,8 @@ import { A2A_BINDING_CAPABILITY } from './common/a2a-binding';
 import { CardStore } from './a2a/card-store';
 import { type A2aConfig, DEFAULT_FILES_CONFIG, DEFAULT_GROUPS_CONFIG, type FilesConfig, type GroupsConfig, type MessagingConfig, type NetworkConfig } from './config';
 import type { EventOutbox } from './events/outbox';
-import { loadOrCreateIdentity, type NodeIdentity } from './identity/node-identity';
+import { loadOrCreateIdentity } from './identity/node-identity';
+import { LiveIdentity } from './identity/live-identity';
 import { isValidDisplayName } from './common/display-name';
 import { Profile } from './identity/profile';
 import type { Logger } from './log';
@@ -24,14 +25,16 @@ import { FILES_CAPABILITY, FileService } from './files/file-service';
 import { MSG_AGENT_CARD } from './wire/session-messages';
 import { GroupStore } from './groups/group-store';
 import { GROUPS_CAPABILITY, GroupService } from './groups/group-service';
+import { KEY_ROTATION_CAPABILITY } from './network/rotation-follow';
 
 /**
  * What this version can exchange; told to peers in the hello (`a2a`: A2A
  * agent cards, docs/protocol.md §15; A2A_BINDING_CAPABILITY: the A2A
  * binding's message types, §16; FILES_CAPABILITY: file transfers, §9;
- * GROUPS_CAPABILITY: group membership controls, §18).
+ * GROUPS_CAPABILITY: group membership controls, §18; KEY_ROTATION_CAPABILITY:
+ * key chains in handshakes, §19).
  */
-export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY, GROUPS_CAPABILITY];
+export const CAPABILITIES = ['text', 'json', 'a2a', A2A_BINDING_CAPABILITY, FILES_CAPABILITY, GROUPS_CAPABILITY, KEY_ROTATION_CAPABILITY];
 
 export interface NodePartsOptions {
   dataDir: string;
@@ -54,7 +57,7 @@ export interface NodePartsOptions {
 }
 
 export interface NodeParts {
-  identity: NodeIdentity;
+  identity: LiveIdentity;
   profile: Profile;
   trust: TrustStore;
   pending: PendingRequests;
@@ -82,7 +85,7 @@ export interface NodeParts {
  */
 export function assembleNode(options: NodePartsOptions): NodeParts {
   const { dataDir, events, refusals, logger, networkConfig, messagingConfig, a2aConfig } = options;
-  const identity = loadOrCreateIdentity(dataDir);
+  const identity = new LiveIdentity(loadOrCreateIdentity(dataDir));
   const profile = Profile.open(dataDir, options.hostName === undefined ? {} : { hostName: options.hostName });
   const trust = TrustStore.open(dataDir, {
     onSeenWriteError: (error) => logger.warn(`could not write when peers were last seen to the trust store: ${error.message}; the next connection tries again`),

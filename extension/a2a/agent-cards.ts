@@ -49,6 +49,8 @@ const NO_CARD = new Uint8Array(0);
 export class AgentCards implements SessionMessageHandler, RequestCardListener {
   private own: SignedAgentCard | null = null;
   private ownBody: Uint8Array = NO_CARD;
+  /** The key the card was signed with. */
+  private signedWith: Uint8Array = new Uint8Array(0);
   /** Per paired peer that sent a card: bounded by the trust store, dropped with the pairing. */
   private readonly rates = new Map<string, TokenBucket>();
 
@@ -107,7 +109,7 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
   // SessionMessageHandler: sessions exist only with paired peers.
 
   opened(peerId: string): void {
-    this.deps.network.sendTo(peerId, MSG_AGENT_CARD, this.ownBody);
+    this.deps.network.sendTo(peerId, MSG_AGENT_CARD, this.currentBody());
   }
 
   message(peerId: string, body: Uint8Array): void {
@@ -135,6 +137,15 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
   private use(signed: SignedAgentCard | null): void {
     this.own = signed;
     this.ownBody = signed === null ? NO_CARD : encodeCard(signed);
+    this.signedWith = this.deps.identity.publicKey;
+  }
+
+  /** After a key rotation the card is signed again: peers check it against the current key. */
+  private currentBody(): Uint8Array {
+    const { identity, limits, store } = this.deps;
+    const card = store.ownCard();
+    if (card !== null && Buffer.compare(this.signedWith, identity.publicKey) !== 0) this.use(signCard(card, identity, limits.maxCardBytes));
+    return this.ownBody;
   }
 
   /**
@@ -145,7 +156,9 @@ export class AgentCards implements SessionMessageHandler, RequestCardListener {
    */
   private receive(peerId: string, body: Uint8Array, withRequest: boolean): void {
     const { store, network, events, logger, limits } = this.deps;
-    const card = body.length === 0 ? null : decodeCard(body, peerId, limits, this.deps.trust.keyOf(peerId));
+    // A requester that rotated is kept under its root's id with its current key, which signs its card.
+    const signer = (withRequest ? this.deps.pending.findIncomingByPeer(peerId)?.publicKey : undefined) ?? this.deps.trust.keyOf(peerId);
+    const card = body.length === 0 ? null : decodeCard(body, peerId, limits, signer);
     if (typeof card === 'string') {
       network.refuse(peerId, `agent_card_${card}`, !withRequest);
       logger.debug(`${peerId} sent an agent card that was refused (${card}); the card kept for it stays`);

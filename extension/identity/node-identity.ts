@@ -126,10 +126,38 @@ function settleInterruptedRotation(path: string): void {
   const currentContent = readFileIfExists(path);
   const current = currentContent === undefined ? undefined : parseIdentityFile(currentContent, path);
   const next = parseIdentityFile(nextContent, nextPath);
+  if (typeof current !== 'object' && typeof next === 'object') {
+    // The next file may hold the only copy of the key peers now pin: never removed on the word of a file that cannot be read.
+    throw new P2pError(
+      'IDENTITY_UNUSABLE',
+      `the identity key ${path} is ${current === undefined ? 'missing' : `unusable: ${current}`}, and a key rotation left ${nextPath}, which was kept; ` +
+        `restore ${path} from a backup, or rename ${nextPath} to ${path} if the rotation is the one to keep`,
+    );
+  }
   if (typeof current === 'object' && typeof next === 'object' && isSuccessor(current, next)) {
     renameDurably(nextPath, path);
   } else {
     unlinkSync(nextPath);
+  }
+}
+
+/**
+ * Refuses to write from a state that is not the one on disk: an identity
+ * object from before a rotation would otherwise put the old seed and the
+ * shorter chain back (a rollback peers refuse), and a rewrite while a
+ * rotation's next file waits would be undone by its rename (a retired seed
+ * coming back with it).
+ */
+function checkWritable(state: IdentityState): void {
+  const nextPath = `${state.path}.next`;
+  if (readFileIfExists(nextPath) !== undefined) {
+    throw new P2pError('CONFLICT', `a key rotation is already under way (${nextPath} exists); wait for it to finish`);
+  }
+  const content = readFileIfExists(state.path);
+  const onDisk = content === undefined ? 'missing' : parseIdentityFile(content, state.path);
+  const retiringOf = (of: IdentityState): string => of.retiring.map((key) => Buffer.from(key.publicKey).toString('base64')).join();
+  if (typeof onDisk === 'string' || Buffer.compare(onDisk.seed, state.seed) !== 0 || onDisk.chain.length !== state.chain.length || retiringOf(onDisk) !== retiringOf(state)) {
+    throw new P2pError('CONFLICT', `the identity key ${state.path} changed since this identity was loaded (a rotation happened); use the current identity`);
   }
 }
 
@@ -315,6 +343,7 @@ export function prepareRotation(identity: NodeIdentity, options: Partial<Rotatio
   if (state.chain.length >= MAX_KEY_CHAIN) {
     throw new P2pError('LIMIT_REACHED', `this identity already rotated its key ${MAX_KEY_CHAIN} times, the most a key chain holds; make a new identity instead`);
   }
+  checkWritable(state);
   const seed = randomBytes(PUBLIC_KEY_BYTES);
   const nextKey = ed25519FromSeed(seed);
   const nextSigner = { publicKey: nextKey.publicKey, sign: signerOf(nextKey.privateKey) };
@@ -352,17 +381,19 @@ export function retireExpiredKeys(identity: NodeIdentity, now: Date): NodeIdenti
   const state = stateOf(identity);
   const kept = state.retiring.filter((key) => Date.parse(key.retireAt) > now.getTime());
   if (kept.length === state.retiring.length) return identity;
-  return rewrite({ ...state, retiring: kept });
+  return rewrite(state, { ...state, retiring: kept });
 }
 
 /** Notes that a peer pinned the chain up to `seq`; a lower seq than already known changes nothing. */
 export function recordConfirmed(identity: NodeIdentity, peerId: string, seq: number): NodeIdentity {
   const state = stateOf(identity);
   if (state.chain.length === 0 || (state.confirmed[peerId] ?? 0) >= seq) return identity;
-  return rewrite({ ...state, confirmed: { ...state.confirmed, [peerId]: Math.min(seq, state.chain.length) } });
+  return rewrite(state, { ...state, confirmed: { ...state.confirmed, [peerId]: Math.min(seq, state.chain.length) } });
 }
 
-function rewrite(state: IdentityState): NodeIdentity {
+/** `state` is `from` changed; `from` must still be what the file holds. */
+function rewrite(from: IdentityState, state: IdentityState): NodeIdentity {
+  checkWritable(from);
   writeFileAtomic(state.path, fileText(state), IDENTITY_FILE_MODE);
   return identityOf(state);
 }

@@ -70,6 +70,16 @@ export class DhtReach {
     return this.binding;
   }
 
+  /**
+   * After a rotation, or once a replaced key retired: the hello's binding
+   * is signed again by the current key, and the node listens under the
+   * current DHT key and those of keys still in their grace period.
+   */
+  async followIdentity(): Promise<void> {
+    this.binding = null;
+    await this.node?.listenUnder(dhtSeedsOf(this.deps.identity));
+  }
+
   /** `dht:<key>` of a peer's binding, or null when the binding is not that peer's own. */
   addressFromBinding(binding: Uint8Array, peerKey: Uint8Array): string | null {
     const key = checkDhtKeyBinding(binding, peerKey);
@@ -80,7 +90,7 @@ export class DhtReach {
     if (!this.enabled) return;
     const { config, identity, logger } = this.deps;
     const node = new DhtNode({
-      seed: identity.dhtSeed,
+      seeds: dhtSeedsOf(identity),
       bootstrap: config.bootstrap,
       announce: this.announcing,
       host: config.host,
@@ -112,6 +122,11 @@ export class DhtReach {
   dial(address: string, relay: Uint8Array | null): Promise<DhtSocket> {
     if (this.node === null) return Promise.reject(new DhtDialError('closed', this.error ?? 'the DHT is not running'));
     return this.node.dial(dhtKeyOf(address), relay);
+  }
+
+  /** The DHT keys this node listens under, current first; empty while it does not listen. */
+  listeningKeys(): Uint8Array[] {
+    return this.node?.listeningKeys ?? [];
   }
 
   pathOf(socket: DhtSocket): DhtPath {
@@ -172,4 +187,9 @@ export class DhtReach {
     for (const known of this.sessionKeys.values()) if (known === address) return true;
     return false;
   }
+}
+
+/** The current DHT seed first, then those of replaced keys not yet retired. */
+function dhtSeedsOf(identity: NodeIdentity): Uint8Array[] {
+  return [identity.dhtSeed, ...identity.retiring.map((key) => key.dhtSeed)];
 }

@@ -3,12 +3,13 @@ import type HyperDHT from 'hyperdht';
 import type { WebSocket } from 'ws';
 import type { NetworkConfig } from '../config';
 import type { EventOutbox } from '../events/outbox';
-import type { NodeIdentity } from '../identity/node-identity';
-import { fingerprintOf, peerIdFromPublicKey, publicKeyFromPeerId } from '../common/peer-id';
+import type { LiveIdentity } from '../identity/live-identity';
+import { fingerprintOf } from '../common/peer-id';
 import type { Profile } from '../identity/profile';
 import type { Logger } from '../log';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { Consent } from '../pairing/consent';
+import { claimedPeerId } from '../pairing/peer-keys';
 import { Backoff } from '../common/backoff';
 import { dial } from '../transport/dial';
 import { PeerServer } from '../transport/peer-server';
@@ -16,23 +17,25 @@ import type { PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { acceptChannel, failureReason, initiateChannel, type HandshakeOptions } from '../wire/channel-handshake';
 import { type Decision, DecisionResult, RefusalReason, refusalName } from '../wire/decision';
-import { HandshakeError } from '../wire/handshake';
+import { HandshakeError, type ChainMismatch, type PeerProof } from '../wire/handshake';
 import { checkRevocationNotice, signRevocationNotice } from '../wire/revocation-notice';
 import { MSG_AGENT_CARD, MSG_REVOCATION } from '../wire/session-messages';
-import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+import { Intent, type InitiatorPayload, type ResponderPayload } from '../wire/handshake-payload';
+import { verifyKeyChain, type RotationStatement } from '../wire/key-rotation';
 import { CloseCode, type SecureChannel } from '../wire/secure-channel';
 import { advertisedAddresses, formatAddress } from './addresses';
 import { persistPort, readPersistedPort } from './listen-port';
 import { RefusalBudgets } from './refusal-budgets';
 import { keepExisting } from './survivor';
 import { DhtReach } from './dht-reach';
+import { RotationFollow } from './rotation-follow';
 import { isDhtAddress } from '../common/dht-address';
 import { DhtDialError, type DhtDialFailure } from '../transport/dht/dht-node';
 import { DhtSocket } from '../transport/dht/dht-socket';
 
 export interface PeerNetworkDeps {
   dataDir: string;
-  identity: NodeIdentity;
+  identity: LiveIdentity;
   profile: Profile;
   trust: TrustStore;
   pending: PendingRequests;
@@ -124,6 +127,10 @@ export class PeerNetwork {
   /** Sessions whose hello already taught the peer's DHT key. */
   private readonly dhtBindingLearned = new WeakSet<SecureChannel>();
   readonly dht: DhtReach;
+  /** This node's key rotation as its peers see it. */
+  readonly rotation: RotationFollow;
+  /** While a rotation swaps the key: no handshakes, no dials. */
+  private paused = false;
 
   constructor(private readonly deps: PeerNetworkDeps) {
     const { transport, maxMessagesPerKey, refusalBudget } = deps.config;
@@ -139,6 +146,13 @@ export class PeerNetwork {
       strangerPerMinute: deps.config.consentPerMinute,
       loadHyperDht: deps.loadHyperDht,
       onConnection: (socket) => this.acceptDhtConnection(socket),
+    });
+    this.rotation = new RotationFollow({
+      identity: deps.identity,
+      network: { pause: (code, reason) => this.pause(code, reason), resume: () => this.resume() },
+      dht: this.dht,
+      outbox: deps.outbox,
+      logger: deps.logger,
     });
     this.handshakeOptions = {
       handshakeTimeoutMs: transport.handshakeTimeoutMs,
@@ -170,22 +184,40 @@ export class PeerNetwork {
     await this.listen();
     if (this.closing) return;
     void this.dht.start();
+    this.rotation.scheduleRetirement();
     for (const peer of this.deps.trust.list()) if (peer.state === 'trusted') this.scheduleAttempt(peer.peerId, 0);
     for (const request of this.deps.pending.outgoing()) if (request.state !== 'rejected') this.scheduleAttempt(request.peerId, 0);
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    this.rotation.close();
     if (this.listenRetry !== null) clearTimeout(this.listenRetry);
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
+    await this.closeSessions(CloseCode.SHUTDOWN, 'node shutting down');
+    await Promise.all([this.server?.close(), this.dht.close()]);
+  }
+
+  /** Closes every session with `code` and waits (a little) for the peers to answer the close frames. */
+  private async closeSessions(code: number, reason: string): Promise<void> {
     const closed = [...this.sessions.values()].map((channel) => new Promise<void>((resolve) => channel.once('close', () => resolve())));
-    for (const channel of this.sessions.values()) channel.close(CloseCode.SHUTDOWN, 'node shutting down');
-    // Peers learn of the shutdown from the close frame, before the streams under it go (a DHT stream goes at once).
+    for (const channel of this.sessions.values()) channel.close(code, reason);
+    // Peers learn of the close from the close frame, before the streams under it go (a DHT stream goes at once).
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise<void>((resolve) => (timer = setTimeout(resolve, SESSION_CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
-    await Promise.all([this.server?.close(), this.dht.close()]);
+  }
+
+  /** For a rotation: nothing new starts, and what is open closes with `code`. */
+  private async pause(code: number, reason: string): Promise<void> {
+    this.paused = true;
+    await this.closeSessions(code, reason);
+  }
+
+  /** After a rotation: sessions closed by it are called again on their retry schedule, under the new key. */
+  private resume(): void {
+    this.paused = false;
   }
 
   /** The port this node listens on; null while it is not listening. */
@@ -388,6 +420,13 @@ export class PeerNetwork {
 
   private async acceptIncoming(socket: WebSocket, ip: string, acceptedAt: number, stream: Duplex): Promise<void> {
     const { identity, profile, consent, refusals, logger } = this.deps;
+    if (this.paused) {
+      // The key is being replaced: the caller retries, and then gets the new key and its chain.
+      socket.close(CloseCode.KEY_ROTATED, 'key rotation under way');
+      return;
+    }
+    const signedWith = identity.publicKey;
+    const keyChain = this.rotation.chainToAnswer();
     const overDht = stream instanceof DhtSocket;
     // Over the DHT, the address is the key the connection came from, and the way back too, whatever port the payload names.
     const reachBack = (payload: InitiatorPayload): string | null => (overDht ? ip : listenAddressOf(ip, payload));
@@ -395,20 +434,21 @@ export class PeerNetwork {
       const outcome = await acceptChannel(
         socket,
         identity,
-        { displayName: profile.displayName },
+        { displayName: profile.displayName, ...(keyChain === undefined ? {} : { keyChain }) },
         overDht ? ip : formatAddress(ip, 0),
         (initiator) => {
           // The decision and what the session sends once adopted (the hello) leave in one write, uncorked below.
           stream.cork();
-          return this.keptAway(initiator.publicKey) ?? consent.decide(initiator, reachBack(initiator.payload));
+          return this.keptAway(consent.keys.peerIdOf(initiator.publicKey, initiator.payload.keyChain)) ?? consent.decide(initiator, reachBack(initiator.payload));
         },
         this.handshakeOptions,
         acceptedAt,
         this.requestCards !== null,
       );
-      if (outcome.requestChannel !== null) this.readRequestCard(peerIdFromPublicKey(outcome.peer.publicKey), outcome.requestChannel);
+      // The decision took the chain's root as the initiator's id, after checking the key against it.
+      const peerId = consent.keys.peerIdOf(outcome.peer.publicKey, outcome.peer.payload.keyChain);
+      if (outcome.requestChannel !== null) this.readRequestCard(peerId, outcome.requestChannel);
       if (outcome.channel !== null) {
-        const peerId = peerIdFromPublicKey(outcome.peer.publicKey);
         if (!this.mayOpenSession(peerId)) {
           outcome.channel.close(CloseCode.REVOKED, 'revoked');
           return;
@@ -417,7 +457,7 @@ export class PeerNetwork {
           this.dhtStreams.set(outcome.channel, stream);
           this.dht.rememberSessionKey(peerId, ip);
         }
-        this.adopt(peerId, outcome.channel);
+        this.adopt(peerId, outcome.channel, signedWith);
       }
     } catch (error) {
       refusals.count('network', `handshake_${failureReason(error)}`);
@@ -448,8 +488,8 @@ export class PeerNetwork {
   }
 
   /** A peer serving a penalty for refused input is told the node is busy, whatever it asks for. */
-  private keptAway(publicKey: Uint8Array): Decision | null {
-    if (this.refusalBudgets.remainingMs(peerIdFromPublicKey(publicKey)) === 0) return null;
+  private keptAway(peerId: string): Decision | null {
+    if (this.refusalBudgets.remainingMs(peerId) === 0) return null;
     this.deps.refusals.count('network', 'session_kept_away');
     return { result: DecisionResult.REFUSED, reason: RefusalReason.BUSY };
   }
@@ -466,6 +506,10 @@ export class PeerNetwork {
   private async reachOut(peerId: string): Promise<AttemptOutcome> {
     if (this.closing) return 'nothing_to_do';
     if (this.isOnline(peerId)) return 'connected';
+    if (this.paused) {
+      this.scheduleRetry(peerId);
+      return 'busy';
+    }
     if (this.refusalBudgets.remainingMs(peerId) > 0) {
       // Kept away for refused input: not called either, until the penalty is over.
       this.scheduleRetry(peerId);
@@ -504,7 +548,7 @@ export class PeerNetwork {
     if (trusted?.state === 'trusted') {
       return {
         addresses: this.dialingOrder(withAddress(trusted.addresses, discovered)),
-        payload: { intent: Intent.SESSION, requestId: SESSION_REQUEST_ID, listenPort, displayName: profile.displayName },
+        payload: withChain({ intent: Intent.SESSION, requestId: SESSION_REQUEST_ID, listenPort, displayName: profile.displayName }, this.rotation.chainToSend(peerId, Intent.SESSION)),
       };
     }
     const request = pending.findOutgoingByPeer(peerId);
@@ -514,12 +558,10 @@ export class PeerNetwork {
     if (addresses.length === 0) return null;
     return {
       addresses,
-      payload: {
-        intent: Intent.PAIR_REQUEST,
-        requestId: Buffer.from(request.requestId, 'hex'),
-        listenPort,
-        displayName: profile.displayName,
-      },
+      payload: withChain(
+        { intent: Intent.PAIR_REQUEST, requestId: Buffer.from(request.requestId, 'hex'), listenPort, displayName: profile.displayName },
+        this.rotation.chainToSend(peerId, Intent.PAIR_REQUEST),
+      ),
     };
   }
 
@@ -587,6 +629,7 @@ export class PeerNetwork {
   private async handshake(peerId: string, address: string, payload: InitiatorPayload, stream: DhtSocket | undefined): Promise<AttemptOutcome> {
     const { identity, refusals, logger } = this.deps;
     const startedAt = Date.now();
+    const signedWith = identity.publicKey;
     let socket: WebSocket;
     try {
       socket = await dial(address, this.deps.config.transport, stream);
@@ -597,16 +640,21 @@ export class PeerNetwork {
     }
     try {
       const followUp = payload.intent === Intent.PAIR_REQUEST && this.requestCards !== null ? { type: MSG_AGENT_CARD, body: this.requestCards.cardForRequest() } : null;
-      const outcome = await initiateChannel(socket, identity, this.expectedKey(peerId, payload.intent), payload, address, this.handshakeOptions, startedAt, followUp);
+      let pairingChain: RotationStatement[] = [];
+      const checkResponder = (responder: PeerProof<ResponderPayload>): void => {
+        pairingChain = this.followResponder(peerId, responder);
+      };
+      const expected = this.expectedKey(peerId, payload.intent);
+      const outcome = await initiateChannel(socket, identity, expected, payload, address, this.handshakeOptions, startedAt, followUp, checkResponder);
       const { decision, channel } = outcome;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         if (!this.mayOpenSession(peerId)) {
           channel.close(CloseCode.REVOKED, 'revoked');
           return 'nothing_to_do';
         }
-        this.onSessionOpened(peerId, address, outcome.peer.payload.displayName);
+        this.onSessionOpened(peerId, address, outcome.peer, pairingChain);
         if (stream !== undefined) this.dhtStreams.set(channel, stream);
-        this.adopt(peerId, channel);
+        this.adopt(peerId, channel, signedWith);
         return 'connected';
       }
       if (decision.result === DecisionResult.REQUEST_STORED) return 'request_delivered';
@@ -624,7 +672,7 @@ export class PeerNetwork {
       }
     } catch (error) {
       if (error instanceof HandshakeError && error.reason === 'key_mismatch' && error.presentedKey !== null) {
-        this.reportKeyMismatch(peerId, error.presentedKey, address);
+        this.reportKeyMismatch(peerId, error.presentedKey, address, error.chain ?? 'none');
         return 'key_mismatch';
       }
       refusals.count('network', `handshake_${failureReason(error)}`);
@@ -644,36 +692,63 @@ export class PeerNetwork {
     return this.deps.trust.isTrusted(peerId) || this.deps.pending.findOutgoingByPeer(peerId) !== undefined;
   }
 
-  private onSessionOpened(peerId: string, address: string, claimedName: string): void {
+  /**
+   * Before message 3: the responder's key is the one this node expected,
+   * or one its chain (verified by the handshake, holding the expected key)
+   * certifies. A known peer's record then follows the chain (the new key
+   * is pinned, durably, before this node says anything more); for a peer
+   * this node only asked to pair with, the chain must root at its id. The
+   * chain is returned for the pairing this session may complete.
+   */
+  private followResponder(peerId: string, responder: PeerProof<ResponderPayload>): RotationStatement[] {
     const { trust, consent } = this.deps;
-    const displayName = consent.acceptableName(claimedName);
+    const mismatch = (chain: ChainMismatch): HandshakeError =>
+      new HandshakeError('key_mismatch', 'the node at this address proved a key its chain does not certify for this peer', responder.publicKey, chain);
+    const statements = responder.payload.keyChain;
+    if (trust.stateOf(peerId) !== undefined) {
+      const refused = responder.keyChain === undefined ? null : consent.keys.follow(peerId, responder.publicKey, statements);
+      if (refused !== null) throw mismatch(refused);
+      // Names the record's root when a revoked peer is paired again (the pinned key is then its end).
+      return statements ?? [];
+    }
+    if (claimedPeerId(responder.publicKey, statements) !== peerId) throw mismatch('other_root');
+    if (statements === undefined) return [];
+    // A pairing pins the chain with the key: it is verified here even when the link already named the current key.
+    if (responder.keyChain === undefined) {
+      const verdict = verifyKeyChain(statements);
+      if (!verdict.ok) throw mismatch(`invalid_${verdict.refusal}`);
+    }
+    return statements;
+  }
+
+  private onSessionOpened(peerId: string, address: string, responder: PeerProof<ResponderPayload>, pairingChain: readonly RotationStatement[]): void {
+    const { trust, consent } = this.deps;
+    const displayName = consent.acceptableName(responder.payload.displayName);
     if (trust.isTrusted(peerId)) {
       trust.recordSeen(peerId, { address, displayName });
     } else {
       // We asked to pair and the peer opened a session: it had consented too.
-      consent.completePairing(publicKeyFromPeerId(peerId), displayName, [address]);
+      consent.completePairing(responder.publicKey, displayName, [address], pairingChain);
     }
   }
 
-  private reportKeyMismatch(peerId: string, presentedKey: Uint8Array, address: string): void {
-    const { trust, refusals, outbox, logger } = this.deps;
-    refusals.count('network', 'key_mismatch');
-    if (trust.get(peerId) !== undefined) trust.recordRefusedKey(peerId, presentedKey, address);
-    logger.warn(`${address} claimed to be ${peerId} but proved another key (${fingerprintOf(presentedKey)}); refused`);
-    outbox.enqueue({
-      type: 'p2p.peer.key_mismatch',
-      subject: peerId,
-      data: {
-        peer: peerId,
-        expected_fingerprint: fingerprintOf(trust.keyOf(peerId)),
-        presented_fingerprint: fingerprintOf(presentedKey),
-        address,
-      },
-    });
+  private reportKeyMismatch(peerId: string, presentedKey: Uint8Array, address: string, chain: ChainMismatch): void {
+    const { consent, logger } = this.deps;
+    logger.warn(`${address} claimed to be ${peerId} but proved another key (${fingerprintOf(presentedKey)}, key chain: ${chain}); refused`);
+    consent.keys.mismatch(peerId, presentedKey, address, chain, this.expectedKey(peerId, Intent.PAIR_REQUEST));
   }
 
-  /** Keeps one session per peer (see survivor.ts for which). */
-  private adopt(peerId: string, channel: SecureChannel): void {
+  /**
+   * Keeps one session per peer (see survivor.ts for which). A session whose
+   * handshake this node signed with a key it has since replaced is closed
+   * (4008): the peer would check everything sent on it against that key.
+   */
+  private adopt(peerId: string, channel: SecureChannel, signedWith: Uint8Array): void {
+    if (this.paused || Buffer.compare(signedWith, this.deps.identity.publicKey) !== 0) {
+      channel.close(CloseCode.KEY_ROTATED, 'key rotated');
+      return;
+    }
+    this.rotation.sessionOpened(peerId);
     const existing = this.sessions.get(peerId);
     if (existing !== undefined && existing.isOpen) {
       const myId = this.deps.identity.peerId;
@@ -763,6 +838,10 @@ export class PeerNetwork {
 
 function listenAddressOf(ip: string, payload: InitiatorPayload): string | null {
   return payload.listenPort === 0 ? null : formatAddress(ip, payload.listenPort);
+}
+
+function withChain(payload: InitiatorPayload, keyChain: RotationStatement[] | undefined): InitiatorPayload {
+  return keyChain === undefined ? payload : { ...payload, keyChain };
 }
 
 function withAddress(addresses: readonly string[], extra: string | null): readonly string[] {

@@ -174,7 +174,7 @@ export const accept: OperationHandler = async (input, node) => {
   // The name and address the request arrived with, never a later claim: they are what the consent dialog
   // names the peer by (a change is shown beside them), and unlike the latest claim they cannot move between
   // the dialog and this call, so the person never trusts a name they were not shown.
-  node.consent.completePairing(request.publicKey, request.displayName, request.address === null ? [] : [request.address]);
+  node.consent.completePairing(request.publicKey, request.displayName, request.address === null ? [] : [request.address], request.keyChain);
   const outcome = request.address === null ? 'nothing_to_do' : await node.network.attemptNow(request.peerId);
   const connected = outcome === 'connected';
   return {

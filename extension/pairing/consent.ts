@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { P2pError } from '../common/errors';
 import type { EventOutbox } from '../events/outbox';
-import { fingerprintOf, peerIdFromPublicKey } from '../common/peer-id';
+import { fingerprintOf } from '../common/peer-id';
 import { UNNAMED_PEER, validateDisplayName } from '../common/display-name';
 import { TokenBucket } from '../common/token-bucket';
 import type { RefusalCounters } from '../metrics/refusals';
 import type { IncomingOutcome, PendingRequests } from '../trust/pending-requests';
 import type { TrustStore } from '../trust/trust-store';
 import { DecisionResult, RefusalReason, type Decision } from '../wire/decision';
-import type { PeerProof } from '../wire/handshake';
+import type { ChainMismatch, PeerProof } from '../wire/handshake';
 import { Intent, type InitiatorPayload } from '../wire/handshake-payload';
+import { verifyKeyChain, type RotationStatement } from '../wire/key-rotation';
+import { claimedPeerId, PeerKeys } from './peer-keys';
 import { changesSinceArrival } from './request-changes';
 
 export interface ConsentOptions {
@@ -27,6 +29,8 @@ export interface ConsentOptions {
  */
 export class Consent {
   private readonly requestsFromStrangers: TokenBucket;
+  /** Which key a known peer may prove, and what a refused one is reported as. */
+  readonly keys: PeerKeys;
 
   constructor(
     private readonly trust: TrustStore,
@@ -36,22 +40,35 @@ export class Consent {
     options: ConsentOptions,
     now: () => number = Date.now,
   ) {
+    this.keys = new PeerKeys(trust, outbox, refusals);
     this.requestsFromStrangers = new TokenBucket(options.consentBurst, options.consentPerMinute / 60, now);
   }
 
-  /** The responder's verdict on an authenticated initiator. `address` is where it says it listens. */
+  /**
+   * The responder's verdict on an authenticated initiator. `address` is
+   * where it says it listens. The initiator is the peer its chain's root
+   * names (its own key when it sent none): a peer this node knows must
+   * prove the key pinned for it, or one its chain certifies from there.
+   */
   decide(initiator: PeerProof<InitiatorPayload>, address: string | null): Decision {
     const { publicKey } = initiator;
+    const keyChain = initiator.payload.keyChain;
     const payload = { ...initiator.payload, displayName: this.acceptableName(initiator.payload.displayName) };
-    const peerId = peerIdFromPublicKey(publicKey);
+    const peerId = this.keys.peerIdOf(publicKey, keyChain);
+    // A key refused in a known peer's name is told no more than a stranger is.
+    const refusedKey = this.trust.stateOf(peerId) === undefined ? null : this.keys.follow(peerId, publicKey, keyChain);
+    if (refusedKey !== null) return this.refuseKey(peerId, publicKey, address, refusedKey);
     if (this.trust.isTrusted(peerId)) {
       this.trust.recordSeen(peerId, { ...(address === null ? {} : { address }), displayName: payload.displayName });
       this.pending.removeOutgoingForPeer(peerId);
       return open();
     }
-    if (this.pending.findOutgoingByPeer(peerId) !== undefined) {
+    const outgoing = this.pending.findOutgoingByPeer(peerId);
+    if (outgoing !== undefined) {
+      const refused = this.keys.certifiesRequested(peerId, outgoing.publicKey, publicKey, keyChain);
+      if (refused !== null) return this.refuseKey(peerId, publicKey, address, refused, outgoing.publicKey);
       // We asked them; now they either trust us or ask us back: both consented.
-      this.completePairing(publicKey, payload.displayName, address === null ? [] : [address]);
+      this.completePairing(publicKey, payload.displayName, address === null ? [] : [address], keyChain);
       return open();
     }
     if (payload.intent === Intent.SESSION) return this.refuseSession(peerId);
@@ -72,10 +89,10 @@ export class Consent {
     }
   }
 
-  /** Both sides consented: pin the key and drop what was pending between us. */
-  completePairing(publicKey: Uint8Array, displayName: string, addresses: readonly string[]): void {
-    const peerId = peerIdFromPublicKey(publicKey);
-    this.trust.trust({ publicKey, displayName, addresses });
+  /** Both sides consented: pin the key (with the chain that certifies it, once the peer rotated) and drop what was pending between us. */
+  completePairing(publicKey: Uint8Array, displayName: string, addresses: readonly string[], keyChain: readonly RotationStatement[] = []): void {
+    const peerId = claimedPeerId(publicKey, keyChain.length === 0 ? undefined : keyChain);
+    this.trust.trust({ publicKey, displayName, addresses, keyChain });
     this.pending.removeOutgoingForPeer(peerId);
     const incoming = this.pending.findIncomingByPeer(peerId);
     if (incoming !== undefined) this.pending.removeIncoming(incoming.requestId);
@@ -103,6 +120,11 @@ export class Consent {
     return true;
   }
 
+  private refuseKey(peerId: string, presented: Uint8Array, address: string | null, chain: ChainMismatch, expected?: Uint8Array): Decision {
+    this.keys.mismatch(peerId, presented, address, chain, expected);
+    return refuse(RefusalReason.NOT_TRUSTED);
+  }
+
   /**
    * A peer this node revoked learns so, over the authenticated session, and
    * stops asking; a stranger learns nothing beyond "not trusted".
@@ -117,7 +139,8 @@ export class Consent {
   }
 
   private takeRequest(publicKey: Uint8Array, payload: InitiatorPayload, address: string | null): Decision {
-    const peerId = peerIdFromPublicKey(publicKey);
+    const { keyChain } = payload;
+    const peerId = this.keys.peerIdOf(publicKey, keyChain);
     if (this.pending.isRejected(peerId)) {
       this.refusals.count('network', 'request_from_rejected_peer');
       return refuse(RefusalReason.REJECTED);
@@ -127,11 +150,18 @@ export class Consent {
       this.refusals.count('network', 'consent_request_rate_limited');
       return refuse(RefusalReason.BUSY);
     }
+    // A stranger's chain costs its signature checks only once the request took a token; one that does not hold is no request.
+    const verdict = keyChain === undefined ? null : verifyKeyChain(keyChain);
+    if (verdict !== null && !verdict.ok) {
+      this.refusals.count('network', `consent_request_key_chain_${verdict.refusal}`);
+      return refuse(RefusalReason.NOT_TRUSTED);
+    }
     let outcome: IncomingOutcome;
     try {
       outcome = this.pending.receiveIncoming({
         requestId: Buffer.from(payload.requestId).toString('hex'),
         publicKey,
+        ...(keyChain === undefined ? {} : { keyChain }),
         displayName: payload.displayName,
         address,
       });

@@ -11,7 +11,9 @@ export interface TransportLimits {
   /**
    * New TCP connections accepted from one IP address: a burst, then a
    * sustained rate. Each one can cost the node a handshake (an Ed25519
-   * signature); beyond the rate it is closed at accept.
+   * signature and two checks), and, from an initiator claiming a known
+   * peer under a key not pinned for it, that claim's key chain (up to 32
+   * checks, protocol.md §19); beyond the rate it is closed at accept.
    */
   handshakeRate: { burst: number; perSecond: number };
   /** IP addresses whose handshake rate is remembered at once; beyond, the one seen longest ago is forgotten. */

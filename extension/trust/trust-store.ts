@@ -96,7 +96,10 @@ export type KeyChainApplied =
   | { ok: false; refusal: KeyChainApplyRefusal; message: string };
 
 export interface TrustRequest {
+  /** The peer's current key; its peer id is the one this key names, or keyChain's root. */
   publicKey: Uint8Array;
+  /** Root to publicKey, already verified, for a peer that rotated; absent or empty otherwise. */
+  keyChain?: readonly RotationStatement[];
   displayName: string;
   /** Most recent first. */
   addresses: readonly string[];
@@ -262,6 +265,17 @@ export class TrustStore {
     return this.currentKey(peerId) ?? cachedPublicKeyFromPeerId(peerId);
   }
 
+  /**
+   * The peer whose current key this is, among peers that rotated: a
+   * rotated peer that knows this node follows it sends no chain, and its
+   * key then names no peer id by itself. Undefined for any other key.
+   */
+  rotatedPeerWithKey(publicKey: Uint8Array): string | undefined {
+    const encoded = encodeKey(publicKey);
+    for (const [peerId, entry] of this.peers) if (entry.key_chain !== undefined && entry.public_key === encoded) return peerId;
+    return undefined;
+  }
+
   isTrusted(peerId: string): boolean {
     return this.stateOf(peerId) === 'trusted';
   }
@@ -272,12 +286,22 @@ export class TrustStore {
 
   /** Pins the key on first pairing; trusting a revoked peer again needs a new pairing, which lands here. */
   trust(request: TrustRequest, now = new Date()): TrustedPeerRecord {
-    const peerId = peerIdFromPublicKey(request.publicKey);
+    const chain = request.keyChain ?? [];
+    const first = chain[0];
+    const peerId = peerIdFromPublicKey(first === undefined ? request.publicKey : first.root);
     const publicKey = encodeKey(request.publicKey);
     const displayName = validateDisplayName(request.displayName);
     const at = now.toISOString();
+    // A record pinned at an earlier key of the chain moves along it first (refused as any other chain would be).
+    if (chain.length > 0 && this.peers.has(peerId) && this.peers.get(peerId)?.public_key !== publicKey) {
+      const applied = this.applyKeyChain(peerId, chain, now);
+      if (!applied.ok) throw new P2pError('CONFLICT', applied.message);
+    }
     const existing = this.peers.get(peerId);
     if (existing === undefined) {
+      const keyChain = chain.length === 0 ? {} : { key_chain: keyChainToText(chain) };
+      const keyProblem = storedKeyProblem(peerId, publicKey, keyChain.key_chain);
+      if (keyProblem !== undefined) throw new P2pError('INVALID_INPUT', `refusing to pin a key: ${keyProblem}`);
       return this.commit(peerId, {
         public_key: publicKey,
         display_name: displayName,
@@ -289,6 +313,7 @@ export class TrustStore {
         revoked_at: null,
         key_history: [{ public_key: publicKey, pinned_at: at }],
         refused_keys: [],
+        ...keyChain,
       });
     }
     if (existing.public_key !== publicKey) {

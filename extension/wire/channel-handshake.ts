@@ -66,6 +66,13 @@ export async function initiateChannel(
   options: HandshakeOptions,
   startedAt = Date.now(),
   followUp: RequestFollowUp | null = null,
+  /**
+   * Runs once the responder is proven and before message 3 leaves: a
+   * responder that proved another key than `expectedPeer`, with a chain
+   * that certifies it, is followed here (the trust store pins the new key
+   * first); throwing ends the handshake as failed.
+   */
+  checkResponder: ((responder: PeerProof<ResponderPayload>) => void) | null = null,
 ): Promise<ChannelOutcome<ResponderPayload>> {
   const deadline = startedAt + options.handshakeTimeoutMs;
   const frames = new FrameQueue(socket, deadline);
@@ -76,6 +83,7 @@ export async function initiateChannel(
     socket.send(handshake.start(), { binary: true });
     const finished = handshake.finish(await frames.next(MAX_HANDSHAKE_MESSAGE_BYTES));
     responder = finished.responder;
+    checkResponder?.(responder);
     socket.send(finished.finish, { binary: true });
     channel = new SecureChannel(
       socket,

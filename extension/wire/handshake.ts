@@ -80,6 +80,8 @@ export class HandshakeError extends Error {
     message: string,
     /** For key_mismatch: the identity the other side proved instead. */
     readonly presentedKey: Uint8Array | null = null,
+    /** For key_mismatch: what the chain the other side sent (if any) failed to show. */
+    readonly chain: ChainMismatch | null = null,
   ) {
     super(message);
   }
@@ -104,12 +106,28 @@ export interface PeerProof<P> {
   publicKey: Uint8Array;
   payload: P;
   /**
-   * The payload's key chain, verified in itself (links, keys, both
-   * signatures); absent when the peer sent none. Whether it certifies
-   * `publicKey` for a peer this node knows is for the caller to decide.
+   * Only on the initiator's side, when the responder proved another key
+   * than the expected one: the chain it sent, verified, which holds the
+   * expected key before `publicKey`, its last key. Whether the chain's root
+   * and earlier statements agree with what this node holds is the caller's
+   * to decide (TrustStore.applyKeyChain). A responder's `payload.keyChain`
+   * is only checked to end at `publicKey` (a bounded, cheap check): the
+   * signatures are verified by the consent decision, and only for a chain
+   * that names a peer this node knows (or for a pair request given a token).
    */
   keyChain?: VerifiedKeyChain;
 }
+
+/**
+ * Why a key presented in a peer's name was refused (the `chain` field of
+ * `p2p.peer.key_mismatch`): no chain came (`none`), the chain does not
+ * verify (`invalid_<refusal>`), it does not hold the expected key or roots
+ * at another identity (`other_root`), the key is one the peer already left
+ * (`older_key`), or the chain forks from the one this node holds
+ * (`conflict`). The handshake itself tells the first three; the last two
+ * come from what the trust store holds.
+ */
+export type ChainMismatch = 'none' | 'other_root' | 'older_key' | 'conflict' | `invalid_${KeyChainRefusal}`;
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
@@ -174,16 +192,46 @@ function decodePayload<P>(decode: (bytes: Uint8Array) => P, bytes: Uint8Array): 
   }
 }
 
-/** The proof with the chain that came, verified in itself, or the handshake is refused. */
-function withChain<P extends { keyChain?: RotationStatement[] }>(publicKey: Uint8Array, payload: P, role: 'initiator' | 'responder'): PeerProof<P> {
-  if (payload.keyChain === undefined) return { publicKey, payload };
-  const verdict = verifyKeyChain(payload.keyChain);
-  if (verdict.ok) return { publicKey, payload, keyChain: verdict.chain };
-  throw new HandshakeError(
-    `key_chain_${verdict.refusal}`,
-    `${role} key chain ${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`,
-    publicKey,
-  );
+/**
+ * A chain is carried only by a rotated node and ends at the key that node
+ * proved: one ending elsewhere is refused before anything is verified.
+ */
+function checkChainEnd<P extends { keyChain?: RotationStatement[] }>(publicKey: Uint8Array, payload: P, role: 'initiator' | 'responder'): P {
+  const last = payload.keyChain?.at(-1)?.newKey;
+  if (payload.keyChain === undefined || (last !== undefined && sameBytes(last, publicKey))) return payload;
+  throw new HandshakeError('key_chain_broken_link', `${role} key chain does not end at the key it proved`, publicKey);
+}
+
+/**
+ * The responder proved `presented` where `expected` was meant: accepted
+ * only with a chain that ends at `presented` and holds `expected` before
+ * its end, then verified. The position checks are byte comparisons, made
+ * before any signature.
+ */
+function certifiedChain(expected: Uint8Array, presented: Uint8Array, payload: ResponderPayload): VerifiedKeyChain {
+  const mismatch = (chain: ChainMismatch, why: string): HandshakeError =>
+    new HandshakeError('key_mismatch', `the node at this address proved a different identity than the one expected${why}`, presented, chain);
+  const statements = payload.keyChain;
+  if (statements === undefined) throw mismatch('none', '');
+  const last = statements.at(-1)?.newKey;
+  if (last === undefined || !sameBytes(last, presented)) throw mismatch('invalid_broken_link', ', and its key chain does not end at the key it proved');
+  const earlier = [statements[0]?.root, ...statements.slice(0, -1).map((statement) => statement.newKey)];
+  if (!earlier.some((key) => key !== undefined && sameBytes(key, expected))) throw mismatch('other_root', ', and its key chain does not hold the expected key');
+  const verdict = verifyKeyChain(statements);
+  if (!verdict.ok) {
+    throw mismatch(`invalid_${verdict.refusal}`, `, and its key chain ${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`);
+  }
+  return verdict.chain;
+}
+
+/** A payload that does not parse cannot carry a chain: the key stays unexpected. */
+function decodeWhenVouched(presented: Uint8Array, bytes: Uint8Array): ResponderPayload {
+  try {
+    return decodeResponderPayload(bytes);
+  } catch (error) {
+    if (!(error instanceof PayloadError)) throw error;
+    throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected', presented, 'none');
+  }
 }
 
 function checkType(message: Uint8Array, type: number, min: number, max: number, name: string): void {
@@ -227,10 +275,14 @@ export class InitiatorHandshake {
     if (sameBytes(proof.publicKey, this.identity.publicKey)) {
       throw new HandshakeError('self_connection', 'the address leads back to this node');
     }
-    if (!sameBytes(proof.publicKey, this.expectedPeer)) {
-      throw new HandshakeError('key_mismatch', 'the node at this address proved a different identity than the one expected', proof.publicKey);
+    // Another key than the expected one passes only with a chain certifying it; anything short of that is key_mismatch.
+    let responder: PeerProof<ResponderPayload>;
+    if (sameBytes(proof.publicKey, this.expectedPeer)) {
+      responder = { publicKey: proof.publicKey, payload: checkChainEnd(proof.publicKey, decodePayload(decodeResponderPayload, proof.payload), 'responder') };
+    } else {
+      const payload = decodeWhenVouched(proof.publicKey, proof.payload);
+      responder = { publicKey: proof.publicKey, payload, keyChain: certifiedChain(this.expectedPeer, proof.publicKey, payload) };
     }
-    const responder = withChain(proof.publicKey, decodePayload(decodeResponderPayload, proof.payload), 'responder');
 
     const th3 = sha256(this.init, response);
     const signature = this.identity.sign(signatureInput('initiator', th3, this.identity.publicKey));
@@ -288,7 +340,7 @@ export class ResponderHandshake {
       throw new HandshakeError('self_connection', 'a node cannot connect to itself');
     }
     return {
-      initiator: withChain(proof.publicKey, decodePayload(decodeInitiatorPayload, proof.payload), 'initiator'),
+      initiator: { publicKey: proof.publicKey, payload: checkChainEnd(proof.publicKey, decodePayload(decodeInitiatorPayload, proof.payload), 'initiator') },
       keys: sessionKeys(secret, sha256(init, response, finish), 'responder'),
     };
   }

@@ -1,4 +1,5 @@
 import { BoundedMemo } from '../common/bounded-memo';
+import { hexOf } from '../common/hex';
 import { publicKeyRefusal, type PublicKeyRefusal } from '../common/ed25519-public-key';
 import { ed25519Verify, KEY_BYTES, sha256, SIGNATURE_BYTES } from './primitives';
 
@@ -166,10 +167,6 @@ export interface VerifiedKeyChain {
 
 export type KeyChainVerdict = { ok: true; chain: VerifiedKeyChain } | { ok: false; refusal: KeyChainRefusal; index: number };
 
-function hexOf(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('hex');
-}
-
 /**
  * Verdicts by the SHA-256 of the chain's bytes: a rotated peer sends the
  * same chain at every handshake, and verifying it costs up to 32 signature
@@ -183,13 +180,19 @@ const verdicts = new BoundedMemo<string, KeyChainVerdict>(VERDICTS_REMEMBERED);
 export function verifyKeyChain(chain: readonly RotationStatement[]): KeyChainVerdict {
   if (chain.length === 0) throw new KeyChainFormatError('a key chain holds at least one statement');
   if (chain.length > MAX_KEY_CHAIN) return { ok: false, refusal: 'too_long', index: MAX_KEY_CHAIN };
-  return verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
+  const verdict = verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
+  // Each caller gets its own lists: one that changed them would otherwise change the remembered verdict.
+  return verdict.ok ? { ok: true, chain: { ...verdict.chain, keys: [...verdict.chain.keys], statements: [...verdict.chain.statements] } } : verdict;
 }
 
+/**
+ * Byte comparisons over the whole chain first, then the root's and each
+ * new key's point check and signatures, statement by statement: a forged
+ * statement is refused by its old key's signature (a key already checked)
+ * before its new key costs a point decoding.
+ */
 function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict {
   const first = chain[0] as RotationStatement;
-  const rootRefusal = publicKeyRefusal(first.root);
-  if (rootRefusal !== null) return { ok: false, refusal: `key_${rootRefusal}`, index: 0 };
   const keys = [first.root];
   const seen = new Set([hexOf(first.root)]);
   for (const [index, statement] of chain.entries()) {
@@ -198,13 +201,18 @@ function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict 
     if (statement.seq !== index + 1) return refuse('bad_seq');
     if (Buffer.compare(statement.oldKey, keys[index] as Uint8Array) !== 0) return refuse('broken_link');
     if (seen.has(hexOf(statement.newKey))) return refuse('repeated_key');
-    const keyRefusal = publicKeyRefusal(statement.newKey);
-    if (keyRefusal !== null) return refuse(`key_${keyRefusal}`);
-    const signed = rotationSigningInput(statement);
-    if (!ed25519Verify(statement.oldKey, signed, statement.oldSignature)) return refuse('bad_old_signature');
-    if (!ed25519Verify(statement.newKey, signed, statement.newSignature)) return refuse('bad_new_signature');
     keys.push(statement.newKey);
     seen.add(hexOf(statement.newKey));
+  }
+  const rootRefusal = publicKeyRefusal(first.root);
+  if (rootRefusal !== null) return { ok: false, refusal: `key_${rootRefusal}`, index: 0 };
+  for (const [index, statement] of chain.entries()) {
+    const refuse = (refusal: KeyChainRefusal): KeyChainVerdict => ({ ok: false, refusal, index });
+    const signed = rotationSigningInput(statement);
+    if (!ed25519Verify(statement.oldKey, signed, statement.oldSignature)) return refuse('bad_old_signature');
+    const keyRefusal = publicKeyRefusal(statement.newKey);
+    if (keyRefusal !== null) return refuse(`key_${keyRefusal}`);
+    if (!ed25519Verify(statement.newKey, signed, statement.newSignature)) return refuse('bad_new_signature');
   }
   return { ok: true, chain: { root: first.root, currentKey: keys[keys.length - 1] as Uint8Array, keys, statements: [...chain] } };
 }

@@ -17,6 +17,8 @@ export const CloseCode = {
   SHUTDOWN: 4006,
   /** The peer sent more refused input than its budget allows; it is kept away for a while. */
   MISBEHAVING: 4007,
+  /** The node replaced its key: the peer reconnects and learns the key chain in the handshake. */
+  KEY_ROTATED: 4008,
 } as const;
 
 export interface ChannelPeer {

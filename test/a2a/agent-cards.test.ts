@@ -26,6 +26,8 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
   const states = new Map<string, TrustState>();
   const online = new Set<string>();
   const requests = new Set<string>();
+  /** The current key a rotated requester's request was stored with. */
+  const requestKeys = new Map<string, Uint8Array>();
   /** The current key of each peer that rotated; the others sign with the key their id names. */
   const rotatedKeys = new Map<string, Uint8Array>();
   const store = CardStore.open(dir, limits);
@@ -47,14 +49,14 @@ function cardsNode(t: Teardown, dir = tempDir(t)) {
       isTrusted: (peer) => states.get(peer) === 'trusted',
       keyOf: (peer) => rotatedKeys.get(peer) ?? publicKeyFromPeerId(peer),
     },
-    pending: { findIncomingByPeer: (peer) => (requests.has(peer) ? ({ peerId: peer } as never) : undefined) },
+    pending: { findIncomingByPeer: (peer) => (requests.has(peer) ? ({ peerId: peer, publicKey: requestKeys.get(peer) } as never) : undefined) },
     events: { enqueue: (event) => void events.push(event) },
     logger: { debug: () => undefined, info: () => undefined, warn: (line) => void warnings.push(line), error: () => undefined },
     limits,
     rate: { burst: 4, perMinute: 10 },
     now: () => clock.now,
   });
-  return { me, cards, store, sent, refused, events, warnings, states, online, requests, rotatedKeys, dir, clock };
+  return { me, cards, store, sent, refused, events, warnings, states, online, requests, requestKeys, rotatedKeys, dir, clock };
 }
 
 t.test('the own card: signed, sent to every connected paired peer at once, and after the hello of each session', async (t) => {
@@ -174,4 +176,17 @@ t.test('a rotated peer’s card: signed by its current key it is kept; signed by
   node.cards.message(alice.peerId, encodeCard(byCurrentKey));
   t.same(node.cards.cardOf(alice.peerId)?.card, byCurrentKey, 'the current key’s card is kept');
   t.equal(node.refused.length, 1);
+});
+
+t.test('a rotated requester’s card is checked against the current key its request was stored with', async (t) => {
+  const node = cardsNode(t);
+  const carol = cardSigner();
+  const current = cardSigner();
+  node.requests.add(carol.peerId);
+  node.requestKeys.set(carol.peerId, current.publicKey);
+  node.cards.cardWithRequest(carol.peerId, encodeCard(signCard(card, carol, limits.maxCardBytes)));
+  t.same(node.refused, [[carol.peerId, 'agent_card_bad_signature', false]], 'the root no longer signs for the requester (counted, not charged)');
+  const byCurrentKey = signCard(card, { peerId: carol.peerId, sign: current.sign }, limits.maxCardBytes);
+  node.cards.cardWithRequest(carol.peerId, encodeCard(byCurrentKey));
+  t.same(node.cards.cardOf(carol.peerId)?.card, byCurrentKey, 'the current key’s card is kept with the request');
 });

@@ -63,3 +63,27 @@ t.test('a peer that rotated: reached, messaged both ways and heard revoking unde
   const refusals = ((await alice2.call('status'))['refusals'] as { network: Record<string, number> }).network;
   t.same(Object.keys(refusals).filter((reason) => reason.startsWith('revocation_notice_')), [], 'the notice held');
 });
+
+t.test('a peer away while the other rotated follows at its next connection, from the chain in the handshake', async (t) => {
+  const alice = await startNode(t);
+  const bob = await startNode(t);
+  const { aId, bId } = await pairNodes(alice, bob);
+  await Promise.all([alice.extension.shutdown(), bob.extension.shutdown()]);
+
+  // Bob rotates while alice is away; nobody tells alice's trust store.
+  const rotation = prepareRotation(loadOrCreateIdentity(bob.dataDir));
+  rotation.commit();
+  const bobNow = rotation.next;
+
+  const alice2 = await startNode(t, { dataDir: alice.dataDir });
+  const bob2 = await startNode(t, { dataDir: bob.dataDir });
+  await eventually(async () => (await peerEntry(alice2, bId))?.fingerprint === bobNow.fingerprint, 'alice to follow bob’s chain');
+  const toBob = (await alice2.call('send', { peer: bId, type: 'text', content: 'after the rotation' }))['message_id'] as string;
+  await delivered(alice2, toBob);
+  const atBob = (await bob2.call('receive', { peer: aId }))['messages'] as { content: unknown }[];
+  t.same(atBob.map((message) => message.content), ['after the rotation']);
+  const toAlice = (await bob2.call('send', { peer: aId, type: 'text', content: 'from the new key' }))['message_id'] as string;
+  await delivered(bob2, toAlice);
+  const refusals = ((await alice2.call('status'))['refusals'] as { network: Record<string, number> }).network;
+  t.notOk('key_mismatch' in refusals, 'no key refused on the way');
+});

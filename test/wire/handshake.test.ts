@@ -207,23 +207,42 @@ function rotated(rotations: number): { root: StaticIdentity; current: StaticIden
   return { root: signers[0]!, current: signers[rotations]!, keyChain };
 }
 
-t.test('key chain block: both sides may carry one, and get it back verified', async (t) => {
+function mismatch(run: () => unknown): { reason: string; chain: string | null; presented: Uint8Array | null } {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof HandshakeError)) throw error;
+    return { reason: error.reason, chain: error.chain, presented: error.presentedKey };
+  }
+  return { reason: 'accepted', chain: null, presented: null };
+}
+
+t.test('key chain block: both sides may carry one; the initiator verifies it only when the key proven is not the one it pinned', async (t) => {
   const carol = rotated(2);
   const dave = rotated(1);
-  const initiator = new InitiatorHandshake(dave.current, carol.current.publicKey, { ...request, keyChain: dave.keyChain });
+  const initiator = new InitiatorHandshake(dave.current, carol.root.publicKey, { ...request, keyChain: dave.keyChain });
   const responder = new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: carol.keyChain });
   const m2 = responder.respond(initiator.start());
   const out = initiator.finish(m2);
   const done = responder.finish(out.finish);
   t.equal(m2.length, 147 + 5 + 1 + 2 * 234, 'name, then count and two statements');
   t.equal(out.finish.length, 134 + 5 + 1 + 234);
-  t.same(out.responder.keyChain?.root, carol.root.publicKey);
+  t.same(out.responder.keyChain?.root, carol.root.publicKey, 'pinned at the root, the chain took the initiator to the current key');
   t.same(out.responder.keyChain?.currentKey, carol.current.publicKey);
   t.equal(out.responder.payload.displayName, 'Carol');
-  t.same(done.initiator.keyChain?.root, dave.root.publicKey);
-  t.same(done.initiator.keyChain?.keys, [dave.root.publicKey, dave.current.publicKey]);
+  t.notOk('keyChain' in done.initiator, 'the responder verifies nothing before its consent decision');
+  const newKeys = (chain: RotationStatement[] | undefined) => chain?.map((statement) => Buffer.from(statement.newKey).toString('hex'));
+  t.same(newKeys(done.initiator.payload.keyChain), newKeys(dave.keyChain), 'but hands the chain over as it came');
   t.same(done.initiator.payload.requestId, request.requestId);
   t.same(out.keys.send, done.keys.receive);
+
+  const pinned = new InitiatorHandshake(alice, carol.current.publicKey, request);
+  const followed = pinned.finish(new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: carol.keyChain }).respond(pinned.start()));
+  t.notOk('keyChain' in followed.responder, 'the pinned key needs no chain: none is verified');
+
+  const middle = new InitiatorHandshake(alice, (carol.keyChain[0] as RotationStatement).newKey, request);
+  const fromMiddle = middle.finish(new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: carol.keyChain }).respond(middle.start()));
+  t.same(fromMiddle.responder.keyChain?.currentKey, carol.current.publicKey, 'pinned at the second key, the chain also takes it on');
 });
 
 t.test('a node that never rotated sends no chain block: the proofs carry none', async (t) => {
@@ -233,49 +252,59 @@ t.test('a node that never rotated sends no chain block: the proofs carry none', 
   t.notOk('keyChain' in initiatorSide.responder.payload);
 });
 
-t.test('a tampered chain refuses the handshake, naming why, with the key presented', async (t) => {
+t.test('another key than the pinned one: key_mismatch, naming what the chain failed to show, with the key presented', async (t) => {
   const carol = rotated(2);
   const [first, second] = carol.keyChain as [RotationStatement, RotationStatement];
   const badSecond = { ...second, oldSignature: Uint8Array.from(second.oldSignature, (b, i) => (i === 0 ? b ^ 1 : b)) };
-  const initiator = new InitiatorHandshake(alice, carol.current.publicKey, request);
-  const responder = new ResponderHandshake(carol.current, { displayName: 'Carol', keyChain: [first, badSecond] });
-  const m2 = responder.respond(initiator.start());
-  try {
-    initiator.finish(m2);
-    t.fail('accepted a tampered chain');
-  } catch (error) {
-    t.ok(error instanceof HandshakeError);
-    t.equal((error as HandshakeError).reason, 'key_chain_bad_old_signature');
-    t.same((error as HandshakeError).presentedKey, carol.current.publicKey);
-  }
+  const answer = (keyChain?: RotationStatement[]) => (initiator: InitiatorHandshake) =>
+    initiator.finish(new ResponderHandshake(carol.current, keyChain === undefined ? { displayName: 'Carol' } : { displayName: 'Carol', keyChain }).respond(initiator.start()));
+  const dial = (expected: Uint8Array, keyChain?: RotationStatement[]) => mismatch(() => answer(keyChain)(new InitiatorHandshake(alice, expected, request)));
 
+  t.same(dial(carol.root.publicKey, [first, badSecond]), { reason: 'key_mismatch', chain: 'invalid_bad_old_signature', presented: carol.current.publicKey });
+  t.same(dial(carol.root.publicKey), { reason: 'key_mismatch', chain: 'none', presented: carol.current.publicKey }, 'no chain');
+  t.same(dial(carol.root.publicKey, [first]), { reason: 'key_mismatch', chain: 'invalid_broken_link', presented: carol.current.publicKey }, 'a chain ending at another key');
+  t.same(dial(bob.publicKey, carol.keyChain), { reason: 'key_mismatch', chain: 'other_root', presented: carol.current.publicKey }, 'a valid chain that does not hold the pinned key');
+  t.same(dial(carol.current.publicKey, [first, badSecond]).reason, 'accepted', 'a chain is not verified when the pinned key is proven');
+
+  // A retired key presented where the current one is pinned: the chain cannot take a node backwards.
+  const back = new InitiatorHandshake(alice, carol.current.publicKey, request);
+  const retired = mismatch(() => back.finish(new ResponderHandshake(carol.root, { displayName: 'Carol' }).respond(back.start())));
+  t.same(retired, { reason: 'key_mismatch', chain: 'none', presented: carol.root.publicKey });
+});
+
+t.test('the responder only checks that a chain ends at the key proven; its signatures are for the consent decision', async (t) => {
   const dave = rotated(2);
   const [d1, d2] = dave.keyChain as [RotationStatement, RotationStatement];
-  const broken = new InitiatorHandshake(dave.current, bob.publicKey, { ...request, keyChain: [d1, { ...d2, seq: 1 }] });
-  const bobSide = new ResponderHandshake(bob, { displayName: 'Bob' });
-  const m3 = broken.finish(bobSide.respond(broken.start())).finish;
-  t.equal(reason(() => bobSide.finish(m3)), 'key_chain_bad_seq');
+  const finishWith = (keyChain: RotationStatement[]) => {
+    const initiator = new InitiatorHandshake(dave.current, bob.publicKey, { ...request, keyChain });
+    const bobSide = new ResponderHandshake(bob, { displayName: 'Bob' });
+    const m3 = initiator.finish(bobSide.respond(initiator.start())).finish;
+    return mismatch(() => bobSide.finish(m3));
+  };
+  t.equal(finishWith([d1, { ...d2, seq: 1 }]).reason, 'accepted', 'a bad seq is left to the verifier');
+  t.equal(finishWith([d1]).reason, 'key_chain_broken_link', 'a chain ending at another key is refused at once');
 });
 
 t.test('caps: the longest chain with the longest name fits exactly, one byte more is refused before decryption', async (t) => {
   const erin = rotated(16);
+  const frank = rotated(16);
   const longName = '\u{1F600}'.repeat(64);
-  const initiator = new InitiatorHandshake(erin.current, bob.publicKey, { ...request, displayName: longName, keyChain: erin.keyChain });
+  const initiator = new InitiatorHandshake(erin.current, frank.current.publicKey, { ...request, displayName: longName, keyChain: erin.keyChain });
   const responder = new ResponderHandshake(erin.current, { displayName: longName, keyChain: erin.keyChain });
-  const bobSide = new ResponderHandshake(bob, { displayName: longName, keyChain: erin.keyChain });
+  const bobSide = new ResponderHandshake(frank.current, { displayName: longName, keyChain: frank.keyChain });
   const m1 = initiator.start();
   const m2 = bobSide.respond(m1);
   t.equal(m2.length, 4148, 'message 2 at its cap');
   t.equal(MAX_HANDSHAKE_MESSAGE_BYTES, m2.length);
   const m3 = initiator.finish(m2).finish;
   t.equal(m3.length, 4135, 'message 3 at its cap');
-  t.ok(bobSide.finish(m3).initiator.keyChain);
+  t.equal(bobSide.finish(m3).initiator.payload.keyChain?.length, 16);
 
   const other = new InitiatorHandshake(alice, erin.current.publicKey, request);
   const longer = responder.respond(other.start());
   // A valid message 2 with one byte more: refused on its size, so it is never decrypted (else: decrypt_failed).
   t.equal(reason(() => other.finish(Uint8Array.from([...longer, 0]))), 'malformed');
-  const late = new ResponderHandshake(bob, { displayName: 'Bob' });
-  late.respond(new InitiatorHandshake(alice, bob.publicKey, request).start());
+  const late = new ResponderHandshake(frank.current, { displayName: 'Frank' });
+  late.respond(new InitiatorHandshake(alice, frank.current.publicKey, request).start());
   t.equal(reason(() => late.finish(Uint8Array.from([...m3, 0]))), 'malformed');
 });

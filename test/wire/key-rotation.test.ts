@@ -243,7 +243,8 @@ t.test('the published handshake whose responder carries its chain: reproduced, a
   const responderIdentity = identityFromSeed(bytes(v.responder_seed));
   t.equal(hex(responderIdentity.publicKey), vectors.key_chain.current_key, 'the responder proves its current key');
   const payload = { intent: Intent.SESSION, requestId: bytes(v.initiator_payload.request_id), listenPort: v.initiator_payload.listen_port, displayName: v.initiator_payload.display_name };
-  const initiator = new InitiatorHandshake(initiatorIdentity, responderIdentity.publicKey, payload, ephemeralFromSecret(bytes(v.initiator_ephemeral_secret)));
+  // The initiator still pins the root: the chain is what takes it to the current key.
+  const initiator = new InitiatorHandshake(initiatorIdentity, k0.publicKey, payload, ephemeralFromSecret(bytes(v.initiator_ephemeral_secret)));
   const responder = new ResponderHandshake(responderIdentity, { displayName: v.responder_display_name, keyChain: threeRotations }, ephemeralFromSecret(bytes(v.responder_ephemeral_secret)));
   const init = initiator.start();
   t.equal(hex(init), v.init);
@@ -262,4 +263,15 @@ t.test('the published handshake whose responder carries its chain: reproduced, a
   const plaintext = chacha20poly1305(kR, new Uint8Array(12), th2).decrypt(bytes(v.response).subarray(33));
   t.equal(hex(plaintext.subarray(96)), `0003${hex(Buffer.from('Bob'))}${vectors.key_chain.encoded}`, 'payload_R = name_len | name | key chain');
   t.equal(bytes(v.response).length, 147 + 3 + 1 + 3 * 234);
+});
+
+t.test('cheap checks first: a forged statement is refused by its old key’s signature before its new key costs a point decoding', async (t) => {
+  const [first, second] = chainOf([k0, k1, k2]) as [RotationStatement, RotationStatement];
+  // Not a canonical encoding (y >= p), with signatures that were never made for it.
+  const nonCanonical = new Uint8Array(32).fill(0xff);
+  nonCanonical[31] = 0x7f;
+  t.same(refusal([first, { ...second, newKey: nonCanonical }]), { refusal: 'bad_old_signature', index: 1 });
+  // Byte checks over the whole chain come before any signature: a broken second link is named even when the first statement is forged.
+  const forgedFirst = { ...first, oldSignature: flipped(first.oldSignature) };
+  t.same(refusal([forgedFirst, { ...second, seq: 3 }]), { refusal: 'bad_seq', index: 1 });
 });

@@ -22,8 +22,13 @@ export class DhtDialError extends Error {
 }
 
 export interface DhtNodeOptions {
-  /** Seed of the node's DHT key pair (derived from its identity seed; never the identity key itself). */
-  seed: Uint8Array;
+  /**
+   * Seeds of the node's DHT key pairs (derived from its identity seeds;
+   * never an identity key itself): the current one first, which the node
+   * dials with, then those of keys a rotation replaced, still listened
+   * under until they retire (listenUnder changes the list).
+   */
+  seeds: readonly Uint8Array[];
   /** `host:port` DHT nodes to join through; null = hyperdht's public bootstrap nodes. */
   bootstrap: readonly string[] | null;
   /** Interface the UDP socket binds to. */
@@ -42,28 +47,37 @@ export interface DhtNodeOptions {
 }
 
 /**
- * The node's place on the Hyperswarm DHT: a server under the node's DHT key
- * (unless it only dials out) and outgoing connections to peers' DHT keys.
+ * The node's place on the Hyperswarm DHT: a server under each of the
+ * node's DHT keys (unless it only dials out) and outgoing connections to
+ * peers' DHT keys, made under the current one.
  * hyperdht looks peers up, hole-punches UDP through NATs, and falls back to
  * a blind relay when given one. What runs over a connection is none of its
  * business: the same WebSocket upgrade and SIGMA handshake as on TCP.
  */
 export class DhtNode {
   private dht: HyperDHT | null = null;
-  private server: HyperDHT.Server | null = null;
-  private keyPair: HyperDHT.KeyPair | null = null;
+  /** Listening servers, by the hex of their key. */
+  private readonly servers = new Map<string, HyperDHT.Server>();
+  private keyPairs: HyperDHT.KeyPair[] = [];
+  private hyperDht: typeof HyperDHT | null = null;
   /** Connections hyperdht opened itself, to relays: a peer stream whose packets go where one of these goes is relayed. */
   private readonly relayStreams = new Set<HyperDHT.NoiseSecretStream>();
   private closing = false;
 
   constructor(private readonly options: DhtNodeOptions) {}
 
+  /** The current DHT key: the one announced in hellos and links, and dialed with. */
   get publicKey(): Uint8Array | null {
-    return this.keyPair?.publicKey ?? null;
+    return this.keyPairs[0]?.publicKey ?? null;
   }
 
   get listening(): boolean {
-    return this.server !== null;
+    return this.servers.size > 0;
+  }
+
+  /** The DHT keys listened under, current first. */
+  get listeningKeys(): Uint8Array[] {
+    return this.keyPairs.filter((keyPair) => this.servers.has(hexOf(keyPair.publicKey))).map((keyPair) => keyPair.publicKey);
   }
 
   /** Joins the DHT and, when announcing, listens under the node's DHT key. */
@@ -82,9 +96,10 @@ export class DhtNode {
         return stream;
       }
     }
-    this.keyPair = HyperDht.keyPair(this.options.seed);
+    this.hyperDht = HyperDht;
+    this.keyPairs = this.options.seeds.map((seed) => HyperDht.keyPair(seed));
     const dht = new TrackingDht({
-      keyPair: this.keyPair,
+      keyPair: this.currentKeyPair(),
       host: this.options.host,
       // Never a routing node for other people's lookups and connections, however long it runs on an open network.
       ephemeral: true,
@@ -95,7 +110,7 @@ export class DhtNode {
       try {
         // reusableSocket: a peer reached once is reached again over the same punched path while its socket lingers,
         // which spares a new punch (hyperdht allows one random-port punch per 20 s).
-        return dht.connect(remoteKey, { relayThrough, reusableSocket: keptPathIsSafe(dht, remoteKey) });
+        return dht.connect(remoteKey, { keyPair: this.currentKeyPair(), relayThrough, reusableSocket: keptPathIsSafe(dht, remoteKey) });
       } finally {
         dialingPeer = false;
       }
@@ -104,19 +119,55 @@ export class DhtNode {
     try {
       await dht.ready();
       if (!this.options.announce || this.closing) return;
-      const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
-        // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
-        stream.on('error', () => undefined);
-        this.options.onConnection(new DhtSocket(stream));
-      });
-      await server.listen(this.keyPair);
-      this.server = server;
+      for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
     } catch (error) {
       // A node that could not join is no node: dials fail at once rather than waiting on it.
       this.dht = null;
       await dht.destroy({ force: true }).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Follows the identity's keys: dials under the first seed's key pair from
+   * now on, listens under each seed's, and closes the servers of keys no
+   * longer listed (a retired key's address goes quiet).
+   */
+  async listenUnder(seeds: readonly Uint8Array[]): Promise<void> {
+    const HyperDht = this.hyperDht;
+    if (HyperDht === null || seeds.length === 0) return;
+    this.keyPairs = seeds.map((seed) => HyperDht.keyPair(seed));
+    const dht = this.dht;
+    if (dht === null || !this.options.announce) return;
+    const kept = new Set(this.keyPairs.map((keyPair) => hexOf(keyPair.publicKey)));
+    for (const [key, server] of this.servers) {
+      if (kept.has(key)) continue;
+      this.servers.delete(key);
+      await server.close();
+    }
+    for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
+  }
+
+  private currentKeyPair(): HyperDHT.KeyPair {
+    const current = this.keyPairs[0];
+    if (current === undefined) throw new Error('DHT node: no key pair to use; give it at least one seed');
+    return current;
+  }
+
+  private async listenAs(dht: HyperDHT, keyPair: HyperDHT.KeyPair): Promise<void> {
+    // A rotation during the start may have listened under this key already.
+    if (this.servers.has(hexOf(keyPair.publicKey))) return;
+    const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
+      // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.
+      stream.on('error', () => undefined);
+      this.options.onConnection(new DhtSocket(stream));
+    });
+    await server.listen(keyPair);
+    if (this.closing || this.dht !== dht) {
+      await server.close();
+      return;
+    }
+    this.servers.set(hexOf(keyPair.publicKey), server);
   }
 
   /**
@@ -188,7 +239,7 @@ export class DhtNode {
     this.closing = true;
     const dht = this.dht;
     this.dht = null;
-    this.server = null;
+    this.servers.clear();
     if (dht === null) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'late'>((resolve) => {
@@ -206,6 +257,10 @@ export class DhtNode {
   private dialPeer: (remoteKey: Uint8Array, relayThrough: Buffer | null) => HyperDHT.NoiseSecretStream = () => {
     throw new DhtDialError('closed', 'the DHT is not running');
   };
+}
+
+function hexOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('hex');
 }
 
 /** The parts of hyperdht's internals keptPathIsSafe reads (hyperdht 6.34.0, pinned). */
