@@ -30,6 +30,7 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['a2a_task', 'low', 'peer'],
   ['a2a_serve', 'low', 'peer'],
   ['a2a_respond', 'medium', 'peer'],
+  ['rotate_identity', 'high', undefined],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {

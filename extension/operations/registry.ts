@@ -9,6 +9,7 @@ import { InputValidator } from './input-validator';
 import { ack, messageStatus, receive, send } from './messaging';
 import { accept, pair, reject, requests } from './pairing';
 import { peers, revoke } from './peers';
+import { rotateIdentity } from './rotation';
 import { status } from './status';
 
 const HANDLERS: Record<string, OperationHandler> = {
@@ -32,6 +33,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   a2a_task: a2aTask,
   a2a_serve: a2aServe,
   a2a_respond: a2aRespond,
+  rotate_identity: rotateIdentity,
 };
 
 /**

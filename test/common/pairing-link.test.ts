@@ -39,7 +39,7 @@ function link(overrides: Partial<PairingLink> = {}): PairingLink {
 
 t.test('the manifest pattern is the one this test assumes', async (t) => {
   t.equal(schema.pattern, '^p2p-comm://[\\x21-\\x7e]+$');
-  t.equal(schema.maxLength, 3072);
+  t.equal(schema.maxLength, 8192);
   t.equal(LINK_SCHEME, 'p2p-comm://');
   t.equal(MAX_LINK_ADDRESSES, 4);
 });
