@@ -5,7 +5,7 @@ import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -271,6 +271,8 @@ function extensionDirectory(supervisor: ExtensionSupervisor): PeerDirectory {
       const peers = (response.result as { data?: { peers?: unknown } } | undefined)?.data?.peers;
       return listed<DiscoveredPeer & { peer: string }>(peers).find((entry) => entry.peer === peer);
     },
+    ownIdentity: async () => (await data('identity')) as unknown as OwnIdentity,
+    listedPeers: async () => listed<ListedPeer>((await data('peers'))['peers']),
   };
 }
 
