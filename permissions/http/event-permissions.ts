@@ -70,6 +70,8 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.a2a.answer', A2A_CALLING],
   ['p2p.a2a.failed', A2A_CALLING],
   ['p2p.a2a.request', A2A_SERVING],
+  ['p2p.identity.rotated', { anyActive: ['identity', 'status'] }],
+  ['p2p.peer.key_rotated', PEER_STATE],
 ]);
 
 export interface EventFacts {

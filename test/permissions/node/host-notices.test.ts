@@ -70,3 +70,12 @@ t.test('a request repeated with another name or address is announced as a change
       'the name and address it arrived with again; accept still pairs under the name it arrived with',
   ]);
 });
+
+t.test('a peer’s key rotation is one line: old and new fingerprint, and the safety number to compare again', async (t) => {
+  const { lines, notices } = capture();
+  notices.event({ id: '1', type: 'p2p.peer.key_rotated', data: { peer: PEER, old_fingerprint: '01:02', new_fingerprint: '03:04\u001b[2J', seq: 1 } });
+  t.same(lines, [
+    `key change: peer ${PEER} replaced its key, signed by its previous one: fingerprint 01:02 → 03:04\\u{1b}[2J; ` +
+      'its peer id and your grants stay, but the safety number changed: compare it with them again',
+  ]);
+});
