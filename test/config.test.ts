@@ -8,12 +8,15 @@ import {
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
   discoveryConfigFromEnv,
+  KEY_GRACE_SECONDS_MAX,
+  KEY_GRACE_SECONDS_MIN,
   messagingConfigFromEnv,
   MIN_FRAME_BYTES,
   networkConfigFromEnv,
   resolveDataDir,
   stdioLimitsFromEnv,
 } from '../extension/config';
+import { manifest } from '../extension/common/manifest';
 import { quoteUntrusted } from '../extension/common/quote-text';
 import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
 import { MAX_BATCH_POSITION } from '../extension/wire/receipt';
@@ -190,4 +193,14 @@ t.test('file transfers: the design’s defaults, every limit read strictly', asy
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_WINDOW_CHUNKS: '0' }), /P2P_COMM_FILE_WINDOW_CHUNKS must be a whole number from 1 to 1024/);
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_MAX_BYTES: '1e9' }), /P2P_COMM_FILE_MAX_BYTES must be a whole number/);
   t.throws(() => filesConfigFromEnv({ P2P_COMM_FILE_TTL_SECONDS: '59' }), /P2P_COMM_FILE_TTL_SECONDS must be a whole number from 60/);
+});
+
+t.test('P2P_COMM_KEY_GRACE_SECONDS: 30 days unless set, from a minute to a year, as rotate_identity’s grace_seconds', async (t) => {
+  t.equal(networkConfigFromEnv({}).keyGraceSeconds, 2_592_000);
+  t.equal(networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '60' }).keyGraceSeconds, 60);
+  t.equal(networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '31536000' }).keyGraceSeconds, 31_536_000);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '59' }), /P2P_COMM_KEY_GRACE_SECONDS must be a whole number from 60 to 31536000, got "59"/);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '31536001' }), /from 60 to 31536000/);
+  const rotate = manifest.operations.find((operation) => operation.name === 'rotate_identity');
+  t.match(rotate?.input_schema, { properties: { grace_seconds: { minimum: KEY_GRACE_SECONDS_MIN, maximum: KEY_GRACE_SECONDS_MAX } } }, 'the call’s bounds are the setting’s');
 });
