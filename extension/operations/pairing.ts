@@ -64,7 +64,7 @@ function dhtAddressOf(target: PairingLink, publicKey: Uint8Array, node: NodeCont
   if (target.dhtBinding === null) return null;
   const address = node.network.dht.addressFromBinding(target.dhtBinding, publicKey);
   if (address === null) {
-    throw invalidPairingLink('its DHT key is not signed both by the peer it names and by its current key, and by the DHT key itself');
+    throw new P2pError('INVALID_INPUT', 'invalid pairing link: its DHT key is not signed both by the peer it names and by that key; ask the other person for a fresh link');
   }
   return address;
 }
