@@ -220,9 +220,11 @@ export class CallFacts {
     if (peer === undefined) return [];
     const paired = await this.directory.pairedPeer(peer);
     const facts = await this.identityFacts(peer, paired?.display_name ?? null, paired?.fingerprint);
-    if (paired !== undefined) facts.push(...keyChangeFacts(paired));
     if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
-    else if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    else {
+      facts.push(...keyChangeFacts(paired));
+      if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    }
     facts.push(...agentCardFacts(paired?.agent_card ?? null, CARD_CHOSEN));
     return facts;
   }
