@@ -75,7 +75,13 @@ export interface NetworkConfig {
   /** Refused input a paired peer may send before its session is closed and it is kept away. */
   refusalBudget: RefusalBudgetConfig;
   dht: DhtConfig;
+  /** How long a key replaced by rotate_identity keeps its seed and its DHT address, unless the call says otherwise. */
+  keyGraceSeconds: number;
 }
+
+/** rotate_identity's grace period bounds, in seconds: a minute to a year. */
+export const KEY_GRACE_SECONDS_MIN = 60;
+export const KEY_GRACE_SECONDS_MAX = 31_536_000;
 
 /** `on`: listen under the node's DHT key and dial; `connect`: dial only, never announce; `off`: no DHT at all. */
 export type DhtMode = 'on' | 'off' | 'connect';
@@ -120,6 +126,8 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   maxIncomingRequests: 32,
   refusalBudget: DEFAULT_REFUSAL_BUDGET,
   dht: DEFAULT_DHT_CONFIG,
+  // 30 days: long enough for a peer on holiday to come back and still find the old DHT address.
+  keyGraceSeconds: 2_592_000,
 };
 
 /** Limits and timings of messaging. */
@@ -378,6 +386,7 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv): NetworkConfig {
       backoffMaxMs: integer(env, 'P2P_COMM_MISBEHAVING_BACKOFF_MAX_MS', d.refusalBudget.backoffMaxMs),
     },
     dht: dhtConfigFromEnv(env),
+    keyGraceSeconds: integer(env, 'P2P_COMM_KEY_GRACE_SECONDS', d.keyGraceSeconds, KEY_GRACE_SECONDS_MIN, KEY_GRACE_SECONDS_MAX),
   };
 }
 

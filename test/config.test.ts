@@ -10,12 +10,15 @@ import {
   DEFAULT_DISCOVERY_CONFIG,
   DEFAULT_STDIO_LIMITS,
   discoveryConfigFromEnv,
+  KEY_GRACE_SECONDS_MAX,
+  KEY_GRACE_SECONDS_MIN,
   messagingConfigFromEnv,
   MIN_FRAME_BYTES,
   networkConfigFromEnv,
   resolveDataDir,
   stdioLimitsFromEnv,
 } from '../extension/config';
+import { manifest } from '../extension/common/manifest';
 import { quoteUntrusted } from '../extension/common/quote-text';
 import { DEFAULT_TRANSPORT_LIMITS } from '../extension/transport/limits';
 import { MAX_BATCH_POSITION } from '../extension/wire/receipt';
@@ -214,4 +217,14 @@ t.test('groups: the design’s defaults, every limit read strictly', async (t) =
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MEMBERS: '1' }), /from 2 to 32/);
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_MAX_GROUPS: '0' }), /P2P_COMM_MAX_GROUPS must be a whole number from 1/);
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_INVITES_PER_PEER: 'four' }), /P2P_COMM_GROUP_MAX_INVITES_PER_PEER must be a whole number/);
+});
+
+t.test('P2P_COMM_KEY_GRACE_SECONDS: 30 days unless set, from a minute to a year, as rotate_identity’s grace_seconds', async (t) => {
+  t.equal(networkConfigFromEnv({}).keyGraceSeconds, 2_592_000);
+  t.equal(networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '60' }).keyGraceSeconds, 60);
+  t.equal(networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '31536000' }).keyGraceSeconds, 31_536_000);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '59' }), /P2P_COMM_KEY_GRACE_SECONDS must be a whole number from 60 to 31536000, got "59"/);
+  t.throws(() => networkConfigFromEnv({ P2P_COMM_KEY_GRACE_SECONDS: '31536001' }), /from 60 to 31536000/);
+  const rotate = manifest.operations.find((operation) => operation.name === 'rotate_identity');
+  t.match(rotate?.input_schema, { properties: { grace_seconds: { minimum: KEY_GRACE_SECONDS_MIN, maximum: KEY_GRACE_SECONDS_MAX } } }, 'the call’s bounds are the setting’s');
 });

@@ -35,6 +35,7 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['accept_file', 'high', 'peer'],
   ['cancel_file', 'medium', 'peer'],
   ['fetch_file', 'low', 'peer'],
+  ['rotate_identity', 'high', undefined],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {

@@ -11,6 +11,14 @@ export function decodeBase64urlExact(text: string, length: number): Uint8Array |
   return new Uint8Array(bytes);
 }
 
+/** Like decodeBase64urlExact, for a field of 1 to `maxLength` bytes whose exact size its own framing gives. */
+export function decodeBase64urlUpTo(text: string, maxLength: number): Uint8Array | null {
+  if (text.length === 0 || text.length > Math.ceil((maxLength * 4) / 3) || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.length === 0 || bytes.length > maxLength || bytes.toString('base64url') !== text) return null;
+  return new Uint8Array(bytes);
+}
+
 export function encodeBase64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url');
 }

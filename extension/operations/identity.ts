@@ -1,6 +1,8 @@
 import { printPairingLink } from '../common/pairing-link';
+import { encodeKeyChain } from '../wire/key-rotation';
 import type { DhtMode } from '../config';
 import type { OperationHandler } from './context';
+import { ownRotationFacts } from './rotation';
 
 export const identity: OperationHandler = async (input, node) => {
   const addresses = node.network.addresses();
@@ -15,6 +17,8 @@ export const identity: OperationHandler = async (input, node) => {
           displayName: node.profile.displayName,
           dhtBinding,
           expiresAt: ttl === undefined ? null : new Date(Date.now() + ttl * 1000),
+          // Once rotated, the link names the key this node signs with and the chain that certifies it.
+          ...(node.identity.keyChain.length === 0 ? {} : { rotation: { key: node.identity.publicKey, chain: encodeKeyChain(node.identity.keyChain) } }),
         });
   return {
     data: {
@@ -24,6 +28,7 @@ export const identity: OperationHandler = async (input, node) => {
       addresses,
       dht: dhtNotice(node.networkConfig.dht.mode),
       link,
+      ...ownRotationFacts(node),
     },
     message: link === null ? 'this node is not listening, so it has no pairing link; see status.listening.error' : null,
   };

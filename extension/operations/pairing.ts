@@ -1,12 +1,14 @@
 import { P2pError } from '../common/errors';
-import { fingerprintOf, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../common/peer-id';
+import { fingerprintOf, peerIdFromPublicKey, publicKeyFromPeerId, publicKeyFromUntrustedPeerId } from '../common/peer-id';
 import type { AttemptOutcome } from '../network/peer-network';
 import { UNNAMED_PEER } from '../common/display-name';
 import { newRequestId } from '../pairing/consent';
 import { changesSinceArrival } from '../pairing/request-changes';
-import { parsePairingLink, type PairingLink } from '../common/pairing-link';
+import { invalidPairingLink, parsePairingLink, type PairingLink } from '../common/pairing-link';
 import { safetyNumber } from '../common/safety-number';
 import type { PendingRequest } from '../trust/pending-requests';
+import { decodeKeyChain, describeKeyChainRefusal, KeyChainFormatError, verifyKeyChain, type RotationStatement } from '../wire/key-rotation';
+import type { OperationOutcome } from '../host/protocol';
 import { agentCardOf } from './a2a';
 import type { NodeContext, OperationHandler } from './context';
 
@@ -72,11 +74,8 @@ export const pair: OperationHandler = async (input, node) => {
   if (target.peerId === node.identity.peerId) {
     throw new P2pError('INVALID_INPUT', 'that is this node’s own peer id; pair with the other person’s link');
   }
-  const publicKey = publicKeyFromPeerId(target.peerId);
-  if (node.trust.isTrusted(target.peerId)) {
-    // Paired already: the key it holds now, which a rotation since the link was made moved away from the one the id names.
-    return { data: { request_id: null, peer: target.peerId, state: 'trusted', ...keysFor(node.trust.keyOf(target.peerId), node) }, message: 'already paired' };
-  }
+  const { publicKey, chain } = linkKeyOf(target);
+  if (node.trust.isTrusted(target.peerId)) return followLink(target.peerId, publicKey, chain, node);
   const keys = keysFor(publicKey, node);
   if (target.addresses.length === 0 && node.networkConfig.dht.mode === 'off') {
     throw new P2pError(
@@ -88,6 +87,7 @@ export const pair: OperationHandler = async (input, node) => {
   const request = node.pending.addOutgoing({
     requestId: Buffer.from(newRequestId()).toString('hex'),
     publicKey,
+    keyChain: chain,
     displayName: target.displayName,
     address: target.addresses[0] ?? null,
     dhtAddress: dhtAddressOf(target, publicKey, node),
@@ -105,6 +105,66 @@ export const pair: OperationHandler = async (input, node) => {
     message: outcome.message,
   };
 };
+
+/** The key a link's node signs with now: the one its peer id names, or the end of the key chain it carries, checked here. */
+function linkKeyOf(target: PairingLink): { publicKey: Uint8Array; chain: RotationStatement[] } {
+  if (target.rotation === undefined) return { publicKey: publicKeyFromPeerId(target.peerId), chain: [] };
+  let chain: RotationStatement[];
+  try {
+    chain = decodeKeyChain(target.rotation.chain);
+  } catch (error) {
+    if (error instanceof KeyChainFormatError) throw invalidPairingLink(`its key chain is not one (${error.message})`);
+    throw error;
+  }
+  const verdict = verifyKeyChain(chain);
+  if (!verdict.ok) {
+    throw invalidPairingLink(`its key chain does not hold: ${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`, {
+      path: '/link',
+      rule: 'key_chain',
+      reason: verdict.refusal,
+    });
+  }
+  if (peerIdFromPublicKey(verdict.chain.root) !== target.peerId) throw invalidPairingLink('its key chain starts at another identity than the peer id it names');
+  if (Buffer.compare(verdict.chain.currentKey, target.rotation.key) !== 0) throw invalidPairingLink('its key chain ends at another key than the current key it names');
+  return { publicKey: target.rotation.key, chain };
+}
+
+/**
+ * A link from a peer already paired: nothing to ask. When its chain carries
+ * the peer on from the key pinned here (a rotation this node missed, say
+ * while it was offline past the grace period), the pinned key follows, as
+ * a handshake carrying the chain would have made it.
+ */
+function followLink(peerId: string, publicKey: Uint8Array, chain: readonly RotationStatement[], node: NodeContext): OperationOutcome {
+  const pinned = node.trust.keyOf(peerId);
+  const paired = (key: Uint8Array, message: string): OperationOutcome => ({
+    data: { request_id: null, peer: peerId, state: 'trusted', ...keysFor(key, node) },
+    message,
+  });
+  if (chain.length === 0 || Buffer.compare(pinned, publicKey) === 0) return paired(pinned, 'already paired');
+  const applied = node.trust.applyKeyChain(peerId, chain);
+  if (!applied.ok) {
+    if (applied.refusal === 'older_chain') return paired(pinned, 'already paired; this link is older than the key this node holds for the peer, which rotated since');
+    throw new P2pError(
+      'CONFLICT',
+      `${applied.message}. Nothing was changed: ask the other person, by another channel, for their fingerprint and a fresh link`,
+      { reason: applied.refusal },
+    );
+  }
+  const oldFingerprint = fingerprintOf(pinned);
+  const fingerprint = fingerprintOf(publicKey);
+  node.outbox.enqueue({
+    type: 'p2p.peer.key_rotated',
+    subject: peerId,
+    data: { peer: peerId, old_fingerprint: oldFingerprint, new_fingerprint: fingerprint, seq: chain.length },
+  });
+  return {
+    data: { request_id: null, peer: peerId, state: 'trusted', key_rotated: true, old_fingerprint: oldFingerprint, ...keysFor(publicKey, node) },
+    message:
+      `key change for this peer, signed by its previous key: ${oldFingerprint} → ${fingerprint}. ` +
+      'Nothing to accept: the connection now expects the new key. The safety number changed: compare it with the other person again',
+  };
+}
 
 /** What two people compare for a key: its fingerprint, and the safety number of the pair. */
 function keysFor(publicKey: Uint8Array, node: NodeContext): { fingerprint: string; safety_number: string } {

@@ -3,6 +3,7 @@ import { safetyNumber } from '../common/safety-number';
 import type { Hello } from '../wire/hello';
 import { agentCardOf } from './a2a';
 import type { OperationHandler } from './context';
+import { previousKeys } from './rotation';
 
 /** What the peer said about itself in its last hello; null until it has. */
 export function capabilitiesOf(hello: Hello | undefined): Record<string, unknown> | null {
@@ -29,12 +30,21 @@ export const peers: OperationHandler = async (_input, node) => ({
         last_seen: peer.lastSeen?.toISOString() ?? null,
         trusted_at: peer.trustedAt.toISOString(),
         revoked_by_peer_at: peer.state === 'revoked_by_peer' ? (peer.revokedAt?.toISOString() ?? null) : null,
+        key_seq: peer.keyChain.length,
+        previous_fingerprints: previousKeys(peer).map(fingerprintOf),
+        key_rotated_at: keyRotatedAt(peer.keyChain),
         capabilities: capabilitiesOf(node.messenger.helloOf(peer.peerId)),
         agent_card: agentCardOf(node, peer.peerId),
       })),
   },
   message: null,
 });
+
+/** When the peer made its current key, as its last rotation statement says (signed by both keys); null while it never rotated. */
+function keyRotatedAt(chain: readonly { time: number }[]): string | null {
+  const last = chain.at(-1);
+  return last === undefined ? null : new Date(last.time).toISOString();
+}
 
 export const revoke: OperationHandler = async (input, node) => {
   const peerId = input['peer'] as string;

@@ -10,6 +10,7 @@ import { InputValidator } from './input-validator';
 import { ack, messageStatus, receive, send } from './messaging';
 import { accept, pair, reject, requests } from './pairing';
 import { peers, revoke } from './peers';
+import { rotateIdentity } from './rotation';
 import { status } from './status';
 
 const HANDLERS: Record<string, OperationHandler> = {
@@ -38,6 +39,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   accept_file: acceptFile,
   cancel_file: cancelFile,
   fetch_file: fetchFile,
+  rotate_identity: rotateIdentity,
 };
 
 /**

@@ -56,6 +56,10 @@ export interface KnownPeer {
   display_name: string;
   /** Of the key the peer signs with now, which a rotation moves away from the one its id names; absent, that one. */
   fingerprint?: string;
+  /** Of the keys it signed with before, oldest first; absent or empty while it never rotated. */
+  previous_fingerprints?: readonly string[];
+  /** When it made its current key, as its last rotation statement says; null or absent while it never rotated. */
+  key_rotated_at?: string | null;
   addresses: readonly string[];
   /** The A2A agent card the peer sent; absent from an extension before agent cards. */
   agent_card?: AgentCardFacts | null;
@@ -90,6 +94,25 @@ export interface PeerDirectory {
   fileTransfer(peer: string, transferId: string): Promise<OfferedFile | undefined>;
   /** The size of a file under files/outgoing, named relative to it; undefined when there is no regular file there. */
   outgoingFileSize(relativePath: string): Promise<number | undefined>;
+  /** This node as the extension's `identity` reports it; absent, a rotate_identity dialog says it could not tell. */
+  ownIdentity?(): Promise<OwnIdentity>;
+  /** The peers the extension's `peers` lists; absent, a rotate_identity dialog counts none. */
+  listedPeers?(): Promise<ListedPeer[]>;
+}
+
+export interface OwnIdentity {
+  peer_id: string;
+  fingerprint: string;
+  /** Rotations so far; absent from an extension before key rotation. */
+  key_seq?: number;
+}
+
+/** What a rotate_identity dialog reads of a peer to say whether it will follow the new key. */
+export interface ListedPeer {
+  state: string;
+  online?: boolean;
+  /** The peer's last hello; null until it sent one. */
+  capabilities?: { capabilities?: unknown } | null;
 }
 
 /** Longest message preview, in characters, before it is cut. */
@@ -131,6 +154,8 @@ export class CallFacts {
         return this.offeredFileFacts(peer, input['transfer_id']);
       case 'send_file':
         return this.sentFileFacts(peer, input);
+      case 'rotate_identity':
+        return this.rotationFacts(input['grace_seconds']);
       default:
         return this.peerFacts(peer);
     }
@@ -143,12 +168,32 @@ export class CallFacts {
     } catch (error) {
       return [line('link', `NOT a valid pairing link (${printable((error as Error).message)}); the extension will refuse it`)];
     }
+    const fingerprint = link.rotation === undefined ? undefined : fingerprintOf(link.rotation.key);
     return [
-      line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages'),
-      ...(await this.identityFacts(link.peerId, link.displayName)),
+      ...(await this.linkAsks(link.peerId, fingerprint)),
+      ...(await this.identityFacts(link.peerId, link.displayName, fingerprint)),
+      ...(fingerprint === undefined ? [] : [line('key', 'not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)')]),
       line('address', link.addresses.length === 0 ? 'none (reached through the DHT only)' : printable(link.addresses.join(', '))),
       ...(link.dhtBinding === null ? [] : [line('DHT', 'also reachable beyond the local network, through the Hyperswarm DHT')]),
       ...(link.expiresAt === null ? [] : [line('link expires', link.expiresAt.toISOString())]),
+    ];
+  }
+
+  /**
+   * A pairing request, unless the link comes from a peer already paired:
+   * then a key it names beyond the one pinned is a key change, which pair
+   * takes without asking the peer anything.
+   */
+  private async linkAsks(peer: string, fingerprint: string | undefined): Promise<string[]> {
+    const paired = await this.directory.pairedPeer(peer);
+    if (paired === undefined) return [line('asks', 'to send a pairing request to the node below; once its owner accepts, your agents can exchange messages')];
+    const pinned = paired.fingerprint ?? fingerprintOf(publicKeyFromPeerId(peer));
+    if (fingerprint === undefined || fingerprint === pinned) {
+      return [line('asks', 'nothing new: you are already paired with the node below')];
+    }
+    return [
+      line('asks', 'to take the new key of a peer you are already paired with; nothing is sent and no request is made'),
+      line('key change', `for ${printableJson(paired.display_name)}, signed by its previous key: ${printable(pinned)} → ${printable(fingerprint)}`),
     ];
   }
 
@@ -240,8 +285,35 @@ export class CallFacts {
     const paired = await this.directory.pairedPeer(peer);
     const facts = await this.identityFacts(peer, paired?.display_name ?? null, paired?.fingerprint);
     if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
-    else if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    else {
+      facts.push(...keyChangeFacts(paired));
+      if (paired.addresses.length > 0) facts.push(line('address', printable(paired.addresses.join(', '))));
+    }
     facts.push(...agentCardFacts(paired?.agent_card ?? null, CARD_CHOSEN));
+    return facts;
+  }
+
+  /** What replacing this node's key means, and which paired peers will follow it at once, later, or not at all. */
+  private async rotationFacts(graceSeconds: unknown): Promise<string[]> {
+    const [own, listed] = await Promise.all([this.directory.ownIdentity?.(), this.directory.listedPeers?.()]);
+    const facts = [
+      line('asks', `to replace this node’s key; paired peers follow automatically (signed by the current key); peers offline for more than ${graceText(graceSeconds)} may need a new link`),
+      line('peer id', own === undefined ? 'unknown (the extension could not be asked)' : `${printable(own.peer_id)} (stays: grants and pairings keep working)`),
+      line('old key', own === undefined ? 'fingerprint unknown' : `fingerprint ${printable(own.fingerprint)}`),
+      line('new key', 'fingerprint (made after you approve)'),
+      line('safety no.', 'changes for every pair: compare it with each peer again'),
+    ];
+    if (own?.key_seq !== undefined) facts.push(line('rotation', `${own.key_seq + 1} of at most ${MAX_ROTATIONS} this identity can make`));
+    const paired = (listed ?? []).filter((peer) => peer.state === 'trusted');
+    const unsupported = paired.filter((peer) => lacksKeyRotation(peer)).length;
+    const online = paired.filter((peer) => peer.online === true && !lacksKeyRotation(peer)).length;
+    facts.push(
+      line(
+        'peers',
+        `${paired.length} paired: ${online} online (follow within seconds), ${paired.length - online - unsupported} offline (follow at their next connection), ` +
+          `${unsupported} on a p2p-comm without key rotation (must update it, or pair again)`,
+      ),
+    );
     return facts;
   }
 
@@ -255,6 +327,29 @@ export class CallFacts {
       line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
     ];
   }
+}
+
+/** The most rotations a key chain holds (docs/protocol.md §19). */
+const MAX_ROTATIONS = 16;
+const KEY_ROTATION_CAPABILITY = 'key-rotation-v1';
+
+/** A paired peer whose last hello did not list key rotation: its handshake would refuse the chain. */
+function lacksKeyRotation(peer: ListedPeer): boolean {
+  const capabilities = peer.capabilities?.capabilities;
+  return Array.isArray(capabilities) && !capabilities.includes(KEY_ROTATION_CAPABILITY);
+}
+
+function graceText(graceSeconds: unknown): string {
+  if (typeof graceSeconds !== 'number' || !Number.isSafeInteger(graceSeconds)) return 'the grace period (30 days unless P2P_COMM_KEY_GRACE_SECONDS sets another)';
+  return graceSeconds >= 86_400 ? `${Math.floor(graceSeconds / 86_400)} day(s)` : `${graceSeconds} seconds`;
+}
+
+/** A rotated peer: from which key, when, and that the old key vouched for the new one. */
+function keyChangeFacts(peer: KnownPeer): string[] {
+  const previous = peer.previous_fingerprints?.at(-1);
+  if (previous === undefined) return [];
+  const when = typeof peer.key_rotated_at === 'string' ? ` on ${printable(peer.key_rotated_at)}` : '';
+  return [line('key changed', `from ${printable(previous)}${when}, signed by the old key`)];
 }
 
 /** The peer a call names, when its `peer` field is a well-formed peer id. */

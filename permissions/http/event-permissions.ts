@@ -76,6 +76,8 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.file.progress', FILE_TRANSFER],
   ['p2p.file.received', FILE_TRANSFER],
   ['p2p.file.failed', FILE_TRANSFER],
+  ['p2p.identity.rotated', { anyActive: ['identity', 'status'] }],
+  ['p2p.peer.key_rotated', PEER_STATE],
 ]);
 
 export interface EventFacts {

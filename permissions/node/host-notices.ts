@@ -5,9 +5,9 @@ import { printable, printableJson } from '../terminal-text';
  * One line for the person running the node whenever something happens that
  * they may have to act on or should know about: a pairing request waiting
  * for them, a pairing completed, a revocation either way, a node that
- * claimed a peer's identity with another key, a peer reachable only
- * through a relay, the extension restarting, a file offered, and how far
- * each file transfer is.
+ * claimed a peer's identity with another key, a peer that replaced its
+ * key, a peer reachable only through a relay, the extension restarting,
+ * a file offered, and how far each file transfer is.
  * Every value from the extension (and so from a peer) is escaped, and a
  * name is always marked as the peer's own claim.
  */
@@ -34,6 +34,9 @@ const NOTICES: Record<string, (data: Fields) => string | null> = {
   'p2p.peer.key_mismatch': (data) =>
     `WARNING: the node at ${text(data['address'])} claimed to be peer ${text(data['peer'])} ` +
     `(fingerprint ${text(data['expected_fingerprint'])}) but proved another key (fingerprint ${text(data['presented_fingerprint'])}); refused`,
+  'p2p.peer.key_rotated': (data) =>
+    `key change: peer ${text(data['peer'])} replaced its key, signed by its previous one: fingerprint ${text(data['old_fingerprint'])} → ${text(data['new_fingerprint'])}; ` +
+    'its peer id and your grants stay, but the safety number changed: compare it with them again',
 };
 
 /**

@@ -6,7 +6,7 @@ import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type OfferedFile, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -282,6 +282,8 @@ function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): P
       const stats = await stat(join(dataDir, 'files', 'outgoing', relativePath)).catch(() => null);
       return stats?.isFile() === true ? stats.size : undefined;
     },
+    ownIdentity: async () => (await data('identity')) as unknown as OwnIdentity,
+    listedPeers: async () => listed<ListedPeer>((await data('peers'))['peers']),
   };
 }
 

@@ -7,10 +7,13 @@ import type { PublicKeyRefusal } from '../../extension/common/ed25519-public-key
 import { ed25519FromSeed } from '../../extension/wire/primitives';
 import { WEAK_KEYS } from '../helpers/weak-keys';
 import { manifest } from '../../extension/common/manifest';
+import { encodeKeyChain, MAX_KEY_CHAIN, MAX_KEY_CHAIN_BYTES, type RotationSigner, type RotationStatement } from '../../extension/wire/key-rotation';
+import { rotatedKeys } from '../helpers/key-chains';
 import {
   isValidAddress,
   LINK_SCHEME,
   MAX_LINK_ADDRESSES,
+  MAX_LINK_KEY_CHAIN_BYTES,
   type PairingLink,
   parsePairingLink,
   printPairingLink,
@@ -39,7 +42,7 @@ function link(overrides: Partial<PairingLink> = {}): PairingLink {
 
 t.test('the manifest pattern is the one this test assumes', async (t) => {
   t.equal(schema.pattern, '^p2p-comm://[\\x21-\\x7e]+$');
-  t.equal(schema.maxLength, 3072);
+  t.equal(schema.maxLength, 8192);
   t.equal(LINK_SCHEME, 'p2p-comm://');
   t.equal(MAX_LINK_ADDRESSES, 4);
 });
@@ -324,4 +327,65 @@ t.test('isValidAddress', async (t) => {
   ];
   for (const address of valid) t.equal(isValidAddress(address), true, `${JSON.stringify(address)} is valid`);
   for (const address of invalid) t.equal(isValidAddress(address), false, `${JSON.stringify(address)} is invalid`);
+});
+
+t.test('a rotated node’s link carries its current key and key chain, after the DHT key and before the name', async (t) => {
+  const rotated = rotatedKeys(2);
+  const rotation = { key: (rotated.keys[2] as RotationSigner).publicKey, chain: encodeKeyChain(rotated.chains[2] as RotationStatement[]) };
+  const original = link({ peerId: rotated.peerId, dhtBinding, rotation });
+  const printed = printPairingLink(original);
+  const keyText = peerIdFromPublicKey(rotation.key);
+  t.ok(printed.includes(`&dht=${dhtParam}&key=${keyText}&chain=${Buffer.from(rotation.chain).toString('base64url')}&name=`), 'in place, unescaped');
+  t.same(parsePairingLink(printed), original);
+  t.notMatch(printPairingLink(link()), /key=|chain=/, 'an unrotated node’s link has neither');
+  t.equal(parsePairingLink(printPairingLink(link())).rotation, undefined);
+  t.equal(MAX_LINK_KEY_CHAIN_BYTES, MAX_KEY_CHAIN_BYTES, 'the link holds the longest key chain the wire allows');
+});
+
+t.test('the longest link, with a full key chain, fits the manifest’s limit', async (t) => {
+  const full = rotatedKeys(MAX_KEY_CHAIN);
+  const chain = encodeKeyChain(full.chains[MAX_KEY_CHAIN] as RotationStatement[]);
+  t.equal(chain.length, MAX_KEY_CHAIN_BYTES);
+  const longHost = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+  const longest = printPairingLink({
+    peerId: full.peerId,
+    addresses: [0, 1, 2, 3].map(() => `${longHost}:65535`),
+    displayName: '🦊'.repeat(64),
+    dhtBinding,
+    expiresAt: new Date(999_999_999_999_000),
+    rotation: { key: (full.keys[MAX_KEY_CHAIN] as RotationSigner).publicKey, chain },
+  });
+  t.ok(longest.length <= schema.maxLength, `longest link is ${longest.length} characters`);
+  t.match(longest, LINK_PATTERN);
+  t.same(parsePairingLink(longest).rotation?.chain, chain);
+});
+
+t.test('a current key and key chain that are not well formed are refused, saying what is wrong', async (t) => {
+  const rotated = rotatedKeys(1);
+  const keyText = peerIdFromPublicKey((rotated.keys[1] as RotationSigner).publicKey);
+  const chainText = Buffer.from(encodeKeyChain(rotated.chains[1] as RotationStatement[])).toString('base64url');
+  const base = `${LINK_SCHEME}${rotated.peerId}?addr=h:1&name=B`;
+  t.ok(parsePairingLink(`${base}&key=${keyText}&chain=${chainText}`).rotation, 'the well-formed link parses');
+  const bothOrNeither = /^invalid pairing link: it must carry exactly one current key and one key chain, or neither; /;
+  t.match(refusal(`${base}&key=${keyText}`), bothOrNeither, 'a key without a chain');
+  t.match(refusal(`${base}&chain=${chainText}`), bothOrNeither, 'a chain without a key');
+  t.match(refusal(`${base}&key=${keyText}&key=${keyText}&chain=${chainText}`), bothOrNeither, 'two keys');
+  t.match(refusal(`${base}&key=${keyText}&chain=${chainText}&chain=${chainText}`), bothOrNeither, 'two chains');
+  t.match(refusal(`${base}&key=${keyText.toUpperCase()}&chain=${chainText}`), /its current key is not spelled as a p2p-comm peer id/, 'a key in upper case');
+  t.match(refusal(`${base}&key=${keyText.slice(1)}&chain=${chainText}`), /its current key is not spelled as a p2p-comm peer id/, 'a key too short');
+  t.match(refusal(`${base}&key=${rotated.peerId}&chain=${chainText}`), /its current key is the one its peer id names, so it needs no key chain/);
+  const notChain = /its key chain is not 1 to 3745 bytes of unpadded base64url/;
+  t.match(refusal(`${base}&key=${keyText}&chain=`), notChain, 'an empty chain');
+  t.match(refusal(`${base}&key=${keyText}&chain=${chainText}=`), notChain, 'padded');
+  t.match(refusal(`${base}&key=${keyText}&chain=/${chainText.slice(1)}`), notChain, 'standard base64');
+  t.match(refusal(`${base}&key=${keyText}&chain=${chainText}B`), notChain, 'a last character with unused low bits set');
+  t.match(refusal(`${base}&key=${keyText}&chain=${'A'.repeat(Math.ceil((MAX_KEY_CHAIN_BYTES * 4) / 3) + 2)}`), notChain, 'longer than the longest chain');
+  t.match(refusal(`${base}&Key=${keyText}&chain=${chainText}`), /unknown field "Key"/);
+  for (const [reason, weakKey] of Object.entries(WEAK_KEYS) as [PublicKeyRefusal, Uint8Array][]) {
+    t.match(
+      refusal(`${base}&key=${peerIdFromPublicKey(weakKey)}&chain=${chainText}`),
+      new RegExp(`^invalid pairing link: its current key .*\\(${reason}\\); `),
+      `a current key that is ${reason}`,
+    );
+  }
 });

@@ -19,7 +19,7 @@ import { P2pError } from '../../extension/common/errors';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { NewlineMessageReader } from '../../extension/host/line-reader';
 import { RequestIdMap } from '../../extension/host/request-ids';
-import { parsePairingLink } from '../../extension/common/pairing-link';
+import { parsePairingLink, printPairingLink } from '../../extension/common/pairing-link';
 import { InboxStore } from '../../extension/store/inbox';
 import { OutboxStore } from '../../extension/store/outbox';
 import { TrustStore, TRUST_FILE_NAME } from '../../extension/trust/trust-store';
@@ -490,6 +490,15 @@ function keyRotationTargets(): FuzzTarget[] {
         initiator.start();
         refusesOnly(() => initiator.finish(input), HandshakeError);
       },
+    },
+    {
+      name: 'pairing link with a key chain',
+      seeds: [
+        Buffer.from(
+          printPairingLink({ peerId: peerIdFromPublicKey(alice.publicKey), addresses: ['127.0.0.1:7400'], displayName: 'Bob', dhtBinding: null, expiresAt: null, rotation: { key: current.publicKey, chain: block } }),
+        ),
+      ],
+      run: (input) => void refusesOnly(() => parsePairingLink(Buffer.from(input).toString('latin1')), P2pError),
     },
   ];
 }

@@ -29,6 +29,7 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.file.offered',
       'p2p.file.progress',
       'p2p.file.received',
+      'p2p.identity.rotated',
       'p2p.message.delivered',
       'p2p.message.expired',
       'p2p.message.failed',
@@ -39,6 +40,7 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.peer.connected',
       'p2p.peer.disconnected',
       'p2p.peer.key_mismatch',
+      'p2p.peer.key_rotated',
       'p2p.peer.misbehaving',
       'p2p.peer.paired',
       'p2p.peer.request',
@@ -53,7 +55,7 @@ t.test('a plugin holding only status sees no pairing request and no peer or mess
   const grants = { 'agent status': { state: 'active' as const } };
   t.ok(sees(grants, 'p2p.node.started'));
   for (const type of EVENT_PERMISSIONS.keys()) {
-    if (type !== 'p2p.node.started') t.notOk(sees(grants, type, PEER_A), type);
+    if (type !== 'p2p.node.started' && type !== 'p2p.identity.rotated') t.notOk(sees(grants, type, PEER_A), type);
   }
 });
 
@@ -139,4 +141,12 @@ t.test('file events: files or accept_file active, and the peer approved for file
     t.notOk(sees({ 'agent accept_file': { state: 'active' } }, type, PEER_A), `${type}: not without the peer approved for files`);
     t.notOk(sees({ 'agent send': { state: 'active', scopes: [PEER_A] }, 'agent receive': { state: 'active', scopes: [PEER_A] } }, type, PEER_A), `${type}: messaging grants are not file grants`);
   }
+});
+
+t.test('key rotation: this node’s own to identity or status; a peer’s as its peer state, to peers', async (t) => {
+  for (const permission of ['identity', 'status']) t.ok(sees({ [`agent ${permission}`]: { state: 'active' } }, 'p2p.identity.rotated'), permission);
+  t.notOk(sees({ 'agent peers': { state: 'active' } }, 'p2p.identity.rotated'));
+  t.notOk(sees({ 'agent identity': { state: 'deferred' } }, 'p2p.identity.rotated'), 'a permission not active');
+  t.ok(sees({ 'agent peers': { state: 'active' } }, 'p2p.peer.key_rotated', PEER_A));
+  t.notOk(sees({ 'agent identity': { state: 'active' }, 'agent send': { state: 'active', scopes: [PEER_A] } }, 'p2p.peer.key_rotated', PEER_A));
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
 import { ed25519FromSeed } from '../../../extension/wire/primitives';
-import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type OfferedFile, type PeerDirectory } from '../../../permissions/gate/call-facts';
+import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
 const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
@@ -245,4 +245,74 @@ t.test('send_file: the peer, and the file from files/outgoing with its size, or 
   t.match(uploaded, 'size        given by the plugin, in parts');
   t.match(uploaded, 'from        bytes the plugin uploads');
   t.notOk(uploadFacts.some((fact) => UNSAFE.test(fact)), 'the name the plugin gives is escaped');
+});
+
+t.test('a rotated peer’s dialogs say from which key it changed, when, and that the old key signed the new one', async (t) => {
+  const current = fingerprintOf(ed25519FromSeed(new Uint8Array(32).fill(12)).publicKey);
+  const rotated: KnownPeer = {
+    display_name: 'Alice',
+    addresses: [],
+    fingerprint: current,
+    previous_fingerprints: [fingerprintOf(KEY), 'aa:bb\u001b[2J'],
+    key_rotated_at: '2026-03-04T05:06:07.000Z',
+  };
+  const send = (await new CallFacts(directory({}, { [PEER]: rotated })).describe('send', { peer: PEER, type: 'text', content: 'x' })).join('\n');
+  t.match(send, `fingerprint ${current}`);
+  t.match(send, 'key changed from aa:bb\\u{1b}[2J on 2026-03-04T05:06:07.000Z, signed by the old key', 'the latest earlier key, escaped');
+  for (const fact of send.split('\n')) t.notMatch(fact, UNSAFE);
+  const unrotated = (await new CallFacts(directory({}, { [PEER]: { display_name: 'A', addresses: [], previous_fingerprints: [], key_rotated_at: null } })).describe('revoke', { peer: PEER })).join('\n');
+  t.notMatch(unrotated, /key changed/, 'a peer that never rotated: no line');
+});
+
+t.test('a link carrying a key chain shows the fingerprint of its current key; from a paired peer it is a key change', async (t) => {
+  const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
+  const link = printPairingLink({
+    peerId: PEER,
+    addresses: ['192.0.2.7:7070'],
+    displayName: 'Alice',
+    dhtBinding: null,
+    expiresAt: null,
+    rotation: { key: currentKey, chain: new Uint8Array(235) },
+  });
+  const fresh = (await new CallFacts(directory()).describe('pair', { link })).join('\n');
+  t.match(fresh, /^asks +to send a pairing request/m);
+  t.match(fresh, `fingerprint ${fingerprintOf(currentKey)}`);
+  t.notMatch(fresh, fingerprintOf(KEY), 'not the first key’s');
+  t.match(fresh, 'key         not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)');
+
+  const pinnedAtRoot = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice\u202e', addresses: [] } })).describe('pair', { link })).join('\n');
+  t.match(pinnedAtRoot, /^asks +to take the new key of a peer you are already paired with; nothing is sent and no request is made/m);
+  t.match(pinnedAtRoot, `key change  for "Alice\\u202e", signed by its previous key: ${fingerprintOf(KEY)} → ${fingerprintOf(currentKey)}`);
+  for (const fact of pinnedAtRoot.split('\n')) t.notMatch(fact, UNSAFE);
+
+  const alreadyThere = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: [], fingerprint: fingerprintOf(currentKey) } })).describe('pair', { link })).join('\n');
+  t.match(alreadyThere, /^asks +nothing new: you are already paired with the node below/m);
+  t.notMatch(alreadyThere, /key change/);
+});
+
+t.test('rotate_identity: what it asks, the old key, the new one made after approval, and the peers by whether they follow', async (t) => {
+  const own: OwnIdentity = { peer_id: PEER, fingerprint: fingerprintOf(KEY), key_seq: 2 };
+  const listedPeers: ListedPeer[] = [
+    { state: 'trusted', online: true, capabilities: { capabilities: ['text', 'key-rotation-v1'] } },
+    { state: 'trusted', online: true, capabilities: { capabilities: ['text'] } },
+    { state: 'trusted', online: false, capabilities: null },
+    { state: 'trusted', online: false, capabilities: { capabilities: ['key-rotation-v1'] } },
+    { state: 'revoked_by_peer', online: false, capabilities: null },
+  ];
+  const facts = new CallFacts({ ...directory(), ownIdentity: async () => own, listedPeers: async () => listedPeers });
+  const shown = (await facts.describe('rotate_identity', { grace_seconds: 7 * 86_400 })).join('\n');
+  t.match(shown, /^asks +to replace this node’s key; paired peers follow automatically \(signed by the current key\); peers offline for more than 7 day\(s\) may need a new link$/m);
+  t.match(shown, `peer id     ${PEER} (stays: grants and pairings keep working)`);
+  t.match(shown, `old key     fingerprint ${fingerprintOf(KEY)}`);
+  t.match(shown, 'new key     fingerprint (made after you approve)');
+  t.match(shown, /^safety no\. +changes for every pair/m);
+  t.match(shown, 'rotation    3 of at most 16 this identity can make');
+  t.match(shown, 'peers       4 paired: 1 online (follow within seconds), 2 offline (follow at their next connection), 1 on a p2p-comm without key rotation (must update it, or pair again)');
+  const byDefault = (await facts.describe('rotate_identity', {})).join('\n');
+  t.match(byDefault, 'more than the grace period (30 days unless P2P_COMM_KEY_GRACE_SECONDS sets another)');
+  t.match((await facts.describe('rotate_identity', { grace_seconds: 600 })).join('\n'), 'more than 600 seconds');
+
+  const blind = (await new CallFacts(directory()).describe('rotate_identity', {})).join('\n');
+  t.match(blind, 'peer id     unknown (the extension could not be asked)');
+  t.match(blind, 'old key     fingerprint unknown');
 });

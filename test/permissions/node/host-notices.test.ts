@@ -135,3 +135,12 @@ t.test('progress on a terminal: one line rewritten, ended before any other notic
     'line file "report\\u202e.pdf" to "Bob": failed (declined)',
   ]);
 });
+
+t.test('a peer’s key rotation is one line: old and new fingerprint, and the safety number to compare again', async (t) => {
+  const { lines, notices } = capture();
+  notices.event({ id: '1', type: 'p2p.peer.key_rotated', data: { peer: PEER, old_fingerprint: '01:02', new_fingerprint: '03:04\u001b[2J', seq: 1 } });
+  t.same(lines, [
+    `key change: peer ${PEER} replaced its key, signed by its previous one: fingerprint 01:02 → 03:04\\u{1b}[2J; ` +
+      'its peer id and your grants stay, but the safety number changed: compare it with them again',
+  ]);
+});

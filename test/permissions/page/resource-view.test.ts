@@ -181,7 +181,7 @@ t.test('requests: create and delete are false, so no form offers them; update is
 t.test('peers: create, update and delete are offered, each posting to its own path', async (t) => {
   const text = render('peers', PEERS, listed([peerRow(benign)]));
   t.match(text, '<form method="post" action="/ui/resources/peers/create">');
-  t.match(text, /<textarea name="field\.link" rows="3" required maxlength="3072"><\/textarea>/, 'the required link, with its limit');
+  t.match(text, /<textarea name="field\.link" rows="3" required maxlength="8192"><\/textarea>/, 'the required link, with its limit');
   t.match(text, '<form method="post" action="/ui/resources/peers/update" class="edit">');
   t.match(text, '<input type="text" name="field.note" value="plainnote" maxlength="200">', 'the note, filled in');
   t.match(text, /<form method="post" action="\/ui\/resources\/peers\/delete">\s*<input type="hidden" name="id" value="plainid">/);
