@@ -10,6 +10,7 @@ import type { TrustStore } from '../trust/trust-store';
 import { type A2aAnswer, type A2aMethod, type A2aRequestPayload, type A2aResponsePayload, clientMessageIdOf, endsAnswers } from '../wire/a2a-payload';
 import { canonicalJson, JcsError } from '../wire/jcs';
 import { type Exchange, type ExchangeStore, type FailureReason, isEnded } from './exchange-store';
+import { ChannelDrain } from '../store/channel-drain';
 
 /**
  * The A2A binding at this node (docs/a2a.md "Binding"): sends requests to
@@ -65,10 +66,10 @@ export interface SendOutcome {
 const READS: readonly A2aMethod[] = ['GetTask', 'ListTasks', 'SubscribeToTask'];
 
 export class A2aService {
-  /** One drain of the inbox per peer at a time, so a peer's messages are recorded in cursor order. */
-  private readonly draining = new Map<string, Promise<void>>();
-  /** Peers with a message stored while their drain ran. */
-  private readonly drainAgain = new Set<string>();
+  private readonly drain = new ChannelDrain(
+    (peerId) => this.drainAll(peerId),
+    (peerId, error) => this.deps.logger.error(`A2A messages from ${peerId} could not be recorded: ${error.message}; they stay in the inbox and are taken at the next start`),
+  );
   private readonly waiters = new Set<() => void>();
   /**
    * Per peer, the requests handed to the messenger whose calling exchange is
@@ -78,7 +79,7 @@ export class A2aService {
   private readonly opening = new Map<string, Set<Promise<unknown>>>();
   private readonly now: () => number;
   private readonly onStored = (message: StoredMessage): void => {
-    if (message.type === 'a2a_request' || message.type === 'a2a_response') this.drain(message.peerId);
+    if (message.type === 'a2a_request' || message.type === 'a2a_response') this.drain.schedule(message.peerId);
   };
 
   constructor(private readonly deps: A2aServiceDeps) {
@@ -88,14 +89,13 @@ export class A2aService {
   /** Reads what arrived while the node was down, then follows the inbox. */
   start(): void {
     this.deps.inbox.on('stored', this.onStored);
-    for (const peer of this.deps.trust.list()) if (this.deps.inbox.hasMessagesAfter(peer.peerId, 0, 'a2a')) this.drain(peer.peerId);
+    for (const peer of this.deps.trust.list()) if (this.deps.inbox.hasMessagesAfter(peer.peerId, 0, 'a2a')) this.drain.schedule(peer.peerId);
   }
 
   async close(): Promise<void> {
     this.deps.inbox.off('stored', this.onStored);
-    this.drainAgain.clear();
     for (const wake of this.waiters) wake();
-    await Promise.all(this.draining.values());
+    await this.drain.close();
     await this.deps.exchanges.close();
   }
 
@@ -246,21 +246,6 @@ export class A2aService {
     const exchange = this.deps.exchanges.get('serving', peerId, requestId);
     if (exchange === undefined) throw new P2pError('NOT_FOUND', `no A2A request ${requestId} from ${peerId} is kept here; see a2a_serve`);
     return exchange;
-  }
-
-  private drain(peerId: string): void {
-    if (this.draining.has(peerId)) {
-      // The running drain may have read the channel empty just before this message: it reads once more when done.
-      this.drainAgain.add(peerId);
-      return;
-    }
-    const run = this.drainAll(peerId)
-      .catch((error: unknown) => this.deps.logger.error(`A2A messages from ${peerId} could not be recorded: ${(error as Error).message}; they stay in the inbox and are taken at the next start`))
-      .finally(() => {
-        this.draining.delete(peerId);
-        if (this.drainAgain.delete(peerId)) this.drain(peerId);
-      });
-    this.draining.set(peerId, run);
   }
 
   private async drainAll(peerId: string): Promise<void> {

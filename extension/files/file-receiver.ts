@@ -12,6 +12,7 @@ import type { FileChunk, FileControl, FileOffer } from '../wire/file-payload';
 import { checkFreeSpace, describeBytes, type FileFolders, linkIntoIncoming, partFilePath, PRIVATE_FILE_MODE } from './file-folders';
 import { bytesDone, isFinal, type Transfer, type TransferState, type TransferStore } from './transfer-store';
 import { PerPeerLock } from './per-peer-lock';
+import { ChannelDrain } from '../store/channel-drain';
 
 /**
  * The receiving side of file transfers (design §3): reads the inbox's
@@ -103,10 +104,10 @@ interface PartWrite {
 }
 
 export class FileReceiver {
-  /** One drain of the inbox per peer at a time, so a peer's messages are taken in cursor order. */
-  private readonly draining = new Map<string, Promise<void>>();
-  /** Peers with a message stored while their drain ran. */
-  private readonly drainAgain = new Set<string>();
+  private readonly drain = new ChannelDrain(
+    (peerId) => this.drainAll(peerId),
+    (peerId, error) => this.deps.logger.error(`file messages from ${peerId} could not be taken: ${error.message}; they stay in the inbox and are taken at the next start`),
+  );
   /** A batch, an accept and a decline of one peer's transfers run one after the other. */
   private readonly lock = new PerPeerLock();
   /** Work started outside a drain (completions resumed at start). */
@@ -117,7 +118,7 @@ export class FileReceiver {
   private readonly now: () => number;
   private closed = false;
   private readonly onStored = (message: StoredMessage): void => {
-    if (channelOf(message.type) === 'files') this.drain(message.peerId);
+    if (channelOf(message.type) === 'files') this.drain.schedule(message.peerId);
   };
 
   constructor(private readonly deps: FileReceiverDeps) {
@@ -140,19 +141,19 @@ export class FileReceiver {
         this.track(this.lock.run(transfer.peerId, () => this.sendAccept(transfer)));
       }
     }
-    for (const peerId of this.deps.peers()) if (this.deps.inbox.hasMessagesAfter(peerId, 0, 'files')) this.drain(peerId);
+    for (const peerId of this.deps.peers()) if (this.deps.inbox.hasMessagesAfter(peerId, 0, 'files')) this.drain.schedule(peerId);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.deps.inbox.off('stored', this.onStored);
-    this.drainAgain.clear();
+    await this.drain.close();
     await this.whenIdle();
   }
 
   /** Resolves once no drain and no resumed work runs: everything stored so far is taken. */
   async whenIdle(): Promise<void> {
-    while (this.draining.size > 0 || this.running.size > 0) await Promise.all([...this.draining.values(), ...this.running]);
+    while (this.drain.busy || this.running.size > 0) await Promise.all([this.drain.whenIdle(), ...this.running]);
   }
 
   stats(): FileReceiverCounters {
@@ -248,24 +249,6 @@ export class FileReceiver {
     let remaining = size;
     for (const other of transfers.list({ direction: 'incoming' })) if (RECEIVING_STATES.includes(other.state)) remaining += other.offer.size - bytesDone(other);
     await checkFreeSpace(this.deps.folders.partial, remaining, what, config.freeSpaceMarginBytes);
-  }
-
-  private drain(peerId: string): void {
-    if (this.closed) return;
-    if (this.draining.has(peerId)) {
-      // The running drain may have read the channel empty just before this message: it reads once more when done.
-      this.drainAgain.add(peerId);
-      return;
-    }
-    const run = this.drainAll(peerId)
-      .catch((error: unknown) =>
-        this.deps.logger.error(`file messages from ${peerId} could not be taken: ${(error as Error).message}; they stay in the inbox and are taken at the next start`),
-      )
-      .finally(() => {
-        this.draining.delete(peerId);
-        if (this.drainAgain.delete(peerId)) this.drain(peerId);
-      });
-    this.draining.set(peerId, run);
   }
 
   private async drainAll(peerId: string): Promise<void> {
