@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_KEY_GRACE_MS } from './identity/node-identity';
 import { DEFAULT_REFUSAL_BUDGET, type RefusalBudgetConfig } from './network/refusal-budgets';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport/limits';
 import { TAG_BYTES } from './wire/primitives';
@@ -127,7 +128,7 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   refusalBudget: DEFAULT_REFUSAL_BUDGET,
   dht: DEFAULT_DHT_CONFIG,
   // 30 days: long enough for a peer on holiday to come back and still find the old DHT address.
-  keyGraceSeconds: 2_592_000,
+  keyGraceSeconds: DEFAULT_KEY_GRACE_MS / 1000,
 };
 
 /** Limits and timings of messaging. */
