@@ -90,8 +90,8 @@ export interface PeerDirectory {
   pairedPeer(peer: string): Promise<KnownPeer | undefined>;
   /** A node LAN discovery heard announce itself; undefined when not heard (or discovery is off). */
   discoveredPeer(peer: string): Promise<DiscoveredPeer | undefined>;
-  /** A file transfer with the peer as the extension lists it (files); undefined when it keeps none under that id. */
-  fileTransfer(peer: string, transferId: string): Promise<OfferedFile | undefined>;
+  /** An incoming offer from the peer not answered yet, as the extension lists it (files); undefined when no open offer has that id. */
+  offeredFile(peer: string, transferId: string): Promise<OfferedFile | undefined>;
   /** The size of a file under files/outgoing, named relative to it; undefined when there is no regular file there. */
   outgoingFileSize(relativePath: string): Promise<number | undefined>;
   /** This node as the extension's `identity` reports it; absent, a rotate_identity dialog says it could not tell. */
@@ -238,7 +238,7 @@ export class CallFacts {
   /** What accepting stores on this disk, from whom: the offer as the extension recorded it, every word of it the peer's. */
   private async offeredFileFacts(peer: string | undefined, transferId: unknown): Promise<string[]> {
     if (peer === undefined || typeof transferId !== 'string') return this.peerFacts(peer);
-    const [offered, paired] = await Promise.all([this.directory.fileTransfer(peer, transferId), this.directory.pairedPeer(peer)]);
+    const [offered, paired] = await Promise.all([this.directory.offeredFile(peer, transferId), this.directory.pairedPeer(peer)]);
     const owner = paired === undefined ? `Peer ${peer}` : printableJson(paired.display_name);
     const facts = [line('offer', `${owner}'s agent wants to share a file with you. Allow?`)];
     facts.push(line('asks', 'to receive the file below from this peer; it is saved in files/incoming once its SHA-256 matches the offer'));

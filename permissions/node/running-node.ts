@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import manifestJson from '../../manifest.json';
 import type { ExtensionManifest } from '../../extension/common/manifest';
@@ -274,12 +274,15 @@ function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): P
       const peers = (response.result as { data?: { peers?: unknown } } | undefined)?.data?.peers;
       return listed<DiscoveredPeer & { peer: string }>(peers).find((entry) => entry.peer === peer);
     },
-    fileTransfer: async (peer, transferId) =>
-      listed<OfferedFile & { transfer_id: string }>((await data('files', { peer }))['transfers']).find((entry) => entry.transfer_id === transferId),
+    // Only open offers (at most P2P_COMM_FILE_MAX_OFFERS_PER_PEER): a peer's finished transfers, however many, cannot push the one asked about out of the page.
+    offeredFile: async (peer, transferId) =>
+      listed<OfferedFile & { transfer_id: string }>((await data('files', { peer, direction: 'incoming', state: 'offered' }))['transfers']).find(
+        (entry) => entry.transfer_id === transferId,
+      ),
     outgoingFileSize: async (relativePath) => {
       // Only for the dialog: the extension applies the real rules (no symlink, no way out of the folder) when it opens the file.
       if (relativePath.startsWith('/') || relativePath.split('/').includes('..')) return undefined;
-      const stats = await stat(join(dataDir, 'files', 'outgoing', relativePath)).catch(() => null);
+      const stats = await lstat(join(dataDir, 'files', 'outgoing', relativePath)).catch(() => null);
       return stats?.isFile() === true ? stats.size : undefined;
     },
     ownIdentity: async () => (await data('identity')) as unknown as OwnIdentity,

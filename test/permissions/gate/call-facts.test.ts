@@ -22,7 +22,7 @@ function directory(
     incomingRequest: async (id) => requests[id],
     pairedPeer: async (peer) => peers[peer],
     discoveredPeer: async (peer) => heard[peer],
-    fileTransfer: async (peer, transferId) => files[`${peer} ${transferId}`],
+    offeredFile: async (peer, transferId) => files[`${peer} ${transferId}`],
     outgoingFileSize: async (path) => outgoing[path],
   };
 }
