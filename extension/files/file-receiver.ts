@@ -323,8 +323,10 @@ export class FileReceiver {
       this.announceOffer(await transfers.addTransfer(transfer));
       return;
     }
-    // Honest peers cause these (they cannot know this node's limits): counted, not charged.
-    this.deps.refuse(peerId, `file_offer_${refusal}`, false);
+    // An honest peer cannot know this node's size and pending-bytes limits: counted, not charged. An offer past the open
+    // offers a peer may have is charged: each costs a journal record and a decline, and the earlier declines said stop.
+    const pastOpenOffers = transfers.openOffersFrom(peerId) >= transfers.limits.maxOffersPerPeer;
+    this.deps.refuse(peerId, `file_offer_${refusal}`, pastOpenOffers);
     await this.sendControl(peerId, transferId, { action: 'decline', reason: refusal });
     await transfers.addTransfer({ ...transfer, endedAs: { state: 'declined', reason: refusal } });
     this.announceFailure(peerId, transferId, refusal);

@@ -233,9 +233,9 @@ t.test('offers over the limits are declined on arrival, with the reason, listed 
 
   t.same(h.refusals, [
     { reason: 'file_offer_too_large', charged: false },
+    { reason: 'file_offer_limit', charged: true },
     { reason: 'file_offer_limit', charged: false },
-    { reason: 'file_offer_limit', charged: false },
-  ], 'counted, not charged: an honest peer cannot know the limits');
+  ], 'an offer past the open offers a peer may have is charged; the size and pending-bytes limits, which an honest peer cannot know, are not');
   t.same(h.events.filter((event) => event.type === 'p2p.file.failed').map((event) => [event.data['transfer_id'], event.data['reason']]), [
     [tooLarge, 'too_large'],
     [third, 'limit'],
