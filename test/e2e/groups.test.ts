@@ -226,13 +226,21 @@ t.test('three members, one offline: every message reaches it when it is back, in
   t.same(bobAfter.copies.map(({ peer, via }) => ({ peer, via })), [{ peer: alice.id, via: 'direct' }], 'Bob asks Alice to relay to nobody');
   await readUntil(bob.node, group, (messages) => contents(messages, alice.id).includes('alice after the removal'), 'Alice’s last message at Bob');
   await readUntil(alice.node, group, (messages) => contents(messages, bob.id).includes('bob after the removal'), 'Bob’s last message at Alice');
-  // Anything Alice queued for Carol before this pairwise message is at Carol once it is.
-  const barrier = (await alice.node.call('send', { peer: carol.id, type: 'text', content: 'after the group messages' }))['message_id'] as string;
-  await delivered(alice.node, barrier);
+  // An invite to another group, after both: Carol takes Alice's group messages in the order Alice sent them, so once
+  // she is told of it she took whatever Alice sent her before, Bob's relayed ones included.
+  const other = (await alice.node.call('group_create', { name: 'Another group' }))['group'] as string;
+  await alice.node.call('group_invite', { group: other, peer: carol.id });
+  await waitForEvent(carol.node, 'p2p.group.invited', (data) => data['group'] === other, 'Carol told of the invite to another group');
   t.same(await readAll(carol.node, group), atCarol, 'Carol has nothing newer than her removal');
+
   const carolSends = await carol.node.attempt('group_send', { group, type: 'text', content: 'still here?' });
   t.equal(carolSends.error?.code, ErrorCode.CONFLICT, 'a removed member cannot send');
   t.match(carolSends.error?.message, /removed/);
+  const invitedSends = await carol.node.attempt('group_send', { group: other, type: 'text', content: 'before accepting' });
+  t.equal(invitedSends.error?.code, ErrorCode.CONFLICT, 'an invitee cannot send before it accepts');
+  t.match(invitedSends.error?.message, /not a member/);
+  const strangerSends = await bob.node.attempt('group_send', { group: other, type: 'text', content: 'uninvited' });
+  t.equal(strangerSends.error?.code, ErrorCode.NOT_FOUND, 'nor a node the group is unknown to');
 
   // Bob leaves: Alice, the creator, records it in the next epoch.
   t.same(await bob.node.call('group_leave', { group }), { group, state: 'left' });
