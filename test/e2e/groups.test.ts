@@ -226,8 +226,9 @@ t.test('three members, one offline: every message reaches it when it is back, in
   t.same(bobAfter.copies.map(({ peer, via }) => ({ peer, via })), [{ peer: alice.id, via: 'direct' }], 'Bob asks Alice to relay to nobody');
   await readUntil(bob.node, group, (messages) => contents(messages, alice.id).includes('alice after the removal'), 'Alice’s last message at Bob');
   await readUntil(alice.node, group, (messages) => contents(messages, bob.id).includes('bob after the removal'), 'Bob’s last message at Alice');
-  // An invite to another group, after both: Carol takes Alice's group messages in the order Alice sent them, so once
-  // she is told of it she took whatever Alice sent her before, Bob's relayed ones included.
+  // An invite to another group, after both: with nothing deferred, Carol stores Alice's messages in the order Alice
+  // sent them (protocol.md §12) and takes them in that order, so once she is told of it she has taken whatever Alice
+  // sent her before, a relayed copy of Bob's included.
   const other = (await alice.node.call('group_create', { name: 'Another group' }))['group'] as string;
   await alice.node.call('group_invite', { group: other, peer: carol.id });
   await waitForEvent(carol.node, 'p2p.group.invited', (data) => data['group'] === other, 'Carol told of the invite to another group');
