@@ -1,6 +1,13 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCode } from '../../extension/common/errors';
-import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+import { PluginClient } from '../../permissions/demo/plugin-client';
+import type { PluginDeclaration } from '../../permissions/gate/types';
+import { startNode as startHost } from '../../permissions/node/running-node';
+import { BINARY, tempDir } from '../helpers/extension';
+import { approveAll } from '../helpers/mcp-clients';
+import { eventually, LOOPBACK_ENV, pairNodes, startNode, type TestNode } from '../helpers/node';
 import type { Teardown } from '../helpers/teardown';
 
 /**
@@ -12,7 +19,8 @@ import type { Teardown } from '../helpers/teardown';
  * each author's in the order it wrote them. Then Alice removes Carol (she
  * gets nothing newer), and Bob leaves (Alice sees the change). And a kill
  * -9 of Alice while Bob's message to Carol waits with her: Carol still
- * gets it, once.
+ * gets it, once. And the dialog the reference host shows for group_accept:
+ * every member, and whose messages come through the creator.
  */
 
 const ONE_UNREAD = { P2P_COMM_GROUP_MAX_UNREAD: '1' };
@@ -291,4 +299,65 @@ t.test('kill -9 of the creator while the unpaired author’s message for an offl
   const announced = () => carol.node.events.filter((event) => event.type === 'p2p.group.message' && event.data['author'] === bob.id);
   await eventually(async () => (await carol.node.call('status')) && announced().length >= 2, 'the p2p.group.message events at Carol');
   t.equal(announced().length, 2, 'one p2p.group.message per message');
+});
+
+const CAROLS_AGENT: PluginDeclaration = {
+  id: 'agent',
+  secret: 'agent-secret-of-carol-0123456789',
+  extensions: { 'p2p-comm': ['identity', 'requests', 'accept', 'groups', 'group_accept', 'group_receive'] },
+};
+
+t.test('group_accept through the reference host: the high-risk dialog names the group, its creator and each member, and says whose messages come through the creator', async (t) => {
+  const [alice, bob] = await Promise.all([member(t, 'Alice'), member(t, 'Bob')]);
+  const dir = tempDir(t);
+  const policyFile = join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify({ rules: approveAll(CAROLS_AGENT.id), default: 'deny' }));
+  const decisions: string[] = [];
+  const host = await startHost({
+    hostDir: join(dir, 'host'),
+    dataDir: join(dir, 'extension'),
+    binary: BINARY,
+    plugins: [CAROLS_AGENT],
+    policyFile,
+    env: { ...process.env, ...LOOPBACK_ENV },
+    onStderrLine: () => undefined,
+    onDecision: (line) => decisions.push(line),
+  });
+  t.teardown(() => host.stop());
+  const carol = new PluginClient(host.apiUrl, CAROLS_AGENT.id, CAROLS_AGENT.secret);
+
+  await pairNodes(alice.node, bob.node);
+  const carolIdentity = await carol.data('identity');
+  const carolId = carolIdentity['peer_id'] as string;
+  await alice.node.call('pair', { link: carolIdentity['link'] as string });
+  const request = await eventually(async () => ((await carol.data('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'Alice’s pairing request at Carol');
+  await carol.data('accept', { request_id: request.request_id, peer: request.peer });
+
+  const group = (await alice.node.call('group_create', { name: 'Project X' }))['group'] as string;
+  await alice.node.call('group_invite', { group, peer: bob.id });
+  await waitForEvent(bob.node, 'p2p.group.invited', (data) => data['group'] === group, 'Bob told of the invite');
+  await bob.node.call('group_accept', { group });
+  await eventually(async () => (await listed(alice.node, group))?.epoch === 1, 'Bob a member');
+  await alice.node.call('group_invite', { group, peer: carolId });
+  await eventually(async () => ((await carol.data('groups'))['groups'] as ListedGroup[]).find((entry) => entry.group === group && entry.state === 'invited'), 'the invite at Carol');
+
+  t.same(await carol.data('group_accept', { group }), { group, state: 'joining' });
+  const dialog = decisions.find((line) => line.startsWith('high-risk group_accept'));
+  t.ok(dialog !== undefined, 'the host asked before Carol joined');
+  const facts = dialog ?? '';
+  t.match(facts, 'group       "Project X" (chosen by the creator)');
+  t.match(facts, `group id    ${group}, 2 member(s)`);
+  t.match(facts, alice.fingerprint, 'the creator named by its fingerprint');
+  t.match(facts, `member      "Bob" fingerprint ${bob.fingerprint}; paired with you: no — its messages reach you through the creator, signed by it`);
+  t.match(facts, / -> approve$/);
+
+  // Joined, Carol's plugin reads Bob's message, relayed by Alice.
+  await eventually(async () => ((await carol.data('groups'))['groups'] as ListedGroup[]).find((entry) => entry.group === group && entry.state === 'member'), 'Carol a member');
+  const sent = await send(bob, group, 'welcome, Carol');
+  t.match(sent.copies.find((copy) => copy.peer === carolId), { via: 'creator' });
+  const read = await eventually(async () => {
+    const messages = (await carol.data('group_receive', { group }))['messages'] as GroupMessage[];
+    return messages.length > 0 ? messages : undefined;
+  }, 'Bob’s message at Carol’s plugin');
+  t.match(read, [{ author: bob.id, author_name: 'Bob', content: 'welcome, Carol', seq: 1, gap: false }]);
 });
