@@ -66,10 +66,10 @@ export interface GroupMessaging {
 }
 
 /**
- * The group service as the message operations see it. The one place the
- * service is read through GroupMessaging: the message path (send, receive,
- * list) is added to GroupService beside this file; once it is there, this
- * cast goes and the callers use `node.groups` directly.
+ * The group service as the message operations see it: the one place it is
+ * read through GroupMessaging. GroupService gains send, receive and list
+ * with the group message path; once it has them, this cast goes and the
+ * callers use `node.groups` directly.
  */
 function messagingOf(node: NodeContext): GroupMessaging {
   return node.groups as unknown as GroupMessaging;
