@@ -97,6 +97,8 @@ export class GroupDelivery implements GroupMessageHandler {
   private readonly order: GroupOrder;
   private readonly ids = new MessageIds();
   private readonly now: () => number;
+  /** Checks of held envelopes under way, started by an applied epoch (the membership lock does not wait for them). */
+  private readonly checks = new Set<Promise<void>>();
   /** Readers waiting for a message of a group. */
   private readonly waiting = new Map<string, Set<() => void>>();
 
@@ -158,12 +160,19 @@ export class GroupDelivery implements GroupMessageHandler {
   }
 
   epochsApplied(group: StoredGroup): void {
-    this.order
+    const check = this.order
       .epochApplied(group.id)
       .then((delivered) => this.announce(delivered))
       .catch((error: unknown) =>
         this.options.logger.error(`group messages of ${group.id} waiting for its epoch could not be checked: ${(error as Error).message}; they are at the next start`),
-      );
+      )
+      .finally(() => this.checks.delete(check));
+    this.checks.add(check);
+  }
+
+  /** Resolves once the envelopes waiting for applied epochs are checked. */
+  async whenIdle(): Promise<void> {
+    while (this.checks.size > 0) await Promise.all([...this.checks]);
   }
 
   // ---- Sending

@@ -200,11 +200,12 @@ export class GroupService {
     await this.options.messages?.log.close();
   }
 
-  /** Resolves once no drain and no change runs. */
+  /** Resolves once no drain, no change and no check of held group messages runs. */
   async whenIdle(): Promise<void> {
     await this.ready;
     while (this.draining.size > 0) await Promise.all([...this.draining.values()]);
     await this.serial.catch(() => undefined);
+    await this.delivery?.whenIdle();
   }
 
   // ---- What this node's user does.

@@ -317,3 +317,36 @@ function outgoingOf(copy: SentCopy): OutgoingMessage {
     attempts: 0,
   };
 }
+
+t.test('an envelope of an epoch not yet known waits for its statement, then is readable', async (t) => {
+  const { nodes, alice, bob, carol, id } = await groupOfThree(t);
+  const dave = await nodes.add(0x34, 'Dave');
+  nodes.pair(alice, dave);
+  // The epoch that adds Dave is slow to reach Carol.
+  nodes.holdBack = (copy) => copy.type === 'group_control' && copy.to === carol.peer;
+  await alice.service.invite(id, dave.peer);
+  await nodes.settled();
+  await dave.service.accept(id);
+  await nodes.settled();
+  t.equal(group(bob, id).statements.at(-1)?.epoch, 3);
+  t.equal(group(carol, id).statements.at(-1)?.epoch, 2);
+  const sent = await bob.service.send(id, { type: 'text', content: 'at epoch 3' });
+  t.same(
+    sent.copies.map((copy) => [copy.peer, copy.via]),
+    [
+      [alice.peer, 'direct'],
+      [carol.peer, 'creator'],
+      [dave.peer, 'creator'],
+    ],
+  );
+  await nodes.settled();
+  t.same(await readable(dave, id, nodes), ['Bob 1 "at epoch 3"']);
+  t.same(await readable(carol, id, nodes), [], 'Carol cannot check it yet');
+  t.match(carol.service.list()[0], { epoch: 2, held: 1, unread: 0 });
+  nodes.holdBack = () => false;
+  await nodes.release();
+  await idle(nodes);
+  t.same(await readable(carol, id, nodes), ['Bob 1 "at epoch 3"'], 'readable once the epoch is applied');
+  t.match(carol.service.list()[0], { epoch: 3, held: 0, unread: 1 });
+  t.same(carol.refusals, []);
+});
