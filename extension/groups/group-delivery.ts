@@ -184,6 +184,9 @@ export class GroupDelivery implements GroupMessageHandler {
       const group = store.get(groupId);
       if (group === undefined) throw new P2pError('NOT_FOUND', `this node holds no group ${groupId}`);
       if (group.state !== 'member') throw new P2pError('CONFLICT', `this node does not send to ${groupId}: it is ${stateWords(group)}`);
+      const ttlSeconds = input.ttlSeconds ?? null;
+      // Checked before the seq is taken: a copy the outbox refuses for it would stay outgoing for ever.
+      if (ttlSeconds !== null && (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)) throw new P2pError('INVALID_INPUT', `ttl_seconds is a whole number of seconds >= 1, not ${ttlSeconds}`);
       const current = group.statements[group.statements.length - 1] as EpochStatement;
       const plan = planCopies(current, self.peerId, (peer) => this.options.trust.isTrusted(peer));
       if (plan.unreachable.length > 0) {
@@ -204,7 +207,7 @@ export class GroupDelivery implements GroupMessageHandler {
         }
         return { envelope, copies: plan.copies.map((copy) => ({ ...copy, messageId: this.ids.take(), queued: false })) };
       });
-      await this.queue(groupId, outgoing, outgoing.copies, input.ttlSeconds ?? null);
+      await this.queue(groupId, outgoing, outgoing.copies, ttlSeconds);
       const copies: GroupSendResult['copies'] = [];
       for (const copy of outgoing.copies) {
         copies.push({ peer: copy.peer, message_id: copy.messageId, via: 'direct' });
@@ -220,12 +223,18 @@ export class GroupDelivery implements GroupMessageHandler {
    * sweep; anything else is this node's trouble, thrown.
    */
   private async queue(groupId: string, outgoing: OutgoingSend, copies: OutgoingSend['copies'], ttlSeconds: number | null, dropPeers: string[] = []): Promise<void> {
-    const { messenger, outbox, store, logger } = this.options;
+    const { messenger, outbox, store, logger, trust } = this.options;
     const queued: string[] = [];
+    const gone = [...dropPeers];
     try {
       for (const copy of copies) {
         if (copy.queued || outbox.get(copy.messageId) !== undefined) {
           queued.push(copy.messageId);
+          continue;
+        }
+        // Revoked since: this copy can never go.
+        if (!trust.isTrusted(copy.peer)) {
+          gone.push(copy.peer);
           continue;
         }
         try {
@@ -238,7 +247,7 @@ export class GroupDelivery implements GroupMessageHandler {
         }
       }
     } finally {
-      store.copiesQueued(groupId, outgoing.envelope.id, queued, dropPeers);
+      store.copiesQueued(groupId, outgoing.envelope.id, queued, gone);
     }
   }
 
@@ -253,7 +262,9 @@ export class GroupDelivery implements GroupMessageHandler {
           const toResend = group.state === 'member' ? copiesToResend({ envelope: outgoing.envelope, copies: outgoing.copies.map((copy) => ({ peer: copy.peer, relay: copy.relay === null ? null : [...copy.relay], messageId: copy.queued ? copy.messageId : null })) }, current) : [];
           const resend = toResend.map((planned) => ({ ...(outgoing.copies.find((copy) => copy.peer === planned.peer) as OutgoingSend['copies'][number]), relay: planned.relay }));
           const gone = outgoing.copies.filter((copy) => !copy.queued && !resend.some((kept) => kept.peer === copy.peer)).map((copy) => copy.peer);
-          await this.queue(group.id, outgoing, resend, null, gone);
+          await this.queue(group.id, outgoing, resend, null, gone).catch((error: unknown) =>
+            this.options.logger.error(`message ${outgoing.envelope.id} of ${group.id} could not be queued again: ${(error as Error).message}; tried again at the next sweep`),
+          );
         }
       }
     });

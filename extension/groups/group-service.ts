@@ -322,7 +322,7 @@ export class GroupService {
       }
     })
       // Outside the lock: the message path takes it for each copy it queues.
-      .then(() => this.delivery?.sweep())
+      .then(() => (this.closed ? undefined : this.delivery?.sweep()))
       .catch((error: unknown) => this.options.logger.error(`the group sweep failed: ${(error as Error).message}; it runs again in ${this.options.config.sweepMs} ms`));
     return this.queuedSweep;
   }

@@ -350,3 +350,25 @@ t.test('an envelope of an epoch not yet known waits for its statement, then is r
   t.match(carol.service.list()[0], { epoch: 3, held: 0, unread: 1 });
   t.same(carol.refusals, []);
 });
+
+t.test('a copy waiting for room goes at the next sweep; one to a peer revoked meanwhile is given up', async (t) => {
+  const { nodes, alice, bob, carol, id } = await groupOfThree(t);
+  nodes.outboxFullFor.add(bob.peer);
+  nodes.outboxFullFor.add(carol.peer);
+  const sent = await alice.service.send(id, { type: 'text', content: 'waits' });
+  t.same(
+    sent.copies.map((copy) => copy.peer),
+    [bob.peer, carol.peer],
+    'the result names every copy, queued or waiting',
+  );
+  t.equal(group(alice, id).outgoing[0]?.copies.filter((copy) => !copy.queued).length, 2);
+  nodes.outboxFullFor.clear();
+  nodes.revoke(alice, carol.peer);
+  await alice.service.sweep();
+  await nodes.settled();
+  t.same(group(alice, id).outgoing, [], 'nothing left outgoing');
+  t.same(await readable(bob, id, nodes), ['Alice 1 "waits"']);
+  t.same(groupMessages(nodes, alice, carol), [], 'nothing went to the revoked peer');
+  await t.rejects(alice.service.send(id, { type: 'text', content: 'x', ttlSeconds: 0 }), { errorName: 'INVALID_INPUT', message: /ttl_seconds/ });
+  t.equal(group(alice, id).mySeq, 1, 'a refused send takes no seq');
+});
