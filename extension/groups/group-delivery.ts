@@ -276,7 +276,8 @@ export class GroupDelivery implements GroupMessageHandler {
       const group = this.options.store.get(envelope.group);
       const current = group?.statements[group.statements.length - 1];
       for (const peer of targets) {
-        if (current === undefined || group?.state !== 'member' || !current.members.some((member) => member.peer === peer)) continue;
+        // A member since removed gets nothing new; one this node no longer trusts cannot be sent to.
+        if (current === undefined || group?.state !== 'member' || !current.members.some((member) => member.peer === peer) || !this.options.trust.isTrusted(peer)) continue;
         await this.options.messenger.send({ peer, type: 'group_message', content: { envelope, relay: null } satisfies GroupMessage, correlationId: null, ttlSeconds: null });
       }
     });

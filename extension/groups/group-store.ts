@@ -503,7 +503,8 @@ export class GroupStore {
     if (send.envelope.group !== groupId || send.envelope.seq !== entry.my_seq + 1 || send.envelope.author !== this.self) {
       throw new RangeError('the outgoing envelope is not the one this seq was taken for');
     }
-    const outgoing = [...entry.outgoing, outgoingEntryOf(send)];
+    // A group of this node alone: the seq is taken, no copy waits.
+    const outgoing = send.copies.length === 0 ? entry.outgoing : [...entry.outgoing, outgoingEntryOf(send)];
     this.put(groupId, { ...entry, my_seq: send.envelope.seq, my_prev_epoch: epoch, outgoing, updated_at: this.now().toISOString() });
     return send;
   }

@@ -238,6 +238,9 @@ t.test('refusals of a send: not a member, too large (no seq taken)', async (t) =
   await nodes.settled();
   await t.rejects(carol.service.send(id, { type: 'text', content: 'x' }), { errorName: 'CONFLICT', message: /left/ });
   await t.rejects(bob.service.send('grp-' + 'a'.repeat(32), { type: 'text', content: 'x' }), { errorName: 'NOT_FOUND', message: /no group/ });
+  const { id: alone } = await bob.service.create('Bob alone');
+  t.match(await bob.service.send(alone, { type: 'text', content: 'to nobody yet' }), { group: alone, seq: 1, copies: [] });
+  t.same(group(bob, alone).outgoing, [], 'no copy waits');
   await t.rejects(bob.service.receive(id, { limit: 101 }), { errorName: 'INVALID_INPUT', message: /limit/ });
   await t.rejects(bob.service.receive(id, { waitMs: 30_001 }), { errorName: 'INVALID_INPUT', message: /wait_ms/ });
 });
