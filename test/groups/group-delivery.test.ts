@@ -375,3 +375,16 @@ t.test('a copy waiting for room goes at the next sweep; one to a peer revoked me
   await t.rejects(alice.service.send(id, { type: 'text', content: 'x', ttlSeconds: 0 }), { errorName: 'INVALID_INPUT', message: /ttl_seconds/ });
   t.equal(group(alice, id).mySeq, 1, 'a refused send takes no seq');
 });
+
+t.test('a revoked author: its held messages go at the sweep, and what it sends later is dropped', async (t) => {
+  const { nodes, alice, bob, id } = await groupOfThree(t);
+  nodes.holdBack = (copy) => copy.type === 'group_message' && envelopeOf(copy).seq === 1;
+  await bob.service.send(id, { type: 'text', content: 'one' });
+  await bob.service.send(id, { type: 'text', content: 'two' });
+  await nodes.settled();
+  t.match(alice.service.list()[0], { held: 1 });
+  nodes.revoke(alice, bob.peer, 'revoked');
+  await alice.service.sweep();
+  t.match(alice.service.list()[0], { held: 0, unread: 0 });
+  t.equal(alice.service.messageCounters()['group_author_revoked'], 1);
+});
