@@ -13,6 +13,7 @@ import { type A2aBindingConfig, DEFAULT_A2A_BINDING_CONFIG } from './a2a/a2a-ser
 import { type AgentCardLimits, DEFAULT_AGENT_CARD_LIMITS, MAX_CARD_BYTES_LIMIT } from './a2a/agent-card';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './wire/file-payload';
 import { MAX_GROUP_MEMBERS } from './wire/group-statement';
+import { MAX_ENVELOPE_BYTES } from './wire/group-payload';
 
 /**
  * Settings come from the environment: the host spawns us with no arguments,
@@ -306,6 +307,16 @@ export interface GroupsConfig {
   maxInvitesPerPeer: number;
   /** How often revoked creators, members' new keys and epochs not yet sent are looked for (P2P_COMM_GROUP_SWEEP_MS). */
   sweepMs: number;
+  /** An envelope's bytes (JCS, content included) at most, below the format's 262,144 (P2P_COMM_GROUP_MAX_MESSAGE_BYTES). */
+  maxMessageBytes: number;
+  /** Messages per group waiting for an earlier one (P2P_COMM_GROUP_MAX_HELD). */
+  maxHeld: number;
+  /** Readable messages not acked per group; past it the sender's group messages wait in the inbox (P2P_COMM_GROUP_MAX_UNREAD). */
+  maxUnread: number;
+  /** Envelope bytes kept per group, held or unread (P2P_COMM_GROUP_MAX_STORED_BYTES). */
+  maxStoredBytes: number;
+  /** How long held messages wait for a missing one before they are read with `gap` (P2P_COMM_GROUP_GAP_HOLD_SECONDS). */
+  gapHoldSeconds: number;
 }
 
 export const DEFAULT_GROUPS_CONFIG: GroupsConfig = {
@@ -313,6 +324,12 @@ export const DEFAULT_GROUPS_CONFIG: GroupsConfig = {
   maxGroups: 64,
   maxInvitesPerPeer: 4,
   sweepMs: 60_000,
+  maxMessageBytes: MAX_ENVELOPE_BYTES,
+  maxHeld: 1000,
+  maxUnread: 10_000,
+  maxStoredBytes: 64 * 1024 * 1024,
+  // The outbox's default time to live: past it, a missing message can no longer come.
+  gapHoldSeconds: 604_800,
 };
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -531,6 +548,11 @@ export function groupsConfigFromEnv(env: NodeJS.ProcessEnv): GroupsConfig {
     maxGroups: integer(env, 'P2P_COMM_MAX_GROUPS', d.maxGroups, 1, 10_000),
     maxInvitesPerPeer: integer(env, 'P2P_COMM_GROUP_MAX_INVITES_PER_PEER', d.maxInvitesPerPeer, 1, 10_000),
     sweepMs: integer(env, 'P2P_COMM_GROUP_SWEEP_MS', d.sweepMs, 10, 3_600_000),
+    maxMessageBytes: integer(env, 'P2P_COMM_GROUP_MAX_MESSAGE_BYTES', d.maxMessageBytes, 1024, MAX_ENVELOPE_BYTES),
+    maxHeld: integer(env, 'P2P_COMM_GROUP_MAX_HELD', d.maxHeld, 1, 100_000),
+    maxUnread: integer(env, 'P2P_COMM_GROUP_MAX_UNREAD', d.maxUnread, 1, 1_000_000),
+    maxStoredBytes: integer(env, 'P2P_COMM_GROUP_MAX_STORED_BYTES', d.maxStoredBytes, MAX_ENVELOPE_BYTES, 16 * 1024 * 1024 * 1024),
+    gapHoldSeconds: integer(env, 'P2P_COMM_GROUP_GAP_HOLD_SECONDS', d.gapHoldSeconds, 1, 31_536_000),
   };
 }
 

@@ -24,6 +24,7 @@ import { PROTOCOL_VERSION } from './wire/handshake';
 import { FILES_CAPABILITY, FileService } from './files/file-service';
 import { MSG_AGENT_CARD } from './wire/session-messages';
 import { GroupStore } from './groups/group-store';
+import { GroupMessageLog } from './groups/group-messages';
 import { GROUPS_CAPABILITY, GroupService } from './groups/group-service';
 import { KEY_ROTATION_CAPABILITY } from './network/rotation-follow';
 
@@ -74,7 +75,7 @@ export interface NodeParts {
   a2a: A2aService;
   /** File transfers, both ways. */
   files: FileService;
-  /** Group membership: groups.json and the groups channel. */
+  /** Groups: membership (groups.json), messages (group_messages.log) and the groups channel. */
   groups: GroupService;
 }
 
@@ -196,6 +197,14 @@ export function assembleNode(options: NodePartsOptions): NodeParts {
     refuse: (peerId, reason, charged) => network.refuse(peerId, reason, charged),
     logger,
     config: groupsConfig,
+    messages: {
+      log: GroupMessageLog.open(dataDir, {
+        maxHeldPerGroup: groupsConfig.maxHeld,
+        maxUnreadPerGroup: groupsConfig.maxUnread,
+        maxBytesPerGroup: groupsConfig.maxStoredBytes,
+      }),
+      config: groupsConfig,
+    },
   });
   return { identity, profile, trust, pending, notes, consent, network, outboxStore, inbox, messenger, cards, a2a, files, groups };
 }

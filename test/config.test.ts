@@ -205,14 +205,22 @@ t.test('file transfers: the design’s defaults, every limit read strictly', asy
 
 t.test('groups: the design’s defaults, every limit read strictly', async (t) => {
   t.same(groupsConfigFromEnv({}), DEFAULT_GROUPS_CONFIG);
-  t.same(DEFAULT_GROUPS_CONFIG, { maxMembers: 32, maxGroups: 64, maxInvitesPerPeer: 4, sweepMs: 60_000 });
+  const messages = { maxMessageBytes: 262_144, maxHeld: 1000, maxUnread: 10_000, maxStoredBytes: 64 * 1024 * 1024, gapHoldSeconds: 604_800 };
+  t.same(DEFAULT_GROUPS_CONFIG, { maxMembers: 32, maxGroups: 64, maxInvitesPerPeer: 4, sweepMs: 60_000, ...messages });
   const read = groupsConfigFromEnv({
     P2P_COMM_GROUP_MAX_MEMBERS: '2',
     P2P_COMM_MAX_GROUPS: '3',
     P2P_COMM_GROUP_MAX_INVITES_PER_PEER: '1',
     P2P_COMM_GROUP_SWEEP_MS: '10',
+    P2P_COMM_GROUP_MAX_MESSAGE_BYTES: '1024',
+    P2P_COMM_GROUP_MAX_HELD: '5',
+    P2P_COMM_GROUP_MAX_UNREAD: '6',
+    P2P_COMM_GROUP_MAX_STORED_BYTES: '262144',
+    P2P_COMM_GROUP_GAP_HOLD_SECONDS: '60',
   });
-  t.same(read, { maxMembers: 2, maxGroups: 3, maxInvitesPerPeer: 1, sweepMs: 10 });
+  t.same(read, { maxMembers: 2, maxGroups: 3, maxInvitesPerPeer: 1, sweepMs: 10, maxMessageBytes: 1024, maxHeld: 5, maxUnread: 6, maxStoredBytes: 262_144, gapHoldSeconds: 60 });
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MESSAGE_BYTES: '262145' }), /P2P_COMM_GROUP_MAX_MESSAGE_BYTES must be a whole number from 1024 to 262144/);
+  t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_GAP_HOLD_SECONDS: '0' }), /P2P_COMM_GROUP_GAP_HOLD_SECONDS must be a whole number from 1/);
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MEMBERS: '33' }), /P2P_COMM_GROUP_MAX_MEMBERS must be a whole number from 2 to 32/);
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_GROUP_MAX_MEMBERS: '1' }), /from 2 to 32/);
   t.throws(() => groupsConfigFromEnv({ P2P_COMM_MAX_GROUPS: '0' }), /P2P_COMM_MAX_GROUPS must be a whole number from 1/);

@@ -36,6 +36,14 @@ const DESIGN_OPERATIONS: [string, 'low' | 'medium' | 'high', string | undefined]
   ['cancel_file', 'medium', 'peer'],
   ['fetch_file', 'low', 'peer'],
   ['rotate_identity', 'high', undefined],
+  ['group_create', 'medium', undefined],
+  ['group_invite', 'medium', 'group'],
+  ['group_accept', 'high', 'group'],
+  ['group_leave', 'medium', 'group'],
+  ['group_remove', 'medium', 'group'],
+  ['groups', 'low', undefined],
+  ['group_send', 'medium', 'group'],
+  ['group_receive', 'low', 'group'],
 ];
 
 t.test('passes Nexus validate_metadata', async (t) => {
@@ -74,7 +82,7 @@ t.test('declares exactly the operations of the design, with their risk and scope
  * may be tools there (docs/nexus.md).
  */
 const NEXUS_MCP_TOOLS = ['identity', 'requests', 'peers', 'discover', 'message_status', 'status'];
-const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card', 'a2a_send', 'a2a_task', 'a2a_serve', 'a2a_respond', 'send_file', 'accept_file', 'cancel_file'];
+const NEVER_ON_NEXUS_MCP = ['send', 'receive', 'ack', 'pair', 'accept', 'reject', 'revoke', 'set_display_name', 'a2a_set_card', 'a2a_send', 'a2a_task', 'a2a_serve', 'a2a_respond', 'send_file', 'accept_file', 'cancel_file', 'group_create', 'group_invite', 'group_accept', 'group_leave', 'group_remove', 'group_send', 'group_receive'];
 
 t.test("Nexus's MCP gateway gets the read-only operations only, each described for a model", async (t) => {
   const exposed = manifest.operations.filter((op) => op.mcp_expose === true);

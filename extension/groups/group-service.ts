@@ -1,4 +1,5 @@
-import { encodeBase64url } from '../common/base64url';
+import { decodeBase64urlExact, encodeBase64url } from '../common/base64url';
+import { fingerprintOf } from '../common/peer-id';
 import type { GroupsConfig } from '../config';
 import { P2pError } from '../common/errors';
 import { quoteUntrusted } from '../common/quote-text';
@@ -31,6 +32,8 @@ import {
   removeEpoch,
 } from './group-membership';
 import { ENDED_GROUP_STATES, type GroupStore, type StoredGroup } from './group-store';
+import { GroupDelivery, type GroupReceiveInput, type GroupReceivedMessage, type GroupSendInput, type GroupSendResult } from './group-delivery';
+import type { GroupMessageLog } from './group-messages';
 
 /** The capability a node lists in its hello once it takes leaf types 8-9 (docs/protocol.md §9). */
 export const GROUPS_CAPABILITY = 'groups-v1';
@@ -42,21 +45,40 @@ export const MEMBER_REMOVED_REASON = 'group_member_removed';
 const INVITE_HISTORY = 2;
 
 /**
- * Where group messages (type 9) go: the message path, which orders, holds,
- * relays and records them. Called from the drain of the `groups` channel,
- * in inbox order per sender, before that message is acked.
+ * Where group messages (type 9) go: the message path (group-delivery.ts),
+ * which orders, holds, relays and records them. Called from the drain of
+ * the `groups` channel, in inbox order per sender, before that message is
+ * acked.
  */
 export interface GroupMessageHandler {
   /**
    * A group_message from `sender` (a trusted peer), decoded. Resolve once
-   * what must survive a crash is recorded: the service acks it then. A
-   * throw leaves it, and the sender's later group messages, in the inbox,
-   * taken again at the next start.
+   * what must survive a crash is recorded: the service acks it then.
+   * `deferred`: no room for it now; it and the sender's later group
+   * messages stay in the inbox until a reader acks. A throw leaves them in
+   * the inbox too, taken again at the next start.
    */
-  take(sender: string, message: StoredMessage, payload: GroupMessage): Promise<void>;
+  take(sender: string, message: StoredMessage, payload: GroupMessage): Promise<'taken' | 'deferred'>;
   /** Statements this node just applied (groups.json written): envelopes held for those epochs can be checked now. */
   epochsApplied(group: StoredGroup, statements: readonly EpochStatement[]): void;
 }
+
+/** What the `groups` operation shows of one group. */
+export interface GroupSummary {
+  group: string;
+  name: string;
+  creator: string;
+  state: string;
+  epoch: number;
+  members: { peer: string; name: string; fingerprint: string; paired: boolean; role: 'creator' | 'member' }[];
+  unread: number;
+  held: number;
+  /** The last changes, oldest first. */
+  changes: { epoch: number; op: string; peer?: string; at: string }[];
+}
+
+/** Changes a summary lists at most. */
+const SUMMARY_CHANGES = 20;
 
 export interface GroupServiceOptions {
   self: { peerId: string; publicKey: Uint8Array } & GroupSigner;
@@ -65,7 +87,7 @@ export interface GroupServiceOptions {
   store: GroupStore;
   inbox: Pick<InboxStore, 'on' | 'off' | 'read' | 'ack' | 'hasMessagesAfter'>;
   messenger: Pick<Messenger, 'send' | 'helloOf' | 'onSettled' | 'failPending'>;
-  outbox: { pendingFor(peerId: string): OutgoingMessage[] };
+  outbox: { pendingFor(peerId: string): OutgoingMessage[]; get(messageId: string): OutgoingMessage | undefined };
   trust: {
     list(): { peerId: string }[];
     get(peerId: string): TrustedPeerRecord | undefined;
@@ -77,8 +99,8 @@ export interface GroupServiceOptions {
   refuse: (peerId: string, reason: string, charged: boolean) => void;
   logger: Logger;
   config: Pick<GroupsConfig, 'sweepMs'>;
-  /** The message path; until it is given, group messages are refused (`group_message_unhandled`), counted, and acked. */
-  messages?: GroupMessageHandler | undefined;
+  /** The message path's log (closed with the service) and limits; until they are given, group messages are refused (`group_message_unhandled`), counted, and acked. */
+  messages?: { log: GroupMessageLog; config: Pick<GroupsConfig, 'maxMessageBytes' | 'gapHoldSeconds'> } | undefined;
   /** Inbox messages read per drain step. */
   inboxBatch?: number;
   now?: () => number;
@@ -110,12 +132,36 @@ export class GroupService {
   private queuedSweep: Promise<void> | null = null;
   private closed = false;
   private readonly now: () => number;
+  private readonly delivery: GroupDelivery | null;
+  /** The message path's start (order caught up, unsent copies queued): the channel is drained after it. */
+  private ready: Promise<void> = Promise.resolve();
+  /** Senders whose group messages wait in the inbox for room in a group (P2P_COMM_GROUP_MAX_UNREAD). */
+  private readonly deferred = new Set<string>();
   private readonly onStored = (message: StoredMessage): void => {
     if (message.type === 'group_control' || message.type === 'group_message') this.drain(message.peerId);
   };
 
   constructor(private readonly options: GroupServiceOptions) {
     this.now = options.now ?? Date.now;
+    const { messages } = options;
+    this.delivery =
+      messages === undefined
+        ? null
+        : new GroupDelivery({
+            self: options.self,
+            store: options.store,
+            log: messages.log,
+            messenger: options.messenger,
+            outbox: options.outbox,
+            trust: options.trust,
+            events: options.events,
+            refuse: options.refuse,
+            logger: options.logger,
+            config: { maxMessageBytes: messages.config.maxMessageBytes, gapHoldMs: messages.config.gapHoldSeconds * 1000 },
+            exclusive: (work) => this.exclusive(work),
+            roomMade: () => this.takeDeferred(),
+            now: this.now,
+          });
     options.messenger.onSettled((_peerId, messageId, state, reason) => {
       const invite = this.invitesSent.get(messageId);
       if (invite !== undefined) {
@@ -133,6 +179,9 @@ export class GroupService {
 
   start(): void {
     const { inbox, trust, config } = this.options;
+    this.ready = (this.delivery?.start() ?? Promise.resolve()).catch((error: unknown) =>
+      this.options.logger.error(`the group message path could not start cleanly: ${(error as Error).message}; it tries again at the next sweep`),
+    );
     inbox.on('stored', this.onStored);
     for (const { peerId } of trust.list()) if (inbox.hasMessagesAfter(peerId, 0, 'groups')) this.drain(peerId);
     void this.sweep();
@@ -146,13 +195,17 @@ export class GroupService {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.drainAgain.clear();
+    this.delivery?.close();
     await this.whenIdle();
+    await this.options.messages?.log.close();
   }
 
-  /** Resolves once no drain and no change runs. */
+  /** Resolves once no drain, no change and no check of held group messages runs. */
   async whenIdle(): Promise<void> {
+    await this.ready;
     while (this.draining.size > 0) await Promise.all([...this.draining.values()]);
     await this.serial.catch(() => undefined);
+    await this.delivery?.whenIdle();
   }
 
   // ---- What this node's user does.
@@ -267,8 +320,72 @@ export class GroupService {
         if (rekeyed.size > 0) await this.issue(group, keyEpoch(headOf(group), rekeyed, self, this.now()));
         else if (group.sentEpoch < headOf(group).epoch) await this.announce(group.id);
       }
-    }).catch((error: unknown) => this.options.logger.error(`the group sweep failed: ${(error as Error).message}; it runs again in ${this.options.config.sweepMs} ms`));
+    })
+      // Outside the lock: the message path takes it for each copy it queues.
+      .then(() => (this.closed ? undefined : this.delivery?.sweep()))
+      .catch((error: unknown) => this.options.logger.error(`the group sweep failed: ${(error as Error).message}; it runs again in ${this.options.config.sweepMs} ms`));
     return this.queuedSweep;
+  }
+
+  /** This node's message to a group: signed, recorded, then a copy queued per member (design §4.4 Send). */
+  send(groupId: string, input: GroupSendInput): Promise<GroupSendResult> {
+    return this.messagePath().send(groupId, input);
+  }
+
+  /** The group's readable messages in cursor order, acking through `ackThrough` first, waiting up to `waitMs` for one. */
+  receive(groupId: string, input: GroupReceiveInput = {}): Promise<{ messages: GroupReceivedMessage[]; next_after: number }> {
+    return this.messagePath().read(groupId, input);
+  }
+
+  /** Every group this node holds, as the `groups` operation shows them. */
+  list(): GroupSummary[] {
+    const { self, trust } = this.options;
+    return this.options.store.list().map((group) => {
+      const head = headOf(group);
+      const counts = this.delivery?.counts(group.id) ?? { unread: 0, held: 0 };
+      const changes = group.statements.flatMap((statement) =>
+        statement.changes.map((change) => ({
+          epoch: statement.epoch,
+          op: change.op,
+          ...(change.op === 'dissolve' ? {} : { peer: change.peer }),
+          at: new Date(statement.at).toISOString(),
+        })),
+      );
+      return {
+        group: group.id,
+        name: group.name,
+        creator: group.creator,
+        state: group.state,
+        epoch: head.epoch,
+        members: head.members.map((member) => ({
+          peer: member.peer,
+          name: member.name,
+          fingerprint: fingerprintOf(decodeBase64urlExact(member.key, 32) as Uint8Array),
+          paired: member.peer !== self.peerId && trust.isTrusted(member.peer),
+          role: member.peer === group.creator ? ('creator' as const) : ('member' as const),
+        })),
+        unread: counts.unread,
+        held: counts.held,
+        changes: changes.slice(-SUMMARY_CHANGES),
+      };
+    });
+  }
+
+  /** What the message path counted since start (`group_duplicate`, `group_gap_released`, each refusal…). */
+  messageCounters(): Record<string, number> {
+    return this.delivery?.counters() ?? {};
+  }
+
+  private messagePath(): GroupDelivery {
+    if (this.delivery === null) throw new P2pError('NOT_AVAILABLE', 'this node has no group message path');
+    return this.delivery;
+  }
+
+  /** A reader acked: senders whose group messages waited for room are taken again. */
+  private takeDeferred(): void {
+    const peers = [...this.deferred];
+    this.deferred.clear();
+    for (const peer of peers) this.drain(peer);
   }
 
   // ---- The groups channel.
@@ -293,16 +410,20 @@ export class GroupService {
 
   private async drainAll(peerId: string): Promise<void> {
     const { inbox } = this.options;
+    await this.ready;
     const limit = this.options.inboxBatch ?? 64;
     for (let batch = await inbox.read(peerId, 0, limit, 'groups'); batch.length > 0 && !this.closed; batch = await inbox.read(peerId, 0, limit, 'groups')) {
       for (const message of batch) {
-        await this.take(message);
+        if ((await this.take(message)) === 'deferred') {
+          this.deferred.add(peerId);
+          return;
+        }
         await inbox.ack(peerId, message.cursor, 'groups');
       }
     }
   }
 
-  private async take(message: StoredMessage): Promise<void> {
+  private async take(message: StoredMessage): Promise<'taken' | 'deferred' | void> {
     const { peerId } = message;
     // Stored before a revocation: what the user stopped trusting is dropped, not taken (and not kept in the inbox).
     if (!this.options.trust.isTrusted(peerId)) return this.drop(peerId, 'sender_not_trusted', false);
@@ -310,8 +431,8 @@ export class GroupService {
     // Checked when it arrived: only a changed format makes this happen.
     if (decoded === null) return this.drop(peerId, 'bad_payload', false);
     if (message.type === 'group_message') {
-      const handler = this.options.messages;
-      if (handler === undefined) {
+      const handler = this.delivery;
+      if (handler === null) {
         this.options.logger.warn(`a group message from ${peerId} is refused: this node does not take group messages yet (counted as group_message_unhandled)`);
         return this.drop(peerId, 'message_unhandled', false);
       }
@@ -436,7 +557,7 @@ export class GroupService {
       for (const change of statement.changes) if (change.op === 'remove' && change.peer !== self.peerId) await this.failCopies(after.id, change.peer);
     }
     if (before.state !== after.state && (after.state === 'removed' || after.state === 'dissolved')) this.left(after.id, after.state);
-    this.options.messages?.epochsApplied(after, statements);
+    this.delivery?.epochsApplied(after);
   }
 
   /** Group messages of this group still pending to a removed member fail now: it takes nothing new. */

@@ -21,6 +21,7 @@ import {
   verifyEpochStatement,
   verifyInvite,
 } from '../wire/group-statement';
+import { type GroupEnvelope, readGroupEnvelope } from '../wire/group-payload';
 
 /**
  * The groups this node belongs to or was invited to (design §4.5), with
@@ -48,6 +49,8 @@ import {
  *     "statements": [<epoch statement>…],  // consecutive and hash-linked, oldest first, ≥ 1
  *     "my_seq": n, "my_prev_epoch": n,     // this node's last message to the group (0, 0: none)
  *     "last_seq": {"<peer id>": n},        // per author, the last seq taken in
+ *     "outgoing": [{"envelope": <envelope>, // this node's messages whose copies are not all in the outbox yet
+ *                   "copies": [{"peer", "relay": null | [peer id…], "message_id", "queued": bool}]}],
  *     "updated_at": "<ISO>"}}}
  *
  * Everything in it is checked again at open (statements by the wire
@@ -84,8 +87,31 @@ export interface StoredGroup {
   readonly mySeq: number;
   readonly myPrevEpoch: number;
   readonly lastSeq: Readonly<Record<string, number>>;
+  /** This node's messages to the group signed, their seq taken, with copies not yet all in the outbox (design §4.10). */
+  readonly outgoing: readonly OutgoingSend[];
   readonly updatedAt: Date;
 }
+
+/**
+ * One message this node sends to a group, recorded before any copy
+ * leaves: each copy's message id is chosen then, so a copy queued again
+ * after a crash keeps its id (and the receiver its dedupe).
+ */
+export interface OutgoingSend {
+  readonly envelope: GroupEnvelope;
+  readonly copies: readonly OutgoingCopy[];
+}
+
+export interface OutgoingCopy {
+  readonly peer: string;
+  readonly relay: readonly string[] | null;
+  readonly messageId: string;
+  /** In the outbox. */
+  readonly queued: boolean;
+}
+
+/** Messages of this node's to one group whose copies wait for room in an outbox: one more is refused. */
+export const MAX_OUTGOING_PER_GROUP = 64;
 
 export interface GroupStoreLimits {
   /** Groups not ended, invites included (P2P_COMM_MAX_GROUPS); as many ended ones are kept besides, the newest. */
@@ -127,7 +153,13 @@ interface GroupEntry {
   my_seq: number;
   my_prev_epoch: number;
   last_seq: Record<string, number>;
+  outgoing: OutgoingEntry[];
   updated_at: string;
+}
+
+interface OutgoingEntry {
+  envelope: GroupEnvelope;
+  copies: { peer: string; relay: string[] | null; message_id: string; queued: boolean }[];
 }
 
 interface GroupsFile {
@@ -165,6 +197,25 @@ const GROUPS_FILE = new StateFileFormat<GroupsFile>({
         my_seq: COUNTER_SCHEMA,
         my_prev_epoch: COUNTER_SCHEMA,
         last_seq: { type: 'object', propertyNames: { pattern: PEER_ID_PATTERN.source }, additionalProperties: COUNTER_SCHEMA },
+        outgoing: {
+          type: 'array',
+          maxItems: MAX_OUTGOING_PER_GROUP,
+          items: closedObject({
+            // The envelope's own rules are the wire reader's, applied by check.
+            envelope: { type: 'object' },
+            copies: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_GROUP_MEMBERS,
+              items: closedObject({
+                peer: { type: 'string', pattern: PEER_ID_PATTERN.source },
+                relay: nullable({ type: 'array', minItems: 1, maxItems: MAX_GROUP_MEMBERS, items: { type: 'string', pattern: PEER_ID_PATTERN.source } } as { type: string }),
+                message_id: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+                queued: { type: 'boolean' },
+              }),
+            },
+          }),
+        },
         updated_at: TIME_SCHEMA,
       }),
     },
@@ -428,13 +479,52 @@ export class GroupStore {
 
   /** Takes the seq of this node's next message to the group, written before it is returned: a seq is never used twice. */
   takeSeq(groupId: string): { seq: number; prevEpoch: number; epoch: number } {
-    const entry = this.entry(groupId);
-    if (entry.state !== 'member') throw new P2pError('CONFLICT', `this node is not a member of ${groupId} (it is ${entry.state}) and sends nothing to it`);
-    if (entry.my_seq >= MAX_GROUP_COUNTER) throw new P2pError('LIMIT_REACHED', `this node sent ${MAX_GROUP_COUNTER} messages to ${groupId}, the most a group takes from one author`);
+    const entry = this.sendable(groupId);
     const epoch = (entry.statements[entry.statements.length - 1] as EpochStatement).epoch;
     const taken = { seq: entry.my_seq + 1, prevEpoch: entry.my_prev_epoch, epoch };
     this.put(groupId, { ...entry, my_seq: taken.seq, my_prev_epoch: epoch, updated_at: this.now().toISOString() });
     return taken;
+  }
+
+  /**
+   * Takes the seq of this node's next message to the group and records the
+   * message `prepare` signs with it as outgoing, in one write: the seq is
+   * never used twice, and the message is sent again after a crash until
+   * every copy is in the outbox. A throw of `prepare` (a message too
+   * large) writes nothing and takes no seq.
+   */
+  beginSend(groupId: string, prepare: (taken: { seq: number; prevEpoch: number; epoch: number }) => OutgoingSend): OutgoingSend {
+    const entry = this.sendable(groupId);
+    if (entry.outgoing.length >= MAX_OUTGOING_PER_GROUP) {
+      throw new P2pError('LIMIT_REACHED', `${entry.outgoing.length} messages of this node's to ${groupId} still wait for room in a member's outbox; send again once they are queued`);
+    }
+    const epoch = (entry.statements[entry.statements.length - 1] as EpochStatement).epoch;
+    const send = prepare({ seq: entry.my_seq + 1, prevEpoch: entry.my_prev_epoch, epoch });
+    if (send.envelope.group !== groupId || send.envelope.seq !== entry.my_seq + 1 || send.envelope.author !== this.self) {
+      throw new RangeError('the outgoing envelope is not the one this seq was taken for');
+    }
+    // A group of this node alone: the seq is taken, no copy waits.
+    const outgoing = send.copies.length === 0 ? entry.outgoing : [...entry.outgoing, outgoingEntryOf(send)];
+    this.put(groupId, { ...entry, my_seq: send.envelope.seq, my_prev_epoch: epoch, outgoing, updated_at: this.now().toISOString() });
+    return send;
+  }
+
+  /**
+   * Copies of an outgoing message are in the outbox; once all are (or the
+   * rest go to no one: `dropPeers`, members no longer in the group), the
+   * message is no longer outgoing.
+   */
+  copiesQueued(groupId: string, envelopeId: string, messageIds: readonly string[], dropPeers: readonly string[] = []): StoredGroup {
+    const entry = this.entry(groupId);
+    const queued = new Set(messageIds);
+    const outgoing = entry.outgoing.flatMap((send) => {
+      if (send.envelope.id !== envelopeId) return [send];
+      const copies = send.copies
+        .filter((copy) => !dropPeers.includes(copy.peer))
+        .map((copy) => (queued.has(copy.message_id) ? { ...copy, queued: true } : copy));
+      return copies.every((copy) => copy.queued) ? [] : [{ ...send, copies }];
+    });
+    return this.put(groupId, { ...entry, outgoing });
   }
 
   /** The last seq taken in from an author moves forward only; returns false when it did not move. */
@@ -447,6 +537,14 @@ export class GroupStore {
     if ((entry.last_seq[author] ?? 0) >= seq) return false;
     this.put(groupId, { ...entry, last_seq: { ...entry.last_seq, [author]: seq } });
     return true;
+  }
+
+  /** A group this node may send to now. */
+  private sendable(groupId: string): GroupEntry {
+    const entry = this.entry(groupId);
+    if (entry.state !== 'member') throw new P2pError('CONFLICT', `this node is not a member of ${groupId} (it is ${entry.state}) and sends nothing to it`);
+    if (entry.my_seq >= MAX_GROUP_COUNTER) throw new P2pError('LIMIT_REACHED', `this node sent ${MAX_GROUP_COUNTER} messages to ${groupId}, the most a group takes from one author`);
+    return entry;
   }
 
   /** Refuses (LIMIT_REACHED, naming the setting) a member beyond the group's limit: what the creator checks before it invites. */
@@ -530,6 +628,7 @@ function freshEntry(creatorKey: Uint8Array, statements: EpochStatement[], now: D
     my_seq: 0,
     my_prev_epoch: 0,
     last_seq: {},
+    outgoing: [],
     updated_at: now.toISOString(),
   };
 }
@@ -553,7 +652,18 @@ function groupOf(id: string, entry: GroupEntry): StoredGroup {
     mySeq: entry.my_seq,
     myPrevEpoch: entry.my_prev_epoch,
     lastSeq: entry.last_seq,
+    outgoing: entry.outgoing.map((send) => ({
+      envelope: send.envelope,
+      copies: send.copies.map((copy) => ({ peer: copy.peer, relay: copy.relay, messageId: copy.message_id, queued: copy.queued })),
+    })),
     updatedAt: new Date(entry.updated_at),
+  };
+}
+
+function outgoingEntryOf(send: OutgoingSend): OutgoingEntry {
+  return {
+    envelope: send.envelope,
+    copies: send.copies.map((copy) => ({ peer: copy.peer, relay: copy.relay === null ? null : [...copy.relay], message_id: copy.messageId, queued: copy.queued })),
   };
 }
 
@@ -639,6 +749,7 @@ function chainAndInviteProblem(id: string, entry: GroupEntry, creatorKey: Uint8A
     entry.held.forEach((statement, index) => readEpochStatement(statement, `held[${index}]`));
     if (entry.invite !== null) readInviteStatement(entry.invite, 'invite');
     if (entry.join !== null) readJoinStatement(entry.join, 'join');
+    entry.outgoing.forEach((send, index) => readGroupEnvelope(send.envelope, `outgoing[${index}].envelope`));
   } catch (error) {
     if (error instanceof GroupFormatError) return error.message;
     throw error;

@@ -11,6 +11,7 @@ import { ack, messageStatus, receive, send } from './messaging';
 import { accept, pair, reject, requests } from './pairing';
 import { peers, revoke } from './peers';
 import { rotateIdentity } from './rotation';
+import { groupAccept, groupCreate, groupInvite, groupLeave, groupReceive, groupRemove, groups, groupSend } from './groups';
 import { status } from './status';
 
 const HANDLERS: Record<string, OperationHandler> = {
@@ -40,6 +41,14 @@ const HANDLERS: Record<string, OperationHandler> = {
   cancel_file: cancelFile,
   fetch_file: fetchFile,
   rotate_identity: rotateIdentity,
+  group_create: groupCreate,
+  group_invite: groupInvite,
+  group_accept: groupAccept,
+  group_leave: groupLeave,
+  group_remove: groupRemove,
+  groups,
+  group_send: groupSend,
+  group_receive: groupReceive,
 };
 
 /**

@@ -98,6 +98,17 @@ export interface PeerDirectory {
   ownIdentity?(): Promise<OwnIdentity>;
   /** The peers the extension's `peers` lists; absent, a rotate_identity dialog counts none. */
   listedPeers?(): Promise<ListedPeer[]>;
+  /** The groups and invites the extension's `groups` lists; absent, a group dialog says it could not tell. */
+  listedGroups?(): Promise<ListedGroupFacts[]>;
+}
+
+/** A group as the extension's `groups` lists it. Its name and the members' names are the creator's words. */
+export interface ListedGroupFacts {
+  group: string;
+  name: string;
+  creator: string;
+  state: string;
+  members: readonly { peer: string; name: string; fingerprint: string; paired: boolean }[];
 }
 
 export interface OwnIdentity {
@@ -156,6 +167,16 @@ export class CallFacts {
         return this.sentFileFacts(peer, input);
       case 'rotate_identity':
         return this.rotationFacts(input['grace_seconds']);
+      case 'group_accept':
+        return this.groupAcceptFacts(input['group']);
+      case 'group_invite':
+        return this.groupInviteFacts(input['group'], peer);
+      case 'group_send':
+        return [...(await this.groupFacts(input['group'])), ...contentFacts(input['type'], input['content'])];
+      case 'group_leave':
+      case 'group_remove':
+      case 'group_receive':
+        return [...(await this.groupFacts(input['group'])), ...(await this.peerFacts(peer))];
       default:
         return this.peerFacts(peer);
     }
@@ -327,6 +348,58 @@ export class CallFacts {
       line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
     ];
   }
+
+  /**
+   * Joining lets every member's agent reach this node's, members it never
+   * paired with included: each is named with the fingerprint of the key
+   * the creator lists for it, and whether their messages come straight
+   * from them or through the creator (still signed by their author).
+   */
+  private async groupAcceptFacts(groupId: unknown): Promise<string[]> {
+    const group = await this.listedGroup(groupId);
+    const facts = [line('asks', "to join the group below: its members' agents can send messages to yours, and yours to theirs")];
+    if (typeof group === 'string') return [...facts, line('group', group)];
+    facts.push(...groupNameFacts(group), line('creator', 'the node below, which invites you'), ...(await this.peerFacts(group.creator)));
+    const others = group.members.filter((member) => member.peer !== group.creator);
+    facts.push(line('members', `${group.members.length}, the creator included; names as the creator lists them (anyone can pick any name: compare the fingerprint)`));
+    for (const member of others) facts.push(memberLine(member));
+    if (group.state !== 'invited') facts.push(line('state', `${printable(group.state)}: only an open invite can be accepted; the extension will refuse this call`));
+    return facts;
+  }
+
+  /** Inviting shows the invitee the whole member list: the people on it may not know the invitee. */
+  private async groupInviteFacts(groupId: unknown, peer: string | undefined): Promise<string[]> {
+    return [
+      line('asks', 'to invite the peer below to the group; its user decides whether to join'),
+      ...(await this.groupFacts(groupId)),
+      ...(await this.peerFacts(peer)),
+      line('shares', "the invitee will see every member's name and fingerprint"),
+    ];
+  }
+
+  /** The group a call names: its name (the creator's choice), id and member count. */
+  private async groupFacts(groupId: unknown): Promise<string[]> {
+    const group = await this.listedGroup(groupId);
+    return typeof group === 'string' ? [line('group', group)] : groupNameFacts(group);
+  }
+
+  /** The group as the extension lists it, or why the dialog cannot show it. */
+  private async listedGroup(groupId: unknown): Promise<ListedGroupFacts | string> {
+    if (typeof groupId !== 'string') return 'not named';
+    const listed = await this.directory.listedGroups?.();
+    if (listed === undefined) return `${printable(groupId)}: unknown (the extension could not be asked)`;
+    return listed.find((group) => group.group === groupId) ?? `${printable(groupId)} is not a group this node holds or was invited to; the extension will refuse this call`;
+  }
+}
+
+function groupNameFacts(group: ListedGroupFacts): string[] {
+  return [line('group', `${printableJson(group.name)} (chosen by the creator)`), line('group id', `${printable(group.group)}, ${group.members.length} member(s)`)];
+}
+
+/** One member of a group this node is asked to join: who, and whether its messages come straight from it or through the creator. */
+function memberLine(member: ListedGroupFacts['members'][number]): string {
+  const paired = member.paired ? 'yes' : 'no — its messages reach you through the creator, signed by it';
+  return line('member', `${printableJson(member.name)} fingerprint ${printable(member.fingerprint)}; paired with you: ${paired}`);
 }
 
 /** The most rotations a key chain holds (docs/protocol.md §19). */

@@ -30,6 +30,8 @@ interface EventRule {
   anyActive: readonly string[];
   /** When set, the event's peer must also be an approved scope of this operation's permission. */
   peerApprovedFor?: string;
+  /** When set, the event's group must also be an approved scope of this operation's permission (the group scope stands in for its members' peer scopes). */
+  groupApprovedFor?: string;
 }
 
 const SENT_MESSAGE: EventRule = { anyActive: ['send', 'message_status'], peerApprovedFor: 'send' };
@@ -44,6 +46,10 @@ const A2A_CALLING: EventRule = { anyActive: ['send', 'a2a_send', 'a2a_task'], pe
 const A2A_SERVING: EventRule = { anyActive: ['receive', 'a2a_serve'], peerApprovedFor: 'receive' };
 /** About a file transfer either way: seen by a plugin that may list or accept that peer's files (design §3.5). */
 const FILE_TRANSFER: EventRule = { anyActive: ['files', 'accept_file'], peerApprovedFor: 'files' };
+/** A group's messages and member changes: seen by a plugin that may read that group (design §4.7). */
+const GROUP_CONTENT: EventRule = { anyActive: ['group_receive'], groupApprovedFor: 'group_receive' };
+/** An invite or this node's end in a group: seen by a plugin that may list the groups, as `groups` would show it. */
+const GROUP_LIST: EventRule = { anyActive: ['groups'] };
 
 /**
  * Every event type the extension publishes (docs/operations.md "Events").
@@ -78,6 +84,10 @@ export const EVENT_PERMISSIONS: ReadonlyMap<string, RuleFor> = new Map<string, R
   ['p2p.file.failed', FILE_TRANSFER],
   ['p2p.identity.rotated', { anyActive: ['identity', 'status'] }],
   ['p2p.peer.key_rotated', PEER_STATE],
+  ['p2p.group.message', GROUP_CONTENT],
+  ['p2p.group.changed', GROUP_CONTENT],
+  ['p2p.group.invited', GROUP_LIST],
+  ['p2p.group.left', GROUP_LIST],
 ]);
 
 export interface EventFacts {
@@ -93,9 +103,19 @@ export function mayReceiveEvent(permissions: PluginPermissions, extensionId: str
   const rule = typeof entry === 'function' ? entry(event) : entry;
   const active = rule.anyActive.some((operation) => permissions.isActive(plugin, permissionName(extensionId, operation)));
   if (!active) return false;
+  if (rule.groupApprovedFor !== undefined) {
+    const group = groupOf(event);
+    return group !== undefined && permissions.scopeApproved(plugin, permissionName(extensionId, rule.groupApprovedFor), group);
+  }
   if (rule.peerApprovedFor === undefined) return true;
   const peer = peerOf(event);
   return peer !== undefined && permissions.scopeApproved(plugin, permissionName(extensionId, rule.peerApprovedFor), peer);
+}
+
+/** `data.group`; undefined when it is not a string or the subject names another. */
+function groupOf(event: EventFacts): string | undefined {
+  const group = fieldOf(event, 'group');
+  return typeof group === 'string' && (event.subject === undefined || event.subject === group) ? group : undefined;
 }
 
 /** `data.peer`, else the subject; undefined when neither is a string or the two disagree. */

@@ -1,3 +1,4 @@
+import type { ListedGroupFacts } from '../gate/call-facts';
 import type { ExtensionEvent, SupervisedExit } from '../host/process-manager';
 import { printable, printableJson } from '../terminal-text';
 
@@ -7,7 +8,8 @@ import { printable, printableJson } from '../terminal-text';
  * for them, a pairing completed, a revocation either way, a node that
  * claimed a peer's identity with another key, a peer that replaced its
  * key, a peer reachable only through a relay, the extension restarting,
- * a file offered, and how far each file transfer is.
+ * a file offered, how far each file transfer is, a group invitation and
+ * each change of a group's members.
  * Every value from the extension (and so from a peer) is escaped, and a
  * name is always marked as the peer's own claim.
  */
@@ -65,11 +67,15 @@ export class HostNotices {
   private readonly transfers = new Map<string, ShownTransfer>();
   /** The transfer whose progress line is on screen, not ended by a newline yet (terminal only). */
   private openLine: string | null = null;
+  /** Names members are listed under in their groups, kept for the lines about members that left. */
+  private readonly memberNames = new Map<string, string>();
+  private groupLines: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(
     private readonly write: (line: string) => void,
     private readonly progress: ProgressOutput = {},
+    private readonly lookups: NoticeLookups = {},
   ) {
     this.now = progress.now ?? Date.now;
   }
@@ -80,6 +86,7 @@ export class HostNotices {
     if (typeof data['peer'] === 'string' && typeof data['display_name'] === 'string') this.peerNames.set(data['peer'], data['display_name']);
     if (event.type === 'p2p.file.progress') return this.fileProgress(data);
     if (event.type === 'p2p.file.received' || event.type === 'p2p.file.failed') return this.fileEnded(event.type, data);
+    if (event.type.startsWith('p2p.group.')) return this.groupEvent(event.type, data);
     const notice = Object.hasOwn(NOTICES, event.type) ? NOTICES[event.type] : undefined;
     if (notice === undefined) return;
     const line = notice(data);
@@ -154,6 +161,72 @@ export class HostNotices {
     const known = this.peerNames.get(peer);
     const who = known === undefined ? `peer ${peer}` : printableJson(known);
     return `file ${printableJson(name)} ${data['direction'] === 'outgoing' ? 'to' : 'from'} ${who}`;
+  }
+
+  /** Group lines name the group and its members, which the event does not: each waits for the extension's `groups`, in event order. */
+  private groupEvent(type: string, data: Fields): void {
+    this.groupLines = this.groupLines.then(async () => {
+      const listed = await this.lookups.groups?.().catch(() => undefined);
+      const group = listed?.find((candidate) => candidate.group === data['group']);
+      for (const member of group?.members ?? []) this.memberNames.set(member.peer, member.name);
+      const line = groupNotice(type, data, group, (peer) => this.memberLabel(peer));
+      if (line !== null) this.print(line);
+    }).catch((error: unknown) => this.print(`a group notice could not be written: ${printable(error instanceof Error ? error.message : String(error))}`));
+  }
+
+  private memberLabel(peer: unknown): string {
+    const name = typeof peer === 'string' ? this.memberNames.get(peer) ?? this.peerNames.get(peer) : undefined;
+    return name === undefined ? `peer ${text(peer)}` : `${printableJson(name)} (peer ${text(peer)})`;
+  }
+}
+
+/** What the host asks the extension for to word a notice; absent, the notice says less. */
+export interface NoticeLookups {
+  /** The extension's `groups`. */
+  groups?: () => Promise<ListedGroupFacts[]>;
+}
+
+/** What each change of a `p2p.group.changed` event did, as a person reads it. */
+const GROUP_CHANGES: Record<string, string> = {
+  add: 'joined',
+  leave: 'left',
+  remove: 'was removed by the creator',
+  key: 'has a new key (the creator lists it)',
+};
+
+/** Why this node is no longer in a group (`p2p.group.left`). */
+const LEFT_REASONS: Record<string, string> = {
+  left: 'this node left it',
+  declined: 'this node declined the invite',
+  removed: 'the creator removed this node',
+  dissolved: 'the creator dissolved it',
+  creator_revoked: 'its creator is no longer paired with you',
+};
+
+function groupNotice(type: string, data: Fields, group: ListedGroupFacts | undefined, member: (peer: unknown) => string): string | null {
+  const named = group === undefined ? `the group ${text(data['group'])}` : `the group ${printableJson(group.name)} (${text(data['group'])})`;
+  switch (type) {
+    case 'p2p.group.invited': {
+      const creator = group?.members.find((candidate) => candidate.peer === data['creator']);
+      const who = creator === undefined ? `peer ${text(data['creator'])}` : `${printableJson(creator.name)} (name chosen by them) fingerprint ${text(creator.fingerprint)}`;
+      const name = `the group ${printableJson(String(data['name']))} (name chosen by the creator)`;
+      const size = group === undefined ? '' : ` with ${group.members.length} member(s)`;
+      return `${who} invites you to ${name}${size}; a plugin with group_accept can join, you will be asked`;
+    }
+    case 'p2p.group.changed': {
+      const changes = Array.isArray(data['changes']) ? (data['changes'] as unknown[]).filter(isFields) : [];
+      const said = changes.map((change) =>
+        change['op'] === 'dissolve' ? 'the creator dissolved the group' : `${member(change['peer'])} ${GROUP_CHANGES[String(change['op'])] ?? `(${text(change['op'])})`}`,
+      );
+      const epoch = typeof data['epoch'] === 'number' ? `, epoch ${data['epoch']}` : '';
+      return `${named}${epoch}: ${said.length === 0 ? 'no change' : said.join('; ')}`;
+    }
+    case 'p2p.group.left': {
+      const reason = String(data['reason']);
+      return `you are no longer in ${named}: ${Object.hasOwn(LEFT_REASONS, reason) ? LEFT_REASONS[reason] : text(data['reason'])}`;
+    }
+    default:
+      return null;
   }
 }
 

@@ -6,7 +6,7 @@ import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedGroupFacts, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -129,7 +129,10 @@ async function startLocked(options: NodeOptions, releaseLock: () => void): Promi
   const sessions = new PageSessions();
   const { prompter: basePrompter, pagePrompter } = prompters(options.policyFile, () => page, sessions);
   const prompter = options.onDecision === undefined ? basePrompter : new ReportingPrompter(basePrompter, options.onDecision);
-  const notices = new HostNotices(options.onNotice ?? (() => undefined), options.onProgress);
+  // The group notices name the group and its members, which only the extension's `groups` knows; asked once the extension runs.
+  const notices = new HostNotices(options.onNotice ?? (() => undefined), options.onProgress, {
+    groups: () => listedGroups((operation, input) => pump.around(() => supervisor.execute(operation, input))),
+  });
   const activity = new PeerActivity();
   const events = new EventHub({ extensionId: manifest.id });
   const arrivals = new MessageArrivals();
@@ -287,7 +290,15 @@ function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): P
     },
     ownIdentity: async () => (await data('identity')) as unknown as OwnIdentity,
     listedPeers: async () => listed<ListedPeer>((await data('peers'))['peers']),
+    listedGroups: () => listedGroups((operation, input) => supervisor.execute(operation, input)),
   };
+}
+
+/** The extension's `groups`, for a dialog or a notice. */
+async function listedGroups(execute: ExtensionSupervisor['execute']): Promise<ListedGroupFacts[]> {
+  const response = await execute('groups', {});
+  if (response.error !== undefined) throw new Error(`groups failed: ${response.error.message}`);
+  return listed<ListedGroupFacts>((response.result as { data?: { groups?: unknown } } | undefined)?.data?.groups);
 }
 
 /** A list from the extension's output; the extension's own schema-checked operations are trusted for its shape. */

@@ -48,6 +48,8 @@ function carolNode(t: Test, limits: Partial<GroupMessageLimits> = {}): Node {
   const first = open();
   const invite = signInviteStatement({ t: 'invite', group, invitee: carol.peer, epoch: 1, at: GROUP_TIME }, alice.identity);
   first.store.addInvite(invite, [e0, e1], alice.identity.publicKey);
+  // Carol accepted: the epoch that adds her carries the join she signed.
+  for (const change of e2.changes) if (change.op === 'add' && change.peer === carol.peer) first.store.recordJoin(group, change.join);
   t.equal(first.store.recordEpoch(group, e2).outcome, 'applied');
   const node: Node = {
     dir,

@@ -115,7 +115,9 @@ t.test('a node checks that it is a member of the envelope epoch, and what it can
   store.addInvite(signInviteStatement({ t: 'invite', group, invitee: dave.peer, epoch: 3, at: GROUP_TIME }, alice.identity), [e3], alice.identity.publicKey);
   const facts = { pinnedKey: () => null, isRevoked: () => false };
   t.match(checkEnvelope(envelopeBy(carol, e3), store.get(group), dave.peer, facts), { check: 'refused', refusal: 'not_member' }, 'invited only: takes nothing');
-  store.recordEpoch(group, e4);
+  // Dave accepted: the epoch that adds him carries the join he signed.
+  for (const change of e4.changes) if (change.op === 'add' && change.peer === dave.peer) store.recordJoin(group, change.join);
+  t.equal(store.recordEpoch(group, e4).outcome, 'applied');
   const stored = store.get(group);
   t.match(checkEnvelope(envelopeBy(carol, e3), stored, dave.peer, facts), { check: 'refused', refusal: 'self_not_member' }, 'epoch 3, before Dave joined');
   t.match(checkEnvelope(envelopeBy(carol, e2, { epoch: 2 }), stored, dave.peer, facts), { check: 'refused', refusal: 'self_not_member' }, 'an epoch before joining, no longer held');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { GROUPS_FILE_NAME, type GroupStoreLimits, GroupStore, type StoredGroup } from '../../extension/groups/group-store';
 import { type EpochStatement, type InviteStatement, signInviteStatement } from '../../extension/wire/group-statement';
+import { signGroupEnvelope } from '../../extension/wire/group-payload';
 import { tempDir } from '../helpers/extension';
 import { addChange, createStatement, GROUP_TIME, groupHistory, type GroupPerson, groupPerson, leaveChange, memberOf, nextStatement } from '../helpers/groups';
 
@@ -164,6 +165,47 @@ t.test("this node's seq is written before it is handed out, and goes on after a 
   t.equal(must(handle.store.get(e0.group)).state, 'left');
   handle.store.addInvite(inviteFor(bob, e3), [e3], aliceKey);
   t.match(handle.store.get(e0.group), { state: 'invited', mySeq: 2 }, 'invited again, its counter kept: a seq is never used twice');
+});
+
+t.test('an outgoing message: its seq and envelope written in one step, its copies marked queued, cleared when all are', async (t) => {
+  const handle = openStore(t, bob);
+  handle.store.addInvite(inviteFor(bob, e0), [e0], aliceKey);
+  accept(handle.store, bob);
+  handle.store.recordEpoch(e0.group, e1);
+  const envelopeFor = (taken: { seq: number; prevEpoch: number; epoch: number }, id: string) =>
+    signGroupEnvelope(
+      { t: 'msg', group: e0.group, epoch: taken.epoch, author: bob.peer, seq: taken.seq, prev_epoch: taken.prevEpoch, id, created_at: GROUP_TIME, type: 'text', content: 'hi' },
+      bob.identity,
+    );
+  t.throws(
+    () =>
+      handle.store.beginSend(e0.group, () => {
+        throw new Error('too large');
+      }),
+    /too large/,
+  );
+  t.equal(must(handle.store.get(e0.group)).mySeq, 0, 'a prepare that throws takes no seq');
+  const copies = [
+    { peer: alice.peer, relay: [carol.peer], messageId: 'a1'.repeat(16), queued: false },
+    { peer: carol.peer, relay: null, messageId: 'c1'.repeat(16), queued: false },
+  ];
+  const sent = handle.store.beginSend(e0.group, (taken) => ({ envelope: envelopeFor(taken, '01'.repeat(16)), copies }));
+  t.match(sent.envelope, { seq: 1, prev_epoch: 0, epoch: 1 });
+  t.same(handle.reopen().get(e0.group)?.outgoing, [{ envelope: sent.envelope, copies }], 'on disk, with the ids chosen');
+  t.equal(must(handle.store.get(e0.group)).mySeq, 1);
+  handle.store.copiesQueued(e0.group, sent.envelope.id, ['a1'.repeat(16)]);
+  t.match(handle.reopen().get(e0.group)?.outgoing, [{ copies: [{ peer: alice.peer, queued: true }, { peer: carol.peer, queued: false }] }]);
+  handle.store.copiesQueued(e0.group, sent.envelope.id, [], [carol.peer]);
+  t.same(handle.reopen().get(e0.group)?.outgoing, [], 'a copy to a member gone is dropped; none left, the message is no longer outgoing');
+  t.throws(
+    () => handle.store.beginSend(e0.group, (taken) => ({ envelope: envelopeFor({ ...taken, seq: taken.seq + 1 }, '02'.repeat(16)), copies })),
+    RangeError,
+    'an envelope under another seq than the one taken',
+  );
+  const stored = JSON.parse(readFileSync(handle.file, 'utf8'));
+  stored.groups[e0.group].outgoing = [{ envelope: { ...sent.envelope, content: 'altered' }, copies: [] }];
+  writeFileSync(handle.file, JSON.stringify(stored));
+  t.throws(() => handle.reopen(), /outgoing|copies/, 'a damaged outgoing record refuses the file');
 });
 
 t.test('the last seq seen per author only moves forward, and only for members', async (t) => {

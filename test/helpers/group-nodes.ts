@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
 import { P2pError } from '../../extension/common/errors';
 import { DEFAULT_GROUP_STORE_LIMITS, GroupStore, type GroupStoreLimits } from '../../extension/groups/group-store';
-import { GROUPS_CAPABILITY, type GroupMessageHandler, GroupService } from '../../extension/groups/group-service';
+import { GROUPS_CAPABILITY, GroupService } from '../../extension/groups/group-service';
+import { GroupMessageLog, type GroupMessageLimits } from '../../extension/groups/group-messages';
 import { encodeContent } from '../../extension/messaging/payload';
 import { InboxStore } from '../../extension/store/inbox';
 import type { OutgoingMessage } from '../../extension/store/outbox';
@@ -50,6 +51,18 @@ export interface GroupNode {
   /** Tells the service a message to a peer settled, as the messenger does. */
   settle: (peer: string, messageId: string, state: 'delivered' | 'failed' | 'expired', reason: string | null) => void;
   running: boolean;
+  /** The group message log, when the nodes take group messages. */
+  log: GroupMessageLog | undefined;
+  /** Message ids the fake outbox holds (what `outbox.get` finds). */
+  outboxIds: Set<string>;
+}
+
+/** The message path's settings for the nodes; without them, nodes refuse group messages. */
+export interface GroupMessageSettings {
+  limits?: Partial<GroupMessageLimits>;
+  maxMessageBytes?: number;
+  gapHoldSeconds?: number;
+  now?: () => number;
 }
 
 export class GroupNodes {
@@ -64,7 +77,7 @@ export class GroupNodes {
   constructor(
     private readonly t: Test,
     private readonly limits: Partial<GroupStoreLimits> = {},
-    private readonly messages?: (node: GroupNode) => GroupMessageHandler,
+    private readonly messages?: GroupMessageSettings,
   ) {}
 
   /** A node with a fixed identity (seed byte), not yet paired with anyone. */
@@ -81,6 +94,7 @@ export class GroupNodes {
       trust: new Map(),
       withoutGroups: new Set(),
       noHello: new Set(),
+      outboxIds: new Set(),
       running: false,
     } as unknown as GroupNode;
     this.nodes.set(person.peer, node);
@@ -115,6 +129,8 @@ export class GroupNodes {
   start(node: GroupNode): void {
     node.inbox = InboxStore.open(node.dir);
     node.store = GroupStore.open(node.dir, node.peer, { ...DEFAULT_GROUP_STORE_LIMITS, ...this.limits });
+    const settings = this.messages;
+    node.log = settings === undefined ? undefined : GroupMessageLog.open(node.dir, settings.limits ?? {}, settings.now);
     const settledListeners: ((peerId: string, messageId: string, state: 'delivered' | 'failed' | 'expired', reason: string | null) => void)[] = [];
     node.service = new GroupService({
       self: { peerId: node.peer, publicKey: node.person.identity.publicKey, sign: (message) => node.person.identity.sign(message) },
@@ -122,7 +138,7 @@ export class GroupNodes {
       store: node.store,
       inbox: node.inbox,
       messenger: {
-        send: async (request) => this.send(node, request.peer, request.type, request.content),
+        send: async (request) => this.send(node, request.peer, request.type, request.content, request.messageId),
         helloOf: (peer) =>
           this.nodes.has(peer) && !node.noHello.has(peer)
             ? { protocolVersion: 2, agent: 'x', capabilities: node.withoutGroups.has(peer) ? ['text'] : [GROUPS_CAPABILITY], software: 't', dhtBinding: null }
@@ -133,7 +149,10 @@ export class GroupNodes {
           return [...ids];
         },
       },
-      outbox: { pendingFor: (peer) => node.pending.get(peer) ?? [] },
+      outbox: {
+        pendingFor: (peer) => node.pending.get(peer) ?? [],
+        get: (messageId) => (node.outboxIds.has(messageId) ? ({ messageId } as OutgoingMessage) : undefined),
+      },
       trust: {
         list: () => [...node.trust.keys()].map((peerId) => ({ peerId })),
         get: (peer) => node.trust.get(peer)?.record,
@@ -145,7 +164,11 @@ export class GroupNodes {
       refuse: (from, reason, charged) => void node.refusals.push({ from, reason, charged }),
       logger: quietLogger,
       config: { sweepMs: 3_600_000 },
-      messages: this.messages?.(node),
+      messages:
+        node.log === undefined
+          ? undefined
+          : { log: node.log, config: { maxMessageBytes: settings?.maxMessageBytes ?? 262_144, gapHoldSeconds: settings?.gapHoldSeconds ?? 604_800 } },
+      ...(settings?.now === undefined ? {} : { now: settings.now }),
     });
     node.settle = (peer, messageId, state, reason) => {
       for (const listener of settledListeners) listener(peer, messageId, state, reason);
@@ -194,11 +217,12 @@ export class GroupNodes {
 
   readonly sent: SentCopy[] = [];
 
-  private async send(from: GroupNode, to: string, type: MessageType, content: unknown): Promise<{ messageId: string; state: 'queued'; size: number }> {
+  private async send(from: GroupNode, to: string, type: MessageType, content: unknown, messageId?: string): Promise<{ messageId: string; state: 'queued'; size: number }> {
     const bytes = encodeContent(type, content, 1024 * 1024);
     if (this.outboxFullFor.has(to)) throw new P2pError('LIMIT_REACHED', `the outbox for ${to} is full`);
-    const copy: SentCopy = { from: from.peer, to, messageId: randomBytes(16).toString('hex'), type, content: bytes };
+    const copy: SentCopy = { from: from.peer, to, messageId: messageId ?? randomBytes(16).toString('hex'), type, content: bytes };
     this.sent.push(copy);
+    from.outboxIds.add(copy.messageId);
     if (this.holdBack(copy)) this.held.push(copy);
     else await this.deliver(copy);
     return { messageId: copy.messageId, state: 'queued', size: bytes.length };

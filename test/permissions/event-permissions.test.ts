@@ -29,6 +29,10 @@ t.test('every event type the extension publishes has a rule', async (t) => {
       'p2p.file.offered',
       'p2p.file.progress',
       'p2p.file.received',
+      'p2p.group.changed',
+      'p2p.group.invited',
+      'p2p.group.left',
+      'p2p.group.message',
       'p2p.identity.rotated',
       'p2p.message.delivered',
       'p2p.message.expired',
@@ -149,4 +153,36 @@ t.test('key rotation: this node’s own to identity or status; a peer’s as its
   t.notOk(sees({ 'agent identity': { state: 'deferred' } }, 'p2p.identity.rotated'), 'a permission not active');
   t.ok(sees({ 'agent peers': { state: 'active' } }, 'p2p.peer.key_rotated', PEER_A));
   t.notOk(sees({ 'agent identity': { state: 'active' }, 'agent send': { state: 'active', scopes: [PEER_A] } }, 'p2p.peer.key_rotated', PEER_A));
+});
+
+const GROUP_A = `grp-${'a'.repeat(32)}`;
+const GROUP_B = `grp-${'b'.repeat(32)}`;
+const groupEvent = (type: string, group: string, data: Record<string, unknown> = {}) => ({ type, subject: group, data: { group, ...data } });
+const seesGroup = (grants: Parameters<typeof permissionsOf>[0], type: string, group: string, data: Record<string, unknown> = {}) =>
+  mayReceiveEvent(permissionsOf(grants), 'p2p-comm', 'agent', groupEvent(type, group, data));
+
+t.test("a group's messages and member changes: group_receive active and approved for that group, without any peer scope", async (t) => {
+  for (const type of ['p2p.group.message', 'p2p.group.changed']) {
+    const reader = { 'agent group_receive': { state: 'active' as const, scopes: [GROUP_A] } };
+    // The author is a member this plugin has no peer scope for: the group scope stands in for it.
+    t.ok(seesGroup(reader, type, GROUP_A, { author: PEER_A, cursor: 3 }), `${type}: the group it may read`);
+    t.notOk(seesGroup(reader, type, GROUP_B, { author: PEER_A }), `${type}: not of another group`);
+    t.notOk(seesGroup({ 'agent group_receive': { state: 'deferred', scopes: [GROUP_A] } }, type, GROUP_A), `${type}: not while deferred`);
+    t.notOk(seesGroup({ 'agent group_receive': { state: 'revoked', scopes: [GROUP_A] } }, type, GROUP_A), `${type}: not once revoked`);
+    t.notOk(seesGroup({ 'agent group_send': { state: 'active', scopes: [GROUP_A] }, 'agent groups': { state: 'active' } }, type, GROUP_A), `${type}: sending or listing is not reading`);
+    t.notOk(seesGroup({ 'agent receive': { state: 'active', scopes: [PEER_A] } }, type, GROUP_A, { author: PEER_A }), `${type}: a peer scope is not a group scope`);
+    t.notOk(seesGroup({ 'agent group_receive': { state: 'active', scopes: [PEER_A] } }, type, GROUP_A, { author: PEER_A }), `${type}: a peer id approved is no group`);
+    // The group the event is about must be one: a subject naming another group, or none at all, shows it to nobody.
+    t.notOk(mayReceiveEvent(permissionsOf(reader), 'p2p-comm', 'agent', { type, subject: GROUP_B, data: { group: GROUP_A } }), `${type}: subject and group disagree`);
+    t.notOk(mayReceiveEvent(permissionsOf(reader), 'p2p-comm', 'agent', { type, subject: GROUP_A, data: {} }), `${type}: no group in the data`);
+    t.ok(mayReceiveEvent(permissionsOf(reader), 'p2p-comm', 'agent', { type, data: { group: GROUP_A } }), `${type}: the group alone, without a subject`);
+  }
+});
+
+t.test('group invitations and this node leaving a group: to a plugin with groups active', async (t) => {
+  for (const type of ['p2p.group.invited', 'p2p.group.left']) {
+    t.ok(seesGroup({ 'agent groups': { state: 'active' } }, type, GROUP_A, { creator: PEER_A }), `${type}: a plugin listing the groups`);
+    t.notOk(seesGroup({ 'agent groups': { state: 'deferred' } }, type, GROUP_A), `${type}: not while deferred`);
+    t.notOk(seesGroup({ 'agent group_receive': { state: 'active', scopes: [GROUP_A] }, 'agent peers': { state: 'active' } }, type, GROUP_A), `${type}: reading a group or listing peers is not listing groups`);
+  }
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
 import { ed25519FromSeed } from '../../../extension/wire/primitives';
-import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../../../permissions/gate/call-facts';
+import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type ListedGroupFacts, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
 const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
@@ -315,4 +315,73 @@ t.test('rotate_identity: what it asks, the old key, the new one made after appro
   const blind = (await new CallFacts(directory()).describe('rotate_identity', {})).join('\n');
   t.match(blind, 'peer id     unknown (the extension could not be asked)');
   t.match(blind, 'old key     fingerprint unknown');
+});
+
+const GROUP = `grp-${'g'.repeat(32)}`;
+const MEMBER = peerIdFromPublicKey(ed25519FromSeed(new Uint8Array(32).fill(11)).publicKey);
+
+/** Alice (PEER, the creator, paired) invites; Bob (OTHER) is paired with this node, Carol (MEMBER) is not. */
+function invitedTo(state = 'invited', name = 'Project X'): ListedGroupFacts {
+  return {
+    group: GROUP,
+    name,
+    creator: PEER,
+    state,
+    members: [
+      { peer: PEER, name: 'Alice', fingerprint: fingerprintOf(KEY), paired: true },
+      { peer: OTHER, name: 'Bob', fingerprint: '11:22', paired: true },
+      { peer: MEMBER, name: HOSTILE_NAME, fingerprint: '33:44', paired: false },
+    ],
+  };
+}
+
+function groupDirectory(groups: ListedGroupFacts[] | undefined): PeerDirectory {
+  const base = directory({}, { [PEER]: { display_name: 'Alice', addresses: ['192.0.2.7:7070'] } });
+  return groups === undefined ? base : { ...base, listedGroups: async () => groups };
+}
+
+t.test('group_accept: the group, its creator, and every member with its fingerprint and whether its messages come through the creator', async (t) => {
+  const facts = await new CallFacts(groupDirectory([invitedTo('invited', 'Project\u202eX')])).describe('group_accept', { group: GROUP });
+  const text = facts.join('\n');
+  t.match(facts[0], "asks        to join the group below: its members' agents can send messages to yours, and yours to theirs");
+  t.match(text, 'group       "Project\\u202eX" (chosen by the creator)');
+  t.match(text, `group id    ${GROUP}, 3 member(s)`);
+  t.match(text, 'creator     the node below, which invites you');
+  t.match(text, `peer        ${PEER}\nfingerprint ${fingerprintOf(KEY)}\nname        "Alice" (chosen by them`);
+  t.match(text, `safety no.  ${SAFETY}`);
+  t.match(text, 'members     3, the creator included');
+  t.match(text, 'member      "Bob" fingerprint 11:22; paired with you: yes');
+  t.match(text, 'member      "Bob\\u200b\\u0085 9b:ce:9f:34 \\u009b2J\\u2028x" fingerprint 33:44; paired with you: no — its messages reach you through the creator, signed by it');
+  t.equal(facts.filter((fact) => fact.startsWith('member ')).length, 2, 'one line per member besides the creator');
+  for (const fact of facts) t.notMatch(fact, UNSAFE, 'escaped');
+  t.notMatch(text, /will refuse/);
+});
+
+t.test('group_accept: no open invite, an unknown group, or a directory that cannot list groups, each said', async (t) => {
+  const member = await new CallFacts(groupDirectory([invitedTo('member')])).describe('group_accept', { group: GROUP });
+  t.match(member.join('\n'), 'state       member: only an open invite can be accepted; the extension will refuse this call');
+  const unknown = await new CallFacts(groupDirectory([])).describe('group_accept', { group: GROUP });
+  t.match(unknown, [/^asks/, `group       ${GROUP} is not a group this node holds or was invited to; the extension will refuse this call`]);
+  const cannot = await new CallFacts(groupDirectory(undefined)).describe('group_accept', { group: GROUP });
+  t.match(cannot.join('\n'), `group       ${GROUP}: unknown (the extension could not be asked)`);
+});
+
+t.test('group_invite: the group, the invitee’s peer lines, and what the invitee will see', async (t) => {
+  const facts = await new CallFacts(groupDirectory([invitedTo('member')])).describe('group_invite', { group: GROUP, peer: PEER });
+  const text = facts.join('\n');
+  t.match(facts[0], /^asks        to invite the peer below to the group/);
+  t.match(text, 'group       "Project X" (chosen by the creator)');
+  t.match(text, `peer        ${PEER}`);
+  t.match(text, 'address     192.0.2.7:7070');
+  t.equal(facts.at(-1), "shares      the invitee will see every member's name and fingerprint");
+});
+
+t.test('group_send and the other group operations name the group; group_send previews the content', async (t) => {
+  const facts = new CallFacts(groupDirectory([invitedTo('member')]));
+  const sent = (await facts.describe('group_send', { group: GROUP, type: 'text', content: 'hello all' })).join('\n');
+  t.match(sent, 'group       "Project X" (chosen by the creator)');
+  t.match(sent, 'content     text, 9 bytes\npreview     "hello all"');
+  const removed = (await facts.describe('group_remove', { group: GROUP, peer: PEER })).join('\n');
+  t.match(removed, `group id    ${GROUP}, 3 member(s)\npeer        ${PEER}`);
+  t.match(await facts.describe('group_leave', { group: GROUP }), [/^group +"Project X"/, /^group id/]);
 });

@@ -572,3 +572,20 @@ t.test('a call approved just as its caller gave up is refused, and audited as ab
   t.same(decisions(), ['extension:allowed', 'permission:approve', 'schema:allowed', 'scope:skipped', 'risk:allowed', 'call:abandoned']);
   
 });
+
+t.test('the group scope: one approval per group id, which covers no other group; group_accept also asks on every call', async (t) => {
+  const groupA = `grp-${'a'.repeat(32)}`;
+  const groupB = `grp-${'b'.repeat(32)}`;
+  const { dir, gate, prompter } = setup(t, { group_send: 'active', group_accept: 'active' }, { scope: ['allow', 'allow', 'allow'], high_risk: ['approve', 'approve'] });
+  const send = (group: string) => gate.check(PLUGIN, 'group_send', { group, type: 'text', content: 'hi' });
+  t.same(await send(groupA), { allowed: true });
+  t.same(await send(groupA), { allowed: true }, 'not asked again for that group');
+  t.same(await send(groupB), { allowed: true });
+  t.same(prompter.kinds, ['scope', 'scope'], 'another group is asked for');
+  t.match(prompter.asked[0]?.context, { scope: { key: 'group', value: groupA, description: /^Group this plugin may act in/ } });
+  t.same(scopesOf(dir, 'group_send'), [groupA, groupB]);
+  t.same(await gate.check(PLUGIN, 'group_accept', { group: groupA }), { allowed: true });
+  t.same(await gate.check(PLUGIN, 'group_accept', { group: groupA }), { allowed: true });
+  t.same(prompter.kinds.slice(2), ['scope', 'high_risk', 'high_risk'], 'the group once, the high risk every call');
+  t.same(scopesOf(dir, 'group_accept'), [groupA], 'a scope approved for group_send is not one for group_accept');
+});

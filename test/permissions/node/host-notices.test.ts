@@ -1,5 +1,7 @@
 import t from 'tap';
+import type { ListedGroupFacts } from '../../../permissions/gate/call-facts';
 import { HostNotices } from '../../../permissions/node/host-notices';
+import { eventually } from '../../helpers/node';
 
 const PEER = `${'b'.repeat(51)}a`;
 
@@ -142,5 +144,61 @@ t.test('a peer’s key rotation is one line: old and new fingerprint, and the sa
   t.same(lines, [
     `key change: peer ${PEER} replaced its key, signed by its previous one: fingerprint 01:02 → 03:04\\u{1b}[2J; ` +
       'its peer id and your grants stay, but the safety number changed: compare it with them again',
+  ]);
+});
+
+const GROUP = `grp-${'g'.repeat(32)}`;
+const CAROL = `${'c'.repeat(51)}q`;
+
+/** Notices whose group lookups answer from `listed`, the test changing it between events as the extension's groups would change. */
+function withGroups(listed: { current: ListedGroupFacts[] }) {
+  const lines: string[] = [];
+  const notices = new HostNotices((line) => lines.push(line), {}, { groups: async () => listed.current });
+  return { lines, notices };
+}
+
+function projectX(members: ListedGroupFacts['members']): ListedGroupFacts {
+  return { group: GROUP, name: 'Project\u202eX', creator: PEER, state: 'invited', members };
+}
+
+t.test('a group invitation names the creator, the group and its size; membership changes name who changed, escaped', async (t) => {
+  const alice = { peer: PEER, name: 'Alice\u2028', fingerprint: '01:02', paired: true };
+  const carol = { peer: CAROL, name: 'Carol', fingerprint: '05:06', paired: false };
+  const listed = { current: [projectX([alice, { peer: `${'d'.repeat(51)}q`, name: 'Dan', fingerprint: '03:04', paired: true }, carol])] };
+  const { lines, notices } = withGroups(listed);
+  notices.event({ id: '1', type: 'p2p.group.invited', data: { group: GROUP, name: 'Project\u202eX', creator: PEER } });
+  await eventually(async () => lines.length === 1, 'the invitation line');
+  t.equal(
+    lines[0],
+    `"Alice\\u2028" (name chosen by them) fingerprint 01:02 invites you to the group "Project\\u202eX" (name chosen by the creator) with 3 member(s); ` +
+      'a plugin with group_accept can join, you will be asked',
+  );
+
+  // Carol is no longer listed once removed: the line names her as she was listed before.
+  listed.current = [projectX([alice])];
+  notices.event({ id: '2', type: 'p2p.group.changed', data: { group: GROUP, epoch: 4, changes: [{ op: 'remove', peer: CAROL }] } });
+  notices.event({ id: '3', type: 'p2p.group.changed', data: { group: GROUP, epoch: 5, changes: [{ op: 'add', peer: `${'e'.repeat(51)}q` }] } });
+  notices.event({ id: '4', type: 'p2p.group.changed', data: { group: GROUP, epoch: 6, changes: [{ op: 'dissolve' }] } });
+  notices.event({ id: '5', type: 'p2p.group.left', data: { group: GROUP, reason: 'dissolved' } });
+  notices.event({ id: '6', type: 'p2p.group.left', data: { group: GROUP, reason: 'odd\u0007' } });
+  await eventually(async () => lines.length === 6, 'a line for each group event, in order');
+  t.same(lines.slice(1), [
+    `the group "Project\\u202eX" (${GROUP}), epoch 4: "Carol" (peer ${CAROL}) was removed by the creator`,
+    `the group "Project\\u202eX" (${GROUP}), epoch 5: peer ${'e'.repeat(51)}q joined`,
+    `the group "Project\\u202eX" (${GROUP}), epoch 6: the creator dissolved the group`,
+    `you are no longer in the group "Project\\u202eX" (${GROUP}): the creator dissolved it`,
+    `you are no longer in the group "Project\\u202eX" (${GROUP}): odd\\u{7}`,
+  ]);
+});
+
+t.test('without the extension’s group list the lines still say what happened', async (t) => {
+  const lines: string[] = [];
+  const notices = new HostNotices((line) => lines.push(line), {}, { groups: async () => Promise.reject(new Error('extension restarting')) });
+  notices.event({ id: '1', type: 'p2p.group.invited', data: { group: GROUP, name: 'Lunch', creator: PEER } });
+  notices.event({ id: '2', type: 'p2p.group.left', data: { group: GROUP, reason: 'creator_revoked' } });
+  await eventually(async () => lines.length === 2, 'both lines');
+  t.same(lines, [
+    `peer ${PEER} invites you to the group "Lunch" (name chosen by the creator); a plugin with group_accept can join, you will be asked`,
+    `you are no longer in the group ${GROUP}: its creator is no longer paired with you`,
   ]);
 });
