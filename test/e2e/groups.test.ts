@@ -19,8 +19,9 @@ import type { Teardown } from '../helpers/teardown';
  * each author's in the order it wrote them. Then Alice removes Carol (she
  * gets nothing newer), and Bob leaves (Alice sees the change). And a kill
  * -9 of Alice while Bob's message to Carol waits with her: Carol still
- * gets it, once. And the dialog the reference host shows for group_accept:
- * every member, and whose messages come through the creator.
+ * gets it, once. And what the reference host shows the invitee: the
+ * invitation line, and the group_accept dialog naming every member and
+ * saying whose messages come through the creator.
  */
 
 const ONE_UNREAD = { P2P_COMM_GROUP_MAX_UNREAD: '1' };
@@ -307,12 +308,13 @@ const CAROLS_AGENT: PluginDeclaration = {
   extensions: { 'p2p-comm': ['identity', 'requests', 'accept', 'groups', 'group_accept', 'group_receive'] },
 };
 
-t.test('group_accept through the reference host: the high-risk dialog names the group, its creator and each member, and says whose messages come through the creator', async (t) => {
+t.test('group_accept through the reference host: the invitation line, then the high-risk dialog naming the group, its creator and each member, and saying whose messages come through the creator', async (t) => {
   const [alice, bob] = await Promise.all([member(t, 'Alice'), member(t, 'Bob')]);
   const dir = tempDir(t);
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ rules: approveAll(CAROLS_AGENT.id), default: 'deny' }));
   const decisions: string[] = [];
+  const notices: string[] = [];
   const host = await startHost({
     hostDir: join(dir, 'host'),
     dataDir: join(dir, 'extension'),
@@ -322,6 +324,7 @@ t.test('group_accept through the reference host: the high-risk dialog names the 
     env: { ...process.env, ...LOOPBACK_ENV },
     onStderrLine: () => undefined,
     onDecision: (line) => decisions.push(line),
+    onNotice: (line) => notices.push(line),
   });
   t.teardown(() => host.stop());
   const carol = new PluginClient(host.apiUrl, CAROLS_AGENT.id, CAROLS_AGENT.secret);
@@ -341,6 +344,18 @@ t.test('group_accept through the reference host: the high-risk dialog names the 
   await alice.node.call('group_invite', { group, peer: carolId });
   await eventually(async () => ((await carol.data('groups'))['groups'] as ListedGroup[]).find((entry) => entry.group === group && entry.state === 'invited'), 'the invite at Carol');
 
+  // Each check a call through the host, which also has it fetch the extension's events.
+  const noticed = (holds: (line: string) => boolean, what: string) =>
+    eventually(async () => {
+      await carol.data('groups');
+      return notices.find(holds);
+    }, what);
+  const invitation = await noticed((line) => line.includes('invites you to'), 'the invitation line on Carol’s host');
+  t.equal(
+    invitation,
+    `"Alice" (name chosen by them) fingerprint ${alice.fingerprint} invites you to the group "Project X" (name chosen by the creator) with 2 member(s); a plugin with group_accept can join, you will be asked`,
+  );
+
   t.same(await carol.data('group_accept', { group }), { group, state: 'joining' });
   const dialog = decisions.find((line) => line.startsWith('high-risk group_accept'));
   t.ok(dialog !== undefined, 'the host asked before Carol joined');
@@ -353,6 +368,7 @@ t.test('group_accept through the reference host: the high-risk dialog names the 
 
   // Joined, Carol's plugin reads Bob's message, relayed by Alice.
   await eventually(async () => ((await carol.data('groups'))['groups'] as ListedGroup[]).find((entry) => entry.group === group && entry.state === 'member'), 'Carol a member');
+  t.ok(await noticed((line) => line.startsWith(`the group "Project X" (${group}), epoch 2: `) && line.endsWith(' joined'), 'the line saying Carol joined'));
   const sent = await send(bob, group, 'welcome, Carol');
   t.match(sent.copies.find((copy) => copy.peer === carolId), { via: 'creator' });
   const read = await eventually(async () => {
