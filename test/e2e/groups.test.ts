@@ -16,8 +16,9 @@ import type { Teardown } from '../helpers/teardown';
  * with each other, so whatever one of them says to the group reaches the
  * other through Alice, the creator, signed by its author. Carol is stopped
  * while Alice and Bob talk, and finds every message when she comes back,
- * each author's in the order it wrote them. Then Alice removes Carol (she
- * gets nothing newer), and Bob leaves (Alice sees the change). And a kill
+ * each author's in the order it wrote them. Then Alice removes Carol while
+ * she is away again (what waited for her is given up, and she gets nothing
+ * said after), and Bob leaves (Alice sees the change). And a kill
  * -9 of Alice while Bob's message to Carol waits with her: Carol still
  * gets it, once. And what the reference host shows the invitee: the
  * invitation line, and the group_accept dialog naming every member and
@@ -221,9 +222,23 @@ t.test('three members, one offline: every message reaches it when it is back, in
   const refused = ((await carol.node.call('status'))['refusals'] as { network: Record<string, number> }).network;
   t.same(Object.keys(refused).filter((reason) => reason.startsWith('group_')), [], 'Carol refused nothing: every signature held, Bob’s relayed by Alice too');
 
-  // Alice removes Carol: Carol learns it, and nothing said after reaches her.
+  // Carol away again, Alice and Bob say one more thing each, which waits for her with Alice; then Alice removes her.
+  await carol.node.extension.shutdown();
+  const aliceWaiting = await send(alice, group, 'alice, while Carol is away again');
+  await send(bob, group, 'bob, while Carol is away again');
+  // Taken at Alice: her relayed copy for Carol is in her outbox by then.
+  await readUntil(alice.node, group, (messages) => contents(messages, bob.id).includes('bob, while Carol is away again'), 'Bob’s message at Alice');
   const removed = await alice.node.call('group_remove', { group, peer: carol.id });
   t.same(removed, { group, epoch: 3 });
+  const waitingCopy = aliceWaiting.copies.find((copy) => copy.peer === carol.id) as Copy;
+  const failed = await eventually(async () => {
+    const copy = await alice.node.call('message_status', { message_id: waitingCopy.message_id });
+    return copy['state'] === 'failed' ? copy : undefined;
+  }, 'the copy waiting for Carol failed');
+  t.match(failed, { state: 'failed', reason: 'group_member_removed' }, 'the removal gives up what waited for Carol');
+
+  // Back, Carol learns of the removal, and gets neither what waited for her nor what is said after.
+  carol = await restarted(t, carol);
   t.match(await waitForEvent(carol.node, 'p2p.group.left', (data) => data['group'] === group, 'Carol told of her removal'), { group, reason: 'removed' });
   t.match(await listed(carol.node, group), { state: 'removed' });
   await eventually(async () => (await listed(bob.node, group))?.epoch === 3, 'Bob at epoch 3');
@@ -241,7 +256,7 @@ t.test('three members, one offline: every message reaches it when it is back, in
   const other = (await alice.node.call('group_create', { name: 'Another group' }))['group'] as string;
   await alice.node.call('group_invite', { group: other, peer: carol.id });
   await waitForEvent(carol.node, 'p2p.group.invited', (data) => data['group'] === other, 'Carol told of the invite to another group');
-  t.same(await readAll(carol.node, group), atCarol, 'Carol has nothing newer than her removal');
+  t.same(await readAll(carol.node, group), atCarol, 'Carol has nothing sent after she was last there');
 
   const carolSends = await carol.node.attempt('group_send', { group, type: 'text', content: 'still here?' });
   t.equal(carolSends.error?.code, ErrorCode.CONFLICT, 'a removed member cannot send');
