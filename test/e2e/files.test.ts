@@ -11,12 +11,14 @@ import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node
  * source file edited while it is being sent.
  *
  * Each file is large enough that a third of it is a clear point mid-way:
- * 64 MiB in 64 KiB chunks are 1025 chunks, so the window (16 chunks) and
- * the chunks in flight (8) are small beside what is left to send.
+ * in 64 KiB chunks, 64 MiB are 1025 chunks and 16 MiB 257, so the window
+ * (16 chunks) and the chunks in flight (8) are small beside what is left
+ * to send. The kills use the larger one.
  */
 const CHUNK_BYTES = 64 * 1024;
-const FILE_BYTES = 64 * 1024 * 1024 + 4321;
-const CHUNK_COUNT = Math.ceil(FILE_BYTES / CHUNK_BYTES);
+const LARGE_FILE_BYTES = 64 * 1024 * 1024 + 4321;
+const FILE_BYTES = 16 * 1024 * 1024 + 4321;
+const chunkCountOf = (size: number): number => Math.ceil(size / CHUNK_BYTES);
 /** Chunk messages pending in the outbox per peer (P2P_COMM_FILE_WINDOW_CHUNKS, the default). */
 const WINDOW_CHUNKS = 16;
 /** Chunk messages on the wire without a receipt per peer (P2P_COMM_BULK_IN_FLIGHT, the default). */
@@ -27,6 +29,9 @@ const ENV = {
   P2P_COMM_BULK_IN_FLIGHT: String(BULK_IN_FLIGHT),
 };
 const TRANSFER_TIMEOUT_MS = 40_000;
+
+// About 30 s alone on two cores (two 64 MiB transfers, each node restarted once); room for a loaded machine.
+t.setTimeout(120_000);
 
 type Transfer = Record<string, unknown> & { state: string; reason: string | null; bytes_done: number; size: number; chunks_done: number };
 
@@ -93,12 +98,12 @@ function assertStoredOnce(t: Test, receiver: TestNode, name: string, bytes: Uint
 
 t.test('kill -9 of the receiver mid-transfer: it resumes, the file arrives once and whole, only chunks no receipt covered go again', async (t) => {
   const { alice, bob, aId, bId } = await pairedNodes(t);
-  const bytes = randomBytes(FILE_BYTES);
+  const bytes = randomBytes(LARGE_FILE_BYTES);
   const transferId = await offer(alice, bob, bId, 'large.bin', bytes);
   await bob.call('accept_file', { peer: aId, transfer_id: transferId });
 
   const before = await progressReaches(bob, aId, transferId, 0.3);
-  t.ok(before.bytes_done < before.size, `killed mid-way, ${before.chunks_done} of ${CHUNK_COUNT} chunks recorded`);
+  t.ok(before.bytes_done < before.size, `killed mid-way, ${before.chunks_done} of ${chunkCountOf(bytes.length)} chunks recorded`);
   await killHard(bob);
   const bob2 = await startNode(t, { dataDir: bob.dataDir, env: ENV });
 
@@ -106,21 +111,21 @@ t.test('kill -9 of the receiver mid-transfer: it resumes, the file arrives once 
   t.match(await waitForEvent(alice, 'p2p.file.received', transferId), { peer: bId, direction: 'outgoing', sha256: sha256(bytes) });
   assertStoredOnce(t, bob2, 'large.bin', bytes);
 
-  const read = await bob2.call('fetch_file', { peer: aId, transfer_id: transferId, offset: FILE_BYTES - 1000, length: 1000 });
-  t.ok(Buffer.from(read['data'] as string, 'base64').equals(bytes.subarray(FILE_BYTES - 1000)), 'fetch_file reads the end of the file');
+  const read = await bob2.call('fetch_file', { peer: aId, transfer_id: transferId, offset: bytes.length - 1000, length: 1000 });
+  t.ok(Buffer.from(read['data'] as string, 'base64').equals(bytes.subarray(bytes.length - 1000)), 'fetch_file reads the end of the file');
 
   // The sender lived through it: its outbox offered again, on the new session, only the chunks it had on the wire
   // without a receipt when the receiver died (P2P_COMM_BULK_IN_FLIGHT of them at most); every receipted chunk stays
   // delivered, and the chunks the receiver had stored but not yet written were taken from its inbox at start.
   const sender = await filesStatus(alice);
-  t.equal(sender.chunks_sent, CHUNK_COUNT, 'each chunk handed to the messenger once');
+  t.equal(sender.chunks_sent, chunkCountOf(bytes.length), 'each chunk handed to the messenger once');
   t.ok(sender.chunks_resent <= BULK_IN_FLIGHT, `${sender.chunks_resent} chunks sent again, at most the ${BULK_IN_FLIGHT} in flight`);
   t.match(await filesStatus(bob2), { incoming: 0, pending_bytes: 0 });
 });
 
 t.test('kill -9 of the sender mid-transfer: it resumes, and sends again at most its window', async (t) => {
   const { alice, bob, aId, bId } = await pairedNodes(t);
-  const bytes = randomBytes(FILE_BYTES);
+  const bytes = randomBytes(LARGE_FILE_BYTES);
   const transferId = await offer(alice, bob, bId, 'large.bin', bytes);
   await bob.call('accept_file', { peer: aId, transfer_id: transferId });
 
@@ -137,12 +142,12 @@ t.test('kill -9 of the sender mid-transfer: it resumes, and sends again at most 
   // Every one of them may have gone out before the kill, so each counts as sent again, and nothing else does.
   const sender = await filesStatus(alice2);
   t.ok(sender.chunks_resent <= WINDOW_CHUNKS, `${sender.chunks_resent} chunks sent again, at most the window of ${WINDOW_CHUNKS}`);
-  t.ok(sender.chunks_sent < CHUNK_COUNT * 0.7 + WINDOW_CHUNKS, `the restarted sender handed over only what was left (${sender.chunks_sent} chunks)`);
+  t.ok(sender.chunks_sent < chunkCountOf(bytes.length) * 0.7 + WINDOW_CHUNKS, `the restarted sender handed over only what was left (${sender.chunks_sent} chunks)`);
 });
 
 t.test('a message sent mid-transfer is received before the transfer ends', async (t) => {
   const { alice, bob, aId, bId } = await pairedNodes(t);
-  const transferId = await offer(alice, bob, bId, 'large.bin', randomBytes(FILE_BYTES));
+  const transferId = await offer(alice, bob, bId, 'during.bin', randomBytes(FILE_BYTES));
   await bob.call('accept_file', { peer: aId, transfer_id: transferId });
   await progressReaches(bob, aId, transferId, 0.1);
 
@@ -153,7 +158,7 @@ t.test('a message sent mid-transfer is received before the transfer ends', async
   }, 'the message at bob', TRANSFER_TIMEOUT_MS);
   const atArrival = await transferOn(bob, aId, transferId);
   t.equal(got.content, 'while the file goes');
-  t.not(atArrival.state, 'received', `the message came first, with ${atArrival.chunks_done} of ${CHUNK_COUNT} chunks recorded`);
+  t.not(atArrival.state, 'received', `the message came first, with ${atArrival.chunks_done} of ${chunkCountOf(FILE_BYTES)} chunks recorded`);
   await waitForEvent(bob, 'p2p.file.received', transferId);
 });
 
@@ -190,7 +195,7 @@ t.test('a source file edited mid-transfer: both sides fail with source_changed',
   // delivered: the last chunk is still unread when it is edited, whatever the speed of the machine.
   await bob.extension.shutdown();
   const delivered = (await transferOn(alice, bId, transferId)).chunks_done;
-  t.ok(delivered + WINDOW_CHUNKS < CHUNK_COUNT - 1, `${delivered} chunks delivered: the last one is not read yet`);
+  t.ok(delivered + WINDOW_CHUNKS < chunkCountOf(FILE_BYTES) - 1, `${delivered} chunks delivered: the last one is not read yet`);
   const source = openSync(join(alice.dataDir, 'files', 'outgoing', 'edited.bin'), 'r+');
   writeSync(source, Buffer.from([(bytes[FILE_BYTES - 1] ?? 0) ^ 0xff]), 0, 1, FILE_BYTES - 1);
   closeSync(source);
