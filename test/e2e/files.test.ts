@@ -162,9 +162,13 @@ t.test('a message sent mid-transfer is received before the transfer ends', async
   await waitForEvent(bob, 'p2p.file.received', transferId);
 });
 
-t.test('limits: an offer above the receiver\'s file size is declined at once; an accept above its pending bytes is refused', async (t) => {
+t.test('limits: offers above the receiver\'s file size or open offers are declined at once; an accept above its pending bytes is refused', async (t) => {
   const MiB = 1024 * 1024;
-  const { alice, bob, aId, bId } = await pairedNodes(t, { P2P_COMM_FILE_MAX_BYTES: String(4 * MiB), P2P_COMM_FILE_MAX_PENDING_BYTES: String(5 * MiB) });
+  const { alice, bob, aId, bId } = await pairedNodes(t, {
+    P2P_COMM_FILE_MAX_BYTES: String(4 * MiB),
+    P2P_COMM_FILE_MAX_PENDING_BYTES: String(5 * MiB),
+    P2P_COMM_FILE_MAX_OFFERS_PER_PEER: '2',
+  });
 
   writeFileSync(join(alice.dataDir, 'files', 'outgoing', 'huge.bin'), randomBytes(4 * MiB + 1));
   const huge = (await alice.call('send_file', { peer: bId, source: { folder: 'huge.bin' } }))['transfer_id'] as string;
@@ -175,6 +179,11 @@ t.test('limits: an offer above the receiver\'s file size is declined at once; an
 
   const first = await offer(alice, bob, bId, 'first.bin', randomBytes(3 * MiB));
   const second = await offer(alice, bob, bId, 'second.bin', randomBytes(3 * MiB));
+  writeFileSync(join(alice.dataDir, 'files', 'outgoing', 'third.bin'), randomBytes(1024));
+  const third = (await alice.call('send_file', { peer: bId, source: { folder: 'third.bin' } }))['transfer_id'] as string;
+  t.match(await waitForEvent(alice, 'p2p.file.failed', third), { reason: 'limit' }, 'a third open offer is one more than P2P_COMM_FILE_MAX_OFFERS_PER_PEER');
+  t.match(await waitForEvent(bob, 'p2p.file.failed', third), { reason: 'limit' });
+  t.match(await transferOn(bob, aId, third), { state: 'declined', reason: 'limit' });
   // The sender stops, so the first transfer stays accepted and pending, whatever the speed of the machine.
   await alice.extension.shutdown();
   t.match(await bob.call('accept_file', { peer: aId, transfer_id: first }), { state: 'accepted', reserved_bytes: 3 * MiB });
