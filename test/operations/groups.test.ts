@@ -1,13 +1,11 @@
 import t, { type Test } from 'tap';
 import { manifest } from '../../extension/common/manifest';
-import { headOf } from '../../extension/groups/group-membership';
-import { GROUPS_CAPABILITY } from '../../extension/groups/group-service';
 import type { NodeContext } from '../../extension/operations/context';
 import type { GroupReceiveInput, GroupReceivedMessage, GroupSendInput, GroupSendResult } from '../../extension/groups/group-delivery';
 import type { GroupService, GroupSummary } from '../../extension/groups/group-service';
 import { OperationRegistry } from '../../extension/operations/registry';
 import { GROUP_ID_PATTERN } from '../../extension/wire/group-statement';
-import { connectNodes, type InProcessNode, startInProcessNode } from '../helpers/in-process-node';
+import { epochAt, type InProcessNode, threeNodes } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 const registry = new OperationRegistry(manifest.operations);
@@ -135,25 +133,6 @@ t.test('group_send, group_receive and groups hand the service what the call gave
 
   t.same(await call(node, 'groups', {}), { groups: fake.listed });
 });
-
-/** Alice, Bob and Carol, each paired with Alice only, with the hellos (and so groups-v1) known. */
-async function threeNodes(t: Test) {
-  const alice = await startInProcessNode(t, 'alice');
-  const bob = await startInProcessNode(t, 'bob');
-  const carol = await startInProcessNode(t, 'carol');
-  await connectNodes(t, alice, bob);
-  await connectNodes(t, alice, carol);
-  const [aliceId, bobId, carolId] = [alice, bob, carol].map((node) => node.identity.peerId) as [string, string, string];
-  for (const peer of [bobId, carolId]) {
-    await eventually(async () => alice.messenger.helloOf(peer)?.capabilities.includes(GROUPS_CAPABILITY), `the hello of ${peer}`);
-  }
-  return { alice, bob, carol, aliceId, bobId, carolId };
-}
-
-function epochAt(node: InProcessNode, id: string): number | undefined {
-  const group = node.groups.store.get(id);
-  return group === undefined ? undefined : headOf(group).epoch;
-}
 
 async function inviteAndAccept(t: Test, creator: InProcessNode, invitee: InProcessNode, group: string): Promise<void> {
   const inviteeId = invitee.identity.peerId;
