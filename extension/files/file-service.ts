@@ -130,9 +130,14 @@ export class FileService {
     await this.transfers.close();
   }
 
-  /** Counters since start, for `status`. */
+  /**
+   * Counters since start, for `status`. Chunks go again two ways: the
+   * messenger puts those no receipt covered on the wire again, and the
+   * sender hands over again a chunk whose first copy a restart found lost.
+   */
   stats(): { chunksSent: number; chunksResent: number; chunksReceived: number; chunksDuplicate: number } {
-    return { ...this.sender.stats(), ...this.receiver.stats() };
+    const sender = this.sender.stats();
+    return { ...sender, chunksResent: sender.chunksResent + this.options.messenger.bulkResentCount(), ...this.receiver.stats() };
   }
 
   /**

@@ -115,7 +115,8 @@ export function endEpoch(group: StoredGroup, self: string): number | null {
 /**
  * Whether this node takes an envelope, checked against the statement of
  * its epoch: author and this node members of it, signed with the author's
- * pinned key when paired with it, else with the key the statement lists.
+ * pinned key when paired with it, else (or when the author's key changed
+ * since) with the key the statement lists.
  * An epoch after the current one waits for its statement (`later`); at
  * the creator, which issues every epoch, that is `future_epoch`.
  */
@@ -135,7 +136,10 @@ export function checkEnvelope(envelope: GroupEnvelope, group: StoredGroup | unde
   const statement = group.statements.find((candidate) => candidate.epoch === envelope.epoch);
   if (statement === undefined) return refused(envelope.epoch < (group.joinedEpoch ?? 0) ? 'self_not_member' : 'epoch_pruned');
   if (!statement.members.some((member) => member.peer === self)) return refused('self_not_member');
-  const refusal = verifyGroupEnvelope(envelope, statement, peers.pinnedKey(envelope.author));
+  const pinned = peers.pinnedKey(envelope.author);
+  let refusal = verifyGroupEnvelope(envelope, statement, pinned);
+  // Signed before its author's key changed (resent after a crash, relayed late): the key the creator listed for that epoch was the author's then.
+  if (refusal === 'bad_signature' && pinned !== null) refusal = verifyGroupEnvelope(envelope, statement, null);
   // other_group and other_epoch cannot come: the statement is the one the envelope names.
   if (refusal !== null) return refused(refusal === 'author_not_member' ? 'author_not_member' : 'bad_signature');
   return { check: 'taken', statement };

@@ -34,6 +34,7 @@ import {
 import { ENDED_GROUP_STATES, type GroupStore, type StoredGroup } from './group-store';
 import { GroupDelivery, type GroupReceiveInput, type GroupReceivedMessage, type GroupSendInput, type GroupSendResult } from './group-delivery';
 import type { GroupMessageLog } from './group-messages';
+import { ChannelDrain } from '../store/channel-drain';
 
 /** The capability a node lists in its hello once it takes leaf types 8-9 (docs/protocol.md §9). */
 export const GROUPS_CAPABILITY = 'groups-v1';
@@ -122,8 +123,10 @@ type ControlOf<K extends GroupControl['kind']> = Extract<GroupControl, { kind: K
  * two statements of one epoch.
  */
 export class GroupService {
-  private readonly draining = new Map<string, Promise<void>>();
-  private readonly drainAgain = new Set<string>();
+  private readonly drain = new ChannelDrain(
+    (peerId) => this.drainAll(peerId),
+    (peerId, error) => this.options.logger.error(`group messages from ${peerId} could not be taken: ${error.message}; they stay in the inbox and are taken at the next start`),
+  );
   private serial: Promise<unknown> = Promise.resolve();
   /** Invites in the outbox, by message id: a peer refusing type 8 (`malformed`) does not take groups. */
   private readonly invitesSent = new Map<string, { group: string; peer: string }>();
@@ -138,7 +141,7 @@ export class GroupService {
   /** Senders whose group messages wait in the inbox for room in a group (P2P_COMM_GROUP_MAX_UNREAD). */
   private readonly deferred = new Set<string>();
   private readonly onStored = (message: StoredMessage): void => {
-    if (message.type === 'group_control' || message.type === 'group_message') this.drain(message.peerId);
+    if (message.type === 'group_control' || message.type === 'group_message') this.drain.schedule(message.peerId);
   };
 
   constructor(private readonly options: GroupServiceOptions) {
@@ -183,7 +186,7 @@ export class GroupService {
       this.options.logger.error(`the group message path could not start cleanly: ${(error as Error).message}; it tries again at the next sweep`),
     );
     inbox.on('stored', this.onStored);
-    for (const { peerId } of trust.list()) if (inbox.hasMessagesAfter(peerId, 0, 'groups')) this.drain(peerId);
+    for (const { peerId } of trust.list()) if (inbox.hasMessagesAfter(peerId, 0, 'groups')) this.drain.schedule(peerId);
     void this.sweep();
     this.sweepTimer = setInterval(() => void this.sweep(), config.sweepMs);
     this.sweepTimer.unref();
@@ -194,8 +197,8 @@ export class GroupService {
     this.options.inbox.off('stored', this.onStored);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    this.drainAgain.clear();
     this.delivery?.close();
+    await this.drain.close();
     await this.whenIdle();
     await this.options.messages?.log.close();
   }
@@ -203,7 +206,7 @@ export class GroupService {
   /** Resolves once no drain, no change and no check of held group messages runs. */
   async whenIdle(): Promise<void> {
     await this.ready;
-    while (this.draining.size > 0) await Promise.all([...this.draining.values()]);
+    await this.drain.whenIdle();
     await this.serial.catch(() => undefined);
     await this.delivery?.whenIdle();
   }
@@ -385,28 +388,10 @@ export class GroupService {
   private takeDeferred(): void {
     const peers = [...this.deferred];
     this.deferred.clear();
-    for (const peer of peers) this.drain(peer);
+    for (const peer of peers) this.drain.schedule(peer);
   }
 
   // ---- The groups channel.
-
-  private drain(peerId: string): void {
-    if (this.closed) return;
-    if (this.draining.has(peerId)) {
-      // The running drain may have read the channel empty just before this message: it reads once more when done.
-      this.drainAgain.add(peerId);
-      return;
-    }
-    const run = this.drainAll(peerId)
-      .catch((error: unknown) =>
-        this.options.logger.error(`group messages from ${peerId} could not be taken: ${(error as Error).message}; they stay in the inbox and are taken at the next start`),
-      )
-      .finally(() => {
-        this.draining.delete(peerId);
-        if (this.drainAgain.delete(peerId)) this.drain(peerId);
-      });
-    this.draining.set(peerId, run);
-  }
 
   private async drainAll(peerId: string): Promise<void> {
     const { inbox } = this.options;

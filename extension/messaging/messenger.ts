@@ -19,6 +19,7 @@ import { CloseCode } from '../wire/secure-channel';
 import { MSG_BATCH, MSG_HELLO, MSG_RECEIPT } from '../wire/session-messages';
 import { BATCH_HEADER_BYTES, BatchFormatError, checkBatch, decodeBatch, LEAF_LENGTH_BYTES, MAX_BATCH_BYTES, type SignedBatch, type SignedBatchHeader, signBatchParts } from '../wire/signed-batch';
 import { checkAddressing, checkLeaf } from './batch-checks';
+import { BulkResends } from './bulk-resends';
 import { InFlight } from './in-flight';
 import { MessageIds } from './message-ids';
 import { SessionReceipts } from './session-receipts';
@@ -122,6 +123,7 @@ interface ReceivingSession {
  */
 export class Messenger implements SessionListener {
   private readonly inFlight = new InFlight();
+  private readonly bulkResends = new BulkResends();
   private readonly messageIds = new MessageIds();
   /** Peers whose waiting messages go out at the next turn of the event loop, in as few batches as the limits allow. */
   private readonly pumpsDue = new Set<string>();
@@ -169,6 +171,7 @@ export class Messenger implements SessionListener {
     this.every(Math.max(10, Math.floor(ackTimeoutMs / 2)), () => this.resendUnacknowledged());
     // A stop between recording a revocation and failing its messages left them pending.
     for (const peerId of this.deps.outbox.pendingPeers()) {
+      this.bulkResends.pendingAtStart(this.deps.outbox.pendingFor(peerId).filter((message) => isBulk(message.type)).map((message) => message.messageId));
       const state = this.deps.trust.stateOf(peerId);
       if (state === 'revoked_by_peer') this.revokedByPeer(peerId);
       if (state === 'revoked') void this.revokedHere(peerId);
@@ -193,6 +196,11 @@ export class Messenger implements SessionListener {
 
   inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Bulk messages (file chunks) put on the wire again since start, each counted once (see BulkResends). */
+  bulkResentCount(): number {
+    return this.bulkResends.count();
   }
 
   /** Calls `listener` after the outbox records a message's final state, wherever it is recorded; once per message. */
@@ -414,6 +422,7 @@ export class Messenger implements SessionListener {
       if (this.storing.size > 0) for (const id of ids) if (this.storing.has(id)) this.storing.set(id, true);
       if (taken > 0) (line as string[]).splice(0, taken);
       if (bulkTaken > 0) (bulkLine as string[]).splice(0, bulkTaken);
+      for (let index = ordinary; index < ids.length; index += 1) this.bulkResends.sent(ids[index] as string);
       if (ids.length > 0) this.inFlight.addBatch(peerId, ids, Date.now(), ids.length - ordinary);
     }
   }
@@ -627,6 +636,7 @@ export class Messenger implements SessionListener {
 
   /** Tells the settle listeners; one that throws is logged, and keeps neither the others nor messaging from going on. */
   private settled(peerId: string, messageId: string, state: SettledState, reason: string | null): void {
+    this.bulkResends.settled(messageId);
     for (const listener of this.settledListeners) {
       try {
         listener(peerId, messageId, state, reason);

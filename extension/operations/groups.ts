@@ -1,7 +1,7 @@
 import { P2pError } from '../common/errors';
 import { isValidDisplayName } from '../common/display-name';
 import { GROUPS_CAPABILITY } from '../groups/group-service';
-import type { NodeContext, OperationHandler } from './context';
+import type { OperationHandler } from './context';
 
 /**
  * The group operations (design §4.6): create a group, invite a paired
@@ -11,69 +11,6 @@ import type { NodeContext, OperationHandler } from './context';
  * creator's group only (the id is derived from the creator's key), so a
  * grant for one group never reaches another.
  */
-
-/** A member as `groups` lists it. */
-export interface ListedGroupMember {
-  peer: string;
-  name: string;
-  fingerprint: string;
-  paired: boolean;
-  role: string;
-}
-
-/** A group as `groups` lists it. */
-export interface ListedGroup {
-  group: string;
-  name: string;
-  creator: string;
-  state: string;
-  epoch: number;
-  members: ListedGroupMember[];
-  unread: number;
-  held: number;
-  changes: unknown[];
-}
-
-export interface GroupSendResult {
-  group: string;
-  id: string;
-  seq: number;
-  copies: { peer: string; message_id: string; via: 'direct' | 'creator' }[];
-}
-
-export interface GroupReceiveResult {
-  messages: {
-    cursor: number;
-    id: string;
-    author: string;
-    author_name: string;
-    seq: number;
-    epoch: number;
-    type: string;
-    content: unknown;
-    created_at: string;
-    received_at: string;
-    gap: boolean;
-  }[];
-  next_after: number;
-}
-
-/** What the group operations need of the group service's message path, beside membership. */
-export interface GroupMessaging {
-  send(groupId: string, message: { type: 'text' | 'json'; content: unknown; ttlSeconds?: number }): Promise<GroupSendResult>;
-  receive(groupId: string, options: { after?: number; limit?: number; waitMs?: number; ackThrough?: number }): Promise<GroupReceiveResult>;
-  list(): ListedGroup[];
-}
-
-/**
- * The group service as the message operations see it: the one place it is
- * read through GroupMessaging. GroupService gains send, receive and list
- * with the group message path; once it has them, this cast goes and the
- * callers use `node.groups` directly.
- */
-function messagingOf(node: NodeContext): GroupMessaging {
-  return node.groups as unknown as GroupMessaging;
-}
 
 export const groupCreate: OperationHandler = async (input, node) => {
   const name = input['name'] as string;
@@ -106,11 +43,11 @@ export const groupRemove: OperationHandler = async (input, node) => ({
   message: null,
 });
 
-export const groups: OperationHandler = async (_input, node) => ({ data: { groups: messagingOf(node).list() }, message: null });
+export const groups: OperationHandler = async (_input, node) => ({ data: { groups: node.groups.list() }, message: null });
 
 export const groupSend: OperationHandler = async (input, node) => {
   const ttlSeconds = input['ttl_seconds'] as number | undefined;
-  const sent = await messagingOf(node).send(input['group'] as string, {
+  const sent = await node.groups.send(input['group'] as string, {
     type: input['type'] as 'text' | 'json',
     content: input['content'],
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
@@ -127,5 +64,5 @@ export const groupReceive: OperationHandler = async (input, node) => {
   };
   // Only what the call gave: the service's defaults apply to the rest.
   const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  return { data: await messagingOf(node).receive(input['group'] as string, given), message: null };
+  return { data: await node.groups.receive(input['group'] as string, given), message: null };
 };

@@ -414,8 +414,9 @@ export function verifyEpochStatement(statement: EpochStatement, creatorKey: Uint
   if (members.size !== statement.members.length) return 'duplicate_member';
   if (changeRefusal(statement, members, dissolved)) return 'bad_change';
   if (previous !== null && !followsFrom(previous, statement)) return 'members_mismatch';
-  if (statement.members.some((member) => publicKeyRefusal(keyOf(member)) !== null)) return 'unusable_key';
+  // The one signature before the member keys' point decoding (up to 32 of them): only the creator can make the rest cost anything.
   if (!isSignedBy(statement, creatorKey)) return 'bad_signature';
+  if (statement.members.some((member) => publicKeyRefusal(keyOf(member)) !== null)) return 'unusable_key';
   for (const change of statement.changes) {
     if (change.op === 'add') {
       const { join } = change;

@@ -2,13 +2,16 @@ import t from 'tap';
 import { decodeBase64urlExact, encodeBase64url } from '../../extension/common/base64url';
 import { verifyEpochStatement } from '../../extension/wire/group-statement';
 import { headOf } from '../../extension/groups/group-membership';
-import { GROUPS_CAPABILITY } from '../../extension/groups/group-service';
-import { connectNodes, type InProcessNode, startInProcessNode } from '../helpers/in-process-node';
+import { epochAt, type InProcessNode, startInProcessNode, threeNodes } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
-function epochAt(node: InProcessNode, id: string): number | undefined {
-  const group = node.groups.store.get(id);
-  return group === undefined ? undefined : headOf(group).epoch;
+/** The creator invites, the invitee accepts, through the service; resolves once the invitee is a member. */
+async function joinThroughService(creator: InProcessNode, invitee: InProcessNode, id: string): Promise<void> {
+  const inviteeId = invitee.identity.peerId;
+  await creator.groups.invite(id, inviteeId);
+  await eventually(async () => invitee.groups.store.get(id)?.state === 'invited', `${inviteeId} to hold the invite`);
+  await invitee.groups.accept(id);
+  await eventually(async () => invitee.groups.store.get(id)?.state === 'member', `${inviteeId} to be a member`);
 }
 
 function memberNames(node: InProcessNode, id: string): string[] {
@@ -17,26 +20,10 @@ function memberNames(node: InProcessNode, id: string): string[] {
 }
 
 t.test('three nodes over real sessions: create, invite, accept, leave; every epoch reaches every member', async (t) => {
-  const alice = await startInProcessNode(t, 'alice');
-  const bob = await startInProcessNode(t, 'bob');
-  const carol = await startInProcessNode(t, 'carol');
-  await connectNodes(t, alice, bob);
-  await connectNodes(t, alice, carol);
-  const [aliceId, bobId, carolId] = [alice, bob, carol].map((node) => node.identity.peerId) as [string, string, string];
-  for (const peer of [bobId, carolId]) {
-    await eventually(async () => alice.messenger.helloOf(peer)?.capabilities.includes(GROUPS_CAPABILITY), `the hello of ${peer} to list groups-v1`);
-  }
+  const { alice, bob, carol, aliceId, bobId, carolId } = await threeNodes(t);
 
   const { id } = await alice.groups.create('Project X');
-  for (const [invitee, inviteeId] of [
-    [bob, bobId],
-    [carol, carolId],
-  ] as const) {
-    await alice.groups.invite(id, inviteeId);
-    await eventually(async () => invitee.groups.store.get(id)?.state === 'invited', `${inviteeId} to hold the invite`);
-    await invitee.groups.accept(id);
-    await eventually(async () => invitee.groups.store.get(id)?.state === 'member', `${inviteeId} to be a member`);
-  }
+  for (const invitee of [bob, carol]) await joinThroughService(alice, invitee, id);
   await eventually(async () => epochAt(bob, id) === 2, 'Bob to take the epoch that adds Carol');
   for (const node of [alice, bob, carol]) t.same(memberNames(node, id), [aliceId, bobId, carolId]);
   t.ok(
@@ -53,26 +40,10 @@ t.test('three nodes over real sessions: create, invite, accept, leave; every epo
 });
 
 t.test('three nodes over real sessions: messages direct and through the creator, in order, read with cursors', async (t) => {
-  const alice = await startInProcessNode(t, 'alice');
-  const bob = await startInProcessNode(t, 'bob');
-  const carol = await startInProcessNode(t, 'carol');
   // Carol is paired with Alice only: Bob's messages reach her through Alice.
-  await connectNodes(t, alice, bob);
-  await connectNodes(t, alice, carol);
-  const [aliceId, bobId, carolId] = [alice, bob, carol].map((node) => node.identity.peerId) as [string, string, string];
-  for (const peer of [bobId, carolId]) {
-    await eventually(async () => alice.messenger.helloOf(peer)?.capabilities.includes(GROUPS_CAPABILITY), `the hello of ${peer} to list groups-v1`);
-  }
+  const { alice, bob, carol, aliceId, bobId, carolId } = await threeNodes(t);
   const { id } = await alice.groups.create('Project X');
-  for (const [invitee, inviteeId] of [
-    [bob, bobId],
-    [carol, carolId],
-  ] as const) {
-    await alice.groups.invite(id, inviteeId);
-    await eventually(async () => invitee.groups.store.get(id)?.state === 'invited', `${inviteeId} to hold the invite`);
-    await invitee.groups.accept(id);
-    await eventually(async () => invitee.groups.store.get(id)?.state === 'member', `${inviteeId} to be a member`);
-  }
+  for (const invitee of [bob, carol]) await joinThroughService(alice, invitee, id);
   await eventually(async () => epochAt(bob, id) === 2, 'Bob to take the epoch that adds Carol');
 
   const fromAlice = await alice.groups.send(id, { type: 'text', content: 'hello from Alice' });

@@ -92,7 +92,7 @@ t.test('the creator refuses to relay a forged envelope, a non-member author and 
   t.same(order.counters(), { group_bad_signature: 1, group_author_not_member: 1, group_future_epoch: 1, group_bad_sender: 1 });
 });
 
-t.test('the key checked is the pinned one when paired with the author, else the one the statement lists', async (t) => {
+t.test('the key checked is the pinned one when paired with the author, else (or when her key changed since) the one the statement lists', async (t) => {
   const dir = tempDir(t);
   const store = GroupStore.open(dir, alice.peer);
   store.create(e0, alice.identity.publicKey);
@@ -105,7 +105,13 @@ t.test('the key checked is the pinned one when paired with the author, else the 
   t.match(checkEnvelope(signedByCarol, stored, alice.peer, facts(null)), { check: 'taken', statement: { epoch: 2 } }, 'not paired: the listed key');
   t.match(checkEnvelope(signedByNewKey, stored, alice.peer, facts(null)), { check: 'refused', refusal: 'bad_signature' });
   t.match(checkEnvelope(signedByNewKey, stored, alice.peer, facts(rotated.identity.publicKey)), { check: 'taken' }, 'paired after a rotation: the pinned key, fresher than the statement');
-  t.match(checkEnvelope(signedByCarol, stored, alice.peer, facts(rotated.identity.publicKey)), { check: 'refused', refusal: 'bad_signature' }, 'the pinned key wins over the listed one');
+  t.match(
+    checkEnvelope(signedByCarol, stored, alice.peer, facts(rotated.identity.publicKey)),
+    { check: 'taken', statement: { epoch: 2 } },
+    'signed before Carol rotated (resent, or relayed late): the key the epoch listed for her then',
+  );
+  const forged = envelopeBy(groupPerson(0x44, 'Mallory'), e2, { author: carol.peer });
+  t.match(checkEnvelope(forged, stored, alice.peer, facts(rotated.identity.publicKey)), { check: 'refused', refusal: 'bad_signature' }, 'neither her pinned key nor the listed one: refused');
   t.match(checkEnvelope(envelopeBy(carol, e1, { epoch: 1 }), stored, alice.peer, facts(null)), { check: 'refused', refusal: 'author_not_member' }, 'Carol is no member of epoch 1');
 });
 

@@ -2,6 +2,8 @@ import type { Test } from 'tap';
 import { DEFAULT_A2A_CONFIG, DEFAULT_MESSAGING_CONFIG, DEFAULT_NETWORK_CONFIG, DEFAULT_STDIO_LIMITS, eventOutboxLimits, type FilesConfig } from '../../extension/config';
 import { EventOutbox, type OutgoingEvent } from '../../extension/events/outbox';
 import { RefusalCounters } from '../../extension/metrics/refusals';
+import { headOf } from '../../extension/groups/group-membership';
+import { GROUPS_CAPABILITY } from '../../extension/groups/group-service';
 import { assembleNode, type NodeParts, type NodePartsOptions } from '../../extension/node-parts';
 import { tempDir } from './extension';
 import { quietLogger } from './messenger';
@@ -71,4 +73,24 @@ export async function pairedNodes(t: Test, filesConfig?: FilesConfig) {
   const b = await startInProcessNode(t, 'node b', options);
   await connectNodes(t, a, b);
   return { a, b, aId: a.identity.peerId, bId: b.identity.peerId };
+}
+
+/** Alice, Bob and Carol, Bob and Carol each paired with Alice only, with Alice holding their hellos (and so knowing they take groups). */
+export async function threeNodes(t: Test) {
+  const alice = await startInProcessNode(t, 'alice');
+  const bob = await startInProcessNode(t, 'bob');
+  const carol = await startInProcessNode(t, 'carol');
+  await connectNodes(t, alice, bob);
+  await connectNodes(t, alice, carol);
+  const [aliceId, bobId, carolId] = [alice, bob, carol].map((node) => node.identity.peerId) as [string, string, string];
+  for (const peer of [bobId, carolId]) {
+    await eventually(async () => alice.messenger.helloOf(peer)?.capabilities.includes(GROUPS_CAPABILITY), `the hello of ${peer} to list groups-v1`);
+  }
+  return { alice, bob, carol, aliceId, bobId, carolId };
+}
+
+/** The epoch of the group's latest statement this node holds; undefined when it holds none. */
+export function epochAt(node: InProcessNode, id: string): number | undefined {
+  const group = node.groups.store.get(id);
+  return group === undefined ? undefined : headOf(group).epoch;
 }

@@ -180,3 +180,36 @@ t.test('failPending fails exactly the pending messages named, settles them, and 
     [['p2p.message.delivered', text]],
   );
 });
+
+t.test('chunks put on the wire again are counted once each: those unreceipted when a session breaks, and those pending at start', async (t) => {
+  const node = messengerSender(t, { bulkInFlightPerPeer: 3 });
+  node.connect();
+  const chunks = await sendChunks(node, 6);
+  t.same(idsOf(await node.nextBatch()), chunks.slice(0, 3));
+  node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [] });
+  t.same(idsOf(await node.nextBatch()), chunks.slice(3, 6));
+  const text = await node.send('not a chunk');
+  t.same(idsOf(await node.nextBatch()), [text]);
+  t.equal(node.messenger.bulkResentCount(), 0, 'each chunk went once so far');
+
+  node.disconnect();
+  node.connect();
+  t.same(idsOf(await node.nextBatch()), [text, ...chunks.slice(3, 6)], 'the new session offers again what no receipt covered');
+  t.equal(node.messenger.bulkResentCount(), 3, 'the three chunks in flight, not the receipted ones nor the text');
+  node.disconnect();
+  node.connect();
+  t.same(idsOf(await node.nextBatch()), [text, ...chunks.slice(3, 6)]);
+  t.equal(node.messenger.bulkResentCount(), 3, 'a chunk sent a third time is still one chunk sent again');
+  node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [] });
+  await eventually(async () => node.stateOf(chunks[5] as string) === 'delivered', 'all delivered');
+
+  const restarted = messengerSender(t, { bulkInFlightPerPeer: 3 });
+  const before = await sendChunks(restarted, 2);
+  // Pending when the node starts: they may have left before a stop, so their first transmission is counted.
+  startTimers(t, restarted);
+  restarted.connect();
+  t.same(idsOf(await restarted.nextBatch()), before);
+  const after = await sendChunks(restarted, 1, 2);
+  t.same(idsOf(await restarted.nextBatch()), after);
+  t.equal(restarted.messenger.bulkResentCount(), 2, 'the two pending at start, not the one sent after it');
+});

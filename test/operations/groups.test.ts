@@ -1,12 +1,11 @@
 import t, { type Test } from 'tap';
 import { manifest } from '../../extension/common/manifest';
-import { headOf } from '../../extension/groups/group-membership';
-import { GROUPS_CAPABILITY } from '../../extension/groups/group-service';
 import type { NodeContext } from '../../extension/operations/context';
-import type { GroupMessaging, GroupReceiveResult, GroupSendResult, ListedGroup } from '../../extension/operations/groups';
+import type { GroupReceiveInput, GroupReceivedMessage, GroupSendInput, GroupSendResult } from '../../extension/groups/group-delivery';
+import type { GroupService, GroupSummary } from '../../extension/groups/group-service';
 import { OperationRegistry } from '../../extension/operations/registry';
 import { GROUP_ID_PATTERN } from '../../extension/wire/group-statement';
-import { connectNodes, type InProcessNode, startInProcessNode } from '../helpers/in-process-node';
+import { epochAt, type InProcessNode, threeNodes } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 const registry = new OperationRegistry(manifest.operations);
@@ -21,10 +20,10 @@ const GROUP = `grp-${'a'.repeat(32)}`;
 const PEER = `${'b'.repeat(51)}q`;
 
 /** The message path of the group service, recording what each call was given. */
-class FakeMessaging implements GroupMessaging {
+class FakeMessaging implements Pick<GroupService, 'send' | 'receive' | 'list'> {
   readonly sent: [string, unknown][] = [];
   readonly received: [string, unknown][] = [];
-  readonly listed: ListedGroup[] = [
+  readonly listed: GroupSummary[] = [
     {
       group: GROUP,
       name: 'Project X',
@@ -34,22 +33,22 @@ class FakeMessaging implements GroupMessaging {
       members: [{ peer: PEER, name: 'Alice', fingerprint: 'aa:bb', paired: true, role: 'creator' }],
       unread: 3,
       held: 1,
-      changes: [{ epoch: 2, op: 'add', peer: PEER }],
+      changes: [{ epoch: 2, op: 'add', peer: PEER, at: '2026-11-30T09:00:00.000Z' }],
     },
   ];
 
-  async send(groupId: string, message: { type: 'text' | 'json'; content: unknown; ttlSeconds?: number }): Promise<GroupSendResult> {
+  async send(groupId: string, message: GroupSendInput): Promise<GroupSendResult> {
     this.sent.push([groupId, message]);
     return { group: groupId, id: 'c'.repeat(32), seq: 7, copies: [{ peer: PEER, message_id: 'd'.repeat(32), via: 'direct' }] };
   }
 
-  async receive(groupId: string, options: { after?: number; limit?: number; waitMs?: number; ackThrough?: number }): Promise<GroupReceiveResult> {
+  async receive(groupId: string, options: GroupReceiveInput = {}): Promise<{ messages: GroupReceivedMessage[]; next_after: number }> {
     this.received.push([groupId, options]);
-    const message = { cursor: 12, id: 'e'.repeat(32), author: PEER, author_name: 'Alice', seq: 1, epoch: 2, type: 'text', content: 'hi', created_at: '2026-11-30T10:00:00.000Z', received_at: '2026-11-30T10:00:01.000Z', gap: false };
+    const message = { cursor: 12, id: 'e'.repeat(32), author: PEER, author_name: 'Alice', seq: 1, epoch: 2, type: 'text' as const, content: 'hi', created_at: '2026-11-30T10:00:00.000Z', received_at: '2026-11-30T10:00:01.000Z', gap: false };
     return { messages: [message], next_after: 12 };
   }
 
-  list(): ListedGroup[] {
+  list(): GroupSummary[] {
     return this.listed;
   }
 }
@@ -134,25 +133,6 @@ t.test('group_send, group_receive and groups hand the service what the call gave
 
   t.same(await call(node, 'groups', {}), { groups: fake.listed });
 });
-
-/** Alice, Bob and Carol, each paired with Alice only, with the hellos (and so groups-v1) known. */
-async function threeNodes(t: Test) {
-  const alice = await startInProcessNode(t, 'alice');
-  const bob = await startInProcessNode(t, 'bob');
-  const carol = await startInProcessNode(t, 'carol');
-  await connectNodes(t, alice, bob);
-  await connectNodes(t, alice, carol);
-  const [aliceId, bobId, carolId] = [alice, bob, carol].map((node) => node.identity.peerId) as [string, string, string];
-  for (const peer of [bobId, carolId]) {
-    await eventually(async () => alice.messenger.helloOf(peer)?.capabilities.includes(GROUPS_CAPABILITY), `the hello of ${peer}`);
-  }
-  return { alice, bob, carol, aliceId, bobId, carolId };
-}
-
-function epochAt(node: InProcessNode, id: string): number | undefined {
-  const group = node.groups.store.get(id);
-  return group === undefined ? undefined : headOf(group).epoch;
-}
 
 async function inviteAndAccept(t: Test, creator: InProcessNode, invitee: InProcessNode, group: string): Promise<void> {
   const inviteeId = invitee.identity.peerId;
