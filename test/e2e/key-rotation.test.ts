@@ -1,9 +1,13 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { PluginClient } from '../../permissions/demo/plugin-client';
+import { startNode as startHost } from '../../permissions/node/running-node';
+import { createPlugin } from '../../permissions/plugins/plugin-directory';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity, NEXT_IDENTITY_FILE_NAME, prepareRotation } from '../../extension/identity/node-identity';
-import { tempDir } from '../helpers/extension';
-import { eventually, pairNodes, startNode, type TestNode } from '../helpers/node';
+import { BINARY, tempDir } from '../helpers/extension';
+import { approveAll } from '../helpers/mcp-clients';
+import { eventually, LOOPBACK_ENV, pairNodes, startNode, type TestNode } from '../helpers/node';
 
 /**
  * Key rotation through the built binary: A, paired with B and C, replaces
@@ -174,8 +178,8 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     t.match(dialled, { expected_fingerprint: current, presented_fingerprint: firstFingerprint });
     // The thief asks B to pair under A's peer id: refused like a stranger, nothing stored.
     const bLink = (await b.call('identity'))['link'] as string;
-    const asked = await thief.attempt('pair', { link: bLink });
-    t.not((asked.result as { data?: { state?: string } } | undefined)?.data?.state, 'delivered', 'the request is not taken');
+    const asked = await thief.call('pair', { link: bLink });
+    t.match(asked, { peer: bId, state: 'queued' }, 'B turned the request away; the thief is left retrying');
     await eventually(async () => (await eventsOf(b, 'p2p.peer.key_mismatch')).length >= 2, 'B to refuse the request');
     t.same((await b.call('requests'))['incoming'], [], 'no request stored');
     t.match(await peerEntry(b, aId), { fingerprint: current, online: false, key_seq: 1 }, 'nothing adopted');
@@ -250,5 +254,51 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     await delivered(a, await send(a, cId, 'to C, after the link'));
     await delivered(c, await send(c, aId, 'from C, after the link'));
     t.same(await eventsOf(c, 'p2p.peer.key_mismatch'), [], 'C refused nothing');
+
+    // A next file that does not extend the chain by one (here A's very first file) is removed the same way.
+    await a.extension.shutdown();
+    copyFileSync(join(stolen, IDENTITY_FILE_NAME), join(a.dataDir, NEXT_IDENTITY_FILE_NAME));
+    a = await startNode(story, { dataDir: a.dataDir });
+    t.match(await a.call('identity'), { peer_id: aId, fingerprint: third.fingerprint, key_seq: 3 }, 'no rollback to the first key');
+    t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'the stale file removed');
+    await follows(b, aId, third.fingerprint);
   });
+});
+
+t.test('through the reference host: a send grant scoped to A’s peer id still holds after A rotates, with no new dialog', async (t) => {
+  const a = await startNode(t);
+  const dir = tempDir(t);
+  const hostDir = join(dir, 'host');
+  const plugin = createPlugin(hostDir, 'agent', ['identity', 'requests', 'accept', 'peers', 'send', 'message_status']);
+  const policyFile = join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify({ rules: approveAll('agent'), default: 'deny' }));
+  const dialogs: string[] = [];
+  const host = await startHost({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: [plugin], policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, onDecision: (line) => dialogs.push(line) });
+  t.teardown(() => host.stop());
+  const agent = new PluginClient(host.apiUrl, plugin.id, plugin.secret);
+
+  const aId = (await a.call('identity'))['peer_id'] as string;
+  const hostIdentity = await agent.data('identity');
+  const hostId = hostIdentity['peer_id'] as string;
+  t.match(await a.call('pair', { link: hostIdentity['link'] }), { state: 'delivered' });
+  const incoming = await eventually(async () => ((await agent.data('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'the pairing request at the host');
+  t.equal(incoming.peer, aId);
+  await agent.data('accept', { request_id: incoming.request_id, peer: aId });
+  const first = (await agent.data('send', { peer: aId, type: 'text', content: 'before the rotation' }))['message_id'] as string;
+  await eventually(async () => (await agent.data('message_status', { message_id: first }))['state'] === 'delivered', 'the first message delivered');
+  const fingerprintAtHost = async (): Promise<string | undefined> => ((await agent.data('peers'))['peers'] as PeerEntry[]).find((peer) => peer.peer === aId)?.fingerprint;
+  const before = await fingerprintAtHost();
+  t.ok(dialogs.some((line) => line.includes(`use send for peer=${aId.slice(0, 12)}`)), 'the send scope was asked once, for A');
+  t.same(host.grants.get('agent', 'ext:p2p-comm:send')?.approvedScopes, [aId]);
+  const dialogsBefore = dialogs.length;
+
+  const rotated = (await a.call('rotate_identity')) as unknown as Rotated;
+  t.not(rotated.fingerprint, before);
+  await eventually(async () => (await fingerprintAtHost()) === rotated.fingerprint, 'the host’s node to follow A’s key');
+  const second = (await agent.data('send', { peer: aId, type: 'text', content: 'after the rotation' }))['message_id'] as string;
+  await eventually(async () => (await agent.data('message_status', { message_id: second }))['state'] === 'delivered', 'the second message delivered');
+  t.same(dialogs.slice(dialogsBefore), [], 'no dialog after the rotation');
+  t.same(host.grants.get('agent', 'ext:p2p-comm:send')?.approvedScopes, [aId], 'the grant is the same one');
+  const atA = await receivedFrom(a, hostId, 2);
+  t.same(atA.map((message) => message.content), ['before the rotation', 'after the rotation']);
 });
