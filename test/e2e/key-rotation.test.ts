@@ -121,15 +121,12 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     const queuedBefore = [await send(a, cId, 'before 1'), await send(a, cId, 'before 2')];
     t.not(await stateOf(a, queuedBefore[0] as string), 'delivered', 'queued while C is away');
 
-    // Messages sent both ways while the key changes (the rotation is asked first, so they land in it): none may be
+    // B keeps sending while A's key changes (A's own calls wait for its answer, as a host's do): none of it may be
     // checked against a key the other side does not know yet.
     const asked = Date.now();
     const rotation = a.call('rotate_identity');
-    const inFlight = { fromA: [] as string[], fromB: [] as string[] };
-    for (let i = 0; i < 5; i += 1) {
-      inFlight.fromB.push(await send(b, aId, `in flight ${i}`));
-      inFlight.fromA.push(await send(a, bId, `in flight ${i}`));
-    }
+    const whileRotating: string[] = [];
+    for (let i = 0; i < 5; i += 1) whileRotating.push(await send(b, aId, `while A rotates ${i}`));
     rotated = (await rotation) as unknown as Rotated;
     const retiresIn = Date.parse(rotated.retire_at) - asked;
     t.ok(retiresIn >= 59_000 && retiresIn <= 61_000 + (Date.now() - asked), `the replaced key retires after P2P_COMM_KEY_GRACE_SECONDS (in ${retiresIn} ms)`);
@@ -151,13 +148,13 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
 
     const toB = await send(a, bId, 'to B, signed by the new key');
     const toA = await send(b, aId, 'to A at its new key');
-    for (const id of [...inFlight.fromA, toB]) await delivered(a, id);
-    for (const id of [...inFlight.fromB, toA]) await delivered(b, id);
-    const whileRotating = inFlight.fromA.map((_, i) => `in flight ${i}`);
-    const fromA = await receivedFrom(b, aId, whileRotating.length + 1);
-    t.same(fromA.map((message) => message.content), [...whileRotating, 'to B, signed by the new key'], 'everything A sent arrived, in order, once');
-    t.equal(fromA.at(-1)?.from.fingerprint, newFingerprint, 'B checked it against the new key');
-    t.same((await receivedFrom(a, bId, whileRotating.length + 1)).map((message) => message.content), [...whileRotating, 'to A at its new key'], 'everything B sent arrived, in order, once');
+    await delivered(a, toB);
+    for (const id of [...whileRotating, toA]) await delivered(b, id);
+    const fromA = await receivedFrom(b, aId, 1);
+    t.same(fromA.map((message) => message.content), ['to B, signed by the new key']);
+    t.equal(fromA[0]?.from.fingerprint, newFingerprint, 'B checked it against the new key');
+    const fromB = await receivedFrom(a, bId, whileRotating.length + 1);
+    t.same(fromB.map((message) => message.content), [...whileRotating.map((_, i) => `while A rotates ${i}`), 'to A at its new key'], 'everything B sent arrived, in order, once');
     for (const node of [a, b]) {
       const refusals = ((await node.call('status'))['refusals'] as { network: Record<string, number> }).network;
       t.same(refusals, {}, 'nothing refused on either side');
@@ -235,6 +232,36 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     await delivered(c, toA);
   });
 
+  // Whatever A holds now; a kill inside a rotation may or may not have taken it a key further.
+  let held = { fingerprint: '', seq: 0 };
+  await story.test('kill -9 while the rotation closes the sessions: the restart is at the old key or the new one, and B and C follow it', async (t) => {
+    held = { fingerprint: second?.fingerprint as string, seq: 2 };
+    const closedWith4008 = async (): Promise<number> => (await eventsOf(b, 'p2p.peer.disconnected')).filter((data) => data['peer'] === aId && data['code'] === 4008).length;
+    const mismatches = async (node: TestNode): Promise<number> => (await eventsOf(node, 'p2p.peer.key_mismatch')).length;
+    const before = { closed: await closedWith4008(), atB: await mismatches(b), atC: await mismatches(c) };
+    // It never answers when the kill comes first.
+    const unanswered = a.attempt('rotate_identity').catch(() => undefined);
+    await eventually(async () => (await closedWith4008()) > before.closed, 'B to see its session closed with 4008');
+    a.extension.kill('SIGKILL');
+    await a.extension.exited;
+    await unanswered;
+
+    a = await startNode(story, { dataDir: a.dataDir, env: shortGrace });
+    const restarted = await a.call('identity');
+    t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'no rotation left half done');
+    t.equal(restarted['peer_id'], aId, 'the peer id stays');
+    const rotatedBeforeTheKill = restarted['key_seq'] === held.seq + 1;
+    t.comment(`the kill came ${rotatedBeforeTheKill ? 'after' : 'before'} the new key was in place`);
+    t.ok(rotatedBeforeTheKill || restarted['fingerprint'] === held.fingerprint, `either the rotation was in place (key ${held.seq + 1}) or nothing changed`);
+    t.match(restarted, { previous_fingerprints: rotatedBeforeTheKill ? [firstFingerprint, rotated?.fingerprint, held.fingerprint] : [firstFingerprint, rotated?.fingerprint] });
+    held = { fingerprint: restarted['fingerprint'] as string, seq: restarted['key_seq'] as number };
+    t.match(await follows(b, aId, held.fingerprint), { key_seq: held.seq });
+    t.match(await follows(c, aId, held.fingerprint), { key_seq: held.seq });
+    await delivered(a, await send(a, bId, 'after the second kill'));
+    await delivered(c, await send(c, aId, 'to A after the second kill'));
+    t.same({ atB: await mismatches(b), atC: await mismatches(c) }, { atB: before.atB, atC: before.atC }, 'no key refused on the way');
+  });
+
   await story.test('a crash between the steps: a valid next file is completed at start, a corrupt one removed; a rotation link updates C', async (t) => {
     await c.extension.shutdown();
     await a.extension.shutdown();
@@ -245,7 +272,7 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
 
     a = await startNode(story, { dataDir: a.dataDir, env: shortGrace });
     const completed = await a.call('identity');
-    t.match(completed, { peer_id: aId, fingerprint: third.fingerprint, key_seq: 3 }, 'the start completed the rotation');
+    t.match(completed, { peer_id: aId, fingerprint: third.fingerprint, key_seq: held.seq + 1 }, 'the start completed the rotation');
     t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)));
     await follows(b, aId, third.fingerprint);
     await delivered(a, await send(a, bId, 'from the completed rotation'));
@@ -255,17 +282,17 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
 
     // C comes back while A is away: A's link is the only way it learns the third key.
     c = await startNode(story, { dataDir: c.dataDir });
-    t.match(await peerEntry(c, aId), { fingerprint: second?.fingerprint, key_seq: 2 });
+    t.match(await peerEntry(c, aId), { fingerprint: held.fingerprint, key_seq: held.seq });
     const linked = await c.call('pair', { link: rotationLink });
-    t.match(linked, { request_id: null, state: 'trusted', key_rotated: true, old_fingerprint: second?.fingerprint, fingerprint: third.fingerprint });
+    t.match(linked, { request_id: null, state: 'trusted', key_rotated: true, old_fingerprint: held.fingerprint, fingerprint: third.fingerprint });
     t.same((await c.call('requests'))['outgoing'], [], 'no new pairing request');
-    t.match(await peerEntry(c, aId), { fingerprint: third.fingerprint, key_seq: 3, online: false });
-    await eventMatching(c, 'p2p.peer.key_rotated', { peer: aId, old_fingerprint: second?.fingerprint, new_fingerprint: third.fingerprint, seq: 3 });
+    t.match(await peerEntry(c, aId), { fingerprint: third.fingerprint, key_seq: held.seq + 1, online: false });
+    await eventMatching(c, 'p2p.peer.key_rotated', { peer: aId, old_fingerprint: held.fingerprint, new_fingerprint: third.fingerprint, seq: held.seq + 1 });
 
     // A torn next file: never in use, so the start removes it and keeps the key in place.
     writeFileSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME), '{"version":2,"type":"ed25519","peer_id":', { mode: 0o600 });
     a = await startNode(story, { dataDir: a.dataDir, env: shortGrace });
-    t.match(await a.call('identity'), { peer_id: aId, fingerprint: third.fingerprint, key_seq: 3 }, 'the old key kept');
+    t.match(await a.call('identity'), { peer_id: aId, fingerprint: third.fingerprint, key_seq: held.seq + 1 }, 'the old key kept');
     t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'the torn file removed');
     await follows(c, aId, third.fingerprint);
     await follows(b, aId, third.fingerprint);
@@ -277,7 +304,7 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     await a.extension.shutdown();
     copyFileSync(join(stolen, IDENTITY_FILE_NAME), join(a.dataDir, NEXT_IDENTITY_FILE_NAME));
     a = await startNode(story, { dataDir: a.dataDir, env: shortGrace });
-    t.match(await a.call('identity'), { peer_id: aId, fingerprint: third.fingerprint, key_seq: 3 }, 'no rollback to the first key');
+    t.match(await a.call('identity'), { peer_id: aId, fingerprint: third.fingerprint, key_seq: held.seq + 1 }, 'no rollback to the first key');
     t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'the stale file removed');
     await follows(b, aId, third.fingerprint);
   });
