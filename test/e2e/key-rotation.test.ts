@@ -131,9 +131,9 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     const retiresIn = Date.parse(rotated.retire_at) - asked;
     t.ok(retiresIn >= 59_000 && retiresIn <= 61_000 + (Date.now() - asked), `the replaced key retires after P2P_COMM_KEY_GRACE_SECONDS (in ${retiresIn} ms)`);
     t.equal(rotated.peer_id, aId, 'the peer id stays');
-    t.equal(rotated.old_fingerprint, firstFingerprint);
+    t.equal(rotated.old_fingerprint, firstFingerprint, 'the key it replaced');
     t.not(rotated.fingerprint, firstFingerprint, 'a new key');
-    t.equal(rotated.seq, 1);
+    t.equal(rotated.seq, 1, 'its first rotation');
     t.match(rotated.peers.find((peer) => peer.peer === cId), { state: 'pending' }, 'C has not seen the new key');
     const newFingerprint = rotated.fingerprint;
     await eventMatching(a, 'p2p.identity.rotated', { old_fingerprint: firstFingerprint, fingerprint: newFingerprint, seq: 1 });
@@ -268,12 +268,12 @@ t.test('one identity through its rotations, with a peer offline, kill -9 and int
     // A crash after the next file was written and before its rename leaves exactly this.
     const interrupted = prepareRotation(loadOrCreateIdentity(a.dataDir));
     const third = interrupted.next;
-    t.ok(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)));
+    t.ok(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'the next file waits beside identity.key');
 
     a = await startNode(story, { dataDir: a.dataDir, env: shortGrace });
     const completed = await a.call('identity');
     t.match(completed, { peer_id: aId, fingerprint: third.fingerprint, key_seq: held.seq + 1 }, 'the start completed the rotation');
-    t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)));
+    t.notOk(existsSync(join(a.dataDir, NEXT_IDENTITY_FILE_NAME)), 'renamed into place');
     await follows(b, aId, third.fingerprint);
     await delivered(a, await send(a, bId, 'from the completed rotation'));
     const rotationLink = completed['link'] as string;
