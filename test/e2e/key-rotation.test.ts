@@ -314,7 +314,7 @@ t.test('through the reference host: a send grant scoped to A’s peer id still h
   const a = await startNode(t);
   const dir = tempDir(t);
   const hostDir = join(dir, 'host');
-  const plugin = createPlugin(hostDir, 'agent', ['identity', 'requests', 'accept', 'peers', 'send', 'message_status']);
+  const plugin = createPlugin(hostDir, 'agent', ['identity', 'requests', 'accept', 'peers', 'send', 'message_status', 'revoke']);
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ rules: approveAll('agent'), default: 'deny' }));
   const dialogs: string[] = [];
@@ -346,4 +346,12 @@ t.test('through the reference host: a send grant scoped to A’s peer id still h
   t.same(host.grants.get('agent', 'ext:p2p-comm:send')?.approvedScopes, [aId], 'the grant is the same one');
   const atA = await receivedFrom(a, hostId, 2);
   t.same(atA.map((message) => message.content), ['before the rotation', 'after the rotation']);
+
+  // A dialog that does come up about A (revoking is high risk) shows A's current key and where it came from.
+  const safetyAtHost = ((await agent.data('peers'))['peers'] as PeerEntry[]).find((peer) => peer.peer === aId)?.safety_number as string;
+  await agent.data('revoke', { peer: aId });
+  const revokeDialog = dialogs.find((line) => line.startsWith('high-risk revoke')) ?? '';
+  t.match(revokeDialog, `fingerprint ${rotated.fingerprint}`, 'the current fingerprint');
+  t.match(revokeDialog, `key changed from ${before} on `, 'the key it replaced');
+  t.match(revokeDialog, safetyAtHost, 'the safety number peers reports');
 });
