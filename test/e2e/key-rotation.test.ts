@@ -355,3 +355,42 @@ t.test('through the reference host: a send grant scoped to A’s peer id still h
   t.match(revokeDialog, `key changed from ${before} on `, 'the key it replaced');
   t.match(revokeDialog, safetyAtHost, 'the safety number peers reports');
 });
+
+t.test('through the reference host: pairing dialogs with rotated nodes show the safety number both sides will list', async (t) => {
+  const dir = tempDir(t);
+  const hostDir = join(dir, 'host');
+  const plugin = createPlugin(hostDir, 'agent', ['identity', 'pair', 'requests', 'accept', 'peers', 'rotate_identity']);
+  const policyFile = join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify({ rules: approveAll('agent'), default: 'deny' }));
+  const dialogs: string[] = [];
+  const host = await startHost({ hostDir, dataDir: join(dir, 'extension'), binary: BINARY, plugins: [plugin], policyFile, env: LOOPBACK_ENV, onStderrLine: () => undefined, onDecision: (line) => dialogs.push(line) });
+  t.teardown(() => host.stop());
+  const agent = new PluginClient(host.apiUrl, plugin.id, plugin.secret);
+  // Every node here signs with a key other than the one its peer id names.
+  const [d, e] = await Promise.all([startNode(t), startNode(t)]);
+  const rotatedD = (await d.call('rotate_identity')) as unknown as Rotated;
+  const rotatedE = (await e.call('rotate_identity')) as unknown as Rotated;
+  const hostId = (await agent.data('rotate_identity'))['peer_id'] as string;
+  const safetyAt = async (node: TestNode, peer: string): Promise<string | undefined> => (await peerEntry(node, peer))?.safety_number;
+  const safetyAtHost = async (peer: string): Promise<string | undefined> => ((await agent.data('peers'))['peers'] as PeerEntry[]).find((entry) => entry.peer === peer)?.safety_number;
+
+  // D asks: the host's accept dialog.
+  await d.call('pair', { link: (await agent.data('identity'))['link'] });
+  const incoming = await eventually(async () => ((await agent.data('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'D’s request at the host');
+  await agent.data('accept', { request_id: incoming.request_id, peer: rotatedD.peer_id });
+  const acceptDialog = dialogs.find((line) => line.startsWith('high-risk accept')) ?? '';
+  t.match(acceptDialog, `fingerprint ${rotatedD.fingerprint}`, 'accept: D’s current key');
+  const withD = await safetyAt(d, hostId);
+  t.equal(await safetyAtHost(rotatedD.peer_id), withD, 'both sides list one safety number');
+  t.match(acceptDialog, withD as string, 'accept: the safety number both sides list');
+
+  // The host asks, with E's link: the pair dialog.
+  await agent.data('pair', { link: (await e.call('identity'))['link'] });
+  const request = await eventually(async () => ((await e.call('requests'))['incoming'] as { request_id: string; peer: string }[])[0], 'the host’s request at E');
+  await e.call('accept', { request_id: request.request_id, peer: hostId });
+  const pairDialog = dialogs.find((line) => line.startsWith('high-risk pair')) ?? '';
+  t.match(pairDialog, `fingerprint ${rotatedE.fingerprint}`, 'pair: E’s current key');
+  const withE = await safetyAt(e, hostId);
+  t.equal(await eventually(async () => safetyAtHost(rotatedE.peer_id), 'E among the host’s peers'), withE, 'both sides list one safety number');
+  t.match(pairDialog, withE as string, 'pair: the safety number both sides list');
+});
