@@ -16,7 +16,9 @@ import { eventually, LOOPBACK_ENV, pairNodes, startNode, type TestNode } from '.
  * messages queued on either side of the rotation all arrive. Keys no chain
  * certifies are refused; a kill -9 at the end of a rotation, and the files
  * a crash between its steps leaves, start into a consistent key; a rotation
- * link updates a peer that cannot reach A.
+ * link updates a peer that cannot reach A. Through the reference host, a
+ * grant scoped to A's peer id outlives the rotation, and dialogs about
+ * rotated nodes show their current key and the safety number both sides list.
  */
 
 interface PeerEntry {
@@ -333,7 +335,8 @@ t.test('through the reference host: a send grant scoped to A’s peer id still h
   await eventually(async () => (await agent.data('message_status', { message_id: first }))['state'] === 'delivered', 'the first message delivered');
   const fingerprintAtHost = async (): Promise<string | undefined> => ((await agent.data('peers'))['peers'] as PeerEntry[]).find((peer) => peer.peer === aId)?.fingerprint;
   const before = await fingerprintAtHost();
-  t.ok(dialogs.some((line) => line.includes(`use send for peer=${aId.slice(0, 12)}`)), 'the send scope was asked once, for A');
+  t.equal(dialogs.filter((line) => line.includes('use send for')).length, 1, 'the send scope was asked once');
+  t.ok(dialogs.some((line) => line.includes(`use send for peer=${aId.slice(0, 12)}`)), 'for A');
   t.same(host.grants.get('agent', 'ext:p2p-comm:send')?.approvedScopes, [aId]);
   const dialogsBefore = dialogs.length;
 
