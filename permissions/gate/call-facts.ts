@@ -24,6 +24,8 @@ export interface KnownRequest {
   created_at: string;
   /** Of the key the requester proved; absent, the key its peer id names. */
   fingerprint?: string;
+  /** The extension's, from both nodes' current keys (a rotation on either side changes it); absent from an older extension. */
+  safety_number?: string;
   /** How the requester's later repeats differ; null (absent from an older extension) while they do not. */
   changed?: RequestChanges | null;
   /** The A2A agent card the requester sent with its request; absent from an extension before agent cards. */
@@ -82,8 +84,12 @@ export interface OfferedFile {
 }
 
 export interface PeerDirectory {
-  /** The safety number of this node and the peer; null when this node's key is unknown. */
-  safetyNumber(peer: string): Promise<string | null>;
+  /**
+   * The safety number of this node and the peer; null when this node's key
+   * is unknown. `peerKey` is the key the peer signs with now when the call
+   * names it (a rotated node's link); absent, the key its peer id names.
+   */
+  safetyNumber(peer: string, peerKey?: Uint8Array): Promise<string | null>;
   /** An incoming pairing request as the extension lists it; undefined when not pending. */
   incomingRequest(requestId: string): Promise<KnownRequest | undefined>;
   /** A paired peer as the extension lists it; undefined when not paired. */
@@ -116,6 +122,23 @@ export interface OwnIdentity {
   fingerprint: string;
   /** Rotations so far; absent from an extension before key rotation. */
   key_seq?: number;
+  /** This node's pairing link, which names its current key once it rotated; null while it does not listen. */
+  link?: string | null;
+}
+
+/**
+ * The key this node signs with now: the one its peer id names until it
+ * rotates, then the `key` its own link carries; null when that cannot be
+ * told (a rotated node with no link).
+ */
+export function ownCurrentKey(own: OwnIdentity): Uint8Array | null {
+  if ((own.key_seq ?? 0) === 0) return publicKeyFromPeerId(own.peer_id);
+  if (typeof own.link !== 'string') return null;
+  try {
+    return parsePairingLink(own.link).rotation?.key ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** What a rotate_identity dialog reads of a peer to say whether it will follow the new key. */
@@ -192,7 +215,7 @@ export class CallFacts {
     const fingerprint = link.rotation === undefined ? undefined : fingerprintOf(link.rotation.key);
     return [
       ...(await this.linkAsks(link.peerId, fingerprint)),
-      ...(await this.identityFacts(link.peerId, link.displayName, fingerprint)),
+      ...(await this.identityFacts(link.peerId, link.displayName, { fingerprint, key: link.rotation?.key })),
       ...(fingerprint === undefined ? [] : [line('key', 'not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)')]),
       line('address', link.addresses.length === 0 ? 'none (reached through the DHT only)' : printable(link.addresses.join(', '))),
       ...(link.dhtBinding === null ? [] : [line('DHT', 'also reachable beyond the local network, through the Hyperswarm DHT')]),
@@ -243,7 +266,7 @@ export class CallFacts {
     }
     const facts = [
       line('asks', operation === 'accept' ? 'to pair with the node below: you trust it, and your agents can exchange messages' : 'to refuse the pairing request of the node below'),
-      ...(await this.identityFacts(request.peer, request.display_name, request.fingerprint)),
+      ...(await this.identityFacts(request.peer, request.display_name, { fingerprint: request.fingerprint, safetyNumber: request.safety_number })),
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
       ...changeFacts(operation, request.changed ?? null),
@@ -304,7 +327,7 @@ export class CallFacts {
   private async peerFacts(peer: string | undefined): Promise<string[]> {
     if (peer === undefined) return [];
     const paired = await this.directory.pairedPeer(peer);
-    const facts = await this.identityFacts(peer, paired?.display_name ?? null, paired?.fingerprint);
+    const facts = await this.identityFacts(peer, paired?.display_name ?? null, { fingerprint: paired?.fingerprint });
     if (paired === undefined) facts.push(line('paired', 'no: this node has not paired with that peer'));
     else {
       facts.push(...keyChangeFacts(paired));
@@ -338,9 +361,15 @@ export class CallFacts {
     return facts;
   }
 
-  /** Peer id, fingerprint (the extension's when it knows the peer's current key), name (as a claim) and safety number. */
-  private async identityFacts(peer: string, displayName: string | null, fingerprint?: string): Promise<string[]> {
-    const safetyNumber = await this.directory.safetyNumber(peer);
+  /**
+   * Peer id, fingerprint, name (as a claim) and safety number. `known` holds
+   * what the extension or the call already says of the peer's current key
+   * (its fingerprint, the safety number, the key itself); absent, they come
+   * from the key its peer id names.
+   */
+  private async identityFacts(peer: string, displayName: string | null, known: { fingerprint?: string | undefined; safetyNumber?: string | undefined; key?: Uint8Array | undefined } = {}): Promise<string[]> {
+    const { fingerprint } = known;
+    const safetyNumber = known.safetyNumber ?? (await this.directory.safetyNumber(peer, known.key));
     return [
       line('peer', peer),
       line('fingerprint', fingerprint === undefined ? fingerprintOf(publicKeyFromPeerId(peer)) : printable(fingerprint)),

@@ -6,7 +6,7 @@ import type { ExtensionManifest } from '../../extension/common/manifest';
 import { publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
-import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedGroupFacts, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
+import { CallFacts, ownCurrentKey, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedGroupFacts, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
 import { Gate } from '../gate/gate';
 import { GrantStore } from '../gate/grant-store';
 import { loadPolicy, PolicyPrompter } from '../gate/policy-prompter';
@@ -261,12 +261,13 @@ function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): P
     return value as Record<string, unknown>;
   };
   return {
-    safetyNumber: async (peer) => {
+    safetyNumber: async (peer, peerKey) => {
       // A paired peer's as the extension computes it, from both current keys: a rotation on either side changes it.
       const paired = listed<{ peer: string; safety_number?: string }>((await data('peers'))['peers']).find((entry) => entry.peer === peer);
       if (paired?.safety_number !== undefined) return paired.safety_number;
-      const own = (await data('identity'))['peer_id'];
-      return typeof own === 'string' ? safetyNumber(publicKeyFromPeerId(own), publicKeyFromPeerId(peer)) : null;
+      // Not paired: from this node's current key and the peer's (a rotated node's link names it), as `peers` will once paired.
+      const ownKey = ownCurrentKey((await data('identity')) as unknown as OwnIdentity);
+      return ownKey === null ? null : safetyNumber(ownKey, peerKey ?? publicKeyFromPeerId(peer));
     },
     incomingRequest: async (requestId) =>
       listed<KnownRequest & { request_id: string }>((await data('requests'))['incoming']).find((request) => request.request_id === requestId),

@@ -2,7 +2,7 @@ import t from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../../extension/common/peer-id';
 import { printPairingLink } from '../../../extension/common/pairing-link';
 import { ed25519FromSeed } from '../../../extension/wire/primitives';
-import { CallFacts, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type ListedGroupFacts, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../../../permissions/gate/call-facts';
+import { CallFacts, ownCurrentKey, PREVIEW_CHARACTERS, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type ListedGroupFacts, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../../../permissions/gate/call-facts';
 
 const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
@@ -288,6 +288,39 @@ t.test('a link carrying a key chain shows the fingerprint of its current key; fr
   const alreadyThere = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: [], fingerprint: fingerprintOf(currentKey) } })).describe('pair', { link })).join('\n');
   t.match(alreadyThere, /^asks +nothing new: you are already paired with the node below/m);
   t.notMatch(alreadyThere, /key change/);
+});
+
+t.test('the safety number of a rotated node is the one of its current key: the request’s as the extension computed it, a link’s from its key', async (t) => {
+  const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
+  const asked: { peer: string; peerKey: Uint8Array | undefined }[] = [];
+  const recording: PeerDirectory = {
+    ...directory({ r1: { peer: PEER, display_name: 'Alice', address: null, created_at: '2026-01-01T00:00:00.000Z', fingerprint: fingerprintOf(currentKey), safety_number: '55555 55555' } }),
+    safetyNumber: async (peer, peerKey) => {
+      asked.push({ peer, peerKey });
+      return SAFETY;
+    },
+  };
+  const facts = new CallFacts(recording);
+  t.match((await facts.describe('accept', { request_id: 'r1', peer: PEER })).join('\n'), 'safety no.  55555 55555', 'the request’s own');
+  t.same(asked, [], 'nothing recomputed from the peer id');
+
+  const link = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Alice', dhtBinding: null, expiresAt: null, rotation: { key: currentKey, chain: new Uint8Array(235) } });
+  t.match((await facts.describe('pair', { link })).join('\n'), `safety no.  ${SAFETY}`);
+  t.same(asked, [{ peer: PEER, peerKey: currentKey }], 'asked for the link’s current key');
+  asked.length = 0;
+  await facts.describe('pair', { link: printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Alice', dhtBinding: null, expiresAt: null }) });
+  t.same(asked, [{ peer: PEER, peerKey: undefined }], 'an unrotated link: the key its id names');
+});
+
+t.test('this node’s current key: the one its peer id names until it rotates, then the key its own link names', async (t) => {
+  const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
+  const rotatedLink = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Me', dhtBinding: null, expiresAt: null, rotation: { key: currentKey, chain: new Uint8Array(235) } });
+  const own = { peer_id: PEER, fingerprint: fingerprintOf(KEY) };
+  t.same(ownCurrentKey(own), KEY, 'an extension before key rotation');
+  t.same(ownCurrentKey({ ...own, key_seq: 0, link: null }), KEY, 'never rotated, not listening');
+  t.same(ownCurrentKey({ ...own, key_seq: 1, link: rotatedLink }), currentKey);
+  t.equal(ownCurrentKey({ ...own, key_seq: 1, link: null }), null, 'rotated, with no link to name the key');
+  t.equal(ownCurrentKey({ ...own, key_seq: 1, link: 'p2p-comm://nonsense' }), null, 'a link that does not parse');
 });
 
 t.test('rotate_identity: what it asks, the old key, the new one made after approval, and the peers by whether they follow', async (t) => {
