@@ -24,6 +24,8 @@ export interface KnownRequest {
   created_at: string;
   /** Of the key the requester proved; absent, the key its peer id names. */
   fingerprint?: string;
+  /** Of that key and this node's current key, as the extension computes it; absent from an older extension. */
+  safety_number?: string;
   /** How the requester's later repeats differ; null (absent from an older extension) while they do not. */
   changed?: RequestChanges | null;
   /** The A2A agent card the requester sent with its request; absent from an extension before agent cards. */
@@ -82,8 +84,13 @@ export interface OfferedFile {
 }
 
 export interface PeerDirectory {
-  /** The safety number of this node and the peer; null when this node's key is unknown. */
-  safetyNumber(peer: string): Promise<string | null>;
+  /**
+   * The safety number of this node and the peer, from both current keys: a
+   * paired peer's as the extension lists it; an unpaired one's from
+   * `peerKey` (the key its link names; absent, the one its id names) and
+   * this node's current key. Null when this node's current key is unknown.
+   */
+  safetyNumber(peer: string, peerKey?: Uint8Array): Promise<string | null>;
   /** An incoming pairing request as the extension lists it; undefined when not pending. */
   incomingRequest(requestId: string): Promise<KnownRequest | undefined>;
   /** A paired peer as the extension lists it; undefined when not paired. */
@@ -103,6 +110,8 @@ export interface PeerDirectory {
 export interface OwnIdentity {
   peer_id: string;
   fingerprint: string;
+  /** The key it signs with now, spelled like a peer id; absent from an extension before key rotation. */
+  key?: string;
   /** Rotations so far; absent from an extension before key rotation. */
   key_seq?: number;
 }
@@ -171,7 +180,7 @@ export class CallFacts {
     const fingerprint = link.rotation === undefined ? undefined : fingerprintOf(link.rotation.key);
     return [
       ...(await this.linkAsks(link.peerId, fingerprint)),
-      ...(await this.identityFacts(link.peerId, link.displayName, fingerprint)),
+      ...(await this.identityFacts(link.peerId, link.displayName, fingerprint, await this.directory.safetyNumber(link.peerId, link.rotation?.key))),
       ...(fingerprint === undefined ? [] : [line('key', 'not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)')]),
       line('address', link.addresses.length === 0 ? 'none (reached through the DHT only)' : printable(link.addresses.join(', '))),
       ...(link.dhtBinding === null ? [] : [line('DHT', 'also reachable beyond the local network, through the Hyperswarm DHT')]),
@@ -222,7 +231,8 @@ export class CallFacts {
     }
     const facts = [
       line('asks', operation === 'accept' ? 'to pair with the node below: you trust it, and your agents can exchange messages' : 'to refuse the pairing request of the node below'),
-      ...(await this.identityFacts(request.peer, request.display_name, request.fingerprint)),
+      // The extension's number, of the key the requester proved: the person compares it with the one the requester's side shows.
+      ...(await this.identityFacts(request.peer, request.display_name, request.fingerprint, request.safety_number ?? null)),
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
       ...changeFacts(operation, request.changed ?? null),
@@ -317,14 +327,18 @@ export class CallFacts {
     return facts;
   }
 
-  /** Peer id, fingerprint (the extension's when it knows the peer's current key), name (as a claim) and safety number. */
-  private async identityFacts(peer: string, displayName: string | null, fingerprint?: string): Promise<string[]> {
-    const safetyNumber = await this.directory.safetyNumber(peer);
+  /**
+   * Peer id, fingerprint (the extension's when it knows the peer's current
+   * key), name (as a claim) and safety number (the directory's for the peer
+   * unless the caller has the one for the key in question).
+   */
+  private async identityFacts(peer: string, displayName: string | null, fingerprint?: string, safetyNumber?: string | null): Promise<string[]> {
+    const number = safetyNumber === undefined ? await this.directory.safetyNumber(peer) : safetyNumber;
     return [
       line('peer', peer),
       line('fingerprint', fingerprint === undefined ? fingerprintOf(publicKeyFromPeerId(peer)) : printable(fingerprint)),
       line('name', displayName === null ? 'not known yet' : `${printableJson(displayName)} ${SELF_CHOSEN}`),
-      line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
+      line('safety no.', number === null ? 'unknown (the extension did not report the keys it is computed from)' : printable(number)),
     ];
   }
 }

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import manifestJson from '../../manifest.json';
 import type { ExtensionManifest } from '../../extension/common/manifest';
-import { publicKeyFromPeerId } from '../../extension/common/peer-id';
+import { PEER_ID_PATTERN, publicKeyFromPeerId } from '../../extension/common/peer-id';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { AuditLog } from '../gate/audit-log';
 import { CallFacts, type DiscoveredPeer, type KnownPeer, type KnownRequest, type ListedPeer, type OfferedFile, type OwnIdentity, type PeerDirectory } from '../gate/call-facts';
@@ -248,7 +248,7 @@ function prompters(policyFile: string | undefined, page: () => PageServer | unde
 }
 
 /** The facts a dialog needs, asked of the extension itself (never through the gate: no plugin is calling). */
-function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): PeerDirectory {
+export function extensionDirectory(supervisor: Pick<ExtensionSupervisor, 'execute'>, dataDir: string): PeerDirectory {
   const data = async (operation: string, input: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
     const response = await supervisor.execute(operation, input);
     if (response.error !== undefined) throw new Error(`${operation} failed: ${response.error.message}`);
@@ -258,12 +258,14 @@ function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): P
     return value as Record<string, unknown>;
   };
   return {
-    safetyNumber: async (peer) => {
+    safetyNumber: async (peer, peerKey) => {
       // A paired peer's as the extension computes it, from both current keys: a rotation on either side changes it.
       const paired = listed<{ peer: string; safety_number?: string }>((await data('peers'))['peers']).find((entry) => entry.peer === peer);
       if (paired?.safety_number !== undefined) return paired.safety_number;
-      const own = (await data('identity'))['peer_id'];
-      return typeof own === 'string' ? safetyNumber(publicKeyFromPeerId(own), publicKeyFromPeerId(peer)) : null;
+      // Otherwise from the same keys the extension (and the other person's) uses: this node's current key, never its first one.
+      const own = (await data('identity'))['key'];
+      if (typeof own !== 'string' || !PEER_ID_PATTERN.test(own)) return null;
+      return safetyNumber(publicKeyFromPeerId(own), peerKey ?? publicKeyFromPeerId(peer));
     },
     incomingRequest: async (requestId) =>
       listed<KnownRequest & { request_id: string }>((await data('requests'))['incoming']).find((request) => request.request_id === requestId),

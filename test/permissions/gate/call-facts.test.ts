@@ -8,6 +8,7 @@ const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
 const OTHER = peerIdFromPublicKey(ed25519FromSeed(new Uint8Array(32).fill(9)).publicKey);
 const SAFETY = '12345 67890';
+const REQUEST_SAFETY = '24680 13579';
 const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
 
 function directory(
@@ -59,13 +60,17 @@ t.test('pair by peer id: the given address, or what LAN discovery heard, with th
 });
 
 t.test('accept shows the request as the extension holds it, and warns when the peer does not match', async (t) => {
-  const request: KnownRequest = { peer: PEER, display_name: HOSTILE_NAME, address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
-  const facts = new CallFacts(directory({ r1: request }));
+  const fromOlderExtension: KnownRequest = { peer: PEER, display_name: HOSTILE_NAME, address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
+  const request: KnownRequest = { ...fromOlderExtension, safety_number: REQUEST_SAFETY };
+  const facts = new CallFacts(directory({ r1: request, old: fromOlderExtension }));
   const shown = (await facts.describe('accept', { request_id: 'r1', peer: PEER })).join('\n');
   t.match(shown, `fingerprint ${fingerprintOf(KEY)}`);
   t.match(shown, 'name        "Bob\\u200b\\u0085 9b:ce:9f:34 \\u009b2J\\u2028x" (chosen by them');
   t.match(shown, 'address     192.0.2.8:7070');
-  t.match(shown, `safety no.  ${SAFETY}`);
+  t.match(shown, `safety no.  ${REQUEST_SAFETY}`, 'the number the extension computed from the key the requester proved');
+  t.notMatch(shown, SAFETY, 'not one the host computes for the peer id');
+  const older = (await facts.describe('accept', { request_id: 'old', peer: PEER })).join('\n');
+  t.match(older, 'safety no.  unknown (the extension did not report the keys it is computed from)', 'never one from the first keys');
   t.notMatch(shown.replaceAll('\n', ' '), UNSAFE, 'nothing that acts on a terminal');
   t.notMatch(shown, 'WARNING');
   const mismatched = await facts.describe('accept', { request_id: 'r1', peer: OTHER });
@@ -274,7 +279,17 @@ t.test('a link carrying a key chain shows the fingerprint of its current key; fr
     expiresAt: null,
     rotation: { key: currentKey, chain: new Uint8Array(235) },
   });
-  const fresh = (await new CallFacts(directory()).describe('pair', { link })).join('\n');
+  const asked: (Uint8Array | undefined)[] = [];
+  const numbering: PeerDirectory = {
+    ...directory(),
+    safetyNumber: async (peer, peerKey) => {
+      asked.push(peerKey);
+      return peer === PEER && peerKey !== undefined && Buffer.compare(peerKey, currentKey) === 0 ? REQUEST_SAFETY : SAFETY;
+    },
+  };
+  const fresh = (await new CallFacts(numbering).describe('pair', { link })).join('\n');
+  t.same(asked, [currentKey], 'the safety number asked for the key the link names');
+  t.match(fresh, `safety no.  ${REQUEST_SAFETY}`);
   t.match(fresh, /^asks +to send a pairing request/m);
   t.match(fresh, `fingerprint ${fingerprintOf(currentKey)}`);
   t.notMatch(fresh, fingerprintOf(KEY), 'not the first key’s');
