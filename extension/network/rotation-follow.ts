@@ -94,16 +94,24 @@ export class RotationFollow {
   async rotate(options: Partial<RotationOptions> = {}): Promise<RotationResult> {
     const { identity, network, dht, outbox, logger } = this.deps;
     const oldFingerprint = identity.fingerprint;
+    const oldKey = identity.publicKey;
     const prepared = identity.prepareRotation({ ...options, ...(this.deps.now === undefined ? {} : { clock: { now: this.deps.now } }) });
+    let failure: { error: unknown } | null = null;
     try {
       await network.pause(CloseCode.KEY_ROTATED, 'key rotated');
       prepared.commit();
     } catch (error) {
-      prepared.abandon();
+      failure = { error };
+      // A commit that threw settled the rotation itself (LiveIdentity); a failed pause left the next file waiting.
+      if (identity.rotationUnderWay) prepared.abandon();
+    } finally {
+      // Whatever failed, the node takes handshakes again, under whichever key it now holds.
       network.resume();
-      throw error;
     }
-    network.resume();
+    if (failure !== null) {
+      if (Buffer.compare(identity.publicKey, oldKey) === 0) throw failure.error;
+      logger.warn(`the new key is in place (the identity file holds it), but writing it ended with an error: ${(failure.error as Error).message}; check the disk of the data folder`);
+    }
     await dht.followIdentity();
     this.scheduleRetirement();
     const seq = identity.keyChain.length;
