@@ -8,6 +8,7 @@ import type { DhtReach } from '../../extension/network/dht-reach';
 import { RotationFollow } from '../../extension/network/rotation-follow';
 import type { Logger } from '../../extension/log';
 import { tempDir } from '../helpers/extension';
+import { eventually } from '../helpers/node';
 
 /**
  * A rotation that fails part way never leaves the node paused, nor holding
@@ -47,12 +48,13 @@ function rotatingNode(t: Test) {
   const network = { paused: false, pause: async () => void (network.paused = true), resume: () => void (network.paused = false) };
   const warnings: string[] = [];
   const logger: Logger = { debug: () => undefined, info: () => undefined, warn: (message: string) => void warnings.push(message), error: () => undefined };
-  const dht = { followIdentity: async () => undefined } as unknown as DhtReach;
+  const dht: Pick<DhtReach, 'followIdentity'> = { followIdentity: async () => undefined };
   const outbox = new EventOutbox({ maxQueued: 100, maxQueuedSecurity: 100, tallyIntervalMs: 1000 });
-  const rotation = new RotationFollow({ identity, network, dht, outbox, logger });
+  const now = { at: new Date() };
+  const rotation = new RotationFollow({ identity, network, dht: dht as DhtReach, outbox, logger, now: () => now.at });
   t.teardown(() => rotation.close());
   const onDisk = () => nodeIdentity.loadOrCreateIdentity(dir).publicKey;
-  return { dir, identity, network, rotation, failing, warnings, onDisk, nextPath: join(dir, nodeIdentity.NEXT_IDENTITY_FILE_NAME) };
+  return { dir, identity, network, rotation, dht, now, failing, warnings, onDisk, nextPath: join(dir, nodeIdentity.NEXT_IDENTITY_FILE_NAME) };
 }
 
 t.test('a commit that fails after the rename: the network resumes, the node holds the key on disk, and the next rotation works', async (t) => {
@@ -108,4 +110,32 @@ t.test('writing the next file fails after it was linked in place: it is removed,
   t.notOk(network.paused);
   t.notOk(identity.rotationUnderWay);
   t.same(onDisk(), root, 'a start keeps the key the node holds');
+});
+
+t.test('rotate answers once the key is swapped; the DHT follows in the background, and its failure is a warning, not a rejection left unhandled', async (t) => {
+  const { identity, rotation, dht, warnings } = rotatingNode(t);
+  let failFollow = (): void => undefined;
+  dht.followIdentity = () =>
+    new Promise<void>((_resolve, reject) => {
+      failFollow = () => reject(new Error('NODE_DESTROYED: node destroyed'));
+    });
+  const result = await rotation.rotate({ graceMs: 60_000 });
+  t.equal(result.fingerprint, identity.fingerprint, 'answered while the DHT announcement is still under way');
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  failFollow();
+  await eventually(async () => warnings.some((warning) => /the DHT could not follow this node's key: NODE_DESTROYED/.test(warning)), 'the failure to be logged');
+  t.same(unhandled, []);
+});
+
+t.test('a retired key’s DHT address goes quiet in the background; a failure there is a warning too', async (t) => {
+  const { identity, rotation, dht, warnings, now } = rotatingNode(t);
+  await rotation.rotate({ graceMs: 60_000 });
+  dht.followIdentity = () => Promise.reject(new Error('NODE_DESTROYED: node destroyed'));
+  now.at = new Date(now.at.getTime() + 120_000);
+  rotation.scheduleRetirement();
+  t.equal(identity.retiring.length, 0, 'the seed is erased');
+  await eventually(async () => warnings.some((warning) => /the DHT could not follow/.test(warning)), 'the failure to be logged');
 });
