@@ -190,8 +190,10 @@ export class CallFacts {
 
   /**
    * A pairing request, unless the link comes from a peer already paired:
-   * then a key it names beyond the one pinned is a key change, which pair
-   * takes without asking the peer anything.
+   * then a key it names other than the one pinned may be a key change,
+   * which pair takes without asking the peer anything, or an older or
+   * forked key, which it refuses. The host cannot verify the chain, so the
+   * dialog does not say which.
    */
   private async linkAsks(peer: string, fingerprint: string | undefined): Promise<string[]> {
     const paired = await this.directory.pairedPeer(peer);
@@ -201,8 +203,12 @@ export class CallFacts {
       return [line('asks', 'nothing new: you are already paired with the node below')];
     }
     return [
-      line('asks', 'to take the new key of a peer you are already paired with; nothing is sent and no request is made'),
-      line('key change', `for ${printableJson(paired.display_name)}, signed by its previous key: ${printable(pinned)} → ${printable(fingerprint)}`),
+      line('asks', 'to take another key for a peer you are already paired with; nothing is sent and no request is made'),
+      line(
+        'other key',
+        `for ${printableJson(paired.display_name)}, ${printable(fingerprint)} differs from the key pinned (${printable(pinned)}); ` +
+          'the extension takes it only if its chain continues from the pinned key',
+      ),
     ];
   }
 

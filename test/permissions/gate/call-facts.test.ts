@@ -269,7 +269,7 @@ t.test('a rotated peer’s dialogs say from which key it changed, when, and that
   t.notMatch(unrotated, /key changed/, 'a peer that never rotated: no line');
 });
 
-t.test('a link carrying a key chain shows the fingerprint of its current key; from a paired peer it is a key change', async (t) => {
+t.test('a link carrying a key chain shows the fingerprint of its current key; from a paired peer, another key the extension takes only if its chain continues', async (t) => {
   const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
   const link = printPairingLink({
     peerId: PEER,
@@ -296,13 +296,15 @@ t.test('a link carrying a key chain shows the fingerprint of its current key; fr
   t.match(fresh, 'key         not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)');
 
   const pinnedAtRoot = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice\u202e', addresses: [] } })).describe('pair', { link })).join('\n');
-  t.match(pinnedAtRoot, /^asks +to take the new key of a peer you are already paired with; nothing is sent and no request is made/m);
-  t.match(pinnedAtRoot, `key change  for "Alice\\u202e", signed by its previous key: ${fingerprintOf(KEY)} → ${fingerprintOf(currentKey)}`);
+  t.match(pinnedAtRoot, /^asks +to take another key for a peer you are already paired with; nothing is sent and no request is made/m);
+  const differs = `other key   for "Alice\\u202e", ${fingerprintOf(currentKey)} differs from the key pinned (${fingerprintOf(KEY)}); the extension takes it only if its chain continues from the pinned key`;
+  t.match(pinnedAtRoot, differs);
+  t.notMatch(pinnedAtRoot, /key change|signed by its previous key/, 'no claim the host cannot check: the link may be older than the key pinned, or a fork');
   for (const fact of pinnedAtRoot.split('\n')) t.notMatch(fact, UNSAFE);
 
   const alreadyThere = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: [], fingerprint: fingerprintOf(currentKey) } })).describe('pair', { link })).join('\n');
   t.match(alreadyThere, /^asks +nothing new: you are already paired with the node below/m);
-  t.notMatch(alreadyThere, /key change/);
+  t.notMatch(alreadyThere, /differs from the key pinned/);
 });
 
 t.test('rotate_identity: what it asks, the old key, the new one made after approval, and the peers by whether they follow', async (t) => {
