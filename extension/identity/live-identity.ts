@@ -63,21 +63,37 @@ export class LiveIdentity implements NodeIdentity {
     return this.rotating;
   }
 
-  /** The first step of a rotation (node-identity.ts); the keys change here only once it is committed. */
+  /**
+   * The first step of a rotation (node-identity.ts); the keys change here
+   * only once it is committed. A commit that throws still ends the
+   * rotation: the node holds whichever identity the file holds, so memory
+   * and disk never disagree about the key.
+   */
   prepareRotation(options: Partial<RotationOptions> = {}): PreparedRotation {
     const prepared = prepareRotation(this.current, options);
     this.rotating = true;
     return {
       next: prepared.next,
       commit: () => {
-        prepared.commit();
-        this.current = prepared.next;
-        this.rotating = false;
+        try {
+          prepared.commit();
+          this.current = prepared.next;
+        } catch (error) {
+          if (prepared.inPlace()) this.current = prepared.next;
+          else prepared.abandon();
+          throw error;
+        } finally {
+          this.rotating = false;
+        }
       },
       abandon: () => {
-        prepared.abandon();
-        this.rotating = false;
+        try {
+          prepared.abandon();
+        } finally {
+          this.rotating = false;
+        }
       },
+      inPlace: () => prepared.inPlace(),
     };
   }
 

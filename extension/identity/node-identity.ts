@@ -326,8 +326,14 @@ export interface PreparedRotation {
   readonly next: NodeIdentity;
   /** Renames the next file over the current one, durably. */
   commit(): void;
-  /** Removes the next file: the rotation never happened. */
+  /** Removes the next file: the rotation never happened. One already gone (a commit renamed it) is left so. */
   abandon(): void;
+  /**
+   * After a commit that threw: whether the next identity is the one on
+   * disk (what failed came after the rename, such as the directory's
+   * fsync), so that the node goes on with the key its file holds.
+   */
+  inPlace(): boolean;
 }
 
 /**
@@ -357,19 +363,35 @@ export function prepareRotation(identity: NodeIdentity, options: Partial<Rotatio
     confirmed: { ...state.confirmed },
   };
   const nextPath = `${state.path}.next`;
+  const nextText = fileText(nextState);
   try {
-    createFileAtomic(nextPath, fileText(nextState), IDENTITY_FILE_MODE);
+    createFileAtomic(nextPath, nextText, IDENTITY_FILE_MODE);
   } catch (error) {
     if (isErrnoException(error) && error.code === 'EEXIST') {
       throw new P2pError('CONFLICT', `a key rotation is already under way (${nextPath} exists); wait for it to finish`);
     }
+    // What failed may come after the file was linked in place (the directory's fsync): the caller is told the rotation did not happen, so the next start must not complete it.
+    if (readFileIfExists(nextPath)?.equals(Buffer.from(nextText, 'utf8')) === true) removeIfExists(nextPath);
     throw new P2pError('IDENTITY_UNUSABLE', `cannot write the next identity key ${nextPath}: ${reasonOf(error)}`);
   }
   return {
     next: identityOf(nextState),
     commit: () => renameDurably(nextPath, state.path),
-    abandon: () => unlinkSync(nextPath),
+    abandon: () => removeIfExists(nextPath),
+    inPlace: () => {
+      const content = readFileIfExists(state.path);
+      const onDisk = content === undefined ? undefined : parseIdentityFile(content, state.path);
+      return typeof onDisk === 'object' && Buffer.compare(onDisk.seed, seed) === 0;
+    },
   };
+}
+
+function removeIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if (!isErrnoException(error) || error.code !== 'ENOENT') throw error;
+  }
 }
 
 /**

@@ -638,6 +638,8 @@ export class PeerNetwork {
       stream?.destroy();
       return 'unreachable';
     }
+    // A channel the handshake opened and nothing took over yet: closed if what follows it throws.
+    let unadopted: SecureChannel | null = null;
     try {
       const followUp = payload.intent === Intent.PAIR_REQUEST && this.requestCards !== null ? { type: MSG_AGENT_CARD, body: this.requestCards.cardForRequest() } : null;
       let pairingChain: RotationStatement[] = [];
@@ -647,6 +649,7 @@ export class PeerNetwork {
       const expected = this.expectedKey(peerId, payload.intent);
       const outcome = await initiateChannel(socket, identity, expected, payload, address, this.handshakeOptions, startedAt, followUp, checkResponder);
       const { decision, channel } = outcome;
+      unadopted = channel;
       if (decision.result === DecisionResult.SESSION_OPEN && channel !== null) {
         if (!this.mayOpenSession(peerId)) {
           channel.close(CloseCode.REVOKED, 'revoked');
@@ -655,6 +658,7 @@ export class PeerNetwork {
         this.onSessionOpened(peerId, address, outcome.peer, pairingChain);
         if (stream !== undefined) this.dhtStreams.set(channel, stream);
         this.adopt(peerId, channel, signedWith);
+        unadopted = null;
         return 'connected';
       }
       if (decision.result === DecisionResult.REQUEST_STORED) return 'request_delivered';
@@ -671,6 +675,7 @@ export class PeerNetwork {
           return 'busy';
       }
     } catch (error) {
+      unadopted?.close(CloseCode.HANDSHAKE_FAILED, 'handshake failed');
       if (error instanceof HandshakeError && error.reason === 'key_mismatch' && error.presentedKey !== null) {
         this.reportKeyMismatch(peerId, error.presentedKey, address, error.chain ?? 'none');
         return 'key_mismatch';
@@ -706,7 +711,8 @@ export class PeerNetwork {
       new HandshakeError('key_mismatch', 'the node at this address proved a key its chain does not certify for this peer', responder.publicKey, chain);
     const statements = responder.payload.keyChain;
     if (trust.stateOf(peerId) !== undefined) {
-      const refused = responder.keyChain === undefined ? null : consent.keys.follow(peerId, responder.publicKey, statements);
+      // Also when the key is the one expected: a pair request to a revoked peer expects its link's key, which may be one the record already left.
+      const refused = consent.keys.follow(peerId, responder.publicKey, statements);
       if (refused !== null) throw mismatch(refused);
       // Names the record's root when a revoked peer is paired again (the pinned key is then its end).
       return statements ?? [];

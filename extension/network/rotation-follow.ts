@@ -87,24 +87,33 @@ export class RotationFollow {
   /**
    * Replaces this node's key: the next identity file is written, the
    * network paused and every session closed (4008), the file renamed into
-   * place and the new key taken, then the network resumes and the DHT
-   * listens under the new key (and the old one, until it retires). Peers
-   * reconnect and learn the chain from the handshake.
+   * place and the new key taken, then the network resumes; the DHT then
+   * listens under the new key (and the old one, until it retires) in the
+   * background. Peers reconnect and learn the chain from the handshake.
    */
   async rotate(options: Partial<RotationOptions> = {}): Promise<RotationResult> {
-    const { identity, network, dht, outbox, logger } = this.deps;
+    const { identity, network, outbox, logger } = this.deps;
     const oldFingerprint = identity.fingerprint;
+    const oldKey = identity.publicKey;
     const prepared = identity.prepareRotation({ ...options, ...(this.deps.now === undefined ? {} : { clock: { now: this.deps.now } }) });
+    let failure: { error: unknown } | null = null;
     try {
       await network.pause(CloseCode.KEY_ROTATED, 'key rotated');
       prepared.commit();
     } catch (error) {
-      prepared.abandon();
+      failure = { error };
+      // A commit that threw settled the rotation itself (LiveIdentity); a failed pause left the next file waiting.
+      if (identity.rotationUnderWay) prepared.abandon();
+    } finally {
+      // Whatever failed, the node takes handshakes again, under whichever key it now holds.
       network.resume();
-      throw error;
     }
-    network.resume();
-    await dht.followIdentity();
+    if (failure !== null) {
+      if (Buffer.compare(identity.publicKey, oldKey) === 0) throw failure.error;
+      logger.warn(`the new key is in place (the identity file holds it), but writing it ended with an error: ${(failure.error as Error).message}; check the disk of the data folder`);
+    }
+    // The swap is done: the DHT's announcement under the new key can take seconds, and is not what the caller waits for.
+    this.followOnDht();
     this.scheduleRetirement();
     const seq = identity.keyChain.length;
     const retireAt = identity.retiring.at(-1)?.retireAt ?? new Date();
@@ -118,12 +127,12 @@ export class RotationFollow {
     if (this.retireTimer !== null) clearTimeout(this.retireTimer);
     this.retireTimer = null;
     if (this.closed) return;
-    const { identity, dht, logger } = this.deps;
+    const { identity, logger } = this.deps;
     const now = this.now();
     try {
       if (identity.retireExpired(now)) {
         logger.info('a replaced key reached the end of its grace period: its seed is erased and its DHT address no longer listened under');
-        void dht.followIdentity();
+        this.followOnDht();
       }
     } catch (error) {
       logger.warn(`could not erase a retired key yet: ${(error as Error).message}; trying again later`);
@@ -134,6 +143,18 @@ export class RotationFollow {
     const timer = setTimeout(() => this.scheduleRetirement(), due <= 0 ? RETIRE_RETRY_MS : Math.min(due, LONGEST_TIMER_MS));
     timer.unref();
     this.retireTimer = timer;
+  }
+
+  /**
+   * Moves the DHT to the identity's keys, in the background. A failure is
+   * logged, never left as an unhandled rejection (which ends the process):
+   * it costs reach through the DHT under the new key, not the rotation.
+   */
+  private followOnDht(): void {
+    this.deps.dht.followIdentity().catch((error: unknown) => {
+      if (this.closed) return;
+      this.deps.logger.warn(`the DHT could not follow this node's key: ${(error as Error).message}; peers still reach it at its other addresses`);
+    });
   }
 
   close(): void {

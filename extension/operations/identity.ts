@@ -1,4 +1,5 @@
 import { printPairingLink } from '../common/pairing-link';
+import { peerIdFromPublicKey } from '../common/peer-id';
 import { encodeKeyChain } from '../wire/key-rotation';
 import type { DhtMode } from '../config';
 import type { OperationHandler } from './context';
@@ -24,6 +25,8 @@ export const identity: OperationHandler = async (input, node) => {
     data: {
       peer_id: node.identity.peerId,
       fingerprint: node.identity.fingerprint,
+      // The key this node signs with now, which a rotation moves away from the one peer_id names: safety numbers are computed from it.
+      key: peerIdFromPublicKey(node.identity.publicKey),
       display_name: node.profile.displayName,
       addresses,
       dht: dhtNotice(node.networkConfig.dht.mode),

@@ -121,7 +121,7 @@ export class Consent {
   }
 
   private refuseKey(peerId: string, presented: Uint8Array, address: string | null, chain: ChainMismatch, expected?: Uint8Array): Decision {
-    this.keys.mismatch(peerId, presented, address, chain, expected);
+    this.keys.refuseClaim(peerId, presented, address, chain, expected);
     return refuse(RefusalReason.NOT_TRUSTED);
   }
 

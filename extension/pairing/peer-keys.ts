@@ -73,7 +73,26 @@ export class PeerKeys {
   }
 
   /**
-   * Counts, keeps (for a peer with a record) and publishes a refused key.
+   * A key refused at the responder, which names the peer only through what
+   * the initiator sent. A chain that does not verify, or roots elsewhere,
+   * ties the key to nobody (anyone who knows a peer id can send one), so it
+   * is only counted: keeping or publishing it would let a stranger rewrite
+   * the trust file and push real evidence out of `refused_keys` at every
+   * handshake. A key the peer held (`older_key`, `none`) or a fork signed by
+   * one of its keys (`conflict`) is evidence, and reported as such.
+   */
+  refuseClaim(peerId: string, presented: Uint8Array, address: string | null, reason: ChainMismatch, expected?: Uint8Array): void {
+    if (reason === 'other_root' || reason.startsWith('invalid_')) {
+      this.refusals.count('network', 'key_mismatch');
+      return;
+    }
+    this.mismatch(peerId, presented, address, reason, expected);
+  }
+
+  /**
+   * Counts, keeps (for a peer with a record) and publishes a refused key:
+   * as is, for the initiator, which dialed an address it holds for the peer
+   * (the node there answered in the peer's place, whatever chain it sent).
    * A key that came without a chain is named `older_key` when it is one the
    * peer already left: what a thief of a retired key presents.
    */

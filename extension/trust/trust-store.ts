@@ -13,7 +13,7 @@ import {
 } from '../common/json-state-file';
 import { replaceLegacyNames } from './legacy-names';
 import { isDhtAddress } from '../common/dht-address';
-import { decodeKeyChain, describeKeyChainRefusal, encodeRotationStatement, MAX_KEY_CHAIN_BYTES, verifyKeyChain, type KeyChainRefusal, type RotationStatement } from '../wire/key-rotation';
+import { decodeKeyChain, describeKeyChainRefusal, encodeRotationStatement, KeyChainFormatError, MAX_KEY_CHAIN_BYTES, verifyKeyChain, type KeyChainRefusal, type RotationStatement } from '../wire/key-rotation';
 import { keyChainToText, storedKeyProblem } from '../wire/stored-key-chain';
 
 /**
@@ -398,6 +398,13 @@ export class TrustStore {
    * pins its last key (the one replaced gets `retired_at`); the same chain
    * changes nothing. The state is left alone: a revoked peer's chain is
    * kept too, since only a new pairing makes it trusted again.
+   *
+   * The known chain was verified when it was stored, so the bytes are
+   * compared first and only the statements past the shared beginning are
+   * verified: a copy of the peer's public chain with a forged tail costs
+   * one signature check, not the whole chain's. A fork is named `conflict`
+   * only once its first differing statement verifies, signed by one of the
+   * peer's own keys.
    */
   applyKeyChain(peerId: string, chain: readonly RotationStatement[], now = new Date()): KeyChainApplied {
     const existing = this.existing(peerId);
@@ -406,20 +413,20 @@ export class TrustStore {
       refusal,
       message: `the key chain presented for ${peerId} ${why}; the pinned key stays`,
     });
-    const verdict = verifyKeyChain(chain);
-    if (!verdict.ok) return refuse(`invalid_${verdict.refusal}`, `${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`);
-    if (peerIdFromPublicKey(verdict.chain.root) !== peerId) return refuse('other_root', 'starts at another identity\'s key');
+    const first = chain[0];
+    if (first === undefined) throw new KeyChainFormatError('a key chain holds at least one statement');
+    if (peerIdFromPublicKey(first.root) !== peerId) return refuse('other_root', 'starts at another identity\'s key');
     const known = knownChainOf(existing);
-    const shared = Math.min(known.length, chain.length);
-    for (let index = 0; index < shared; index += 1) {
-      const ours = encodeRotationStatement(known[index] as RotationStatement);
-      const theirs = encodeRotationStatement(chain[index] as RotationStatement);
-      if (Buffer.compare(ours, theirs) !== 0) {
-        return refuse('conflict', `holds another rotation statement at seq ${index + 1} than the one already known (one of the two keys that signed them may be stolen)`);
-      }
+    const agreed = sharedBeginning(known, chain);
+    if (agreed === chain.length) {
+      if (chain.length < known.length) return refuse('older_chain', `ends at key ${chain.length} of the ${known.length} rotations already known`);
+      return { ok: true, changed: false, record: recordOf(peerId, existing) };
     }
-    if (chain.length < known.length) return refuse('older_chain', `ends at key ${chain.length} of the ${known.length} rotations already known`);
-    if (chain.length === known.length) return { ok: true, changed: false, record: recordOf(peerId, existing) };
+    const verdict = verifyKeyChain(chain, agreed);
+    if (!verdict.ok) return refuse(`invalid_${verdict.refusal}`, `${describeKeyChainRefusal(verdict.refusal)} (statement ${verdict.index + 1})`);
+    if (agreed < known.length) {
+      return refuse('conflict', `holds another rotation statement at seq ${agreed + 1} than the one already known (one of the two keys that signed them may be stolen)`);
+    }
     const at = now.toISOString();
     const publicKey = encodeKey(verdict.chain.currentKey);
     const history = existing.key_history.map((pinned) =>
@@ -486,6 +493,17 @@ export class TrustStore {
 /** The chain the file holds, checked when the file was read. */
 function knownChainOf(entry: PeerEntry): RotationStatement[] {
   return entry.key_chain === undefined ? [] : decodeKeyChain(decodeKey(entry.key_chain));
+}
+
+/** How many statements at the start of `chain` are, byte for byte, the known chain's. */
+function sharedBeginning(known: readonly RotationStatement[], chain: readonly RotationStatement[]): number {
+  const shared = Math.min(known.length, chain.length);
+  for (let index = 0; index < shared; index += 1) {
+    const ours = encodeRotationStatement(known[index] as RotationStatement);
+    const theirs = encodeRotationStatement(chain[index] as RotationStatement);
+    if (Buffer.compare(ours, theirs) !== 0) return index;
+  }
+  return shared;
 }
 
 /** Newest first, at most MAX_PEER_ADDRESSES, and one DHT address: a node has one DHT key, so an older one is stale. */

@@ -176,22 +176,32 @@ export type KeyChainVerdict = { ok: true; chain: VerifiedKeyChain } | { ok: fals
 const VERDICTS_REMEMBERED = 256;
 const verdicts = new BoundedMemo<string, KeyChainVerdict>(VERDICTS_REMEMBERED);
 
-/** Checks the chain in itself; which identity it must belong to is the caller's question. Statements that cannot be encoded throw KeyChainFormatError. */
-export function verifyKeyChain(chain: readonly RotationStatement[]): KeyChainVerdict {
+/**
+ * Checks the chain in itself; which identity it must belong to is the
+ * caller's question. Statements that cannot be encoded throw
+ * KeyChainFormatError. `verifiedPrefix` statements at the start are ones
+ * the caller compared byte for byte with a chain it verified before: their
+ * signatures and keys are not checked again, so a known chain extended by a
+ * forged statement costs that statement's checks alone.
+ */
+export function verifyKeyChain(chain: readonly RotationStatement[], verifiedPrefix = 0): KeyChainVerdict {
   if (chain.length === 0) throw new KeyChainFormatError('a key chain holds at least one statement');
   if (chain.length > MAX_KEY_CHAIN) return { ok: false, refusal: 'too_long', index: MAX_KEY_CHAIN };
-  const verdict = verdicts.get(hexOf(sha256(encodeKeyChain(chain))), () => verifyStatements(chain));
+  const prefix = Math.min(verifiedPrefix, chain.length);
+  // A verdict that trusted a prefix holds only for callers that trust the same one.
+  const verdict = verdicts.get(`${prefix}:${hexOf(sha256(encodeKeyChain(chain)))}`, () => verifyStatements(chain, prefix));
   // Each caller gets its own lists: one that changed them would otherwise change the remembered verdict.
   return verdict.ok ? { ok: true, chain: { ...verdict.chain, keys: [...verdict.chain.keys], statements: [...verdict.chain.statements] } } : verdict;
 }
 
 /**
  * Byte comparisons over the whole chain first, then the root's and each
- * new key's point check and signatures, statement by statement: a forged
- * statement is refused by its old key's signature (a key already checked)
- * before its new key costs a point decoding.
+ * new key's point check and signatures, statement by statement (from the
+ * first one past `verifiedPrefix`): a forged statement is refused by its
+ * old key's signature (a key already checked) before its new key costs a
+ * point decoding.
  */
-function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict {
+function verifyStatements(chain: readonly RotationStatement[], verifiedPrefix: number): KeyChainVerdict {
   const first = chain[0] as RotationStatement;
   const keys = [first.root];
   const seen = new Set([hexOf(first.root)]);
@@ -204,9 +214,10 @@ function verifyStatements(chain: readonly RotationStatement[]): KeyChainVerdict 
     keys.push(statement.newKey);
     seen.add(hexOf(statement.newKey));
   }
-  const rootRefusal = publicKeyRefusal(first.root);
+  const rootRefusal = verifiedPrefix > 0 ? null : publicKeyRefusal(first.root);
   if (rootRefusal !== null) return { ok: false, refusal: `key_${rootRefusal}`, index: 0 };
   for (const [index, statement] of chain.entries()) {
+    if (index < verifiedPrefix) continue;
     const refuse = (refusal: KeyChainRefusal): KeyChainVerdict => ({ ok: false, refusal, index });
     const signed = rotationSigningInput(statement);
     if (!ed25519Verify(statement.oldKey, signed, statement.oldSignature)) return refuse('bad_old_signature');

@@ -120,6 +120,8 @@ export interface ListedGroupFacts {
 export interface OwnIdentity {
   peer_id: string;
   fingerprint: string;
+  /** The key it signs with now, spelled like a peer id. */
+  key?: string;
   /** Rotations so far; absent from an extension before key rotation. */
   key_seq?: number;
   /** This node's pairing link, which names its current key once it rotated; null while it does not listen. */
@@ -127,15 +129,15 @@ export interface OwnIdentity {
 }
 
 /**
- * The key this node signs with now: the one its peer id names until it
- * rotates, then the `key` its own link carries; null when that cannot be
- * told (a rotated node with no link).
+ * The key this node signs with now, as `identity` reports it (spelled like
+ * a peer id); null when the report has none that decodes: the dialog then
+ * says the safety number is unknown rather than compute one from a key the
+ * node may no longer use.
  */
 export function ownCurrentKey(own: OwnIdentity): Uint8Array | null {
-  if ((own.key_seq ?? 0) === 0) return publicKeyFromPeerId(own.peer_id);
-  if (typeof own.link !== 'string') return null;
+  if (typeof own.key !== 'string') return null;
   try {
-    return parsePairingLink(own.link).rotation?.key ?? null;
+    return publicKeyFromPeerId(own.key);
   } catch {
     return null;
   }
@@ -225,8 +227,10 @@ export class CallFacts {
 
   /**
    * A pairing request, unless the link comes from a peer already paired:
-   * then a key it names beyond the one pinned is a key change, which pair
-   * takes without asking the peer anything.
+   * then a key it names other than the one pinned may be a key change,
+   * which pair takes without asking the peer anything, or an older or
+   * forked key, which it refuses. The host cannot verify the chain, so the
+   * dialog does not say which.
    */
   private async linkAsks(peer: string, fingerprint: string | undefined): Promise<string[]> {
     const paired = await this.directory.pairedPeer(peer);
@@ -236,8 +240,12 @@ export class CallFacts {
       return [line('asks', 'nothing new: you are already paired with the node below')];
     }
     return [
-      line('asks', 'to take the new key of a peer you are already paired with; nothing is sent and no request is made'),
-      line('key change', `for ${printableJson(paired.display_name)}, signed by its previous key: ${printable(pinned)} → ${printable(fingerprint)}`),
+      line('asks', 'to take another key for a peer you are already paired with; nothing is sent and no request is made'),
+      line(
+        'other key',
+        `for ${printableJson(paired.display_name)}, ${printable(fingerprint)} differs from the key pinned (${printable(pinned)}); ` +
+          'the extension takes it only if its chain continues from the pinned key',
+      ),
     ];
   }
 
@@ -266,7 +274,8 @@ export class CallFacts {
     }
     const facts = [
       line('asks', operation === 'accept' ? 'to pair with the node below: you trust it, and your agents can exchange messages' : 'to refuse the pairing request of the node below'),
-      ...(await this.identityFacts(request.peer, request.display_name, { fingerprint: request.fingerprint, safetyNumber: request.safety_number })),
+      // The extension's number, of the key the requester proved; never one the host would compute from the peer id's key.
+      ...(await this.identityFacts(request.peer, request.display_name, { fingerprint: request.fingerprint, safetyNumber: request.safety_number ?? null })),
       line('address', request.address === null ? 'unknown' : printable(request.address)),
       line('requested', printable(request.created_at)),
       ...changeFacts(operation, request.changed ?? null),
@@ -364,17 +373,17 @@ export class CallFacts {
   /**
    * Peer id, fingerprint, name (as a claim) and safety number. `known` holds
    * what the extension or the call already says of the peer's current key
-   * (its fingerprint, the safety number, the key itself); absent, they come
-   * from the key its peer id names.
+   * (its fingerprint, the safety number — null when it cannot be told —, the
+   * key itself); absent, they come from the key its peer id names.
    */
-  private async identityFacts(peer: string, displayName: string | null, known: { fingerprint?: string | undefined; safetyNumber?: string | undefined; key?: Uint8Array | undefined } = {}): Promise<string[]> {
+  private async identityFacts(peer: string, displayName: string | null, known: { fingerprint?: string | undefined; safetyNumber?: string | null; key?: Uint8Array | undefined } = {}): Promise<string[]> {
     const { fingerprint } = known;
-    const safetyNumber = known.safetyNumber ?? (await this.directory.safetyNumber(peer, known.key));
+    const safetyNumber = known.safetyNumber !== undefined ? known.safetyNumber : await this.directory.safetyNumber(peer, known.key);
     return [
       line('peer', peer),
       line('fingerprint', fingerprint === undefined ? fingerprintOf(publicKeyFromPeerId(peer)) : printable(fingerprint)),
       line('name', displayName === null ? 'not known yet' : `${printableJson(displayName)} ${SELF_CHOSEN}`),
-      line('safety no.', safetyNumber ?? 'unknown (this node\'s own key could not be read)'),
+      line('safety no.', safetyNumber === null ? 'unknown (the extension did not report the keys it is computed from)' : printable(safetyNumber)),
     ];
   }
 

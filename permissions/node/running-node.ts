@@ -251,7 +251,7 @@ function prompters(policyFile: string | undefined, page: () => PageServer | unde
 }
 
 /** The facts a dialog needs, asked of the extension itself (never through the gate: no plugin is calling). */
-function extensionDirectory(supervisor: ExtensionSupervisor, dataDir: string): PeerDirectory {
+export function extensionDirectory(supervisor: Pick<ExtensionSupervisor, 'execute'>, dataDir: string): PeerDirectory {
   const data = async (operation: string, input: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
     const response = await supervisor.execute(operation, input);
     if (response.error !== undefined) throw new Error(`${operation} failed: ${response.error.message}`);

@@ -186,6 +186,33 @@ t.test('a retired key opens nothing, whichever side dials: key_mismatch with bot
   t.equal(hex(a2.trust.currentKey(bId)), hex(current), 'b’s current key stays pinned');
 });
 
+t.test('pairing again from an old link with a revoked peer that rotated: its retired key is refused older_key, and no channel is left open', async (t) => {
+  const a = await startNode(t, 'node a');
+  const b = await startNode(t, 'node b');
+  pair(a, b);
+  const aId = a.identity.peerId;
+  const bId = b.identity.peerId;
+  const root = b.identity.publicKey;
+  const stolen = tempDir(t);
+  copyFileSync(join(b.dataDir, IDENTITY_FILE_NAME), join(stolen, IDENTITY_FILE_NAME));
+  await b.network.rotation.rotate({ graceMs: HOUR_MS });
+  t.equal(await a.network.attemptNow(bId), 'connected', 'a follows b to its new key');
+  await b.network.close();
+  await eventually(async () => !a.network.isOnline(bId), 'a to see b’s session closed');
+  a.trust.revoke(bId);
+
+  // a pairs again from b's old link, which names the root; the holder of that retired key answers, and would open a session.
+  const thief = await startNode(t, 'thief', { dataDir: stolen });
+  thief.trust.trust({ publicKey: a.identity.publicKey, displayName: 'node a', addresses: [a.address] });
+  a.pending.addOutgoing({ requestId: 'cd'.repeat(16), publicKey: root, displayName: 'node b', address: thief.address, dhtAddress: null });
+  t.equal(await a.network.attemptNow(bId), 'key_mismatch');
+  t.match(a.events.of('p2p.peer.key_mismatch'), [{ peer: bId, presented_fingerprint: fingerprintOf(root), chain: 'older_key', address: thief.address }]);
+  t.equal(a.refusals.get('network', 'handshake_internal'), 0, 'not a handshake failure');
+  t.notOk(thief.network.isOnline(aId), 'the thief got no session: a never sent message 3');
+  t.equal(a.trust.get(bId)?.state, 'revoked', 'b stays revoked, pinned at its current key');
+  t.equal(hex(a.trust.currentKey(bId)), hex(b.identity.publicKey));
+});
+
 t.test('a key change no chain certifies stays refused: key_mismatch names the expected and the presented key', async (t) => {
   const a = await startNode(t, 'node a');
   const b = await startNode(t, 'node b');
@@ -220,8 +247,9 @@ t.test('the DHT follows the key: the old DHT key still leads to the node until i
   a.trust.recordSeen(bId, { address: dhtAddress(oldDhtKey) });
 
   await b.network.rotation.rotate({ graceMs: HOUR_MS });
+  // The rotation answers once the key is swapped; the DHT follows in the background.
+  await eventually(async () => b.network.dht.listeningKeys().length === 2, 'b to listen under its new DHT key and, for the grace period, the old one');
   const keys = b.network.dht.listeningKeys().map(hex);
-  t.equal(keys.length, 2, 'b listens under its new DHT key and, for the grace period, the old one');
   t.equal(keys[1], hex(oldDhtKey));
   t.not(keys[0], hex(oldDhtKey), 'the current DHT key comes from the new seed');
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { P2pError } from '../../extension/common/errors';
-import { fingerprintOf } from '../../extension/common/peer-id';
+import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { parsePairingLink } from '../../extension/common/pairing-link';
 import { safetyNumber } from '../../extension/common/safety-number';
 import { DEFAULT_NETWORK_CONFIG } from '../../extension/config';
@@ -205,6 +205,7 @@ t.test('identity reports the key sequence, the earlier fingerprints, the rotatio
   const root = node.identity.fingerprint;
   const unrotated = (await identityOperation({}, node)).data as Record<string, unknown>;
   t.equal(unrotated['key_seq'], 0);
+  t.equal(unrotated['key'], unrotated['peer_id'], 'the current key is the one the peer id names until a rotation');
   t.same(unrotated['previous_fingerprints'], []);
   t.equal(unrotated['rotation'], null);
   t.notMatch(unrotated['link'] as string, /key=|chain=/, 'an unrotated link is as before');
@@ -216,6 +217,7 @@ t.test('identity reports the key sequence, the earlier fingerprints, the rotatio
   t.equal(data['peer_id'], unrotated['peer_id']);
   t.equal(data['fingerprint'], rotated['fingerprint']);
   t.equal(data['key_seq'], 1);
+  t.equal(data['key'], peerIdFromPublicKey(node.identity.publicKey), 'then the rotated key, which safety numbers are computed from');
   t.same(data['previous_fingerprints'], [root]);
   t.same(data['rotation'], { pending: [bob], retire_at: rotated['retire_at'] });
   const link = parsePairingLink(data['link'] as string);

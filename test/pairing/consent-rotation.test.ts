@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { EventOutbox } from '../../extension/events/outbox';
 import { RefusalCounters } from '../../extension/metrics/refusals';
 import { Consent } from '../../extension/pairing/consent';
 import { PendingRequests } from '../../extension/trust/pending-requests';
-import { TrustStore } from '../../extension/trust/trust-store';
+import { TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { DecisionResult, RefusalReason } from '../../extension/wire/decision';
 import type { StaticIdentity } from '../../extension/wire/handshake';
 import { Intent, type InitiatorPayload } from '../../extension/wire/handshake-payload';
@@ -34,7 +36,7 @@ function setup(t: Test, options = { consentBurst: 5, consentPerMinute: 1 }) {
   const refusals = new RefusalCounters();
   const consent = new Consent(trust, pending, outbox, refusals, options);
   const events = (type: string) => outbox.takeBatch(1000).filter((event) => event.type === type).map((event) => event.data);
-  return { consent, trust, pending, refusals, events };
+  return { consent, trust, pending, refusals, events, dir };
 }
 
 function key(): StaticIdentity {
@@ -86,17 +88,25 @@ t.test('a trusted peer pinned at its root presents its new key with the chain: f
   t.same(events('p2p.peer.key_rotated'), []);
 });
 
-t.test('a key change its old key did not sign stays refused: key_mismatch with both fingerprints and why', async (t) => {
-  const { consent, trust, events } = setup(t);
+t.test('a key change its old key did not sign stays refused, and is only counted: it ties the key to nobody; a fork its old key signed is evidence', async (t) => {
+  const { consent, trust, refusals, events, dir } = setup(t);
   const bob = rotatedNode();
   trust.trust({ publicKey: bob.root.publicKey, displayName: 'Bob', addresses: [] });
-  const mallory = key();
-  // Mallory claims to be bob's successor, signing for both sides herself.
-  const forged = [signRotationStatement(bob.root.publicKey, 1, { publicKey: bob.root.publicKey, sign: mallory.sign }, mallory, 1_900_000_000_000)];
-  t.same(consent.decide(proof(mallory.publicKey, Intent.SESSION, forged), ADDRESS), NOT_TRUSTED);
-  t.match(events('p2p.peer.key_mismatch'), [
-    { peer: bob.peerId, expected_fingerprint: fingerprintOf(bob.root.publicKey), presented_fingerprint: fingerprintOf(mallory.publicKey), chain: 'invalid_bad_old_signature' },
-  ]);
+  const trustFile = join(dir, TRUST_FILE_NAME);
+  const before = readFileSync(trustFile);
+  // Mallory knows bob's peer id and claims to be his successor, again and again, signing for both sides herself.
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const mallory = key();
+    const forged = [signRotationStatement(bob.root.publicKey, 1, { publicKey: bob.root.publicKey, sign: mallory.sign }, mallory, 1_900_000_000_000 + attempt)];
+    t.same(consent.decide(proof(mallory.publicKey, Intent.SESSION, forged), ADDRESS), NOT_TRUSTED);
+  }
+  t.equal(refusals.get('network', 'key_mismatch'), 20, 'each one counted');
+  t.same(events('p2p.peer.key_mismatch'), [], 'no warning in bob’s name');
+  t.same(trust.get(bob.peerId)?.refusedKeys, [], 'no key kept as evidence against bob');
+  t.same(readFileSync(trustFile), before, 'the trust file not rewritten');
+  const stranger = rotatedNode();
+  t.same(consent.decide(proof(stranger.current.publicKey, Intent.SESSION, [{ ...(stranger.chain[0] as RotationStatement), root: bob.root.publicKey }]), ADDRESS), NOT_TRUSTED);
+  t.same(events('p2p.peer.key_mismatch'), [], 'nor for a chain that does not hold together');
   t.same(trust.currentKey(bob.peerId), bob.root.publicKey, 'the pinned key stays');
 
   // A second rotation statement at seq 1, signed by bob's real root (say, stolen), forks from the chain this node holds.

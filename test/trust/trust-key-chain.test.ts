@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
-import { extendKeyChain, type RotationSigner, type RotationStatement } from '../../extension/wire/key-rotation';
+import { extendKeyChain, MAX_KEY_CHAIN, signRotationStatement, type RotationSigner, type RotationStatement } from '../../extension/wire/key-rotation';
+import * as primitives from '../../extension/wire/primitives';
 import { keyChainToText } from '../../extension/wire/stored-key-chain';
 import { identityFromSeed } from '../helpers/fixed-identity';
 import { tempDir } from '../helpers/extension';
@@ -185,4 +186,44 @@ t.test('keyOf: the current key of a peer with a record, the key its id names for
   t.same(store.keyOf(alice.peerId), third, 'a revoked peer keeps its last key, to check its notices with');
   const stranger = newSigner().publicKey;
   t.same(store.keyOf(peerIdFromPublicKey(stranger)), stranger, 'no record: the key the id names');
+});
+
+t.test('the known chain is compared, not verified again: a forged tail on it costs one signature check, an older copy none', async (t) => {
+  const verifies = { count: 0 };
+  const { TrustStore: CountingStore } = t.mockRequire<typeof import('../../extension/trust/trust-store')>('../../extension/trust/trust-store', {
+    '../../extension/wire/primitives': {
+      ...primitives,
+      ed25519Verify: (...args: Parameters<typeof primitives.ed25519Verify>) => {
+        verifies.count += 1;
+        return primitives.ed25519Verify(...args);
+      },
+    },
+  });
+  const dir = tempDir(t);
+  const alice = rotatedPeer(MAX_KEY_CHAIN - 1);
+  const known = alice.chains[MAX_KEY_CHAIN - 1] as RotationStatement[];
+  const store = CountingStore.open(dir);
+  store.trust({ publicKey: alice.keys[0]!.publicKey, displayName: 'Alice', addresses: [] }, T0);
+  t.ok(store.applyKeyChain(alice.peerId, known, T1).ok, 'alice’s public chain is followed');
+
+  // Alice's chain is public (her links carry it); a stranger adds a last statement signed by no key of hers.
+  const stranger = newSigner();
+  const forged = [...known, signRotationStatement(alice.keys[0]!.publicKey, MAX_KEY_CHAIN, { publicKey: alice.keys.at(-1)!.publicKey, sign: stranger.sign }, stranger, T2.getTime())];
+  verifies.count = 0;
+  t.match(store.applyKeyChain(alice.peerId, forged, T2), { ok: false, refusal: 'invalid_bad_old_signature', message: new RegExp(`statement ${MAX_KEY_CHAIN}\\b`) });
+  t.equal(verifies.count, 1, 'only the forged statement is checked');
+
+  verifies.count = 0;
+  t.match(store.applyKeyChain(alice.peerId, alice.chains[3] as RotationStatement[], T2), { ok: false, refusal: 'older_chain' });
+  t.equal(verifies.count, 0, 'a beginning of the known chain is refused older without a check');
+
+  // A fork is named a conflict only when its first differing statement verifies; a forged one is invalid.
+  const thief = newSigner();
+  const forkedSigned = extendKeyChain(alice.chains[2] as RotationStatement[], alice.keys[2]!, thief, T2.getTime());
+  verifies.count = 0;
+  t.match(store.applyKeyChain(alice.peerId, forkedSigned, T2), { ok: false, refusal: 'conflict', message: /seq 3/ });
+  t.equal(verifies.count, 2, 'the two signatures of the differing statement');
+  const forkedForged = [...(alice.chains[2] as RotationStatement[]), signRotationStatement(alice.keys[0]!.publicKey, 3, { publicKey: alice.keys[2]!.publicKey, sign: thief.sign }, thief, T2.getTime())];
+  t.match(store.applyKeyChain(alice.peerId, forkedForged, T2), { ok: false, refusal: 'invalid_bad_old_signature' });
+  t.same(store.currentKey(alice.peerId), alice.keys.at(-1)!.publicKey, 'the pinned key stays');
 });

@@ -63,6 +63,12 @@ export class DhtNode {
   /** Connections hyperdht opened itself, to relays: a peer stream whose packets go where one of these goes is relayed. */
   private readonly relayStreams = new Set<HyperDHT.NoiseSecretStream>();
   private closing = false;
+  /**
+   * Server changes run one after another: a rotation during the start (or
+   * two in a row) would otherwise listen twice under one key, which
+   * hyperdht refuses (KEYPAIR_ALREADY_USED).
+   */
+  private serverChanges: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: DhtNodeOptions) {}
 
@@ -118,8 +124,7 @@ export class DhtNode {
     this.dht = dht;
     try {
       await dht.ready();
-      if (!this.options.announce || this.closing) return;
-      for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
+      await this.matchServers(dht);
     } catch (error) {
       // A node that could not join is no node: dials fail at once rather than waiting on it.
       this.dht = null;
@@ -138,14 +143,25 @@ export class DhtNode {
     if (HyperDht === null || seeds.length === 0) return;
     this.keyPairs = seeds.map((seed) => HyperDht.keyPair(seed));
     const dht = this.dht;
-    if (dht === null || !this.options.announce) return;
-    const kept = new Set(this.keyPairs.map((keyPair) => hexOf(keyPair.publicKey)));
-    for (const [key, server] of this.servers) {
-      if (kept.has(key)) continue;
-      this.servers.delete(key);
-      await server.close();
-    }
-    for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
+    if (dht === null) return;
+    await this.matchServers(dht);
+  }
+
+  /** One server per key pair listed when the change runs (not when it was asked for), after the changes before it. */
+  private matchServers(dht: HyperDHT): Promise<void> {
+    const change = this.serverChanges.then(async () => {
+      if (!this.options.announce || this.closing || this.dht !== dht) return;
+      const kept = new Set(this.keyPairs.map((keyPair) => hexOf(keyPair.publicKey)));
+      for (const [key, server] of this.servers) {
+        if (kept.has(key)) continue;
+        this.servers.delete(key);
+        await server.close();
+      }
+      for (const keyPair of this.keyPairs) await this.listenAs(dht, keyPair);
+    });
+    // A failed change is its caller's to report; the next one still runs.
+    this.serverChanges = change.catch(() => undefined);
+    return change;
   }
 
   private currentKeyPair(): HyperDHT.KeyPair {
@@ -155,7 +171,6 @@ export class DhtNode {
   }
 
   private async listenAs(dht: HyperDHT, keyPair: HyperDHT.KeyPair): Promise<void> {
-    // A rotation during the start may have listened under this key already.
     if (this.servers.has(hexOf(keyPair.publicKey))) return;
     const server = dht.createServer({ firewall: (remoteKey) => !this.options.admit(remoteKey), reusableSocket: true }, (stream) => {
       // The DHT's handshake is done, but the session's still has to come: until then a stream error is just a close.

@@ -8,6 +8,7 @@ const KEY = ed25519FromSeed(new Uint8Array(32).fill(7)).publicKey;
 const PEER = peerIdFromPublicKey(KEY);
 const OTHER = peerIdFromPublicKey(ed25519FromSeed(new Uint8Array(32).fill(9)).publicKey);
 const SAFETY = '12345 67890';
+const REQUEST_SAFETY = '24680 13579';
 const HOSTILE_NAME = 'Bob\u200b\u0085 9b:ce:9f:34 \u009b2J\u2028x';
 
 function directory(
@@ -59,13 +60,17 @@ t.test('pair by peer id: the given address, or what LAN discovery heard, with th
 });
 
 t.test('accept shows the request as the extension holds it, and warns when the peer does not match', async (t) => {
-  const request: KnownRequest = { peer: PEER, display_name: HOSTILE_NAME, address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
-  const facts = new CallFacts(directory({ r1: request }));
+  const fromOlderExtension: KnownRequest = { peer: PEER, display_name: HOSTILE_NAME, address: '192.0.2.8:7070', created_at: '2026-01-01T00:00:00.000Z' };
+  const request: KnownRequest = { ...fromOlderExtension, safety_number: REQUEST_SAFETY };
+  const facts = new CallFacts(directory({ r1: request, old: fromOlderExtension }));
   const shown = (await facts.describe('accept', { request_id: 'r1', peer: PEER })).join('\n');
   t.match(shown, `fingerprint ${fingerprintOf(KEY)}`);
   t.match(shown, 'name        "Bob\\u200b\\u0085 9b:ce:9f:34 \\u009b2J\\u2028x" (chosen by them');
   t.match(shown, 'address     192.0.2.8:7070');
-  t.match(shown, `safety no.  ${SAFETY}`);
+  t.match(shown, `safety no.  ${REQUEST_SAFETY}`, 'the number the extension computed from the key the requester proved');
+  t.notMatch(shown, SAFETY, 'not one the host computes for the peer id');
+  const older = (await facts.describe('accept', { request_id: 'old', peer: PEER })).join('\n');
+  t.match(older, 'safety no.  unknown (the extension did not report the keys it is computed from)', 'never one from the first keys');
   t.notMatch(shown.replaceAll('\n', ' '), UNSAFE, 'nothing that acts on a terminal');
   t.notMatch(shown, 'WARNING');
   const mismatched = await facts.describe('accept', { request_id: 'r1', peer: OTHER });
@@ -264,7 +269,7 @@ t.test('a rotated peer’s dialogs say from which key it changed, when, and that
   t.notMatch(unrotated, /key changed/, 'a peer that never rotated: no line');
 });
 
-t.test('a link carrying a key chain shows the fingerprint of its current key; from a paired peer it is a key change', async (t) => {
+t.test('a link carrying a key chain shows the fingerprint of its current key; from a paired peer, another key the extension takes only if its chain continues', async (t) => {
   const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
   const link = printPairingLink({
     peerId: PEER,
@@ -274,20 +279,32 @@ t.test('a link carrying a key chain shows the fingerprint of its current key; fr
     expiresAt: null,
     rotation: { key: currentKey, chain: new Uint8Array(235) },
   });
-  const fresh = (await new CallFacts(directory()).describe('pair', { link })).join('\n');
+  const asked: (Uint8Array | undefined)[] = [];
+  const numbering: PeerDirectory = {
+    ...directory(),
+    safetyNumber: async (peer, peerKey) => {
+      asked.push(peerKey);
+      return peer === PEER && peerKey !== undefined && Buffer.compare(peerKey, currentKey) === 0 ? REQUEST_SAFETY : SAFETY;
+    },
+  };
+  const fresh = (await new CallFacts(numbering).describe('pair', { link })).join('\n');
+  t.same(asked, [currentKey], 'the safety number asked for the key the link names');
+  t.match(fresh, `safety no.  ${REQUEST_SAFETY}`);
   t.match(fresh, /^asks +to send a pairing request/m);
   t.match(fresh, `fingerprint ${fingerprintOf(currentKey)}`);
   t.notMatch(fresh, fingerprintOf(KEY), 'not the first key’s');
   t.match(fresh, 'key         not its first: the link carries the chain of its keys, each signed by the one before (the extension checks it)');
 
   const pinnedAtRoot = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice\u202e', addresses: [] } })).describe('pair', { link })).join('\n');
-  t.match(pinnedAtRoot, /^asks +to take the new key of a peer you are already paired with; nothing is sent and no request is made/m);
-  t.match(pinnedAtRoot, `key change  for "Alice\\u202e", signed by its previous key: ${fingerprintOf(KEY)} → ${fingerprintOf(currentKey)}`);
+  t.match(pinnedAtRoot, /^asks +to take another key for a peer you are already paired with; nothing is sent and no request is made/m);
+  const differs = `other key   for "Alice\\u202e", ${fingerprintOf(currentKey)} differs from the key pinned (${fingerprintOf(KEY)}); the extension takes it only if its chain continues from the pinned key`;
+  t.match(pinnedAtRoot, differs);
+  t.notMatch(pinnedAtRoot, /key change|signed by its previous key/, 'no claim the host cannot check: the link may be older than the key pinned, or a fork');
   for (const fact of pinnedAtRoot.split('\n')) t.notMatch(fact, UNSAFE);
 
   const alreadyThere = (await new CallFacts(directory({}, { [PEER]: { display_name: 'Alice', addresses: [], fingerprint: fingerprintOf(currentKey) } })).describe('pair', { link })).join('\n');
   t.match(alreadyThere, /^asks +nothing new: you are already paired with the node below/m);
-  t.notMatch(alreadyThere, /key change/);
+  t.notMatch(alreadyThere, /differs from the key pinned/);
 });
 
 t.test('the safety number of a rotated node is the one of its current key: the request’s as the extension computed it, a link’s from its key', async (t) => {
@@ -312,15 +329,13 @@ t.test('the safety number of a rotated node is the one of its current key: the r
   t.same(asked, [{ peer: PEER, peerKey: undefined }], 'an unrotated link: the key its id names');
 });
 
-t.test('this node’s current key: the one its peer id names until it rotates, then the key its own link names', async (t) => {
+t.test('this node’s current key: the one identity reports, never guessed from its peer id', async (t) => {
   const currentKey = ed25519FromSeed(new Uint8Array(32).fill(13)).publicKey;
-  const rotatedLink = printPairingLink({ peerId: PEER, addresses: ['192.0.2.7:7070'], displayName: 'Me', dhtBinding: null, expiresAt: null, rotation: { key: currentKey, chain: new Uint8Array(235) } });
   const own = { peer_id: PEER, fingerprint: fingerprintOf(KEY) };
-  t.same(ownCurrentKey(own), KEY, 'an extension before key rotation');
-  t.same(ownCurrentKey({ ...own, key_seq: 0, link: null }), KEY, 'never rotated, not listening');
-  t.same(ownCurrentKey({ ...own, key_seq: 1, link: rotatedLink }), currentKey);
-  t.equal(ownCurrentKey({ ...own, key_seq: 1, link: null }), null, 'rotated, with no link to name the key');
-  t.equal(ownCurrentKey({ ...own, key_seq: 1, link: 'p2p-comm://nonsense' }), null, 'a link that does not parse');
+  t.same(ownCurrentKey({ ...own, key: PEER }), KEY, 'never rotated: the key its id names');
+  t.same(ownCurrentKey({ ...own, key: peerIdFromPublicKey(currentKey), key_seq: 1 }), currentKey, 'rotated: the new key');
+  t.equal(ownCurrentKey(own), null, 'no key reported');
+  t.equal(ownCurrentKey({ ...own, key: 'nonsense' }), null, 'a key that does not decode');
 });
 
 t.test('rotate_identity: what it asks, the old key, the new one made after approval, and the peers by whether they follow', async (t) => {
