@@ -16,9 +16,14 @@ export class RecordingEvents extends EventOutbox {
     this.seen.push(event);
     super.enqueue(event);
   }
+
+  /** The data of every event of this type, in order. */
+  of(type: string): Record<string, unknown>[] {
+    return this.seen.filter((event) => event.type === type).map((event) => event.data as Record<string, unknown>);
+  }
 }
 
-export type InProcessNode = NodeParts & { events: RecordingEvents; refusals: RefusalCounters; address: string };
+export type InProcessNode = NodeParts & { events: RecordingEvents; refusals: RefusalCounters; address: string; dataDir: string };
 
 /**
  * A node assembled in-process as extension/app.ts does, on 127.0.0.1, DHT
@@ -28,8 +33,9 @@ export type InProcessNode = NodeParts & { events: RecordingEvents; refusals: Ref
 export async function startInProcessNode(t: Test, name: string, options: Partial<NodePartsOptions> = {}): Promise<InProcessNode> {
   const events = new RecordingEvents(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
   const refusals = new RefusalCounters();
+  const dataDir = options.dataDir ?? tempDir(t);
   const parts = assembleNode({
-    dataDir: tempDir(t),
+    dataDir,
     events,
     refusals,
     logger: quietLogger,
@@ -55,7 +61,7 @@ export async function startInProcessNode(t: Test, name: string, options: Partial
     await Promise.all([parts.outboxStore.close(), parts.inbox.close()]);
     parts.trust.close();
   });
-  return { ...parts, events, refusals, address };
+  return { ...parts, events, refusals, address, dataDir };
 }
 
 /** `a` and `b` trust each other, and `a` opens a session to `b`. */

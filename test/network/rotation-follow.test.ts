@@ -3,17 +3,15 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { dhtAddress } from '../../extension/common/dht-address';
 import { fingerprintOf } from '../../extension/common/peer-id';
-import { DEFAULT_A2A_CONFIG, DEFAULT_MESSAGING_CONFIG, DEFAULT_NETWORK_CONFIG, DEFAULT_STDIO_LIMITS, eventOutboxLimits, type DhtConfig } from '../../extension/config';
-import { EventOutbox, type OutgoingEvent } from '../../extension/events/outbox';
+import { DEFAULT_NETWORK_CONFIG, type DhtConfig } from '../../extension/config';
 import { IDENTITY_FILE_NAME } from '../../extension/identity/node-identity';
-import { RefusalCounters } from '../../extension/metrics/refusals';
-import { assembleNode, CAPABILITIES, type NodeParts } from '../../extension/node-parts';
+import { CAPABILITIES } from '../../extension/node-parts';
 import { Intent } from '../../extension/wire/handshake-payload';
 import { CloseCode } from '../../extension/wire/secure-channel';
 import { sdkStyleCard } from '../helpers/agent-cards';
 import { localTestnet } from '../helpers/dht-testnet';
 import { tempDir } from '../helpers/extension';
-import { quietLogger } from '../helpers/messenger';
+import { type InProcessNode, startInProcessNode } from '../helpers/in-process-node';
 import { eventually } from '../helpers/node';
 
 /**
@@ -26,35 +24,17 @@ import { eventually } from '../helpers/node';
 
 const HOUR_MS = 3600_000;
 
-class RecordingEvents extends EventOutbox {
-  readonly seen: OutgoingEvent[] = [];
-  override enqueue(event: OutgoingEvent): void {
-    this.seen.push(event);
-    super.enqueue(event);
-  }
-
-  of(type: string): Record<string, unknown>[] {
-    return this.seen.filter((event) => event.type === type).map((event) => event.data as Record<string, unknown>);
-  }
-}
-
-type Node = NodeParts & { events: RecordingEvents; refusals: RefusalCounters; address: string; dataDir: string };
+type Node = InProcessNode;
 
 interface NodeOptions {
   dataDir?: string;
   dht?: Partial<DhtConfig>;
 }
 
-/** A node assembled in-process as extension/app.ts does, on 127.0.0.1; DHT off unless asked for. */
-async function startNode(t: Test, name: string, options: NodeOptions = {}): Promise<Node> {
-  const events = new RecordingEvents(eventOutboxLimits(DEFAULT_STDIO_LIMITS));
-  const refusals = new RefusalCounters();
-  const dataDir = options.dataDir ?? tempDir(t);
-  const parts = assembleNode({
-    dataDir,
-    events,
-    refusals,
-    logger: quietLogger,
+/** An in-process node that redials quickly; DHT off unless asked for. */
+function startNode(t: Test, name: string, options: NodeOptions = {}): Promise<Node> {
+  return startInProcessNode(t, name, {
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     networkConfig: {
       ...DEFAULT_NETWORK_CONFIG,
       listenHost: '127.0.0.1',
@@ -62,24 +42,7 @@ async function startNode(t: Test, name: string, options: NodeOptions = {}): Prom
       reconnectBaseMs: 50,
       dht: { ...DEFAULT_NETWORK_CONFIG.dht, mode: 'off', ...options.dht },
     },
-    messagingConfig: DEFAULT_MESSAGING_CONFIG,
-    a2aConfig: DEFAULT_A2A_CONFIG,
-    software: 'p2p-comm/test',
-    discoveredAddress: () => null,
-    hostName: name,
   });
-  parts.messenger.start();
-  await parts.network.start();
-  const address = parts.network.addresses()[0];
-  if (address === undefined) throw new Error(`${name} is not listening`);
-  t.teardown(async () => {
-    parts.messenger.close();
-    await parts.network.close();
-    await parts.files.close();
-    await Promise.all([parts.outboxStore.close(), parts.inbox.close()]);
-    parts.trust.close();
-  });
-  return { ...parts, events, refusals, address, dataDir };
 }
 
 /** Each trusts the other under its current key, with no session yet. */
