@@ -55,6 +55,9 @@ export const SECURITY_EVENT_TYPES: ReadonlySet<string> = new Set([
   'p2p.peer.revoked',
   'p2p.peer.revoked_by_peer',
   'p2p.peer.misbehaving',
+  // A key change is what the safety number is compared again for.
+  'p2p.peer.key_rotated',
+  'p2p.identity.rotated',
 ]);
 
 interface Tally {

@@ -59,7 +59,7 @@ t.test('a full security queue refuses new peers and counts them, keeping what it
 });
 
 t.test('every trust-related event type goes to the security lane', async (t) => {
-  for (const type of ['p2p.peer.request', 'p2p.peer.key_mismatch', 'p2p.peer.revoked_by_peer', 'p2p.peer.misbehaving', 'p2p.peer.paired', 'p2p.peer.revoked']) {
+  for (const type of ['p2p.peer.request', 'p2p.peer.key_mismatch', 'p2p.peer.revoked_by_peer', 'p2p.peer.misbehaving', 'p2p.peer.paired', 'p2p.peer.revoked', 'p2p.peer.key_rotated', 'p2p.identity.rotated']) {
     t.ok(SECURITY_EVENT_TYPES.has(type), type);
   }
   t.notOk(SECURITY_EVENT_TYPES.has('p2p.message.received'));
