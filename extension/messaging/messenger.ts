@@ -80,10 +80,13 @@ function isBulk(type: MessageType): boolean {
  * Whether a sent message's fate is told as p2p.message.* events. Not for
  * chunks: no plugin sends them or knows their ids, the file service reports
  * transfers as p2p.file.* events, and a 1 GiB file would otherwise put
- * thousands of events in the bounded event queue.
+ * thousands of events in the bounded event queue. Not for group copies
+ * either: those events are scoped by peer, so a plugin allowed to message
+ * a member would learn of groups it has no grant for (a copy failed
+ * `group_member_removed` says the member was removed from one).
  */
 function announced(type: MessageType): boolean {
-  return !isBulk(type);
+  return !isBulk(type) && type !== 'group_message' && type !== 'group_control';
 }
 
 /** Longest wait before a message the peer deferred (inbox full, rate limited) is offered again. */

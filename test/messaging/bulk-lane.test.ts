@@ -1,6 +1,8 @@
 import t from 'tap';
 import type { SettledState } from '../../extension/messaging/messenger';
 import { AckReason, AckStatus } from '../../extension/wire/delivery-codes';
+import type { EpochStatement } from '../../extension/wire/group-statement';
+import { envelopeBy, groupHistory } from '../helpers/groups';
 import { idsOf, messengerSender, startTimers } from '../helpers/messenger-sender';
 import { eventually } from '../helpers/node';
 
@@ -179,6 +181,21 @@ t.test('failPending fails exactly the pending messages named, settles them, and 
     events.map((event) => [event.type, event.data['message_id']]),
     [['p2p.message.delivered', text]],
   );
+});
+
+t.test('group copies, like chunks, raise no p2p.message.* event: those are scoped by peer, not by group', async (t) => {
+  const { alice, epochs } = groupHistory();
+  const node = messengerSender(t);
+  node.connect();
+  const [copy, text] = (await Promise.all([
+    node.sendAs('group_message', { envelope: envelopeBy(alice, epochs[0] as EpochStatement), relay: null }),
+    node.send('an ordinary message'),
+  ])) as [string, string];
+  t.same(idsOf(await node.nextBatch()), [copy, text]);
+  node.receipt({ firstBatch: 0, lastBatch: 0, exceptions: [] });
+  await eventually(async () => node.stateOf(copy) === 'delivered' && node.stateOf(text) === 'delivered', 'both delivered');
+  const events = node.events.takeBatch(1000).filter((event) => event.type.startsWith('p2p.message.'));
+  t.same(events.map((event) => [event.type, event.data['message_id']]), [['p2p.message.delivered', text]]);
 });
 
 t.test('chunks put on the wire again are counted once each: those unreceipted when a session breaks, and those pending at start', async (t) => {
