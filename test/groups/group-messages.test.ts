@@ -49,7 +49,7 @@ t.test('stored, held, delivered, acked, dropped and forgotten messages are as th
   await handle.log.forgetGroup(other.group);
 
   let log = await handle.reopen();
-  t.same(log.counts(group), { held: 1, unread: 2, bytes: first.bytes + held.bytes + released.bytes, ackedThrough: 0 });
+  t.same(log.counts(group), { held: 1, unread: 2, bytes: first.bytes + held.bytes + released.bytes, heldBytes: held.bytes, ackedThrough: 0 });
   t.same(log.groupIds(), [group], 'a forgotten group is gone');
   t.same(log.held(group).map((kept) => kept.seq), [3]);
   t.equal(log.find(group, carol.peer, 5), undefined, 'a dropped message is gone');
@@ -187,7 +187,7 @@ t.test('acked, dropped and forgotten messages leave the file at its next compact
   for (let seq = 301; seq <= 310; seq += 1) await handle.log.drop((await handle.log.store(message(carol, seq, bulk), { held: true })).slot);
   t.ok(statSync(handle.file).size < 16 * 1024, 'compacted since');
   const log = await handle.reopen();
-  t.same(log.counts(group), { held: 0, unread: 0, bytes: 0, ackedThrough: acked });
+  t.same(log.counts(group), { held: 0, unread: 0, bytes: 0, heldBytes: 0, ackedThrough: acked });
   t.same((await log.read(other.group, 0, 1)).map((read) => [read.cursor, read.envelope.content]), [[kept.cursor, 'kept through every compaction']], 'and after reopening');
   await log.ack(other.group, kept.cursor as number);
   await log.forgetGroup(other.group);
