@@ -100,6 +100,16 @@ t.test('held, unread and bytes are bounded per group', async (t) => {
   t.equal(log.counts(elsewhere.group).unread, 1, 'another group has its own room');
 });
 
+t.test('held messages have their own share of the stored bytes: a quarter, yet room for the largest envelope', async (t) => {
+  t.equal(openLog(t, { maxBytesPerGroup: 64 * 1024 * 1024 }).log.limits.maxHeldBytesPerGroup, 16 * 1024 * 1024);
+  t.equal(openLog(t, { maxBytesPerGroup: 300_000 }).log.limits.maxHeldBytesPerGroup, 262_144, 'one envelope of the largest size still fits');
+  const { log } = openLog(t, { maxHeldBytesPerGroup: 12_000 });
+  await log.store(message(bob, 2, 'x'.repeat(10_000)), { held: true });
+  await t.rejects(log.store(message(bob, 3, 'x'.repeat(2_000)), { held: true }), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /wait for earlier ones take/ });
+  await log.store(message(bob, 1, 'x'.repeat(2_000)), { held: false });
+  t.equal(log.counts(group).heldBytes, log.held(group)[0]?.bytes, 'readable messages are not in the held share');
+});
+
 t.test('a torn last record is dropped at reopening, as in the other journals; damage before the end is refused', async (t) => {
   const handle = openLog(t);
   await handle.log.store(message(bob, 1), { held: false });
