@@ -45,6 +45,13 @@ export interface GroupMessageLimits {
   maxUnreadPerGroup: number;
   /** Envelope bytes of the messages kept per group, held or readable (P2P_COMM_GROUP_MAX_STORED_BYTES). */
   maxBytesPerGroup: number;
+  /**
+   * Envelope bytes of the held messages per group, a part of
+   * `maxBytesPerGroup` (a quarter, at least one envelope, unless given): the receive side makes room
+   * before passing it, so messages that wait never fill the group and
+   * never make the sender's inbox wait.
+   */
+  maxHeldBytesPerGroup: number;
   /** Size below which the file is never compacted (journal.ts). */
   compactionMinBytes: number;
 }
@@ -53,6 +60,7 @@ export const DEFAULT_GROUP_MESSAGE_LIMITS: GroupMessageLimits = {
   maxHeldPerGroup: 1000,
   maxUnreadPerGroup: 10_000,
   maxBytesPerGroup: 64 * 1024 * 1024,
+  maxHeldBytesPerGroup: 16 * 1024 * 1024,
   compactionMinBytes: DEFAULT_COMPACTION_MIN_BYTES,
 };
 
@@ -81,6 +89,8 @@ export interface GroupCounts {
   held: number;
   unread: number;
   bytes: number;
+  /** Bytes of the held messages, counted in `bytes` too. */
+  heldBytes: number;
   /** Cursors up to this one were acked. */
   ackedThrough: number;
 }
@@ -101,6 +111,7 @@ interface GroupEntries {
   held: number;
   unread: number;
   bytes: number;
+  heldBytes: number;
   ackedThrough: number;
 }
 
@@ -149,7 +160,10 @@ export class GroupMessageLog {
   }
 
   static open(dataDir: string, limits: Partial<GroupMessageLimits> = {}, now: () => number = Date.now): GroupMessageLog {
-    return new GroupMessageLog(dataDir, { ...DEFAULT_GROUP_MESSAGE_LIMITS, ...limits }, now);
+    const merged = { ...DEFAULT_GROUP_MESSAGE_LIMITS, ...limits };
+    // A quarter, yet room for the largest envelope: a message that could never be held would wait in the inbox for ever.
+    if (limits.maxHeldBytesPerGroup === undefined) merged.maxHeldBytesPerGroup = Math.min(merged.maxBytesPerGroup, Math.max(Math.floor(merged.maxBytesPerGroup / 4), MAX_ENVELOPE_BYTES));
+    return new GroupMessageLog(dataDir, merged, now);
   }
 
   /** The message this author sent under this seq, if it is kept. */
@@ -169,7 +183,7 @@ export class GroupMessageLog {
 
   counts(group: string): GroupCounts {
     const entries = this.groups.get(group);
-    return { held: entries?.held ?? 0, unread: entries?.unread ?? 0, bytes: entries?.bytes ?? 0, ackedThrough: entries?.ackedThrough ?? 0 };
+    return { held: entries?.held ?? 0, unread: entries?.unread ?? 0, bytes: entries?.bytes ?? 0, heldBytes: entries?.heldBytes ?? 0, ackedThrough: entries?.ackedThrough ?? 0 };
   }
 
   /** The groups with anything kept or acked. */
@@ -185,7 +199,7 @@ export class GroupMessageLog {
    */
   store(envelope: GroupEnvelope, options: { held: boolean }): Promise<StoredGroupMessage> {
     return this.serially(async () => {
-      const json = Buffer.from(canonicalJson(envelope), 'utf8');
+      const json = storedJson(envelope);
       const known = this.find(envelope.group, envelope.author, envelope.seq);
       if (known !== undefined) {
         if (known.id === envelope.id) return known;
@@ -298,6 +312,9 @@ export class GroupMessageLog {
     if (held && counts.held >= this.limits.maxHeldPerGroup) {
       throw new P2pError('LIMIT_REACHED', `${counts.held} messages of ${group} wait for earlier ones, the most held per group (P2P_COMM_GROUP_MAX_HELD)`);
     }
+    if (held && counts.heldBytes + bytes > this.limits.maxHeldBytesPerGroup) {
+      throw new P2pError('LIMIT_REACHED', `the messages of ${group} that wait for earlier ones take ${counts.heldBytes} bytes; ${bytes} more exceed the ${this.limits.maxHeldBytesPerGroup} allowed (a quarter of P2P_COMM_GROUP_MAX_STORED_BYTES)`);
+    }
     if (!held && counts.unread >= this.limits.maxUnreadPerGroup) {
       throw new P2pError('LIMIT_REACHED', `${counts.unread} messages of ${group} are not acked, the most per group (P2P_COMM_GROUP_MAX_UNREAD): read and ack them with group_receive`);
     }
@@ -367,8 +384,10 @@ export class GroupMessageLog {
         entries.messages.set(entry.slot, entry);
         entries.bySeq.set(`${entry.author} ${entry.seq}`, entry);
         this.bySlot.set(entry.slot, entry);
-        if (entry.cursor === null) entries.held += 1;
-        else entries.unread += 1;
+        if (entry.cursor === null) {
+          entries.held += 1;
+          entries.heldBytes += entry.bytes;
+        } else entries.unread += 1;
         entries.bytes += entry.bytes;
         this.entryBytes += entry.recordBytes;
         this.lastSlot = Math.max(this.lastSlot, record.slot);
@@ -388,6 +407,7 @@ export class GroupMessageLog {
         entry.recordBytes += place.length;
         this.entryBytes += place.length;
         entries.held -= 1;
+        entries.heldBytes -= entry.bytes;
         entries.unread += 1;
         break;
       }
@@ -421,8 +441,10 @@ export class GroupMessageLog {
     entries.messages.delete(entry.slot);
     entries.bySeq.delete(`${entry.author} ${entry.seq}`);
     this.bySlot.delete(entry.slot);
-    if (entry.cursor === null) entries.held -= 1;
-    else entries.unread -= 1;
+    if (entry.cursor === null) {
+      entries.held -= 1;
+      entries.heldBytes -= entry.bytes;
+    } else entries.unread -= 1;
     entries.bytes -= entry.bytes;
     this.entryBytes -= entry.recordBytes;
   }
@@ -430,11 +452,16 @@ export class GroupMessageLog {
   private groupEntries(group: string): GroupEntries {
     let entries = this.groups.get(group);
     if (entries === undefined) {
-      entries = { messages: new Map(), bySeq: new Map(), held: 0, unread: 0, bytes: 0, ackedThrough: 0 };
+      entries = { messages: new Map(), bySeq: new Map(), held: 0, unread: 0, bytes: 0, heldBytes: 0, ackedThrough: 0 };
       this.groups.set(group, entries);
     }
     return entries;
   }
+}
+
+/** An envelope as the log keeps it (JCS): its length is what the byte limits count. */
+export function storedJson(envelope: GroupEnvelope): Buffer {
+  return Buffer.from(canonicalJson(envelope), 'utf8');
 }
 
 function encodeRecord(record: LogRecord): Uint8Array {

@@ -1,6 +1,6 @@
 import { P2pError } from '../common/errors';
 import type { GroupEnvelope, GroupMessage } from '../wire/group-payload';
-import type { GroupMessageLog, StoredGroupMessage } from './group-messages';
+import { type GroupMessageLog, type StoredGroupMessage, storedJson } from './group-messages';
 import { CHARGEABLE_REFUSALS, checkEnvelope, type EnvelopeRefusal, type PeerFacts, relayTargets, senderRefusal } from './group-routing';
 import type { GroupStore } from './group-store';
 
@@ -22,13 +22,18 @@ import type { GroupStore } from './group-store';
  *    longer come): then released with `gap: true`;
  *  - an envelope of an epoch after the current one is held unchecked
  *    until that epoch's statement is applied (`epochApplied`);
- *  - at most the log's `maxHeldPerGroup` held per group: one more makes
- *    room by releasing the oldest waiting author's lowest message with
- *    `gap: true` (counted `group_held_overflow`; nothing is lost, order
- *    gives way), or by dropping the oldest unchecked envelope (counted
- *    `group_held_overflow_dropped`: it could not be checked). A held set
- *    that refused instead would stall the pairwise sender's inbox, where
- *    the missing predecessor may itself be queued.
+ *  - at most `MAX_UNCHECKED_PER_AUTHOR` unchecked envelopes per author and
+ *    group: one more is refused `unchecked_full`, not charged (a member
+ *    may honestly run ahead of a statement still on its way);
+ *  - at most the log's `maxHeldPerGroup` held messages and
+ *    `maxHeldBytesPerGroup` held bytes per group: one more makes room by
+ *    dropping the oldest unchecked envelope first (counted
+ *    `group_held_overflow_dropped`: it could not be checked, and may be
+ *    junk nobody signed), else by releasing the oldest waiting author's
+ *    lowest message with `gap: true` (counted `group_held_overflow`;
+ *    nothing is lost, order gives way). A held set that refused instead
+ *    would fill the group for the whole gap hold and stall the pairwise
+ *    sender's inbox, where the missing predecessor may itself be queued.
  *
  * State is group_messages.log (held and readable messages, a DELIVERED
  * record per release) and groups.json's `last_seq`. Crash order: the log
@@ -57,12 +62,22 @@ export interface GroupOrderOptions {
   now?: () => number;
 }
 
+/**
+ * Unchecked envelopes one author may have held in a group. An honest
+ * member runs ahead of a statement by the few messages it sends while the
+ * statement travels; more is a flood nothing has checked yet.
+ */
+export const MAX_UNCHECKED_PER_AUTHOR = 32;
+
+/** Refusals of the receive side itself, beside those of checking. */
+export type HoldRefusal = 'unchecked_full';
+
 export type ReceiveVerdict =
   | { verdict: 'delivered' }
   | { verdict: 'held'; waitingFor: 'predecessor' | 'epoch' }
   | { verdict: 'duplicate' }
   /** Ack it all the same: it will never be taken. `chargeable`: the pairwise sender answers for it. */
-  | { verdict: 'refused'; refusal: EnvelopeRefusal; chargeable: boolean }
+  | { verdict: 'refused'; refusal: EnvelopeRefusal | HoldRefusal; chargeable: boolean }
   /** A limit of the log (unread, bytes): leave it in the inbox, take it again later. */
   | { verdict: 'deferred'; message: string };
 
@@ -78,7 +93,7 @@ type Ordered = ReceiveVerdict & { delivered: StoredGroupMessage[] };
 
 /** What the receive side counts besides each refusal (`group_<refusal>`). */
 export type GroupOrderCounter =
-  | `group_${EnvelopeRefusal}`
+  | `group_${EnvelopeRefusal | HoldRefusal}`
   | 'group_duplicate'
   | 'group_gap_released'
   | 'group_held_overflow'
@@ -186,15 +201,17 @@ export class GroupOrder {
     }
   }
 
-  private refused(refusal: EnvelopeRefusal): ReceiveResult {
+  private refused(refusal: EnvelopeRefusal | HoldRefusal): ReceiveResult {
     this.count(`group_${refusal}`);
-    return { verdict: 'refused', refusal, chargeable: CHARGEABLE_REFUSALS.has(refusal), delivered: [], relayTo: [] };
+    const chargeable = refusal !== 'unchecked_full' && CHARGEABLE_REFUSALS.has(refusal);
+    return { verdict: 'refused', refusal, chargeable, delivered: [], relayTo: [] };
   }
 
   /** A checked envelope: a duplicate, readable now, or held for its predecessor. */
   private async order(envelope: GroupEnvelope): Promise<Ordered> {
     const { group, author, seq } = envelope;
     const delivered: StoredGroupMessage[] = [];
+    const bytes = storedJson(envelope).length;
     for (;;) {
       const known = this.log.find(group, author, seq);
       if (known !== undefined) return { ...(await this.replayed(envelope, known)), delivered: [...delivered, ...(await this.release(group, author))] };
@@ -207,7 +224,7 @@ export class GroupOrder {
         const stored = await this.log.store(envelope, { held: false });
         return { verdict: 'delivered', delivered: [...delivered, stored, ...(await this.release(group, author, seq))] };
       }
-      if (this.log.counts(group).held < this.log.limits.maxHeldPerGroup) {
+      if (this.roomToHold(group, bytes)) {
         await this.log.store(envelope, { held: true });
         return { verdict: 'held', waitingFor: 'predecessor', delivered };
       }
@@ -233,7 +250,11 @@ export class GroupOrder {
       this.count('group_duplicate');
       return { verdict: 'duplicate', delivered };
     }
-    while (this.log.counts(envelope.group).held >= this.log.limits.maxHeldPerGroup) delivered.push(...(await this.makeRoom(envelope.group)));
+    const unchecked = this.uncheckedOf(envelope.group);
+    const ofAuthor = this.log.held(envelope.group).filter((held) => held.author === envelope.author && unchecked.has(held.slot)).length;
+    if (ofAuthor >= MAX_UNCHECKED_PER_AUTHOR) return { ...this.refused('unchecked_full'), delivered };
+    const bytes = storedJson(envelope).length;
+    while (!this.roomToHold(envelope.group, bytes)) delivered.push(...(await this.makeRoom(envelope.group)));
     const stored = await this.log.store(envelope, { held: true });
     this.uncheckedOf(envelope.group).add(stored.slot);
     return { verdict: 'held', waitingFor: 'epoch', delivered };
@@ -270,12 +291,22 @@ export class GroupOrder {
     return delivered;
   }
 
-  /** One held message fewer: the oldest unchecked one dropped, or the oldest waiting author's lowest released with a gap. */
+  /** Whether one more message of `bytes` fits among the held of the group, by count and by bytes. */
+  private roomToHold(group: string, bytes: number): boolean {
+    const counts = this.log.counts(group);
+    const { maxHeldPerGroup, maxHeldBytesPerGroup } = this.log.limits;
+    return counts.held < maxHeldPerGroup && counts.heldBytes + bytes <= maxHeldBytesPerGroup;
+  }
+
+  /** One held message fewer: the oldest unchecked one dropped, else the oldest waiting author's lowest released with a gap. */
   private async makeRoom(group: string): Promise<StoredGroupMessage[]> {
-    const oldest = this.log.held(group)[0];
-    if (oldest === undefined) throw new P2pError('LIMIT_REACHED', `no message of ${group} may be held (P2P_COMM_GROUP_MAX_HELD is 0)`);
-    if (this.uncheckedOf(group).has(oldest.slot)) {
-      await this.drop(oldest, 'group_held_overflow_dropped');
+    const held = this.log.held(group);
+    const oldest = held[0];
+    if (oldest === undefined) throw new P2pError('LIMIT_REACHED', `no message of ${group} may be held (P2P_COMM_GROUP_MAX_HELD or the held bytes are too small)`);
+    const unchecked = this.uncheckedOf(group);
+    const oldestUnchecked = held.find((candidate) => unchecked.has(candidate.slot));
+    if (oldestUnchecked !== undefined) {
+      await this.drop(oldestUnchecked, 'group_held_overflow_dropped');
       return [];
     }
     this.count('group_held_overflow');

@@ -49,7 +49,7 @@ t.test('stored, held, delivered, acked, dropped and forgotten messages are as th
   await handle.log.forgetGroup(other.group);
 
   let log = await handle.reopen();
-  t.same(log.counts(group), { held: 1, unread: 2, bytes: first.bytes + held.bytes + released.bytes, ackedThrough: 0 });
+  t.same(log.counts(group), { held: 1, unread: 2, bytes: first.bytes + held.bytes + released.bytes, heldBytes: held.bytes, ackedThrough: 0 });
   t.same(log.groupIds(), [group], 'a forgotten group is gone');
   t.same(log.held(group).map((kept) => kept.seq), [3]);
   t.equal(log.find(group, carol.peer, 5), undefined, 'a dropped message is gone');
@@ -98,6 +98,16 @@ t.test('held, unread and bytes are bounded per group', async (t) => {
   const elsewhere = createStatement(carol);
   await log.store(envelopeBy(carol, elsewhere, { id: 'e0'.repeat(16) }), { held: false });
   t.equal(log.counts(elsewhere.group).unread, 1, 'another group has its own room');
+});
+
+t.test('held messages have their own share of the stored bytes: a quarter, yet room for the largest envelope', async (t) => {
+  t.equal(openLog(t, { maxBytesPerGroup: 64 * 1024 * 1024 }).log.limits.maxHeldBytesPerGroup, 16 * 1024 * 1024);
+  t.equal(openLog(t, { maxBytesPerGroup: 300_000 }).log.limits.maxHeldBytesPerGroup, 262_144, 'one envelope of the largest size still fits');
+  const { log } = openLog(t, { maxHeldBytesPerGroup: 12_000 });
+  await log.store(message(bob, 2, 'x'.repeat(10_000)), { held: true });
+  await t.rejects(log.store(message(bob, 3, 'x'.repeat(2_000)), { held: true }), { name: 'P2pError', errorName: 'LIMIT_REACHED', message: /wait for earlier ones take/ });
+  await log.store(message(bob, 1, 'x'.repeat(2_000)), { held: false });
+  t.equal(log.counts(group).heldBytes, log.held(group)[0]?.bytes, 'readable messages are not in the held share');
 });
 
 t.test('a torn last record is dropped at reopening, as in the other journals; damage before the end is refused', async (t) => {
@@ -187,7 +197,7 @@ t.test('acked, dropped and forgotten messages leave the file at its next compact
   for (let seq = 301; seq <= 310; seq += 1) await handle.log.drop((await handle.log.store(message(carol, seq, bulk), { held: true })).slot);
   t.ok(statSync(handle.file).size < 16 * 1024, 'compacted since');
   const log = await handle.reopen();
-  t.same(log.counts(group), { held: 0, unread: 0, bytes: 0, ackedThrough: acked });
+  t.same(log.counts(group), { held: 0, unread: 0, bytes: 0, heldBytes: 0, ackedThrough: acked });
   t.same((await log.read(other.group, 0, 1)).map((read) => [read.cursor, read.envelope.content]), [[kept.cursor, 'kept through every compaction']], 'and after reopening');
   await log.ack(other.group, kept.cursor as number);
   await log.forgetGroup(other.group);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { type GroupMessageLimits, GroupMessageLog } from '../../extension/groups/group-messages';
-import { GroupOrder } from '../../extension/groups/group-order';
+import { GroupOrder, MAX_UNCHECKED_PER_AUTHOR } from '../../extension/groups/group-order';
 import { GroupStore } from '../../extension/groups/group-store';
 import type { GroupEnvelope } from '../../extension/wire/group-payload';
 import { type EpochStatement, signInviteStatement } from '../../extension/wire/group-statement';
@@ -144,6 +144,48 @@ t.test('a full held set releases the oldest waiting author with a gap to make ro
   t.same(node.log.held(group).map((kept) => kept.seq), [6]);
   t.same(node.order.counters(), { group_held_overflow: 1, group_gap_released: 1 });
   t.equal((await receive(node, message(alice, 2))).verdict, 'duplicate', 'the seq given up is not taken any more');
+});
+
+t.test('held messages make room by bytes too: a flood of large ones that skip seq 1 never makes the group defer', async (t) => {
+  const node = carolNode(t, { maxBytesPerGroup: 1024 * 1024 });
+  const budget = node.log.limits.maxHeldBytesPerGroup;
+  t.equal(budget, 256 * 1024, 'a quarter of the stored bytes');
+  const large = 'x'.repeat(20_000);
+  for (let seq = 2; seq <= 80; seq += 1) {
+    const result = await receive(node, message(alice, seq, { content: large }));
+    if (result.verdict !== 'held' && result.verdict !== 'delivered') t.fail(`seq ${seq} was ${result.verdict}`);
+    t.ok(node.log.counts(group).heldBytes <= budget, `held bytes within the budget after seq ${seq}`);
+    // The reader keeps up: only what is held could fill the group.
+    await node.log.ack(group, (await node.log.read(group, 0, 1000)).at(-1)?.cursor ?? 0);
+  }
+  t.ok((node.order.counters().group_held_overflow ?? 0) > 0, 'room was made by releasing with a gap');
+  t.match(await receive(node, message(bob, 1, { prev_epoch: 0 })), { verdict: 'delivered' }, 'another author is taken');
+});
+
+t.test('making room drops an unchecked envelope before releasing a checked message with a gap', async (t) => {
+  const node = carolNode(t, { maxHeldPerGroup: 3 });
+  await receive(node, message(alice, 1));
+  await receive(node, message(alice, 3));
+  t.match(await receive(node, envelopeBy(bob, e3, { seq: 9, prev_epoch: 3, id: 'b9'.repeat(16) })), { verdict: 'held', waitingFor: 'epoch' });
+  await receive(node, message(alice, 5));
+  const sixth = await receive(node, message(alice, 6));
+  t.match(sixth, { verdict: 'held', waitingFor: 'predecessor', delivered: [] });
+  t.equal(node.order.uncheckedCount(group), 0);
+  t.same(node.log.held(group).map((kept) => kept.seq), [3, 5, 6], 'the checked messages still wait for seq 2 and 4');
+  t.same(node.order.counters(), { group_held_overflow_dropped: 1 });
+});
+
+t.test('an author may have only so many unchecked envelopes held; more are refused, not charged', async (t) => {
+  const node = carolNode(t);
+  for (let seq = 2; seq <= MAX_UNCHECKED_PER_AUTHOR + 1; seq += 1) {
+    const result = await receive(node, envelopeBy(alice, e3, { seq, prev_epoch: 3, id: randomBytes(16).toString('hex') }));
+    if (result.verdict !== 'held') t.fail(`seq ${seq} was ${result.verdict}`);
+  }
+  const beyond = await receive(node, envelopeBy(alice, e3, { seq: MAX_UNCHECKED_PER_AUTHOR + 2, prev_epoch: 3, id: randomBytes(16).toString('hex') }));
+  t.match(beyond, { verdict: 'refused', refusal: 'unchecked_full', chargeable: false });
+  t.equal(node.order.uncheckedCount(group), MAX_UNCHECKED_PER_AUTHOR);
+  t.match(await receive(node, envelopeBy(bob, e3, { seq: 2, prev_epoch: 3, id: randomBytes(16).toString('hex') })), { verdict: 'held', waitingFor: 'epoch' }, 'another author has its own share');
+  t.same(node.order.counters(), { group_unchecked_full: 1 });
 });
 
 t.test('a held message waits the gap hold, then is readable with gap: true (injected clock)', async (t) => {
