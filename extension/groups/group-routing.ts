@@ -65,7 +65,8 @@ export function planCopies(current: EpochStatement, self: string, isPaired: (pee
  *  - bad_sender: the pairwise sender is neither the author nor the creator;
  *  - relay_not_creator: a relay list sent to a node that is not the creator;
  *  - author_not_member / bad_signature: the envelope fails against its epoch's statement (a forged relay among them);
- *  - seq_reused: another message under a seq the author used (group-order.ts).
+ *  - seq_reused: another message under a seq the author used (group-order.ts);
+ *  - author_not_current: the author is no longer a member; at the creator always, elsewhere when signed after the statement that ended it.
  */
 export type EnvelopeRefusal =
   | 'unknown_group'
@@ -80,7 +81,8 @@ export type EnvelopeRefusal =
   | 'relay_not_creator'
   | 'author_not_member'
   | 'bad_signature'
-  | 'seq_reused';
+  | 'seq_reused'
+  | 'author_not_current';
 
 export const CHARGEABLE_REFUSALS: ReadonlySet<EnvelopeRefusal> = new Set<EnvelopeRefusal>([
   'future_epoch',
@@ -142,6 +144,12 @@ export function checkEnvelope(envelope: GroupEnvelope, group: StoredGroup | unde
   if (refusal === 'bad_signature' && pinned !== null) refusal = verifyGroupEnvelope(envelope, statement, null);
   // other_group and other_epoch cannot come: the statement is the one the envelope names.
   if (refusal !== null) return refused(refusal === 'author_not_member' ? 'author_not_member' : 'bad_signature');
+  if (!head.members.some((member) => member.peer === envelope.author)) {
+    // A member removed (or gone) since: its old epochs still verify. The creator, which issued the change, relays none of them;
+    // elsewhere only what it signed before the change is taken. Not charged: an honest member's last messages arrive late.
+    const ended = group.statements.find((later) => later.epoch > envelope.epoch && !later.members.some((member) => member.peer === envelope.author));
+    if (group.creator === self || ended === undefined || envelope.created_at > ended.at) return refused('author_not_current');
+  }
   return { check: 'taken', statement };
 }
 

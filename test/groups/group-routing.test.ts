@@ -145,3 +145,17 @@ t.test('after a crash between taking the seq and queuing every copy: the copies 
   t.same(copiesToResend(outgoing, e4), [{ peer: alice.peer, relay: null }], 'no relay target left a member: the creator still gets its own copy');
   t.same(copiesToResend({ envelope, copies: outgoing.copies.map((copy) => ({ ...copy, messageId: 'queued' })) }, e5), [], 'every copy queued: nothing to send');
 });
+
+t.test('a member gone since: the creator relays none of its envelopes; others take only what it signed before the change', async (t) => {
+  const store = GroupStore.open(tempDir(t), alice.peer);
+  store.create(e0, alice.identity.publicKey);
+  for (const statement of [e1, e2, e3]) store.recordEpoch(group, statement);
+  const stored = store.get(group);
+  const facts = { pinnedKey: () => null, isRevoked: () => false };
+  const before = envelopeBy(bob, e2, { created_at: e3.at });
+  const after = envelopeBy(bob, e2, { created_at: e3.at + 1 });
+  t.match(checkEnvelope(before, stored, alice.peer, facts), { check: 'refused', refusal: 'author_not_current' }, 'at the creator, which issued the leave: refused, so never relayed');
+  t.match(checkEnvelope(before, stored, carol.peer, facts), { check: 'taken', statement: { epoch: 2 } }, 'at a member: signed no later than the leave, taken');
+  t.match(checkEnvelope(after, stored, carol.peer, facts), { check: 'refused', refusal: 'author_not_current' }, 'signed after the leave: refused');
+  t.match(checkEnvelope(envelopeBy(carol, e2, { created_at: e3.at + 1 }), stored, alice.peer, facts), { check: 'taken' }, 'a member still in the group is not affected');
+});
