@@ -6,7 +6,7 @@ import { encodeContent } from '../../extension/messaging/payload';
 import type { OutgoingMessage } from '../../extension/store/outbox';
 import { decodeGroupMessage, type GroupEnvelope, signGroupEnvelope } from '../../extension/wire/group-payload';
 import type { GroupMessageLimits } from '../../extension/groups/group-messages';
-import { type GroupMessageSettings, type GroupNode, GroupNodes, type SentCopy } from '../helpers/group-nodes';
+import { type GroupMessageSettings, type GroupNode, GroupNodes, pendingOutgoing, type SentCopy } from '../helpers/group-nodes';
 
 /** Alice's group with Bob and Carol, each paired with Alice only, and the message path on. */
 async function groupOfThree(t: Test, settings: GroupMessageSettings = {}) {
@@ -306,19 +306,7 @@ t.test('past P2P_COMM_GROUP_MAX_UNREAD the sender’s group messages wait in the
 
 /** A sent copy as the outbox would hold it pending. */
 function outgoingOf(copy: SentCopy): OutgoingMessage {
-  return {
-    messageId: copy.messageId,
-    peerId: copy.to,
-    type: copy.type,
-    correlationId: null,
-    content: copy.content,
-    createdAt: new Date(),
-    expiresAt: new Date(Date.now() + 60_000),
-    state: 'queued',
-    updatedAt: new Date(),
-    reason: null,
-    attempts: 0,
-  };
+  return pendingOutgoing(copy.messageId, copy.to, copy.type, copy.content);
 }
 
 t.test('an envelope of an epoch not yet known waits for its statement, then is readable', async (t) => {

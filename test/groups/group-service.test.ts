@@ -9,7 +9,7 @@ import type { OutgoingMessage } from '../../extension/store/outbox';
 import type { GroupStoreLimits } from '../../extension/groups/group-store';
 import { signJoinStatement } from '../../extension/wire/group-statement';
 import { envelopeBy, groupPerson } from '../helpers/groups';
-import { type GroupNode, GroupNodes } from '../helpers/group-nodes';
+import { type GroupNode, GroupNodes, pendingOutgoing } from '../helpers/group-nodes';
 
 /** Alice creates; Bob and Carol are each paired with Alice, not with each other. */
 async function threeNodes(t: Test, limits: Partial<GroupStoreLimits> = {}) {
@@ -54,20 +54,7 @@ async function groupOfThree(t: Test, limits: Partial<GroupStoreLimits> = {}) {
 function pendingCopy(to: string, groupId: string, messageId: string): OutgoingMessage {
   const author = groupPerson(0x31, 'Alice');
   const statement = { group: groupId, epoch: 1 } as Parameters<typeof envelopeBy>[1];
-  const envelope = envelopeBy(author, statement);
-  return {
-    messageId,
-    peerId: to,
-    type: 'group_message',
-    correlationId: null,
-    content: encodeContent('group_message', { envelope, relay: null }, 1024 * 1024),
-    createdAt: new Date(),
-    expiresAt: new Date(Date.now() + 60_000),
-    state: 'queued',
-    updatedAt: new Date(),
-    reason: null,
-    attempts: 0,
-  };
+  return pendingOutgoing(messageId, to, 'group_message', encodeContent('group_message', { envelope: envelopeBy(author, statement), relay: null }, 1024 * 1024));
 }
 
 t.test('create, invite, accept: each epoch reaches every member, and the new one', async (t) => {

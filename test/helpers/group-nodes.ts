@@ -265,3 +265,20 @@ function recordOf(node: GroupNode): TrustedPeerRecord {
     keyChain: [],
   };
 }
+
+/** A message as an outbox holds it pending, for the fake messenger's pending lists. */
+export function pendingOutgoing(messageId: string, peerId: string, type: MessageType, content: Uint8Array): OutgoingMessage {
+  return {
+    messageId,
+    peerId,
+    type,
+    correlationId: null,
+    content,
+    createdAt: new Date(),
+    expiresAt: new Date(Date.now() + 60_000),
+    state: 'queued',
+    updatedAt: new Date(),
+    reason: null,
+    attempts: 0,
+  };
+}
