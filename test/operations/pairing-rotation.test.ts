@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { P2pError } from '../../extension/common/errors';
 import { fingerprintOf, peerIdFromPublicKey } from '../../extension/common/peer-id';
 import { printPairingLink, type LinkRotation } from '../../extension/common/pairing-link';
 import { safetyNumber } from '../../extension/common/safety-number';
@@ -15,6 +14,7 @@ import { TRUST_FILE_NAME, TrustStore } from '../../extension/trust/trust-store';
 import { encodeKeyChain, encodeRotationStatement, type RotationStatement } from '../../extension/wire/key-rotation';
 import { tempDir } from '../helpers/extension';
 import { newSigner, rotatedKeys, type RotatedKeys } from '../helpers/key-chains';
+import { refusalOf } from '../helpers/refusal';
 
 /** A node with real identity, trust and pending requests; its network reaches no one. */
 function pairingNode(t: Test) {
@@ -47,16 +47,6 @@ function linkOf(keys: RotatedKeys, rotations: number, rotation?: LinkRotation): 
     rotations === 0 ? undefined : { key: keys.keys[rotations]?.publicKey as Uint8Array, chain: encodeKeyChain(keys.chains[rotations] as RotationStatement[]) };
   const shown = rotation ?? current;
   return printPairingLink({ peerId: keys.peerId, addresses: ['192.0.2.1:7070'], displayName: 'Alice', dhtBinding: null, expiresAt: null, ...(shown === undefined ? {} : { rotation: shown }) });
-}
-
-async function refusalOf(promise: Promise<unknown>): Promise<P2pError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof P2pError) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 t.test('a rotated node’s link asks it under its current key, stored under its peer id with the chain', async (t) => {

@@ -25,6 +25,7 @@ import type { Hello } from '../../extension/wire/hello';
 import { decodeKeyChain, MAX_KEY_CHAIN, verifyKeyChain } from '../../extension/wire/key-rotation';
 import { tempDir } from '../helpers/extension';
 import { newSigner, rotatedKeys } from '../helpers/key-chains';
+import { refusalOf } from '../helpers/refusal';
 
 const DAY_SECONDS = 24 * 3600;
 
@@ -84,16 +85,6 @@ function rotatingNode(t: Test) {
 
 function pairWith(trust: TrustStore, name: string): string {
   return trust.trust({ publicKey: newSigner().publicKey, displayName: name, addresses: [] }).peerId;
-}
-
-async function refusalOf(promise: Promise<unknown>): Promise<P2pError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof P2pError) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 t.test('rotate_identity keeps the peer id, reports the new key and where each paired peer stands', async (t) => {
